@@ -1,0 +1,128 @@
+/**
+ * The frame every podsec program runs in: option parsing (node:util parseArgs, long options),
+ * --help, --version, --root, and the error contract — one clear line on stderr and a non-zero exit.
+ */
+import { statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+declare const PODSEC_VERSION: string | undefined;
+export const VERSION = typeof PODSEC_VERSION === 'string' ? PODSEC_VERSION : 'development';
+
+/** An expected failure: its message is printed as is, the process exits with `exitCode`. */
+export class CommandError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+  }
+}
+
+export interface OptionSpec {
+  type: 'string' | 'boolean';
+  short?: string;
+  /** The value's name in help, for string options. */
+  valueName?: string;
+  description: string;
+  multiple?: boolean;
+}
+
+export interface CommandSpec {
+  name: string;
+  /** One line: what the command does. */
+  summary: string;
+  /** Synopsis lines after the program name, e.g. '[--root DIR]'. */
+  usage: string[];
+  options: Record<string, OptionSpec>;
+  /** Whether positional arguments are accepted. */
+  positionals?: boolean;
+}
+
+export const COMMON_OPTIONS: Record<string, OptionSpec> = {
+  root: { type: 'string', valueName: 'DIR', description: 'operate on the file tree under DIR instead of /' },
+  help: { type: 'boolean', short: 'h', description: 'show this help and exit' },
+  version: { type: 'boolean', short: 'V', description: 'show the version and exit' },
+};
+
+export interface Invocation {
+  values: Record<string, string | boolean | (string | boolean)[] | undefined>;
+  positionals: string[];
+  /** The --root prefix, absolute; '/' when not given. */
+  root: string;
+}
+
+type Translate = (msgid: string, params?: Record<string, string | number>) => string;
+
+export function helpText(spec: CommandSpec, t: Translate): string {
+  const all = { ...spec.options, ...COMMON_OPTIONS };
+  const lines = [`${t('Usage:')} ${spec.usage.map((u) => `${spec.name} ${u}`).join(`\n       `)}`, '', t(spec.summary), '', t('Options:')];
+  const column = (name: string, o: OptionSpec) => `${o.short ? `-${o.short}, ` : '    '}--${name}${o.valueName ? ` ${o.valueName}` : ''}`;
+  const width = Math.max(...Object.entries(all).map(([n, o]) => column(n, o).length));
+  for (const [name, option] of Object.entries(all)) lines.push(`  ${column(name, option).padEnd(width)}  ${t(option.description)}`);
+  return lines.join('\n') + '\n';
+}
+
+function parse(spec: CommandSpec, argv: string[], t: Translate): Invocation {
+  const options: ParseArgsConfig['options'] = {};
+  for (const [name, o] of Object.entries({ ...spec.options, ...COMMON_OPTIONS })) {
+    options[name] = { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) };
+  }
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new CommandError(t('{message}; see --help', { message: (error as Error).message }), 2);
+  }
+  if (!spec.positionals && parsed.positionals.length > 0) {
+    throw new CommandError(t('unexpected argument: {arg}; see --help', { arg: parsed.positionals[0]! }), 2);
+  }
+  const rootValue = parsed.values.root;
+  let root = '/';
+  if (typeof rootValue === 'string') {
+    root = resolve(rootValue);
+    let isDir = false;
+    try {
+      isDir = statSync(root).isDirectory();
+    } catch {
+      isDir = false;
+    }
+    if (!isDir) throw new CommandError(t('--root {dir}: not a directory', { dir: rootValue }), 2);
+  }
+  return { values: parsed.values, positionals: parsed.positionals, root };
+}
+
+/** Runs a program's main function inside the common frame and exits the process. */
+export function runCommand(
+  spec: CommandSpec,
+  t: Translate,
+  main: (invocation: Invocation) => Promise<number | void> | number | void,
+  argv: string[] = process.argv.slice(2),
+): void {
+  const finish = (code: number) => {
+    process.exitCode = code;
+  };
+  const fail = (error: unknown) => {
+    if (error instanceof CommandError) {
+      process.stderr.write(`${spec.name}: ${error.message}\n`);
+      finish(error.exitCode);
+    } else {
+      process.stderr.write(`${spec.name}: ${t('internal error: {message}', { message: (error as Error)?.message ?? String(error) })}\n`);
+      finish(70);
+    }
+  };
+  try {
+    const invocation = parse(spec, argv, t);
+    if (invocation.values.help) {
+      process.stdout.write(helpText(spec, t));
+      return finish(0);
+    }
+    if (invocation.values.version) {
+      process.stdout.write(`${spec.name} (podsec) ${VERSION}\n`);
+      return finish(0);
+    }
+    Promise.resolve(main(invocation)).then((code) => finish(code ?? 0), fail);
+  } catch (error) {
+    fail(error);
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * Reads os-release(5) as data. Upstream sourced the file into a shell; here a value like
+ * `$(reboot)` stays a literal string. Format: KEY=VALUE lines, values optionally in single or
+ * double quotes; inside double quotes, backslash escapes $ " \ and `.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export class OsReleaseSyntaxError extends Error {}
+
+function unquote(raw: string, lineNumber: number): string {
+  const quote = raw[0];
+  if (quote !== '"' && quote !== "'") {
+    if (/[\s"'`$\\;]/.test(raw)) throw new OsReleaseSyntaxError(`line ${lineNumber}: unquoted value with special characters`);
+    return raw;
+  }
+  if (raw.length < 2 || !raw.endsWith(quote)) throw new OsReleaseSyntaxError(`line ${lineNumber}: unterminated quote`);
+  const body = raw.slice(1, -1);
+  return quote === "'" ? body : body.replace(/\\([$"\\`])/g, '$1');
+}
+
+export function parseOsRelease(text: string): Record<string, string> {
+  const fields: Record<string, string> = {};
+  text.split('\n').forEach((line, index) => {
+    const trimmed = line.trim();
+    if (trimmed === '' || trimmed.startsWith('#')) return;
+    const match = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(trimmed);
+    if (!match) throw new OsReleaseSyntaxError(`line ${index + 1}: not a KEY=VALUE assignment`);
+    fields[match[1]!] = unquote(match[2]!, index + 1);
+  });
+  return fields;
+}
+
+/** /etc/os-release, falling back to /usr/lib/os-release as os-release(5) says; under `root`. */
+export function readOsRelease(root: string): { path: string; fields: Record<string, string> } {
+  const candidates = ['etc/os-release', 'usr/lib/os-release'].map((p) => join(root, p));
+  for (const path of candidates) {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw error;
+    }
+    return { path, fields: parseOsRelease(text) };
+  }
+  throw Object.assign(new Error(`no os-release file: ${candidates.join(', ')}`), { code: 'ENOENT' });
+}

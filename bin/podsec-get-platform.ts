@@ -1,0 +1,44 @@
+/**
+ * podsec-get-platform: prints the ALT platform name used as the image prefix in registries
+ * (c10f, p10, p11, sisyphus, ...). U7S_PLATFORM, when set, wins; otherwise the host's
+ * os-release decides (ALT_BRANCH_ID, else CPE_NAME).
+ */
+import { CommandError, runCommand } from './lib/command.ts';
+import { translator } from './lib/i18n.ts';
+import { OsReleaseSyntaxError, readOsRelease } from './lib/os-release.ts';
+import { resolvePlatform, UnknownPlatformError } from './lib/platform.ts';
+
+const t = translator('podsec');
+
+runCommand(
+  {
+    name: 'podsec-get-platform',
+    summary: 'Print the ALT platform name of this host (the image prefix in registries).',
+    usage: ['[--root DIR]'],
+    options: {},
+  },
+  t,
+  ({ root }) => {
+    let osReleasePath = '';
+    try {
+      const result = resolvePlatform(process.env, () => {
+        const { path, fields } = readOsRelease(root);
+        osReleasePath = path;
+        return fields;
+      });
+      if (result.source === 'U7S_PLATFORM') {
+        process.stderr.write(t('The platform {platform} is predefined by the variable U7S_PLATFORM. This value is taken.', { platform: result.platform }) + '\n');
+      }
+      process.stdout.write(result.platform + '\n');
+    } catch (error) {
+      if (error instanceof UnknownPlatformError) {
+        throw new CommandError(t('cannot determine the platform: {reason}', { reason: error.message }));
+      }
+      if (error instanceof OsReleaseSyntaxError) {
+        throw new CommandError(t('{file}: {reason}', { file: osReleasePath, reason: error.message }));
+      }
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new CommandError(t('cannot determine the platform: {reason}', { reason: (error as Error).message }));
+      throw error;
+    }
+  },
+);

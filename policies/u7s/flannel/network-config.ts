@@ -1,0 +1,10 @@
+/**
+ * flannel's network configuration (`net-conf.json` of the flannel manifest). The kubeadm wrapper
+ * replaces Network with --pod-network-cidr (MANIFEST_TEMPLATED_FIELDS).
+ */
+import { DEFAULT_POD_NETWORK_CIDR } from '../kubeadm/templated-fields.ts';
+
+export default {
+  Network: DEFAULT_POD_NETWORK_CIDR,
+  Backend: { Type: 'vxlan' },
+};

@@ -1,0 +1,11 @@
+/**
+ * kubeadm join of a control-plane node (upstream's file name had a typo, "Confijuration").
+ * Run-time fields: KUBEADM_TEMPLATED_FIELDS.JoinControlPlaneConfiguration.
+ */
+import join from './JoinConfiguration.ts';
+import { DEFAULT_APISERVER_BIND_PORT } from './templated-fields.ts';
+
+export default {
+  ...join,
+  controlPlane: { localAPIEndpoint: { bindPort: DEFAULT_APISERVER_BIND_PORT } },
+};

@@ -1,0 +1,92 @@
+/**
+ * The pipeline's command line:
+ *   build    [--branch p10|p11|sisyphus] [--out DIR] [--force] [--model FILE]
+ *   validate [--branch ...] [--model FILE]
+ * --model loads another model module (default export: ProjectModel); the tests use it for broken models.
+ */
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { hashInputs, upToDateState } from './build-state.ts';
+import { BRANCHES, DEFAULT_BRANCH, isBranch } from './model/branches.ts';
+import type { ProjectModel } from './model/types.ts';
+import { REPO_ROOT } from './repo.ts';
+
+const USAGE = `usage: npm run build -- [--branch ${BRANCHES.join('|')}] [--out DIR] [--force]
+       tsx scripts/cli.ts validate [--branch B] [--model FILE]`;
+
+class UsageError extends Error {}
+
+async function loadModel(file: string | undefined): Promise<ProjectModel> {
+  const url = file ? pathToFileURL(resolve(file)).href : new URL('./model/index.ts', import.meta.url).href;
+  const module = (await import(url)) as { default: ProjectModel };
+  return module.default;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      branch: { type: 'string', default: DEFAULT_BRANCH },
+      out: { type: 'string', default: resolve(REPO_ROOT, 'dist') },
+      model: { type: 'string' },
+      force: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  const [command = 'build', ...extra] = positionals;
+  if (extra.length > 0) throw new UsageError(`unexpected argument: ${extra[0]}`);
+  if (!isBranch(values.branch)) throw new UsageError(`unknown branch ${values.branch}; one of ${BRANCHES.join(', ')}`);
+  const log = (line: string) => process.stdout.write(line + '\n');
+  const outDir = resolve(values.out);
+
+  // The up-to-date check first, before the pipeline's heavy modules are loaded.
+  if (command === 'build' && !values.force && !values.model) {
+    const state = await upToDateState(outDir, await hashInputs(values.branch));
+    if (state) {
+      log(`up to date: ${state.label}`);
+      return 0;
+    }
+  }
+  const { build, checkModel } = await import('./build.ts');
+  const model = await loadModel(values.model);
+
+  switch (command) {
+    case 'build': {
+      const result = await build({ branch: values.branch, outDir, model, log, force: values.force });
+      for (const rpm of result.rpms) log(`  ${rpm}`);
+      return 0;
+    }
+    case 'validate': {
+      const { version, release } = (await import('./changelog.ts')).loadChangelog()[0]!;
+      const problems = await checkModel(model, { branch: values.branch, version, release });
+      for (const line of problems) process.stderr.write(line + '\n');
+      return problems.length > 0 ? 1 : 0;
+    }
+    default:
+      throw new UsageError(`unknown command ${command}`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    if ((error as Error).name === 'BuildError') {
+      process.stderr.write((error as Error).message + '\n');
+      process.exitCode = 1;
+    } else if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`${(error as Error).message}\n${USAGE}\n`);
+      process.exitCode = 2;
+    } else {
+      process.stderr.write(`build failed: ${(error as Error).stack ?? String(error)}\n`);
+      process.exitCode = 1;
+    }
+  },
+);

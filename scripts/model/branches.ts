@@ -1,0 +1,82 @@
+/**
+ * ALT branches and what the path macros expand to on each. This table is the one place these
+ * values live: the ALT macro emulation for Debian's rpm (dist/macros/<branch>.macros) is generated
+ * from it, and the model resolves installed paths with it.
+ *
+ * Source: research/alt-packaging.md §1.4 (rpm-build macros.in / platform.in, podsec's Makefile).
+ * p10 and p11 keep systemd's files under /lib; Sisyphus moved to merged /usr in 2024
+ * (rpm-build 4.0.4.198–201, rpm-macros-systemd >= 6). Verify on a node with
+ * `rpm --eval '%_unitdir %_modules_loaddir'` before relying on p11's values.
+ */
+
+export const BRANCHES = ['p10', 'p11', 'sisyphus'] as const;
+export type Branch = (typeof BRANCHES)[number];
+export const DEFAULT_BRANCH: Branch = 'p11';
+
+const common = {
+  _prefix: '/usr',
+  _bindir: '/usr/bin',
+  _sbindir: '/usr/sbin',
+  _datadir: '/usr/share',
+  _mandir: '/usr/share/man',
+  _man1dir: '/usr/share/man/man1',
+  _docdir: '/usr/share/doc',
+  _localedir: '/usr/share/locale',
+  _sysconfdir: '/etc',
+  _var: '/var',
+  _localstatedir: '/var/lib',
+  _sharedstatedir: '/var/lib',
+  _logdir: '/var/log',
+  _userunitdir: '/usr/lib/systemd/user',
+  // ALT's default is /usr/lib; podsec's spec overrides it (see the spec template).
+  _libexecdir: '/usr/libexec',
+} as const;
+
+const systemdUnderLib = {
+  _unitdir: '/lib/systemd/system',
+  _modules_loaddir: '/lib/modules-load.d',
+  _sysctldir: '/lib/sysctl.d',
+  _tmpfilesdir: '/lib/tmpfiles.d',
+  _presetdir: '/lib/systemd/system-preset',
+} as const;
+
+const systemdUnderUsr = {
+  _unitdir: '/usr/lib/systemd/system',
+  _modules_loaddir: '/usr/lib/modules-load.d',
+  _sysctldir: '/usr/lib/sysctl.d',
+  _tmpfilesdir: '/usr/lib/tmpfiles.d',
+  _presetdir: '/usr/lib/systemd/system-preset',
+} as const;
+
+export type RootMacro = keyof typeof common | keyof typeof systemdUnderLib;
+
+export const BRANCH_MACROS: Record<Branch, Record<RootMacro, string>> = {
+  p10: { ...common, ...systemdUnderLib },
+  p11: { ...common, ...systemdUnderLib },
+  sisyphus: { ...common, ...systemdUnderUsr },
+};
+
+/** Macros the spec itself overrides with %define; they are not written to the emulation file. */
+export const SPEC_DEFINED_MACROS: readonly RootMacro[] = ['_libexecdir'];
+
+export function isBranch(value: string): value is Branch {
+  return (BRANCHES as readonly string[]).includes(value);
+}
+
+const MACRO_PREFIX = /^%\{?(_[a-z_0-9]+)\}?(?=\/|$)/;
+
+/** `%_bindir/x` -> `/usr/bin/x` on the given branch. Throws on an unknown root macro. */
+export function resolvePath(path: string, branch: Branch): string {
+  if (path.startsWith('/')) return path;
+  const match = MACRO_PREFIX.exec(path);
+  if (!match) throw new Error(`not an absolute path or root macro: ${path}`);
+  const name = match[1] as RootMacro;
+  const value = BRANCH_MACROS[branch][name];
+  if (value === undefined) throw new Error(`unknown root macro %${name} in ${path}`);
+  return value + path.slice(match[0].length);
+}
+
+/** The root macro a path starts with, or undefined for a literal absolute path. */
+export function rootMacroOf(path: string): string | undefined {
+  return MACRO_PREFIX.exec(path)?.[1];
+}

@@ -1,0 +1,91 @@
+/**
+ * The package model: one typed declaration per package, every installed path exactly once.
+ * The spec's %install/%files, the staged tree, the mode checks and the install tests are all
+ * derived from these declarations.
+ */
+
+/** What an installed path is; decides the %install line and the %files flags. */
+export type EntryKind =
+  | 'file' // a regular file
+  | 'config' // %config: replaced on upgrade, the old copy saved as .rpmsave
+  | 'config-noreplace' // %config(noreplace): a local edit survives upgrades (.rpmnew beside it)
+  | 'dir' // %dir: an owned directory
+  | 'symlink' // a symbolic link; `target` says where it points
+  | 'system-unit' // a unit in %_unitdir; gets %post_systemd / %preun_systemd
+  | 'user-unit' // a unit in %_userunitdir
+  | 'drop-in'; // a unit drop-in (<unit>.d/<name>.conf)
+
+/**
+ * Where a file's bytes come from. Paths are relative to the repository root.
+ * - program:  bin/<name>.ts bundled by esbuild into one Node entrypoint
+ * - ejs:      a text template, rendered with the model context
+ * - yaml/json: a TypeScript module whose default export is the document (or, for yaml,
+ *             an array of documents when `multiDocument` is set), serialized by `yaml` / JSON.stringify
+ */
+export type Content =
+  | { program: string }
+  | { ejs: string; data?: Record<string, unknown> }
+  | { yaml: string; multiDocument?: boolean }
+  | { json: string };
+
+export interface Entry {
+  /** Installed path, starting with a root macro such as `%_bindir` or with `/`. */
+  path: string;
+  kind: EntryKind;
+  /** Permission bits, e.g. 0o755. Ignored by rpm for symlinks but still declared. */
+  mode: number;
+  owner: string;
+  group: string;
+  /** For everything but dirs and symlinks. */
+  content?: Content;
+  /** For symlinks: the link target, as installed (may use root macros). */
+  target?: string;
+}
+
+export interface Dependency {
+  name: string;
+  /** e.g. '>=', '='; absent means any version. */
+  op?: '>=' | '=' | '<=' | '>' | '<';
+  /** A version or a macro such as %EVR. */
+  version?: string;
+}
+
+/** A system user created by the package's %pre. */
+export interface UserDecl {
+  name: string;
+  /** Primary group; created by groupadd in the same %pre when listed in `groups`. */
+  group: string;
+  home: string;
+  supplementaryGroups: string[];
+  comment: string;
+}
+
+export interface PackageDecl {
+  /** Full package name: 'podsec' or 'podsec-<suffix>'. */
+  name: string;
+  summary: string;
+  description: string;
+  group: string;
+  requires: Dependency[];
+  /** Regular expressions of automatic requirements to drop (%filter_from_requires /RE/d). */
+  filterFromRequires: string[];
+  /** System groups created by %pre (groupadd -r -f). */
+  groups: string[];
+  /** System users created by %pre (useradd -r -M), after the groups. */
+  users: UserDecl[];
+  entries: Entry[];
+}
+
+export interface ExternalPath {
+  path: string;
+  /** The package that provides it on an ALT node (must be required by the package that uses it). */
+  providedBy: string;
+}
+
+export interface ProjectModel {
+  packages: PackageDecl[];
+  /** Directories outside our packages that our paths live in, with the package that owns them. */
+  externalDirs: ExternalPath[];
+  /** Programs outside our packages that our units start. */
+  externalPrograms: ExternalPath[];
+}

@@ -1,0 +1,90 @@
+/** Render step for the spec: the package model and the changelog -> podsec.spec text. */
+import { readFile } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import ejs from 'ejs';
+import { formatChangelog, type ChangelogEntry } from './changelog.ts';
+import { specPath, treePath } from './layout.ts';
+import type { Dependency, Entry, PackageDecl, ProjectModel } from './model/types.ts';
+import { plainText } from './render.ts';
+import { REPO_ROOT } from './repo.ts';
+
+export const SPEC_TEMPLATE = 'specs/podsec.spec.ejs';
+
+const octal = (mode: number) => mode.toString(8).padStart(4, '0');
+
+export function dependencyLine(dep: Dependency): string {
+  return dep.op ? `${dep.name} ${dep.op} ${dep.version}` : dep.name;
+}
+
+/** The shell line of %install that puts one entry into the buildroot. */
+export function installLine(entry: Entry): string {
+  const dest = `%buildroot${specPath(entry.path)}`;
+  switch (entry.kind) {
+    case 'dir':
+      return `install -d -m ${octal(entry.mode)} ${dest}`;
+    case 'symlink':
+      return `install -d -m 0755 ${posix.dirname(dest)} && ln -sfn ${entry.target} ${dest}`;
+    default:
+      return `install -D -p -m ${octal(entry.mode)} ${treePath(entry.path)} ${dest}`;
+  }
+}
+
+/** The %files line of one entry. */
+export function filesLine(entry: Entry): string {
+  const attr = entry.kind === 'symlink' ? `%attr(-,${entry.owner},${entry.group})` : `%attr(${octal(entry.mode)},${entry.owner},${entry.group})`;
+  const flags = { dir: '%dir ', config: '%config ', 'config-noreplace': '%config(noreplace) ' }[entry.kind as string] ?? '';
+  return `${flags}${attr} ${specPath(entry.path)}`;
+}
+
+/** %pre lines creating the package's groups and users; failures are ignored as ALT specs do, so re-installs pass. */
+export function preLines(pkg: PackageDecl): string[] {
+  const lines = pkg.groups.map((g) => `groupadd -r -f ${g} >/dev/null 2>&1 ||:`);
+  for (const u of pkg.users) {
+    const supplementary = u.supplementaryGroups.length ? ` -G ${u.supplementaryGroups.join(',')}` : '';
+    lines.push(`useradd -r -M -g ${u.group}${supplementary} -d ${u.home} -c '${u.comment}' ${u.name} >/dev/null 2>&1 ||:`);
+  }
+  return lines;
+}
+
+/** %filter_from_requires takes a sed address: /REGEX/d with slashes escaped. */
+export function filterExpression(regex: string): string {
+  return `/${regex.replaceAll('/', '\\/')}/d`;
+}
+
+const suffixOf = (pkg: PackageDecl, main: PackageDecl) => (pkg === main ? '' : pkg.name.slice(main.name.length + 1));
+
+export async function renderSpec(model: ProjectModel, changelog: ChangelogEntry[]): Promise<string> {
+  const [main, ...rest] = model.packages;
+  if (!main) throw new Error('the model has no packages');
+  for (const pkg of rest) {
+    if (!pkg.name.startsWith(`${main.name}-`)) throw new Error(`subpackage ${pkg.name} does not start with ${main.name}-`);
+  }
+  const describe = (pkg: PackageDecl) => ({
+    name: pkg.name,
+    suffix: suffixOf(pkg, main),
+    sectionSuffix: pkg === main ? '' : ` ${suffixOf(pkg, main)}`,
+    summary: pkg.summary,
+    group: pkg.group,
+    description: pkg.description,
+    requires: pkg.requires.map(dependencyLine),
+    preLines: preLines(pkg),
+    units: pkg.entries.filter((e) => e.kind === 'system-unit').map((e) => posix.basename(e.path)),
+    fileLines: pkg.entries.map(filesLine),
+  });
+  const packages = model.packages.map(describe);
+  const template = await readFile(join(REPO_ROOT, SPEC_TEMPLATE), 'utf8');
+  return ejs.render(
+    template,
+    {
+      main: packages[0],
+      subpackages: packages.slice(1),
+      packages,
+      version: changelog[0]!.version,
+      release: changelog[0]!.release,
+      filters: model.packages.flatMap((p) => p.filterFromRequires).map(filterExpression),
+      installLines: model.packages.flatMap((p) => p.entries).map(installLine),
+      changelog: formatChangelog(changelog),
+    },
+    { escape: plainText },
+  );
+}

@@ -1,0 +1,126 @@
+/**
+ * Benchmarks, printed as ratios against a baseline measured in the same run (the machines are
+ * shared and noisy; absolute times mean little). Runs of a measurement and its baseline are
+ * interleaved so that load changes hit both.
+ *   npm run bench [-- NAME ...]      names: build-overhead, noop-rebuild, startup
+ */
+import { spawnSync } from 'node:child_process';
+import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { REPO_ROOT } from '../../scripts/repo.ts';
+import { reproducibleDefines } from '../../scripts/rpm.ts';
+
+interface Command {
+  argv: string[];
+  env?: Record<string, string>;
+}
+
+function timeOnce(command: Command): number {
+  const started = performance.now();
+  const result = spawnSync(command.argv[0]!, command.argv.slice(1), {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...command.env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+    timeout: 10 * 60 * 1000,
+  });
+  const elapsed = performance.now() - started;
+  if (result.status !== 0) throw new Error(`${command.argv.join(' ')} failed: ${result.stderr?.toString()}`);
+  return elapsed;
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+};
+
+/** Interleaved runs of the measured command and its baseline; returns both medians in ms. */
+function compare(measured: Command, baseline: Command, runs: number, before?: () => void): [number, number] {
+  const a: number[] = [];
+  const b: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    before?.();
+    a.push(timeOnce(measured));
+    b.push(timeOnce(baseline));
+  }
+  return [median(a), median(b)];
+}
+
+function report(name: string, measuredLabel: string, baselineLabel: string, [measured, baseline]: [number, number], runs: number) {
+  const ms = (v: number) => `${v.toFixed(1)} ms`;
+  process.stdout.write(
+    `${name}: ${measuredLabel} ${ms(measured)} / ${baselineLabel} ${ms(baseline)} = ${(measured / baseline).toFixed(2)}x (median of ${runs})\n`,
+  );
+}
+
+const tsx = (args: string[]): Command => ({ argv: [process.execPath, '--import', 'tsx', ...args] });
+
+async function buildOverhead(work: string) {
+  const out = join(work, 'dist');
+  const runs = 5;
+  const fullBuild = tsx(['scripts/cli.ts', 'build', '--force', '--out', out]);
+  timeOnce(fullBuild); // produces the spec and tarball the bare rpmbuild uses
+  const topdir = join(work, 'rpmbuild');
+  await mkdir(join(topdir, 'SOURCES'), { recursive: true });
+  const tarball = (await readdir(out)).find((f) => f.endsWith('.tar'))!;
+  await copyFile(join(out, tarball), join(topdir, 'SOURCES', basename(tarball)));
+  const macros = join(out, 'macros', 'p11.macros');
+  const bareRpmbuild: Command = {
+    argv: ['rpmbuild', '-bb', '--nodeps', '--quiet', '--load', macros, ...reproducibleDefines(topdir), join(out, 'podsec.spec')],
+    env: { SOURCE_DATE_EPOCH: '1700000000' },
+  };
+  report('build-overhead', 'npm run build (full)', 'bare rpmbuild -bb', compare(fullBuild, bareRpmbuild, runs), runs);
+}
+
+async function noopRebuild(work: string) {
+  const out = join(work, 'dist-noop');
+  const runs = 5;
+  const noop = tsx(['scripts/cli.ts', 'build', '--out', out]);
+  const full = tsx(['scripts/cli.ts', 'build', '--force', '--out', join(work, 'dist-full')]);
+  timeOnce(noop); // first build fills `out`; later runs with the same inputs are no-ops
+  report('noop-rebuild', 'npm run build (nothing changed)', 'full build', compare(noop, full, runs), runs);
+}
+
+async function startup(work: string) {
+  const out = join(work, 'dist-startup');
+  timeOnce(tsx(['scripts/cli.ts', 'build', '--out', out]));
+  const top = (await readdir(join(out, 'source')))[0]!;
+  const entry = join(out, 'source', top, 'tree', 'bindir', 'podsec-get-platform');
+  const runs = 25;
+  report(
+    'startup',
+    'podsec-get-platform --version',
+    'node -e 0',
+    compare({ argv: [process.execPath, entry, '--version'] }, { argv: [process.execPath, '-e', '0'] }, runs),
+    runs,
+  );
+}
+
+const BENCHES: Record<string, (work: string) => Promise<void>> = {
+  'build-overhead': buildOverhead,
+  'noop-rebuild': noopRebuild,
+  startup,
+};
+
+async function main() {
+  const names = process.argv.slice(2).filter((a) => a !== '--');
+  const selected = names.length ? names : Object.keys(BENCHES);
+  const work = await mkdtemp(join(tmpdir(), 'podsec-bench-'));
+  await writeFile(join(work, 'README'), 'podsec benchmark scratch space\n');
+  try {
+    for (const name of selected) {
+      const bench = BENCHES[name];
+      if (!bench) throw new Error(`unknown benchmark ${name}; known: ${Object.keys(BENCHES).join(', ')}`);
+      await bench(work);
+    }
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench failed: ${(error as Error).message}\n`);
+  process.exitCode = 1;
+});

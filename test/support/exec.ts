@@ -1,0 +1,27 @@
+/** Spawning helpers for tests: argument arrays only, bounded by a timeout. */
+import { execa } from 'execa';
+import { REPO_ROOT } from '../../scripts/repo.ts';
+
+export interface Ran {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+export async function run(command: string, args: string[], options: { env?: Record<string, string | undefined>; cwd?: string; timeoutMs?: number; input?: string } = {}): Promise<Ran> {
+  const result = await execa(command, args, {
+    cwd: options.cwd ?? REPO_ROOT,
+    env: options.env,
+    reject: false,
+    timeout: options.timeoutMs ?? 120_000,
+    input: options.input,
+    stripFinalNewline: false,
+  });
+  if (result.timedOut) throw new Error(`${command} ${args.join(' ')}: timed out`);
+  return { stdout: result.stdout, stderr: result.stderr, exitCode: result.exitCode ?? -1 };
+}
+
+/** Runs a TypeScript entry of this repository with tsx, as `npm run` would. */
+export function runTs(file: string, args: string[], options: Parameters<typeof run>[2] = {}): Promise<Ran> {
+  return run(process.execPath, ['--import', 'tsx', file, ...args], options);
+}

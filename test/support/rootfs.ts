@@ -1,0 +1,273 @@
+/**
+ * A cached Debian rootfs that stands in for an ALT Linux system in install
+ * tests (ALT mirrors are unreachable from CI; see
+ * /work/shared/research/test-env.md §1 and §5).
+ *
+ *   const lower = await ensureRootfs();          // built once, then cached
+ *   await withOverlay(lower, async (root) => {   // throw-away writable copy
+ *     await rpmInstall(root, ['x.rpm']);
+ *     await runInRoot(root, ['/usr/bin/node', '--version']);
+ *   });
+ *
+ * The cached directory is read-only by convention: never write to it, never
+ * point rpm or nspawn at it. Use withOverlay. Needs root.
+ */
+import { createHash } from 'node:crypto';
+import { constants, existsSync } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { execa } from 'execa';
+
+/** Bump when the build recipe changes, so old caches are not reused. */
+const FORMAT_VERSION = 1;
+const SOURCES_FILE = '/etc/apt/sources.list.d/debian.sources';
+const SUITE = 'bookworm';
+const BUILD_TIMEOUT_MS = 10 * 60_000;
+const LOCK_WAIT_MS = 10 * 60_000;
+const LOCK_POLL_MS = 500;
+
+/**
+ * systemd + dbus + logind's PAM module so the root boots under nspawn,
+ * nodejs (v18 in bookworm) for our scripts, passwd for useradd/groupadd in
+ * %pre. minbase already has /bin/sh, which `rpm -i --root` needs.
+ */
+export const DEFAULT_PACKAGES: readonly string[] = [
+  'systemd', 'systemd-sysv', 'dbus', 'dbus-user-session', 'libpam-systemd',
+  'iproute2', 'procps', 'nodejs', 'passwd',
+];
+
+export function cacheDir(): string {
+  return process.env.PODSEC_CACHE_DIR || '/var/cache/podsec-test';
+}
+
+/**
+ * Returns the path of a cached `mmdebstrap --variant=minbase` rootfs that
+ * contains `packages` (which replace DEFAULT_PACKAGES; spread the defaults
+ * to add to them). Builds it on the first call; concurrent callers wait on a
+ * lock file instead of building twice.
+ */
+export async function ensureRootfs(options: { packages?: string[] } = {}): Promise<string> {
+  const packages = [...new Set(options.packages ?? DEFAULT_PACKAGES)].sort();
+  const sources = await fs.readFile(SOURCES_FILE, 'utf8');
+  const hash = createHash('sha256')
+    .update(JSON.stringify({ v: FORMAT_VERSION, packages, sources }))
+    .digest('hex')
+    .slice(0, 16);
+  const dir = cacheDir();
+  const final = join(dir, `rootfs-${hash}`);
+  if (existsSync(final)) return final;
+
+  await fs.mkdir(dir, { recursive: true });
+  const release = await acquireLock(`${final}.lock`);
+  try {
+    if (existsSync(final)) return final; // another process built it meanwhile
+    // We hold the lock, so any temp dir for this hash is a leftover of a killed build.
+    for (const name of await fs.readdir(dir)) {
+      if (name.startsWith(`rootfs-${hash}.tmp-`)) await removeTree(join(dir, name));
+    }
+    const tmp = `${final}.tmp-${process.pid}`;
+    process.stderr.write(`[rootfs] building ${final} (${packages.join(',')}) ...\n`);
+    const result = await execa(
+      'mmdebstrap',
+      ['--variant=minbase', `--include=${packages.join(',')}`, SUITE, tmp, SOURCES_FILE],
+      { reject: false, timeout: BUILD_TIMEOUT_MS, forceKillAfterDelay: 10_000, stdin: 'ignore' },
+    );
+    if (result.failed) {
+      await removeTree(tmp);
+      const why = result.timedOut ? `timed out after ${BUILD_TIMEOUT_MS / 1000} s` : `exit code ${result.exitCode}`;
+      throw new Error(`mmdebstrap ${why}:\n${String(result.stderr).slice(-8000)}`);
+    }
+    await fs.rename(tmp, final); // atomic: the cache is either complete or absent
+    return final;
+  } finally {
+    await release();
+  }
+}
+
+/** `fs.open(..., 'wx')` lock with a bounded poll; a lock whose owner PID is dead is broken. */
+async function acquireLock(path: string): Promise<() => Promise<void>> {
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (let i = 0; ; i++) {
+    try {
+      const handle = await fs.open(path, 'wx');
+      await handle.writeFile(String(process.pid));
+      await handle.close();
+      return () => fs.rm(path, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const owner = Number(await fs.readFile(path, 'utf8').catch(() => ''));
+    const age = Date.now() - ((await fs.stat(path).catch(() => undefined))?.mtimeMs ?? Date.now());
+    // Dead owner, or an empty file left by a crash between open() and write().
+    if ((owner > 0 && !isAlive(owner)) || (!owner && age > 10_000)) {
+      await fs.rm(path, { force: true });
+      continue;
+    }
+    if (Date.now() > deadline || i > LOCK_WAIT_MS / LOCK_POLL_MS) {
+      throw new Error(`timed out waiting for ${path} (held by pid ${owner || '?'})`);
+    }
+    await sleep(LOCK_POLL_MS);
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Mount points at or below `path`, deepest first (from /proc/self/mountinfo). */
+export async function mountsUnder(path: string): Promise<string[]> {
+  const info = await fs.readFile('/proc/self/mountinfo', 'utf8');
+  const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+  return info
+    .split('\n')
+    .map((line) => unescape(line.split(' ')[4] ?? ''))
+    .filter((m) => m === path || m.startsWith(`${path}/`))
+    .sort((a, b) => b.length - a.length);
+}
+
+/**
+ * rm -rf that first lazily unmounts anything below `path` (a killed
+ * mmdebstrap can leave proc/sys/dev mounted) and never crosses filesystems,
+ * so it cannot delete through into the host's /dev or /sys.
+ */
+async function removeTree(path: string): Promise<void> {
+  for (const m of await mountsUnder(path)) await execa('umount', ['-l', m], { reject: false });
+  const left = await mountsUnder(path);
+  if (left.length) throw new Error(`refusing to remove ${path}: still mounted: ${left.join(', ')}`);
+  await execa('rm', ['-rf', '--one-file-system', '--', path]);
+}
+
+/** Throws if `root` is (inside) a cached rootfs: those must only be used as an overlay's lower dir. */
+export async function assertNotCached(root: string): Promise<void> {
+  const real = await fs.realpath(root);
+  const cache = await fs.realpath(cacheDir()).catch(() => resolve(cacheDir()));
+  if (real.startsWith(`${cache}/rootfs-`)) {
+    throw new Error(`${root} is a cached rootfs; use withOverlay() to get a writable copy`);
+  }
+}
+
+/**
+ * Runs `fn` on a fresh overlayfs whose lower dir is `lower`; all writes go to
+ * a temp upper dir that is removed afterwards. Temp dirs live in /var/tmp:
+ * on this machine /tmp is on the same disk, but /tmp is often a size-limited
+ * tmpfs and a booted system plus installed RPMs can be large.
+ */
+export async function withOverlay<T>(lower: string, fn: (root: string) => Promise<T>): Promise<T> {
+  if (/[,:\\]/.test(lower)) throw new Error(`overlay lowerdir must not contain , : or \\: ${lower}`);
+  const base = await fs.mkdtemp('/var/tmp/podsec-overlay-');
+  const [upper, work, root] = ['upper', 'work', 'root'].map((d) => join(base, d)) as [string, string, string];
+  try {
+    await Promise.all([upper, work, root].map((d) => fs.mkdir(d)));
+    await execa('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${upper},workdir=${work}`, root]);
+    try {
+      return await fn(root);
+    } finally {
+      const { failed } = await execa('umount', [root], { reject: false });
+      if (failed) await execa('umount', ['-l', root], { reject: false });
+    }
+  } finally {
+    await removeTree(base);
+  }
+}
+
+export interface RunResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+/**
+ * `rpm -i --nodeps` into `root` (scriptlets run chrooted in it, so %pre's
+ * groupadd changes `root`'s /etc/group, not the host's).
+ */
+export async function rpmInstall(root: string, rpms: string[], extraArgs: string[] = []): Promise<{ stdout: string; stderr: string }> {
+  await assertNotCached(root);
+  const db = ['--root', root, '--dbpath', '/var/lib/rpm'];
+  const dbDir = join(root, 'var/lib/rpm');
+  if (!existsSync(dbDir) || (await fs.readdir(dbDir)).length === 0) await execa('rpm', [...db, '--initdb']);
+  await ensureDevNull(root);
+  const result = await execa('rpm', ['-i', '--nodeps', ...db, ...extraArgs, ...rpms.map((p) => resolve(p))], {
+    reject: false,
+    stdin: 'ignore',
+  });
+  if (result.exitCode !== 0) {
+    throw new Error(`rpm -i ${rpms.map((p) => basename(p)).join(' ')} failed (${result.exitCode}):\n${result.stderr}`);
+  }
+  return { stdout: result.stdout, stderr: result.stderr };
+}
+
+/** %pre scriptlets redirect to /dev/null; make sure it is a real character device. */
+async function ensureDevNull(root: string): Promise<void> {
+  const path = join(root, 'dev/null');
+  const st = await fs.lstat(path).catch(() => undefined);
+  if (st?.isCharacterDevice() && st.rdev === 0x103) return;
+  if (st) await fs.rm(path);
+  await fs.mkdir(dirname(path), { recursive: true });
+  await execa('mknod', ['-m', '666', path, 'c', '1', '3']);
+  await fs.access(path, constants.W_OK);
+}
+
+/**
+ * One-shot command in `root`. Uses systemd-nspawn rather than chroot: it
+ * gives the command its own /proc, /dev, /sys, /run and PID namespace, so
+ * nothing leaks to or from the host, and it works here without systemd as
+ * PID 1 thanks to --register=no --keep-unit (no machined/bus needed).
+ * --as-pid2 puts nspawn's stub init in front so the command is not PID 1.
+ * The host environment is not passed in; use `env`.
+ */
+export async function runInRoot(
+  root: string,
+  argv: string[],
+  opts: { env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<RunResult> {
+  await assertNotCached(root);
+  const env = Object.entries(opts.env ?? {}).map(([k, v]) => `--setenv=${k}=${v}`);
+  const cgroup = await ownCgroup();
+  const [cmd, ...args] = cgroup.wrap(
+    ['systemd-nspawn', '-q', '-D', root, '--register=no', '--keep-unit', '--pipe', '--as-pid2', ...env, '--', ...argv],
+  );
+  const result = await execa(cmd, args, { reject: false, stdin: 'ignore', timeout: opts.timeoutMs ?? 120_000 })
+    .finally(() => cgroup.remove());
+  if (result.timedOut) throw new Error(`runInRoot ${argv.join(' ')} timed out:\n${result.stderr}`);
+  return { stdout: result.stdout, stderr: result.stderr, exitCode: result.exitCode ?? -1 };
+}
+
+/*
+ * With --keep-unit, systemd-nspawn splits the cgroup it was started in into
+ * `supervisor` and `payload`. Started from the root cgroup (no systemd on
+ * this host), every container would share /payload and leave it behind. So
+ * each nspawn gets its own cgroup in the name=systemd and unified hierarchies
+ * (hybrid host) or in /sys/fs/cgroup (pure cgroup v2), removed afterwards.
+ */
+let cgroupCounter = 0;
+const CGROUP_ROOTS = ['/sys/fs/cgroup/systemd', '/sys/fs/cgroup/unified', '/sys/fs/cgroup'];
+/** Fixed script, arguments passed as argv: join the cgroups, then exec (so the PID stays nspawn's). */
+const JOIN_CGROUPS = 'while [ "$1" != -- ]; do echo $$ > "$1/cgroup.procs" || exit 125; shift; done; shift; exec "$@"';
+
+export async function ownCgroup(): Promise<{ wrap(argv: string[]): [string, ...string[]]; remove(): Promise<void> }> {
+  const id = `podsec-nspawn-${process.pid}-${++cgroupCounter}`;
+  const dirs: string[] = [];
+  for (const r of CGROUP_ROOTS) {
+    if (!existsSync(join(r, 'cgroup.procs'))) continue;
+    await fs.mkdir(join(r, id));
+    dirs.push(join(r, id));
+  }
+  const tree = async (d: string): Promise<string[]> => {
+    const subs = (await fs.readdir(d, { withFileTypes: true }).catch(() => [])).filter((e) => e.isDirectory());
+    return [...(await Promise.all(subs.map((e) => tree(join(d, e.name))))).flat(), d];
+  };
+  return {
+    wrap: (argv) => ['sh', '-c', JOIN_CGROUPS, 'sh', ...dirs, '--', ...argv],
+    // rmdir the emptied trees, deepest first; best effort (fails harmlessly while in use).
+    remove: async () => {
+      for (const d of dirs) for (const c of await tree(d)) await fs.rmdir(c).catch(() => {});
+    },
+  };
+}

@@ -1,0 +1,42 @@
+/**
+ * Tool gates for tests: a test that needs a missing tool fails in CI (CI installs everything)
+ * and is skipped with the reason on a developer machine.
+ */
+import { execFileSync } from 'node:child_process';
+import type { Test } from 'uvu';
+
+export function hasTool(tool: string): boolean {
+  try {
+    execFileSync('sh', ['-c', 'command -v "$1"', 'sh', tool], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function missingTools(tools: string[]): string[] {
+  return tools.filter((tool) => !hasTool(tool));
+}
+
+export const inCI = () => process.env.CI === 'true' || process.env.CI === '1';
+
+/**
+ * Returns a `test`-like function: the real one when the tools exist; otherwise, in CI, one that
+ * registers a failing test naming the missing tools, and elsewhere one that skips with the reason.
+ */
+export function withTools<T extends Test>(suite: T, tools: string[]): T {
+  const missing = missingTools(tools);
+  if (missing.length === 0) return suite;
+  const reason = `missing tool(s): ${missing.join(', ')}`;
+  const gated = ((name: string, _fn: unknown) => {
+    if (inCI()) {
+      suite(`${name} [${reason}]`, () => {
+        throw new Error(`${reason} — CI must install them (.ci/run)`);
+      });
+    } else {
+      process.stdout.write(`skip: ${name} (${reason})\n`);
+      suite.skip(`${name} [${reason}]`, () => {});
+    }
+  }) as unknown as T;
+  return Object.assign(gated, { run: suite.run, skip: suite.skip, only: suite.only, before: suite.before, after: suite.after });
+}

@@ -1,0 +1,212 @@
+/**
+ * The spec and the RPMs, checked by the real consumers: rpmspec, rpmbuild, rpm, rpmlint, tar.
+ */
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, readdir, rm, writeFile, mkdir, chmod } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { test as base } from 'uvu';
+import * as assert from 'uvu/assert';
+import { build, type BuildResult } from '../../scripts/build.ts';
+import { loadChangelog, sourceDateEpoch } from '../../scripts/changelog.ts';
+import { renderMacros } from '../../scripts/macros.ts';
+import model from '../../scripts/model/index.ts';
+import { REPO_ROOT } from '../../scripts/repo.ts';
+import { reproducibleDefines } from '../../scripts/rpm.ts';
+import { ensureBuild } from '../support/build.ts';
+import { run } from '../support/exec.ts';
+import { expectedRows, FILE_ROWS_QUERYFORMAT, parseFileRows } from '../support/model-expectations.ts';
+import { withTools } from '../support/tools.ts';
+
+const test = withTools(base, ['rpmbuild', 'rpmspec', 'rpm', 'rpmlint', 'tar']);
+const changelog = loadChangelog();
+const { version, release } = changelog[0]!;
+const RPM_DB = ['--dbpath', join(tmpdir(), 'podsec-test-rpmdb')];
+
+let built: BuildResult;
+const rpmOf = (name: string) => join(built.rpms[0]!, '..', `${name}-${version}-${release}.noarch.rpm`);
+const sha256 = async (file: string) => createHash('sha256').update(await readFile(file)).digest('hex');
+
+base.before(async () => {
+  built = await ensureBuild('p11');
+});
+
+test('all seven packages come out of rpmbuild, named N-V-R.noarch.rpm', () => {
+  const names = built.rpms.map((p) => basename(p)).sort();
+  const expected = model.packages.map((p) => `${p.name}-${version}-${release}.noarch.rpm`).sort();
+  assert.equal(names, expected);
+});
+
+test('rpmspec -P expands the spec with the ALT macro emulation; no ALT macro is left', async () => {
+  const macros = join(await mkdtemp(join(tmpdir(), 'podsec-macros-')), 'alt.macros');
+  await writeFile(macros, await renderMacros('p11'));
+  const result = await run('rpmspec', ['-P', '--load', macros, built.spec]);
+  assert.is(result.exitCode, 0, result.stderr);
+  for (const macro of ['%post_systemd', '%preun_systemd', '%filter_from_requires', '%EVR', '%_unitdir', '%_libexecdir']) {
+    assert.not.ok(result.stdout.includes(macro), `${macro} left unexpanded`);
+  }
+  assert.match(result.stdout, new RegExp(`^Requires: podsec = ${version}-${release}$`, 'm'));
+});
+
+for (const pkg of model.packages) {
+  test(`${pkg.name}: every path, mode, owner, group and config flag equals the model`, async () => {
+    const result = await run('rpm', ['-qp', ...RPM_DB, '--queryformat', FILE_ROWS_QUERYFORMAT, rpmOf(pkg.name)]);
+    assert.is(result.exitCode, 0, result.stderr);
+    assert.equal(parseFileRows(result.stdout), expectedRows(pkg, 'p11'));
+  });
+
+  test(`${pkg.name}: rpm --dump agrees (mode, owner, group, config)`, async () => {
+    const result = await run('rpm', ['-qp', ...RPM_DB, '--dump', rpmOf(pkg.name)]);
+    assert.is(result.exitCode, 0, result.stderr);
+    const dumped = result.stdout
+      .split('\n')
+      .filter((line) => line !== '' && line !== '(contains no files)')
+      .map((line) => {
+        // path size mtime digest mode owner group isconfig isdoc rdev symlink
+        const fields = line.split(' ');
+        return [fields[0], Number.parseInt(fields[4]!, 8).toString(8), fields[5], fields[6], fields[7] === '1'].join(' ');
+      })
+      .sort();
+    const expected = expectedRows(pkg, 'p11')
+      .map((row) => [row.path, row.mode, row.owner, row.group, row.config].join(' '))
+      .sort();
+    assert.equal(dumped, expected);
+  });
+
+  test(`${pkg.name}: scriptlets carry no unexpanded macro`, async () => {
+    const result = await run('rpm', ['-qp', ...RPM_DB, '--scripts', rpmOf(pkg.name)]);
+    assert.is(result.exitCode, 0, result.stderr);
+    assert.not.match(result.stdout, /%[{a-zA-Z_]/);
+  });
+
+  test(`${pkg.name}: requires include the model's and none of the filtered ones`, async () => {
+    const result = await run('rpm', ['-qp', ...RPM_DB, '--requires', rpmOf(pkg.name)]);
+    assert.is(result.exitCode, 0, result.stderr);
+    const requires = result.stdout.split('\n').map((l) => l.trim());
+    for (const dep of pkg.requires) {
+      const line = dep.op ? `${dep.name} ${dep.op} ${dep.version === '%EVR' ? `${version}-${release}` : dep.version}` : dep.name;
+      assert.ok(requires.includes(line), `missing Requires: ${line}\n${result.stdout}`);
+    }
+    for (const filter of model.packages.flatMap((p) => p.filterFromRequires)) {
+      const pattern = new RegExp(filter);
+      assert.not.ok(requires.some((r) => pattern.test(r)), `filtered requirement ${filter} present`);
+    }
+  });
+}
+
+test('the %pre scriptlets create the groups and users the model declares', async () => {
+  for (const pkg of model.packages) {
+    const result = await run('rpm', ['-qp', ...RPM_DB, '--queryformat', '%{PREIN}', rpmOf(pkg.name)]);
+    for (const group of pkg.groups) assert.match(result.stdout, new RegExp(`groupadd -r -f ${group} `), pkg.name);
+    for (const user of pkg.users) assert.match(result.stdout, new RegExp(`useradd -r -M -g ${user.group} .* ${user.name} `), pkg.name);
+  }
+});
+
+test('rpmlint passes with the ALT filter configuration', async () => {
+  const result = await run('rpmlint', ['-c', join(REPO_ROOT, 'specs/rpmlint-alt.toml'), ...built.rpms]);
+  assert.is(result.exitCode, 0, result.stdout + result.stderr);
+});
+
+test('rpmlint fails on a real problem the configuration does not filter', async () => {
+  // A world-writable directory must still be reported: the filters are narrow.
+  const dir = await mkdtemp(join(tmpdir(), 'podsec-lintbad-'));
+  const spec = join(dir, 'bad.spec');
+  await writeFile(
+    spec,
+    `Name: bad\nVersion: 1\nRelease: alt1\nSummary: bad\nLicense: GPL-2.0-or-later\nGroup: Other\nBuildArch: noarch\n%description\nbad\n%install\ninstall -d -m 0777 %buildroot/var/lib/bad\n%files\n%dir /var/lib/bad\n%changelog\n* Thu Nov 26 2026 A B <a@example.org> 1-alt1\n- x\n`,
+  );
+  const rpmbuild = await run('rpmbuild', ['-bb', '--nodeps', ...reproducibleDefines(dir), spec], { env: { SOURCE_DATE_EPOCH: '1700000000' } });
+  assert.is(rpmbuild.exitCode, 0, rpmbuild.stderr);
+  const rpms = await readdir(join(dir, 'RPMS', 'noarch'));
+  const result = await run('rpmlint', ['-c', join(REPO_ROOT, 'specs/rpmlint-alt.toml'), join(dir, 'RPMS', 'noarch', rpms[0]!)]);
+  assert.is.not(result.exitCode, 0, result.stdout);
+  await rm(dir, { recursive: true, force: true });
+});
+
+test('%filter_from_requires emulation drops exactly the matching automatic requirement', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'podsec-filter-'));
+  await mkdir(join(dir, 'SOURCES'), { recursive: true });
+  const specFor = (filter: string) =>
+    `Name: filt\nVersion: 1\nRelease: alt1\nSummary: f\nLicense: GPL-2.0-or-later\nGroup: Other\nBuildArch: noarch\n${filter}\n%description\nf\n%install\nmkdir -p %buildroot%_bindir\nprintf '#!/usr/bin/kubeadm\\n' > %buildroot%_bindir/a\nprintf '#!/usr/bin/kubectl\\n' > %buildroot%_bindir/b\nchmod 0755 %buildroot%_bindir/a %buildroot%_bindir/b\n%files\n%_bindir/a\n%_bindir/b\n%changelog\n* Thu Nov 26 2026 A B <a@example.org> 1-alt1\n- x\n`;
+  const macros = join(dir, 'alt.macros');
+  await writeFile(macros, await renderMacros('p11'));
+  const requiresOf = async (filter: string) => {
+    const spec = join(dir, 'filt.spec');
+    await writeFile(spec, specFor(filter));
+    const r = await run('rpmbuild', ['-bb', '--nodeps', '--load', macros, ...reproducibleDefines(dir), spec], { env: { SOURCE_DATE_EPOCH: '1700000000' } });
+    assert.is(r.exitCode, 0, r.stderr);
+    const q = await run('rpm', ['-qp', ...RPM_DB, '--requires', join(dir, 'RPMS', 'noarch', 'filt-1-alt1.noarch.rpm')]);
+    return q.stdout;
+  };
+  const unfiltered = await requiresOf('');
+  assert.match(unfiltered, /\/usr\/bin\/kubeadm/);
+  assert.match(unfiltered, /\/usr\/bin\/kubectl/);
+  const filtered = await requiresOf('%filter_from_requires /^\\/usr\\/bin\\/kubeadm$/d');
+  assert.not.match(filtered, /\/usr\/bin\/kubeadm/);
+  assert.match(filtered, /\/usr\/bin\/kubectl/);
+  const both = await requiresOf('%filter_from_requires /^\\/usr\\/bin\\/kubeadm$/d\n%filter_from_requires /kubectl/d');
+  assert.not.match(both, /kube/);
+  await rm(dir, { recursive: true, force: true });
+});
+
+test('the tarball is deterministic in shape: sorted, uid/gid 0, one mtime, one top directory', async () => {
+  const result = await run('tar', ['--numeric-owner', '--full-time', '-tvf', built.tarball], { env: { TZ: 'UTC' } });
+  assert.is(result.exitCode, 0, result.stderr);
+  const lines = result.stdout.trim().split('\n');
+  const names = lines.map((l) => l.split(/\s+/).slice(5).join(' '));
+  assert.equal(names, [...names].sort());
+  const epochDate = new Date(sourceDateEpoch(changelog) * 1000).toISOString().slice(0, 10);
+  for (const line of lines) {
+    const [, owner, , date] = line.split(/\s+/);
+    assert.is(owner, '0/0', line);
+    if (!line.startsWith('d')) assert.is(date, epochDate, line);
+  }
+  assert.ok(names.every((n) => n.startsWith(`podsec-${version}/`)));
+  assert.ok(names.includes(`podsec-${version}/tree/bindir/podsec-get-platform`));
+  assert.ok(names.includes(`podsec-${version}/src/bin/podsec-get-platform.ts`));
+});
+
+test('dist/gear holds the spec, .gear/rules and the same tree as the tarball', async () => {
+  const rules = await readFile(join(built.gearDir, '.gear', 'rules'), 'utf8');
+  assert.match(rules, /^tar: \. name=@name@-@version@/m);
+  assert.is(await readFile(join(built.gearDir, 'podsec.spec'), 'utf8'), await readFile(built.spec, 'utf8'));
+  const tarList = await run('tar', ['-tf', built.tarball]);
+  for (const name of tarList.stdout.trim().split('\n')) {
+    if (name.endsWith('/')) continue;
+    const inGear = join(built.gearDir, name.slice(`podsec-${version}/`.length));
+    await readFile(inGear).catch(() => assert.unreachable(`${inGear} missing from dist/gear`));
+  }
+});
+
+test('reproducible: two builds in different directories at different times are byte-identical', async () => {
+  const dirs = [await mkdtemp(join(tmpdir(), 'podsec-repro-a-')), await mkdtemp(join(tmpdir(), 'podsec-repro-b-'))];
+  const results: BuildResult[] = [];
+  for (const dir of dirs) {
+    results.push(await build({ branch: 'p11', outDir: join(dir, 'dist'), model, log: () => {}, force: true }));
+    await new Promise((resolve) => setTimeout(resolve, 1100)); // a different second for the second build
+  }
+  const [a, b] = results as [BuildResult, BuildResult];
+  assert.is(await sha256(a.tarball), await sha256(b.tarball), 'tarball differs');
+  assert.is(a.rpms.length, 7);
+  for (let i = 0; i < a.rpms.length; i++) {
+    assert.is(basename(a.rpms[i]!), basename(b.rpms[i]!));
+    assert.is(await sha256(a.rpms[i]!), await sha256(b.rpms[i]!), `${basename(a.rpms[i]!)} differs`);
+  }
+  for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+});
+
+test('the installed program is the bundled entrypoint: #!/usr/bin/node, mode 0755, no node_modules at run time', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'podsec-rpm2cpio-'));
+  const extract = await run('sh', ['-c', 'rpm2cpio "$1" | cpio -idm --quiet', 'sh', rpmOf('podsec')], { cwd: dir });
+  assert.is(extract.exitCode, 0, extract.stderr);
+  const program = join(dir, 'usr/bin/podsec-get-platform');
+  const text = await readFile(program, 'utf8');
+  assert.ok(text.startsWith('#!/usr/bin/node\n'));
+  assert.not.match(text, /require\(["'](?!node:|fs|path|os|util|child_process|crypto)[^"']+["']\)/);
+  await chmod(program, 0o755);
+  const result = await run(process.execPath, [program, '--version']);
+  assert.is(result.stdout, `podsec-get-platform (podsec) ${version}-${release}\n`);
+  await rm(dir, { recursive: true, force: true });
+});
+
+test.run();
