@@ -45,7 +45,8 @@ export async function hashOutputs(outDir: string, outputs: string[]): Promise<Re
 /** The recorded state when the inputs are unchanged and every output is still as built; else undefined. */
 export async function upToDateState(outDir: string, inputHash: string): Promise<BuildState | undefined> {
   const previous = (await readFile(join(outDir, STATE_FILE), 'utf8').then(JSON.parse, () => undefined)) as BuildState | undefined;
-  if (previous?.inputHash !== inputHash) return undefined;
+  // A build that skipped the RPMs (no rpmbuild) is never final: try again.
+  if (previous?.inputHash !== inputHash || previous.rpmSkipped) return undefined;
   const outputs = await hashOutputs(outDir, Object.keys(previous.outputs));
   return outputs && JSON.stringify(outputs) === JSON.stringify(previous.outputs) ? previous : undefined;
 }

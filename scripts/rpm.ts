@@ -27,8 +27,11 @@ export function reproducibleDefines(topdir: string): string[] {
   ].flatMap((d) => ['--define', d]);
 }
 
+/** The rpmbuild to run; PODSEC_RPMBUILD overrides it (the tests use it to simulate a host without rpmbuild). */
+export const rpmbuildCommand = () => process.env.PODSEC_RPMBUILD || 'rpmbuild';
+
 export async function hasRpmbuild(): Promise<boolean> {
-  const result = await execa('rpmbuild', ['--version'], { reject: false });
+  const result = await execa(rpmbuildCommand(), ['--version'], { reject: false });
   return result.exitCode === 0;
 }
 
@@ -40,7 +43,7 @@ export async function buildRpms(input: RpmBuildInput): Promise<string[]> {
     const macros = join(topdir, 'alt.macros');
     await writeFile(macros, input.macrosText);
     const args = ['-bb', '--nodeps', '--quiet', '--load', macros, ...reproducibleDefines(topdir), input.specFile];
-    const result = await execa('rpmbuild', args, {
+    const result = await execa(rpmbuildCommand(), args, {
       env: { SOURCE_DATE_EPOCH: String(input.sourceDateEpoch), LC_ALL: 'C', TZ: 'UTC' },
       reject: false,
       all: true,

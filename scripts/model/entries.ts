@@ -10,32 +10,17 @@ const root = (o: Ownership) => ({ owner: o.owner ?? 'root', group: o.group ?? o.
 
 export const dir = (path: string, mode = 0o755, o: Ownership = {}): Entry => ({ path, kind: 'dir', mode, ...root(o) });
 
-export const file = (path: string, content: Content, mode = 0o644, o: Ownership = {}): Entry => ({
-  path,
-  kind: 'file',
-  mode,
-  content,
-  ...root(o),
-});
+/** A constructor for entries with content: regular files and the two kinds of configuration. */
+const withContent =
+  (kind: 'file' | 'config' | 'config-noreplace') =>
+  (path: string, content: Content, mode = 0o644, o: Ownership = {}): Entry => ({ path, kind, mode, content, ...root(o) });
+
+export const file = withContent('file');
+export const config = withContent('config');
+export const configNoReplace = withContent('config-noreplace');
 
 export const program = (path: string, name: string, mode = 0o755, o: Ownership = {}): Entry =>
   file(path, { program: name }, mode, o);
-
-export const config = (path: string, content: Content, mode = 0o644, o: Ownership = {}): Entry => ({
-  path,
-  kind: 'config',
-  mode,
-  content,
-  ...root(o),
-});
-
-export const configNoReplace = (path: string, content: Content, mode = 0o644, o: Ownership = {}): Entry => ({
-  path,
-  kind: 'config-noreplace',
-  mode,
-  content,
-  ...root(o),
-});
 
 export const symlink = (path: string, target: string, o: Ownership = {}): Entry => ({
   path,
@@ -45,29 +30,16 @@ export const symlink = (path: string, target: string, o: Ownership = {}): Entry 
   ...root(o),
 });
 
-export const systemUnit = (name: string, content: Content): Entry => ({
-  path: `%_unitdir/${name}`,
-  kind: 'system-unit',
-  mode: 0o644,
-  content,
-  owner: 'root',
-  group: 'root',
-});
-
-export const userUnit = (name: string, content: Content): Entry => ({
-  path: `%_userunitdir/${name}`,
-  kind: 'user-unit',
-  mode: 0o644,
-  content,
-  owner: 'root',
-  group: 'root',
-});
-
-export const dropIn = (path: string, content: Content): Entry => ({
+/** Units and drop-ins are root-owned 0644 files; only their kind (and so their scriptlets) differs. */
+const unitFile = (kind: 'system-unit' | 'user-unit' | 'drop-in', path: string, content: Content): Entry => ({
   path,
-  kind: 'drop-in',
+  kind,
   mode: 0o644,
   content,
   owner: 'root',
   group: 'root',
 });
+
+export const systemUnit = (name: string, content: Content): Entry => unitFile('system-unit', `%_unitdir/${name}`, content);
+export const userUnit = (name: string, content: Content): Entry => unitFile('user-unit', `%_userunitdir/${name}`, content);
+export const dropIn = (path: string, content: Content): Entry => unitFile('drop-in', path, content);

@@ -3,13 +3,18 @@
  * get the no-op rebuild (the build's own input/output hash check), so every file sees the same
  * artifacts for the current sources.
  */
+import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build, type BuildResult } from '../../scripts/build.ts';
 import type { Branch } from '../../scripts/model/branches.ts';
 import model from '../../scripts/model/index.ts';
+import { REPO_ROOT } from '../../scripts/repo.ts';
 
-export const sharedDist = (branch: Branch = 'p11') => join(process.env.PODSEC_TEST_DIST ?? join(tmpdir(), 'podsec-test-dist'), branch);
+/** One directory per checkout, so two clones testing at once never share outputs. */
+const checkoutId = createHash('sha256').update(REPO_ROOT).digest('hex').slice(0, 12);
+export const sharedDist = (branch: Branch = 'p11') =>
+  join(process.env.PODSEC_TEST_DIST ?? join(tmpdir(), `podsec-test-dist-${checkoutId}`), branch);
 
 export async function ensureBuild(branch: Branch = 'p11'): Promise<BuildResult> {
   return build({ branch, outDir: sharedDist(branch), model, log: () => {} });
