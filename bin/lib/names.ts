@@ -33,3 +33,11 @@ export const PODSEC_STATE_DIR = '/var/lib/podsec';
 export const PODSEC_LIBEXEC_DIR = '/usr/libexec/podsec';
 export const U7S_CONFIG_DIR = '/etc/podsec/u7s';
 export const U7S_LIBEXEC_BIN = '/usr/libexec/podsec/u7s/bin';
+
+/** The signature server's document root, its lookaside URL as every node reads it, and the makers' staging. */
+export const SIGSTORE_ROOT = '/var/sigstore';
+export const SIGSTORE_URL = 'http://sigstore.local:81/sigstore/';
+export const SIGSTORE_STAGING_URL = 'file:///var/sigstore/sigstore/';
+export const SIGSTORE_KEYS_URL = 'http://sigstore.local:81/keys/';
+
+export const CONTAINERS_CONFIG_DIR = '/etc/containers';

@@ -74,6 +74,8 @@ export interface PackageDecl {
   /** System users created by %pre (useradd -r -M), after the groups. */
   users: UserDecl[];
   entries: Entry[];
+  /** Programs outside our packages that this package's units start (each provider must be required). */
+  externalPrograms?: ExternalPath[];
 }
 
 export interface ExternalPath {
@@ -86,6 +88,6 @@ export interface ProjectModel {
   packages: PackageDecl[];
   /** Directories outside our packages that our paths live in, with the package that owns them. */
   externalDirs: ExternalPath[];
-  /** Programs outside our packages that our units start. */
+  /** Programs outside our packages that any unit starts (packages can also list their own). */
   externalPrograms: ExternalPath[];
 }

@@ -117,7 +117,9 @@ export async function validateModel(model: ProjectModel, options: ValidateOption
   const programPaths = new Set(
     [...owners].filter(([, list]) => list.some((o) => o.entry.kind === 'file')).map(([path]) => path),
   );
-  const externalPrograms = new Map(model.externalPrograms.map((p) => [resolvePath(p.path, branch), p.providedBy]));
+  const externalPrograms = new Map(
+    [...model.externalPrograms, ...model.packages.flatMap((p) => p.externalPrograms ?? [])].map((p) => [resolvePath(p.path, branch), p.providedBy]),
+  );
   const externalDirs = new Map(model.externalDirs.map((d) => [resolvePath(d.path, branch), d.providedBy]));
 
   for (const pkg of model.packages) {
