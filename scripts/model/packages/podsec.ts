@@ -3,6 +3,7 @@ import { PODMAN_DEV_GROUP, PODMAN_GROUP } from '../../../bin/lib/names.ts';
 import { dir, program } from '../entries.ts';
 import type { PackageDecl } from '../types.ts';
 import nagwadFilter from './nagwad-entry.ts';
+import { trustUserEntries, trustUserExternalPrograms } from './podsec-trust-users.ts';
 
 const podsec: PackageDecl = {
   name: 'podsec',
@@ -35,7 +36,9 @@ const podsec: PackageDecl = {
     dir('%_libexecdir/podsec'),
     dir('%_localstatedir/podsec'),
     nagwadFilter,
+    ...trustUserEntries,
   ],
+  externalPrograms: [...trustUserExternalPrograms],
 };
 
 export default podsec;
