@@ -16,6 +16,15 @@ runCommand(
     summary: 'Print the ALT platform name of this host (the image prefix in registries).',
     usage: ['[--root DIR]'],
     options: {},
+    description: [
+      'Prints the platform name that prefixes image paths in ALT registries: c10f, p10, p11, sisyphus, ...',
+      'U7S_PLATFORM, when set, is taken as is. Otherwise ALT_BRANCH_ID of os-release decides (c10f1, c10f2 become c10f), else the product and major version of its CPE_NAME. os-release is read as data, never executed.',
+    ],
+    environment: { U7S_PLATFORM: 'the platform to print instead of the detected one' },
+    files: { '/etc/os-release': 'the system identification read (then /usr/lib/os-release)' },
+    exitCodes: { 1: 'the platform cannot be determined (not ALT, or os-release missing or malformed)', 2: 'invalid arguments' },
+    examples: { 'podsec-get-platform': 'print this host\'s platform', 'podsec-get-platform --root /mnt/node': 'the platform of a node image mounted at /mnt/node' },
+    seeAlso: ['podsec-u7s-kubeadm(1)', 'os-release(5)'],
   },
   t,
   ({ root }) => {

@@ -28,6 +28,11 @@ export interface OptionSpec {
   multiple?: boolean;
 }
 
+/**
+ * Everything a user can learn about a command. --help, the man pages (en, ru) and the bash
+ * completion are all generated from this one definition, so fill the optional parts too:
+ * every string is an English msgid that goes through the translation function.
+ */
 export interface CommandSpec {
   name: string;
   /** One line: what the command does. */
@@ -37,6 +42,18 @@ export interface CommandSpec {
   options: Record<string, OptionSpec>;
   /** Whether positional arguments are accepted. */
   positionals?: boolean;
+  /** Paragraphs for the DESCRIPTION section of the man page. */
+  description?: string[];
+  /** Environment variables the command reads: name -> what it does. */
+  environment?: Record<string, string>;
+  /** Files the command reads or writes: path -> what it is. */
+  files?: Record<string, string>;
+  /** Exit codes: code -> meaning (0 and the common ones are added for you). */
+  exitCodes?: Record<number, string>;
+  /** Examples: command line -> what it does. */
+  examples?: Record<string, string>;
+  /** Related commands, e.g. 'podsec-create-policy(1)'. */
+  seeAlso?: string[];
 }
 
 export const COMMON_OPTIONS: Record<string, OptionSpec> = {
