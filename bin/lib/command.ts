@@ -9,7 +9,11 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 declare const PODSEC_VERSION: string | undefined;
 export const VERSION = typeof PODSEC_VERSION === 'string' ? PODSEC_VERSION : 'development';
 
-/** An expected failure: its message is printed as is, the process exits with `exitCode`. */
+/**
+ * An expected failure: its message is printed as is, the process exits with `exitCode`.
+ * Errors of other classes that carry `expected = true` (UnsafePathError, PolicySyntaxError)
+ * are treated the same way with exit code 1.
+ */
 export class CommandError extends Error {
   constructor(
     message: string,
@@ -120,9 +124,9 @@ export function runCommand(
     process.exitCode = code;
   };
   const fail = (error: unknown) => {
-    if (error instanceof CommandError) {
-      process.stderr.write(`${spec.name}: ${error.message}\n`);
-      finish(error.exitCode);
+    if (error instanceof CommandError || (error as { expected?: unknown })?.expected === true) {
+      process.stderr.write(`${spec.name}: ${(error as Error).message}\n`);
+      finish(error instanceof CommandError ? error.exitCode : 1);
     } else {
       process.stderr.write(`${spec.name}: ${t('internal error: {message}', { message: (error as Error)?.message ?? String(error) })}\n`);
       finish(70);

@@ -43,6 +43,8 @@ export class PolicySyntaxError extends Error {
   ) {
     super(`${file}${where ? `:${where}` : ''}: ${reason}`);
   }
+  /** Bad input, not a crash: runCommand prints the message and exits 1. */
+  readonly expected = true;
 }
 
 const REQUIREMENT_KEYS: Record<PolicyRequirement['type'], readonly string[]> = {

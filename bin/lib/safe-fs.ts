@@ -52,6 +52,8 @@ export class UnsafePathError extends Error {
   ) {
     super(t('refusing to use {path}: {reason}', { path, reason }));
   }
+  /** A refusal, not a crash: runCommand prints the message and exits 1. */
+  readonly expected = true;
 }
 
 export interface TrustOptions {
