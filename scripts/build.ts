@@ -12,6 +12,7 @@ import { type Branch, BRANCH_MACROS } from './model/branches.ts';
 import type { ProjectModel } from './model/types.ts';
 import { formatProblem, validateModel } from './model/validate.ts';
 import { renderContent, type RenderContext } from './render.ts';
+import { indexRepository } from './repo/index.ts';
 import { buildRpms, hasRpmbuild } from './rpm.ts';
 import { normalizeModes, writeGearDir, writeSourceTarball } from './source.ts';
 import { renderSpec } from './spec.ts';
@@ -61,7 +62,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const changelog = loadChangelog();
   const { version, release } = changelog[0]!;
   const epoch = sourceDateEpoch(changelog);
-  const context: RenderContext = { branch, version, release };
+  const context: RenderContext = { branch, version, release, date: changelog[0]!.date };
   const topDir = `podsec-${version}`;
   const paths = {
     spec: join(outDir, 'podsec.spec'),
@@ -69,6 +70,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     gearDir: join(outDir, 'gear'),
     tree: join(outDir, 'source', topDir),
     rpms: join(outDir, 'RPMS'),
+    repo: join(outDir, 'repo'),
     macros: join(outDir, 'macros', `${branch}.macros`),
   };
   const label = `${branch}, ${version}-${release}`;
@@ -102,17 +104,23 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   await writeGearDir(paths.tree, specText, paths.gearDir);
 
   let rpms: string[] = [];
+  let repoFiles: string[] = [];
   let rpmSkipped: string | undefined;
   if (await hasRpmbuild()) {
     log(`rpm: rpmbuild (${branch})`);
     rpms = await buildRpms({ specFile: paths.spec, tarball: paths.tarball, macrosText, sourceDateEpoch: epoch, outDir: paths.rpms });
+    log(`repo: ${relative(process.cwd(), paths.repo)}/ (apt-rpm: noarch podsec)`);
+    await rm(paths.repo, { recursive: true, force: true });
+    const index = await indexRepository({ topDir: paths.repo, rpms, date: new Date(epoch * 1000), label: 'podsec', origin: 'podsec', suite: branch });
+    repoFiles = [index.pkglist, index.release];
   } else {
     await rm(paths.rpms, { recursive: true, force: true });
+    await rm(paths.repo, { recursive: true, force: true });
     rpmSkipped = 'rpmbuild not found: RPMs not built. Install it with: apt-get install rpm (Debian) or apt-get install rpm-build (ALT)';
     log(rpmSkipped);
   }
 
-  const outputFiles = [paths.spec, paths.tarball, paths.macros, ...rpms].map((p) => relative(outDir, p));
+  const outputFiles = [paths.spec, paths.tarball, paths.macros, ...rpms, ...repoFiles].map((p) => relative(outDir, p));
   const outputs = (await hashOutputs(outDir, outputFiles))!;
   await writeState(outDir, { inputHash, outputs, rpms, rpmSkipped, label });
   return { upToDate: false, ...paths, rpms, rpmSkipped };

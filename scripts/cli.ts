@@ -81,7 +81,7 @@ main(process.argv.slice(2)).then(
     if ((error as Error).name === 'BuildError') {
       process.stderr.write((error as Error).message + '\n');
       process.exitCode = 1;
-    } else if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    } else if (error instanceof UsageError || String((error as { code?: unknown }).code ?? '').startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`${(error as Error).message}\n${USAGE}\n`);
       process.exitCode = 2;
     } else {

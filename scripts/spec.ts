@@ -33,7 +33,8 @@ export function installLine(entry: Entry): string {
 export function filesLine(entry: Entry): string {
   const attr = entry.kind === 'symlink' ? `%attr(-,${entry.owner},${entry.group})` : `%attr(${octal(entry.mode)},${entry.owner},${entry.group})`;
   const flags = { dir: '%dir ', config: '%config ', 'config-noreplace': '%config(noreplace) ' }[entry.kind as string] ?? '';
-  return `${flags}${attr} ${specPath(entry.path)}`;
+  const language = entry.content && 'catalog' in entry.content ? `%lang(${entry.content.language}) ` : '';
+  return `${language}${flags}${attr} ${specPath(entry.path)}`;
 }
 
 /** %pre lines creating the package's groups and users; failures are ignored as ALT specs do, so re-installs pass. */

@@ -75,6 +75,18 @@ export interface Invocation {
 
 type Translate = (msgid: string, params?: Record<string, string | number>) => string;
 
+/**
+ * Set by the build: print the command's definition as JSON and exit, so man pages, completion
+ * and help checks are generated from the same definition the program parses with.
+ */
+export const DESCRIBE_ENV = 'PODSEC_DESCRIBE';
+
+export interface CommandDescription {
+  spec: CommandSpec;
+  commonOptions: Record<string, OptionSpec>;
+  domain: string | undefined;
+}
+
 export function helpText(spec: CommandSpec, t: Translate): string {
   const all = { ...spec.options, ...COMMON_OPTIONS };
   const lines = [`${t('Usage:')} ${spec.usage.map((u) => `${spec.name} ${u}`).join(`\n       `)}`, '', t(spec.summary), '', t('Options:')];
@@ -132,6 +144,11 @@ export function runCommand(
       finish(70);
     }
   };
+  if (process.env[DESCRIBE_ENV] === '1') {
+    const description: CommandDescription = { spec, commonOptions: COMMON_OPTIONS, domain: (t as { domain?: string }).domain };
+    process.stdout.write(JSON.stringify(description) + '\n');
+    return finish(0);
+  }
   try {
     const invocation = parse(spec, argv, t);
     if (invocation.values.help) {

@@ -7,12 +7,16 @@ import podsecK8s from './packages/podsec-k8s.ts';
 import podsecNagios from './packages/podsec-nagios.ts';
 import podsec from './packages/podsec.ts';
 import externalDirs from './packages/external-dirs.ts';
+import { withGeneratedDocs } from './docs.ts';
 import type { ProjectModel } from './types.ts';
 
-const model: ProjectModel = {
+const declared: ProjectModel = {
   packages: [podsec, podsecK8s, podsecK8sRbac, podsecInotify, podsecDev, podsecIcinga, podsecNagios],
   externalDirs,
   externalPrograms: [],
 };
+
+/** The declared packages plus the man pages, completions and catalogs every command gets. */
+const model = withGeneratedDocs(declared);
 
 export default model;

@@ -26,7 +26,11 @@ export type Content =
   | { program: string }
   | { ejs: string; data?: Record<string, unknown> }
   | { yaml: string; multiDocument?: boolean }
-  | { json: string };
+  | { json: string }
+  // Generated from a program's own definition (scripts/docs) and the translations (bin/po):
+  | { manPage: string; language: 'en' | 'ru' }
+  | { completion: string }
+  | { catalog: string; language: 'ru' };
 
 export interface Entry {
   /** Installed path, starting with a root macro such as `%_bindir` or with `/`. */
@@ -82,6 +86,11 @@ export interface ExternalPath {
   path: string;
   /** The package that provides it on an ALT node (must be required by the package that uses it). */
   providedBy: string;
+  /**
+   * The owner is always there, or ALT's rpm-build adds the requirement on it by itself
+   * (files.req: a package installing into a directory requires the directory's owner).
+   */
+  autoRequired?: boolean;
 }
 
 export interface ProjectModel {

@@ -120,7 +120,7 @@ export async function validateModel(model: ProjectModel, options: ValidateOption
   const externalPrograms = new Map(
     [...model.externalPrograms, ...model.packages.flatMap((p) => p.externalPrograms ?? [])].map((p) => [resolvePath(p.path, branch), p.providedBy]),
   );
-  const externalDirs = new Map(model.externalDirs.map((d) => [resolvePath(d.path, branch), d.providedBy]));
+  const externalDirs = new Map(model.externalDirs.map((d) => [resolvePath(d.path, branch), d]));
 
   for (const pkg of model.packages) {
     const closure = requiresClosure(model, pkg);
@@ -157,8 +157,8 @@ export async function validateModel(model: ProjectModel, options: ValidateOption
           problems.push({ path, problem: `parent ${parent} is owned by ${parentOwners[0]!.pkg.name}, which ${pkg.name} does not require` });
         }
       } else if (external !== undefined) {
-        if (!requiredNames.has(external)) {
-          problems.push({ path, problem: `parent ${parent} comes from ${external}, which ${pkg.name} does not require` });
+        if (!external.autoRequired && !requiredNames.has(external.providedBy)) {
+          problems.push({ path, problem: `parent ${parent} comes from ${external.providedBy}, which ${pkg.name} does not require` });
         }
       } else if (!rootDirs.has(parent)) {
         problems.push({ path, problem: `parent directory ${parent} is owned by no package` });

@@ -221,7 +221,7 @@ export function getInts(entries: readonly HeaderEntry[], tag: number): number[] 
 
 // Signature-header tags (rpm's rpmtag.h).
 export const SigTag = { SHA1: 269, SHA256: 273, SIZE: 1000, MD5: 1004, LONGSIZE: 270 } as const;
-const SIGNATURE_TAGS = [267, 268, 1002, 1006, 278, 279]; // DSA, RSA, PGP, GPG, ...: invalid after a rewrite
+const SIGNATURE_TAGS = [267, 268, 1002, 1005, 1006]; // DSA, RSA, PGP, PGP5, GPG: invalid after a rewrite
 
 export interface RpmPackage {
   lead: Buffer;

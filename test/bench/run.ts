@@ -2,7 +2,7 @@
  * Benchmarks, printed as ratios against a baseline measured in the same run (the machines are
  * shared and noisy; absolute times mean little). Runs of a measurement and its baseline are
  * interleaved so that load changes hit both.
- *   npm run bench [-- NAME ...]      names: build-overhead, noop-rebuild, startup
+ *   npm run bench [-- NAME ...]      names: build-overhead, noop-rebuild, startup, repo-index
  */
 import { spawnSync } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
@@ -11,6 +11,7 @@ import { basename, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { REPO_ROOT } from '../../scripts/repo.ts';
 import { reproducibleDefines } from '../../scripts/rpm.ts';
+import { repoIndexBench } from './repo-index.ts';
 
 interface Command {
   argv: string[];
@@ -102,6 +103,9 @@ const BENCHES: Record<string, (work: string) => Promise<void>> = {
   'build-overhead': buildOverhead,
   'noop-rebuild': noopRebuild,
   startup,
+  'repo-index': async (work) => {
+    process.stdout.write((await repoIndexBench(work)) + '\n');
+  },
 };
 
 async function main() {
