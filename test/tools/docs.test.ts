@@ -1,0 +1,109 @@
+/**
+ * Man pages, --help and bash completion of every installed command, checked with the real
+ * consumers (man/groff, bash's compgen, msgfmt), in English and Russian. What is checked comes
+ * from the commands' own definitions (PODSEC_DESCRIBE=1), never from a list kept here.
+ */
+import { readFile, readdir } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import { test as base } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { CommandDescription } from '../../bin/lib/command.ts';
+import type { BuildResult } from '../../scripts/build.ts';
+import { completionFunctionName } from '../../scripts/docs/completion.ts';
+import { describeProgram } from '../../scripts/docs/describe.ts';
+import { treePath } from '../../scripts/layout.ts';
+import model from '../../scripts/model/index.ts';
+import { REPO_ROOT } from '../../scripts/repo.ts';
+import { ensureBuild } from '../support/build.ts';
+import { run } from '../support/exec.ts';
+import { withTools } from '../support/tools.ts';
+
+const test = withTools(base, ['man', 'groff', 'xz', 'bash', 'msgfmt']);
+
+/** Every command installed in %_bindir, with the tree paths of its bundle, pages and completion. */
+const commands = model.packages
+  .flatMap((p) => p.entries)
+  .filter((e) => e.path.startsWith('%_bindir/') && e.content && 'program' in e.content)
+  .map((e) => {
+    const name = posix.basename(e.path);
+    return {
+      name,
+      bundle: treePath(e.path),
+      manEn: treePath(`%_man1dir/${name}.1.xz`),
+      manRu: treePath(`%_mandir/ru/man1/${name}.1.xz`),
+      completion: treePath(`%_datadir/bash-completion/completions/${name}`),
+    };
+  });
+
+let built: BuildResult;
+let tree: string;
+const descriptions = new Map<string, CommandDescription>();
+
+base.before(async () => {
+  built = await ensureBuild('p11');
+  tree = join(built.tarball, '..', 'source', posix.basename(built.tarball, '.tar'));
+  for (const c of commands) descriptions.set(c.name, await describeProgram(join(tree, c.bundle)));
+});
+
+const optionNames = (d: CommandDescription) => Object.keys({ ...d.spec.options, ...d.commonOptions });
+
+test('there are commands to check', () => {
+  assert.ok(commands.length > 0);
+});
+
+for (const c of commands) {
+  for (const [language, page] of [['en', c.manEn], ['ru', c.manRu]] as const) {
+    test(`${c.name}: ${language} man page renders without warnings and names every option`, async () => {
+      const source = (await run('xz', ['-dc', join(tree, page)])).stdout;
+      const rendered = await run('groff', ['-K', 'utf8', '-man', '-Tutf8', '-ww', '-z'], { input: source });
+      assert.is(rendered.stderr, '', rendered.stderr);
+      const man = await run('man', ['-l', '-E', 'UTF-8', '-'], { input: source, env: { MANWIDTH: '100', LC_ALL: 'C.UTF-8', MAN_DISABLE_SECCOMP: '1' } });
+      assert.is(man.exitCode, 0, man.stderr);
+      for (const option of optionNames(descriptions.get(c.name)!)) assert.ok(man.stdout.includes(`--${option}`), `--${option} missing from the ${language} page`);
+    });
+  }
+
+  test(`${c.name}: --help lists every option the parser defines`, async () => {
+    const help = await run(process.execPath, ['-e', 'require(process.argv[1])', join(tree, c.bundle), '--help'], { env: { LC_ALL: 'C' } });
+    assert.is(help.exitCode, 0, help.stderr);
+    for (const option of optionNames(descriptions.get(c.name)!)) assert.ok(help.stdout.includes(`--${option}`), `--${option} missing from --help`);
+  });
+
+  test(`${c.name}: bash completion loads cleanly and completes its options`, async () => {
+    const script = join(tree, c.completion);
+    const fn = completionFunctionName(c.name);
+    const result = await run('bash', [
+      '--norc',
+      '-c',
+      'set -u; source "$1"; complete -p "$2" >/dev/null; COMP_WORDS=("$2" --); COMP_CWORD=1; "$3"; printf "%s\\n" "${COMPREPLY[@]}"',
+      'bash',
+      script,
+      c.name,
+      fn,
+    ]);
+    assert.is(result.stderr, '');
+    assert.is(result.exitCode, 0);
+    const completed = result.stdout.trim().split('\n').sort();
+    assert.equal(completed, optionNames(descriptions.get(c.name)!).map((o) => `--${o}`).sort());
+  });
+}
+
+test('every PO file passes msgfmt --check', async () => {
+  const poDir = join(REPO_ROOT, 'bin', 'po');
+  const languages = await readdir(poDir).catch(() => [] as string[]);
+  for (const language of languages) {
+    for (const file of await readdir(join(poDir, language))) {
+      const result = await run('msgfmt', ['--check', '-o', '/dev/null', join(poDir, language, file)]);
+      assert.is(result.exitCode, 0, `${language}/${file}: ${result.stderr}`);
+    }
+  }
+});
+
+test('the catalogs in the packages are valid gettext files', async () => {
+  for (const entry of model.packages.flatMap((p) => p.entries).filter((e) => e.content && 'catalog' in e.content)) {
+    const data = await readFile(join(tree, treePath(entry.path)));
+    assert.is(data.readUInt32LE(0), 0x950412de, entry.path);
+  }
+});
+
+test.run();
