@@ -1,6 +1,6 @@
 /** podsec: signed-image trust for a node (policy, local registry, signature server, users). */
 import { PODMAN_DEV_GROUP, PODMAN_GROUP } from '../../../bin/lib/names.ts';
-import { dir, program } from '../entries.ts';
+import { dir, program, systemUnit } from '../entries.ts';
 import type { PackageDecl } from '../types.ts';
 import nagwadFilter from './nagwad-entry.ts';
 import { trustUserEntries, trustUserExternalPrograms } from './podsec-trust-users.ts';
@@ -32,13 +32,25 @@ const podsec: PackageDecl = {
   users: [],
   entries: [
     program('%_bindir/podsec-get-platform', 'podsec-get-platform'),
+    // Trust setup of a host and the master's services (upstream: create-* are 0700 root).
+    program('%_bindir/podsec-create-policy', 'podsec-create-policy', 0o700),
+    program('%_bindir/podsec-create-services', 'podsec-create-services', 0o700),
+    systemUnit('podsec-registry.service', { ejs: 'units/podsec-registry.service.ejs' }),
+    systemUnit('podsec-sigstore.service', { ejs: 'units/podsec-sigstore.service.ejs' }),
     dir('%_sysconfdir/podsec'),
+    // Written by podsec-create-services (generated for the master's address, so not shipped).
+    dir('%_sysconfdir/podsec/registry'),
+    dir('%_sysconfdir/podsec/sigstore'),
     dir('%_libexecdir/podsec'),
     dir('%_localstatedir/podsec'),
     nagwadFilter,
     ...trustUserEntries,
   ],
-  externalPrograms: [...trustUserExternalPrograms],
+  externalPrograms: [
+    { path: '/usr/sbin/nginx', providedBy: 'nginx' },
+    { path: '/usr/bin/docker-registry', providedBy: 'docker-registry' },
+    ...trustUserExternalPrograms,
+  ],
 };
 
 export default podsec;

@@ -1,0 +1,64 @@
+/**
+ * A small HTTP GET for the node bootstrap: bounded in time and size, no redirects, an optional
+ * Host header (the node connects to the master's address and names sigstore.local, so the result
+ * does not depend on the resolver or on /etc/hosts being written yet).
+ */
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { translator } from '../lib/i18n.ts';
+
+const t = translator('podsec');
+
+export class HttpError extends Error {
+  constructor(
+    readonly url: string,
+    readonly status: number | undefined,
+    reason: string,
+  ) {
+    super(`${url}: ${reason}`);
+  }
+}
+
+export interface GetOptions {
+  /** Value of the Host header; default: the URL's host. */
+  host?: string;
+  timeoutMs: number;
+  maxBytes: number;
+}
+
+export function httpGet(url: string, options: GetOptions): Promise<{ status: number; body: Buffer }> {
+  const parsed = new URL(url);
+  const request = parsed.protocol === 'https:' ? httpsRequest : parsed.protocol === 'http:' ? httpRequest : undefined;
+  if (!request) return Promise.reject(new HttpError(url, undefined, t('unsupported protocol {protocol}', { protocol: parsed.protocol })));
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const finish = (error: HttpError | undefined, value?: { status: number; body: Buffer }) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (error) {
+        req.destroy();
+        reject(error);
+      } else resolve(value!);
+    };
+    const req = request(
+      parsed,
+      { method: 'GET', headers: { ...(options.host ? { Host: options.host } : {}), 'User-Agent': 'podsec', Accept: '*/*' }, agent: false },
+      (response: IncomingMessage) => {
+        const status = response.statusCode ?? 0;
+        const chunks: Buffer[] = [];
+        let total = 0;
+        response.on('data', (chunk: Buffer) => {
+          total += chunk.length;
+          if (total > options.maxBytes) finish(new HttpError(url, status, t('larger than {max} bytes', { max: options.maxBytes })));
+          else chunks.push(chunk);
+        });
+        response.on('end', () => finish(undefined, { status, body: Buffer.concat(chunks) }));
+        response.on('error', (error) => finish(new HttpError(url, status, error.message)));
+      },
+    );
+    const timer = setTimeout(() => finish(new HttpError(url, undefined, t('no answer within {seconds} s', { seconds: options.timeoutMs / 1000 }))), options.timeoutMs);
+    req.on('error', (error) => finish(new HttpError(url, undefined, error.message)));
+    req.end();
+  });
+}
