@@ -68,3 +68,23 @@ export function shellQuote(argument: string): string {
 export function shellCommand(argv: string[]): string {
   return argv.map(shellQuote).join(' ');
 }
+
+const HOST_NAME = /^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/;
+const IPV6 = /^\[?[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*\]?$/;
+
+/** `[user@]host` for scp: a host name, an IPv4 address or an IPv6 literal (bare or bracketed). */
+export function isRemoteHost(value: string): boolean {
+  const at = value.lastIndexOf('@');
+  const user = at >= 0 ? value.slice(0, at) : undefined;
+  const host = at >= 0 ? value.slice(at + 1) : value;
+  if (user !== undefined && !USER_NAME.test(user)) return false;
+  return HOST_NAME.test(host) || IPV6.test(host);
+}
+
+/** The scp operand `[user@]host:path`, IPv6 literals in brackets. */
+export function remoteOperand(value: string, path: string): string {
+  const at = value.lastIndexOf('@');
+  const user = at >= 0 ? value.slice(0, at + 1) : '';
+  const host = at >= 0 ? value.slice(at + 1) : value;
+  return `${user}${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${path}`;
+}

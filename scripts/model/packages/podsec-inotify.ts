@@ -1,5 +1,23 @@
-/** podsec-inotify: security monitors reporting through the journal to nagwad. Programs arrive with their issue. */
+/** podsec-inotify: security monitors reporting through the journal to nagwad. */
+import { program, systemUnit } from '../entries.ts';
 import type { PackageDecl } from '../types.ts';
+
+/**
+ * All 0755 (upstream: the four root monitors 0700): the programs hold no secret and refuse
+ * themselves when they need root (check-policy/check-images answer UNKNOWN, exit 3).
+ */
+const PROGRAMS = ['check-policy', 'check-images', 'check-containers', 'check-kubeapi', 'check-vuln', 'build-invulnerable-image'];
+const UNITS = [
+  'podsec-inotify-check-policy.service',
+  'podsec-inotify-check-containers.service',
+  'podsec-inotify-check-kubeapi.service',
+  'podsec-inotify-check-kubeapi-mail.service',
+  'podsec-inotify-check-kubeapi-mail.timer',
+  'podsec-inotify-check-images.service',
+  'podsec-inotify-check-images.timer',
+  'podsec-inotify-check-vuln.service',
+  'podsec-inotify-check-vuln.timer',
+];
 
 const podsecInotify: PackageDecl = {
   name: 'podsec-inotify',
@@ -9,11 +27,22 @@ images, changed files in running containers, forbidden Kubernetes API
 requests and image vulnerabilities to the journal, where nagwad turns
 them into Nagios/Icinga alerts.`,
   group: 'Monitoring',
-  requires: [{ name: 'podsec', op: '=', version: '%EVR' }],
+  requires: [
+    { name: 'podsec', op: '=', version: '%EVR' },
+    // inotifywait: the recursive, NUL-separated event stream of check-containers.
+    { name: 'inotify-tools' },
+    // lsattr: whether a user's ~/.config/containers is immutable (check-policy).
+    { name: 'e2fsprogs' },
+    // logger: journal entries when not started by systemd (Nagios/NRPE runs of the plugins).
+    { name: 'util-linux' },
+  ],
   filterFromRequires: [],
   groups: [],
   users: [],
-  entries: [],
+  entries: [
+    ...PROGRAMS.map((name) => program(`%_bindir/podsec-inotify-${name}`, `podsec-inotify-${name}`)),
+    ...UNITS.map((name) => systemUnit(name, { ejs: `units/${name}.ejs` })),
+  ],
 };
 
 export default podsecInotify;

@@ -1,5 +1,8 @@
-/** podsec-k8s-rbac: cluster users, their kubeconfigs and role bindings. Programs arrive with their issue. */
+/** podsec-k8s-rbac: cluster users, their kubeconfigs and role bindings. */
+import { dir, file, program } from '../entries.ts';
 import type { PackageDecl } from '../types.ts';
+
+const RBAC_PROGRAMS = ['create-user', 'create-kubeconfig', 'create-remoteplace', 'bindrole', 'unbindrole', 'get-userroles'];
 
 const podsecK8sRbac: PackageDecl = {
   name: 'podsec-k8s-rbac',
@@ -8,11 +11,25 @@ const podsecK8sRbac: PackageDecl = {
 certificate and kubeconfig), bind and unbind roles and cluster roles,
 and report a user's roles as JSON or YAML.`,
   group: 'Development/Other',
-  requires: [{ name: 'podsec', op: '=', version: '%EVR' }],
+  // Every API call is a kubectl run (bin/lib/rbac-kubectl.ts). kubectl is not required: like
+  // podsec-k8s, the Kubernetes client comes in the version the cluster is built with (ALT's
+  // kubernetes<version>-client), and the programs say "kubectl is not installed" without it.
+  requires: [
+    { name: 'podsec', op: '=', version: '%EVR' },
+    // scp for podsec-k8s-rbac-create-remoteplace.
+    { name: 'openssh-clients' },
+    // useradd/groupadd and passwd for podsec-k8s-rbac-create-user.
+    { name: 'shadow-utils' },
+    { name: 'passwd' },
+  ],
   filterFromRequires: [],
   groups: [],
   users: [],
-  entries: [],
+  entries: [
+    ...RBAC_PROGRAMS.map((name) => program(`%_bindir/podsec-k8s-rbac-${name}`, `podsec-k8s-rbac-${name}`)),
+    dir('%_docdir/podsec-k8s-rbac'),
+    file('%_docdir/podsec-k8s-rbac/get-userroles.schema.json', { json: 'policies/rbac/get-userroles.schema.ts' }),
+  ],
 };
 
 export default podsecK8sRbac;

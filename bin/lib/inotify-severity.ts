@@ -1,0 +1,170 @@
+/**
+ * Severity scales and thresholds of the podsec-inotify monitors.
+ *
+ * Journal scale (the untranslated word starts the message; nagwad maps the word, not the priority):
+ * Crash 0, Fatal 1, Critical 2, High 3, Middle 4, Low 5, Debug 6. Nagios scale: CRITICAL 2,
+ * WARNING 1. A threshold is a Nagios range (https://nagios-plugins.org/doc/guidelines.html#THRESHOLDFORMAT):
+ * `N` = 0..N, `N:` = N..∞, `~:N` = -∞..N, `A:B`, and a leading `@` inverts; a level fires when the
+ * metric is outside its range (inside, with @). Levels are tried in severity order, most severe
+ * first (upstream used bash's hash order, so `-w 0 -h 0 -c 100` gave High for 101).
+ */
+
+export interface Level {
+  key: string;
+  word: string;
+  /** syslog priority for the journal scale, exit code for the nagios scale */
+  code: number;
+  option: string;
+}
+
+export const JOURNAL_LEVELS: readonly Level[] = [
+  { key: 'a', word: 'Crash', code: 0, option: 'crash' },
+  { key: 'f', word: 'Fatal', code: 1, option: 'fatal' },
+  { key: 'c', word: 'Critical', code: 2, option: 'critical' },
+  { key: 'h', word: 'High', code: 3, option: 'high' },
+  { key: 'm', word: 'Middle', code: 4, option: 'middle' },
+  { key: 'l', word: 'Low', code: 5, option: 'low' },
+  { key: 'd', word: 'Debug', code: 6, option: 'debug' },
+];
+
+export const NAGIOS_LEVELS: readonly Level[] = [
+  { key: 'c', word: 'CRITICAL', code: 2, option: 'critical' },
+  { key: 'w', word: 'WARNING', code: 1, option: 'warning' },
+];
+
+export const JOURNAL_PRIORITY = { Crash: 0, Fatal: 1, Critical: 2, High: 3, Middle: 4, Warning: 5, Low: 5, Debug: 6 } as const;
+export type JournalWord = keyof typeof JOURNAL_PRIORITY;
+
+export interface Range {
+  low: number;
+  high: number;
+  /** `@`: alert when inside. */
+  inside: boolean;
+  text: string;
+}
+
+export class InvalidRangeError extends Error {
+  constructor(readonly text: string) {
+    super(`invalid threshold range ${JSON.stringify(text)}`);
+  }
+}
+
+const NUMBER = /^[-+]?(\d+(\.\d*)?|\.\d+)$/;
+
+export function parseRange(text: string): Range {
+  let body = text;
+  const inside = body.startsWith('@');
+  if (inside) body = body.slice(1);
+  let low = 0;
+  let high = Infinity;
+  const colon = body.indexOf(':');
+  if (colon < 0) {
+    if (!NUMBER.test(body)) throw new InvalidRangeError(text);
+    high = Number(body);
+  } else {
+    const start = body.slice(0, colon);
+    const end = body.slice(colon + 1);
+    if (start === '~') low = -Infinity;
+    else if (start === '') low = 0;
+    else if (NUMBER.test(start)) low = Number(start);
+    else throw new InvalidRangeError(text);
+    if (end === '') high = Infinity;
+    else if (NUMBER.test(end)) high = Number(end);
+    else throw new InvalidRangeError(text);
+  }
+  if (low > high) throw new InvalidRangeError(text);
+  return { low, high, inside, text };
+}
+
+/** Whether `value` raises an alert for this range. */
+export function alerts(range: Range, value: number): boolean {
+  const within = value >= range.low && value <= range.high;
+  return range.inside ? within : !within;
+}
+
+export type Thresholds = Map<string, Range>;
+
+/** The most severe level whose threshold fires for `value`, or undefined. */
+export function levelFor(levels: readonly Level[], thresholds: Thresholds, value: number): Level | undefined {
+  return levels.find((level) => {
+    const range = thresholds.get(level.key);
+    return range !== undefined && alerts(range, value);
+  });
+}
+
+export interface MonitorOptions {
+  journal: Thresholds;
+  nagios: Thresholds;
+  verbose: number;
+  mailTo?: string;
+}
+
+/**
+ * Upstream's option letters: -a -f -c -h -m -l -d set journal thresholds, -c and -w nagios ones,
+ * -v… the verbosity, -M the mail address. They are rewritten into long options before parsing,
+ * because -h and -V belong to --help and --version in the common frame.
+ */
+export const LEGACY_LETTERS: Record<string, string> = {
+  '-a': '--crash',
+  '-f': '--fatal',
+  '-c': '--critical',
+  '-h': '--high',
+  '-m': '--middle',
+  '-l': '--low',
+  '-d': '--debug',
+  '-w': '--warning',
+  '-M': '--mail',
+};
+
+export function legacyArgs(argv: string[], letters: Record<string, string> = LEGACY_LETTERS): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    const verbose = /^-(v+)$/.exec(arg);
+    if (verbose) out.push(...Array<string>(verbose[1]!.length).fill('--verbose'));
+    else if (letters[arg] && i + 1 < argv.length) out.push(letters[arg]!);
+    else out.push(arg);
+  }
+  return out;
+}
+
+export const THRESHOLD_OPTIONS = Object.fromEntries(
+  [...JOURNAL_LEVELS.map((l) => [l.option, `journal threshold for ${l.word} (-${l.key}), a Nagios range`]), ['warning', 'Nagios WARNING threshold (-w), a Nagios range']].map(([option, description]) => [
+    option!,
+    { type: 'string' as const, valueName: 'RANGE', description: option === 'critical' ? 'journal and Nagios CRITICAL threshold (-c), a Nagios range' : description! },
+  ]),
+);
+
+export const VERBOSE_OPTION = { verbose: { type: 'boolean' as const, short: 'v', multiple: true, description: 'more detail in messages (-v, -vv, -vvv)' } };
+export const MAIL_OPTION = { mail: { type: 'string' as const, short: 'M', valueName: 'ADDRESS', description: 'also mail the report to ADDRESS' } };
+
+/** Thresholds from parsed option values; `defaults` apply when no threshold option is given at all. */
+export function monitorOptions(values: Record<string, unknown>, defaults: { journal?: Record<string, string>; nagios?: Record<string, string> } = {}): MonitorOptions {
+  const journal: Thresholds = new Map();
+  const nagios: Thresholds = new Map();
+  let any = false;
+  for (const level of JOURNAL_LEVELS) {
+    const v = values[level.option];
+    if (typeof v === 'string') {
+      journal.set(level.key, parseRange(v));
+      any = true;
+    }
+  }
+  if (typeof values.critical === 'string') nagios.set('c', parseRange(values.critical));
+  if (typeof values.warning === 'string') {
+    nagios.set('w', parseRange(values.warning));
+    any = true;
+  }
+  if (!any) {
+    for (const [k, v] of Object.entries(defaults.journal ?? {})) journal.set(k, parseRange(v));
+    for (const [k, v] of Object.entries(defaults.nagios ?? {})) nagios.set(k, parseRange(v));
+  }
+  const verbose = Array.isArray(values.verbose) ? Math.min(values.verbose.length, 3) : 0;
+  const mailTo = typeof values.mail === 'string' ? values.mail : undefined;
+  if (mailTo !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._%+-]*(@[A-Za-z0-9.-]+)?$/.test(mailTo)) throw new InvalidRangeError(`mail address ${mailTo}`);
+  return { journal, nagios, verbose, mailTo };
+}

@@ -1,0 +1,74 @@
+/**
+ * Image scans with trivy in client mode against the podsec trivy server
+ * (`trivy image --server http://$U7S_TRIVY_SERVER:4954`), JSON output counted by severity. Return
+ * codes as upstream: 0 clean, 3 the scan failed (including trivy not installed — never "OK"), 4 HIGH
+ * findings, 5 CRITICAL findings.
+ */
+import { spawn } from 'node:child_process';
+import { TRIVY_HOST } from './names.ts';
+import type { Journal } from './inotify-journal.ts';
+
+export const TRIVY_PORT = 4954;
+
+export interface ScanResult {
+  code: 0 | 3 | 4 | 5;
+  high: number;
+  critical: number;
+  error?: string;
+}
+
+export function countSeverities(report: unknown): { high: number; critical: number } {
+  let high = 0;
+  let critical = 0;
+  const results = (report as { Results?: { Vulnerabilities?: { Severity?: string }[] }[] } | null)?.Results;
+  if (!Array.isArray(results)) throw new Error('no Results in the trivy report');
+  for (const r of results) {
+    for (const v of Array.isArray(r?.Vulnerabilities) ? r.Vulnerabilities : []) {
+      if (v?.Severity === 'HIGH') high++;
+      else if (v?.Severity === 'CRITICAL') critical++;
+    }
+  }
+  return { high, critical };
+}
+
+export function trivyServer(env: NodeJS.ProcessEnv = process.env): string {
+  return `http://${env.U7S_TRIVY_SERVER || TRIVY_HOST}:${TRIVY_PORT}`;
+}
+
+export function runTrivy(image: string, env: NodeJS.ProcessEnv = process.env): Promise<ScanResult> {
+  const args = ['image', '--quiet', '--format', 'json', '--exit-code', '0', '--server', trivyServer(env), '--severity', 'HIGH,CRITICAL', '--', image];
+  return new Promise((resolve) => {
+    const child = spawn('trivy', args, { stdio: ['ignore', 'pipe', 'pipe'], env });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    const timer = setTimeout(() => child.kill('SIGTERM'), 30 * 60_000);
+    child.on('error', (error: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      resolve({ code: 3, high: 0, critical: 0, error: error.code === 'ENOENT' ? 'trivy is not installed' : error.message });
+    });
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      const stderr = Buffer.concat(err).toString('utf8').trim();
+      if (status !== 0) return resolve({ code: 3, high: 0, critical: 0, error: stderr.split('\n').pop() || `trivy exit ${status}` });
+      try {
+        const { high, critical } = countSeverities(JSON.parse(Buffer.concat(out).toString('utf8')));
+        resolve({ code: critical > 0 ? 5 : high > 0 ? 4 : 0, high, critical });
+      } catch (error) {
+        resolve({ code: 3, high: 0, critical: 0, error: `unreadable trivy report: ${(error as Error).message}` });
+      }
+    });
+  });
+}
+
+/** Scans and reports to the journal with upstream's messages; returns the code. */
+export async function checkImage(journal: Journal, image: string, user: string, env: NodeJS.ProcessEnv = process.env): Promise<ScanResult> {
+  const result = await runTrivy(image, env);
+  const img = JSON.stringify(image);
+  const who = JSON.stringify(user);
+  if (result.code === 3) journal.report('Fatal', `The trivy vulnerability analysis command failed for the image ${img} of the user ${who}: ${result.error}`);
+  else if (result.code === 5) journal.report('Critical', `In the image ${img} of the user ${who} ${result.high > 0 ? 'critical and high vulnerabilities were discovered' : 'critical vulnerabilities have been discovered'} (CRITICAL: ${result.critical}, HIGH: ${result.high})`);
+  else if (result.code === 4) journal.report('High', `In the image ${img} of the user ${who} high vulnerabilities found (HIGH: ${result.high})`);
+  return result;
+}

@@ -1,0 +1,41 @@
+/**
+ * What the six podsec-k8s-rbac programs share: the text domain, the --kubeconfig option, and the
+ * mapping of client and validation failures to one-line CommandErrors.
+ */
+import { CommandError, type OptionSpec } from './command.ts';
+import { translator } from './i18n.ts';
+import { InvalidNameError } from './rbac-names.ts';
+import { Kubectl, KubectlError, KubectlMissingError } from './rbac-kubectl.ts';
+
+export const t = translator('podsec-k8s-rbac');
+
+export const KUBECONFIG_OPTION: Record<string, OptionSpec> = {
+  kubeconfig: { type: 'string', valueName: 'FILE', description: 'the kubeconfig kubectl uses (default: $KUBECONFIG, then ~/.kube/config)' },
+};
+
+export function kubectlFor(values: Record<string, unknown>): Kubectl {
+  const kubeconfig = typeof values.kubeconfig === 'string' ? values.kubeconfig : undefined;
+  return new Kubectl({ kubeconfig, timeoutMs: 60_000 });
+}
+
+/** Usage errors exit 1, as upstream's "Format:" messages did. */
+export function usageError(synopsis: string, reason?: string): CommandError {
+  return new CommandError(`${reason ? `${reason}; ` : ''}${t('Format: {synopsis}', { synopsis })}`, 1);
+}
+
+/** Runs `body`, turning the expected failures into one-line command errors. */
+export async function withClientErrors<T>(body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } catch (error) {
+    throw asCommandError(error);
+  }
+}
+
+export function asCommandError(error: unknown): unknown {
+  if (error instanceof CommandError) return error;
+  if (error instanceof InvalidNameError) return new CommandError(t('Invalid {kind} name {name}', { kind: error.kind, name: JSON.stringify(error.value) }), 1);
+  if (error instanceof KubectlMissingError) return new CommandError(t('kubectl is not installed (install the Kubernetes client package)'), 1);
+  if (error instanceof KubectlError) return new CommandError(t('kubectl failed: {message}', { message: error.message }), 1);
+  return error;
+}

@@ -1,0 +1,157 @@
+/**
+ * podsec-inotify-check-containers [-v] [--root DIR]
+ *
+ * Watches the overlay layers of root's, every user's and u7s-admin's container storage (layers
+ * created later included) and reports changed files in containers to the journal: binaries and
+ * everything else Critical, /etc and home directories Warning; creation, deletion, modification,
+ * moves and attribute changes (chmod, chown, touch). File names are data: they are read from
+ * inotifywait as NUL-separated bytes and logged in JSON quotes; nothing is ever evaluated.
+ * Events of one layer are coalesced for half a second, and a layer that is being removed (podman
+ * rmi) is reported once at Debug level instead of one alert per file.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { runCommand } from './lib/command.ts';
+import { translator } from './lib/i18n.ts';
+import { classify, EXCLUDE, locate, overlayRoots, WATCHED_EVENTS } from './lib/inotify-containers.ts';
+import { Journal } from './lib/inotify-journal.ts';
+import { VERBOSE_OPTION, legacyArgs } from './lib/inotify-severity.ts';
+import { startInotifywait } from './lib/inotify-watch.ts';
+
+const NAME = 'podsec-inotify-check-containers';
+const t = translator('podsec-inotify');
+const FLUSH_MS = 500;
+const RESCAN_MS = 10_000;
+const MAX_LISTED = 20;
+
+interface Pending {
+  events: Map<string, Set<string>>; // inner path -> event names
+  removed: boolean;
+  timer: NodeJS.Timeout;
+}
+
+runCommand(
+  {
+    name: NAME,
+    summary: 'Watch the files of running containers and report changes to the journal.',
+    usage: ['[-v] [--root DIR]'],
+    options: { ...VERBOSE_OPTION },
+  },
+  t,
+  ({ values, root }) => {
+    const verbose = Array.isArray(values.verbose) ? values.verbose.length : 0;
+    const journal = new Journal(NAME);
+    let roots: string[] = [];
+    let child: ChildProcess | undefined;
+    let stopping = false;
+    let failures = 0;
+    const pending = new Map<string, Pending>(); // overlay/layer -> events
+
+    const flush = (key: string, layer: string) => {
+      const p = pending.get(key);
+      pending.delete(key);
+      if (!p) return;
+      if (p.removed) {
+        if (verbose >= 1) journal.debug(`layer ${layer} removed (${p.events.size} files)`);
+        return;
+      }
+      const entries = [...p.events];
+      if (entries.length > MAX_LISTED) {
+        const worst = entries.some(([inner]) => classify(inner).word === 'Critical') ? 'Critical' : 'Warning';
+        const sample = entries.slice(0, 5).map(([inner]) => JSON.stringify(inner)).join(', ');
+        journal.report(worst, `${entries.length} files changed in the container ${layer}, among them ${sample}`);
+        return;
+      }
+      for (const [inner, events] of entries) {
+        const { word, where } = classify(inner);
+        journal.report(word, `An event ${[...events].join(',')} occurred in the container ${layer}${where ? ` ${where}` : ''} on the file ${JSON.stringify(inner)}`);
+      }
+    };
+
+    const onEvent = (path: string, events: string[]) => {
+      const located = locate(path, roots);
+      if (!located) return;
+      const key = `${located.overlay}/${located.layer}`;
+      if (located.inner === undefined) {
+        // The layer directory itself: created (a pull or a new container) or removed (rmi, rm).
+        if (events.includes('DELETE') || events.includes('DELETE_SELF') || events.includes('MOVED_FROM')) {
+          const p = pending.get(key);
+          if (p) p.removed = true;
+        } else if (events.includes('CREATE') && verbose >= 1) journal.debug(`new layer ${located.layer}`);
+        return;
+      }
+      if (located.inner === '/' && (events.includes('DELETE_SELF') || events.includes('DELETE'))) {
+        const p = pending.get(key);
+        if (p) p.removed = true;
+        return;
+      }
+      if (events.includes('IGNORED') || events.includes('DELETE_SELF')) return;
+      let p = pending.get(key);
+      if (!p) {
+        p = { events: new Map(), removed: false, timer: setTimeout(() => flush(key, located.layer), FLUSH_MS) };
+        pending.set(key, p);
+      }
+      const set = p.events.get(located.inner) ?? new Set<string>();
+      for (const e of events) if (e !== 'ISDIR') set.add(e);
+      p.events.set(located.inner, set);
+    };
+
+    const start = () => {
+      roots = overlayRoots(root);
+      if (roots.length === 0) {
+        if (verbose >= 1) journal.debug('no container storage yet');
+        return;
+      }
+      child = startInotifywait({
+        paths: roots,
+        events: WATCHED_EVENTS,
+        exclude: EXCLUDE,
+        onEvent: (e) => onEvent(e.path, e.events),
+        onReady: () => {
+          failures = 0;
+          if (verbose >= 1) journal.debug(`watching ${roots.length} container storage directories`);
+        },
+        onError: (line) => {
+          if (/upper limit on inotify watches/.test(line)) journal.report('Fatal', `inotify watch limit reached: raise fs.inotify.max_user_watches (${line})`);
+          else if (/No such file or directory|Couldn't watch/.test(line)) journal.debug(line);
+          else journal.report('Fatal', `inotifywait: ${line}`);
+        },
+        onExit: (code) => {
+          child = undefined;
+          if (stopping) return;
+          failures++;
+          if (failures > 3) journal.report('Fatal', `inotifywait keeps exiting (code ${code}); container files are not watched`);
+          setTimeout(start, Math.min(1000 * failures, 10_000));
+        },
+      });
+    };
+
+    start();
+    // New storage (a user's first podman run, a fresh u7s-admin) appears in a tree not yet watched.
+    const rescan = setInterval(() => {
+      const now = overlayRoots(root);
+      if (now.join('\n') === roots.join('\n')) return;
+      if (child) {
+        child.removeAllListeners('exit');
+        child.kill('SIGTERM');
+        child = undefined;
+      }
+      start();
+    }, RESCAN_MS);
+
+    return new Promise<number>((resolve) => {
+      const stop = () => {
+        stopping = true;
+        clearInterval(rescan);
+        child?.kill('SIGTERM');
+        for (const [key, p] of pending) {
+          clearTimeout(p.timer);
+          flush(key, key.slice(key.lastIndexOf('/') + 1));
+        }
+        resolve(0);
+      };
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+    });
+  },
+  legacyArgs(process.argv.slice(2)),
+);

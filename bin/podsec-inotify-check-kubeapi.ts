@@ -1,0 +1,149 @@
+/**
+ * podsec-inotify-check-kubeapi -d | -m
+ *
+ * -d: follows the kube-apiserver audit log and reports every request refused with 403 (or 401)
+ *     to the journal with user, verb and resource, appending it to forbidden.log. A cursor in the
+ *     state directory makes restarts continue where they stopped; log rotation (rename + new file)
+ *     loses nothing.
+ * -m: the periodic digest: summarises forbidden.log (per user, verb and resource) in the journal
+ *     and, with --mail, by mail, then starts a new forbidden.log (the previous one is kept as
+ *     forbidden.log.1). Upstream's timer passed shell redirections as arguments and never ran.
+ */
+import { appendFileSync, existsSync, readFileSync, renameSync, watch } from 'node:fs';
+import { join } from 'node:path';
+import { CommandError, runCommand } from './lib/command.ts';
+import { translator } from './lib/i18n.ts';
+import { describe, forbidden, loadCursor, readNew, type Cursor } from './lib/inotify-audit.ts';
+import { Journal, sendMail } from './lib/inotify-journal.ts';
+import { MAIL_OPTION, VERBOSE_OPTION } from './lib/inotify-severity.ts';
+import { atomicWrite, safeMkdir } from './lib/safe-fs.ts';
+
+const NAME = 'podsec-inotify-check-kubeapi';
+const t = translator('podsec-inotify');
+const AUDIT_LOG = '/etc/kubernetes/audit/audit.log';
+const STATE_DIR = '/var/lib/podsec/u7s/log/kubeapi';
+
+function daemon(root: string, auditLog: string, stateDir: string, journal: Journal, verbose: number): Promise<number> {
+  const cursorPath = join(stateDir, 'cursor.json');
+  const eventsPath = join(stateDir, 'forbidden.log');
+  let cursor: Cursor | undefined = loadCursor(cursorPath);
+  let skipped = 0;
+  const poll = () => {
+    const result = readNew(auditLog, cursor);
+    const out: string[] = [];
+    for (const line of result.lines) {
+      const event = forbidden(line);
+      if (!event) {
+        if (!line.trimStart().startsWith('{')) skipped++;
+        continue;
+      }
+      if (cursor?.lastTime && event.time && event.time < cursor.lastTime) continue;
+      journal.report('Critical', describe(event));
+      out.push(JSON.stringify([event.time, event.sourceIP, event.user, event.verb, event.resource, event.namespace ?? null, event.message]));
+      result.cursor.lastTime = event.time || result.cursor.lastTime;
+    }
+    if (out.length > 0) appendFileSync(eventsPath, out.join('\n') + '\n', { mode: 0o600 });
+    if (JSON.stringify(result.cursor) !== JSON.stringify(cursor)) {
+      cursor = result.cursor;
+      atomicWrite(cursorPath, JSON.stringify(cursor) + '\n', { mode: 0o600, root });
+    }
+    if (skipped > 0 && verbose >= 1) {
+      journal.debug(`${skipped} lines of the audit log are not JSON`);
+      skipped = 0;
+    }
+  };
+  poll();
+  if (verbose >= 1) journal.debug(`following ${JSON.stringify(auditLog)}`);
+  let timer: NodeJS.Timeout | undefined;
+  const soon = () => {
+    timer ??= setTimeout(() => {
+      timer = undefined;
+      poll();
+    }, 20);
+  };
+  let watcher: ReturnType<typeof watch> | undefined;
+  try {
+    watcher = watch(join(auditLog, '..'), soon);
+  } catch {
+    watcher = undefined; // the directory appears with the cluster: the poll below covers it
+  }
+  const interval = setInterval(poll, 2000);
+  return new Promise((resolve) => {
+    const stop = () => {
+      clearInterval(interval);
+      watcher?.close();
+      if (timer) clearTimeout(timer);
+      poll();
+      resolve(0);
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+}
+
+function digest(stateDir: string, journal: Journal, mailTo: string | undefined): number {
+  const eventsPath = join(stateDir, 'forbidden.log');
+  if (!existsSync(eventsPath)) return 0;
+  const previous = `${eventsPath}.1`;
+  renameSync(eventsPath, previous);
+  const counts = new Map<string, number>();
+  let first = '';
+  let last = '';
+  let total = 0;
+  for (const line of readFileSync(previous, 'utf8').split('\n')) {
+    if (line === '') continue;
+    let fields: unknown[];
+    try {
+      fields = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    if (!Array.isArray(fields)) continue;
+    total++;
+    const [time, , user, verb, resource, namespace] = fields as string[];
+    first ||= time ?? '';
+    last = time ?? last;
+    const key = `user ${JSON.stringify(user)} ${JSON.stringify(verb)} ${JSON.stringify(resource)}${namespace ? ` in ${JSON.stringify(namespace)}` : ''}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  if (total === 0) return 0;
+  const summary = [...counts].sort((a, b) => b[1] - a[1]).map(([key, n]) => `${key} ×${n}`).join('; ');
+  const text = `${total} forbidden requests to the Kubernetes API from ${first} to ${last}: ${summary}`;
+  journal.report('Low', text);
+  if (mailTo) sendMail(journal, mailTo, 'Detected requests to the kubernetes cluster with excess authority', `${text}\n\n${readFileSync(previous, 'utf8')}`);
+  return 0;
+}
+
+const argv = process.argv.slice(2).map((a) => (a === '-d' ? '--daemon' : a === '-m' ? '--digest' : a));
+
+runCommand(
+  {
+    name: NAME,
+    summary: 'Report forbidden Kubernetes API requests from the audit log (-d), or a digest of them (-m).',
+    usage: ['-d|-m [--audit-log FILE] [--state-dir DIR] [-M ADDRESS] [-v] [--root DIR]'],
+    options: {
+      daemon: { type: 'boolean', description: 'follow the audit log and report forbidden requests (-d)' },
+      digest: { type: 'boolean', description: 'report a digest of the requests seen since the last digest (-m)' },
+      'audit-log': { type: 'string', valueName: 'FILE', description: `the kube-apiserver audit log (default ${AUDIT_LOG})` },
+      'state-dir': { type: 'string', valueName: 'DIR', description: `where the cursor and forbidden.log are kept (default ${STATE_DIR})` },
+      ...MAIL_OPTION,
+      ...VERBOSE_OPTION,
+    },
+    positionals: true,
+    exitCodes: { 1: 'invalid parameters' },
+  },
+  t,
+  ({ values, positionals, root }) => {
+    if (positionals.length > 0 || (values.daemon ? 1 : 0) + (values.digest ? 1 : 0) !== 1) {
+      throw new CommandError(positionals.length > 0 ? t('Invalid value for 1st parameter') : t('Invalid number of parameters'), 1);
+    }
+    const auditLog = join(root, typeof values['audit-log'] === 'string' ? values['audit-log'] : AUDIT_LOG);
+    const stateDir = join(root, typeof values['state-dir'] === 'string' ? values['state-dir'] : STATE_DIR);
+    safeMkdir(stateDir, { mode: 0o700, root });
+    const journal = new Journal(NAME);
+    const verbose = Array.isArray(values.verbose) ? values.verbose.length : 0;
+    const mailTo = typeof values.mail === 'string' ? values.mail : undefined;
+    return values.daemon ? daemon(root, auditLog, stateDir, journal, verbose) : digest(stateDir, journal, mailTo);
+  },
+  argv,
+);

@@ -1,0 +1,56 @@
+/**
+ * podsec-k8s-rbac-get-userroles <user> [showRules]
+ *
+ * Prints the roles bound to a cluster user as JSON (default) or YAML (--output yaml), in the shape
+ * documented by policies/rbac/get-userroles.schema.ts.
+ */
+import YAML from 'yaml';
+import { CommandError, runCommand } from './lib/command.ts';
+import { KUBECONFIG_OPTION, kubectlFor, t, usageError, withClientErrors } from './lib/rbac-common.ts';
+import { RESOURCES, type KubeObject } from './lib/rbac-kubectl.ts';
+import { checkUserName } from './lib/rbac-names.ts';
+import { userRoles } from './lib/rbac-userroles.ts';
+
+const NAME = 'podsec-k8s-rbac-get-userroles';
+const SYNOPSIS = `${NAME} <user> [showRules]`;
+
+runCommand(
+  {
+    name: NAME,
+    summary: 'Show the roles and cluster roles bound to a cluster user, as JSON or YAML.',
+    usage: ['[--kubeconfig FILE] [--output json|yaml] [--allow-system] <user> [showRules]'],
+    options: {
+      ...KUBECONFIG_OPTION,
+      output: { type: 'string', short: 'o', valueName: 'FORMAT', description: 'json (default) or yaml' },
+      'show-rules': { type: 'boolean', description: 'add the rules of each role (same as the showRules argument)' },
+      'allow-system': { type: 'boolean', description: 'allow a Kubernetes system identity (a user name starting with system:)' },
+    },
+    positionals: true,
+  },
+  t,
+  ({ values, positionals }) =>
+    withClientErrors(async () => {
+      if (positionals.length < 1 || positionals.length > 2) throw usageError(SYNOPSIS);
+      if (positionals[1] !== undefined && positionals[1] !== 'showRules') throw usageError(SYNOPSIS, t('Invalid second parameter.'));
+      const format = typeof values.output === 'string' ? values.output : 'json';
+      if (format !== 'json' && format !== 'yaml') throw new CommandError(t('Invalid output format {format}: json or yaml', { format }), 1);
+      const user = checkUserName(positionals[0]!, values['allow-system'] === true);
+      const showRules = positionals[1] === 'showRules' || values['show-rules'] === true;
+
+      const kubectl = kubectlFor(values);
+      const clusterBindings = await kubectl.list(RESOURCES.clusterRoleBinding);
+      const roleBindings = await kubectl.list(RESOURCES.roleBinding, '*');
+      const cache = new Map<string, Promise<KubeObject | undefined>>();
+      const report = await userRoles(user, clusterBindings, roleBindings, showRules
+        ? async (roleType, roleName, namespace) => {
+            const resource = roleType === 'Role' ? RESOURCES.role : RESOURCES.clusterRole;
+            const scope = roleType === 'Role' ? namespace : undefined;
+            const key = JSON.stringify([resource, roleName, scope ?? null]);
+            if (!cache.has(key)) cache.set(key, kubectl.get(resource, roleName, scope));
+            const role = await cache.get(key)!;
+            return role ? (Array.isArray(role.rules) ? role.rules : []) : null;
+          }
+        : undefined);
+      process.stdout.write(format === 'yaml' ? YAML.stringify(report, { indent: 2, lineWidth: 0 }) : JSON.stringify(report, null, 2) + '\n');
+    }),
+);

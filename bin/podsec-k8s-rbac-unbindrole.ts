@@ -1,0 +1,38 @@
+/**
+ * podsec-k8s-rbac-unbindrole <user> role|clusterrole|role=clusterrole <role> <binding> [namespace]
+ *
+ * Removes exactly the user (a User subject of that name) from the binding, which must refer to
+ * exactly the named role; the binding is deleted when no subject is left. Unbinding a user who is
+ * not bound succeeds and says so (idempotent); a binding that refers to another role is an error.
+ */
+import { runCommand } from './lib/command.ts';
+import { parseBindingArgs, shownBinding, unbind } from './lib/rbac-binding.ts';
+import { KUBECONFIG_OPTION, kubectlFor, t, withClientErrors } from './lib/rbac-common.ts';
+
+const NAME = 'podsec-k8s-rbac-unbindrole';
+
+runCommand(
+  {
+    name: NAME,
+    summary: 'Remove a cluster user from a role binding (deleting the binding when it becomes empty).',
+    usage: ['[--kubeconfig FILE] [--allow-system] [--root DIR] <user> role|clusterrole|role=clusterrole <role> <binding> [namespace]'],
+    options: {
+      ...KUBECONFIG_OPTION,
+      'allow-system': { type: 'boolean', description: 'allow a Kubernetes system identity (a user name starting with system:)' },
+    },
+    positionals: true,
+  },
+  t,
+  ({ values, positionals, root }) =>
+    withClientErrors(async () => {
+      // The user may already be gone from this machine: unbinding must still work.
+      const request = parseBindingArgs(NAME, positionals, { allowSystem: values['allow-system'] === true, root, checkLocalUser: false });
+      const result = await unbind(kubectlFor(values), request);
+      if (result === 'absent') {
+        process.stderr.write(t('Binding {binding} absent: user {user} is not bound by it', { binding: request.binding, user: request.user }) + '\n');
+      } else if (result === 'not-bound') {
+        process.stderr.write(t('User {user} missing from the role link {binding}', { user: request.user, binding: request.binding }) + '\n');
+      }
+      process.stdout.write(`${shownBinding(request)} ${result === 'deleted' ? 'deleted' : result === 'configured' ? 'configured' : 'unchanged'}\n`);
+    }),
+);
