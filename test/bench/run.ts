@@ -2,7 +2,7 @@
  * Benchmarks, printed as ratios against a baseline measured in the same run (the machines are
  * shared and noisy; absolute times mean little). Runs of a measurement and its baseline are
  * interleaved so that load changes hit both.
- *   npm run bench [-- NAME ...]      names: build-overhead, noop-rebuild, startup, repo-index
+ *   npm run bench [-- NAME ...]      runs the named benchmarks (default: all; see BENCHES)
  */
 import { spawnSync } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
@@ -11,6 +11,7 @@ import { basename, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { REPO_ROOT } from '../../scripts/repo.ts';
 import { reproducibleDefines } from '../../scripts/rpm.ts';
+import { benchmarks as inotifyBenchmarks } from './inotify.ts';
 import { repoIndexBench } from './repo-index.ts';
 
 interface Command {
@@ -49,16 +50,14 @@ function compare(measured: Command, baseline: Command, runs: number, before?: ()
   return [median(a), median(b)];
 }
 
-function report(name: string, measuredLabel: string, baselineLabel: string, [measured, baseline]: [number, number], runs: number) {
+function report(name: string, measuredLabel: string, baselineLabel: string, [measured, baseline]: [number, number], runs: number): string {
   const ms = (v: number) => `${v.toFixed(1)} ms`;
-  process.stdout.write(
-    `${name}: ${measuredLabel} ${ms(measured)} / ${baselineLabel} ${ms(baseline)} = ${(measured / baseline).toFixed(2)}x (median of ${runs})\n`,
-  );
+  return `${name}: ${measuredLabel} ${ms(measured)} / ${baselineLabel} ${ms(baseline)} = ${(measured / baseline).toFixed(2)}x (median of ${runs})`;
 }
 
 const tsx = (args: string[]): Command => ({ argv: [process.execPath, '--import', 'tsx', ...args] });
 
-async function buildOverhead(work: string) {
+async function buildOverhead(work: string): Promise<string> {
   const out = join(work, 'dist');
   const runs = 5;
   const fullBuild = tsx(['scripts/cli.ts', 'build', '--force', '--out', out]);
@@ -72,25 +71,25 @@ async function buildOverhead(work: string) {
     argv: ['rpmbuild', '-bb', '--nodeps', '--quiet', '--load', macros, ...reproducibleDefines(topdir), join(out, 'podsec.spec')],
     env: { SOURCE_DATE_EPOCH: '1700000000' },
   };
-  report('build-overhead', 'npm run build (full)', 'bare rpmbuild -bb', compare(fullBuild, bareRpmbuild, runs), runs);
+  return report('build-overhead', 'npm run build (full)', 'bare rpmbuild -bb', compare(fullBuild, bareRpmbuild, runs), runs);
 }
 
-async function noopRebuild(work: string) {
+async function noopRebuild(work: string): Promise<string> {
   const out = join(work, 'dist-noop');
   const runs = 5;
   const noop = tsx(['scripts/cli.ts', 'build', '--out', out]);
   const full = tsx(['scripts/cli.ts', 'build', '--force', '--out', join(work, 'dist-full')]);
   timeOnce(noop); // first build fills `out`; later runs with the same inputs are no-ops
-  report('noop-rebuild', 'npm run build (nothing changed)', 'full build', compare(noop, full, runs), runs);
+  return report('noop-rebuild', 'npm run build (nothing changed)', 'full build', compare(noop, full, runs), runs);
 }
 
-async function startup(work: string) {
+async function startup(work: string): Promise<string> {
   const out = join(work, 'dist-startup');
   timeOnce(tsx(['scripts/cli.ts', 'build', '--out', out]));
   const top = (await readdir(join(out, 'source')))[0]!;
   const entry = join(out, 'source', top, 'tree', 'bindir', 'podsec-get-platform');
   const runs = 25;
-  report(
+  return report(
     'startup',
     'podsec-get-platform --version',
     'node -e 0',
@@ -99,13 +98,13 @@ async function startup(work: string) {
   );
 }
 
-const BENCHES: Record<string, (work: string) => Promise<void>> = {
+/** Each benchmark returns its one printed line. */
+const BENCHES: Record<string, (work: string) => Promise<string>> = {
   'build-overhead': buildOverhead,
   'noop-rebuild': noopRebuild,
   startup,
-  'repo-index': async (work) => {
-    process.stdout.write((await repoIndexBench(work)) + '\n');
-  },
+  'repo-index': repoIndexBench,
+  ...inotifyBenchmarks,
 };
 
 async function main() {
@@ -117,7 +116,7 @@ async function main() {
     for (const name of selected) {
       const bench = BENCHES[name];
       if (!bench) throw new Error(`unknown benchmark ${name}; known: ${Object.keys(BENCHES).join(', ')}`);
-      await bench(work);
+      process.stdout.write((await bench(work)) + '\n');
     }
   } finally {
     await rm(work, { recursive: true, force: true });
