@@ -35,6 +35,27 @@ runCommand(
     summary: 'Watch the files of running containers and report changes to the journal.',
     usage: ['[-v] [--root DIR]'],
     options: { ...VERBOSE_OPTION },
+    description: [
+      'A daemon (podsec-inotify-check-containers.service) that runs until SIGTERM or SIGINT. With inotifywait it watches the overlay layers of root\'s container storage, of every user\'s rootless storage and of u7s-admin\'s usernetes storage; a storage that appears later is picked up within 10 seconds, and layers created later (a pull, a new container) at once.',
+      'Every file created, deleted, modified, moved or whose attributes change (chmod, chown, touch) inside a layer\'s diff tree is a change of a file in a container and goes to the journal, tagged podsec-inotify-check-containers: "<Severity>: An event <EVENTS> occurred in the container <layer> [in configuration directory|in home directory] on the file \"<path>\"", where <layer> is the overlay layer ID and <path> the path inside the container. Changes under /etc are Warning (in configuration directory), under /home and /root Warning (in home directory), everything else Critical. /var, /tmp, /run, /proc, /dev and /sys of the containers are not watched.',
+      'Events of one layer are gathered for half a second: more than 20 changed files give one line with their number and five of the names, at the most severe level among them. A layer that is being removed (podman rmi, podman rm) is not reported (Debug with -v).',
+      'File names are data: inotifywait passes them NUL-separated, they are logged in JSON quotes, so a name with quotes, $(...) or a newline is logged verbatim and nothing runs (upstream evaluated them as root). Only storages using the overlay graph driver are watched.',
+    ],
+    environment: {
+      JOURNAL_STREAM: 'set by systemd: messages are written to standard error as journal entries with their priority; otherwise they are logged with logger(1)',
+    },
+    files: {
+      '/var/lib/containers/storage/overlay/': 'root\'s container layers',
+      '~USER/.local/share/containers/storage/overlay/': 'the layers of a user\'s rootless containers',
+      '/var/lib/u7s-admin/.local/share/usernetes/': 'the rootless Kubernetes node, with its layers in containers/storage/overlay/',
+    },
+    // It runs until SIGTERM or SIGINT and then exits 0; only the common codes (0, 2, 70) apply.
+    exitCodes: {},
+    examples: {
+      'podsec-inotify-check-containers': 'watch (what the service runs)',
+      'podsec-inotify-check-containers -v': 'also log new and removed layers and the number of watched storages at Debug level',
+    },
+    seeAlso: ['podsec-inotify-check-policy(1)', 'inotifywait(1)', 'podman(1)'],
   },
   t,
   ({ values, root }) => {

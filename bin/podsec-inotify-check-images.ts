@@ -7,31 +7,42 @@
  * through bin/lib/containers-policy.ts; nothing runs as the user (upstream ran a generated shell
  * script as root with registry names pasted into it). Nagios plugin output and exit codes.
  */
-import { get } from 'node:http';
+import { get as httpGet } from 'node:http';
+import { get as httpsGet } from 'node:https';
 import { CommandError, runCommand } from './lib/command.ts';
 import { lookasideFor, requirementsFor, signatureUrl } from './lib/containers-policy.ts';
 import { translator } from './lib/i18n.ts';
-import { storedImages } from './lib/inotify-images.ts';
+import { isImageReference, ownerImages, storagesOf } from './lib/inotify-images.ts';
 import { Journal } from './lib/inotify-journal.ts';
 import { loadSubjectConfig, subjects } from './lib/inotify-policy.ts';
 import { NOT_ROOT_LINE, reportOnce, type ReportItem } from './lib/inotify-report.ts';
 import { InvalidRangeError, legacyArgs, MAIL_OPTION, monitorOptions, THRESHOLD_OPTIONS, VERBOSE_OPTION } from './lib/inotify-severity.ts';
-import { join } from 'node:path';
 import { PODMAN_DEV_GROUP } from './lib/names.ts';
 
 const NAME = 'podsec-inotify-check-images';
 const t = translator('podsec-inotify');
 
+/** Whether a signature exists at `url` (HTTP 200). Each URL is asked once per run, 5 s at most. */
+const asked = new Map<string, Promise<boolean>>();
 function exists(url: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    if (!url.startsWith('http://')) return resolve(false);
-    const request = get(url, { timeout: 5000 }, (response) => {
-      response.resume();
-      resolve(response.statusCode === 200);
-    });
-    request.on('timeout', () => request.destroy());
-    request.on('error', () => resolve(false));
+  let answer = asked.get(url);
+  if (answer) return answer;
+  answer = new Promise<boolean>((resolve) => {
+    const getter = url.startsWith('http://') ? httpGet : url.startsWith('https://') ? httpsGet : undefined;
+    if (!getter) return resolve(false);
+    try {
+      const request = getter(url, { timeout: 5000 }, (response) => {
+        response.resume();
+        resolve(response.statusCode === 200);
+      });
+      request.on('timeout', () => request.destroy());
+      request.on('error', () => resolve(false));
+    } catch {
+      resolve(false); // a URL Node refuses: not a signature
+    }
   });
+  asked.set(url, answer);
+  return answer;
 }
 
 runCommand(
@@ -40,7 +51,30 @@ runCommand(
     summary: 'Check that the images of root and the podman users are signed and allowed by their policy (Nagios plugin).',
     usage: ['[-v|-vv|-vvv] [-a|-f|-c|-h|-m|-l|-d RANGE]... [-w RANGE] [-M ADDRESS] [--root DIR]'],
     options: { ...THRESHOLD_OPTIONS, ...VERBOSE_OPTION, ...MAIL_OPTION },
-    exitCodes: { 0: 'OK', 1: 'WARNING', 2: 'CRITICAL', 3: 'UNKNOWN: not run as root, or a bad threshold' },
+    description: [
+      'Checks the images of root and of every podman user against that user\'s policy (the user\'s own ~/.config/containers when there is one, else /etc/containers); image makers (podman_dev) are left out. The image lists of every graph driver (overlay, vfs, …) of each container storage are read as data: root\'s /var/lib/containers/storage, a user\'s ~/.local/share/containers/storage and u7s-admin\'s usernetes storage. Nothing runs as the user (upstream ran a generated shell script as root with registry names pasted into it).',
+      'The findings: 103 images outside of supported policies (no docker scope of the policy matches the image name, or the matching scope rejects everything); 102 unsigned images (the scope requires signedBy or sigstoreSigned and the lookaside of registries.d has no signature-1 for the image\'s manifest digest, asked over HTTP with a 5 second limit; a stored name that is not a docker reference counts as unsigned and is never put into a URL); 101 registries in the policy that accept unsigned images; 100 (weight 200) an image list or policy that cannot be read. The signature is looked up, not verified: podman verified it when the image was pulled.',
+      'Each finding whose weight crosses a journal threshold is one journal entry tagged podsec-inotify-check-images, for example "Critical: Critical(104): Users \"alice\" …"; nagwad (/etc/nagwad/podsec.sed) turns it into a Nagios or Icinga alert. The weights of all findings are summed and checked against the Nagios thresholds: the command prints one status line, "POLICY OK: Containerization policies are not violated" or "POLICY CRITICAL(<sum>): Users have images that violate established policies <users> | violations=<sum>" (the findings follow with -v), exits with the Nagios code and, with -M, mails the report when it is not OK.',
+      'Thresholds are Nagios ranges: N means 0 to N, N: at least N, ~:N at most N, A:B from A to B, and a leading @ inverts the range; a level fires when the value is outside its range. Levels are tried from the most severe (Crash, Fatal, Critical, High, Middle, Low, Debug; CRITICAL before WARNING), so -w 0 -c 100 gives CRITICAL for 101. -c sets both the journal Critical and the Nagios CRITICAL threshold. Without any threshold option the journal and Nagios thresholds are -c 100. Upstream\'s letters work as before: -a -f -c -h -m -l -d and -w take a range, -v -vv -vvv set the detail, -M the mail address.',
+    ],
+    environment: {
+      JOURNAL_STREAM: 'set by systemd: messages are written to standard error as journal entries with their priority; otherwise they are logged with logger(1)',
+    },
+    files: {
+      '/var/lib/containers/storage/': 'root\'s container storage; each graph driver keeps its image list in <driver>-images/images.json',
+      '~USER/.local/share/containers/storage/': 'a podman user\'s container storage',
+      '/var/lib/u7s-admin/.local/share/usernetes/': 'the rootless Kubernetes node, with its container storage in containers/storage/',
+      '/etc/containers/policy.json': 'the policy of root and of users without their own',
+      '~USER/.config/containers/': 'a user\'s own policy.json and registries.d',
+      '/etc/containers/registries.d/*.yaml': 'where the signatures are looked up',
+    },
+    exitCodes: { 1: 'WARNING', 2: 'CRITICAL', 3: 'UNKNOWN: not run as root, or a bad threshold' },
+    examples: {
+      'podsec-inotify-check-images': 'one check as a Nagios plugin, with the default threshold -c 100',
+      'podsec-inotify-check-images -vvv -c 100': 'what the hourly podsec-inotify-check-images.timer runs',
+      'podsec-inotify-check-images -v -w 0 -c 102': 'WARNING for any finding, CRITICAL above 102, with the findings listed',
+    },
+    seeAlso: ['podsec-inotify-check-policy(1)', 'podsec-inotify-check-vuln(1)', 'containers-policy.json(5)', 'containers-registries.d(5)', 'containers-storage.conf(5)'],
   },
   t,
   async ({ values, root }) => {
@@ -64,10 +98,9 @@ runCommand(
     };
     for (const subject of subjects(root)) {
       if (subject.groups.includes(PODMAN_DEV_GROUP)) continue;
-      const imagesJson = subject.user === 'root' ? join(root, 'var/lib/containers/storage/overlay-images/images.json') : join(root, subject.account!.home, '.local/share/containers/storage/overlay-images/images.json');
       let images;
       try {
-        images = storedImages(imagesJson);
+        images = ownerImages({ user: subject.user, home: subject.account?.home, storages: storagesOf(root, subject.user, subject.account?.home) }, root);
       } catch (error) {
         add(100, 'have image lists that cannot be read', subject.user, JSON.stringify((error as Error).message));
         continue;
@@ -87,10 +120,22 @@ runCommand(
             add(103, 'have images outside of supported policies', subject.user, JSON.stringify(name));
             continue;
           }
+          // A scope that rejects everything: the image can't have come in under this policy.
+          if (requirements.every((r) => r.type === 'reject')) {
+            add(103, 'have images outside of supported policies', subject.user, JSON.stringify(name));
+            continue;
+          }
           if (!requirements.some((r) => r.type === 'signedBy' || r.type === 'sigstoreSigned')) continue;
-          const lookaside = lookasideFor(config.registries, name);
+          // A name that is no docker reference was not pulled: it is unsigned, and never put into a URL.
+          const lookaside = isImageReference(name) ? lookasideFor(config.registries, name) : undefined;
           const repository = name.replace(/@sha256:[0-9a-f]+$/, '').replace(/:[^/:@]+$/, '');
-          const signed = lookaside !== undefined && image.digest !== undefined && (await exists(signatureUrl(lookaside, repository, image.digest)));
+          let signed = false;
+          for (const digest of lookaside === undefined ? [] : image.digests) {
+            if (await exists(signatureUrl(lookaside!, repository, digest))) {
+              signed = true;
+              break;
+            }
+          }
           if (!signed) add(102, 'have unsigned images', subject.user, JSON.stringify(name));
         }
       }

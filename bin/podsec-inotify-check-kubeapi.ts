@@ -130,7 +130,27 @@ runCommand(
       ...VERBOSE_OPTION,
     },
     positionals: true,
-    exitCodes: { 1: 'invalid parameters' },
+    description: [
+      'Exactly one of -d and -m is given. With -d (podsec-inotify-check-kubeapi.service) the command follows the kube-apiserver audit log and reports every completed request refused with 403 (not allowed) or 401 (not authenticated) as one Critical journal entry tagged podsec-inotify-check-kubeapi: "Critical: Forbidden request (403) of user \"U\": verb \"V\" resource \"R\" namespace \"N\" name \"O\" from \"IP\" at TIME: \"MESSAGE\"", and appends it to forbidden.log in the state directory. Lines that are not audit events are skipped, not fatal.',
+      'A cursor in the state directory (cursor.json: the log\'s inode, the offset read and the time of the last reported event) lets a restarted daemon continue where it stopped, without reporting old events again and without losing new ones (upstream replayed up to a million lines). When kube-apiserver rotates the log (renames audit.log to audit-<time>.log and opens a new audit.log), the rest of the renamed file is read before the new one. The log is watched with inotify and read at least every 2 seconds.',
+      'With -m (the hourly podsec-inotify-check-kubeapi-mail.timer) the requests gathered since the previous digest are summarised: forbidden.log is renamed to forbidden.log.1, its requests counted per user, verb, resource and namespace, and the summary logged as one Low entry ("N forbidden requests to the Kubernetes API from T1 to T2: …") and, with -M, mailed together with the requests themselves. Without a forbidden.log, or with an empty one, nothing is reported. Upstream\'s timer passed shell redirections as arguments and never ran.',
+    ],
+    environment: {
+      JOURNAL_STREAM: 'set by systemd: messages are written to standard error as journal entries with their priority; otherwise they are logged with logger(1)',
+    },
+    files: {
+      '/etc/kubernetes/audit/audit.log': 'the kube-apiserver audit log (--audit-log), and its rotated audit-<time>.log files',
+      '/var/lib/podsec/u7s/log/kubeapi/cursor.json': 'where -d stopped reading (--state-dir)',
+      '/var/lib/podsec/u7s/log/kubeapi/forbidden.log': 'the refused requests since the last digest, one JSON array a line: time, source address, user, verb, resource, namespace, message',
+      '/var/lib/podsec/u7s/log/kubeapi/forbidden.log.1': 'the requests of the last digest',
+    },
+    exitCodes: { 1: 'not exactly one of -d and -m, or an argument that is not an option' },
+    examples: {
+      'podsec-inotify-check-kubeapi -d': 'follow the audit log (what the service runs)',
+      'podsec-inotify-check-kubeapi -m -M security@example.org': 'log the digest and mail it',
+      'podsec-inotify-check-kubeapi -d --audit-log /var/log/kubernetes/audit.log': 'follow an audit log kept elsewhere',
+    },
+    seeAlso: ['podsec-inotify-check-policy(1)', 'podsec-k8s-rbac-get-userroles(1)', 'kube-apiserver(1)'],
   },
   t,
   ({ values, positionals, root }) => {

@@ -104,7 +104,29 @@ runCommand(
       watch: { type: 'boolean', description: 'keep running and report every change of the policies within a second (inotify)' },
       recheck: { type: 'string', valueName: 'SECONDS', description: 'with --watch: also check every SECONDS (default 300), for changes inotify cannot see' },
     },
-    exitCodes: { 0: 'OK: no violation over the thresholds', 1: 'WARNING', 2: 'CRITICAL', 3: 'UNKNOWN: not run as root, or a bad threshold' },
+    description: [
+      'Checks the containers policy of root (/etc/containers) and of every account in the groups podman or podman_dev or with its own container storage (its ~/.config/containers when it has one, else /etc/containers). Files are read as data, as root, and never through a symlink that leaves their directory. The findings and their weights: 100 (weight 200) a policy.json or registries.d file that is missing, malformed or not usable (upstream reported OK for a malformed policy); 101 images but no membership in podman; 102 a default other than reject; 103 registry.local not requiring signatures; 104 registries that accept unsigned images; 105 transports other than docker that accept images; 106 a lookaside for registry.local other than http://sigstore.local:81/sigstore/; 107 podman users who are also in wheel; 108 podman users without ~/.config/containers/storage.conf; 109 podman users whose ~/.config/containers is not immutable (chattr +i). 102 to 105 do not apply to image makers (podman_dev); 108 and 109 weigh 90 times the share of podman users concerned.',
+      'Each finding whose weight crosses a journal threshold is one journal entry tagged podsec-inotify-check-policy, for example "Critical: Critical(104): Users \"alice\" …"; nagwad (/etc/nagwad/podsec.sed) turns it into a Nagios or Icinga alert. The weights of all findings are summed and checked against the Nagios thresholds: the command prints one status line, "POLICY OK: Containerization policies are not violated" or "POLICY CRITICAL(<sum>): Violation of user containerization policies <users> | violations=<sum>" (the findings follow with -v), exits with the Nagios code and, with -M, mails the report when it is not OK.',
+      'With --watch the command keeps running (podsec-inotify-check-policy.service): it watches /etc, /etc/containers, /home and the configuration directories of every podman user through inotify, checks again 50 ms after a change and reports each new or changed finding within a second (upstream checked hourly); a finding that goes away is reported at Debug level with -v. A full check also runs every --recheck seconds, for changes inotify does not see (chattr).',
+      'Thresholds are Nagios ranges: N means 0 to N, N: at least N, ~:N at most N, A:B from A to B, and a leading @ inverts the range; a level fires when the value is outside its range. Levels are tried from the most severe (Crash, Fatal, Critical, High, Middle, Low, Debug; CRITICAL before WARNING), so -w 0 -c 100 gives CRITICAL for 101. -c sets both the journal Critical and the Nagios CRITICAL threshold. Without any threshold option the journal and Nagios thresholds are -c 100. Upstream\'s letters work as before: -a -f -c -h -m -l -d and -w take a range, -v -vv -vvv set the detail, -M the mail address.',
+    ],
+    environment: {
+      JOURNAL_STREAM: 'set by systemd: messages are written to standard error as journal entries with their priority; otherwise they are logged with logger(1)',
+    },
+    files: {
+      '/etc/containers/policy.json': 'root\'s policy, and the policy of users without their own',
+      '/etc/containers/registries.d/*.yaml': 'the signature lookasides',
+      '~USER/.config/containers/': 'a podman user\'s own policy.json, registries.d and storage.conf',
+      '/etc/passwd, /etc/group': 'the accounts and their groups (podman, podman_dev, wheel)',
+    },
+    exitCodes: { 1: 'WARNING', 2: 'CRITICAL', 3: 'UNKNOWN: not run as root, a bad threshold or --recheck value, or the check could not run' },
+    examples: {
+      'podsec-inotify-check-policy': 'one check as a Nagios plugin, with the default threshold -c 100',
+      'podsec-inotify-check-policy -v -w 0 -c 100': 'WARNING for any finding, CRITICAL above 100, with the findings listed',
+      'podsec-inotify-check-policy --watch -c 100': 'report every drift to the journal as it happens (what the service runs)',
+      'podsec-inotify-check-policy -M root': 'also mail the report to root when it is not OK',
+    },
+    seeAlso: ['podsec-inotify-check-images(1)', 'podsec-create-policy(1)', 'containers-policy.json(5)', 'containers-registries.d(5)'],
   },
   t,
   ({ values, root }) => {

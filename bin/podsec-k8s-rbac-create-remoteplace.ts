@@ -23,6 +23,24 @@ runCommand(
     usage: ['[--root DIR] [<user>@]<host>'],
     options: {},
     positionals: true,
+    description: [
+      'Run by a cluster user on their own workstation. Copies .kube/config from the home directory of the same user (or of USER) on HOST, the administrator\'s workstation where podsec-k8s-rbac-create-kubeconfig wrote it, with scp into ~/.kube/config.',
+      '~/.kube is created 0700 when missing; the copy is made in a private temporary directory and then replaces ~/.kube/config atomically with mode 0600, so a failed copy leaves the old file in place. HOST is a host name, an IPv4 address or an IPv6 address.',
+    ],
+    environment: {
+      HOME: 'the home directory whose .kube/config is written',
+      PATH: 'where scp is looked for',
+    },
+    files: {
+      '~/.kube/config': 'the copied kubeconfig, 0600',
+      '~/.ssh/': 'scp\'s keys, known hosts and configuration',
+    },
+    exitCodes: { 1: 'not exactly one argument, an invalid host, or scp failed' },
+    examples: {
+      'podsec-k8s-rbac-create-remoteplace 192.168.10.5': 'fetch your kubeconfig from the workstation 192.168.10.5',
+      'podsec-k8s-rbac-create-remoteplace alice@admin.example.org': 'fetch the kubeconfig of alice from admin.example.org',
+    },
+    seeAlso: ['podsec-k8s-rbac-create-kubeconfig(1)', 'scp(1)', 'kubectl(1)'],
   },
   t,
   ({ positionals, root }) =>

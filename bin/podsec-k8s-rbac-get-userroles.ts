@@ -26,6 +26,22 @@ runCommand(
       'allow-system': { type: 'boolean', description: 'allow a Kubernetes system identity (a user name starting with system:)' },
     },
     positionals: true,
+    description: [
+      'Lists the ClusterRoleBindings and, namespace by namespace, the RoleBindings that have USER as a User subject (exactly that name: groups and service accounts of the same name do not count) and prints them as one JSON object, or YAML with --output yaml.',
+      'The shape is stable and described by a JSON Schema installed as /usr/share/doc/podsec-k8s-rbac/get-userroles.schema.json: {"USER": {"clusterRoles": [ENTRY...], "roles": {"namespaces": [{"NAMESPACE": [ENTRY...]}...]}}}. Each ENTRY has bindName, roleType (Role or ClusterRole), roleName and unbindCmd, a shell command line that removes this binding of the user; with showRules (or --show-rules) also rules, the rules of the role, or null when the role does not exist. Lists are sorted, empty lists are kept, namespaces without bindings of the user are left out.',
+    ],
+    environment: {
+      KUBECONFIG: 'the kubeconfig, when --kubeconfig is not given (read by kubectl)',
+      PATH: 'where kubectl is looked for',
+    },
+    files: { '/usr/share/doc/podsec-k8s-rbac/get-userroles.schema.json': 'the JSON Schema of the output' },
+    exitCodes: { 1: 'wrong arguments, an invalid user name or output format, or kubectl failed' },
+    examples: {
+      'podsec-k8s-rbac-get-userroles alice': 'the bindings of alice as JSON',
+      'podsec-k8s-rbac-get-userroles alice showRules': 'the same with the rules of each role',
+      'podsec-k8s-rbac-get-userroles -o yaml alice': 'the bindings of alice as YAML',
+    },
+    seeAlso: ['podsec-k8s-rbac-bindrole(1)', 'podsec-k8s-rbac-unbindrole(1)', 'kubectl(1)'],
   },
   t,
   ({ values, positionals }) =>

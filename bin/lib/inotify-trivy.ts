@@ -5,6 +5,8 @@
  * findings, 5 CRITICAL findings.
  */
 import { spawn } from 'node:child_process';
+import { accessSync, constants, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { TRIVY_HOST } from './names.ts';
 import type { Journal } from './inotify-journal.ts';
 
@@ -17,10 +19,18 @@ export interface ScanResult {
   error?: string;
 }
 
+/**
+ * HIGH and CRITICAL findings of a `trivy --format json` report. trivy omits `Results` when a scan
+ * found no target (a static binary, an image without a package database: the field is
+ * `json:",omitempty"`), so a report that has a SchemaVersion and no Results is clean. Anything else
+ * without a Results list (`{}`, text, an error object) is not a report and throws: never "OK".
+ */
 export function countSeverities(report: unknown): { high: number; critical: number } {
   let high = 0;
   let critical = 0;
-  const results = (report as { Results?: { Vulnerabilities?: { Severity?: string }[] }[] } | null)?.Results;
+  if (typeof report !== 'object' || report === null || Array.isArray(report)) throw new Error('not a trivy JSON report');
+  const { Results: results, SchemaVersion: schemaVersion } = report as { Results?: { Vulnerabilities?: { Severity?: string }[] | null }[] | null; SchemaVersion?: unknown };
+  if ((results === undefined || results === null) && typeof schemaVersion === 'number') return { high, critical };
   if (!Array.isArray(results)) throw new Error('no Results in the trivy report');
   for (const r of results) {
     for (const v of Array.isArray(r?.Vulnerabilities) ? r.Vulnerabilities : []) {
@@ -29,6 +39,25 @@ export function countSeverities(report: unknown): { high: number; critical: numb
     }
   }
   return { high, critical };
+}
+
+export const TRIVY_NOT_INSTALLED = 'trivy is not installed';
+
+/** Whether an executable `trivy` is on PATH (what spawn would find). */
+export function trivyInstalled(env: NodeJS.ProcessEnv = process.env): boolean {
+  for (const dir of (env.PATH ?? '').split(':')) {
+    if (!dir.startsWith('/')) continue;
+    try {
+      const path = join(dir, 'trivy');
+      if (statSync(path).isFile()) {
+        accessSync(path, constants.X_OK);
+        return true;
+      }
+    } catch {
+      // not here
+    }
+  }
+  return false;
 }
 
 export function trivyServer(env: NodeJS.ProcessEnv = process.env): string {
@@ -46,7 +75,7 @@ export function runTrivy(image: string, env: NodeJS.ProcessEnv = process.env): P
     const timer = setTimeout(() => child.kill('SIGTERM'), 30 * 60_000);
     child.on('error', (error: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      resolve({ code: 3, high: 0, critical: 0, error: error.code === 'ENOENT' ? 'trivy is not installed' : error.message });
+      resolve({ code: 3, high: 0, critical: 0, error: error.code === 'ENOENT' ? TRIVY_NOT_INSTALLED : error.message });
     });
     child.on('close', (status) => {
       clearTimeout(timer);
