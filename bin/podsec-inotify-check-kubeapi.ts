@@ -124,8 +124,8 @@ runCommand(
     options: {
       daemon: { type: 'boolean', description: 'follow the audit log and report forbidden requests (-d)' },
       digest: { type: 'boolean', description: 'report a digest of the requests seen since the last digest (-m)' },
-      'audit-log': { type: 'string', valueName: 'FILE', description: `the kube-apiserver audit log (default ${AUDIT_LOG})` },
-      'state-dir': { type: 'string', valueName: 'DIR', description: `where the cursor and forbidden.log are kept (default ${STATE_DIR})` },
+      'audit-log': { type: 'string', valueName: 'FILE', description: 'the kube-apiserver audit log (default /etc/kubernetes/audit/audit.log)' },
+      'state-dir': { type: 'string', valueName: 'DIR', description: 'where the cursor and forbidden.log are kept (default /var/lib/podsec/u7s/log/kubeapi)' },
       ...MAIL_OPTION,
       ...VERBOSE_OPTION,
     },

@@ -132,12 +132,19 @@ export function legacyArgs(argv: string[], letters: Record<string, string> = LEG
   return out;
 }
 
-export const THRESHOLD_OPTIONS = Object.fromEntries(
-  [...JOURNAL_LEVELS.map((l) => [l.option, `journal threshold for ${l.word} (-${l.key}), a Nagios range`]), ['warning', 'Nagios WARNING threshold (-w), a Nagios range']].map(([option, description]) => [
-    option!,
-    { type: 'string' as const, valueName: 'RANGE', description: option === 'critical' ? 'journal and Nagios CRITICAL threshold (-c), a Nagios range' : description! },
-  ]),
-);
+const RANGE = { type: 'string' as const, valueName: 'RANGE' };
+
+/** One option per journal level plus `warning`; the texts are literals so the message extractor finds them. */
+export const THRESHOLD_OPTIONS: Record<string, { type: 'string'; valueName: string; description: string }> = {
+  crash: { ...RANGE, description: 'journal threshold for Crash (-a), a Nagios range' },
+  fatal: { ...RANGE, description: 'journal threshold for Fatal (-f), a Nagios range' },
+  critical: { ...RANGE, description: 'journal and Nagios CRITICAL threshold (-c), a Nagios range' },
+  high: { ...RANGE, description: 'journal threshold for High (-h), a Nagios range' },
+  middle: { ...RANGE, description: 'journal threshold for Middle (-m), a Nagios range' },
+  low: { ...RANGE, description: 'journal threshold for Low (-l), a Nagios range' },
+  debug: { ...RANGE, description: 'journal threshold for Debug (-d), a Nagios range' },
+  warning: { ...RANGE, description: 'Nagios WARNING threshold (-w), a Nagios range' },
+};
 
 export const VERBOSE_OPTION = { verbose: { type: 'boolean' as const, short: 'v', multiple: true, description: 'more detail in messages (-v, -vv, -vvv)' } };
 export const MAIL_OPTION = { mail: { type: 'string' as const, short: 'M', valueName: 'ADDRESS', description: 'also mail the report to ADDRESS' } };

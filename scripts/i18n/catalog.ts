@@ -53,8 +53,12 @@ export async function updatePo(domain: string, language: Language, messages: Map
   const old = existing?.translations[''] ?? {};
   const table: GetTextTranslations = {
     charset: 'utf-8',
+    // The translators' header fields (Last-Translator, PO-Revision-Date, ...) are kept; the ones
+    // the build relies on are always set.
     headers: {
       'Project-Id-Version': domain,
+      ...existing?.headers,
+      'MIME-Version': '1.0',
       'Content-Type': 'text/plain; charset=UTF-8',
       'Content-Transfer-Encoding': '8bit',
       Language: language,

@@ -1,0 +1,170 @@
+/**
+ * The translations, checked against the code and the built programs:
+ *  - every message text in the code is a literal the extractor can read, and every msgid it finds
+ *    (scripts/i18n/messages.ts) has a Russian translation that is neither empty nor fuzzy, with the
+ *    same {placeholders} as the msgid;
+ *  - every command installed in %_bindir answers --help in Russian under LANG=ru_RU.UTF-8 and in
+ *    English under LANG=C (the bundles of the built tree, with its compiled catalogs);
+ *  - what monitoring parses stays English: severity prefixes are no msgids, and the Nagios plugin
+ *    output of podsec-inotify-check-policy under LANG=ru_RU.UTF-8 starts with its status word.
+ */
+import { join, posix } from 'node:path';
+import { test as base } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { BuildResult } from '../../scripts/build.ts';
+import { LANGUAGES, readPo, translationsOf } from '../../scripts/i18n/catalog.ts';
+import { extractAll } from '../../scripts/i18n/extract.ts';
+import { messagesByDomain } from '../../scripts/i18n/messages.ts';
+import { treePath } from '../../scripts/layout.ts';
+import { TEXT_DOMAINS } from '../../scripts/model/docs.ts';
+import model from '../../scripts/model/index.ts';
+import { COMPLIANT_POLICY, podsecTree } from '../fixtures/inotify/tree.ts';
+import { ensureBuild } from '../support/build.ts';
+import { run } from '../support/exec.ts';
+import { withTools } from '../support/tools.ts';
+
+const test = withTools(base, ['msgfmt']);
+
+/** Every command installed in %_bindir, with the tree path of its bundle. */
+const commands = model.packages
+  .flatMap((p) => p.entries)
+  .filter((e) => e.path.startsWith('%_bindir/') && e.content && 'program' in e.content)
+  .map((e) => ({ name: posix.basename(e.path), bundle: treePath(e.path) }));
+
+/** Severity words monitoring parses at the start of a line (`Critical:`, `Critical(102):`). */
+const SEVERITY = /^(Crash|Fatal|Critical|High|Middle|Medium|Warning|Low|Debug|Info|Notice|Error)(\(\d+\))?:/;
+const CYRILLIC = /[\u0400-\u04ff]/;
+const placeholders = (text: string) => [...text.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!).sort();
+
+let tree: string;
+let domains: Map<string, Map<string, string[]>>;
+
+base.before(async () => {
+  const built: BuildResult = await ensureBuild('p11');
+  tree = join(built.tarball, '..', 'source', posix.basename(built.tarball, '.tar'));
+  domains = (await messagesByDomain(model)).domains;
+});
+
+const localeEnv = (lang: string) => ({
+  LANG: lang,
+  LC_ALL: '',
+  LC_MESSAGES: '',
+  LANGUAGE: '',
+  PODSEC_LOCALEDIR: join(tree, treePath('%_localedir')),
+});
+
+const help = (bundle: string, lang: string) =>
+  run(process.execPath, ['-e', 'require(process.argv[1])', join(tree, bundle), '--help'], { env: localeEnv(lang) });
+
+test('the extractor finds the text domains of the packages, each with messages', () => {
+  assert.equal([...domains.keys()].sort(), [...TEXT_DOMAINS].sort());
+  for (const [domain, messages] of domains) assert.ok(messages.size > 0, domain);
+});
+
+test('every message text of a command definition or t() call is a literal the extractor can read', async () => {
+  const unextractable = (await extractAll()).flatMap((f) => f.unextractable);
+  assert.ok(unextractable.length === 0, `texts that stay English (write each as a string literal; no \${...} in a msgid):\n${unextractable.join('\n')}`);
+});
+
+test('every msgid in the code has a Russian translation, neither empty nor fuzzy', async () => {
+  const missing: string[] = [];
+  for (const language of LANGUAGES) {
+    for (const [domain, messages] of [...domains].sort(([a], [b]) => a.localeCompare(b))) {
+      const translations = translationsOf(await readPo(domain, language));
+      const lacking = [...messages.keys()].filter((msgid) => !translations.has(msgid));
+      if (lacking.length) missing.push(`${language}/${domain}.po: ${lacking.length} missing (npm run i18n, then translate):\n${lacking.map((m) => `  ${JSON.stringify(m)}  [${messages.get(m)![0]}]`).join('\n')}`);
+    }
+  }
+  assert.ok(missing.length === 0, `untranslated messages:\n${missing.join('\n')}`);
+});
+
+test('every translation keeps the {placeholders} of its msgid', async () => {
+  const problems: string[] = [];
+  for (const language of LANGUAGES) {
+    for (const domain of domains.keys()) {
+      for (const [msgid, msgstr] of translationsOf(await readPo(domain, language))) {
+        if (placeholders(msgid).join() !== placeholders(msgstr).join()) problems.push(`${language}/${domain}.po: ${JSON.stringify(msgid)} -> ${JSON.stringify(msgstr)}`);
+      }
+    }
+  }
+  assert.ok(problems.length === 0, problems.join('\n'));
+});
+
+test('no msgid (in the PO files or the code) starts with a severity prefix or is Nagios plugin output', async () => {
+  const problems: string[] = [];
+  for (const language of LANGUAGES) {
+    for (const domain of domains.keys()) {
+      const msgids = new Set([...Object.keys((await readPo(domain, language))?.translations[''] ?? {}), ...domains.get(domain)!.keys()]);
+      for (const msgid of msgids) {
+        if (SEVERITY.test(msgid)) problems.push(`${language}/${domain}.po: severity prefix in msgid ${JSON.stringify(msgid)}: monitoring parses it, it must not go through t()`);
+        if (/^POLICY /.test(msgid)) problems.push(`${language}/${domain}.po: Nagios plugin output in msgid ${JSON.stringify(msgid)}: it must not go through t()`);
+      }
+    }
+  }
+  assert.ok(problems.length === 0, problems.join('\n'));
+});
+
+test('there are commands to check', () => {
+  assert.ok(commands.length > 0);
+});
+
+for (const c of commands) {
+  test(`${c.name}: --help is Russian under LANG=ru_RU.UTF-8 and English under LANG=C`, async () => {
+    const ru = await help(c.bundle, 'ru_RU.UTF-8');
+    const en = await help(c.bundle, 'C');
+    assert.is(en.exitCode, 0, en.stderr);
+    assert.is(ru.exitCode, 0, ru.stderr);
+    assert.not.ok(CYRILLIC.test(en.stdout), `Cyrillic in the LANG=C help:\n${en.stdout}`);
+    assert.ok(CYRILLIC.test(ru.stdout), `no Russian in the LANG=ru_RU.UTF-8 help:\n${ru.stdout}`);
+    assert.is.not(ru.stdout, en.stdout);
+    // Not only the headings: the summary and every option's description are translated.
+    const ruLines = ru.stdout.split('\n');
+    const enLines = en.stdout.split('\n');
+    assert.is(ruLines.length, enLines.length, ru.stdout);
+    const summary = enLines.indexOf('') + 1;
+    const options = enLines.indexOf('Options:') + 1;
+    assert.ok(summary > 0 && options > summary, en.stdout);
+    const same = [summary, ...enLines.map((_, i) => i).filter((i) => i >= options)].filter((i) => /[a-z]{3}/.test(enLines[i]!.replace(/^\s*(-\w, )?\s*--\S+( \S+)?\s/, '')) && enLines[i] === ruLines[i]);
+    assert.equal(same.map((i) => enLines[i]), [], `untranslated in the Russian help:\n${ru.stdout}`);
+  });
+}
+
+test('severity prefixes and the Nagios plugin output stay English under LANG=ru_RU.UTF-8', async () => {
+  const program = commands.find((c) => c.name === 'podsec-inotify-check-policy');
+  assert.ok(program, 'podsec-inotify-check-policy is not installed in %_bindir');
+  const check = (root: string, ...args: string[]) =>
+    run(process.execPath, ['-e', 'require(process.argv[1])', join(tree, program!.bundle), '--root', root, ...args], {
+      env: { ...localeEnv('ru_RU.UTF-8'), PODSEC_INOTIFY_JOURNAL: 'stderr' },
+    });
+
+  const compliant = podsecTree();
+  try {
+    const ok = await check(compliant.root);
+    assert.is(ok.exitCode, 0, ok.stderr);
+    assert.ok(ok.stdout.startsWith('POLICY OK: '), ok.stdout);
+    const unknown = await check(compliant.root, '-c', 'bogus');
+    assert.is(unknown.exitCode, 3, unknown.stdout + unknown.stderr);
+    assert.match(unknown.stdout + unknown.stderr, /POLICY UNKNOWN: /);
+    assert.not.ok(CYRILLIC.test(unknown.stdout + unknown.stderr), unknown.stdout + unknown.stderr);
+  } finally {
+    compliant.cleanup();
+  }
+
+  const drifted = podsecTree();
+  try {
+    drifted.write('etc/containers/policy.json', JSON.stringify({ ...COMPLIANT_POLICY, default: [{ type: 'insecureAcceptAnything' }] }));
+    const bad = await check(drifted.root);
+    assert.is(bad.exitCode, 2, bad.stdout + bad.stderr);
+    assert.match(bad.stdout, /^POLICY CRITICAL\(\d+\): /);
+    assert.not.ok(CYRILLIC.test(bad.stdout), bad.stdout);
+    const journal = bad.stderr.split('\n').filter((l) => l !== '');
+    assert.ok(journal.length > 0, 'nothing in the journal');
+    for (const line of journal) assert.match(line, /^<\d>(Crash|Fatal|Critical|High|Middle|Warning|Low|Debug): /);
+    // nagwad's filters match the English journal text.
+    assert.not.ok(CYRILLIC.test(bad.stderr), bad.stderr);
+  } finally {
+    drifted.cleanup();
+  }
+});
+
+test.run();

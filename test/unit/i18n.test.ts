@@ -1,0 +1,167 @@
+/**
+ * bin/lib/i18n.ts: the .mo reader against catalogs compiled by the real msgfmt (both byte orders),
+ * the choice of language as gettext makes it (LC_ALL, then LC_MESSAGES, then LANG; C, POSIX or
+ * nothing set means English), and the translator's fallback to the English msgid.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test as base } from 'uvu';
+import * as assert from 'uvu/assert';
+import { messageLanguage, parseMo, translator } from '../../bin/lib/i18n.ts';
+import { withTools } from '../support/tools.ts';
+
+const test = withTools(base, ['msgfmt']);
+
+const PO = `msgid ""
+msgstr ""
+"Project-Id-Version: podsec-test\\n"
+"PO-Revision-Date: 2024-01-01 00:00+0000\\n"
+"Last-Translator: podsec tests\\n"
+"Language-Team: Russian\\n"
+"MIME-Version: 1.0\\n"
+"Content-Type: text/plain; charset=UTF-8\\n"
+"Content-Transfer-Encoding: 8bit\\n"
+"Language: ru\\n"
+"Plural-Forms: nplurals=3; plural=(n%10==1 && n%100!=11 ? 0 : n%10>=2 && n%10<=4 && (n%100<10 || n%100>=20) ? 1 : 2);\\n"
+
+msgid "Usage:"
+msgstr "Использование:"
+
+msgid "invalid user name {name}: {reason}"
+msgstr "недопустимое имя пользователя {name}: {reason}"
+
+msgid "a \\"quoted\\" word\\nand a second line"
+msgstr "«слово» в кавычках\\nи вторая строка"
+
+msgid "a long message that msgfmt reads from several "
+"string parts"
+msgstr "длинное сообщение, которое msgfmt читает из нескольких "
+"частей строки"
+
+#, fuzzy
+msgid "a fuzzy entry"
+msgstr "неточный перевод"
+
+msgid "an untranslated entry"
+msgstr ""
+
+msgctxt "menu"
+msgid "Open"
+msgstr "Открыть (контекст)"
+
+msgid "{count} image"
+msgid_plural "{count} images"
+msgstr[0] "{count} образ"
+msgstr[1] "{count} образа"
+msgstr[2] "{count} образов"
+`;
+
+let dir = '';
+base.before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'podsec-i18n-'));
+  writeFileSync(join(dir, 'test.po'), PO);
+});
+base.after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Compiles the fixture with msgfmt into <localedir>/ru/LC_MESSAGES/<domain>.mo; returns its bytes. */
+function compile(domain: string, extra: string[] = [], localedir = join(dir, 'locale')): Buffer {
+  const out = join(localedir, 'ru', 'LC_MESSAGES', `${domain}.mo`);
+  mkdirSync(join(localedir, 'ru', 'LC_MESSAGES'), { recursive: true });
+  execFileSync('msgfmt', ['--check', ...extra, '-o', out, join(dir, 'test.po')]);
+  return readFileSync(out);
+}
+
+const EXPECTED = new Map([
+  ['Usage:', 'Использование:'],
+  ['invalid user name {name}: {reason}', 'недопустимое имя пользователя {name}: {reason}'],
+  ['a "quoted" word\nand a second line', '«слово» в кавычках\nи вторая строка'],
+  ['a long message that msgfmt reads from several string parts', 'длинное сообщение, которое msgfmt читает из нескольких частей строки'],
+]);
+
+test('parseMo reads what msgfmt compiles: UTF-8, escapes, joined strings; no header, fuzzy, empty, context or plural entries', () => {
+  const catalog = parseMo(compile('little'));
+  assert.equal(new Map([...catalog].sort()), new Map([...EXPECTED].sort()));
+});
+
+test('parseMo reads a big-endian catalog (msgfmt --endianness=big) the same way', () => {
+  const data = compile('big', ['--endianness=big']);
+  assert.is(data.readUInt32BE(0), 0x950412de);
+  assert.equal(new Map([...parseMo(data)].sort()), new Map([...EXPECTED].sort()));
+});
+
+test('parseMo refuses what is not a .mo file, and a truncated one', () => {
+  assert.throws(() => parseMo(Buffer.from('msgid "x"\nmsgstr "y"\n')), /not a gettext \.mo file/);
+  const data = compile('truncated');
+  for (const length of [10, 30, Math.floor(data.length / 2), data.length - 120]) {
+    assert.throws(() => parseMo(data.subarray(0, length)), /truncated|out of range/i, String(length));
+  }
+});
+
+test('messageLanguage: LC_ALL, then LC_MESSAGES, then LANG, as gettext; C, POSIX or nothing means English', () => {
+  const cases: [NodeJS.ProcessEnv, string | undefined][] = [
+    [{}, undefined],
+    [{ LANG: 'ru_RU.UTF-8' }, 'ru'],
+    [{ LANG: 'ru_RU' }, 'ru'],
+    [{ LANG: 'ru' }, 'ru'],
+    [{ LANG: 'ru_UA.KOI8-U' }, 'ru'],
+    [{ LANG: 'en_US.UTF-8' }, 'en'],
+    [{ LANG: 'C' }, undefined],
+    [{ LANG: 'POSIX' }, undefined],
+    [{ LANG: 'C.UTF-8' }, undefined],
+    [{ LANG: '' }, undefined],
+    // LC_MESSAGES wins over LANG, LC_ALL over both, in either direction.
+    [{ LANG: 'C', LC_MESSAGES: 'ru_RU.UTF-8' }, 'ru'],
+    [{ LANG: 'ru_RU.UTF-8', LC_MESSAGES: 'C' }, undefined],
+    [{ LANG: 'ru_RU.UTF-8', LC_MESSAGES: 'POSIX' }, undefined],
+    [{ LANG: 'C', LC_MESSAGES: 'C', LC_ALL: 'ru_RU.UTF-8' }, 'ru'],
+    [{ LANG: 'ru_RU.UTF-8', LC_MESSAGES: 'ru_RU.UTF-8', LC_ALL: 'C' }, undefined],
+    [{ LANG: 'ru_RU.UTF-8', LC_ALL: 'C.UTF-8' }, undefined],
+    [{ LC_ALL: 'en_US.UTF-8', LANG: 'ru_RU.UTF-8' }, 'en'],
+    // An empty variable counts as unset (gettext skips it).
+    [{ LC_ALL: '', LC_MESSAGES: '', LANG: 'ru_RU.UTF-8' }, 'ru'],
+    [{ LC_ALL: '', LC_MESSAGES: 'ru_RU.UTF-8', LANG: 'C' }, 'ru'],
+    // Other categories do not choose the message language.
+    [{ LC_CTYPE: 'ru_RU.UTF-8', LC_TIME: 'ru_RU.UTF-8' }, undefined],
+  ];
+  for (const [env, expected] of cases) assert.is(messageLanguage(env), expected, JSON.stringify(env));
+});
+
+test('translator: Russian from the compiled catalog under ru_RU.UTF-8, with placeholders filled', () => {
+  compile('podsec-test-ru');
+  const t = translator('podsec-test-ru', { LANG: 'ru_RU.UTF-8', PODSEC_LOCALEDIR: join(dir, 'locale') });
+  assert.is(t.domain, 'podsec-test-ru');
+  assert.is(t('Usage:'), 'Использование:');
+  assert.is(t('invalid user name {name}: {reason}', { name: 'Ivan', reason: 'it starts with a digit' }), 'недопустимое имя пользователя Ivan: it starts with a digit');
+});
+
+test('translator: English when the catalog lacks the msgid, has it fuzzy or empty, or the locale is C', () => {
+  compile('podsec-test-fallback');
+  const env = { LANG: 'ru_RU.UTF-8', PODSEC_LOCALEDIR: join(dir, 'locale') };
+  const t = translator('podsec-test-fallback', env);
+  assert.is(t('a message no catalog has: {n}', { n: 3 }), 'a message no catalog has: 3');
+  assert.is(t('a fuzzy entry'), 'a fuzzy entry');
+  assert.is(t('an untranslated entry'), 'an untranslated entry');
+  assert.is(t('Open'), 'Open');
+  const c = translator('podsec-test-fallback', { ...env, LC_ALL: 'C' });
+  assert.is(c('Usage:'), 'Usage:');
+  assert.is(c('invalid user name {name}: {reason}', { name: 'x', reason: 'y' }), 'invalid user name x: y');
+});
+
+test('translator: English when the domain has no catalog or an unreadable one', () => {
+  const localedir = join(dir, 'broken');
+  mkdirSync(join(localedir, 'ru', 'LC_MESSAGES'), { recursive: true });
+  writeFileSync(join(localedir, 'ru', 'LC_MESSAGES', 'podsec-test-broken.mo'), 'not a catalog');
+  const env = { LANG: 'ru_RU.UTF-8', PODSEC_LOCALEDIR: localedir };
+  assert.is(translator('podsec-test-broken', env)('Usage:'), 'Usage:');
+  assert.is(translator('podsec-test-missing', env)('Usage:'), 'Usage:');
+});
+
+test('translator: placeholders the caller does not give stay as they are; values are not re-expanded', () => {
+  const t = translator('podsec-test-none', { LANG: 'C' });
+  assert.is(t('{a} and {b}', { a: '{b}' }), '{b} and {b}');
+  assert.is(t('{a} and {b}', { a: 1, b: 0 }), '1 and 0');
+});
+
+test.run();
