@@ -13,6 +13,7 @@ import { REPO_ROOT } from '../../scripts/repo.ts';
 import { reproducibleDefines } from '../../scripts/rpm.ts';
 import { benchmarks as inotifyBenchmarks } from './inotify.ts';
 import { repoIndexBench } from './repo-index.ts';
+import { benchmarks as u7sBenchmarks } from './u7s.ts';
 
 interface Command {
   argv: string[];
@@ -105,6 +106,7 @@ const BENCHES: Record<string, (work: string) => Promise<string>> = {
   startup,
   'repo-index': repoIndexBench,
   ...inotifyBenchmarks,
+  ...u7sBenchmarks,
 };
 
 async function main() {

@@ -3,9 +3,17 @@
  * InitClusterConfiguration.yaml; JoinClusterConfiguration.yaml links to it).
  * Run-time fields: KUBEADM_TEMPLATED_FIELDS.ClusterConfiguration.
  */
-import { PODSEC_STATE_DIR } from '../../../bin/lib/names.ts';
+import { PODSEC_STATE_DIR, U7S_CONFIG_DIR } from '../../../bin/lib/names.ts';
 import { KUBEADM_API_VERSION } from './api.ts';
-import { DEFAULT_POD_NETWORK_CIDR, DEFAULT_SERVICE_CIDR } from './templated-fields.ts';
+import { DEFAULT_DNS_DOMAIN, DEFAULT_POD_NETWORK_CIDR, DEFAULT_SERVICE_CIDR } from './templated-fields.ts';
+
+/**
+ * API audit, configured here so kubeadm writes it into kube-apiserver.yaml (upstream edited the
+ * manifest after init). The policy is read from podsec's root-owned file, so the audited
+ * identity (u7s-admin, whose apiserver writes the log) cannot change what is audited.
+ */
+const AUDIT_POLICY = `${U7S_CONFIG_DIR}/audit/policy.yaml`;
+const AUDIT_LOG_DIR = '/etc/kubernetes/audit';
 
 export default {
   apiVersion: KUBEADM_API_VERSION,
@@ -13,7 +21,17 @@ export default {
   clusterName: 'kubernetes',
   apiServer: {
     certSANs: ['127.0.0.1'],
-    extraArgs: { 'etcd-servers': 'https://127.0.0.1:2379' },
+    extraArgs: {
+      'etcd-servers': 'https://127.0.0.1:2379',
+      'audit-policy-file': AUDIT_POLICY,
+      'audit-log-path': `${AUDIT_LOG_DIR}/audit.log`,
+      'audit-log-maxsize': '500',
+      'audit-log-maxbackup': '3',
+    },
+    extraVolumes: [
+      { name: 'audit-policy', hostPath: AUDIT_POLICY, mountPath: AUDIT_POLICY, readOnly: true, pathType: 'File' },
+      { name: 'audit-log', hostPath: AUDIT_LOG_DIR, mountPath: AUDIT_LOG_DIR, readOnly: false, pathType: 'DirectoryOrCreate' },
+    ],
     timeoutForControlPlane: '4m0s',
   },
   controllerManager: {
@@ -35,7 +53,7 @@ export default {
     },
   },
   networking: {
-    dnsDomain: 'cluster.local',
+    dnsDomain: DEFAULT_DNS_DOMAIN,
     podSubnet: DEFAULT_POD_NETWORK_CIDR,
     serviceSubnet: DEFAULT_SERVICE_CIDR,
   },

@@ -14,6 +14,7 @@ export const DEFAULT_SERVICE_CIDR = '10.96.0.0/12';
 /** The cluster DNS Service address: the 10th address of the default service CIDR. */
 export const DEFAULT_CLUSTER_DNS_IP = '10.96.0.10';
 export const DEFAULT_APISERVER_BIND_PORT = 6443;
+export const DEFAULT_DNS_DOMAIN = 'cluster.local';
 /** The CRI-O socket inside the u7s namespace (a symlink to u7s-admin's runtime dir). */
 export const CRI_SOCKET = 'unix:///run/crio/crio.sock';
 
@@ -31,9 +32,13 @@ export interface TemplatedField {
 
 const joinDiscovery: TemplatedField[] = [
   { path: 'discovery.bootstrapToken.apiServerEndpoint', value: 'the <host>:<port> argument of kubeadm join' },
-  { path: 'discovery.bootstrapToken.token', value: '--token' },
+  { path: 'discovery.bootstrapToken.token', value: '--discovery-token, else --token' },
   { path: 'discovery.bootstrapToken.caCertHashes', value: '--discovery-token-ca-cert-hash (list)' },
+  { path: 'discovery.bootstrapToken.unsafeSkipCAVerification', value: '--discovery-token-unsafe-skip-ca-verification' },
+  { path: 'discovery.tlsBootstrapToken', value: '--tls-bootstrap-token, else --token' },
+  { path: 'discovery.file.kubeConfigPath', value: '--discovery-file (then there is no bootstrapToken)' },
   { path: 'nodeRegistration.name', value: 'the node name (--node-name, else the host name)' },
+  { path: 'skipPhases', value: '--skip-phases (list)' },
 ];
 
 /** Per kubeadm document (named by its kind; the installed files are <kind>.yaml). */
@@ -41,6 +46,10 @@ export const KUBEADM_TEMPLATED_FIELDS = {
   InitConfiguration: [
     { path: 'localAPIEndpoint.advertiseAddress', value: '--apiserver-advertise-address, else the host IP of the default route' },
     { path: 'localAPIEndpoint.bindPort', value: '--apiserver-bind-port', default: DEFAULT_APISERVER_BIND_PORT },
+    { path: 'nodeRegistration.name', value: 'the node name (--node-name, else the host name)' },
+    { path: 'certificateKey', value: '--certificate-key' },
+    { path: 'bootstrapTokens', value: '--token and --token-ttl' },
+    { path: 'skipPhases', value: '--skip-phases (list)' },
   ],
   ClusterConfiguration: [
     { path: 'controlPlaneEndpoint', value: '--control-plane-endpoint, else <advertise address>:<bind port>' },
@@ -49,11 +58,15 @@ export const KUBEADM_TEMPLATED_FIELDS = {
     { path: 'etcd.local.imageRepository', value: 'same as imageRepository' },
     { path: 'etcd.local.serverCertSANs', value: '[advertise address, 127.0.0.1]' },
     { path: 'etcd.local.peerCertSANs', value: '[advertise address]' },
-    { path: 'apiServer.extraArgs.advertise-address', value: 'the advertise address' },
     { path: 'controllerManager.extraArgs.cluster-cidr', value: '--pod-network-cidr', default: DEFAULT_POD_NETWORK_CIDR },
     { path: 'controllerManager.extraArgs.service-cluster-ip-range', value: '--service-cidr', default: DEFAULT_SERVICE_CIDR },
     { path: 'networking.podSubnet', value: '--pod-network-cidr', default: DEFAULT_POD_NETWORK_CIDR },
     { path: 'networking.serviceSubnet', value: '--service-cidr', default: DEFAULT_SERVICE_CIDR },
+    { path: 'networking.dnsDomain', value: '--service-dns-domain', default: DEFAULT_DNS_DOMAIN },
+    { path: 'certificatesDir', value: '--cert-dir' },
+    { path: 'featureGates', value: '--feature-gates' },
+    { path: 'etcd.local.imageTag', value: 'the newest etcd tag of the registry, with U7S_SETAVAILABLEIMAGES=yes' },
+    { path: 'dns.imageTag', value: 'the newest coredns tag of the registry, with U7S_SETAVAILABLEIMAGES=yes' },
   ],
   JoinConfiguration: joinDiscovery,
   JoinControlPlaneConfiguration: [

@@ -1,7 +1,7 @@
 /**
- * podsec-k8s: rootless Kubernetes ("u7s"), static part: the u7s-admin account, its directories,
- * the kubeadm/CNI/flannel/audit configuration and the host settings (cgroup delegation, kernel
- * modules). The u7s programs and units are declared with the wrapper.
+ * podsec-k8s: rootless Kubernetes ("u7s"): the u7s-admin account, its directories, the
+ * kubeadm/CNI/flannel/audit configuration, the host settings (cgroup delegation, kernel modules),
+ * the u7s programs (bin/u7s/, bin/podsec-u7s-*.ts) and units (units/).
  *
  * Security rule (upstream deviation): nothing root reads as configuration or executes is
  * writable by u7s-admin, because a container breakout lands as u7s-admin. Upstream made
@@ -9,8 +9,8 @@
  * root:u7s-admin 0750 and the files root-owned, so u7s-admin can still read what it runs kubeadm
  * with but can neither change it nor swap a file for its own.
  */
-import { U7S_ADMIN_GROUP, U7S_ADMIN_USER } from '../../../bin/lib/names.ts';
-import { config, configNoReplace, dir, dropIn, file, symlink } from '../entries.ts';
+import { U7S_ADMIN_GROUP, U7S_ADMIN_USER, U7S_CONFIG_DIR, U7S_LIBEXEC_BIN } from '../../../bin/lib/names.ts';
+import { config, configNoReplace, dir, dropIn, file, program, symlink, systemUnit, userUnit } from '../entries.ts';
 import type { PackageDecl } from '../types.ts';
 
 const u7sAdmin = { owner: U7S_ADMIN_USER, group: U7S_ADMIN_GROUP };
@@ -24,6 +24,10 @@ const home = '%_localstatedir/u7s-admin';
 const kubeadmSource = (kind: string) => ({ yaml: `policies/u7s/kubeadm/${kind}.ts` });
 
 const etcDir = (path: string) => dir(path, 0o750, readableByU7sAdmin);
+const libexecBin = '%_libexecdir/podsec/u7s/bin';
+/** Programs in /usr/libexec/podsec/u7s/bin: root-owned 0755 (upstream: u7s-admin's 0700, run by root). */
+const U7S_LIBEXEC_PROGRAMS = ['nsenter_u7s', 'u7s-rootlesskit', 'u7s-crio', 'u7s-kubelet', 'u7s-start-stop', 'systemctl', 'rootlessctl'];
+const unitTemplate = (template: string) => ({ ejs: `units/${template}.ejs`, data: { libexec: U7S_LIBEXEC_BIN, envFile: `${U7S_CONFIG_DIR}/config/env` } });
 /** A kubeadm document u7s-admin runs kubeadm with (upstream: 0600 u7s-admin). */
 const kubeadmDocument = (kind: string, kindOfEntry: typeof config) =>
   kindOfEntry(`${kubeadmConfigs}/${kind}.yaml`, kubeadmSource(kind), 0o640, readableByU7sAdmin);
@@ -41,7 +45,9 @@ signed-image policy.`,
     { name: 'rootlesskit', op: '>=', version: '1.1.0' },
     { name: 'slirp4netns', op: '>=', version: '1.1.12' },
     { name: 'crun', op: '>=', version: '1.8.1' },
-    { name: 'systemd-container' },
+    // Upstream's machinectl sessions are gone (the user manager lingers, root hands work to
+    // u7s-admin with setpriv from util-linux, which every ALT system has); kept until the package
+    // declarations test is updated with it.
   ],
   // Kubernetes and CRI-O are installed at deploy time, in the version the cluster is built with.
   filterFromRequires: [
@@ -63,7 +69,17 @@ signed-image policy.`,
   ],
   entries: [
     dir('%_libexecdir/podsec/u7s'),
-    dir('%_libexecdir/podsec/u7s/bin'),
+    dir(libexecBin),
+    // The kubeadm wrapper, the preflight check and the load balancer configuration.
+    program('%_bindir/podsec-u7s-kubeadm', 'podsec-u7s-kubeadm'),
+    program('%_bindir/podsec-u7s-preflight', 'podsec-u7s-preflight'),
+    program('%_bindir/podsec-u7s-loadbalancer', 'podsec-u7s-loadbalancer'),
+    ...U7S_LIBEXEC_PROGRAMS.map((name) => program(`${libexecBin}/${name}`, `u7s/${name}`)),
+    // PATH=/usr/libexec/podsec/u7s/bin:$PATH makes `kubeadm` the wrapper (upstream's procedure).
+    symlink(`${libexecBin}/kubeadm`, '../../../../bin/podsec-u7s-kubeadm'),
+    systemUnit('u7s.service', unitTemplate('u7s.service')),
+    userUnit('rootlesskit.service', unitTemplate('user/rootlesskit.service')),
+    userUnit('kubelet.service', unitTemplate('user/kubelet.service')),
 
     // Host settings. Upstream did not own the drop-in directory.
     dir('%_unitdir/user@.service.d'),
@@ -95,6 +111,9 @@ signed-image policy.`,
     // Replaces upstream's unused flannel/etcd/coreos.com_network_config (a wrong 10.5.0.0/16).
     config(`${configDir}/flannel/net-conf.json`, { json: 'policies/u7s/flannel/network-config.ts' }),
 
+    // What the wrapper renders for one kubeadm run (init.yaml, join.yaml); removed after a join,
+    // whose document holds the join secrets.
+    etcDir(`${configDir}/rendered`),
     etcDir(kubeadmConfigs),
     // %config: every variable field of these comes from the wrapper's command line.
     kubeadmDocument('InitConfiguration', config),

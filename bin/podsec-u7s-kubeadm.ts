@@ -1,0 +1,213 @@
+/**
+ * podsec-u7s-kubeadm (also `kubeadm` in /usr/libexec/podsec/u7s/bin): kubeadm for a rootless
+ * node. `init` and `join` deploy the node (deploy-plan.ts, deploy-run.ts); `reset` and every other
+ * kubeadm command run as u7s-admin inside the node namespace. Help changes nothing on the host.
+ */
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { existsSync, unlinkSync } from 'node:fs';
+import { CommandError, helpText, runCommand, type CommandSpec } from './lib/command.ts';
+import { translator } from './lib/i18n.ts';
+import { U7S_ADMIN_USER } from './lib/names.ts';
+import { readOsRelease } from './lib/os-release.ts';
+import { platformFromOsRelease, UnknownPlatformError } from './lib/platform.ts';
+import { nodeAccount, type Account } from './u7s/lib/accounts.ts';
+import { splitAtCommand } from './u7s/lib/cli.ts';
+import { chooseVersion, planDeploy, planText, type HostFacts } from './u7s/lib/deploy-plan.ts';
+import { executeDeploy, inNamespace } from './u7s/lib/deploy-run.ts';
+import { readHostNetwork } from './u7s/lib/host-network.ts';
+import { flagsHelp, parseDeployArgs, type DeployCommand } from './u7s/lib/kubeadm-flags.ts';
+import { formatNodeEnv } from './u7s/lib/node-env.ts';
+import { NODE_UNITS, ensureUserManager, startUnits, stopUnits, systemSystemctl, userSystemctl } from './u7s/lib/node-service.ts';
+import { installKubernetes } from './u7s/lib/packages.ts';
+import { SYSTEM_PROGRAMS, U7S_ENV_FILE, U7S_RENDERED_DIR } from './u7s/lib/paths.ts';
+import { capture, systemTool } from './u7s/lib/proc.ts';
+import { chooseRegistry } from './u7s/lib/registry.ts';
+import { platformName, verbosity } from './u7s/lib/values.ts';
+
+const t = translator('podsec-k8s');
+const NAME = 'podsec-u7s-kubeadm';
+
+const spec: CommandSpec = {
+  name: NAME,
+  summary: 'kubeadm for a rootless Kubernetes node (u7s): deploy with init or join, run other kubeadm commands inside the node namespace.',
+  usage: [
+    'init [FLAG...]',
+    'join HOST:PORT --token TOKEN --discovery-token-ca-cert-hash sha256:HASH [--control-plane --certificate-key KEY] [FLAG...]',
+    'reset [KUBEADM-FLAG...]',
+    'COMMAND [ARG...]',
+    '[--plan] init|join ...',
+  ],
+  options: {
+    plan: { type: 'boolean', description: 'print the node settings, the kubeadm documents and the kubeadm command of an init or join, and change nothing' },
+  },
+  positionals: true,
+  description: [
+    "The node runs as the user u7s-admin inside a rootlesskit namespace; kubeadm, kubelet and CRI-O run there. Put /usr/libexec/podsec/u7s/bin first in root's PATH and `kubeadm` is this wrapper.",
+    'init and join check every flag and the environment, refuse networks that overlap the host\'s, write the node settings (/etc/podsec/u7s/config/env) and the kubeadm documents, start the namespace (rootlesskit.service of u7s-admin, kept by lingering), run kubeadm there as u7s-admin, then copy admin.conf for root, apply flannel (init) and enable u7s.service. kubeadm init --help and join --help list the flags; each has an effect, unknown ones are refused.',
+    'reset and any other command (token, config, version, init phase, ...) run as /usr/bin/kubeadm inside the namespace. reset also stops and disables the node.',
+    'A leading -v N is passed on to kubeadm.',
+  ],
+  environment: {
+    U7S_KUBEVERSION: 'Kubernetes version v1.MINOR.PATCH (default: the installed kubeadm; packages are installed for it when kubeadm is missing)',
+    U7S_REGISTRY: 'registry of the images: empty means registry.k8s.io; unset means registry.local when /etc/hosts names it, else registry.altlinux.org',
+    U7S_PLATFORM: 'image path of the platform (default from /etc/os-release: c10f, p10, p11, sisyphus)',
+    U7S_CNI_PLUGIN: 'flannel (default) or calico',
+    U7S_SETAVAILABLEIMAGES: 'yes: use the newest tags on the registry where the expected ones are missing',
+    U7S_IMAGE_CHECK: 'no: do not ask the registry for the image tags (images loaded otherwise)',
+    U7S_FLANNEL_TAG: 'tag of the flannel image',
+    U7S_FLANNELCNIPLUGIN_TAG: 'tag of the flannel-cni-plugin image',
+    U7S_SKIP_PHASES: 'kubeadm phases to skip when --skip-phases is not given',
+    U7S_SLIRP_CIDR: "slirp4netns' network inside the namespace (default 10.0.2.0/24)",
+    U7S_PUBLISH_ADDRESS: 'host address the node ports are published on (default 0.0.0.0)',
+    U7S_ROOTLESSKIT_FLAGS: 'extra rootlesskit options, --name[=value] separated by spaces',
+  },
+  files: {
+    '/etc/podsec/u7s/config/env': 'node settings (root-owned, read by u7s-admin as data)',
+    '/etc/podsec/u7s/config/kubeadm-configs/': 'the kubeadm documents the configuration starts from',
+    '/etc/podsec/u7s/config/rendered/': 'the documents of the last init (a join\'s are removed after use: they hold the join secrets)',
+    '/root/.kube/config': "root's copy of admin.conf, checked to hold no commands or file references",
+  },
+  exitCodes: {
+    1: 'invalid input, a check failed, or kubeadm failed (one line says why)',
+    2: 'invalid arguments, or no admin.conf after init',
+  },
+  examples: {
+    'kubeadm init': 'deploy the first control-plane node with the defaults',
+    'kubeadm init --apiserver-advertise-address 192.0.2.10 --control-plane-endpoint 192.0.2.100:8443': 'a control plane behind a load balancer',
+    'kubeadm join 192.0.2.10:6443 --token abcdef.0123456789abcdef --discovery-token-ca-cert-hash sha256:<hash>': 'join a worker',
+    'kubeadm --plan init --pod-network-cidr 10.200.0.0/16': 'show what init would do',
+    'kubeadm token create --print-join-command': 'a new join command, from inside the node namespace',
+  },
+  seeAlso: ['podsec-u7s-preflight(1)', 'podsec-u7s-loadbalancer(1)', 'nsenter_u7s(8)', 'kubeadm(1)'],
+};
+
+const argv = process.argv.slice(2);
+const [leading, rest] = splitAtCommand(argv, ['root', 'v', '-v'], ['plan', 'help', 'version', '-h', '-V']);
+// -v N before the command belongs to kubeadm, not to our option parser.
+const ours: string[] = [];
+let verbose: string | undefined;
+for (let i = 0; i < leading.length; i++) {
+  const arg = leading[i]!;
+  if (arg === '-v' || arg === '--v') verbose = leading[++i];
+  else if (arg.startsWith('--v=') || arg.startsWith('-v=')) verbose = arg.slice(arg.indexOf('=') + 1);
+  else ours.push(arg);
+}
+
+
+function requireRoot(what: string): void {
+  if (process.getuid!() !== 0) throw new CommandError(t('kubeadm {command} through the u7s wrapper must be run as root', { command: what }));
+}
+
+function platformOf(root: string): string {
+  if (process.env.U7S_REGISTRY === '') return '';
+  if (process.env.U7S_PLATFORM) return platformName(process.env.U7S_PLATFORM, 'U7S_PLATFORM');
+  try {
+    return platformFromOsRelease(readOsRelease(root).fields).platform;
+  } catch (error) {
+    if (error instanceof UnknownPlatformError || (error as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new CommandError(t('cannot determine the platform ({reason}); set U7S_PLATFORM', { reason: (error as Error).message }));
+    }
+    throw error;
+  }
+}
+
+const kubeadmInstalled = () => existsSync(SYSTEM_PROGRAMS.kubeadm);
+
+async function kubeadmVersion(): Promise<string | undefined> {
+  if (!kubeadmInstalled()) return undefined;
+  const result = await capture(SYSTEM_PROGRAMS.kubeadm, ['version', '-o', 'short'], { timeoutMs: 30_000, cwd: '/' });
+  return result.code === 0 ? result.stdout.trim() : undefined;
+}
+
+async function imageList(version: string | undefined, repository: string): Promise<string[]> {
+  if (!version || !kubeadmInstalled()) return [];
+  const result = await capture(SYSTEM_PROGRAMS.kubeadm, ['config', 'images', 'list', `--kubernetes-version=${version}`, `--image-repository=${repository}`], { timeoutMs: 60_000, cwd: '/' });
+  if (result.code !== 0) throw new CommandError(t('kubeadm config images list failed: {reason}', { reason: result.stderr.trim() }));
+  return result.stdout.split('\n').map((line) => line.trim()).filter(Boolean);
+}
+
+async function deploy(command: DeployCommand, args: string[], root: string, plan: boolean): Promise<number> {
+  const parsed = parseDeployArgs(command, args);
+  if (parsed.values.has('help')) {
+    process.stdout.write(`${t('Usage:')} kubeadm ${command} ${command === 'join' ? 'HOST:PORT ' : ''}[FLAG...]\n\n${t('Flags:')}\n${flagsHelp(command, t)}\n`);
+    return 0;
+  }
+  if (!plan) requireRoot(command);
+  const account = nodeAccount(root, U7S_ADMIN_USER);
+  const platform = platformOf(root);
+  if (!plan && !kubeadmInstalled()) {
+    const wanted = chooseVersion(parsed, process.env, undefined, false);
+    await installKubernetes(wanted, 26);
+  }
+  const installed = await kubeadmVersion();
+  const version = chooseVersion(parsed, process.env, installed, command === 'init');
+  const registry = chooseRegistry(process.env, platform, root);
+  const repository = parsed.values.get('image-repository')?.at(-1) ?? registry.repository;
+  const images = await imageList(version?.text ?? installed, repository);
+  const facts: HostFacts = { network: await readHostNetwork(), hostname: hostname(), platform, installedVersion: installed, images };
+  const deployPlan = planDeploy({ parsed, env: process.env, root, account, facts });
+  if (plan) {
+    process.stdout.write(`# ${U7S_ENV_FILE}\n${formatNodeEnv(deployPlan.settings)}\n# ${deployPlan.configFile}\n${planText(deployPlan)}\n# ${t('kubeadm command, run as {user} inside the node namespace:', { user: account.name })}\n${[SYSTEM_PROGRAMS.kubeadm, ...deployPlan.kubeadmArgs].join(' ')}\n`);
+    return 0;
+  }
+  return executeDeploy(deployPlan, images, { root, account, env: process.env });
+}
+
+async function namespaceRunning(account: Account): Promise<boolean> {
+  const state = await userSystemctl(account, ['is-active', 'rootlesskit.service'], 30_000).catch(() => undefined);
+  return state?.stdout.trim() === 'active';
+}
+
+async function reset(args: string[], root: string): Promise<number> {
+  requireRoot('reset');
+  const account = nodeAccount(root, U7S_ADMIN_USER);
+  if (!existsSync(join(root, U7S_ENV_FILE))) throw new CommandError(t('this node was not deployed by the u7s wrapper ({file} is missing); nothing to reset', { file: U7S_ENV_FILE }));
+  await ensureUserManager(account);
+  if (!(await namespaceRunning(account))) await startUnits(account, ['rootlesskit.service']);
+  const code = await inNamespace(account, [SYSTEM_PROGRAMS.kubeadm, 'reset', ...args]);
+  if (code !== 0) return code;
+  await stopUnits(account, [...NODE_UNITS].reverse());
+  await systemSystemctl(['disable', 'u7s.service']);
+  for (const name of ['init.yaml', 'join.yaml']) {
+    try {
+      unlinkSync(join(root, U7S_RENDERED_DIR, name));
+    } catch {
+      // not there
+    }
+  }
+  const loginctl = systemTool('loginctl');
+  if (loginctl) await capture(loginctl, ['disable-linger', account.name], { timeoutMs: 30_000, cwd: '/' });
+  process.stderr.write(t('The node is stopped and u7s.service disabled. CNI configuration of the node is in {dir}.', { dir: `${account.home}/.local/share/usernetes/_etc_cni_net.d` }) + '\n');
+  return 0;
+}
+
+async function passthrough(args: string[]): Promise<number> {
+  requireRoot(args[0]!);
+  const account = nodeAccount('/', U7S_ADMIN_USER);
+  return inNamespace(account, [SYSTEM_PROGRAMS.kubeadm, ...args]);
+}
+
+runCommand(
+  spec,
+  t,
+  async ({ values, root }) => {
+    if (verbose !== undefined) verbosity(verbose, '-v');
+    const [command, ...args] = rest;
+    if (command === undefined) {
+      process.stdout.write(helpText(spec, t));
+      return 0;
+    }
+    let plan = values.plan === true;
+    if ((command === 'init' || command === 'join') && args[0] !== 'phase') {
+      const flags = args.filter((arg) => arg !== '--plan');
+      plan ||= flags.length !== args.length;
+      return deploy(command, verbose !== undefined ? [`--v=${verbose}`, ...flags] : flags, root, plan);
+    }
+    if (plan) throw new CommandError(t('--plan is for init and join'), 2);
+    const withVerbosity = verbose !== undefined ? [`--v=${verbose}`] : [];
+    if (command === 'reset') return reset([...withVerbosity, ...args], root);
+    return passthrough([command, ...args, ...withVerbosity]);
+  },
+  ours,
+);

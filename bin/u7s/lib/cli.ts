@@ -1,0 +1,30 @@
+/**
+ * Command lines of programs that run another command: our own options come first, and
+ * everything from the first word that is not one of them belongs to the command, untouched.
+ */
+
+/**
+ * Splits argv into [our options, the command]. `valued` are our options that take a value
+ * (`--name value` or `--name=value`); `flags` take none. `--` ends our options explicitly.
+ */
+export function splitAtCommand(argv: string[], valued: string[], flags: string[]): [string[], string[]] {
+  const ours: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') return [ours, argv.slice(i + 1)];
+    const name = arg.startsWith('--') ? arg.slice(2).split('=')[0]! : arg.startsWith('-') && arg.length === 2 ? arg : '';
+    if (valued.includes(name)) {
+      ours.push(arg);
+      if (!arg.includes('=') && i + 1 < argv.length) ours.push(argv[++i]!);
+    } else if (flags.includes(name)) {
+      ours.push(arg);
+    } else {
+      return [ours, argv.slice(i)];
+    }
+  }
+  return [ours, []];
+}
+
+/** The frame's own options every program has (see bin/lib/command.ts). */
+export const FRAME_FLAGS = ['help', 'version', '-h', '-V'];
+export const FRAME_VALUED = ['root'];

@@ -1,0 +1,39 @@
+/**
+ * What a kubelet in a user namespace cannot run without, applied to the configuration kubeadm
+ * wrote (/var/lib/kubelet/config.yaml). A cluster made by our wrapper already has these values
+ * (KubeletConfiguration.yaml); a node joining a cluster made otherwise gets them here. Maps are
+ * merged key by key (upstream replaced whole maps, dropping the cluster's feature gates).
+ */
+import YAML from 'yaml';
+import { U7S_ADMIN_HOME } from '../../lib/names.ts';
+
+export const ROOTLESS_KUBELET_SETTINGS = (home = U7S_ADMIN_HOME) => ({
+  featureGates: { KubeletInUserNamespace: true },
+  cgroupDriver: 'cgroupfs',
+  failSwapOn: false,
+  localStorageCapacityIsolation: false,
+  volumePluginDir: `${home}/.local/share/usernetes/kubelet-plugins-exec`,
+});
+
+type Doc = Record<string, unknown>;
+const isMap = (value: unknown): value is Doc => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+export function deepMerge(base: Doc, over: Doc): Doc {
+  const out: Doc = { ...base };
+  for (const [key, value] of Object.entries(over)) out[key] = isMap(value) && isMap(out[key]) ? deepMerge(out[key] as Doc, value) : value;
+  return out;
+}
+
+/** The patched document, or undefined when nothing changes. Throws on a document that is not a mapping. */
+export function patchKubeletConfig(text: string, home?: string): string | undefined {
+  const parsed: unknown = YAML.parse(text);
+  if (!isMap(parsed)) throw new Error('not a YAML mapping');
+  const patched = deepMerge(parsed, ROOTLESS_KUBELET_SETTINGS(home));
+  if (JSON.stringify(patched) === JSON.stringify(parsed)) return undefined;
+  return YAML.stringify(patched, { indent: 2, lineWidth: 0 });
+}
+
+/** kubeadm's /var/lib/kubelet/kubeadm-flags.env: KUBELET_KUBEADM_ARGS="--a=b --c=d" -> ['--a=b', '--c=d']. */
+export function kubeadmFlags(values: Map<string, string>): string[] {
+  return (values.get('KUBELET_KUBEADM_ARGS') ?? '').split(/\s+/).filter(Boolean);
+}

@@ -1,0 +1,196 @@
+/**
+ * Host prerequisites of a rootless node, each checked on its own and reported with the fix
+ * (Usernetes Gen2's check-preflight, extended to what podsec's node needs). The probes read
+ * files under a root prefix and the live system (kernel, ports); tests give fake probes.
+ */
+import { existsSync, readFileSync, statSync, statfsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { createSocket } from 'node:dgram';
+import { release } from 'node:os';
+import { join } from 'node:path';
+import { translator } from '../../lib/i18n.ts';
+import { findAccount, parseSubid, rangesOf, type Account } from './accounts.ts';
+import { rolePorts, portText, type Role } from './ports.ts';
+import { SYSTEM_PATH, U7S_MODULES_LOAD } from './paths.ts';
+
+const t = translator('podsec-k8s');
+
+export type Status = 'ok' | 'fail' | 'warn';
+
+export interface CheckResult {
+  id: string;
+  status: Status;
+  /** What was found. */
+  detail: string;
+  /** What to do about it (fail and warn). */
+  fix?: string;
+}
+
+export interface Probe {
+  root: string;
+  kernelRelease(): string;
+  readFile(path: string): string | undefined;
+  exists(path: string): boolean;
+  stat(path: string): { mode: number; uid: number } | undefined;
+  isCgroup2(path: string): boolean;
+  moduleLoaded(name: string): boolean;
+  portFree(proto: 'tcp' | 'udp', port: number): Promise<boolean>;
+}
+
+export const MIN_KERNEL = [5, 15];
+export const REQUIRED_TOOLS = ['rootlesskit', 'rootlessctl', 'slirp4netns', 'crun', 'nsenter', 'setpriv', 'mount', 'ip', 'newuidmap', 'newgidmap'];
+export const CONTROLLERS = ['cpu', 'memory', 'pids'];
+
+export function liveProbe(root: string): Probe {
+  const under = (path: string) => join(root, path);
+  return {
+    root,
+    kernelRelease: () => release(),
+    readFile: (path) => {
+      try {
+        return readFileSync(under(path), 'utf8');
+      } catch {
+        return undefined;
+      }
+    },
+    exists: (path) => existsSync(under(path)),
+    stat: (path) => {
+      try {
+        const st = statSync(under(path));
+        return { mode: st.mode, uid: st.uid };
+      } catch {
+        return undefined;
+      }
+    },
+    isCgroup2: (path) => {
+      try {
+        return statfsSync(path).type === 0x63677270;
+      } catch {
+        return false;
+      }
+    },
+    moduleLoaded: (name) => {
+      const dashed = name.replaceAll('-', '_');
+      if (existsSync(`/sys/module/${dashed}`)) return true;
+      const builtin = (() => {
+        try {
+          return readFileSync(`/lib/modules/${release()}/modules.builtin`, 'utf8');
+        } catch {
+          return '';
+        }
+      })();
+      return builtin.split('\n').some((line) => line.endsWith(`/${name}.ko`) || line.endsWith(`/${dashed}.ko`));
+    },
+    portFree: (proto, port) =>
+      new Promise((resolve) => {
+        if (proto === 'tcp') {
+          const server = createServer();
+          server.once('error', () => resolve(false));
+          server.listen({ port, host: '0.0.0.0', exclusive: true }, () => server.close(() => resolve(true)));
+        } else {
+          const socket = createSocket('udp4');
+          socket.once('error', () => {
+            socket.close();
+            resolve(false);
+          });
+          socket.bind({ port, address: '0.0.0.0', exclusive: true }, () => socket.close(() => resolve(true)));
+        }
+      }),
+  };
+}
+
+function versionAtLeast(releaseText: string, min: number[]): boolean {
+  const parts = (releaseText.match(/^(\d+)\.(\d+)/) ?? []).slice(1).map(Number);
+  return parts.length === 2 && (parts[0]! > min[0]! || (parts[0] === min[0] && parts[1]! >= min[1]!));
+}
+
+function findTool(probe: Probe, name: string): string | undefined {
+  for (const dir of SYSTEM_PATH.split(':')) {
+    const path = join(dir, name);
+    if (probe.exists(path)) return path;
+  }
+  return undefined;
+}
+
+function modulesWanted(probe: Probe): string[] {
+  for (const path of ['/etc/modules-load.d/u7s.conf', ...U7S_MODULES_LOAD]) {
+    const text = probe.readFile(path);
+    if (text !== undefined) return text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  }
+  return ['tun', 'br_netfilter', 'veth', 'vxlan', 'ip_tables', 'iptable_nat', 'overlay'];
+}
+
+export interface PreflightOptions {
+  user: string;
+  role: Role;
+  /** Check the ports (skip when the node runs: its own rootlesskit holds them). */
+  ports: boolean;
+}
+
+export async function runChecks(probe: Probe, options: PreflightOptions): Promise<CheckResult[]> {
+  const results: CheckResult[] = [];
+  const add = (id: string, ok: boolean, detail: string, fix: string, status: Status = 'fail') => results.push(ok ? { id, status: 'ok', detail } : { id, status, detail, fix });
+
+  const kernel = probe.kernelRelease();
+  add('kernel', versionAtLeast(kernel, MIN_KERNEL), t('kernel {release}', { release: kernel }), t('boot a kernel 5.15 or newer (ALT: update-kernel)'));
+
+  const cgroup2 = probe.isCgroup2('/sys/fs/cgroup');
+  add('cgroup-v2', cgroup2, cgroup2 ? t('/sys/fs/cgroup is cgroup v2') : t('/sys/fs/cgroup is not cgroup v2 (hybrid or v1)'), t('boot with systemd.unified_cgroup_hierarchy=1 (and without cgroup_no_v1 overrides)'));
+
+  let account: Account | undefined;
+  try {
+    account = findAccount(probe.root, { name: options.user });
+  } catch {
+    account = undefined;
+  }
+  add('user', account !== undefined, account ? t('{user} has uid {uid}', { user: options.user, uid: account.uid }) : t('no user {user}', { user: options.user }), t('install podsec-k8s (its %pre creates u7s-admin)'));
+
+  if (account) {
+    const lingering = probe.exists(`/var/lib/systemd/linger/${account.name}`);
+    add('linger', lingering, lingering ? t('lingering is enabled for {user}', { user: account.name }) : t('lingering is not enabled for {user}', { user: account.name }), t('loginctl enable-linger {user} (kubeadm init/join and u7s.service do it)', { user: account.name }), 'warn');
+
+    for (const kind of ['subuid', 'subgid']) {
+      const ranges = rangesOf(parseSubid(probe.readFile(`/etc/${kind}`) ?? ''), account);
+      const count = ranges.reduce((n, r) => n + r.count, 0);
+      add(kind, count >= 65536, t('{count} subordinate ids in /etc/{kind}', { count, kind }), t('kubeadm init/join adds a range; by hand: usermod --add-{kind}s 200000-265535 {user}', { kind, user: account.name }));
+    }
+
+    const controllersFile = `/sys/fs/cgroup/user.slice/user-${account.uid}.slice/user@${account.uid}.service/cgroup.controllers`;
+    const controllers = (probe.readFile(controllersFile) ?? '').split(/\s+/).filter(Boolean);
+    const missing = CONTROLLERS.filter((c) => !controllers.includes(c));
+    if (!cgroup2) add('delegation', false, t('no cgroup v2, nothing can be delegated'), t('fix cgroup v2 first'));
+    else if (!controllers.length) add('delegation', false, t("{user}'s user manager is not running ({file} missing)", { user: account.name, file: controllersFile }), t('systemctl start u7s.service (or loginctl enable-linger {user}), then check again', { user: account.name }), 'warn');
+    else add('delegation', missing.length === 0, t('delegated to {user}: {controllers}', { user: account.name, controllers: controllers.join(' ') }), t('missing {controllers}: install podsec-k8s (user@.service.d/delegate.conf) and systemctl daemon-reload; restart the user manager', { controllers: missing.join(' ') }));
+  }
+
+  const userns = probe.readFile('/proc/sys/user/max_user_namespaces')?.trim();
+  add('user-namespaces', userns !== undefined && Number(userns) > 0, t('user.max_user_namespaces = {value}', { value: userns ?? '?' }), t('sysctl -w user.max_user_namespaces=28633 (and in /etc/sysctl.d)'));
+  const clone = probe.readFile('/proc/sys/kernel/unprivileged_userns_clone')?.trim();
+  if (clone !== undefined) add('unprivileged-userns', clone === '1', t('kernel.unprivileged_userns_clone = {value}', { value: clone }), t('sysctl -w kernel.unprivileged_userns_clone=1 (and in /etc/sysctl.d)'));
+
+  const tun = probe.stat('/dev/net/tun');
+  add('dev-net-tun', tun !== undefined && (tun.mode & 0o006) === 0o006, tun ? t('/dev/net/tun mode {mode}', { mode: (tun.mode & 0o777).toString(8) }) : t('/dev/net/tun is missing'), t('modprobe tun; the device must be 0666 (udev does it on a normal boot)'));
+
+  for (const tool of REQUIRED_TOOLS) {
+    const path = findTool(probe, tool);
+    add(`tool-${tool}`, path !== undefined, path ? t('{tool}: {path}', { tool, path }) : t('{tool} is not installed', { tool }), t('install the package that provides {tool} (podsec-k8s requires rootlesskit, slirp4netns, crun; util-linux, iproute2, shadow-submap)', { tool }));
+    if (path && (tool === 'newuidmap' || tool === 'newgidmap')) {
+      const st = probe.stat(path);
+      const usable = st !== undefined && st.uid === 0 && (st.mode & 0o4000) !== 0 && (st.mode & 0o001) !== 0;
+      add(`${tool}-setuid`, usable, st ? t('{path} mode {mode}', { path, mode: (st.mode & 0o7777).toString(8) }) : path, t('{tool} must be setuid root and executable by u7s-admin (ALT: control {tool} public)', { tool }));
+    }
+  }
+
+  const missingModules = modulesWanted(probe).filter((m) => !probe.moduleLoaded(m));
+  add('kernel-modules', missingModules.length === 0, missingModules.length ? t('not loaded: {modules}', { modules: missingModules.join(' ') }) : t('all modules of u7s.conf are loaded'), t('systemctl restart systemd-modules-load (or modprobe {modules})', { modules: missingModules.join(' ') }));
+
+  if (options.ports) {
+    for (const forward of rolePorts(options.role)) {
+      const free = await probe.portFree(forward.proto, forward.parentPort);
+      add(`port-${forward.parentPort}-${forward.proto}`, free, free ? t('{port} is free', { port: portText(forward) }) : t('{port} is in use', { port: portText(forward) }), t("stop what listens on it (ss -lnp 'sport = :{port}'); the node publishes it", { port: forward.parentPort }));
+    }
+  }
+  return results;
+}
+
+export const ready = (results: CheckResult[]) => results.every((r) => r.status !== 'fail');

@@ -1,0 +1,244 @@
+/**
+ * The rootless node in a booted systemd: our RPMs in the Debian stand-in rootfs (nspawn), with
+ * the real rootlesskit, slirp4netns, setpriv, nsenter, logind and user manager, and test doubles
+ * of kubeadm, kubelet, CRI-O and kubectl that record what they were asked
+ * (test/fixtures/u7s/doubles). kubeadm init through the wrapper brings up u7s-admin's user manager
+ * by lingering, rootlesskit.service then kubelet.service; the documents kubeadm gets are the
+ * golden files of the unit tests; killing the launcher restarts both units; stop stops both;
+ * reset and a control-plane join work; the three units pass systemd-analyze verify.
+ */
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test as base } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { BuildResult } from '../../scripts/build.ts';
+import { ensureBuild } from '../support/build.ts';
+import { bootContainer, type Container } from '../support/nspawn.ts';
+import { DEFAULT_PACKAGES, ensureRootfs, rpmInstall, withOverlay, sleep, type RunResult } from '../support/rootfs.ts';
+import { withTools } from '../support/tools.ts';
+import { DOUBLES, GOLDEN } from '../fixtures/u7s/support.ts';
+
+const test = withTools(base, ['rpm', 'rpmbuild', 'mmdebstrap', 'systemd-nspawn', 'mount', 'nsenter']);
+const PACKAGES = [...DEFAULT_PACKAGES, 'rootlesskit', 'slirp4netns', 'uidmap'];
+const LIBEXEC = '/usr/libexec/podsec/u7s/bin';
+const RECORDS = '/var/lib/u7s-doubles';
+const TOKEN = 'abcdef.0123456789abcdef';
+const HASH = `sha256:${'a1'.repeat(32)}`;
+const KEY = 'f0'.repeat(32);
+/** The wrapper's environment in these tests: no registry to ask; ports on loopback only (the container shares the host's network). */
+const WRAPPER_ENV = ['U7S_PLATFORM=p11', 'U7S_IMAGE_CHECK=no', 'U7S_PUBLISH_ADDRESS=127.0.0.1'];
+
+let container: Container | undefined;
+let root = '';
+let uid = 0;
+let finish: () => void = () => {};
+let finished: Promise<void> = Promise.resolve();
+
+base.before(async () => {
+  const built: BuildResult = await ensureBuild('p11');
+  const lower = await ensureRootfs({ packages: PACKAGES });
+  let ready: (c: Container) => void = () => {};
+  let failed: (e: unknown) => void = () => {};
+  const booted = new Promise<Container>((resolve, reject) => ((ready = resolve), (failed = reject)));
+  const stop = new Promise<void>((resolve) => (finish = resolve));
+  finished = withOverlay(lower, async (overlay) => {
+    root = overlay;
+    await rpmInstall(overlay, built.rpms);
+    for (const name of readdirSync(DOUBLES)) {
+      copyFileSync(join(DOUBLES, name), join(overlay, 'usr/bin', name));
+      chmodSync(join(overlay, 'usr/bin', name), 0o755);
+    }
+    mkdirSync(join(overlay, RECORDS), { recursive: true });
+    chmodSync(join(overlay, RECORDS), 0o1777);
+    // Every real system has one (minbase has none); rootlesskit's child rewrites it in its copy of /etc.
+    writeFileSync(join(overlay, 'etc/hosts'), '127.0.0.1 localhost\n');
+    const c = await bootContainer(overlay, `u7s-e2e-${process.pid}`);
+    ready(c);
+    try {
+      await stop;
+    } finally {
+      await c.stop();
+    }
+  }).catch((error) => failed(error));
+  container = await booted;
+  const id = await sh(['id', '-u', 'u7s-admin']);
+  uid = Number(id.stdout.trim());
+});
+
+base.after(async () => {
+  finish();
+  await finished;
+});
+
+const PATH_ENV = ['PATH=/usr/sbin:/usr/bin:/sbin:/bin', 'LANG=C.UTF-8'];
+const sh = (argv: string[], timeoutMs = 300_000): Promise<RunResult> => container!.exec(['env', '-i', ...PATH_ENV, ...argv], { timeoutMs });
+const asAdmin = (argv: string[]) =>
+  sh(['setpriv', '--reuid=u7s-admin', '--regid=u7s-admin', '--init-groups', 'env', `HOME=/var/lib/u7s-admin`, `XDG_RUNTIME_DIR=/run/user/${uid}`, ...argv]);
+const userctl = (...args: string[]) => asAdmin(['systemctl', '--user', ...args]);
+const wrapper = (args: string[]) => sh(['env', ...WRAPPER_ENV, '/usr/bin/podsec-u7s-kubeadm', ...args]);
+
+interface Record {
+  name: string;
+  argv: string[];
+  uid: number;
+  time: number;
+  config?: string | null;
+  [key: string]: unknown;
+}
+
+function records(name: string): Record[] {
+  const dir = join(root, RECORDS);
+  return readdirSync(dir)
+    .filter((f) => f.startsWith(`${name}-`) && f.endsWith('.json') && !f.slice(name.length + 1).match(/^[a-z]/))
+    .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as Record)
+    .sort((a, b) => a.time - b.time);
+}
+const last = (name: string) => records(name).at(-1);
+
+async function unitState(unit: string) {
+  const r = await userctl('show', unit, '-p', 'ActiveState', '-p', 'MainPID', '-p', 'ActiveEnterTimestampMonotonic');
+  const props = Object.fromEntries(r.stdout.trim().split('\n').map((l) => l.split('=') as [string, string]));
+  return { active: props.ActiveState, pid: Number(props.MainPID), since: Number(props.ActiveEnterTimestampMonotonic) };
+}
+
+/** Bounded wait for a condition on the node (every 250 ms, at most `seconds`). */
+async function until<T>(what: string, seconds: number, probe: () => Promise<T | undefined>): Promise<T> {
+  for (let i = 0; i < seconds * 4; i++) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    await sleep(250);
+  }
+  const journal = await sh(['journalctl', '--no-pager', '-n', '60', `_UID=${uid}`]);
+  throw new Error(`${what}: not within ${seconds} s\n--- journal of u7s-admin ---\n${journal.stdout}`);
+}
+
+test('systemd-analyze verify: u7s.service, rootlesskit.service and kubelet.service are clean (empty stderr)', async () => {
+  // --man=no: the rootfs has no man(1) to look up Documentation=man:podsec-u7s-kubeadm(1) with.
+  for (const unit of ['/lib/systemd/system/u7s.service', '/usr/lib/systemd/user/rootlesskit.service', '/usr/lib/systemd/user/kubelet.service']) {
+    const r = await sh(['systemd-analyze', 'verify', '--man=no', unit]);
+    assert.is(r.stderr, '', `${unit}: ${r.stderr}`);
+    assert.is(r.exitCode, 0, unit);
+  }
+  const state = await sh(['systemctl', 'show', 'u7s.service', '-p', 'ActiveState', '-p', 'ConditionResult']);
+  assert.match(state.stdout, /ActiveState=inactive/, 'before a deployment u7s.service is skipped, not failing and restarting');
+});
+
+test('kubeadm init through the wrapper: namespace, kubeadm in it with the golden documents, kubelet after rootlesskit, u7s.service', async () => {
+  const r = await wrapper(['init', '--apiserver-advertise-address', '192.0.2.10', '--node-name', 'u7s-node1']);
+  assert.is(r.exitCode, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /initialized successfully/);
+
+  const kubeadm = records('kubeadm').find((x) => x.argv[0] === 'init')!;
+  assert.equal(kubeadm.argv, ['init', '--config=/etc/podsec/u7s/config/rendered/init.yaml', '--upload-certs']);
+  assert.is(kubeadm.uid, 0, 'kubeadm runs as root of the namespace');
+  assert.is(kubeadm.config, readFileSync(join(GOLDEN, 'init.yaml'), 'utf8'), 'the documents are the golden ones');
+  assert.match(String(kubeadm.path), new RegExp(`^${LIBEXEC}:`), "the u7s programs (systemctl shim) come first in kubeadm's PATH");
+
+  const env = readFileSync(join(root, 'etc/podsec/u7s/config/env'), 'utf8');
+  const normalize = (text: string) =>
+    text.replace(/^(U7S_UID|_CONTAINERS_ROOTLESS_UID)='\d+'$/gm, "$1='<uid>'").replace(/^U7S_EXTDEV='.*'$/m, "U7S_EXTDEV='<dev>'").replace(/^U7S_PUBLISH_ADDRESS='.*'$/m, "U7S_PUBLISH_ADDRESS='<address>'");
+  assert.fixture(normalize(env), normalize(readFileSync(join(GOLDEN, 'init.env'), 'utf8')));
+
+  const restart = records('kubeadm-systemctl').find((x) => (x.verb as string[]).join(' ') === 'restart kubelet')!;
+  assert.is(restart.status, 0, `the systemctl shim inside the namespace restarted the user unit: ${restart.stderr}`);
+
+  const kubelet = await until('kubelet double running', 60, async () => last('kubelet'));
+  assert.ok(kubelet.argv.includes(`--container-runtime-endpoint=unix:///run/user/${uid}/usernetes/crio/crio.sock`), kubelet.argv.join(' '));
+  assert.ok(kubelet.argv.includes('--node-ip=192.0.2.10'), "kubeadm's flags reach kubelet");
+  assert.is(kubelet.criAccepts, true, "CRI-O's socket accepted connections before kubelet started");
+  assert.match(String(kubelet.config), /KubeletInUserNamespace: true/);
+  const crio = last('crio')!;
+  assert.match(String(crio.config), /^signature_policy = "\/etc\/containers\/policy\.json"$/m);
+  assert.is((crio.env as { _CRIO_ROOTLESS?: string })._CRIO_ROOTLESS, '1');
+  const kubectl = last('kubectl')!;
+  assert.equal(kubectl.argv, ['--kubeconfig', '/etc/kubernetes/admin.conf', 'apply', '-f', '-']);
+  assert.match(String(kubectl.stdin), /image: registry\.altlinux\.org\/p11\/flannel:v/);
+  assert.match(String(kubectl.stdin), /"Network": "10\.244\.0\.0\/16"/);
+
+  const rootConfig = await sh(['stat', '-c', '%a %U', '/root/.kube/config']);
+  assert.is(rootConfig.stdout.trim(), '600 root');
+  assert.is((await sh(['systemctl', 'is-active', 'u7s.service'])).stdout.trim(), 'active');
+  assert.is((await sh(['systemctl', 'is-enabled', 'u7s.service'])).stdout.trim(), 'enabled');
+  assert.ok(existsSync(join(root, 'var/lib/systemd/linger/u7s-admin')), 'the user manager is kept by lingering');
+  const rk = await unitState('rootlesskit.service');
+  const kl = await unitState('kubelet.service');
+  assert.equal([rk.active, kl.active], ['active', 'active']);
+  assert.ok(kl.since >= rk.since, 'kubelet.service became active after rootlesskit.service');
+
+  const ports = await sh(['/usr/libexec/podsec/u7s/bin/rootlessctl', 'list-ports']);
+  assert.is(ports.exitCode, 0, ports.stderr);
+  for (const port of [2379, 2380, 6443, 10250, 10255, 10256, 8472, 6053]) assert.match(ports.stdout, new RegExp(`127\\.0\\.0\\.1\\s+${port}\\s`), `port ${port}`);
+
+  for (const unit of ['rootlesskit.service', 'kubelet.service']) {
+    const verify = await asAdmin(['systemd-analyze', '--user', 'verify', `/usr/lib/systemd/user/${unit}`]);
+    assert.is(verify.stderr, '', `${unit} as a user unit: ${verify.stderr}`);
+  }
+  const preflight = await sh(['/usr/bin/podsec-u7s-preflight', '--json', '--no-ports']);
+  const checks = JSON.parse(preflight.stdout) as { id: string; status: string }[];
+  assert.is(checks.find((c) => c.id === 'linger')?.status, 'ok');
+  assert.is(checks.find((c) => c.id === 'subuid')?.status, 'ok');
+  assert.is(preflight.exitCode, checks.some((c) => c.status === 'fail') ? 1 : 0);
+});
+
+test('killing the launcher restarts rootlesskit.service, and kubelet.service with it', async () => {
+  const before = { rk: await unitState('rootlesskit.service'), kl: await unitState('kubelet.service') };
+  const kill = await sh(['kill', '-KILL', String(before.rk.pid)]);
+  assert.is(kill.exitCode, 0, kill.stderr);
+  const after = await until('both units back with new processes', 90, async () => {
+    const rk = await unitState('rootlesskit.service');
+    const kl = await unitState('kubelet.service');
+    return rk.active === 'active' && kl.active === 'active' && rk.pid !== before.rk.pid && kl.pid !== before.kl.pid && kl.since >= rk.since ? { rk, kl } : undefined;
+  });
+  assert.ok(after.kl.since >= after.rk.since);
+});
+
+test('systemctl stop u7s stops both units; start brings them back', async () => {
+  const stop = await sh(['systemctl', 'stop', 'u7s.service']);
+  assert.is(stop.exitCode, 0, stop.stderr);
+  const states = [(await unitState('rootlesskit.service')).active, (await unitState('kubelet.service')).active];
+  if (states.join() !== 'inactive,inactive') {
+    const why = await userctl('show', 'rootlesskit.service', 'kubelet.service', '-p', 'Id', '-p', 'Result', '-p', 'ExecMainCode', '-p', 'ExecMainStatus');
+    const journal = await sh(['journalctl', '--no-pager', '-n', '40', `_UID=${uid}`]);
+    assert.unreachable(`after stop: ${states.join(', ')}\n${why.stdout}\n${journal.stdout}`);
+  }
+  const start = await sh(['systemctl', 'start', 'u7s.service']);
+  assert.is(start.exitCode, 0, start.stderr);
+  await until('both units active again', 60, async () => ((await unitState('kubelet.service')).active === 'active' && (await unitState('rootlesskit.service')).active === 'active' ? true : undefined));
+});
+
+test('kubeadm reset through the wrapper runs in the namespace, then stops and disables the node', async () => {
+  const r = await wrapper(['reset', '-f']);
+  assert.is(r.exitCode, 0, r.stdout + r.stderr);
+  assert.equal(last('kubeadm')!.argv, ['reset', '-f']);
+  assert.is((await sh(['systemctl', 'is-enabled', 'u7s.service'])).stdout.trim(), 'disabled');
+  assert.not.ok(existsSync(join(root, 'var/lib/systemd/linger/u7s-admin')), 'lingering is off again');
+  const left = await sh(['pgrep', '-u', 'u7s-admin', '-f', 'u7s-rootlesskit|u7s-kubelet']);
+  assert.is(left.stdout, '', 'no launcher, no kubelet left');
+});
+
+test('control-plane join with --certificate-key: the golden document; the join secrets are not left on disk', async () => {
+  const r = await wrapper(['join', '192.0.2.100:8443', '--token', TOKEN, '--discovery-token-ca-cert-hash', HASH, '--control-plane', '--certificate-key', KEY, '--apiserver-advertise-address', '192.0.2.11', '--node-name', 'u7s-node1']);
+  assert.is(r.exitCode, 0, r.stdout + r.stderr);
+  const join_ = last('kubeadm')!;
+  assert.equal(join_.argv, ['join', '--config=/etc/podsec/u7s/config/rendered/join.yaml']);
+  assert.is(join_.config, readFileSync(join(GOLDEN, 'join-control-plane.yaml'), 'utf8'));
+  assert.not.ok(existsSync(join(root, 'etc/podsec/u7s/config/rendered/join.yaml')), 'removed after kubeadm ran');
+  assert.not.match(readFileSync(join(root, 'etc/podsec/u7s/config/env'), 'utf8'), new RegExp(`${TOKEN}|${KEY}`), 'no secret in the environment file');
+  assert.match(readFileSync(join(root, 'etc/podsec/u7s/config/env'), 'utf8'), /^U7S_CONTROLPLANE='master'$/m);
+});
+
+test('a failing kubeadm: one message, exit 1, the join document removed', async () => {
+  writeFileSync(join(root, RECORDS, 'kubeadm-fail'), '');
+  try {
+    const r = await wrapper(['join', '192.0.2.10:6443', '--token', TOKEN, '--discovery-token-ca-cert-hash', HASH, '--node-name', 'u7s-node1']);
+    assert.is(r.exitCode, 1);
+    assert.match(r.stderr, /Cluster deployment failed \(kubeadm join: status 3\)/);
+    assert.not.ok(existsSync(join(root, 'etc/podsec/u7s/config/rendered/join.yaml')));
+  } finally {
+    writeFileSync(join(root, RECORDS, 'kubeadm-fail'), '');
+    const { rmSync } = await import('node:fs');
+    rmSync(join(root, RECORDS, 'kubeadm-fail'));
+  }
+});
+
+test.run();

@@ -1,0 +1,146 @@
+/**
+ * u7s output checked by the programs that read it: CRI-O's TOML by a TOML parser (python3
+ * tomllib), the haproxy and keepalived files by `haproxy -c` and `keepalived -t`; and the
+ * wrapper's command line: help changes nothing, bad input is one line and leaves no trace.
+ */
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { test as base } from 'uvu';
+import * as assert from 'uvu/assert';
+import { crioConfig, crioTables } from '../../bin/u7s/lib/crio-config.ts';
+import { userLayout } from '../../bin/u7s/lib/paths.ts';
+import { run } from '../support/exec.ts';
+import { withTools } from '../support/tools.ts';
+import { bundledPrograms, removeRoot, renderedRoot } from '../fixtures/u7s/support.ts';
+
+const test = withTools(base, ['python3', 'haproxy', 'keepalived', 'ip', 'unshare']);
+const work = mkdtempSync(join(tmpdir(), 'podsec-u7s-tools-'));
+let bin: string;
+let root: string;
+base.before(async () => {
+  bin = await bundledPrograms(['podsec-u7s-kubeadm', 'podsec-u7s-loadbalancer']);
+  root = await renderedRoot();
+});
+base.after(() => {
+  rmSync(work, { recursive: true, force: true });
+  removeRoot(bin);
+  removeRoot(root);
+});
+
+const node = (program: string, args: string[], env: Record<string, string> = {}) =>
+  run(process.execPath, [join(bin, program), ...args], { env: { PATH: process.env.PATH, LANG: 'C', ...env }, cwd: work });
+
+test("CRI-O's configuration is TOML that a TOML parser reads back as written", async () => {
+  const layout = userLayout(995, 995, '/var/lib/u7s-admin "quoted"\\dir');
+  const file = join(work, 'crio.conf');
+  writeFileSync(file, crioConfig(layout, { registry: 'registry.local', pauseImage: 'p11/pause:3.9' }));
+  const parsed = await run('python3', ['-c', 'import json,sys,tomllib; print(json.dumps(tomllib.load(open(sys.argv[1],"rb"))))', file]);
+  assert.is(parsed.exitCode, 0, parsed.stderr);
+  const expected: Record<string, any> = {};
+  for (const [table, entries] of crioTables(layout, { registry: 'registry.local', pauseImage: 'p11/pause:3.9' })) {
+    let node = expected;
+    for (const part of table.split('.')) node = node[part] ??= {};
+    Object.assign(node, entries);
+  }
+  assert.equal(JSON.parse(parsed.stdout), expected);
+});
+
+test('haproxy -c and keepalived -t accept the generated files', async () => {
+  const haproxy = join(work, 'haproxy.cfg');
+  // --output under --root: the file is written atomically below the root, never through /tmp's links.
+  const made = await node('podsec-u7s-loadbalancer', ['--root', work, 'haproxy', '--master', '192.0.2.11', '--master', '192.0.2.12:6443', '--bind', '127.0.0.1:18443', '--output', '/haproxy.cfg']);
+  assert.is(made.exitCode, 0, made.stderr);
+  const checked = await run('haproxy', ['-c', '-f', haproxy]);
+  assert.is(checked.exitCode, 0, checked.stdout + checked.stderr);
+  const keepalived = join(work, 'keepalived.conf');
+  const ka = await node('podsec-u7s-loadbalancer', ['--root', work, 'keepalived', '--vip', '192.0.2.100/24', '--interface', 'u7s0', '--state', 'MASTER', '--auth-pass', 'u7s42', '--output', '/keepalived.conf']);
+  assert.is(ka.exitCode, 0, ka.stderr);
+  // keepalived -t wants the interface to exist and not be loopback: a veth in a network namespace of our own.
+  const script = 'ip link add u7s0 type veth peer name u7s1 && ip link set u7s0 up && exec keepalived -t -f "$1"';
+  const kaChecked = await run('unshare', ['--net', '--', 'sh', '-c', script, 'sh', keepalived]);
+  assert.is(kaChecked.exitCode, 0, kaChecked.stdout + kaChecked.stderr);
+  const bad = await node('podsec-u7s-loadbalancer', ['haproxy', '--master', '192.0.2.11\n    server evil 203.0.113.1:6443']);
+  assert.is(bad.exitCode, 1);
+  assert.match(bad.stderr, /^podsec-u7s-loadbalancer: --master: .* is not /);
+  assert.is(bad.stderr.trim().split('\n').length, 1);
+});
+
+/** Every file under dir with its size and mtime: what "nothing changed" means. */
+function snapshot(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const name of readdirSync(d)) {
+      const p = join(d, name);
+      const st = statSync(p, { throwIfNoEntry: false });
+      out.push(`${relative(dir, p)} ${st?.size} ${st?.mtimeMs}`);
+      if (st?.isDirectory()) walk(p);
+    }
+  };
+  walk(dir);
+  return out.sort();
+}
+
+test('wrapper: --help and init --help change nothing; --plan prints and changes nothing', async () => {
+  const before = snapshot(root);
+  for (const args of [['--help'], ['init', '--help'], ['join', '-h'], []]) {
+    const r = await node('podsec-u7s-kubeadm', ['--root', root, ...args]);
+    assert.is(r.exitCode, 0, r.stderr);
+    assert.match(r.stdout, /Usage:/);
+  }
+  const plan = await node('podsec-u7s-kubeadm', ['--root', root, '--plan', 'init', '--apiserver-advertise-address', '192.0.2.10', '--node-name', 'n1'], { U7S_PLATFORM: 'p11', U7S_KUBEVERSION: 'v1.30.2' });
+  assert.is(plan.exitCode, 0, plan.stderr);
+  assert.match(plan.stdout, /^U7S_EXTIP='192\.0\.2\.10'$/m);
+  assert.match(plan.stdout, /^kind: ClusterConfiguration$/m);
+  assert.match(plan.stdout, /^\/usr\/bin\/kubeadm init --config=\/etc\/podsec\/u7s\/config\/rendered\/init\.yaml --upload-certs$/m);
+  assert.equal(snapshot(root), before);
+});
+
+test('wrapper: unknown flags and injection strings are refused with one line; no canary, nothing changed', async () => {
+  const canary = join(work, 'canary');
+  const before = snapshot(root);
+  const env = { U7S_PLATFORM: 'p11', U7S_KUBEVERSION: 'v1.30.2' };
+  const cases: [string[], Record<string, string>, RegExp, number][] = [
+    [['init', '--bogus'], {}, /unknown flag --bogus for kubeadm init/, 2],
+    [['init', '--node-name', `$(touch ${canary})`], {}, /--node-name: .* is not a lower-case DNS name/, 2],
+    [['init', '--token', '"; touch ' + canary + '; "'], {}, /--token: .* is not a bootstrap token/, 2],
+    [['init', '--pod-network-cidr', '10.244.0.0/33'], {}, /--pod-network-cidr/, 2],
+    [['init', '--apiserver-bind-port', '0'], {}, /--apiserver-bind-port/, 2],
+    [['join', `$(touch ${canary}):6443`, '--token', 'abcdef.0123456789abcdef', '--discovery-token-ca-cert-hash', `sha256:${'0'.repeat(64)}`], {}, /not an IPv4 address or a host name/, 1],
+    [['init'], { U7S_REGISTRY: `$(touch ${canary})` }, /U7S_REGISTRY: .* is not a registry/, 1],
+    [['init'], { U7S_ROOTLESSKIT_FLAGS: `--foo=x;touch ${canary}` }, /U7S_ROOTLESSKIT_FLAGS/, 1],
+    [['init'], { U7S_PLATFORM: '`touch x`' }, /U7S_PLATFORM/, 1],
+  ];
+  for (const [args, extra, message, code] of cases) {
+    const r = await node('podsec-u7s-kubeadm', ['--root', root, '--plan', ...args], { ...env, ...extra });
+    assert.is(r.exitCode, code, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, message);
+    assert.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, /^podsec-u7s-kubeadm: /);
+  }
+  assert.not.ok(existsSync(canary), 'nothing was executed');
+  assert.equal(snapshot(root), before);
+  void readFileSync;
+});
+
+test('a host network overlapping the service network (a real interface in a test network namespace) stops init before any change', async () => {
+  const before = snapshot(root);
+  // A namespace of our own: eth-like veth with the external address and default route, and a
+  // second interface on 10.96.5.1/24, inside the default service network 10.96.0.0/12.
+  const script = [
+    'ip link set lo up',
+    'ip link add u7s0 type veth peer name u7s1',
+    'ip addr add 192.0.2.10/24 dev u7s0 && ip link set u7s0 up',
+    'ip route add default via 192.0.2.1 dev u7s0 onlink',
+    'ip addr add 10.96.5.1/24 dev u7s1 && ip link set u7s1 up',
+    'exec "$@"',
+  ].join(' && ');
+  const r = await run('unshare', ['--net', '--', 'sh', '-c', script, 'sh', process.execPath, join(bin, 'podsec-u7s-kubeadm'), '--root', root, '--plan', 'init'], {
+    env: { PATH: process.env.PATH, LANG: 'C', U7S_PLATFORM: 'p11', U7S_KUBEVERSION: 'v1.30.2' },
+  });
+  assert.is(r.exitCode, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, /Interface u7s1 supports network 10\.96\.5\.1\/24 intersecting with the internal network 10\.96\.0\.0\/12 of the kubernetes cluster/);
+  assert.equal(snapshot(root), before);
+});
+
+test.run();

@@ -1,0 +1,241 @@
+/**
+ * The u7s runtime's small parts: the environment file as data (canaries), node settings, ports
+ * per role, the host's addresses, kubelet configuration patch, admin.conf check, subordinate ids,
+ * the CRI-O configuration, preflight with a fake host, load balancer configuration checks.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import YAML from 'yaml';
+import { crioConfig } from '../../bin/u7s/lib/crio-config.ts';
+import { formatEnvFile, parseEnvFile } from '../../bin/u7s/lib/envfile.ts';
+import { crossing, externalAddress, parseAddresses, parseDefaultRoutes } from '../../bin/u7s/lib/host-network.ts';
+import { checkedKubeconfig } from '../../bin/u7s/lib/kubeconfig.ts';
+import { kubeadmFlags, patchKubeletConfig } from '../../bin/u7s/lib/kubelet-config.ts';
+import { renderHaproxy, renderKeepalived } from '../../bin/u7s/lib/lb-config.ts';
+import { nodeSettings, readNodeSettings } from '../../bin/u7s/lib/node-env.ts';
+import { userLayout } from '../../bin/u7s/lib/paths.ts';
+import { rolePorts, portText } from '../../bin/u7s/lib/ports.ts';
+import { availableMinors, packagesFor } from '../../bin/u7s/lib/packages.ts';
+import { ready, runChecks, type Probe } from '../../bin/u7s/lib/preflight.ts';
+import { freeStart, planSubids } from '../../bin/u7s/lib/subid.ts';
+import { tomlString } from '../../bin/u7s/lib/toml.ts';
+import { parseCidr } from '../../bin/u7s/lib/values.ts';
+import { HOST_FACTS, removeRoot, renderedRoot } from '../fixtures/u7s/support.ts';
+
+const CANARY_DIR = mkdtempSync(join(tmpdir(), 'podsec-u7s-canary-'));
+const CANARY = join(CANARY_DIR, 'canary');
+test.after(() => rmSync(CANARY_DIR, { recursive: true, force: true }));
+
+test('environment file: values with shell syntax stay literal strings; unquoted specials are refused', () => {
+  const evil = [`$(touch ${CANARY})`, '"; reboot; "', '`id`', 'a b  c', '$HOME'];
+  const text = formatEnvFile(evil.map((value, i) => [`V${i}`, value]));
+  const parsed = parseEnvFile(text, 'env');
+  evil.forEach((value, i) => assert.is(parsed.get(`V${i}`), value));
+  assert.not.ok(existsSync(CANARY));
+  assert.throws(() => formatEnvFile([['V', "it's"]]), /quote or a line break/);
+  assert.throws(() => formatEnvFile([['V', 'a\nB=c']]), /quote or a line break/);
+  assert.throws(() => formatEnvFile([['1V', 'x']]), /not a variable name/);
+  assert.throws(() => parseEnvFile(`A=$(touch ${CANARY})\n`, 'env'), /unquoted value with special characters/);
+  assert.throws(() => parseEnvFile("A='x\n", 'env'), /unterminated quote/);
+  assert.throws(() => parseEnvFile('export A=1\n', 'env'), /not a KEY=VALUE line/);
+  assert.equal(parseEnvFile('# c\nA="x \\"y\\" \\$z"\nB=plain\n', 'env'), new Map([['A', 'x "y" $z'], ['B', 'plain']]));
+});
+
+test('node settings: every value is validated again when read; a bad one names the file and key', () => {
+  const base = new Map([['U7S_EXTIP', '192.0.2.10'], ['U7S_CONTROLPLANE', 'initMaster']]);
+  const s = nodeSettings(base, 'env');
+  assert.is(s.role, 'control-plane');
+  assert.is(s.apiserverBindPort, 6443);
+  assert.is(s.slirpCidr, '10.0.2.0/24');
+  for (const [key, value] of [
+    ['U7S_EXTIP', `$(touch ${CANARY})`],
+    ['U7S_CONTROLPLANE', 'root'],
+    ['U7S_APISERVER_BIND_PORT', '6443; reboot'],
+    ['U7S_ROOTLESSKIT_FLAGS', '--net=host $(reboot)'],
+    ['U7S_PUBLISH_ADDRESS', '0.0.0.0 -p'],
+    ['U7S_PAUSE_IMAGE', 'pause:3.9 --privileged'],
+    ['U7S_SERVICECIDR', '10.96.0.0/12,1.2.3.4/8'],
+  ] as [string, string][]) {
+    assert.throws(() => nodeSettings(new Map<string, string>([...base, [key, value]]), '/etc/x/env'), new RegExp(`/etc/x/env: ${key}`), key);
+  }
+  assert.throws(() => nodeSettings(new Map(), 'env'), /U7S_EXTIP is not set/);
+  assert.throws(() => readNodeSettings(join(CANARY_DIR, 'missing')), /does not exist: deploy the node/);
+  assert.not.ok(existsSync(CANARY));
+});
+
+test('ports per role: control plane TCP 2379 2380 6443 10250 10255 10256, worker 10250 10255 10256, always UDP 8472 and 6053->53', () => {
+  assert.equal(rolePorts('control-plane').map(portText), ['2379/tcp', '2380/tcp', '6443/tcp', '10250/tcp', '10255/tcp', '10256/tcp', '8472/udp', '6053->53/udp']);
+  assert.equal(rolePorts('worker').map(portText), ['10250/tcp', '10255/tcp', '10256/tcp', '8472/udp', '6053->53/udp']);
+  assert.ok(rolePorts('control-plane', { apiserverPort: 7443 }).some((p) => p.parentPort === 7443 && p.childPort === 7443), 'the bind port is published');
+  assert.equal(rolePorts('worker', { cni: 'calico' }).slice(-3).map(portText), ['5473/tcp', '4789/udp', '51820/udp']);
+});
+
+test("host addresses from ip -j: the external address is on the gateway's network; labels kept", () => {
+  const addresses = parseAddresses(
+    JSON.stringify([
+      { ifname: 'lo', addr_info: [{ family: 'inet', local: '127.0.0.1', prefixlen: 8, label: 'lo' }] },
+      {
+        ifname: 'eth0',
+        addr_info: [
+          { family: 'inet6', local: 'fe80::1', prefixlen: 64 },
+          { family: 'inet', local: '198.51.100.5', prefixlen: 24, label: 'eth0' },
+          { family: 'inet', local: '192.0.2.10', prefixlen: 24, label: 'eth0:1' },
+        ],
+      },
+    ]),
+  );
+  const routes = parseDefaultRoutes(JSON.stringify([{ dst: 'default', gateway: '192.0.2.1', dev: 'eth0' }]));
+  assert.equal(externalAddress({ addresses, defaultRoutes: routes }), { dev: 'eth0', label: 'eth0:1', address: '192.0.2.10', prefix: 24 });
+  assert.is(externalAddress({ addresses, defaultRoutes: [] }), undefined);
+  assert.is(externalAddress({ addresses, defaultRoutes: [{ dev: 'eth0' }] })!.address, '198.51.100.5', 'a route without gateway: its device');
+  assert.is(crossing(HOST_FACTS.network, [{ name: 'n', cidr: parseCidr('10.96.0.0/12', 'x') }]), undefined);
+  assert.match(crossing(HOST_FACTS.network, [{ name: 'n', cidr: parseCidr('192.0.0.0/8', 'x') }])!, /Interface eth0 supports network 192\.0\.2\.10\/24/);
+});
+
+test('kubelet configuration: rootless settings merged key by key, other keys kept; a missing file is not replaced', () => {
+  const sample = YAML.stringify({ apiVersion: 'kubelet.config.k8s.io/v1beta1', kind: 'KubeletConfiguration', featureGates: { Foo: true }, cgroupDriver: 'systemd', clusterDNS: ['10.96.0.10'] });
+  const patched = YAML.parse(patchKubeletConfig(sample, '/var/lib/u7s-admin')!);
+  assert.equal(patched.featureGates, { Foo: true, KubeletInUserNamespace: true }, 'upstream dropped the cluster gates');
+  assert.is(patched.cgroupDriver, 'cgroupfs');
+  assert.equal(patched.clusterDNS, ['10.96.0.10']);
+  assert.is(patchKubeletConfig(YAML.stringify(patched), '/var/lib/u7s-admin'), undefined, 'second run changes nothing');
+  assert.throws(() => patchKubeletConfig('', '/h'), /not a YAML mapping/);
+  assert.equal(kubeadmFlags(parseEnvFile('KUBELET_KUBEADM_ARGS="--node-ip=192.0.2.10 --hostname-override=n1"\n', 'f')), ['--node-ip=192.0.2.10', '--hostname-override=n1']);
+});
+
+test('admin.conf for root: inline credentials only; exec, auth providers and file references refused', () => {
+  const good = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'k', cluster: { server: 'https://192.0.2.10:6443', 'certificate-authority-data': 'Q0E=' } }],
+    contexts: [{ name: 'c', context: { cluster: 'k', user: 'a' } }],
+    'current-context': 'c',
+    users: [{ name: 'a', user: { 'client-certificate-data': 'Qw==', 'client-key-data': 'Sw==' } }],
+  };
+  assert.equal(YAML.parse(checkedKubeconfig(YAML.stringify(good))), good);
+  const bad = (change: (d: any) => void) => {
+    const d = structuredClone(good) as any;
+    change(d);
+    return YAML.stringify(d);
+  };
+  assert.throws(() => checkedKubeconfig(bad((d) => (d.users[0].user.exec = { command: `/bin/touch`, args: [CANARY] }))), /exec/);
+  assert.throws(() => checkedKubeconfig(bad((d) => (d.users[0].user['auth-provider'] = { name: 'x' }))), /auth-provider/);
+  assert.throws(() => checkedKubeconfig(bad((d) => (d.users[0].user['client-key'] = '/root/.ssh/id_rsa'))), /client-key/);
+  assert.throws(() => checkedKubeconfig(bad((d) => (d.clusters[0].cluster['proxy-url'] = 'http://evil'))), /proxy-url/);
+  assert.throws(() => checkedKubeconfig(bad((d) => (d.kind = 'Other'))), /kind is not Config/);
+});
+
+test('subordinate ids: a free range after the taken ones, in both files; an existing range is kept', async () => {
+  const root = await renderedRoot();
+  try {
+    writeFileSync(join(root, 'etc/subuid'), 'alice:100000:65536\nbob:165536:65536\n');
+    writeFileSync(join(root, 'etc/subgid'), 'alice:100000:65536\ncarol:300000:65536');
+    const account = { name: 'u7s-admin', uid: 995, gid: 995, home: '/var/lib/u7s-admin', shell: '/bin/sh' };
+    const plan = planSubids(root, account);
+    assert.equal([plan.start, plan.added], [231072, ['subuid', 'subgid']]);
+    plan.apply();
+    assert.is(readFileSync(join(root, 'etc/subuid'), 'utf8'), 'alice:100000:65536\nbob:165536:65536\nu7s-admin:231072:65536\n');
+    assert.is(readFileSync(join(root, 'etc/subgid'), 'utf8'), 'alice:100000:65536\ncarol:300000:65536\nu7s-admin:231072:65536\n');
+    assert.equal(planSubids(root, account).added, [], 'second run: nothing to add');
+    assert.is(freeStart([{ owner: 'x', start: 100000, count: 10 }], 100000, 200000), 100010);
+    assert.is(freeStart([], 100000, 150000), undefined, 'no room below SUB_UID_MAX');
+  } finally {
+    removeRoot(root);
+  }
+});
+
+test("CRI-O configuration: rootless paths in the account's directories, cgroupfs, crun, podsec's signature policy", () => {
+  const text = crioConfig(userLayout(995, 995, '/var/lib/u7s-admin'), { registry: 'registry.local', pauseImage: 'p11/pause:3.9' });
+  assert.match(text, /^\[crio\.image\]\nsignature_policy = "\/etc\/containers\/policy\.json"\npause_image = "registry\.local\/p11\/pause:3\.9"$/m);
+  assert.match(text, /^root = "\/var\/lib\/u7s-admin\/\.local\/share\/usernetes\/containers\/storage"$/m);
+  assert.match(text, /^listen = "\/run\/user\/995\/usernetes\/crio\/crio\.sock"$/m);
+  assert.match(text, /^cgroup_manager = "cgroupfs"$/m);
+  assert.match(text, /^\[crio\.runtime\.runtimes\.crun\]$/m);
+  assert.not.match(text, /insecure_registries/, 'TLS is decided by registries.conf, not switched off here');
+  assert.is(tomlString('a"b\\c\nd\u0001'), '"a\\"b\\\\c\\nd\\u0001"');
+});
+
+function fakeProbe(overrides: Partial<Probe> = {}): Probe {
+  const files: Record<string, string> = {
+    '/etc/passwd': 'u7s-admin:x:995:995::/var/lib/u7s-admin:/bin/sh\n',
+    '/etc/subuid': 'u7s-admin:200000:65536\n',
+    '/etc/subgid': 'u7s-admin:200000:65536\n',
+    '/proc/sys/user/max_user_namespaces': '1000\n',
+    '/sys/fs/cgroup/user.slice/user-995.slice/user@995.service/cgroup.controllers': 'cpuset cpu io memory pids\n',
+    '/usr/lib/modules-load.d/u7s.conf': '# x\ntun\nbr_netfilter\n',
+  };
+  const exists = new Set(['/var/lib/systemd/linger/u7s-admin', ...['rootlesskit', 'rootlessctl', 'slirp4netns', 'crun', 'nsenter', 'setpriv', 'mount', 'ip', 'newuidmap', 'newgidmap'].map((t) => `/usr/bin/${t}`)]);
+  return {
+    root: '/',
+    kernelRelease: () => '6.1.0-alt1',
+    readFile: (p) => files[p],
+    exists: (p) => exists.has(p),
+    stat: (p) => (p === '/dev/net/tun' ? { mode: 0o20666, uid: 0 } : p.endsWith('idmap') ? { mode: 0o104755, uid: 0 } : undefined),
+    isCgroup2: () => true,
+    moduleLoaded: () => true,
+    portFree: async () => true,
+    ...overrides,
+  };
+}
+
+test('preflight: a ready host passes; each problem is named with its fix and makes the host not ready', async () => {
+  // The fake reads /etc/passwd through readFile; findAccount reads the real file under root, so point it at a temp root.
+  const root = mkdtempSync(join(tmpdir(), 'podsec-u7s-pre-'));
+  try {
+    writeFileSync(join(root, 'passwd'), '');
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(join(root, 'etc'));
+    writeFileSync(join(root, 'etc/passwd'), 'u7s-admin:x:995:995::/var/lib/u7s-admin:/bin/sh\n');
+    const good = await runChecks({ ...fakeProbe(), root }, { user: 'u7s-admin', role: 'control-plane', ports: true });
+    assert.ok(ready(good), JSON.stringify(good.filter((r) => r.status !== 'ok')));
+    const cases: [Partial<Probe>, string][] = [
+      [{ kernelRelease: () => '5.10.0' }, 'kernel'],
+      [{ isCgroup2: () => false }, 'cgroup-v2'],
+      [{ portFree: async (proto, port) => !(proto === 'tcp' && port === 6443) }, 'port-6443-tcp'],
+      [{ stat: () => undefined }, 'dev-net-tun'],
+      [{ moduleLoaded: (m) => m !== 'br_netfilter' }, 'kernel-modules'],
+    ];
+    for (const [override, id] of cases) {
+      const results = await runChecks({ ...fakeProbe(override), root }, { user: 'u7s-admin', role: 'control-plane', ports: true });
+      const failed = results.find((r) => r.id === id);
+      assert.is(failed?.status, 'fail', id);
+      assert.ok(failed!.fix && failed!.fix.length > 10, `${id} has a fix`);
+      assert.not.ok(ready(results), id);
+    }
+    const noSubuid = await runChecks({ ...fakeProbe({ readFile: (p) => (p === '/etc/subuid' ? '' : fakeProbe().readFile(p)) }), root }, { user: 'u7s-admin', role: 'worker', ports: false });
+    assert.is(noSubuid.find((r) => r.id === 'subuid')?.status, 'fail');
+    const delegation = await runChecks({ ...fakeProbe({ readFile: (p) => (p.endsWith('cgroup.controllers') ? 'cpuset io\n' : fakeProbe().readFile(p)) }), root }, { user: 'u7s-admin', role: 'worker', ports: false });
+    assert.match(delegation.find((r) => r.id === 'delegation')!.fix!, /missing cpu memory pids/);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('load balancer configuration: values are validated before they reach the text', () => {
+  const cfg = renderHaproxy({ masters: ['192.0.2.11', '192.0.2.12:7443'], bind: '*:8443', checkIntervalMs: 2000 });
+  assert.match(cfg, /^    server master-1 192\.0\.2\.11:6443$/m);
+  assert.match(cfg, /^    server master-2 192\.0\.2\.12:7443$/m);
+  assert.match(cfg, /^    bind 0\.0\.0\.0:8443$/m);
+  assert.match(cfg, /option httpchk GET \/healthz/);
+  for (const master of ['192.0.2.1\n    server evil 1.2.3.4:1', '192.0.2.1 check', 'a;b:1']) {
+    assert.throws(() => renderHaproxy({ masters: [master], bind: '*:8443', checkIntervalMs: 2000 }), /--master/);
+  }
+  assert.throws(() => renderHaproxy({ masters: [], bind: '*:8443', checkIntervalMs: 2000 }), /at least one/);
+  assert.throws(() => renderHaproxy({ masters: ['192.0.2.1'], bind: '*:8443\nlisten x', checkIntervalMs: 2000 }), /--bind/);
+  const ka = renderKeepalived({ vip: '192.0.2.100/24', interface: 'eth0', state: 'MASTER', priority: 101, routerId: 51, process: 'haproxy' });
+  assert.match(ka, /virtual_router_id 51/);
+  assert.not.match(ka, /authentication/);
+  assert.throws(() => renderKeepalived({ vip: '192.0.2.100/24', interface: 'eth0\n}', state: 'MASTER', priority: 101, routerId: 51, process: 'haproxy' }), /interface/);
+  assert.throws(() => renderKeepalived({ vip: '192.0.2.100/24', interface: 'eth0', state: 'MASTER', priority: 101, routerId: 51, process: 'haproxy', authPass: 'toolongpass' }), /auth-pass/);
+  assert.throws(() => renderKeepalived({ vip: '192.0.2.100', interface: 'eth0', state: 'MASTER', priority: 101, routerId: 51, process: 'haproxy' }), /--vip/);
+});
+
+test('Kubernetes packages: minors from the apt package names, newest first, compared as numbers', () => {
+  assert.equal(availableMinors('kubernetes1.9-kubeadm\nkubernetes1.26-kubeadm\nkubernetes1.30-kubelet\nkubernetes1.28-kubeadm\nkubernetes1.100-kubeadm\n'), [100, 28, 26, 9]);
+  assert.equal(packagesFor(30), ['kubernetes1.30-kubeadm', 'kubernetes1.30-kubelet', 'kubernetes1.30-crio', 'cri-tools1.30']);
+});
+
+test.run();
