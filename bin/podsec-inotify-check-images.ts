@@ -9,13 +9,13 @@
  */
 import { get as httpGet } from 'node:http';
 import { get as httpsGet } from 'node:https';
-import { CommandError, runCommand } from './lib/command.ts';
+import { runCommand } from './lib/command.ts';
 import { lookasideFor, requirementsFor, signatureUrl } from './lib/containers-policy.ts';
 import { translator } from './lib/i18n.ts';
 import { isImageReference, ownerImages, storagesOf } from './lib/inotify-images.ts';
 import { Journal } from './lib/inotify-journal.ts';
 import { loadSubjectConfig, subjects } from './lib/inotify-policy.ts';
-import { NOT_ROOT_LINE, reportOnce, type ReportItem } from './lib/inotify-report.ts';
+import { NOT_ROOT_LINE, reportOnce, unknown, type ReportItem } from './lib/inotify-report.ts';
 import { InvalidRangeError, legacyArgs, MAIL_OPTION, monitorOptions, THRESHOLD_OPTIONS, VERBOSE_OPTION } from './lib/inotify-severity.ts';
 import { PODMAN_DEV_GROUP } from './lib/names.ts';
 
@@ -82,7 +82,8 @@ runCommand(
     try {
       options = monitorOptions(values, { journal: { c: '100' }, nagios: { c: '100' } });
     } catch (error) {
-      if (error instanceof InvalidRangeError) throw new CommandError(`POLICY UNKNOWN: ${error.message}`, 3);
+      // Nagios reads the plugin's stdout: an UNKNOWN goes there, not to stderr.
+      if (error instanceof InvalidRangeError) return unknown(error.message);
       throw error;
     }
     if (root === '/' && (process.geteuid?.() ?? 0) !== 0) {

@@ -9,11 +9,11 @@
  * the journal as soon as it happens (upstream polled hourly).
  */
 import { watch, type FSWatcher } from 'node:fs';
-import { CommandError, runCommand } from './lib/command.ts';
+import { runCommand } from './lib/command.ts';
 import { translator } from './lib/i18n.ts';
 import { Journal } from './lib/inotify-journal.ts';
 import { evaluate, watchedDirs, type Finding } from './lib/inotify-policy.ts';
-import { journalLine, NOT_ROOT_LINE, reportOnce } from './lib/inotify-report.ts';
+import { journalLine, NOT_ROOT_LINE, reportOnce, unknown } from './lib/inotify-report.ts';
 import { InvalidRangeError, legacyArgs, MAIL_OPTION, monitorOptions, THRESHOLD_OPTIONS, VERBOSE_OPTION, type MonitorOptions } from './lib/inotify-severity.ts';
 
 const NAME = 'podsec-inotify-check-policy';
@@ -134,7 +134,8 @@ runCommand(
     try {
       options = monitorOptions(values, DEFAULTS);
     } catch (error) {
-      if (error instanceof InvalidRangeError) throw new CommandError(`POLICY UNKNOWN: ${error.message}`, 3);
+      // Nagios reads the plugin's stdout: an UNKNOWN goes there, not to stderr.
+      if (error instanceof InvalidRangeError) return unknown(error.message);
       throw error;
     }
     if (root === '/' && (process.geteuid?.() ?? 0) !== 0) {
@@ -143,14 +144,13 @@ runCommand(
     }
     const journal = new Journal(NAME);
     const recheck = typeof values.recheck === 'string' ? values.recheck : '300';
-    if (!/^\d+$/.test(recheck) || Number(recheck) < 1) throw new CommandError(`POLICY UNKNOWN: invalid --recheck ${JSON.stringify(recheck)}`, 3);
+    if (!/^\d+$/.test(recheck) || Number(recheck) < 1) return unknown(`invalid --recheck ${JSON.stringify(recheck)}`);
     if (values.watch) return watchLoop(root, options, journal, Number(recheck));
     let findings: Finding[];
     try {
       findings = evaluate(root);
     } catch (error) {
-      process.stdout.write(`POLICY UNKNOWN: ${(error as Error).message}\n`);
-      return 3;
+      return unknown((error as Error).message);
     }
     return reportOnce(journal, findings, options, SUBJECT);
   },

@@ -16,6 +16,12 @@ export interface ReportItem {
 export const OK_LINE = 'POLICY OK: Containerization policies are not violated';
 export const NOT_ROOT_LINE = 'POLICY Unknown plugin must be run as root user';
 
+/** A Nagios UNKNOWN: the status line on stdout (what Nagios reads) and exit code 3. */
+export function unknown(reason: string): number {
+  process.stdout.write(`POLICY UNKNOWN: ${reason}\n`);
+  return 3;
+}
+
 /** `Users "a" "b" <text>` with the details for verbose levels ≥ 2. */
 export function itemText(item: ReportItem, verbose: number): string {
   const users = item.users.map((u) => JSON.stringify(u)).join(' ');

@@ -13,6 +13,7 @@ import { REPO_ROOT } from '../../scripts/repo.ts';
 import { reproducibleDefines } from '../../scripts/rpm.ts';
 import { benchmarks as inotifyBenchmarks } from './inotify.ts';
 import { repoIndexBench } from './repo-index.ts';
+import { loadSign, signedPull } from './trust.ts';
 import { benchmarks as u7sBenchmarks } from './u7s.ts';
 
 interface Command {
@@ -107,6 +108,8 @@ const BENCHES: Record<string, (work: string) => Promise<string>> = {
   'repo-index': repoIndexBench,
   ...inotifyBenchmarks,
   ...u7sBenchmarks,
+  'signed-pull': signedPull,
+  'load-sign': loadSign,
 };
 
 async function main() {

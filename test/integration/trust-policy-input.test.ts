@@ -234,7 +234,7 @@ test('master: the first run writes upstream\'s files, modes and history', async 
   };
   assert.is(mode('var/sigstore'), '755 0:0');
   assert.is(mode('var/sigstore/keys'), `755 0:${PODMAN_DEV_GID}`);
-  assert.is(mode('var/sigstore/sigstore'), `775 0:${PODMAN_DEV_GID}`);
+  assert.is(mode('var/sigstore/sigstore'), `2775 0:${PODMAN_DEV_GID}`);
   assert.is(mode('var/sigstore/keys/policy.json'), '644 0:0');
   assert.is(mode('var/sigstore/keys/podsec-trust-bundle.json'), '644 0:0');
   assert.is(mode('var/lib/podsec/trust'), '700 0:0');

@@ -26,6 +26,11 @@ const podsec: PackageDecl = {
     { name: 'pinentry-common' },
     { name: 'iproute2' },
     { name: 'nagwad-service' },
+    // load-sign-oci unpacks xz archives; create-podmanusers makes ~/.config/containers immutable
+    // (chattr); passwords are hashed with openssl passwd when a --root tree is prepared.
+    { name: 'xz' },
+    { name: 'e2fsprogs' },
+    { name: 'openssl' },
   ],
   filterFromRequires: [],
   groups: [PODMAN_GROUP, PODMAN_DEV_GROUP],

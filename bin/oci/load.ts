@@ -1,0 +1,203 @@
+/**
+ * podsec-load-sign-oci's work (research/podsec-base.md §13): unpack `<arch>.tar.xz`, check every
+ * image name, check that the caller's key is the one the system policy wants for each destination,
+ * then push and sign image by image with skopeo (one copy per image: OCI layout → registry, the
+ * signature written through the maker's lookaside staging or, for sigstore, as an attachment).
+ * Nothing is pushed until every check has passed; a failing copy stops the run naming the image.
+ */
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { CommandError } from '../lib/command.ts';
+import { parsePolicy, PolicySyntaxError, requirementsFor, type ContainersPolicy } from '../lib/containers-policy.ts';
+import { translator } from '../lib/i18n.ts';
+import { readRegularFile } from '../lib/safe-fs.ts';
+import { POLICY_FILE } from '../trust/create-policy.ts';
+import { readCurrent } from '../trust/files.ts';
+import { checkPublicKey, secretKeysOf } from '../makers/gpg.ts';
+import { failure, run, runWithSecretFile } from '../makers/proc.ts';
+import { decryptSigstorePrivateKey, parsePublicKeyPem, publicPemOf, samePublicKey, SigstoreKeyError } from '../makers/sigstore-key.ts';
+import { ArchiveError, extractLayout } from './archive.ts';
+import { LayoutError, readLayout, type LayoutImage } from './layout.ts';
+import { destinationOf, formatName } from './refs.ts';
+
+const t = translator('podsec');
+
+export const EXIT = {
+  usage: 1,
+  arch: 3,
+  destination: 5,
+  unpack: 6,
+  noArchDir: 7,
+  noIndex: 8,
+  badImage: 9,
+  policy: 10,
+  copy: 11,
+} as const;
+
+export type Signer = { kind: 'gpg'; id: string; passphrase?: string } | { kind: 'sigstore'; keyFile: string; keyText: string; passphrase: string };
+
+export interface Transfer {
+  image: LayoutImage;
+  destination: string;
+}
+
+/** Unpacks the archive into a fresh private temp directory; returns the layout directory and its images. */
+export async function unpackArchive(archive: string, arch: string): Promise<{ work: string; layout: string; images: LayoutImage[] }> {
+  const work = mkdtempSync(join(process.env.TMPDIR || '/var/tmp', 'podsec-load-'));
+  try {
+    try {
+      await extractLayout(archive, arch, work);
+    } catch (error) {
+      if (error instanceof ArchiveError) throw new CommandError(t('{archive}: {reason}', { archive, reason: error.message }), EXIT.unpack);
+      throw error;
+    }
+    const layout = join(work, arch);
+    const isDir = (path: string) => {
+      try {
+        return statSync(path).isDirectory();
+      } catch {
+        return false;
+      }
+    };
+    if (!isDir(layout)) throw new CommandError(t('{archive} has no directory {arch}/ (is it the archive of another architecture?)', { archive, arch }), EXIT.noArchDir);
+    try {
+      statSync(join(layout, 'index.json'));
+    } catch {
+      throw new CommandError(t('{archive} has no {arch}/index.json', { archive, arch }), EXIT.noIndex);
+    }
+    let images: LayoutImage[];
+    try {
+      images = readLayout(layout);
+    } catch (error) {
+      if (error instanceof LayoutError) throw new CommandError(t('{archive}: {reason}; nothing was pushed', { archive, reason: error.message }), EXIT.badImage);
+      throw error;
+    }
+    return { work, layout, images };
+  } catch (error) {
+    rmSync(work, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/** Maps archive images to registry.local destinations; every image must carry the archive's platform prefix. */
+export function planTransfers(images: LayoutImage[], archivePlatform: string, prefix: string[]): Transfer[] {
+  return images.map((image) => {
+    if (image.name.path[0] !== archivePlatform) {
+      throw new CommandError(
+        t('{image}: its prefix is not {platform}/ like the other images of the archive; nothing was pushed', { image: JSON.stringify(image.ref), platform: archivePlatform }),
+        EXIT.badImage,
+      );
+    }
+    return { image, destination: destinationOf(image.name, prefix) };
+  });
+}
+
+/** The system policy, for checking where the caller's signatures will be accepted. */
+export function readSystemPolicy(root: string): ContainersPolicy | undefined {
+  const current = readCurrent(root, POLICY_FILE);
+  if (current.kind === 'absent' || current.bytes === undefined) return undefined;
+  try {
+    return parsePolicy(current.bytes.toString('utf8'), POLICY_FILE);
+  } catch (error) {
+    if (error instanceof PolicySyntaxError) throw new CommandError(t('cannot check the destinations: {reason}', { reason: error.message }), EXIT.policy);
+    throw error;
+  }
+}
+
+/**
+ * For each transfer, why the system policy would not accept the caller's signature there (a
+ * reject scope, no maker scope, another maker's key), or undefined when it would. Pushing such
+ * images would only produce images nobody can pull.
+ */
+export async function signerProblems(root: string, policy: ContainersPolicy, transfers: Transfer[], signer: Signer): Promise<(string | undefined)[]> {
+  let signerKeys: { gpg?: string[]; sigstore?: ReturnType<typeof parsePublicKeyPem> } = {};
+  if (signer.kind === 'gpg') {
+    const info = await secretKeysOf(signer.id);
+    if (info.primaries.length === 0) throw new CommandError(t('no secret key {signer} in your GPG keyring; nothing was pushed', { signer: JSON.stringify(signer.id) }), EXIT.usage);
+    if (info.primaries.length > 1) throw new CommandError(t('{signer} matches {count} secret keys; give the fingerprint', { signer: JSON.stringify(signer.id), count: info.primaries.length }), EXIT.usage);
+    signerKeys = { gpg: info.signing };
+  } else {
+    try {
+      signerKeys = { sigstore: parsePublicKeyPem(publicPemOf(decryptSigstorePrivateKey(signer.keyText, Buffer.from(signer.passphrase)))) };
+    } catch (error) {
+      if (error instanceof SigstoreKeyError) throw new CommandError(t('{file}: {reason}; nothing was pushed', { file: signer.keyFile, reason: error.message }), EXIT.usage);
+      throw error;
+    }
+  }
+  const keyCache = new Map<string, Promise<boolean>>();
+  const matches = (keyPath: string, type: 'signedBy' | 'sigstoreSigned') => {
+    const cacheKey = `${type}:${keyPath}`;
+    let result = keyCache.get(cacheKey);
+    if (!result) {
+      result = (async () => {
+        let bytes: Buffer;
+        try {
+          bytes = readRegularFile(join(root, keyPath), { maxBytes: 1024 * 1024 });
+        } catch {
+          return false;
+        }
+        if (type === 'signedBy') {
+          if (!signerKeys.gpg) return false;
+          const info = await checkPublicKey(bytes, keyPath).catch(() => undefined);
+          return info !== undefined && info.signing.some((f) => signerKeys.gpg!.includes(f));
+        }
+        if (!signerKeys.sigstore) return false;
+        try {
+          return samePublicKey(parsePublicKeyPem(bytes.toString('utf8')), signerKeys.sigstore);
+        } catch {
+          return false;
+        }
+      })();
+      keyCache.set(cacheKey, result);
+    }
+    return result;
+  };
+  const problems: (string | undefined)[] = [];
+  for (const { destination } of transfers) {
+    const { scope, requirements } = requirementsFor(policy, destination);
+    const shown = scope ?? t('the default');
+    if (requirements.every((r) => r.type === 'insecureAcceptAnything')) {
+      problems.push(undefined);
+      continue;
+    }
+    const signed = requirements.filter((r) => r.type === 'signedBy' || r.type === 'sigstoreSigned');
+    if (signed.length === 0 || requirements.some((r) => r.type === 'reject')) {
+      problems.push(t('{destination}: the system policy ({scope}) rejects it, no image maker owns this path', { destination, scope: shown }));
+      continue;
+    }
+    let problem: string | undefined;
+    for (const requirement of signed) {
+      const paths = [requirement.keyPath, ...(requirement.keyPaths ?? [])].filter((p): p is string => p !== undefined);
+      let ok = false;
+      for (const path of paths) if (await matches(path, requirement.type as 'signedBy' | 'sigstoreSigned')) ok = true;
+      if (!ok) {
+        problem = t('{destination}: the system policy ({scope}) wants a signature by {keys}, not by your key', { destination, scope: shown, keys: paths.join(', ') || requirement.type });
+        break;
+      }
+    }
+    problems.push(problem);
+  }
+  return problems;
+}
+
+/** skopeo copy of one image from the layout to the registry, signed. */
+export async function pushAndSign(layout: string, arch: string, transfer: Transfer, signer: Signer): Promise<void> {
+  const args = (passphraseFile?: string) => [
+    '--override-arch',
+    arch,
+    'copy',
+    '--quiet',
+    '--retry-times',
+    '2',
+    '--dest-tls-verify=false',
+    ...(signer.kind === 'gpg' ? ['--sign-by', signer.id] : ['--sign-by-sigstore-private-key', resolve(signer.keyFile)]),
+    ...(passphraseFile !== undefined ? ['--sign-passphrase-file', passphraseFile] : []),
+    `oci:${layout}:${transfer.image.ref}`,
+    `docker://${transfer.destination}`,
+  ];
+  const result = signer.passphrase !== undefined ? await runWithSecretFile('skopeo', args, signer.passphrase) : await run('skopeo', args());
+  if (result.error || result.status !== 0) {
+    throw new CommandError(t('{image} → {destination}: skopeo copy failed: {reason}', { image: formatName(transfer.image.name), destination: transfer.destination, reason: failure(result) }), EXIT.copy);
+  }
+}

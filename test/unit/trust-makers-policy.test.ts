@@ -1,0 +1,71 @@
+/** Image makers in the policy model: scopes, conflicts, the makers' own copies, sigstore scopes. */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { rejectAllPolicy, requirementsFor, type ContainersPolicy } from '../../bin/lib/containers-policy.ts';
+import { makerPolicy, makerRegistriesD, makerRequirement, ownerOf, ScopeConflictError, scopesOf, sigstoreRegistriesD, withMakers } from '../../bin/makers/maker-policy.ts';
+
+const gpg = (user: string) => makerRequirement(user, 'gpg');
+
+test('makers get one scope each; the longest prefix decides whose key verifies', () => {
+  const policy = withMakers(rejectAllPolicy(), [
+    { user: 'a', kind: 'gpg', repoPaths: ['registry.local/c10f'] },
+    { user: 'b', kind: 'gpg', repoPaths: ['registry.local'] },
+  ]);
+  assert.equal(policy.transports!.docker!['registry.local/c10f'], [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: '/var/sigstore/keys/a.pgp' }]);
+  assert.equal(requirementsFor(policy, 'registry.local/c10f/pause:3.9').requirements, [gpg('a')]);
+  assert.equal(requirementsFor(policy, 'registry.local/c10f2/pause:3.9').requirements, [gpg('b')]);
+  assert.equal(requirementsFor(policy, 'docker.io/library/busybox:latest').requirements, [{ type: 'reject' }]);
+  assert.equal(policy.default, [{ type: 'reject' }]);
+});
+
+test('a scope held by another maker or another requirement is a conflict (exit 2)', () => {
+  const policy = withMakers(rejectAllPolicy(), [{ user: 'a', kind: 'gpg', repoPaths: ['registry.local/x'] }]);
+  assert.throws(() => withMakers(policy, [{ user: 'b', kind: 'gpg', repoPaths: ['registry.local/x'] }]), (e: unknown) => e instanceof ScopeConflictError && e.exitCode === 2 && /a\.pgp/.test(e.message));
+  const foreign: ContainersPolicy = { default: [{ type: 'reject' }], transports: { docker: { 'registry.local/y': [{ type: 'insecureAcceptAnything' }] } } };
+  assert.throws(() => withMakers(foreign, [{ user: 'b', kind: 'gpg', repoPaths: ['registry.local/y'] }]), (e: unknown) => e instanceof ScopeConflictError);
+});
+
+test('the same maker again converges; switching to sigstore rewrites all of its scopes', () => {
+  const once = withMakers(rejectAllPolicy(), [{ user: 'a', kind: 'gpg', repoPaths: ['registry.local/x', 'registry.local/y'] }]);
+  assert.equal(withMakers(once, [{ user: 'a', kind: 'gpg', repoPaths: ['registry.local/x'] }]), once);
+  const switched = withMakers(once, [{ user: 'a', kind: 'sigstore', repoPaths: [] }]);
+  assert.equal(scopesOf(switched, 'a'), ['registry.local/x', 'registry.local/y']);
+  assert.equal(switched.transports!.docker!['registry.local/y'], [{ type: 'sigstoreSigned', keyPath: '/var/sigstore/keys/a.pub' }]);
+  assert.equal(rejectAllPolicy(), { default: [{ type: 'reject' }], transports: { docker: {} } }, 'the input is not modified');
+});
+
+test('ownerOf recognises only single maker-key requirements in /var/sigstore/keys', () => {
+  assert.equal(ownerOf([gpg('maker-1')]), { user: 'maker-1', kind: 'gpg' });
+  assert.equal(ownerOf([makerRequirement('s', 'sigstore')]), { user: 's', kind: 'sigstore' });
+  assert.is(ownerOf([{ type: 'signedBy', keyType: 'GPGKeys', keyPath: '/etc/pki/x.pgp' }]), undefined);
+  assert.is(ownerOf([{ type: 'signedBy', keyType: 'GPGKeys', keyPath: '/var/sigstore/keys/../x.pgp' }]), undefined);
+  assert.is(ownerOf([{ type: 'sigstoreSigned', keyPath: '/var/sigstore/keys/a.pgp' }]), undefined);
+  assert.is(ownerOf([gpg('a'), gpg('b')]), undefined);
+});
+
+test('a maker\'s own policy accepts anything else but keeps every signed scope', () => {
+  const system = withMakers(rejectAllPolicy(), [{ user: 'a', kind: 'gpg', repoPaths: ['registry.local'] }]);
+  const own = makerPolicy(system);
+  assert.equal(own.default, [{ type: 'insecureAcceptAnything' }]);
+  assert.equal(own.transports, system.transports);
+});
+
+test('registries.d: sigstore scopes read attachments; makers write signatures into /var/sigstore/sigstore', () => {
+  const policy = withMakers(rejectAllPolicy(), [
+    { user: 'g', kind: 'gpg', repoPaths: ['registry.local/g'] },
+    { user: 's', kind: 'sigstore', repoPaths: ['registry.local/s'] },
+  ]);
+  assert.equal(sigstoreRegistriesD(policy), { docker: { 'registry.local/s': { 'use-sigstore-attachments': true } } });
+  assert.is(sigstoreRegistriesD(rejectAllPolicy()), undefined);
+  assert.equal(makerRegistriesD(policy), {
+    'default-docker': {
+      lookaside: 'http://sigstore.local:81/sigstore/',
+      sigstore: 'http://sigstore.local:81/sigstore/',
+      'lookaside-staging': 'file:///var/sigstore/sigstore/',
+      'sigstore-staging': 'file:///var/sigstore/sigstore/',
+    },
+    docker: { 'registry.local/s': { 'use-sigstore-attachments': true } },
+  });
+});
+
+test.run();
