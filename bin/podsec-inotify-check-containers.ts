@@ -12,7 +12,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { runCommand } from './lib/command.ts';
 import { translator } from './lib/i18n.ts';
-import { classify, EXCLUDE, locate, overlayRoots, WATCHED_EVENTS } from './lib/inotify-containers.ts';
+import { classify, entriesBelow, EXCLUDE, locate, overlayRoots, WATCHED_EVENTS } from './lib/inotify-containers.ts';
 import { Journal } from './lib/inotify-journal.ts';
 import { VERBOSE_OPTION, legacyArgs } from './lib/inotify-severity.ts';
 import { startInotifywait } from './lib/inotify-watch.ts';
@@ -111,9 +111,16 @@ runCommand(
         p = { events: new Map(), removed: false, timer: setTimeout(() => flush(key, located.layer), FLUSH_MS) };
         pending.set(key, p);
       }
-      const set = p.events.get(located.inner) ?? new Set<string>();
-      for (const e of events) if (e !== 'ISDIR') set.add(e);
-      p.events.set(located.inner, set);
+      const add = (inner: string, names: string[]) => {
+        const set = p!.events.get(inner) ?? new Set<string>();
+        for (const e of names) if (e !== 'ISDIR') set.add(e);
+        p!.events.set(inner, set);
+      };
+      add(located.inner, events);
+      if (events.includes('ISDIR') && (events.includes('CREATE') || events.includes('MOVED_TO'))) {
+        const base = located.inner === '/' ? '' : located.inner;
+        for (const below of entriesBelow(path)) add(`${base}/${below}`, ['CREATE']);
+      }
     };
 
     const start = () => {

@@ -3,7 +3,7 @@
  * storage of root, of every user (rootless podman) and of u7s-admin (rootless Kubernetes); an
  * event in a layer's diff tree is a change of a file in the container.
  */
-import { lstatSync } from 'node:fs';
+import { type Dirent, lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { U7S_ADMIN_HOME } from './names.ts';
 import { readAccounts } from './rbac-accounts.ts';
@@ -61,4 +61,30 @@ export function classify(inner: string): Classification {
   if (/^\/(home|root)(\/|$)/.test(inner)) return { word: 'Warning', where: 'in home directory' };
   if (/^\/etc(\/|$)/.test(inner)) return { word: 'Warning', where: 'in configuration directory' };
   return { word: 'Critical' };
+}
+
+/**
+ * The entries below a directory that just appeared in a layer, as paths relative to it, without
+ * following links and at most `limit` of them. inotifywait watches a new directory only after
+ * reporting it, so files created in it meanwhile (an overlay copy-up of /bin followed by a write
+ * to /bin/x) would otherwise go unseen.
+ */
+export function entriesBelow(dir: string, limit = 1000): string[] {
+  const found: string[] = [];
+  const walk = (relative: string) => {
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(join(dir, relative), { withFileTypes: true });
+    } catch {
+      return; // gone again, or not a directory any more
+    }
+    for (const entry of entries) {
+      if (found.length >= limit) return;
+      const path = relative ? `${relative}/${entry.name}` : entry.name;
+      found.push(path);
+      if (entry.isDirectory()) walk(path);
+    }
+  };
+  walk('');
+  return found;
 }
