@@ -3,6 +3,7 @@
  * archive made by podsec-save-oci into registry.local and sign every image
  * (research/podsec-base.md §13). Run by an image maker (group podman_dev) on the master.
  */
+import { createProgress } from './lib/progress.ts';
 import { rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { CommandError, runCommand } from './lib/command.ts';
@@ -161,12 +162,13 @@ runCommand(
       } catch {
         // no signature directory: the lookaside staging is elsewhere
       }
-      let n = 0;
+      // A bar on a terminal, one parseable line per image otherwise (bin/lib/progress.ts).
+      const progress = createProgress({ total: transfers.length, label: t('Pushing and signing images'), stream: process.stdout });
       for (const transfer of transfers) {
-        n++;
-        process.stdout.write(t('[{n}/{total}] {image} → {destination}', { n, total: transfers.length, image: formatName(transfer.image.name), destination: transfer.destination }) + '\n');
+        progress.step(`${formatName(transfer.image.name)} → ${transfer.destination}`);
         await pushAndSign(layout, arch, transfer, signer);
       }
+      progress.done();
       process.stdout.write(t('{count} images pushed and signed.', { count: transfers.length }) + '\n');
       return 0;
     } finally {

@@ -8,6 +8,7 @@
  * root's containers-storage, and a failing copy stops the run naming the image and removes the
  * partial output: there is never a silently incomplete archive.
  */
+import { createProgress } from '../lib/progress.ts';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CommandError } from '../lib/command.ts';
@@ -76,14 +77,14 @@ export async function saveImages(input: SaveInput): Promise<string[]> {
   const archives: string[] = [];
   try {
     const total = input.architectures.length * input.images.length;
-    let n = 0;
+    // A bar on a terminal, one parseable line per image otherwise (bin/lib/progress.ts).
+    const progress = createProgress({ total, label: t('Saving images'), stream: process.stdout });
     for (const arch of input.architectures) {
       const layout = join(dir, arch);
       const staging = join(dir, `.staging-${arch}`);
       for (const image of input.images) {
-        n++;
         const name = formatName(image);
-        input.log(t('[{n}/{total}] {arch} {image}', { n, total, arch, image: name }));
+        progress.step(`${arch} ${name}`);
         const source = `${transport}${input.registry}/${name}`;
         rmSync(staging, { recursive: true, force: true });
         mkdirSync(staging, { mode: 0o700 });
@@ -103,6 +104,7 @@ export async function saveImages(input: SaveInput): Promise<string[]> {
       archives.push(await packLayout(dir, arch, ARCHIVE_MTIME));
       rmSync(layout, { recursive: true, force: true });
     }
+    progress.done();
   } catch (error) {
     // No partial archive set: the directory was ours, all of it goes.
     rmSync(dir, { recursive: true, force: true });

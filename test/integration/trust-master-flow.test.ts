@@ -113,7 +113,7 @@ test('save-oci: <arch>.tar.xz is an OCI layout with uncompressed layers named <p
 test('load-sign-oci as maker-a: pushes registry.local/c10f/busybox:1 and signs it (progress line, signature file)', async () => {
   const ran = await m.asUser('maker-a', ['podsec-load-sign-oci', '--root', m.root, archive, 'amd64', fpr['maker-a']!], { env: { U7S_PLATFORM: 'c10f' } });
   ok(ran, 'load-sign-oci');
-  assert.match(ran.stdout, /\[1\/1\] c10f\/busybox:1 → registry\.local\/c10f\/busybox:1/);
+  assert.match(ran.stdout, /^Pushing and signing images: 1\/1 c10f\/busybox:1 → registry\.local\/c10f\/busybox:1$/m);
   // The k8s-c10f2 alias would fall under maker-b's registry.local: not pushed, with a warning.
   assert.match(ran.stderr, /k8s-c10f2 aliases are not pushed/);
   const signatures = readdirSync(join(m.root, 'var/sigstore/sigstore/c10f'));
