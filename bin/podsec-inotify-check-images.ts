@@ -15,8 +15,8 @@ import { translator } from './lib/i18n.ts';
 import { isImageReference, ownerImages, storagesOf } from './lib/inotify-images.ts';
 import { Journal } from './lib/inotify-journal.ts';
 import { loadSubjectConfig, subjects } from './lib/inotify-policy.ts';
-import { NOT_ROOT_LINE, reportOnce, unknown, type ReportItem } from './lib/inotify-report.ts';
-import { InvalidRangeError, legacyArgs, MAIL_OPTION, monitorOptions, THRESHOLD_OPTIONS, VERBOSE_OPTION } from './lib/inotify-severity.ts';
+import { notRoot, reportOnce, unknown, type ReportItem } from './lib/inotify-report.ts';
+import { InvalidRangeError, legacyArgs, JSON_OPTION, MAIL_OPTION, monitorOptions, THRESHOLD_OPTIONS, VERBOSE_OPTION } from './lib/inotify-severity.ts';
 import { PODMAN_DEV_GROUP } from './lib/names.ts';
 
 const NAME = 'podsec-inotify-check-images';
@@ -49,12 +49,13 @@ runCommand(
   {
     name: NAME,
     summary: 'Check that the images of root and the podman users are signed and allowed by their policy (Nagios plugin).',
-    usage: ['[-v|-vv|-vvv] [-a|-f|-c|-h|-m|-l|-d RANGE]... [-w RANGE] [-M ADDRESS] [--root DIR]'],
-    options: { ...THRESHOLD_OPTIONS, ...VERBOSE_OPTION, ...MAIL_OPTION },
+    usage: ['[-v|-vv|-vvv] [-a|-f|-c|-h|-m|-l|-d RANGE]... [-w RANGE] [-M ADDRESS] [--json] [--root DIR]'],
+    options: { ...THRESHOLD_OPTIONS, ...VERBOSE_OPTION, ...MAIL_OPTION, ...JSON_OPTION },
     description: [
       'Checks the images of root and of every podman user against that user\'s policy (the user\'s own ~/.config/containers when there is one, else /etc/containers); image makers (podman_dev) are left out. The image lists of every graph driver (overlay, vfs, …) of each container storage are read as data: root\'s /var/lib/containers/storage, a user\'s ~/.local/share/containers/storage and u7s-admin\'s usernetes storage. Nothing runs as the user (upstream ran a generated shell script as root with registry names pasted into it).',
       'The findings: 103 images outside of supported policies (no docker scope of the policy matches the image name, or the matching scope rejects everything); 102 unsigned images (the scope requires signedBy or sigstoreSigned and the lookaside of registries.d has no signature-1 for the image\'s manifest digest, asked over HTTP with a 5 second limit; a stored name that is not a docker reference counts as unsigned and is never put into a URL); 101 registries in the policy that accept unsigned images; 100 (weight 200) an image list or policy that cannot be read. The signature is looked up, not verified: podman verified it when the image was pulled.',
       'Each finding whose weight crosses a journal threshold is one journal entry tagged podsec-inotify-check-images, for example "Critical: Critical(104): Users \"alice\" …"; nagwad (/etc/nagwad/podsec.sed) turns it into a Nagios or Icinga alert. The weights of all findings are summed and checked against the Nagios thresholds: the command prints one status line, "POLICY OK: Containerization policies are not violated" or "POLICY CRITICAL(<sum>): Users have images that violate established policies <users> | violations=<sum>" (the findings follow with -v), exits with the Nagios code and, with -M, mails the report when it is not OK.',
+      'With --json the command prints one JSON document instead of the status line and of the findings of -v: {"status": "OK"|"WARNING"|"CRITICAL"|"UNKNOWN", "exitCode": N, "violations": SUM, "findings": [{"code": N, "weight": N, "severity": LEVEL|null, "users": [USER...], "message": TEXT, "details": [TEXT...]}...]}; severity is the journal level the finding crosses (null when it is not logged), and an UNKNOWN has "reason" instead of "violations" and no findings. The exit code, the journal entries and the mail are the same as without --json; the keys are never translated.',
       'Thresholds are Nagios ranges: N means 0 to N, N: at least N, ~:N at most N, A:B from A to B, and a leading @ inverts the range; a level fires when the value is outside its range. Levels are tried from the most severe (Crash, Fatal, Critical, High, Middle, Low, Debug; CRITICAL before WARNING), so -w 0 -c 100 gives CRITICAL for 101. -c sets both the journal Critical and the Nagios CRITICAL threshold. Without any threshold option the journal and Nagios thresholds are -c 100. Upstream\'s letters work as before: -a -f -c -h -m -l -d and -w take a range, -v -vv -vvv set the detail, -M the mail address.',
     ],
     environment: {
@@ -83,13 +84,10 @@ runCommand(
       options = monitorOptions(values, { journal: { c: '100' }, nagios: { c: '100' } });
     } catch (error) {
       // Nagios reads the plugin's stdout: an UNKNOWN goes there, not to stderr.
-      if (error instanceof InvalidRangeError) return unknown(error.message);
+      if (error instanceof InvalidRangeError) return unknown(error.message, values.json === true);
       throw error;
     }
-    if (root === '/' && (process.geteuid?.() ?? 0) !== 0) {
-      process.stdout.write(`${NOT_ROOT_LINE}\n`);
-      return 3;
-    }
+    if (root === '/' && (process.geteuid?.() ?? 0) !== 0) return notRoot(options.json);
     const items = new Map<number, ReportItem>();
     const add = (code: number, text: string, user: string, detail: string) => {
       const item = items.get(code) ?? { code, weight: code, users: [], text, details: [] };

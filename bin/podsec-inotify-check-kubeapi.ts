@@ -81,12 +81,25 @@ function daemon(root: string, auditLog: string, stateDir: string, journal: Journ
   });
 }
 
-function digest(stateDir: string, journal: Journal, mailTo: string | undefined): number {
+/** The --json document of -m, described by policies/schemas/podsec-inotify-check-kubeapi.schema.ts; keys never translated. */
+interface DigestJson {
+  total: number;
+  from: string | null;
+  to: string | null;
+  requests: { user: string; verb: string; resource: string; namespace: string | null; count: number }[];
+}
+
+function digest(stateDir: string, journal: Journal, mailTo: string | undefined, json: boolean): number {
   const eventsPath = join(stateDir, 'forbidden.log');
-  if (!existsSync(eventsPath)) return 0;
+  const print = (doc: DigestJson) => {
+    if (json) process.stdout.write(JSON.stringify(doc) + '\n');
+    return 0;
+  };
+  if (!existsSync(eventsPath)) return print({ total: 0, from: null, to: null, requests: [] });
   const previous = `${eventsPath}.1`;
   renameSync(eventsPath, previous);
   const counts = new Map<string, number>();
+  const requests = new Map<string, DigestJson['requests'][number]>();
   let first = '';
   let last = '';
   let total = 0;
@@ -105,13 +118,16 @@ function digest(stateDir: string, journal: Journal, mailTo: string | undefined):
     last = time ?? last;
     const key = `user ${JSON.stringify(user)} ${JSON.stringify(verb)} ${JSON.stringify(resource)}${namespace ? ` in ${JSON.stringify(namespace)}` : ''}`;
     counts.set(key, (counts.get(key) ?? 0) + 1);
+    const request = requests.get(key) ?? { user: String(user), verb: String(verb), resource: String(resource), namespace: namespace ? String(namespace) : null, count: 0 };
+    request.count++;
+    requests.set(key, request);
   }
-  if (total === 0) return 0;
+  if (total === 0) return print({ total: 0, from: null, to: null, requests: [] });
   const summary = [...counts].sort((a, b) => b[1] - a[1]).map(([key, n]) => `${key} ×${n}`).join('; ');
   const text = `${total} forbidden requests to the Kubernetes API from ${first} to ${last}: ${summary}`;
   journal.report('Low', text);
   if (mailTo) sendMail(journal, mailTo, 'Detected requests to the kubernetes cluster with excess authority', `${text}\n\n${readFileSync(previous, 'utf8')}`);
-  return 0;
+  return print({ total, from: first || null, to: last || null, requests: [...requests.values()].sort((a, b) => b.count - a.count) });
 }
 
 const argv = process.argv.slice(2).map((a) => (a === '-d' ? '--daemon' : a === '-m' ? '--digest' : a));
@@ -120,7 +136,7 @@ runCommand(
   {
     name: NAME,
     summary: 'Report forbidden Kubernetes API requests from the audit log (-d), or a digest of them (-m).',
-    usage: ['-d|-m [--audit-log FILE] [--state-dir DIR] [-M ADDRESS] [-v] [--root DIR]'],
+    usage: ['-d|-m [--json] [--audit-log FILE] [--state-dir DIR] [-M ADDRESS] [-v] [--root DIR]'],
     options: {
       daemon: { type: 'boolean', description: 'follow the audit log and report forbidden requests (-d)' },
       digest: { type: 'boolean', description: 'report a digest of the requests seen since the last digest (-m)' },
@@ -128,12 +144,14 @@ runCommand(
       'state-dir': { type: 'string', valueName: 'DIR', description: 'where the cursor and forbidden.log are kept (default /var/lib/podsec/u7s/log/kubeapi)' },
       ...MAIL_OPTION,
       ...VERBOSE_OPTION,
+      json: { type: 'boolean', description: 'with -m: also print the digest as one JSON document on standard output' },
     },
     positionals: true,
     description: [
       'Exactly one of -d and -m is given. With -d (podsec-inotify-check-kubeapi.service) the command follows the kube-apiserver audit log and reports every completed request refused with 403 (not allowed) or 401 (not authenticated) as one Critical journal entry tagged podsec-inotify-check-kubeapi: "Critical: Forbidden request (403) of user \"U\": verb \"V\" resource \"R\" namespace \"N\" name \"O\" from \"IP\" at TIME: \"MESSAGE\"", and appends it to forbidden.log in the state directory. Lines that are not audit events are skipped, not fatal.',
       'A cursor in the state directory (cursor.json: the log\'s inode, the offset read and the time of the last reported event) lets a restarted daemon continue where it stopped, without reporting old events again and without losing new ones (upstream replayed up to a million lines). When kube-apiserver rotates the log (renames audit.log to audit-<time>.log and opens a new audit.log), the rest of the renamed file is read before the new one. The log is watched with inotify and read at least every 2 seconds.',
       'With -m (the hourly podsec-inotify-check-kubeapi-mail.timer) the requests gathered since the previous digest are summarised: forbidden.log is renamed to forbidden.log.1, its requests counted per user, verb, resource and namespace, and the summary logged as one Low entry ("N forbidden requests to the Kubernetes API from T1 to T2: …") and, with -M, mailed together with the requests themselves. Without a forbidden.log, or with an empty one, nothing is reported. Upstream\'s timer passed shell redirections as arguments and never ran.',
+      'With -m --json the digest is also printed on standard output as one JSON document: {"total": N, "from": TIME|null, "to": TIME|null, "requests": [{"user": U, "verb": V, "resource": R, "namespace": NS|null, "count": N}...]}, the requests sorted by count, most frequent first; without requests total is 0 and the list empty. The journal entry and the mail are the same as without --json; the keys are never translated.',
     ],
     environment: {
       JOURNAL_STREAM: 'set by systemd: messages are written to standard error as journal entries with their priority; otherwise they are logged with logger(1)',
@@ -163,7 +181,8 @@ runCommand(
     const journal = new Journal(NAME);
     const verbose = Array.isArray(values.verbose) ? values.verbose.length : 0;
     const mailTo = typeof values.mail === 'string' ? values.mail : undefined;
-    return values.daemon ? daemon(root, auditLog, stateDir, journal, verbose) : digest(stateDir, journal, mailTo);
+    if (values.json && values.daemon) throw new CommandError(t('--json goes with -m, not with -d'), 1);
+    return values.daemon ? daemon(root, auditLog, stateDir, journal, verbose) : digest(stateDir, journal, mailTo, values.json === true);
   },
   argv,
 );

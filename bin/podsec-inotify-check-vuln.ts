@@ -14,6 +14,17 @@ import { Journal, sendMail } from './lib/inotify-journal.ts';
 import { checkImage, TRIVY_NOT_INSTALLED, trivyInstalled } from './lib/inotify-trivy.ts';
 
 const NAME = 'podsec-inotify-check-vuln';
+
+/** The --json document, described by policies/schemas/podsec-inotify-check-vuln.schema.ts; keys never translated. */
+interface VulnJson {
+  status: 'OK' | 'HIGH' | 'CRITICAL' | 'UNKNOWN';
+  exitCode: number;
+  reason?: string;
+  images: { user: string; image: string; exitCode: number; high: number; critical: number; error?: string }[];
+  unreadable: { user: string; error: string }[];
+  unnamed: { user: string; id: string }[];
+}
+const STATUS: Record<number, VulnJson['status']> = { 0: 'OK', 3: 'UNKNOWN', 4: 'HIGH', 5: 'CRITICAL' };
 const t = translator('podsec-inotify');
 
 /**
@@ -42,12 +53,16 @@ runCommand(
   {
     name: NAME,
     summary: 'Scan the container images of root and the users for HIGH and CRITICAL vulnerabilities (trivy client).',
-    usage: ['[-m ADDRESS] [--root DIR]'],
-    options: { mail: { type: 'string', short: 'm', valueName: 'ADDRESS', description: 'mail each finding to ADDRESS' } },
+    usage: ['[-m ADDRESS] [--json] [--root DIR]'],
+    options: {
+      mail: { type: 'string', short: 'm', valueName: 'ADDRESS', description: 'mail each finding to ADDRESS' },
+      json: { type: 'boolean', description: 'print the result of every scan as one JSON document on standard output' },
+    },
     description: [
       'Scans every named image of root and of each account\'s container storage (the image lists of every graph driver; u7s-admin\'s usernetes storage included) for HIGH and CRITICAL vulnerabilities with trivy in client mode against the podsec trivy server: trivy image --format json --severity HIGH,CRITICAL --server http://$U7S_TRIVY_SERVER:4954 -- IMAGE. Each image is scanned by its first name, a name once per user; images without a name are not scanned (a Low entry says so). Run hourly by podsec-inotify-check-vuln.timer.',
       'Findings go to the journal, tagged podsec-inotify-check-vuln: "Critical: In the image \"I\" of the user \"U\" critical and high vulnerabilities were discovered (CRITICAL: n, HIGH: m)" (or "critical vulnerabilities have been discovered" when there is no HIGH one), "High: In the image \"I\" of the user \"U\" high vulnerabilities found (HIGH: m)", and "Fatal: The trivy vulnerability analysis command failed for the image …" when a scan fails or trivy\'s report cannot be read. With -m each finding is mailed too.',
       'Without trivy nothing is scanned: one Fatal entry says trivy is not installed and the exit code is 3, also on a node without images, so a missing scanner never looks like a clean node. The options of upstream\'s unit (-v, -vv, -vvv and -c, -w and the other threshold letters with a value) are accepted and ignored, as upstream did.',
+      'With --json the command prints one JSON document on standard output: {"status": "OK"|"HIGH"|"CRITICAL"|"UNKNOWN", "exitCode": 0|3|4|5, "images": [{"user": U, "image": I, "exitCode": N, "high": N, "critical": N, "error": TEXT}...], "unreadable": [{"user": U, "error": TEXT}...], "unnamed": [{"user": U, "id": ID}...]}, with "reason" when trivy is not installed; error is there only for a failed scan. The exit code, the journal entries and the mails are the same as without --json; the keys are never translated.',
     ],
     environment: {
       U7S_TRIVY_SERVER: 'host of the trivy server (default trivy.local), port 4954',
@@ -74,10 +89,17 @@ runCommand(
     if (mailTo !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._%+-]*(@[A-Za-z0-9.-]+)?$/.test(mailTo)) {
       throw new CommandError(t('invalid mail address {address}', { address: JSON.stringify(mailTo) }), 2);
     }
+    const json = values.json === true;
+    const doc: VulnJson = { status: 'OK', exitCode: 0, images: [], unreadable: [], unnamed: [] };
+    const done = (code: number) => {
+      if (json) process.stdout.write(JSON.stringify({ ...doc, status: STATUS[code] ?? 'UNKNOWN', exitCode: code }) + '\n');
+      return code;
+    };
     if (!trivyInstalled()) {
       journal.report('Fatal', `${TRIVY_NOT_INSTALLED}: container images are not scanned for vulnerabilities`);
       process.stderr.write(`${NAME}: ${t('trivy is not installed: container images are not scanned')}\n`);
-      return 3;
+      doc.reason = TRIVY_NOT_INSTALLED;
+      return done(3);
     }
     let worst = 0;
     for (const owner of imageOwners(root)) {
@@ -86,6 +108,7 @@ runCommand(
         images = ownerImages(owner, root);
       } catch (error) {
         journal.report('Fatal', `The images of the user ${JSON.stringify(owner.user)} cannot be read: ${(error as Error).message}`);
+        doc.unreadable.push({ user: owner.user, error: (error as Error).message });
         worst = Math.max(worst, 3);
         continue;
       }
@@ -95,16 +118,18 @@ runCommand(
         const ref = image.names[0];
         if (ref === undefined) {
           journal.report('Low', `The image ${JSON.stringify(image.id)} of the user ${JSON.stringify(owner.user)} has no name and is not scanned`);
+          doc.unnamed.push({ user: owner.user, id: image.id });
           continue;
         }
         if (scanned.has(ref)) continue;
         scanned.add(ref);
         const result = await checkImage(journal, ref, owner.user);
         worst = Math.max(worst, result.code);
+        doc.images.push({ user: owner.user, image: ref, exitCode: result.code, high: result.high, critical: result.critical, ...(result.error !== undefined ? { error: result.error } : {}) });
         if (mailTo && result.code > 0) sendMail(journal, mailTo, `Vulnerabilities found in image ${ref} of user ${owner.user}`, JSON.stringify(result));
       }
     }
-    return worst;
+    return done(worst);
   },
   compatArgs(process.argv.slice(2)),
 );

@@ -18,16 +18,17 @@ runCommand(
   {
     name: NAME,
     summary: 'Show the roles and cluster roles bound to a cluster user, as JSON or YAML.',
-    usage: ['[--kubeconfig FILE] [--output json|yaml] [--allow-system] <user> [showRules]'],
+    usage: ['[--kubeconfig FILE] [--json|--output json|yaml] [--allow-system] <user> [showRules]'],
     options: {
       ...KUBECONFIG_OPTION,
       output: { type: 'string', short: 'o', valueName: 'FORMAT', description: 'json (default) or yaml' },
+      json: { type: 'boolean', description: 'print JSON, the same as --output json' },
       'show-rules': { type: 'boolean', description: 'add the rules of each role (same as the showRules argument)' },
       'allow-system': { type: 'boolean', description: 'allow a Kubernetes system identity (a user name starting with system:)' },
     },
     positionals: true,
     description: [
-      'Lists the ClusterRoleBindings and, namespace by namespace, the RoleBindings that have USER as a User subject (exactly that name: groups and service accounts of the same name do not count) and prints them as one JSON object, or YAML with --output yaml.',
+      'Lists the ClusterRoleBindings and, namespace by namespace, the RoleBindings that have USER as a User subject (exactly that name: groups and service accounts of the same name do not count) and prints them as one JSON object (--json, --output json, the default), or YAML with --output yaml.',
       'The shape is stable and described by a JSON Schema installed as /usr/share/doc/podsec-k8s-rbac/get-userroles.schema.json: {"USER": {"clusterRoles": [ENTRY...], "roles": {"namespaces": [{"NAMESPACE": [ENTRY...]}...]}}}. Each ENTRY has bindName, roleType (Role or ClusterRole), roleName and unbindCmd, a shell command line that removes this binding of the user; with showRules (or --show-rules) also rules, the rules of the role, or null when the role does not exist. Lists are sorted, empty lists are kept, namespaces without bindings of the user are left out.',
     ],
     environment: {
@@ -49,6 +50,7 @@ runCommand(
       if (positionals.length < 1 || positionals.length > 2) throw usageError(SYNOPSIS);
       if (positionals[1] !== undefined && positionals[1] !== 'showRules') throw usageError(SYNOPSIS, t('Invalid second parameter.'));
       const format = typeof values.output === 'string' ? values.output : 'json';
+      if (values.json === true && format !== 'json') throw new CommandError(t('--json and --output {format} exclude each other', { format }), 1);
       if (format !== 'json' && format !== 'yaml') throw new CommandError(t('Invalid output format {format}: json or yaml', { format }), 1);
       const user = checkUserName(positionals[0]!, values['allow-system'] === true);
       const showRules = positionals[1] === 'showRules' || values['show-rules'] === true;

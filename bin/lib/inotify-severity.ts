@@ -97,6 +97,8 @@ export interface MonitorOptions {
   nagios: Thresholds;
   verbose: number;
   mailTo?: string;
+  /** --json: one JSON document on stdout instead of the Nagios status line. */
+  json?: boolean;
 }
 
 /**
@@ -147,6 +149,7 @@ export const THRESHOLD_OPTIONS: Record<string, { type: 'string'; valueName: stri
 };
 
 export const VERBOSE_OPTION = { verbose: { type: 'boolean' as const, short: 'v', multiple: true, description: 'more detail in messages (-v, -vv, -vvv)' } };
+export const JSON_OPTION = { json: { type: 'boolean' as const, description: 'print the result as one JSON document instead of the Nagios status line' } };
 export const MAIL_OPTION = { mail: { type: 'string' as const, short: 'M', valueName: 'ADDRESS', description: 'also mail the report to ADDRESS' } };
 
 /** Thresholds from parsed option values; `defaults` apply when no threshold option is given at all. */
@@ -173,5 +176,5 @@ export function monitorOptions(values: Record<string, unknown>, defaults: { jour
   const verbose = Array.isArray(values.verbose) ? Math.min(values.verbose.length, 3) : 0;
   const mailTo = typeof values.mail === 'string' ? values.mail : undefined;
   if (mailTo !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._%+-]*(@[A-Za-z0-9.-]+)?$/.test(mailTo)) throw new InvalidRangeError(`mail address ${mailTo}`);
-  return { journal, nagios, verbose, mailTo };
+  return { journal, nagios, verbose, mailTo, json: values.json === true };
 }

@@ -107,7 +107,8 @@ test('nagios exit codes: WARNING with -w under -c; UNKNOWN for a bad range; thre
   assert.match(both.stderr, /^<2>Critical: Critical\(102\)/m, 'Critical over High (upstream: High)');
   const bad = await check(tree, ['-c', '20-100']);
   assert.is(bad.exitCode, 3);
-  assert.match(bad.stderr, /POLICY UNKNOWN: invalid threshold range "20-100"/);
+  // Nagios reads the plugin's stdout: the UNKNOWN status line must be there.
+  assert.match(bad.stdout, /^POLICY UNKNOWN: invalid threshold range "20-100"$/m);
   tree.cleanup();
 });
 

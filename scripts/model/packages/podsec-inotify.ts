@@ -1,5 +1,5 @@
 /** podsec-inotify: security monitors reporting through the journal to nagwad. */
-import { program, systemUnit } from '../entries.ts';
+import { dir, file, program, systemUnit } from '../entries.ts';
 import type { PackageDecl } from '../types.ts';
 
 /**
@@ -42,6 +42,11 @@ them into Nagios/Icinga alerts.`,
   entries: [
     ...PROGRAMS.map((name) => program(`%_bindir/podsec-inotify-${name}`, `podsec-inotify-${name}`)),
     ...UNITS.map((name) => systemUnit(name, { ejs: `units/${name}.ejs` })),
+    // The documented shapes of the monitors' --json output.
+    dir('%_docdir/podsec-inotify'),
+    ...['check-policy', 'check-images', 'check-vuln', 'check-kubeapi'].map((name) =>
+      file(`%_docdir/podsec-inotify/podsec-inotify-${name}.schema.json`, { json: `policies/schemas/podsec-inotify-${name}.schema.ts` }),
+    ),
   ],
 };
 

@@ -1,6 +1,6 @@
 /** podsec: signed-image trust for a node (policy, local registry, signature server, users). */
 import { PODMAN_DEV_GROUP, PODMAN_GROUP } from '../../../bin/lib/names.ts';
-import { dir, program, systemUnit } from '../entries.ts';
+import { dir, file, program, systemUnit } from '../entries.ts';
 import type { PackageDecl } from '../types.ts';
 import nagwadFilter from './nagwad-entry.ts';
 import { trustUserEntries, trustUserExternalPrograms } from './podsec-trust-users.ts';
@@ -37,6 +37,8 @@ const podsec: PackageDecl = {
   users: [],
   entries: [
     program('%_bindir/podsec-get-platform', 'podsec-get-platform'),
+    dir('%_docdir/podsec'),
+    file('%_docdir/podsec/podsec-get-platform.schema.json', { json: 'policies/schemas/podsec-get-platform.schema.ts' }),
     // Trust setup of a host and the master's services (upstream: create-* are 0700 root).
     program('%_bindir/podsec-create-policy', 'podsec-create-policy', 0o700),
     program('%_bindir/podsec-create-services', 'podsec-create-services', 0o700),
