@@ -11,6 +11,7 @@ import { basename, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { REPO_ROOT } from '../../scripts/repo.ts';
 import { reproducibleDefines } from '../../scripts/rpm.ts';
+import { boot, imageCache } from './image.ts';
 import { benchmarks as inotifyBenchmarks } from './inotify.ts';
 import { repoIndexBench } from './repo-index.ts';
 import { loadSign, signedPull } from './trust.ts';
@@ -110,6 +111,8 @@ const BENCHES: Record<string, (work: string) => Promise<string>> = {
   ...u7sBenchmarks,
   'signed-pull': signedPull,
   'load-sign': loadSign,
+  'image-cache': imageCache,
+  boot,
 };
 
 async function main() {
