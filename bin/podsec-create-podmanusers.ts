@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { CommandError, runCommand } from './lib/command.ts';
 import { translator } from './lib/i18n.ts';
 import { PODMAN_GROUP } from './lib/names.ts';
-import { findAccount, type Account } from './lib/rbac-accounts.ts';
+import { findAccount, type Account } from './lib/accounts.ts';
 import { addSystemGroup, createUser, groupGid, hasSubIds, isSystemAccount, setPassword } from './makers/accounts.ts';
 import { lockedDirState, lockEmptyDir, supportsImmutable, USER_CONTAINERS_DIR } from './makers/homes.ts';
 import { promptSecret, secretFromFile, secretFromStdin } from './makers/secrets.ts';

@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CommandError, runCommand } from './lib/command.ts';
-import { findAccount } from './lib/rbac-accounts.ts';
+import { findAccount } from './lib/accounts.ts';
 import { KUBECONFIG_OPTION, kubectlFor, t, usageError, withClientErrors } from './lib/rbac-common.ts';
 import { certificateMatchesKey, createCsr, generateClientKey } from './lib/rbac-csr.ts';
 import { RESOURCES, type KubeObject } from './lib/rbac-kubectl.ts';

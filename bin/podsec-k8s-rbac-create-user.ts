@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CommandError, runCommand } from './lib/command.ts';
 import { PODMAN_GROUP } from './lib/names.ts';
-import { findAccount } from './lib/rbac-accounts.ts';
+import { findAccount } from './lib/accounts.ts';
 import { t, usageError, withClientErrors } from './lib/rbac-common.ts';
 import { checkUserName } from './lib/rbac-names.ts';
 import { safeMkdir } from './lib/safe-fs.ts';

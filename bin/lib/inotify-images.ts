@@ -11,7 +11,7 @@
 import { closeSync, constants as C, fstatSync, openSync, readdirSync, readSync, realpathSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { U7S_ADMIN_HOME } from './names.ts';
-import { readAccounts } from './rbac-accounts.ts';
+import { readAccounts } from './accounts.ts';
 
 const MAX_IMAGES_JSON_BYTES = 64 << 20;
 

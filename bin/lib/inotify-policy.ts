@@ -12,7 +12,7 @@ import { closeSync, constants as C, fstatSync, lstatSync, openSync, readdirSync,
 import { join, relative } from 'node:path';
 import { parsePolicy, parseRegistriesD, PolicySyntaxError, lookasideFor, type ContainersPolicy, type RegistriesD } from './containers-policy.ts';
 import { PODMAN_DEV_GROUP, PODMAN_GROUP, REGISTRY_HOST, SIGSTORE_HOST, SIGSTORE_PORT } from './names.ts';
-import { groupsOf, readAccounts, readGroups, type Account } from './rbac-accounts.ts';
+import { groupsOf, readAccounts, readGroups, type Account } from './accounts.ts';
 
 export const EXPECTED_LOOKASIDE = `http://${SIGSTORE_HOST}:${SIGSTORE_PORT}/sigstore/`;
 export const WHEEL_GROUP = 'wheel';

@@ -4,7 +4,7 @@
  * resourceVersion and retried on a conflict, so concurrent edits are never lost.
  */
 import { CommandError } from './command.ts';
-import { findAccount } from './rbac-accounts.ts';
+import { findAccount } from './accounts.ts';
 import { t, usageError } from './rbac-common.ts';
 import { type Kubectl, KubectlError, type KubeObject, RESOURCES } from './rbac-kubectl.ts';
 import { checkNamespace, checkRbacName, checkUserName, isSystemName } from './rbac-names.ts';

@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import { CommandError } from '../lib/command.ts';
 import { translator } from '../lib/i18n.ts';
-import { findAccount, readGroups, type Account } from '../lib/rbac-accounts.ts';
+import { findAccount, readGroups, type Account } from '../lib/accounts.ts';
 import { readRegularFile } from '../lib/safe-fs.ts';
 import { run, runOrFail, type RunAs } from './proc.ts';
 

@@ -15,7 +15,7 @@ import { installManaged } from '../lib/config-history.ts';
 import { serializePolicy, serializeRegistriesD, type ContainersPolicy } from '../lib/containers-policy.ts';
 import { translator } from '../lib/i18n.ts';
 import { PODMAN_DEV_GROUP, PODMAN_GROUP, SIGSTORE_ROOT } from '../lib/names.ts';
-import { findAccount, type Account } from '../lib/rbac-accounts.ts';
+import { findAccount, type Account } from '../lib/accounts.ts';
 import { atomicWrite, openTrustedDir, safeMkdir, UnsafePathError } from '../lib/safe-fs.ts';
 import { planPublish, readMasterKey } from '../trust/bundle.ts';
 import { POLICY_FILE, POLICY_HISTORY, readExistingPolicy } from '../trust/create-policy.ts';

@@ -8,7 +8,7 @@
 import { runCommand, CommandError } from '../lib/command.ts';
 import { translator } from '../lib/i18n.ts';
 import { U7S_ADMIN_USER } from '../lib/names.ts';
-import { findAccount, hostIdentity } from './lib/accounts.ts';
+import { findAccountBy, hostIdentity } from './lib/accounts.ts';
 import { stand, systemTool } from './lib/proc.ts';
 
 const t = translator('podsec-k8s');
@@ -30,7 +30,7 @@ runCommand(
     const systemctl = systemTool('systemctl');
     if (!systemctl) throw new CommandError(t('systemctl is not installed'));
     const identity = hostIdentity();
-    const nodeUid = findAccount('/', { name: U7S_ADMIN_USER })?.uid;
+    const nodeUid = findAccountBy('/', { name: U7S_ADMIN_USER })?.uid;
     const forNode = identity.inUserNamespace || (nodeUid !== undefined && identity.uid === nodeUid && process.getuid!() === nodeUid);
     if (!forNode) return stand(systemctl, argv);
     const runtime = `/run/user/${identity.uid}`;

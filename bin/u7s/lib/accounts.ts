@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { translator } from '../../lib/i18n.ts';
+import { findGroup, readAccounts, type Account } from '../../lib/accounts.ts';
 import { U7S_ADMIN_USER } from '../../lib/names.ts';
 
 const t = translator('podsec-k8s');
@@ -13,54 +14,21 @@ export class AccountError extends Error {
   readonly expected = true;
 }
 
-export interface Account {
-  name: string;
-  uid: number;
-  gid: number;
-  home: string;
-  shell: string;
-}
+export type { Account };
 
-const readText = (root: string, path: string) => readFileSync(join(root, path), 'utf8');
-
-export function parsePasswd(text: string): Account[] {
-  return text
-    .split('\n')
-    .filter((line) => line && !line.startsWith('#'))
-    .map((line) => line.split(':'))
-    .filter((f) => f.length >= 7 && /^\d+$/.test(f[2]!) && /^\d+$/.test(f[3]!))
-    .map((f) => ({ name: f[0]!, uid: Number(f[2]), gid: Number(f[3]), home: f[5]!, shell: f[6]! }));
-}
-
-export function findAccount(root: string, by: { name?: string; uid?: number }): Account | undefined {
-  return parsePasswd(readText(root, 'etc/passwd')).find((a) => (by.name !== undefined ? a.name === by.name : a.uid === by.uid));
+/** The account with this name or uid under `root`. */
+export function findAccountBy(root: string, by: { name?: string; uid?: number }): Account | undefined {
+  return readAccounts(root).find((a) => (by.name !== undefined ? a.name === by.name : a.uid === by.uid));
 }
 
 /** The node account (u7s-admin unless `name` says otherwise); an error naming the fix if missing. */
 export function nodeAccount(root: string, name = U7S_ADMIN_USER): Account {
-  const account = findAccount(root, { name });
+  const account = findAccountBy(root, { name });
   if (!account) throw new AccountError(t('the user {user} does not exist (it is created when podsec-k8s is installed)', { user: name }));
   return account;
 }
 
-export interface Group {
-  name: string;
-  gid: number;
-  members: string[];
-}
-
-export function parseGroup(text: string): Group[] {
-  return text
-    .split('\n')
-    .filter((line) => line && !line.startsWith('#'))
-    .map((line) => line.split(':'))
-    .filter((f) => f.length >= 4 && /^\d+$/.test(f[2]!))
-    .map((f) => ({ name: f[0]!, gid: Number(f[2]), members: f[3]!.split(',').filter(Boolean) }));
-}
-
-export function findGroup(root: string, name: string): Group | undefined {
-  return parseGroup(readText(root, 'etc/group')).find((g) => g.name === name);
-}
+export { findGroup };
 
 /** A subordinate id range: name:start:count. */
 export interface SubidRange {

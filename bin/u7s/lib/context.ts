@@ -4,7 +4,7 @@
  * $USER or $HOME.
  */
 import { translator } from '../../lib/i18n.ts';
-import { AccountError, findAccount, hostIdentity, type Account } from './accounts.ts';
+import { AccountError, findAccountBy, hostIdentity, type Account } from './accounts.ts';
 import { U7S_ENV_FILE, userLayout, type UserLayout } from './paths.ts';
 
 const t = translator('podsec-k8s');
@@ -17,7 +17,7 @@ export interface RunContext {
 
 export function runContext(): RunContext {
   const identity = hostIdentity();
-  const account = findAccount('/', { uid: identity.uid });
+  const account = findAccountBy('/', { uid: identity.uid });
   if (!account) throw new AccountError(t('no account with uid {uid} in /etc/passwd', { uid: identity.uid }));
   return { account, layout: userLayout(account.uid, account.gid, account.home), inNamespace: identity.inUserNamespace };
 }

@@ -9,7 +9,7 @@ import { createSocket } from 'node:dgram';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { translator } from '../../lib/i18n.ts';
-import { findAccount, parseSubid, rangesOf, type Account } from './accounts.ts';
+import { findAccountBy, parseSubid, rangesOf, type Account } from './accounts.ts';
 import { rolePorts, portText, type Role } from './ports.ts';
 import { SYSTEM_PATH, U7S_MODULES_LOAD } from './paths.ts';
 
@@ -139,7 +139,7 @@ export async function runChecks(probe: Probe, options: PreflightOptions): Promis
 
   let account: Account | undefined;
   try {
-    account = findAccount(probe.root, { name: options.user });
+    account = findAccountBy(probe.root, { name: options.user });
   } catch {
     account = undefined;
   }

@@ -1,6 +1,6 @@
 /**
  * Local accounts read from <root>/etc/passwd and <root>/etc/group as data (no NSS, no `id`
- * parsing): a user's home, uid, gid and groups. Used by the rbac and inotify programs.
+ * parsing): a user's home, uid, gid and groups. Used by every program that looks up users.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -43,6 +43,10 @@ export function readGroups(root: string): GroupEntry[] {
   return lines(join(root, 'etc/group'))
     .filter((f) => f.length >= 4 && /^\d+$/.test(f[2]!))
     .map((f) => ({ name: f[0]!, gid: Number(f[2]), members: f[3]!.split(',').filter((m) => m !== '') }));
+}
+
+export function findGroup(root: string, name: string): GroupEntry | undefined {
+  return readGroups(root).find((g) => g.name === name);
 }
 
 export function findAccount(root: string, name: string): Account | undefined {
