@@ -20,11 +20,24 @@ export function registerCatalog(domain: string, language: string, catalog: Recor
   catalogs.set(`${domain}/${language}`, new Map(Object.entries(catalog)));
 }
 
-/** The language part of the effective message locale (`ru` for ru_RU.UTF-8), or undefined for C/POSIX. */
-export function messageLanguage(env: NodeJS.ProcessEnv = process.env): string | undefined {
+const languageOf = (locale: string) => /^[a-z]{2,3}/.exec(locale)?.[0];
+
+/**
+ * The languages to look messages up in, in order, as gettext chooses them: the locale from
+ * LC_ALL, then LC_MESSAGES, then LANG (C/POSIX or unset: none, English, and LANGUAGE is then
+ * ignored); otherwise the LANGUAGE priority list (`de:ru`), else the locale's own language.
+ */
+export function messageLanguages(env: NodeJS.ProcessEnv = process.env): string[] {
   const locale = env.LC_ALL || env.LC_MESSAGES || env.LANG || '';
-  if (locale === '' || locale === 'C' || locale === 'POSIX' || locale.startsWith('C.')) return undefined;
-  return /^[a-z]{2,3}/.exec(locale)?.[0];
+  if (locale === '' || locale === 'C' || locale === 'POSIX' || locale.startsWith('C.')) return [];
+  const listed = (env.LANGUAGE ?? '').split(':').map(languageOf).filter((l): l is string => l !== undefined);
+  const languages = listed.length ? listed : [languageOf(locale)].filter((l): l is string => l !== undefined);
+  return [...new Set(languages)];
+}
+
+/** The first language of messageLanguages(), or undefined for English. */
+export function messageLanguage(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return messageLanguages(env)[0];
 }
 
 /**
@@ -82,8 +95,12 @@ export interface Translate {
 
 export function translator(domain: string, env: NodeJS.ProcessEnv = process.env): Translate {
   const translate = (msgid: string, params: Params = {}): string => {
-    const language = messageLanguage(env);
-    const translated = language ? loadCatalog(domain, language, env)?.get(msgid) : undefined;
+    // gettext looks each message up in the languages in order and falls back to the msgid.
+    let translated: string | undefined;
+    for (const language of messageLanguages(env)) {
+      translated = loadCatalog(domain, language, env)?.get(msgid);
+      if (translated) break;
+    }
     return interpolate(translated || msgid, params);
   };
   return Object.assign(translate, { domain });

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test as base } from 'uvu';
 import * as assert from 'uvu/assert';
-import { messageLanguage, parseMo, translator } from '../../bin/lib/i18n.ts';
+import { messageLanguage, messageLanguages, parseMo, registerCatalog, translator } from '../../bin/lib/i18n.ts';
 import { withTools } from '../support/tools.ts';
 
 const test = withTools(base, ['msgfmt']);
@@ -124,8 +124,19 @@ test('messageLanguage: LC_ALL, then LC_MESSAGES, then LANG, as gettext; C, POSIX
     [{ LC_ALL: '', LC_MESSAGES: 'ru_RU.UTF-8', LANG: 'C' }, 'ru'],
     // Other categories do not choose the message language.
     [{ LC_CTYPE: 'ru_RU.UTF-8', LC_TIME: 'ru_RU.UTF-8' }, undefined],
+    // LANGUAGE is a priority list, honoured only when the locale is not C.
+    [{ LANG: 'en_US.UTF-8', LANGUAGE: 'ru:en' }, 'ru'],
+    [{ LANG: 'C', LANGUAGE: 'ru' }, undefined],
   ];
   for (const [env, expected] of cases) assert.is(messageLanguage(env), expected, JSON.stringify(env));
+});
+
+test('LANGUAGE: each message is looked up in the listed languages in order, then falls back to English', () => {
+  registerCatalog('podsec-language-test', 'ru', { 'Hello': 'Привет' });
+  assert.equal(messageLanguages({ LANG: 'de_DE.UTF-8', LANGUAGE: 'de:ru' }), ['de', 'ru']);
+  const t = translator('podsec-language-test', { LANG: 'de_DE.UTF-8', LANGUAGE: 'de:ru', PODSEC_LOCALEDIR: '/nonexistent' });
+  assert.is(t('Hello'), 'Привет');
+  assert.is(t('Bye'), 'Bye');
 });
 
 test('translator: Russian from the compiled catalog under ru_RU.UTF-8, with placeholders filled', () => {
