@@ -87,7 +87,7 @@ test('load-sign-oci signs with the real skopeo (--sign-by-sigstore-private-key) 
   const pp = join(m.work, 'passphrase');
   const ran = await m.asUser('signer', ['podsec-load-sign-oci', '--root', m.root, '--sigstore-key', '/home/signer/.config/podsec/sigstore.key', '--passphrase-file', pp, archive, 'amd64'], { env: { ...trixie(), U7S_PLATFORM: 's' } });
   assert.is(ran.exitCode, 0, `${ran.stdout}\n${ran.stderr}`);
-  assert.match(ran.stdout, /\[1\/1\] s\/busybox:1 → registry\.local\/s\/busybox:1/);
+  assert.match(ran.stdout, /^Pushing and signing images: 1\/1 s\/busybox:1 → registry\.local\/s\/busybox:1$/m);
   const tags = await run(process.execPath, ['-e', `require('http').get('http://${m.address}/v2/s/busybox/tags/list', r => { let d=''; r.on('data', c => d += c); r.on('end', () => console.log(d)); })`], { netns: m.pair.master });
   assert.match(tags.stdout, /"sha256-[0-9a-f]{64}\.sig"/);
 });
