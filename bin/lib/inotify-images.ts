@@ -8,10 +8,11 @@
  * of the storage directory (a user can't make root read /etc/shadow), with a size cap, and a
  * malformed file is reported by what is wrong, never by quoting its content.
  */
-import { closeSync, constants as C, fstatSync, openSync, readdirSync, readSync, realpathSync, statSync } from 'node:fs';
+import { readdirSync, realpathSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { U7S_ADMIN_HOME } from './names.ts';
 import { readAccounts } from './accounts.ts';
+import { readRegularFile, UnsafePathError } from './safe-fs.ts';
 
 const MAX_IMAGES_JSON_BYTES = 64 << 20;
 
@@ -95,26 +96,13 @@ function readInside(path: string, within: string, shown: string): string | undef
   }
   const rel = relative(realpathSync(within), real);
   if (rel === '' || rel.startsWith('..')) throw new ImagesFileError(`${shown} is a symlink out of its storage`);
-  let fd: number;
   try {
-    fd = openSync(real, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
-  } catch {
+    return readRegularFile(real, { maxBytes: MAX_IMAGES_JSON_BYTES }).toString('utf8');
+  } catch (error) {
+    const refusal = error instanceof UnsafePathError ? error.refusal : undefined;
+    if (refusal === 'not-regular') throw new ImagesFileError(`${shown} is not a regular file`);
+    if (refusal === 'too-large') throw new ImagesFileError(`${shown} is too large`);
     throw new ImagesFileError(`${shown} cannot be read`);
-  }
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) throw new ImagesFileError(`${shown} is not a regular file`);
-    if (st.size > MAX_IMAGES_JSON_BYTES) throw new ImagesFileError(`${shown} is too large`);
-    const buffer = Buffer.alloc(st.size);
-    let n = 0;
-    while (n < st.size) {
-      const got = readSync(fd, buffer, n, st.size - n, null);
-      if (got === 0) break;
-      n += got;
-    }
-    return buffer.subarray(0, n).toString('utf8');
-  } finally {
-    closeSync(fd);
   }
 }
 

@@ -8,11 +8,12 @@
  * by position only.
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, constants as C, fstatSync, lstatSync, openSync, readdirSync, readSync, realpathSync } from 'node:fs';
+import { lstatSync, readdirSync, realpathSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { parsePolicy, parseRegistriesD, PolicySyntaxError, lookasideFor, type ContainersPolicy, type RegistriesD } from './containers-policy.ts';
 import { PODMAN_DEV_GROUP, PODMAN_GROUP, REGISTRY_HOST, SIGSTORE_HOST, SIGSTORE_PORT } from './names.ts';
 import { groupsOf, readAccounts, readGroups, type Account } from './accounts.ts';
+import { readRegularFile, UnsafePathError } from './safe-fs.ts';
 
 export const EXPECTED_LOOKASIDE = `http://${SIGSTORE_HOST}:${SIGSTORE_PORT}/sigstore/`;
 export const WHEEL_GROUP = 'wheel';
@@ -65,21 +66,13 @@ export function readConfig(path: string, within: string, shown = path): string |
   }
   const rel = relative(realpathSync(within), real);
   if (rel.startsWith('..') || rel === '') throw new PolicySyntaxError(shown, '', 'is a symlink out of its directory');
-  const fd = openSync(real, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
   try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) throw new PolicySyntaxError(shown, '', 'is not a regular file');
-    if (st.size > MAX_CONFIG_BYTES) throw new PolicySyntaxError(shown, '', 'is too large');
-    const buffer = Buffer.alloc(st.size);
-    let n = 0;
-    while (n < st.size) {
-      const got = readSync(fd, buffer, n, st.size - n, null);
-      if (got === 0) break;
-      n += got;
-    }
-    return buffer.subarray(0, n).toString('utf8');
-  } finally {
-    closeSync(fd);
+    return readRegularFile(real, { maxBytes: MAX_CONFIG_BYTES }).toString('utf8');
+  } catch (error) {
+    const refusal = error instanceof UnsafePathError ? error.refusal : undefined;
+    if (refusal === 'not-regular') throw new PolicySyntaxError(shown, '', 'is not a regular file');
+    if (refusal === 'too-large') throw new PolicySyntaxError(shown, '', 'is too large');
+    throw error;
   }
 }
 

@@ -45,10 +45,14 @@ import { translator } from './i18n.ts';
 
 const t = translator('podsec');
 
+/** Why readRegularFile refused a file, for callers that report it in their own words. */
+export type ReadRefusal = 'symlink' | 'not-regular' | 'too-large';
+
 export class UnsafePathError extends Error {
   constructor(
     readonly path: string,
     readonly reason: string,
+    readonly refusal?: ReadRefusal,
   ) {
     super(t('refusing to use {path}: {reason}', { path, reason }));
   }
@@ -336,13 +340,13 @@ function readRegular(openPath: string, shown: string, maxBytes: number): Buffer 
     // O_NONBLOCK: opening a FIFO with no writer returns at once instead of hanging; fstat then refuses it.
     fd = openSync(openPath, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK | C.O_NOCTTY);
   } catch (error) {
-    if (errno(error) === 'ELOOP') throw new UnsafePathError(shown, t('it is a symlink'));
+    if (errno(error) === 'ELOOP') throw new UnsafePathError(shown, t('it is a symlink'), 'symlink');
     throw error;
   }
   try {
     const st = fstatSync(fd);
-    if (!st.isFile()) throw new UnsafePathError(shown, t('not a regular file'));
-    const tooBig = () => new UnsafePathError(shown, t('larger than {max} bytes', { max: maxBytes }));
+    if (!st.isFile()) throw new UnsafePathError(shown, t('not a regular file'), 'not-regular');
+    const tooBig = () => new UnsafePathError(shown, t('larger than {max} bytes', { max: maxBytes }), 'too-large');
     if (st.size > maxBytes) throw tooBig();
     // The file may grow after fstat: read until EOF, but never more than one byte past the limit.
     const chunks: Buffer[] = [];
