@@ -74,7 +74,7 @@ function layerTar(variant: string): string {
 
 /** A command as the test user, with a clean environment (research/test-env.md §2). */
 function asUser(args: string[], timeoutMs = 120_000): Promise<Ran> {
-  return run('runuser', ['-u', USER, '--', 'env', '-i', `HOME=${home}`, `USER=${USER}`, `LOGNAME=${USER}`, `PATH=${PATH}`, `XDG_RUNTIME_DIR=${runtimeDir()}`, ...args], { timeoutMs });
+  return run('runuser', ['-u', USER, '--', 'env', '-i', `HOME=${home}`, `USER=${USER}`, `LOGNAME=${USER}`, `PATH=${PATH}`, `XDG_RUNTIME_DIR=${runtimeDir()}`, ...args], { timeoutMs, cwd: '/' });
 }
 
 const check = (args: string[] = []) => run(program, ['--root', tree!.root, '-vv', ...args], { env: JOURNAL_ENV, timeoutMs: 60_000 });

@@ -44,7 +44,7 @@ import {
 export function run(command: string, args: string[], options: RunOptions = {}): Promise<Ran> {
   const [cmd, argv] = options.netns ? options.netns.argv(command, args) : [command, args];
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, argv, { env: options.env ?? { ...process.env, LANG: 'C', LC_ALL: 'C' }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(cmd, argv, { env: options.env ?? { ...process.env, LANG: 'C', LC_ALL: 'C' }, cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c));
@@ -239,7 +239,8 @@ export async function startMaster(label: string): Promise<MasterEnv> {
       return run(
         'nsenter',
         [`--net=/run/netns/${pair.master.name}`, '--', 'unshare', '--mount', '--propagation', 'private', '--', process.execPath, ROOT_VIEW, '--scratch', scratch, ...binds, '--', 'runuser', '-u', user, '--', 'env', '-i', ...env, ...argv],
-        { timeoutMs: options.timeoutMs ?? 180_000, input: options.input },
+        // The checkout may be private (a 0700 temp dir); the user's processes start in /.
+        { timeoutMs: options.timeoutMs ?? 180_000, input: options.input, cwd: '/' },
       );
     };
     const stopUserProcesses = async (users: string[]) => {

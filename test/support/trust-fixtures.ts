@@ -79,13 +79,15 @@ export interface RunOptions {
   env?: NodeJS.ProcessEnv;
   input?: string;
   timeoutMs?: number;
+  /** Working directory; commands run as a test user need one that user may enter. */
+  cwd?: string;
 }
 
 /** Runs a command (in a namespace, if given) and collects its output; killed after timeoutMs. */
 export function runCommand(command: string, args: string[], options: RunOptions = {}): Promise<Ran> {
   const [cmd, argv] = options.netns ? options.netns.argv(command, args) : [command, args];
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, argv, { env: options.env ?? { ...process.env, LANG: 'C', LC_ALL: 'C' }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(cmd, argv, { env: options.env ?? { ...process.env, LANG: 'C', LC_ALL: 'C' }, cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c));
