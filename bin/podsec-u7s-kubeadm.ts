@@ -44,7 +44,7 @@ const spec: CommandSpec = {
   positionals: true,
   description: [
     "The node runs as the user u7s-admin inside a rootlesskit namespace; kubeadm, kubelet and CRI-O run there. Put /usr/libexec/podsec/u7s/bin first in root's PATH and `kubeadm` is this wrapper.",
-    'init and join check every flag and the environment, refuse networks that overlap the host\'s, write the node settings (/etc/podsec/u7s/config/env) and the kubeadm documents, start the namespace (rootlesskit.service of u7s-admin, kept by lingering), run kubeadm there as u7s-admin, then copy admin.conf for root, apply flannel (init) and enable u7s.service. kubeadm init --help and join --help list the flags; each has an effect, unknown ones are refused.',
+    'init and join check every flag and the environment, refuse networks that overlap the host\'s, write the node settings (/etc/podsec/u7s/config/env) and the kubeadm documents, start the namespace (rootlesskit.service of u7s-admin, kept by lingering), pull the images the node runs into its CRI-O store one by one (a progress bar on a terminal, one line per image otherwise; an image the signature policy refuses stops the deployment before kubeadm), run kubeadm there as u7s-admin, then copy admin.conf for root, apply flannel (init) and enable u7s.service. kubeadm init --help and join --help list the flags; each has an effect, unknown ones are refused.',
     'reset and any other command (token, config, version, init phase, ...) run as /usr/bin/kubeadm inside the namespace. reset also stops and disables the node.',
     'A leading -v N is passed on to kubeadm.',
   ],
@@ -54,7 +54,8 @@ const spec: CommandSpec = {
     U7S_PLATFORM: 'image path of the platform (default from /etc/os-release: c10f, p10, p11, sisyphus)',
     U7S_CNI_PLUGIN: 'flannel (default) or calico',
     U7S_SETAVAILABLEIMAGES: 'yes: use the newest tags on the registry where the expected ones are missing',
-    U7S_IMAGE_CHECK: 'no: do not ask the registry for the image tags (images loaded otherwise)',
+    U7S_IMAGE_CHECK: 'no: do not ask the registry for the image tags',
+    U7S_PULL_IMAGES: "no: do not pull the node's images into u7s-admin's CRI-O store before kubeadm (with progress, checked against /etc/containers/policy.json); CRI-O then pulls them when kubelet asks",
     U7S_FLANNEL_TAG: 'tag of the flannel image',
     U7S_FLANNELCNIPLUGIN_TAG: 'tag of the flannel-cni-plugin image',
     U7S_SKIP_PHASES: 'kubeadm phases to skip when --skip-phases is not given',

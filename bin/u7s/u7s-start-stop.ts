@@ -1,49 +1,78 @@
 /**
  * u7s-start-stop: what the system unit u7s.service does, as root. `start` keeps u7s-admin's user
  * manager alive by lingering and starts its rootlesskit.service and kubelet.service; `stop`
- * stops them. Root only talks to systemd and logind; it runs nothing of u7s-admin's.
+ * stops them; `status` reports them (as text, or with --json as data). Root only talks to
+ * systemd and logind; it runs nothing of u7s-admin's.
  */
 import { runCommand, CommandError } from '../lib/command.ts';
 import { translator } from '../lib/i18n.ts';
 import { U7S_ADMIN_USER } from '../lib/names.ts';
 import { nodeAccount } from './lib/accounts.ts';
 import { logger } from './lib/log.ts';
-import { ensureUserManager, NODE_UNITS, startUnits, stopUnits, userSystemctl } from './lib/node-service.ts';
+import { ensureUserManager, NODE_UNITS, startUnits, stopUnits } from './lib/node-service.ts';
+import { nodeStatus, type NodeStatus } from './lib/node-status.ts';
 
 const t = translator('podsec-k8s');
 const log = logger('u7s-start-stop');
 
+/** Exit status of `status` when the node is not running (systemctl status and LSB use 3). */
+const NOT_RUNNING = 3;
+
+function statusText(status: NodeStatus): string {
+  const yesNo = (value: boolean) => (value ? t('yes') : t('no'));
+  const lines = [
+    t('{user} (uid {uid}): lingering {linger}, user manager {state}', { user: status.user, uid: status.uid, linger: yesNo(status.linger), state: status.userManager }),
+    t('{unit}: {state}, {enabled}', { unit: status.service.unit, state: status.service.activeState, enabled: status.service.enabled }),
+  ];
+  for (const unit of status.units) {
+    const parts = [`${unit.activeState} (${unit.subState})`];
+    if (unit.activeSince && unit.activeState === 'active') parts.push(t('since {time}', { time: unit.activeSince }));
+    if (unit.mainPid !== null) parts.push(t('PID {pid}', { pid: unit.mainPid }));
+    if (unit.result !== 'success') parts.push(t('last result {result}', { result: unit.result }));
+    parts.push(t('restarts {count}', { count: unit.restarts }));
+    lines.push(`${unit.unit}: ${parts.join(', ')}`);
+  }
+  lines.push(status.running ? t('The node is running.') : t('The node is not running.'));
+  return lines.join('\n') + '\n';
+}
+
 runCommand(
   {
     name: 'u7s-start-stop',
-    summary: 'Start or stop the rootless Kubernetes node (the work of u7s.service).',
-    usage: ['start|stop|status'],
-    options: {},
+    summary: 'Start or stop the rootless Kubernetes node (the work of u7s.service), or report its state.',
+    usage: ['start|stop', 'status [--json]'],
+    options: {
+      json: { type: 'boolean', description: 'status: print the state as one JSON object (schema: u7s-start-stop-status.schema.json in the documentation of podsec-k8s)' },
+    },
     positionals: true,
     description: [
-      "start: enables lingering for u7s-admin (its user manager runs without a login session and survives reboots), starts its user manager and the user units rootlesskit.service and kubelet.service. stop: stops those units. status: shows them. Run as root by u7s.service.",
+      'start: enables lingering for u7s-admin (its user manager runs without a login session and survives reboots), starts its user manager and the user units rootlesskit.service and kubelet.service. stop: stops those units. Run as root by u7s.service.',
+      'status: lingering, the user manager, u7s.service and, for each user unit, its state, since when it is active, its main PID, its last result and how often systemd restarted it. With --json the same as data: {user, uid, linger, userManager, service: {unit, activeState, enabled}, units: [{unit, activeState, subState, result, mainPid, activeSince, restarts}], running}; times are ISO 8601 in UTC.',
     ],
-    exitCodes: { 1: 'the node did not start or stop (one line says why)', 2: 'invalid arguments' },
-    seeAlso: ['loginctl(1)', 'podsec-u7s-kubeadm(1)'],
+    exitCodes: { 1: 'the node did not start or stop (one line says why)', 2: 'invalid arguments', 3: 'status: the node is not running (a user unit is not active)' },
+    examples: { 'u7s-start-stop status': 'is the node running?', 'u7s-start-stop status --json': 'the same for monitoring' },
+    seeAlso: ['loginctl(1)', 'systemctl(1)', 'podsec-u7s-kubeadm(1)'],
   },
   t,
-  async ({ positionals }) => {
+  async ({ positionals, values }) => {
     const [verb, ...rest] = positionals;
     if (rest.length || !['start', 'stop', 'status'].includes(verb ?? '')) throw new CommandError(t('expected one of start, stop, status; see --help'), 2);
+    if (values.json && verb !== 'status') throw new CommandError(t('--json is for status'), 2);
     if (process.getuid!() !== 0) throw new CommandError(t('must be run as root'));
     const account = nodeAccount('/', U7S_ADMIN_USER);
     if (verb === 'start') {
       await ensureUserManager(account);
       await startUnits(account, NODE_UNITS);
       log(t('{units} of {user} started', { units: NODE_UNITS.join(' '), user: account.name }));
-    } else if (verb === 'stop') {
+      return 0;
+    }
+    if (verb === 'stop') {
       await stopUnits(account, [...NODE_UNITS].reverse());
       log(t('{units} of {user} stopped', { units: NODE_UNITS.join(' '), user: account.name }));
-    } else {
-      const result = await userSystemctl(account, ['status', '--no-pager', ...NODE_UNITS], 30_000);
-      process.stdout.write(result.stdout);
-      return result.code;
+      return 0;
     }
-    return 0;
+    const status = await nodeStatus(account);
+    process.stdout.write(values.json ? JSON.stringify(status, null, 2) + '\n' : statusText(status));
+    return status.running ? 0 : NOT_RUNNING;
   },
 );

@@ -1,29 +1,67 @@
 /**
  * Three booted nodes (master, two nodes) with every package installed, on a private bridge in a
  * network namespace this test creates: addresses, reachability both ways over ICMP and TCP,
- * isolation from the host. Then podsec's trust bootstrap across the bridge: the master's
- * registry and signature server started by systemd from our units (podsec-create-policy and
- * podsec-create-services), a node adopting the master's policy from the signed trust bundle, and
- * a node refusing a tampered bundle. (A signed image pulled by a podman user on a node is the
- * next step: it needs image makers and signing inside the nodes.)
+ * isolation from the host. Then podsec's trust workflow across the bridge, every step by our
+ * commands inside the nodes with real podman, skopeo, gpg, registry and nginx:
+ *  - the master's registry and signature server started by systemd from our units
+ *    (podsec-create-policy and podsec-create-services);
+ *  - an image maker made by podsec-create-imagemakeruser (batch: generated GPG key) pushes and
+ *    signs a busybox image with podsec-load-sign-oci in its own systemd user session, and pushes
+ *    an unsigned image under the same path with plain skopeo (the OCI archives are made on the
+ *    host with podman import and podsec-save-oci and copied into the master's tree);
+ *  - node1 adopts the master's policy from the signed trust bundle; node2 refuses a tampered one;
+ *  - on node1 a podman user made by podsec-create-podmanusers pulls the signed image rootless
+ *    (verified by the node's /etc/containers/policy.json, the signature fetched from the master's
+ *    signature server) and runs it, and is refused the unsigned image.
+ * The nodes allow the @keyring system calls that nspawn's default filter denies (crun gives each
+ * container its own session keyring, as on a real host). Rootless storage is podman's default
+ * without a storage.conf, vfs (overlay would need fuse-overlayfs and /dev/fuse in the node: the
+ * node's root is itself an overlay mount).
  */
 import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { BRIDGE, type Cluster, startCluster } from '../support/image-cluster.ts';
+import { BRIDGE, type Cluster, type ClusterNode, startCluster } from '../support/image-cluster.ts';
 import { ensureNodeImage, NODE_TOOLS, runGated, hookError } from '../support/image-env.ts';
-import { ip } from '../support/image-nspawn.ts';
+import { ip, lingerUser, userRun } from '../support/image-nspawn.ts';
+import { buildImage, imageStore, removeTree, run, saveArchive } from '../support/oci-fixtures.ts';
 
 let cluster: Cluster | undefined;
+let work: string | undefined;
 const times: Record<string, number> = {};
+
+/** The images' platform prefix (U7S_PLATFORM: the Debian nodes have no ALT os-release) and the maker's path. */
+const PLATFORM = 'p11';
+const SIGNED = `${PLATFORM}/busybox:1`;
+const UNSIGNED = `${PLATFORM}/unsigned:1`;
+/** Where the OCI archives are copied in the master's tree (not /tmp: the node mounts a tmpfs there). */
+const DROP = '/var/tmp/podsec-e2e';
+
+const timed = async <T>(label: string, f: () => Promise<T>): Promise<T> => {
+  const t0 = performance.now();
+  try {
+    return await f();
+  } finally {
+    times[label] = Math.round(performance.now() - t0);
+  }
+};
 
 test.before(async () => {
   try {
     const image = await ensureNodeImage();
-    const t0 = performance.now();
-    cluster = await startCluster(image.path, ['master', 'node1', 'node2']);
-    times['3 nodes booted and addressed'] = Math.round(performance.now() - t0);
+    // The images, made on the host: <arch>.tar.xz archives by podsec-save-oci (an OCI layout).
+    work = await fs.mkdtemp('/var/tmp/podsec-multinode-');
+    await timed('OCI archives made on the host', async () => {
+      const store = imageStore(work!);
+      await buildImage(store, SIGNED, 'signed');
+      await buildImage(store, UNSIGNED, 'unsigned');
+      for (const [dir, name] of [['signed', SIGNED], ['unsigned', UNSIGNED]] as const) {
+        const saved = await saveArchive(store, join(work!, dir), 'amd64', [name]);
+        if (saved.exitCode !== 0) throw new Error(`podsec-save-oci ${name}: ${saved.stderr}`);
+      }
+    });
+    cluster = await timed('3 nodes booted and addressed', () => startCluster(image.path, ['master', 'node1', 'node2'], { allowSystemCalls: ['@keyring'] }));
   } catch (err) {
     hookError(err);
   }
@@ -31,6 +69,7 @@ test.before(async () => {
 
 test.after(async () => {
   await cluster?.close();
+  if (work) removeTree(work);
 });
 
 /** A TCP echo-once server on the master, started by the master's systemd (so it is stopped with it). */
@@ -83,6 +122,16 @@ test('the network is private: no route out of the namespace, nothing of it on th
 const httpGet = (url: string) =>
   `require('http').get(${JSON.stringify(url)}, (r) => { let n = 0; r.on('data', (c) => (n += c.length)); r.on('end', () => { console.log(r.statusCode + ' ' + n); process.exit(0); }); }).on('error', (e) => { console.log('error ' + e.message); process.exit(1); }); setTimeout(() => process.exit(2), 10000);`;
 
+/** GET until `status` answers (the services may still be starting); the last answer. */
+async function getFrom(node: ClusterNode, url: string, status: string): Promise<string> {
+  let answer = '';
+  for (let i = 0; i < 50 && !answer.startsWith(`${status} `); i++) {
+    answer = (await node.exec(['/usr/bin/node', '-e', httpGet(url)], { timeoutMs: 15_000 })).stdout.trim();
+    if (!answer.startsWith(`${status} `)) await new Promise((r) => setTimeout(r, 100));
+  }
+  return answer;
+}
+
 let fingerprint = '';
 const BUNDLE = '/var/sigstore/keys/podsec-trust-bundle.json';
 
@@ -98,13 +147,57 @@ test('master: podsec-create-policy and podsec-create-services start the registry
   assert.equal((await master.exec(['systemctl', 'is-active', ...units])).stdout.trim().split('\n'), ['active', 'active']);
   assert.equal((await master.exec(['systemctl', 'is-enabled', ...units])).stdout.trim().split('\n'), ['enabled', 'enabled']);
   const worker = cluster!.nodes[1]!;
-  for (const [url, status] of [[`http://${master.address}/v2/`, '200'], [`http://${master.address}:81${BUNDLE.replace('/var/sigstore', '')}`, '200']] as const) {
-    let answer = '';
-    for (let i = 0; i < 50 && !answer.startsWith(status); i++) {
-      answer = (await worker.exec(['/usr/bin/node', '-e', httpGet(url)], { timeoutMs: 15_000 })).stdout.trim();
-      if (!answer.startsWith(status)) await new Promise((r) => setTimeout(r, 100));
-    }
-    assert.match(answer, new RegExp(`^${status} `), `${worker.role} GET ${url}: ${answer}`);
+  for (const url of [`http://${master.address}/v2/`, `http://${master.address}:81${BUNDLE.replace('/var/sigstore', '')}`]) {
+    const answer = await getFrom(worker, url, '200');
+    assert.match(answer, /^200 /, `${worker.role} GET ${url}: ${answer}`);
+  }
+});
+
+let signedDigest = '';
+
+test('master: an image maker made by podsec-create-imagemakeruser signs and pushes an image with podsec-load-sign-oci', async () => {
+  assert.ok(fingerprint, 'the master step did not run');
+  const master = cluster!.nodes[0]!;
+  const made = await master.exec(['podsec-create-imagemakeruser', '--no-password', '--gpg-generate', '--no-key-passphrase', `maker@registry.local/${PLATFORM}`], { timeoutMs: 180_000 });
+  assert.is(made.exitCode, 0, made.stderr + made.stdout);
+  const makerKey = /GPG key ([0-9A-F]{40})/.exec(made.stdout)?.[1] ?? '';
+  assert.ok(makerKey, `no key printed:\n${made.stdout}`);
+  const policy = JSON.parse((await master.exec(['cat', '/etc/containers/policy.json'])).stdout);
+  assert.equal(policy.default, [{ type: 'reject' }]);
+  assert.equal(policy.transports.docker[`registry.local/${PLATFORM}`], [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: '/var/sigstore/keys/maker.pgp' }]);
+
+  // The archives into the master's tree: the signed one as podsec-save-oci wrote it, the
+  // unsigned one unpacked (a layout skopeo reads).
+  const drop = join(master.root, DROP);
+  await fs.mkdir(join(drop, 'unsigned'), { recursive: true });
+  await fs.copyFile(join(work!, 'signed/amd64.tar.xz'), join(drop, 'amd64.tar.xz'));
+  const unpacked = await run('tar', ['-xJf', join(work!, 'unsigned/amd64.tar.xz'), '-C', join(drop, 'unsigned')]);
+  assert.is(unpacked.exitCode, 0, unpacked.stderr);
+  assert.is((await run('chmod', ['-R', 'a+rX', drop])).exitCode, 0);
+
+  await timed('maker session started', () => lingerUser(master, 'maker'));
+  const loaded = await timed('load-sign-oci', () => userRun(master, 'maker', ['podsec-load-sign-oci', `${DROP}/amd64.tar.xz`, 'amd64', makerKey], { env: { U7S_PLATFORM: PLATFORM } }));
+  assert.is(loaded.exitCode, 0, loaded.stderr + loaded.stdout);
+  assert.match(loaded.stdout, new RegExp(`^Pushing and signing images: 1/1 ${SIGNED} → registry\\.local/${SIGNED}$`, 'm'));
+  const signatures = join(master.root, 'var/sigstore/sigstore', PLATFORM);
+  const signed = (await fs.readdir(signatures)).find((d) => /^busybox@sha256=[0-9a-f]{64}$/.test(d));
+  assert.ok(signed, `no signature directory in ${signatures}`);
+  assert.equal(await fs.readdir(join(signatures, signed!)), ['signature-1']);
+  signedDigest = signed!.slice('busybox@'.length).replace('=', ':');
+
+  // Unsigned, under the same path (which the policy gives to the maker's key): plain skopeo.
+  const pushed = await userRun(master, 'maker', ['skopeo', 'copy', '--quiet', '--dest-tls-verify=false', `oci:${DROP}/unsigned/amd64:${UNSIGNED}`, `docker://registry.local/${UNSIGNED}`]);
+  assert.is(pushed.exitCode, 0, pushed.stderr);
+  assert.not.ok((await fs.readdir(signatures)).some((d) => d.startsWith('unsigned@')), 'the unsigned image has a signature');
+
+  // Both are in the registry and the signature is served, as node1 sees them across the bridge.
+  const node1 = cluster!.nodes[1]!;
+  for (const url of [
+    ...[SIGNED, UNSIGNED].map((ref) => `http://${master.address}/v2/${ref.replace(/:[^:]*$/, '')}/tags/list`),
+    `http://${master.address}:81/sigstore/${PLATFORM}/${signed}/signature-1`,
+  ]) {
+    const answer = await getFrom(node1, url, '200');
+    assert.match(answer, /^200 [1-9]/, `node1 GET ${url}: ${answer}`);
   }
 });
 
@@ -115,6 +208,9 @@ test("node1 adopts the master's policy from the signed trust bundle", async () =
   assert.is(r.exitCode, 0, r.stderr + r.stdout);
   const read = async (n: typeof master) => JSON.parse((await n!.exec(['cat', '/etc/containers/policy.json'])).stdout) as unknown;
   assert.equal(await read(node1), await read(master));
+  // With the image maker's public key, which the policy names.
+  const key = 'var/sigstore/keys/maker.pgp';
+  assert.ok((await fs.readFile(join(node1!.root, key))).equals(await fs.readFile(join(master!.root, key))), `${key} differs from the master's`);
   assert.match((await node1!.exec(['getent', 'hosts', 'registry.local'])).stdout, new RegExp(`^${master!.address.replace(/\./g, '\\.')}\\s`));
 });
 
@@ -139,8 +235,40 @@ test('node2 refuses a tampered trust bundle (exit 4) and changes nothing', async
   }
 });
 
+test('node1: a podman user made by podsec-create-podmanusers pulls the signed image rootless and runs it', async () => {
+  assert.ok(signedDigest, 'the maker step did not run');
+  const node1 = cluster!.nodes[1]!;
+  const made = await node1.exec(['podsec-create-podmanusers', '--no-password', 'poduser']);
+  assert.is(made.exitCode, 0, made.stderr + made.stdout);
+  // Rootless podman maps the container's users through newuidmap/newgidmap and these ranges.
+  for (const file of ['/etc/subuid', '/etc/subgid']) assert.match((await node1.exec(['cat', file])).stdout, /^poduser:\d+:\d+$/m, file);
+  await timed('podman user session started', () => lingerUser(node1, 'poduser'));
+  const pulled = await timed('rootless signed pull', () => userRun(node1, 'poduser', ['podman', 'pull', `registry.local/${SIGNED}`]));
+  assert.is(pulled.exitCode, 0, pulled.stderr + pulled.stdout);
+  assert.match(pulled.stdout.trim(), /^[0-9a-f]{64}$/);
+  const info = await userRun(node1, 'poduser', ['podman', 'info', '--format', '{{.Host.Security.Rootless}}']);
+  assert.is(info.stdout.trim(), 'true', info.stderr);
+  const digest = await userRun(node1, 'poduser', ['podman', 'image', 'inspect', '--format', '{{.Digest}}', `registry.local/${SIGNED}`]);
+  assert.is(digest.stdout.trim(), signedDigest, digest.stderr);
+  const ran = await timed('rootless run', () => userRun(node1, 'poduser', ['podman', 'run', '--rm', `registry.local/${SIGNED}`, 'cat', '/etc/variant']));
+  assert.is(ran.exitCode, 0, ran.stderr);
+  assert.is(ran.stdout.trim(), 'signed');
+});
+
+test('node1: the same user is refused the unsigned image under the same path (no signature)', async () => {
+  assert.ok(signedDigest, 'the maker step did not run');
+  const node1 = cluster!.nodes[1]!;
+  const pulled = await userRun(node1, 'poduser', ['podman', 'pull', `registry.local/${UNSIGNED}`]);
+  assert.is.not(pulled.exitCode, 0, `the unsigned image was pulled:\n${pulled.stdout}`);
+  assert.match(pulled.stderr, /Source image rejected: A signature was required, but no signature exists/);
+  const images = await userRun(node1, 'poduser', ['podman', 'images', '--format', '{{.Repository}}:{{.Tag}}']);
+  assert.is(images.exitCode, 0, images.stderr);
+  assert.equal(images.stdout.trim().split('\n').sort(), [`registry.local/${SIGNED}`]);
+});
+
 test('timings', () => {
   console.log('  timings (ms):', times);
 });
 
-runGated(test, 'multi-node e2e', [...NODE_TOOLS, 'ip']);
+// On the host: podman, skopeo, busybox and xz make the test images (oci-fixtures.ts).
+runGated(test, 'multi-node e2e', [...NODE_TOOLS, 'ip', 'podman', 'skopeo', 'busybox', 'xz', 'tar']);

@@ -5,37 +5,80 @@
  * (test/fixtures/u7s/doubles). kubeadm init through the wrapper brings up u7s-admin's user manager
  * by lingering, rootlesskit.service then kubelet.service; the documents kubeadm gets are the
  * golden files of the unit tests; killing the launcher restarts both units; stop stops both;
- * reset and a control-plane join work; the three units pass systemd-analyze verify.
+ * reset and a control-plane join work; the three units pass systemd-analyze verify;
+ * `u7s-start-stop status --json` reports a running and a stopped node as its schema says. The
+ * node has a network namespace of the test's own, joined by a veth pair to one where a
+ * docker-registry serves the images: a worker join pulls them with skopeo, as u7s-admin inside
+ * the node namespace, into the CRI-O store, one progress line each; an image the node's policy
+ * refuses stops the join before kubeadm.
  */
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test as base } from 'uvu';
 import * as assert from 'uvu/assert';
+import AjvModule from 'ajv';
 import type { BuildResult } from '../../scripts/build.ts';
+import { FLANNEL_CNI_PLUGIN_VERSION, FLANNEL_VERSION } from '../../policies/u7s/kubeadm/templated-fields.ts';
+import statusSchema from '../../policies/schemas/u7s-start-stop-status.schema.ts';
+import { PROGRESS_LINE } from '../../bin/lib/progress.ts';
 import { ensureBuild } from '../support/build.ts';
+import { createNetnsPair, type NetnsPair } from '../support/netns.ts';
+import { buildImage, imageStore, run } from '../support/oci-fixtures.ts';
+import { startRegistry, type Service } from '../support/trust-fixtures.ts';
 import { bootContainer, type Container } from '../support/nspawn.ts';
 import { DEFAULT_PACKAGES, ensureRootfs, rpmInstall, withOverlay, sleep, type RunResult } from '../support/rootfs.ts';
 import { withTools } from '../support/tools.ts';
 import { DOUBLES, GOLDEN } from '../fixtures/u7s/support.ts';
 
 const test = withTools(base, ['rpm', 'rpmbuild', 'mmdebstrap', 'systemd-nspawn', 'mount', 'nsenter']);
-const PACKAGES = [...DEFAULT_PACKAGES, 'rootlesskit', 'slirp4netns', 'uidmap'];
+const PACKAGES = [...DEFAULT_PACKAGES, 'rootlesskit', 'slirp4netns', 'uidmap', 'skopeo'];
 const LIBEXEC = '/usr/libexec/podsec/u7s/bin';
 const RECORDS = '/var/lib/u7s-doubles';
 const TOKEN = 'abcdef.0123456789abcdef';
 const HASH = `sha256:${'a1'.repeat(32)}`;
 const KEY = 'f0'.repeat(32);
-/** The wrapper's environment in these tests: no registry to ask; ports on loopback only (the container shares the host's network). */
+/** The wrapper's environment in these tests: no registry to ask, no pulls (but in the pull test); ports on the node's loopback. */
 const WRAPPER_ENV = ['U7S_PLATFORM=p11', 'U7S_IMAGE_CHECK=no', 'U7S_PUBLISH_ADDRESS=127.0.0.1'];
+const NO_PULLS = 'U7S_PULL_IMAGES=no';
+const Ajv = AjvModule as unknown as typeof AjvModule.default;
+const validateStatus = new Ajv({ allErrors: true, strict: true }).compile(statusSchema);
 
 let container: Container | undefined;
 let root = '';
 let uid = 0;
 let finish: () => void = () => {};
 let finished: Promise<void> = Promise.resolve();
+let network: NetnsPair | undefined;
+let registry: Service | undefined;
+let registryAddr = '';
+let registryWork = '';
+/** What a worker runs, as the kubeadm double lists them and the flannel manifest names them. */
+const workerImages = () =>
+  ['kube-proxy:v1.30.2', 'coredns:v1.11.1', 'pause:3.9', `flannel-cni-plugin:${FLANNEL_CNI_PLUGIN_VERSION}`, `flannel:${FLANNEL_VERSION}`].map((i) => `${registryAddr}/p11/${i}`);
+
+/** A registry in the network namespace paired with the node's, holding a tiny image under every name a worker pulls. */
+async function startImageRegistry(pair: NetnsPair, work: string): Promise<void> {
+  registryAddr = `${pair.master.address}:5000`;
+  registry = await startRegistry({ addr: registryAddr, storage: join(work, 'registry'), netns: pair.master });
+  const images = imageStore(work);
+  await buildImage(images, 'tiny', 'u7s-pull');
+  for (const image of workerImages()) {
+    const [cmd, args] = pair.master.argv('skopeo', ['--policy', images.policy, 'copy', '--quiet', '--dest-tls-verify=false', `${images.transport}localhost/tiny:latest`, `docker://${image}`]);
+    const pushed = await run(cmd, args, { timeoutMs: 120_000 });
+    if (pushed.exitCode !== 0) throw new Error(`push ${image}: ${pushed.stderr}`);
+  }
+}
 
 base.before(async () => {
   const built: BuildResult = await ensureBuild('p11');
+  network = createNetnsPair();
+  // The wrapper finds the node's address through its default route: via the registry's side of
+  // the pair, which has no route on, so nothing leaves the two namespaces.
+  const route = await run('ip', ['-n', network.node.name, 'route', 'add', 'default', 'via', network.master.address], { timeoutMs: 10_000 });
+  if (route.exitCode !== 0) throw new Error(`ip route: ${route.stderr}`);
+  registryWork = mkdtempSync(join(tmpdir(), 'podsec-u7s-registry-'));
+  await startImageRegistry(network, registryWork);
   const lower = await ensureRootfs({ packages: PACKAGES });
   let ready: (c: Container) => void = () => {};
   let failed: (e: unknown) => void = () => {};
@@ -52,7 +95,18 @@ base.before(async () => {
     chmodSync(join(overlay, RECORDS), 0o1777);
     // Every real system has one (minbase has none); rootlesskit's child rewrites it in its copy of /etc.
     writeFileSync(join(overlay, 'etc/hosts'), '127.0.0.1 localhost\n');
-    const c = await bootContainer(overlay, `u7s-e2e-${process.pid}`);
+    // The test registry speaks plain HTTP, as registry.local does (podsec-create-policy writes the same for it).
+    mkdirSync(join(overlay, 'etc/containers/registries.conf.d'), { recursive: true });
+    writeFileSync(join(overlay, 'etc/containers/registries.conf.d/50-u7s-test.conf'), `[[registry]]\nlocation = "${registryAddr}"\ninsecure = true\n`);
+    // CRI-O's store on a disk file system, as on a real node (overlay cannot stack on the test's overlay root).
+    const store = join(registryWork, 'crio-store');
+    const admin = readFileSync(join(overlay, 'etc/passwd'), 'utf8').split('\n').find((line) => line.startsWith('u7s-admin:'))!.split(':');
+    mkdirSync(store, { mode: 0o700 });
+    chownSync(store, Number(admin[2]), Number(admin[3]));
+    const c = await bootContainer(overlay, `u7s-e2e-${process.pid}`, {
+      networkNamespace: network!.node.name,
+      binds: [`${store}:/var/lib/u7s-admin/.local/share/usernetes/containers`],
+    });
     ready(c);
     try {
       await stop;
@@ -68,6 +122,9 @@ base.before(async () => {
 base.after(async () => {
   finish();
   await finished;
+  await registry?.stop();
+  network?.remove();
+  if (registryWork) rmSync(registryWork, { recursive: true, force: true });
 });
 
 const PATH_ENV = ['PATH=/usr/sbin:/usr/bin:/sbin:/bin', 'LANG=C.UTF-8'];
@@ -75,7 +132,16 @@ const sh = (argv: string[], timeoutMs = 300_000): Promise<RunResult> => containe
 const asAdmin = (argv: string[]) =>
   sh(['setpriv', '--reuid=u7s-admin', '--regid=u7s-admin', '--init-groups', 'env', `HOME=/var/lib/u7s-admin`, `XDG_RUNTIME_DIR=/run/user/${uid}`, ...argv]);
 const userctl = (...args: string[]) => asAdmin(['systemctl', '--user', ...args]);
-const wrapper = (args: string[]) => sh(['env', ...WRAPPER_ENV, '/usr/bin/podsec-u7s-kubeadm', ...args]);
+const wrapper = (args: string[], env: string[] = [NO_PULLS]) => sh(['env', ...WRAPPER_ENV, ...env, '/usr/bin/podsec-u7s-kubeadm', ...args]);
+
+/** `u7s-start-stop status --json`, validated against its schema. */
+async function nodeStatus() {
+  const r = await sh(['/usr/libexec/podsec/u7s/bin/u7s-start-stop', 'status', '--json']);
+  const status = JSON.parse(r.stdout) as { running: boolean; linger: boolean; units: { unit: string; activeState: string; mainPid: number | null }[] };
+  assert.ok(validateStatus(status), `${JSON.stringify(validateStatus.errors)}\n${r.stdout}`);
+  assert.is(r.exitCode, status.running ? 0 : 3, r.stderr);
+  return status;
+}
 
 interface Record {
   name: string;
@@ -178,6 +244,14 @@ test('kubeadm init through the wrapper: namespace, kubeadm in it with the golden
   assert.is(checks.find((c) => c.id === 'linger')?.status, 'ok');
   assert.is(checks.find((c) => c.id === 'subuid')?.status, 'ok');
   assert.is(preflight.exitCode, checks.some((c) => c.status === 'fail') ? 1 : 0);
+
+  const status = await nodeStatus();
+  assert.equal([status.running, status.linger], [true, true]);
+  assert.equal(status.units.map((u) => [u.unit, u.activeState, u.mainPid]), [['rootlesskit.service', 'active', rk.pid], ['kubelet.service', 'active', kl.pid]]);
+  const text = await sh(['/usr/libexec/podsec/u7s/bin/u7s-start-stop', 'status']);
+  assert.is(text.exitCode, 0, text.stderr);
+  assert.match(text.stdout, new RegExp(`^rootlesskit\\.service: active \\(running\\), since \\S+, PID ${rk.pid}, restarts \\d+$`, 'm'));
+  assert.match(text.stdout, /^The node is running\.$/m);
 });
 
 test('killing the launcher restarts rootlesskit.service, and kubelet.service with it', async () => {
@@ -201,9 +275,13 @@ test('systemctl stop u7s stops both units; start brings them back', async () => 
     const journal = await sh(['journalctl', '--no-pager', '-n', '40', `_UID=${uid}`]);
     assert.unreachable(`after stop: ${states.join(', ')}\n${why.stdout}\n${journal.stdout}`);
   }
+  const stopped = await nodeStatus();
+  assert.is(stopped.running, false);
+  assert.equal(stopped.units.map((u) => [u.activeState, u.mainPid]), [['inactive', null], ['inactive', null]]);
   const start = await sh(['systemctl', 'start', 'u7s.service']);
   assert.is(start.exitCode, 0, start.stderr);
   await until('both units active again', 60, async () => ((await unitState('kubelet.service')).active === 'active' && (await unitState('rootlesskit.service')).active === 'active' ? true : undefined));
+  assert.is((await nodeStatus()).running, true);
 });
 
 test('kubeadm reset through the wrapper runs in the namespace, then stops and disables the node', async () => {
@@ -225,6 +303,39 @@ test('control-plane join with --certificate-key: the golden document; the join s
   assert.not.ok(existsSync(join(root, 'etc/podsec/u7s/config/rendered/join.yaml')), 'removed after kubeadm ran');
   assert.not.match(readFileSync(join(root, 'etc/podsec/u7s/config/env'), 'utf8'), new RegExp(`${TOKEN}|${KEY}`), 'no secret in the environment file');
   assert.match(readFileSync(join(root, 'etc/podsec/u7s/config/env'), 'utf8'), /^U7S_CONTROLPLANE='master'$/m);
+});
+
+const STORE = 'var/lib/u7s-admin/.local/share/usernetes/containers/storage';
+const WORKER_JOIN = ['join', '192.0.2.10:6443', '--token', TOKEN, '--discovery-token-ca-cert-hash', HASH, '--node-name', 'u7s-node2'];
+
+test("a worker join pulls the node's images as u7s-admin inside the namespace into the CRI-O store, one progress line each", async () => {
+  const images = workerImages();
+  const joinsBefore = records('kubeadm').filter((x) => x.argv[0] === 'join').length;
+  const r = await wrapper(WORKER_JOIN, [`U7S_REGISTRY=${registryAddr}`]);
+  assert.is(r.exitCode, 0, r.stdout + r.stderr);
+  const steps = r.stderr.split('\n').flatMap((line) => PROGRESS_LINE.exec(line)?.slice(1) ?? []);
+  assert.equal(steps, images.flatMap((image, i) => ['Pulling images into the node', String(i + 1), String(images.length), image]), r.stderr);
+  assert.is(records('kubeadm').filter((x) => x.argv[0] === 'join').length, joinsBefore + 1, 'kubeadm ran after the pulls');
+  const index = JSON.parse((await sh(['cat', `/${STORE}/overlay-images/images.json`])).stdout) as { names?: string[] }[];
+  const names = index.flatMap((image) => image.names ?? []);
+  for (const image of images) assert.ok(names.includes(image), `${image} in the store: ${names.join(' ')}`);
+  const owner = await sh(['stat', '-c', '%u', `/${STORE}/overlay-images/images.json`]);
+  assert.is(Number(owner.stdout.trim()), uid, "the store is u7s-admin's (root of the namespace), not the host root's");
+});
+
+test("an image the node's signature policy refuses stops the join before kubeadm, named with the reason", async () => {
+  const policy = join(root, 'etc/containers/policy.json');
+  const original = readFileSync(policy, 'utf8');
+  writeFileSync(policy, JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }], transports: { docker: { [`${registryAddr}/p11/coredns`]: [{ type: 'reject' }] } } }));
+  try {
+    const joinsBefore = records('kubeadm').filter((x) => x.argv[0] === 'join').length;
+    const r = await wrapper(WORKER_JOIN, [`U7S_REGISTRY=${registryAddr}`]);
+    assert.is(r.exitCode, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, new RegExp(`${registryAddr.replace(/\./g, '\\.')}/p11/coredns:v1\\.11\\.1 could not be pulled: .*rejected`));
+    assert.is(records('kubeadm').filter((x) => x.argv[0] === 'join').length, joinsBefore, 'kubeadm did not run');
+  } finally {
+    writeFileSync(policy, original);
+  }
 });
 
 test('a failing kubeadm: one message, exit 1, the join document removed', async () => {

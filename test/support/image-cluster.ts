@@ -9,7 +9,7 @@
 import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { bootNode, ip, type Node } from './image-nspawn.ts';
+import { type BootOptions, bootNode, ip, type Node } from './image-nspawn.ts';
 import { sleep } from './rootfs.ts';
 
 /** RFC 5737 documentation networks (never routed), in order of preference. */
@@ -55,9 +55,10 @@ async function mountOverlay(lower: string): Promise<{ root: string; remove(): Pr
 
 /**
  * Boots one node per role on a fresh bridge (sequentially: two cores), addresses .1, .2, ...
+ * `options` apply to every node (e.g. allowSystemCalls for rootless podman inside them).
  * On any failure, whatever was started is torn down before the error is thrown.
  */
-export async function startCluster(lower: string, roles: string[]): Promise<Cluster> {
+export async function startCluster(lower: string, roles: string[], options: Pick<BootOptions, 'allowSystemCalls' | 'bindRo'> = {}): Promise<Cluster> {
   if (roles.length > 20) throw new Error('at most 20 nodes');
   const tag = `${process.pid}`.slice(-6);
   const netns = `podsec-t${tag}`;
@@ -78,7 +79,7 @@ export async function startCluster(lower: string, roles: string[]): Promise<Clus
       const overlay = await mountOverlay(lower);
       cleanups.push(() => overlay.remove());
       // Short names: nspawn's host-side veth is "vb-<name>", at most 15 characters.
-      const node = await bootNode(overlay.root, { name: `p${i}${role.slice(0, 2)}${tag}`, network: { kind: 'bridge', netns, bridge: BRIDGE } });
+      const node = await bootNode(overlay.root, { ...options, name: `p${i}${role.slice(0, 2)}${tag}`, network: { kind: 'bridge', netns, bridge: BRIDGE } });
       cleanups.push(() => node.stop());
       const address = `${subnet}.${i + 1}`;
       for (const argv of [['ip', 'addr', 'add', `${address}/24`, 'dev', 'host0'], ['ip', 'link', 'set', 'host0', 'up']]) {

@@ -17,6 +17,13 @@ export interface BootOptions {
   network?: NodeNetwork;
   /** host:guest pairs bound read-only. */
   bindRo?: string[];
+  /**
+   * System calls (or @groups) allowed on top of nspawn's default filter, which denies some that
+   * a real host allows: e.g. `@keyring`, without which crun cannot give a container its own
+   * session keyring ("create keyring: Operation not permitted"). The filter binds whatever the
+   * node's own systemd starts; `exec` (nsenter from the host) is not under it.
+   */
+  allowSystemCalls?: string[];
   bootTimeoutMs?: number;
 }
 
@@ -71,6 +78,7 @@ export async function bootNode(root: string, options: BootOptions): Promise<Node
     'systemd-nspawn', '-D', root, '-b', '--register=no', '--keep-unit', '-M', options.name, '--console=passive',
     ...(network.kind === 'private' ? ['--private-network'] : [`--network-bridge=${network.bridge}`]),
     ...(options.bindRo ?? []).map((b) => `--bind-ro=${b}`),
+    ...(options.allowSystemCalls?.length ? [`--system-call-filter=${options.allowSystemCalls.join(' ')}`] : []),
   ];
   // In a test network namespace, nspawn itself runs there so its veth's host end lands on the bridge.
   const argv = network.kind === 'bridge' ? ['nsenter', `--net=/run/netns/${network.netns}`, '--', ...nspawn] : nspawn;
@@ -171,4 +179,43 @@ export async function ip(args: string[]): Promise<string> {
   const r = await execa('ip', args, { reject: false, stdin: 'ignore', timeout: 10_000 });
   if (r.exitCode !== 0) throw new Error(`ip ${args.join(' ')}: ${r.stderr}`);
   return r.stdout;
+}
+
+const USER_MANAGER_TIMEOUT_MS = 30_000;
+
+/**
+ * Makes `user` of a booted node linger (`loginctl enable-linger`) and waits until the node's
+ * logind has started the user's systemd manager (user@UID.service, with /run/user/UID made by
+ * logind): the session that userRun() runs commands in. Returns the uid.
+ */
+export async function lingerUser(node: Node, user: string): Promise<number> {
+  const id = await node.exec(['id', '-u', user]);
+  const uid = Number(id.stdout.trim());
+  if (id.exitCode !== 0 || !Number.isInteger(uid)) throw new Error(`${node.name}: no user ${user}: ${id.stderr}`);
+  const linger = await node.exec(['loginctl', 'enable-linger', user]);
+  if (linger.exitCode !== 0) throw new Error(`${node.name}: loginctl enable-linger ${user}: ${linger.stderr}`);
+  const deadline = Date.now() + USER_MANAGER_TIMEOUT_MS;
+  let state = '';
+  for (let i = 0; i < USER_MANAGER_TIMEOUT_MS / BOOT_POLL_MS && Date.now() < deadline; i++) {
+    state = (await node.exec(['systemctl', 'is-active', `user@${uid}.service`], { timeoutMs: 10_000 })).stdout.trim();
+    if (state === 'active') return uid;
+    await sleep(BOOT_POLL_MS);
+  }
+  throw new Error(`${node.name}: user@${uid}.service of ${user} is ${state || 'unknown'} after ${USER_MANAGER_TIMEOUT_MS / 1000} s`);
+}
+
+/**
+ * argv as a transient service of `user`'s own systemd manager on the node (systemd-run
+ * --machine=user@ --user --wait --pipe): the user's session environment (HOME, XDG_RUNTIME_DIR,
+ * the user bus), started by the node's systemd and so under the node's system call filter, as a
+ * login would be. Unlike exec, not a process entered from the host. The exit status is the
+ * command's; RuntimeMaxSec bounds the unit even if systemd-run is killed. `lingerUser` first.
+ */
+export async function userRun(node: Node, user: string, argv: string[], opts: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<RunResult> {
+  const timeoutMs = opts.timeoutMs ?? 120_000;
+  const env = Object.entries(opts.env ?? {}).map(([k, v]) => `--setenv=${k}=${v}`);
+  return node.exec(
+    ['systemd-run', `--machine=${user}@`, '--user', '--wait', '--pipe', '--quiet', '--collect', `--property=RuntimeMaxSec=${Math.ceil(timeoutMs / 1000)}`, ...env, '--', ...argv],
+    { timeoutMs: timeoutMs + 10_000 },
+  );
 }

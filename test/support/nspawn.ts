@@ -42,11 +42,20 @@ process.on('exit', () => {
   }
 });
 
-export async function bootContainer(root: string, name: string): Promise<Container> {
+export interface BootOptions {
+  /** A /run/netns name the test created: the container has that network instead of the host's. */
+  networkNamespace?: string;
+  /** HOST:CONTAINER directories bound into the container (nspawn --bind). */
+  binds?: string[];
+}
+
+export async function bootContainer(root: string, name: string, options: BootOptions = {}): Promise<Container> {
   await assertNotCached(root);
   const cgroup = await ownCgroup();
+  const network = options.networkNamespace ? [`--network-namespace-path=/run/netns/${options.networkNamespace}`] : [];
+  const binds = (options.binds ?? []).map((bind) => `--bind=${bind}`);
   const [cmd, ...args] = cgroup.wrap(
-    ['systemd-nspawn', '-D', root, '-b', '--register=no', '--keep-unit', '-M', name, '--console=passive'],
+    ['systemd-nspawn', '-D', root, '-b', '--register=no', '--keep-unit', '-M', name, '--console=passive', ...network, ...binds],
   );
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   if (child.pid === undefined) {

@@ -15,6 +15,7 @@ import imagesSchema from '../../policies/schemas/podsec-inotify-check-images.sch
 import kubeapiSchema from '../../policies/schemas/podsec-inotify-check-kubeapi.schema.ts';
 import vulnSchema from '../../policies/schemas/podsec-inotify-check-vuln.schema.ts';
 import policySchema from '../../policies/schemas/podsec-inotify-check-policy.schema.ts';
+import preflightSchema from '../../policies/schemas/podsec-u7s-preflight.schema.ts';
 import { inotifyProgram, JOURNAL_ENV } from '../fixtures/inotify/programs.ts';
 import { COMPLIANT_POLICY, podsecTree } from '../fixtures/inotify/tree.ts';
 import { fakeCluster } from '../fixtures/rbac/fake-cluster.ts';
@@ -236,6 +237,23 @@ test('podsec-inotify-check-vuln --json: every scan with its counts, failures and
   } finally {
     tree.cleanup();
     rmSync(bin, { recursive: true, force: true });
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// podsec-u7s-preflight
+
+test('podsec-u7s-preflight --json: every check of this host, valid; exit 1 exactly when one fails', async () => {
+  const root = rootWith({ 'etc/passwd': 'root:x:0:0::/root:/bin/sh\nu7s-admin:x:990:990::/var/lib/u7s-admin:/bin/false\n', 'etc/subuid': 'u7s-admin:200000:65536\n' });
+  try {
+    const r = await runTs('bin/podsec-u7s-preflight.ts', ['--json', '--no-ports', '--root', root], { env: { LANG: 'C', LC_ALL: undefined, LANGUAGE: undefined }, timeoutMs: 30_000 });
+    const checks = validJson(preflightSchema, r.stdout, 'preflight') as { id: string; status: string }[];
+    assert.is(r.exitCode, checks.some((c) => c.status === 'fail') ? 1 : 0, r.stderr);
+    assert.is(checks.find((c) => c.id === 'user')?.status, 'ok');
+    assert.is(checks.find((c) => c.id === 'subuid')?.status, 'ok');
+    assert.is(checks.find((c) => c.id === 'subgid')?.status, 'fail', 'no /etc/subgid in the tree');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
   }
 });
 

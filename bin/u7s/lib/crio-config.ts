@@ -10,17 +10,29 @@ import { toToml, type TomlTables } from './toml.ts';
 
 export const SIGNATURE_POLICY = '/etc/containers/policy.json';
 
+export interface ImageStore {
+  driver: string;
+  root: string;
+  runroot: string;
+}
+
+/** CRI-O's image store (containers-storage) of the node account, as the namespace sees it. */
+export function crioImageStore(layout: UserLayout): ImageStore {
+  return { driver: 'overlay', root: join(layout.dataDir, 'containers', 'storage'), runroot: join(layout.usernetesRun, 'containers', 'storage') };
+}
+
 export function crioTables(layout: UserLayout, settings: Pick<NodeSettings, 'registry' | 'pauseImage'>): TomlTables {
   const run = layout.usernetesRun;
+  const store = crioImageStore(layout);
   const image: Record<string, string> = { signature_policy: SIGNATURE_POLICY };
   if (settings.registry && settings.pauseImage) image.pause_image = `${settings.registry}/${settings.pauseImage}`;
   return [
     [
       'crio',
       {
-        root: join(layout.dataDir, 'containers', 'storage'),
-        runroot: join(run, 'containers', 'storage'),
-        storage_driver: 'overlay',
+        root: store.root,
+        runroot: store.runroot,
+        storage_driver: store.driver,
         version_file: join(run, 'crio', 'version'),
       },
     ],

@@ -1,8 +1,9 @@
 /**
  * Carrying out a deploy plan, as root, in this order: checks that change nothing (stale etcd
  * data, the images on the registry), then the node's files (environment file, kubeadm documents,
- * subordinate ids, /etc/kubernetes), then the namespace (linger, rootlesskit.service), kubeadm
- * inside it as u7s-admin, and the follow-up (kubeconfigs, flannel, u7s.service). Everything the
+ * subordinate ids, /etc/kubernetes), then the namespace (linger, rootlesskit.service), the
+ * images pulled into the node's CRI-O store (with progress), kubeadm inside it as u7s-admin, and
+ * the follow-up (kubeconfigs, flannel, u7s.service). Everything the
  * node account runs, it runs as itself (setpriv); root reads what it wrote only as checked data.
  */
 import { existsSync, readFileSync, statSync, unlinkSync } from 'node:fs';
@@ -14,13 +15,15 @@ import { atomicWrite, openTrustedDir, safeMkdir } from '../../lib/safe-fs.ts';
 import { findGroup, type Account } from './accounts.ts';
 import type { DeployPlan } from './deploy-plan.ts';
 import { planText } from './deploy-plan.ts';
-import { renderFlannel } from './flannel.ts';
+import { crioImageStore, SIGNATURE_POLICY } from './crio-config.ts';
+import { manifestImages, renderFlannel } from './flannel.ts';
+import { imagesForRole, pullImages } from './image-pull.ts';
 import { setPath, findKind } from './kubeadm-documents.ts';
 import { checkedKubeconfig } from './kubeconfig.ts';
 import { formatNodeEnv } from './node-env.ts';
 import { ensureUserManager, startUnits, systemSystemctl } from './node-service.ts';
-import { KUBERNETES_DIR, U7S_ENV_FILE, U7S_ETCD_DIR, U7S_FLANNEL_MANIFEST, U7S_PROGRAMS, U7S_RENDERED_DIR, SYSTEM_PROGRAMS } from './paths.ts';
-import { accountEnv, asAccount, capture, sleep, stand, systemTool } from './proc.ts';
+import { KUBERNETES_DIR, U7S_ENV_FILE, U7S_ETCD_DIR, U7S_FLANNEL_MANIFEST, U7S_PROGRAMS, U7S_RENDERED_DIR, SYSTEM_PROGRAMS, userLayout } from './paths.ts';
+import { accountEnv, asAccount, capture, requireTool, sleep, stand, systemTool } from './proc.ts';
 import { checkImages, httpFetch, parseImage, type Fetch } from './registry.ts';
 import { planSubids } from './subid.ts';
 
@@ -73,14 +76,15 @@ async function staleEtcd(options: RunOptions): Promise<void> {
  * Are the images kubeadm will pull on the registry? With U7S_SETAVAILABLEIMAGES=yes a missing tag
  * is replaced by the newest one (kube-*: the newest patch of the minor, for all four; etcd and
  * coredns through imageTag; pause through the node settings), without re-tagging anything.
+ * Returns the images kubeadm will use, with those replacements.
  */
-export async function checkRegistry(plan: DeployPlan, images: string[], options: RunOptions): Promise<void> {
+export async function checkRegistry(plan: DeployPlan, images: string[], options: RunOptions): Promise<string[]> {
   if (!plan.version || options.env.U7S_IMAGE_CHECK === 'no') {
     if (options.env.U7S_IMAGE_CHECK === 'no') say(t('U7S_IMAGE_CHECK=no: the registry is not asked for the image tags'));
-    return;
+    return images;
   }
   const result = await checkImages(options.fetch ?? httpFetch(), images, plan.version);
-  if (!result.missing.length) return;
+  if (!result.missing.length) return images;
   if (options.env.U7S_SETAVAILABLEIMAGES !== 'yes') {
     const lines = result.missing.map((m) => `  ${m.image}${m.newest ? t(' (newest: {tag})', { tag: m.newest }) : t(' (no tags)')}`);
     const kube = result.missing.find((m) => /\/kube-[^/]+:/.test(m.image) && m.newest);
@@ -100,6 +104,8 @@ export async function checkRegistry(plan: DeployPlan, images: string[], options:
     else if (base === 'coredns' && cluster) setPath(cluster, 'dns.imageTag', missing.newest);
     else if (base === 'pause') plan.settings.pauseImage = `${ref.name}:${missing.newest}`;
   }
+  const replaced = new Map(result.missing.map((m) => [m.image, `${parseImage(m.image).name}:${m.newest}`]));
+  return images.map((image) => replaced.get(image) ?? image);
 }
 
 /** /etc/kubernetes must be writable by the node account (kubeadm writes it from the namespace). */
@@ -157,15 +163,43 @@ async function kubeconfigs(options: RunOptions): Promise<void> {
   if (copied.code !== 0) say(t('could not copy admin.conf for {user}: {reason}', { user: account.name, reason: copied.stderr.trim() }));
 }
 
-/** kubectl apply of the flannel manifest inside the namespace, retried for at most five minutes. */
-async function applyFlannel(plan: DeployPlan, options: RunOptions): Promise<void> {
-  const text = readFileSync(join(options.root, U7S_FLANNEL_MANIFEST), 'utf8');
-  const manifest = renderFlannel(text, {
+function flannelManifest(plan: DeployPlan, options: RunOptions): string {
+  return renderFlannel(readFileSync(join(options.root, U7S_FLANNEL_MANIFEST), 'utf8'), {
     podCidr: plan.settings.podNetworkCidr,
     repository: plan.registry.flannelRepository,
     flannelTag: options.env.U7S_FLANNEL_TAG,
     cniPluginTag: options.env.U7S_FLANNELCNIPLUGIN_TAG,
   });
+}
+
+/**
+ * The images this node will run, pulled into its CRI-O store as the node account, checked against
+ * the signature policy. U7S_PULL_IMAGES=no leaves them to CRI-O (pulled when kubelet asks).
+ */
+async function pullNodeImages(plan: DeployPlan, kubeadmImages: string[], options: RunOptions): Promise<void> {
+  if (options.env.U7S_PULL_IMAGES === 'no' || plan.kubeadmArgs.includes('--dry-run')) {
+    if (options.env.U7S_PULL_IMAGES === 'no') say(t('U7S_PULL_IMAGES=no: the images are not pulled before kubeadm'));
+    return;
+  }
+  const cniImages = plan.settings.cniPlugin === 'flannel' ? manifestImages(flannelManifest(plan, options)) : [];
+  const images = imagesForRole(plan.settings.role, kubeadmImages, cniImages);
+  if (!images.length) return;
+  const { account } = options;
+  const skopeo = requireTool('skopeo', t('podsec requires skopeo'));
+  await pullImages(images, {
+    skopeo,
+    store: crioImageStore(userLayout(account.uid, account.gid, account.home)),
+    policy: SIGNATURE_POLICY,
+    run: (argv) => {
+      const [program, args] = asAccount(account, U7S_PROGRAMS.nsenter, argv);
+      return capture(program, args, { env: accountEnv(account), cwd: account.home, timeoutMs: 900_000 });
+    },
+  });
+}
+
+/** kubectl apply of the flannel manifest inside the namespace, retried for at most five minutes. */
+async function applyFlannel(plan: DeployPlan, options: RunOptions): Promise<void> {
+  const manifest = flannelManifest(plan, options);
   const attempts = 60;
   for (let i = 1; i <= attempts; i++) {
     const code = await inNamespace(options.account, [SYSTEM_PROGRAMS.kubectl, '--kubeconfig', join(KUBERNETES_DIR, 'admin.conf'), 'apply', '-f', '-'], { input: manifest });
@@ -178,12 +212,13 @@ async function applyFlannel(plan: DeployPlan, options: RunOptions): Promise<void
 export async function executeDeploy(plan: DeployPlan, images: string[], options: RunOptions): Promise<number> {
   const { account } = options;
   if (plan.settings.role === 'control-plane') await staleEtcd(options);
-  await checkRegistry(plan, images, options);
+  const kubeadmImages = await checkRegistry(plan, images, options);
 
   await writeNodeFiles(plan, options);
   say(t('Starting the node namespace (rootlesskit.service of {user})', { user: account.name }));
   await ensureUserManager(account);
   await startUnits(account, ['rootlesskit.service'], 'restart');
+  await pullNodeImages(plan, kubeadmImages, options);
 
   say(t('Running kubeadm {command} in the node namespace', { command: plan.command }));
   let code: number;

@@ -46,3 +46,15 @@ export function renderFlannel(text: string, options: FlannelOptions): string {
   }
   return docs.map((d) => new YAML.Document(d).toString({ indent: 2, lineWidth: 0 })).join('---\n');
 }
+
+/** The images a rendered manifest runs (containers and init containers of its pod templates), each once. */
+export function manifestImages(text: string): string[] {
+  const images = new Set<string>();
+  for (const doc of YAML.parseAllDocuments(text).map((d) => d.toJS() as Doc | null)) {
+    const pod = getPath(doc ?? {}, 'spec.template.spec') as Doc | undefined;
+    for (const list of [pod?.initContainers, pod?.containers]) {
+      for (const container of Array.isArray(list) ? (list as Doc[]) : []) if (typeof container.image === 'string') images.add(container.image);
+    }
+  }
+  return [...images];
+}

@@ -77,6 +77,10 @@ signed-image policy.`,
     ...U7S_LIBEXEC_PROGRAMS.map((name) => program(`${libexecBin}/${name}`, `u7s/${name}`)),
     // PATH=/usr/libexec/podsec/u7s/bin:$PATH makes `kubeadm` the wrapper (upstream's procedure).
     symlink(`${libexecBin}/kubeadm`, '../../../../bin/podsec-u7s-kubeadm'),
+    // The shapes of the --json outputs, for monitoring that reads them.
+    dir('%_docdir/podsec-k8s'),
+    file('%_docdir/podsec-k8s/podsec-u7s-preflight.schema.json', { json: 'policies/schemas/podsec-u7s-preflight.schema.ts' }),
+    file('%_docdir/podsec-k8s/u7s-start-stop-status.schema.json', { json: 'policies/schemas/u7s-start-stop-status.schema.ts' }),
     systemUnit('u7s.service', unitTemplate('u7s.service')),
     userUnit('rootlesskit.service', unitTemplate('user/rootlesskit.service')),
     userUnit('kubelet.service', unitTemplate('user/kubelet.service')),
