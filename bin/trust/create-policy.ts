@@ -9,7 +9,7 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { CommandError } from '../lib/command.ts';
-import { parsePolicy, parseRegistriesD, PolicySyntaxError, rejectAllPolicy, serializePolicy, type ContainersPolicy, type PolicyRequirement } from '../lib/containers-policy.ts';
+import { parsePolicy, parseRegistriesD, PolicySyntaxError, rejectAllPolicy, serializePolicy, serializeRegistriesD, type ContainersPolicy, type PolicyRequirement } from '../lib/containers-policy.ts';
 import { translator } from '../lib/i18n.ts';
 import { atomicWrite } from '../lib/safe-fs.ts';
 import { CONTAINERS_CONFIG_DIR, PODMAN_DEV_GROUP, PODMAN_GROUP, SIGSTORE_HOST, SIGSTORE_PORT, SIGSTORE_ROOT, SIGSTORE_URL } from '../lib/names.ts';
@@ -32,6 +32,7 @@ import {
   type NodeTrustState,
   type Pin,
 } from './bundle.ts';
+import { SIGSTORE_REGISTRIES_D, SIGSTORE_REGISTRIES_D_PREFIX, sigstoreRegistriesD } from '../makers/maker-policy.ts';
 import { planDir, planFile, planManaged, planParentDir, readCurrent, type Current } from './files.ts';
 import { HOSTS_FILE, planHostsBinding, readHostsFile } from './hosts.ts';
 import { Plan } from './plan.ts';
@@ -160,6 +161,13 @@ function planContainersConfigs(plan: Plan, root: string, policyText: string, cur
   planManaged(plan, root, POLICY_FILE, policyText, POLICY_HISTORY, { now, what: t('the container image trust policy'), current });
   planParentDir(plan, root, REGISTRIES_D_DIR);
   planManaged(plan, root, DEFAULT_YAML, DEFAULT_YAML_CONTENT, DEFAULT_YAML_HISTORY, { now, what: t('signature lookaside {url}', { url: SIGSTORE_URL }) });
+  // Sigstore signatures are attachments in the registry, read only where registries.d says so: a
+  // node that adopts a policy with sigstoreSigned scopes needs that as much as the master does.
+  const sigstoreD = sigstoreRegistriesD(parsePolicy(policyText, POLICY_FILE));
+  if (sigstoreD) {
+    const scopes = Object.keys(sigstoreD.docker ?? {}).join(', ');
+    planManaged(plan, root, SIGSTORE_REGISTRIES_D, serializeRegistriesD(sigstoreD), { prefix: SIGSTORE_REGISTRIES_D_PREFIX }, { now, what: t('sigstore signatures of {scopes} are read from the registry', { scopes }) });
+  }
   warnOtherDefaultDocker(plan, root);
 
   const conf = readCurrent(root, REGISTRIES_CONF);

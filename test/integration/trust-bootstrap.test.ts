@@ -16,6 +16,7 @@ import { chmodSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
+import YAML from 'yaml';
 import * as assert from 'uvu/assert';
 import { installManaged } from '../../bin/lib/config-history.ts';
 import { envelopeText, manifestText, type Manifest } from '../../bin/trust/bundle.ts';
@@ -161,6 +162,9 @@ it('master adds an image maker: the node picks up the new key and scope without 
   writeFileSync(join(master, KEYS, 'alice.pgp'), '-----BEGIN PGP PUBLIC KEY BLOCK-----\nalice\n-----END PGP PUBLIC KEY BLOCK-----\n', { mode: 0o644 });
   const policy = JSON.parse(readFileSync(join(master, 'etc/containers/policy.json'), 'utf8'));
   policy.transports.docker['registry.local'] = [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: '/var/sigstore/keys/alice.pgp' }];
+  // And a sigstore maker: its signatures are registry attachments, which the node must be told to read.
+  writeFileSync(join(master, KEYS, 'bob.pub'), '-----BEGIN PUBLIC KEY-----\nbob\n-----END PUBLIC KEY-----\n', { mode: 0o644 });
+  policy.transports.docker['registry.local/p11/sig'] = [{ type: 'sigstoreSigned', keyPath: '/var/sigstore/keys/bob.pub' }];
   installManaged(join(master, 'etc/containers/policy.json'), JSON.stringify(policy, null, 2) + '\n', { root: master, prefix: 'policy_', timestamp: new Date(Date.now() + 1000), mode: 0o644 });
   const republished = await createPolicy(master, [pair.master.address], pair.master);
   assert.is(republished.exitCode, 0, republished.stderr);
@@ -170,6 +174,9 @@ it('master adds an image maker: the node picks up the new key and scope without 
   assert.is(ran.exitCode, 0, ran.stderr);
   assert.ok(readFileSync(join(node, KEYS, 'alice.pgp')).equals(readFileSync(join(master, KEYS, 'alice.pgp'))));
   assert.equal(JSON.parse(readFileSync(join(node, 'etc/containers/policy.json'), 'utf8')), policy);
+  assert.ok(readFileSync(join(node, KEYS, 'bob.pub')).equals(readFileSync(join(master, KEYS, 'bob.pub'))));
+  const attachments = YAML.parse(readFileSync(join(node, 'etc/containers/registries.d/podsec-sigstore.yaml'), 'utf8'));
+  assert.equal(attachments, { docker: { 'registry.local/p11/sig': { 'use-sigstore-attachments': true } } });
 });
 
 it('node: a tampered policy.json on the server is refused', async () => {

@@ -38,9 +38,10 @@ test('all seven packages come out of rpmbuild, named N-V-R.noarch.rpm', () => {
 });
 
 test('rpmspec -P expands the spec with the ALT macro emulation; no ALT macro is left', async () => {
-  const macros = join(await mkdtemp(join(tmpdir(), 'podsec-macros-')), 'alt.macros');
+  const dir = await mkdtemp(join(tmpdir(), 'podsec-macros-'));
+  const macros = join(dir, 'alt.macros');
   await writeFile(macros, await renderMacros('p11'));
-  const result = await run('rpmspec', ['-P', '--load', macros, built.spec]);
+  const result = await run('rpmspec', ['-P', '--load', macros, built.spec]).finally(() => rm(dir, { recursive: true, force: true }));
   assert.is(result.exitCode, 0, result.stderr);
   for (const macro of ['%post_systemd', '%preun_systemd', '%filter_from_requires', '%EVR', '%_unitdir', '%_libexecdir']) {
     assert.not.ok(result.stdout.includes(macro), `${macro} left unexpanded`);
@@ -182,19 +183,22 @@ test('dist/gear holds the spec, .gear/rules and the same tree as the tarball', a
 
 test('reproducible: two builds in different directories at different times are byte-identical', async () => {
   const dirs = [await mkdtemp(join(tmpdir(), 'podsec-repro-a-')), await mkdtemp(join(tmpdir(), 'podsec-repro-b-'))];
-  const results: BuildResult[] = [];
-  for (const dir of dirs) {
-    results.push(await build({ branch: 'p11', outDir: join(dir, 'dist'), model, log: () => {}, force: true }));
-    await new Promise((resolve) => setTimeout(resolve, 1100)); // a different second for the second build
+  try {
+    const results: BuildResult[] = [];
+    for (const dir of dirs) {
+      results.push(await build({ branch: 'p11', outDir: join(dir, 'dist'), model, log: () => {}, force: true }));
+      await new Promise((resolve) => setTimeout(resolve, 1100)); // a different second for the second build
+    }
+    const [a, b] = results as [BuildResult, BuildResult];
+    assert.is(await sha256(a.tarball), await sha256(b.tarball), 'tarball differs');
+    assert.is(a.rpms.length, 7);
+    for (let i = 0; i < a.rpms.length; i++) {
+      assert.is(basename(a.rpms[i]!), basename(b.rpms[i]!));
+      assert.is(await sha256(a.rpms[i]!), await sha256(b.rpms[i]!), `${basename(a.rpms[i]!)} differs`);
+    }
+  } finally {
+    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
   }
-  const [a, b] = results as [BuildResult, BuildResult];
-  assert.is(await sha256(a.tarball), await sha256(b.tarball), 'tarball differs');
-  assert.is(a.rpms.length, 7);
-  for (let i = 0; i < a.rpms.length; i++) {
-    assert.is(basename(a.rpms[i]!), basename(b.rpms[i]!));
-    assert.is(await sha256(a.rpms[i]!), await sha256(b.rpms[i]!), `${basename(a.rpms[i]!)} differs`);
-  }
-  for (const dir of dirs) await rm(dir, { recursive: true, force: true });
 });
 
 test('the installed program is the bundled entrypoint: #!/usr/bin/node, mode 0755, no node_modules at run time', async () => {
