@@ -80,7 +80,7 @@ const spec: CommandSpec = {
     'kubeadm --plan init --pod-network-cidr 10.200.0.0/16': 'show what init would do',
     'kubeadm token create --print-join-command': 'a new join command, from inside the node namespace',
   },
-  seeAlso: ['podsec-u7s-preflight(1)', 'podsec-u7s-loadbalancer(1)', 'nsenter_u7s(8)', 'kubeadm(1)'],
+  seeAlso: ['podsec-u7s-preflight(1)', 'podsec-u7s-loadbalancer(1)', 'nsenter_u7s(8)', 'u7s-start-stop(8)', 'kubeadm(1)'],
 };
 
 const argv = process.argv.slice(2);

@@ -20,6 +20,7 @@ const common = {
   _datadir: '/usr/share',
   _mandir: '/usr/share/man',
   _man1dir: '/usr/share/man/man1',
+  _man8dir: '/usr/share/man/man8',
   _docdir: '/usr/share/doc',
   _localedir: '/usr/share/locale',
   _sysconfdir: '/etc',

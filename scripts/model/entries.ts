@@ -1,5 +1,5 @@
 /** Small constructors so package declarations read as a table of paths. */
-import type { Content, Entry } from './types.ts';
+import type { Content, Entry, ManSection } from './types.ts';
 
 interface Ownership {
   owner?: string;
@@ -19,8 +19,16 @@ export const file = withContent('file');
 export const config = withContent('config');
 export const configNoReplace = withContent('config-noreplace');
 
-export const program = (path: string, name: string, mode = 0o755, o: Ownership = {}): Entry =>
-  file(path, { program: name }, mode, o);
+interface ProgramOptions extends Ownership {
+  /** The section of its man pages; see `Content` (a %_bindir command defaults to 1, others have none). */
+  manSection?: ManSection;
+}
+
+/** A bundled program (bin/<name>.ts); `program(path, name, 0o755, { manSection: 8 })` documents an administrative one. */
+export const program = (path: string, name: string, mode = 0o755, o: ProgramOptions = {}): Entry => {
+  const { manSection, ...ownership } = o;
+  return file(path, manSection ? { program: name, manSection } : { program: name }, mode, ownership);
+};
 
 export const symlink = (path: string, target: string, o: Ownership = {}): Entry => ({
   path,

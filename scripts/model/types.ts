@@ -15,20 +15,26 @@ export type EntryKind =
   | 'user-unit' // a unit in %_userunitdir
   | 'drop-in'; // a unit drop-in (<unit>.d/<name>.conf)
 
+/** A man page section we ship pages in: 1 for commands on PATH, 8 for administrative programs. */
+export type ManSection = 1 | 8;
+
 /**
  * Where a file's bytes come from. Paths are relative to the repository root.
- * - program:  bin/<name>.ts bundled by esbuild into one Node entrypoint
+ * - program:  bin/<name>.ts bundled by esbuild into one Node entrypoint. Its man pages
+ *             (scripts/model/docs.ts) are in `manSection`: a command in %_bindir defaults to 1,
+ *             a program anywhere else gets pages only when it declares a section (8 for the
+ *             administrative programs in %_libexecdir)
  * - ejs:      a text template, rendered with the model context
  * - yaml/json: a TypeScript module whose default export is the document (or, for yaml,
  *             an array of documents when `multiDocument` is set), serialized by `yaml` / JSON.stringify
  */
 export type Content =
-  | { program: string }
+  | { program: string; manSection?: ManSection }
   | { ejs: string; data?: Record<string, unknown> }
   | { yaml: string; multiDocument?: boolean }
   | { json: string }
   // Generated from a program's own definition (scripts/docs) and the translations (bin/po):
-  | { manPage: string; language: 'en' | 'ru' }
+  | { manPage: string; language: 'en' | 'ru'; section: ManSection }
   | { completion: string }
   | { catalog: string; language: 'ru' };
 

@@ -1,9 +1,9 @@
 /**
- * Man pages, --help and bash completion of every installed command, checked with the real
+ * Man pages, --help and bash completion of every documented program, checked with the real
  * consumers (man/groff, bash's compgen, msgfmt), in English and Russian. What is checked comes
  * from the commands' own definitions (PODSEC_DESCRIBE=1), never from a list kept here.
  */
-import { readFile, readdir } from 'node:fs/promises';
+import { access, readFile, readdir } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { test as base } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -12,6 +12,7 @@ import type { BuildResult } from '../../scripts/build.ts';
 import { completionFunctionName } from '../../scripts/docs/completion.ts';
 import { describeProgram } from '../../scripts/docs/describe.ts';
 import { treePath } from '../../scripts/layout.ts';
+import { COMPLETIONS_DIR, documentedPrograms } from '../../scripts/model/docs.ts';
 import model from '../../scripts/model/index.ts';
 import { REPO_ROOT } from '../../scripts/repo.ts';
 import { ensureBuild } from '../support/build.ts';
@@ -20,20 +21,19 @@ import { withTools } from '../support/tools.ts';
 
 const test = withTools(base, ['man', 'groff', 'xz', 'bash', 'msgfmt']);
 
-/** Every command installed in %_bindir, with the tree paths of its bundle, pages and completion. */
-const commands = model.packages
-  .flatMap((p) => p.entries)
-  .filter((e) => e.path.startsWith('%_bindir/') && e.content && 'program' in e.content)
-  .map((e) => {
-    const name = posix.basename(e.path);
-    return {
-      name,
-      bundle: treePath(e.path),
-      manEn: treePath(`%_man1dir/${name}.1.xz`),
-      manRu: treePath(`%_mandir/ru/man1/${name}.1.xz`),
-      completion: treePath(`%_datadir/bash-completion/completions/${name}`),
-    };
-  });
+/**
+ * Every documented program (scripts/model/docs.ts): the commands in %_bindir (section 1, with a
+ * completion) and the administrative programs (section 8, not on PATH: no completion), with the
+ * tree paths of its bundle, pages and completion.
+ */
+const commands = documentedPrograms(model).map((p) => ({
+  name: p.name,
+  section: p.section,
+  bundle: treePath(p.path),
+  manEn: treePath(p.pages.en),
+  manRu: treePath(p.pages.ru),
+  completion: p.completion && treePath(p.completion),
+}));
 
 let built: BuildResult;
 let tree: string;
@@ -47,19 +47,31 @@ base.before(async () => {
 
 const optionNames = (d: CommandDescription) => Object.keys({ ...d.spec.options, ...d.commonOptions });
 
-test('there are commands to check', () => {
-  assert.ok(commands.length > 0);
+const CYRILLIC = /[\u0400-\u04ff]/;
+/** The text of a rendered page's first section (NAME): `name - summary`. */
+const nameLine = (rendered: string) => rendered.split('\n').slice(1).find((l) => /^\s+\S/.test(l))?.trim() ?? '';
+
+test('there are commands to check, in section 1 and in section 8', () => {
+  assert.ok(commands.some((c) => c.section === 1));
+  assert.ok(commands.some((c) => c.section === 8));
 });
 
 for (const c of commands) {
   for (const [language, page] of [['en', c.manEn], ['ru', c.manRu]] as const) {
-    test(`${c.name}: ${language} man page renders without warnings and names every option`, async () => {
+    test(`${c.name}(${c.section}): ${language} man page renders without warnings, names every option, is in ${language === 'ru' ? 'Russian' : 'English'}`, async () => {
       const source = (await run('xz', ['-dc', join(tree, page)])).stdout;
+      assert.match(source, new RegExp(`^\\.TH \\S+ ${c.section} `, 'm'));
       const rendered = await run('groff', ['-K', 'utf8', '-man', '-Tutf8', '-ww', '-z'], { input: source });
       assert.is(rendered.stderr, '', rendered.stderr);
       const man = await run('man', ['-l', '-E', 'UTF-8', '-'], { input: source, env: { MANWIDTH: '100', LC_ALL: 'C.UTF-8', MAN_DISABLE_SECCOMP: '1' } });
       assert.is(man.exitCode, 0, man.stderr);
+      assert.ok(man.stdout.startsWith(`${c.name.toUpperCase()}(${c.section})`), man.stdout.split('\n')[0]);
       for (const option of optionNames(descriptions.get(c.name)!)) assert.ok(man.stdout.includes(`--${option}`), `--${option} missing from the ${language} page`);
+      // The summary, not only the headings, is in the page's language.
+      const summary = nameLine(man.stdout);
+      assert.ok(summary.startsWith(`${c.name} `), summary);
+      if (language === 'ru') assert.ok(CYRILLIC.test(summary), `the Russian page's NAME is not Russian: ${summary}`);
+      else assert.not.ok(CYRILLIC.test(man.stdout), `Cyrillic in the English page of ${c.name}`);
     });
   }
 
@@ -69,8 +81,19 @@ for (const c of commands) {
     for (const option of optionNames(descriptions.get(c.name)!)) assert.ok(help.stdout.includes(`--${option}`), `--${option} missing from --help`);
   });
 
+  if (!c.completion) {
+    test(`${c.name}: not on PATH, so no bash completion`, async () => {
+      await access(join(tree, treePath(`${COMPLETIONS_DIR}/${c.name}`))).then(
+        () => assert.unreachable(`a completion for ${c.name}`),
+        () => undefined,
+      );
+    });
+    continue;
+  }
+  const completion = c.completion;
+
   test(`${c.name}: bash completion loads cleanly and completes its options`, async () => {
-    const script = join(tree, c.completion);
+    const script = join(tree, completion);
     const fn = completionFunctionName(c.name);
     const result = await run('bash', [
       '--norc',

@@ -3,8 +3,9 @@
  *  - every message text in the code is a literal the extractor can read, and every msgid it finds
  *    (scripts/i18n/messages.ts) has a Russian translation that is neither empty nor fuzzy, with the
  *    same {placeholders} as the msgid;
- *  - every command installed in %_bindir answers --help in Russian under LANG=ru_RU.UTF-8 and in
- *    English under LANG=C (the bundles of the built tree, with its compiled catalogs);
+ *  - every documented program (the commands in %_bindir, the administrative programs with
+ *    section-8 pages) answers --help in Russian under LANG=ru_RU.UTF-8 and in English under
+ *    LANG=C (the bundles of the built tree, with its compiled catalogs);
  *  - what monitoring parses stays English: severity prefixes are no msgids, and the Nagios plugin
  *    output of podsec-inotify-check-policy under LANG=ru_RU.UTF-8 starts with its status word.
  */
@@ -16,7 +17,7 @@ import { LANGUAGES, readPo, translationsOf } from '../../scripts/i18n/catalog.ts
 import { extractAll } from '../../scripts/i18n/extract.ts';
 import { messagesByDomain } from '../../scripts/i18n/messages.ts';
 import { treePath } from '../../scripts/layout.ts';
-import { TEXT_DOMAINS } from '../../scripts/model/docs.ts';
+import { documentedPrograms, TEXT_DOMAINS } from '../../scripts/model/docs.ts';
 import model from '../../scripts/model/index.ts';
 import { COMPLIANT_POLICY, podsecTree } from '../fixtures/inotify/tree.ts';
 import { ensureBuild } from '../support/build.ts';
@@ -25,11 +26,12 @@ import { withTools } from '../support/tools.ts';
 
 const test = withTools(base, ['msgfmt']);
 
-/** Every command installed in %_bindir, with the tree path of its bundle. */
-const commands = model.packages
-  .flatMap((p) => p.entries)
-  .filter((e) => e.path.startsWith('%_bindir/') && e.content && 'program' in e.content)
-  .map((e) => ({ name: posix.basename(e.path), bundle: treePath(e.path) }));
+/**
+ * Every documented program (scripts/model/docs.ts) — the commands in %_bindir and the
+ * administrative programs with section-8 pages — with the tree path of its bundle. (The u7s
+ * systemctl and rootlessctl shims pass --help on to the commands they stand in for.)
+ */
+const commands = documentedPrograms(model).map((p) => ({ name: p.name, section: p.section, bundle: treePath(p.path) }));
 
 /** Severity words monitoring parses at the start of a line (`Critical:`, `Critical(102):`). */
 const SEVERITY = /^(Crash|Fatal|Critical|High|Middle|Medium|Warning|Low|Debug|Info|Notice|Error)(\(\d+\))?:/;
@@ -104,8 +106,9 @@ test('no msgid (in the PO files or the code) starts with a severity prefix or is
   assert.ok(problems.length === 0, problems.join('\n'));
 });
 
-test('there are commands to check', () => {
-  assert.ok(commands.length > 0);
+test('there are commands to check, in section 1 and in section 8', () => {
+  assert.ok(commands.some((c) => c.section === 1));
+  assert.ok(commands.some((c) => c.section === 8));
 });
 
 for (const c of commands) {
@@ -131,7 +134,7 @@ for (const c of commands) {
 
 test('severity prefixes and the Nagios plugin output stay English under LANG=ru_RU.UTF-8', async () => {
   const program = commands.find((c) => c.name === 'podsec-inotify-check-policy');
-  assert.ok(program, 'podsec-inotify-check-policy is not installed in %_bindir');
+  assert.ok(program, 'podsec-inotify-check-policy is not a documented program');
   const check = (root: string, ...args: string[]) =>
     run(process.execPath, ['-e', 'require(process.argv[1])', join(tree, program!.bundle), '--root', root, ...args], {
       env: { ...localeEnv('ru_RU.UTF-8'), PODSEC_INOTIFY_JOURNAL: 'stderr' },

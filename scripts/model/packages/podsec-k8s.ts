@@ -25,8 +25,13 @@ const kubeadmSource = (kind: string) => ({ yaml: `policies/u7s/kubeadm/${kind}.t
 
 const etcDir = (path: string) => dir(path, 0o750, readableByU7sAdmin);
 const libexecBin = '%_libexecdir/podsec/u7s/bin';
-/** Programs in /usr/libexec/podsec/u7s/bin: root-owned 0755 (upstream: u7s-admin's 0700, run by root). */
-const U7S_LIBEXEC_PROGRAMS = ['nsenter_u7s', 'u7s-rootlesskit', 'u7s-crio', 'u7s-kubelet', 'u7s-start-stop', 'systemctl', 'rootlessctl'];
+/**
+ * Programs in /usr/libexec/podsec/u7s/bin: root-owned 0755 (upstream: u7s-admin's 0700, run by
+ * root). The administrative ones have section-8 man pages (not on PATH, so no completion).
+ */
+const U7S_LIBEXEC_PROGRAMS = ['nsenter_u7s', 'u7s-rootlesskit', 'u7s-crio', 'u7s-kubelet', 'u7s-start-stop'];
+/** Shims standing in for systemctl and rootlessctl inside the node namespace: no pages (they would clash with the real commands' pages). */
+const U7S_LIBEXEC_SHIMS = ['systemctl', 'rootlessctl'];
 const unitTemplate = (template: string) => ({ ejs: `units/${template}.ejs`, data: { libexec: U7S_LIBEXEC_BIN, envFile: `${U7S_CONFIG_DIR}/config/env` } });
 /** A kubeadm document u7s-admin runs kubeadm with (upstream: 0600 u7s-admin). */
 const kubeadmDocument = (kind: string, kindOfEntry: typeof config) =>
@@ -74,7 +79,8 @@ signed-image policy.`,
     program('%_bindir/podsec-u7s-kubeadm', 'podsec-u7s-kubeadm'),
     program('%_bindir/podsec-u7s-preflight', 'podsec-u7s-preflight'),
     program('%_bindir/podsec-u7s-loadbalancer', 'podsec-u7s-loadbalancer'),
-    ...U7S_LIBEXEC_PROGRAMS.map((name) => program(`${libexecBin}/${name}`, `u7s/${name}`)),
+    ...U7S_LIBEXEC_PROGRAMS.map((name) => program(`${libexecBin}/${name}`, `u7s/${name}`, 0o755, { manSection: 8 })),
+    ...U7S_LIBEXEC_SHIMS.map((name) => program(`${libexecBin}/${name}`, `u7s/${name}`)),
     // PATH=/usr/libexec/podsec/u7s/bin:$PATH makes `kubeadm` the wrapper (upstream's procedure).
     symlink(`${libexecBin}/kubeadm`, '../../../../bin/podsec-u7s-kubeadm'),
     // The shapes of the --json outputs, for monitoring that reads them.
