@@ -112,14 +112,22 @@ export interface CacheEntry {
 /**
  * Returns `dir/<name>` (a directory or file), building it with `build(tmp)` when absent: `tmp` is
  * a fresh path beside the final one (not yet created), renamed into place when `build` resolves.
+ * `touch: false` leaves a hit's mtime alone (an entry that is never pruned and must stay
+ * unmodified, e.g. the lower dir of mounted overlays).
  */
-export async function cachedEntry(dir: string, name: string, build: (tmp: string) => Promise<void>): Promise<CacheEntry> {
+export async function cachedEntry(
+  dir: string,
+  name: string,
+  build: (tmp: string) => Promise<void>,
+  options: { touch?: boolean } = {},
+): Promise<CacheEntry> {
   const final = join(dir, name);
-  if (existsSync(final)) return hit(final);
+  const found = () => (options.touch === false ? { path: final, cached: true } : hit(final));
+  if (existsSync(final)) return found();
   await fs.mkdir(dir, { recursive: true });
   const release = await acquireLock(`${final}.lock`);
   try {
-    if (existsSync(final)) return hit(final);
+    if (existsSync(final)) return found();
     // We hold the lock: any temp entry for this name is the leftover of a killed build.
     for (const entry of await fs.readdir(dir)) {
       if (entry.startsWith(`${name}.tmp-`)) await removeTree(join(dir, entry));

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { REPO_ROOT } from '../../scripts/repo.ts';
 import { ensureBareImage, ensureNodeImage } from '../support/image-env.ts';
-import { bootNode } from '../support/image-nspawn.ts';
+import { bootNode } from '../support/nspawn.ts';
 import { withOverlay } from '../support/rootfs.ts';
 
 const ms = (v: number) => `${v.toFixed(0)} ms`;

@@ -10,7 +10,8 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildImage, imageStore, run, saveArchive, startMaster, type MasterEnv } from '../support/oci-fixtures.ts';
+import { buildImage, imageStore, saveArchive, startMaster, type MasterEnv } from '../support/oci-fixtures.ts';
+import { runCommand } from '../support/trust-fixtures.ts';
 
 const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -66,7 +67,7 @@ export async function signedPull(_work: string): Promise<string> {
     await buildImage(store, 'p11/busybox:1', 'bench-pull');
     const saved = await saveArchive(store, join(m.work, 'oci'), 'amd64', ['p11/busybox:1']);
     if (saved.exitCode !== 0) throw new Error(saved.stderr);
-    await run('chmod', ['-R', 'a+rX', m.work]);
+    await runCommand('chmod', ['-R', 'a+rX', m.work]);
     const loaded = await m.asUser('benchmaker', ['podsec-load-sign-oci', '--root', m.root, join(m.work, 'oci/amd64.tar.xz'), 'amd64', fingerprint], { env: { U7S_PLATFORM: 'p11' } });
     if (loaded.exitCode !== 0) throw new Error(loaded.stderr);
     const created = await m.program('podsec-create-podmanusers', ['--no-password', 'benchuser']);
@@ -101,9 +102,9 @@ export async function loadSign(_work: string): Promise<string> {
     const saved = await saveArchive(store, join(m.work, 'oci'), 'amd64', images);
     if (saved.exitCode !== 0) throw new Error(saved.stderr);
     const layout = join(m.work, 'layout');
-    await run('mkdir', [layout]);
-    await run('tar', ['-xJf', join(m.work, 'oci/amd64.tar.xz'), '-C', layout]);
-    await run('chmod', ['-R', 'a+rX', m.work]);
+    await runCommand('mkdir', [layout]);
+    await runCommand('tar', ['-xJf', join(m.work, 'oci/amd64.tar.xz'), '-C', layout]);
+    await runCommand('chmod', ['-R', 'a+rX', m.work]);
     const archive = join(m.work, 'oci/amd64.tar.xz');
     // The loop the baseline stands for: for each image, skopeo copy --sign-by FPR oci:... docker://...
     const loop = join(m.work, 'skopeo-loop.sh');

@@ -14,7 +14,7 @@ import { ALT_PRESET_FILE, rpmInstallInto } from '../../scripts/image/rootfs.ts';
 import model from '../../scripts/model/index.ts';
 import { BRANCH, ensureNodeImage, macrosFile, NODE_TOOLS, runGated, hookError } from '../support/image-env.ts';
 import { checkRequest, COLLECTOR, COLLECTOR_DIR, compareFacts, expectedEnablement, type Facts, modelUnits, presetRules } from '../support/image-facts.ts';
-import { bootNode } from '../support/image-nspawn.ts';
+import { bootNode } from '../support/nspawn.ts';
 import { buildUnitsRpm } from '../support/image-rpm.ts';
 import { withOverlay } from '../support/rootfs.ts';
 

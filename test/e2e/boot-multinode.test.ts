@@ -25,7 +25,8 @@ import * as assert from 'uvu/assert';
 import { BRIDGE, type Cluster, type ClusterNode, startCluster } from '../support/image-cluster.ts';
 import { ensureNodeImage, NODE_TOOLS, runGated, hookError } from '../support/image-env.ts';
 import { ip, lingerUser, userRun } from '../support/image-nspawn.ts';
-import { buildImage, imageStore, removeTree, run, saveArchive } from '../support/oci-fixtures.ts';
+import { buildImage, imageStore, removeTree, saveArchive } from '../support/oci-fixtures.ts';
+import { runCommand } from '../support/trust-fixtures.ts';
 
 let cluster: Cluster | undefined;
 let work: string | undefined;
@@ -171,9 +172,9 @@ test('master: an image maker made by podsec-create-imagemakeruser signs and push
   const drop = join(master.root, DROP);
   await fs.mkdir(join(drop, 'unsigned'), { recursive: true });
   await fs.copyFile(join(work!, 'signed/amd64.tar.xz'), join(drop, 'amd64.tar.xz'));
-  const unpacked = await run('tar', ['-xJf', join(work!, 'unsigned/amd64.tar.xz'), '-C', join(drop, 'unsigned')]);
+  const unpacked = await runCommand('tar', ['-xJf', join(work!, 'unsigned/amd64.tar.xz'), '-C', join(drop, 'unsigned')]);
   assert.is(unpacked.exitCode, 0, unpacked.stderr);
-  assert.is((await run('chmod', ['-R', 'a+rX', drop])).exitCode, 0);
+  assert.is((await runCommand('chmod', ['-R', 'a+rX', drop])).exitCode, 0);
 
   await timed('maker session started', () => lingerUser(master, 'maker'));
   const loaded = await timed('load-sign-oci', () => userRun(master, 'maker', ['podsec-load-sign-oci', `${DROP}/amd64.tar.xz`, 'amd64', makerKey], { env: { U7S_PLATFORM: PLATFORM } }));

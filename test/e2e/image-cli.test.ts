@@ -15,7 +15,7 @@ import { NSPAWN_SETTINGS, writeDeterministicTar } from '../../scripts/image/cont
 import { loadChangelog, sourceDateEpoch } from '../../scripts/changelog.ts';
 import { runTs } from '../support/exec.ts';
 import { ensureNodeImage, imageCacheDir, NODE_TOOLS, runGated, hookError } from '../support/image-env.ts';
-import { bootNode } from '../support/image-nspawn.ts';
+import { bootNode } from '../support/nspawn.ts';
 
 const CLI = 'scripts/image/cli.ts';
 let work = '';

@@ -6,42 +6,33 @@
  * the container's own layer ID, within a bounded time. Writes to /tmp in the container are not
  * reported; a file name with quotes and $() is logged verbatim and runs nothing.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test as base } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Daemon, inotifyProgram } from '../fixtures/inotify/programs.ts';
 import { podsecTree, type Tree } from '../fixtures/inotify/tree.ts';
-import { run, type Ran } from '../support/exec.ts';
+import { addPodmanUser, type PodmanUser } from '../support/podman-user.ts';
 import { missingTools, withTools } from '../support/tools.ts';
 
 const TOOLS = ['podman', 'useradd', 'userdel', 'runuser', 'busybox', 'tar', 'inotifywait'];
 const test = withTools(base, TOOLS);
 
 const USER = `psctr${process.pid % 100000}`;
-const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const CONTAINER = 'podsec-live';
 const REPORT_WITHIN_MS = 15_000;
 
 let work = '';
 let tree: Tree | undefined;
-let home = '';
-let uid = -1;
-let userCreated = false;
+let user: PodmanUser | undefined;
 let daemon: Daemon | undefined;
 let daemonCwd = '';
 let layer = '';
 
-const runtimeDir = () => join(work, 'xdg');
-
-function asUser(args: string[], timeoutMs = 120_000): Promise<Ran> {
-  return run('runuser', ['-u', USER, '--', 'env', '-i', `HOME=${home}`, `USER=${USER}`, `LOGNAME=${USER}`, `PATH=${PATH}`, `XDG_RUNTIME_DIR=${runtimeDir()}`, ...args], { timeoutMs, cwd: '/' });
-}
-
 async function ok(args: string[]): Promise<string> {
-  const r = await asUser(args);
+  const r = await user!.run(args);
   if (r.exitCode !== 0) throw new Error(`${args.join(' ')} (as ${USER}) exited ${r.exitCode}:\n${r.stderr}`);
   return r.stdout;
 }
@@ -67,24 +58,14 @@ base.before(async () => {
 
   // The user, living in the --root tree the monitor watches.
   tree = podsecTree('podsec-inotify-live-');
-  home = join(tree.root, 'home', USER);
-  execFileSync('useradd', ['-M', '-U', '-d', home, '-s', '/bin/sh', USER]);
-  userCreated = true;
-  uid = Number(execFileSync('id', ['-u', USER], { encoding: 'utf8' }).trim());
-  tree.addUser(USER, uid, ['podman']);
   // podsec users have a storage.conf; this one asks for the overlay driver the monitor watches.
-  mkdirSync(join(home, '.config/containers'), { recursive: true });
-  writeFileSync(join(home, '.config/containers/storage.conf'), '[storage]\ndriver = "overlay"\n');
-  execFileSync('chown', ['-R', `${uid}:${uid}`, home]);
-  // A runtime dir of our own, not /run/user/UID (a UID may be reused while another user's processes live).
-  mkdirSync(runtimeDir(), { mode: 0o700 });
-  chownSync(runtimeDir(), uid, uid);
+  user = addPodmanUser(tree, USER, { runtimeDir: join(work, 'xdg'), files: { '.config/containers/storage.conf': '[storage]\ndriver = "overlay"\n' } });
 
   await ok(['podman', 'import', '--quiet', tar, 'localhost/podsec-live/busybox:1']);
   await ok(['podman', 'run', '-d', '--name', CONTAINER, '--network=none', '--cgroups=disabled', 'localhost/podsec-live/busybox:1', 'sleep', '600']);
   const upper = (await ok(['podman', 'inspect', '--format', '{{.GraphDriver.Data.UpperDir}}', CONTAINER])).trim();
   const match = /\/overlay\/([^/]+)\/diff$/.exec(upper);
-  if (!match || !upper.startsWith(join(home, '.local/share/containers/storage/overlay/'))) throw new Error(`unexpected upper dir ${upper}`);
+  if (!match || !upper.startsWith(join(user.home, '.local/share/containers/storage/overlay/'))) throw new Error(`unexpected upper dir ${upper}`);
   layer = match[1]!;
 
   const program = await inotifyProgram('podsec-inotify-check-containers');
@@ -99,27 +80,12 @@ base.before(async () => {
   await daemon.waitFor(/^Debug: watching 1 container storage directories/, 20_000);
 });
 
-/** Stops the user's rootless podman pause process (started by our podman calls), by its PID. */
-function stopPause(): void {
-  const pidFile = join(runtimeDir(), 'libpod/tmp/pause.pid');
-  if (!existsSync(pidFile)) return;
-  const pid = Number(readFileSync(pidFile, 'utf8').trim());
-  if (pid > 0) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-}
-
 base.after(async () => {
   await daemon?.stop();
-  if (userCreated) {
-    await asUser(['podman', 'rm', '--force', '--time', '0', CONTAINER]).catch(() => undefined);
-    await asUser(['podman', 'rmi', '--all', '--force']).catch(() => undefined);
-    stopPause();
-    spawnSync('userdel', ['-f', USER], { stdio: 'ignore' });
+  if (user) {
+    await user.run(['podman', 'rm', '--force', '--time', '0', CONTAINER]).catch(() => undefined);
+    await user.run(['podman', 'rmi', '--all', '--force']).catch(() => undefined);
+    user.remove();
   }
   tree?.cleanup();
   if (work) rmSync(work, { recursive: true, force: true });

@@ -10,8 +10,9 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { bootContainer } from '../support/nspawn.ts';
-import { ensureRootfs, isAlive, mountsUnder, rpmInstall, runInRoot, withOverlay } from '../support/rootfs.ts';
+import { isAlive, mountsUnder } from '../../scripts/image/cache.ts';
+import { bootNode } from '../support/nspawn.ts';
+import { ensureRootfs, rpmInstall, runInRoot, withOverlay } from '../support/rootfs.ts';
 import { missingTools } from '../support/tools.ts';
 
 const TOOLS = ['mmdebstrap', 'systemd-nspawn', 'rpm', 'rpmbuild', 'nsenter', 'mount', 'umount', 'mknod'];
@@ -136,11 +137,11 @@ test('rpmInstall runs %pre groupadd inside the root, not on the host', async () 
   }
 });
 
-test('bootContainer boots the overlay, exec works, stop leaves nothing', async () => {
+test('bootNode boots the overlay, exec works, stop leaves nothing', async () => {
   await withOverlay(lower, async (root) => {
     const t0 = performance.now();
-    const ct = await bootContainer(root, `podsec-${process.pid}`);
-    times['bootContainer to running'] = ms(t0);
+    const ct = await bootNode(root, { name: `podsec-${process.pid}`, network: { kind: 'host' } });
+    times['bootNode to running'] = ms(t0);
     try {
       assert.ok(['running', 'degraded'].includes(ct.state), ct.state);
       const r = await ct.exec(['systemctl', 'is-system-running']);

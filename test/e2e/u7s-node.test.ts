@@ -22,12 +22,13 @@ import type { BuildResult } from '../../scripts/build.ts';
 import { FLANNEL_CNI_PLUGIN_VERSION, FLANNEL_VERSION } from '../../policies/u7s/kubeadm/templated-fields.ts';
 import statusSchema from '../../policies/schemas/u7s-start-stop-status.schema.ts';
 import { PROGRESS_LINE } from '../../bin/lib/progress.ts';
+import { sleep } from '../../scripts/image/cache.ts';
 import { ensureBuild } from '../support/build.ts';
 import { createNetnsPair, type NetnsPair } from '../support/netns.ts';
-import { buildImage, imageStore, run } from '../support/oci-fixtures.ts';
-import { startRegistry, type Service } from '../support/trust-fixtures.ts';
-import { bootContainer, type Container } from '../support/nspawn.ts';
-import { DEFAULT_PACKAGES, ensureRootfs, rpmInstall, withOverlay, sleep, type RunResult } from '../support/rootfs.ts';
+import { buildImage, imageStore } from '../support/oci-fixtures.ts';
+import { runCommand, startRegistry, type Service } from '../support/trust-fixtures.ts';
+import { bootNode, type Node } from '../support/nspawn.ts';
+import { DEFAULT_PACKAGES, ensureRootfs, rpmInstall, withOverlay, type RunResult } from '../support/rootfs.ts';
 import { withTools } from '../support/tools.ts';
 import { DOUBLES, GOLDEN } from '../fixtures/u7s/support.ts';
 
@@ -44,7 +45,7 @@ const NO_PULLS = 'U7S_PULL_IMAGES=no';
 const Ajv = AjvModule as unknown as typeof AjvModule.default;
 const validateStatus = new Ajv({ allErrors: true, strict: true }).compile(statusSchema);
 
-let container: Container | undefined;
+let container: Node | undefined;
 let root = '';
 let uid = 0;
 let finish: () => void = () => {};
@@ -65,7 +66,7 @@ async function startImageRegistry(pair: NetnsPair, work: string): Promise<void> 
   await buildImage(images, 'tiny', 'u7s-pull');
   for (const image of workerImages()) {
     const [cmd, args] = pair.master.argv('skopeo', ['--policy', images.policy, 'copy', '--quiet', '--dest-tls-verify=false', `${images.transport}localhost/tiny:latest`, `docker://${image}`]);
-    const pushed = await run(cmd, args, { timeoutMs: 120_000 });
+    const pushed = await runCommand(cmd, args, { timeoutMs: 120_000 });
     if (pushed.exitCode !== 0) throw new Error(`push ${image}: ${pushed.stderr}`);
   }
 }
@@ -75,14 +76,14 @@ base.before(async () => {
   network = createNetnsPair();
   // The wrapper finds the node's address through its default route: via the registry's side of
   // the pair, which has no route on, so nothing leaves the two namespaces.
-  const route = await run('ip', ['-n', network.node.name, 'route', 'add', 'default', 'via', network.master.address], { timeoutMs: 10_000 });
+  const route = await runCommand('ip', ['-n', network.node.name, 'route', 'add', 'default', 'via', network.master.address], { timeoutMs: 10_000 });
   if (route.exitCode !== 0) throw new Error(`ip route: ${route.stderr}`);
   registryWork = mkdtempSync(join(tmpdir(), 'podsec-u7s-registry-'));
   await startImageRegistry(network, registryWork);
   const lower = await ensureRootfs({ packages: PACKAGES });
-  let ready: (c: Container) => void = () => {};
+  let ready: (c: Node) => void = () => {};
   let failed: (e: unknown) => void = () => {};
-  const booted = new Promise<Container>((resolve, reject) => ((ready = resolve), (failed = reject)));
+  const booted = new Promise<Node>((resolve, reject) => ((ready = resolve), (failed = reject)));
   const stop = new Promise<void>((resolve) => (finish = resolve));
   finished = withOverlay(lower, async (overlay) => {
     root = overlay;
@@ -103,8 +104,9 @@ base.before(async () => {
     const admin = readFileSync(join(overlay, 'etc/passwd'), 'utf8').split('\n').find((line) => line.startsWith('u7s-admin:'))!.split(':');
     mkdirSync(store, { mode: 0o700 });
     chownSync(store, Number(admin[2]), Number(admin[3]));
-    const c = await bootContainer(overlay, `u7s-e2e-${process.pid}`, {
-      networkNamespace: network!.node.name,
+    const c = await bootNode(overlay, {
+      name: `u7s-e2e-${process.pid}`,
+      network: { kind: 'netns', netns: network!.node.name },
       binds: [`${store}:/var/lib/u7s-admin/.local/share/usernetes/containers`],
     });
     ready(c);

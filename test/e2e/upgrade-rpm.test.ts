@@ -15,7 +15,8 @@ import { resolvePath } from '../../scripts/model/branches.ts';
 import model from '../../scripts/model/index.ts';
 import { BRANCH, ensureBareImage, ensureNodeImage, NODE_TOOLS, runGated, hookError } from '../support/image-env.ts';
 import { checkRequest, COLLECTOR, COLLECTOR_DIR, compareFacts, type Facts } from '../support/image-facts.ts';
-import { bootNode, collectFacts, type Node } from '../support/image-nspawn.ts';
+import { collectFacts } from '../support/image-nspawn.ts';
+import { bootNode, type Node } from '../support/nspawn.ts';
 import { buildBumpedRelease } from '../support/image-rpm.ts';
 import { withOverlay } from '../support/rootfs.ts';
 

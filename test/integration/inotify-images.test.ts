@@ -17,7 +17,7 @@
  * backticks, newlines, leading dashes) are data: one journal line each, the canary never appears.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, copyFileSync, symlinkSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, copyFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test as base } from 'uvu';
@@ -26,6 +26,7 @@ import { serializePolicy, serializeRegistriesD, type ContainersPolicy } from '..
 import { inotifyProgram, JOURNAL_ENV } from '../fixtures/inotify/programs.ts';
 import { podsecTree, type Tree } from '../fixtures/inotify/tree.ts';
 import { run, type Ran } from '../support/exec.ts';
+import { addPodmanUser, type PodmanUser } from '../support/podman-user.ts';
 import { withTools } from '../support/tools.ts';
 import { freePort, gnupgHome, startRegistry, startSigstoreServer, type Service } from '../support/trust-fixtures.ts';
 
@@ -33,22 +34,18 @@ const TOOLS = ['podman', 'skopeo', 'docker-registry', 'nginx', 'gpg', 'useradd',
 const test = withTools(base, TOOLS);
 
 const USER = `psimg${process.pid % 100000}`;
-const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 let work = '';
 let tree: Tree | undefined;
 let gpg: ReturnType<typeof gnupgHome> | undefined;
 const services: Service[] = [];
 let program = '';
-let uid = -1;
-let home = '';
+let user: PodmanUser | undefined;
 let registryIn = '';
 let registryOut = '';
 let signatures = '';
 let canary = '';
-let userCreated = false;
 
-const runtimeDir = () => join(work, 'xdg');
 const SIGNED = () => `${registryIn}/podsec/busybox:signed`;
 const UNSIGNED = () => `${registryIn}/podsec/busybox:unsigned`;
 const OUTSIDE = () => `${registryOut}/other/busybox:1`;
@@ -72,16 +69,11 @@ function layerTar(variant: string): string {
   return tar;
 }
 
-/** A command as the test user, with a clean environment (research/test-env.md §2). */
-function asUser(args: string[], timeoutMs = 120_000): Promise<Ran> {
-  return run('runuser', ['-u', USER, '--', 'env', '-i', `HOME=${home}`, `USER=${USER}`, `LOGNAME=${USER}`, `PATH=${PATH}`, `XDG_RUNTIME_DIR=${runtimeDir()}`, ...args], { timeoutMs, cwd: '/' });
-}
-
 const check = (args: string[] = []) => run(program, ['--root', tree!.root, '-vv', ...args], { env: JOURNAL_ENV, timeoutMs: 60_000 });
 const journal = (r: Ran) => r.stderr.split('\n').filter((l) => l !== '');
 /** The user's image list (podman picks the graph driver: overlay, or vfs where it can't). */
 const imagesJson = () => {
-  const storage = join(home, '.local/share/containers/storage');
+  const storage = join(user!.home, '.local/share/containers/storage');
   const driver = readdirSync(storage).find((d) => d.endsWith('-images') && existsSync(join(storage, d, 'images.json')));
   if (!driver) throw new Error(`no images.json under ${storage}`);
   return join(storage, driver, 'images.json');
@@ -128,53 +120,30 @@ base.before(async () => {
 
   // The --root tree (compliant /etc/containers for root) and the podman user living in it.
   tree = podsecTree('podsec-inotify-images-');
-  home = join(tree.root, 'home', USER);
-  sh('useradd', ['-M', '-U', '-d', home, '-s', '/bin/sh', USER]);
-  userCreated = true;
-  uid = Number(sh('id', ['-u', USER]).trim());
-  tree.addUser(USER, uid, ['podman']);
-  const config = join(home, '.config/containers');
-  mkdirSync(join(config, 'registries.d'), { recursive: true });
   const policy: ContainersPolicy = { default: [{ type: 'reject' }], transports: { docker: { [registryIn]: [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: publicKey }] } } };
-  writeFileSync(join(config, 'policy.json'), serializePolicy(policy));
-  // podsec's registries.d shape (default-docker, both key names), pointed at the test's signature server.
-  writeFileSync(join(config, 'registries.d/default.yaml'), serializeRegistriesD({ 'default-docker': { lookaside: `http://${lookaside}/sigstore/`, sigstore: `http://${lookaside}/sigstore/` } }));
-  sh('chown', ['-R', `${uid}:${uid}`, home]);
-  // A runtime dir of our own, not /run/user/UID: a UID can be reused while another user's processes live.
-  mkdirSync(runtimeDir(), { mode: 0o700 });
-  chownSync(runtimeDir(), uid, uid);
+  user = addPodmanUser(tree, USER, {
+    runtimeDir: join(work, 'xdg'),
+    files: {
+      '.config/containers/policy.json': serializePolicy(policy),
+      // podsec's registries.d shape (default-docker, both key names), pointed at the test's signature server.
+      '.config/containers/registries.d/default.yaml': serializeRegistriesD({ 'default-docker': { lookaside: `http://${lookaside}/sigstore/`, sigstore: `http://${lookaside}/sigstore/` } }),
+    },
+  });
 
   // The user's pulls: the signed image under the user's own signedBy policy (podman verifies it).
-  const pulled = await asUser(['podman', 'pull', '--quiet', '--tls-verify=false', SIGNED()]);
+  const pulled = await user!.run(['podman', 'pull', '--quiet', '--tls-verify=false', SIGNED()]);
   if (pulled.exitCode !== 0) throw new Error(`signed pull failed: ${pulled.stderr}`);
-  const refused = await asUser(['podman', 'pull', '--quiet', '--tls-verify=false', UNSIGNED()]);
+  const refused = await user!.run(['podman', 'pull', '--quiet', '--tls-verify=false', UNSIGNED()]);
   if (refused.exitCode === 0) throw new Error('the unsigned image was accepted by the signedBy policy: the fixture does not test signatures');
   for (const image of [UNSIGNED(), OUTSIDE()]) {
-    const r = await asUser(['podman', 'pull', '--quiet', '--tls-verify=false', '--signature-policy', accept, image]);
+    const r = await user!.run(['podman', 'pull', '--quiet', '--tls-verify=false', '--signature-policy', accept, image]);
     if (r.exitCode !== 0) throw new Error(`pull ${image} failed: ${r.stderr}`);
   }
 });
 
-/** Stops the user's rootless podman pause process (started by our pulls), by its PID. */
-function stopPause(): void {
-  const pidFile = join(runtimeDir(), 'libpod/tmp/pause.pid');
-  if (!existsSync(pidFile)) return;
-  const pid = Number(readFileSync(pidFile, 'utf8').trim());
-  if (pid > 0) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-}
-
 base.after(async () => {
   for (const service of services) await service.stop();
-  if (userCreated) {
-    stopPause();
-    spawnSync('userdel', ['-f', USER], { stdio: 'ignore' });
-  }
+  user?.remove();
   gpg?.cleanup();
   tree?.cleanup();
   if (work) rmSync(work, { recursive: true, force: true });
@@ -210,7 +179,7 @@ test('the signature is really fetched: without it in the lookaside the signed im
 
 test('only the signed image left: POLICY OK, exit 0, nothing in the journal', async () => {
   for (const image of [UNSIGNED(), OUTSIDE()]) {
-    const r = await asUser(['podman', 'rmi', image]);
+    const r = await user!.run(['podman', 'rmi', image]);
     assert.is(r.exitCode, 0, r.stderr);
   }
   const r = await check();

@@ -9,9 +9,9 @@ import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readF
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { program, removeTree, run, startMaster, type MasterEnv } from '../support/oci-fixtures.ts';
+import { removeTree, startMaster, type MasterEnv } from '../support/oci-fixtures.ts';
 import { hasTool, withTools } from '../support/tools.ts';
-import { bundledProgram, treeDiff, treeHashes } from '../support/trust-fixtures.ts';
+import { bundledProgram, runCommand, runProgram, treeDiff, treeHashes } from '../support/trust-fixtures.ts';
 
 const base = suite('trust makers: bad input and attacks');
 const TOOLS = ['useradd', 'runuser', 'unshare', 'chattr', 'gpg', 'ip', 'docker-registry', 'nginx', 'setpriv'];
@@ -42,7 +42,7 @@ base.after(async () => {
 async function refused(name: string, args: string[], exitCode: number, message: RegExp, options: { root?: string; outside?: boolean } = {}) {
   const root = options.root ?? m.root;
   const before = treeHashes(root);
-  const ran = await program(name, ['--root', root, ...args], options.outside ? {} : { netns: m.pair.master, timeoutMs: 120_000 });
+  const ran = await runProgram(name, ['--root', root, ...args], options.outside ? {} : { netns: m.pair.master, timeoutMs: 120_000 });
   assert.is(ran.exitCode, exitCode, `exit ${ran.exitCode}, expected ${exitCode}: ${ran.stderr}`);
   const lines = ran.stderr.trim().split('\n');
   assert.is(lines.length, 1, `one line expected on stderr:\n${ran.stderr}`);
@@ -98,7 +98,7 @@ test('not on the master (registry.local bound to another host) it is refused', (
   refused('podsec-create-imagemakeruser', ['--password-file', pw, '--gpg-generate', '--no-key-passphrase', 'a13@registry.local/n'], 1, /bound in \/etc\/hosts to the remote server .*It is not possible to create users of the container image developer class/, { outside: true }));
 test('not root: refused', async () => {
   const before = treeHashes(m.root);
-  const result = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, await bundledProgram('podsec-create-imagemakeruser'), '--root', m.root, '--no-password', '--sigstore', '--no-key-passphrase', 'a14@registry.local/r'], { netns: m.pair.master });
+  const result = await runCommand('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, await bundledProgram('podsec-create-imagemakeruser'), '--root', m.root, '--no-password', '--sigstore', '--no-key-passphrase', 'a14@registry.local/r'], { netns: m.pair.master });
   assert.is(result.exitCode, 1, result.stderr);
   assert.match(result.stderr, /must be run by a user with root rights/);
   assert.equal(treeDiff(before, treeHashes(m.root)), []);
@@ -139,7 +139,7 @@ test('a podman user cannot put a config into, remove or unlock ~/.config/contain
   const dir = join(m.root, 'home/poduser/.config/containers');
   const st = statSync(dir);
   assert.is(st.mode & 0o7777, 0o500);
-  const attributes = await run('lsattr', ['-d', dir]);
+  const attributes = await runCommand('lsattr', ['-d', dir]);
   assert.match(attributes.stdout, /^\S*i\S*\s/);
   for (const argv of [
     ['touch', '/home/poduser/.config/containers/policy.json'],

@@ -12,7 +12,8 @@ import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSyn
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { buildImage, imageStore, run as runCommand, saveArchive, startMaster, type ImageStore, type MasterEnv } from '../support/oci-fixtures.ts';
+import { buildImage, imageStore, saveArchive, startMaster, type ImageStore, type MasterEnv } from '../support/oci-fixtures.ts';
+import { runCommand } from '../support/trust-fixtures.ts';
 import { hasTool, withTools } from '../support/tools.ts';
 
 const base = suite('trust master flow');

@@ -8,9 +8,9 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symli
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { buildImage, imageStore, program, run, saveArchive, startMaster, type ImageStore, type MasterEnv } from '../support/oci-fixtures.ts';
+import { buildImage, imageStore, saveArchive, startMaster, type ImageStore, type MasterEnv } from '../support/oci-fixtures.ts';
 import { hasTool, withTools } from '../support/tools.ts';
-import { treeDiff, treeHashes } from '../support/trust-fixtures.ts';
+import { runCommand, runProgram, treeDiff, treeHashes } from '../support/trust-fixtures.ts';
 
 const base = suite('trust oci: bad archives and arguments');
 const TOOLS = ['podman', 'skopeo', 'useradd', 'runuser', 'unshare', 'gpg', 'ip', 'docker-registry', 'nginx', 'xz', 'tar'];
@@ -36,7 +36,7 @@ base.before(async () => {
   good = join(m.work, 'good/amd64.tar.xz');
   layout = join(m.work, 'layout');
   mkdirSync(layout);
-  assert.is((await run('tar', ['-xJf', good, '-C', layout])).exitCode, 0);
+  assert.is((await runCommand('tar', ['-xJf', good, '-C', layout])).exitCode, 0);
 });
 
 base.after(async () => {
@@ -52,9 +52,9 @@ async function archiveOf(edit: (dir: string) => void, tarArgs: string[] = []): P
   cpSync(layout, dir, { recursive: true });
   edit(join(dir, 'amd64'));
   const out = `${dir}.tar.xz`;
-  const tar = await run('bash', ['-c', 'set -o pipefail; tar -C "$1" -cf - "${@:3}" amd64 | xz -1 > "$2"', 'bash', dir, out, ...tarArgs]);
+  const tar = await runCommand('bash', ['-c', 'set -o pipefail; tar -C "$1" -cf - "${@:3}" amd64 | xz -1 > "$2"', 'bash', dir, out, ...tarArgs]);
   assert.is(tar.exitCode, 0, tar.stderr);
-  await run('chmod', ['-R', 'a+rX', m.work]);
+  await runCommand('chmod', ['-R', 'a+rX', m.work]);
   return out;
 }
 
@@ -140,8 +140,8 @@ test('load: an index whose manifest blob is missing is refused (exit 9)', async 
 
 test('load: a file that is not xz is refused (exit 6)', async () => {
   const file = join(m.work, 'plain.tar');
-  assert.is((await run('tar', ['-C', layout, '-cf', file, 'amd64'])).exitCode, 0);
-  await run('chmod', ['a+r', file]);
+  assert.is((await runCommand('tar', ['-C', layout, '-cf', file, 'amd64'])).exitCode, 0);
+  await runCommand('chmod', ['a+r', file]);
   await loadRefused([file, 'amd64', fingerprint], 6, /not an xz archive/);
 });
 
@@ -159,7 +159,7 @@ test('load: a caller outside podman_dev is refused (exit 1)', () => loadRefused(
 async function saveRefused(args: string[], exitCode: number, message: RegExp, dir: string) {
   const existed = existsSync(dir);
   const before = existed ? treeHashes(dir) : undefined;
-  const ran = await program('podsec-save-oci', args, { timeoutMs: 120_000 });
+  const ran = await runProgram('podsec-save-oci', args, { timeoutMs: 120_000 });
   assert.is(ran.exitCode, exitCode, `exit ${ran.exitCode}: ${ran.stderr}`);
   const lines = ran.stderr.trim().split('\n');
   assert.is(lines.length, 1, ran.stderr);

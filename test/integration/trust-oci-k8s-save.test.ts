@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { buildImage, imageStore, program, run, seedAccounts, type ImageStore } from '../support/oci-fixtures.ts';
+import { buildImage, imageStore, seedAccounts, type ImageStore } from '../support/oci-fixtures.ts';
 import { hasTool, withTools } from '../support/tools.ts';
-import { freePort, makeTree, startRegistry, type Service } from '../support/trust-fixtures.ts';
+import { freePort, makeTree, runCommand, runProgram, startRegistry, type Service } from '../support/trust-fixtures.ts';
 
 const base = suite('trust oci: podsec-k8s-save-oci');
 const TOOLS = ['podman', 'skopeo', 'docker-registry', 'xz', 'tar'];
@@ -39,7 +39,7 @@ base.before(async () => {
   registry = await startRegistry({ addr: address, storage: join(work, 'registry'), configDir: join(work, 'registry-config') });
   for (const [i, image] of [...KUBE, ...FLANNEL].entries()) {
     await buildImage(store, `c10f/${image}`, `k8s-${i}`);
-    const pushed = await run('skopeo', ['--policy', store.policy, 'copy', '--quiet', '--dest-tls-verify=false', `${store.transport}localhost/c10f/${image}`, `docker://${address}/c10f/${image}`]);
+    const pushed = await runCommand('skopeo', ['--policy', store.policy, 'copy', '--quiet', '--dest-tls-verify=false', `${store.transport}localhost/c10f/${image}`, `docker://${address}/c10f/${image}`]);
     assert.is(pushed.exitCode, 0, pushed.stderr);
   }
   // The test double of kubeadm, first on PATH.
@@ -76,7 +76,7 @@ base.after(async () => {
 });
 
 const save = (args: string[], extraEnv: NodeJS.ProcessEnv = {}) =>
-  program('podsec-k8s-save-oci', ['--root', root, '--registry', address, '--no-tls-verify', '--signature-policy', store.policy, ...args], { env: { ...env, ...extraEnv }, timeoutMs: 300_000 });
+  runProgram('podsec-k8s-save-oci', ['--root', root, '--registry', address, '--no-tls-verify', '--signature-policy', store.policy, ...args], { env: { ...env, ...extraEnv }, timeoutMs: 300_000 });
 
 test('saves the kubeadm image set plus flannel for one architecture, named <platform>/...', async () => {
   const out = join(work, 'oci');
@@ -85,7 +85,7 @@ test('saves the kubeadm image set plus flannel for one architecture, named <plat
   assert.match(ran.stdout, /^Saving images: 1\/6 amd64 c10f\/kube-apiserver:v1\.28\.3$/m);
   const layout = join(work, 'unpacked');
   mkdirSync(layout);
-  assert.is((await run('tar', ['-xJf', join(out, 'amd64.tar.xz'), '-C', layout])).exitCode, 0);
+  assert.is((await runCommand('tar', ['-xJf', join(out, 'amd64.tar.xz'), '-C', layout])).exitCode, 0);
   const index = JSON.parse(readFileSync(join(layout, 'amd64/index.json'), 'utf8'));
   assert.equal(
     index.manifests.map((e: { annotations: Record<string, string> }) => e.annotations['org.opencontainers.image.ref.name']),
@@ -116,10 +116,10 @@ test('an extra image naming another registry is refused (exit 3)', async () => {
   await refused(['amd64'], 3, /invalid image name "docker\.io\/evil:1": it names the registry host docker\.io/, { U7S_ARCHIMAGES: 'docker.io/evil:1' });
 });
 test('not root: refused (exit 1)', async () => {
-  const ran = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e', 'process.exit(0)']);
+  const ran = await runCommand('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e', 'process.exit(0)']);
   if (ran.exitCode !== 0) return;
   const { bundledProgram } = await import('../support/trust-fixtures.ts');
-  const result = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, await bundledProgram('podsec-k8s-save-oci'), join(work, 'x'), 'amd64'], { env });
+  const result = await runCommand('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, await bundledProgram('podsec-k8s-save-oci'), join(work, 'x'), 'amd64'], { env });
   assert.is(result.exitCode, 1);
   assert.match(result.stderr, /must be run as root user/);
 });

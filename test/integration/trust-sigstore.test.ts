@@ -15,7 +15,8 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { generateSigstoreKeyPair } from '../../bin/makers/sigstore-key.ts';
-import { buildImage, HOST_PATH, imageStore, run, saveArchive, startMaster, trixieContainerTools, type ImageStore, type MasterEnv, type TrixieTools } from '../support/oci-fixtures.ts';
+import { buildImage, HOST_PATH, imageStore, saveArchive, startMaster, trixieContainerTools, type ImageStore, type MasterEnv, type TrixieTools } from '../support/oci-fixtures.ts';
+import { runCommand } from '../support/trust-fixtures.ts';
 import { hasTool, withTools } from '../support/tools.ts';
 
 const base = suite('trust sigstore maker');
@@ -49,8 +50,8 @@ base.before(async () => {
   assert.is(extras.exitCode, 0, extras.stderr);
   layout = join(m.work, 'extras');
   mkdirSync(layout);
-  await run('tar', ['-xJf', join(m.work, 'oci-extras/amd64.tar.xz'), '-C', layout]);
-  await run('chmod', ['-R', 'a+rX', m.work]);
+  await runCommand('tar', ['-xJf', join(m.work, 'oci-extras/amd64.tar.xz'), '-C', layout]);
+  await runCommand('chmod', ['-R', 'a+rX', m.work]);
 });
 
 base.after(async () => {
@@ -88,7 +89,7 @@ test('load-sign-oci signs with the real skopeo (--sign-by-sigstore-private-key) 
   const ran = await m.asUser('signer', ['podsec-load-sign-oci', '--root', m.root, '--sigstore-key', '/home/signer/.config/podsec/sigstore.key', '--passphrase-file', pp, archive, 'amd64'], { env: { ...trixie(), U7S_PLATFORM: 's' } });
   assert.is(ran.exitCode, 0, `${ran.stdout}\n${ran.stderr}`);
   assert.match(ran.stdout, /^Pushing and signing images: 1\/1 s\/busybox:1 → registry\.local\/s\/busybox:1$/m);
-  const tags = await run(process.execPath, ['-e', `require('http').get('http://${m.address}/v2/s/busybox/tags/list', r => { let d=''; r.on('data', c => d += c); r.on('end', () => console.log(d)); })`], { netns: m.pair.master });
+  const tags = await runCommand(process.execPath, ['-e', `require('http').get('http://${m.address}/v2/s/busybox/tags/list', r => { let d=''; r.on('data', c => d += c); r.on('end', () => console.log(d)); })`], { netns: m.pair.master });
   assert.match(tags.stdout, /"sha256-[0-9a-f]{64}\.sig"/);
 });
 
@@ -112,7 +113,7 @@ test('an image signed by another sigstore key, and an unsigned one, are rejected
   mkdirSync(dir);
   writeFileSync(join(dir, 'key'), other.privateKeyPem);
   writeFileSync(join(dir, 'pass'), 'x\n');
-  await run('chmod', ['-R', 'a+rX', dir]);
+  await runCommand('chmod', ['-R', 'a+rX', dir]);
   const signed = await m.asUser('signer', ['skopeo', 'copy', '--quiet', '--dest-tls-verify=false', '--sign-by-sigstore-private-key', join(dir, 'key'), '--sign-passphrase-file', join(dir, 'pass'), `oci:${join(layout, 'amd64')}:s/forged:1`, 'docker://registry.local/s/forged:1'], { env: trixie() });
   assert.is(signed.exitCode, 0, signed.stderr);
   const unsigned = await m.asUser('signer', ['skopeo', 'copy', '--quiet', '--dest-tls-verify=false', `oci:${join(layout, 'amd64')}:s/unsigned:1`, 'docker://registry.local/s/unsigned:1'], { env: trixie() });

@@ -13,8 +13,8 @@ import { test as base } from 'uvu';
 import * as assert from 'uvu/assert';
 import { pullImages, storeReference, type PullOptions } from '../../bin/u7s/lib/image-pull.ts';
 import { PROGRESS_LINE } from '../../bin/lib/progress.ts';
-import { buildImage, imageStore, run } from '../support/oci-fixtures.ts';
-import { freePort, gnupgHome, startRegistry, type Service } from '../support/trust-fixtures.ts';
+import { buildImage, imageStore } from '../support/oci-fixtures.ts';
+import { freePort, gnupgHome, runCommand, startRegistry, type Service } from '../support/trust-fixtures.ts';
 import { withTools } from '../support/tools.ts';
 
 const test = withTools(base, ['skopeo', 'podman', 'docker-registry', 'gpg', 'unshare']);
@@ -29,20 +29,20 @@ const SIGNED = ['pause:3.9', 'kube-proxy:v1.30.2', 'flannel:v0.25.1'];
 
 const ref = (name: string) => `${addr}/p11/${name}`;
 /** skopeo in a mount namespace of its own: the overlay store's mounts go with it. */
-const skopeo = (args: string[]) => run('unshare', ['--mount', '--propagation', 'private', 'skopeo', ...args], { env, timeoutMs: 180_000 });
+const skopeo = (args: string[]) => runCommand('unshare', ['--mount', '--propagation', 'private', 'skopeo', ...args], { env, timeoutMs: 180_000 });
 
 base.before(async () => {
   work = mkdtempSync(join(tmpdir(), 'podsec-pull-'));
   addr = `127.0.0.1:${await freePort()}`;
   registry = await startRegistry({ addr, storage: join(work, 'registry') });
   gpg = gnupgHome();
-  const gen = await run('gpg', ['--batch', '--passphrase', '', '--quick-gen-key', 'podsec pull test <pull@example.org>', 'ed25519', 'sign', 'never'], { env: gpg.env, timeoutMs: 60_000 });
+  const gen = await runCommand('gpg', ['--batch', '--passphrase', '', '--quick-gen-key', 'podsec pull test <pull@example.org>', 'ed25519', 'sign', 'never'], { env: gpg.env, timeoutMs: 60_000 });
   if (gen.exitCode !== 0) throw new Error(`gpg: ${gen.stderr}`);
-  const listed = await run('gpg', ['--batch', '--with-colons', '--list-keys'], { env: gpg.env });
+  const listed = await runCommand('gpg', ['--batch', '--with-colons', '--list-keys'], { env: gpg.env });
   const fingerprint = /^fpr:+([0-9A-F]{40}):/m.exec(listed.stdout)?.[1];
   if (!fingerprint) throw new Error(`no fingerprint in ${listed.stdout}`);
   const keyring = join(work, 'keyring.gpg');
-  const exported = await run('gpg', ['--batch', '--export', '--output', keyring, fingerprint], { env: gpg.env });
+  const exported = await runCommand('gpg', ['--batch', '--export', '--output', keyring, fingerprint], { env: gpg.env });
   if (exported.exitCode !== 0) throw new Error(`gpg --export: ${exported.stderr}`);
 
   // What a node has: registries.conf naming the plain-HTTP registry, lookaside signatures.
@@ -60,7 +60,7 @@ base.before(async () => {
   const images = imageStore(work);
   await buildImage(images, 'tiny', 'pull');
   const push = (name: string, sign: boolean) =>
-    run('skopeo', ['--policy', images.policy, 'copy', '--quiet', '--dest-tls-verify=false', ...(sign ? ['--sign-by', fingerprint] : []), `${images.transport}localhost/tiny:latest`, `docker://${ref(name)}`], { env, timeoutMs: 120_000 });
+    runCommand('skopeo', ['--policy', images.policy, 'copy', '--quiet', '--dest-tls-verify=false', ...(sign ? ['--sign-by', fingerprint] : []), `${images.transport}localhost/tiny:latest`, `docker://${ref(name)}`], { env, timeoutMs: 120_000 });
   for (const name of SIGNED) {
     const pushed = await push(name, true);
     if (pushed.exitCode !== 0) throw new Error(`push ${name}: ${pushed.stderr}`);
@@ -98,7 +98,7 @@ async function inStore(options: PullOptions, image: string) {
 }
 
 async function registryDigest(image: string) {
-  const r = await run('skopeo', ['inspect', '--tls-verify=false', '--format', '{{.Digest}}', `docker://${image}`], { env, timeoutMs: 60_000 });
+  const r = await runCommand('skopeo', ['inspect', '--tls-verify=false', '--format', '{{.Digest}}', `docker://${image}`], { env, timeoutMs: 60_000 });
   assert.is(r.exitCode, 0, r.stderr);
   return r.stdout.trim();
 }

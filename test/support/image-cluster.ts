@@ -6,11 +6,10 @@
  * so nothing the nodes send can reach the host's interfaces. Everything is torn down by
  * `close()`: nodes stopped by PID, overlays unmounted, the namespace deleted.
  */
-import * as fs from 'node:fs/promises';
-import { join } from 'node:path';
-import { execa } from 'execa';
-import { type BootOptions, bootNode, ip, type Node } from './image-nspawn.ts';
-import { sleep } from './rootfs.ts';
+import { sleep } from '../../scripts/image/cache.ts';
+import { ip } from './image-nspawn.ts';
+import { type BootOptions, bootNode, type Node } from './nspawn.ts';
+import { mountOverlay } from './rootfs.ts';
 
 /** RFC 5737 documentation networks (never routed), in order of preference. */
 export const SUBNET_CANDIDATES = ['198.51.100', '203.0.113', '192.0.2'];
@@ -38,21 +37,6 @@ export interface Cluster {
   close(): Promise<void>;
 }
 
-async function mountOverlay(lower: string): Promise<{ root: string; remove(): Promise<void> }> {
-  const base = await fs.mkdtemp('/var/tmp/podsec-cluster-');
-  const [upper, work, root] = ['upper', 'work', 'root'].map((d) => join(base, d)) as [string, string, string];
-  await Promise.all([upper, work, root].map((d) => fs.mkdir(d)));
-  await execa('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${upper},workdir=${work}`, root]);
-  return {
-    root,
-    remove: async () => {
-      const { failed } = await execa('umount', [root], { reject: false });
-      if (failed) await execa('umount', ['-l', root], { reject: false });
-      await execa('rm', ['-rf', '--one-file-system', '--', base], { reject: false });
-    },
-  };
-}
-
 /**
  * Boots one node per role on a fresh bridge (sequentially: two cores), addresses .1, .2, ...
  * `options` apply to every node (e.g. allowSystemCalls for rootless podman inside them).
@@ -76,7 +60,7 @@ export async function startCluster(lower: string, roles: string[], options: Pick
     await ip(['-n', netns, 'link', 'add', BRIDGE, 'type', 'bridge']);
     await ip(['-n', netns, 'link', 'set', BRIDGE, 'up']);
     for (const [i, role] of roles.entries()) {
-      const overlay = await mountOverlay(lower);
+      const overlay = await mountOverlay(lower, 'podsec-cluster-');
       cleanups.push(() => overlay.remove());
       // Short names: nspawn's host-side veth is "vb-<name>", at most 15 characters.
       const node = await bootNode(overlay.root, { ...options, name: `p${i}${role.slice(0, 2)}${tag}`, network: { kind: 'bridge', netns, bridge: BRIDGE } });

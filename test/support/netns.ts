@@ -14,6 +14,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
+import { isAlive } from '../../scripts/image/cache.ts';
 
 export interface Netns {
   name: string;
@@ -46,15 +47,6 @@ process.on('exit', () => {
   for (const name of [...live]) remove(name);
 });
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Deletes namespaces left by test processes that no longer exist. */
 export function removeStaleNetns(): void {
   let list = '';
@@ -66,7 +58,7 @@ export function removeStaleNetns(): void {
   for (const line of list.split('\n')) {
     const name = line.split(' ')[0] ?? '';
     const match = new RegExp(`^${PREFIX}(\\d+)-`).exec(name);
-    if (match && !alive(Number(match[1]))) remove(name);
+    if (match && !isAlive(Number(match[1]))) remove(name);
   }
 }
 

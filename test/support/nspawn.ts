@@ -1,34 +1,71 @@
 /**
- * Boot a rootfs (normally an overlay from withOverlay) with systemd-nspawn and
- * run commands in it, per /work/shared/research/test-env.md §5.
+ * Boot a rootfs (normally an overlay from withOverlay) with systemd-nspawn, run commands in it and
+ * stop it, per /work/shared/research/test-env.md §5. The one boot helper of the rootfs, node,
+ * image, upgrade and cluster tests.
  *
  * The host has no systemd as PID 1, so there is no machined: `machinectl`,
  * `systemctl -M` and `systemd-run -M` do not work. We keep nspawn's PID, find
  * the container's PID 1 as its child and use `nsenter -t <leader> -a`.
+ *
+ * The network is private by default: a booted node's nginx or registry must never listen on the
+ * host's interfaces unless a test asks for the host's network.
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import { execa } from 'execa';
-import { assertNotCached, isAlive, ownCgroup, sleep, type RunResult } from './rootfs.ts';
+import { isAlive, sleep } from '../../scripts/image/cache.ts';
+import { assertNotCached, ownCgroup, type RunResult } from './rootfs.ts';
 
-export interface Container {
+export type NodeNetwork =
+  /** The host's own network (nspawn without a network option). */
+  | { kind: 'host' }
+  /** --private-network: loopback only. */
+  | { kind: 'private' }
+  /** A veth whose host end is on `bridge` inside the test-made namespace /run/netns/<netns>. */
+  | { kind: 'bridge'; netns: string; bridge: string }
+  /** The test-made namespace /run/netns/<netns> itself (--network-namespace-path). */
+  | { kind: 'netns'; netns: string };
+
+export interface BootOptions {
+  /** Machine name; nspawn's host-side veth of a bridged node is "vb-<name>" (15 characters at most). */
+  name: string;
+  /** Default: private. */
+  network?: NodeNetwork;
+  /** HOST:CONTAINER directories bound into the container (nspawn --bind). */
+  binds?: string[];
+  /** HOST:CONTAINER pairs bound read-only (nspawn --bind-ro). */
+  bindRo?: string[];
+  /**
+   * System calls (or @groups) allowed on top of nspawn's default filter, which denies some that
+   * a real host allows: e.g. `@keyring`, without which crun cannot give a container its own
+   * session keyring ("create keyring: Operation not permitted"). The filter binds whatever the
+   * node's own systemd starts; `exec` (nsenter from the host) is not under it.
+   */
+  allowSystemCalls?: string[];
+  bootTimeoutMs?: number;
+}
+
+export interface Node {
+  name: string;
   /** Host PID of the container's PID 1 (systemd). */
   leader: number;
   /** Host PID of the systemd-nspawn process. */
   pid: number;
   /** What `systemctl is-system-running --wait` answered. */
   state: 'running' | 'degraded';
+  /** ms from spawning nspawn to is-system-running answering running/degraded. */
+  bootMs: number;
   exec(argv: string[], opts?: { timeoutMs?: number }): Promise<RunResult>;
   stop(): Promise<void>;
 }
 
 const LEADER_TIMEOUT_MS = 10_000;
-const BOOT_TIMEOUT_MS = 60_000;
+const BOOT_TIMEOUT_MS = 90_000;
 const BOOT_POLL_MS = 100;
 const STOP_TIMEOUT_MS = 20_000;
 const KILL_TIMEOUT_MS = 5_000;
 const OUTPUT_TAIL = 16_000;
-const CONTAINER_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' };
+const NODE_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', SYSTEMD_COLORS: '0' };
 
 /** Containers still running; SIGKILLed if the test process exits without stop(). */
 const live = new Set<{ pid: number; leader: number }>();
@@ -42,21 +79,34 @@ process.on('exit', () => {
   }
 });
 
-export interface BootOptions {
-  /** A /run/netns name the test created: the container has that network instead of the host's. */
-  networkNamespace?: string;
-  /** HOST:CONTAINER directories bound into the container (nspawn --bind). */
-  binds?: string[];
+function networkArgs(network: NodeNetwork): string[] {
+  switch (network.kind) {
+    case 'host':
+      return [];
+    case 'private':
+      return ['--private-network'];
+    case 'bridge':
+      return [`--network-bridge=${network.bridge}`];
+    case 'netns':
+      return [`--network-namespace-path=/run/netns/${network.netns}`];
+  }
 }
 
-export async function bootContainer(root: string, name: string, options: BootOptions = {}): Promise<Container> {
+export async function bootNode(root: string, options: BootOptions): Promise<Node> {
   await assertNotCached(root);
+  const network = options.network ?? { kind: 'private' };
+  const nspawn = [
+    'systemd-nspawn', '-D', root, '-b', '--register=no', '--keep-unit', '-M', options.name, '--console=passive',
+    ...networkArgs(network),
+    ...(options.binds ?? []).map((b) => `--bind=${b}`),
+    ...(options.bindRo ?? []).map((b) => `--bind-ro=${b}`),
+    ...(options.allowSystemCalls?.length ? [`--system-call-filter=${options.allowSystemCalls.join(' ')}`] : []),
+  ];
+  // In a test network namespace, nspawn itself runs there so its veth's host end lands on the bridge.
+  const argv = network.kind === 'bridge' ? ['nsenter', `--net=/run/netns/${network.netns}`, '--', ...nspawn] : nspawn;
   const cgroup = await ownCgroup();
-  const network = options.networkNamespace ? [`--network-namespace-path=/run/netns/${options.networkNamespace}`] : [];
-  const binds = (options.binds ?? []).map((bind) => `--bind=${bind}`);
-  const [cmd, ...args] = cgroup.wrap(
-    ['systemd-nspawn', '-D', root, '-b', '--register=no', '--keep-unit', '-M', name, '--console=passive', ...network, ...binds],
-  );
+  const [cmd, ...args] = cgroup.wrap(argv);
+  const started = performance.now();
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   if (child.pid === undefined) {
     await cgroup.remove();
@@ -105,23 +155,24 @@ export async function bootContainer(root: string, name: string, options: BootOpt
   }
   const leader = entry.leader;
 
-  const exec = async (argv: string[], opts: { timeoutMs?: number } = {}): Promise<RunResult> => {
-    const r = await execa('nsenter', ['-t', String(leader), '-a', '--', ...argv], {
+  const exec = async (cmdArgv: string[], opts: { timeoutMs?: number } = {}): Promise<RunResult> => {
+    const r = await execa('nsenter', ['-t', String(leader), '-a', '--', ...cmdArgv], {
       reject: false,
       stdin: 'ignore',
-      env: CONTAINER_ENV,
+      env: NODE_ENV,
       extendEnv: false,
       timeout: opts.timeoutMs ?? 120_000,
     });
-    if (r.timedOut) throw new Error(`exec ${argv.join(' ')} timed out:\n${r.stderr}`);
+    if (r.timedOut) throw new Error(`exec ${cmdArgv.join(' ')} timed out:\n${r.stderr}`);
     return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode ?? -1 };
   };
 
   // Early calls fail with "Failed to connect to bus" until dbus is up;
   // after that `--wait` blocks until boot has finished.
-  const bootDeadline = Date.now() + BOOT_TIMEOUT_MS;
+  const bootTimeout = options.bootTimeoutMs ?? BOOT_TIMEOUT_MS;
+  const bootDeadline = Date.now() + bootTimeout;
   let last = '';
-  for (let i = 0; i < BOOT_TIMEOUT_MS / BOOT_POLL_MS; i++) {
+  for (let i = 0; i < bootTimeout / BOOT_POLL_MS; i++) {
     if (exitCode !== undefined) return fail(`systemd-nspawn exited (${exitCode}) during boot`);
     const remaining = bootDeadline - Date.now();
     if (remaining <= 0) break;
@@ -131,11 +182,13 @@ export async function bootContainer(root: string, name: string, options: BootOpt
       exitCode: -1,
     }));
     const state = r.stdout.trim();
-    if (state === 'running' || state === 'degraded') return { leader, pid, state, exec, stop };
+    if (state === 'running' || state === 'degraded') {
+      return { name: options.name, leader, pid, state, bootMs: performance.now() - started, exec, stop };
+    }
     last = `${state} ${r.stderr.trim()}`.trim();
     await sleep(BOOT_POLL_MS);
   }
-  return fail(`container ${name} did not finish booting in ${BOOT_TIMEOUT_MS / 1000} s (last answer: ${last})`);
+  return fail(`container ${options.name} did not finish booting in ${bootTimeout / 1000} s (last answer: ${last})`);
 }
 
 async function findLeader(nspawnPid: number): Promise<number | undefined> {

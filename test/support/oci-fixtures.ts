@@ -18,58 +18,27 @@
  *                                  prefix: bookworm's skopeo 1.9.3 and podman 4.3.1 are built with
  *                                  sigstore disabled ("Debian-local change: sigstore disabled")
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Ran } from './exec.ts';
 import { createNetnsPair, type NetnsPair } from './netns.ts';
+import { stopPodmanPause } from './podman-user.ts';
 import {
   bundledProgram,
   makeTree,
   PODMAN_DEV_GID,
   PODMAN_GID,
   ROOT_VIEW,
+  runCommand,
+  runProgram,
   startRegistry,
   startSigstoreServer,
   type RunOptions,
   type Service,
 } from './trust-fixtures.ts';
-
-/**
- * Like trust-fixtures' runCommand, but a child that exits without reading its stdin is not an
- * error (EPIPE on the stdin pipe is ignored).
- */
-export function run(command: string, args: string[], options: RunOptions = {}): Promise<Ran> {
-  const [cmd, argv] = options.netns ? options.netns.argv(command, args) : [command, args];
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, argv, { env: options.env ?? { ...process.env, LANG: 'C', LC_ALL: 'C' }, cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c));
-    child.stderr.on('data', (c: Buffer) => (stderr += c));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`${command} ${args.join(' ')}: no exit within ${(options.timeoutMs ?? 60_000) / 1000} s`));
-    }, options.timeoutMs ?? 60_000);
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ stdout, stderr, exitCode: code ?? (signal ? 128 : -1) });
-    });
-    child.stdin.on('error', () => {});
-    child.stdin.end(options.input ?? '');
-  });
-}
-
-/** A bundled podsec program (as the package installs it). */
-export async function program(name: string, args: string[], options: RunOptions = {}): Promise<Ran> {
-  return run(process.execPath, [await bundledProgram(name), ...args], options);
-}
 
 export const HOST_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 export const ACCEPT_ANYTHING = '{"default":[{"type":"insecureAcceptAnything"}]}\n';
@@ -129,7 +98,7 @@ export function imageStore(work: string): ImageStore {
 /** podman import of a busybox rootfs as localhost/<name> into the store. */
 export async function buildImage(store: ImageStore, name: string, variant: string): Promise<void> {
   const tar = busyboxTar(store.dir, variant);
-  const ran = await run(
+  const ran = await runCommand(
     'podman',
     ['--root', `${store.dir}/storage`, '--runroot', `${store.dir}/run`, '--storage-driver', 'vfs', 'import', '--change', 'CMD ["/bin/sh"]', '--change', `LABEL variant=${variant}`, tar, `localhost/${name}`],
     { timeoutMs: 120_000, env: { ...process.env, CONTAINERS_POLICY_JSON: store.policy } },
@@ -139,7 +108,7 @@ export async function buildImage(store: ImageStore, name: string, variant: strin
 
 /** podsec-save-oci of images from the store into `<ociDir>/<arch>.tar.xz`. */
 export async function saveArchive(store: ImageStore, ociDir: string, arch: string, images: string[]): Promise<Ran> {
-  return program('podsec-save-oci', ['--registry', 'localhost', '--signature-policy', store.policy, ociDir, arch, store.transport, ...images], { timeoutMs: 300_000 });
+  return runProgram('podsec-save-oci', ['--registry', 'localhost', '--signature-policy', store.policy, ociDir, arch, store.transport, ...images], { timeoutMs: 300_000 });
 }
 
 export interface AsUserOptions {
@@ -196,7 +165,7 @@ export async function startMaster(label: string): Promise<MasterEnv> {
     removeTree(work);
   };
   try {
-    const inMaster = (name: string, args: string[], options: RunOptions = {}) => program(name, ['--root', root, ...args], { netns: pair.master, timeoutMs: 180_000, ...options });
+    const inMaster = (name: string, args: string[], options: RunOptions = {}) => runProgram(name, ['--root', root, ...args], { netns: pair.master, timeoutMs: 180_000, ...options });
     const policy = await inMaster('podsec-create-policy', ['--role', 'master', pair.master.address]);
     if (policy.exitCode !== 0) throw new Error(`create-policy: ${policy.stderr}`);
     mkdirSync(join(work, 'registry'), { mode: 0o755 });
@@ -236,7 +205,7 @@ export async function startMaster(label: string): Promise<MasterEnv> {
       const binds = [...ROOT_VIEW_BINDS.map((path) => [join(root, path), path]), ...(options.binds ?? [])].flatMap(([source, target]) => ['--bind', `${source}:${target}`]);
       // nsenter joins only the network namespace: `ip netns exec` would also remount /sys,
       // which hides /sys/fs/cgroup from crun.
-      return run(
+      return runCommand(
         'nsenter',
         [`--net=/run/netns/${pair.master.name}`, '--', 'unshare', '--mount', '--propagation', 'private', '--', process.execPath, ROOT_VIEW, '--scratch', scratch, ...binds, '--', 'runuser', '-u', user, '--', 'env', '-i', ...env, ...argv],
         // The checkout may be private (a 0700 temp dir); the user's processes start in /.
@@ -245,17 +214,7 @@ export async function startMaster(label: string): Promise<MasterEnv> {
     };
     const stopUserProcesses = async (users: string[]) => {
       for (const user of users) await asUser(user, ['gpgconf', '--kill', 'all']).catch(() => undefined);
-      for (const uid of readdirSync(runtime)) {
-        const pidFile = join(runtime, uid, 'libpod/tmp/pause.pid');
-        if (!existsSync(pidFile)) continue;
-        const pid = Number(readFileSync(pidFile, 'utf8').trim());
-        if (!Number.isInteger(pid) || pid <= 1) continue;
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-      }
+      for (const uid of readdirSync(runtime)) stopPodmanPause(join(runtime, uid));
     };
     return { pair, address: pair.master.address, root, work, registry, nginx, program: inMaster, asUser, bin, stopUserProcesses, stop: cleanup };
   } catch (error) {

@@ -17,14 +17,13 @@ import { constants, existsSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { execa } from 'execa';
+import { cachedEntry, removeTree } from '../../scripts/image/cache.ts';
 
 /** Bump when the build recipe changes, so old caches are not reused. */
 const FORMAT_VERSION = 1;
 const SOURCES_FILE = '/etc/apt/sources.list.d/debian.sources';
 const SUITE = 'bookworm';
 const BUILD_TIMEOUT_MS = 10 * 60_000;
-const LOCK_WAIT_MS = 10 * 60_000;
-const LOCK_POLL_MS = 500;
 
 /**
  * systemd + dbus + logind's PAM module so the root boots under nspawn,
@@ -43,8 +42,9 @@ export function cacheDir(): string {
 /**
  * Returns the path of a cached `mmdebstrap --variant=minbase` rootfs that
  * contains `packages` (which replace DEFAULT_PACKAGES; spread the defaults
- * to add to them). Builds it on the first call; concurrent callers wait on a
- * lock file instead of building twice.
+ * to add to them). Builds it on the first call, with the image builder's
+ * content-addressed cache (scripts/image/cache.ts: concurrent callers wait on
+ * a lock file instead of building twice; an entry is complete or absent).
  */
 export async function ensureRootfs(options: { packages?: string[] } = {}): Promise<string> {
   const packages = [...new Set(options.packages ?? DEFAULT_PACKAGES)].sort();
@@ -53,95 +53,21 @@ export async function ensureRootfs(options: { packages?: string[] } = {}): Promi
     .update(JSON.stringify({ v: FORMAT_VERSION, packages, sources }))
     .digest('hex')
     .slice(0, 16);
-  const dir = cacheDir();
-  const final = join(dir, `rootfs-${hash}`);
-  if (existsSync(final)) return final;
-
-  await fs.mkdir(dir, { recursive: true });
-  const release = await acquireLock(`${final}.lock`);
-  try {
-    if (existsSync(final)) return final; // another process built it meanwhile
-    // We hold the lock, so any temp dir for this hash is a leftover of a killed build.
-    for (const name of await fs.readdir(dir)) {
-      if (name.startsWith(`rootfs-${hash}.tmp-`)) await removeTree(join(dir, name));
-    }
-    const tmp = `${final}.tmp-${process.pid}`;
-    process.stderr.write(`[rootfs] building ${final} (${packages.join(',')}) ...\n`);
+  const name = `rootfs-${hash}`;
+  const entry = await cachedEntry(cacheDir(), name, async (tmp) => {
+    process.stderr.write(`[rootfs] building ${join(cacheDir(), name)} (${packages.join(',')}) ...\n`);
     const result = await execa(
       'mmdebstrap',
       ['--variant=minbase', `--include=${packages.join(',')}`, SUITE, tmp, SOURCES_FILE],
       { reject: false, timeout: BUILD_TIMEOUT_MS, forceKillAfterDelay: 10_000, stdin: 'ignore' },
     );
     if (result.failed) {
-      await removeTree(tmp);
       const why = result.timedOut ? `timed out after ${BUILD_TIMEOUT_MS / 1000} s` : `exit code ${result.exitCode}`;
       throw new Error(`mmdebstrap ${why}:\n${String(result.stderr).slice(-8000)}`);
     }
-    await fs.rename(tmp, final); // atomic: the cache is either complete or absent
-    return final;
-  } finally {
-    await release();
-  }
-}
+  }, { touch: false }); // never pruned, and the lower dir of overlays: left as built
 
-/** `fs.open(..., 'wx')` lock with a bounded poll; a lock whose owner PID is dead is broken. */
-async function acquireLock(path: string): Promise<() => Promise<void>> {
-  const deadline = Date.now() + LOCK_WAIT_MS;
-  for (let i = 0; ; i++) {
-    try {
-      const handle = await fs.open(path, 'wx');
-      await handle.writeFile(String(process.pid));
-      await handle.close();
-      return () => fs.rm(path, { force: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    const owner = Number(await fs.readFile(path, 'utf8').catch(() => ''));
-    const age = Date.now() - ((await fs.stat(path).catch(() => undefined))?.mtimeMs ?? Date.now());
-    // Dead owner, or an empty file left by a crash between open() and write().
-    if ((owner > 0 && !isAlive(owner)) || (!owner && age > 10_000)) {
-      await fs.rm(path, { force: true });
-      continue;
-    }
-    if (Date.now() > deadline || i > LOCK_WAIT_MS / LOCK_POLL_MS) {
-      throw new Error(`timed out waiting for ${path} (held by pid ${owner || '?'})`);
-    }
-    await sleep(LOCK_POLL_MS);
-  }
-}
-
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Mount points at or below `path`, deepest first (from /proc/self/mountinfo). */
-export async function mountsUnder(path: string): Promise<string[]> {
-  const info = await fs.readFile('/proc/self/mountinfo', 'utf8');
-  const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-  return info
-    .split('\n')
-    .map((line) => unescape(line.split(' ')[4] ?? ''))
-    .filter((m) => m === path || m.startsWith(`${path}/`))
-    .sort((a, b) => b.length - a.length);
-}
-
-/**
- * rm -rf that first lazily unmounts anything below `path` (a killed
- * mmdebstrap can leave proc/sys/dev mounted) and never crosses filesystems,
- * so it cannot delete through into the host's /dev or /sys.
- */
-async function removeTree(path: string): Promise<void> {
-  for (const m of await mountsUnder(path)) await execa('umount', ['-l', m], { reject: false });
-  const left = await mountsUnder(path);
-  if (left.length) throw new Error(`refusing to remove ${path}: still mounted: ${left.join(', ')}`);
-  await execa('rm', ['-rf', '--one-file-system', '--', path]);
+  return entry.path;
 }
 
 /** Throws if `root` is (inside) a cached rootfs: those must only be used as an overlay's lower dir. */
@@ -154,26 +80,39 @@ export async function assertNotCached(root: string): Promise<void> {
 }
 
 /**
- * Runs `fn` on a fresh overlayfs whose lower dir is `lower`; all writes go to
- * a temp upper dir that is removed afterwards. Temp dirs live in /var/tmp:
- * on this machine /tmp is on the same disk, but /tmp is often a size-limited
- * tmpfs and a booted system plus installed RPMs can be large.
+ * A fresh overlayfs whose lower dir is `lower`, mounted at `<base>/root`; all writes go to a temp
+ * upper dir. `remove()` unmounts it and deletes the temp dirs. Temp dirs live in /var/tmp: on
+ * this machine /tmp is on the same disk, but /tmp is often a size-limited tmpfs and a booted
+ * system plus installed RPMs can be large.
  */
-export async function withOverlay<T>(lower: string, fn: (root: string) => Promise<T>): Promise<T> {
+export async function mountOverlay(lower: string, prefix = 'podsec-overlay-'): Promise<{ root: string; remove(): Promise<void> }> {
   if (/[,:\\]/.test(lower)) throw new Error(`overlay lowerdir must not contain , : or \\: ${lower}`);
-  const base = await fs.mkdtemp('/var/tmp/podsec-overlay-');
+  const base = await fs.mkdtemp(join('/var/tmp', prefix));
   const [upper, work, root] = ['upper', 'work', 'root'].map((d) => join(base, d)) as [string, string, string];
   try {
     await Promise.all([upper, work, root].map((d) => fs.mkdir(d)));
     await execa('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${upper},workdir=${work}`, root]);
-    try {
-      return await fn(root);
-    } finally {
+  } catch (err) {
+    await removeTree(base);
+    throw err;
+  }
+  return {
+    root,
+    remove: async () => {
       const { failed } = await execa('umount', [root], { reject: false });
       if (failed) await execa('umount', ['-l', root], { reject: false });
-    }
+      await removeTree(base);
+    },
+  };
+}
+
+/** Runs `fn` on a fresh overlay of `lower` (mountOverlay), removed afterwards. */
+export async function withOverlay<T>(lower: string, fn: (root: string) => Promise<T>): Promise<T> {
+  const overlay = await mountOverlay(lower);
+  try {
+    return await fn(overlay.root);
   } finally {
-    await removeTree(base);
+    await overlay.remove();
   }
 }
 

@@ -26,17 +26,23 @@ export const inCI = () => process.env.CI === 'true' || process.env.CI === '1';
  */
 export function withTools<T extends Test>(suite: T, tools: string[]): T {
   const missing = missingTools(tools);
-  if (missing.length === 0) return suite;
-  const reason = `missing tool(s): ${missing.join(', ')}`;
-  const gated = ((name: string, _fn: unknown) => {
+  return missing.length === 0 ? suite : gated(suite, `missing tool(s): ${missing.join(', ')}`);
+}
+
+/**
+ * The gate itself, for a prerequisite that `command -v` cannot see: a `test`-like function whose
+ * tests fail in CI naming `reason`, and elsewhere skip with it.
+ */
+export function gated<T extends Test>(suite: T, reason: string): T {
+  const gate = ((name: string, _fn: unknown) => {
     if (inCI()) {
       suite(`${name} [${reason}]`, () => {
-        throw new Error(`${reason} — CI must install them (.ci/run)`);
+        throw new Error(`${reason} — CI must install what is missing (.ci/run)`);
       });
     } else {
       process.stdout.write(`skip: ${name} (${reason})\n`);
       suite.skip(`${name} [${reason}]`, () => {});
     }
   }) as unknown as T;
-  return Object.assign(gated, { run: suite.run, skip: suite.skip, only: suite.only, before: suite.before, after: suite.after });
+  return Object.assign(gate, { run: suite.run, skip: suite.skip, only: suite.only, before: suite.before, after: suite.after });
 }

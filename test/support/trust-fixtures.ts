@@ -27,10 +27,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 import { registryConfig, sigstoreNginxConfig } from '../../bin/trust/service-configs.ts';
-import { NODE_TARGET } from '../../scripts/bundle.ts';
-import { REPO_ROOT } from '../../scripts/repo.ts';
+import { bundleProgram } from '../../scripts/bundle.ts';
 import type { Ran } from './exec.ts';
 import type { Netns } from './netns.ts';
 
@@ -55,16 +53,10 @@ export function bundledProgram(name: string): Promise<string> {
     const outfile = join(bundleDir, `${name}.cjs`);
     bundles.set(
       name,
-      build({
-        entryPoints: [join(REPO_ROOT, 'bin', `${name}.ts`)],
-        bundle: true,
-        platform: 'node',
-        target: NODE_TARGET,
-        format: 'cjs',
-        outfile,
-        define: { PODSEC_VERSION: '"test"' },
-        logLevel: 'error',
-      }).then(() => outfile),
+      bundleProgram(name, 'test').then((text) => {
+        writeFileSync(outfile, text);
+        return outfile;
+      }),
     );
   }
   return bundles.get(name)!;
@@ -83,7 +75,10 @@ export interface RunOptions {
   cwd?: string;
 }
 
-/** Runs a command (in a namespace, if given) and collects its output; killed after timeoutMs. */
+/**
+ * Runs a command (in a namespace, if given) and collects its output; killed after timeoutMs. A
+ * child that exits without reading its stdin is not an error (EPIPE on the stdin pipe is ignored).
+ */
 export function runCommand(command: string, args: string[], options: RunOptions = {}): Promise<Ran> {
   const [cmd, argv] = options.netns ? options.netns.argv(command, args) : [command, args];
   return new Promise((resolve, reject) => {
@@ -103,6 +98,12 @@ export function runCommand(command: string, args: string[], options: RunOptions 
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       resolve({ stdout, stderr, exitCode: code ?? (signal ? 128 : -1) });
+    });
+    child.stdin.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EPIPE') return;
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+      reject(error);
     });
     child.stdin.end(options.input ?? '');
   });

@@ -27,25 +27,14 @@ import {
   type RpmTypeCode,
 } from '../../scripts/repo/rpm-header.ts';
 import { run, runTs } from '../support/exec.ts';
-import { inCI, withTools } from '../support/tools.ts';
+import { gated, withTools } from '../support/tools.ts';
 
 const PYTHON = '/usr/bin/python3';
 
 /** Like withTools, for librpm's Python binding (Debian: python3-rpm), which `command -v` cannot see. */
 function withPythonRpm<T extends Test>(suite: T): T {
   if (spawnSync(PYTHON, ['-c', 'import rpm'], { stdio: 'ignore' }).status === 0) return suite;
-  const reason = `missing: ${PYTHON} -c 'import rpm' fails (install python3-rpm)`;
-  const gated = ((name: string) => {
-    if (inCI()) {
-      suite(`${name} [${reason}]`, () => {
-        throw new Error(`${reason} — CI must install it (.ci/run)`);
-      });
-    } else {
-      process.stdout.write(`skip: ${name} (${reason})\n`);
-      suite.skip(`${name} [${reason}]`, () => {});
-    }
-  }) as unknown as T;
-  return Object.assign(gated, { run: suite.run, skip: suite.skip, only: suite.only, before: suite.before, after: suite.after });
+  return gated(suite, `missing: ${PYTHON} -c 'import rpm' fails (install python3-rpm)`);
 }
 
 const test = withPythonRpm(withTools(base, ['rpmbuild', 'rpm', 'xz', 'bzip2', 'gpg', 'gpgconf']));
