@@ -238,7 +238,8 @@ test('kubeadm init through the wrapper: namespace, kubeadm in it with the golden
   for (const port of [2379, 2380, 6443, 10250, 10255, 10256, 8472, 6053]) assert.match(ports.stdout, new RegExp(`127\\.0\\.0\\.1\\s+${port}\\s`), `port ${port}`);
 
   for (const unit of ['rootlesskit.service', 'kubelet.service']) {
-    const verify = await asAdmin(['systemd-analyze', '--user', 'verify', `/usr/lib/systemd/user/${unit}`]);
+    // --man=no as above; test/e2e/units-verify.test.ts resolves the Documentation= pages with man-db.
+    const verify = await asAdmin(['systemd-analyze', '--user', 'verify', '--man=no', `/usr/lib/systemd/user/${unit}`]);
     assert.is(verify.stderr, '', `${unit} as a user unit: ${verify.stderr}`);
   }
   const preflight = await sh(['/usr/bin/podsec-u7s-preflight', '--json', '--no-ports']);
