@@ -44,7 +44,6 @@ export async function imageCache(work: string): Promise<string> {
   const first = timeImage(args);
   const second = timeImage(args);
   const line = `image-cache: second npm run image --kind rootfs ${ms(second)} / first build ${ms(first)} = ${(second / first).toFixed(3)}x`;
-  process.stdout.write(line + '\n');
   return line;
 }
 
@@ -66,6 +65,5 @@ export async function boot(_work: string): Promise<string> {
     b.push(await timeBoot(bare, 2 * i + 1));
   }
   const line = `boot: nspawn to running, all packages ${ms(median(a))} / bare rootfs ${ms(median(b))} = ${(median(a) / median(b)).toFixed(2)}x (median of ${runs})`;
-  process.stdout.write(line + '\n');
   return line;
 }
