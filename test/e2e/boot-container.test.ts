@@ -62,6 +62,50 @@ test('booted node: accounts, modes/owners, is-enabled and systemd-analyze verify
   });
 });
 
+/**
+ * The services that run our own programs (Node), each started under its own sandbox: a daemon
+ * must still be active with no restart a few seconds later, a timer's job must end by itself, not
+ * by a signal (a seccomp filter that misses a call Node makes kills it with SIGSYS at start).
+ * u7s.service needs a deployed node: test/e2e/u7s-node.test.ts starts it.
+ */
+test('every service running a podsec program starts under its sandbox: daemons stay up, jobs end without a signal', async () => {
+  const services = modelUnits(model, BRANCH)
+    .system.map((p) => p.slice(p.lastIndexOf('/') + 1))
+    .filter((u) => u.startsWith('podsec-inotify-') && u.endsWith('.service'));
+  assert.ok(services.length >= 6, services.join(' '));
+  await withOverlay(image.path, async (root) => {
+    const node = await bootNode(root, { name: `podsec-svc-${process.pid}` });
+    try {
+      const show = async (unit: string) => {
+        const r = await node.exec(['systemctl', 'show', unit, '-p', 'Type', '-p', 'ActiveState', '-p', 'SubState', '-p', 'Result', '-p', 'ExecMainCode', '-p', 'ExecMainStatus', '-p', 'NRestarts']);
+        return Object.fromEntries(r.stdout.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)])) as Record<string, string>;
+      };
+      for (const unit of services) assert.is((await node.exec(['systemctl', 'start', '--no-block', unit])).exitCode, 0, unit);
+      // Bounded: 30 s for the jobs to finish and the daemons to have run a while.
+      let states: Record<string, Record<string, string>> = {};
+      for (let i = 0; i < 60; i++) {
+        await new Promise((r) => setTimeout(r, 500));
+        states = Object.fromEntries(await Promise.all(services.map(async (u) => [u, await show(u)] as const)));
+        if (i >= 6 && Object.values(states).every((s) => s.ActiveState !== 'activating')) break;
+      }
+      const problems = Object.entries(states).flatMap(([unit, s]) => {
+        // ExecMainCode 2 is CLD_KILLED: the process died of a signal.
+        if (s.ExecMainCode === '2' || s.Result === 'signal' || s.Result === 'core-dump') return [`${unit}: killed by signal ${s.ExecMainStatus} (${s.Result})`];
+        if (s.Type !== 'oneshot' && (s.ActiveState !== 'active' || s.NRestarts !== '0')) return [`${unit}: ${s.ActiveState}/${s.SubState}, ${s.NRestarts} restarts, result ${s.Result}`];
+        if (s.Type === 'oneshot' && s.ActiveState === 'activating') return [`${unit}: still running after 30 s`];
+        return [];
+      });
+      if (problems.length) {
+        const journal = await node.exec(['journalctl', '--no-pager', '-n', '40', ...services.flatMap((u) => ['-u', u])]);
+        assert.unreachable(`${problems.join('\n')}\n--- journal ---\n${journal.stdout}`);
+      }
+      console.log(`  started ${services.map((u) => `${u}=${states[u]!.Type}:${states[u]!.ActiveState}/${states[u]!.Result}`).join(', ')}`);
+    } finally {
+      await node.stop();
+    }
+  });
+});
+
 test("the image carries ALT's preset policy, and the tools' services are left as ALT would (disabled)", async () => {
   const text = await fs.readFile(join(image.path, ALT_PRESET_FILE), 'utf8');
   assert.match(text, /^disable \*$/m);
