@@ -20,7 +20,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Ran } from './exec.ts';
@@ -229,6 +229,23 @@ export async function startMaster(label: string): Promise<MasterEnv> {
 const TRIXIE = { skopeo: '1.18.0+ds1-1+b5', podman: '5.4.2+ds1-2+b2' } as const;
 const TRIXIE_PACKAGES = [`skopeo=${TRIXIE.skopeo}`, `podman=${TRIXIE.podman}`, 'netavark', 'crun', 'libyajl2', 'libc6', 'libgpgme11t64', 'libsqlite3-0', 'libassuan9', 'libgpg-error0', 'libseccomp2', 'libsubid5'];
 
+/**
+ * The Debian mirror this machine's apt uses (the first URIs of a deb822 stanza for the main
+ * archive, not -security): trixie's packages come from the same place, whatever it is.
+ */
+export function hostDebianMirror(sourcesDir = '/etc/apt/sources.list.d'): string {
+  for (const name of readdirSync(sourcesDir).filter((n) => n.endsWith('.sources')).sort()) {
+    for (const stanza of readFileSync(join(sourcesDir, name), 'utf8').split(/\n\s*\n/)) {
+      const field = (key: string) => new RegExp(`^${key}:\\s*(.+)$`, 'mi').exec(stanza)?.[1]?.trim().split(/\s+/) ?? [];
+      if (field('Types').includes('deb') && !field('Suites').some((suite) => suite.endsWith('-security'))) {
+        const uri = field('URIs')[0];
+        if (uri) return uri;
+      }
+    }
+  }
+  throw new Error(`no Debian archive in ${sourcesDir}/*.sources to fetch trixie's container tools from`);
+}
+
 export interface TrixieTools {
   /** Directory with skopeo and podman (put it first on PATH). */
   bin: string;
@@ -260,7 +277,7 @@ export function trixieContainerTools(): TrixieTools {
   try {
     const apt = join(staging, 'apt');
     for (const d of ['lists/partial', 'cache/archives/partial', 'etc']) mkdirSync(join(apt, d), { recursive: true });
-    writeFileSync(join(apt, 'etc/sources.list'), 'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main\n');
+    writeFileSync(join(apt, 'etc/sources.list'), `deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${hostDebianMirror()} trixie main\n`);
     const options = [
       '-o', `Dir::State::Lists=${apt}/lists`,
       '-o', `Dir::Cache=${apt}/cache`,
