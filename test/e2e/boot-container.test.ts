@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ALT_PRESET_FILE, rpmInstallInto } from '../../scripts/image/rootfs.ts';
+import { parseShow } from '../../bin/u7s/lib/node-status.ts';
 import model from '../../scripts/model/index.ts';
 import { BRANCH, ensureNodeImage, macrosFile, NODE_TOOLS, runGated, hookError } from '../support/image-env.ts';
 import { checkRequest, COLLECTOR, COLLECTOR_DIR, compareFacts, expectedEnablement, type Facts, modelUnits, presetRules } from '../support/image-facts.ts';
@@ -78,7 +79,7 @@ test('every service running a podsec program starts under its sandbox: daemons s
     try {
       const show = async (unit: string) => {
         const r = await node.exec(['systemctl', 'show', unit, '-p', 'Type', '-p', 'ActiveState', '-p', 'SubState', '-p', 'Result', '-p', 'ExecMainCode', '-p', 'ExecMainStatus', '-p', 'NRestarts']);
-        return Object.fromEntries(r.stdout.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)])) as Record<string, string>;
+        return parseShow(r.stdout)[0] ?? {};
       };
       for (const unit of services) assert.is((await node.exec(['systemctl', 'start', '--no-block', unit])).exitCode, 0, unit);
       // Bounded: 30 s for the jobs to finish and the daemons to have run a while.

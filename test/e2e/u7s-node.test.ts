@@ -22,6 +22,7 @@ import type { BuildResult } from '../../scripts/build.ts';
 import { FLANNEL_CNI_PLUGIN_VERSION, FLANNEL_VERSION } from '../../policies/u7s/kubeadm/templated-fields.ts';
 import statusSchema from '../../policies/schemas/u7s-start-stop-status.schema.ts';
 import { PROGRESS_LINE } from '../../bin/lib/progress.ts';
+import { parseShow } from '../../bin/u7s/lib/node-status.ts';
 import { sleep } from '../../scripts/image/cache.ts';
 import { ensureBuild } from '../support/build.ts';
 import { createNetnsPair, type NetnsPair } from '../support/netns.ts';
@@ -165,7 +166,7 @@ const last = (name: string) => records(name).at(-1);
 
 async function unitState(unit: string) {
   const r = await userctl('show', unit, '-p', 'ActiveState', '-p', 'MainPID', '-p', 'ActiveEnterTimestampMonotonic');
-  const props = Object.fromEntries(r.stdout.trim().split('\n').map((l) => l.split('=') as [string, string]));
+  const props = parseShow(r.stdout)[0] ?? {};
   return { active: props.ActiveState, pid: Number(props.MainPID), since: Number(props.ActiveEnterTimestampMonotonic) };
 }
 

@@ -16,6 +16,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { installManaged, isHistoryName } from '../../bin/lib/config-history.ts';
 import { isTempName } from '../../bin/lib/safe-fs.ts';
+import { prng } from '../support/prng.ts';
 
 const RUNS = 60;
 const MAX_DELAY_MS = 30;
@@ -27,16 +28,6 @@ const INITIAL = JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }
 const A = JSON.stringify({ default: [{ type: 'reject' }], transports: { docker: {} } }, null, 2);
 const B = JSON.stringify({ default: [{ type: 'reject' }], transports: { docker: { 'registry.local': [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: '/var/sigstore/keys/imagemaker.pgp' }] } } }, null, 2);
 
-/** mulberry32: a small seeded PRNG, so a failing sequence of kill delays can be replayed. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(state ^ (state >>> 15), 1 | state);
-    x ^= x + Math.imul(x ^ (x >>> 7), 61 | x);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const CHILD = `import { installManaged } from './config-history.mjs';
 const [link, root, a, b] = process.argv.slice(2);

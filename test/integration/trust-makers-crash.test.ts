@@ -19,6 +19,7 @@ import { withMakers } from '../../bin/makers/maker-policy.ts';
 import { startMaster, type MasterEnv } from '../support/oci-fixtures.ts';
 import { hasTool, withTools } from '../support/tools.ts';
 import { bundledProgram } from '../support/trust-fixtures.ts';
+import { prng } from '../support/prng.ts';
 
 const base = suite('trust makers crash safety');
 const TOOLS = ['useradd', 'ip', 'docker-registry', 'nginx', 'unshare', 'runuser', 'chattr'];
@@ -28,16 +29,6 @@ const RUNS = Number(process.env.PODSEC_CRASH_RUNS ?? 60);
 const SEED = Number(process.env.PODSEC_CRASH_SEED ?? 20261126);
 const DEADLINE_MS = 600_000;
 
-/** mulberry32, so a failing sequence of kill delays can be replayed. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(state ^ (state >>> 15), 1 | state);
-    x ^= x + Math.imul(x ^ (x >>> 7), 61 | x);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 let m: MasterEnv;
 

@@ -21,21 +21,13 @@ import { parsePolicy, serializePolicy } from '../../bin/lib/containers-policy.ts
 import { fingerprintOf, readMasterKey, verifyEnvelope } from '../../bin/trust/bundle.ts';
 import { masterPolicy } from '../../bin/trust/create-policy.ts';
 import { makeTree, programCommand, runProgram } from '../support/trust-fixtures.ts';
+import { prng } from '../support/prng.ts';
 
 const RUNS = Number(process.env.PODSEC_CRASH_RUNS ?? 60);
 const SEED = Number(process.env.PODSEC_CRASH_SEED ?? 20241126);
 const DEADLINE_MS = 300_000;
 const IP = '10.78.0.1';
 
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(state ^ (state >>> 15), 1 | state);
-    x ^= x + Math.imul(x ^ (x >>> 7), 61 | x);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const read = (path: string) => {
   try {
