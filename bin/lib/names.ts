@@ -27,6 +27,7 @@ export const REGISTRY_HOST = 'registry.local';
 export const SIGSTORE_HOST = 'sigstore.local';
 export const TRIVY_HOST = 'trivy.local';
 export const SIGSTORE_PORT = 81;
+export const REGISTRY_PORT = 80;
 
 export const PODSEC_CONFIG_DIR = '/etc/podsec';
 export const PODSEC_STATE_DIR = '/var/lib/podsec';

@@ -17,7 +17,6 @@ import { Plan } from './plan.ts';
 import {
   NGINX_CONF,
   REGISTRY_CONF,
-  REGISTRY_PORT,
   REGISTRY_STORAGE,
   REGISTRY_UNIT,
   registryConfig,
@@ -25,7 +24,7 @@ import {
   sigstoreNginxConfig,
 } from './service-configs.ts';
 import { lastLine, runTool } from './system.ts';
-import { SIGSTORE_PORT } from '../lib/names.ts';
+import { REGISTRY_PORT, SIGSTORE_PORT } from '../lib/names.ts';
 
 const t = translator('podsec');
 

@@ -11,7 +11,7 @@
  * temporary directories.
  */
 import YAML from 'yaml';
-import { REGISTRY_HOST, SIGSTORE_HOST, SIGSTORE_PORT, SIGSTORE_ROOT } from '../lib/names.ts';
+import { REGISTRY_HOST, REGISTRY_PORT, SIGSTORE_HOST, SIGSTORE_PORT, SIGSTORE_ROOT } from '../lib/names.ts';
 
 export const SIGSTORE_UNIT = 'podsec-sigstore.service';
 export const REGISTRY_UNIT = 'podsec-registry.service';
@@ -20,7 +20,6 @@ export const REGISTRY_CONF = '/etc/podsec/registry/config.yml';
 /** nginx's prefix (-p): its pid file and temp directories, relative in the config, live here. */
 export const NGINX_PREFIX = '/run/podsec-sigstore/';
 export const REGISTRY_STORAGE = '/var/lib/containers/storage/volumes/registry/_data';
-export const REGISTRY_PORT = 80;
 
 export interface SigstoreNginxParams {
   /** host:port, e.g. 192.168.10.1:81 */

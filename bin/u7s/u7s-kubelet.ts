@@ -11,10 +11,11 @@ import { atomicWrite } from '../lib/safe-fs.ts';
 import { FRAME_FLAGS, FRAME_VALUED, splitAtCommand } from './lib/cli.ts';
 import { runContext } from './lib/context.ts';
 import { parseEnvFile } from './lib/envfile.ts';
-import { kubeadmFlags, patchKubeletConfig } from './lib/kubelet-config.ts';
+import { cgroupMode } from './lib/cgroups.ts';
+import { kubeadmFlags, kubeletMinor, patchKubeletConfig } from './lib/kubelet-config.ts';
 import { logger } from './lib/log.ts';
 import { SYSTEM_PROGRAMS, U7S_PATH } from './lib/paths.ts';
-import { cleanStop, poll, stand, stopRequested } from './lib/proc.ts';
+import { capture, cleanStop, poll, stand, stopRequested } from './lib/proc.ts';
 
 const t = translator('podsec-k8s');
 const log = logger('u7s-kubelet');
@@ -39,7 +40,7 @@ runCommand(
     usage: ['[--socket-timeout SECONDS] [KUBELET-OPTION...]'],
     options: { 'socket-timeout': { type: 'string', valueName: 'SECONDS', description: "how long to wait for CRI-O's socket (default 120)" } },
     description: [
-      "Run by kubelet.service through nsenter_u7s. Merges the settings a kubelet in a user namespace needs (KubeletInUserNamespace, cgroupfs, no swap check, no local storage isolation) into /var/lib/kubelet/config.yaml, waits until CRI-O accepts connections, and runs kubelet with kubeadm's flags from /var/lib/kubelet/kubeadm-flags.env and the KUBELET-OPTIONs.",
+      "Run by kubelet.service through nsenter_u7s. Merges the settings a kubelet in a user namespace needs (KubeletInUserNamespace, cgroupfs, no swap check, no local storage isolation; without delegated cgroup v2 controllers also no QoS cgroups, no node-allocatable enforcement and failCgroupV1: false) into /var/lib/kubelet/config.yaml, waits until CRI-O accepts connections, and runs kubelet with kubeadm's flags from /var/lib/kubelet/kubeadm-flags.env and the KUBELET-OPTIONs.",
     ],
     files: { '/var/lib/kubelet/config.yaml': "kubeadm's kubelet configuration, patched in place", '/var/lib/kubelet/kubeadm-flags.env': "kubeadm's kubelet flags (read as data)" },
     exitCodes: { 1: 'kubeadm has not configured this node yet, or CRI-O did not come up in time' },
@@ -55,9 +56,12 @@ runCommand(
     } catch {
       throw new CommandError(t('{file} does not exist: kubeadm init or join has not configured this node yet', { file: CONFIG }));
     }
+    const version = await capture(SYSTEM_PROGRAMS.kubelet, ['--version'], { timeoutMs: 30_000 }).catch(() => undefined);
+    const cgroups = cgroupMode();
+    if (cgroups === 'none') log(t('no cgroup v2 controllers are delegated to the node: pods run without QoS cgroups and their resource limits are not enforced'));
     let patched: string | undefined;
     try {
-      patched = patchKubeletConfig(text, layout.home);
+      patched = patchKubeletConfig(text, layout.home, { cgroups, minor: kubeletMinor(version?.stdout ?? '') });
     } catch (error) {
       throw new CommandError(t('{file}: {reason}', { file: CONFIG, reason: (error as Error).message }));
     }

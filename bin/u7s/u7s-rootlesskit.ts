@@ -34,6 +34,7 @@ import {
   U7S_CNI_FLANNEL,
   U7S_CNI_LOOPBACK,
 } from './lib/paths.ts';
+import { hostServiceRoutes, servicesOn } from './lib/own-services.ts';
 import { rolePorts, portText } from './lib/ports.ts';
 import { capture, cleanStop, poll, stand, stopRequested, systemTool } from './lib/proc.ts';
 import { addPort } from './lib/rootlesskit-api.ts';
@@ -223,6 +224,23 @@ function maxMappedGid(): number {
   return max;
 }
 
+/** This host is podsec's master too: its registry and signature server, reached through slirp4netns (own-services.ts). */
+async function routeOwnServices(address: string, gateway: string): Promise<void> {
+  let hosts = '';
+  try {
+    hosts = readFileSync('/etc/hosts', 'utf8');
+  } catch {
+    return;
+  }
+  const ports = servicesOn(hosts, address);
+  if (!ports.length) return;
+  const rules = await capture(systemTool('ip') ?? 'ip', ['-4', 'rule', 'show']);
+  for (const args of hostServiceRoutes(address, ports, gateway, rules.stdout)) await tool('ip', ['-4', ...args]);
+  // The answers come back with this namespace's own address as their source.
+  writeSysctl('net.ipv4.conf.tap0.accept_local', '1');
+  log(t("ports {ports} of {address} (this host's podsec services) are reached on the host", { ports: ports.join(', '), address }));
+}
+
 async function namespacePhase(commandArgs: string[]): Promise<number> {
   if (process.getuid!() !== 0) throw new CommandError(t('the namespace phase runs as namespace root, inside rootlesskit'));
   const launch = launchContext();
@@ -280,6 +298,7 @@ async function namespacePhase(commandArgs: string[]): Promise<number> {
   if (shown?.stdout.includes(` ${nthAddress(slirp, 100)}/`)) await tool('ip', ['addr', 'del', `${nthAddress(slirp, 100)}/${slirp.prefix}`, 'dev', 'tap0']);
   const routes = ipTool ? await capture(ipTool, ['-4', 'route', 'show', 'default']) : undefined;
   if (!routes?.stdout.trim()) await tool('ip', ['route', 'add', 'default', 'via', nthAddress(slirp, 2), 'dev', 'tap0', 'onlink']);
+  await routeOwnServices(settings.extIp, nthAddress(slirp, 2));
 
   const childPid = await poll(() => {
     try {

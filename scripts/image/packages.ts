@@ -28,6 +28,9 @@ export const TOOL_PACKAGES: readonly string[] = [
   // Named by requirements that come and go as the packages grow; kept here so the cached base
   // (keyed by this list) survives such changes.
   'systemd-container', 'util-linux', 'openssh-client', 'pinentry-curses', 'iproute2', 'xz-utils',
+  // What ALT's cri-o package brings along; CRI-O itself (and Kubernetes) come from the k8s-tools
+  // cache (scripts/k8s-tools), installed into a node by `npm run cluster`.
+  'conmon', 'containernetworking-plugins', 'iptables',
 ];
 
 /**

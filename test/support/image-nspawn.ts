@@ -34,7 +34,7 @@ const USER_MANAGER_TIMEOUT_MS = 30_000;
  * logind has started the user's systemd manager (user@UID.service, with /run/user/UID made by
  * logind): the session that userRun() runs commands in. Returns the uid.
  */
-export async function lingerUser(node: Node, user: string): Promise<number> {
+export async function lingerUser(node: Pick<Node, 'name' | 'exec'>, user: string): Promise<number> {
   const id = await node.exec(['id', '-u', user]);
   const uid = Number(id.stdout.trim());
   if (id.exitCode !== 0 || !Number.isInteger(uid)) throw new Error(`${node.name}: no user ${user}: ${id.stderr}`);
@@ -57,7 +57,7 @@ export async function lingerUser(node: Node, user: string): Promise<number> {
  * login would be. Unlike exec, not a process entered from the host. The exit status is the
  * command's; RuntimeMaxSec bounds the unit even if systemd-run is killed. `lingerUser` first.
  */
-export async function userRun(node: Node, user: string, argv: string[], opts: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<RunResult> {
+export async function userRun(node: Pick<Node, 'name' | 'exec'>, user: string, argv: string[], opts: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<RunResult> {
   const timeoutMs = opts.timeoutMs ?? 120_000;
   const env = Object.entries(opts.env ?? {}).map(([k, v]) => `--setenv=${k}=${v}`);
   return node.exec(

@@ -11,10 +11,11 @@
  * host's interfaces unless a test asks for the host's network.
  */
 import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { execa } from 'execa';
 import { isAlive, sleep } from '../../scripts/image/cache.ts';
-import { assertNotCached, ownCgroup, type RunResult } from './rootfs.ts';
+import { assertNotCached, ownCgroup, removeCgroups, type RunResult } from './rootfs.ts';
 
 export type NodeNetwork =
   /** The host's own network (nspawn without a network option). */
@@ -43,6 +44,11 @@ export interface BootOptions {
    */
   allowSystemCalls?: string[];
   bootTimeoutMs?: number;
+  /**
+   * Keep the machine running after this process exits (npm run cluster): nspawn in its own
+   * session, its output appended to this file; stop it later with stopMachine().
+   */
+  detachedLog?: string;
 }
 
 export interface Node {
@@ -53,6 +59,8 @@ export interface Node {
   pid: number;
   /** What `systemctl is-system-running --wait` answered. */
   state: 'running' | 'degraded';
+  /** The machine's own cgroups (host paths), removed by stop() or stopMachine(). */
+  cgroups: string[];
   /** ms from spawning nspawn to is-system-running answering running/degraded. */
   bootMs: number;
   exec(argv: string[], opts?: { timeoutMs?: number }): Promise<RunResult>;
@@ -107,7 +115,9 @@ export async function bootNode(root: string, options: BootOptions): Promise<Node
   const cgroup = await ownCgroup();
   const [cmd, ...args] = cgroup.wrap(argv);
   const started = performance.now();
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const logFd = options.detachedLog ? openSync(options.detachedLog, 'a', 0o600) : undefined;
+  const child = spawn(cmd, args, logFd === undefined ? { stdio: ['ignore', 'pipe', 'pipe'] } : { stdio: ['ignore', logFd, logFd], detached: true });
+  if (logFd !== undefined) closeSync(logFd);
   if (child.pid === undefined) {
     await cgroup.remove();
     throw new Error('failed to spawn systemd-nspawn');
@@ -115,12 +125,12 @@ export async function bootNode(root: string, options: BootOptions): Promise<Node
   const pid = child.pid;
   let output = '';
   const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-OUTPUT_TAIL));
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
   let exitCode: number | string | null | undefined;
   const exited = new Promise<void>((r) => child.on('exit', (code, signal) => ((exitCode = code ?? signal), r())));
   const entry = { pid, leader: 0 };
-  live.add(entry);
+  if (logFd === undefined) live.add(entry);
 
   /** true if nspawn exited within `ms`; clears its timer so it never holds the event loop. */
   const waitExit = (ms: number) => {
@@ -141,7 +151,8 @@ export async function bootNode(root: string, options: BootOptions): Promise<Node
   };
   const fail = async (msg: string): Promise<never> => {
     await stop().catch(() => {});
-    throw new Error(`${msg}\n--- systemd-nspawn output (tail) ---\n${output}`);
+    const tail = options.detachedLog ? (await fs.readFile(options.detachedLog, 'utf8').catch(() => '')).slice(-OUTPUT_TAIL) : output;
+    throw new Error(`${msg}\n--- systemd-nspawn output (tail) ---\n${tail}`);
   };
 
   // The leader: a child of nspawn that has exec'd (comm is no longer
@@ -155,17 +166,7 @@ export async function bootNode(root: string, options: BootOptions): Promise<Node
   }
   const leader = entry.leader;
 
-  const exec = async (cmdArgv: string[], opts: { timeoutMs?: number } = {}): Promise<RunResult> => {
-    const r = await execa('nsenter', ['-t', String(leader), '-a', '--', ...cmdArgv], {
-      reject: false,
-      stdin: 'ignore',
-      env: NODE_ENV,
-      extendEnv: false,
-      timeout: opts.timeoutMs ?? 120_000,
-    });
-    if (r.timedOut) throw new Error(`exec ${cmdArgv.join(' ')} timed out:\n${r.stderr}`);
-    return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode ?? -1 };
-  };
+  const exec = (cmdArgv: string[], opts: { timeoutMs?: number } = {}) => execInMachine(leader, cmdArgv, opts);
 
   // Early calls fail with "Failed to connect to bus" until dbus is up;
   // after that `--wait` blocks until boot has finished.
@@ -183,12 +184,46 @@ export async function bootNode(root: string, options: BootOptions): Promise<Node
     }));
     const state = r.stdout.trim();
     if (state === 'running' || state === 'degraded') {
-      return { name: options.name, leader, pid, state, bootMs: performance.now() - started, exec, stop };
+      if (options.detachedLog) child.unref();
+      return { name: options.name, leader, pid, state, cgroups: cgroup.dirs, bootMs: performance.now() - started, exec, stop };
     }
     last = `${state} ${r.stderr.trim()}`.trim();
     await sleep(BOOT_POLL_MS);
   }
   return fail(`container ${options.name} did not finish booting in ${bootTimeout / 1000} s (last answer: ${last})`);
+}
+
+/** A command in a booted machine, entered from the host (all of its namespaces). */
+export async function execInMachine(leader: number, argv: string[], opts: { timeoutMs?: number; input?: string } = {}): Promise<RunResult> {
+  const r = await execa('nsenter', ['-t', String(leader), '-a', '--', ...argv], {
+    reject: false,
+    ...(opts.input === undefined ? { stdin: 'ignore' as const } : { input: opts.input }),
+    env: NODE_ENV,
+    extendEnv: false,
+    timeout: opts.timeoutMs ?? 120_000,
+  });
+  if (r.timedOut) throw new Error(`exec ${argv.join(' ')} timed out:\n${r.stderr}`);
+  return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode ?? -1 };
+}
+
+/**
+ * Stops a machine started by another process (a detached boot): SIGTERM to nspawn (its systemd
+ * shuts down), SIGKILL to both after the timeout, then its cgroups are removed.
+ */
+export async function stopMachine(machine: { pid: number; leader: number; cgroups: string[] }, timeoutMs = STOP_TIMEOUT_MS): Promise<void> {
+  const gone = async (ms: number) => {
+    for (let waited = 0; waited < ms; waited += 100) {
+      if (!isAlive(machine.pid) && !isAlive(machine.leader)) return true;
+      await sleep(100);
+    }
+    return false;
+  };
+  if (isAlive(machine.pid)) process.kill(machine.pid, 'SIGTERM');
+  if (!(await gone(timeoutMs))) {
+    for (const p of [machine.pid, machine.leader]) if (p > 0 && isAlive(p)) process.kill(p, 'SIGKILL');
+    if (!(await gone(KILL_TIMEOUT_MS))) throw new Error(`systemd-nspawn ${machine.pid} did not exit`);
+  }
+  await removeCgroups(machine.cgroups);
 }
 
 async function findLeader(nspawnPid: number): Promise<number | undefined> {

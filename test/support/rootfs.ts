@@ -190,7 +190,7 @@ const CGROUP_ROOTS = ['/sys/fs/cgroup/systemd', '/sys/fs/cgroup/unified', '/sys/
 /** Fixed script, arguments passed as argv: join the cgroups, then exec (so the PID stays nspawn's). */
 const JOIN_CGROUPS = 'while [ "$1" != -- ]; do echo $$ > "$1/cgroup.procs" || exit 125; shift; done; shift; exec "$@"';
 
-export async function ownCgroup(): Promise<{ wrap(argv: string[]): [string, ...string[]]; remove(): Promise<void> }> {
+export async function ownCgroup(): Promise<{ dirs: string[]; wrap(argv: string[]): [string, ...string[]]; remove(): Promise<void> }> {
   const id = `podsec-nspawn-${process.pid}-${++cgroupCounter}`;
   const dirs: string[] = [];
   for (const r of CGROUP_ROOTS) {
@@ -198,15 +198,18 @@ export async function ownCgroup(): Promise<{ wrap(argv: string[]): [string, ...s
     await fs.mkdir(join(r, id));
     dirs.push(join(r, id));
   }
+  return {
+    dirs,
+    wrap: (argv) => ['sh', '-c', JOIN_CGROUPS, 'sh', ...dirs, '--', ...argv],
+    remove: () => removeCgroups(dirs),
+  };
+}
+
+/** rmdir the emptied cgroup trees, deepest first; best effort (fails harmlessly while in use). */
+export async function removeCgroups(dirs: string[]): Promise<void> {
   const tree = async (d: string): Promise<string[]> => {
     const subs = (await fs.readdir(d, { withFileTypes: true }).catch(() => [])).filter((e) => e.isDirectory());
     return [...(await Promise.all(subs.map((e) => tree(join(d, e.name))))).flat(), d];
   };
-  return {
-    wrap: (argv) => ['sh', '-c', JOIN_CGROUPS, 'sh', ...dirs, '--', ...argv],
-    // rmdir the emptied trees, deepest first; best effort (fails harmlessly while in use).
-    remove: async () => {
-      for (const d of dirs) for (const c of await tree(d)) await fs.rmdir(c).catch(() => {});
-    },
-  };
+  for (const d of dirs) for (const c of await tree(d)) await fs.rmdir(c).catch(() => {});
 }

@@ -34,11 +34,11 @@ const node = (program: string, args: string[], env: Record<string, string> = {})
 test("CRI-O's configuration is TOML that a TOML parser reads back as written", async () => {
   const layout = userLayout(995, 995, '/var/lib/u7s-admin "quoted"\\dir');
   const file = join(work, 'crio.conf');
-  writeFileSync(file, crioConfig(layout, { registry: 'registry.local', pauseImage: 'p11/pause:3.9' }));
+  writeFileSync(file, crioConfig(layout, { registry: 'registry.local', pauseImage: 'p11/pause:3.9', cgroups: 'none' }));
   const parsed = await run('python3', ['-c', 'import json,sys,tomllib; print(json.dumps(tomllib.load(open(sys.argv[1],"rb"))))', file]);
   assert.is(parsed.exitCode, 0, parsed.stderr);
   const expected: Record<string, any> = {};
-  for (const [table, entries] of crioTables(layout, { registry: 'registry.local', pauseImage: 'p11/pause:3.9' })) {
+  for (const [table, entries] of crioTables(layout, { registry: 'registry.local', pauseImage: 'p11/pause:3.9', cgroups: 'none' })) {
     let node = expected;
     for (const part of table.split('.')) node = node[part] ??= {};
     Object.assign(node, entries);

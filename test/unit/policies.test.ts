@@ -355,7 +355,7 @@ test('podsec-k8s: nothing root reads under /etc/podsec/u7s or /var/lib/podsec/u7
 
 test('package declarations: requires, filters, users, config kinds', () => {
   const names = (p: PackageDecl) => p.requires.map((r) => `${r.name}${r.op ? ` ${r.op} ${r.version}` : ''}`);
-  assert.equal(names(podsecK8s), ['podsec = %EVR', 'rootlesskit >= 1.1.0', 'slirp4netns >= 1.1.12', 'crun >= 1.8.1']);
+  assert.equal(names(podsecK8s), ['podsec = %EVR', 'rootlesskit >= 1.1.0', 'slirp4netns >= 1.1.12', 'crun >= 1.14.3']);
   for (const path of ['/usr/bin/kubeadm', '/usr/bin/kubelet', '/usr/bin/crio', '/usr/bin/kubectl', '/etc/kubernetes/kubelet'])
     assert.ok(podsecK8s.filterFromRequires.some((re) => new RegExp(re).test(path)), path);
   assert.not.ok(podsecK8s.filterFromRequires.some((re) => new RegExp(re).test('/usr/bin/kubeadm-old')), 'anchored');

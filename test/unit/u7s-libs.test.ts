@@ -9,13 +9,15 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import YAML from 'yaml';
+import { cgroupMode, type CgroupProbe } from '../../bin/u7s/lib/cgroups.ts';
 import { crioConfig } from '../../bin/u7s/lib/crio-config.ts';
 import { formatEnvFile, parseEnvFile } from '../../bin/u7s/lib/envfile.ts';
 import { crossing, externalAddress, parseAddresses, parseDefaultRoutes } from '../../bin/u7s/lib/host-network.ts';
 import { checkedKubeconfig } from '../../bin/u7s/lib/kubeconfig.ts';
-import { kubeadmFlags, patchKubeletConfig } from '../../bin/u7s/lib/kubelet-config.ts';
+import { kubeadmFlags, kubeletMinor, patchKubeletConfig } from '../../bin/u7s/lib/kubelet-config.ts';
 import { renderHaproxy, renderKeepalived } from '../../bin/u7s/lib/lb-config.ts';
 import { nodeSettings, readNodeSettings } from '../../bin/u7s/lib/node-env.ts';
+import { hostServiceRoutes, servicesOn } from '../../bin/u7s/lib/own-services.ts';
 import { userLayout } from '../../bin/u7s/lib/paths.ts';
 import { rolePorts, portText } from '../../bin/u7s/lib/ports.ts';
 import { availableMinors, packagesFor } from '../../bin/u7s/lib/packages.ts';
@@ -106,6 +108,26 @@ test('kubelet configuration: rootless settings merged key by key, other keys kep
   assert.equal(kubeadmFlags(parseEnvFile('KUBELET_KUBEADM_ARGS="--node-ip=192.0.2.10 --hostname-override=n1"\n', 'f')), ['--node-ip=192.0.2.10', '--hostname-override=n1']);
 });
 
+test('kubelet configuration without delegated cgroups: no QoS cgroups, no allocatable enforcement, failCgroupV1 off where it exists; back on when delegated', () => {
+  const sample = YAML.stringify({ kind: 'KubeletConfiguration', cgroupsPerQOS: true, enforceNodeAllocatable: ['pods'] });
+  const none = YAML.parse(patchKubeletConfig(sample, '/h', { cgroups: 'none', minor: 34 })!);
+  assert.is(none.cgroupsPerQOS, false);
+  assert.equal(none.enforceNodeAllocatable, []);
+  assert.is(none.failCgroupV1, false);
+  assert.not.ok('failCgroupV1' in YAML.parse(patchKubeletConfig(sample, '/h', { cgroups: 'none', minor: 30 })!), 'kubelet 1.30 has no such field');
+  const delegated = YAML.parse(patchKubeletConfig(YAML.stringify(none), '/h', { cgroups: 'delegated', minor: 34 })!);
+  assert.is(delegated.cgroupsPerQOS, true, 'a host rebooted into cgroup v2 gets QoS cgroups again');
+  assert.is(kubeletMinor('Kubernetes v1.34.12'), 34);
+  assert.is(kubeletMinor('nonsense'), undefined);
+});
+
+test('cgroup mode: delegated only with cgroup v2 and cpu, memory and pids available to the node', () => {
+  const probe = (v2: boolean, controllers: string): CgroupProbe => ({ isCgroup2: () => v2, readFile: () => controllers });
+  assert.is(cgroupMode(probe(true, 'cpuset cpu io memory pids\n')), 'delegated');
+  assert.is(cgroupMode(probe(true, 'cpu pids\n')), 'none', 'memory not delegated');
+  assert.is(cgroupMode(probe(false, 'cpu memory pids')), 'none', 'hybrid or v1 host');
+});
+
 test('admin.conf for root: inline credentials only; exec, auth providers and file references refused', () => {
   const good = {
     apiVersion: 'v1',
@@ -148,7 +170,7 @@ test('subordinate ids: a free range after the taken ones, in both files; an exis
 });
 
 test("CRI-O configuration: rootless paths in the account's directories, cgroupfs, crun, podsec's signature policy", () => {
-  const text = crioConfig(userLayout(995, 995, '/var/lib/u7s-admin'), { registry: 'registry.local', pauseImage: 'p11/pause:3.9' });
+  const text = crioConfig(userLayout(995, 995, '/var/lib/u7s-admin'), { registry: 'registry.local', pauseImage: 'p11/pause:3.9', cgroups: 'delegated' });
   assert.match(text, /^\[crio\.image\]\nsignature_policy = "\/etc\/containers\/policy\.json"\npause_image = "registry\.local\/p11\/pause:3\.9"$/m);
   assert.match(text, /^root = "\/var\/lib\/u7s-admin\/\.local\/share\/usernetes\/containers\/storage"$/m);
   assert.match(text, /^listen = "\/run\/user\/995\/usernetes\/crio\/crio\.sock"$/m);
@@ -156,6 +178,37 @@ test("CRI-O configuration: rootless paths in the account's directories, cgroupfs
   assert.match(text, /^\[crio\.runtime\.runtimes\.crun\]$/m);
   assert.not.match(text, /insecure_registries/, 'TLS is decided by registries.conf, not switched off here');
   assert.is(tomlString('a"b\\c\nd\u0001'), '"a\\"b\\\\c\\nd\\u0001"');
+});
+
+test('CRI-O configuration: the defects a real CRI-O 1.34 showed stay fixed', () => {
+  const layout = userLayout(995, 995, '/var/lib/u7s-admin');
+  const text = crioConfig(layout, { registry: 'registry.local', pauseImage: 'p11/pause:3.9', cgroups: 'none' });
+  assert.match(text, /^pinns_path = "\/usr\/bin\/pinns"$/m, 'pinns beside crio, not looked up in PATH');
+  assert.match(text, /^drop_infra_ctr = false$/m, 'cgroup v1: a dropped infra container needs a pod cgroup');
+  assert.match(crioConfig(layout, { registry: '', pauseImage: '', cgroups: 'delegated' }), /^drop_infra_ctr = true$/m);
+  assert.match(text, /^clean_shutdown_file = "\/var\/lib\/u7s-admin\/\.local\/share\/usernetes\/crio\/clean\.shutdown"$/m, 'persistent, not the namespace tmpfs');
+  assert.match(text, /^version_file_persist = "\/var\/lib\/u7s-admin\/\.local\/share\/usernetes\/crio\/version"$/m);
+  assert.not.match(text, /conmon_cgroup/, 'deprecated');
+  assert.match(text, /^\[crio\.runtime\.runtimes\.crun\]\n(?:.+\n)*monitor_cgroup = "pod"$/m);
+});
+
+test("a master that is also a node: its registry and signature server ports on its own address go to the host, nothing else", () => {
+  const hosts = '127.0.0.1 localhost\n192.0.2.10 registry.local sigstore.local trivy.local\n';
+  assert.equal(servicesOn(hosts, '192.0.2.10'), [80, 81]);
+  assert.equal(servicesOn(hosts, '192.0.2.11'), [], 'a node of another master: nothing to route');
+  assert.equal(servicesOn('192.0.2.11 registry.local\n192.0.2.10 registry.local\n', '192.0.2.10'), [], 'the resolver uses the first binding');
+  const fresh = '0:\tfrom all lookup local\n32766:\tfrom all lookup main\n32767:\tfrom all lookup default\n';
+  const commands = hostServiceRoutes('192.0.2.10', [80, 81], '10.0.2.2', fresh).map((c) => c.join(' '));
+  assert.equal(commands, [
+    'route replace 192.0.2.10/32 via 10.0.2.2 dev tap0 onlink table 100',
+    'rule add pref 50 to 192.0.2.10/32 ipproto tcp dport 80 table 100',
+    'rule add pref 50 to 192.0.2.10/32 ipproto tcp dport 81 table 100',
+    'rule add pref 100 lookup local',
+    'rule del pref 0 lookup local',
+  ]);
+  const applied = '50:\tfrom all to 192.0.2.10 ipproto tcp dport 80 lookup 100\n50:\tfrom all to 192.0.2.10 ipproto tcp dport 81 lookup 100\n100:\tfrom all lookup local\n32766:\tfrom all lookup main\n';
+  assert.equal(hostServiceRoutes('192.0.2.10', [80, 81], '10.0.2.2', applied).map((c) => c.join(' ')), ['route replace 192.0.2.10/32 via 10.0.2.2 dev tap0 onlink table 100'], 'a restart adds no rule twice');
+  assert.equal(hostServiceRoutes('192.0.2.10', [], '10.0.2.2', fresh), []);
 });
 
 function fakeProbe(overrides: Partial<Probe> = {}): Probe {
@@ -193,7 +246,6 @@ test('preflight: a ready host passes; each problem is named with its fix and mak
     assert.ok(ready(good), JSON.stringify(good.filter((r) => r.status !== 'ok')));
     const cases: [Partial<Probe>, string][] = [
       [{ kernelRelease: () => '5.10.0' }, 'kernel'],
-      [{ isCgroup2: () => false }, 'cgroup-v2'],
       [{ portFree: async (proto, port) => !(proto === 'tcp' && port === 6443) }, 'port-6443-tcp'],
       [{ stat: () => undefined }, 'dev-net-tun'],
       [{ moduleLoaded: (m) => m !== 'br_netfilter' }, 'kernel-modules'],
@@ -205,6 +257,17 @@ test('preflight: a ready host passes; each problem is named with its fix and mak
       assert.ok(failed!.fix && failed!.fix.length > 10, `${id} has a fix`);
       assert.not.ok(ready(results), id);
     }
+    // A cgroup v1 or hybrid host runs, without limits: a warning that says so, not a failure.
+    const hybrid = await runChecks({ ...fakeProbe({ isCgroup2: () => false }), root }, { user: 'u7s-admin', role: 'control-plane', ports: true });
+    for (const id of ['cgroup-v2', 'delegation']) assert.is(hybrid.find((r) => r.id === id)?.status, 'warn', id);
+    assert.match(hybrid.find((r) => r.id === 'cgroup-v2')!.detail, /limits will not be enforced/);
+    assert.ok(ready(hybrid));
+    // CRI-O installed without its pinns: named, with the path it must have.
+    const withCrio = (pinns: boolean) => fakeProbe({ exists: (p) => p === '/usr/bin/crio' || (pinns && p === '/usr/bin/pinns') || fakeProbe().exists(p) });
+    const noPinns = await runChecks({ ...withCrio(false), root }, { user: 'u7s-admin', role: 'worker', ports: false });
+    assert.is(noPinns.find((r) => r.id === 'tool-pinns')?.status, 'fail');
+    assert.match(noPinns.find((r) => r.id === 'tool-pinns')!.fix!, /\/usr\/bin\/pinns/);
+    assert.is((await runChecks({ ...withCrio(true), root }, { user: 'u7s-admin', role: 'worker', ports: false })).find((r) => r.id === 'tool-pinns')?.status, 'ok');
     const noSubuid = await runChecks({ ...fakeProbe({ readFile: (p) => (p === '/etc/subuid' ? '' : fakeProbe().readFile(p)) }), root }, { user: 'u7s-admin', role: 'worker', ports: false });
     assert.is(noSubuid.find((r) => r.id === 'subuid')?.status, 'fail');
     const delegation = await runChecks({ ...fakeProbe({ readFile: (p) => (p.endsWith('cgroup.controllers') ? 'cpuset io\n' : fakeProbe().readFile(p)) }), root }, { user: 'u7s-admin', role: 'worker', ports: false });

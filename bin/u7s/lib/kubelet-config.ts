@@ -6,14 +6,39 @@
  */
 import YAML from 'yaml';
 import { U7S_ADMIN_HOME } from '../../lib/names.ts';
+import type { CgroupMode } from './cgroups.ts';
 
-export const ROOTLESS_KUBELET_SETTINGS = (home = U7S_ADMIN_HOME) => ({
+export interface KubeletHost {
+  /** Whether cgroup v2 controllers are delegated to the node (cgroups.ts). */
+  cgroups: CgroupMode;
+  /** kubelet's minor version (1.MINOR), when known. */
+  minor?: number;
+}
+
+/** failCgroupV1 exists from kubelet 1.31 on (and defaults to true from 1.35 on). */
+const FAIL_CGROUP_V1_SINCE = 31;
+
+export const ROOTLESS_KUBELET_SETTINGS = (home = U7S_ADMIN_HOME, host: KubeletHost = { cgroups: 'delegated' }) => ({
   featureGates: { KubeletInUserNamespace: true },
   cgroupDriver: 'cgroupfs',
   failSwapOn: false,
   localStorageCapacityIsolation: false,
   volumePluginDir: `${home}/.local/share/usernetes/kubelet-plugins-exec`,
+  // Without delegated controllers kubelet can create no QoS or pod cgroups and enforce no limits.
+  ...(host.cgroups === 'delegated'
+    ? { cgroupsPerQOS: true }
+    : {
+        cgroupsPerQOS: false,
+        enforceNodeAllocatable: [],
+        ...(host.minor !== undefined && host.minor >= FAIL_CGROUP_V1_SINCE ? { failCgroupV1: false } : {}),
+      }),
 });
+
+/** `kubelet --version` ("Kubernetes v1.34.12") -> 34. */
+export function kubeletMinor(versionText: string): number | undefined {
+  const minor = /\bv?1\.(\d+)\.\d+/.exec(versionText)?.[1];
+  return minor === undefined ? undefined : Number(minor);
+}
 
 type Doc = Record<string, unknown>;
 const isMap = (value: unknown): value is Doc => typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -25,10 +50,10 @@ export function deepMerge(base: Doc, over: Doc): Doc {
 }
 
 /** The patched document, or undefined when nothing changes. Throws on a document that is not a mapping. */
-export function patchKubeletConfig(text: string, home?: string): string | undefined {
+export function patchKubeletConfig(text: string, home?: string, host?: KubeletHost): string | undefined {
   const parsed: unknown = YAML.parse(text);
   if (!isMap(parsed)) throw new Error('not a YAML mapping');
-  const patched = deepMerge(parsed, ROOTLESS_KUBELET_SETTINGS(home));
+  const patched = deepMerge(parsed, ROOTLESS_KUBELET_SETTINGS(home, host));
   if (JSON.stringify(patched) === JSON.stringify(parsed)) return undefined;
   return YAML.stringify(patched, { indent: 2, lineWidth: 0 });
 }

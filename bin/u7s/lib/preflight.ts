@@ -3,15 +3,17 @@
  * (Usernetes Gen2's check-preflight, extended to what podsec's node needs). The probes read
  * files under a root prefix and the live system (kernel, ports); tests give fake probes.
  */
-import { existsSync, readFileSync, statSync, statfsSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { translator } from '../../lib/i18n.ts';
 import { findAccountBy, parseSubid, rangesOf, type Account } from './accounts.ts';
+import { hostCgroupProbe, REQUIRED_CONTROLLERS } from './cgroups.ts';
+import { PINNS } from './crio-config.ts';
 import { rolePorts, portText, type Role } from './ports.ts';
-import { SYSTEM_PATH, U7S_MODULES_LOAD } from './paths.ts';
+import { SYSTEM_PATH, SYSTEM_PROGRAMS, U7S_MODULES_LOAD } from './paths.ts';
 
 const t = translator('podsec-k8s');
 
@@ -39,7 +41,6 @@ export interface Probe {
 
 export const MIN_KERNEL = [5, 15];
 export const REQUIRED_TOOLS = ['rootlesskit', 'rootlessctl', 'slirp4netns', 'crun', 'nsenter', 'setpriv', 'mount', 'ip', 'newuidmap', 'newgidmap'];
-export const CONTROLLERS = ['cpu', 'memory', 'pids'];
 
 export function liveProbe(root: string): Probe {
   const under = (path: string) => join(root, path);
@@ -62,13 +63,7 @@ export function liveProbe(root: string): Probe {
         return undefined;
       }
     },
-    isCgroup2: (path) => {
-      try {
-        return statfsSync(path).type === 0x63677270;
-      } catch {
-        return false;
-      }
-    },
+    isCgroup2: hostCgroupProbe.isCgroup2,
     moduleLoaded: (name) => {
       const dashed = name.replaceAll('-', '_');
       if (existsSync(`/sys/module/${dashed}`)) return true;
@@ -135,7 +130,14 @@ export async function runChecks(probe: Probe, options: PreflightOptions): Promis
   add('kernel', versionAtLeast(kernel, MIN_KERNEL), t('kernel {release}', { release: kernel }), t('boot a kernel 5.15 or newer (ALT: update-kernel)'));
 
   const cgroup2 = probe.isCgroup2('/sys/fs/cgroup');
-  add('cgroup-v2', cgroup2, cgroup2 ? t('/sys/fs/cgroup is cgroup v2') : t('/sys/fs/cgroup is not cgroup v2 (hybrid or v1)'), t('boot with systemd.unified_cgroup_hierarchy=1 (and without cgroup_no_v1 overrides)'));
+  // Without cgroup v2 the node still runs (cgroups.ts), but no pod's resource limits are enforced.
+  add(
+    'cgroup-v2',
+    cgroup2,
+    cgroup2 ? t('/sys/fs/cgroup is cgroup v2') : t('/sys/fs/cgroup is not cgroup v2 (hybrid or v1): pods will run without QoS cgroups and their resource limits will not be enforced'),
+    t('boot with systemd.unified_cgroup_hierarchy=1 (and without cgroup_no_v1 overrides)'),
+    'warn',
+  );
 
   let account: Account | undefined;
   try {
@@ -157,8 +159,8 @@ export async function runChecks(probe: Probe, options: PreflightOptions): Promis
 
     const controllersFile = `/sys/fs/cgroup/user.slice/user-${account.uid}.slice/user@${account.uid}.service/cgroup.controllers`;
     const controllers = (probe.readFile(controllersFile) ?? '').split(/\s+/).filter(Boolean);
-    const missing = CONTROLLERS.filter((c) => !controllers.includes(c));
-    if (!cgroup2) add('delegation', false, t('no cgroup v2, nothing can be delegated'), t('fix cgroup v2 first'));
+    const missing = REQUIRED_CONTROLLERS.filter((c) => !controllers.includes(c));
+    if (!cgroup2) add('delegation', false, t('no cgroup v2, nothing can be delegated'), t('fix cgroup v2 first'), 'warn');
     else if (!controllers.length) add('delegation', false, t("{user}'s user manager is not running ({file} missing)", { user: account.name, file: controllersFile }), t('systemctl start u7s.service (or loginctl enable-linger {user}), then check again', { user: account.name }), 'warn');
     else add('delegation', missing.length === 0, t('delegated to {user}: {controllers}', { user: account.name, controllers: controllers.join(' ') }), t('missing {controllers}: install podsec-k8s (user@.service.d/delegate.conf) and systemctl daemon-reload; restart the user manager', { controllers: missing.join(' ') }));
   }
@@ -179,6 +181,11 @@ export async function runChecks(probe: Probe, options: PreflightOptions): Promis
       const usable = st !== undefined && st.uid === 0 && (st.mode & 0o4000) !== 0 && (st.mode & 0o001) !== 0;
       add(`${tool}-setuid`, usable, st ? t('{path} mode {mode}', { path, mode: (st.mode & 0o7777).toString(8) }) : path, t('{tool} must be setuid root and executable by u7s-admin (ALT: control {tool} public)', { tool }));
     }
+  }
+
+  if (probe.exists(SYSTEM_PROGRAMS.crio)) {
+    const pinns = probe.exists(PINNS);
+    add('tool-pinns', pinns, pinns ? t('{tool}: {path}', { tool: 'pinns', path: PINNS }) : t('{path} is missing: CRI-O cannot start without it', { path: PINNS }), t("install CRI-O's pinns at {path} (ALT's cri-o package has it)", { path: PINNS }));
   }
 
   const missingModules = modulesWanted(probe).filter((m) => !probe.moduleLoaded(m));

@@ -49,7 +49,9 @@ signed-image policy.`,
     { name: 'podsec', op: '=', version: '%EVR' },
     { name: 'rootlesskit', op: '>=', version: '1.1.0' },
     { name: 'slirp4netns', op: '>=', version: '1.1.12' },
-    { name: 'crun', op: '>=', version: '1.8.1' },
+    // CRI-O 1.34 writes OCI runtime-spec 1.2.x, which crun before 1.14.3 refuses ("unknown version
+    // specified"; crun 1.8.1 was seen failing, 1.21 runs the cluster tier).
+    { name: 'crun', op: '>=', version: '1.14.3' },
     // Upstream's machinectl sessions are gone (the user manager lingers, root hands work to
     // u7s-admin with setpriv from util-linux, which every ALT system has); kept until the package
     // declarations test is updated with it.
