@@ -22,6 +22,12 @@ export const PODMAN_DEV_GROUP = 'podman_dev';
 export const U7S_ADMIN_USER = 'u7s-admin';
 export const U7S_ADMIN_GROUP = 'u7s-admin';
 export const U7S_ADMIN_HOME = '/var/lib/u7s-admin';
+/**
+ * kubelet's exec (flex volume) plugin directory of a node account, and kube-controller-manager's:
+ * kubeadm's default, /usr/libexec/kubernetes/kubelet-plugins/volume/exec, is not writable by the
+ * node account, and a static pod's hostPath there cannot be created.
+ */
+export const kubeletPluginsDir = (home = U7S_ADMIN_HOME) => `${home}/.local/share/usernetes/kubelet-plugins-exec`;
 
 export const REGISTRY_HOST = 'registry.local';
 export const SIGSTORE_HOST = 'sigstore.local';

@@ -32,7 +32,6 @@ import {
   SYSTEM_PATH,
   SYSTEM_PROGRAMS,
   U7S_CNI_FLANNEL,
-  U7S_CNI_LOOPBACK,
 } from './lib/paths.ts';
 import { hostServiceRoutes, servicesOn } from './lib/own-services.ts';
 import { rolePorts, portText } from './lib/ports.ts';
@@ -46,6 +45,7 @@ const log = logger(NAME);
 
 /** Directories copied up (tmpfs + links to the host's entries) so the namespace may change them. */
 const COPY_UP = ['/etc', '/run', '/var/lib', '/opt'];
+const OLD_LOOPBACK_NETWORK = '99-loopback.conf';
 const CGROUP2_MAGIC = 0x63677270;
 
 const [ours, command] = splitAtCommand(process.argv.slice(2), [...FRAME_VALUED, 'env-file', 'timeout'], [...FRAME_FLAGS, 'wait-ready', 'namespace-phase']);
@@ -182,28 +182,35 @@ function linkCniPlugins(pluginDir: string): void {
   }
 }
 
-/** The packaged CNI configuration in the private /etc/cni/net.d: loopback always, flannel's until its daemon set writes its own. */
+/**
+ * The packaged CNI configuration in the private /etc/cni/net.d: flannel's, until its daemon set
+ * writes its own. No network of loopback alone: CRI-O would take it as the default network while
+ * flannel's plugin is not installed yet, report the network ready, and pods started then (coredns)
+ * would get 127.0.0.1 only. CRI-O sets up every pod's loopback itself; a file of that name left by
+ * an earlier version is removed.
+ */
 function installCniConfig(context: RunContext, settings: NodeSettings, netDir: string): void {
-  const copies: [string, string, boolean][] = [[U7S_CNI_LOOPBACK, '99-loopback.conf', true]];
-  if (settings.cniPlugin === 'flannel') copies.push([U7S_CNI_FLANNEL, '10-flannel.conflist', false]);
-  for (const [source, name, replace] of copies) {
-    let text: string;
-    try {
-      text = readFileSync(source, 'utf8');
-    } catch {
-      log(t('{file} is not readable; skipped', { file: source }));
-      continue;
-    }
-    const exists = (() => {
-      try {
-        lstatSync(join(netDir, name));
-        return true;
-      } catch {
-        return false;
-      }
-    })();
-    if (replace || !exists) atomicWrite(join(netDir, name), text, { mode: 0o644, root: context.layout.home });
+  try {
+    unlinkSync(join(netDir, OLD_LOOPBACK_NETWORK));
+  } catch {
+    // not there
   }
+  if (settings.cniPlugin !== 'flannel') return;
+  const target = join(netDir, '10-flannel.conflist');
+  try {
+    lstatSync(target);
+    return;
+  } catch {
+    // not written yet
+  }
+  let text: string;
+  try {
+    text = readFileSync(U7S_CNI_FLANNEL, 'utf8');
+  } catch {
+    log(t('{file} is not readable; skipped', { file: U7S_CNI_FLANNEL }));
+    return;
+  }
+  atomicWrite(target, text, { mode: 0o644, root: context.layout.home });
 }
 
 function writeSysctl(name: string, value: string): void {

@@ -5,7 +5,7 @@
  * merged key by key (upstream replaced whole maps, dropping the cluster's feature gates).
  */
 import YAML from 'yaml';
-import { U7S_ADMIN_HOME } from '../../lib/names.ts';
+import { kubeletPluginsDir, U7S_ADMIN_HOME } from '../../lib/names.ts';
 import type { CgroupMode } from './cgroups.ts';
 
 export interface KubeletHost {
@@ -23,7 +23,7 @@ export const ROOTLESS_KUBELET_SETTINGS = (home = U7S_ADMIN_HOME, host: KubeletHo
   cgroupDriver: 'cgroupfs',
   failSwapOn: false,
   localStorageCapacityIsolation: false,
-  volumePluginDir: `${home}/.local/share/usernetes/kubelet-plugins-exec`,
+  volumePluginDir: kubeletPluginsDir(home),
   // Without delegated controllers kubelet can create no QoS or pod cgroups and enforce no limits.
   ...(host.cgroups === 'delegated'
     ? { cgroupsPerQOS: true }

@@ -43,7 +43,6 @@ export const U7S_KUBEADM_CONFIG_DIR = `${U7S_CONFIG_DIR}/config/kubeadm-configs`
 export const U7S_RENDERED_DIR = `${U7S_CONFIG_DIR}/config/rendered`;
 export const U7S_AUDIT_POLICY = `${U7S_CONFIG_DIR}/audit/policy.yaml`;
 export const U7S_FLANNEL_MANIFEST = `${U7S_CONFIG_DIR}/manifests/kube-flannel.yml`;
-export const U7S_CNI_LOOPBACK = `${U7S_CONFIG_DIR}/config/cni_net.d/99-loopback.conf`;
 export const U7S_CNI_FLANNEL = `${U7S_CONFIG_DIR}/config/flannel/cni_net.d/10-flannel.conflist`;
 export const U7S_MODULES_LOAD = ['/usr/lib/modules-load.d/u7s.conf', '/lib/modules-load.d/u7s.conf'];
 export const U7S_ETCD_DIR = '/var/lib/podsec/u7s/etcd';

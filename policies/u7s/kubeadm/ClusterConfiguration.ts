@@ -3,7 +3,7 @@
  * InitClusterConfiguration.yaml; JoinClusterConfiguration.yaml links to it).
  * Run-time fields: KUBEADM_TEMPLATED_FIELDS.ClusterConfiguration.
  */
-import { PODSEC_STATE_DIR, U7S_CONFIG_DIR } from '../../../bin/lib/names.ts';
+import { kubeletPluginsDir, PODSEC_STATE_DIR, U7S_CONFIG_DIR } from '../../../bin/lib/names.ts';
 import { KUBEADM_API_VERSION } from './api.ts';
 import { DEFAULT_DNS_DOMAIN, DEFAULT_POD_NETWORK_CIDR, DEFAULT_SERVICE_CIDR } from './templated-fields.ts';
 
@@ -37,6 +37,8 @@ export default {
   controllerManager: {
     extraArgs: {
       'allocate-node-cidrs': 'true',
+      // kubeadm mounts this directory into the static pod (its default is not the node account's to create).
+      'flex-volume-plugin-dir': kubeletPluginsDir(),
       'cluster-cidr': DEFAULT_POD_NETWORK_CIDR,
       'service-cluster-ip-range': DEFAULT_SERVICE_CIDR,
     },

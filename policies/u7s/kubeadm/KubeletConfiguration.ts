@@ -2,7 +2,7 @@
  * kubelet settings a rootless node needs (upstream applied them by patching
  * /var/lib/kubelet/config.yaml on every start; here they are part of the kubeadm configuration).
  */
-import { U7S_ADMIN_HOME } from '../../../bin/lib/names.ts';
+import { kubeletPluginsDir } from '../../../bin/lib/names.ts';
 
 export default {
   apiVersion: 'kubelet.config.k8s.io/v1beta1',
@@ -19,5 +19,5 @@ export default {
   evictionHard: { 'nodefs.available': '3%' },
   // Per-pod ephemeral storage accounting needs root-only file system features.
   localStorageCapacityIsolation: false,
-  volumePluginDir: `${U7S_ADMIN_HOME}/.local/share/usernetes/kubelet-plugins-exec`,
+  volumePluginDir: kubeletPluginsDir(),
 };

@@ -115,8 +115,6 @@ signed-image policy.`,
 
     etcDir(configDir),
     // CNI and flannel files are plain %config: they must match the flannel manifest we ship.
-    etcDir(`${configDir}/cni_net.d`),
-    config(`${configDir}/cni_net.d/99-loopback.conf`, { json: 'policies/u7s/cni/99-loopback.conf.ts' }),
     etcDir(`${configDir}/flannel`),
     etcDir(`${configDir}/flannel/cni_net.d`),
     config(`${configDir}/flannel/cni_net.d/10-flannel.conflist`, { json: 'policies/u7s/cni/10-flannel.conflist.ts' }),
