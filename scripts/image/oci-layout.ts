@@ -2,7 +2,7 @@
  * Deterministic OCI images written straight into an OCI image layout directory (image-spec
  * image-layout.md): no container engine involved. A layer is a tar of a staged root directory made
  * with node-tar: names sorted bytewise, uid/gid 0 without user or group names, one fixed mtime, no
- * atime/ctime, modes as staged. Configs, manifests and index.json are JSON with a fixed key order.
+ * host atime/ctime/inode data, modes as staged. Configs, manifests and index.json are JSON with a fixed key order.
  * The same staged trees and configs give the same bytes, so the same digests, on every rebuild.
  */
 import { createHash } from 'node:crypto';
@@ -43,6 +43,22 @@ export async function listTree(root: string, relative = ''): Promise<string[]> {
   return out;
 }
 
+/**
+ * Everything of a tar header that is not the tree's names, contents, modes and link targets is
+ * made constant before node-tar writes it: owner 0:0 without names, `mtime` for every entry
+ * (directories included), and constant atime, ctime, dev, ino and nlink in case a pax header is
+ * needed. (node-tar's `portable` would also do most of this, but it drops directory mtimes and
+ * clears group/other write bits, which /tmp's 1777 needs.)
+ */
+function normalizeEntry(entry: tar.WriteEntry, mtime: Date): void {
+  entry.portable = false;
+  entry.noMtime = false;
+  entry.myuser = '';
+  const stat = entry.stat;
+  if (!stat) throw new Error(`${entry.path}: no stat before its header`);
+  Object.assign(stat, { uid: 0, gid: 0, dev: 0, ino: 0, nlink: 1, atime: mtime, ctime: mtime, mtime });
+}
+
 /** Writes the tar of `root` to `out` (see the file comment) and returns its descriptor. */
 export async function writeLayerTar(root: string, out: string, mtime: Date): Promise<Descriptor> {
   const paths = await listTree(root);
@@ -50,7 +66,7 @@ export async function writeLayerTar(root: string, out: string, mtime: Date): Pro
     const st = await fs.lstat(join(root, p));
     if (st.isFile() && st.nlink > 1) throw new Error(`${join(root, p)}: hard links are not staged into image layers`);
   }
-  await tar.create({ file: out, cwd: root, portable: true, noDirRecurse: true, mtime, noPax: false }, paths);
+  await tar.create({ file: out, cwd: root, noDirRecurse: true, mtime, onWriteEntry: (entry) => normalizeEntry(entry, mtime) }, paths);
   const stat = await fs.stat(out);
   return { mediaType: MEDIA_TYPES.layer, digest: `sha256:${await fileSha256(out)}`, size: stat.size };
 }

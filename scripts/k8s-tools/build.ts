@@ -82,10 +82,15 @@ export function goEnv(cgo: boolean): NodeJS.ProcessEnv {
 
 /** dpkg's version of each package, or "absent". */
 export async function debianVersions(packages: readonly string[]): Promise<Record<string, string>> {
-  const r = await execa('dpkg-query', ['-W', '-f', '${Package} ${db:Status-Abbrev} ${Version}\n', ...packages], { reject: false, stdin: 'ignore' });
+  const r = await execa('dpkg-query', ['-W', '-f', '${Package}\t${db:Status-Abbrev}\t${Version}\n', ...packages], { reject: false, stdin: 'ignore' });
+  return parseDpkgQuery(r.stdout, packages);
+}
+
+/** `dpkg-query -W -f '${Package}\t${db:Status-Abbrev}\t${Version}\n'` output -> installed versions ("absent" otherwise). */
+export function parseDpkgQuery(output: string, packages: readonly string[]): Record<string, string> {
   const found = new Map<string, string>();
-  for (const line of r.stdout.split('\n')) {
-    const [name, status, version] = line.split(' ');
+  for (const line of output.split('\n')) {
+    const [name, status, version] = line.split('\t');
     if (name && status?.startsWith('ii') && version) found.set(name.replace(/:.*$/, ''), version);
   }
   return Object.fromEntries(packages.map((p) => [p, found.get(p) ?? 'absent']));
