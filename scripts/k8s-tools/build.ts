@@ -273,6 +273,14 @@ function describe(dir: string, cached: boolean, versions: VersionsJson): K8sTool
   };
 }
 
+/** The cache entry for the current recipe if it is complete; nothing is built or installed. */
+export async function lookupK8sTools(options: { cache?: string } = {}): Promise<K8sTools | undefined> {
+  const dir = join(options.cache ?? cacheRoot(), cacheKey(await keyInputs()));
+  const versionsFile = join(dir, 'versions.json');
+  if (!existsSync(versionsFile)) return undefined;
+  return describe(dir, true, JSON.parse(await fs.readFile(versionsFile, 'utf8')) as VersionsJson);
+}
+
 /**
  * The cache entry for the current recipe, built first if absent (installing missing Debian
  * build dependencies). `log` gets progress and per-component build times.
