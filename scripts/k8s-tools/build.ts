@@ -23,7 +23,7 @@ import * as fs from 'node:fs/promises';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { cachedEntry, fileSha256 } from '../image/cache.ts';
+import { cachedEntry, fileSha256, pruneEntries } from '../image/cache.ts';
 import { hostDebianMirror } from '../image/debian-mirror.ts';
 import { buildImages } from './images.ts';
 import { BINARIES, BUILD_PACKAGES, C_BUILDS, cacheKey, GO_BUILDS, GO_FLAGS, recipeInputs, type Binary, type GoBuild, type KeyInputs } from './recipe.ts';
@@ -39,6 +39,7 @@ const IMAGE_PACKAGES = ['libc6', 'iptables', 'libxtables12', 'libip4tc2', 'libip
 
 /** A whole cold build on 2 shared cores can take hours; a waiting run gives up after this. */
 const LOCK_WAIT_MS = 4 * 60 * 60_000;
+const KEEP_ENTRIES = 2;
 const GO_BUILD_TIMEOUT_MS = 3 * 60 * 60_000;
 const STEP_TIMEOUT_MS = 30 * 60_000;
 
@@ -292,6 +293,8 @@ export async function ensureK8sTools(options: { cache?: string; log?: Log } = {}
   const key = cacheKey(inputs);
   const root = options.cache ?? cacheRoot();
   const entry = await cachedEntry(root, key, (tmp) => buildAll(tmp, inputs, key, log), { lockWaitMs: LOCK_WAIT_MS });
+  // Entries of older recipes: the two most recently used stay (and any used in the last half hour).
+  if (!entry.cached) await pruneEntries(root, '', KEEP_ENTRIES, [key]);
   const versions = JSON.parse(await fs.readFile(join(entry.path, 'versions.json'), 'utf8')) as VersionsJson;
   return describe(entry.path, entry.cached, versions);
 }

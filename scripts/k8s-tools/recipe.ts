@@ -93,10 +93,12 @@ export const GO_BUILDS: GoBuild[] = [
     component: 'flannel',
     module: 'flannel',
     packages: { 'github.com/flannel-io/flannel': 'flanneld' },
-    // Upstream enables cgo on amd64 only for the deprecated UDP backend; vxlan (our manifest's) is pure Go.
-    cgo: false,
-    tags: [],
-    ldflags: [...SHRINK, x('github.com/flannel-io/flannel/pkg/version.Version', k.flannel.version)],
+    // As flannel's Makefile on amd64: cgo (the UDP backend's C proxy is compiled in on amd64 and
+    // does not build without it), linked statically; netgo and osusergo keep glibc's NSS (which a
+    // static binary cannot load) out of name and user lookups.
+    cgo: true,
+    tags: ['netgo', 'osusergo'],
+    ldflags: [...SHRINK, x('github.com/flannel-io/flannel/pkg/version.Version', k.flannel.version), '-extldflags=-static'],
   },
   {
     component: 'flannel-cni',
