@@ -2,12 +2,14 @@
  * npm run k8s-tools, the pure parts: the cache key, the pins of the wrapper Go modules against the
  * versions file, the image list against the manifest template, and the small parsers of the driver.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import kubeFlannel from '../../policies/u7s/manifests/kube-flannel.ts';
-import { GO_MODULES_DIR, goBinaryName, parseDpkgQuery, sourceFile } from '../../scripts/k8s-tools/build.ts';
+import { hostDebianMirror } from '../../scripts/image/debian-mirror.ts';
+import { GO_MODULES_DIR, goBinaryName, parseDpkgQuery, privateAptOptions, sourceFile } from '../../scripts/k8s-tools/build.ts';
 import { imageRef, imageSpecs, KUBEADM_REGISTRY } from '../../scripts/k8s-tools/images.ts';
 import { BINARIES, cacheKey, GO_BUILDS, recipeInputs, STATIC_BINARIES, type KeyInputs } from '../../scripts/k8s-tools/recipe.ts';
 import { IMAGE_TAGS, K8S_TOOLS_VERSIONS } from '../../scripts/k8s-tools/versions.ts';
@@ -165,6 +167,22 @@ test("apt-cache showsrc: a source file's directory and sha256 for one version", 
 test('dpkg-query: installed versions, everything else absent', () => {
   const out = 'gcc\tii \t4:12.2.0-3\nlibc6:amd64\tii \t2.36-9\nconmon\tiU \t2.1.6\n';
   assert.equal(parseDpkgQuery(out, ['gcc', 'libc6', 'conmon', 'nothing']), { gcc: '4:12.2.0-3', libc6: '2.36-9', conmon: 'absent', nothing: 'absent' });
+});
+
+test("the Debian mirror is the host's own main archive (not -security); apt state stays private", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'podsec-sources-'));
+  try {
+    writeFileSync(join(dir, 'a.sources'), 'Types: deb\nURIs: http://security.example/debian-security\nSuites: bookworm-security\nComponents: main\n\nTypes: deb deb-src\nURIs: http://mirror.example/debian/\nSuites: bookworm bookworm-updates\nComponents: main\n');
+    assert.is(hostDebianMirror(dir), 'http://mirror.example/debian');
+    writeFileSync(join(dir, 'a.sources'), 'Types: deb\nURIs: http://security.example/debian-security\nSuites: bookworm-security\n');
+    assert.throws(() => hostDebianMirror(dir), /no Debian archive/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const options = privateAptOptions('/tmp/x');
+  for (const key of ['Dir::State::Lists=/tmp/x/', 'Dir::Cache=/tmp/x/', 'Dir::Etc::SourceList=/tmp/x/', 'Dir::Etc::SourceParts=/nonexistent']) {
+    assert.ok(options.some((o) => o.startsWith(key)), key);
+  }
 });
 
 test.run();
