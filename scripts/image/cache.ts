@@ -49,8 +49,8 @@ export async function fileSha256(path: string): Promise<string> {
 }
 
 /** `fs.open(..., 'wx')` lock with a bounded poll; a lock whose owner PID is dead is broken. */
-export async function acquireLock(path: string): Promise<() => Promise<void>> {
-  const deadline = Date.now() + LOCK_WAIT_MS;
+export async function acquireLock(path: string, waitMs = LOCK_WAIT_MS): Promise<() => Promise<void>> {
+  const deadline = Date.now() + waitMs;
   for (let i = 0; ; i++) {
     try {
       const handle = await fs.open(path, 'wx');
@@ -66,7 +66,7 @@ export async function acquireLock(path: string): Promise<() => Promise<void>> {
       await fs.rm(path, { force: true });
       continue;
     }
-    if (Date.now() > deadline || i > LOCK_WAIT_MS / LOCK_POLL_MS) {
+    if (Date.now() > deadline || i > waitMs / LOCK_POLL_MS) {
       throw new Error(`timed out waiting for ${path} (held by pid ${owner || '?'})`);
     }
     await sleep(LOCK_POLL_MS);
@@ -113,19 +113,20 @@ export interface CacheEntry {
  * Returns `dir/<name>` (a directory or file), building it with `build(tmp)` when absent: `tmp` is
  * a fresh path beside the final one (not yet created), renamed into place when `build` resolves.
  * `touch: false` leaves a hit's mtime alone (an entry that is never pruned and must stay
- * unmodified, e.g. the lower dir of mounted overlays).
+ * unmodified, e.g. the lower dir of mounted overlays). `lockWaitMs`: how long to wait for another
+ * builder of the same entry (default 15 minutes).
  */
 export async function cachedEntry(
   dir: string,
   name: string,
   build: (tmp: string) => Promise<void>,
-  options: { touch?: boolean } = {},
+  options: { touch?: boolean; lockWaitMs?: number } = {},
 ): Promise<CacheEntry> {
   const final = join(dir, name);
   const found = () => (options.touch === false ? { path: final, cached: true } : hit(final));
   if (existsSync(final)) return found();
   await fs.mkdir(dir, { recursive: true });
-  const release = await acquireLock(`${final}.lock`);
+  const release = await acquireLock(`${final}.lock`, options.lockWaitMs);
   try {
     if (existsSync(final)) return found();
     // We hold the lock: any temp entry for this name is the leftover of a killed build.

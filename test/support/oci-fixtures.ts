@@ -24,6 +24,7 @@ import { appendFileSync, chmodSync, chownSync, copyFileSync, existsSync, mkdirSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Ran } from './exec.ts';
+import { hostDebianMirror } from '../../scripts/image/debian-mirror.ts';
 import { createNetnsPair, type NetnsPair } from './netns.ts';
 import { stopPodmanPause } from './podman-user.ts';
 import {
@@ -229,22 +230,7 @@ export async function startMaster(label: string): Promise<MasterEnv> {
 const TRIXIE = { skopeo: '1.18.0+ds1-1+b5', podman: '5.4.2+ds1-2+b2' } as const;
 const TRIXIE_PACKAGES = [`skopeo=${TRIXIE.skopeo}`, `podman=${TRIXIE.podman}`, 'netavark', 'crun', 'libyajl2', 'libc6', 'libgpgme11t64', 'libsqlite3-0', 'libassuan9', 'libgpg-error0', 'libseccomp2', 'libsubid5'];
 
-/**
- * The Debian mirror this machine's apt uses (the first URIs of a deb822 stanza for the main
- * archive, not -security): trixie's packages come from the same place, whatever it is.
- */
-export function hostDebianMirror(sourcesDir = '/etc/apt/sources.list.d'): string {
-  for (const name of readdirSync(sourcesDir).filter((n) => n.endsWith('.sources')).sort()) {
-    for (const stanza of readFileSync(join(sourcesDir, name), 'utf8').split(/\n\s*\n/)) {
-      const field = (key: string) => new RegExp(`^${key}:\\s*(.+)$`, 'mi').exec(stanza)?.[1]?.trim().split(/\s+/) ?? [];
-      if (field('Types').includes('deb') && !field('Suites').some((suite) => suite.endsWith('-security'))) {
-        const uri = field('URIs')[0];
-        if (uri) return uri;
-      }
-    }
-  }
-  throw new Error(`no Debian archive in ${sourcesDir}/*.sources to fetch trixie's container tools from`);
-}
+export { hostDebianMirror };
 
 export interface TrixieTools {
   /** Directory with skopeo and podman (put it first on PATH). */

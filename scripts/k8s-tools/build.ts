@@ -1,0 +1,300 @@
+/**
+ * `npm run k8s-tools` and ensureK8sTools(): the real Kubernetes node components, built once per
+ * machine from their Go modules (and three small C programs) into a content-addressed cache
+ *
+ *   ${PODSEC_K8S_TOOLS_CACHE:-/var/cache/podsec/k8s-tools}/<key>/
+ *     bin/<binary>          every name of recipe.ts BINARIES
+ *     versions.json         what was built, from which versions, with which Go
+ *     build.json            seconds per component
+ *     images/oci/           one OCI layout, an index entry per image (ref.name = name:tag)
+ *     images/images.json    name:tag -> manifest digest
+ *
+ * The key hashes the versions, the wrapper modules' go.mod/go.sum, the Go version, the build
+ * recipe (flags, tags, ldflags, recipe version) and the versions of the Debian packages whose files
+ * end up in the outputs. The entry is built in a temporary directory beside it under a lock and
+ * renamed into place when complete (scripts/image/cache.ts): a concurrent run waits and then finds
+ * it; a killed run leaves no half entry. Go's own caches (GOCACHE, GOMODCACHE) stay the defaults,
+ * shared with every other Go build of the machine. Nothing is fetched but Go modules (the module
+ * proxy, checked against go.sum) and Debian packages and sources (apt).
+ */
+import { availableParallelism } from 'node:os';
+import { existsSync } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import { delimiter, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { cachedEntry, fileSha256, pruneEntries } from '../image/cache.ts';
+import { hostDebianMirror } from '../image/debian-mirror.ts';
+import { buildImages } from './images.ts';
+import { BINARIES, BUILD_PACKAGES, C_BUILDS, cacheKey, GO_BUILDS, GO_FLAGS, recipeInputs, type Binary, type GoBuild, type KeyInputs } from './recipe.ts';
+import { CRUN, IMAGE_TAGS, K8S_TOOLS_VERSIONS } from './versions.ts';
+
+export const K8S_TOOLS_DIR = dirname(fileURLToPath(import.meta.url));
+export const GO_MODULES_DIR = join(K8S_TOOLS_DIR, 'go');
+export const DEFAULT_CACHE = '/var/cache/podsec/k8s-tools';
+export const cacheRoot = () => process.env.PODSEC_K8S_TOOLS_CACHE || DEFAULT_CACHE;
+
+/** Debian packages whose files are copied into the images (their versions are part of the key). */
+const IMAGE_PACKAGES = ['libc6', 'iptables', 'libxtables12', 'libip4tc2', 'libip6tc2', 'libnftnl11', 'libmnl0', 'libnetfilter-conntrack3', 'libnfnetlink0', 'coreutils', 'libacl1', 'libattr1', 'libselinux1', 'libpcre2-8-0', 'libgmp10'];
+
+/** A whole cold build on 2 shared cores can take hours; a waiting run gives up after this. */
+const LOCK_WAIT_MS = 4 * 60 * 60_000;
+const KEEP_ENTRIES = 2;
+const GO_BUILD_TIMEOUT_MS = 3 * 60 * 60_000;
+const STEP_TIMEOUT_MS = 30 * 60_000;
+
+export type Log = (line: string) => void;
+const stderrLog: Log = (line) => process.stderr.write(`${line}\n`);
+
+export interface VersionsJson {
+  key: string;
+  recipe: number;
+  go: string;
+  components: typeof K8S_TOOLS_VERSIONS;
+  imageTags: typeof IMAGE_TAGS;
+  crun: typeof CRUN & { commit: string };
+  debian: Record<string, string>;
+  images: Record<string, string>;
+}
+
+export interface K8sTools {
+  dir: string;
+  bin(name: Binary): string;
+  images: { layout: string; list: Record<string, string> };
+  versions: VersionsJson;
+  /** false when this call built the entry. */
+  cached: boolean;
+}
+
+async function must(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; timeout?: number } = {}) {
+  const r = await execa(command, args, { reject: false, stdin: 'ignore', all: true, timeout: options.timeout ?? STEP_TIMEOUT_MS, cwd: options.cwd, env: options.env, extendEnv: !options.env });
+  if (r.exitCode !== 0) {
+    throw new Error(`${command} ${args.join(' ')}${options.cwd ? ` (in ${options.cwd})` : ''} failed (${r.timedOut ? 'timed out' : `exit ${r.exitCode}`}):\n${(r.all ?? '').slice(-6000)}`);
+  }
+  return r.stdout;
+}
+
+/** The environment of every go command: local toolchain only, go.sum verified, no workspace. */
+export function goEnv(cgo: boolean): NodeJS.ProcessEnv {
+  const path = process.env.PATH ?? '/usr/bin:/bin';
+  const withGo = existsSync('/usr/local/go/bin/go') && !path.split(delimiter).includes('/usr/local/go/bin') ? `${path}${delimiter}/usr/local/go/bin` : path;
+  return { ...process.env, PATH: withGo, CGO_ENABLED: cgo ? '1' : '0', GOFLAGS: '-mod=readonly', GOTOOLCHAIN: 'local', GOWORK: 'off', LC_ALL: 'C' };
+}
+
+/** dpkg's version of each package, or "absent". */
+export async function debianVersions(packages: readonly string[]): Promise<Record<string, string>> {
+  const r = await execa('dpkg-query', ['-W', '-f', '${Package}\t${db:Status-Abbrev}\t${Version}\n', ...packages], { reject: false, stdin: 'ignore' });
+  return parseDpkgQuery(r.stdout, packages);
+}
+
+/** `dpkg-query -W -f '${Package}\t${db:Status-Abbrev}\t${Version}\n'` output -> installed versions ("absent" otherwise). */
+export function parseDpkgQuery(output: string, packages: readonly string[]): Record<string, string> {
+  const found = new Map<string, string>();
+  for (const line of output.split('\n')) {
+    const [name, status, version] = line.split('\t');
+    if (name && status?.startsWith('ii') && version) found.set(name.replace(/:.*$/, ''), version);
+  }
+  return Object.fromEntries(packages.map((p) => [p, found.get(p) ?? 'absent']));
+}
+
+/** Installs the Debian packages the build needs that are missing (as root, saying which). */
+export async function ensureBuildPackages(log: Log = stderrLog): Promise<void> {
+  const versions = await debianVersions(BUILD_PACKAGES);
+  const missing = BUILD_PACKAGES.filter((p) => versions[p] === 'absent');
+  if (missing.length === 0) return;
+  if (process.getuid?.() !== 0) throw new Error(`k8s-tools needs these Debian packages: ${missing.join(' ')} (apt-get install them as root)`);
+  log(`k8s-tools: installing the build dependencies: apt-get install ${missing.join(' ')}`);
+  await must('apt-get', ['install', '-y', '-q', '--no-install-recommends', '-o', 'DPkg::Lock::Timeout=600', ...missing], {
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
+}
+
+/** Everything the key is made of. */
+export async function keyInputs(): Promise<KeyInputs> {
+  const modules: KeyInputs['modules'] = {};
+  for (const name of (await fs.readdir(GO_MODULES_DIR)).sort()) {
+    modules[name] = {
+      goMod: await fs.readFile(join(GO_MODULES_DIR, name, 'go.mod'), 'utf8'),
+      goSum: await fs.readFile(join(GO_MODULES_DIR, name, 'go.sum'), 'utf8'),
+    };
+  }
+  const goVersion = (await must('go', ['env', 'GOVERSION'], { env: goEnv(false) })).trim();
+  const debian = await debianVersions([...new Set([...BUILD_PACKAGES, ...IMAGE_PACKAGES])].sort());
+  return { ...recipeInputs(), modules, goVersion, debian };
+}
+
+/** The default binary name `go build -o dir/` gives a main package (a major-version suffix is skipped). */
+export function goBinaryName(pkg: string): string {
+  const parts = pkg.split('/');
+  const last = parts[parts.length - 1]!;
+  return /^v\d+$/.test(last) && parts.length > 1 ? parts[parts.length - 2]! : last;
+}
+
+async function goBuild(build: GoBuild, bin: string, work: string): Promise<void> {
+  const out = join(work, `go-${build.component}`);
+  await fs.mkdir(out, { recursive: true });
+  const args = ['build', ...GO_FLAGS, ...(build.tags.length ? ['-tags', build.tags.join(',')] : []), `-ldflags=${build.ldflags.join(' ')}`, '-o', `${out}/`, ...Object.keys(build.packages)];
+  await must('go', args, { cwd: join(GO_MODULES_DIR, build.module), env: goEnv(build.cgo), timeout: GO_BUILD_TIMEOUT_MS });
+  for (const [pkg, name] of Object.entries(build.packages)) await fs.rename(join(out, goBinaryName(pkg)), join(bin, name));
+}
+
+/** The directory of a module of a wrapper's build list (downloaded and checked against go.sum if needed). */
+async function moduleDir(wrapper: string, module: string): Promise<string> {
+  return (await must('go', ['list', '-m', '-f', '{{.Dir}}', module], { cwd: join(GO_MODULES_DIR, wrapper), env: goEnv(false) })).trim();
+}
+
+async function buildPinns(bin: string, work: string): Promise<void> {
+  const src = join(await moduleDir('crio', K8S_TOOLS_VERSIONS.crio.module), C_BUILDS.pinns.sources);
+  const objDir = join(work, 'pinns');
+  await fs.mkdir(objDir, { recursive: true });
+  const objects: string[] = [];
+  for (const file of (await fs.readdir(src)).filter((f) => f.endsWith('.c')).sort()) {
+    const obj = join(objDir, file.replace(/\.c$/, '.o'));
+    await must('gcc', [...C_BUILDS.pinns.cflags, '-c', '-o', obj, join(src, file)]);
+    objects.push(obj);
+  }
+  await must('gcc', ['-o', join(bin, 'pinns'), ...objects, ...C_BUILDS.pinns.cflags]);
+  await must('strip', ['-s', join(bin, 'pinns')]);
+}
+
+async function buildPause(bin: string): Promise<void> {
+  const src = join(await moduleDir('kubernetes', K8S_TOOLS_VERSIONS.kubernetes.module), C_BUILDS.pause.source);
+  await must('gcc', [...C_BUILDS.pause.cflags, '-o', join(bin, 'pause'), src]);
+  await must('strip', ['-s', join(bin, 'pause')]);
+}
+
+/** Options that give apt a private state under `dir`: the host's apt lists, cache and sources are untouched. */
+export function privateAptOptions(dir: string): string[] {
+  return [
+    '-o', `Dir::State::Lists=${dir}/lists`,
+    '-o', `Dir::Cache=${dir}/cache`,
+    '-o', `Dir::Etc::SourceList=${dir}/sources.list`,
+    '-o', 'Dir::Etc::SourceParts=/nonexistent',
+    '-o', 'Dir::State::status=/var/lib/dpkg/status',
+    '-o', 'APT::Sandbox::User=root',
+  ];
+}
+
+/** The `Directory` and sha256 of a file of a source package version, from `apt-cache showsrc` output. */
+export function sourceFile(showsrc: string, version: string, file: string): { directory: string; sha256: string } | undefined {
+  for (const stanza of showsrc.split(/\n\s*\n/)) {
+    if (!new RegExp(`^Version: ${version.replace(/[.+]/g, '\\$&')}$`, 'm').test(stanza)) continue;
+    const directory = /^Directory: (\S+)$/m.exec(stanza)?.[1];
+    const sums = /^Checksums-Sha256:\n((?: .+\n?)+)/m.exec(stanza)?.[1] ?? '';
+    const sha256 = sums.split('\n').map((l) => l.trim().split(/\s+/)).find((f) => f[2] === file)?.[0];
+    if (directory && sha256) return { directory, sha256 };
+  }
+  return undefined;
+}
+
+/**
+ * crun from Debian trixie's source package: its upstream tarball, fetched by apt with a private
+ * configuration (a deb-src line for trixie on the host's own mirror), checked against the signed
+ * Sources index and the pinned sha256, configured and built against bookworm's libraries.
+ */
+async function buildCrun(bin: string, work: string, log: Log): Promise<string> {
+  const apt = join(work, 'apt');
+  for (const d of ['lists/partial', 'cache/archives/partial']) await fs.mkdir(join(apt, d), { recursive: true });
+  const mirror = hostDebianMirror();
+  await fs.writeFile(join(apt, 'sources.list'), `deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${mirror} ${CRUN.suite} main\n`);
+  const options = privateAptOptions(apt);
+  await must('apt-get', [...options, '-q', 'update']);
+  const showsrc = await must('apt-cache', [...options, 'showsrc', CRUN.sourcePackage]);
+  const entry = sourceFile(showsrc, CRUN.debianVersion, CRUN.orig);
+  if (!entry) throw new Error(`${CRUN.suite} has no ${CRUN.sourcePackage} ${CRUN.debianVersion} with ${CRUN.orig} (apt-cache showsrc)`);
+  if (entry.sha256 !== CRUN.origSha256) throw new Error(`${CRUN.orig}: the Sources index says sha256 ${entry.sha256}, versions.ts pins ${CRUN.origSha256}`);
+  const tarball = join(work, CRUN.orig);
+  log(`k8s-tools: fetching ${CRUN.sourcePackage} ${CRUN.debianVersion} source (${CRUN.orig}) from ${CRUN.suite}`);
+  await must('/usr/lib/apt/apt-helper', [...options, 'download-file', `${mirror}/${entry.directory}/${CRUN.orig}`, tarball, `SHA256:${CRUN.origSha256}`]);
+  if ((await fileSha256(tarball)) !== CRUN.origSha256) throw new Error(`${tarball}: sha256 mismatch`);
+  const srcRoot = join(work, 'crun-src');
+  await fs.mkdir(srcRoot, { recursive: true });
+  await must('tar', ['-xzf', tarball, '-C', srcRoot, '--no-same-owner']);
+  const src = join(srcRoot, `crun-${CRUN.version}`);
+  await must('./configure', [...C_BUILDS.crun.configure], { cwd: src });
+  await must('make', [`-j${Math.max(1, availableParallelism())}`], { cwd: src });
+  await must('strip', ['-s', join(src, 'crun')]);
+  await fs.copyFile(join(src, 'crun'), join(bin, 'crun'));
+  await fs.chmod(join(bin, 'crun'), 0o755);
+  return /^commit: (\S+)/m.exec(await must(join(bin, 'crun'), ['--version']))?.[1] ?? '';
+}
+
+async function timed<T>(name: string, times: Record<string, number>, log: Log, step: () => Promise<T>): Promise<T> {
+  log(`k8s-tools: building ${name} …`);
+  const start = performance.now();
+  const result = await step();
+  times[name] = Math.round((performance.now() - start) / 100) / 10;
+  log(`k8s-tools: ${name} built in ${times[name]} s`);
+  return result;
+}
+
+/** Builds everything into `tmp` (a fresh path), in the layout of the file comment. */
+async function buildAll(tmp: string, inputs: KeyInputs, key: string, log: Log): Promise<void> {
+  const bin = join(tmp, 'bin');
+  const work = join(tmp, 'work');
+  await fs.mkdir(bin, { recursive: true });
+  await fs.mkdir(work, { recursive: true });
+  const times: Record<string, number> = {};
+  const started = performance.now();
+  // The small C programs first, Kubernetes (the largest) last: the quick components show their
+  // problems, if any, before the long wait.
+  await timed('pinns', times, log, () => buildPinns(bin, work));
+  await timed('pause', times, log, () => buildPause(bin));
+  const crunCommit = await timed(`crun ${CRUN.version}`, times, log, () => buildCrun(bin, work, log));
+  for (const build of [...GO_BUILDS].sort((a, b) => Number(a.component === 'kubernetes') - Number(b.component === 'kubernetes'))) {
+    await timed(`${build.component} (${Object.values(build.packages).join(', ')})`, times, log, () => goBuild(build, bin, work));
+  }
+  const missing = BINARIES.filter((b) => !existsSync(join(bin, b)));
+  if (missing.length) throw new Error(`not built: ${missing.join(', ')}`);
+  const images = await timed('images', times, log, () => buildImages(bin, join(tmp, 'images')));
+  times.total = Math.round((performance.now() - started) / 100) / 10;
+  const versions: VersionsJson = {
+    key,
+    recipe: inputs.recipe,
+    go: inputs.goVersion,
+    components: K8S_TOOLS_VERSIONS,
+    imageTags: IMAGE_TAGS,
+    crun: { ...CRUN, commit: crunCommit },
+    debian: inputs.debian,
+    images: images.images,
+  };
+  await fs.writeFile(join(tmp, 'versions.json'), `${JSON.stringify(versions, null, 2)}\n`);
+  await fs.writeFile(join(tmp, 'build.json'), `${JSON.stringify({ seconds: times }, null, 2)}\n`);
+  await fs.rm(work, { recursive: true, force: true });
+  log(`k8s-tools: total ${times.total} s`);
+}
+
+function describe(dir: string, cached: boolean, versions: VersionsJson): K8sTools {
+  return {
+    dir,
+    bin: (name) => join(dir, 'bin', name),
+    images: { layout: join(dir, 'images', 'oci'), list: versions.images },
+    versions,
+    cached,
+  };
+}
+
+/** The cache entry for the current recipe if it is complete; nothing is built or installed. */
+export async function lookupK8sTools(options: { cache?: string } = {}): Promise<K8sTools | undefined> {
+  const dir = join(options.cache ?? cacheRoot(), cacheKey(await keyInputs()));
+  const versionsFile = join(dir, 'versions.json');
+  if (!existsSync(versionsFile)) return undefined;
+  return describe(dir, true, JSON.parse(await fs.readFile(versionsFile, 'utf8')) as VersionsJson);
+}
+
+/**
+ * The cache entry for the current recipe, built first if absent (installing missing Debian
+ * build dependencies). `log` gets progress and per-component build times.
+ */
+export async function ensureK8sTools(options: { cache?: string; log?: Log } = {}): Promise<K8sTools> {
+  const log = options.log ?? stderrLog;
+  await ensureBuildPackages(log);
+  const inputs = await keyInputs();
+  const key = cacheKey(inputs);
+  const root = options.cache ?? cacheRoot();
+  const entry = await cachedEntry(root, key, (tmp) => buildAll(tmp, inputs, key, log), { lockWaitMs: LOCK_WAIT_MS });
+  // Entries of older recipes: the two most recently used stay (and any used in the last half hour).
+  if (!entry.cached) await pruneEntries(root, '', KEEP_ENTRIES, [key]);
+  const versions = JSON.parse(await fs.readFile(join(entry.path, 'versions.json'), 'utf8')) as VersionsJson;
+  return describe(entry.path, entry.cached, versions);
+}

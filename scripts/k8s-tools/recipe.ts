@@ -1,0 +1,163 @@
+/**
+ * How each component of `npm run k8s-tools` is built, as data: which wrapper module, which main
+ * packages, which environment, build tags and ldflags; and the cache key over all of it. Pure (no
+ * I/O), so the key is unit-tested; build.ts runs the recipe.
+ */
+import { contentHash } from '../image/cache.ts';
+import { bare, CRUN, IMAGE_TAGS, K8S_TOOLS_VERSIONS } from './versions.ts';
+
+/** Bump when the way anything is built or laid out changes without a version or flag changing. */
+export const RECIPE_VERSION = 1;
+
+/** The binaries in `<dir>/bin/`. */
+export const BINARIES = [
+  'kubeadm', 'kubelet', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kube-proxy', 'kubectl',
+  'crio', 'pinns', 'crictl', 'etcd', 'etcdctl', 'coredns', 'flanneld', 'flannel', 'pause', 'crun',
+] as const;
+export type Binary = (typeof BINARIES)[number];
+
+/** Binaries that go into images: they must be statically linked. crio and crun run on the node itself. */
+export const STATIC_BINARIES: Binary[] = [
+  'kubeadm', 'kubelet', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kube-proxy', 'kubectl',
+  'pinns', 'crictl', 'etcd', 'etcdctl', 'coredns', 'flanneld', 'flannel', 'pause',
+];
+
+export interface GoBuild {
+  component: string;
+  /** Directory under scripts/k8s-tools/go/. */
+  module: string;
+  /** Main package -> output binary name. */
+  packages: Record<string, Binary>;
+  cgo: boolean;
+  tags: string[];
+  ldflags: string[];
+}
+
+/** Flags shared by every Go build: the same as the Kubernetes prototype's, so Go's build cache is shared. */
+export const GO_FLAGS = ['-trimpath', '-buildvcs=false'] as const;
+const SHRINK = ['-s', '-w'];
+const x = (symbol: string, value: string) => `-X=${symbol}=${value}`;
+
+const k = K8S_TOOLS_VERSIONS;
+const [kMajor, kMinor] = bare(k.kubernetes.version).split('.');
+/** hack/lib/version.sh of Kubernetes sets these in both packages. */
+const kubeVersion = (['k8s.io/client-go/pkg/version', 'k8s.io/component-base/version'] as const).flatMap((pkg) => [
+  x(`${pkg}.gitVersion`, k.kubernetes.version),
+  x(`${pkg}.gitMajor`, kMajor!),
+  x(`${pkg}.gitMinor`, kMinor!),
+  x(`${pkg}.gitCommit`, k.kubernetes.commit),
+  x(`${pkg}.gitTreeState`, 'clean'),
+  x(`${pkg}.buildDate`, k.kubernetes.date),
+]);
+
+export const GO_BUILDS: GoBuild[] = [
+  {
+    component: 'kubernetes',
+    module: 'kubernetes',
+    packages: Object.fromEntries(
+      (['kubeadm', 'kubelet', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kube-proxy', 'kubectl'] as const).map((b) => [`k8s.io/kubernetes/cmd/${b}`, b]),
+    ) as Record<string, Binary>,
+    cgo: false,
+    tags: [],
+    ldflags: [...SHRINK, ...kubeVersion],
+  },
+  {
+    component: 'crio',
+    module: 'crio',
+    packages: { 'github.com/cri-o/cri-o/cmd/crio': 'crio' },
+    // cgo for libseccomp. The tags are what CRI-O's Makefile picks on a Debian 12 build host
+    // (hack/*_tag.sh) without btrfs headers, apparmor, selinux or libsubid, written out so that the
+    // result does not depend on what the host happens to have: gpgme-config present -> the pure-Go
+    // openpgp signature backend (no libgpgme/libassuan at run time).
+    cgo: true,
+    tags: ['containers_image_ostree_stub', 'exclude_graphdriver_btrfs', 'btrfs_noversion', 'containers_image_openpgp', 'seccomp'],
+    ldflags: [...SHRINK, x('github.com/cri-o/cri-o/internal/version.buildDate', k.crio.date)],
+  },
+  {
+    component: 'etcd',
+    module: 'etcd',
+    packages: { 'go.etcd.io/etcd/server/v3': 'etcd', 'go.etcd.io/etcd/etcdctl/v3': 'etcdctl' },
+    cgo: false,
+    tags: [],
+    ldflags: [...SHRINK, x('go.etcd.io/etcd/api/v3/version.GitSHA', k.etcd.commit.slice(0, 7))],
+  },
+  {
+    component: 'coredns',
+    module: 'coredns',
+    packages: { 'github.com/coredns/coredns': 'coredns' },
+    cgo: false,
+    tags: [],
+    ldflags: [...SHRINK, x('github.com/coredns/coredns/coremain.GitCommit', k.coredns.commit.slice(0, 7))],
+  },
+  {
+    component: 'flannel',
+    module: 'flannel',
+    packages: { 'github.com/flannel-io/flannel': 'flanneld' },
+    // As flannel's Makefile on amd64: cgo (the UDP backend's C proxy is compiled in on amd64 and
+    // does not build without it), linked statically; netgo and osusergo keep glibc's NSS (which a
+    // static binary cannot load) out of name and user lookups.
+    cgo: true,
+    tags: ['netgo', 'osusergo'],
+    ldflags: [...SHRINK, x('github.com/flannel-io/flannel/pkg/version.Version', k.flannel.version), '-extldflags=-static'],
+  },
+  {
+    component: 'flannel-cni',
+    module: 'cni-plugins',
+    packages: { 'github.com/containernetworking/plugins/plugins/meta/flannel': 'flannel' },
+    cgo: false,
+    tags: [],
+    ldflags: [...SHRINK, x('github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion', k.flannelCni.version)],
+  },
+  {
+    component: 'cri-tools',
+    module: 'cri-tools',
+    packages: { 'sigs.k8s.io/cri-tools/cmd/crictl': 'crictl' },
+    cgo: false,
+    tags: [],
+    ldflags: [...SHRINK, x('sigs.k8s.io/cri-tools/pkg/version.Version', bare(k.criTools.version))],
+  },
+];
+
+/** The C programs: compiler flags as their upstream Makefiles use them. */
+export const C_BUILDS = {
+  /** cri-o's pinns/Makefile: CFLAGS plus -O3 for the objects, then strip -s. */
+  pinns: { sources: 'pinns/src', cflags: ['-std=c99', '-Os', '-Wall', '-Werror', '-Wextra', '-static', '-O3'] },
+  /** kubernetes' build/pause/Makefile: -DVERSION=v$(TAG)-$(REV), REV being the Kubernetes tag here. */
+  pause: { source: 'build/pause/linux/pause.c', cflags: ['-Os', '-Wall', '-Werror', '-static', `-DVERSION=v${IMAGE_TAGS.pause}-${k.kubernetes.version}`] },
+  /** crun from Debian's source package: the upstream release tarball, configured for Debian 12's libraries. */
+  crun: { configure: ['--disable-criu', '--enable-shared=no'] },
+} as const;
+
+/** Debian 12 packages the build needs (checked with dpkg-query, installed with apt-get when missing). */
+export const BUILD_PACKAGES = [
+  'gcc', 'make', 'libc6-dev', 'pkg-config', 'file', 'binutils',
+  'libseccomp-dev', // crio (cgo) and crun
+  'libcap-dev', 'libsystemd-dev', 'libyajl-dev', // crun
+  'iptables', 'coreutils', // copied into the kube-proxy and flannel images
+] as const;
+
+export interface KeyInputs {
+  recipe: number;
+  versions: unknown;
+  /** Wrapper module -> go.mod and go.sum text. */
+  modules: Record<string, { goMod: string; goSum: string }>;
+  /** `go env GOVERSION`. */
+  goVersion: string;
+  builds: unknown;
+  /** Debian package -> version, for the packages whose files end up in the outputs. */
+  debian: Record<string, string>;
+}
+
+/** The recipe part of the key inputs: everything but what must be read from disk or the host. */
+export function recipeInputs(): Pick<KeyInputs, 'recipe' | 'versions' | 'builds'> {
+  return {
+    recipe: RECIPE_VERSION,
+    versions: { go: K8S_TOOLS_VERSIONS, images: IMAGE_TAGS, crun: CRUN },
+    builds: { go: GO_BUILDS, goFlags: GO_FLAGS, c: C_BUILDS },
+  };
+}
+
+/** The cache directory name for a set of inputs. */
+export function cacheKey(inputs: KeyInputs): string {
+  return contentHash(inputs).slice(0, 32);
+}
