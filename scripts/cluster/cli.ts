@@ -1,0 +1,83 @@
+/**
+ * npm run cluster -- up [--nodes N] [--control-planes M] [--kubernetes-version V]
+ *                  | down | status | kubeconfig | exec NODE -- COMMAND...
+ * (scripts/cluster/cluster.ts). Needs root: it creates a network namespace and boots nodes.
+ */
+import { spawnSync } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import { isAlive } from '../image/cache.ts';
+import { down, kubeconfigPath, kubectlArgs, liveState, up } from './cluster.ts';
+import { nodeExec } from './machines.ts';
+
+const USAGE = `usage: npm run cluster -- up [--nodes N] [--control-planes M] [--kubernetes-version V]
+       npm run cluster -- down | status | kubeconfig
+       npm run cluster -- exec NODE -- COMMAND [ARG...]      (NODE: 1..N; 1 is the first control plane)`;
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+async function main(argv: string[]): Promise<number> {
+  const dash = argv.indexOf('--');
+  const { values, positionals } = parseArgs({
+    args: dash < 0 ? argv : argv.slice(0, dash),
+    allowPositionals: true,
+    options: { nodes: { type: 'string', default: '1' }, 'control-planes': { type: 'string', default: '1' }, 'kubernetes-version': { type: 'string' }, help: { type: 'boolean' } },
+  });
+  const [command, ...rest] = positionals;
+  if (values.help || !command) {
+    process.stdout.write(`${USAGE}\n`);
+    return values.help ? 0 : 2;
+  }
+  if (process.getuid?.() !== 0) throw new Error('npm run cluster needs root (network namespaces, nspawn, overlays)');
+  switch (command) {
+    case 'up': {
+      const state = await up({ nodes: wholeNumber(values.nodes!, '--nodes'), controlPlanes: wholeNumber(values['control-planes']!, '--control-planes'), kubernetesVersion: values['kubernetes-version'], log });
+      process.stdout.write(`${kubeconfigPath(state)}\n`);
+      return 0;
+    }
+    case 'down':
+      await down(log);
+      return 0;
+    case 'status': {
+      const state = await liveState(log);
+      if (!state) {
+        process.stdout.write('no cluster\n');
+        return 3;
+      }
+      for (const n of state.nodes) process.stdout.write(`${n.index} ${n.name} ${n.role} ${n.address} ${isAlive(n.pid) ? 'running' : 'stopped'}\n`);
+      const nodes = await nodeExec(state.nodes[0]!, kubectlArgs('get', 'nodes', '-o', 'wide'));
+      process.stdout.write(nodes.stdout ? `${nodes.stdout}\n` : nodes.stderr);
+      return 0;
+    }
+    case 'kubeconfig': {
+      const state = await liveState(log);
+      if (!state) throw new Error('no cluster: npm run cluster -- up first');
+      process.stdout.write(`${kubeconfigPath(state)}\n`);
+      return 0;
+    }
+    case 'exec': {
+      const state = await liveState(log);
+      if (!state) throw new Error('no cluster: npm run cluster -- up first');
+      const node = state.nodes[wholeNumber(rest[0] ?? '', 'NODE') - 1];
+      if (!node) throw new Error(`NODE: 1 to ${state.nodes.length}`);
+      if (dash < 0 || dash === argv.length - 1) throw new Error(`exec NODE -- COMMAND: no command\n${USAGE}`);
+      const result = spawnSync('nsenter', ['-t', String(node.leader), '-a', '--', ...argv.slice(dash + 1)], { stdio: 'inherit' });
+      return result.status ?? 1;
+    }
+    default:
+      process.stderr.write(`unknown command ${command}\n${USAGE}\n`);
+      return 2;
+  }
+}
+
+function wholeNumber(text: string, name: string): number {
+  if (!/^\d+$/.test(text)) throw new Error(`${name}: ${JSON.stringify(text)} is not a whole number`);
+  return Number(text);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: Error) => {
+    process.stderr.write(`cluster: ${error.message}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,205 @@
+/**
+ * `npm run cluster -- up|down|status|kubeconfig|exec`: a local rootless cluster of podsec-k8s
+ * nodes (Usernetes' `make up`, for developers, CI and anyone trying podsec-k8s). Node 1 is the
+ * podsec master (registry.local, the signature server, the image maker who signs the cluster's
+ * images) and the first control plane; `podsec-u7s-kubeadm init` deploys it, and every other node
+ * joins with the command init printed.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import YAML from 'yaml';
+import { DEFAULT_APISERVER_BIND_PORT as APISERVER_PORT } from '../../policies/u7s/kubeadm/templated-fields.ts';
+import { build } from '../build.ts';
+import { isAlive, sleep } from '../image/cache.ts';
+import { defaultCacheDir } from '../image/index.ts';
+import { ensureRootfs } from '../image/rootfs.ts';
+import { ensureK8sTools } from '../k8s-tools/build.ts';
+import { K8S_TOOLS_VERSIONS } from '../k8s-tools/versions.ts';
+import model from '../model/index.ts';
+import { REPO_ROOT } from '../repo.ts';
+import { bootClusterNode, createNetwork, freeLoopbackPort, mustExec, nodeExec, removeNetwork, startDaemon, startHostDaemon, stopClusterNode, stopProcess } from './machines.ts';
+import { clusterDir, readState, removeState, writeState, type ClusterState, type NodeState } from './state.ts';
+import { adoptTrust, setUpMaster, signClusterImages, startUpstream } from './supply.ts';
+
+export type Log = (line: string) => void;
+
+/**
+ * The image path of the cluster's images: registry.local/<platform>/… (upstream retired its
+ * k8s-<platform> paths on 11.11.2024; podsec-k8s-save-oci refuses them).
+ */
+export const CLUSTER_PLATFORM = 'p11';
+const INIT_TIMEOUT_MS = 30 * 60_000;
+const READY_TIMEOUT_MS = 15 * 60_000;
+const POLL_MS = 5_000;
+
+export interface UpOptions {
+  nodes: number;
+  controlPlanes: number;
+  kubernetesVersion?: string;
+  /** The RPMs to install (default: built into the checkout's dist/). */
+  rpms?: string[];
+  log: Log;
+}
+
+export const kubectlArgs = (...args: string[]) => ['kubectl', '--kubeconfig', '/root/.kube/config', ...args];
+
+/** A cluster whose machines still run; a stale state (machines gone) is cleaned up first. */
+export async function liveState(log: Log): Promise<ClusterState | undefined> {
+  const state = readState();
+  if (!state) return undefined;
+  if (state.nodes.some((n) => isAlive(n.pid))) return state;
+  log('cluster: removing what is left of a cluster whose nodes are gone');
+  await down(log);
+  return undefined;
+}
+
+export async function up(options: UpOptions): Promise<ClusterState> {
+  const { log } = options;
+  if (options.nodes < 1 || options.nodes > 9) throw new Error('--nodes: 1 to 9');
+  if (options.controlPlanes < 1 || options.controlPlanes > options.nodes) throw new Error('--control-planes: 1 to --nodes');
+  if (options.controlPlanes > 1) throw new Error('--control-planes above 1 is not supported yet (a load balancer in front of them is needed)');
+  if (await liveState(log)) throw new Error('a cluster is up: npm run cluster -- down first');
+
+  const built = K8S_TOOLS_VERSIONS.kubernetes.version;
+  const version = options.kubernetesVersion ?? built;
+  if (version !== built) throw new Error(`--kubernetes-version ${version}: only ${built} is built (scripts/k8s-tools/versions.ts)`);
+  const tools = await ensureK8sTools({ log });
+  const rpms = options.rpms ?? (await buildRpms(log));
+  const image = await ensureRootfs({ model, rpms, cacheDir: defaultCacheDir(), log });
+
+  const work = mkdtempSync('/var/tmp/podsec-cluster-');
+  const network = await createNetwork();
+  const state: ClusterState = { format: 1, ...network, netns: 'podsec-cluster', work, platform: CLUSTER_PLATFORM, kubernetesVersion: version, nodes: [] };
+  writeState(state);
+  try {
+    state.upstream = await startUpstream(state, tools, log);
+    writeState(state);
+    for (let index = 1; index <= options.nodes; index++) {
+      log(`cluster: booting node ${index}`);
+      const role = index <= options.controlPlanes ? 'control-plane' : 'worker';
+      state.nodes.push(await bootClusterNode({ index, role, ...network, image: image.path, tools, work }));
+      writeState(state);
+    }
+    const master = state.nodes[0]!;
+    const trust = await setUpMaster(master, state.platform, log);
+    Object.assign(state, { makerKey: trust.makerKey, trustFingerprint: trust.fingerprint });
+    writeState(state);
+    await signClusterImages(master, state, trust, log);
+    for (const node of state.nodes.slice(1)) await adoptTrust(node, master, trust.fingerprint);
+
+    const joinCommand = await initFirst(state, log);
+    for (const node of state.nodes.slice(1)) await joinNode(state, node, joinCommand, log);
+    if (options.nodes === 1) await mustExec(master, kubectlArgs('taint', 'nodes', '--all', 'node-role.kubernetes.io/control-plane-'));
+    await waitReady(state, log);
+    await startApiProxy(state);
+    await writeKubeconfig(state);
+    writeState(state);
+    return state;
+  } catch (error) {
+    log(`cluster: up failed; the nodes are left running for a look (npm run cluster -- exec 1 -- journalctl …), npm run cluster -- down removes them`);
+    throw error;
+  }
+}
+
+async function buildRpms(log: Log): Promise<string[]> {
+  const dist = await build({ branch: 'p11', outDir: join(REPO_ROOT, 'dist'), model, log });
+  if (dist.rpmSkipped) throw new Error(dist.rpmSkipped);
+  return dist.rpms;
+}
+
+const wrapperEnv = (state: ClusterState) => ['env', `U7S_PLATFORM=${state.platform}`];
+
+/** kubeadm init through the wrapper on node 1; returns the worker join command it printed. */
+async function initFirst(state: ClusterState, log: Log): Promise<string[]> {
+  const master = state.nodes[0]!;
+  log(`cluster: ${master.name}: podsec-u7s-kubeadm init`);
+  const out = await mustExec(master, [...wrapperEnv(state), 'podsec-u7s-kubeadm', 'init'], { timeoutMs: INIT_TIMEOUT_MS });
+  writeFileSync(join(state.work, 'init.log'), out);
+  return parseJoinCommand(out);
+}
+
+/** `kubeadm join host:port --token T \ --discovery-token-ca-cert-hash H` as printed by kubeadm (continued lines joined). */
+export function parseJoinCommand(output: string): string[] {
+  const text = output.replace(/\\\s*\n\s*/g, ' ');
+  const lines = text.split('\n').filter((l) => /^\s*kubeadm join /.test(l) && !l.includes('--control-plane'));
+  const line = lines.at(-1);
+  if (!line) throw new Error('kubeadm init printed no join command');
+  return line.trim().split(/\s+/).slice(1);
+}
+
+async function joinNode(state: ClusterState, node: NodeState, joinCommand: string[], log: Log): Promise<void> {
+  log(`cluster: ${node.name}: podsec-u7s-kubeadm ${joinCommand.join(' ').replace(/--token \S+/, '--token …')}`);
+  await mustExec(node, [...wrapperEnv(state), 'podsec-u7s-kubeadm', ...joinCommand], { timeoutMs: INIT_TIMEOUT_MS });
+}
+
+interface PodList {
+  items: { metadata: { namespace: string; name: string }; status: { phase: string; containerStatuses?: { ready: boolean }[] } }[];
+}
+
+/** Every node Ready and every pod Running with its containers ready, bounded. */
+export async function waitReady(state: ClusterState, log: Log, timeoutMs = READY_TIMEOUT_MS): Promise<void> {
+  const master = state.nodes[0]!;
+  let last = '';
+  for (let waited = 0; waited <= timeoutMs; waited += POLL_MS) {
+    const nodes = await nodeExec(master, kubectlArgs('get', 'nodes', '-o', 'jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status} {end}'));
+    const pods = await nodeExec(master, kubectlArgs('get', 'pods', '-A', '-o', 'json'));
+    if (nodes.exitCode === 0 && pods.exitCode === 0) {
+      const ready = nodes.stdout.trim().split(/\s+/).filter((n) => n.endsWith('=True')).length;
+      const list = (JSON.parse(pods.stdout) as PodList).items;
+      const waiting = list.filter((p) => p.status.phase !== 'Running' || !(p.status.containerStatuses ?? []).every((c) => c.ready));
+      last = `${ready}/${state.nodes.length} nodes Ready; not running: ${waiting.map((p) => `${p.metadata.namespace}/${p.metadata.name} (${p.status.phase})`).join(', ') || 'none'}`;
+      if (ready === state.nodes.length && list.length > 0 && waiting.length === 0) {
+        log(`cluster: ${last}`);
+        return;
+      }
+    } else last = (nodes.stderr || pods.stderr).trim();
+    if (waited % 30_000 === 0) log(`cluster: ${last}`);
+    await sleep(POLL_MS);
+  }
+  throw new Error(`the cluster was not ready within ${timeoutMs / 1000} s: ${last}`);
+}
+
+/**
+ * The apiserver of node 1 on the host's loopback: socat in the cluster's namespace listens on a
+ * unix socket (file system paths cross network namespaces) and connects to node 1; socat on the
+ * host listens on 127.0.0.1 and connects to that socket. Nothing listens on another address.
+ */
+async function startApiProxy(state: ClusterState): Promise<void> {
+  const socket = join(clusterDir(), 'apiserver.sock');
+  rmSync(socket, { force: true });
+  const inside = startDaemon(['socat', `UNIX-LISTEN:${socket},fork,mode=600`, `TCP:${state.nodes[0]!.address}:${APISERVER_PORT}`], join(state.work, 'api-proxy.log'), socket);
+  for (let waited = 0; !existsSync(socket); waited += 100) {
+    if (waited > 10_000) throw new Error(`the apiserver forwarder did not create ${socket}`);
+    await sleep(100);
+  }
+  const port = await freeLoopbackPort();
+  const outside = startHostDaemon(['socat', `TCP-LISTEN:${port},bind=127.0.0.1,fork,reuseaddr`, `UNIX-CONNECT:${socket}`], join(state.work, 'api-proxy.log'));
+  state.apiProxy = { pids: [inside.pid, outside], port, socket };
+}
+
+/** The admin kubeconfig of node 1, pointed at the host's end of the apiserver forwarder. */
+async function writeKubeconfig(state: ClusterState): Promise<void> {
+  const master = state.nodes[0]!;
+  const config = YAML.parse(readFileSync(join(master.root, 'root/.kube/config'), 'utf8')) as { clusters: { cluster: { server: string } }[] };
+  for (const c of config.clusters) c.cluster.server = `https://127.0.0.1:${state.apiProxy!.port}`;
+  writeFileSync(kubeconfigPath(state), YAML.stringify(config), { mode: 0o600 });
+}
+
+export const kubeconfigPath = (state: ClusterState) => join(state.work, 'admin.conf');
+
+export async function down(log: Log): Promise<void> {
+  const state = readState();
+  if (!state) return;
+  for (const node of [...state.nodes].reverse()) {
+    log(`cluster: stopping ${node.name}`);
+    await stopClusterNode(node).catch((e: Error) => log(`cluster: ${node.name}: ${e.message}`));
+  }
+  for (const pid of [...(state.apiProxy?.pids ?? []), ...(state.upstream ? [state.upstream.pid] : [])]) await stopProcess(pid);
+  await removeNetwork();
+  if (state.work.startsWith('/var/tmp/podsec-cluster-') && existsSync(state.work)) {
+    const { execa } = await import('execa');
+    await execa('rm', ['-rf', '--one-file-system', '--', state.work], { reject: false });
+  }
+  removeState();
+}
+
