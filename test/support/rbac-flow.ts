@@ -90,7 +90,7 @@ export function registerRbacFlow(test: Test, options: RbacFlowOptions): void {
     const config = YAML.parse(readFileSync(userConfig, 'utf8')) as { users: { user: Record<string, string> }[] };
     const certificate = new X509Certificate(Buffer.from(config.users[0]!.user['client-certificate-data']!, 'base64'));
     // One attribute per line, or several in one multi-valued line (Go's signer writes the O= values as one RDN).
-    const attributes = certificate.subject.split(/\n|\+/);
+    const attributes = certificate.subject.split(/\n|\s*\+\s*/);
     assert.ok(attributes.includes(`CN=${user}`), certificate.subject);
     assert.ok(attributes.includes('O=k8s'), certificate.subject);
     assert.ok(attributes.includes(`O=${group}`), certificate.subject);
