@@ -1,3 +1,4 @@
+// test-runner: exclusive — boots nspawn machines or a VM from the shared image cache and needs the whole machine
 /**
  * The Debian stand-in rootfs support: cache, overlay, rpm --root, nspawn.
  * Needs root and mmdebstrap, systemd-nspawn, rpm, rpmbuild, nsenter.

@@ -1,3 +1,4 @@
+// test-runner: exclusive — boots nspawn machines or a VM from the shared image cache and needs the whole machine
 /**
  * The rootless node in a booted systemd: our RPMs in the Debian stand-in rootfs (nspawn), with
  * the real rootlesskit, slirp4netns, setpriv, nsenter, logind and user manager, and test doubles
