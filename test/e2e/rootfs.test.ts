@@ -53,7 +53,7 @@ test('second call returns the cached dir without rebuilding', async () => {
   assert.is(again, lower);
   assert.is(after.ino, before.ino);
   assert.is(after.mtimeMs, before.mtimeMs);
-  assert.ok(times['ensureRootfs (cached)']! < 1000, 'cached call took too long');
+  // Not rebuilt: same inode and mtime (its time is printed below; speed is for `npm run bench`).
 });
 
 test('runInRoot runs node v18 from the rootfs', async () => {
