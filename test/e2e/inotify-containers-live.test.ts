@@ -16,6 +16,7 @@ import { Daemon, inotifyProgram } from '../fixtures/inotify/programs.ts';
 import { podsecTree, type Tree } from '../fixtures/inotify/tree.ts';
 import { addPodmanUser, type PodmanUser } from '../support/podman-user.ts';
 import { missingTools, withTools } from '../support/tools.ts';
+import { hookError } from '../support/image-env.ts';
 
 const TOOLS = ['podman', 'useradd', 'userdel', 'runuser', 'busybox', 'tar', 'inotifywait'];
 const test = withTools(base, TOOLS);
@@ -39,6 +40,14 @@ async function ok(args: string[]): Promise<string> {
 
 base.before(async () => {
   if (missingTools(TOOLS).length > 0) return;
+  try {
+    await setUp();
+  } catch (error) {
+    hookError(error); // uvu does not print what a before hook threw
+  }
+});
+
+async function setUp(): Promise<void> {
   work = mkdtempSync(join(tmpdir(), 'podsec-inotify-live-'));
   chmodSync(work, 0o755);
   daemonCwd = join(work, 'cwd');
@@ -78,7 +87,7 @@ base.before(async () => {
     process.chdir(cwd);
   }
   await daemon.waitFor(/^Debug: watching 1 container storage directories/, 120_000);
-});
+}
 
 base.after(async () => {
   await daemon?.stop();
