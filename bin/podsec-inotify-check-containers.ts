@@ -9,13 +9,12 @@
  * Events of one layer are coalesced for half a second, and a layer that is being removed (podman
  * rmi) is reported once at Debug level instead of one alert per file.
  */
-import type { ChildProcess } from 'node:child_process';
 import { runCommand } from './lib/command.ts';
 import { translator } from './lib/i18n.ts';
-import { classify, entriesBelow, EXCLUDE, locate, overlayRoots, WATCHED_EVENTS } from './lib/inotify-containers.ts';
+import { classify, EXCLUDE, locate, overlayRoots, WATCHED_EVENTS } from './lib/inotify-containers.ts';
 import { Journal } from './lib/inotify-journal.ts';
 import { VERBOSE_OPTION, legacyArgs } from './lib/inotify-severity.ts';
-import { startInotifywait } from './lib/inotify-watch.ts';
+import { TreeWatch } from './lib/inotify-watch.ts';
 
 const NAME = 'podsec-inotify-check-containers';
 const t = translator('podsec-inotify');
@@ -39,6 +38,7 @@ runCommand(
       'A daemon (podsec-inotify-check-containers.service) that runs until SIGTERM or SIGINT. With inotifywait it watches the overlay layers of root\'s container storage, of every user\'s rootless storage and of u7s-admin\'s usernetes storage; a storage that appears later is picked up within 10 seconds, and layers created later (a pull, a new container) at once.',
       'Every file created, deleted, modified, moved or whose attributes change (chmod, chown, touch) inside a layer\'s diff tree is a change of a file in a container and goes to the journal, tagged podsec-inotify-check-containers: "<Severity>: An event <EVENTS> occurred in the container <layer> [in configuration directory|in home directory] on the file \"<path>\"", where <layer> is the overlay layer ID and <path> the path inside the container. Changes under /etc are Warning (in configuration directory), under /home and /root Warning (in home directory), everything else Critical. /var, /tmp, /run, /proc, /dev and /sys of the containers are not watched.',
       'Events of one layer are gathered for half a second: more than 20 changed files give one line with their number and five of the names, at the most severe level among them. A layer that is being removed (podman rmi, podman rm) is not reported (Debug with -v).',
+      'Directories are watched from the top down: a directory made in a layer while the watch on its parent was being set up is found and watched too, and the files a new directory already holds are reported once (CREATE). On SIGUSR1 it reports at once what it has gathered and logs at Debug level how many directories it watches, once every change made before the signal has been handled.',
       'File names are data: inotifywait passes them NUL-separated, they are logged in JSON quotes, so a name with quotes, $(...) or a newline is logged verbatim and nothing runs (upstream evaluated them as root). Only storages using the overlay graph driver are watched.',
     ],
     environment: {
@@ -62,9 +62,7 @@ runCommand(
     const verbose = Array.isArray(values.verbose) ? values.verbose.length : 0;
     const journal = new Journal(NAME);
     let roots: string[] = [];
-    let child: ChildProcess | undefined;
-    let stopping = false;
-    let failures = 0;
+    let watch: TreeWatch | undefined;
     const pending = new Map<string, Pending>(); // overlay/layer -> events
 
     const flush = (key: string, layer: string) => {
@@ -105,52 +103,43 @@ runCommand(
         if (p) p.removed = true;
         return;
       }
+      // The diff directory itself appearing is part of making the layer, not a file of the container.
+      if (located.inner === '/' && events.includes('CREATE')) return;
       if (events.includes('IGNORED') || events.includes('DELETE_SELF')) return;
       let p = pending.get(key);
       if (!p) {
         p = { events: new Map(), removed: false, timer: setTimeout(() => flush(key, located.layer), FLUSH_MS) };
         pending.set(key, p);
       }
-      const add = (inner: string, names: string[]) => {
-        const set = p!.events.get(inner) ?? new Set<string>();
-        for (const e of names) if (e !== 'ISDIR') set.add(e);
-        p!.events.set(inner, set);
-      };
-      add(located.inner, events);
-      if (events.includes('ISDIR') && (events.includes('CREATE') || events.includes('MOVED_TO'))) {
-        const base = located.inner === '/' ? '' : located.inner;
-        for (const below of entriesBelow(path)) add(`${base}/${below}`, ['CREATE']);
-      }
+      const set = p.events.get(located.inner) ?? new Set<string>();
+      for (const e of events) if (e !== 'ISDIR') set.add(e);
+      p.events.set(located.inner, set);
     };
 
+    const report = (what: string) => {
+      if (verbose >= 1) journal.debug(`watching ${roots.length} container storage directories (${what})`);
+    };
+
+    // Every directory below the storages is watched top-down (TreeWatch): one made while the watch
+    // on its parent was being set up is found and watched too, and what a new directory already
+    // holds is reported once.
     const start = () => {
       roots = overlayRoots(root);
       if (roots.length === 0) {
         if (verbose >= 1) journal.debug('no container storage yet');
         return;
       }
-      child = startInotifywait({
-        paths: roots,
+      watch = new TreeWatch({
+        roots,
         events: WATCHED_EVENTS,
-        exclude: EXCLUDE,
+        exclude: new RegExp(EXCLUDE),
         onEvent: (e) => onEvent(e.path, e.events),
-        onReady: () => {
-          failures = 0;
-          if (verbose >= 1) journal.debug(`watching ${roots.length} container storage directories`);
-        },
         onError: (line) => {
-          if (/upper limit on inotify watches/.test(line)) journal.report('Fatal', `inotify watch limit reached: raise fs.inotify.max_user_watches (${line})`);
-          else if (/No such file or directory|Couldn't watch/.test(line)) journal.debug(line);
+          if (/upper limit on inotify watches|No space left on device/.test(line)) journal.report('Fatal', `inotify watch limit reached: raise fs.inotify.max_user_watches (${line})`);
           else journal.report('Fatal', `inotifywait: ${line}`);
         },
-        onExit: (code) => {
-          child = undefined;
-          if (stopping) return;
-          failures++;
-          if (failures > 3) journal.report('Fatal', `inotifywait keeps exiting (code ${code}); container files are not watched`);
-          setTimeout(start, Math.min(1000 * failures, 10_000));
-        },
       });
+      void watch.settled().then(() => report(`${watch?.size ?? 0} directories`));
     };
 
     start();
@@ -158,23 +147,36 @@ runCommand(
     const rescan = setInterval(() => {
       const now = overlayRoots(root);
       if (now.join('\n') === roots.join('\n')) return;
-      if (child) {
-        child.removeAllListeners('exit');
-        child.kill('SIGTERM');
-        child = undefined;
-      }
-      start();
+      if (!watch) return start();
+      const added = now.filter((r) => !roots.includes(r));
+      roots = now;
+      if (added.length) void watch.add(added).then(() => report(`${watch?.size ?? 0} directories`));
     }, RESCAN_MS);
+
+    const flushAll = () => {
+      for (const [key, p] of pending) {
+        clearTimeout(p.timer);
+        flush(key, key.slice(key.lastIndexOf('/') + 1));
+      }
+    };
+
+    // SIGUSR1: once every change made before it is handled and every directory found is watched,
+    // report what is gathered and log how many directories are watched (Debug). Monitoring checks
+    // and the tests use it.
+    process.on('SIGUSR1', () => {
+      if (!watch) return journal.debug('synced: no container storage yet');
+      const current = watch;
+      void current.sync().then(() => {
+        flushAll();
+        journal.debug(`synced: watching ${current.size} directories in ${roots.length} container storage directories`);
+      });
+    });
 
     return new Promise<number>((resolve) => {
       const stop = () => {
-        stopping = true;
         clearInterval(rescan);
-        child?.kill('SIGTERM');
-        for (const [key, p] of pending) {
-          clearTimeout(p.timer);
-          flush(key, key.slice(key.lastIndexOf('/') + 1));
-        }
+        watch?.stop();
+        flushAll();
         resolve(0);
       };
       process.once('SIGTERM', stop);

@@ -10,7 +10,11 @@ import { REPO_ROOT } from './repo.ts';
 export const NODE_TARGET = 'node18';
 export const SHEBANG = '#!/usr/bin/node';
 
-export async function bundleProgram(program: string, version: string): Promise<string> {
+/**
+ * `faultPoints` compiles in the crash tests' fault points (bin/lib/fault-point.ts); only tests ask
+ * for it. The packaged programs are built without: the code reading the fault variables is removed.
+ */
+export async function bundleProgram(program: string, version: string, options: { faultPoints?: boolean } = {}): Promise<string> {
   const result = await build({
     entryPoints: [join(REPO_ROOT, 'bin', `${program}.ts`)],
     bundle: true,
@@ -22,7 +26,7 @@ export async function bundleProgram(program: string, version: string): Promise<s
     legalComments: 'inline',
     charset: 'utf8',
     banner: { js: `${SHEBANG}\n"use strict";` },
-    define: { PODSEC_VERSION: JSON.stringify(version) },
+    define: { PODSEC_VERSION: JSON.stringify(version), PODSEC_FAULT_POINTS: options.faultPoints ? 'true' : 'false' },
     logLevel: 'silent',
   });
   const output = result.outputFiles[0];

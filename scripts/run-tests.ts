@@ -2,9 +2,16 @@
  * Runs the uvu test files of the given tiers (default: all), each in its own Node process,
  * sums uvu's counts and ends with the line `N passed, N failed[, N skipped]`.
  * A file that exits non-zero without a uvu summary (a crash, a timeout) counts as one failure.
- *   tsx scripts/run-tests.ts [unit|tools|integration|e2e ...] [--filter SUBSTRING]
+ *   tsx scripts/run-tests.ts [unit|tools|integration|e2e|cluster ...] [--filter SUBSTRING] [--jobs N]
+ *
+ * Files run in parallel, `--jobs` (or PODSEC_TEST_JOBS) at a time, default 2; each file's output
+ * is printed as one block when the file ends, so the logs of files never interleave. A file whose
+ * leading comment lines hold `// test-runner: exclusive` (it boots machines, takes the whole
+ * machine or uses a fixed global resource) runs with nothing else beside it, in any tier. The run
+ * ends with the slowest files and their times, then the counts line.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { globby } from 'globby';
@@ -37,6 +44,81 @@ export function parseUvuSummary(output: string): Counts | undefined {
   return { passed, skipped, failed: total - passed };
 }
 
+/** The marker, in a comment among the file's first lines (before any code). */
+const EXCLUSIVE = /^\s*(?:\/\/|\/?\*+)\s*test-runner:\s*exclusive\b/;
+
+export function isExclusive(source: string): boolean {
+  for (const line of source.split('\n').slice(0, 20)) {
+    if (EXCLUSIVE.test(line)) return true;
+    const trimmed = line.trim();
+    if (trimmed !== '' && !trimmed.startsWith('//') && !trimmed.startsWith('/*') && !trimmed.startsWith('*')) return false;
+  }
+  return false;
+}
+
+export interface Job {
+  file: string;
+  exclusive: boolean;
+}
+
+/**
+ * Runs `jobs` in order, at most `concurrency` at a time; an exclusive job waits until nothing
+ * runs and nothing starts beside it. Later shared jobs may overtake a waiting exclusive one only
+ * if none is waiting: a waiting exclusive job blocks new starts, so it is never starved.
+ * `onDone` is called once per job, in the order they end.
+ */
+export async function schedule<R>(jobs: Job[], concurrency: number, run: (job: Job) => Promise<R>, onDone: (job: Job, result: R) => void = () => {}): Promise<void> {
+  const limit = Math.max(1, Math.floor(concurrency));
+  const queue = [...jobs];
+  let running = 0;
+  let exclusiveRunning = false;
+  await new Promise<void>((resolve, reject) => {
+    const pump = () => {
+      if (queue.length === 0 && running === 0) return resolve();
+      while (queue.length > 0 && !exclusiveRunning) {
+        const next = queue[0]!;
+        if (next.exclusive ? running > 0 : running >= limit) break;
+        queue.shift();
+        running++;
+        if (next.exclusive) exclusiveRunning = true;
+        run(next).then(
+          (result) => {
+            running--;
+            if (next.exclusive) exclusiveRunning = false;
+            try {
+              onDone(next, result);
+            } catch (error) {
+              return reject(error);
+            }
+            pump();
+          },
+          reject,
+        );
+      }
+    };
+    pump();
+  });
+}
+
+/** The `count` slowest files, slowest first, as printable lines. */
+export function slowestReport(times: { file: string; ms: number }[], count = 10): string {
+  const top = [...times].sort((a, b) => b.ms - a.ms || a.file.localeCompare(b.file)).slice(0, count);
+  if (top.length === 0) return '';
+  const width = Math.max(...top.map((t) => t.file.length));
+  return `slowest files:\n${top.map((t) => `  ${t.file.padEnd(width)}  ${(t.ms / 1000).toFixed(1).padStart(7)} s`).join('\n')}\n`;
+}
+
+/** `--jobs` wins over PODSEC_TEST_JOBS; default 2 (the CI machine has two cores). */
+export function jobCount(flag: string | undefined, env: string | undefined): number {
+  for (const value of [flag, env]) {
+    if (value === undefined || value === '') continue;
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`jobs must be a positive integer, not ${JSON.stringify(value)}`);
+    return n;
+  }
+  return 2;
+}
+
 function runFile(file: string): Promise<{ output: string; exitCode: number | null }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--import', 'tsx', file], {
@@ -47,7 +129,6 @@ function runFile(file: string): Promise<{ output: string; exitCode: number | nul
     let output = '';
     const collect = (chunk: Buffer) => {
       output += chunk.toString();
-      process.stdout.write(chunk);
     };
     child.stdout.on('data', collect);
     child.stderr.on('data', collect);
@@ -63,20 +144,42 @@ function runFile(file: string): Promise<{ output: string; exitCode: number | nul
 }
 
 async function main(): Promise<number> {
-  const { values, positionals } = parseArgs({ allowPositionals: true, options: { filter: { type: 'string' } } });
+  const { values, positionals } = parseArgs({ allowPositionals: true, options: { filter: { type: 'string' }, jobs: { type: 'string', short: 'j' } } });
   const unknown = positionals.filter((p) => ![...TIERS, ...NAMED_ONLY_TIERS].includes(p));
   if (unknown.length) {
     process.stderr.write(`unknown tier ${unknown[0]}; tiers: ${[...TIERS, ...NAMED_ONLY_TIERS].join(', ')}\n`);
     return 2;
   }
+  let jobs: number;
+  try {
+    jobs = jobCount(values.jobs, process.env.PODSEC_TEST_JOBS);
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n`);
+    return 2;
+  }
   const tiers = positionals.length ? positionals : [...TIERS];
   const total: Counts = { passed: 0, failed: 0, skipped: 0 };
   const failedFiles: string[] = [];
+  const list: Job[] = [];
   for (const tier of tiers) {
     const files = (await globby(`test/${tier}/**/*.test.ts`, { cwd: REPO_ROOT })).sort().filter((f) => !values.filter || f.includes(values.filter));
-    for (const file of files) {
-      process.stdout.write(`\n### ${file}\n`);
-      const { output, exitCode } = await runFile(file);
+    for (const file of files) list.push({ file, exclusive: isExclusive(readFileSync(`${REPO_ROOT}/${file}`, 'utf8')) });
+  }
+  const times: { file: string; ms: number }[] = [];
+  const started = Date.now();
+  process.stdout.write(`${list.length} test files, ${jobs} at a time (${list.filter((j) => j.exclusive).length} exclusive)\n`);
+  await schedule(
+    list,
+    jobs,
+    async (job) => {
+      const t0 = Date.now();
+      const result = await runFile(job.file);
+      return { ...result, ms: Date.now() - t0 };
+    },
+    (job, { output, exitCode, ms }) => {
+      const { file } = job;
+      times.push({ file, ms });
+      process.stdout.write(`\n### ${file}${job.exclusive ? ' (exclusive)' : ''} — ${(ms / 1000).toFixed(1)} s\n${output}${output.endsWith('\n') ? '' : '\n'}`);
       const counts = parseUvuSummary(output);
       if (counts && (exitCode === 0 || counts.failed > 0)) {
         total.passed += counts.passed;
@@ -88,8 +191,9 @@ async function main(): Promise<number> {
         failedFiles.push(`${file} (exit ${exitCode}, no test summary)`);
         if (counts) total.passed += counts.passed;
       }
-    }
-  }
+    },
+  );
+  process.stdout.write(`\n${slowestReport(times)}wall time ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
   if (failedFiles.length) process.stdout.write(`\nfailed files:\n${failedFiles.map((f) => `  ${f}`).join('\n')}\n`);
   process.stdout.write(`\n${total.passed} passed, ${total.failed} failed${total.skipped ? `, ${total.skipped} skipped` : ''}\n`);
   return total.failed > 0 ? 1 : 0;

@@ -60,9 +60,13 @@ export interface InstallResult {
   backup?: string;
 }
 
-function createUnique(prefix: string, date: Date, create: (name: string) => void): string {
+function createUnique(dir: TrustedDir, prefix: string, date: Date, create: (name: string) => void): string {
   for (let collision = 0; collision < 1000; collision++) {
     const name = historyName(prefix, date, collision);
+    // Names taken already are skipped without writing anything, so a run does the same steps
+    // whether or not an earlier run used this second (the crash tests count on that); EEXIST
+    // below still settles a race with a concurrent writer.
+    if (dir.lstat(name)) continue;
     try {
       create(name);
       return name;
@@ -119,7 +123,7 @@ export function installManaged(linkPath: string, content: string | Uint8Array, o
       }
     } else if (st?.isFile()) {
       const yesterday = new Date(options.timestamp.getTime() - DAY_MS);
-      backup = createUnique(backupPrefix, yesterday, (backupName) =>
+      backup = createUnique(dir, backupPrefix, yesterday, (backupName) =>
         options.backup === 'copy'
           ? dir.writeFile(backupName, dir.readFile(name, MAX_CONFIG_BYTES), { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, noReplace: true })
           : dir.link(name, backupName),
@@ -127,7 +131,7 @@ export function installManaged(linkPath: string, content: string | Uint8Array, o
     } else if (st) {
       throw new UnsafePathError(linkPath, t('neither a regular file nor a symlink'));
     }
-    const target = createUnique(options.prefix, options.timestamp, (entry) =>
+    const target = createUnique(dir, options.prefix, options.timestamp, (entry) =>
       dir.writeFile(entry, bytes, { mode: options.mode, uid: options.uid, gid: options.gid, noReplace: true }),
     );
     // In move mode this rename is what takes the original away from `linkPath`: there is no moment without it.

@@ -41,6 +41,7 @@ import {
   type Stats,
 } from 'node:fs';
 import { basename, dirname, relative, resolve, sep } from 'node:path';
+import { faultPoint } from './fault-point.ts';
 import { translator } from './i18n.ts';
 
 const t = translator('podsec');
@@ -131,10 +132,17 @@ export class TrustedDir {
    */
   writeFile(name: string, data: string | Uint8Array, options: { mode: number; uid?: number; gid?: number; noReplace?: boolean }): void {
     const temp = tempName(name);
+    const shown = `${this.path}/${name}`;
+    faultPoint(`create temp for ${shown}`);
     const fd = openSync(this.at(temp), C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
     try {
       const bytes = typeof data === 'string' ? Buffer.from(data) : data;
-      for (let offset = 0; offset < bytes.length; ) offset += writeSync(fd, bytes, offset, bytes.length - offset);
+      // Half the data written: a torn temp file must never become visible.
+      const half = bytes.length >> 1;
+      for (let offset = 0; offset < bytes.length; ) {
+        offset += writeSync(fd, bytes, offset, (offset < half ? half : bytes.length) - offset);
+        if (offset === half) faultPoint(`half written temp for ${shown}`);
+      }
       // chown before chmod: chown clears set-id bits, and the mode should end up exactly as asked.
       if (options.uid !== undefined || options.gid !== undefined) fchownSync(fd, options.uid ?? -1, options.gid ?? -1);
       fchmodSync(fd, options.mode);
@@ -145,6 +153,7 @@ export class TrustedDir {
       throw error;
     }
     closeSync(fd);
+    faultPoint(`publish ${shown}`);
     try {
       if (options.noReplace) linkSync(this.at(temp), this.at(name));
       else renameSync(this.at(temp), this.at(name));
@@ -152,12 +161,14 @@ export class TrustedDir {
       unlinkSync(this.at(temp));
       throw error;
     }
+    faultPoint(`published ${shown}`);
     if (options.noReplace) unlinkSync(this.at(temp));
     this.sync();
   }
 
   /** Hard-links `from` as `to`, failing with EEXIST if `to` exists. */
   link(from: string, to: string): void {
+    faultPoint(`link ${this.path}/${to}`);
     linkSync(this.at(from), this.at(to));
     this.sync();
   }
@@ -165,7 +176,9 @@ export class TrustedDir {
   /** Points `name` at `target`. A temp symlink is renamed over it, so `name` always resolves to the old or the new target. */
   replaceWithSymlink(name: string, target: string, owner: { uid?: number; gid?: number } = {}): void {
     const temp = tempName(name);
+    faultPoint(`temp symlink for ${this.path}/${name}`);
     symlinkSync(target, this.at(temp));
+    faultPoint(`switch symlink ${this.path}/${name}`);
     try {
       if (owner.uid !== undefined || owner.gid !== undefined) lchownSync(this.at(temp), owner.uid ?? -1, owner.gid ?? -1);
       renameSync(this.at(temp), this.at(name));
@@ -184,7 +197,10 @@ export class TrustedDir {
     for (const name of this.names()) {
       if (!isTempName(name)) continue;
       const st = this.lstat(name);
-      if (st && now - st.mtimeMs > olderThanMs) unlinkSync(this.at(name));
+      if (st && now - st.mtimeMs > olderThanMs) {
+        faultPoint(`remove stale temp ${this.path}/${name}`);
+        unlinkSync(this.at(name));
+      }
     }
   }
 
@@ -266,6 +282,7 @@ function walk(path: string, options: TrustOptions, create?: Create): TrustedDir 
       let created = false;
       if (create) {
         try {
+          if (!lstatSync(`/proc/self/fd/${fd}/${name}`, { throwIfNoEntry: false })) faultPoint(`mkdir ${shown}`);
           mkdirSync(`/proc/self/fd/${fd}/${name}`, { mode: 0o700 });
           fsyncSync(fd);
           created = true;

@@ -14,6 +14,7 @@ import { translator } from '../lib/i18n.ts';
 import { atomicWrite, openTrustedDir, readRegularFile, safeMkdir, tempName, UnsafePathError, type TrustedDir } from '../lib/safe-fs.ts';
 import type { Account } from './accounts.ts';
 import { failure, run } from './proc.ts';
+import { faultPoint } from '../lib/fault-point.ts';
 
 const t = translator('podsec');
 const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
@@ -158,13 +159,16 @@ export async function lockEmptyDir(root: string, account: Account, relative: str
     }
     if (movedTo !== undefined) {
       movedTo = `${name}.podsec-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+      faultPoint(`move aside ${parent.path}/${name}`);
       renameSync(parent.at(name), parent.at(movedTo));
       parent.sync();
     }
     if (!parent.lstat(name)) {
       // Made by root under a temp name and renamed into place, so it is never a half-set-up directory of the user's.
       const temp = tempName(name);
+      faultPoint(`mkdir temp for ${parent.path}/${name}`);
       mkdirSync(parent.at(temp), { mode: 0o500 });
+      faultPoint(`rename into place ${parent.path}/${name}`);
       renameSync(parent.at(temp), parent.at(name));
       parent.sync();
     }

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CommandError } from '../lib/command.ts';
 import { translator } from '../lib/i18n.ts';
+import { faultPoint } from '../lib/fault-point.ts';
 
 const t = translator('podsec');
 
@@ -86,6 +87,7 @@ export function run(command: string, args: string[], options: RunOptions = {}): 
       options.interactive || options.passStderr ? 'inherit' : 'pipe',
       ...(useFd3 ? (['pipe'] as const) : options.shareFd !== undefined ? [options.shareFd] : []),
     ];
+    faultPoint(`run ${command}`);
     const child = spawn(command, args, {
       stdio,
       env: environment(options),
@@ -119,6 +121,7 @@ export function run(command: string, args: string[], options: RunOptions = {}): 
     });
     child.on('close', (status, signal) => {
       clearTimeout(timer);
+      faultPoint(`ran ${command}`);
       const error = spawnError ?? (timedOut ? new Error(t('timed out')) : undefined);
       resolve({ status, signal, ...out, error });
     });

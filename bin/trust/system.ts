@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { CommandError } from '../lib/command.ts';
 import { translator } from '../lib/i18n.ts';
 import { readRegularFile } from '../lib/safe-fs.ts';
+import { faultPoint } from '../lib/fault-point.ts';
 
 const t = translator('podsec');
 
@@ -23,6 +24,7 @@ export interface ToolResult {
 
 /** Runs a tool with an argument array (never a shell), bounded in time. */
 export function runTool(command: string, args: string[], options: { input?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): ToolResult {
+  faultPoint(`run ${command}`);
   const result = spawnSync(command, args, {
     input: options.input,
     encoding: 'utf8',
@@ -30,6 +32,7 @@ export function runTool(command: string, args: string[], options: { input?: stri
     env: { ...(options.env ?? process.env), PATH: (options.env ?? process.env).PATH || DEFAULT_PATH },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
+  faultPoint(`ran ${command}`);
   return { status: result.status, stdout: result.stdout ?? '', stderr: result.stderr ?? '', error: result.error };
 }
 

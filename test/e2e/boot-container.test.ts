@@ -1,3 +1,4 @@
+// test-runner: exclusive — boots nspawn machines or a VM from the shared image cache and needs the whole machine
 /**
  * A booted node (systemd-nspawn, private network) with every package installed by rpm with its
  * scriptlets, checked against the model from inside: the %pre accounts, modes and owners of every

@@ -1,3 +1,4 @@
+// test-runner: exclusive — boots nspawn machines or a VM from the shared image cache and needs the whole machine
 /**
  * Three booted nodes (master, two nodes) with every package installed, on a private bridge in a
  * network namespace this test creates: addresses, reachability both ways over ICMP and TCP,

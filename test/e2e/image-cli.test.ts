@@ -1,3 +1,4 @@
+// test-runner: exclusive — boots nspawn machines or a VM from the shared image cache and needs the whole machine
 /**
  * `npm run image` end to end: the rootfs kind and its cache (a second run rebuilds nothing), the
  * container kind (deterministic tar, podman import into a temp storage whose layer digest is the

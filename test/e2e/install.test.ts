@@ -1,3 +1,4 @@
+// test-runner: exclusive — boots nspawn machines or a VM from the shared image cache and needs the whole machine
 /**
  * Installing the built RPMs into a Debian stand-in rootfs with `rpm -i --root`: the %pre scriptlets
  * run inside it, and what lands on disk must equal the model. Then the bundled program runs on the

@@ -1,3 +1,4 @@
+// test-runner: exclusive — boots nspawn machines or a VM from the shared image cache and needs the whole machine
 /**
  * The rootless node in a booted systemd: our RPMs in the Debian stand-in rootfs (nspawn), with
  * the real rootlesskit, slirp4netns, setpriv, nsenter, logind and user manager, and test doubles
@@ -260,6 +261,7 @@ test('kubeadm init through the wrapper: namespace, kubeadm in it with the golden
 
 test('killing the launcher restarts rootlesskit.service, and kubelet.service with it', async () => {
   const before = { rk: await unitState('rootlesskit.service'), kl: await unitState('kubelet.service') };
+  const recorded = { crio: records('crio').length, kubelet: records('kubelet').length };
   const kill = await sh(['kill', '-KILL', String(before.rk.pid)]);
   assert.is(kill.exitCode, 0, kill.stderr);
   const after = await until('both units back with new processes', 90, async () => {
@@ -268,6 +270,9 @@ test('killing the launcher restarts rootlesskit.service, and kubelet.service wit
     return rk.active === 'active' && kl.active === 'active' && rk.pid !== before.rk.pid && kl.pid !== before.kl.pid && kl.since >= rk.since ? { rk, kl } : undefined;
   });
   assert.ok(after.kl.since >= after.rk.since);
+  // "active" is only "started": wait until the new CRI-O and kubelet doubles are up (they record
+  // once they are), so the next test stops running programs, not ones still starting.
+  await until('the new doubles are up', 90, async () => (records('crio').length > recorded.crio && records('kubelet').length > recorded.kubelet ? true : undefined));
 });
 
 test('systemctl stop u7s stops both units; start brings them back', async () => {
@@ -282,9 +287,11 @@ test('systemctl stop u7s stops both units; start brings them back', async () => 
   const stopped = await nodeStatus();
   assert.is(stopped.running, false);
   assert.equal(stopped.units.map((u) => [u.activeState, u.mainPid]), [['inactive', null], ['inactive', null]]);
+  const recorded = { crio: records('crio').length, kubelet: records('kubelet').length };
   const start = await sh(['systemctl', 'start', 'u7s.service']);
   assert.is(start.exitCode, 0, start.stderr);
-  await until('both units active again', 60, async () => ((await unitState('kubelet.service')).active === 'active' && (await unitState('rootlesskit.service')).active === 'active' ? true : undefined));
+  await until('both units active again', 90, async () => ((await unitState('kubelet.service')).active === 'active' && (await unitState('rootlesskit.service')).active === 'active' ? true : undefined));
+  await until('the new doubles are up', 90, async () => (records('crio').length > recorded.crio && records('kubelet').length > recorded.kubelet ? true : undefined));
   assert.is((await nodeStatus()).running, true);
 });
 

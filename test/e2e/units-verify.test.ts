@@ -1,3 +1,4 @@
+// test-runner: exclusive — boots nspawn machines or a VM from the shared image cache and needs the whole machine
 /**
  * Every unit the model declares (system and user units, timers included; derived from the model,
  * never listed by hand) is checked on an installed rootfs:

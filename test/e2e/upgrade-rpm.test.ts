@@ -1,3 +1,4 @@
+// test-runner: exclusive — boots nspawn machines or a VM from the shared image cache and needs the whole machine
 /**
  * Upgrade, erase and re-install inside a booted node, with the node's own rpm:
  * install release N (the checkout's build), edit every %config and %config(noreplace) file,

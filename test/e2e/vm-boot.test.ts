@@ -1,3 +1,4 @@
+// test-runner: exclusive — boots nspawn machines or a VM from the shared image cache and needs the whole machine
 /**
  * The node as a VM (qemu, TCG): Debian's kernel, our busybox initramfs, the rootfs with every
  * package over read-only 9p. A oneshot unit ordered after multi-user.target runs the same

@@ -1,12 +1,12 @@
 /**
- * Crash safety of installManaged: a child process loops over policy.json with contents A and B
- * and is killed with SIGKILL at a random moment, many times. After every kill, policy.json must
- * resolve to a complete JSON file: the original before the first switch, then A or B. No history
- * entry may be torn, and leftover temp files must never look like history entries.
+ * Crash safety of installManaged: a child process installs policy.json and kills itself with
+ * SIGKILL at one of its write steps (bin/lib/fault-point.ts) — every step in turn, first for the
+ * switch from the original regular file, then for a switch between two managed versions. After
+ * every kill, policy.json must resolve to a complete JSON file, the old or the new one; no history
+ * entry may be torn, leftover temp files must never look like history entries, and a run to
+ * completion converges. No timing is involved: the verdict is the same on a fast and a slow machine.
  * SIGKILL tests the order of operations; power loss (the fsyncs) can't be tested this way.
- * Reproducible: PODSEC_CRASH_SEED picks the kill delays (printed on failure).
  */
-import { spawn } from 'node:child_process';
 import { lstatSync, lutimesSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,13 +16,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { installManaged, isHistoryName } from '../../bin/lib/config-history.ts';
 import { isTempName } from '../../bin/lib/safe-fs.ts';
-import { prng } from '../support/prng.ts';
-
-const RUNS = 60;
-const MAX_DELAY_MS = 30;
-const START_TIMEOUT_MS = 20_000;
-const DEADLINE_MS = 180_000;
-const SEED = Number(process.env.PODSEC_CRASH_SEED ?? 20240601);
+import { runCommand } from '../support/trust-fixtures.ts';
+import { crashAtEveryStep } from '../support/fault-points.ts';
 
 const INITIAL = JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }, null, 2);
 const A = JSON.stringify({ default: [{ type: 'reject' }], transports: { docker: {} } }, null, 2);
@@ -30,33 +25,9 @@ const B = JSON.stringify({ default: [{ type: 'reject' }], transports: { docker: 
 
 
 const CHILD = `import { installManaged } from './config-history.mjs';
-const [link, root, a, b] = process.argv.slice(2);
-process.stdout.write('ready\\n');
-for (let i = 0; ; i++) installManaged(link, i % 2 ? b : a, { prefix: 'policy_', timestamp: new Date(), mode: 0o644, root });
+const [link, root, content] = process.argv.slice(2);
+installManaged(link, content, { prefix: 'policy_', timestamp: new Date(), mode: 0o644, root });
 `;
-
-/** Starts the child, waits for its loop to begin, kills it `delayMs` later; resolves once it is gone. */
-function runAndKill(script: string, args: string[], delayMs: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    let killed = false;
-    const startTimer = setTimeout(() => child.kill('SIGKILL'), START_TIMEOUT_MS);
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
-    child.stdout.once('data', () => {
-      clearTimeout(startTimer);
-      setTimeout(() => {
-        killed = true;
-        child.kill('SIGKILL');
-      }, delayMs);
-    });
-    child.on('exit', (code, signal) => {
-      clearTimeout(startTimer);
-      if (killed && signal === 'SIGKILL') resolve();
-      else reject(new Error(`child ended by itself (code ${code}, signal ${signal}): ${stderr.trim()}`));
-    });
-  });
-}
 
 /** Everything a reader or the next run could see must be whole. */
 function checkState(dir: string, context: string): { temps: string[] } {
@@ -85,7 +56,10 @@ function checkState(dir: string, context: string): { temps: string[] } {
   return { temps };
 }
 
-test(`installManaged survives ${RUNS} SIGKILLs at random moments (seed ${SEED})`, async () => {
+/** The content policy.json resolves to (the original regular file or a history entry). */
+const current = (dir: string) => readFileSync(join(dir, 'policy.json'), 'utf8');
+
+test('installManaged: killed at every write step, policy.json is always the old or the new file; a re-run converges', async () => {
   const work = mkdtempSync(join(tmpdir(), 'podsec-crash-'));
   try {
     buildSync({
@@ -96,31 +70,70 @@ test(`installManaged survives ${RUNS} SIGKILLs at random moments (seed ${SEED})`
       format: 'esm',
       outfile: join(work, 'config-history.mjs'),
       logLevel: 'error',
+      define: { PODSEC_FAULT_POINTS: 'true' },
     });
     writeFileSync(join(work, 'child.mjs'), CHILD);
     const root = join(work, 'root');
     const dir = join(root, 'etc/containers');
-    mkdirSync(dir, { recursive: true, mode: 0o755 });
-    writeFileSync(join(dir, 'policy.json'), INITIAL);
-    const random = prng(SEED);
-    const started = Date.now();
+    const link = join(dir, 'policy.json');
+    const install = (content: string, env: Record<string, string> = {}) =>
+      runCommand(process.execPath, [join(work, 'child.mjs'), link, root, content], { env: { ...process.env, ...env } });
     let sawTemps = 0;
-    for (let run = 0; run < RUNS; run++) {
-      assert.ok(Date.now() - started < DEADLINE_MS, `over ${DEADLINE_MS / 1000} s after ${run} runs`);
-      const delay = Math.floor(random() * (MAX_DELAY_MS + 1));
-      await runAndKill(join(work, 'child.mjs'), [join(dir, 'policy.json'), root, A, B], delay);
-      sawTemps = Math.max(sawTemps, checkState(dir, `seed ${SEED}, run ${run}, kill after ${delay} ms`).temps.length);
-    }
-    assert.ok(lstatSync(join(dir, 'policy.json')).isSymbolicLink(), 'no run got as far as the first switch');
+    let totalKills = 0;
+
+    // 1. The first switch: the original regular file becomes a managed link (a backup is kept).
+    const first = await crashAtEveryStep({
+      prepare: () => {
+        rmSync(dir, { recursive: true, force: true });
+        mkdirSync(dir, { recursive: true, mode: 0o755 });
+        writeFileSync(link, INITIAL);
+        return { old: INITIAL, next: A };
+      },
+      run: (env) => install(A, env),
+      afterComplete: () => assert.is(current(dir), A),
+      afterKill: (step, { old, next }) => {
+        const where = `first switch, killed at step ${step.n} (${step.label})`;
+        sawTemps = Math.max(sawTemps, checkState(dir, where).temps.length);
+        assert.ok([old, next].includes(current(dir)), `${where}: policy.json is neither the old nor the new file`);
+      },
+      converge: async (step, { next }) => {
+        const again = await install(next);
+        assert.is(again.exitCode, 0, again.stderr);
+        assert.is(current(dir), next, `a run after the kill at step ${step.n} converges`);
+        checkState(dir, `after the kill at step ${step.n}, converged`);
+      },
+    });
+    totalKills += first.kills;
+
+    // 2. A switch between managed versions: A <-> B, from whatever the last run left.
+    const second = await crashAtEveryStep({
+      prepare: () => {
+        const old = current(dir);
+        return { old, next: old === A ? B : A };
+      },
+      run: async (env) => install(current(dir) === A ? B : A, env),
+      afterKill: (step, { old, next }) => {
+        const where = `managed switch, killed at step ${step.n} (${step.label})`;
+        sawTemps = Math.max(sawTemps, checkState(dir, where).temps.length);
+        assert.ok(lstatSync(link).isSymbolicLink(), `${where}: policy.json is no longer a link`);
+        assert.ok([old, next].includes(current(dir)), `${where}: policy.json is neither the old nor the new file`);
+      },
+      converge: async (step, { next }) => {
+        const again = await install(next);
+        assert.is(again.exitCode, 0, again.stderr);
+        assert.is(current(dir), next, `a run after the kill at step ${step.n} converges`);
+      },
+    });
+    totalKills += second.kills;
+    assert.ok(first.steps.length >= 6 && second.steps.length >= 5, `steps: ${first.steps.map((s) => s.label)} / ${second.steps.map((s) => s.label)}`);
 
     // The next run ignores fresh leftovers and removes old ones.
     const { temps } = checkState(dir, 'before cleanup');
     const hourAgo = new Date(Date.now() - 3600_000);
     for (const name of temps) lutimesSync(join(dir, name), hourAgo, hourAgo);
-    const current = readFileSync(join(dir, 'policy.json'), 'utf8');
-    installManaged(join(dir, 'policy.json'), current === A ? B : A, { prefix: 'policy_', timestamp: new Date(), mode: 0o644, root });
+    installManaged(link, current(dir) === A ? B : A, { prefix: 'policy_', timestamp: new Date(), mode: 0o644, root });
     assert.equal(checkState(dir, 'after cleanup').temps, []);
-    process.stdout.write(`crash-safety: ${RUNS} kills, ${readdirSync(dir).length - 1} history entries, up to ${sawTemps} leftover temp files (${temps.length} cleaned)\n`);
+    process.stdout.write(`crash-safety: ${first.steps.length} + ${second.steps.length} steps, ${totalKills} kills, ${readdirSync(dir).length - 1} history entries, up to ${sawTemps} leftover temp files (${temps.length} cleaned)\n`);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

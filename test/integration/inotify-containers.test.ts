@@ -51,15 +51,15 @@ test('classification: /etc and homes are Warnings (priority 5), binaries Critica
     assert.match(evil.text, /^Critical: An event CREATE,MODIFY occurred in the container a+ on the file/);
     const since = Date.now();
     chmodSync(join(diff, 'usr/bin/ls'), 0o4755);
-    const chmod = await daemon.waitFor(/on the file "\/usr\/bin\/ls"/, 5000, since);
+    const chmod = await daemon.waitFor(/on the file "\/usr\/bin\/ls"/, 60_000, since);
     assert.match(chmod.text, /^Critical: An event ATTRIB occurred/);
     const since2 = Date.now();
     utimesSync(join(diff, 'root'), new Date(), new Date());
-    await daemon.waitFor(/^Warning: An event ATTRIB(,ISDIR)? occurred .* on the file "\/root"$/, 5000, since2);
+    await daemon.waitFor(/^Warning: An event ATTRIB(,ISDIR)? occurred .* on the file "\/root"$/, 60_000, since2);
     renameSync(join(diff, 'usr/bin/evil'), join(diff, 'usr/bin/evil2'));
     await daemon.waitFor(/MOVED_FROM.*"\/usr\/bin\/evil"/);
     await daemon.waitFor(/MOVED_TO.*"\/usr\/bin\/evil2"/);
-    await new Promise((r) => setTimeout(r, 800));
+    await daemon.sync(); // everything written above is handled and reported by now
     assert.not.ok(daemon.lines.some((l) => /noise/.test(l.text)), 'var, tmp and work are not reported');
   } finally {
     assert.is(await daemon.stop(), 0);
@@ -114,22 +114,22 @@ test('layers and user storage created after start are watched; a removed layer i
     const second = 'b'.repeat(64);
     const diff2 = layer(tree.root, second);
     await daemon.waitFor(new RegExp(`Debug: new layer ${second}`));
-    await new Promise((r) => setTimeout(r, 700));
+    await daemon.sync(); // the new layer's directories are watched
     const since = Date.now();
     writeFileSync(join(diff2, 'usr/bin/late'), 'x');
-    await daemon.waitFor(new RegExp(`container ${second} on the file "/usr/bin/late"`), 5000, since);
+    await daemon.waitFor(new RegExp(`container ${second} on the file "/usr/bin/late"`), 60_000, since);
 
     // A user's first podman run creates their storage: picked up by the periodic rescan (10 s).
     const userOverlay = join(home, '.local/share/containers/storage/overlay');
     const userDiff = layer(tree.root, 'c'.repeat(64), userOverlay);
-    await daemon.waitFor(/^Debug: watching 2 container storage directories/, 15_000);
+    await daemon.waitFor(/^Debug: watching 2 container storage directories/, 60_000);
     writeFileSync(join(userDiff, 'usr/bin/rootless'), 'x');
     await daemon.waitFor(/container c+ on the file "\/usr\/bin\/rootless"/);
 
     const before = daemon.lines.length;
     for (let i = 0; i < 50; i++) writeFileSync(join(diff2, 'usr/bin', `f${i}`), 'x');
     rmSync(join(overlayOf(tree.root), second), { recursive: true });
-    await daemon.waitFor(new RegExp(`Debug: layer ${second} removed`), 5000);
+    await daemon.waitFor(new RegExp(`Debug: layer ${second} removed`), 60_000);
     assert.ok(daemon.lines.length - before <= 3, daemon.lines.slice(before).map((l) => l.text).join('\n'));
   } finally {
     await daemon.stop();

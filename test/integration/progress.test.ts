@@ -25,16 +25,20 @@ let serverStarted = false;
 
 base.before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'podsec-progress-'));
-  // argv: steps, delay in ms, name prefix. Names are `<prefix>-<n>`; the bar goes to stdout.
+  // argv: steps, delay in ms, name prefix[, hold]. Names are `<prefix>-<n>`; the bar goes to stdout.
+  // With `hold` (a path), the program stops after the middle step until that file exists: the test
+  // sees the bar mid-way however slow the machine is, then lets it go on.
   writeFileSync(
     join(dir, 'main.ts'),
     `import { createProgress } from ${JSON.stringify(join(REPO_ROOT, 'bin/lib/progress.ts'))};
-const [steps, delay, prefix] = [Number(process.argv[2]), Number(process.argv[3]), process.argv[4]];
+import { existsSync } from 'node:fs';
+const [steps, delay, prefix, hold] = [Number(process.argv[2]), Number(process.argv[3]), process.argv[4], process.argv[5]];
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const progress = createProgress({ total: steps, label: 'Pushing images', stream: process.stdout });
 for (let i = 1; i <= steps; i++) {
   progress.step(prefix + '-' + i);
   await sleep(delay);
+  if (hold && i === Math.ceil(steps / 2)) while (!existsSync(hold)) await sleep(20);
 }
 progress.done();
 process.stdout.write(${JSON.stringify(`${FINISHED}\n`)});
@@ -65,7 +69,7 @@ async function session(name: string): Promise<string> {
 const screen = async (name: string) => (await tmux('capture-pane', '-p', '-t', name)).split('\n');
 
 /** Polls the pane until `done` holds for its lines (at most `seconds`). */
-async function waitFor(name: string, done: (lines: string[]) => boolean, seconds = 20): Promise<string[]> {
+async function waitFor(name: string, done: (lines: string[]) => boolean, seconds = 60): Promise<string[]> {
   const until = Date.now() + seconds * 1000;
   for (;;) {
     const lines = await screen(name);
@@ -80,11 +84,13 @@ const bars = (lines: string[]) => lines.filter((l) => BAR.test(l));
 
 test('on a terminal: one bar redrawn in place, ending at the final count', async () => {
   const name = await session('bar');
-  await typeLine(name, `${process.execPath} ${program} 10 150 image`);
-  // While it runs: a bar with a count below the total, and never more than one bar line.
-  const running = await waitFor(name, (lines) => bars(lines).some((l) => /\] [1-9]\/10 /.test(l)));
+  const hold = join(dir, 'go-on');
+  await typeLine(name, `${process.execPath} ${program} 10 20 image ${hold}`);
+  // While it runs (held after step 5): a bar with a count below the total, and only one bar line.
+  const running = await waitFor(name, (lines) => bars(lines).some((l) => /\] 5\/10 /.test(l)), 120);
   assert.is(bars(running).length, 1, running.join('\n'));
-  const lines = await waitFor(name, (l) => l.includes(FINISHED));
+  writeFileSync(hold, '');
+  const lines = await waitFor(name, (l) => l.includes(FINISHED), 120);
   assert.equal(bars(lines), ['Pushing images [##############################] 10/10 image-10'], lines.join('\n'));
   // The bar's line is the one right before the program's last output: drawn in place, not scrolled.
   assert.is(lines[lines.indexOf(FINISHED) - 1], 'Pushing images [##############################] 10/10 image-10');

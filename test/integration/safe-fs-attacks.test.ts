@@ -13,20 +13,14 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { installManaged } from '../../bin/lib/config-history.ts';
 import { atomicWrite, openTrustedDir, readRegularFile, safeMkdir, UnsafePathError } from '../../bin/lib/safe-fs.ts';
-import { inCI, missingTools } from '../support/tools.ts';
+import { asRoot, missingTools, withTools } from '../support/tools.ts';
 
 const SAFE_FS = fileURLToPath(new URL('../../bin/lib/safe-fs.ts', import.meta.url));
 const unsafe = (e: unknown) => e instanceof UnsafePathError;
 const hash = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
 
+const it = asRoot(withTools(test, ['useradd', 'userdel', 'mkfifo']));
 const missing = [...(process.geteuid?.() === 0 ? [] : ['root']), ...missingTools(['useradd', 'userdel', 'mkfifo'])];
-const it = (name: string, fn: () => void) => {
-  if (missing.length === 0) return test(name, fn);
-  const reason = `needs ${missing.join(', ')}`;
-  if (inCI()) return test(`${name} [${reason}]`, () => assert.unreachable(`${reason}; CI must provide them`));
-  process.stdout.write(`skip: ${name} (${reason})\n`);
-  return test.skip(name, fn);
-};
 
 const user = `psfs${randomBytes(3).toString('hex')}`;
 let uid = -1;

@@ -1,33 +1,31 @@
 /**
- * Crash safety of podsec-create-imagemakeruser (issue 3, proof 7): the command (with everything it
- * started: useradd, chpasswd, …) is killed with SIGKILL at random moments, many times, each time
- * adding a new maker. After every kill:
+ * Crash safety of podsec-create-imagemakeruser (issue 3, proof 7): the command is killed with
+ * SIGKILL at every one of its write steps in turn (fault points, bin/lib/fault-point.ts: files it
+ * writes, directories it makes, every external command it runs — useradd, chpasswd, …), each time
+ * adding the maker `crash` to the same tree (restored from a snapshot before every run, so every
+ * run does the same steps: a run writes every maker's own policy). The kill points are chosen, not timed, so the verdict is the same on a fast
+ * and on a loaded machine. After every kill:
  *  - /etc/containers/policy.json parses and is exactly the policy before the run or after it;
  *  - a policy that names the new maker's key never points at a missing key file;
  *  - the published copy in /var/sigstore/keys parses and is a policy the system had (a run killed
  *    between the switch and the publication leaves it one step behind until the next run).
- * At the end a killed maker is completed with --reconfigure, and the tree converges.
- * Reproducible: PODSEC_CRASH_SEED picks the kill delays (printed on failure).
+ * Then the killed maker is completed with --reconfigure, and the tree converges.
  */
-import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parsePolicy, serializePolicy } from '../../bin/lib/containers-policy.ts';
 import { withMakers } from '../../bin/makers/maker-policy.ts';
-import { startMaster, type MasterEnv } from '../support/oci-fixtures.ts';
+import { removeTree, startMaster, type MasterEnv } from '../support/oci-fixtures.ts';
 import { hasTool, withTools } from '../support/tools.ts';
-import { bundledProgram } from '../support/trust-fixtures.ts';
-import { prng } from '../support/prng.ts';
+import { crashAtEveryStep, faultBundle } from '../support/fault-points.ts';
 
 const base = suite('trust makers crash safety');
-const TOOLS = ['useradd', 'ip', 'docker-registry', 'nginx', 'unshare', 'runuser', 'chattr'];
+const TOOLS = ['useradd', 'ip', 'docker-registry', 'nginx', 'unshare', 'runuser', 'chattr', 'lsattr'];
 const test = withTools(base, TOOLS);
-
-const RUNS = Number(process.env.PODSEC_CRASH_RUNS ?? 60);
-const SEED = Number(process.env.PODSEC_CRASH_SEED ?? 20261126);
-const DEADLINE_MS = 600_000;
 
 
 let m: MasterEnv;
@@ -44,87 +42,103 @@ base.after(async () => {
 const policyPath = () => join(m.root, 'etc/containers/policy.json');
 const publishedPath = () => join(m.root, 'var/sigstore/keys/policy.json');
 
-/** Runs create-imagemakeruser for `user` in the master's namespace; SIGKILLs its process group after delayMs (or lets it finish). */
-async function makerRun(user: string, delayMs: number | undefined, extra: string[] = []): Promise<{ killed: boolean; code: number | null; stderr: string }> {
-  const bundle = await bundledProgram('podsec-create-imagemakeruser');
+/**
+ * Runs create-imagemakeruser (bundled with fault points) for `user` in the master's namespace with
+ * `env` added; whatever its process group left running is killed when it ends.
+ */
+async function makerRun(user: string, env: Record<string, string> = {}, extra: string[] = []): Promise<{ exitCode: number | null; stderr: string }> {
+  const bundle = await faultBundle('podsec-create-imagemakeruser');
   const args = ['netns', 'exec', m.pair.master.name, process.execPath, bundle, '--root', m.root, '--no-password', '--sigstore', '--no-key-passphrase', ...extra, `${user}@registry.local/crash/${user}`];
-  return new Promise((resolve) => {
-    const child = spawn('ip', args, { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+  return new Promise((resolve, reject) => {
+    const child = spawn('ip', args, { detached: true, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LANG: 'C', LC_ALL: 'C', ...env } });
     let stderr = '';
-    let killed = false;
     child.stderr!.on('data', (c: Buffer) => (stderr += c));
-    const timer =
-      delayMs === undefined
-        ? undefined
-        : setTimeout(() => {
-            killed = true;
-            try {
-              process.kill(-child.pid!, 'SIGKILL');
-            } catch {
-              killed = false; // it had finished
-            }
-          }, delayMs);
+    const hard = setTimeout(() => {
+      stderr += '\n(no exit within 300 s)';
+      process.kill(-child.pid!, 'SIGKILL');
+    }, 300_000);
+    child.on('error', reject);
     child.on('close', (code) => {
-      if (timer) clearTimeout(timer);
-      resolve({ killed: killed && code === null, code, stderr });
+      clearTimeout(hard);
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // nothing left
+      }
+      resolve({ exitCode: code, stderr });
     });
   });
 }
 
-test(`create-imagemakeruser survives ${RUNS} SIGKILLs at random moments (seed ${SEED})`, async () => {
+/** The tree as it is now, to put back before every run: contents and the immutable attribute of makers' directories. */
+function snapshot(root: string): () => void {
+  const snapDir = mkdtempSync(join(tmpdir(), 'podsec-mkcrash-snap-'));
+  const copy = join(snapDir, 'root');
+  cpSync(root, copy, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
+  spawnSync('chattr', ['-R', '-f', '-i', join(copy, 'home')], { stdio: 'ignore' });
+  const lsattr = spawnSync('sh', ['-c', 'find "$1" -xdev -type d -print0 | xargs -0 -r lsattr -d', 'sh', join(root, 'home')], { encoding: 'utf8' }).stdout ?? '';
+  const immutable = lsattr
+    .split('\n')
+    .map((line) => /^(\S+)\s+(.+)$/.exec(line))
+    .filter((m): m is RegExpExecArray => Boolean(m && m[1]!.includes('i')))
+    .map((m) => m[2]!.slice(root.length));
+  process.on('exit', () => rmSync(snapDir, { recursive: true, force: true }));
+  return () => {
+    spawnSync('chattr', ['-R', '-f', '-i', join(root, 'home')], { stdio: 'ignore' });
+    for (const name of readdirSync(root)) removeTree(join(root, name));
+    cpSync(copy, root, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
+    for (const path of immutable) {
+      const made = spawnSync('chattr', ['+i', join(root, path)], { encoding: 'utf8' });
+      if (made.status !== 0) throw new Error(`chattr +i ${path}: ${made.stderr}`);
+    }
+  };
+}
+
+test('create-imagemakeruser: killed at every write step, the policy is old or new and never names a missing key; --reconfigure completes the maker', async () => {
   const started = Date.now();
-  const full = Date.now();
-  const first = await makerRun('crashwarm', undefined);
-  assert.is(first.code, 0, first.stderr);
-  const fullMs = Date.now() - full;
-  const random = prng(SEED);
-  let kills = 0;
-  let completed = 0;
+  const first = await makerRun('crashwarm');
+  assert.is(first.exitCode, 0, first.stderr);
+  const restore = snapshot(m.root);
+  const user = 'crash';
   let oldSeen = 0;
   let newSeen = 0;
-  const interrupted: string[] = [];
-  const history = new Set([readFileSync(policyPath(), 'utf8')]);
-  for (let run = 0; run < RUNS; run++) {
-    assert.ok(Date.now() - started < DEADLINE_MS, `over ${DEADLINE_MS / 1000} s after ${run} runs`);
-    const user = `crash${run}`;
-    const before = readFileSync(policyPath(), 'utf8');
-    const expected = serializePolicy(withMakers(parsePolicy(before, 'before'), [{ user, kind: 'sigstore', repoPaths: [`registry.local/crash/${user}`] }]));
-    const delay = Math.floor(random() * fullMs * 0.9);
-    const context = `seed ${SEED}, run ${run}, kill after ${delay} ms of ~${fullMs} ms`;
-    const result = await makerRun(user, delay);
-    if (result.killed) kills++;
-    else {
-      assert.is(result.code, 0, `${context}: ${result.stderr}`);
-      completed++;
-    }
-    const after = readFileSync(policyPath(), 'utf8');
-    parsePolicy(after, policyPath());
-    history.add(after);
-    assert.ok(after === before || after === expected, `${context}: policy.json is neither the old nor the new policy:\n${after}`);
-    if (after === expected) {
-      newSeen++;
-      assert.ok(existsSync(join(m.root, `var/sigstore/keys/${user}.pub`)), `${context}: the policy names ${user}.pub, which is missing`);
-    } else {
-      oldSeen++;
-      if (result.killed) interrupted.push(user);
-    }
-    const published = readFileSync(publishedPath(), 'utf8');
-    parsePolicy(published, publishedPath());
-    assert.ok(history.has(published), `${context}: the published policy is none of the system's policies`);
-  }
-  assert.ok(kills >= 50, `only ${kills} runs were killed (the rest finished first); raise the delays`);
-
-  // A maker whose run was killed before the policy switch is completed by --reconfigure (its account may exist).
-  const victim = interrupted[0];
-  if (victim) {
-    const again = await makerRun(victim, undefined, ['--reconfigure']);
-    assert.is(again.code, 0, again.stderr);
-    assert.match(readFileSync(policyPath(), 'utf8'), new RegExp(`"registry\\.local/crash/${victim}"`));
-    const converged = await makerRun(victim, undefined, ['--reconfigure']);
-    assert.is(converged.code, 0, converged.stderr);
-    assert.is(readFileSync(publishedPath(), 'utf8'), readFileSync(policyPath(), 'utf8'), 'a complete run publishes the current policy');
-  }
-  process.stdout.write(`makers crash: ${kills} kills, ${completed} finished, policy old ${oldSeen} / new ${newSeen} times, ${Date.now() - started} ms\n`);
+  const result = await crashAtEveryStep({
+    prepare: () => {
+      restore();
+      const before = readFileSync(policyPath(), 'utf8');
+      const expected = serializePolicy(withMakers(parsePolicy(before, 'before'), [{ user, kind: 'sigstore', repoPaths: [`registry.local/crash/${user}`] }]));
+      return { before, expected, published: readFileSync(publishedPath(), 'utf8') };
+    },
+    run: (env) => makerRun(user, env),
+    afterComplete: ({ expected }) => {
+      assert.is(readFileSync(policyPath(), 'utf8'), expected);
+      assert.is(readFileSync(publishedPath(), 'utf8'), expected);
+    },
+    afterKill: (step, { before, expected, published: publishedBefore }) => {
+      const context = `killed at step ${step.n} (${step.label})`;
+      const after = readFileSync(policyPath(), 'utf8');
+      parsePolicy(after, policyPath());
+      assert.ok(after === before || after === expected, `${context}: policy.json is neither the old nor the new policy:\n${after}`);
+      if (after === expected) {
+        newSeen++;
+        assert.ok(existsSync(join(m.root, `var/sigstore/keys/${user}.pub`)), `${context}: the policy names ${user}.pub, which is missing`);
+      } else oldSeen++;
+      const published = readFileSync(publishedPath(), 'utf8');
+      parsePolicy(published, publishedPath());
+      assert.ok([publishedBefore, before, expected].includes(published), `${context}: the published policy is none of the system's policies`);
+    },
+    // The killed maker is completed by --reconfigure (its account may exist or not).
+    converge: async (step, { expected }) => {
+      const context = `after the kill at step ${step.n} (${step.label})`;
+      const again = await makerRun(user, {}, ['--reconfigure']);
+      assert.is(again.exitCode, 0, `${context}: ${again.stderr}`);
+      assert.is(readFileSync(policyPath(), 'utf8'), expected, context);
+      assert.ok(existsSync(join(m.root, `var/sigstore/keys/${user}.pub`)), context);
+      assert.is(readFileSync(publishedPath(), 'utf8'), expected, `${context}: a complete run publishes the current policy`);
+    },
+  });
+  assert.ok(oldSeen > 0 && newSeen > 0, `kills before and after the policy switch (old ${oldSeen}, new ${newSeen})`);
+  process.stdout.write(`makers crash: ${result.steps.length} write steps, each a kill point (${result.kills} kills), policy old ${oldSeen} / new ${newSeen} times, ${Date.now() - started} ms\n${result.steps.map((s) => `  ${s.n} ${s.label}`).join('\n')}\n`);
 });
 
 test.run();

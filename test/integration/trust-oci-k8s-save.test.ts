@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { buildImage, imageStore, seedAccounts, type ImageStore } from '../support/oci-fixtures.ts';
-import { hasTool, withTools } from '../support/tools.ts';
+import { asRoot, hasTool, withTools } from '../support/tools.ts';
 import { freePort, makeTree, runCommand, runProgram, startRegistry, type Service } from '../support/trust-fixtures.ts';
 
 const base = suite('trust oci: podsec-k8s-save-oci');
@@ -115,9 +115,9 @@ test('a bad Kubernetes version is refused (exit 1)', () => refused(['amd64'], 1,
 test('an extra image naming another registry is refused (exit 3)', async () => {
   await refused(['amd64'], 3, /invalid image name "docker\.io\/evil:1": it names the registry host docker\.io/, { U7S_ARCHIMAGES: 'docker.io/evil:1' });
 });
-test('not root: refused (exit 1)', async () => {
+asRoot(withTools(base, [...TOOLS, 'setpriv']))('not root: refused (exit 1)', async () => {
   const ran = await runCommand('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e', 'process.exit(0)']);
-  if (ran.exitCode !== 0) return;
+  assert.is(ran.exitCode, 0, `node must run as nobody for this test: ${ran.stderr}`);
   const { bundledProgram } = await import('../support/trust-fixtures.ts');
   const result = await runCommand('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, await bundledProgram('podsec-k8s-save-oci'), join(work, 'x'), 'amd64'], { env });
   assert.is(result.exitCode, 1);

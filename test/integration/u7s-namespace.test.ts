@@ -1,3 +1,4 @@
+// test-runner: exclusive — publishes fixed host ports (6443, 10250, 8472, …) on 127.0.0.1 through rootlesskit
 /**
  * The node namespace with the real rootlesskit and slirp4netns, run by a non-root test user with
  * subordinate ids (made here, removed afterwards): uid 0 inside, the host address on tap0 as /32,

@@ -8,7 +8,6 @@ import { defaultCacheDir } from '../../scripts/image/index.ts';
 import { ensureBase, ensureRootfs, type RootfsResult } from '../../scripts/image/rootfs.ts';
 import model from '../../scripts/model/index.ts';
 import { ensureBuild } from './build.ts';
-import { inCI, missingTools } from './tools.ts';
 
 export const BRANCH = 'p11' as const;
 export const imageCacheDir = () => defaultCacheDir();
@@ -28,18 +27,8 @@ export async function ensureBareImage(): Promise<string> {
 
 export const macrosFile = (spec: string) => join(spec, '..', 'macros', `${BRANCH}.macros`);
 
-/**
- * Runs `suite.run()` when root and `tools` are there. Otherwise: in CI a thrown error (CI
- * installs everything), elsewhere one skip line. The tests of one file share booted fixtures,
- * so the whole file is gated.
- */
-export function runGated(suite: { run(): void }, label: string, tools: string[]): void {
-  const missing = missingTools(tools);
-  if (process.getuid?.() !== 0) missing.push('root privileges');
-  if (missing.length === 0) return suite.run();
-  if (inCI()) throw new Error(`${label}: missing ${missing.join(', ')} (required in CI: .ci/run installs them)`);
-  console.log(`SKIP ${label}: missing ${missing.join(', ')}`);
-}
+/** The file-level gate lives with the others (tools.ts); re-exported for the image tests. */
+export { runGated } from './tools.ts';
 
 /** uvu reports a failing before-hook only as tests that did not pass: print its error first. */
 export function hookError(err: unknown): never {

@@ -67,7 +67,7 @@ export interface Node {
   stop(): Promise<void>;
 }
 
-const LEADER_TIMEOUT_MS = 10_000;
+const LEADER_TIMEOUT_MS = 60_000;
 const BOOT_TIMEOUT_MS = 90_000;
 const BOOT_POLL_MS = 100;
 const STOP_TIMEOUT_MS = 20_000;

@@ -46,3 +46,21 @@ export function gated<T extends Test>(suite: T, reason: string): T {
   }) as unknown as T;
   return Object.assign(gate, { run: suite.run, skip: suite.skip, only: suite.only, before: suite.before, after: suite.after });
 }
+
+/** The gate for tests that need root: the suite itself as root, otherwise gated() with the reason. */
+export function asRoot<T extends Test>(suite: T): T {
+  return process.geteuid?.() === 0 ? suite : gated(suite, 'needs root');
+}
+
+/**
+ * The same gate for a whole file whose tests share booted fixtures: runs `suite.run()` when root
+ * and `tools` are there; otherwise in CI a thrown error (CI installs everything), elsewhere one
+ * skip line with the reason.
+ */
+export function runGated(suite: { run(): void }, label: string, tools: string[]): void {
+  const missing = missingTools(tools);
+  if (process.getuid?.() !== 0) missing.push('root privileges');
+  if (missing.length === 0) return suite.run();
+  if (inCI()) throw new Error(`${label}: missing ${missing.join(', ')} (required in CI: .ci/run installs them)`);
+  console.log(`SKIP ${label}: missing ${missing.join(', ')}`);
+}

@@ -244,11 +244,11 @@ export async function httpGet(url: string, options: { netns?: Netns; host?: stri
 
 /** Polls `url` until it answers `status` (default 200); throws with the service's output after timeoutMs. */
 export async function waitForHttp(url: string, options: { netns?: Netns; host?: string; status?: number; timeoutMs?: number; service?: Service } = {}): Promise<void> {
-  const deadline = Date.now() + (options.timeoutMs ?? 15_000);
+  const deadline = Date.now() + (options.timeoutMs ?? 60_000);
   let last = '';
   while (Date.now() < deadline) {
     try {
-      const result = await httpGet(url, { netns: options.netns, host: options.host, timeoutMs: 2000 });
+      const result = await httpGet(url, { netns: options.netns, host: options.host, timeoutMs: 10_000 });
       if (result.status === (options.status ?? 200)) return;
       last = `HTTP ${result.status}`;
     } catch (error) {

@@ -19,7 +19,7 @@ import schema from '../../policies/rbac/get-userroles.schema.ts';
 import { bundleProgram } from '../../scripts/bundle.ts';
 import { fakeCluster, type FakeCluster } from '../fixtures/rbac/fake-cluster.ts';
 import { run, type Ran } from '../support/exec.ts';
-import { hasTool, withTools } from '../support/tools.ts';
+import { asRoot, hasTool, withTools } from '../support/tools.ts';
 
 const test = withTools(base, ['openssl']);
 const withKubectl = withTools(base, ['openssl', 'kubectl']);
@@ -392,10 +392,7 @@ test('create-remoteplace: scp with --, IPv6 in brackets, 0700 ~/.kube and 0600 c
   assert.is((await rbac('create-remoteplace', ['--root', c.root], { HOME: home })).exitCode, 1);
 });
 
-const asRoot = (process.geteuid?.() ?? 1) === 0;
-const useraddPrefix = asRoot && hasTool('useradd') && hasTool('setpriv');
-
-(useraddPrefix ? test : base.skip)('create-user: refuses non-root, bad names and existing users; creates the account under --root', async () => {
+asRoot(withTools(base, ['openssl', 'useradd', 'setpriv']))('create-user: refuses non-root, bad names and existing users; creates the account under --root', async () => {
   const nonRoot = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', join(c.bin, 'podsec-k8s-rbac-create-user'), 'newuser'], { env: c.env });
   assert.is(nonRoot.exitCode, 1);
   assert.match(nonRoot.stderr, /must be run by a user with rights root/);

@@ -303,8 +303,7 @@ base('rpm-header: every type round-trips through writeHeader and parseHeader, al
   assert.equal(writeHeader(parsed), blob, 'write(parse(blob)) is blob');
 });
 
-base('rpm-header: a real package header, without its region, round-trips; the region form too', async () => {
-  if (!rpms) return;
+test('rpm-header: a real package header, without its region, round-trips; the region form too', async () => {
   const pkg = readRpm(await readFile(rpms.find((p) => basename(p).startsWith('podsec-test-1'))!));
   assert.is(pkg.header[0]!.tag, 63, 'rpmbuild writes an immutable region first');
   const legacy = pkg.header.filter((e) => e.tag >= 100);

@@ -17,7 +17,7 @@ import { ALT_TO_DEBIAN, planPackages } from '../../scripts/image/packages.ts';
 import { bumpRelease } from '../support/image-rpm.ts';
 import model from '../../scripts/model/index.ts';
 import { expectedEnablement, globToRegExp, isInstallable } from '../support/image-facts.ts';
-import { hasTool } from '../support/tools.ts';
+import { withTools } from '../support/tools.ts';
 
 /** Minimal newc reader: [name, mode, size, data] per entry. */
 function readCpio(buf: Buffer): { name: string; mode: number; data: Buffer; rdev: [number, number] }[] {
@@ -66,8 +66,7 @@ test('cpio: newc records with aligned names and data, parents added, devices, sy
   assert.throws(() => writeCpio([{ type: 'file', path: '../x', data: '' }]), /bad path/);
 });
 
-test('cpio: GNU cpio lists what we wrote', async () => {
-  if (!hasTool('cpio')) return console.log('  (cpio not installed: listing check skipped)');
+withTools(test, ['cpio'])('cpio: GNU cpio lists what we wrote', async () => {
   const { execa } = await import('execa');
   const buf = writeCpio(withParents([{ type: 'file', path: 'etc/x', data: 'hello' }, { type: 'symlink', path: 'etc/y', target: 'x' }]));
   const r = await execa('cpio', ['-t', '--quiet'], { input: buf });
