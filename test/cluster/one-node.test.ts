@@ -33,6 +33,7 @@ import { hookError, NODE_TOOLS, runGated } from '../support/image-env.ts';
 import { lingerUser, userRun } from '../support/image-nspawn.ts';
 import { ACCEPT_ANYTHING, buildImage, imageStore, removeTree, saveArchive } from '../support/oci-fixtures.ts';
 import { registerRbacFlow } from '../support/rbac-flow.ts';
+import { stopwatch } from '../support/exec.ts';
 import { runCommand } from '../support/trust-fixtures.ts';
 
 let state: ClusterState | undefined;
@@ -50,14 +51,7 @@ const NSENTER_U7S = '/usr/libexec/podsec/u7s/bin/nsenter_u7s';
 const asNode = (...argv: string[]) => ['runuser', '-u', 'u7s-admin', '--', NSENTER_U7S, ...argv];
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
-const timed = async <T>(label: string, f: () => Promise<T>): Promise<T> => {
-  const t0 = performance.now();
-  try {
-    return await f();
-  } finally {
-    times[label] = Math.round(performance.now() - t0);
-  }
-};
+const timed = stopwatch(times);
 
 const master = (): NodeState => state!.nodes[0]!;
 const kubectl = (...args: string[]) => nodeExec(master(), kubectlArgs(...args), { timeoutMs: 120_000 });

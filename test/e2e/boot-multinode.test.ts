@@ -27,6 +27,7 @@ import { BRIDGE, type Cluster, type ClusterNode, startCluster } from '../support
 import { ensureNodeImage, NODE_TOOLS, runGated, hookError } from '../support/image-env.ts';
 import { ip, lingerUser, userRun } from '../support/image-nspawn.ts';
 import { buildImage, imageStore, removeTree, saveArchive } from '../support/oci-fixtures.ts';
+import { stopwatch } from '../support/exec.ts';
 import { runCommand } from '../support/trust-fixtures.ts';
 
 let cluster: Cluster | undefined;
@@ -40,14 +41,7 @@ const UNSIGNED = `${PLATFORM}/unsigned:1`;
 /** Where the OCI archives are copied in the master's tree (not /tmp: the node mounts a tmpfs there). */
 const DROP = '/var/tmp/podsec-e2e';
 
-const timed = async <T>(label: string, f: () => Promise<T>): Promise<T> => {
-  const t0 = performance.now();
-  try {
-    return await f();
-  } finally {
-    times[label] = Math.round(performance.now() - t0);
-  }
-};
+const timed = stopwatch(times);
 
 test.before(async () => {
   try {

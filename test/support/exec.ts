@@ -25,3 +25,15 @@ export async function run(command: string, args: string[], options: { env?: Reco
 export function runTs(file: string, args: string[], options: Parameters<typeof run>[2] = {}): Promise<Ran> {
   return run(process.execPath, ['--import', 'tsx', file, ...args], options);
 }
+
+/** `timed(label, f)` runs f and records its duration in ms under label in `times` (printed by the tests that keep them). */
+export function stopwatch(times: Record<string, number>) {
+  return async <T>(label: string, f: () => Promise<T>): Promise<T> => {
+    const t0 = performance.now();
+    try {
+      return await f();
+    } finally {
+      times[label] = Math.round(performance.now() - t0);
+    }
+  };
+}
