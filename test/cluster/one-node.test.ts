@@ -103,6 +103,13 @@ test.after(async () => {
   console.log('  timings (ms):', times);
 });
 
+/** The signed Deployment's one replica available (its pod Running and ready). */
+const signedRunning = () =>
+  until('the signed workload running', 300, async () => {
+    const available = (await kubectl('get', 'deployment', 'signed', '-o', 'jsonpath={.status.availableReplicas}')).stdout;
+    return available === '1' || `available: ${available || 0}`;
+  });
+
 interface Pod {
   metadata: { namespace: string; name: string };
   spec: { nodeName?: string };
@@ -188,13 +195,12 @@ test('CRI-O runs a pod of a signed image; refuses an unsigned one and one signed
   await mustExec(master(), ['env', `GNUPGHOME=${gnupg}`, 'skopeo', '--policy', ACCEPT_POLICY, '--registries.d', registriesD, 'copy', '--quiet', '--dest-tls-verify=false', '--sign-by', fpr, `oci:${DROP}/otherkey/amd64:${OTHER_KEY}`, `docker://registry.local/${OTHER_KEY}`], { timeoutMs: 120_000 });
   assert.ok((await fs.readdir(join(master().root, 'var/sigstore/sigstore', CLUSTER_PLATFORM))).some((d) => d.startsWith('otherkey@sha256=')), 'the other key\'s signature is not served');
 
-  for (const [pod, image] of [['signed', SIGNED], ['unsigned', UNSIGNED], ['otherkey', OTHER_KEY]] as const) {
-    await mustKubectl('run', pod, `--image=registry.local/${image}`, '--restart=Never', '--command', '--', 'sleep', '3600');
+  // The signed workload as a Deployment (it must come back after the node's restarts), the refused ones as bare pods.
+  await mustKubectl('create', 'deployment', 'signed', `--image=registry.local/${SIGNED}`, '--', '/bin/busybox', 'sleep', '3600');
+  for (const [pod, image] of [['unsigned', UNSIGNED], ['otherkey', OTHER_KEY]] as const) {
+    await mustKubectl('run', pod, `--image=registry.local/${image}`, '--restart=Never', '--command', '--', '/bin/busybox', 'sleep', '3600');
   }
-  await until('the signed pod Running', 300, async () => {
-    const phase = (await kubectl('get', 'pod', 'signed', '-o', 'jsonpath={.status.phase}')).stdout;
-    return phase === 'Running' || phase;
-  });
+  await signedRunning();
   for (const pod of ['unsigned', 'otherkey']) {
     await until(`${pod}: SignatureValidationFailed`, 300, async () => {
       const p = JSON.parse((await kubectl('get', 'pod', pod, '-o', 'json')).stdout || '{}') as Pod;
@@ -226,7 +232,7 @@ test("the monitors see the node: check-images finds an unsigned image placed in 
     const report = JSON.parse(found.stdout) as { status: string; findings: { users: string[]; details: string[] }[] };
     assert.is(report.status, 'CRITICAL', found.stdout);
     assert.ok(report.findings.some((f) => f.users.includes('u7s-admin') && f.details.some((d) => d.includes('placed'))), found.stdout);
-    await mustKubectl('run', 'placed', `--image=${placed}`, '--image-pull-policy=Never', '--restart=Never', '--command', '--', 'sleep', '3600');
+    await mustKubectl('run', 'placed', `--image=${placed}`, '--image-pull-policy=Never', '--restart=Never', '--command', '--', '/bin/busybox', 'sleep', '3600');
     await until('CRI-O refuses to run the placed image', 300, async () => {
       const p = JSON.parse((await kubectl('get', 'pod', 'placed', '-o', 'json')).stdout || '{}') as Pod;
       const waiting = p.status?.containerStatuses?.[0]?.state.waiting;
@@ -239,7 +245,7 @@ test("the monitors see the node: check-images finds an unsigned image placed in 
   }
   const marker = `podsec-cluster-${process.pid}`;
   await until('check-containers reports a change in the signed pod', 120, async () => {
-    await kubectl('exec', 'signed', '--', 'sh', '-c', `echo x > /etc/${marker}`);
+    await kubectl('exec', 'deploy/signed', '--', 'sh', '-c', `echo x > /etc/${marker}`);
     const journal = await nodeExec(master(), ['journalctl', '-o', 'cat', '--no-pager', '-u', 'podsec-inotify-check-containers.service']);
     return journal.stdout.includes(marker) || journal.stdout.slice(-500);
   });
@@ -331,10 +337,7 @@ test('stop, start and restart through u7s.service; CRI-O killed; a reboot of the
   state!.nodes[0] = await timed('node reboot', () => rebootClusterNode(master()));
   writeState(state!);
   await timed('reboot to Ready', () => waitReady(state!, log, 900_000));
-  await until('the signed pod Running again', 300, async () => {
-    const phase = (await kubectl('get', 'pod', 'signed', '-o', 'jsonpath={.status.phase}')).stdout;
-    return phase === 'Running' || phase;
-  });
+  await signedRunning();
 });
 
 test('kubeadm reset through the wrapper leaves no process and no state', async () => {
