@@ -7,6 +7,7 @@
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import YAML from 'yaml';
 import { DEFAULT_APISERVER_BIND_PORT as APISERVER_PORT } from '../../policies/u7s/kubeadm/templated-fields.ts';
 import { build } from '../build.ts';
@@ -17,9 +18,9 @@ import { ensureK8sTools } from '../k8s-tools/build.ts';
 import { K8S_TOOLS_VERSIONS } from '../k8s-tools/versions.ts';
 import model from '../model/index.ts';
 import { REPO_ROOT } from '../repo.ts';
-import { bootClusterNode, createNetwork, freeLoopbackPort, mustExec, nodeExec, removeNetwork, startDaemon, startHostDaemon, stopClusterNode, stopProcess } from './machines.ts';
+import { bootClusterNode, createNetwork, freeLoopbackPort, mustExec, NETNS, nodeExec, removeNetwork, startDaemon, startHostDaemon, stopClusterNode, stopProcess } from './machines.ts';
 import { clusterDir, readState, removeState, writeState, type ClusterState, type NodeState } from './state.ts';
-import { adoptTrust, setUpMaster, signClusterImages, startUpstream } from './supply.ts';
+import { adoptTrust, fillUpstream, setUpMaster, signClusterImages, startUpstream } from './supply.ts';
 
 export type Log = (line: string) => void;
 
@@ -69,11 +70,12 @@ export async function up(options: UpOptions): Promise<ClusterState> {
 
   const work = mkdtempSync('/var/tmp/podsec-cluster-');
   const network = await createNetwork();
-  const state: ClusterState = { format: 1, ...network, netns: 'podsec-cluster', work, platform: CLUSTER_PLATFORM, kubernetesVersion: version, nodes: [] };
+  const state: ClusterState = { format: 1, ...network, netns: NETNS, work, platform: CLUSTER_PLATFORM, kubernetesVersion: version, nodes: [] };
   writeState(state);
   try {
-    state.upstream = await startUpstream(state, tools, log);
+    state.upstream = startUpstream(state);
     writeState(state);
+    await fillUpstream(state, tools, log);
     for (let index = 1; index <= options.nodes; index++) {
       log(`cluster: booting node ${index}`);
       const role = index <= options.controlPlanes ? 'control-plane' : 'worker';
@@ -196,10 +198,7 @@ export async function down(log: Log): Promise<void> {
   }
   for (const pid of [...(state.apiProxy?.pids ?? []), ...(state.upstream ? [state.upstream.pid] : [])]) await stopProcess(pid);
   await removeNetwork();
-  if (state.work.startsWith('/var/tmp/podsec-cluster-') && existsSync(state.work)) {
-    const { execa } = await import('execa');
-    await execa('rm', ['-rf', '--one-file-system', '--', state.work], { reject: false });
-  }
+  if (state.work.startsWith('/var/tmp/podsec-cluster-') && existsSync(state.work)) await execa('rm', ['-rf', '--one-file-system', '--', state.work], { reject: false });
   removeState();
 }
 

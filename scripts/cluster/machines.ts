@@ -166,7 +166,10 @@ export async function bootClusterNode(request: BootRequest): Promise<NodeState> 
     writeFileSync(join(overlay.root, 'etc/hosts'), `127.0.0.1 localhost\n127.0.1.1 ${name}\n`);
     const data = nodeDataDir(overlay.root, request.work, name);
     const node = await bootNode(overlay.root, bootOptions(name, log, data));
-    await waitForAddress({ name, leader: node.leader }, address);
+    await waitForAddress({ name, leader: node.leader }, address).catch(async (error) => {
+      await node.stop();
+      throw error;
+    });
     return { index, name, role, address, overlay: overlay.root.replace(/\/root$/, ''), root: overlay.root, data, log, pid: node.pid, leader: node.leader, cgroups: node.cgroups };
   } catch (error) {
     await overlay.remove();

@@ -29,23 +29,30 @@ type Log = (line: string) => void;
 /** `registry.k8s.io/coredns/coredns:v1.12.1` -> `coredns:v1.12.1`: the images' names under a platform path. */
 export const baseName = (ref: string) => ref.slice(ref.lastIndexOf('/') + 1);
 
-/** The upstream registry, with every image of the k8s-tools cache under `<platform>/`. */
-export async function startUpstream(state: ClusterState, tools: K8sTools, log: Log): Promise<ServiceState> {
+const upstreamDir = (state: ClusterState) => join(state.work, 'upstream');
+
+/** The upstream registry, started (record it at once: `down` stops it by its PID). */
+export function startUpstream(state: ClusterState): ServiceState {
   const address = `${state.gateway}:${UPSTREAM_PORT}`;
-  const dir = join(state.work, 'upstream');
+  const dir = upstreamDir(state);
   mkdirSync(join(dir, 'storage'), { recursive: true });
   const config = join(dir, 'config.yml');
   writeFileSync(config, registryConfig({ addr: address, rootDirectory: join(dir, 'storage') }));
-  writeFileSync(join(dir, 'policy.json'), ACCEPT_ANYTHING);
-  const service = startDaemon(['docker-registry', 'serve', config], join(state.work, 'upstream.log'), address);
+  return startDaemon(['docker-registry', 'serve', config], join(state.work, 'upstream.log'), address);
+}
+
+/** Every image of the k8s-tools cache into the upstream registry, under `<platform>/`. */
+export async function fillUpstream(state: ClusterState, tools: K8sTools, log: Log): Promise<void> {
+  const { address } = state.upstream!;
+  const policy = join(upstreamDir(state), 'policy.json');
+  writeFileSync(policy, ACCEPT_ANYTHING);
   await waitHttp(`http://${address}/v2/`, 30_000);
   for (const ref of Object.keys(tools.images.list).sort()) {
     const target = `docker://${address}/${state.platform}/${baseName(ref)}`;
     log(`cluster: upstream registry <- ${ref}`);
-    const r = await netnsExec(['skopeo', '--policy', join(dir, 'policy.json'), 'copy', '--quiet', '--dest-tls-verify=false', `oci:${tools.images.layout}:${ref}`, target], 600_000);
+    const r = await netnsExec(['skopeo', '--policy', policy, 'copy', '--quiet', '--dest-tls-verify=false', `oci:${tools.images.layout}:${ref}`, target], 600_000);
     if (r.exitCode !== 0) throw new Error(`skopeo copy ${ref} -> ${target}: ${r.stderr}`);
   }
-  return service;
 }
 
 async function waitHttp(url: string, timeoutMs: number): Promise<void> {
