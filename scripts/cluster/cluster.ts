@@ -44,11 +44,12 @@ export interface UpOptions {
 
 export const kubectlArgs = (...args: string[]) => ['kubectl', '--kubeconfig', '/root/.kube/config', ...args];
 
-/** A cluster whose machines still run; a stale state (machines gone) is cleaned up first. */
+/** A cluster being made or whose machines still run; a stale state (all of it gone) is cleaned up first. */
 export async function liveState(log: Log): Promise<ClusterState | undefined> {
   const state = readState();
   if (!state) return undefined;
-  if (state.nodes.some((n) => isAlive(n.pid))) return state;
+  const running = [state.upPid, state.upstream?.pid ?? 0, ...state.nodes.map((n) => n.pid)].some((pid) => pid > 0 && isAlive(pid));
+  if (running) return state;
   log('cluster: removing what is left of a cluster whose nodes are gone');
   await down(log);
   return undefined;
@@ -70,7 +71,7 @@ export async function up(options: UpOptions): Promise<ClusterState> {
 
   const work = mkdtempSync('/var/tmp/podsec-cluster-');
   const network = await createNetwork();
-  const state: ClusterState = { format: 1, ...network, netns: NETNS, work, platform: CLUSTER_PLATFORM, kubernetesVersion: version, nodes: [] };
+  const state: ClusterState = { format: 1, upPid: process.pid, ...network, netns: NETNS, work, platform: CLUSTER_PLATFORM, kubernetesVersion: version, nodes: [] };
   writeState(state);
   try {
     state.upstream = startUpstream(state);

@@ -41,6 +41,8 @@ export interface ServiceState {
 
 export interface ClusterState {
   format: 1;
+  /** The process of `up` that made the cluster (while it runs, the cluster is being made). */
+  upPid: number;
   netns: string;
   /** The /24's first three octets. */
   subnet: string;
