@@ -113,7 +113,7 @@ async function buildRpms(log: Log): Promise<string[]> {
 const wrapperEnv = (state: ClusterState) => ['env', `U7S_PLATFORM=${state.platform}`];
 
 /** kubeadm init through the wrapper on node 1; returns the worker join command it printed. */
-async function initFirst(state: ClusterState, log: Log): Promise<string[]> {
+export async function initFirst(state: ClusterState, log: Log): Promise<string[]> {
   const master = state.nodes[0]!;
   log(`cluster: ${master.name}: podsec-u7s-kubeadm init`);
   const out = await mustExec(master, [...wrapperEnv(state), 'podsec-u7s-kubeadm', 'init'], { timeoutMs: INIT_TIMEOUT_MS });

@@ -11,6 +11,7 @@ import { basename, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { REPO_ROOT } from '../../scripts/repo.ts';
 import { reproducibleDefines } from '../../scripts/rpm.ts';
+import { benchmarks as clusterBenchmarks } from './cluster.ts';
 import { boot, imageCache } from './image.ts';
 import { benchmarks as inotifyBenchmarks } from './inotify.ts';
 import { repoIndexBench } from './repo-index.ts';
@@ -113,6 +114,7 @@ const BENCHES: Record<string, (work: string) => Promise<string>> = {
   'load-sign': loadSign,
   'image-cache': imageCache,
   boot,
+  ...clusterBenchmarks,
 };
 
 async function main() {

@@ -190,6 +190,7 @@ test('CRI-O configuration: the defects a real CRI-O 1.34 showed stay fixed', () 
   assert.match(text, /^version_file_persist = "\/var\/lib\/u7s-admin\/\.local\/share\/usernetes\/crio\/version"$/m);
   assert.not.match(text, /conmon_cgroup/, 'deprecated');
   assert.match(text, /^\[crio\.runtime\.runtimes\.crun\]\n(?:.+\n)*monitor_cgroup = "pod"$/m);
+  assert.match(text, /^\[crio\.nri\]\nnri_listen = "\/run\/user\/995\/usernetes\/crio\/nri\.sock"$/m, "NRI's socket in the account's runtime directory, not root's /var/run/nri");
 });
 
 test("a master that is also a node: its registry and signature server ports on its own address go to the host, nothing else", () => {

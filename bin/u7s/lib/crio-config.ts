@@ -71,6 +71,8 @@ export function crioTables(layout: UserLayout, settings: CrioSettings): TomlTabl
     ],
     ['crio.image', image],
     ['crio.network', { network_dir: '/etc/cni/net.d/', plugin_dirs: ['/opt/cni/bin/'] }],
+    // The default /var/run/nri is root's on a host that also runs a rootful CRI-O or containerd.
+    ['crio.nri', { nri_listen: join(run, 'crio', 'nri.sock') }],
   ];
 }
 
