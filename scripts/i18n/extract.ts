@@ -27,8 +27,14 @@ export interface Message {
 const SPEC_TEXT_KEYS = new Set(['summary', 'description']);
 const SPEC_TABLE_KEYS = new Set(['environment', 'files', 'exitCodes', 'examples']);
 
+/** A string literal, or literals joined with `+` (how a text longer than a line is written). */
 function literalText(node: ts.Node): string | undefined {
   if (ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node)) return node.text;
+  if (ts.isParenthesizedExpression(node)) return literalText(node.expression);
+  if (ts.isBinaryExpression(node) && node.operatorToken.kind === ts.SyntaxKind.PlusToken) {
+    const [left, right] = [literalText(node.left), literalText(node.right)];
+    return left === undefined || right === undefined ? undefined : left + right;
+  }
   return undefined;
 }
 

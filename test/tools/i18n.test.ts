@@ -14,7 +14,7 @@ import { test as base } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { BuildResult } from '../../scripts/build.ts';
 import { LANGUAGES, readPo, translationsOf } from '../../scripts/i18n/catalog.ts';
-import { extractAll } from '../../scripts/i18n/extract.ts';
+import { extractAll, extractFromSource } from '../../scripts/i18n/extract.ts';
 import { messagesByDomain } from '../../scripts/i18n/messages.ts';
 import { treePath } from '../../scripts/layout.ts';
 import { documentedPrograms, TEXT_DOMAINS } from '../../scripts/model/docs.ts';
@@ -61,6 +61,13 @@ const help = (bundle: string, lang: string) =>
 test('the extractor finds the text domains of the packages, each with messages', () => {
   assert.equal([...domains.keys()].sort(), [...TEXT_DOMAINS].sort());
   for (const [domain, messages] of domains) assert.ok(messages.size > 0, domain);
+});
+
+test('a text split into literals joined with + is one message; one with a variable in it is refused', () => {
+  const source = "const t = translator('podsec');\nconst spec = { summary: 'Makes ' + 'a policy.' };\nt('one ' + ('long ' + 'line'));\nt('no ' + name);\n";
+  const found = extractFromSource('bin/x.ts', source);
+  assert.equal([...found.messages.keys()], ['Makes a policy.', 'one long line']);
+  assert.is(found.unextractable.length, 0, 't() with a variable is not a msgid the extractor claims');
 });
 
 test('every message text of a command definition or t() call is a literal the extractor can read', async () => {
