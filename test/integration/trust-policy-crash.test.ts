@@ -17,8 +17,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { installManaged, isHistoryName } from '../../bin/lib/config-history.ts';
 import { parsePolicy, serializePolicy } from '../../bin/lib/containers-policy.ts';
-import { fingerprintOf, readMasterKey, verifyEnvelope } from '../../bin/trust/bundle.ts';
-import { masterPolicy } from '../../bin/trust/create-policy.ts';
+import { fingerprintOf, readMasterKey, verifyEnvelope } from '../../bin/trust/bundle/bundle.ts';
+import { masterPolicy } from '../../bin/trust/policy/create-policy.ts';
 import { makeTree, runCommand, runProgram } from '../support/trust-fixtures.ts';
 import { crashAtEveryStep, faultBundle } from '../support/fault-points.ts';
 

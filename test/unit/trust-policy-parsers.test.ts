@@ -8,11 +8,11 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CommandError } from '../../bin/lib/command.ts';
 import { parsePolicy } from '../../bin/lib/containers-policy.ts';
-import { BundleRefusedError, envelopeText, fingerprintOf, manifestText, normalizeHash, referencedKeys, verifyEnvelope } from '../../bin/trust/bundle.ts';
-import { masterPolicy } from '../../bin/trust/create-policy.ts';
+import { BundleRefusedError, envelopeText, fingerprintOf, manifestText, normalizeHash, referencedKeys, verifyEnvelope } from '../../bin/trust/bundle/bundle.ts';
+import { masterPolicy } from '../../bin/trust/policy/create-policy.ts';
 import { bindingsOf, HostsConflictError, parseHosts, planHostsBinding, sigstoreServerBinding } from '../../bin/trust/hosts.ts';
 import { ipv4ExitCode, parseIPv4 } from '../../bin/trust/ipv4.ts';
-import { planRegistriesConf, RegistriesConfError, scanRegistriesConf } from '../../bin/trust/registries-conf.ts';
+import { planRegistriesConf, RegistriesConfError, scanRegistriesConf } from '../../bin/trust/policy/registries-conf.ts';
 import { checkRepoPath, checkUserName, parseMakerSpecs, repoPathProblem, userNameProblem } from '../../bin/trust/validate.ts';
 
 test('IPv4: host addresses pass, everything else gets upstream\'s exit code', () => {

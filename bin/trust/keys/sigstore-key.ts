@@ -9,7 +9,7 @@
  * Public key: SubjectPublicKeyInfo PEM (`PUBLIC KEY`), what `sigstoreSigned` keyPath expects.
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, scryptSync, type KeyObject } from 'node:crypto';
-import { translator } from '../lib/i18n.ts';
+import { translator } from '../../lib/i18n.ts';
 import { NONCE_BYTES, secretboxOpen, secretboxSeal } from './secretbox.ts';
 
 const t = translator('podsec');

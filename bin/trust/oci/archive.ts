@@ -10,7 +10,7 @@ import { createWriteStream, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { create as tarCreate, extract as tarExtract } from 'tar';
-import { translator } from '../lib/i18n.ts';
+import { translator } from '../../lib/i18n.ts';
 
 const t = translator('podsec');
 

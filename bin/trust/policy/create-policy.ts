@@ -8,11 +8,11 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { CommandError } from '../lib/command.ts';
-import { parsePolicy, parseRegistriesD, PolicySyntaxError, rejectAllPolicy, serializePolicy, serializeRegistriesD, type ContainersPolicy, type PolicyRequirement } from '../lib/containers-policy.ts';
-import { translator } from '../lib/i18n.ts';
-import { atomicWrite } from '../lib/safe-fs.ts';
-import { CONTAINERS_CONFIG_DIR, PODMAN_DEV_GROUP, PODMAN_GROUP, SIGSTORE_HOST, SIGSTORE_PORT, SIGSTORE_ROOT, SIGSTORE_URL } from '../lib/names.ts';
+import { CommandError } from '../../lib/command.ts';
+import { parsePolicy, parseRegistriesD, PolicySyntaxError, rejectAllPolicy, serializePolicy, serializeRegistriesD, type ContainersPolicy, type PolicyRequirement } from '../../lib/containers-policy.ts';
+import { translator } from '../../lib/i18n.ts';
+import { atomicWrite } from '../../lib/safe-fs.ts';
+import { CONTAINERS_CONFIG_DIR, PODMAN_DEV_GROUP, PODMAN_GROUP, SIGSTORE_HOST, SIGSTORE_PORT, SIGSTORE_ROOT, SIGSTORE_URL } from '../../lib/names.ts';
 import {
   BUNDLE_NAME,
   fetchTrustBundle,
@@ -31,11 +31,11 @@ import {
   type FetchedBundle,
   type NodeTrustState,
   type Pin,
-} from './bundle.ts';
-import { SIGSTORE_REGISTRIES_D, SIGSTORE_REGISTRIES_D_PREFIX, sigstoreRegistriesD } from '../makers/maker-policy.ts';
-import { planDir, planFile, planManaged, planParentDir, readCurrent, type Current } from './files.ts';
-import { HOSTS_FILE, planHostsBinding, readHostsFile } from './hosts.ts';
-import { Plan } from './plan.ts';
+} from '../bundle/bundle.ts';
+import { SIGSTORE_REGISTRIES_D, SIGSTORE_REGISTRIES_D_PREFIX, sigstoreRegistriesD } from './maker-policy.ts';
+import { planDir, planFile, planManaged, planParentDir, readCurrent, type Current } from '../file-changes.ts';
+import { HOSTS_FILE, planHostsBinding, readHostsFile } from '../hosts.ts';
+import { Plan } from '../../lib/plan.ts';
 import { planRegistriesConf, RegistriesConfError } from './registries-conf.ts';
 import {
   addSystemGroup,
@@ -50,7 +50,7 @@ import {
   SYSCTL_FILE,
   USERNS_SYSCTL,
   usernsSysctlValue,
-} from './system.ts';
+} from '../system.ts';
 
 const t = translator('podsec');
 

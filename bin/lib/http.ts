@@ -5,7 +5,7 @@
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { translator } from '../lib/i18n.ts';
+import { translator } from './i18n.ts';
 
 const t = translator('podsec');
 

@@ -10,21 +10,21 @@
  * installed are removed again.
  */
 import { join } from 'node:path';
-import { CommandError } from '../lib/command.ts';
-import { installManaged } from '../lib/config-history.ts';
-import { serializePolicy, serializeRegistriesD, type ContainersPolicy } from '../lib/containers-policy.ts';
-import { translator } from '../lib/i18n.ts';
-import { PODMAN_DEV_GROUP, PODMAN_GROUP, SIGSTORE_ROOT } from '../lib/names.ts';
-import { findAccount, type Account } from '../lib/accounts.ts';
-import { atomicWrite, openTrustedDir, safeMkdir, UnsafePathError } from '../lib/safe-fs.ts';
-import { planPublish, readMasterKey } from '../trust/bundle.ts';
-import { POLICY_FILE, POLICY_HISTORY, readExistingPolicy } from '../trust/create-policy.ts';
-import { readCurrent, managedUpToDate } from '../trust/files.ts';
-import { requireSigstoreServer } from '../trust/hosts.ts';
-import { Plan } from '../trust/plan.ts';
-import { parseMakerSpecs, quote, type MakerSpec } from '../trust/validate.ts';
+import { CommandError } from '../../lib/command.ts';
+import { installManaged } from '../../lib/config-history.ts';
+import { serializePolicy, serializeRegistriesD, type ContainersPolicy } from '../../lib/containers-policy.ts';
+import { translator } from '../../lib/i18n.ts';
+import { PODMAN_DEV_GROUP, PODMAN_GROUP, SIGSTORE_ROOT } from '../../lib/names.ts';
+import { findAccount, type Account } from '../../lib/accounts.ts';
+import { atomicWrite, openTrustedDir, safeMkdir, UnsafePathError } from '../../lib/safe-fs.ts';
+import { planPublish, readMasterKey } from '../bundle/bundle.ts';
+import { POLICY_FILE, POLICY_HISTORY, readExistingPolicy } from '../policy/create-policy.ts';
+import { readCurrent, managedUpToDate } from '../file-changes.ts';
+import { requireSigstoreServer } from '../hosts.ts';
+import { Plan } from '../../lib/plan.ts';
+import { parseMakerSpecs, quote, type MakerSpec } from '../validate.ts';
 import { addToGroups, createUser, groupGid, hasSubIds, isSystemAccount, membersOf, removeUser, requireGroup, runAs, setPassword } from './accounts.ts';
-import { checkPublicKey, exportPublicKey, generateKeyBatch, generateKeyInteractive } from './gpg.ts';
+import { checkPublicKey, exportPublicKey, generateKeyBatch, generateKeyInteractive } from '../keys/gpg.ts';
 import { userDir, userFile, userFileState, USER_CONTAINERS_DIR, USER_POLICY, USER_REGISTRIES_D, USER_REGISTRIES_D_FILE, USER_SIGSTORE_DIR, USER_SIGSTORE_KEY } from './homes.ts';
 import {
   KEYS_DIR,
@@ -37,9 +37,9 @@ import {
   SIGSTORE_REGISTRIES_D_PREFIX,
   withMakers,
   type KeyKind,
-} from './maker-policy.ts';
-import { promptSecret, secretFromFile, secretFromStdin } from './secrets.ts';
-import { generateSigstoreKeyPair } from './sigstore-key.ts';
+} from '../policy/maker-policy.ts';
+import { promptSecret, secretFromFile, secretFromStdin } from '../../lib/secrets.ts';
+import { generateSigstoreKeyPair } from '../keys/sigstore-key.ts';
 
 const t = translator('podsec');
 

@@ -9,11 +9,11 @@ import { existsSync, lstatSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CommandError } from '../lib/command.ts';
-import { translator } from '../lib/i18n.ts';
-import { planFile, planParentDir, planDir } from './files.ts';
-import { requireSigstoreServer, type Binding } from './hosts.ts';
-import { Plan } from './plan.ts';
+import { CommandError } from '../../lib/command.ts';
+import { translator } from '../../lib/i18n.ts';
+import { planFile, planParentDir, planDir } from '../file-changes.ts';
+import { requireSigstoreServer, type Binding } from '../hosts.ts';
+import { Plan } from '../../lib/plan.ts';
 import {
   NGINX_CONF,
   REGISTRY_CONF,
@@ -23,8 +23,8 @@ import {
   SIGSTORE_UNIT,
   sigstoreNginxConfig,
 } from './service-configs.ts';
-import { lastLine, runTool } from './system.ts';
-import { REGISTRY_PORT, SIGSTORE_PORT } from '../lib/names.ts';
+import { lastLine, runTool } from '../system.ts';
+import { REGISTRY_PORT, SIGSTORE_PORT } from '../../lib/names.ts';
 
 const t = translator('podsec');
 

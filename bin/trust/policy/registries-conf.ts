@@ -9,8 +9,8 @@
  * numbers, dates, arrays and inline tables — and refuses everything else (multi-line strings, for
  * example) with the line and column, so podsec never edits a file it can't prove it understands.
  */
-import { REGISTRY_HOST } from '../lib/names.ts';
-import { translator } from '../lib/i18n.ts';
+import { REGISTRY_HOST } from '../../lib/names.ts';
+import { translator } from '../../lib/i18n.ts';
 
 const t = translator('podsec');
 

@@ -10,7 +10,7 @@ import { CommandError } from '../lib/command.ts';
 import { installManaged, isHistoryName } from '../lib/config-history.ts';
 import { translator } from '../lib/i18n.ts';
 import { atomicWrite, readRegularFile, safeMkdir, UnsafePathError } from '../lib/safe-fs.ts';
-import type { Plan } from './plan.ts';
+import type { Plan } from '../lib/plan.ts';
 import { requireGroupId } from './system.ts';
 
 const t = translator('podsec');

@@ -3,7 +3,7 @@
  * the list, a real run applies it in order. Everything that can refuse (bad input, a malformed
  * file, an unverifiable trust bundle) does so while planning, so a refusal changes nothing.
  */
-import { translator } from '../lib/i18n.ts';
+import { translator } from './i18n.ts';
 
 const t = translator('podsec');
 

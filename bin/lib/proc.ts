@@ -8,9 +8,9 @@ import { spawn, type StdioOptions } from 'node:child_process';
 import { closeSync, constants as C, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CommandError } from '../lib/command.ts';
-import { translator } from '../lib/i18n.ts';
-import { faultPoint } from '../lib/fault-point.ts';
+import { CommandError } from './command.ts';
+import { translator } from './i18n.ts';
+import { faultPoint } from './fault-point.ts';
 
 const t = translator('podsec');
 

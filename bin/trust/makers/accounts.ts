@@ -5,11 +5,11 @@
  * get here, and `--` ends the options of every tool, so no name can become an option.
  */
 import { join } from 'node:path';
-import { CommandError } from '../lib/command.ts';
-import { translator } from '../lib/i18n.ts';
-import { findAccount, readGroups, type Account } from '../lib/accounts.ts';
-import { readRegularFile } from '../lib/safe-fs.ts';
-import { run, runOrFail, type RunAs } from './proc.ts';
+import { CommandError } from '../../lib/command.ts';
+import { translator } from '../../lib/i18n.ts';
+import { findAccount, readGroups, type Account } from '../../lib/accounts.ts';
+import { readRegularFile } from '../../lib/safe-fs.ts';
+import { run, runOrFail, type RunAs } from '../../lib/proc.ts';
 
 const t = translator('podsec');
 

@@ -9,12 +9,12 @@
  */
 import { fchmodSync, fchownSync, fstatSync, mkdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { CommandError } from '../lib/command.ts';
-import { translator } from '../lib/i18n.ts';
-import { atomicWrite, openTrustedDir, readRegularFile, safeMkdir, tempName, UnsafePathError, type TrustedDir } from '../lib/safe-fs.ts';
+import { CommandError } from '../../lib/command.ts';
+import { translator } from '../../lib/i18n.ts';
+import { atomicWrite, openTrustedDir, readRegularFile, safeMkdir, tempName, UnsafePathError, type TrustedDir } from '../../lib/safe-fs.ts';
 import type { Account } from './accounts.ts';
-import { failure, run } from './proc.ts';
-import { faultPoint } from '../lib/fault-point.ts';
+import { failure, run } from '../../lib/proc.ts';
+import { faultPoint } from '../../lib/fault-point.ts';
 
 const t = translator('podsec');
 const MAX_CONFIG_BYTES = 4 * 1024 * 1024;

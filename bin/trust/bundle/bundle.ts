@@ -28,12 +28,12 @@
  */
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { join } from 'node:path';
-import { CommandError } from '../lib/command.ts';
-import { parsePolicy, PolicySyntaxError, type ContainersPolicy } from '../lib/containers-policy.ts';
-import { translator } from '../lib/i18n.ts';
-import { PODSEC_STATE_DIR, SIGSTORE_ROOT } from '../lib/names.ts';
-import { atomicWrite, openTrustedDir, readRegularFile, safeMkdir, UnsafePathError } from '../lib/safe-fs.ts';
-import { httpGet, HttpError } from './http.ts';
+import { CommandError } from '../../lib/command.ts';
+import { parsePolicy, PolicySyntaxError, type ContainersPolicy } from '../../lib/containers-policy.ts';
+import { translator } from '../../lib/i18n.ts';
+import { PODSEC_STATE_DIR, SIGSTORE_ROOT } from '../../lib/names.ts';
+import { atomicWrite, openTrustedDir, readRegularFile, safeMkdir, UnsafePathError } from '../../lib/safe-fs.ts';
+import { httpGet, HttpError } from '../../lib/http.ts';
 
 const t = translator('podsec');
 
