@@ -10,7 +10,7 @@ import { CommandError, runCommand } from './lib/command.ts';
 import { translator } from './lib/i18n.ts';
 import { PODMAN_GROUP } from './lib/names.ts';
 import { findAccount, type Account } from './lib/accounts.ts';
-import { addSystemGroup, createUser, groupGid, hasSubIds, isSystemAccount, setPassword } from './trust/makers/accounts.ts';
+import { addSystemGroup, createUser, groupGid, hasSubIds, isSystemAccount, setPassword } from './lib/accounts.ts';
 import { lockedDirState, lockEmptyDir, supportsImmutable, USER_CONTAINERS_DIR } from './trust/makers/homes.ts';
 import { promptSecret, secretFromFile, secretFromStdin } from './lib/secrets.ts';
 import { Plan } from './lib/plan.ts';

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { CommandError } from '../../lib/command.ts';
 import { translator } from '../../lib/i18n.ts';
 import { atomicWrite, openTrustedDir, readRegularFile, safeMkdir, tempName, UnsafePathError, type TrustedDir } from '../../lib/safe-fs.ts';
-import type { Account } from './accounts.ts';
+import type { Account } from '../../lib/accounts.ts';
 import { failure, run } from '../../lib/proc.ts';
 import { faultPoint } from '../../lib/fault-point.ts';
 

@@ -23,7 +23,7 @@ import { readCurrent, managedUpToDate } from '../file-changes.ts';
 import { requireSigstoreServer } from '../hosts.ts';
 import { Plan } from '../../lib/plan.ts';
 import { parseMakerSpecs, quote, type MakerSpec } from '../validate.ts';
-import { addToGroups, createUser, groupGid, hasSubIds, isSystemAccount, membersOf, removeUser, requireGroup, runAs, setPassword } from './accounts.ts';
+import { addToGroups, createUser, groupGid, hasSubIds, isSystemAccount, membersOf, removeUser, requireGroup, runAs, setPassword } from '../../lib/accounts.ts';
 import { checkPublicKey, exportPublicKey, generateKeyBatch, generateKeyInteractive } from '../keys/gpg.ts';
 import { userDir, userFile, userFileState, USER_CONTAINERS_DIR, USER_POLICY, USER_REGISTRIES_D, USER_REGISTRIES_D_FILE, USER_SIGSTORE_DIR, USER_SIGSTORE_KEY } from './homes.ts';
 import {

@@ -34,23 +34,23 @@ import {
 } from '../bundle/bundle.ts';
 import { SIGSTORE_REGISTRIES_D, SIGSTORE_REGISTRIES_D_PREFIX, sigstoreRegistriesD } from './maker-policy.ts';
 import { planDir, planFile, planManaged, planParentDir, readCurrent, type Current } from '../file-changes.ts';
-import { HOSTS_FILE, planHostsBinding, readHostsFile } from '../hosts.ts';
+import { HOSTS_FILE, readHostsFile } from '../../lib/hosts.ts';
+import { planHostsBinding } from '../hosts.ts';
 import { Plan } from '../../lib/plan.ts';
 import { planRegistriesConf, RegistriesConfError } from './registries-conf.ts';
+import { addSystemGroup, groupGid } from '../../lib/accounts.ts';
 import {
-  addSystemGroup,
   applyUsernsSysctl,
   CONTROL_FACILITIES,
   CONTROL_STATE,
   controlState,
-  groupId,
   hasControlFacility,
   setControlState,
   SYSCTL_CONTENT,
   SYSCTL_FILE,
   USERNS_SYSCTL,
   usernsSysctlValue,
-} from '../system.ts';
+} from '../userns.ts';
 
 const t = translator('podsec');
 
@@ -118,7 +118,7 @@ export function masterPolicy(current: ContainersPolicy | undefined): { policy: C
 
 function planGroups(plan: Plan, root: string): void {
   for (const group of [PODMAN_GROUP, PODMAN_DEV_GROUP]) {
-    if (groupId(root, group) !== undefined) continue;
+    if (groupGid(root, group) !== undefined) continue;
     plan.change(t('create the system group {group}', { group }), () => addSystemGroup(root, group));
   }
 }

@@ -5,6 +5,7 @@
  */
 import { join } from 'node:path';
 import { U7S_ADMIN_HOME, U7S_CONFIG_DIR, U7S_LIBEXEC_BIN } from '../../lib/names.ts';
+import { SYSTEM_PATH } from '../../lib/proc.ts';
 
 export { U7S_ADMIN_HOME, U7S_CONFIG_DIR, U7S_LIBEXEC_BIN };
 
@@ -32,9 +33,7 @@ export const SYSTEM_PROGRAMS = {
 } as const;
 
 /** The PATH our programs give the commands they start: ours first, then the system's. */
-export const U7S_PATH = `${U7S_LIBEXEC_BIN}:/usr/sbin:/usr/bin:/sbin:/bin`;
-/** The PATH used to find system tools (never ours, never the caller's). */
-export const SYSTEM_PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
+export const U7S_PATH = `${U7S_LIBEXEC_BIN}:${SYSTEM_PATH}`;
 
 /** Root-owned, group u7s-admin readable: what the wrapper generates for the node account. */
 export const U7S_ENV_FILE = `${U7S_CONFIG_DIR}/config/env`;
