@@ -9,6 +9,8 @@
  * When a step before the policy switch fails, the accounts this run created and the key files it
  * installed are removed again.
  */
+import type { KeyObject } from 'node:crypto';
+import { unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { CommandError } from '../../lib/command.ts';
 import { installManaged } from '../../lib/config-history.ts';
@@ -73,6 +75,13 @@ interface MakerPlan {
   source: KeySource;
 }
 
+interface Secrets {
+  /** The accounts' password from a file or stdin; undefined: ask (or none). */
+  password?: string;
+  /** The passphrase of generated keys from a file, stdin or --no-key-passphrase (''); undefined: ask. */
+  passphrase?: string;
+}
+
 const SERVER_REFUSAL = () => t('It is not possible to create users of the container image developer class');
 
 /** Key kind of an existing maker: the kind its scopes use, else the key file that exists. */
@@ -105,10 +114,8 @@ function byUser(specs: MakerSpec[]): Map<string, string[]> {
   return users;
 }
 
-/** Everything that can refuse is checked here; the returned plan only applies. */
-export async function planImageMakers(input: ImageMakerInput): Promise<{ plan: Plan; policy: ContainersPolicy }> {
-  const { root } = input;
-  const specs = parseMakerSpecs(input.args);
+/** What must be in place before image makers can be made; the current policy and the master key. */
+function checkPrerequisites(root: string): { current: ContainersPolicy; masterKey: KeyObject } {
   if (process.geteuid?.() !== 0) throw new CommandError(t('The script must be run by a user with root rights.'), 1);
   requireSigstoreServer(root, SERVER_REFUSAL());
   try {
@@ -123,8 +130,13 @@ export async function planImageMakers(input: ImageMakerInput): Promise<{ plan: P
   if (!current) throw new CommandError(t('{file} does not exist; run podsec-create-policy first', { file: POLICY_FILE }), 1);
   const masterKey = readMasterKey(root);
   if (!masterKey) throw new CommandError(t('this host has no trust key to sign the published policy with; run podsec-create-policy on the master first'), 1);
+  return { current, masterKey };
+}
 
-  const users = byUser(specs);
+/** One MakerPlan per user of the command line: which account, which key kind from which source. */
+function planMakers(input: ImageMakerInput, current: ContainersPolicy): MakerPlan[] {
+  const { root } = input;
+  const users = byUser(parseMakerSpecs(input.args));
   if (input.key.kind === 'gpg-generate' && input.key.email !== undefined && users.size > 1) {
     throw new CommandError(t('--gpg-email names one key; give one user per run with it'), 1);
   }
@@ -158,6 +170,11 @@ export async function planImageMakers(input: ImageMakerInput): Promise<{ plan: P
     }
     makers.push({ user, repoPaths, existing, kind, source });
   }
+  return makers;
+}
+
+/** The secrets given in files or on stdin, read while planning so that a missing file changes nothing. */
+async function readSecrets(input: ImageMakerInput, makers: MakerPlan[]): Promise<Secrets> {
   if (input.password.kind === 'prompt' && !input.interactive && makers.some((m) => !m.existing)) {
     throw new CommandError(t('no terminal to ask for the password on; use --password-file FILE, --password-stdin or --no-password'), 1);
   }
@@ -166,170 +183,144 @@ export async function planImageMakers(input: ImageMakerInput): Promise<{ plan: P
     throw new CommandError(t('no terminal to ask for the key passphrase on; use --key-passphrase-file FILE or --no-key-passphrase'), 1);
   }
   if (input.password.kind === 'stdin' && input.keyPassphrase?.kind === 'stdin') throw new CommandError(t('only one secret can come from standard input'), 1);
-
-  const policy = withMakers(
-    current,
-    makers.map((m) => ({ user: m.user, kind: m.kind, repoPaths: m.repoPaths })),
-  );
-  const policyText = serializePolicy(policy);
-  const sigstoreD = sigstoreRegistriesD(policy);
-
-  // Secrets from files and stdin are read while planning, so a missing file changes nothing.
   const password = input.password.kind === 'file' ? secretFromFile(input.password.file) : input.password.kind === 'stdin' ? await secretFromStdin() : undefined;
   if (password !== undefined && password === '') throw new CommandError(t('the password is empty'), 1);
-  const passphraseGiven = input.keyPassphrase?.kind === 'file' ? secretFromFile(input.keyPassphrase.file) : input.keyPassphrase?.kind === 'stdin' ? await secretFromStdin() : input.keyPassphrase?.kind === 'none' ? '' : undefined;
+  const passphrase = input.keyPassphrase?.kind === 'file' ? secretFromFile(input.keyPassphrase.file) : input.keyPassphrase?.kind === 'stdin' ? await secretFromStdin() : input.keyPassphrase?.kind === 'none' ? '' : undefined;
   if (input.key.kind === 'gpg-import') await checkPublicKey(input.key.bytes, input.key.file);
+  return { password, passphrase };
+}
 
-  const plan = new Plan();
-  const created: string[] = [];
-  const installedKeys: string[] = [];
-  let policySwitched = false;
-  const rollback = async () => {
-    if (policySwitched) return;
-    for (const file of installedKeys) {
-      try {
-        const dir = openTrustedDir(join(root, KEYS_DIR), { root });
-        try {
-          const { unlinkSync } = await import('node:fs');
-          unlinkSync(dir.at(file));
-        } finally {
-          dir.close();
-        }
-      } catch {
-        // best effort
-      }
-    }
-    for (const user of created) await removeUser(root, user);
-  };
-  const guarded = (apply: () => void | Promise<void>) => async () => {
-    try {
-      await apply();
-    } catch (error) {
-      await rollback();
-      if (created.length && !policySwitched) {
-        const message = error instanceof Error ? error.message : String(error);
-        throw new CommandError(t('{message} (the accounts created by this run were removed again: {users})', { message, users: created.join(', ') }), error instanceof CommandError ? error.exitCode : 1);
-      }
-      throw error;
-    }
-  };
+/** What the steps of one run share: the accounts (known once created) and the public keys (once made). */
+interface Run {
+  root: string;
+  input: ImageMakerInput;
+  plan: Plan;
+  secrets: Secrets;
+  accounts: Map<string, Account>;
+  publicKeys: Map<string, Buffer>;
+  /** The accounts a failed run removed again, for its message. */
+  removed: string[];
+}
 
-  const publicKeys = new Map<string, Buffer>();
-  const accounts = new Map<string, Account>();
-  for (const maker of makers) {
-    const { user } = maker;
-    if (!maker.existing) {
-      plan.change(
-        t('create the user {user} (group {group}, also in {devGroup})', { user, group: PODMAN_GROUP, devGroup: PODMAN_DEV_GROUP }),
-        guarded(async () => {
-          const account = await createUser(root, user, PODMAN_GROUP, [PODMAN_DEV_GROUP], t('podsec image maker'));
-          created.push(user);
-          accounts.set(user, account);
-          if (!hasSubIds(root, user, account.uid)) plan.warn(t('{user} has no range in /etc/subuid or /etc/subgid: rootless podman needs one (usermod --add-subuids)', { user }));
-        }),
-      );
-    } else {
-      accounts.set(user, maker.existing);
-      if (!membersOf(root, PODMAN_DEV_GROUP).includes(user)) {
-        plan.change(t('add {user} to the group {group}', { user, group: PODMAN_DEV_GROUP }), guarded(() => addToGroups(root, user, [PODMAN_DEV_GROUP])));
-      }
-    }
-    if (password !== undefined || (input.password.kind === 'prompt' && !maker.existing)) {
-      plan.change(
-        t('set the password of {user}', { user }),
-        guarded(async () => {
-          const value = password ?? (await promptSecret(t('Enter the password for user {user} - the container image developer: ', { user }), t('Repeat the password: ')));
-          await setPassword(root, user, value);
-        }),
-      );
-    }
-    const account = () => accounts.get(user)!;
-    const gid = () => groupGid(root, PODMAN_GROUP)!;
-    const keyFile = keyFileName(user, maker.kind);
-    const source = maker.source;
-    if (source.kind !== 'keep') {
-      const what =
-        source.kind === 'sigstore'
-          ? t('generate a sigstore key pair for {user} (private key ~{user}/{path})', { user, path: USER_SIGSTORE_KEY })
-          : source.kind === 'gpg-import'
-            ? t('take the public key of {user} from {file}', { user, file: source.file })
-            : t('generate a GPG signing key in the keyring of {user}', { user });
-      plan.change(
-        what,
-        guarded(async () => {
-          const as = runAs(root, account());
-          if (source.kind === 'gpg-import') {
-            publicKeys.set(keyFile, source.bytes);
-            return;
-          }
-          const passphrase =
-            passphraseGiven ??
-            (source.kind === 'gpg-interactive' ? '' : await promptSecret(t('Passphrase for the signing key of {user}: ', { user }), t('Repeat the passphrase: ')));
-          if (source.kind === 'sigstore') {
-            const pair = generateSigstoreKeyPair(Buffer.from(passphrase));
-            userDir(root, account(), USER_SIGSTORE_DIR, 0o700, gid());
-            userFile(root, account(), USER_SIGSTORE_KEY, pair.privateKeyPem, 0o600, gid());
-            publicKeys.set(keyFile, Buffer.from(pair.publicKeyPem));
-            return;
-          }
-          const fingerprint =
-            source.kind === 'gpg-generate'
-              ? await generateKeyBatch(as, `${user} <${source.email ?? `${user}@registry.local`}>`, passphrase)
-              : await generateKeyInteractive(as);
-          const exported = await exportPublicKey(as, fingerprint);
-          const info = await checkPublicKey(exported, t('the exported key of {user}', { user }));
-          if (!info.primaries.includes(fingerprint)) throw new CommandError(t('gpg exported another key than {fingerprint}', { fingerprint }), 1);
-          publicKeys.set(keyFile, exported);
-          plan.note(t('{user} signs with the GPG key {fingerprint}: podsec-load-sign-oci ARCHIVE ARCH {fingerprint}', { user, fingerprint }));
-        }),
-      );
-      plan.change(
-        t('install the public key {path} (owner root, mode 0644)', { path: `${KEYS_DIR}/${keyFile}` }),
-        guarded(() => {
-          const bytes = publicKeys.get(keyFile)!;
-          const full = join(root, KEYS_DIR, keyFile);
-          try {
-            atomicWrite(full, bytes, { mode: 0o644, uid: 0, gid: 0, root });
-          } catch (error) {
-            if (error instanceof UnsafePathError) throw new CommandError(error.message, 1);
-            throw error;
-          }
-          installedKeys.push(keyFile);
-        }),
-      );
-      if (source.kind === 'sigstore') plan.note(t('{user} signs with the sigstore key ~{user}/{path}: podsec-load-sign-oci --sigstore-key ~/{path} ARCHIVE ARCH', { user, path: USER_SIGSTORE_KEY }));
-    }
-  }
-
-  const policyCurrent = readCurrent(root, POLICY_FILE);
-  if (!managedUpToDate(root, POLICY_FILE, policyText, POLICY_HISTORY, policyCurrent)) {
-    const scopes = makers.flatMap((m) => m.repoPaths.map((p) => `${p} → ${keyFileName(m.user, m.kind)}`)).join(', ');
+/** The account (created, or added to podman_dev) and its password. */
+function planAccount(run: Run, maker: MakerPlan): void {
+  const { root, plan, input, secrets } = run;
+  const { user } = maker;
+  if (!maker.existing) {
     plan.change(
-      t('write {path} (the image makers\' scopes: {scopes})', { path: POLICY_FILE, scopes }),
-      guarded(() => {
-        installManaged(join(root, POLICY_FILE), policyText, { root, ...POLICY_HISTORY, timestamp: input.now, mode: 0o644, uid: 0, gid: 0 });
-        policySwitched = true;
-      }),
+      t('create the user {user} (group {group}, also in {devGroup})', { user, group: PODMAN_GROUP, devGroup: PODMAN_DEV_GROUP }),
+      async () => {
+        const account = await createUser(root, user, PODMAN_GROUP, [PODMAN_DEV_GROUP], t('podsec image maker'));
+        run.accounts.set(user, account);
+        if (!hasSubIds(root, user, account.uid)) plan.warn(t('{user} has no range in /etc/subuid or /etc/subgid: rootless podman needs one (usermod --add-subuids)', { user }));
+      },
+      async () => {
+        await removeUser(root, user);
+        run.removed.unshift(user);
+      },
     );
-  }
-  if (sigstoreD) {
-    const text = serializeRegistriesD(sigstoreD);
-    if (!managedUpToDate(root, SIGSTORE_REGISTRIES_D, text, { prefix: SIGSTORE_REGISTRIES_D_PREFIX })) {
-      plan.change(t('write {path} (sigstore signatures of {scopes} are read from the registry)', { path: SIGSTORE_REGISTRIES_D, scopes: Object.keys(sigstoreD.docker ?? {}).join(', ') }), () => {
-        safeMkdir(join(root, '/etc/containers/registries.d'), { mode: 0o755, uid: 0, gid: 0, root });
-        installManaged(join(root, SIGSTORE_REGISTRIES_D), text, { root, prefix: SIGSTORE_REGISTRIES_D_PREFIX, timestamp: input.now, mode: 0o644, uid: 0, gid: 0 });
-      });
+  } else {
+    run.accounts.set(user, maker.existing);
+    if (!membersOf(root, PODMAN_DEV_GROUP).includes(user)) {
+      plan.change(t('add {user} to the group {group}', { user, group: PODMAN_DEV_GROUP }), () => addToGroups(root, user, [PODMAN_DEV_GROUP]));
     }
   }
+  if (secrets.password !== undefined || (input.password.kind === 'prompt' && !maker.existing)) {
+    plan.change(t('set the password of {user}', { user }), async () => {
+      const value = secrets.password ?? (await promptSecret(t('Enter the password for user {user} - the container image developer: ', { user }), t('Repeat the password: ')));
+      await setPassword(root, user, value);
+    });
+  }
+}
 
-  // The makers' own policy and registries.d: written for the makers of this run; other makers'
-  // copies follow the system policy only while they still hold what podsec wrote for them.
-  const mine = makerPolicy(policy);
-  const mineText = serializePolicy(mine);
+/** A new key pair (or the imported public key), and its public key installed in /var/sigstore/keys. */
+function planKey(run: Run, maker: MakerPlan): void {
+  const { root, plan, secrets } = run;
+  const { user, source } = maker;
+  if (source.kind === 'keep') return;
+  const account = () => run.accounts.get(user)!;
+  const gid = () => groupGid(root, PODMAN_GROUP)!;
+  const keyFile = keyFileName(user, maker.kind);
+  const what =
+    source.kind === 'sigstore'
+      ? t('generate a sigstore key pair for {user} (private key ~{user}/{path})', { user, path: USER_SIGSTORE_KEY })
+      : source.kind === 'gpg-import'
+        ? t('take the public key of {user} from {file}', { user, file: source.file })
+        : t('generate a GPG signing key in the keyring of {user}', { user });
+  plan.change(what, async () => {
+    if (source.kind === 'gpg-import') {
+      run.publicKeys.set(keyFile, source.bytes);
+      return;
+    }
+    const passphrase =
+      secrets.passphrase ?? (source.kind === 'gpg-interactive' ? '' : await promptSecret(t('Passphrase for the signing key of {user}: ', { user }), t('Repeat the passphrase: ')));
+    if (source.kind === 'sigstore') {
+      const pair = generateSigstoreKeyPair(Buffer.from(passphrase));
+      userDir(root, account(), USER_SIGSTORE_DIR, 0o700, gid());
+      userFile(root, account(), USER_SIGSTORE_KEY, pair.privateKeyPem, 0o600, gid());
+      run.publicKeys.set(keyFile, Buffer.from(pair.publicKeyPem));
+      return;
+    }
+    const as = runAs(root, account());
+    const fingerprint = source.kind === 'gpg-generate' ? await generateKeyBatch(as, `${user} <${source.email ?? `${user}@registry.local`}>`, passphrase) : await generateKeyInteractive(as);
+    const exported = await exportPublicKey(as, fingerprint);
+    const info = await checkPublicKey(exported, t('the exported key of {user}', { user }));
+    if (!info.primaries.includes(fingerprint)) throw new CommandError(t('gpg exported another key than {fingerprint}', { fingerprint }), 1);
+    run.publicKeys.set(keyFile, exported);
+    plan.note(t('{user} signs with the GPG key {fingerprint}: podsec-load-sign-oci ARCHIVE ARCH {fingerprint}', { user, fingerprint }));
+  });
+  plan.change(
+    t('install the public key {path} (owner root, mode 0644)', { path: `${KEYS_DIR}/${keyFile}` }),
+    () => {
+      try {
+        atomicWrite(join(root, KEYS_DIR, keyFile), run.publicKeys.get(keyFile)!, { mode: 0o644, uid: 0, gid: 0, root });
+      } catch (error) {
+        if (error instanceof UnsafePathError) throw new CommandError(error.message, 1);
+        throw error;
+      }
+    },
+    () => {
+      const dir = openTrustedDir(join(root, KEYS_DIR), { root });
+      try {
+        unlinkSync(dir.at(keyFile));
+      } finally {
+        dir.close();
+      }
+    },
+  );
+  if (source.kind === 'sigstore') plan.note(t('{user} signs with the sigstore key ~{user}/{path}: podsec-load-sign-oci --sigstore-key ~/{path} ARCHIVE ARCH', { user, path: USER_SIGSTORE_KEY }));
+}
+
+/** The system policy (the point of no return: from here on the new keys are trusted) and the registries.d file of sigstore scopes. */
+function planSystemPolicy(run: Run, makers: MakerPlan[], policy: ContainersPolicy, policyText: string): void {
+  const { root, plan, input } = run;
+  if (!managedUpToDate(root, POLICY_FILE, policyText, POLICY_HISTORY, readCurrent(root, POLICY_FILE))) {
+    const scopes = makers.flatMap((m) => m.repoPaths.map((p) => `${p} → ${keyFileName(m.user, m.kind)}`)).join(', ');
+    plan.change(t('write {path} (the image makers\' scopes: {scopes})', { path: POLICY_FILE, scopes }), () => {
+      installManaged(join(root, POLICY_FILE), policyText, { root, ...POLICY_HISTORY, timestamp: input.now, mode: 0o644, uid: 0, gid: 0 });
+    });
+  }
+  plan.pointOfNoReturn();
+  const sigstoreD = sigstoreRegistriesD(policy);
+  if (!sigstoreD) return;
+  const text = serializeRegistriesD(sigstoreD);
+  if (managedUpToDate(root, SIGSTORE_REGISTRIES_D, text, { prefix: SIGSTORE_REGISTRIES_D_PREFIX })) return;
+  plan.change(t('write {path} (sigstore signatures of {scopes} are read from the registry)', { path: SIGSTORE_REGISTRIES_D, scopes: Object.keys(sigstoreD.docker ?? {}).join(', ') }), () => {
+    safeMkdir(join(root, '/etc/containers/registries.d'), { mode: 0o755, uid: 0, gid: 0, root });
+    installManaged(join(root, SIGSTORE_REGISTRIES_D), text, { root, prefix: SIGSTORE_REGISTRIES_D_PREFIX, timestamp: input.now, mode: 0o644, uid: 0, gid: 0 });
+  });
+}
+
+/**
+ * The makers' own policy and registries.d: written for the makers of this run; other makers'
+ * copies follow the system policy only while they still hold what podsec wrote for them.
+ */
+function planMakerCopies(run: Run, makers: MakerPlan[], current: ContainersPolicy, policy: ContainersPolicy): void {
+  const { root, plan } = run;
+  const mineText = serializePolicy(makerPolicy(policy));
   const mineD = serializeRegistriesD(makerRegistriesD(policy));
   const oldMineText = serializePolicy(makerPolicy(current));
   const oldMineD = serializeRegistriesD(makerRegistriesD(current));
-  const thisRun = new Set(makers.map((m) => m.user));
   for (const maker of makers) {
     const existing = maker.existing;
     const upToDate =
@@ -342,46 +333,46 @@ export async function planImageMakers(input: ImageMakerInput): Promise<{ plan: P
         return state.kind === 'file' && state.text === text;
       });
     if (upToDate) continue;
-    plan.change(
-      t('write ~{user}/{policy} and ~{user}/{registries}', { user: maker.user, policy: USER_POLICY, registries: USER_REGISTRIES_D_FILE }),
-      () => {
-        const account = accounts.get(maker.user)!;
-        const gid = groupGid(root, PODMAN_GROUP)!;
-        userDir(root, account, USER_CONTAINERS_DIR, 0o755, gid);
-        userDir(root, account, USER_REGISTRIES_D, 0o755, gid);
-        userFile(root, account, USER_POLICY, mineText, 0o644, gid);
-        userFile(root, account, USER_REGISTRIES_D_FILE, mineD, 0o644, gid);
-      },
-    );
+    plan.change(t('write ~{user}/{policy} and ~{user}/{registries}', { user: maker.user, policy: USER_POLICY, registries: USER_REGISTRIES_D_FILE }), () => {
+      const account = run.accounts.get(maker.user)!;
+      const gid = groupGid(root, PODMAN_GROUP)!;
+      userDir(root, account, USER_CONTAINERS_DIR, 0o755, gid);
+      userDir(root, account, USER_REGISTRIES_D, 0o755, gid);
+      userFile(root, account, USER_POLICY, mineText, 0o644, gid);
+      userFile(root, account, USER_REGISTRIES_D_FILE, mineD, 0o644, gid);
+    });
   }
-  const others = membersOf(root, PODMAN_DEV_GROUP).filter((u) => !thisRun.has(u));
-  if (mineText !== oldMineText || mineD !== oldMineD) {
-    for (const user of others) {
-      const account = findAccount(root, user);
-      if (!account) continue;
-      const files: [string, string, string][] = [
-        [USER_POLICY, oldMineText, mineText],
-        [USER_REGISTRIES_D_FILE, oldMineD, mineD],
-      ];
-      for (const [path, old, next] of files) {
-        if (old === next) continue;
-        const state = userFileState(root, account, path);
-        if (state.kind !== 'file' || state.text !== old) {
-          if (state.kind !== 'absent') plan.note(t('~{user}/{path} was changed by its owner and is left alone; it lacks the new scopes', { user, path }));
-          continue;
-        }
-        plan.change(t('update ~{user}/{path} with the new scopes', { user, path }), () => {
-          try {
-            userFile(root, account, path, next, 0o644, groupGid(root, PODMAN_GROUP)!);
-          } catch (error) {
-            // Another maker's home: what they planted there must not stop this run.
-            plan.warn(t('~{user}/{path} was not updated: {reason}', { user, path, reason: (error as Error).message }));
-          }
-        });
+  if (mineText === oldMineText && mineD === oldMineD) return;
+  const thisRun = new Set(makers.map((m) => m.user));
+  for (const user of membersOf(root, PODMAN_DEV_GROUP).filter((u) => !thisRun.has(u))) {
+    const account = findAccount(root, user);
+    if (!account) continue;
+    const files: [string, string, string][] = [
+      [USER_POLICY, oldMineText, mineText],
+      [USER_REGISTRIES_D_FILE, oldMineD, mineD],
+    ];
+    for (const [path, old, next] of files) {
+      if (old === next) continue;
+      const state = userFileState(root, account, path);
+      if (state.kind !== 'file' || state.text !== old) {
+        if (state.kind !== 'absent') plan.note(t('~{user}/{path} was changed by its owner and is left alone; it lacks the new scopes', { user, path }));
+        continue;
       }
+      plan.change(t('update ~{user}/{path} with the new scopes', { user, path }), () => {
+        try {
+          userFile(root, account, path, next, 0o644, groupGid(root, PODMAN_GROUP)!);
+        } catch (error) {
+          // Another maker's home: what they planted there must not stop this run.
+          plan.warn(t('~{user}/{path} was not updated: {reason}', { user, path, reason: (error as Error).message }));
+        }
+      });
     }
   }
+}
 
+/** The published policy and keys, and the signed trust bundle over them. */
+function planPublishing(run: Run, policyText: string, masterKey: KeyObject): void {
+  const { root, plan, input } = run;
   const publishStep = () => {
     const publish = planPublish(root, policyText, { now: input.now, masterKey });
     for (const warning of publish.warnings) plan.warn(warning);
@@ -390,10 +381,41 @@ export async function planImageMakers(input: ImageMakerInput): Promise<{ plan: P
   };
   if (!plan.empty) {
     plan.change(t('publish the policy and keys in {dir} and sign the trust bundle', { dir: KEYS_DIR }), publishStep);
-  } else {
-    // Nothing else changes: the keys are all on disk, so the bundle can be checked now.
-    const publish = planPublish(root, policyText, { now: input.now, masterKey });
-    if (publish.changed) plan.change(publish.changes.join('; '), publishStep);
+    return;
   }
+  // Nothing else changes: the keys are all on disk, so the bundle can be checked now.
+  const publish = planPublish(root, policyText, { now: input.now, masterKey });
+  if (publish.changed) plan.change(publish.changes.join('; '), publishStep);
+}
+
+/**
+ * Everything that can refuse is checked here; the returned plan only applies. Its order is the
+ * one the header describes; a failure before the system policy is switched removes the accounts
+ * this run created and the public keys it installed.
+ */
+export async function planImageMakers(input: ImageMakerInput): Promise<{ plan: Plan; policy: ContainersPolicy }> {
+  const { current, masterKey } = checkPrerequisites(input.root);
+  const makers = planMakers(input, current);
+  const secrets = await readSecrets(input, makers);
+  const policy = withMakers(
+    current,
+    makers.map((m) => ({ user: m.user, kind: m.kind, repoPaths: m.repoPaths })),
+  );
+  const policyText = serializePolicy(policy);
+
+  const plan = new Plan();
+  const run: Run = { root: input.root, input, plan, secrets, accounts: new Map(), publicKeys: new Map(), removed: [] };
+  plan.undoneError = (error) => {
+    if (run.removed.length === 0) return error;
+    const message = error instanceof Error ? error.message : String(error);
+    return new CommandError(t('{message} (the accounts created by this run were removed again: {users})', { message, users: run.removed.join(', ') }), error instanceof CommandError ? error.exitCode : 1);
+  };
+  for (const maker of makers) {
+    planAccount(run, maker);
+    planKey(run, maker);
+  }
+  planSystemPolicy(run, makers, policy, policyText);
+  planMakerCopies(run, makers, current, policy);
+  planPublishing(run, policyText, masterKey);
   return { plan, policy };
 }
