@@ -6,7 +6,6 @@
  * Nothing is pushed until every check has passed; a failing copy stops the run naming the image.
  */
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CommandError } from '../../lib/command.ts';
 import { parsePolicy, PolicySyntaxError, requirementsFor, type ContainersPolicy } from '../../lib/containers-policy.ts';

@@ -13,25 +13,10 @@ import { parsePolicy, parseRegistriesD, PolicySyntaxError, rejectAllPolicy, seri
 import { translator } from '../../lib/i18n.ts';
 import { atomicWrite } from '../../lib/safe-fs.ts';
 import { CONTAINERS_CONFIG_DIR, PODMAN_DEV_GROUP, PODMAN_GROUP, SIGSTORE_HOST, SIGSTORE_PORT, SIGSTORE_ROOT, SIGSTORE_URL } from '../../lib/names.ts';
-import {
-  BUNDLE_NAME,
-  fetchTrustBundle,
-  fingerprintOf,
-  formatFingerprint,
-  installMasterKey,
-  KEYS_DIR,
-  MASTER_KEY_FILE,
-  newMasterKey,
-  NODE_STATE_FILE,
-  planPublish,
-  PUBLISHED_POLICY_NAME,
-  readMasterKey,
-  readNodeState,
-  writeNodeState,
-  type FetchedBundle,
-  type NodeTrustState,
-  type Pin,
-} from '../bundle/bundle.ts';
+import { BUNDLE_NAME, fingerprintOf, formatFingerprint, KEYS_DIR, MASTER_KEY_FILE, NODE_STATE_FILE, PUBLISHED_POLICY_NAME, type Pin } from '../bundle/format.ts';
+import { fetchTrustBundle, readNodeState, writeNodeState, type FetchedBundle, type NodeTrustState } from '../bundle/node.ts';
+import { installMasterKey, newMasterKey, readMasterKey } from '../bundle/key.ts';
+import { planPublish } from '../bundle/publish.ts';
 import { SIGSTORE_REGISTRIES_D, SIGSTORE_REGISTRIES_D_PREFIX, sigstoreRegistriesD } from './maker-policy.ts';
 import { planDir, planFile, planManaged, planParentDir, readCurrent, type Current } from '../file-changes.ts';
 import { HOSTS_FILE, readHostsFile } from '../../lib/hosts.ts';

@@ -3,7 +3,6 @@
  * identity of a process inside a user namespace (/proc/self/uid_map), and how root hands work to it.
  */
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { translator } from '../../lib/i18n.ts';
 import { readAccounts, type Account } from '../../lib/accounts.ts';
 import { U7S_ADMIN_USER } from '../../lib/names.ts';
