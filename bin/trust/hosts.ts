@@ -10,7 +10,7 @@ import { bindingsOf, HOSTS_FILE, parseHosts, readHostsFile, type Binding, type H
 
 const t = translator('podsec');
 
-export const PODSEC_HOST_NAMES = [REGISTRY_HOST, SIGSTORE_HOST, TRIVY_HOST] as const;
+const PODSEC_HOST_NAMES = [REGISTRY_HOST, SIGSTORE_HOST, TRIVY_HOST] as const;
 
 /** A podsec name bound to another address than the one asked for; nothing is changed. */
 export class HostsConflictError extends CommandError {
@@ -91,7 +91,7 @@ export function sigstoreServerBinding(lines: HostsLine[], file = HOSTS_FILE): Bi
 }
 
 /** The IPv4 and IPv6 addresses of this host's interfaces (of the network namespace we run in). */
-export function localAddresses(): Set<string> {
+function localAddresses(): Set<string> {
   const addresses = new Set<string>();
   for (const list of Object.values(networkInterfaces())) for (const info of list ?? []) addresses.add(info.address);
   return addresses;
@@ -104,7 +104,7 @@ export function isLocalAddress(address: string, local: Set<string> = localAddres
 export type ServerRole = { role: 'master'; binding: Binding } | { role: 'node'; binding: Binding } | { role: 'unconfigured' };
 
 /** Is this host the registry/signature server according to `<root>/etc/hosts` and its interfaces? */
-export function sigstoreServerRole(root: string, local: Set<string> = localAddresses()): ServerRole {
+function sigstoreServerRole(root: string, local: Set<string> = localAddresses()): ServerRole {
   const { text } = readHostsFile(root);
   const binding = sigstoreServerBinding(parseHosts(text), HOSTS_FILE);
   if (!binding) return { role: 'unconfigured' };

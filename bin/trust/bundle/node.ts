@@ -68,7 +68,7 @@ export function readNodeState(root: string): NodeTrustState | undefined {
   }
 }
 
-export function nodeStateText(state: NodeTrustState): string {
+function nodeStateText(state: NodeTrustState): string {
   return JSON.stringify(state, null, 2) + '\n';
 }
 

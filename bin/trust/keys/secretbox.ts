@@ -6,7 +6,7 @@
 import { poly1305 as nobleMac } from '@noble/ciphers/_poly1305';
 import { xsalsa20poly1305 } from '@noble/ciphers/salsa';
 
-export const KEY_BYTES = 32;
+const KEY_BYTES = 32;
 export const NONCE_BYTES = 24;
 
 function checkSizes(nonce: Uint8Array, key: Uint8Array): void {

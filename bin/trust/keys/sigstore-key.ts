@@ -40,7 +40,7 @@ function pem(type: string, body: Uint8Array): string {
 }
 
 /** Encrypts PKCS#8 DER bytes into the `encrypted` JSON document. */
-export function encryptPrivateKeyDer(der: Uint8Array, passphrase: Uint8Array): Buffer {
+function encryptPrivateKeyDer(der: Uint8Array, passphrase: Uint8Array): Buffer {
   const salt = randomBytes(SALT_BYTES);
   const nonce = randomBytes(NONCE_BYTES);
   const ciphertext = secretboxSeal(der, nonce, deriveKey(passphrase, salt));

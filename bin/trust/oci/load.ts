@@ -1,6 +1,6 @@
 /**
- * podsec-load-sign-oci's work (research/podsec-base.md §13): unpack `<arch>.tar.xz`, check every
- * image name, check that the caller's key is the one the system policy wants for each destination,
+ * podsec-load-sign-oci's work (upstream's steps, with every check made first): unpack
+ * `<arch>.tar.xz`, check every image name, check that the caller's key is the one the system policy wants for each destination,
  * then push and sign image by image with skopeo (one copy per image: OCI layout → registry, the
  * signature written through the maker's lookaside staging or, for sigstore, as an attachment).
  * Nothing is pushed until every check has passed; a failing copy stops the run naming the image.

@@ -1,5 +1,6 @@
 /**
- * Saving images into podsec's archive format (research/podsec-base.md §10–§12): for each
+ * Saving images into podsec's archive format (the one upstream's podsec-save-oci and
+ * podsec-k8s-save-oci write, which podsec-load-sign-oci reads): for each
  * architecture, an OCI layout `<ociDir>/<arch>/` with uncompressed layers (they compress better
  * with xz) and ref names `<platform>/<name>:<tag>`, packed into `<ociDir>/<arch>.tar.xz`.
  *
