@@ -1,11 +1,14 @@
 /**
  * Local accounts, read as data from the tree's own files (under --root those decide, not the
  * host's; no NSS, no `id` parsing): /etc/passwd, /etc/group, /etc/subuid, /etc/subgid and
- * login.defs, each read through safe-fs (a regular file, no symlink, bounded). Changed only with
+ * login.defs, each read through safe-fs as a regular file of bounded size (never a FIFO or a
+ * device). A symlink is followed: inside the u7s node namespace rootlesskit's copy-up of /etc
+ * makes every entry one, and /etc is root's. Changed only with
  * the shadow tools (groupadd, useradd, usermod, userdel, chpasswd) and `--prefix ROOT` when the
  * tree is not /. Names were validated before they get here, and `--` ends the options of every
  * tool, so no name can become an option.
  */
+import { realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { CommandError } from './command.ts';
 import { translator } from './i18n.ts';
@@ -32,7 +35,7 @@ export interface GroupEntry {
 /** A file of the tree as text; '' when it does not exist. */
 function readText(root: string, file: string): string {
   try {
-    return readRegularFile(join(root, file), { maxBytes: MAX_ACCOUNT_FILE }).toString('utf8');
+    return readRegularFile(realpathSync(join(root, file)), { maxBytes: MAX_ACCOUNT_FILE }).toString('utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return '';
     throw error;
