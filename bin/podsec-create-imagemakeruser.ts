@@ -8,7 +8,7 @@
 import { CommandError, runCommand } from './lib/command.ts';
 import { translator } from './lib/i18n.ts';
 import { readRegularFile, UnsafePathError } from './lib/safe-fs.ts';
-import { planImageMakers, type ImageMakerInput, type KeySource, type PasswordSource } from './makers/imagemaker.ts';
+import { planImageMakers, type ImageMakerInput, type KeySource, type PasswordSource } from './trust/makers/imagemaker.ts';
 
 const t = translator('podsec');
 const NAME = 'podsec-create-imagemakeruser';

@@ -10,10 +10,10 @@ import { CommandError, runCommand } from './lib/command.ts';
 import { translator } from './lib/i18n.ts';
 import { PODMAN_GROUP } from './lib/names.ts';
 import { findAccount, type Account } from './lib/accounts.ts';
-import { addSystemGroup, createUser, groupGid, hasSubIds, isSystemAccount, setPassword } from './makers/accounts.ts';
-import { lockedDirState, lockEmptyDir, supportsImmutable, USER_CONTAINERS_DIR } from './makers/homes.ts';
-import { promptSecret, secretFromFile, secretFromStdin } from './makers/secrets.ts';
-import { Plan } from './trust/plan.ts';
+import { addSystemGroup, createUser, groupGid, hasSubIds, isSystemAccount, setPassword } from './lib/accounts.ts';
+import { lockedDirState, lockEmptyDir, supportsImmutable, USER_CONTAINERS_DIR } from './trust/makers/homes.ts';
+import { promptSecret, secretFromFile, secretFromStdin } from './lib/secrets.ts';
+import { Plan } from './lib/plan.ts';
 import { checkUserName, quote } from './trust/validate.ts';
 
 const t = translator('podsec');

@@ -6,8 +6,9 @@
 import { createPublicKey } from 'node:crypto';
 import { CommandError, runCommand } from './lib/command.ts';
 import { translator } from './lib/i18n.ts';
-import { fingerprintOf, formatFingerprint, normalizeHash, readMasterKey, type Pin } from './trust/bundle.ts';
-import { planCreatePolicy, type Role } from './trust/create-policy.ts';
+import { fingerprintOf, formatFingerprint, normalizeHash, type Pin } from './trust/bundle/format.ts';
+import { readMasterKey } from './trust/bundle/key.ts';
+import { planCreatePolicy, type Role } from './trust/policy/create-policy.ts';
 import { isLocalAddress } from './trust/hosts.ts';
 import { ipv4ExitCode, parseIPv4 } from './trust/ipv4.ts';
 

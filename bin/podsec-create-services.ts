@@ -4,7 +4,7 @@
  */
 import { CommandError, runCommand } from './lib/command.ts';
 import { translator } from './lib/i18n.ts';
-import { planCreateServices } from './trust/create-services.ts';
+import { planCreateServices } from './trust/services/create-services.ts';
 
 const t = translator('podsec');
 const NAME = 'podsec-create-services';

@@ -10,12 +10,12 @@
  * follow a `--`. Everything after the context goes to podman build as is; the context itself is
  * passed after `--`, so a directory named like an option is still a directory.
  */
-import { spawnSync } from 'node:child_process';
 import { userInfo } from 'node:os';
 import { CommandError, runCommand } from './lib/command.ts';
 import { translator } from './lib/i18n.ts';
 import { Journal } from './lib/inotify-journal.ts';
 import { checkImage, TRIVY_NOT_INSTALLED, trivyInstalled } from './lib/inotify-trivy.ts';
+import { runSync } from './lib/proc.ts';
 
 const NAME = 'podsec-inotify-build-invulnerable-image';
 const t = translator('podsec-inotify');
@@ -80,7 +80,7 @@ runCommand(
       return 3;
     }
     if (dockerfile) {
-      const build = spawnSync('podman', ['build', ...buildOptions, '-f', dockerfile, '-t', image, '--', context ?? '.'], { stdio: 'inherit' });
+      const build = runSync('podman', ['build', ...buildOptions, '-f', dockerfile, '-t', image, '--', context ?? '.'], { interactive: true, cwd: process.cwd(), timeoutMs: 0 });
       if (build.error || build.status !== 0) {
         journal.report('Fatal', `Building image ${JSON.stringify(image)} failed. Image analysis is skipped.`);
         return 2;
@@ -88,7 +88,7 @@ runCommand(
     }
     const result = await checkImage(journal, image, user);
     if (dockerfile && result.code !== 0) {
-      const rmi = spawnSync('podman', ['rmi', '--', image], { stdio: ['ignore', 'ignore', 'inherit'] });
+      const rmi = runSync('podman', ['rmi', '--', image], { passStderr: true });
       if (rmi.status === 0) process.stderr.write(t('Image {image} of user {user} has been deleted.', { image, user }) + '\n');
     }
     return result.code;

@@ -7,10 +7,9 @@
  * through bin/lib/containers-policy.ts; nothing runs as the user (upstream ran a generated shell
  * script as root with registry names pasted into it). Nagios plugin output and exit codes.
  */
-import { get as httpGet } from 'node:http';
-import { get as httpsGet } from 'node:https';
 import { runCommand } from './lib/command.ts';
 import { lookasideFor, requirementsFor, signatureUrl } from './lib/containers-policy.ts';
+import { httpGet } from './lib/http.ts';
 import { translator } from './lib/i18n.ts';
 import { isImageReference, ownerImages, storagesOf } from './lib/inotify-images.ts';
 import { Journal } from './lib/inotify-journal.ts';
@@ -27,20 +26,13 @@ const asked = new Map<string, Promise<boolean>>();
 function exists(url: string): Promise<boolean> {
   let answer = asked.get(url);
   if (answer) return answer;
-  answer = new Promise<boolean>((resolve) => {
-    const getter = url.startsWith('http://') ? httpGet : url.startsWith('https://') ? httpsGet : undefined;
-    if (!getter) return resolve(false);
-    try {
-      const request = getter(url, { timeout: 5000 }, (response) => {
-        response.resume();
-        resolve(response.statusCode === 200);
-      });
-      request.on('timeout', () => request.destroy());
-      request.on('error', () => resolve(false));
-    } catch {
-      resolve(false); // a URL Node refuses: not a signature
-    }
-  });
+  // A URL that does not parse, another protocol, no answer: not a signature.
+  answer = Promise.resolve()
+    .then(() => httpGet(url, { timeoutMs: 5000, maxBytes: 16 * 1024 * 1024 }))
+    .then(
+      (response) => response.status === 200,
+      () => false,
+    );
   asked.set(url, answer);
   return answer;
 }

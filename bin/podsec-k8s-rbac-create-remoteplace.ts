@@ -6,13 +6,13 @@
  * (0700), as a 0600 file replaced atomically. Upstream copied from the literal host "clusterIP"
  * into ./.kube of the current directory.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { CommandError, runCommand } from './lib/command.ts';
 import { t, usageError, withClientErrors } from './lib/rbac-common.ts';
 import { isRemoteHost, remoteOperand } from './lib/rbac-names.ts';
+import { runSync } from './lib/proc.ts';
 import { atomicWrite, safeMkdir } from './lib/safe-fs.ts';
 
 const NAME = 'podsec-k8s-rbac-create-remoteplace';
@@ -56,7 +56,7 @@ runCommand(
       const scratch = mkdtempSync(join(kubeDir, '.remoteplace-'));
       try {
         const target = join(scratch, 'config');
-        const result = spawnSync('scp', ['-q', '--', remoteOperand(host, '.kube/config'), target], { stdio: ['inherit', 'inherit', 'inherit'] });
+        const result = runSync('scp', ['-q', '--', remoteOperand(host, '.kube/config'), target], { interactive: true, cwd: process.cwd(), timeoutMs: 0 });
         if (result.error) throw new CommandError(t('Copying certificate failed: {message}', { message: result.error.message }), 1);
         if (result.status !== 0) throw new CommandError(t('Copying the kubeconfig from {host} failed (scp exit {code})', { host, code: String(result.status) }), 1);
         atomicWrite(join(kubeDir, 'config'), readFileSync(target), { mode: 0o600, uid, gid, root });

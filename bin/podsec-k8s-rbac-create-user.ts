@@ -6,32 +6,18 @@
  * enter (upstream: 0770 with group k8s, so every k8s member could read everybody's keys) and a
  * 0700 ~/.kube. Asks for the password when run on a terminal.
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CommandError, runCommand } from './lib/command.ts';
 import { PODMAN_GROUP } from './lib/names.ts';
-import { findAccount } from './lib/accounts.ts';
+import { addSystemGroup, createUser, findAccount } from './lib/accounts.ts';
+import { failure, runSync } from './lib/proc.ts';
 import { t, usageError, withClientErrors } from './lib/rbac-common.ts';
 import { checkUserName } from './lib/rbac-names.ts';
 import { safeMkdir } from './lib/safe-fs.ts';
 
 const NAME = 'podsec-k8s-rbac-create-user';
 const K8S_GROUP = 'k8s';
-const SBIN_PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
-
-function tool(program: string, args: string[], interactive = false): void {
-  const result = spawnSync(program, args, {
-    stdio: interactive ? 'inherit' : ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, PATH: SBIN_PATH },
-    encoding: 'utf8',
-  });
-  if (result.error) throw new CommandError(t('{program} failed: {message}', { program, message: result.error.message }), 1);
-  if (result.status !== 0) {
-    const detail = (result.stderr ?? '').trim().split('\n').pop() ?? '';
-    throw new CommandError(t('{program} failed: {message}', { program, message: detail || `exit ${result.status}` }), 1);
-  }
-}
 
 runCommand(
   {
@@ -70,16 +56,15 @@ runCommand(
       const user = checkUserName(positionals[0]!);
       if (findAccount(root, user) || existsSync(join(root, 'home', user))) throw new CommandError(t('User {user} exists', { user }), 1);
 
-      // --prefix makes groupadd/useradd edit <root>/etc (shadow ≥ 4.9); without --root they edit /etc.
-      const prefix = root === '/' ? [] : ['--prefix', root];
-      tool('groupadd', [...prefix, '-r', '-f', K8S_GROUP]);
-      tool('useradd', [...prefix, '-m', '-G', `${PODMAN_GROUP},${K8S_GROUP}`, user]);
-      const account = findAccount(root, user);
-      if (!account) throw new CommandError(t('User {user} missing from the system', { user }), 1);
+      await addSystemGroup(root, K8S_GROUP);
+      const account = await createUser(root, user, undefined, [PODMAN_GROUP, K8S_GROUP]);
       safeMkdir(join(root, account.home), { mode: 0o700, uid: account.uid, gid: account.gid, root, trustedOwner: account.uid });
       safeMkdir(join(root, account.home, '.kube'), { mode: 0o700, uid: account.uid, gid: account.gid, root, trustedOwner: account.uid });
 
-      if (!values['no-password'] && root === '/' && process.stdin.isTTY) tool('passwd', [user], true);
+      if (!values['no-password'] && root === '/' && process.stdin.isTTY) {
+        const passwd = runSync('passwd', ['--', user], { interactive: true, timeoutMs: 0 });
+        if (passwd.error || passwd.status !== 0) throw new CommandError(t('{program} failed: {message}', { program: 'passwd', message: failure(passwd) }), 1);
+      }
       else process.stderr.write(t('Set the password of {user} with: passwd {user}', { user }) + '\n');
       process.stderr.write(t('User {user} created', { user }) + '\n');
     }),

@@ -8,11 +8,11 @@ import { CommandError, runCommand } from './lib/command.ts';
 import { translator } from './lib/i18n.ts';
 import { readOsRelease } from './lib/os-release.ts';
 import { PLATFORM_NAME, resolvePlatform, UnknownPlatformError } from './lib/platform.ts';
-import { failure, run } from './makers/proc.ts';
-import { confirmOnTerminal } from './makers/secrets.ts';
-import { isArchitecture } from './oci/refs.ts';
-import { parseImages, SAVE_EXIT, saveImages } from './oci/save.ts';
-import { ARCHITECTURES } from './oci/refs.ts';
+import { failure, run } from './lib/proc.ts';
+import { confirmOnTerminal } from './lib/secrets.ts';
+import { isArchitecture } from './trust/oci/refs.ts';
+import { parseImages, SAVE_EXIT, saveImages } from './trust/oci/save.ts';
+import { ARCHITECTURES } from './trust/oci/refs.ts';
 
 const t = translator('podsec');
 const NAME = 'podsec-k8s-save-oci';

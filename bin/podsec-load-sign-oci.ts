@@ -12,11 +12,11 @@ import { PODMAN_DEV_GROUP, REGISTRY_HOST } from './lib/names.ts';
 import { readOsRelease } from './lib/os-release.ts';
 import { PLATFORM_NAME, resolvePlatform, UnknownPlatformError } from './lib/platform.ts';
 import { readRegularFile } from './lib/safe-fs.ts';
-import { groupGid } from './makers/accounts.ts';
-import { confirmOnTerminal, promptSecret, secretFromFile } from './makers/secrets.ts';
-import { EXIT, signerProblems, planTransfers, pushAndSign, readSystemPolicy, unpackArchive, type Signer } from './oci/load.ts';
-import { ARCHITECTURES, formatName, isArchitecture, parseDestination } from './oci/refs.ts';
-import { SIGNATURES_DIR } from './trust/create-policy.ts';
+import { groupGid } from './lib/accounts.ts';
+import { confirmOnTerminal, promptSecret, secretFromFile } from './lib/secrets.ts';
+import { EXIT, signerProblems, planTransfers, pushAndSign, readSystemPolicy, unpackArchive, type Signer } from './trust/oci/load.ts';
+import { ARCHITECTURES, formatName, isArchitecture, parseDestination } from './trust/oci/refs.ts';
+import { SIGNATURES_DIR } from './trust/policy/create-policy.ts';
 import { requireSigstoreServer } from './trust/hosts.ts';
 
 const t = translator('podsec');

@@ -4,7 +4,7 @@
  */
 import { CommandError, runCommand } from './lib/command.ts';
 import { translator } from './lib/i18n.ts';
-import { isTransport, parseArchitectures, parseImages, SAVE_EXIT, saveImages } from './oci/save.ts';
+import { isTransport, parseArchitectures, parseImages, SAVE_EXIT, saveImages } from './trust/oci/save.ts';
 
 const t = translator('podsec');
 const NAME = 'podsec-save-oci';

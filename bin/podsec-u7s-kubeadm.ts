@@ -21,7 +21,7 @@ import { formatNodeEnv } from './u7s/lib/node-env.ts';
 import { NODE_UNITS, ensureUserManager, startUnits, stopUnits, systemSystemctl, userSystemctl } from './u7s/lib/node-service.ts';
 import { installKubernetes } from './u7s/lib/packages.ts';
 import { SYSTEM_PROGRAMS, U7S_ENV_FILE, U7S_RENDERED_DIR } from './u7s/lib/paths.ts';
-import { capture, systemTool } from './u7s/lib/proc.ts';
+import { capture, systemTool } from './lib/proc.ts';
 import { chooseRegistry } from './u7s/lib/registry.ts';
 import { platformName, verbosity } from './u7s/lib/values.ts';
 

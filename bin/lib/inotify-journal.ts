@@ -8,7 +8,7 @@
  * Messages are single lines: every name that comes from a file system, a policy or a log is put in
  * JSON quotes by the callers, so a newline or a quote in it can't forge a second entry.
  */
-import { spawnSync } from 'node:child_process';
+import { runSync } from './proc.ts';
 import { fstatSync } from 'node:fs';
 import { JOURNAL_PRIORITY, type JournalWord } from './inotify-severity.ts';
 
@@ -32,7 +32,7 @@ export function journalSink(tag: string, env: NodeJS.ProcessEnv = process.env): 
     };
   }
   return (priority, line) => {
-    const r = spawnSync('logger', ['-p', `user.${['emerg', 'alert', 'crit', 'err', 'warning', 'notice', 'info', 'debug'][priority]}`, '-t', tag, '--', line], { stdio: 'ignore' });
+    const r = runSync('logger', ['-p', `user.${['emerg', 'alert', 'crit', 'err', 'warning', 'notice', 'info', 'debug'][priority]}`, '-t', tag, '--', line], { timeoutMs: 60_000 });
     if (r.error || r.status !== 0) process.stderr.write(`<${priority}>${line}\n`);
   };
 }
@@ -60,6 +60,6 @@ export class Journal {
 
 /** Mails a report with mailx (`mail -s SUBJECT ADDRESS`, body on stdin); failures are logged, not fatal. */
 export function sendMail(journal: Journal, to: string, subject: string, body: string): void {
-  const r = spawnSync('mail', ['-s', oneLine(subject), to], { input: body, stdio: ['pipe', 'ignore', 'pipe'], timeout: 60_000 });
-  if (r.error || r.status !== 0) journal.report('Low', `mail to ${JSON.stringify(to)} failed: ${r.error?.message ?? String(r.stderr ?? '').trim()}`);
+  const r = runSync('mail', ['-s', oneLine(subject), to], { input: body, timeoutMs: 60_000 });
+  if (r.error || r.status !== 0) journal.report('Low', `mail to ${JSON.stringify(to)} failed: ${r.error?.message ?? r.stderr.trim()}`);
 }

@@ -7,12 +7,12 @@
  * directory (a user can't make root read /etc/shadow into a message), and parse errors are reported
  * by position only.
  */
-import { spawnSync } from 'node:child_process';
 import { lstatSync, readdirSync, realpathSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { parsePolicy, parseRegistriesD, PolicySyntaxError, lookasideFor, type ContainersPolicy, type RegistriesD } from './containers-policy.ts';
 import { PODMAN_DEV_GROUP, PODMAN_GROUP, REGISTRY_HOST, SIGSTORE_HOST, SIGSTORE_PORT } from './names.ts';
 import { groupsOf, readAccounts, readGroups, type Account } from './accounts.ts';
+import { runSync } from './proc.ts';
 import { readRegularFile, UnsafePathError } from './safe-fs.ts';
 
 export const EXPECTED_LOOKASIDE = `http://${SIGSTORE_HOST}:${SIGSTORE_PORT}/sigstore/`;
@@ -143,8 +143,8 @@ export function subjects(root: string): Subject[] {
 }
 
 function immutable(path: string): boolean | undefined {
-  const r = spawnSync('lsattr', ['-d', '--', path], { encoding: 'utf8', timeout: 10_000 });
-  if (r.status !== 0 || typeof r.stdout !== 'string') return undefined;
+  const r = runSync('lsattr', ['-d', '--', path], { timeoutMs: 10_000 });
+  if (r.status !== 0) return undefined;
   return /^\S*i\S*\s/.test(r.stdout);
 }
 

@@ -4,10 +4,10 @@
  * codes as upstream: 0 clean, 3 the scan failed (including trivy not installed — never "OK"), 4 HIGH
  * findings, 5 CRITICAL findings.
  */
-import { spawn } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { TRIVY_HOST } from './names.ts';
+import { run } from './proc.ts';
 import type { Journal } from './inotify-journal.ts';
 
 export const TRIVY_PORT = 4954;
@@ -66,28 +66,15 @@ export function trivyServer(env: NodeJS.ProcessEnv = process.env): string {
 
 export function runTrivy(image: string, env: NodeJS.ProcessEnv = process.env): Promise<ScanResult> {
   const args = ['image', '--quiet', '--format', 'json', '--exit-code', '0', '--server', trivyServer(env), '--severity', 'HIGH,CRITICAL', '--', image];
-  return new Promise((resolve) => {
-    const child = spawn('trivy', args, { stdio: ['ignore', 'pipe', 'pipe'], env });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    const timer = setTimeout(() => child.kill('SIGTERM'), 30 * 60_000);
-    child.on('error', (error: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      resolve({ code: 3, high: 0, critical: 0, error: error.code === 'ENOENT' ? TRIVY_NOT_INSTALLED : error.message });
-    });
-    child.on('close', (status) => {
-      clearTimeout(timer);
-      const stderr = Buffer.concat(err).toString('utf8').trim();
-      if (status !== 0) return resolve({ code: 3, high: 0, critical: 0, error: stderr.split('\n').pop() || `trivy exit ${status}` });
-      try {
-        const { high, critical } = countSeverities(JSON.parse(Buffer.concat(out).toString('utf8')));
-        resolve({ code: critical > 0 ? 5 : high > 0 ? 4 : 0, high, critical });
-      } catch (error) {
-        resolve({ code: 3, high: 0, critical: 0, error: `unreadable trivy report: ${(error as Error).message}` });
-      }
-    });
+  return run('trivy', args, { fullEnv: env, cwd: process.cwd(), timeoutMs: 30 * 60_000 }).then(({ status, stdout, stderr, error }) => {
+    if (error) return { code: 3, high: 0, critical: 0, error: (error as NodeJS.ErrnoException).code === 'ENOENT' ? TRIVY_NOT_INSTALLED : error.message };
+    if (status !== 0) return { code: 3, high: 0, critical: 0, error: stderr.trim().split('\n').pop() || `trivy exit ${status}` };
+    try {
+      const { high, critical } = countSeverities(JSON.parse(stdout));
+      return { code: critical > 0 ? 5 : high > 0 ? 4 : 0, high, critical };
+    } catch (error) {
+      return { code: 3, high: 0, critical: 0, error: `unreadable trivy report: ${(error as Error).message}` };
+    }
   });
 }
 

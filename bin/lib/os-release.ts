@@ -2,6 +2,7 @@
  * Reads os-release(5) as data. Upstream sourced the file into a shell; here a value like
  * `$(reboot)` stays a literal string. Format: KEY=VALUE lines, values optionally in single or
  * double quotes; inside double quotes, backslash escapes $ " \ and `.
+ * Hand-written: dotenv and ini parsers expand, trim or unquote differently from os-release(5)'s shell subset.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

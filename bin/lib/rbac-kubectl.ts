@@ -7,7 +7,7 @@
  * our programs stay small (a bundled @kubernetes/client-node 0.22 is 7.8 MB and starts in ~0.57 s
  * against ~0.12 s for `node -e 0`; its 1.x/2.x lines need Node ≥ 22, our packages target Node 18).
  */
-import { spawn } from 'node:child_process';
+import { run } from './proc.ts';
 
 export type KubeObject = Record<string, any> & { apiVersion?: string; kind?: string; metadata?: Record<string, any> };
 
@@ -58,25 +58,10 @@ export class Kubectl {
   run(args: string[], input?: string): Promise<string> {
     const fullArgs = [...(this.options.kubeconfig ? ['--kubeconfig', this.options.kubeconfig] : []), ...args];
     const program = this.options.program ?? 'kubectl';
-    return new Promise((resolve, reject) => {
-      const child = spawn(program, fullArgs, { stdio: ['pipe', 'pipe', 'pipe'], env: this.options.env ?? process.env });
-      const out: Buffer[] = [];
-      const err: Buffer[] = [];
-      child.stdout.on('data', (b: Buffer) => out.push(b));
-      child.stderr.on('data', (b: Buffer) => err.push(b));
-      const timer = setTimeout(() => child.kill('SIGTERM'), this.options.timeoutMs ?? 60_000);
-      child.on('error', (error: NodeJS.ErrnoException) => {
-        clearTimeout(timer);
-        reject(error.code === 'ENOENT' ? new KubectlMissingError(program) : error);
-      });
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        const stderr = Buffer.concat(err).toString('utf8');
-        if (code === 0) resolve(Buffer.concat(out).toString('utf8'));
-        else reject(new KubectlError(args, reasonOf(stderr, code), stderr, code));
-      });
-      child.stdin.on('error', () => {});
-      child.stdin.end(input ?? '');
+    return run(program, fullArgs, { fullEnv: this.options.env ?? process.env, cwd: process.cwd(), input: input ?? '', timeoutMs: this.options.timeoutMs ?? 60_000 }).then(({ status, stdout, stderr, error, timedOut }) => {
+      if (error && !timedOut) throw (error as NodeJS.ErrnoException).code === 'ENOENT' ? new KubectlMissingError(program) : error;
+      if (status === 0) return stdout;
+      throw new KubectlError(args, reasonOf(stderr, status), stderr, status);
     });
   }
 

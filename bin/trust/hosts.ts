@@ -1,56 +1,16 @@
 /**
- * /etc/hosts as data (hosts(5)): one address and its names per line, `#` starts a comment. Names are
- * matched as whole tokens, case-insensitively as the resolver does — never as regular expressions
- * or substrings (upstream's grep matched `registry.local` inside `xregistry.localhost` and
- * `10.0.0.1` inside `10.0.0.10`).
- *
- * podsec binds registry.local, sigstore.local and trivy.local to the master's address on every
+ * podsec's names in /etc/hosts (parsed by bin/lib/hosts.ts): podsec binds registry.local, sigstore.local and trivy.local to the master's address on every
  * node. The master is the host that has that address on one of its interfaces.
  */
 import { networkInterfaces } from 'node:os';
-import { join } from 'node:path';
 import { CommandError } from '../lib/command.ts';
 import { translator } from '../lib/i18n.ts';
 import { REGISTRY_HOST, SIGSTORE_HOST, TRIVY_HOST } from '../lib/names.ts';
-import { readRegularFile } from '../lib/safe-fs.ts';
+import { bindingsOf, HOSTS_FILE, parseHosts, readHostsFile, type Binding, type HostsLine } from '../lib/hosts.ts';
 
 const t = translator('podsec');
 
-export const HOSTS_FILE = '/etc/hosts';
-export const PODSEC_HOST_NAMES = [REGISTRY_HOST, SIGSTORE_HOST, TRIVY_HOST] as const;
-const MAX_HOSTS_BYTES = 4 * 1024 * 1024;
-
-export interface HostsLine {
-  /** 1-based line number. */
-  number: number;
-  /** The line as written, without its newline. */
-  text: string;
-  /** The first token, when the line has an address and at least one name. */
-  address?: string;
-  names: string[];
-}
-
-export function parseHosts(text: string): HostsLine[] {
-  const raw = text.split('\n');
-  if (raw.length > 0 && raw[raw.length - 1] === '') raw.pop();
-  return raw.map((line, index) => {
-    const tokens = line.replace(/#.*/, '').split(/[ \t\r\f\v]+/).filter(Boolean);
-    const [address, ...names] = tokens;
-    return names.length > 0 ? { number: index + 1, text: line, address, names } : { number: index + 1, text: line, names: [] };
-  });
-}
-
-const sameName = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
-
-export interface Binding {
-  address: string;
-  line: number;
-}
-
-/** Every line that binds `name`, in file order (the resolver uses the first). */
-export function bindingsOf(lines: HostsLine[], name: string): Binding[] {
-  return lines.filter((l) => l.address !== undefined && l.names.some((n) => sameName(n, name))).map((l) => ({ address: l.address!, line: l.number }));
-}
+const PODSEC_HOST_NAMES = [REGISTRY_HOST, SIGSTORE_HOST, TRIVY_HOST] as const;
 
 /** A podsec name bound to another address than the one asked for; nothing is changed. */
 export class HostsConflictError extends CommandError {
@@ -130,19 +90,8 @@ export function sigstoreServerBinding(lines: HostsLine[], file = HOSTS_FILE): Bi
   return registry ?? sigstore;
 }
 
-/** The hosts file under `root`: its text, or '' when it does not exist. Symlinks and non-regular files are refused. */
-export function readHostsFile(root: string): { path: string; text: string; exists: boolean } {
-  const path = join(root, HOSTS_FILE);
-  try {
-    return { path, text: readRegularFile(path, { maxBytes: MAX_HOSTS_BYTES }).toString('utf8'), exists: true };
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { path, text: '', exists: false };
-    throw error;
-  }
-}
-
 /** The IPv4 and IPv6 addresses of this host's interfaces (of the network namespace we run in). */
-export function localAddresses(): Set<string> {
+function localAddresses(): Set<string> {
   const addresses = new Set<string>();
   for (const list of Object.values(networkInterfaces())) for (const info of list ?? []) addresses.add(info.address);
   return addresses;
@@ -155,7 +104,7 @@ export function isLocalAddress(address: string, local: Set<string> = localAddres
 export type ServerRole = { role: 'master'; binding: Binding } | { role: 'node'; binding: Binding } | { role: 'unconfigured' };
 
 /** Is this host the registry/signature server according to `<root>/etc/hosts` and its interfaces? */
-export function sigstoreServerRole(root: string, local: Set<string> = localAddresses()): ServerRole {
+function sigstoreServerRole(root: string, local: Set<string> = localAddresses()): ServerRole {
   const { text } = readHostsFile(root);
   const binding = sigstoreServerBinding(parseHosts(text), HOSTS_FILE);
   if (!binding) return { role: 'unconfigured' };

@@ -32,7 +32,7 @@ export function parseIPv4(text: string): IPv4Result {
   return { ok: true, address: octets.join('.'), octets: octets as [number, number, number, number] };
 }
 
-/** Exit codes of podsec-create-policy for each problem (research §6). */
+/** Exit codes of podsec-create-policy for each problem (upstream's, as listed above). */
 export function ipv4ExitCode(problem: IPv4Problem): number {
   switch (problem.kind) {
     case 'loopback':

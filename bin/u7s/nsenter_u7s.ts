@@ -7,12 +7,12 @@
 import { runCommand, CommandError } from '../lib/command.ts';
 import { translator } from '../lib/i18n.ts';
 import { U7S_ADMIN_USER } from '../lib/names.ts';
-import { nodeAccount } from './lib/accounts.ts';
 import { FRAME_FLAGS, FRAME_VALUED, splitAtCommand } from './lib/cli.ts';
 import { runContext } from './lib/context.ts';
 import { nsenterOptions, notRunningMessage, waitReady } from './lib/namespace.ts';
 import { U7S_PATH } from './lib/paths.ts';
-import { accountEnv, asAccount, cleanStop, requireTool, stand, stopRequested } from './lib/proc.ts';
+import { accountEnv, asAccount, nodeAccount } from './lib/accounts.ts';
+import { cleanStop, requireTool, stand, stopRequested } from '../lib/proc.ts';
 
 const t = translator('podsec-k8s');
 const ATTEMPTS = 10;

@@ -7,10 +7,10 @@
 import { runCommand, CommandError } from '../lib/command.ts';
 import { translator } from '../lib/i18n.ts';
 import { U7S_ADMIN_USER } from '../lib/names.ts';
-import { nodeAccount } from './lib/accounts.ts';
 import { runContext } from './lib/context.ts';
 import { SYSTEM_PROGRAMS } from './lib/paths.ts';
-import { accountEnv, asAccount, stand, systemTool } from './lib/proc.ts';
+import { accountEnv, asAccount, nodeAccount } from './lib/accounts.ts';
+import { stand, systemTool } from '../lib/proc.ts';
 
 const t = translator('podsec-k8s');
 const argv = process.argv.slice(2);

@@ -9,7 +9,7 @@ import { runCommand, CommandError } from '../lib/command.ts';
 import { translator } from '../lib/i18n.ts';
 import { U7S_ADMIN_USER } from '../lib/names.ts';
 import { findAccountBy, hostIdentity } from './lib/accounts.ts';
-import { stand, systemTool } from './lib/proc.ts';
+import { stand, systemTool } from '../lib/proc.ts';
 
 const t = translator('podsec-k8s');
 const argv = process.argv.slice(2);

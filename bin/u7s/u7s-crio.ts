@@ -12,7 +12,7 @@ import { cgroupMode } from './lib/cgroups.ts';
 import { crioConfig } from './lib/crio-config.ts';
 import { readNodeSettings } from './lib/node-env.ts';
 import { SYSTEM_PROGRAMS, U7S_PATH } from './lib/paths.ts';
-import { cleanStop, stand, stopRequested } from './lib/proc.ts';
+import { cleanStop, stand, stopRequested } from '../lib/proc.ts';
 
 const t = translator('podsec-k8s');
 const [ours, extra] = splitAtCommand(process.argv.slice(2), [...FRAME_VALUED, 'env-file'], FRAME_FLAGS);

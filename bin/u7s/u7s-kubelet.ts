@@ -15,7 +15,8 @@ import { cgroupMode } from './lib/cgroups.ts';
 import { kubeadmFlags, kubeletMinor, patchKubeletConfig } from './lib/kubelet-config.ts';
 import { logger } from './lib/log.ts';
 import { SYSTEM_PROGRAMS, U7S_PATH } from './lib/paths.ts';
-import { capture, cleanStop, poll, stand, stopRequested } from './lib/proc.ts';
+import { capture, cleanStop, stand, stopRequested } from '../lib/proc.ts';
+import { poll } from './lib/poll.ts';
 
 const t = translator('podsec-k8s');
 const log = logger('u7s-kubelet');

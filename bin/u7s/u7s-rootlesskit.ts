@@ -29,13 +29,13 @@ import {
   PRIVATE_RUN_ENTRIES,
   privateSource,
   stateFiles,
-  SYSTEM_PATH,
   SYSTEM_PROGRAMS,
   U7S_CNI_FLANNEL,
 } from './lib/paths.ts';
 import { hostServiceRoutes, servicesOn } from './lib/own-services.ts';
 import { rolePorts, portText } from './lib/ports.ts';
-import { capture, cleanStop, poll, stand, stopRequested, systemTool } from './lib/proc.ts';
+import { capture, cleanStop, stand, stopRequested, SYSTEM_PATH, systemTool } from '../lib/proc.ts';
+import { poll } from './lib/poll.ts';
 import { addPort } from './lib/rootlesskit-api.ts';
 import { nthAddress, parseCidr } from './lib/values.ts';
 

@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { execa } from 'execa';
 import YAML from 'yaml';
-import { DEFAULT_APISERVER_BIND_PORT as APISERVER_PORT } from '../../policies/u7s/kubeadm/templated-fields.ts';
+import { DEFAULT_APISERVER_BIND_PORT as APISERVER_PORT } from '../../bin/u7s/lib/kubeadm-fields.ts';
 import { build } from '../build.ts';
 import { isAlive, sleep } from '../image/cache.ts';
 import { defaultCacheDir } from '../image/index.ts';

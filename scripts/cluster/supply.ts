@@ -9,7 +9,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { registryConfig } from '../../bin/trust/service-configs.ts';
+import { registryConfig } from '../../bin/trust/services/service-configs.ts';
 import { lingerUser, userRun } from '../../test/support/image-nspawn.ts';
 import { sleep } from '../image/cache.ts';
 import type { K8sTools } from '../k8s-tools/build.ts';

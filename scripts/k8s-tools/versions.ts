@@ -4,9 +4,9 @@
  * checks it). Tests and the cluster harness import them from here.
  *
  * flannel's two image tags are the ones the packaged manifest template deploys
- * (policies/u7s/kubeadm/templated-fields.ts), so the images we build are the ones it names.
+ * (bin/u7s/lib/kubeadm-fields.ts), so the images we build are the ones it names.
  */
-import { FLANNEL_CNI_PLUGIN_VERSION, FLANNEL_VERSION } from '../../policies/u7s/kubeadm/templated-fields.ts';
+import { FLANNEL_CNI_PLUGIN_VERSION, FLANNEL_VERSION } from '../../bin/u7s/lib/kubeadm-fields.ts';
 
 export interface GoSource {
   /** Go module path of the upstream. */

@@ -20,7 +20,7 @@ import { test as base } from 'uvu';
 import * as assert from 'uvu/assert';
 import AjvModule from 'ajv';
 import type { BuildResult } from '../../scripts/build.ts';
-import { FLANNEL_CNI_PLUGIN_VERSION, FLANNEL_VERSION } from '../../policies/u7s/kubeadm/templated-fields.ts';
+import { FLANNEL_CNI_PLUGIN_VERSION, FLANNEL_VERSION } from '../../bin/u7s/lib/kubeadm-fields.ts';
 import statusSchema from '../../policies/schemas/u7s-start-stop-status.schema.ts';
 import { PROGRESS_LINE } from '../../bin/lib/progress.ts';
 import { parseShow } from '../../bin/u7s/lib/node-status.ts';

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parsePolicy, serializePolicy } from '../../bin/lib/containers-policy.ts';
-import { withMakers } from '../../bin/makers/maker-policy.ts';
+import { withMakers } from '../../bin/trust/policy/maker-policy.ts';
 import { removeTree, startMaster, type MasterEnv } from '../support/oci-fixtures.ts';
 import { hasTool, withTools } from '../support/tools.ts';
 import { crashAtEveryStep, faultBundle } from '../support/fault-points.ts';

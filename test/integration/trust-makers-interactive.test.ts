@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { decryptSigstorePrivateKey, publicPemOf } from '../../bin/makers/sigstore-key.ts';
+import { decryptSigstorePrivateKey, publicPemOf } from '../../bin/trust/keys/sigstore-key.ts';
 import { startMaster, type MasterEnv } from '../support/oci-fixtures.ts';
 import { hasTool, withTools } from '../support/tools.ts';
 import { bundledProgram } from '../support/trust-fixtures.ts';

@@ -17,8 +17,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { installManaged, isHistoryName } from '../../bin/lib/config-history.ts';
 import { parsePolicy, serializePolicy } from '../../bin/lib/containers-policy.ts';
-import { fingerprintOf, readMasterKey, verifyEnvelope } from '../../bin/trust/bundle.ts';
-import { masterPolicy } from '../../bin/trust/create-policy.ts';
+import { fingerprintOf } from '../../bin/trust/bundle/format.ts';
+import { readMasterKey } from '../../bin/trust/bundle/key.ts';
+import { verifyEnvelope } from '../../bin/trust/bundle/verify.ts';
+import { masterPolicy } from '../../bin/trust/policy/create-policy.ts';
 import { makeTree, runCommand, runProgram } from '../support/trust-fixtures.ts';
 import { crashAtEveryStep, faultBundle } from '../support/fault-points.ts';
 

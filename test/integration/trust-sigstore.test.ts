@@ -14,7 +14,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { generateSigstoreKeyPair } from '../../bin/makers/sigstore-key.ts';
+import { generateSigstoreKeyPair } from '../../bin/trust/keys/sigstore-key.ts';
 import { buildImage, HOST_PATH, imageStore, saveArchive, startMaster, trixieContainerTools, type ImageStore, type MasterEnv, type TrixieTools } from '../support/oci-fixtures.ts';
 import { runCommand } from '../support/trust-fixtures.ts';
 import { hasTool, withTools } from '../support/tools.ts';

@@ -27,7 +27,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { registryConfig, sigstoreNginxConfig } from '../../bin/trust/service-configs.ts';
+import { registryConfig, sigstoreNginxConfig } from '../../bin/trust/services/service-configs.ts';
 import { bundleProgram } from '../../scripts/bundle.ts';
 import type { Ran } from './exec.ts';
 import type { Netns } from './netns.ts';

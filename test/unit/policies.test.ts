@@ -17,7 +17,7 @@ import {
   PLATFORM_PLACEHOLDER,
   pathSegments,
   type TemplatedField,
-} from '../../policies/u7s/kubeadm/templated-fields.ts';
+} from '../../bin/u7s/lib/kubeadm-fields.ts';
 import { BRANCHES, resolvePath, rootMacroOf } from '../../scripts/model/branches.ts';
 import { externalDirs } from '../../scripts/model/packages/external-dirs.ts';
 import nagwadFilter from '../../scripts/model/packages/nagwad-entry.ts';

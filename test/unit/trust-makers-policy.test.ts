@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { rejectAllPolicy, requirementsFor, type ContainersPolicy } from '../../bin/lib/containers-policy.ts';
-import { makerPolicy, makerRegistriesD, makerRequirement, ownerOf, ScopeConflictError, scopesOf, sigstoreRegistriesD, withMakers } from '../../bin/makers/maker-policy.ts';
+import { makerPolicy, makerRegistriesD, makerRequirement, ownerOf, ScopeConflictError, scopesOf, sigstoreRegistriesD, withMakers } from '../../bin/trust/policy/maker-policy.ts';
 
 const gpg = (user: string) => makerRequirement(user, 'gpg');
 

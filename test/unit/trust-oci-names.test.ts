@@ -1,9 +1,9 @@
 /** Image names, destinations, archive entries and arguments of the OCI archive commands, as pure functions. */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { allowedEntry, unsafeName } from '../../bin/oci/archive.ts';
-import { destinationOf, formatName, ImageNameError, parseDestination, parseImageName } from '../../bin/oci/refs.ts';
-import { isTransport, parseArchitectures, parseImages } from '../../bin/oci/save.ts';
+import { allowedEntry, unsafeName } from '../../bin/trust/oci/archive.ts';
+import { destinationOf, formatName, ImageNameError, parseDestination, parseImageName } from '../../bin/trust/oci/refs.ts';
+import { isTransport, parseArchitectures, parseImages } from '../../bin/trust/oci/save.ts';
 
 test('image names: <platform>/<path>:<tag>', () => {
   assert.equal(parseImageName('c10f/kube-apiserver:v1.28.3'), { path: ['c10f', 'kube-apiserver'], tag: 'v1.28.3' });

@@ -8,11 +8,14 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CommandError } from '../../bin/lib/command.ts';
 import { parsePolicy } from '../../bin/lib/containers-policy.ts';
-import { BundleRefusedError, envelopeText, fingerprintOf, manifestText, normalizeHash, referencedKeys, verifyEnvelope } from '../../bin/trust/bundle.ts';
-import { masterPolicy } from '../../bin/trust/create-policy.ts';
-import { bindingsOf, HostsConflictError, parseHosts, planHostsBinding, sigstoreServerBinding } from '../../bin/trust/hosts.ts';
+import { BundleRefusedError, verifyEnvelope } from '../../bin/trust/bundle/verify.ts';
+import { envelopeText } from '../../bin/trust/bundle/publish.ts';
+import { fingerprintOf, manifestText, normalizeHash, referencedKeys } from '../../bin/trust/bundle/format.ts';
+import { masterPolicy } from '../../bin/trust/policy/create-policy.ts';
+import { bindingsOf, parseHosts } from '../../bin/lib/hosts.ts';
+import { HostsConflictError, planHostsBinding, sigstoreServerBinding } from '../../bin/trust/hosts.ts';
 import { ipv4ExitCode, parseIPv4 } from '../../bin/trust/ipv4.ts';
-import { planRegistriesConf, RegistriesConfError, scanRegistriesConf } from '../../bin/trust/registries-conf.ts';
+import { planRegistriesConf, RegistriesConfError, scanRegistriesConf } from '../../bin/trust/policy/registries-conf.ts';
 import { checkRepoPath, checkUserName, parseMakerSpecs, repoPathProblem, userNameProblem } from '../../bin/trust/validate.ts';
 
 test('IPv4: host addresses pass, everything else gets upstream\'s exit code', () => {

@@ -7,8 +7,8 @@
 import { createPublicKey, randomBytes } from 'node:crypto';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { poly1305, secretboxOpen, secretboxSeal } from '../../bin/makers/secretbox.ts';
-import { decryptSigstorePrivateKey, generateSigstoreKeyPair, parsePublicKeyPem, PRIVATE_KEY_PEM_TYPE, publicPemOf, samePublicKey, SigstoreKeyError } from '../../bin/makers/sigstore-key.ts';
+import { poly1305, secretboxOpen, secretboxSeal } from '../../bin/trust/keys/secretbox.ts';
+import { decryptSigstorePrivateKey, generateSigstoreKeyPair, parsePublicKeyPem, PRIVATE_KEY_PEM_TYPE, publicPemOf, samePublicKey, SigstoreKeyError } from '../../bin/trust/keys/sigstore-key.ts';
 
 const hex = (h: string) => Buffer.from(h, 'hex');
 

@@ -1,12 +1,12 @@
 /**
- * Accounts read as data: /etc/passwd, /etc/group, /etc/subuid, /etc/subgid (under a --root
- * prefix), and the host identity of a process inside a user namespace (/proc/self/uid_map).
+ * The node account: found in the tree's /etc/passwd (bin/lib/accounts.ts reads it), the host
+ * identity of a process inside a user namespace (/proc/self/uid_map), and how root hands work to it.
  */
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { translator } from '../../lib/i18n.ts';
-import { findGroup, readAccounts, type Account } from '../../lib/accounts.ts';
+import { readAccounts, type Account } from '../../lib/accounts.ts';
 import { U7S_ADMIN_USER } from '../../lib/names.ts';
+import { requireTool, SYSTEM_PATH } from '../../lib/proc.ts';
 
 const t = translator('podsec-k8s');
 
@@ -26,28 +26,6 @@ export function nodeAccount(root: string, name = U7S_ADMIN_USER): Account {
   const account = findAccountBy(root, { name });
   if (!account) throw new AccountError(t('the user {user} does not exist (it is created when podsec-k8s is installed)', { user: name }));
   return account;
-}
-
-export { findGroup };
-
-/** A subordinate id range: name:start:count. */
-export interface SubidRange {
-  owner: string;
-  start: number;
-  count: number;
-}
-
-export function parseSubid(text: string): SubidRange[] {
-  return text
-    .split('\n')
-    .map((line) => line.trim().split(':'))
-    .filter((f) => f.length === 3 && /^\d+$/.test(f[1]!) && /^\d+$/.test(f[2]!))
-    .map((f) => ({ owner: f[0]!, start: Number(f[1]), count: Number(f[2]) }));
-}
-
-/** Ranges of a user, matched by name or by uid as shadow does. */
-export function rangesOf(ranges: SubidRange[], account: Account): SubidRange[] {
-  return ranges.filter((r) => r.owner === account.name || r.owner === String(account.uid));
 }
 
 /**
@@ -72,4 +50,28 @@ export function hostIdentity(): { uid: number; gid: number; inUserNamespace: boo
   const uid = mapped('/proc/self/uid_map', process.getuid!());
   const gid = mapped('/proc/self/gid_map', process.getgid!());
   return { uid: uid.id, gid: gid.id, inUserNamespace: uid.nested };
+}
+
+/** The environment of the node account's processes: nothing inherited but the locale. */
+export function accountEnv(account: Account, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    HOME: account.home,
+    USER: account.name,
+    LOGNAME: account.name,
+    SHELL: account.shell || '/bin/sh',
+    PATH: SYSTEM_PATH,
+    XDG_RUNTIME_DIR: `/run/user/${account.uid}`,
+    DBUS_SESSION_BUS_ADDRESS: `unix:path=/run/user/${account.uid}/bus`,
+  };
+  for (const key of ['LANG', 'LC_ALL', 'LC_MESSAGES', 'TERM']) if (process.env[key]) env[key] = process.env[key];
+  return { ...env, ...extra };
+}
+
+/**
+ * argv that runs `command` as the node account with its own groups (util-linux setpriv): root
+ * hands work to u7s-admin instead of doing it, so nothing u7s-admin controls runs as root.
+ */
+export function asAccount(account: Account, command: string, args: string[]): [string, string[]] {
+  const setpriv = requireTool('setpriv', t('install util-linux'));
+  return [setpriv, [`--reuid=${account.uid}`, `--regid=${account.gid}`, '--init-groups', '--', command, ...args]];
 }

@@ -5,7 +5,7 @@
  * before the first write. Pure but for reading the installed templates and --config.
  */
 import { join } from 'node:path';
-import { DEFAULT_APISERVER_BIND_PORT, DEFAULT_DNS_DOMAIN, DEFAULT_POD_NETWORK_CIDR, DEFAULT_SERVICE_CIDR } from '../../../policies/u7s/kubeadm/templated-fields.ts';
+import { DEFAULT_APISERVER_BIND_PORT, DEFAULT_DNS_DOMAIN, DEFAULT_POD_NETWORK_CIDR, DEFAULT_SERVICE_CIDR } from './kubeadm-fields.ts';
 import { translator } from '../../lib/i18n.ts';
 import { readRegularFile } from '../../lib/safe-fs.ts';
 import type { Account } from './accounts.ts';

@@ -6,6 +6,7 @@
  * habit upstream): a value such as `$(touch /tmp/x)` stays those characters everywhere. A value
  * that cannot be single-quoted (a quote, a newline, a NUL) is refused when writing. Reading
  * accepts unquoted, single- and double-quoted values; nothing is ever expanded or executed.
+ * Hand-written: dotenv's quoting and expansion rules differ from systemd's EnvironmentFile= and the shell's.
  */
 import { translator } from '../../lib/i18n.ts';
 

@@ -4,7 +4,7 @@
  * set to the pod network (upstream left 10.244.0.0/16 whatever --pod-network-cidr said).
  */
 import YAML from 'yaml';
-import { MANIFEST_TEMPLATED_FIELDS, PLATFORM_PLACEHOLDER } from '../../../policies/u7s/kubeadm/templated-fields.ts';
+import { MANIFEST_TEMPLATED_FIELDS, PLATFORM_PLACEHOLDER } from './kubeadm-fields.ts';
 import { REGISTRY_HOST } from '../../lib/names.ts';
 import { translator } from '../../lib/i18n.ts';
 import { getPath, setPath, type Doc } from './kubeadm-documents.ts';

@@ -4,7 +4,7 @@
  * not overlap any network the host is on.
  */
 import { translator } from '../../lib/i18n.ts';
-import { capture, systemTool } from './proc.ts';
+import { capture, systemTool } from '../../lib/proc.ts';
 import { contains, networkOf, overlaps, type Cidr } from './values.ts';
 
 const t = translator('podsec-k8s');

@@ -13,7 +13,7 @@ import { translator } from '../../lib/i18n.ts';
 import { CommandError } from '../../lib/command.ts';
 import { createProgress, type ProgressStream } from '../../lib/progress.ts';
 import type { ImageStore } from './crio-config.ts';
-import type { Captured } from './proc.ts';
+import type { Captured } from '../../lib/proc.ts';
 
 const t = translator('podsec-k8s');
 

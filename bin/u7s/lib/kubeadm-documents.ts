@@ -7,7 +7,7 @@
  */
 import { join } from 'node:path';
 import YAML from 'yaml';
-import { KUBEADM_TEMPLATED_FIELDS, pathSegments } from '../../../policies/u7s/kubeadm/templated-fields.ts';
+import { KUBEADM_TEMPLATED_FIELDS, pathSegments } from './kubeadm-fields.ts';
 import { translator } from '../../lib/i18n.ts';
 import { readRegularFile } from '../../lib/safe-fs.ts';
 import { deepMerge } from './kubelet-config.ts';
@@ -60,12 +60,12 @@ export function readTemplate(root: string, command: 'init' | 'join', kind: Templ
   return doc;
 }
 
-/** Sets a dotted path (templated-fields syntax); undefined removes it. */
+/** Sets a dotted path (kubeadm-fields syntax); undefined removes it. */
 type Node = Doc | unknown[];
 const isNode = (value: unknown): value is Node => typeof value === 'object' && value !== null;
 const child = (node: Node, segment: string | number): unknown => (Array.isArray(node) ? node[Number(segment)] : node[String(segment)]);
 
-/** Sets a path (templated-fields syntax: dots, [n] for list items); undefined removes it. */
+/** Sets a path (kubeadm-fields syntax: dots, [n] for list items); undefined removes it. */
 export function setPath(doc: Doc, path: string, value: unknown): void {
   const segments = pathSegments(path);
   let node: Node = doc;

@@ -3,6 +3,7 @@
  * listed here has an effect (a field of the generated documents, a kubeadm flag passed on, or a
  * node setting); anything else is refused with one line naming it (upstream accepted and
  * silently ignored many, and garbled unknown ones). Forms: --name value, --name=value, -v N.
+ * Hand-written: it must mirror kubeadm's own pflag table (which flags exist, which take values), which no parser library knows.
  */
 import { CommandError } from '../../lib/command.ts';
 import { translator } from '../../lib/i18n.ts';

@@ -5,7 +5,7 @@
 import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import { translator } from '../../lib/i18n.ts';
 import { stateFiles, type UserLayout } from './paths.ts';
-import { sleep } from './proc.ts';
+import { sleep } from './poll.ts';
 
 const t = translator('podsec-k8s');
 

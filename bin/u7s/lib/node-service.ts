@@ -6,8 +6,8 @@
  */
 import { translator } from '../../lib/i18n.ts';
 import { CommandError } from '../../lib/command.ts';
-import type { Account } from './accounts.ts';
-import { accountEnv, asAccount, capture, requireTool } from './proc.ts';
+import { accountEnv, asAccount, type Account } from './accounts.ts';
+import { capture, requireTool } from '../../lib/proc.ts';
 
 const t = translator('podsec-k8s');
 

@@ -9,7 +9,7 @@
  * rule for those ports, and tap0 accepts the answers, whose source is its own address.
  */
 import { REGISTRY_HOST, REGISTRY_PORT, SIGSTORE_HOST, SIGSTORE_PORT } from '../../lib/names.ts';
-import { bindingsOf, parseHosts } from '../../trust/hosts.ts';
+import { bindingsOf, parseHosts } from '../../lib/hosts.ts';
 
 /** The routing table and rule preferences used inside the namespace (it has no others). */
 export const HOST_SERVICES_TABLE = 100;

@@ -5,7 +5,7 @@
  */
 import { translator } from '../../lib/i18n.ts';
 import { CommandError } from '../../lib/command.ts';
-import { capture, stand, systemTool } from './proc.ts';
+import { capture, stand, systemTool } from '../../lib/proc.ts';
 import type { KubeVersion } from './values.ts';
 
 const t = translator('podsec-k8s');

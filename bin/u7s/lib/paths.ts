@@ -5,6 +5,7 @@
  */
 import { join } from 'node:path';
 import { U7S_ADMIN_HOME, U7S_CONFIG_DIR, U7S_LIBEXEC_BIN } from '../../lib/names.ts';
+import { SYSTEM_PATH } from '../../lib/proc.ts';
 
 export { U7S_ADMIN_HOME, U7S_CONFIG_DIR, U7S_LIBEXEC_BIN };
 
@@ -32,22 +33,18 @@ export const SYSTEM_PROGRAMS = {
 } as const;
 
 /** The PATH our programs give the commands they start: ours first, then the system's. */
-export const U7S_PATH = `${U7S_LIBEXEC_BIN}:/usr/sbin:/usr/bin:/sbin:/bin`;
-/** The PATH used to find system tools (never ours, never the caller's). */
-export const SYSTEM_PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
+export const U7S_PATH = `${U7S_LIBEXEC_BIN}:${SYSTEM_PATH}`;
 
 /** Root-owned, group u7s-admin readable: what the wrapper generates for the node account. */
 export const U7S_ENV_FILE = `${U7S_CONFIG_DIR}/config/env`;
 export const U7S_KUBEADM_CONFIG_DIR = `${U7S_CONFIG_DIR}/config/kubeadm-configs`;
 /** The kubeadm documents the wrapper renders for one run (init.yaml, join.yaml). */
 export const U7S_RENDERED_DIR = `${U7S_CONFIG_DIR}/config/rendered`;
-export const U7S_AUDIT_POLICY = `${U7S_CONFIG_DIR}/audit/policy.yaml`;
 export const U7S_FLANNEL_MANIFEST = `${U7S_CONFIG_DIR}/manifests/kube-flannel.yml`;
 export const U7S_CNI_FLANNEL = `${U7S_CONFIG_DIR}/config/flannel/cni_net.d/10-flannel.conflist`;
 export const U7S_MODULES_LOAD = ['/usr/lib/modules-load.d/u7s.conf', '/lib/modules-load.d/u7s.conf'];
 export const U7S_ETCD_DIR = '/var/lib/podsec/u7s/etcd';
 export const KUBERNETES_DIR = '/etc/kubernetes';
-export const AUDIT_DIR = '/etc/kubernetes/audit';
 
 /** The per-user layout of a node account (u7s-admin, or a test user). */
 export interface UserLayout {
@@ -104,9 +101,6 @@ export const NAMESPACE_CRI_SOCKET = '/run/crio/crio.sock';
  */
 export const PRIVATE_DIRS = ['/var/lib/kubelet', '/var/lib/cni', '/var/log', '/var/lib/containers', '/var/cache', '/etc/cni/net.d', '/opt/cni/bin'];
 export const privateSource = (layout: UserLayout, target: string) => join(layout.dataDir, target.replaceAll('/', '_'));
-
-/** The host path of the kubelet configuration kubeadm writes (/var/lib/kubelet/config.yaml inside). */
-export const kubeletConfigOnHost = (layout: UserLayout) => join(privateSource(layout, '/var/lib/kubelet'), 'config.yaml');
 
 /** Copy-up symlinks the namespace replaces by private directories (as upstream). */
 export const PRIVATE_RUN_ENTRIES = ['/run/xtables.lock', '/run/netns', '/run/runc', '/run/crun', '/run/flannel', '/run/containerd', '/run/containers', '/run/crio', '/etc/containerd', '/etc/crio'];

@@ -9,11 +9,13 @@ import { createSocket } from 'node:dgram';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { translator } from '../../lib/i18n.ts';
-import { findAccountBy, parseSubid, rangesOf, type Account } from './accounts.ts';
+import { findAccountBy, type Account } from './accounts.ts';
+import { parseSubid, rangesOf } from '../../lib/accounts.ts';
 import { hostCgroupProbe, REQUIRED_CONTROLLERS } from './cgroups.ts';
 import { PINNS } from './crio-config.ts';
 import { rolePorts, portText, type Role } from './ports.ts';
-import { SYSTEM_PATH, SYSTEM_PROGRAMS, U7S_MODULES_LOAD } from './paths.ts';
+import { SYSTEM_PATH } from '../../lib/proc.ts';
+import { SYSTEM_PROGRAMS, U7S_MODULES_LOAD } from './paths.ts';
 
 const t = translator('podsec-k8s');
 

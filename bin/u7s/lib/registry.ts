@@ -11,10 +11,11 @@
  * registry.local, HTTPS with certificate verification for every other registry (upstream used
  * curl -k). Versions are compared as numbers.
  */
-import { request as httpRequest, type RequestOptions } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import type { RequestOptions } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { bindingsOf, HOSTS_FILE, parseHosts } from '../../lib/hosts.ts';
+import { httpGet } from '../../lib/http.ts';
 import { translator } from '../../lib/i18n.ts';
 import { REGISTRY_HOST } from '../../lib/names.ts';
 import { imageRepository, kubeVersion, platformName, ValueError, type KubeVersion, compareVersions } from './values.ts';
@@ -33,18 +34,15 @@ export interface RegistryChoice {
   flannelRepository: string;
 }
 
-/** Does /etc/hosts (under root) give an address to registry.local? Names are matched whole. */
+/** Does /etc/hosts (under root) give an address to registry.local? (Read as it is, a link followed: it is only read.) */
 export function hostsNameRegistryLocal(root: string): boolean {
   let text = '';
   try {
-    text = readFileSync(join(root, 'etc/hosts'), 'utf8');
+    text = readFileSync(join(root, HOSTS_FILE), 'utf8');
   } catch {
     return false;
   }
-  return text.split('\n').some((line) => {
-    const fields = line.replace(/#.*/, '').trim().split(/\s+/);
-    return fields.length > 1 && fields.slice(1).includes(REGISTRY_HOST);
-  });
+  return bindingsOf(parseHosts(text), REGISTRY_HOST).length > 0;
 }
 
 export function normalizePlatform(platform: string): string {
@@ -87,27 +85,10 @@ export interface FetchOptions {
 }
 
 export function httpFetch(options: FetchOptions = {}): Fetch {
-  return (url) =>
-    new Promise((resolve, reject) => {
-      const parsed = new URL(url);
-      const send = parsed.protocol === 'https:' ? httpsRequest : httpRequest;
-      const req = send(
-        url,
-        { method: 'GET', timeout: options.timeoutMs ?? 20_000, lookup: options.lookup, ...(options.ca ? { ca: options.ca } : {}), headers: { Accept: 'application/json' } },
-        (res) => {
-          let body = '';
-          res.setEncoding('utf8');
-          res.on('data', (chunk: string) => {
-            body += chunk;
-            if (body.length > 4_000_000) req.destroy(new Error('answer too large'));
-          });
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error(t('no answer'))));
-      req.on('error', reject);
-      req.end();
-    });
+  return async (url) => {
+    const { status, body } = await httpGet(url, { timeoutMs: options.timeoutMs ?? 20_000, maxBytes: 4_000_000, accept: 'application/json', ca: options.ca, lookup: options.lookup });
+    return { status, body: body.toString('utf8') };
+  };
 }
 
 export async function listTags(fetch: Fetch, image: ImageRef): Promise<string[]> {

@@ -4,35 +4,17 @@
  * of /etc/subuid or /etc/subgid is appended to both; an existing range is kept. Upstream created
  * and deleted a temporary ordinary user to get one.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { translator } from '../../lib/i18n.ts';
 import { atomicWrite } from '../../lib/safe-fs.ts';
-import { parseSubid, rangesOf, type Account, type SubidRange } from './accounts.ts';
+import { loginDefsNumber, parseSubid, rangesOf, readSubidFile, type Account, type SubidRange } from '../../lib/accounts.ts';
 
 const t = translator('podsec-k8s');
 export const SUBID_COUNT = 65536;
 
 export class SubidError extends Error {
   readonly expected = true;
-}
-
-const read = (root: string, file: string) => {
-  try {
-    return readFileSync(join(root, file), 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return '';
-    throw error;
-  }
-};
-
-function loginDefs(root: string): { min: number; max: number } {
-  const text = read(root, 'etc/login.defs');
-  const value = (key: string, fallback: number) => {
-    const match = new RegExp(`^\\s*${key}\\s+(\\d+)\\s*$`, 'm').exec(text);
-    return match ? Number(match[1]) : fallback;
-  };
-  return { min: value('SUB_UID_MIN', 100000), max: value('SUB_UID_MAX', 600100000) };
 }
 
 export function freeStart(taken: SubidRange[], min: number, max: number, count = SUBID_COUNT): number | undefined {
@@ -53,11 +35,12 @@ export interface SubidResult {
 /** Plans (without writing) the ranges the account needs; `apply` writes them. */
 export function planSubids(root: string, account: Account): SubidResult & { apply(): void } {
   const files = { subuid: 'etc/subuid', subgid: 'etc/subgid' } as const;
-  const texts = { subuid: read(root, files.subuid), subgid: read(root, files.subgid) };
+  const texts = { subuid: readSubidFile(root, 'subuid'), subgid: readSubidFile(root, 'subgid') };
   const ranges = { subuid: parseSubid(texts.subuid), subgid: parseSubid(texts.subgid) };
   const has = (kind: 'subuid' | 'subgid') => rangesOf(ranges[kind], account).some((r) => r.count >= SUBID_COUNT);
   const added = (['subuid', 'subgid'] as const).filter((kind) => !has(kind));
-  const { min, max } = loginDefs(root);
+  const min = loginDefsNumber(root, 'SUB_UID_MIN', 100000);
+  const max = loginDefsNumber(root, 'SUB_UID_MAX', 600100000);
   const start = added.length ? freeStart([...ranges.subuid, ...ranges.subgid], min, max) : (rangesOf(ranges.subuid, account)[0]?.start ?? 0);
   if (start === undefined) throw new SubidError(t('no free range of {count} subordinate ids between {min} and {max}', { count: SUBID_COUNT, min, max }));
   return {

@@ -5,7 +5,7 @@
  */
 import { kubeletPluginsDir, PODSEC_STATE_DIR, U7S_CONFIG_DIR } from '../../../bin/lib/names.ts';
 import { KUBEADM_API_VERSION } from './api.ts';
-import { DEFAULT_DNS_DOMAIN, DEFAULT_POD_NETWORK_CIDR, DEFAULT_SERVICE_CIDR } from './templated-fields.ts';
+import { DEFAULT_DNS_DOMAIN, DEFAULT_POD_NETWORK_CIDR, DEFAULT_SERVICE_CIDR } from '../../../bin/u7s/lib/kubeadm-fields.ts';
 
 /**
  * API audit, configured here so kubeadm writes it into kube-apiserver.yaml (upstream edited the

@@ -1,6 +1,6 @@
 /** kubeadm init, node part. Run-time fields: KUBEADM_TEMPLATED_FIELDS.InitConfiguration. */
 import { KUBEADM_API_VERSION } from './api.ts';
-import { CRI_SOCKET, DEFAULT_APISERVER_BIND_PORT } from './templated-fields.ts';
+import { CRI_SOCKET, DEFAULT_APISERVER_BIND_PORT } from '../../../bin/u7s/lib/kubeadm-fields.ts';
 
 export const nodeRegistration = {
   criSocket: CRI_SOCKET,

@@ -3,7 +3,7 @@
  * Run-time fields: KUBEADM_TEMPLATED_FIELDS.JoinControlPlaneConfiguration.
  */
 import join from './JoinConfiguration.ts';
-import { DEFAULT_APISERVER_BIND_PORT } from './templated-fields.ts';
+import { DEFAULT_APISERVER_BIND_PORT } from '../../../bin/u7s/lib/kubeadm-fields.ts';
 
 export default {
   ...join,

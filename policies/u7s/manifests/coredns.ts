@@ -4,7 +4,7 @@
  * (`--skip-phases=addon/coredns`) or need to redeploy it. The image and the Service address are
  * filled in by the wrapper: MANIFEST_TEMPLATED_FIELDS.coredns.
  */
-import { COREDNS_VERSION, DEFAULT_CLUSTER_DNS_IP, placeholderImage } from '../kubeadm/templated-fields.ts';
+import { COREDNS_VERSION, DEFAULT_CLUSTER_DNS_IP, placeholderImage } from '../../../bin/u7s/lib/kubeadm-fields.ts';
 
 const namespace = 'kube-system';
 const name = 'coredns';

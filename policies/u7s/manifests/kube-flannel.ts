@@ -5,7 +5,7 @@
  */
 import cniConf from '../cni/10-flannel.conflist.ts';
 import netConf from '../flannel/network-config.ts';
-import { FLANNEL_CNI_PLUGIN_VERSION, FLANNEL_VERSION, placeholderImage } from '../kubeadm/templated-fields.ts';
+import { FLANNEL_CNI_PLUGIN_VERSION, FLANNEL_VERSION, placeholderImage } from '../../../bin/u7s/lib/kubeadm-fields.ts';
 
 const namespace = 'kube-flannel';
 const name = 'flannel';

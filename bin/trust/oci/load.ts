@@ -1,22 +1,21 @@
 /**
- * podsec-load-sign-oci's work (research/podsec-base.md §13): unpack `<arch>.tar.xz`, check every
- * image name, check that the caller's key is the one the system policy wants for each destination,
+ * podsec-load-sign-oci's work (upstream's steps, with every check made first): unpack
+ * `<arch>.tar.xz`, check every image name, check that the caller's key is the one the system policy wants for each destination,
  * then push and sign image by image with skopeo (one copy per image: OCI layout → registry, the
  * signature written through the maker's lookaside staging or, for sigstore, as an attachment).
  * Nothing is pushed until every check has passed; a failing copy stops the run naming the image.
  */
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { CommandError } from '../lib/command.ts';
-import { parsePolicy, PolicySyntaxError, requirementsFor, type ContainersPolicy } from '../lib/containers-policy.ts';
-import { translator } from '../lib/i18n.ts';
-import { readRegularFile } from '../lib/safe-fs.ts';
-import { POLICY_FILE } from '../trust/create-policy.ts';
-import { readCurrent } from '../trust/files.ts';
-import { checkPublicKey, secretKeysOf } from '../makers/gpg.ts';
-import { failure, run, runWithSecretFile } from '../makers/proc.ts';
-import { decryptSigstorePrivateKey, parsePublicKeyPem, publicPemOf, samePublicKey, SigstoreKeyError } from '../makers/sigstore-key.ts';
+import { CommandError } from '../../lib/command.ts';
+import { parsePolicy, PolicySyntaxError, requirementsFor, type ContainersPolicy } from '../../lib/containers-policy.ts';
+import { translator } from '../../lib/i18n.ts';
+import { readRegularFile } from '../../lib/safe-fs.ts';
+import { POLICY_FILE } from '../policy/create-policy.ts';
+import { readCurrent } from '../file-changes.ts';
+import { checkPublicKey, secretKeysOf } from '../keys/gpg.ts';
+import { failure, run, runWithSecretFile } from '../../lib/proc.ts';
+import { decryptSigstorePrivateKey, parsePublicKeyPem, publicPemOf, samePublicKey, SigstoreKeyError } from '../keys/sigstore-key.ts';
 import { ArchiveError, extractLayout } from './archive.ts';
 import { LayoutError, readLayout, type LayoutImage } from './layout.ts';
 import { destinationOf, formatName } from './refs.ts';

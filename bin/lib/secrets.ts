@@ -2,9 +2,9 @@
  * Passwords and passphrases: from a file (first line), from stdin (first line), or asked on the
  * terminal without echo. They are kept in memory only and handed to tools through pipes.
  */
-import { CommandError } from '../lib/command.ts';
-import { translator } from '../lib/i18n.ts';
-import { readRegularFile, UnsafePathError } from '../lib/safe-fs.ts';
+import { CommandError } from './command.ts';
+import { translator } from './i18n.ts';
+import { readRegularFile, UnsafePathError } from './safe-fs.ts';
 
 const t = translator('podsec');
 const MAX_SECRET_BYTES = 4096;

@@ -9,7 +9,7 @@
  * Public key: SubjectPublicKeyInfo PEM (`PUBLIC KEY`), what `sigstoreSigned` keyPath expects.
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, scryptSync, type KeyObject } from 'node:crypto';
-import { translator } from '../lib/i18n.ts';
+import { translator } from '../../lib/i18n.ts';
 import { NONCE_BYTES, secretboxOpen, secretboxSeal } from './secretbox.ts';
 
 const t = translator('podsec');
@@ -40,7 +40,7 @@ function pem(type: string, body: Uint8Array): string {
 }
 
 /** Encrypts PKCS#8 DER bytes into the `encrypted` JSON document. */
-export function encryptPrivateKeyDer(der: Uint8Array, passphrase: Uint8Array): Buffer {
+function encryptPrivateKeyDer(der: Uint8Array, passphrase: Uint8Array): Buffer {
   const salt = randomBytes(SALT_BYTES);
   const nonce = randomBytes(NONCE_BYTES);
   const ciphertext = secretboxSeal(der, nonce, deriveKey(passphrase, salt));

@@ -9,12 +9,12 @@
  */
 import { fchmodSync, fchownSync, fstatSync, mkdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { CommandError } from '../lib/command.ts';
-import { translator } from '../lib/i18n.ts';
-import { atomicWrite, openTrustedDir, readRegularFile, safeMkdir, tempName, UnsafePathError, type TrustedDir } from '../lib/safe-fs.ts';
-import type { Account } from './accounts.ts';
-import { failure, run } from './proc.ts';
-import { faultPoint } from '../lib/fault-point.ts';
+import { CommandError } from '../../lib/command.ts';
+import { translator } from '../../lib/i18n.ts';
+import { atomicWrite, openTrustedDir, safeMkdir, tempName, UnsafePathError, type TrustedDir } from '../../lib/safe-fs.ts';
+import type { Account } from '../../lib/accounts.ts';
+import { failure, run } from '../../lib/proc.ts';
+import { faultPoint } from '../../lib/fault-point.ts';
 
 const t = translator('podsec');
 const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
@@ -69,15 +69,6 @@ export function userFileState(root: string, account: Account, relative: string):
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'absent' };
     if (error instanceof UnsafePathError) return { kind: 'other', reason: error.reason };
     throw error;
-  }
-}
-
-/** Reads a regular file of the user (for checks before a run); undefined when absent. */
-export function readUserFile(root: string, account: Account, relative: string): string | undefined {
-  try {
-    return readRegularFile(inHome(root, account, relative), { maxBytes: MAX_CONFIG_BYTES }).toString('utf8');
-  } catch {
-    return undefined;
   }
 }
 

@@ -7,7 +7,7 @@
  * Paths are dotted; `[n]` indexes a list, and a key that contains a dot is written in brackets:
  * `data[net-conf.json]` (see `pathSegments`).
  */
-import { REGISTRY_HOST } from '../../../bin/lib/names.ts';
+import { REGISTRY_HOST } from '../../lib/names.ts';
 
 export const DEFAULT_POD_NETWORK_CIDR = '10.244.0.0/16';
 export const DEFAULT_SERVICE_CIDR = '10.96.0.0/12';

@@ -8,10 +8,10 @@
  * - sigstore signatures live in the registry as attachments, so every reader needs
  *   `use-sigstore-attachments` for the sigstore scopes (containers-registries.d(5)).
  */
-import { CommandError } from '../lib/command.ts';
-import type { ContainersPolicy, PolicyRequirement, RegistriesD } from '../lib/containers-policy.ts';
-import { translator } from '../lib/i18n.ts';
-import { SIGSTORE_ROOT, SIGSTORE_STAGING_URL, SIGSTORE_URL } from '../lib/names.ts';
+import { CommandError } from '../../lib/command.ts';
+import type { ContainersPolicy, PolicyRequirement, RegistriesD } from '../../lib/containers-policy.ts';
+import { translator } from '../../lib/i18n.ts';
+import { SIGSTORE_ROOT, SIGSTORE_STAGING_URL, SIGSTORE_URL } from '../../lib/names.ts';
 
 const t = translator('podsec');
 

@@ -1,11 +1,12 @@
 /**
- * Image names in podsec's OCI archives (research/podsec-base.md §10): `<platform>/<path...>:<tag>`,
- * never with a registry host, and where load-sign-oci puts them: registry.local/<platform>/...
+ * Image names in podsec's OCI archives (as upstream's podsec-save-oci writes them):
+ * `<platform>/<path...>:<tag>`, never with a registry host, and where load-sign-oci puts them:
+ * registry.local/<platform>/...
  * Checked against distribution's reference grammar before anything is pushed or signed.
  */
-import { translator } from '../lib/i18n.ts';
-import { REGISTRY_HOST } from '../lib/names.ts';
-import { PLATFORM_NAME } from '../lib/platform.ts';
+import { translator } from '../../lib/i18n.ts';
+import { REGISTRY_HOST } from '../../lib/names.ts';
+import { PLATFORM_NAME } from '../../lib/platform.ts';
 
 /** The architectures upstream allows everywhere (skopeo --override-arch values). */
 export const ARCHITECTURES = ['amd64', 'arm64', 'arm', 'ppc64le', '386'] as const;

@@ -1,11 +1,13 @@
 /**
- * A small HTTP GET for the node bootstrap: bounded in time and size, no redirects, an optional
- * Host header (the node connects to the master's address and names sigstore.local, so the result
- * does not depend on the resolver or on /etc/hosts being written yet).
+ * The one HTTP GET of the runtime programs (trust bundles, registry tag lists, signature checks):
+ * bounded in time and size, no redirects, HTTPS with certificate verification, an optional Host
+ * header (a node connects to the master's address and names sigstore.local, so the result does
+ * not depend on the resolver or on /etc/hosts being written yet). node:http rather than fetch:
+ * Node 18's fetch is experimental and cannot set Host.
  */
-import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { translator } from '../lib/i18n.ts';
+import { translator } from './i18n.ts';
 
 const t = translator('podsec');
 
@@ -24,6 +26,12 @@ export interface GetOptions {
   host?: string;
   timeoutMs: number;
   maxBytes: number;
+  /** The Accept header; default any type. */
+  accept?: string;
+  /** Extra CA certificates (tests), in addition to the system's. */
+  ca?: string | Buffer;
+  /** Resolve host names differently (tests: registry.local -> 127.0.0.1). */
+  lookup?: RequestOptions['lookup'];
 }
 
 export function httpGet(url: string, options: GetOptions): Promise<{ status: number; body: Buffer }> {
@@ -43,7 +51,13 @@ export function httpGet(url: string, options: GetOptions): Promise<{ status: num
     };
     const req = request(
       parsed,
-      { method: 'GET', headers: { ...(options.host ? { Host: options.host } : {}), 'User-Agent': 'podsec', Accept: '*/*' }, agent: false },
+      {
+        method: 'GET',
+        headers: { ...(options.host ? { Host: options.host } : {}), 'User-Agent': 'podsec', Accept: options.accept ?? '*/*' },
+        agent: false,
+        ...(options.lookup ? { lookup: options.lookup } : {}),
+        ...(options.ca ? { ca: options.ca } : {}),
+      },
       (response: IncomingMessage) => {
         const status = response.statusCode ?? 0;
         const chunks: Buffer[] = [];

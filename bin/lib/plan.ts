@@ -2,8 +2,10 @@
  * A command's changes as a list of steps, computed before anything is touched: --dry-run prints
  * the list, a real run applies it in order. Everything that can refuse (bad input, a malformed
  * file, an unverifiable trust bundle) does so while planning, so a refusal changes nothing.
+ * A step may carry its undo: when a later step fails, the steps already applied are undone in
+ * reverse order — up to the point of no return, after which what was applied stays.
  */
-import { translator } from '../lib/i18n.ts';
+import { translator } from './i18n.ts';
 
 const t = translator('podsec');
 
@@ -11,6 +13,8 @@ export interface Step {
   /** What the step changes, one translated line. */
   change: string;
   apply: () => void | Promise<void>;
+  /** Takes back what `apply` did (best effort: its own failure is ignored). */
+  undo?: () => void | Promise<void>;
 }
 
 export class Plan {
@@ -19,9 +23,18 @@ export class Plan {
   readonly notes: string[] = [];
   /** Printed on stderr, prefixed with "warning:". */
   readonly warnings: string[] = [];
+  /** The index of the first step whose failure undoes nothing. */
+  private noReturn = Infinity;
+  /** What a failure is reported as once the steps before it were undone. */
+  undoneError: (error: unknown) => unknown = (error) => error;
 
-  change(change: string, apply: Step['apply']): void {
-    this.steps.push({ change, apply });
+  change(change: string, apply: Step['apply'], undo?: Step['undo']): void {
+    this.steps.push({ change, apply, undo });
+  }
+
+  /** From here on a failing step leaves the steps before it applied (they were published). */
+  pointOfNoReturn(): void {
+    this.noReturn = Math.min(this.noReturn, this.steps.length);
   }
 
   note(text: string): void {
@@ -49,6 +62,20 @@ export class Plan {
   }
 
   async apply(): Promise<void> {
-    for (const step of this.steps) await step.apply();
+    for (const [index, step] of this.steps.entries()) {
+      try {
+        await step.apply();
+      } catch (error) {
+        if (index >= this.noReturn) throw error;
+        for (const done of this.steps.slice(0, index).reverse()) {
+          try {
+            await done.undo?.();
+          } catch {
+            // best effort: the next run sees what is left and plans it again
+          }
+        }
+        throw this.undoneError(error);
+      }
+    }
   }
 }

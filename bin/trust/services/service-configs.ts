@@ -11,7 +11,7 @@
  * temporary directories.
  */
 import YAML from 'yaml';
-import { REGISTRY_HOST, REGISTRY_PORT, SIGSTORE_HOST, SIGSTORE_PORT, SIGSTORE_ROOT } from '../lib/names.ts';
+import { REGISTRY_HOST, REGISTRY_PORT, SIGSTORE_HOST, SIGSTORE_PORT, SIGSTORE_ROOT } from '../../lib/names.ts';
 
 export const SIGSTORE_UNIT = 'podsec-sigstore.service';
 export const REGISTRY_UNIT = 'podsec-registry.service';

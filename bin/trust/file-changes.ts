@@ -10,8 +10,8 @@ import { CommandError } from '../lib/command.ts';
 import { installManaged, isHistoryName } from '../lib/config-history.ts';
 import { translator } from '../lib/i18n.ts';
 import { atomicWrite, readRegularFile, safeMkdir, UnsafePathError } from '../lib/safe-fs.ts';
-import type { Plan } from './plan.ts';
-import { requireGroupId } from './system.ts';
+import type { Plan } from '../lib/plan.ts';
+import { requireGroup } from '../lib/accounts.ts';
 
 const t = translator('podsec');
 const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
@@ -110,7 +110,7 @@ export interface Ownership {
 function gidNow(root: string, group: string | undefined): number | undefined {
   if (group === undefined) return 0;
   try {
-    return requireGroupId(root, group);
+    return requireGroup(root, group);
   } catch {
     return undefined;
   }
@@ -124,7 +124,7 @@ export function planDir(plan: Plan, root: string, path: string, own: Ownership):
   const mode = own.mode.toString(8).padStart(4, '0');
   const change = st ? t('set {path} to mode {mode}, owner root:{group}', { path, mode, group: own.group ?? 'root' }) : t('create the directory {path} (mode {mode}, owner root:{group})', { path, mode, group: own.group ?? 'root' });
   plan.change(change, () => {
-    safeMkdir(under(root, path), { mode: own.mode, uid: 0, gid: own.group === undefined ? 0 : requireGroupId(root, own.group), root });
+    safeMkdir(under(root, path), { mode: own.mode, uid: 0, gid: own.group === undefined ? 0 : requireGroup(root, own.group), root });
   });
 }
 
@@ -141,6 +141,6 @@ export function planFile(plan: Plan, root: string, path: string, content: string
     }
   }
   plan.change(t('write {path} ({what})', { path, what: own.what }), () => {
-    atomicWrite(full, content, { mode: own.mode, uid: 0, gid: own.group === undefined ? 0 : requireGroupId(root, own.group), root });
+    atomicWrite(full, content, { mode: own.mode, uid: 0, gid: own.group === undefined ? 0 : requireGroup(root, own.group), root });
   });
 }

@@ -1,6 +1,6 @@
 /**
  * `<arch>.tar.xz`: a tar of one directory `<arch>/` holding an OCI image layout, compressed with
- * xz (research/podsec-base.md §10). Unpacking accepts only the layout's own names (oci-layout,
+ * xz, as upstream podsec-save-oci writes it. Unpacking accepts only the layout's own names (oci-layout,
  * index.json, blobs/sha256/<64 hex>) as regular files and directories: no links, devices, `..`
  * or absolute paths are ever written. Packing is deterministic (sorted names, fixed times and
  * owners), so the same layout gives the same archive.
@@ -10,7 +10,7 @@ import { createWriteStream, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { create as tarCreate, extract as tarExtract } from 'tar';
-import { translator } from '../lib/i18n.ts';
+import { translator } from '../../lib/i18n.ts';
 
 const t = translator('podsec');
 
@@ -21,6 +21,18 @@ export class ArchiveError extends Error {
   ) {
     super(message);
   }
+}
+
+/** xz as a filter process; `done` gives its exit status and what it said on stderr. */
+function xz(args: string[], stdin: 'ignore' | 'pipe') {
+  const child = spawn('xz', args, { stdio: [stdin, 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const done = new Promise<{ status: number | null; stderr: string }>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stderr: stderr.trim() }));
+  });
+  return { child, done };
 }
 
 /** The names an `<arch>/` layout may contain. */
@@ -39,13 +51,7 @@ export const unsafeName = (path: string) => path.startsWith('/') || path.split('
  * Entries of other directories are skipped; an unsafe or unexpected entry fails the whole unpack.
  */
 export async function extractLayout(archive: string, arch: string, dest: string): Promise<void> {
-  const xz = spawn('xz', ['--decompress', '--stdout', '--', archive], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let xzError = '';
-  xz.stderr.on('data', (chunk: Buffer) => (xzError += chunk.toString()));
-  const xzDone = new Promise<number | null>((resolve, reject) => {
-    xz.on('error', reject);
-    xz.on('close', resolve);
-  });
+  const unxz = xz(['--decompress', '--stdout', '--', archive], 'ignore');
   let refused: string | undefined;
   const unpack = tarExtract({
     cwd: dest,
@@ -69,14 +75,14 @@ export async function extractLayout(archive: string, arch: string, dest: string)
   });
   let tarFailure: Error | undefined;
   try {
-    await pipeline(xz.stdout, unpack);
+    await pipeline(unxz.child.stdout!, unpack);
   } catch (error) {
     tarFailure = error as Error;
   }
-  const status = await xzDone.catch((error: Error) => {
+  const { status, stderr } = await unxz.done.catch((error: Error) => {
     throw new ArchiveError(t('xz: {reason}', { reason: error.message }), 'io');
   });
-  if (status !== 0) throw new ArchiveError(t('not an xz archive ({reason})', { reason: xzError.trim().split('\n').pop() ?? `xz exit ${status}` }), 'not-xz');
+  if (status !== 0) throw new ArchiveError(t('not an xz archive ({reason})', { reason: stderr.split('\n').pop() ?? `xz exit ${status}` }), 'not-xz');
   if (refused) throw new ArchiveError(t('the archive has an {entry}', { entry: refused }), 'unsafe');
   if (tarFailure) throw new ArchiveError(t('not a tar archive ({reason})', { reason: tarFailure.message }), 'not-tar');
 }
@@ -92,17 +98,11 @@ export async function packLayout(dir: string, arch: string, mtime: Date): Promis
   const partial = join(dir, `.${arch}.tar.xz.partial`);
   const files = [arch, ...listTree(dir, arch)];
   const tar = tarCreate({ cwd: dir, portable: true, mtime, noDirRecurse: true, gzip: false }, files);
-  const xz = spawn('xz', ['-9', '--threads=1', '--stdout'], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let xzError = '';
-  xz.stderr.on('data', (chunk: Buffer) => (xzError += chunk.toString()));
-  const xzDone = new Promise<number | null>((resolve, reject) => {
-    xz.on('error', reject);
-    xz.on('close', resolve);
-  });
+  const compress = xz(['-9', '--threads=1', '--stdout'], 'pipe');
   try {
-    await Promise.all([pipeline(tar, xz.stdin), pipeline(xz.stdout, createWriteStream(partial, { mode: 0o644 }))]);
-    const status = await xzDone;
-    if (status !== 0) throw new ArchiveError(t('xz failed: {reason}', { reason: xzError.trim() }), 'io');
+    await Promise.all([pipeline(tar, compress.child.stdin!), pipeline(compress.child.stdout!, createWriteStream(partial, { mode: 0o644 }))]);
+    const { status, stderr } = await compress.done;
+    if (status !== 0) throw new ArchiveError(t('xz failed: {reason}', { reason: stderr }), 'io');
     renameSync(partial, out);
   } catch (error) {
     rmSync(partial, { force: true });

@@ -6,9 +6,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CommandError } from '../lib/command.ts';
-import { translator } from '../lib/i18n.ts';
-import { failure, run, runOrFail, type RunAs } from './proc.ts';
+import { CommandError } from '../../lib/command.ts';
+import { translator } from '../../lib/i18n.ts';
+import { failure, run, runOrFail, type RunAs } from '../../lib/proc.ts';
 
 const t = translator('podsec');
 const MAX_PUBLIC_KEY_BYTES = 1024 * 1024;

@@ -1,5 +1,6 @@
 /**
- * Saving images into podsec's archive format (research/podsec-base.md §10–§12): for each
+ * Saving images into podsec's archive format (the one upstream's podsec-save-oci and
+ * podsec-k8s-save-oci write, which podsec-load-sign-oci reads): for each
  * architecture, an OCI layout `<ociDir>/<arch>/` with uncompressed layers (they compress better
  * with xz) and ref names `<platform>/<name>:<tag>`, packed into `<ociDir>/<arch>.tar.xz`.
  *
@@ -8,12 +9,12 @@
  * root's containers-storage, and a failing copy stops the run naming the image and removes the
  * partial output: there is never a silently incomplete archive.
  */
-import { createProgress } from '../lib/progress.ts';
+import { createProgress } from '../../lib/progress.ts';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { CommandError } from '../lib/command.ts';
-import { translator } from '../lib/i18n.ts';
-import { failure, run } from '../makers/proc.ts';
+import { CommandError } from '../../lib/command.ts';
+import { translator } from '../../lib/i18n.ts';
+import { failure, run } from '../../lib/proc.ts';
 import { packLayout } from './archive.ts';
 import { ARCHITECTURES, formatName, isArchitecture, parseImageName, type ImageName } from './refs.ts';
 

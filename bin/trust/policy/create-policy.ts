@@ -8,49 +8,34 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { CommandError } from '../lib/command.ts';
-import { parsePolicy, parseRegistriesD, PolicySyntaxError, rejectAllPolicy, serializePolicy, serializeRegistriesD, type ContainersPolicy, type PolicyRequirement } from '../lib/containers-policy.ts';
-import { translator } from '../lib/i18n.ts';
-import { atomicWrite } from '../lib/safe-fs.ts';
-import { CONTAINERS_CONFIG_DIR, PODMAN_DEV_GROUP, PODMAN_GROUP, SIGSTORE_HOST, SIGSTORE_PORT, SIGSTORE_ROOT, SIGSTORE_URL } from '../lib/names.ts';
-import {
-  BUNDLE_NAME,
-  fetchTrustBundle,
-  fingerprintOf,
-  formatFingerprint,
-  installMasterKey,
-  KEYS_DIR,
-  MASTER_KEY_FILE,
-  newMasterKey,
-  NODE_STATE_FILE,
-  planPublish,
-  PUBLISHED_POLICY_NAME,
-  readMasterKey,
-  readNodeState,
-  writeNodeState,
-  type FetchedBundle,
-  type NodeTrustState,
-  type Pin,
-} from './bundle.ts';
-import { SIGSTORE_REGISTRIES_D, SIGSTORE_REGISTRIES_D_PREFIX, sigstoreRegistriesD } from '../makers/maker-policy.ts';
-import { planDir, planFile, planManaged, planParentDir, readCurrent, type Current } from './files.ts';
-import { HOSTS_FILE, planHostsBinding, readHostsFile } from './hosts.ts';
-import { Plan } from './plan.ts';
+import { CommandError } from '../../lib/command.ts';
+import { parsePolicy, parseRegistriesD, PolicySyntaxError, rejectAllPolicy, serializePolicy, serializeRegistriesD, type ContainersPolicy, type PolicyRequirement } from '../../lib/containers-policy.ts';
+import { translator } from '../../lib/i18n.ts';
+import { atomicWrite } from '../../lib/safe-fs.ts';
+import { CONTAINERS_CONFIG_DIR, PODMAN_DEV_GROUP, PODMAN_GROUP, SIGSTORE_HOST, SIGSTORE_PORT, SIGSTORE_ROOT, SIGSTORE_URL } from '../../lib/names.ts';
+import { BUNDLE_NAME, fingerprintOf, formatFingerprint, KEYS_DIR, MASTER_KEY_FILE, NODE_STATE_FILE, PUBLISHED_POLICY_NAME, type Pin } from '../bundle/format.ts';
+import { fetchTrustBundle, readNodeState, writeNodeState, type FetchedBundle, type NodeTrustState } from '../bundle/node.ts';
+import { installMasterKey, newMasterKey, readMasterKey } from '../bundle/key.ts';
+import { planPublish } from '../bundle/publish.ts';
+import { SIGSTORE_REGISTRIES_D, SIGSTORE_REGISTRIES_D_PREFIX, sigstoreRegistriesD } from './maker-policy.ts';
+import { planDir, planFile, planManaged, planParentDir, readCurrent, type Current } from '../file-changes.ts';
+import { HOSTS_FILE, readHostsFile } from '../../lib/hosts.ts';
+import { planHostsBinding } from '../hosts.ts';
+import { Plan } from '../../lib/plan.ts';
 import { planRegistriesConf, RegistriesConfError } from './registries-conf.ts';
+import { addSystemGroup, groupGid } from '../../lib/accounts.ts';
 import {
-  addSystemGroup,
   applyUsernsSysctl,
   CONTROL_FACILITIES,
   CONTROL_STATE,
   controlState,
-  groupId,
   hasControlFacility,
   setControlState,
   SYSCTL_CONTENT,
   SYSCTL_FILE,
   USERNS_SYSCTL,
   usernsSysctlValue,
-} from './system.ts';
+} from '../userns.ts';
 
 const t = translator('podsec');
 
@@ -118,7 +103,7 @@ export function masterPolicy(current: ContainersPolicy | undefined): { policy: C
 
 function planGroups(plan: Plan, root: string): void {
   for (const group of [PODMAN_GROUP, PODMAN_DEV_GROUP]) {
-    if (groupId(root, group) !== undefined) continue;
+    if (groupGid(root, group) !== undefined) continue;
     plan.change(t('create the system group {group}', { group }), () => addSystemGroup(root, group));
   }
 }

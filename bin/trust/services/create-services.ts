@@ -4,16 +4,16 @@
  * registry storage, then enable and start (or restart, when their config changed) the two units
  * podsec ships. Under --root nothing is started; units found in the tree are enabled offline.
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CommandError } from '../lib/command.ts';
-import { translator } from '../lib/i18n.ts';
-import { planFile, planParentDir, planDir } from './files.ts';
-import { requireSigstoreServer, type Binding } from './hosts.ts';
-import { Plan } from './plan.ts';
+import { CommandError } from '../../lib/command.ts';
+import { translator } from '../../lib/i18n.ts';
+import { planFile, planParentDir, planDir } from '../file-changes.ts';
+import { requireSigstoreServer } from '../hosts.ts';
+import { type Binding } from '../../lib/hosts.ts';
+import { Plan } from '../../lib/plan.ts';
 import {
   NGINX_CONF,
   REGISTRY_CONF,
@@ -23,8 +23,8 @@ import {
   SIGSTORE_UNIT,
   sigstoreNginxConfig,
 } from './service-configs.ts';
-import { lastLine, runTool } from './system.ts';
-import { REGISTRY_PORT, SIGSTORE_PORT } from '../lib/names.ts';
+import { lastLine, runSync } from '../../lib/proc.ts';
+import { REGISTRY_PORT, SIGSTORE_PORT } from '../../lib/names.ts';
 
 const t = translator('podsec');
 
@@ -39,7 +39,7 @@ export function checkNginxConfig(text: string): void {
   try {
     const conf = join(dir, 'nginx.conf');
     writeFileSync(conf, text, { mode: 0o600 });
-    const result = runTool('nginx', ['-t', '-q', '-p', `${dir}/`, '-c', conf, '-e', 'stderr']);
+    const result = runSync('nginx', ['-t', '-q', '-p', `${dir}/`, '-c', conf, '-e', 'stderr'], { timeoutMs: 60_000 });
     if (result.error && (result.error as NodeJS.ErrnoException).code === 'ENOENT') throw new CommandError(t('nginx is not installed'), 1);
     if (result.status !== 0) {
       const stderr = result.stderr.replaceAll(conf, NGINX_CONF);
@@ -55,7 +55,7 @@ export function checkNginxConfig(text: string): void {
 const systemdRunning = () => existsSync('/run/systemd/system');
 
 function systemctl(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  return runTool('systemctl', args, { timeoutMs: 120_000 });
+  return runSync('systemctl', args, { timeoutMs: 120_000 });
 }
 
 function systemctlOrFail(args: string[]): void {
@@ -95,7 +95,7 @@ async function planUnits(plan: Plan, root: string, binding: Binding, changed: { 
     plan.note(t('Under --root the services are not started.'));
     return;
   }
-  if (spawnSync('systemctl', ['--version'], { stdio: 'ignore' }).status !== 0 || !systemdRunning()) {
+  if (runSync('systemctl', ['--version'], { timeoutMs: 60_000 }).status !== 0 || !systemdRunning()) {
     plan.note(t('systemd is not running here: start {units} once it is.', { units: units.map((u) => u.unit).join(' ') }));
     return;
   }

@@ -5,8 +5,8 @@
  */
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { translator } from '../lib/i18n.ts';
-import { readRegularFile } from '../lib/safe-fs.ts';
+import { translator } from '../../lib/i18n.ts';
+import { readRegularFile } from '../../lib/safe-fs.ts';
 import { ImageNameError, parseImageName, type ImageName } from './refs.ts';
 
 const t = translator('podsec');
