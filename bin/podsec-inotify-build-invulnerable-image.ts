@@ -14,8 +14,8 @@ import { spawnSync } from 'node:child_process';
 import { userInfo } from 'node:os';
 import { CommandError, runCommand } from './lib/command.ts';
 import { translator } from './lib/i18n.ts';
-import { Journal } from './lib/inotify-journal.ts';
-import { checkImage, TRIVY_NOT_INSTALLED, trivyInstalled } from './lib/inotify-trivy.ts';
+import { Journal } from './inotify/journal.ts';
+import { checkImage, TRIVY_NOT_INSTALLED, trivyInstalled } from './inotify/trivy.ts';
 
 const NAME = 'podsec-inotify-build-invulnerable-image';
 const t = translator('podsec-inotify');

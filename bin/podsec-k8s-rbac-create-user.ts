@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { CommandError, runCommand } from './lib/command.ts';
 import { PODMAN_GROUP } from './lib/names.ts';
 import { findAccount } from './lib/accounts.ts';
-import { t, usageError, withClientErrors } from './lib/rbac-common.ts';
-import { checkUserName } from './lib/rbac-names.ts';
+import { t, usageError, withClientErrors } from './rbac/common.ts';
+import { checkUserName } from './rbac/names.ts';
 import { safeMkdir } from './lib/safe-fs.ts';
 
 const NAME = 'podsec-k8s-rbac-create-user';

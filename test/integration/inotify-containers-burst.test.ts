@@ -12,7 +12,7 @@ import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test as base } from 'uvu';
 import * as assert from 'uvu/assert';
-import { EXCLUDE } from '../../bin/lib/inotify-containers.ts';
+import { EXCLUDE } from '../../bin/inotify/containers.ts';
 import { podsecTree } from '../fixtures/inotify/tree.ts';
 import { Daemon, inotifyProgram } from '../fixtures/inotify/programs.ts';
 import { withTools } from '../support/tools.ts';

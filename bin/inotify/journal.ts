@@ -10,7 +10,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { fstatSync } from 'node:fs';
-import { JOURNAL_PRIORITY, type JournalWord } from './inotify-severity.ts';
+import { JOURNAL_PRIORITY, type JournalWord } from './severity.ts';
 
 export type Sink = (priority: number, line: string) => void;
 

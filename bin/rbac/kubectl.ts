@@ -43,12 +43,12 @@ export const RESOURCES = {
   roleBinding: 'rolebindings.rbac.authorization.k8s.io',
 } as const;
 
-function reasonOf(stderr: string, exitCode: number | null): KubectlReason {
+function reasonOf(stderr: string): KubectlReason {
   const match = /Error from server \((\w+)\)/.exec(stderr);
   const reason = match?.[1];
   if (reason === 'NotFound' || reason === 'AlreadyExists' || reason === 'Conflict' || reason === 'Forbidden' || reason === 'Invalid') return reason;
   if (/the object has been modified/.test(stderr)) return 'Conflict';
-  return exitCode === 0 ? 'Other' : 'Other';
+  return 'Other';
 }
 
 export class Kubectl {
@@ -73,7 +73,7 @@ export class Kubectl {
         clearTimeout(timer);
         const stderr = Buffer.concat(err).toString('utf8');
         if (code === 0) resolve(Buffer.concat(out).toString('utf8'));
-        else reject(new KubectlError(args, reasonOf(stderr, code), stderr, code));
+        else reject(new KubectlError(args, reasonOf(stderr), stderr, code));
       });
       child.stdin.on('error', () => {});
       child.stdin.end(input ?? '');

@@ -7,8 +7,8 @@
 import { spawn } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { TRIVY_HOST } from './names.ts';
-import type { Journal } from './inotify-journal.ts';
+import { TRIVY_HOST } from '../lib/names.ts';
+import type { Journal } from './journal.ts';
 
 export const TRIVY_PORT = 4954;
 
