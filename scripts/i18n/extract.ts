@@ -16,7 +16,7 @@ import { readFile } from 'node:fs/promises';
 import { join, posix, relative } from 'node:path';
 import { globby } from 'globby';
 import ts from 'typescript';
-import { REPO_ROOT } from '../repo.ts';
+import { REPO_ROOT } from '../paths.ts';
 
 export interface Message {
   msgid: string;

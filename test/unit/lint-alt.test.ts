@@ -5,8 +5,8 @@ import { readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { lintSpec, lintTree, type Finding, type LintOptions } from '../../scripts/lint-alt.ts';
-import { REPO_ROOT } from '../../scripts/repo.ts';
+import { lintSpec, lintTree, type Finding, type LintOptions } from '../../scripts/lint/rules.ts';
+import { REPO_ROOT } from '../../scripts/paths.ts';
 
 const SPECS_DIR = 'test/fixtures/specs';
 const OPTIONS: LintOptions = {
@@ -207,7 +207,7 @@ test('lintTree: executable env -S and CRLF shebangs are findings; non-executable
 });
 
 function runCli(...args: string[]) {
-  return spawnSync(process.execPath, ['--import', 'tsx', 'scripts/lint-alt.ts', ...args], { cwd: REPO_ROOT, encoding: 'utf8' });
+  return spawnSync(process.execPath, ['--import', 'tsx', 'scripts/lint/cli.ts', ...args], { cwd: REPO_ROOT, encoding: 'utf8' });
 }
 
 test('CLI: exit 1 with SPEC:LINE: RULE: on stderr for a bad spec, 0 for the good one', () => {
