@@ -25,7 +25,7 @@ import { availableMinors, packagesFor } from '../../bin/u7s/lib/packages.ts';
 import { ready, runChecks, type Probe } from '../../bin/u7s/lib/preflight.ts';
 import { freeStart, planSubids } from '../../bin/u7s/lib/subid.ts';
 import { parseCidr } from '../../bin/u7s/lib/values.ts';
-import { HOST_FACTS, removeRoot, renderedRoot } from '../fixtures/u7s/support.ts';
+import { HOST_FACTS, removeRoot, renderedRoot } from '../support/u7s-fixtures.ts';
 
 const CANARY_DIR = mkdtempSync(join(tmpdir(), 'podsec-u7s-canary-'));
 const CANARY = join(CANARY_DIR, 'canary');
