@@ -77,7 +77,7 @@ export function unitPrograms(unitText: string): string[] {
 }
 
 /** `%_datadir/podsec/functions` → `%_datadir/podsec`, `/etc/x` → `/etc`; undefined for a bare macro or `/`. */
-export function parentDirectory(path: string): string | undefined {
+function parentDirectory(path: string): string | undefined {
   const slash = path.lastIndexOf('/');
   if (slash < 0) return undefined;
   return slash === 0 ? (path === '/' ? undefined : '/') : path.slice(0, slash);
