@@ -6,6 +6,7 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { lintSpec, lintTree, type Finding, type LintOptions } from '../../scripts/lint/rules.ts';
+import { changelogHeader, loadChangelog, readChangelogHeader } from '../../scripts/changelog.ts';
 import { REPO_ROOT } from '../../scripts/paths.ts';
 
 const SPECS_DIR = 'test/fixtures/specs';
@@ -114,6 +115,13 @@ test('changelog: an entry without items, equal dates and an epoch', () => {
   assert.equal(rulesOf(lintSpec(withEpoch, OPTIONS)), ['changelog']);
   assert.equal(lintSpec(withEpoch.replace('> 2.0.0-alt1', '> 1:2.0.0-alt1'), OPTIONS), []);
   assert.equal(ruleAndLine(lintSpec(good.replace(/%changelog[^]*/, ''), OPTIONS)), [['changelog', 0]]);
+});
+
+test('changelog: every header scripts/changelog.ts writes reads back as written, without a problem', () => {
+  for (const entry of loadChangelog()) {
+    const header = readChangelogHeader(changelogHeader(entry));
+    assert.equal(header, { time: Date.parse(`${entry.date}T00:00:00Z`), evr: `${entry.version}-${entry.release}`, problems: [] });
+  }
 });
 
 test('env-s: env with one argument is fine; -S, two arguments, `-p` interpreters and CR are not', () => {
