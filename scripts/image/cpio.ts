@@ -5,30 +5,16 @@
  * 0), so the same entries give the same bytes. Archives can be concatenated; the kernel unpacks
  * them one after another. A character device needs root (mknod), as the image builder is.
  */
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execa } from 'execa';
 
 export type CpioEntry =
   | { type: 'dir'; path: string; mode?: number }
   | { type: 'file'; path: string; data: Buffer | string; mode?: number }
   | { type: 'symlink'; path: string; target: string }
   | { type: 'chardev'; path: string; major: number; minor: number; mode?: number };
-
-function run(command: string, args: string[], options: { cwd?: string; input?: string } = {}): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', (error) => reject(new Error(`${command}: ${error.message}`)));
-    child.on('close', (code) => (code === 0 ? resolve(Buffer.concat(out)) : reject(new Error(`${command} exited ${code}: ${stderr.trim()}`))));
-    child.stdin.on('error', () => {});
-    child.stdin.end(options.input ?? '');
-  });
-}
 
 /** Entry paths are relative (`init`, `lib/modules/x.ko`); parents must come before children. */
 function checkedPaths(entries: CpioEntry[]): string[] {
@@ -53,7 +39,7 @@ export async function writeCpio(entries: CpioEntry[], options: { mtime?: number 
       if (entry.type === 'dir') await fs.mkdir(path, { mode: 0o700 });
       else if (entry.type === 'file') await fs.writeFile(path, entry.data);
       else if (entry.type === 'symlink') await fs.symlink(entry.target, path);
-      else await run('mknod', [path, 'c', String(entry.major), String(entry.minor)]);
+      else await execa('mknod', [path, 'c', String(entry.major), String(entry.minor)]);
     }
     // Modes and times last: a directory's mtime changes with every entry made in it.
     const mtime = options.mtime ?? 0;
@@ -64,11 +50,14 @@ export async function writeCpio(entries: CpioEntry[], options: { mtime?: number 
     }
     // Parents sort before their children; cpio reads NUL-separated names relative to the tree.
     const list = [...paths].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-    return await run('cpio', ['--create', '--format=newc', '--reproducible', '--renumber-inodes', '--owner=0:0', '--null', '--quiet'], { cwd: root, input: list.map((p) => `${p}\0`).join('') });
+    const cpio = ['--create', '--format=newc', '--reproducible', '--renumber-inodes', '--owner=0:0', '--null', '--quiet'];
+    const { stdout } = await execa('cpio', cpio, { cwd: root, input: list.map((p) => `${p}\0`).join(''), encoding: 'buffer', stripFinalNewline: false });
+    return Buffer.from(stdout.buffer, stdout.byteOffset, stdout.byteLength);
   } finally {
     await fs.rm(root, { recursive: true, force: true });
   }
 }
+
 /** Adds the missing parent directories of every entry, in order, so writeCpio accepts the list. */
 export function withParents(entries: CpioEntry[]): CpioEntry[] {
   const out: CpioEntry[] = [];
