@@ -13,8 +13,8 @@
 import { userInfo } from 'node:os';
 import { CommandError, runCommand } from './lib/command.ts';
 import { translator } from './lib/i18n.ts';
-import { Journal } from './lib/inotify-journal.ts';
-import { checkImage, TRIVY_NOT_INSTALLED, trivyInstalled } from './lib/inotify-trivy.ts';
+import { Journal } from './inotify/journal.ts';
+import { checkImage, TRIVY_NOT_INSTALLED, trivyInstalled } from './inotify/trivy.ts';
 import { runSync } from './lib/proc.ts';
 
 const NAME = 'podsec-inotify-build-invulnerable-image';

@@ -11,10 +11,10 @@
  */
 import { runCommand } from './lib/command.ts';
 import { translator } from './lib/i18n.ts';
-import { classify, EXCLUDE, locate, overlayRoots, WATCHED_EVENTS } from './lib/inotify-containers.ts';
-import { Journal } from './lib/inotify-journal.ts';
-import { VERBOSE_OPTION, legacyArgs } from './lib/inotify-severity.ts';
-import { TreeWatch } from './lib/inotify-watch.ts';
+import { classify, EXCLUDE, locate, overlayRoots, WATCHED_EVENTS } from './inotify/containers.ts';
+import { Journal } from './inotify/journal.ts';
+import { VERBOSE_OPTION, legacyArgs } from './inotify/severity.ts';
+import { TreeWatch } from './inotify/watch.ts';
 
 const NAME = 'podsec-inotify-check-containers';
 const t = translator('podsec-inotify');

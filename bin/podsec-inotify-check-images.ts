@@ -11,11 +11,11 @@ import { runCommand } from './lib/command.ts';
 import { lookasideFor, requirementsFor, signatureUrl } from './lib/containers-policy.ts';
 import { httpGet } from './lib/http.ts';
 import { translator } from './lib/i18n.ts';
-import { isImageReference, ownerImages, storagesOf } from './lib/inotify-images.ts';
-import { Journal } from './lib/inotify-journal.ts';
-import { loadSubjectConfig, subjects } from './lib/inotify-policy.ts';
-import { notRoot, reportOnce, unknown, type ReportItem } from './lib/inotify-report.ts';
-import { InvalidRangeError, legacyArgs, JSON_OPTION, MAIL_OPTION, monitorOptions, THRESHOLD_OPTIONS, VERBOSE_OPTION } from './lib/inotify-severity.ts';
+import { isImageReference, ownerImages, storagesOf } from './inotify/images.ts';
+import { Journal } from './inotify/journal.ts';
+import { loadSubjectConfig, subjects } from './inotify/policy.ts';
+import { notRoot, reportOnce, unknown, type ReportItem } from './inotify/report.ts';
+import { InvalidRangeError, legacyArgs, JSON_OPTION, MAIL_OPTION, monitorOptions, THRESHOLD_OPTIONS, VERBOSE_OPTION } from './inotify/severity.ts';
 import { PODMAN_DEV_GROUP } from './lib/names.ts';
 
 const NAME = 'podsec-inotify-check-images';

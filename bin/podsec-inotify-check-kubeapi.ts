@@ -13,9 +13,9 @@ import { appendFileSync, existsSync, readFileSync, renameSync, watch } from 'nod
 import { join } from 'node:path';
 import { CommandError, runCommand } from './lib/command.ts';
 import { translator } from './lib/i18n.ts';
-import { describe, forbidden, loadCursor, readNew, type Cursor } from './lib/inotify-audit.ts';
-import { Journal, sendMail } from './lib/inotify-journal.ts';
-import { MAIL_OPTION, VERBOSE_OPTION } from './lib/inotify-severity.ts';
+import { describe, forbidden, loadCursor, readNew, type Cursor } from './inotify/audit.ts';
+import { Journal, sendMail } from './inotify/journal.ts';
+import { MAIL_OPTION, VERBOSE_OPTION } from './inotify/severity.ts';
 import { atomicWrite, safeMkdir } from './lib/safe-fs.ts';
 
 const NAME = 'podsec-inotify-check-kubeapi';

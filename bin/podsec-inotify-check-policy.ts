@@ -11,10 +11,10 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { CommandError, runCommand } from './lib/command.ts';
 import { translator } from './lib/i18n.ts';
-import { Journal } from './lib/inotify-journal.ts';
-import { evaluate, watchedDirs, type Finding } from './lib/inotify-policy.ts';
-import { journalLine, notRoot, reportOnce, unknown } from './lib/inotify-report.ts';
-import { InvalidRangeError, legacyArgs, JSON_OPTION, MAIL_OPTION, monitorOptions, THRESHOLD_OPTIONS, VERBOSE_OPTION, type MonitorOptions } from './lib/inotify-severity.ts';
+import { Journal } from './inotify/journal.ts';
+import { evaluate, watchedDirs, type Finding } from './inotify/policy.ts';
+import { journalLine, notRoot, reportOnce, unknown } from './inotify/report.ts';
+import { InvalidRangeError, legacyArgs, JSON_OPTION, MAIL_OPTION, monitorOptions, THRESHOLD_OPTIONS, VERBOSE_OPTION, type MonitorOptions } from './inotify/severity.ts';
 
 const NAME = 'podsec-inotify-check-policy';
 const t = translator('podsec-inotify');

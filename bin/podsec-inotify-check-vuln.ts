@@ -9,9 +9,9 @@
  */
 import { CommandError, runCommand } from './lib/command.ts';
 import { translator } from './lib/i18n.ts';
-import { imageOwners, ownerImages } from './lib/inotify-images.ts';
-import { Journal, sendMail } from './lib/inotify-journal.ts';
-import { checkImage, TRIVY_NOT_INSTALLED, trivyInstalled } from './lib/inotify-trivy.ts';
+import { imageOwners, ownerImages } from './inotify/images.ts';
+import { Journal, sendMail } from './inotify/journal.ts';
+import { checkImage, TRIVY_NOT_INSTALLED, trivyInstalled } from './inotify/trivy.ts';
 
 const NAME = 'podsec-inotify-check-vuln';
 

@@ -6,8 +6,8 @@
  * whatever role it had); binding a user twice changes nothing.
  */
 import { runCommand } from './lib/command.ts';
-import { bind, parseBindingArgs, shownBinding } from './lib/rbac-binding.ts';
-import { KUBECONFIG_OPTION, kubectlFor, t, withClientErrors } from './lib/rbac-common.ts';
+import { bind, parseBindingArgs, shownBinding } from './rbac/binding.ts';
+import { KUBECONFIG_OPTION, kubectlFor, t, withClientErrors } from './rbac/common.ts';
 
 const NAME = 'podsec-k8s-rbac-bindrole';
 

@@ -11,12 +11,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CommandError, runCommand } from './lib/command.ts';
 import { findAccount } from './lib/accounts.ts';
-import { KUBECONFIG_OPTION, kubectlFor, t, usageError, withClientErrors } from './lib/rbac-common.ts';
-import { certificateMatchesKey, createCsr, generateClientKey } from './lib/rbac-csr.ts';
-import { RESOURCES, type KubeObject } from './lib/rbac-kubectl.ts';
-import { currentCluster, userKubeconfig } from './lib/rbac-kubeconfig.ts';
-import { checkGroupName, checkUserName, isSystemName } from './lib/rbac-names.ts';
-import { csrCondition, csrObject } from './lib/rbac-objects.ts';
+import { KUBECONFIG_OPTION, kubectlFor, t, usageError, withClientErrors } from './rbac/common.ts';
+import { certificateMatchesKey, createCsr, generateClientKey } from './rbac/csr.ts';
+import { RESOURCES, type KubeObject } from './rbac/kubectl.ts';
+import { currentCluster, userKubeconfig } from './rbac/kubeconfig.ts';
+import { checkGroupName, checkUserName, isSystemName } from './rbac/names.ts';
+import { csrCondition, csrObject } from './rbac/objects.ts';
 import { atomicWrite, safeMkdir } from './lib/safe-fs.ts';
 
 const NAME = 'podsec-k8s-rbac-create-kubeconfig';

@@ -10,8 +10,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { CommandError, runCommand } from './lib/command.ts';
-import { t, usageError, withClientErrors } from './lib/rbac-common.ts';
-import { isRemoteHost, remoteOperand } from './lib/rbac-names.ts';
+import { t, usageError, withClientErrors } from './rbac/common.ts';
+import { isRemoteHost, remoteOperand } from './rbac/names.ts';
 import { runSync } from './lib/proc.ts';
 import { atomicWrite, safeMkdir } from './lib/safe-fs.ts';
 

@@ -12,8 +12,8 @@ import { CommandError, runCommand } from './lib/command.ts';
 import { PODMAN_GROUP } from './lib/names.ts';
 import { addSystemGroup, createUser, findAccount } from './lib/accounts.ts';
 import { failure, runSync } from './lib/proc.ts';
-import { t, usageError, withClientErrors } from './lib/rbac-common.ts';
-import { checkUserName } from './lib/rbac-names.ts';
+import { t, usageError, withClientErrors } from './rbac/common.ts';
+import { checkUserName } from './rbac/names.ts';
 import { safeMkdir } from './lib/safe-fs.ts';
 
 const NAME = 'podsec-k8s-rbac-create-user';

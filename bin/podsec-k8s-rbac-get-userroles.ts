@@ -6,10 +6,10 @@
  */
 import YAML from 'yaml';
 import { CommandError, runCommand } from './lib/command.ts';
-import { KUBECONFIG_OPTION, kubectlFor, t, usageError, withClientErrors } from './lib/rbac-common.ts';
-import { RESOURCES, type KubeObject } from './lib/rbac-kubectl.ts';
-import { checkUserName } from './lib/rbac-names.ts';
-import { userRoles } from './lib/rbac-userroles.ts';
+import { KUBECONFIG_OPTION, kubectlFor, t, usageError, withClientErrors } from './rbac/common.ts';
+import { RESOURCES, type KubeObject } from './rbac/kubectl.ts';
+import { checkUserName } from './rbac/names.ts';
+import { userRoles } from './rbac/userroles.ts';
 
 const NAME = 'podsec-k8s-rbac-get-userroles';
 const SYNOPSIS = `${NAME} <user> [showRules]`;

@@ -6,8 +6,8 @@
  * not bound succeeds and says so (idempotent); a binding that refers to another role is an error.
  */
 import { runCommand } from './lib/command.ts';
-import { parseBindingArgs, shownBinding, unbind } from './lib/rbac-binding.ts';
-import { KUBECONFIG_OPTION, kubectlFor, t, withClientErrors } from './lib/rbac-common.ts';
+import { parseBindingArgs, shownBinding, unbind } from './rbac/binding.ts';
+import { KUBECONFIG_OPTION, kubectlFor, t, withClientErrors } from './rbac/common.ts';
 
 const NAME = 'podsec-k8s-rbac-unbindrole';
 

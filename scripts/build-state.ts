@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { globby } from 'globby';
-import { REPO_ROOT } from './repo.ts';
+import { REPO_ROOT } from './paths.ts';
 
 export const BUILD_INPUTS = ['scripts/**', 'bin/**', 'specs/**', 'units/**', 'policies/**', 'package.json', 'package-lock.json'];
 export const STATE_FILE = 'build-state.json';

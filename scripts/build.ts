@@ -6,7 +6,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { hashInputs, hashOutputs, upToDateState, writeState } from './build-state.ts';
 import { loadChangelog, sourceDateEpoch } from './changelog.ts';
-import { lintSpec, lintTree, type Finding } from './lint-alt.ts';
+import { lintSpec, lintTree, type Finding } from './lint/rules.ts';
 import { renderMacros } from './macros.ts';
 import { type Branch, BRANCH_MACROS } from './model/branches.ts';
 import type { ProjectModel } from './model/types.ts';

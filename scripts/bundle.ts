@@ -4,7 +4,7 @@
  */
 import { build } from 'esbuild';
 import { join } from 'node:path';
-import { REPO_ROOT } from './repo.ts';
+import { REPO_ROOT } from './paths.ts';
 
 /** The oldest Node the packages run on: ALT p10 and Debian bookworm ship Node 18. */
 export const NODE_TARGET = 'node18';

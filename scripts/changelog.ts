@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import YAML from 'yaml';
-import { REPO_ROOT } from './repo.ts';
+import { REPO_ROOT } from './paths.ts';
 
 export interface ChangelogEntry {
   date: string; // YYYY-MM-DD
@@ -42,7 +42,7 @@ export function sourceDateEpoch(entries: ChangelogEntry[]): number {
   return utcDate(entries[0]!.date).getTime() / 1000;
 }
 
-/** `* Thu Nov 26 2026 Name <email> 2.0.0-alt1` */
+/** `* Thu Nov 26 2026 Name <email> 2.0.0-alt1` (read back by readChangelogHeader) */
 export function changelogHeader(entry: ChangelogEntry): string {
   const d = utcDate(entry.date);
   const day = String(d.getUTCDate()).padStart(2, '0');
@@ -52,4 +52,45 @@ export function changelogHeader(entry: ChangelogEntry): string {
 /** The %changelog body in ALT's format, newest first, one blank line between entries. */
 export function formatChangelog(entries: ChangelogEntry[]): string {
   return entries.map((e) => [changelogHeader(e), ...e.changes.map((c) => `- ${c}`)].join('\n')).join('\n\n') + '\n';
+}
+
+export interface ChangelogHeader {
+  /** Milliseconds since the epoch of the entry's date; undefined when it is not a valid date. */
+  time: number | undefined;
+  /** `[epoch:]version-release`; '' when the line is no entry header. */
+  evr: string;
+  /** What is wrong with the line, one message each. */
+  problems: string[];
+}
+
+/** The time of `Dow Mon DD YYYY`, or undefined after reporting why it is not a real date on that weekday. */
+function headerTime(dayName: string, monthName: string, day: string, year: string, report: (message: string) => void): number | undefined {
+  const weekday = DAYS.indexOf(dayName);
+  const month = MONTHS.indexOf(monthName);
+  if (weekday < 0) {
+    report(`'${dayName}' is not an English day name (${DAYS.join(' ')})`);
+  } else if (month < 0) {
+    report(`'${monthName}' is not an English month name (${MONTHS.join(' ')})`);
+  } else if (!/^\d{2}$/.test(day) || !/^\d{4}$/.test(year)) {
+    report(`'${day} ${year}' is not 'DD YYYY'`);
+  } else {
+    const date = new Date(Date.UTC(Number(year), month, Number(day)));
+    if (date.getUTCFullYear() !== Number(year) || date.getUTCMonth() !== month || date.getUTCDate() !== Number(day)) report(`${monthName} ${day} ${year} is not a real date`);
+    else if (date.getUTCDay() !== weekday) report(`${monthName} ${day} ${year} is a ${DAYS[date.getUTCDay()]}, not a ${dayName}`);
+    else return date.getTime();
+  }
+  return undefined;
+}
+
+/** Reads `* Dow Mon DD YYYY Name <email> [epoch:]version-release` from a spec, saying what is wrong with it. */
+export function readChangelogHeader(text: string): ChangelogHeader {
+  const problems: string[] = [];
+  const match = /^\* (\S+) (\S+) (\S+) (\S+) (\S.*?) <([^<>\s]+@[^<>\s]+)> (\S+)$/.exec(text);
+  if (!match) {
+    problems.push(`malformed entry header (want '* Dow Mon DD YYYY Name <email> [epoch:]version-release'): ${text}`);
+    return { time: undefined, evr: '', problems };
+  }
+  const [, dayName = '', monthName = '', day = '', year = '', , , evr = ''] = match;
+  if (!/^(?:\d+:)?[^\s:-]+-[^\s:-]+$/.test(evr)) problems.push(`'${evr}' is not [epoch:]version-release`);
+  return { time: headerTime(dayName, monthName, day, year, (message) => problems.push(message)), evr, problems };
 }

@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { hashInputs, upToDateState } from './build-state.ts';
 import { BRANCHES, DEFAULT_BRANCH, isBranch } from './model/branches.ts';
 import type { ProjectModel } from './model/types.ts';
-import { REPO_ROOT } from './repo.ts';
+import { REPO_ROOT } from './paths.ts';
 
 const USAGE = `usage: npm run build -- [--branch ${BRANCHES.join('|')}] [--out DIR] [--force]
        tsx scripts/cli.ts validate [--branch B] [--model FILE]`;

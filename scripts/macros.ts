@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Branch, BRANCH_MACROS, SPEC_DEFINED_MACROS } from './model/branches.ts';
-import { REPO_ROOT } from './repo.ts';
+import { REPO_ROOT } from './paths.ts';
 
 export const ALT_MACROS = 'specs/macros/alt.macros';
 

@@ -10,7 +10,7 @@ import ejs from 'ejs';
 import YAML from 'yaml';
 import type { Branch } from './model/branches.ts';
 import type { Content } from './model/types.ts';
-import { REPO_ROOT } from './repo.ts';
+import { REPO_ROOT } from './paths.ts';
 
 export interface RenderContext {
   branch: Branch;

@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { globby } from 'globby';
-import { REPO_ROOT } from './repo.ts';
+import { REPO_ROOT } from './paths.ts';
 
 /**
  * `npm test` runs these (`cluster`: a real rootless cluster of booted nodes, npm run cluster);

@@ -6,7 +6,7 @@ import { formatChangelog, type ChangelogEntry } from './changelog.ts';
 import { specPath, treePath } from './layout.ts';
 import type { Dependency, Entry, PackageDecl, ProjectModel } from './model/types.ts';
 import { plainText } from './render.ts';
-import { REPO_ROOT } from './repo.ts';
+import { REPO_ROOT } from './paths.ts';
 
 export const SPEC_TEMPLATE = 'specs/podsec.spec.ejs';
 

@@ -4,12 +4,12 @@
  * then what is generated from the bundled programs' own definitions (man pages, completion) and
  * from the translations (message catalogs). The programs' TypeScript sources go to src/.
  */
-import { execFile } from 'node:child_process';
 import { chmod, cp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { globby } from 'globby';
 import type { CommandDescription } from '../bin/lib/command.ts';
 import { bundleProgram } from './bundle.ts';
+import { xz } from './compress.ts';
 import { renderCompletion } from './docs/completion.ts';
 import { describeProgram } from './docs/describe.ts';
 import { renderManPage } from './docs/man.ts';
@@ -17,20 +17,10 @@ import { compileMo, readPo, translationsOf } from './i18n/catalog.ts';
 import { treePath } from './layout.ts';
 import type { Content, Entry, ProjectModel } from './model/types.ts';
 import { renderContent, type RenderContext } from './render.ts';
-import { REPO_ROOT } from './repo.ts';
+import { REPO_ROOT } from './paths.ts';
 
 /** Runtime sources shipped in src/ for those who want to read or rebuild the programs. */
 export const RUNTIME_SOURCES = ['bin/**/*.ts', 'bin/po/**/*.po', 'package.json', 'package-lock.json', 'tsconfig.json'];
-
-/** xz with fixed settings, so the same page always compresses to the same bytes. */
-async function xz(text: string): Promise<Buffer> {
-  const child = execFile('xz', ['-9', '--threads=1', '--check=crc64', '-c'], { encoding: 'buffer', maxBuffer: 64 << 20 });
-  const chunks: Buffer[] = [];
-  child.stdout!.on('data', (chunk: Buffer) => chunks.push(chunk));
-  child.stdin!.end(text);
-  await new Promise<void>((resolve, reject) => child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`xz exited ${code}`)))));
-  return Buffer.concat(chunks);
-}
 
 type Generated = Extract<Content, { manPage: string } | { completion: string } | { catalog: string }>;
 const isGenerated = (content: Content): content is Generated => 'manPage' in content || 'completion' in content || 'catalog' in content;
@@ -86,7 +76,7 @@ export async function stageTree(model: ProjectModel, context: RenderContext, dir
       const description = await describe(content.manPage);
       const catalog = content.language === 'ru' ? await russian(description.domain) : new Map<string, string>();
       const page = renderManPage(description, content.section, content.language, (msgid) => catalog.get(msgid) || msgid, `${context.version}-${context.release}`, context.date ?? '1970-01-01');
-      await write(entry, await xz(page));
+      await write(entry, await xz(page, 9));
     }
   }
 

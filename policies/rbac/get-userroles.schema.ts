@@ -1,6 +1,6 @@
 /**
  * JSON Schema (draft-07) of the output of podsec-k8s-rbac-get-userroles, installed as
- * %_docdir/podsec-k8s-rbac/get-userroles.schema.json. test/unit/rbac-userroles.test.ts and the
+ * %_docdir/podsec-k8s-rbac/get-userroles.schema.json. test/unit/rbac-lib.test.ts and the
  * cluster suite validate real output against it; change both together.
  */
 const roleEntry = {

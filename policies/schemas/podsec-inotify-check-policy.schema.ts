@@ -1,6 +1,6 @@
 /**
  * JSON Schema (draft-07) of `--json` of the policy plugins podsec-inotify-check-policy and
- * podsec-inotify-check-images (one shape, bin/lib/inotify-report.ts). test/tools/json-output.test.ts
+ * podsec-inotify-check-images (one shape, bin/inotify/report.ts). test/tools/json-output.test.ts
  * validates real output against it; change both together. Keys and values are English, never translated.
  */
 export function pluginSchema(command: string, codes: string) {

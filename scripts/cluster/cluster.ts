@@ -17,7 +17,7 @@ import { ensureRootfs } from '../image/rootfs.ts';
 import { ensureK8sTools } from '../k8s-tools/build.ts';
 import { K8S_TOOLS_VERSIONS } from '../k8s-tools/versions.ts';
 import model from '../model/index.ts';
-import { REPO_ROOT } from '../repo.ts';
+import { REPO_ROOT } from '../paths.ts';
 import { bootClusterNode, createNetwork, freeLoopbackPort, mustExec, NETNS, nodeExec, removeNetwork, startDaemon, startHostDaemon, stopClusterNode, stopProcess } from './machines.ts';
 import { clusterDir, readState, removeState, writeState, type ClusterState, type NodeState } from './state.ts';
 import { adoptTrust, fillUpstream, setUpMaster, signClusterImages, startUpstream } from './supply.ts';

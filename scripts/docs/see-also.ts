@@ -11,7 +11,7 @@ import { globby } from 'globby';
 import ts from 'typescript';
 import { documentedPrograms } from '../model/docs.ts';
 import type { ProjectModel } from '../model/types.ts';
-import { REPO_ROOT } from '../repo.ts';
+import { REPO_ROOT } from '../paths.ts';
 
 export interface SeeAlsoReference {
   /** `file:line` of the reference. */

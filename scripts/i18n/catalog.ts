@@ -6,7 +6,7 @@
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import gettext, { type GetTextTranslations } from 'gettext-parser';
-import { REPO_ROOT } from '../repo.ts';
+import { REPO_ROOT } from '../paths.ts';
 
 export const LANGUAGES = ['ru'] as const;
 export type Language = (typeof LANGUAGES)[number];

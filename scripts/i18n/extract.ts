@@ -8,7 +8,7 @@
  * command definition expects its text; a template with substitutions as t()'s msgid) are listed
  * in `unextractable`, so a test can name them instead of their staying English unnoticed.
  * A file that creates its own `translator('<domain>')` contributes to that domain, and so does a
- * file that imports its `t` from such a file (`import { t } from './lib/rbac-common.ts'`); a file
+ * file that imports its `t` from such a file (`import { t } from './rbac/common.ts'`); a file
  * with neither (shared code such as bin/lib/command.ts, which uses its caller's translate
  * function) contributes to every domain.
  */
@@ -16,7 +16,7 @@ import { readFile } from 'node:fs/promises';
 import { join, posix, relative } from 'node:path';
 import { globby } from 'globby';
 import ts from 'typescript';
-import { REPO_ROOT } from '../repo.ts';
+import { REPO_ROOT } from '../paths.ts';
 
 export interface Message {
   msgid: string;

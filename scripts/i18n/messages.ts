@@ -6,7 +6,7 @@
 import { build } from 'esbuild';
 import { join, relative } from 'node:path';
 import type { ProjectModel } from '../model/types.ts';
-import { REPO_ROOT } from '../repo.ts';
+import { REPO_ROOT } from '../paths.ts';
 import { extractAll, type FileMessages } from './extract.ts';
 
 export function programsOf(model: ProjectModel): string[] {

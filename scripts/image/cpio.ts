@@ -1,8 +1,14 @@
 /**
- * A writer for the cpio "newc" format the kernel unpacks as an initramfs. Deterministic: inode
- * numbers count up from 1 in entry order, owners and mtime are what the caller gives (default 0).
- * Archives can be concatenated; the kernel unpacks them one after another.
+ * The initramfs archives, written by GNU cpio in its reproducible mode, as mkosi does
+ * (`--format=newc --reproducible --renumber-inodes`). The entries are laid out in a temporary
+ * tree and handed to cpio in sorted order, every owner 0:0 and every mtime the one given (default
+ * 0), so the same entries give the same bytes. Archives can be concatenated; the kernel unpacks
+ * them one after another. A character device needs root (mknod), as the image builder is.
  */
+import * as fs from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
 
 export type CpioEntry =
   | { type: 'dir'; path: string; mode?: number }
@@ -10,31 +16,9 @@ export type CpioEntry =
   | { type: 'symlink'; path: string; target: string }
   | { type: 'chardev'; path: string; major: number; minor: number; mode?: number };
 
-const S_IFDIR = 0o040000;
-const S_IFREG = 0o100000;
-const S_IFLNK = 0o120000;
-const S_IFCHR = 0o020000;
-
-const hex8 = (n: number) => {
-  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new Error(`cpio: field out of range: ${n}`);
-  return n.toString(16).padStart(8, '0');
-};
-const pad4 = (n: number) => Buffer.alloc((4 - (n % 4)) % 4);
-
-function record(ino: number, mode: number, name: string, data: Buffer, rdev: [number, number] = [0, 0], mtime = 0): Buffer[] {
-  const nameBytes = Buffer.from(`${name}\0`);
-  const header =
-    '070701' +
-    [ino, mode, 0, 0, mode & S_IFDIR ? 2 : 1, mtime, data.length, 0, 0, rdev[0], rdev[1], nameBytes.length, 0].map(hex8).join('');
-  const head = Buffer.concat([Buffer.from(header, 'ascii'), nameBytes]);
-  return [head, pad4(head.length), data, pad4(data.length)];
-}
-
 /** Entry paths are relative (`init`, `lib/modules/x.ko`); parents must come before children. */
-export function writeCpio(entries: CpioEntry[], options: { mtime?: number } = {}): Buffer {
-  const parts: Buffer[] = [];
+function checkedPaths(entries: CpioEntry[]): string[] {
   const seen = new Set<string>();
-  let ino = 0;
   for (const entry of entries) {
     const path = entry.path.replace(/^\/+/, '');
     if (!path || path.split('/').some((p) => p === '..' || p === '')) throw new Error(`cpio: bad path ${entry.path}`);
@@ -42,24 +26,36 @@ export function writeCpio(entries: CpioEntry[], options: { mtime?: number } = {}
     const parent = path.includes('/') ? path.slice(0, path.lastIndexOf('/')) : '';
     if (parent && !seen.has(parent)) throw new Error(`cpio: ${path} comes before its directory ${parent}`);
     seen.add(path);
-    ino++;
-    switch (entry.type) {
-      case 'dir':
-        parts.push(...record(ino, S_IFDIR | (entry.mode ?? 0o755), path, Buffer.alloc(0), [0, 0], options.mtime));
-        break;
-      case 'file':
-        parts.push(...record(ino, S_IFREG | (entry.mode ?? 0o644), path, Buffer.from(entry.data), [0, 0], options.mtime));
-        break;
-      case 'symlink':
-        parts.push(...record(ino, S_IFLNK | 0o777, path, Buffer.from(entry.target), [0, 0], options.mtime));
-        break;
-      case 'chardev':
-        parts.push(...record(ino, S_IFCHR | (entry.mode ?? 0o600), path, Buffer.alloc(0), [entry.major, entry.minor], options.mtime));
-        break;
-    }
   }
-  parts.push(...record(0, 0, 'TRAILER!!!', Buffer.alloc(0)));
-  return Buffer.concat(parts);
+  return [...seen];
+}
+
+export async function writeCpio(entries: CpioEntry[], options: { mtime?: number } = {}): Promise<Buffer> {
+  const paths = checkedPaths(entries);
+  const root = await fs.mkdtemp(join(tmpdir(), 'podsec-cpio-'));
+  try {
+    for (const [index, entry] of entries.entries()) {
+      const path = join(root, paths[index]!);
+      if (entry.type === 'dir') await fs.mkdir(path, { mode: 0o700 });
+      else if (entry.type === 'file') await fs.writeFile(path, entry.data);
+      else if (entry.type === 'symlink') await fs.symlink(entry.target, path);
+      else await execa('mknod', [path, 'c', String(entry.major), String(entry.minor)]);
+    }
+    // Modes and times last: a directory's mtime changes with every entry made in it.
+    const mtime = options.mtime ?? 0;
+    for (const [index, entry] of [...entries.entries()].reverse()) {
+      const path = join(root, paths[index]!);
+      if (entry.type !== 'symlink') await fs.chmod(path, entry.mode ?? (entry.type === 'file' ? 0o644 : entry.type === 'dir' ? 0o755 : 0o600));
+      await fs.lutimes(path, mtime, mtime);
+    }
+    // Parents sort before their children; cpio reads NUL-separated names relative to the tree.
+    const list = [...paths].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const cpio = ['--create', '--format=newc', '--reproducible', '--renumber-inodes', '--owner=0:0', '--null', '--quiet'];
+    const { stdout } = await execa('cpio', cpio, { cwd: root, input: list.map((p) => `${p}\0`).join(''), encoding: 'buffer', stripFinalNewline: false });
+    return Buffer.from(stdout.buffer, stdout.byteOffset, stdout.byteLength);
+  } finally {
+    await fs.rm(root, { recursive: true, force: true });
+  }
 }
 
 /** Adds the missing parent directories of every entry, in order, so writeCpio accepts the list. */

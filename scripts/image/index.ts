@@ -10,7 +10,7 @@ import { basename, join, resolve } from 'node:path';
 import { loadChangelog, sourceDateEpoch } from '../changelog.ts';
 import type { Branch } from '../model/branches.ts';
 import type { ProjectModel } from '../model/types.ts';
-import { REPO_ROOT } from '../repo.ts';
+import { REPO_ROOT } from '../paths.ts';
 import { altImageReference, ensureAltRootfs } from './alt.ts';
 import { replaceSymlink } from './cache.ts';
 import { importOci, type PodmanStorage, writeDeterministicTar, writeMachineDir } from './container.ts';

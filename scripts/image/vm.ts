@@ -1,8 +1,9 @@
 /**
  * The node as a VM: Debian's kernel, a busybox initramfs that loads the virtio, 9p and overlay
  * modules, mounts the rootfs read-only over 9p with a tmpfs overlay on top (the rootfs on disk
- * is never written), and switches to its systemd. Booted with qemu: TCG by default (KVM does not
- * run guests on the CI machines), `accel: 'kvm'` where it works. research/test-env.md §6.
+ * is never written), and switches to its systemd. Booted with qemu: TCG by default (on the CI
+ * machines /dev/kvm answers but qemu hangs in SeaBIOS, their CPUs lacking vmx/svm; TCG boots to
+ * multi-user in about 11 s), `accel: 'kvm'` where it works.
  *
  * Extra files for one boot (a check unit, say) go in a second cpio archive appended to the
  * initramfs: everything under `payload/` is copied into the root before systemd starts.
@@ -17,7 +18,7 @@ import { cachedEntry, fileSha256, pruneEntries } from './cache.ts';
 import { type CpioEntry, withParents, writeCpio } from './cpio.ts';
 import { ensureKernel, resolveModules, type Kernel, type ResolvedModule } from './kernel.ts';
 
-export const INITRAMFS_FORMAT = 2;
+export const INITRAMFS_FORMAT = 3;
 /** What the initramfs must load to mount a 9p root with an overlay (dependencies are added). */
 export const INITRAMFS_MODULES = ['virtio_pci', '9pnet_virtio', '9p', 'overlay'];
 export const NINEP_TAG = 'rootfs';
@@ -85,7 +86,7 @@ export async function ensureVm(rootfs: string, cacheDir: string, log?: (line: st
       { type: 'chardev', path: 'dev/null', major: 1, minor: 3, mode: 0o666 },
     ];
     for (const m of modules) entries.push({ type: 'file', path: `lib/modules/${m.file}`, data: await fs.readFile(join(kernel.modulesDir, m.file)) });
-    await fs.writeFile(tmp, writeCpio(withParents(entries)));
+    await fs.writeFile(tmp, await writeCpio(withParents(entries)));
   });
   if (!entry.cached) await pruneEntries(cacheDir, 'initrd-', 2, [`initrd-${key}.img`]);
   return { kernel, vmlinuz: kernel.vmlinuz, initrd: entry.path, rootfs, modules };
@@ -128,7 +129,7 @@ export function qemuArgv(vm: VmImage, o: QemuOptions): string[] {
 
 /** The image's initramfs with `payload` (paths relative to the guest's /) appended as a second archive. */
 export async function initrdWithPayload(vm: VmImage, payload: CpioEntry[], out: string): Promise<string> {
-  const extra = writeCpio(withParents(payload.map((e) => ({ ...e, path: `${PAYLOAD_DIR}/${e.path.replace(/^\/+/, '')}` }))));
+  const extra = await writeCpio(withParents(payload.map((e) => ({ ...e, path: `${PAYLOAD_DIR}/${e.path.replace(/^\/+/, '')}` }))));
   await fs.writeFile(out, Buffer.concat([await fs.readFile(vm.initrd), extra]));
   return out;
 }

@@ -76,6 +76,24 @@ export function unitPrograms(unitText: string): string[] {
   return programs;
 }
 
+/** `%_datadir/podsec/functions` → `%_datadir/podsec`, `/etc/x` → `/etc`; undefined for a bare macro or `/`. */
+function parentDirectory(path: string): string | undefined {
+  const slash = path.lastIndexOf('/');
+  if (slash < 0) return undefined;
+  return slash === 0 ? (path === '/' ? undefined : '/') : path.slice(0, slash);
+}
+
+/**
+ * The directory-ownership rule: an installed path's parent must be a directory that some package
+ * owns, or one the base system or a required package provides (`owned` says which). Applied to
+ * the model here and to the generated spec's %files by the lint (scripts/lint/rules.ts), so a
+ * spec template that drifts from the model is caught too. Returns the parent when it is unowned.
+ */
+export function unownedParent(path: string, owned: (dir: string) => boolean): string | undefined {
+  const parent = parentDirectory(path);
+  return parent === undefined || owned(parent) ? undefined : parent;
+}
+
 export interface ValidateOptions {
   branch: Branch;
   /** The rendered text of a unit entry (to find the programs it starts). */
@@ -121,6 +139,7 @@ export async function validateModel(model: ProjectModel, options: ValidateOption
     [...model.externalPrograms, ...model.packages.flatMap((p) => p.externalPrograms ?? [])].map((p) => [resolvePath(p.path, branch), p.providedBy]),
   );
   const externalDirs = new Map(model.externalDirs.map((d) => [resolvePath(d.path, branch), d]));
+  const ownedDirs = new Set([...owners].filter(([, list]) => list.some((o) => o.entry.kind === 'dir')).map(([path]) => path));
 
   for (const pkg of model.packages) {
     const closure = requiresClosure(model, pkg);
@@ -150,6 +169,9 @@ export async function validateModel(model: ProjectModel, options: ValidateOption
       }
 
       const parent = posix.dirname(path);
+      const unowned = unownedParent(path, (dir) => ownedDirs.has(dir) || externalDirs.has(dir) || rootDirs.has(dir));
+      if (unowned !== undefined) problems.push({ path, problem: `parent directory ${unowned} is owned by no package` });
+      // An owned parent must also be there before this package is: owned within its requirements.
       const parentOwners = owners.get(parent)?.filter((o) => o.entry.kind === 'dir') ?? [];
       const external = externalDirs.get(parent);
       if (parentOwners.length > 0) {
@@ -160,8 +182,6 @@ export async function validateModel(model: ProjectModel, options: ValidateOption
         if (!external.autoRequired && !requiredNames.has(external.providedBy)) {
           problems.push({ path, problem: `parent ${parent} comes from ${external.providedBy}, which ${pkg.name} does not require` });
         }
-      } else if (!rootDirs.has(parent)) {
-        problems.push({ path, problem: `parent directory ${parent} is owned by no package` });
       }
 
       if (entry.kind === 'symlink' && entry.target) {

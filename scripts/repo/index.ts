@@ -1,6 +1,5 @@
 /**
- * An apt-rpm repository from a set of RPMs, laid out as genbasedir does
- * (research/alt-packaging.md §3.1, §3.2):
+ * An apt-rpm repository from a set of RPMs, laid out as apt-repo-tools' genbasedir does:
  *
  *   <topDir>/<arch>/RPMS.<component>/*.rpm
  *   <topDir>/<arch>/base/pkglist.<component>[.xz|.bz2]
@@ -26,8 +25,9 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, open, readFile, readdir, realpath, rename, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, readdir, realpath, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
+import { bzip2, xz } from '../compress.ts';
 import { buildPkglist, SOURCE_TAGS, Tag, type PkglistInput } from './pkglist.ts';
 import { getString, readRpm } from './rpm-header.ts';
 
@@ -122,23 +122,6 @@ async function analyzeAll(paths: readonly string[]): Promise<PkglistInput[]> {
   });
   if (problems.length) throw new RepoIndexError(problems.sort());
   return analyzed as PkglistInput[];
-}
-
-/** `xz`/`bzip2` of `source` into `target`; -T1 keeps xz's output the same on every machine. */
-async function compress(command: 'xz' | 'bzip2', source: string, target: string): Promise<void> {
-  const args = command === 'xz' ? ['-T1', '-c', source] : ['-c', source];
-  const out = await open(target, 'w');
-  try {
-    await new Promise<void>((resolvePromise, reject) => {
-      const child = spawn(command, args, { stdio: ['ignore', out.fd, 'pipe'] });
-      let stderr = '';
-      child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      child.on('error', (error) => reject(new Error(`${command}: ${error.message}`)));
-      child.on('close', (code) => (code === 0 ? resolvePromise() : reject(new Error(`${command} ${source}: exit ${code}: ${stderr.trim()}`))));
-    });
-  } finally {
-    await out.close();
-  }
 }
 
 function detachSign(file: string, keyId: string, gnupgHome: string): Promise<string> {
@@ -236,15 +219,16 @@ export async function indexRepository(options: IndexOptions): Promise<IndexResul
       xz: `pkglist.${component}.xz`,
       componentRelease: `release.${component}`,
     };
-    await writeFile(join(base, names.pkglist), buildPkglist(packages, component));
+    const pkglist = buildPkglist(packages, component);
+    await writeFile(join(base, names.pkglist), pkglist);
     const copyPackages = async () => {
       if (inPlace) return;
       await mkdir(join(stage, `RPMS.${component}`));
       await mapLimit(inputs, READ_CONCURRENCY, (path) => copyFile(path, join(stage, `RPMS.${component}`, basename(path))));
     };
     await Promise.all([
-      compress('xz', join(base, names.pkglist), join(base, names.xz)),
-      compress('bzip2', join(base, names.pkglist), join(base, names.bz2)),
+      xz(pkglist).then((data) => writeFile(join(base, names.xz), data)),
+      bzip2(pkglist).then((data) => writeFile(join(base, names.bz2), data)),
       copyPackages(),
     ]);
     await writeFile(join(base, names.componentRelease), componentRelease(options, component, arch));

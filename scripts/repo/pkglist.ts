@@ -1,7 +1,8 @@
 /**
- * One pkglist record per binary RPM, as apt-repo-tools' genpkglist makes it
- * (research/alt-packaging.md §3.3): the tags genpkglist copies, raw; the file list stripped to the
- * "useful" files; the apt tags that tell apt where the package is and how to check it.
+ * One pkglist record per binary RPM, as apt-repo-tools' genpkglist (genpkglist.cc, genutil.h
+ * addAptTags) makes it: the tags genpkglist copies, raw; the file list stripped to the "useful"
+ * files; the apt tags that tell apt where the package is and how to check it. Hand-written:
+ * genpkglist exists only on ALT, and no npm package writes pkglists.
  */
 import { RpmFormatError, RpmType, encodeEntry, findEntry, getInts, getString, getStrings, writeHeader, type HeaderEntry } from './rpm-header.ts';
 

@@ -1,5 +1,6 @@
 /**
- * RPM header blobs and package files.
+ * RPM header blobs and package files. Hand-written: the npm packages around RPM drive rpmbuild or
+ * read an rpmdb, none reads and writes header blobs with entries copied byte for byte.
  *
  * A header blob: magic `8e ad e8 01` + 4 reserved bytes, BE32 entry count `il`, BE32 data size `dl`,
  * `il` 16-byte index entries (tag, type, offset, count; all BE32), then `dl` bytes of data.
@@ -7,8 +8,9 @@
  *
  * Entries keep their data as raw big-endian bytes, so copying an entry (I18N strings included)
  * never re-encodes it. `writeHeader` emits the legacy layout apt-rpm's pkglist uses and librpm
- * reads back (research/alt-packaging.md §3.3): entries sorted by tag, data in entry order with
- * minimal type alignment, no region tag, no trailing padding.
+ * 4.13 (lib/header.c headerImport) reads back: entries sorted by tag (as headerExport writes
+ * fresh headers), the first tag ≥ 100 (no region tag), data in entry order with minimal type
+ * alignment and no trailing padding, so that the padding and data lengths sum to exactly `dl`.
  */
 import { createHash } from 'node:crypto';
 
@@ -221,7 +223,6 @@ export function getInts(entries: readonly HeaderEntry[], tag: number): number[] 
 
 // Signature-header tags (rpm's rpmtag.h).
 export const SigTag = { SHA1: 269, SHA256: 273, SIZE: 1000, MD5: 1004, LONGSIZE: 270 } as const;
-const SIGNATURE_TAGS = [267, 268, 1002, 1005, 1006]; // DSA, RSA, PGP, PGP5, GPG: invalid after a rewrite
 
 export interface RpmPackage {
   lead: Buffer;
@@ -271,25 +272,4 @@ export function readRpm(buf: Buffer): RpmPackage {
     }
   }
   return pkg;
-}
-
-/**
- * A new package from `buf` with its main header entries passed through `edit` and the signature
- * header's sizes and digests recomputed; cryptographic signatures are dropped (they would no
- * longer verify). The lead and the payload are kept. Used to derive package variants cheaply.
- */
-export function rewriteRpm(buf: Buffer, edit: (entries: HeaderEntry[]) => HeaderEntry[]): Buffer {
-  const pkg = readRpm(buf);
-  const header = writeHeader(edit(pkg.header.filter((e) => e.tag >= FIRST_LEGACY_TAG)), { region: 63 });
-  const digest = (algorithm: string, ...parts: Buffer[]) => parts.reduce((h, p) => h.update(p), createHash(algorithm)).digest();
-  const recomputed = [SigTag.SHA1, SigTag.SHA256, SigTag.SIZE, SigTag.LONGSIZE, SigTag.MD5, ...SIGNATURE_TAGS];
-  const signature = writeHeader([
-    ...pkg.signature.filter((e) => e.tag >= FIRST_LEGACY_TAG && !recomputed.includes(e.tag)),
-    encodeEntry(SigTag.SHA1, RpmType.STRING, digest('sha1', header).toString('hex')),
-    encodeEntry(SigTag.SHA256, RpmType.STRING, digest('sha256', header).toString('hex')),
-    encodeEntry(SigTag.SIZE, RpmType.INT32, [header.length + pkg.payload.length]),
-    encodeEntry(SigTag.MD5, RpmType.BIN, digest('md5', header, pkg.payload)),
-  ], { region: 62 });
-  const padding = Buffer.alloc((8 - (signature.length % 8)) % 8);
-  return Buffer.concat([pkg.lead, signature, padding, header, pkg.payload]);
 }

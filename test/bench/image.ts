@@ -9,7 +9,7 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { REPO_ROOT } from '../../scripts/repo.ts';
+import { REPO_ROOT } from '../../scripts/paths.ts';
 import { ensureBareImage, ensureNodeImage } from '../support/image-env.ts';
 import { bootNode } from '../support/nspawn.ts';
 import { withOverlay } from '../support/rootfs.ts';

@@ -7,8 +7,8 @@
  */
 import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { COMPLIANT_POLICY, podsecTree } from '../fixtures/inotify/tree.ts';
-import { Daemon, inotifyProgram } from '../fixtures/inotify/programs.ts';
+import { COMPLIANT_POLICY, podsecTree } from '../support/inotify-tree.ts';
+import { Daemon, inotifyProgram } from '../support/inotify-programs.ts';
 
 const UPSTREAM_WORST_MS = 3600 * 1000;
 

@@ -10,8 +10,9 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { indexRepository } from '../../scripts/repo/index.ts';
 import { Tag } from '../../scripts/repo/pkglist.ts';
-import { encodeEntry, getString, rewriteRpm, RpmType } from '../../scripts/repo/rpm-header.ts';
+import { encodeEntry, getString, RpmType } from '../../scripts/repo/rpm-header.ts';
 import { ensureBuild } from '../support/build.ts';
+import { rewriteRpm } from '../support/rpm-rewrite.ts';
 
 const PACKAGES = 500;
 const RUNS = 3;

@@ -9,7 +9,7 @@ import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { REPO_ROOT } from '../../scripts/repo.ts';
+import { REPO_ROOT } from '../../scripts/paths.ts';
 import { reproducibleDefines } from '../../scripts/rpm.ts';
 import { benchmarks as clusterBenchmarks } from './cluster.ts';
 import { boot, imageCache } from './image.ts';

@@ -15,12 +15,12 @@
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
+import { stringify } from 'smol-toml';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import YAML from 'yaml';
 import { crioImageStore, crioTables } from '../../bin/u7s/lib/crio-config.ts';
 import { patchKubeletConfig } from '../../bin/u7s/lib/kubelet-config.ts';
-import { tomlString } from '../../bin/u7s/lib/toml.ts';
 import { userLayout } from '../../bin/u7s/lib/paths.ts';
 import { CLUSTER_PLATFORM, down, kubeconfigPath, kubectlArgs, up, waitReady } from '../../scripts/cluster/cluster.ts';
 import { mustExec, nodeExec, rebootClusterNode } from '../../scripts/cluster/machines.ts';
@@ -109,6 +109,9 @@ const signedRunning = () =>
     const available = (await kubectl('get', 'deployment', 'signed', '-o', 'jsonpath={.status.availableReplicas}')).stdout;
     return available === '1' || `available: ${available || 0}`;
   });
+
+/** A TOML basic string, as the TOML library quotes it. */
+const tomlString = (value: string) => stringify({ v: value }).slice('v = '.length, -1);
 
 /** How `crio config` writes a key whose value is CRI-O's default (its template's commented form). */
 function commentedDefault(key: string, value: unknown): string {

@@ -154,4 +154,4 @@ test('timings', () => {
   console.log('  timings (ms):', times);
 });
 
-runGated(test, 'image CLI e2e', [...NODE_TOOLS, 'podman', 'tar', 'apt-get', 'dpkg-deb', 'busybox']);
+runGated(test, 'image CLI e2e', [...NODE_TOOLS, 'podman', 'tar', 'apt-get', 'dpkg-deb', 'busybox', 'cpio']);

@@ -32,7 +32,7 @@ import { runCommand, startRegistry, type Service } from '../support/trust-fixtur
 import { bootNode, type Node } from '../support/nspawn.ts';
 import { DEFAULT_PACKAGES, ensureRootfs, rpmInstall, withOverlay, type RunResult } from '../support/rootfs.ts';
 import { withTools } from '../support/tools.ts';
-import { DOUBLES, GOLDEN } from '../fixtures/u7s/support.ts';
+import { DOUBLES, GOLDEN } from '../support/u7s-fixtures.ts';
 
 const test = withTools(base, ['rpm', 'rpmbuild', 'mmdebstrap', 'systemd-nspawn', 'mount', 'nsenter']);
 const PACKAGES = [...DEFAULT_PACKAGES, 'rootlesskit', 'slirp4netns', 'uidmap', 'skopeo'];

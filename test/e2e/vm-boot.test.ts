@@ -91,4 +91,4 @@ test('timings', () => {
   console.log('  timings (ms):', times);
 });
 
-runGated(test, 'vm e2e', [...NODE_TOOLS, 'qemu-system-x86_64', 'apt-get', 'dpkg-deb', 'busybox']);
+runGated(test, 'vm e2e', [...NODE_TOOLS, 'qemu-system-x86_64', 'apt-get', 'dpkg-deb', 'busybox', 'cpio']);

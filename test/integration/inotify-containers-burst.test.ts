@@ -12,9 +12,9 @@ import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test as base } from 'uvu';
 import * as assert from 'uvu/assert';
-import { EXCLUDE } from '../../bin/lib/inotify-containers.ts';
-import { podsecTree } from '../fixtures/inotify/tree.ts';
-import { Daemon, inotifyProgram } from '../fixtures/inotify/programs.ts';
+import { EXCLUDE } from '../../bin/inotify/containers.ts';
+import { podsecTree } from '../support/inotify-tree.ts';
+import { Daemon, inotifyProgram } from '../support/inotify-programs.ts';
 import { withTools } from '../support/tools.ts';
 
 const test = withTools(base, ['inotifywait']);

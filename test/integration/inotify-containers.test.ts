@@ -8,8 +8,8 @@ import { chmodSync, existsSync, mkdirSync, rmSync, utimesSync, writeFileSync, ap
 import { join } from 'node:path';
 import { test as base } from 'uvu';
 import * as assert from 'uvu/assert';
-import { podsecTree } from '../fixtures/inotify/tree.ts';
-import { Daemon, inotifyProgram } from '../fixtures/inotify/programs.ts';
+import { podsecTree } from '../support/inotify-tree.ts';
+import { Daemon, inotifyProgram } from '../support/inotify-programs.ts';
 import { withTools } from '../support/tools.ts';
 
 const test = withTools(base, ['inotifywait']);

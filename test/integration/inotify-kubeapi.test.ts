@@ -8,8 +8,8 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeF
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { podsecTree } from '../fixtures/inotify/tree.ts';
-import { Daemon, inotifyProgram, JOURNAL_ENV } from '../fixtures/inotify/programs.ts';
+import { podsecTree } from '../support/inotify-tree.ts';
+import { Daemon, inotifyProgram, JOURNAL_ENV } from '../support/inotify-programs.ts';
 import { run } from '../support/exec.ts';
 
 let program: string;

@@ -8,8 +8,8 @@ import { mkdirSync, rmSync, symlinkSync, renameSync, writeFileSync } from 'node:
 import { join } from 'node:path';
 import { test as base } from 'uvu';
 import * as assert from 'uvu/assert';
-import { COMPLIANT_POLICY, podsecTree, type Tree } from '../fixtures/inotify/tree.ts';
-import { Daemon, inotifyProgram, JOURNAL_ENV } from '../fixtures/inotify/programs.ts';
+import { COMPLIANT_POLICY, podsecTree, type Tree } from '../support/inotify-tree.ts';
+import { Daemon, inotifyProgram, JOURNAL_ENV } from '../support/inotify-programs.ts';
 import { run } from '../support/exec.ts';
 import { withTools } from '../support/tools.ts';
 

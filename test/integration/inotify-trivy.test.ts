@@ -15,8 +15,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test as base } from 'uvu';
 import * as assert from 'uvu/assert';
-import { inotifyProgram, JOURNAL_ENV } from '../fixtures/inotify/programs.ts';
-import { podsecTree, type Tree } from '../fixtures/inotify/tree.ts';
+import { inotifyProgram, JOURNAL_ENV } from '../support/inotify-programs.ts';
+import { podsecTree, type Tree } from '../support/inotify-tree.ts';
 import { run, type Ran } from '../support/exec.ts';
 import { withTools } from '../support/tools.ts';
 

@@ -11,7 +11,7 @@ import { build } from 'esbuild';
 import { test as base } from 'uvu';
 import * as assert from 'uvu/assert';
 import { PROGRESS_LINE } from '../../bin/lib/progress.ts';
-import { REPO_ROOT } from '../../scripts/repo.ts';
+import { REPO_ROOT } from '../../scripts/paths.ts';
 import { run } from '../support/exec.ts';
 import { withTools } from '../support/tools.ts';
 

@@ -14,7 +14,7 @@ import { test as base } from 'uvu';
 import * as assert from 'uvu/assert';
 import { run } from '../support/exec.ts';
 import { withTools } from '../support/tools.ts';
-import { bundledPrograms, removeRoot } from '../fixtures/u7s/support.ts';
+import { bundledPrograms, removeRoot } from '../support/u7s-fixtures.ts';
 
 const test = withTools(base, ['haproxy', 'openssl']);
 const work = mkdtempSync(join(tmpdir(), 'podsec-u7s-lb-'));

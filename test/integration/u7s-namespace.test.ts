@@ -16,7 +16,7 @@ import * as assert from 'uvu/assert';
 import { PRIVATE_DIRS } from '../../bin/u7s/lib/paths.ts';
 import { run } from '../support/exec.ts';
 import { withTools } from '../support/tools.ts';
-import { bundledPrograms, removeRoot } from '../fixtures/u7s/support.ts';
+import { bundledPrograms, removeRoot } from '../support/u7s-fixtures.ts';
 
 const test = withTools(base, ['rootlesskit', 'rootlessctl', 'slirp4netns', 'newuidmap', 'nsenter', 'setpriv', 'useradd', 'userdel', 'ip', 'mount']);
 

@@ -21,7 +21,7 @@ import { checkImages, httpFetch, listTags, type Fetch } from '../../bin/u7s/lib/
 import { kubeVersion } from '../../bin/u7s/lib/values.ts';
 import { run } from '../support/exec.ts';
 import { withTools } from '../support/tools.ts';
-import { HOST_FACTS, removeRoot, renderedRoot } from '../fixtures/u7s/support.ts';
+import { HOST_FACTS, removeRoot, renderedRoot } from '../support/u7s-fixtures.ts';
 
 const test = withTools(base, ['openssl']);
 const work = mkdtempSync(join(tmpdir(), 'podsec-u7s-reg-'));

@@ -12,7 +12,7 @@ import { build, type BuildResult } from '../../scripts/build.ts';
 import { acquireLock } from '../../scripts/image/cache.ts';
 import type { Branch } from '../../scripts/model/branches.ts';
 import model from '../../scripts/model/index.ts';
-import { REPO_ROOT } from '../../scripts/repo.ts';
+import { REPO_ROOT } from '../../scripts/paths.ts';
 
 /** One directory per checkout, so two clones testing at once never share outputs. */
 const checkoutId = createHash('sha256').update(REPO_ROOT).digest('hex').slice(0, 12);

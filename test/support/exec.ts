@@ -1,6 +1,6 @@
 /** Spawning helpers for tests: argument arrays only, bounded by a timeout. */
 import { execa } from 'execa';
-import { REPO_ROOT } from '../../scripts/repo.ts';
+import { REPO_ROOT } from '../../scripts/paths.ts';
 
 export interface Ran {
   stdout: string;

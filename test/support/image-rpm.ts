@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import YAML from 'yaml';
 import type { ChangelogEntry } from '../../scripts/changelog.ts';
-import { REPO_ROOT } from '../../scripts/repo.ts';
+import { REPO_ROOT } from '../../scripts/paths.ts';
 
 /** Builds `<name>-1-alt1.noarch.rpm` installing `units` into %_unitdir and `presets` into %_presetdir. */
 export async function buildUnitsRpm(

@@ -14,7 +14,7 @@ import { describeProgram } from '../../scripts/docs/describe.ts';
 import { treePath } from '../../scripts/layout.ts';
 import { COMPLETIONS_DIR, documentedPrograms } from '../../scripts/model/docs.ts';
 import model from '../../scripts/model/index.ts';
-import { REPO_ROOT } from '../../scripts/repo.ts';
+import { REPO_ROOT } from '../../scripts/paths.ts';
 import { ensureBuild } from '../support/build.ts';
 import { run } from '../support/exec.ts';
 import { withTools } from '../support/tools.ts';

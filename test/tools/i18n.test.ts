@@ -19,7 +19,7 @@ import { messagesByDomain } from '../../scripts/i18n/messages.ts';
 import { treePath } from '../../scripts/layout.ts';
 import { documentedPrograms, TEXT_DOMAINS } from '../../scripts/model/docs.ts';
 import model from '../../scripts/model/index.ts';
-import { COMPLIANT_POLICY, podsecTree } from '../fixtures/inotify/tree.ts';
+import { COMPLIANT_POLICY, podsecTree } from '../support/inotify-tree.ts';
 import { ensureBuild } from '../support/build.ts';
 import { run } from '../support/exec.ts';
 import { withTools } from '../support/tools.ts';

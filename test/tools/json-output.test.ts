@@ -16,9 +16,9 @@ import kubeapiSchema from '../../policies/schemas/podsec-inotify-check-kubeapi.s
 import vulnSchema from '../../policies/schemas/podsec-inotify-check-vuln.schema.ts';
 import policySchema from '../../policies/schemas/podsec-inotify-check-policy.schema.ts';
 import preflightSchema from '../../policies/schemas/podsec-u7s-preflight.schema.ts';
-import { inotifyProgram, JOURNAL_ENV } from '../fixtures/inotify/programs.ts';
-import { COMPLIANT_POLICY, podsecTree } from '../fixtures/inotify/tree.ts';
-import { fakeCluster } from '../fixtures/rbac/fake-cluster.ts';
+import { inotifyProgram, JOURNAL_ENV } from '../support/inotify-programs.ts';
+import { COMPLIANT_POLICY, podsecTree } from '../support/inotify-tree.ts';
+import { fakeCluster } from '../support/rbac-fake-cluster.ts';
 import { run } from '../support/exec.ts';
 import { runTs } from '../support/exec.ts';
 import { withTools } from '../support/tools.ts';

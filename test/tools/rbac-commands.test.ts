@@ -17,7 +17,7 @@ import { ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/
 import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
 import schema from '../../policies/rbac/get-userroles.schema.ts';
 import { bundleProgram } from '../../scripts/bundle.ts';
-import { fakeCluster, type FakeCluster } from '../fixtures/rbac/fake-cluster.ts';
+import { fakeCluster, type FakeCluster } from '../support/rbac-fake-cluster.ts';
 import { run, type Ran } from '../support/exec.ts';
 import { asRoot, hasTool, withTools } from '../support/tools.ts';
 

@@ -18,7 +18,6 @@ import {
   encodeEntry,
   parseHeader,
   readRpm,
-  rewriteRpm,
   RpmFormatError,
   RpmType,
   writeHeader,
@@ -27,6 +26,7 @@ import {
   type RpmTypeCode,
 } from '../../scripts/repo/rpm-header.ts';
 import { run, runTs } from '../support/exec.ts';
+import { rewriteRpm } from '../support/rpm-rewrite.ts';
 import { gated, withTools } from '../support/tools.ts';
 
 const PYTHON = '/usr/bin/python3';

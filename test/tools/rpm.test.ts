@@ -11,7 +11,7 @@ import { build, type BuildResult } from '../../scripts/build.ts';
 import { loadChangelog, sourceDateEpoch } from '../../scripts/changelog.ts';
 import { renderMacros } from '../../scripts/macros.ts';
 import model from '../../scripts/model/index.ts';
-import { REPO_ROOT } from '../../scripts/repo.ts';
+import { REPO_ROOT } from '../../scripts/paths.ts';
 import { reproducibleDefines } from '../../scripts/rpm.ts';
 import { ensureBuild } from '../support/build.ts';
 import { run } from '../support/exec.ts';

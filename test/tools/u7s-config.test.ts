@@ -12,7 +12,7 @@ import { crioConfig, crioTables } from '../../bin/u7s/lib/crio-config.ts';
 import { userLayout } from '../../bin/u7s/lib/paths.ts';
 import { run } from '../support/exec.ts';
 import { withTools } from '../support/tools.ts';
-import { bundledPrograms, removeRoot, renderedRoot } from '../fixtures/u7s/support.ts';
+import { bundledPrograms, removeRoot, renderedRoot } from '../support/u7s-fixtures.ts';
 
 const test = withTools(base, ['python3', 'haproxy', 'keepalived', 'ip', 'unshare']);
 const work = mkdtempSync(join(tmpdir(), 'podsec-u7s-tools-'));

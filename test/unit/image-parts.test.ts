@@ -1,8 +1,8 @@
 /**
- * The image builder's pure parts (no root, no tools): cpio newc output as the kernel reads it,
- * the content-addressed cache's atomic publish, the package plan derived from the model, module
- * dependency parsing, and the preset evaluation the boot tests use. (Pure; filed with the image
- * e2e tests it supports.)
+ * The image builder's parts that boot nothing: the initramfs archives as the kernel reads them
+ * (written by GNU cpio; devices need root), the content-addressed cache's atomic publish, the
+ * package plan derived from the model, module dependency parsing, and the preset evaluation the
+ * boot tests use. (Filed with the image e2e tests they support.)
  */
 import { existsSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
@@ -11,16 +11,16 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { cachedEntry, contentHash } from '../../scripts/image/cache.ts';
-import { withParents, writeCpio } from '../../scripts/image/cpio.ts';
+import { type CpioEntry, withParents, writeCpio } from '../../scripts/image/cpio.ts';
 import { moduleDepends } from '../../scripts/image/kernel.ts';
 import { ALT_TO_DEBIAN, planPackages } from '../../scripts/image/packages.ts';
 import { bumpRelease } from '../support/image-rpm.ts';
 import model from '../../scripts/model/index.ts';
 import { expectedEnablement, globToRegExp, isInstallable } from '../support/image-facts.ts';
-import { withTools } from '../support/tools.ts';
+import { asRoot, withTools } from '../support/tools.ts';
 
 /** Minimal newc reader: [name, mode, size, data] per entry. */
-function readCpio(buf: Buffer): { name: string; mode: number; data: Buffer; rdev: [number, number] }[] {
+function readCpio(buf: Buffer): { name: string; mode: number; uid: number; gid: number; mtime: number; data: Buffer; rdev: [number, number] }[] {
   const out = [];
   let off = 0;
   const align = (n: number) => (n + 3) & ~3;
@@ -36,39 +36,52 @@ function readCpio(buf: Buffer): { name: string; mode: number; data: Buffer; rdev
     const rdev: [number, number] = [field(9), field(10)];
     off = align(dataStart + size);
     if (name === 'TRAILER!!!') break;
-    out.push({ name, mode, data, rdev });
+    out.push({ name, mode, uid: field(2), gid: field(3), mtime: field(5), data, rdev });
   }
-  assert.is(off, buf.length, 'trailing bytes after the trailer');
+  // GNU cpio pads the archive to its 512-byte blocks with NULs, which the kernel skips.
+  assert.ok(buf.subarray(off).every((b) => b === 0) && buf.length - off < 512, 'trailing bytes after the trailer');
   return out;
 }
 
-test('cpio: newc records with aligned names and data, parents added, devices, symlinks', () => {
-  const buf = writeCpio(
-    withParents([
-      { type: 'file', path: 'init', data: '#!/bin/sh\n', mode: 0o755 },
-      { type: 'file', path: 'lib/modules/kernel/fs/9p.ko', data: Buffer.from([1, 2, 3]) },
-      { type: 'symlink', path: 'bin/sh', target: 'busybox' },
-      { type: 'chardev', path: 'dev/console', major: 5, minor: 1 },
-    ]),
-  );
+/** The message of the error `promise` rejects with. */
+const rejection = (promise: Promise<unknown>) => promise.then(() => '', (error: Error) => error.message);
+
+const CPIO_ENTRIES: CpioEntry[] = [
+  { type: 'file', path: 'init', data: '#!/bin/sh\n', mode: 0o755 },
+  { type: 'file', path: 'lib/modules/kernel/fs/9p.ko', data: Buffer.from([1, 2, 3]) },
+  { type: 'symlink', path: 'bin/sh', target: 'busybox' },
+];
+
+withTools(test, ['cpio'])('cpio: newc records with aligned names and data, parents added, symlinks; sorted, owner 0, mtime 0', async () => {
+  const buf = await writeCpio(withParents(CPIO_ENTRIES));
   const entries = readCpio(buf);
-  assert.equal(entries.map((e) => e.name), ['init', 'lib', 'lib/modules', 'lib/modules/kernel', 'lib/modules/kernel/fs', 'lib/modules/kernel/fs/9p.ko', 'bin', 'bin/sh', 'dev', 'dev/console']);
-  assert.is(entries[0]!.mode, 0o100755);
-  assert.is(entries[0]!.data.toString(), '#!/bin/sh\n');
-  assert.equal([...entries[5]!.data], [1, 2, 3]);
-  assert.is(entries[7]!.mode, 0o120777);
-  assert.is(entries[7]!.data.toString(), 'busybox');
-  assert.is(entries[9]!.mode, 0o020600);
-  assert.equal(entries[9]!.rdev, [5, 1]);
+  assert.equal(entries.map((e) => e.name), ['bin', 'bin/sh', 'init', 'lib', 'lib/modules', 'lib/modules/kernel', 'lib/modules/kernel/fs', 'lib/modules/kernel/fs/9p.ko']);
+  assert.is(entries[2]!.mode, 0o100755);
+  assert.is(entries[2]!.data.toString(), '#!/bin/sh\n');
+  assert.equal([...entries[7]!.data], [1, 2, 3]);
+  assert.is(entries[7]!.mode, 0o100644);
+  assert.is(entries[0]!.mode, 0o040755);
+  assert.is(entries[1]!.mode, 0o120777);
+  assert.is(entries[1]!.data.toString(), 'busybox');
+  assert.equal(entries.map((e) => [e.uid, e.gid, e.mtime]), entries.map(() => [0, 0, 0]));
   // Deterministic.
-  assert.ok(buf.equals(writeCpio(withParents([{ type: 'file', path: 'init', data: '#!/bin/sh\n', mode: 0o755 }, { type: 'file', path: 'lib/modules/kernel/fs/9p.ko', data: Buffer.from([1, 2, 3]) }, { type: 'symlink', path: 'bin/sh', target: 'busybox' }, { type: 'chardev', path: 'dev/console', major: 5, minor: 1 }]))));
-  assert.throws(() => writeCpio([{ type: 'file', path: 'a/b', data: '' }]), /before its directory/);
-  assert.throws(() => writeCpio([{ type: 'file', path: '../x', data: '' }]), /bad path/);
+  assert.ok(buf.equals(await writeCpio(withParents(CPIO_ENTRIES))));
+  assert.match(await rejection(writeCpio([{ type: 'file', path: 'a/b', data: '' }])), /before its directory/);
+  assert.match(await rejection(writeCpio([{ type: 'file', path: '../x', data: '' }])), /bad path/);
+});
+
+withTools(asRoot(test), ['cpio', 'mknod'])('cpio: character devices', async () => {
+  const entries = readCpio(await writeCpio(withParents([{ type: 'chardev', path: 'dev/console', major: 5, minor: 1 }, { type: 'chardev', path: 'dev/null', major: 1, minor: 3, mode: 0o666 }])));
+  assert.equal(entries.map((e) => e.name), ['dev', 'dev/console', 'dev/null']);
+  assert.is(entries[1]!.mode, 0o020600);
+  assert.equal(entries[1]!.rdev, [5, 1]);
+  assert.is(entries[2]!.mode, 0o020666);
+  assert.equal(entries[2]!.rdev, [1, 3]);
 });
 
 withTools(test, ['cpio'])('cpio: GNU cpio lists what we wrote', async () => {
   const { execa } = await import('execa');
-  const buf = writeCpio(withParents([{ type: 'file', path: 'etc/x', data: 'hello' }, { type: 'symlink', path: 'etc/y', target: 'x' }]));
+  const buf = await writeCpio(withParents([{ type: 'file', path: 'etc/x', data: 'hello' }, { type: 'symlink', path: 'etc/y', target: 'x' }]));
   const r = await execa('cpio', ['-t', '--quiet'], { input: buf });
   assert.equal(r.stdout.split('\n'), ['etc', 'etc/x', 'etc/y']);
 });

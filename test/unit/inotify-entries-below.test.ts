@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { entriesBelow } from '../../bin/lib/inotify-containers.ts';
+import { entriesBelow } from '../../bin/inotify/containers.ts';
 
 test('entriesBelow: every entry of a new directory, links not followed, bounded', () => {
   const dir = mkdtempSync(join(tmpdir(), 'podsec-below-'));

@@ -1,10 +1,10 @@
 /** Nagios ranges and the severity order of podsec-inotify thresholds: a truth table. */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { alerts, JOURNAL_LEVELS, legacyArgs, levelFor, monitorOptions, NAGIOS_LEVELS, parseRange } from '../../bin/lib/inotify-severity.ts';
-import { forbidden } from '../../bin/lib/inotify-audit.ts';
-import { classify, locate } from '../../bin/lib/inotify-containers.ts';
-import { countSeverities } from '../../bin/lib/inotify-trivy.ts';
+import { alerts, JOURNAL_LEVELS, legacyArgs, levelFor, monitorOptions, NAGIOS_LEVELS, parseRange } from '../../bin/inotify/severity.ts';
+import { forbidden } from '../../bin/inotify/audit.ts';
+import { classify, locate } from '../../bin/inotify/containers.ts';
+import { countSeverities } from '../../bin/inotify/trivy.ts';
 
 test('range truth table (nagios-plugins guidelines; alert outside, @ inverts)', () => {
   const table: [string, number, boolean][] = [

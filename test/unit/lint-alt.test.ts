@@ -5,8 +5,9 @@ import { readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { lintSpec, lintTree, type Finding, type LintOptions } from '../../scripts/lint-alt.ts';
-import { REPO_ROOT } from '../../scripts/repo.ts';
+import { lintSpec, lintTree, type Finding, type LintOptions } from '../../scripts/lint/rules.ts';
+import { changelogHeader, loadChangelog, readChangelogHeader } from '../../scripts/changelog.ts';
+import { REPO_ROOT } from '../../scripts/paths.ts';
 
 const SPECS_DIR = 'test/fixtures/specs';
 const OPTIONS: LintOptions = {
@@ -116,6 +117,13 @@ test('changelog: an entry without items, equal dates and an epoch', () => {
   assert.equal(ruleAndLine(lintSpec(good.replace(/%changelog[^]*/, ''), OPTIONS)), [['changelog', 0]]);
 });
 
+test('changelog: every header scripts/changelog.ts writes reads back as written, without a problem', () => {
+  for (const entry of loadChangelog()) {
+    const header = readChangelogHeader(changelogHeader(entry));
+    assert.equal(header, { time: Date.parse(`${entry.date}T00:00:00Z`), evr: `${entry.version}-${entry.release}`, problems: [] });
+  }
+});
+
 test('env-s: env with one argument is fine; -S, two arguments, `-p` interpreters and CR are not', () => {
   const script = (shebang: string) => goodWith('%pre\n', `%pre\necho '${shebang}' > /tmp/x\n`);
   assert.equal(lintSpec(script('#!/usr/bin/env node'), OPTIONS), []);
@@ -207,7 +215,7 @@ test('lintTree: executable env -S and CRLF shebangs are findings; non-executable
 });
 
 function runCli(...args: string[]) {
-  return spawnSync(process.execPath, ['--import', 'tsx', 'scripts/lint-alt.ts', ...args], { cwd: REPO_ROOT, encoding: 'utf8' });
+  return spawnSync(process.execPath, ['--import', 'tsx', 'scripts/lint/cli.ts', ...args], { cwd: REPO_ROOT, encoding: 'utf8' });
 }
 
 test('CLI: exit 1 with SPEC:LINE: RULE: on stderr for a bad spec, 0 for the good one', () => {

@@ -13,10 +13,10 @@ import { CertificateSigningRequest } from 'kubernetes-models/certificates.k8s.io
 import { ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding';
 import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
 import schema from '../../policies/rbac/get-userroles.schema.ts';
-import { currentCluster, serverHost, userKubeconfig } from '../../bin/lib/rbac-kubeconfig.ts';
-import { checkGroupName, checkNamespace, checkRbacName, checkUserName, isRemoteHost, remoteOperand, shellCommand, shellQuote } from '../../bin/lib/rbac-names.ts';
-import { bindingObject, csrObject, isUserSubject, roleRef, sameRoleRef, userSubject } from '../../bin/lib/rbac-objects.ts';
-import { userRoles } from '../../bin/lib/rbac-userroles.ts';
+import { currentCluster, serverHost, userKubeconfig } from '../../bin/rbac/kubeconfig.ts';
+import { checkGroupName, checkNamespace, checkRbacName, checkUserName, isRemoteHost, remoteOperand, shellCommand, shellQuote } from '../../bin/rbac/names.ts';
+import { bindingObject, csrObject, isUserSubject, roleRef, sameRoleRef, userSubject } from '../../bin/rbac/objects.ts';
+import { userRoles } from '../../bin/rbac/userroles.ts';
 
 const throws = (fn: () => unknown) => assert.throws(fn as () => void);
 

@@ -6,6 +6,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { stringify as toToml } from 'smol-toml';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import YAML from 'yaml';
@@ -23,9 +24,8 @@ import { rolePorts, portText } from '../../bin/u7s/lib/ports.ts';
 import { availableMinors, packagesFor } from '../../bin/u7s/lib/packages.ts';
 import { ready, runChecks, type Probe } from '../../bin/u7s/lib/preflight.ts';
 import { freeStart, planSubids } from '../../bin/u7s/lib/subid.ts';
-import { tomlString } from '../../bin/u7s/lib/toml.ts';
 import { parseCidr } from '../../bin/u7s/lib/values.ts';
-import { HOST_FACTS, removeRoot, renderedRoot } from '../fixtures/u7s/support.ts';
+import { HOST_FACTS, removeRoot, renderedRoot } from '../support/u7s-fixtures.ts';
 
 const CANARY_DIR = mkdtempSync(join(tmpdir(), 'podsec-u7s-canary-'));
 const CANARY = join(CANARY_DIR, 'canary');
@@ -177,7 +177,7 @@ test("CRI-O configuration: rootless paths in the account's directories, cgroupfs
   assert.match(text, /^cgroup_manager = "cgroupfs"$/m);
   assert.match(text, /^\[crio\.runtime\.runtimes\.crun\]$/m);
   assert.not.match(text, /insecure_registries/, 'TLS is decided by registries.conf, not switched off here');
-  assert.is(tomlString('a"b\\c\nd\u0001'), '"a\\"b\\\\c\\nd\\u0001"');
+  assert.is(toToml({ k: 'a"b\\c\nd\u0001' }), 'k = "a\\"b\\\\c\\nd\\u0001"\n', 'no value can end a string or a line');
 });
 
 test('CRI-O configuration: the defects a real CRI-O 1.34 showed stay fixed', () => {

@@ -15,7 +15,7 @@ import { formatNodeEnv } from '../../bin/u7s/lib/node-env.ts';
 import { renderFlannel } from '../../bin/u7s/lib/flannel.ts';
 import { chooseRegistry, compareTags, newestPatch, registryScheme } from '../../bin/u7s/lib/registry.ts';
 import { kubeVersion } from '../../bin/u7s/lib/values.ts';
-import { golden, HOST_FACTS, removeRoot, renderedRoot } from '../fixtures/u7s/support.ts';
+import { golden, HOST_FACTS, removeRoot, renderedRoot } from '../support/u7s-fixtures.ts';
 
 let root: string;
 test.before(async () => {

@@ -9,7 +9,10 @@ import { dirname, join } from 'node:path';
 import type { CgroupMode } from './cgroups.ts';
 import type { NodeSettings } from './node-env.ts';
 import { SYSTEM_PROGRAMS, type UserLayout } from './paths.ts';
-import { toToml, type TomlTables } from './toml.ts';
+import { stringify } from 'smol-toml';
+
+/** Dotted table name -> its keys (strings, booleans, lists of strings), in the order written. */
+export type CrioTables = [string, Record<string, string | boolean | string[]>][];
 
 export const SIGNATURE_POLICY = '/etc/containers/policy.json';
 
@@ -29,7 +32,7 @@ export const PINNS = join(dirname(SYSTEM_PROGRAMS.crio), 'pinns');
 
 export type CrioSettings = Pick<NodeSettings, 'registry' | 'pauseImage'> & { cgroups: CgroupMode };
 
-export function crioTables(layout: UserLayout, settings: CrioSettings): TomlTables {
+export function crioTables(layout: UserLayout, settings: CrioSettings): CrioTables {
   const run = layout.usernetesRun;
   // Inside the namespace /var/lib is a copy-up tmpfs: what must outlive a restart goes to the account's data.
   const persistent = join(layout.dataDir, 'crio');
@@ -77,5 +80,12 @@ export function crioTables(layout: UserLayout, settings: CrioSettings): TomlTabl
 }
 
 export function crioConfig(layout: UserLayout, settings: CrioSettings): string {
-  return toToml(crioTables(layout, settings), ['Written by u7s-crio at every start of the rootless node; edits are lost.', 'Local changes: a file in crio.conf.d next to this one.']);
+  const document: Record<string, any> = {};
+  for (const [table, entries] of crioTables(layout, settings)) {
+    let node = document;
+    for (const part of table.split('.')) node = node[part] ??= {};
+    Object.assign(node, entries);
+  }
+  const header = ['# Written by u7s-crio at every start of the rootless node; edits are lost.', '# Local changes: a file in crio.conf.d next to this one.'];
+  return `${header.join('\n')}\n\n${stringify(document)}`;
 }

@@ -11,7 +11,7 @@ const podsecK8sRbac: PackageDecl = {
 certificate and kubeconfig), bind and unbind roles and cluster roles,
 and report a user's roles as JSON or YAML.`,
   group: 'Development/Other',
-  // Every API call is a kubectl run (bin/lib/rbac-kubectl.ts). kubectl is not required: like
+  // Every API call is a kubectl run (bin/rbac/kubectl.ts). kubectl is not required: like
   // podsec-k8s, the Kubernetes client comes in the version the cluster is built with (ALT's
   // kubernetes<version>-client), and the programs say "kubectl is not installed" without it.
   requires: [

@@ -5,8 +5,8 @@
  */
 import { type Dirent, lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { U7S_ADMIN_HOME } from './names.ts';
-import { readAccounts } from './accounts.ts';
+import { U7S_ADMIN_HOME } from '../lib/names.ts';
+import { readAccounts } from '../lib/accounts.ts';
 
 export const WATCHED_EVENTS = ['create', 'delete', 'modify', 'attrib', 'moved_to', 'moved_from'];
 /** Not watched: the overlay work and mount dirs, the short-name links, and the container's scratch trees. */

@@ -10,9 +10,9 @@
  */
 import { readdirSync, realpathSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { U7S_ADMIN_HOME } from './names.ts';
-import { readAccounts } from './accounts.ts';
-import { readRegularFile, UnsafePathError } from './safe-fs.ts';
+import { U7S_ADMIN_HOME } from '../lib/names.ts';
+import { readAccounts } from '../lib/accounts.ts';
+import { readRegularFile, UnsafePathError } from '../lib/safe-fs.ts';
 
 const MAX_IMAGES_JSON_BYTES = 64 << 20;
 

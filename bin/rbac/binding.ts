@@ -3,11 +3,11 @@
  * is changed only when its roleRef is exactly the role asked for; updates are replaces guarded by
  * resourceVersion and retried on a conflict, so concurrent edits are never lost.
  */
-import { CommandError } from './command.ts';
-import { findAccount } from './accounts.ts';
-import { t, usageError } from './rbac-common.ts';
-import { type Kubectl, KubectlError, type KubeObject, RESOURCES } from './rbac-kubectl.ts';
-import { checkNamespace, checkRbacName, checkUserName, isSystemName } from './rbac-names.ts';
+import { CommandError } from '../lib/command.ts';
+import { findAccount } from '../lib/accounts.ts';
+import { t, usageError } from './common.ts';
+import { type Kubectl, KubectlError, type KubeObject, RESOURCES } from './kubectl.ts';
+import { checkNamespace, checkRbacName, checkUserName, isSystemName } from './names.ts';
 import {
   type BindingKind,
   bindingObject,
@@ -20,7 +20,7 @@ import {
   type RoleType,
   sameRoleRef,
   userSubject,
-} from './rbac-objects.ts';
+} from './objects.ts';
 
 export interface BindingRequest {
   user: string;

@@ -9,11 +9,11 @@
  */
 import { lstatSync, readdirSync, realpathSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { parsePolicy, parseRegistriesD, PolicySyntaxError, lookasideFor, type ContainersPolicy, type RegistriesD } from './containers-policy.ts';
-import { PODMAN_DEV_GROUP, PODMAN_GROUP, REGISTRY_HOST, SIGSTORE_HOST, SIGSTORE_PORT } from './names.ts';
-import { groupsOf, readAccounts, readGroups, type Account } from './accounts.ts';
-import { runSync } from './proc.ts';
-import { readRegularFile, UnsafePathError } from './safe-fs.ts';
+import { parsePolicy, parseRegistriesD, PolicySyntaxError, lookasideFor, type ContainersPolicy, type RegistriesD } from '../lib/containers-policy.ts';
+import { PODMAN_DEV_GROUP, PODMAN_GROUP, REGISTRY_HOST, SIGSTORE_HOST, SIGSTORE_PORT } from '../lib/names.ts';
+import { groupsOf, readAccounts, readGroups, type Account } from '../lib/accounts.ts';
+import { runSync } from '../lib/proc.ts';
+import { readRegularFile, UnsafePathError } from '../lib/safe-fs.ts';
 
 export const EXPECTED_LOOKASIDE = `http://${SIGSTORE_HOST}:${SIGSTORE_PORT}/sigstore/`;
 export const WHEEL_GROUP = 'wheel';

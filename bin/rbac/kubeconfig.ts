@@ -4,7 +4,7 @@
  * the certificate, key and cluster CA embedded. Serialized by `yaml`, never by string pasting.
  */
 import YAML from 'yaml';
-import type { KubeObject } from './rbac-kubectl.ts';
+import type { KubeObject } from './kubectl.ts';
 
 export interface ClusterInfo {
   name: string;

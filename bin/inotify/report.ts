@@ -2,8 +2,8 @@
  * The report of the policy plugins (check-policy, check-images): journal lines per finding over
  * the journal thresholds, one Nagios status line over the summed metric, an optional mail.
  */
-import { Journal, sendMail } from './inotify-journal.ts';
-import { JOURNAL_LEVELS, levelFor, NAGIOS_LEVELS, type JournalWord, type MonitorOptions } from './inotify-severity.ts';
+import { Journal, sendMail } from './journal.ts';
+import { JOURNAL_LEVELS, levelFor, NAGIOS_LEVELS, type JournalWord, type MonitorOptions } from './severity.ts';
 
 export interface ReportItem {
   code: number;

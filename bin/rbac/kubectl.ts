@@ -7,7 +7,7 @@
  * our programs stay small (a bundled @kubernetes/client-node 0.22 is 7.8 MB and starts in ~0.57 s
  * against ~0.12 s for `node -e 0`; its 1.x/2.x lines need Node ≥ 22, our packages target Node 18).
  */
-import { run } from './proc.ts';
+import { run } from '../lib/proc.ts';
 
 export type KubeObject = Record<string, any> & { apiVersion?: string; kind?: string; metadata?: Record<string, any> };
 
@@ -43,12 +43,12 @@ export const RESOURCES = {
   roleBinding: 'rolebindings.rbac.authorization.k8s.io',
 } as const;
 
-function reasonOf(stderr: string, exitCode: number | null): KubectlReason {
+function reasonOf(stderr: string): KubectlReason {
   const match = /Error from server \((\w+)\)/.exec(stderr);
   const reason = match?.[1];
   if (reason === 'NotFound' || reason === 'AlreadyExists' || reason === 'Conflict' || reason === 'Forbidden' || reason === 'Invalid') return reason;
   if (/the object has been modified/.test(stderr)) return 'Conflict';
-  return exitCode === 0 ? 'Other' : 'Other';
+  return 'Other';
 }
 
 export class Kubectl {
@@ -61,7 +61,7 @@ export class Kubectl {
     return run(program, fullArgs, { fullEnv: this.options.env ?? process.env, cwd: process.cwd(), input: input ?? '', timeoutMs: this.options.timeoutMs ?? 60_000 }).then(({ status, stdout, stderr, error, timedOut }) => {
       if (error && !timedOut) throw (error as NodeJS.ErrnoException).code === 'ENOENT' ? new KubectlMissingError(program) : error;
       if (status === 0) return stdout;
-      throw new KubectlError(args, reasonOf(stderr, status), stderr, status);
+      throw new KubectlError(args, reasonOf(stderr), stderr, status);
     });
   }
 

@@ -1,10 +1,10 @@
 /**
  * The Kubernetes objects podsec-k8s-rbac sends, as pure functions of validated names. The shapes
  * equal what `kubectl create (cluster)rolebinding … --dry-run=client -o json` produces, plus a
- * managed-by label (test/unit/rbac-objects.test.ts compares them and validates them against the
+ * managed-by label (test/unit/rbac-lib.test.ts compares them and validates them against the
  * Kubernetes OpenAPI schema).
  */
-import type { KubeObject } from './rbac-kubectl.ts';
+import type { KubeObject } from './kubectl.ts';
 
 export const RBAC_API_GROUP = 'rbac.authorization.k8s.io';
 export const RBAC_API_VERSION = `${RBAC_API_GROUP}/v1`;

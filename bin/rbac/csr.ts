@@ -2,7 +2,7 @@
  * A client key and a PKCS#10 certificate signing request made with node:crypto. The subject is
  * DER-encoded from the user and group names as data (one UTF8String per attribute), so a name can't
  * change the distinguished name the way a `-subj "/CN=…/O=…"` string does. `openssl req -verify`
- * checks what this produces (test/unit/rbac-csr.test.ts).
+ * checks what this produces (test/tools/rbac-commands.test.ts).
  */
 import { createPublicKey, generateKeyPairSync, sign, X509Certificate, type KeyObject } from 'node:crypto';
 

@@ -6,9 +6,9 @@
  */
 import { accessSync, constants, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { TRIVY_HOST } from './names.ts';
-import { run } from './proc.ts';
-import type { Journal } from './inotify-journal.ts';
+import { TRIVY_HOST } from '../lib/names.ts';
+import { run } from '../lib/proc.ts';
+import type { Journal } from './journal.ts';
 
 export const TRIVY_PORT = 4954;
 

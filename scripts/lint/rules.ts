@@ -1,18 +1,30 @@
 /**
- * ALT conventions lint for our generated spec (research alt-packaging.md §1, §2.3): the checks
- * rpmbuild, sisyphus_check and shebang.req would make on ALT, run before we ever reach hasher.
- *
- *   npx tsx scripts/lint-alt.ts SPEC [--tree DIR] [--known-dir D]... [--root-macro M]...
- *
- * Prints `FILE:LINE: RULE: message` per finding on stderr; exits 1 if there is any finding.
+ * The ALT conventions lint of our generated spec and source tree: the checks rpmbuild,
+ * sisyphus_check and shebang.req would make on ALT (Release `altN`, a Group from ALT's list, the
+ * %changelog format and order, no weak dependencies, no `env -S` shebangs, every directory owned,
+ * %config only under /etc, path macros instead of literal paths), run before we ever reach hasher.
+ * The build runs it (scripts/build.ts); scripts/lint/cli.ts runs it on any spec.
  */
 import { readFileSync } from 'node:fs';
-import { open, readFile } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { open } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { globby } from 'globby';
-import { REPO_ROOT } from './repo.ts';
+import { unownedParent } from '../model/validate.ts';
+import { REPO_ROOT } from '../paths.ts';
+import {
+  allTags,
+  describeSection,
+  filesEntries,
+  mainTag,
+  NON_SCRIPT_SECTIONS,
+  normalisePath,
+  packageSections,
+  parseChangelogEntries,
+  splitSections,
+  tagsOf,
+  type Section,
+  type SpecLine,
+} from './spec-parse.ts';
 
 export interface Finding {
   /** 1-based; 0 when the finding is not tied to a line. */
@@ -30,85 +42,7 @@ export interface LintOptions {
   rootMacros: string[];
 }
 
-/** Base-system directory macros the CLI assumes when no --root-macro is given. */
-export const DEFAULT_ROOT_MACROS = [
-  '%_bindir', '%_sbindir', '%_sysconfdir', '%_datadir', '%_docdir', '%_libexecdir', '%_localstatedir',
-  '%_unitdir', '%_userunitdir', '%_modules_loaddir', '%_tmpfilesdir', '%_sysctldir', '%_mandir',
-  '%_man1dir', '%_man5dir', '%_man8dir',
-];
-
-// ---------------------------------------------------------------------------------------------
-// Spec structure
-
-interface SpecLine {
-  number: number;
-  text: string;
-}
-
-interface Section {
-  /** 'preamble' for the lines before the first section header, else the header name ('package', 'files', …). */
-  kind: string;
-  /** The `%kind …` line; null for the preamble. */
-  header: SpecLine | null;
-  lines: SpecLine[];
-}
-
-interface Tag {
-  name: string;
-  value: string;
-  line: SpecLine;
-}
-
-const SECTION_HEADER =
-  /^%(package|description|prep|build|install|check|clean|files|changelog|pre|post|preun|postun|pretrans|posttrans|triggerprein|triggerin|triggerun|triggerpostun|filetriggerin|filetriggerun|filetriggerpostun|transfiletriggerin|transfiletriggerun|transfiletriggerpostun|verifyscript)(?=\s|$)/;
-
-/** Section kinds whose body is not shell: every other section is a scriptlet. */
-const NON_SCRIPT_SECTIONS = new Set(['preamble', 'package', 'description', 'files', 'changelog']);
-
-function splitSections(specText: string): Section[] {
-  const sections: Section[] = [{ kind: 'preamble', header: null, lines: [] }];
-  specText.split('\n').forEach((text, index) => {
-    const line = { number: index + 1, text };
-    const kind = SECTION_HEADER.exec(text)?.[1];
-    if (kind) sections.push({ kind, header: line, lines: [] });
-    else sections.at(-1)!.lines.push(line);
-  });
-  return sections;
-}
-
-function tagsOf(section: Section): Tag[] {
-  const tags: Tag[] = [];
-  for (const line of section.lines) {
-    const match = /^([A-Za-z][A-Za-z0-9]*)(?:\([^)]*\))?\s*:\s*(.*?)\s*$/.exec(line.text);
-    if (match) tags.push({ name: match[1]!.toLowerCase(), value: match[2]!, line });
-  }
-  return tags;
-}
-
-/** Sections that carry tags: the main package's preamble and every `%package`. */
-function packageSections(sections: Section[]): Section[] {
-  return sections.filter((section) => section.kind === 'preamble' || section.kind === 'package');
-}
-
-function allTags(sections: Section[]): Tag[] {
-  return packageSections(sections).flatMap(tagsOf);
-}
-
-function mainTag(sections: Section[], name: string): string | undefined {
-  return tagsOf(sections[0]!).find((tag) => tag.name === name)?.value;
-}
-
-function describeSection(section: Section): string {
-  return section.header ? `'${section.header.text.trim()}'` : 'the main package';
-}
-
-/** `%{x}` → `%x`, trailing slashes dropped, so equal directories compare equal. */
-function normalisePath(path: string): string {
-  return path.replace(/%\{([A-Za-z_][A-Za-z0-9_]*)\}/g, '%$1').replace(/(.)\/+$/, '$1');
-}
-
-// ---------------------------------------------------------------------------------------------
-// Rules
+// --- tags ------------------------------------------------------------------------------------
 
 function checkRelease(sections: Section[]): Finding[] {
   return allTags(sections)
@@ -171,91 +105,17 @@ function checkBuildArch(sections: Section[]): Finding[] {
 
 // --- changelog -------------------------------------------------------------------------------
 
-const DAY_NAMES = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
-const MONTH_NAMES = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-
-interface ChangelogEntry {
-  line: SpecLine;
-  /** Milliseconds since the epoch; undefined when the date is invalid. */
-  time: number | undefined;
-  evr: string;
-  hasItem: boolean;
-}
-
-/** The time of `Dow Mon DD YYYY`, or undefined after reporting why it is not a real date on that weekday. */
-function changelogTime(dayName: string, monthName: string, day: string, year: string, report: (message: string) => void): number | undefined {
-  const weekday = DAY_NAMES.indexOf(dayName);
-  const month = MONTH_NAMES.indexOf(monthName);
-  if (weekday < 0) {
-    report(`'${dayName}' is not an English day name (${DAY_NAMES.join(' ')})`);
-  } else if (month < 0) {
-    report(`'${monthName}' is not an English month name (${MONTH_NAMES.join(' ')})`);
-  } else if (!/^\d{2}$/.test(day) || !/^\d{4}$/.test(year)) {
-    report(`'${day} ${year}' is not 'DD YYYY'`);
-  } else {
-    const date = new Date(Date.UTC(Number(year), month, Number(day)));
-    if (date.getUTCFullYear() !== Number(year) || date.getUTCMonth() !== month || date.getUTCDate() !== Number(day)) report(`${monthName} ${day} ${year} is not a real date`);
-    else if (date.getUTCDay() !== weekday) report(`${monthName} ${day} ${year} is a ${DAY_NAMES[date.getUTCDay()]}, not a ${dayName}`);
-    else return date.getTime();
-  }
-  return undefined;
-}
-
-/** Parses `* Dow Mon DD YYYY Name <email> [epoch:]version-release`, reporting what is wrong with it. */
-function parseChangelogHeader(line: SpecLine, findings: Finding[]): ChangelogEntry {
-  const report = (message: string) => findings.push({ line: line.number, rule: 'changelog', message });
-  const match = /^\* (\S+) (\S+) (\S+) (\S+) (\S.*?) <([^<>\s]+@[^<>\s]+)> (\S+)$/.exec(line.text);
-  if (!match) {
-    report(`malformed entry header (want '* Dow Mon DD YYYY Name <email> [epoch:]version-release'): ${line.text}`);
-    return { line, time: undefined, evr: '', hasItem: false };
-  }
-  const [, dayName = '', monthName = '', day = '', year = '', , , evr = ''] = match;
-  if (!/^(?:\d+:)?[^\s:-]+-[^\s:-]+$/.test(evr)) report(`'${evr}' is not [epoch:]version-release`);
-  return { line, time: changelogTime(dayName, monthName, day, year, report), evr, hasItem: false };
-}
-
 function checkChangelogPrintable(lines: SpecLine[]): Finding[] {
   return lines
     .filter((line) => /[\x00-\x08\x0a-\x1f\x7f-\x9f]/.test(line.text))
     .map((line) => ({ line: line.number, rule: 'changelog', message: 'non-printable character in %changelog' }));
 }
 
-/** Splits the %changelog body into entries, reporting layout errors: `- ` items, one blank line between entries. */
-function parseChangelogEntries(lines: SpecLine[], findings: Finding[]): ChangelogEntry[] {
-  const report = (line: SpecLine, message: string) => findings.push({ line: line.number, rule: 'changelog', message });
-  const entries: ChangelogEntry[] = [];
-  const reportMissingItem = (entry: ChangelogEntry | undefined) => {
-    if (entry && !entry.hasItem) report(entry.line, "entry has no '- ' item line");
-  };
-  let blankLines = 0;
-  for (const line of lines) {
-    const current = entries.at(-1);
-    if (line.text.trim() === '') {
-      blankLines++;
-      continue;
-    }
-    if (line.text.startsWith('*')) {
-      reportMissingItem(current);
-      if (current && blankLines !== 1) report(line, `entries must be separated by exactly one blank line (found ${blankLines})`);
-      entries.push(parseChangelogHeader(line, findings));
-    } else if (line.text.startsWith('- ') && current && blankLines === 0) {
-      current.hasItem = true;
-    } else if (/^\s/.test(line.text) && current?.hasItem && blankLines === 0) {
-      // continuation of the previous item
-    } else {
-      report(line, blankLines > 0 && current ? 'blank line inside an entry' : `unexpected line in %changelog: ${line.text}`);
-    }
-    blankLines = 0;
-  }
-  reportMissingItem(entries.at(-1));
-  return entries;
-}
-
 function checkChangelog(sections: Section[]): Finding[] {
   const section = sections.find((candidate) => candidate.kind === 'changelog');
   if (!section) return [{ line: 0, rule: 'changelog', message: 'no %changelog section' }];
   const findings = checkChangelogPrintable(section.lines);
-  const entries = parseChangelogEntries(section.lines, findings);
+  const entries = parseChangelogEntries(section.lines, (line, message) => findings.push({ line: line.number, rule: 'changelog', message }));
   if (entries.length === 0) findings.push({ line: section.header!.number, rule: 'changelog', message: '%changelog has no entries' });
 
   const dated = entries.filter((entry) => entry.time !== undefined);
@@ -333,44 +193,6 @@ export async function lintTree(dir: string): Promise<Finding[]> {
 
 // --- %files ----------------------------------------------------------------------------------
 
-interface FilesEntry {
-  path: string;
-  line: SpecLine;
-  isDir: boolean;
-  isConfig: boolean;
-  isExcluded: boolean;
-}
-
-/** One `%files` line with its directives stripped; undefined for blank lines, comments, conditionals and `%defattr`. */
-function parseFilesLine(line: SpecLine): FilesEntry | undefined {
-  let rest = line.text.trim();
-  if (rest === '' || rest.startsWith('#') || /^%(?:if\w*|else|endif|defattr)\b/.test(rest)) return undefined;
-  const entry: FilesEntry = { path: '', line, isDir: false, isConfig: false, isExcluded: false };
-  const directive = /^%(attr|verify|config|lang|dir|doc|ghost|exclude|license|docdir)(?:\([^)]*\))?(?=\s|$)\s*/;
-  for (let match = directive.exec(rest); match; match = directive.exec(rest)) {
-    if (match[1] === 'dir') entry.isDir = true;
-    if (match[1] === 'config') entry.isConfig = true;
-    if (match[1] === 'exclude') entry.isExcluded = true;
-    rest = rest.slice(match[0].length);
-  }
-  entry.path = normalisePath(rest.trim());
-  return entry;
-}
-
-function filesEntries(sections: Section[]): FilesEntry[] {
-  return sections
-    .filter((section) => section.kind === 'files')
-    .flatMap((section) => section.lines.map(parseFilesLine))
-    .filter((entry): entry is FilesEntry => entry !== undefined && entry.path !== '');
-}
-
-/** `%_datadir/podsec/functions` → `%_datadir/podsec`; undefined for a bare macro or `/`. */
-function parentDirectory(path: string): string | undefined {
-  const slash = path.lastIndexOf('/');
-  if (slash < 0) return undefined;
-  return slash === 0 ? (path === '/' ? undefined : '/') : path.slice(0, slash);
-}
-
 /** Absolute or macro paths; relative `%doc README` entries land in the package's own docdir. */
 function isInstalledPath(path: string): boolean {
   return path.startsWith('/') || path.startsWith('%');
@@ -384,8 +206,8 @@ function checkDirectoriesOwned(sections: Section[], options: LintOptions): Findi
     ...options.knownDirs.map(normalisePath),
   ]);
   return entries.flatMap((entry) => {
-    const parent = parentDirectory(entry.path);
-    if (parent === undefined || owned.has(parent)) return [];
+    const parent = unownedParent(entry.path, (dir) => owned.has(dir));
+    if (parent === undefined) return [];
     return [{ line: entry.line.number, rule: 'dir-owned', message: `directory '${parent}' of '${entry.path}' is not owned: add '%dir ${parent}'` }];
   });
 }
@@ -439,30 +261,4 @@ export function lintSpec(specText: string, options: LintOptions): Finding[] {
     ...checkHardcodedPaths(sections),
     ...checkBuildArch(sections),
   ].sort((a, b) => a.line - b.line);
-}
-
-async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      tree: { type: 'string' },
-      'known-dir': { type: 'string', multiple: true, default: [] },
-      'root-macro': { type: 'string', multiple: true },
-    },
-  });
-  const [specPath] = positionals;
-  if (positionals.length !== 1 || !specPath) {
-    console.error('usage: lint-alt.ts SPEC [--tree DIR] [--known-dir D]... [--root-macro M]...');
-    return 2;
-  }
-  const options: LintOptions = { knownDirs: values['known-dir'], rootMacros: values['root-macro'] ?? DEFAULT_ROOT_MACROS };
-  const reports = lintSpec(await readFile(specPath, 'utf8'), options).map((finding) => ({ ...finding, file: specPath }));
-  if (values.tree) reports.push(...(await lintTree(values.tree)).map((finding) => ({ ...finding, file: join(values.tree!, finding.file!) })));
-  for (const finding of reports) console.error(`${finding.file}:${finding.line}: ${finding.rule}: ${finding.message}`);
-  return reports.length > 0 ? 1 : 0;
-}
-
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  process.exitCode = await main(process.argv.slice(2));
 }

@@ -8,9 +8,9 @@
  * Messages are single lines: every name that comes from a file system, a policy or a log is put in
  * JSON quotes by the callers, so a newline or a quote in it can't forge a second entry.
  */
-import { runSync } from './proc.ts';
+import { runSync } from '../lib/proc.ts';
 import { fstatSync } from 'node:fs';
-import { JOURNAL_PRIORITY, type JournalWord } from './inotify-severity.ts';
+import { JOURNAL_PRIORITY, type JournalWord } from './severity.ts';
 
 export type Sink = (priority: number, line: string) => void;
 

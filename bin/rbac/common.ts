@@ -2,10 +2,10 @@
  * What the six podsec-k8s-rbac programs share: the text domain, the --kubeconfig option, and the
  * mapping of client and validation failures to one-line CommandErrors.
  */
-import { CommandError, type OptionSpec } from './command.ts';
-import { translator } from './i18n.ts';
-import { InvalidNameError } from './rbac-names.ts';
-import { Kubectl, KubectlError, KubectlMissingError } from './rbac-kubectl.ts';
+import { CommandError, type OptionSpec } from '../lib/command.ts';
+import { translator } from '../lib/i18n.ts';
+import { InvalidNameError } from './names.ts';
+import { Kubectl, KubectlError, KubectlMissingError } from './kubectl.ts';
 
 export const t = translator('podsec-k8s-rbac');
 

@@ -5,9 +5,9 @@
  * this name match (not groups or service accounts of that name), each binding appears once, the
  * lists are sorted, and Role rules are read from the binding's namespace.
  */
-import type { KubeObject } from './rbac-kubectl.ts';
-import { shellCommand } from './rbac-names.ts';
-import { isUserSubject } from './rbac-objects.ts';
+import type { KubeObject } from './kubectl.ts';
+import { shellCommand } from './names.ts';
+import { isUserSubject } from './objects.ts';
 
 export const UNBIND_PROGRAM = 'podsec-k8s-rbac-unbindrole';
 
