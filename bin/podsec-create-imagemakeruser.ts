@@ -8,16 +8,11 @@
 import { CommandError, runCommand } from './lib/command.ts';
 import { translator } from './lib/i18n.ts';
 import { readRegularFile, UnsafePathError } from './lib/safe-fs.ts';
+import { exclusiveOption, PASSWORD_OPTION_NAMES, PASSWORD_SOURCE_OPTIONS } from './trust/makers/password-options.ts';
 import { planImageMakers, type ImageMakerInput, type KeySource, type PasswordSource } from './trust/makers/imagemaker.ts';
 
 const t = translator('podsec');
 const NAME = 'podsec-create-imagemakeruser';
-
-const only = (values: Record<string, unknown>, names: string[]) => {
-  const given = names.filter((n) => values[n] !== undefined && values[n] !== false);
-  if (given.length > 1) throw new CommandError(t('the options {options} exclude each other', { options: given.map((n) => `--${n}`).join(', ') }), 1);
-  return given[0];
-};
 
 runCommand(
   {
@@ -34,8 +29,7 @@ runCommand(
     options: {
       'dry-run': { type: 'boolean', description: 'show what would change and change nothing' },
       reconfigure: { type: 'boolean', description: 'allow existing (non-system) accounts: make them image makers or update their configuration' },
-      'password-file': { type: 'string', valueName: 'FILE', description: 'the password of the new accounts is the first line of FILE' },
-      'password-stdin': { type: 'boolean', description: 'read the password from the first line of standard input' },
+      ...PASSWORD_SOURCE_OPTIONS,
       'no-password': { type: 'boolean', description: 'leave the new accounts without a password (locked; log in with keys or runuser)' },
       'gpg-generate': { type: 'boolean', description: 'generate an RSA-3072 GPG signing key in the maker\'s keyring without questions' },
       'gpg-email': { type: 'string', valueName: 'EMAIL', description: 'with --gpg-generate: the e-mail of the key (default <user>@registry.local)' },
@@ -66,9 +60,9 @@ runCommand(
   },
   t,
   async ({ values, positionals, root }) => {
-    const keyOption = only(values, ['gpg-generate', 'gpg-public-key', 'sigstore']);
-    const passwordOption = only(values, ['password-file', 'password-stdin', 'no-password']);
-    const passphraseOption = only(values, ['key-passphrase-file', 'key-passphrase-stdin', 'no-key-passphrase']);
+    const keyOption = exclusiveOption(values, ['gpg-generate', 'gpg-public-key', 'sigstore']);
+    const passwordOption = exclusiveOption(values, PASSWORD_OPTION_NAMES);
+    const passphraseOption = exclusiveOption(values, ['key-passphrase-file', 'key-passphrase-stdin', 'no-key-passphrase']);
     if (values['gpg-email'] !== undefined && keyOption !== 'gpg-generate') throw new CommandError(t('--gpg-email is for --gpg-generate'), 1);
     const email = values['gpg-email'] as string | undefined;
     if (email !== undefined && !/^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+$/.test(email)) throw new CommandError(t('--gpg-email: not an e-mail address: {email}', { email: JSON.stringify(email) }), 1);

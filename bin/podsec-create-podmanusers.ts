@@ -13,6 +13,7 @@ import { findAccount, type Account } from './lib/accounts.ts';
 import { addSystemGroup, createUser, groupGid, hasSubIds, isSystemAccount, setPassword } from './lib/accounts.ts';
 import { lockedDirState, lockEmptyDir, supportsImmutable, USER_CONTAINERS_DIR } from './trust/makers/homes.ts';
 import { promptSecret, secretFromFile, secretFromStdin } from './lib/secrets.ts';
+import { exclusiveOption, PASSWORD_OPTION_NAMES, PASSWORD_SOURCE_OPTIONS } from './trust/makers/password-options.ts';
 import { Plan } from './lib/plan.ts';
 import { checkUserName, quote } from './trust/validate.ts';
 
@@ -33,8 +34,7 @@ runCommand(
     options: {
       'dry-run': { type: 'boolean', description: 'show what would change and change nothing' },
       reconfigure: { type: 'boolean', description: 'allow existing (non-system) accounts and lock their ~/.config/containers' },
-      'password-file': { type: 'string', valueName: 'FILE', description: 'the password of the new accounts is the first line of FILE' },
-      'password-stdin': { type: 'boolean', description: 'read the password from the first line of standard input' },
+      ...PASSWORD_SOURCE_OPTIONS,
       'no-password': { type: 'boolean', description: 'leave the new accounts without a password (locked)' },
     },
     files: { '~/.config/containers': 'empty, mode 0500, owner user:podman, immutable' },
@@ -44,8 +44,7 @@ runCommand(
   },
   t,
   async ({ values, positionals, root }) => {
-    const given = ['password-file', 'password-stdin', 'no-password'].filter((n) => values[n] !== undefined && values[n] !== false);
-    if (given.length > 1) throw new CommandError(t('the options {options} exclude each other', { options: given.map((n) => `--${n}`).join(', ') }), 1);
+    exclusiveOption(values, PASSWORD_OPTION_NAMES);
     if (positionals.length === 0) throw new CommandError(t('Format: {command} <username> ...', { command: NAME }), 1);
     const users = positionals.map(checkUserName);
     const duplicate = users.find((u, i) => users.indexOf(u) !== i);

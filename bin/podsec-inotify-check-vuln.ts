@@ -10,6 +10,7 @@
 import { CommandError, runCommand } from './lib/command.ts';
 import { translator } from './lib/i18n.ts';
 import { imageOwners, ownerImages } from './inotify/images.ts';
+import { rewriteArgs } from './inotify/severity.ts';
 import { Journal, sendMail } from './inotify/journal.ts';
 import { checkImage, TRIVY_NOT_INSTALLED, trivyInstalled } from './inotify/trivy.ts';
 
@@ -31,23 +32,12 @@ const t = translator('podsec-inotify');
  * Upstream's unit ran `podsec-inotify-check-vuln -vvv -c 100`, and the program ignored everything but
  * -m; those verbosity and threshold letters are still accepted and ignored.
  */
-function compatArgs(args: string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    if (arg === '--') {
-      out.push(...args.slice(i));
-      break;
-    }
-    if (/^-v+$/.test(arg)) continue;
-    if (/^-[afchldw]$/.test(arg) && i + 1 < args.length && !args[i + 1]!.startsWith('-')) {
-      i++;
-      continue;
-    }
-    out.push(arg);
-  }
-  return out;
-}
+const compatArgs = (args: string[]) =>
+  rewriteArgs(args, (arg, next) => {
+    if (/^-v+$/.test(arg)) return { out: [] };
+    if (/^-[afchldw]$/.test(arg) && next !== undefined && !next.startsWith('-')) return { out: [], skipNext: true };
+    return { out: [arg] };
+  });
 
 runCommand(
   {

@@ -6,17 +6,15 @@
  */
 import { CommandError, runCommand } from './lib/command.ts';
 import { translator } from './lib/i18n.ts';
-import { readOsRelease } from './lib/os-release.ts';
-import { PLATFORM_NAME, resolvePlatform, UnknownPlatformError } from './lib/platform.ts';
+import { hostPlatform, PLATFORM_NAME } from './lib/platform.ts';
 import { failure, run } from './lib/proc.ts';
 import { confirmOnTerminal } from './lib/secrets.ts';
 import { isArchitecture } from './trust/oci/refs.ts';
-import { parseImages, SAVE_EXIT, saveImages } from './trust/oci/save.ts';
+import { parseImages, SAVE_EXIT, saveAndList, SOURCE_OPTIONS, sourceRegistry } from './trust/oci/save.ts';
 import { ARCHITECTURES } from './trust/oci/refs.ts';
 
 const t = translator('podsec');
 const NAME = 'podsec-k8s-save-oci';
-const DEFAULT_REGISTRY = 'registry.altlinux.org';
 const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 
 /** kubeadm's image list for a version and repository, as `<platform>/<name>:<tag>`. */
@@ -51,9 +49,7 @@ runCommand(
       'The images are the ones this host\'s kubeadm lists for the Kubernetes version (U7S_KUBEVERSION, default kubeadm\'s own) under <registry>/<platform>, plus <platform>/flannel:U7S_FLANNEL_TAG and <platform>/flannel-cni-plugin:U7S_FLANNELCNIPLUGIN_TAG and any U7S_ARCHIMAGES. They are saved as podsec-save-oci does into <ociDir>/<arch>.tar.xz. Unlike upstream this command installs nothing (no apt-get) and does not look tags up in the registry: it uses the installed kubeadm and the tags you give.',
     ],
     options: {
-      registry: { type: 'string', valueName: 'HOST', description: 'the source registry (default U7S_ALTREGISTRY, else registry.altlinux.org)' },
-      'signature-policy': { type: 'string', valueName: 'FILE', description: 'the policy skopeo checks the sources against (default: the host\'s)' },
-      'no-tls-verify': { type: 'boolean', description: 'the source registry speaks plain HTTP or has no valid certificate (a local mirror)' },
+      ...SOURCE_OPTIONS,
       'dry-run': { type: 'boolean', description: 'print the image list and save nothing' },
     },
     environment: {
@@ -77,11 +73,11 @@ runCommand(
     if (!isArchitecture(arch)) throw new CommandError(t('Unknown architecture {arch}: give exactly one of {allowed}', { arch: JSON.stringify(arch), allowed: ARCHITECTURES.join(', ') }), SAVE_EXIT.arch);
     let platform: string;
     try {
-      platform = resolvePlatform(process.env, () => readOsRelease(root).fields).platform;
+      const host = hostPlatform(root);
+      if (host.platform === undefined && wanted === undefined) throw new CommandError(t('cannot determine the platform: {reason}; give it as the third argument', { reason: host.reason }), 1);
+      platform = host.platform ?? wanted ?? '';
     } catch (error) {
-      if (wanted === undefined && (error instanceof UnknownPlatformError || (error as NodeJS.ErrnoException).code === 'ENOENT')) {
-        throw new CommandError(t('cannot determine the platform: {reason}; give it as the third argument', { reason: (error as Error).message }), 1);
-      }
+      if (error instanceof CommandError) throw error;
       platform = wanted ?? '';
     }
     if (wanted !== undefined) {
@@ -99,7 +95,7 @@ runCommand(
     if (!flannel || !cni || !TAG.test(flannel) || !TAG.test(cni)) {
       throw new CommandError(t('set U7S_FLANNEL_TAG and U7S_FLANNELCNIPLUGIN_TAG to the flannel image tags to save (e.g. v0.25.1 and v1.4.0-flannel1)'), 1);
     }
-    const registry = (values.registry as string | undefined) ?? (process.env.U7S_ALTREGISTRY || DEFAULT_REGISTRY);
+    const registry = sourceRegistry(values);
     const names = [
       ...(await kubeadmImages(registry, platform, process.env.U7S_KUBEVERSION || undefined)),
       `${platform}/flannel:${flannel}`,
@@ -112,8 +108,6 @@ runCommand(
       for (const name of names) process.stdout.write(`  - ${registry}/${name}\n`);
       return 0;
     }
-    const archives = await saveImages({ ociDir, architectures: [arch], transport: 'docker://', registry, images, policy: values['signature-policy'] as string | undefined, tlsVerify: values['no-tls-verify'] !== true, log: (line) => process.stdout.write(line + '\n') });
-    for (const archive of archives) process.stdout.write(archive + '\n');
-    return 0;
+    return saveAndList(values, { ociDir, architectures: [arch], transport: 'docker://', registry, images });
   },
 );

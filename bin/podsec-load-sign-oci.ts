@@ -9,8 +9,7 @@ import { join } from 'node:path';
 import { CommandError, runCommand } from './lib/command.ts';
 import { translator } from './lib/i18n.ts';
 import { PODMAN_DEV_GROUP, REGISTRY_HOST } from './lib/names.ts';
-import { readOsRelease } from './lib/os-release.ts';
-import { PLATFORM_NAME, resolvePlatform, UnknownPlatformError } from './lib/platform.ts';
+import { hostPlatform, PLATFORM_NAME } from './lib/platform.ts';
 import { readRegularFile } from './lib/safe-fs.ts';
 import { groupGid } from './lib/accounts.ts';
 import { confirmOnTerminal, promptSecret, secretFromFile } from './lib/secrets.ts';
@@ -63,15 +62,9 @@ runCommand(
   },
   t,
   async ({ values, positionals, root }) => {
-    let platform: string;
-    try {
-      platform = resolvePlatform(process.env, () => readOsRelease(root).fields).platform;
-    } catch (error) {
-      if (error instanceof UnknownPlatformError || (error as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw new CommandError(t('cannot determine the platform: {reason}; set U7S_PLATFORM', { reason: (error as Error).message }), EXIT.usage);
-      }
-      throw error;
-    }
+    const host = hostPlatform(root);
+    if (host.platform === undefined) throw new CommandError(t('cannot determine the platform: {reason}; set U7S_PLATFORM', { reason: host.reason }), EXIT.usage);
+    const platform = host.platform;
     requireSigstoreServer(root, t('Unable to load images.'));
     const devGid = groupGid(root, PODMAN_DEV_GROUP);
     const groups = new Set([process.getgid?.(), ...(process.getgroups?.() ?? [])]);

@@ -4,11 +4,10 @@
  */
 import { CommandError, runCommand } from './lib/command.ts';
 import { translator } from './lib/i18n.ts';
-import { isTransport, parseArchitectures, parseImages, SAVE_EXIT, saveImages } from './trust/oci/save.ts';
+import { isTransport, parseArchitectures, parseImages, SAVE_EXIT, saveAndList, SOURCE_OPTIONS, sourceRegistry } from './trust/oci/save.ts';
 
 const t = translator('podsec');
 const NAME = 'podsec-save-oci';
-const DEFAULT_REGISTRY = 'registry.altlinux.org';
 const HOST = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?$/;
 
 runCommand(
@@ -22,9 +21,7 @@ runCommand(
       'The third argument is a transport when it is empty, docker:// or containers-storage:[...]; otherwise it is the first image. <ociDir> must not exist. A failing copy stops the command, names the image and removes <ociDir>, so there are no incomplete archives. The source is checked against the host\'s signature policy (or --signature-policy).',
     ],
     options: {
-      registry: { type: 'string', valueName: 'HOST', description: 'the source registry (default U7S_ALTREGISTRY, else registry.altlinux.org)' },
-      'signature-policy': { type: 'string', valueName: 'FILE', description: 'the policy skopeo checks the sources against (default: the host\'s)' },
-      'no-tls-verify': { type: 'boolean', description: 'the source registry speaks plain HTTP or has no valid certificate (a local mirror)' },
+      ...SOURCE_OPTIONS,
       'dry-run': { type: 'boolean', description: 'check the arguments and print what would be saved' },
     },
     environment: { U7S_ALTREGISTRY: 'the source registry', PODSECSAVE_USEEXISTINGIMAGES: 'ignored (upstream left it unused)' },
@@ -49,23 +46,13 @@ runCommand(
     if (rest.length === 0) throw new CommandError(t('No list of images specified; usage: {command} <ociDir> <arch,...|all> [transport] <image> ...', { command: NAME }), SAVE_EXIT.usage);
     const architectures = parseArchitectures(archList);
     const images = parseImages(rest);
-    const registry = (values.registry as string | undefined) ?? (process.env.U7S_ALTREGISTRY || DEFAULT_REGISTRY);
+    const registry = sourceRegistry(values);
     if (!HOST.test(registry)) throw new CommandError(t('invalid registry {registry}', { registry: JSON.stringify(registry) }), SAVE_EXIT.usage);
     if (values['dry-run']) {
       process.stdout.write(t('Dry run: nothing is saved. These archives would be made:') + '\n');
       for (const arch of architectures) process.stdout.write(`  - ${ociDir}/${arch}.tar.xz: ${images.map((i) => `${i.path.join('/')}:${i.tag}`).join(' ')}\n`);
       return 0;
     }
-    const archives = await saveImages({
-      ociDir,
-      architectures,
-      transport,
-      registry,
-      images,
-      policy: values['signature-policy'] as string | undefined, tlsVerify: values['no-tls-verify'] !== true,
-      log: (line) => process.stdout.write(line + '\n'),
-    });
-    for (const archive of archives) process.stdout.write(archive + '\n');
-    return 0;
+    return saveAndList(values, { ociDir, architectures, transport, registry, images });
   },
 );

@@ -118,7 +118,12 @@ export const LEGACY_LETTERS: Record<string, string> = {
   '-M': '--mail',
 };
 
-export function legacyArgs(argv: string[], letters: Record<string, string> = LEGACY_LETTERS): string[] {
+/**
+ * Rewrites a command line before it is parsed, one argument at a time; `--` and what follows it
+ * are kept as they are. `step` gives what stands in the argument's place, and `skipNext` drops
+ * the argument after it (an ignored option's value).
+ */
+export function rewriteArgs(argv: string[], step: (arg: string, next: string | undefined) => { out: string[]; skipNext?: boolean }): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -126,12 +131,19 @@ export function legacyArgs(argv: string[], letters: Record<string, string> = LEG
       out.push(...argv.slice(i));
       break;
     }
-    const verbose = /^-(v+)$/.exec(arg);
-    if (verbose) out.push(...Array<string>(verbose[1]!.length).fill('--verbose'));
-    else if (letters[arg] && i + 1 < argv.length) out.push(letters[arg]!);
-    else out.push(arg);
+    const result = step(arg, argv[i + 1]);
+    out.push(...result.out);
+    if (result.skipNext) i++;
   }
   return out;
+}
+
+export function legacyArgs(argv: string[], letters: Record<string, string> = LEGACY_LETTERS): string[] {
+  return rewriteArgs(argv, (arg, next) => {
+    const verbose = /^-(v+)$/.exec(arg);
+    if (verbose) return { out: Array<string>(verbose[1]!.length).fill('--verbose') };
+    return { out: [letters[arg] && next !== undefined ? letters[arg]! : arg] };
+  });
 }
 
 const RANGE = { type: 'string' as const, valueName: 'RANGE' };

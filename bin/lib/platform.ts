@@ -2,6 +2,7 @@
  * The ALT image platform name (registry path prefix) of a host: c10f, p10, p11, sisyphus, ...
  * Registry naming since ALT's rename of 2025-05-28 (no `k8s-` prefix).
  */
+import { readOsRelease } from './os-release.ts';
 
 /** Platform names as they appear in registry paths. */
 export const PLATFORM_NAME = /^[a-z][a-z0-9]*$/;
@@ -41,4 +42,17 @@ export function resolvePlatform(env: NodeJS.ProcessEnv, readFields: () => Record
     return { platform: preset, source: 'U7S_PLATFORM' };
   }
   return platformFromOsRelease(readFields());
+}
+
+/**
+ * This host's platform (U7S_PLATFORM, else os-release(5) under root), or the reason there is none:
+ * an os-release that names no known platform, or none at all. Other errors are thrown.
+ */
+export function hostPlatform(root: string): { platform: string } | { platform?: undefined; reason: string } {
+  try {
+    return { platform: resolvePlatform(process.env, () => readOsRelease(root).fields).platform };
+  } catch (error) {
+    if (error instanceof UnknownPlatformError || (error as NodeJS.ErrnoException).code === 'ENOENT') return { reason: (error as Error).message };
+    throw error;
+  }
 }

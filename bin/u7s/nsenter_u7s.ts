@@ -4,10 +4,10 @@
  * enters a namespace the node account controls. Waits (10 s, bounded) for the namespace, then
  * execs nsenter; the command's exit status is ours.
  */
-import { runCommand, CommandError } from '../lib/command.ts';
+import { CommandError } from '../lib/command.ts';
 import { translator } from '../lib/i18n.ts';
 import { U7S_ADMIN_USER } from '../lib/names.ts';
-import { FRAME_FLAGS, FRAME_VALUED, splitAtCommand } from './lib/cli.ts';
+import { runWrapper } from './lib/cli.ts';
 import { runContext } from './lib/context.ts';
 import { nsenterOptions, notRunningMessage, waitReady } from './lib/namespace.ts';
 import { U7S_PATH } from './lib/paths.ts';
@@ -16,9 +16,8 @@ import { cleanStop, requireTool, stand, stopRequested } from '../lib/proc.ts';
 
 const t = translator('podsec-k8s');
 const ATTEMPTS = 10;
-const [ours, command] = splitAtCommand(process.argv.slice(2), FRAME_VALUED, FRAME_FLAGS);
 
-runCommand(
+runWrapper(
   {
     name: 'nsenter_u7s',
     summary: 'Run a command inside the rootless Kubernetes node namespace.',
@@ -32,7 +31,7 @@ runCommand(
     seeAlso: ['nsenter(1)', 'u7s-rootlesskit(8)'],
   },
   t,
-  async () => {
+  async (_invocation, command) => {
     const nsenter = requireTool('nsenter', t('install util-linux'));
     if (process.getuid!() === 0 && !runContext().inNamespace) {
       const account = nodeAccount('/', U7S_ADMIN_USER);
@@ -56,5 +55,4 @@ runCommand(
     const code = await stand(nsenter, [...nsenterOptions(ready.childPid), '-t', String(ready.childPid), `--wd=${process.cwd()}`, '--', ...argv], { env });
     return cleanStop(code, stopping);
   },
-  ours,
 );

@@ -5,28 +5,27 @@
  * manager (systemctl --user); for anyone else they go to systemctl unchanged. The decision is
  * made from the host identity, not from $USER. Every argument is passed on as is, --help too.
  */
-import { runCommand, CommandError } from '../lib/command.ts';
+import { CommandError } from '../lib/command.ts';
 import { translator } from '../lib/i18n.ts';
+import { runShim } from './lib/cli.ts';
 import { U7S_ADMIN_USER } from '../lib/names.ts';
 import { findAccountBy, hostIdentity } from './lib/accounts.ts';
 import { stand, systemTool } from '../lib/proc.ts';
 
 const t = translator('podsec-k8s');
-const argv = process.argv.slice(2);
 
-runCommand(
+runShim(
   {
     name: 'systemctl',
     summary: "systemctl for the rootless Kubernetes node: the node account's user units from inside its namespace.",
     usage: ['[SYSTEMCTL-ARGUMENT...]'],
-    options: {},
     description: [
       "Installed in /usr/libexec/podsec/u7s/bin, which is first in PATH inside the node namespace. There, and on the host for u7s-admin, it runs systemctl --user against u7s-admin's user manager (so kubeadm's 'systemctl restart kubelet' restarts the user unit kubelet.service). For every other user it runs systemctl with the same arguments. All arguments, --help included, are systemctl's.",
     ],
     seeAlso: ['systemctl(1)'],
   },
   t,
-  async () => {
+  async (argv) => {
     const systemctl = systemTool('systemctl');
     if (!systemctl) throw new CommandError(t('systemctl is not installed'));
     const identity = hostIdentity();
@@ -41,5 +40,4 @@ runCommand(
     if (identity.inUserNamespace) delete env.XDG_RUNTIME_DIR;
     return stand(systemctl, ['--user', ...argv], { env });
   },
-  [],
 );

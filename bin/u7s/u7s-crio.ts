@@ -3,10 +3,9 @@
  * Writes CRI-O's configuration for the node account (crio-config.ts) and runs crio with it.
  */
 import { dirname, join } from 'node:path';
-import { runCommand } from '../lib/command.ts';
 import { translator } from '../lib/i18n.ts';
 import { atomicWrite, safeMkdir } from '../lib/safe-fs.ts';
-import { FRAME_FLAGS, FRAME_VALUED, splitAtCommand } from './lib/cli.ts';
+import { runWrapper } from './lib/cli.ts';
 import { envFileOf, runContext } from './lib/context.ts';
 import { cgroupMode } from './lib/cgroups.ts';
 import { crioConfig } from './lib/crio-config.ts';
@@ -15,9 +14,8 @@ import { SYSTEM_PROGRAMS, U7S_PATH } from './lib/paths.ts';
 import { cleanStop, stand, stopRequested } from '../lib/proc.ts';
 
 const t = translator('podsec-k8s');
-const [ours, extra] = splitAtCommand(process.argv.slice(2), [...FRAME_VALUED, 'env-file'], FRAME_FLAGS);
 
-runCommand(
+runWrapper(
   {
     name: 'u7s-crio',
     summary: 'Run CRI-O for the rootless Kubernetes node, with its generated configuration.',
@@ -30,7 +28,7 @@ runCommand(
     seeAlso: ['crio(8)', 'crio.conf(5)', 'u7s-rootlesskit(8)'],
   },
   t,
-  async ({ values }) => {
+  async ({ values }, extra) => {
     const { layout } = runContext();
     const settings = readNodeSettings(envFileOf(values['env-file']));
     const crioDir = join(layout.configDir, 'crio');
@@ -45,5 +43,4 @@ runCommand(
     const stopping = stopRequested();
     return cleanStop(await stand(SYSTEM_PROGRAMS.crio, ['--config', config, '--config-dir', dropIns, ...extra], { env }), stopping);
   },
-  ours,
 );

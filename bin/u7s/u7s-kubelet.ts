@@ -5,10 +5,10 @@
  */
 import { connect } from 'node:net';
 import { readFileSync } from 'node:fs';
-import { runCommand, CommandError } from '../lib/command.ts';
+import { CommandError } from '../lib/command.ts';
 import { translator } from '../lib/i18n.ts';
 import { atomicWrite } from '../lib/safe-fs.ts';
-import { FRAME_FLAGS, FRAME_VALUED, splitAtCommand } from './lib/cli.ts';
+import { runWrapper } from './lib/cli.ts';
 import { runContext } from './lib/context.ts';
 import { parseEnvFile } from './lib/envfile.ts';
 import { cgroupMode } from './lib/cgroups.ts';
@@ -22,7 +22,6 @@ const t = translator('podsec-k8s');
 const log = logger('u7s-kubelet');
 const CONFIG = '/var/lib/kubelet/config.yaml';
 const FLAGS = '/var/lib/kubelet/kubeadm-flags.env';
-const [ours, extra] = splitAtCommand(process.argv.slice(2), [...FRAME_VALUED, 'socket-timeout'], FRAME_FLAGS);
 
 const socketAccepts = (path: string) =>
   new Promise<true | undefined>((resolve) => {
@@ -34,7 +33,7 @@ const socketAccepts = (path: string) =>
     socket.once('error', () => resolve(undefined));
   });
 
-runCommand(
+runWrapper(
   {
     name: 'u7s-kubelet',
     summary: 'Run kubelet for the rootless Kubernetes node, inside its namespace.',
@@ -48,7 +47,7 @@ runCommand(
     seeAlso: ['kubelet(8)', 'nsenter_u7s(8)'],
   },
   t,
-  async ({ values }) => {
+  async ({ values }, extra) => {
     const { layout, inNamespace } = runContext();
     if (!inNamespace) throw new CommandError(t('u7s-kubelet runs inside the node namespace: nsenter_u7s u7s-kubelet'));
     let text: string;
@@ -92,5 +91,4 @@ runCommand(
     const stopping = stopRequested();
     return cleanStop(await stand(SYSTEM_PROGRAMS.kubelet, args, { env: { ...process.env, PATH: U7S_PATH } }), stopping);
   },
-  ours,
 );

@@ -14,10 +14,10 @@
  */
 import { lstatSync, mkdirSync, readdirSync, readFileSync, statfsSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { CommandError, runCommand } from '../lib/command.ts';
+import { CommandError, type Invocation } from '../lib/command.ts';
 import { translator } from '../lib/i18n.ts';
 import { atomicWrite, safeMkdir } from '../lib/safe-fs.ts';
-import { FRAME_FLAGS, FRAME_VALUED, splitAtCommand } from './lib/cli.ts';
+import { runWrapper } from './lib/cli.ts';
 import { envFileOf, LAUNCH_ENV, launchContext, runContext, type RunContext } from './lib/context.ts';
 import { debugged, logger } from './lib/log.ts';
 import { readiness, alive } from './lib/namespace.ts';
@@ -47,9 +47,6 @@ const log = logger(NAME);
 const COPY_UP = ['/etc', '/run', '/var/lib', '/opt'];
 const OLD_LOOPBACK_NETWORK = '99-loopback.conf';
 const CGROUP2_MAGIC = 0x63677270;
-
-const [ours, command] = splitAtCommand(process.argv.slice(2), [...FRAME_VALUED, 'env-file', 'timeout'], [...FRAME_FLAGS, 'wait-ready', 'namespace-phase']);
-
 
 async function waitReady(timeoutValue: unknown): Promise<number> {
   const seconds = typeof timeoutValue === 'string' ? Number(timeoutValue) : 90;
@@ -336,7 +333,7 @@ async function namespacePhase(commandArgs: string[]): Promise<number> {
   return cleanStop(code, stopping);
 }
 
-runCommand(
+runWrapper(
   {
     name: NAME,
     summary: "Start the u7s node's rootlesskit namespace and run a command in it.",
@@ -361,10 +358,9 @@ runCommand(
     seeAlso: ['rootlesskit(1)', 'nsenter_u7s(8)', 'podsec-u7s-kubeadm(1)'],
   },
   t,
-  debugged(async ({ values }) => {
+  debugged(async ({ values }: Invocation, command: string[]) => {
     if (values['wait-ready']) return waitReady(values.timeout);
     if (values['namespace-phase']) return namespacePhase(command);
     return hostPhase(envFileOf(values['env-file']), command);
   }),
-  ours,
 );

@@ -9,8 +9,8 @@ import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readF
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { removeTree, startMaster, type MasterEnv } from '../support/oci-fixtures.ts';
-import { hasTool, withTools } from '../support/tools.ts';
+import { removeTree, useMaster, type MasterEnv } from '../support/oci-fixtures.ts';
+import { withTools } from '../support/tools.ts';
 import { bundledProgram, runCommand, runProgram, treeDiff, treeHashes } from '../support/trust-fixtures.ts';
 
 const base = suite('trust makers: bad input and attacks');
@@ -20,9 +20,8 @@ const test = withTools(base, TOOLS);
 let m: MasterEnv;
 let pw = '';
 
-base.before(async () => {
-  if (TOOLS.some((tool) => !hasTool(tool))) return;
-  m = await startMaster('mkbad');
+useMaster(base, 'mkbad', TOOLS, [], async (started) => {
+  m = started;
   pw = join(m.work, 'password');
   writeFileSync(pw, 'secret\n');
   // An existing maker holds registry.local/taken; a podman user exists.
@@ -30,12 +29,6 @@ base.before(async () => {
   assert.is(owner.exitCode, 0, owner.stderr);
   const pod = await m.program('podsec-create-podmanusers', ['--no-password', 'poduser']);
   assert.is(pod.exitCode, 0, pod.stderr);
-});
-
-base.after(async () => {
-  if (!m) return;
-  await m.stopUserProcesses([]);
-  await m.stop();
 });
 
 /** Runs the program in the master's namespace and checks: exit code, one line on stderr matching, tree unchanged. */

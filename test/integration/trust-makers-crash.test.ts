@@ -19,8 +19,8 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parsePolicy, serializePolicy } from '../../bin/lib/containers-policy.ts';
 import { withMakers } from '../../bin/trust/policy/maker-policy.ts';
-import { removeTree, startMaster, type MasterEnv } from '../support/oci-fixtures.ts';
-import { hasTool, withTools } from '../support/tools.ts';
+import { removeTree, useMaster, type MasterEnv } from '../support/oci-fixtures.ts';
+import { withTools } from '../support/tools.ts';
 import { crashAtEveryStep, faultBundle } from '../support/fault-points.ts';
 
 const base = suite('trust makers crash safety');
@@ -30,13 +30,8 @@ const test = withTools(base, TOOLS);
 
 let m: MasterEnv;
 
-base.before(async () => {
-  if (TOOLS.some((tool) => !hasTool(tool))) return;
-  m = await startMaster('mkcrash');
-});
-
-base.after(async () => {
-  if (m) await m.stop();
+useMaster(base, 'mkcrash', TOOLS, [], (started) => {
+  m = started;
 });
 
 const policyPath = () => join(m.root, 'etc/containers/policy.json');

@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { decryptSigstorePrivateKey, publicPemOf } from '../../bin/trust/keys/sigstore-key.ts';
-import { startMaster, type MasterEnv } from '../support/oci-fixtures.ts';
-import { hasTool, withTools } from '../support/tools.ts';
+import { useMaster, type MasterEnv } from '../support/oci-fixtures.ts';
+import { withTools } from '../support/tools.ts';
 import { bundledProgram } from '../support/trust-fixtures.ts';
 
 const base = suite('trust makers: interactive');
@@ -19,15 +19,8 @@ const test = withTools(base, TOOLS);
 
 let m: MasterEnv;
 
-base.before(async () => {
-  if (TOOLS.some((tool) => !hasTool(tool))) return;
-  m = await startMaster('mkinteractive');
-});
-
-base.after(async () => {
-  if (!m) return;
-  await m.stopUserProcesses(['imk', 'sigimk']);
-  await m.stop();
+useMaster(base, 'mkinteractive', TOOLS, ['imk', 'sigimk'], (started) => {
+  m = started;
 });
 
 /** Runs argv on a pty in the master's namespace and types each answer when its prompt shows up. */

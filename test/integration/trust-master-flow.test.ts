@@ -12,9 +12,9 @@ import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSyn
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { buildImage, imageStore, saveArchive, startMaster, type ImageStore, type MasterEnv } from '../support/oci-fixtures.ts';
+import { buildImage, imageStore, saveArchive, useMaster, type ImageStore, type MasterEnv } from '../support/oci-fixtures.ts';
 import { runCommand } from '../support/trust-fixtures.ts';
-import { hasTool, withTools } from '../support/tools.ts';
+import { withTools } from '../support/tools.ts';
 
 const base = suite('trust master flow');
 const test = withTools(base, ['podman', 'skopeo', 'docker-registry', 'nginx', 'gpg', 'useradd', 'runuser', 'unshare', 'xz', 'chattr', 'ip']);
@@ -28,9 +28,8 @@ let extras = '';
 const ok = (ran: { exitCode: number; stdout: string; stderr: string }, what: string) =>
   assert.is(ran.exitCode, 0, `${what} failed (${ran.exitCode}):\n${ran.stdout}\n${ran.stderr}`);
 
-base.before(async () => {
-  if (!hasTool('podman') || !hasTool('docker-registry') || !hasTool('nginx')) return;
-  m = await startMaster('mflow');
+useMaster(base, 'mflow', ['podman', 'docker-registry', 'nginx'], ['maker-a', 'maker-b', 'maker-c'], async (started) => {
+  m = started;
   store = imageStore(m.work);
   const pw = join(m.work, 'password');
   writeFileSync(pw, 'maker-password\n');
@@ -65,12 +64,6 @@ base.before(async () => {
   mkdirSync(extras);
   ok(await runCommand('tar', ['-xJf', join(extrasDir, 'amd64.tar.xz'), '-C', extras]), 'unpack extras');
   await runCommand('chmod', ['-R', 'a+rX', m.work]);
-});
-
-base.after(async () => {
-  if (!m) return;
-  await m.stopUserProcesses(['maker-a', 'maker-b', 'maker-c']);
-  await m.stop();
 });
 
 const pull = (image: string) => m.asUser('poduser', ['podman', 'pull', '--quiet', image], { timeoutMs: 120_000 });

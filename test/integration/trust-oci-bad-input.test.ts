@@ -8,8 +8,8 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symli
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { buildImage, imageStore, saveArchive, startMaster, type ImageStore, type MasterEnv } from '../support/oci-fixtures.ts';
-import { hasTool, withTools } from '../support/tools.ts';
+import { buildImage, imageStore, saveArchive, useMaster, type ImageStore, type MasterEnv } from '../support/oci-fixtures.ts';
+import { withTools } from '../support/tools.ts';
 import { runCommand, runProgram, treeDiff, treeHashes } from '../support/trust-fixtures.ts';
 
 const base = suite('trust oci: bad archives and arguments');
@@ -22,9 +22,8 @@ let fingerprint = '';
 let good = '';
 let layout = '';
 
-base.before(async () => {
-  if (TOOLS.some((tool) => !hasTool(tool))) return;
-  m = await startMaster('ocibad');
+useMaster(base, 'ocibad', TOOLS, ['loader'], async (started) => {
+  m = started;
   store = imageStore(m.work);
   const made = await m.program('podsec-create-imagemakeruser', ['--no-password', '--gpg-generate', '--no-key-passphrase', 'loader@registry.local/c10f']);
   assert.is(made.exitCode, 0, made.stderr);
@@ -37,12 +36,6 @@ base.before(async () => {
   layout = join(m.work, 'layout');
   mkdirSync(layout);
   assert.is((await runCommand('tar', ['-xJf', good, '-C', layout])).exitCode, 0);
-});
-
-base.after(async () => {
-  if (!m) return;
-  await m.stopUserProcesses(['loader']);
-  await m.stop();
 });
 
 let variants = 0;

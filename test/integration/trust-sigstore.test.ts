@@ -15,9 +15,9 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { generateSigstoreKeyPair } from '../../bin/trust/keys/sigstore-key.ts';
-import { buildImage, HOST_PATH, imageStore, saveArchive, startMaster, trixieContainerTools, type ImageStore, type MasterEnv, type TrixieTools } from '../support/oci-fixtures.ts';
+import { buildImage, HOST_PATH, imageStore, saveArchive, useMaster, trixieContainerTools, type ImageStore, type MasterEnv, type TrixieTools } from '../support/oci-fixtures.ts';
 import { runCommand } from '../support/trust-fixtures.ts';
-import { hasTool, withTools } from '../support/tools.ts';
+import { withTools } from '../support/tools.ts';
 
 const base = suite('trust sigstore maker');
 const TOOLS = ['podman', 'skopeo', 'useradd', 'runuser', 'unshare', 'ip', 'docker-registry', 'nginx', 'xz', 'patchelf', 'apt-get', 'dpkg-deb'];
@@ -30,10 +30,9 @@ let archive = '';
 let layout = '';
 const PASSPHRASE = 'correct horse battery staple';
 
-base.before(async () => {
-  if (TOOLS.some((tool) => !hasTool(tool))) return;
+useMaster(base, 'sigstore', TOOLS, [], async (started) => {
+  m = started;
   tools = trixieContainerTools();
-  m = await startMaster('sigstore');
   store = imageStore(m.work);
   const pp = join(m.work, 'passphrase');
   writeFileSync(pp, `${PASSPHRASE}\n`, { mode: 0o644 });
@@ -52,12 +51,6 @@ base.before(async () => {
   mkdirSync(layout);
   await runCommand('tar', ['-xJf', join(m.work, 'oci-extras/amd64.tar.xz'), '-C', layout]);
   await runCommand('chmod', ['-R', 'a+rX', m.work]);
-});
-
-base.after(async () => {
-  if (!m) return;
-  await m.stopUserProcesses([]);
-  await m.stop();
 });
 
 /** The trixie skopeo and podman first on PATH, podman pointed at its helpers. */

@@ -23,7 +23,9 @@ import { createHash } from 'node:crypto';
 import { appendFileSync, chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Test } from 'uvu';
 import type { Ran } from './exec.ts';
+import { hasTool } from './tools.ts';
 import { hostDebianMirror } from '../../scripts/image/debian-mirror.ts';
 import { createNetnsPair, type NetnsPair } from './netns.ts';
 import { stopPodmanPause } from './podman-user.ts';
@@ -150,6 +152,24 @@ async function programDir(work: string, names: string[]): Promise<string> {
     writeFileSync(join(bin, name), `#!/bin/sh\nexec ${process.execPath} ${bundle} "$@"\n`, { mode: 0o755 });
   }
   return bin;
+}
+
+/**
+ * A suite's master: started before its tests when every one of `tools` is installed (`setUp` runs
+ * next, on it), and stopped after them, first the processes of `users`.
+ */
+export function useMaster(suite: Test, label: string, tools: string[], users: string[], setUp: (m: MasterEnv) => unknown): void {
+  let m: MasterEnv | undefined;
+  suite.before(async () => {
+    if (tools.some((tool) => !hasTool(tool))) return;
+    m = await startMaster(label);
+    await setUp(m);
+  });
+  suite.after(async () => {
+    if (!m) return;
+    await m.stopUserProcesses(users);
+    await m.stop();
+  });
 }
 
 export async function startMaster(label: string): Promise<MasterEnv> {

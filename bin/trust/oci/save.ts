@@ -12,7 +12,7 @@
 import { createProgress } from '../../lib/progress.ts';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { CommandError } from '../../lib/command.ts';
+import { CommandError, type Invocation, type OptionSpec } from '../../lib/command.ts';
 import { translator } from '../../lib/i18n.ts';
 import { failure, run } from '../../lib/proc.ts';
 import { packLayout } from './archive.ts';
@@ -21,6 +21,16 @@ import { ARCHITECTURES, formatName, isArchitecture, parseImageName, type ImageNa
 const t = translator('podsec');
 
 export const SAVE_EXIT = { usage: 1, arch: 2, image: 3, copy: 4 } as const;
+const DEFAULT_REGISTRY = 'registry.altlinux.org';
+
+/** The source options of podsec-save-oci and podsec-k8s-save-oci. */
+export const SOURCE_OPTIONS: Record<string, OptionSpec> = {
+  registry: { type: 'string', valueName: 'HOST', description: 'the source registry (default U7S_ALTREGISTRY, else registry.altlinux.org)' },
+  'signature-policy': { type: 'string', valueName: 'FILE', description: 'the policy skopeo checks the sources against (default: the host\'s)' },
+  'no-tls-verify': { type: 'boolean', description: 'the source registry speaks plain HTTP or has no valid certificate (a local mirror)' },
+};
+
+export const sourceRegistry = (values: Invocation['values']) => (values.registry as string | undefined) ?? (process.env.U7S_ALTREGISTRY || DEFAULT_REGISTRY);
 
 /** A source transport as upstream passes it: docker:// (default) or containers-storage:[...]. */
 const TRANSPORT = /^(docker:\/\/|containers-storage:(\[[^\]\s]+\])?)$/;
@@ -59,6 +69,18 @@ export interface SaveInput {
   /** false: the source registry is plain HTTP or has no valid certificate (skopeo --src-tls-verify=false). */
   tlsVerify?: boolean;
   log: (line: string) => void;
+}
+
+/** saveImages with the source options of the command line; prints the archives it made. */
+export async function saveAndList(values: Invocation['values'], input: Omit<SaveInput, 'policy' | 'tlsVerify' | 'log'>): Promise<number> {
+  const archives = await saveImages({
+    ...input,
+    policy: values['signature-policy'] as string | undefined,
+    tlsVerify: values['no-tls-verify'] !== true,
+    log: (line) => process.stdout.write(line + '\n'),
+  });
+  for (const archive of archives) process.stdout.write(archive + '\n');
+  return 0;
 }
 
 /** The fixed time stamped into archive entries, so the same images give the same archive bytes. */

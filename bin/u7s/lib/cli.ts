@@ -2,6 +2,8 @@
  * Command lines of programs that run another command: our own options come first, and
  * everything from the first word that is not one of them belongs to the command, untouched.
  */
+import { runCommand, type CommandSpec, type Invocation } from '../../lib/command.ts';
+import type { Translate } from '../../lib/i18n.ts';
 
 /**
  * Splits argv into [our options, the command]. `valued` are our options that take a value
@@ -28,3 +30,22 @@ export function splitAtCommand(argv: string[], valued: string[], flags: string[]
 /** The frame's own options every program has (see bin/lib/command.ts). */
 export const FRAME_FLAGS = ['help', 'version', '-h', '-V'];
 export const FRAME_VALUED = ['root'];
+
+/**
+ * Runs a shim: every argument, --help included, belongs to the program it stands for, so the
+ * common frame parses none of them and `main` gets them all.
+ */
+export function runShim(spec: Omit<CommandSpec, 'options'>, t: Translate, main: (argv: string[]) => Promise<number>): void {
+  const argv = process.argv.slice(2);
+  runCommand({ ...spec, options: {} }, t, () => main(argv), []);
+}
+
+/**
+ * Runs a program that runs another: the options of `spec` (and the frame's) come first, and
+ * `main` gets the rest, from the first other word on, untouched.
+ */
+export function runWrapper(spec: CommandSpec, t: Translate, main: (invocation: Invocation, command: string[]) => Promise<number>): void {
+  const named = (type: string) => Object.keys(spec.options).filter((name) => spec.options[name]!.type === type);
+  const [ours, command] = splitAtCommand(process.argv.slice(2), [...FRAME_VALUED, ...named('string')], [...FRAME_FLAGS, ...named('boolean')]);
+  runCommand(spec, t, (invocation) => main(invocation, command), ours);
+}

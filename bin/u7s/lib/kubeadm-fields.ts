@@ -30,6 +30,16 @@ export interface TemplatedField {
   default?: unknown;
 }
 
+const NODE_NAME: TemplatedField = { path: 'nodeRegistration.name', value: 'the node name (--node-name, else the host name)' };
+const SKIP_PHASES: TemplatedField = { path: 'skipPhases', value: '--skip-phases (list)' };
+
+/** What a control-plane node is given in InitConfiguration (prefix '') and in a control-plane join. */
+const controlPlaneFields = (prefix: string, hostIp: string): TemplatedField[] => [
+  { path: `${prefix}localAPIEndpoint.advertiseAddress`, value: `--apiserver-advertise-address, else ${hostIp}` },
+  { path: `${prefix}localAPIEndpoint.bindPort`, value: '--apiserver-bind-port', default: DEFAULT_APISERVER_BIND_PORT },
+  { path: `${prefix}certificateKey`, value: '--certificate-key' },
+];
+
 const joinDiscovery: TemplatedField[] = [
   { path: 'discovery.bootstrapToken.apiServerEndpoint', value: 'the <host>:<port> argument of kubeadm join' },
   { path: 'discovery.bootstrapToken.token', value: '--discovery-token, else --token' },
@@ -37,20 +47,13 @@ const joinDiscovery: TemplatedField[] = [
   { path: 'discovery.bootstrapToken.unsafeSkipCAVerification', value: '--discovery-token-unsafe-skip-ca-verification' },
   { path: 'discovery.tlsBootstrapToken', value: '--tls-bootstrap-token, else --token' },
   { path: 'discovery.file.kubeConfigPath', value: '--discovery-file (then there is no bootstrapToken)' },
-  { path: 'nodeRegistration.name', value: 'the node name (--node-name, else the host name)' },
-  { path: 'skipPhases', value: '--skip-phases (list)' },
+  NODE_NAME,
+  SKIP_PHASES,
 ];
 
 /** Per kubeadm document (named by its kind; the installed files are <kind>.yaml). */
 export const KUBEADM_TEMPLATED_FIELDS = {
-  InitConfiguration: [
-    { path: 'localAPIEndpoint.advertiseAddress', value: '--apiserver-advertise-address, else the host IP of the default route' },
-    { path: 'localAPIEndpoint.bindPort', value: '--apiserver-bind-port', default: DEFAULT_APISERVER_BIND_PORT },
-    { path: 'nodeRegistration.name', value: 'the node name (--node-name, else the host name)' },
-    { path: 'certificateKey', value: '--certificate-key' },
-    { path: 'bootstrapTokens', value: '--token and --token-ttl' },
-    { path: 'skipPhases', value: '--skip-phases (list)' },
-  ],
+  InitConfiguration: [...controlPlaneFields('', 'the host IP of the default route'), NODE_NAME, { path: 'bootstrapTokens', value: '--token and --token-ttl' }, SKIP_PHASES],
   ClusterConfiguration: [
     { path: 'controlPlaneEndpoint', value: '--control-plane-endpoint, else <advertise address>:<bind port>' },
     { path: 'kubernetesVersion', value: 'the selected Kubernetes version, without the leading v' },
@@ -69,12 +72,7 @@ export const KUBEADM_TEMPLATED_FIELDS = {
     { path: 'dns.imageTag', value: 'the newest coredns tag of the registry, with U7S_SETAVAILABLEIMAGES=yes' },
   ],
   JoinConfiguration: joinDiscovery,
-  JoinControlPlaneConfiguration: [
-    ...joinDiscovery,
-    { path: 'controlPlane.localAPIEndpoint.advertiseAddress', value: '--apiserver-advertise-address, else the host IP' },
-    { path: 'controlPlane.localAPIEndpoint.bindPort', value: '--apiserver-bind-port', default: DEFAULT_APISERVER_BIND_PORT },
-    { path: 'controlPlane.certificateKey', value: '--certificate-key' },
-  ],
+  JoinControlPlaneConfiguration: [...joinDiscovery, ...controlPlaneFields('controlPlane.', 'the host IP')],
   KubeletConfiguration: [],
   KubeProxyConfiguration: [],
 } satisfies Record<string, TemplatedField[]>;
