@@ -3,22 +3,17 @@
  * storage of root, of every user (rootless podman) and of u7s-admin (rootless Kubernetes); an
  * event in a layer's diff tree is a change of a file in the container.
  */
-import { type Dirent, lstatSync, readdirSync } from 'node:fs';
+import { type Dirent, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { U7S_ADMIN_HOME } from '../lib/names.ts';
 import { readAccounts } from '../lib/accounts.ts';
+import { isDirectory } from '../lib/safe-fs.ts';
 
 export const WATCHED_EVENTS = ['create', 'delete', 'modify', 'attrib', 'moved_to', 'moved_from'];
 /** Not watched: the overlay work and mount dirs, the short-name links, and the container's scratch trees. */
 export const EXCLUDE = '/overlay/(l|[^/]+/(work|merged|empty|link|lower))(/|$)|/overlay/[^/]+/diff/(var|tmp|run|proc|dev|sys)(/|$)';
 
-const isDir = (path: string) => {
-  try {
-    return lstatSync(path).isDirectory();
-  } catch {
-    return false;
-  }
-};
+const isDir = (path: string) => isDirectory(path, false);
 
 /** Existing overlay directories: root's, each account's rootless storage, u7s-admin's usernetes storage. */
 export function overlayRoots(root: string): string[] {

@@ -8,11 +8,12 @@
  * of the storage directory (a user can't make root read /etc/shadow), with a size cap, and a
  * malformed file is reported by what is wrong, never by quoting its content.
  */
-import { readdirSync, realpathSync, statSync } from 'node:fs';
+import { readdirSync, realpathSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { U7S_ADMIN_HOME } from '../lib/names.ts';
 import { readAccounts } from '../lib/accounts.ts';
 import { readRegularFile, UnsafePathError } from '../lib/safe-fs.ts';
+import { isDirectory as isDir } from '../lib/safe-fs.ts';
 
 const MAX_IMAGES_JSON_BYTES = 64 << 20;
 
@@ -36,13 +37,6 @@ export const ROOT_STORAGE = 'var/lib/containers/storage';
 export const USER_STORAGE = '.local/share/containers/storage';
 export const USERNETES_STORAGE = '.local/share/usernetes/containers/storage';
 
-const isDir = (path: string) => {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
-  }
-};
 
 /** Existing graph roots under a home, a storage reached twice (u7s-admin's symlink) listed once. */
 function homeStorages(root: string, home: string): string[] {

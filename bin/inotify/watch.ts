@@ -5,9 +5,10 @@
  * (`%e\0%w\0%f\0`), so any byte a container puts in a file name, a newline included, is data.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync, type Dirent } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync, type Dirent } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isDirectory } from '../lib/safe-fs.ts';
 
 export interface WatchEvent {
   events: string[];
@@ -282,14 +283,6 @@ export class TreeWatch {
       if (this.watched.get(path) === batch) this.watched.delete(path);
     }
     this.options.onEvent(event);
-  }
-}
-
-function isDirectory(path: string): boolean {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
   }
 }
 

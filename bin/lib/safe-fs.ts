@@ -381,6 +381,15 @@ function readRegular(openPath: string, shown: string, maxBytes: number): Buffer 
   }
 }
 
+/** Whether `path` is a directory (a symlink to one only with `followLinks`); unreadable is no. */
+export function isDirectory(path: string, followLinks = true): boolean {
+  try {
+    return (followLinks ? statSync(path) : lstatSync(path)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 /** Reads a regular file of at most `maxBytes`. Symlinks (last component), FIFOs, devices and sockets are refused. */
 export function readRegularFile(path: string, options: { maxBytes: number }): Buffer {
   return readRegular(path, path, options.maxBytes);

@@ -7,8 +7,7 @@
  * reported; a file name with quotes and $() is logged verbatim and runs nothing.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, copyFileSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test as base } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -17,6 +16,7 @@ import { podsecTree, type Tree } from '../support/inotify-tree.ts';
 import { addPodmanUser, type PodmanUser } from '../support/podman-user.ts';
 import { missingTools, withTools } from '../support/tools.ts';
 import { hookError } from '../support/image-env.ts';
+import { enterableTempDir } from '../support/temp-dir.ts';
 
 const TOOLS = ['podman', 'useradd', 'userdel', 'runuser', 'busybox', 'tar', 'inotifywait'];
 const test = withTools(base, TOOLS);
@@ -48,8 +48,7 @@ base.before(async () => {
 });
 
 async function setUp(): Promise<void> {
-  work = mkdtempSync(join(tmpdir(), 'podsec-inotify-live-'));
-  chmodSync(work, 0o755);
+  work = enterableTempDir('podsec-inotify-live-');
   daemonCwd = join(work, 'cwd');
   mkdirSync(daemonCwd);
 

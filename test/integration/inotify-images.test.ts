@@ -17,8 +17,7 @@
  * backticks, newlines, leading dashes) are data: one journal line each, the canary never appears.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, copyFileSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, copyFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { test as base } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -29,6 +28,7 @@ import { run, type Ran } from '../support/exec.ts';
 import { addPodmanUser, type PodmanUser } from '../support/podman-user.ts';
 import { withTools } from '../support/tools.ts';
 import { freePort, gnupgHome, startRegistry, startSigstoreServer, type Service } from '../support/trust-fixtures.ts';
+import { enterableTempDir } from '../support/temp-dir.ts';
 
 const TOOLS = ['podman', 'skopeo', 'docker-registry', 'nginx', 'gpg', 'useradd', 'userdel', 'runuser', 'busybox', 'tar'];
 const test = withTools(base, TOOLS);
@@ -81,8 +81,7 @@ const imagesJson = () => {
 
 base.before(async () => {
   if (TOOLS.some((t) => spawnSync('sh', ['-c', 'command -v "$1"', 'sh', t]).status !== 0)) return;
-  work = mkdtempSync(join(tmpdir(), 'podsec-inotify-images-'));
-  chmodSync(work, 0o755);
+  work = enterableTempDir('podsec-inotify-images-');
   canary = join(work, 'CANARY');
   program = await inotifyProgram('podsec-inotify-check-images');
 

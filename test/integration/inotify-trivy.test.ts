@@ -9,8 +9,7 @@
  * user's images.json passed as data. build-invulnerable-image builds with the real podman (an
  * isolated storage) and removes an image that is not clean.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test as base } from 'uvu';
@@ -19,6 +18,7 @@ import { inotifyProgram, JOURNAL_ENV } from '../support/inotify-programs.ts';
 import { podsecTree, type Tree } from '../support/inotify-tree.ts';
 import { run, type Ran } from '../support/exec.ts';
 import { withTools } from '../support/tools.ts';
+import { enterableTempDir } from '../support/temp-dir.ts';
 
 const DOUBLE = realpathSync(fileURLToPath(new URL('../fixtures/inotify/trivy-double', import.meta.url)));
 const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -35,8 +35,7 @@ let logFile = '';
 let logCount = 0;
 
 base.before(async () => {
-  work = mkdtempSync(join(tmpdir(), 'podsec-inotify-trivy-'));
-  chmodSync(work, 0o755);
+  work = enterableTempDir('podsec-inotify-trivy-');
   withTrivy = join(work, 'bin');
   empty = join(work, 'empty');
   mkdirSync(withTrivy);

@@ -4,9 +4,8 @@
  * generated registry config serves /v2/; the shipped units verify with systemd-analyze and their
  * ExecStart lines are what the fixtures run. On free 127.0.0.1 ports, stopped by PID.
  */
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -17,10 +16,10 @@ import { renderContent } from '../../scripts/render.ts';
 import { withTools } from '../support/tools.ts';
 import { freePort, httpGet, parseUnit, startRegistry, startSigstoreServer, type Service } from '../support/trust-fixtures.ts';
 import { run } from '../support/exec.ts';
+import { enterableTempDir } from '../support/temp-dir.ts';
 
 const it = withTools(test, ['nginx', 'docker-registry', 'systemd-analyze']);
-const work = mkdtempSync(join(tmpdir(), 'podsec-svc-'));
-chmodSync(work, 0o755);
+const work = enterableTempDir('podsec-svc-');
 const services: Service[] = [];
 
 it.after(async () => {

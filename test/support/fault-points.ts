@@ -16,9 +16,9 @@
  *   });
  */
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bundleProgram } from '../../scripts/bundle.ts';
+import { enterableTempDir } from './temp-dir.ts';
 
 export const FAULT_AT = 'PODSEC_FAULT_AT';
 export const FAULT_LOG = 'PODSEC_FAULT_LOG';
@@ -27,8 +27,7 @@ let work: string | undefined;
 const bundles = new Map<string, Promise<string>>();
 const workDir = () => {
   if (!work) {
-    work = mkdtempSync(join(tmpdir(), 'podsec-fault-'));
-    chmodSync(work, 0o755);
+    work = enterableTempDir('podsec-fault-');
     process.on('exit', () => rmSync(work!, { recursive: true, force: true }));
   }
   return work;

@@ -21,7 +21,6 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { appendFileSync, chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Test } from 'uvu';
 import type { Ran } from './exec.ts';
@@ -42,6 +41,7 @@ import {
   type RunOptions,
   type Service,
 } from './trust-fixtures.ts';
+import { enterableTempDir } from './temp-dir.ts';
 
 export const HOST_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 export const ACCEPT_ANYTHING = '{"default":[{"type":"insecureAcceptAnything"}]}\n';
@@ -174,8 +174,7 @@ export function useMaster(suite: Test, label: string, tools: string[], users: st
 
 export async function startMaster(label: string): Promise<MasterEnv> {
   const pair = createNetnsPair();
-  const work = mkdtempSync(join(tmpdir(), `podsec-${label}-`));
-  chmodSync(work, 0o755);
+  const work = enterableTempDir(`podsec-${label}-`);
   const root = makeTree(label);
   seedAccounts(root);
   const started: Service[] = [];

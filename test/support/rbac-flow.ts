@@ -8,8 +8,7 @@
  * cluster test (the cluster of npm run cluster).
  */
 import { X509Certificate } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import AjvModule from 'ajv';
@@ -19,6 +18,7 @@ import YAML from 'yaml';
 import schema from '../../policies/rbac/get-userroles.schema.ts';
 import { bundleProgram } from '../../scripts/bundle.ts';
 import { run, type Ran } from './exec.ts';
+import { enterableTempDir } from './temp-dir.ts';
 
 const Ajv = AjvModule as unknown as typeof AjvModule.default;
 
@@ -56,8 +56,7 @@ export function registerRbacFlow(test: Test, options: RbacFlowOptions): void {
 
   options.onUser?.(user);
   test.before(async () => {
-    work = mkdtempSync(join(tmpdir(), 'podsec-rbac-cluster-'));
-    chmodSync(work, 0o755);
+    work = enterableTempDir('podsec-rbac-cluster-');
     bin = join(work, 'bin');
     root = join(work, 'root');
     mkdirSync(bin);

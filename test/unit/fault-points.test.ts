@@ -52,12 +52,21 @@ const content = (root: string, name: string) => {
   return (JSON.parse(text) as { content: string }).content;
 };
 
-test('every step of three atomic writes is a kill point: each file is old or new, a re-run converges', async () => {
+/** Runs `body` with a fresh work directory and its empty tree `root/etc`, removed afterwards. */
+async function inTree(body: (work: string, root: string) => Promise<void> | void): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'podsec-fault-unit-'));
   try {
-    const bundle = writer(work, true);
     const root = join(work, 'root');
     mkdirSync(join(root, 'etc'), { recursive: true, mode: 0o755 });
+    await body(work, root);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+test('every step of three atomic writes is a kill point: each file is old or new, a re-run converges', async () => {
+  await inTree(async (work, root) => {
+    const bundle = writer(work, true);
     const seen = new Set<string>();
     const result = await crashAtEveryStep({
       prepare: (index) => {
@@ -86,17 +95,12 @@ test('every step of three atomic writes is a kill point: each file is old or new
     // Kills before the first publication and between the files were both hit.
     assert.ok(seen.has('old,old,old'), [...seen].join(' | '));
     assert.ok([...seen].some((state) => /^new\d+,old,old$/.test(state)), [...seen].join(' | '));
-  } finally {
-    rmSync(work, { recursive: true, force: true });
-  }
+  });
 });
 
 test('the fault variables are read once and removed: child processes never see them', async () => {
-  const work = mkdtempSync(join(tmpdir(), 'podsec-fault-unit-'));
-  try {
+  await inTree(async (work, root) => {
     const bundle = writer(work, true);
-    const root = join(work, 'root');
-    mkdirSync(join(root, 'etc'), { recursive: true, mode: 0o755 });
     const log = join(work, 'log');
     const ran = await run(bundle, [root, 'x'], { [FAULT_AT]: '999', [FAULT_LOG]: log });
     assert.is(ran.exitCode, 0, ran.stderr);
@@ -104,18 +108,13 @@ test('the fault variables are read once and removed: child processes never see t
     const { steps, killedAt } = readFaultLog(log);
     assert.is(steps.length, 4 * FILES.length);
     assert.is(killedAt, undefined);
-  } finally {
-    rmSync(work, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a bundle built as the package ships it ignores the variables and does not contain them', async () => {
-  const work = mkdtempSync(join(tmpdir(), 'podsec-fault-unit-'));
-  try {
+  await inTree(async (work, root) => {
     const bundle = writer(work, false);
     assert.not.match(readFileSync(bundle, 'utf8'), FAULT_AT);
-    const root = join(work, 'root');
-    mkdirSync(join(root, 'etc'), { recursive: true, mode: 0o755 });
     const log = join(work, 'log');
     const ran = await run(bundle, [root, 'x'], { [FAULT_AT]: '1', [FAULT_LOG]: log });
     assert.is(ran.exitCode, 0, ran.stderr);
@@ -126,23 +125,16 @@ test('a bundle built as the package ships it ignores the variables and does not 
       assert.not.match(await bundleProgram(program, 'x'), FAULT_AT, program);
       assert.match(readFileSync(await faultBundle(program), 'utf8'), FAULT_AT, program);
     }
-  } finally {
-    rmSync(work, { recursive: true, force: true });
-  }
+  });
 });
 
-test('run from source (tsx), the fault points are off', () => {
-  const work = mkdtempSync(join(tmpdir(), 'podsec-fault-unit-'));
-  try {
-    const root = join(work, 'root');
-    mkdirSync(join(root, 'etc'), { recursive: true, mode: 0o755 });
+test('run from source (tsx), the fault points are off', async () => {
+  await inTree(async (work, root) => {
     const script = `import { atomicWrite } from ${JSON.stringify(SAFE_FS)}; atomicWrite(${JSON.stringify(join(root, 'etc/a.json'))}, '{"content":"src"}', { root: ${JSON.stringify(root)}, mode: 0o644 });`;
     const ran = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { env: { ...process.env, [FAULT_AT]: '1' }, encoding: 'utf8' });
     assert.is(ran.status, 0, ran.stderr);
     assert.is(content(root, 'a.json'), 'src');
-  } finally {
-    rmSync(work, { recursive: true, force: true });
-  }
+  });
 });
 
 test.run();

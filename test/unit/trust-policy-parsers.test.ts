@@ -24,23 +24,13 @@ test('IPv4: host addresses pass, everything else gets upstream\'s exit code', ()
     const r = parseIPv4(text);
     return r.ok ? 0 : ipv4ExitCode(r.problem);
   };
-  assert.is(code('127.0.0.1'), 1);
-  assert.is(code('127.0.0.2'), 1);
-  assert.is(code('127.255.255.255'), 1);
-  assert.is(code(''), 2);
-  assert.is(code('1.2.3'), 2);
-  assert.is(code('1.2.3.4.5'), 2);
-  assert.is(code('10.0.0'), 2);
-  assert.is(code('999.1.1.1'), 3);
-  assert.is(code('999.abc.1.1'), 3);
-  assert.is(code('1.2.3.256'), 3);
-  assert.is(code('01.2.3.4'), 3); // leading zero: octal to inet_aton
-  assert.is(code('1.2.3.-4'), 3);
-  assert.is(code('1.2.3. 4'), 3);
-  assert.is(code('1.2.3.4 '), 3);
-  assert.is(code('0.0.0.0'), 3);
-  assert.is(code('224.0.0.1'), 3);
-  assert.is(code('255.255.255.255'), 3);
+  const byCode: [number, string[]][] = [
+    [1, ['127.0.0.1', '127.0.0.2', '127.255.255.255']],
+    [2, ['', '1.2.3', '1.2.3.4.5', '10.0.0']],
+    // 01.2.3.4: a leading zero is octal to inet_aton.
+    [3, ['999.1.1.1', '999.abc.1.1', '1.2.3.256', '01.2.3.4', '1.2.3.-4', '1.2.3. 4', '1.2.3.4 ', '0.0.0.0', '224.0.0.1', '255.255.255.255']],
+  ];
+  for (const [exit, texts] of byCode) for (const text of texts) assert.is(code(text), exit, JSON.stringify(text));
 });
 
 test('hosts: exact tokens, comments ignored, case-insensitive like the resolver', () => {
