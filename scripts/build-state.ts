@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import { globby } from 'globby';
 import { REPO_ROOT } from './paths.ts';
 
-export const BUILD_INPUTS = ['scripts/**', 'bin/**', 'specs/**', 'units/**', 'policies/**', 'package.json', 'package-lock.json'];
-export const STATE_FILE = 'build-state.json';
+const BUILD_INPUTS = ['scripts/**', 'bin/**', 'specs/**', 'units/**', 'policies/**', 'package.json', 'package-lock.json'];
+const STATE_FILE = 'build-state.json';
 
-export interface BuildState {
+interface BuildState {
   inputHash: string;
   /** Output path relative to the out dir -> sha256. */
   outputs: Record<string, string>;

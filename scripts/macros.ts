@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { type Branch, BRANCH_MACROS, SPEC_DEFINED_MACROS } from './model/branches.ts';
 import { REPO_ROOT } from './paths.ts';
 
-export const ALT_MACROS = 'specs/macros/alt.macros';
+const ALT_MACROS = 'specs/macros/alt.macros';
 
 export async function renderMacros(branch: Branch): Promise<string> {
   const paths = Object.entries(BRANCH_MACROS[branch])

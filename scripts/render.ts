@@ -21,15 +21,15 @@ export interface RenderContext {
 }
 
 /** YAML output style shared by every generated document: block style, 2-space indent, no line folding. */
-export const YAML_OPTIONS = { indent: 2, lineWidth: 0 } as const;
+const YAML_OPTIONS = { indent: 2, lineWidth: 0 } as const;
 
-export function toYaml(documents: unknown, multiDocument = false): string {
+function toYaml(documents: unknown, multiDocument = false): string {
   if (!multiDocument) return YAML.stringify(documents, YAML_OPTIONS);
   if (!Array.isArray(documents)) throw new Error('a multi-document YAML source must export an array');
   return documents.map((document) => new YAML.Document(document).toString(YAML_OPTIONS)).join('---\n');
 }
 
-export function toJson(document: unknown): string {
+function toJson(document: unknown): string {
   return JSON.stringify(document, null, 2) + '\n';
 }
 

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { execa } from 'execa';
 
-export interface RpmBuildInput {
+interface RpmBuildInput {
   specFile: string;
   tarball: string;
   macrosText: string;
@@ -28,7 +28,7 @@ export function reproducibleDefines(topdir: string): string[] {
 }
 
 /** The rpmbuild to run; PODSEC_RPMBUILD overrides it (the tests use it to simulate a host without rpmbuild). */
-export const rpmbuildCommand = () => process.env.PODSEC_RPMBUILD || 'rpmbuild';
+const rpmbuildCommand = () => process.env.PODSEC_RPMBUILD || 'rpmbuild';
 
 export async function hasRpmbuild(): Promise<boolean> {
   const result = await execa(rpmbuildCommand(), ['--version'], { reject: false });

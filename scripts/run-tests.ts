@@ -21,7 +21,7 @@ import { REPO_ROOT } from './paths.ts';
  * `npm test` runs these (`cluster`: a real rootless cluster of booted nodes, npm run cluster);
  * `host` (tests against a real ALT node or cluster you name) runs only when named.
  */
-export const TIERS = ['unit', 'tools', 'integration', 'e2e', 'cluster'] as const;
+const TIERS = ['unit', 'tools', 'integration', 'e2e', 'cluster'] as const;
 const NAMED_ONLY_TIERS = ['host'];
 /** A cluster test boots a cluster (about ten minutes of it the signing chain) before it starts. */
 const fileTimeoutMs = (file: string) => (file.startsWith('test/cluster/') ? 50 : 20) * 60 * 1000;

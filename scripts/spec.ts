@@ -8,16 +8,16 @@ import type { Dependency, Entry, PackageDecl, ProjectModel } from './model/types
 import { plainText } from './render.ts';
 import { REPO_ROOT } from './paths.ts';
 
-export const SPEC_TEMPLATE = 'specs/podsec.spec.ejs';
+const SPEC_TEMPLATE = 'specs/podsec.spec.ejs';
 
 const octal = (mode: number) => mode.toString(8).padStart(4, '0');
 
-export function dependencyLine(dep: Dependency): string {
+function dependencyLine(dep: Dependency): string {
   return dep.op ? `${dep.name} ${dep.op} ${dep.version}` : dep.name;
 }
 
 /** The shell line of %install that puts one entry into the buildroot. */
-export function installLine(entry: Entry): string {
+function installLine(entry: Entry): string {
   const dest = `%buildroot${specPath(entry.path)}`;
   switch (entry.kind) {
     case 'dir':
@@ -30,7 +30,7 @@ export function installLine(entry: Entry): string {
 }
 
 /** The %files line of one entry. */
-export function filesLine(entry: Entry): string {
+function filesLine(entry: Entry): string {
   const attr = entry.kind === 'symlink' ? `%attr(-,${entry.owner},${entry.group})` : `%attr(${octal(entry.mode)},${entry.owner},${entry.group})`;
   const flags = { dir: '%dir ', config: '%config ', 'config-noreplace': '%config(noreplace) ' }[entry.kind as string] ?? '';
   const language = entry.content && 'catalog' in entry.content ? `%lang(${entry.content.language}) ` : '';
@@ -38,7 +38,7 @@ export function filesLine(entry: Entry): string {
 }
 
 /** %pre lines creating the package's groups and users; failures are ignored as ALT specs do, so re-installs pass. */
-export function preLines(pkg: PackageDecl): string[] {
+function preLines(pkg: PackageDecl): string[] {
   const lines = pkg.groups.map((g) => `groupadd -r -f ${g} >/dev/null 2>&1 ||:`);
   for (const u of pkg.users) {
     const supplementary = u.supplementaryGroups.length ? ` -G ${u.supplementaryGroups.join(',')}` : '';
@@ -48,7 +48,7 @@ export function preLines(pkg: PackageDecl): string[] {
 }
 
 /** %filter_from_requires takes a sed address: /REGEX/d with slashes escaped. */
-export function filterExpression(regex: string): string {
+function filterExpression(regex: string): string {
   return `/${regex.replaceAll('/', '\\/')}/d`;
 }
 

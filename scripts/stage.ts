@@ -20,7 +20,7 @@ import { renderContent, type RenderContext } from './render.ts';
 import { REPO_ROOT } from './paths.ts';
 
 /** Runtime sources shipped in src/ for those who want to read or rebuild the programs. */
-export const RUNTIME_SOURCES = ['bin/**/*.ts', 'bin/po/**/*.po', 'package.json', 'package-lock.json', 'tsconfig.json'];
+const RUNTIME_SOURCES = ['bin/**/*.ts', 'bin/po/**/*.po', 'package.json', 'package-lock.json', 'tsconfig.json'];
 
 type Generated = Extract<Content, { manPage: string } | { completion: string } | { catalog: string }>;
 const isGenerated = (content: Content): content is Generated => 'manPage' in content || 'completion' in content || 'catalog' in content;

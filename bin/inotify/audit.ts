@@ -14,7 +14,7 @@ export interface Cursor {
   lastTime?: string;
 }
 
-export interface AuditEvent {
+interface AuditEvent {
   time: string;
   code: number;
   user: string;
@@ -60,7 +60,7 @@ export function describe(e: AuditEvent): string {
   return `Forbidden request (${e.code}) of user ${q(e.user)}: verb ${q(e.verb)} resource ${q(e.resource)}${e.namespace ? ` namespace ${q(e.namespace)}` : ''}${e.name ? ` name ${q(e.name)}` : ''} from ${q(e.sourceIP)} at ${e.time}: ${q(e.message)}`;
 }
 
-export interface ReadResult {
+interface ReadResult {
   lines: string[];
   cursor: Cursor;
 }

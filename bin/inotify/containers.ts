@@ -24,7 +24,7 @@ export function overlayRoots(root: string): string[] {
   return [...new Set(candidates)].filter(isDir).sort();
 }
 
-export interface Located {
+interface Located {
   overlay: string;
   layer: string;
   /** The path inside the container, '/' for the diff dir itself; undefined for the layer dir level. */
@@ -46,7 +46,7 @@ export function locate(path: string, roots: string[]): Located | undefined {
   return undefined;
 }
 
-export interface Classification {
+interface Classification {
   word: 'Critical' | 'Warning';
   where?: string;
 }

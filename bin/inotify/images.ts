@@ -17,7 +17,7 @@ import { isDirectory as isDir } from '../lib/safe-fs.ts';
 
 const MAX_IMAGES_JSON_BYTES = 64 << 20;
 
-export interface StoredImage {
+interface StoredImage {
   id: string;
   names: string[];
   /** The manifest digest the image was stored with. */
@@ -26,16 +26,16 @@ export interface StoredImage {
   digests: string[];
 }
 
-export interface ImageOwner {
+interface ImageOwner {
   user: string;
   home?: string;
   /** containers-storage graph roots of this user (rootless podman; u7s-admin's usernetes storage). */
   storages: string[];
 }
 
-export const ROOT_STORAGE = 'var/lib/containers/storage';
-export const USER_STORAGE = '.local/share/containers/storage';
-export const USERNETES_STORAGE = '.local/share/usernetes/containers/storage';
+const ROOT_STORAGE = 'var/lib/containers/storage';
+const USER_STORAGE = '.local/share/containers/storage';
+const USERNETES_STORAGE = '.local/share/usernetes/containers/storage';
 
 
 /** Existing graph roots under a home, a storage reached twice (u7s-admin's symlink) listed once. */
@@ -77,7 +77,7 @@ export function imageOwners(root: string): ImageOwner[] {
   return owners;
 }
 
-export class ImagesFileError extends Error {}
+class ImagesFileError extends Error {}
 
 /** Reads a file inside `within` without following a symlink out of it; undefined when missing. */
 function readInside(path: string, within: string, shown: string): string | undefined {
@@ -103,7 +103,7 @@ function readInside(path: string, within: string, shown: string): string | undef
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
 
 /** The images listed in one images.json. Throws ImagesFileError (naming the file, never quoting it). */
-export function parseImagesJson(text: string, shown: string): StoredImage[] {
+function parseImagesJson(text: string, shown: string): StoredImage[] {
   let list: unknown;
   try {
     list = JSON.parse(text);
@@ -129,7 +129,7 @@ export function parseImagesJson(text: string, shown: string): StoredImage[] {
  * The images of one graph root, over all its drivers (`overlay-images`, `vfs-images`, …);
  * undefined when it has no image list at all. `root` only shortens the paths in messages.
  */
-export function storedImages(storage: string, root = '/'): StoredImage[] | undefined {
+function storedImages(storage: string, root = '/'): StoredImage[] | undefined {
   let entries: string[];
   try {
     entries = readdirSync(storage).filter((name) => /^[a-z0-9]+-images$/.test(name)).sort();

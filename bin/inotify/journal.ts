@@ -12,7 +12,7 @@ import { runSync } from '../lib/proc.ts';
 import { fstatSync } from 'node:fs';
 import { JOURNAL_PRIORITY, type JournalWord } from './severity.ts';
 
-export type Sink = (priority: number, line: string) => void;
+type Sink = (priority: number, line: string) => void;
 
 function stderrIsJournal(env: NodeJS.ProcessEnv): boolean {
   const stream = env.JOURNAL_STREAM;
@@ -25,7 +25,7 @@ function stderrIsJournal(env: NodeJS.ProcessEnv): boolean {
   }
 }
 
-export function journalSink(tag: string, env: NodeJS.ProcessEnv = process.env): Sink {
+function journalSink(tag: string, env: NodeJS.ProcessEnv = process.env): Sink {
   if (env.PODSEC_INOTIFY_JOURNAL === 'stderr' || stderrIsJournal(env)) {
     return (priority, line) => {
       process.stderr.write(`<${priority}>${line}\n`);
@@ -38,7 +38,7 @@ export function journalSink(tag: string, env: NodeJS.ProcessEnv = process.env): 
 }
 
 /** One-line text: control characters (a newline in free text) become visible escapes. */
-export function oneLine(text: string): string {
+function oneLine(text: string): string {
   return text.replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1));
 }
 

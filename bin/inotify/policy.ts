@@ -15,11 +15,11 @@ import { groupsOf, readAccounts, readGroups, type Account } from '../lib/account
 import { runSync } from '../lib/proc.ts';
 import { readRegularFile, UnsafePathError } from '../lib/safe-fs.ts';
 
-export const EXPECTED_LOOKASIDE = `http://${SIGSTORE_HOST}:${SIGSTORE_PORT}/sigstore/`;
-export const WHEEL_GROUP = 'wheel';
+const EXPECTED_LOOKASIDE = `http://${SIGSTORE_HOST}:${SIGSTORE_PORT}/sigstore/`;
+const WHEEL_GROUP = 'wheel';
 const MAX_CONFIG_BYTES = 1 << 20;
 
-export interface Subject {
+interface Subject {
   user: string;
   account?: Account;
   groups: string[];
@@ -56,7 +56,7 @@ function exists(path: string): boolean {
  * Reads a config file. A symlink is followed only if its target stays inside `within` (the
  * timestamped history scheme links policy.json to policy_<time> in the same directory).
  */
-export function readConfig(path: string, within: string, shown = path): string | undefined {
+function readConfig(path: string, within: string, shown = path): string | undefined {
   let real: string;
   try {
     real = realpathSync(path);
@@ -76,7 +76,7 @@ export function readConfig(path: string, within: string, shown = path): string |
   }
 }
 
-export interface SubjectConfig {
+interface SubjectConfig {
   policy?: ContainersPolicy;
   registries: RegistriesD;
   error?: string;

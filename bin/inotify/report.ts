@@ -13,14 +13,14 @@ export interface ReportItem {
   details: string[];
 }
 
-export const OK_LINE = 'POLICY OK: Containerization policies are not violated';
-export const NOT_ROOT_LINE = 'POLICY Unknown plugin must be run as root user';
+const OK_LINE = 'POLICY OK: Containerization policies are not violated';
+const NOT_ROOT_LINE = 'POLICY Unknown plugin must be run as root user';
 
 /**
  * The --json document of the policy plugins, described by policies/schemas/podsec-inotify-check-policy.schema.ts.
  * Keys and values are English and never translated.
  */
-export interface JsonFinding {
+interface JsonFinding {
   code: number;
   weight: number;
   /** The journal level the weight crosses, or null when it crosses none (not logged). */
@@ -29,7 +29,7 @@ export interface JsonFinding {
   message: string;
   details: string[];
 }
-export interface JsonReport {
+interface JsonReport {
   status: 'OK' | 'WARNING' | 'CRITICAL' | 'UNKNOWN';
   exitCode: number;
   /** The summed weights checked against the Nagios thresholds (absent for UNKNOWN). */
@@ -39,7 +39,7 @@ export interface JsonReport {
   findings: JsonFinding[];
 }
 
-export function printJson(report: JsonReport): void {
+function printJson(report: JsonReport): void {
   process.stdout.write(JSON.stringify(report) + '\n');
 }
 
@@ -58,7 +58,7 @@ export function notRoot(json = false): number {
 }
 
 /** `Users "a" "b" <text>` with the details for verbose levels ≥ 2. */
-export function itemText(item: ReportItem, verbose: number): string {
+function itemText(item: ReportItem, verbose: number): string {
   const users = item.users.map((u) => JSON.stringify(u)).join(' ');
   const details = verbose >= 2 && item.details.length > 0 ? `: ${item.details.join(', ')}` : '';
   return `Users ${users} ${item.text}${details}`;
@@ -72,7 +72,7 @@ export function journalLine(item: ReportItem, options: MonitorOptions): { word: 
   return { word, text: `${word}(${item.weight}): ${itemText(item, Math.max(options.verbose, 2))}` };
 }
 
-export interface Status {
+interface Status {
   line: string;
   exitCode: number;
   body: string;
@@ -80,7 +80,7 @@ export interface Status {
   sum: number;
 }
 
-export function nagiosStatus(items: ReportItem[], options: MonitorOptions, subject: string): Status {
+function nagiosStatus(items: ReportItem[], options: MonitorOptions, subject: string): Status {
   const sum = items.reduce((total, i) => total + i.weight, 0);
   const level = levelFor(NAGIOS_LEVELS, options.nagios, sum);
   if (!level) return { line: OK_LINE, exitCode: 0, body: '', word: 'OK', sum };

@@ -9,7 +9,7 @@
  * first (upstream used bash's hash order, so `-w 0 -h 0 -c 100` gave High for 101).
  */
 
-export interface Level {
+interface Level {
   key: string;
   word: string;
   /** syslog priority for the journal scale, exit code for the nagios scale */
@@ -35,7 +35,7 @@ export const NAGIOS_LEVELS: readonly Level[] = [
 export const JOURNAL_PRIORITY = { Crash: 0, Fatal: 1, Critical: 2, High: 3, Middle: 4, Warning: 5, Low: 5, Debug: 6 } as const;
 export type JournalWord = keyof typeof JOURNAL_PRIORITY;
 
-export interface Range {
+interface Range {
   low: number;
   high: number;
   /** `@`: alert when inside. */
@@ -82,7 +82,7 @@ export function alerts(range: Range, value: number): boolean {
   return range.inside ? within : !within;
 }
 
-export type Thresholds = Map<string, Range>;
+type Thresholds = Map<string, Range>;
 
 /** The most severe level whose threshold fires for `value`, or undefined. */
 export function levelFor(levels: readonly Level[], thresholds: Thresholds, value: number): Level | undefined {
@@ -106,7 +106,7 @@ export interface MonitorOptions {
  * -v… the verbosity, -M the mail address. They are rewritten into long options before parsing,
  * because -h and -V belong to --help and --version in the common frame.
  */
-export const LEGACY_LETTERS: Record<string, string> = {
+const LEGACY_LETTERS: Record<string, string> = {
   '-a': '--crash',
   '-f': '--fatal',
   '-c': '--critical',

@@ -10,9 +10,9 @@ import { TRIVY_HOST } from '../lib/names.ts';
 import { run } from '../lib/proc.ts';
 import type { Journal } from './journal.ts';
 
-export const TRIVY_PORT = 4954;
+const TRIVY_PORT = 4954;
 
-export interface ScanResult {
+interface ScanResult {
   code: 0 | 3 | 4 | 5;
   high: number;
   critical: number;
@@ -60,11 +60,11 @@ export function trivyInstalled(env: NodeJS.ProcessEnv = process.env): boolean {
   return false;
 }
 
-export function trivyServer(env: NodeJS.ProcessEnv = process.env): string {
+function trivyServer(env: NodeJS.ProcessEnv = process.env): string {
   return `http://${env.U7S_TRIVY_SERVER || TRIVY_HOST}:${TRIVY_PORT}`;
 }
 
-export function runTrivy(image: string, env: NodeJS.ProcessEnv = process.env): Promise<ScanResult> {
+function runTrivy(image: string, env: NodeJS.ProcessEnv = process.env): Promise<ScanResult> {
   const args = ['image', '--quiet', '--format', 'json', '--exit-code', '0', '--server', trivyServer(env), '--severity', 'HIGH,CRITICAL', '--', image];
   return run('trivy', args, { fullEnv: env, cwd: process.cwd(), timeoutMs: 30 * 60_000 }).then(({ status, stdout, stderr, error }) => {
     if (error) return { code: 3, high: 0, critical: 0, error: (error as NodeJS.ErrnoException).code === 'ENOENT' ? TRIVY_NOT_INSTALLED : error.message };

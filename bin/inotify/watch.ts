@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isDirectory } from '../lib/safe-fs.ts';
 
-export interface WatchEvent {
+interface WatchEvent {
   events: string[];
   /** Full path: the watched directory plus the name. */
   path: string;
@@ -35,7 +35,7 @@ export interface WatchEvent {
 
 const MAX_PROCESSES = 12;
 
-export interface TreeWatchOptions {
+interface TreeWatchOptions {
   roots: string[];
   events: string[];
   /** Full paths matching this are neither watched nor reported. */

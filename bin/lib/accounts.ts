@@ -26,7 +26,7 @@ export interface Account {
   shell: string;
 }
 
-export interface GroupEntry {
+interface GroupEntry {
   name: string;
   gid: number;
   members: string[];

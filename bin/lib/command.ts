@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 declare const PODSEC_VERSION: string | undefined;
-export const VERSION = typeof PODSEC_VERSION === 'string' ? PODSEC_VERSION : 'development';
+const VERSION = typeof PODSEC_VERSION === 'string' ? PODSEC_VERSION : 'development';
 
 /**
  * An expected failure: its message is printed as is, the process exits with `exitCode`.
@@ -60,7 +60,7 @@ export interface CommandSpec {
   seeAlso?: string[];
 }
 
-export const COMMON_OPTIONS: Record<string, OptionSpec> = {
+const COMMON_OPTIONS: Record<string, OptionSpec> = {
   root: { type: 'string', valueName: 'DIR', description: 'operate on the file tree under DIR instead of /' },
   help: { type: 'boolean', short: 'h', description: 'show this help and exit' },
   version: { type: 'boolean', short: 'V', description: 'show the version and exit' },

@@ -39,7 +39,7 @@ export function isHistoryName(prefix: string, name: string): boolean {
   return name.startsWith(prefix) && /^\d{4}-\d\d-\d\d_\d\d:\d\d:\d\d(\.[1-9]\d*)?$/.test(name.slice(prefix.length));
 }
 
-export interface InstallOptions extends TrustOptions {
+interface InstallOptions extends TrustOptions {
   /** Names the entries: 'policy_' gives policy_<timestamp>. */
   prefix: string;
   timestamp: Date;
@@ -52,7 +52,7 @@ export interface InstallOptions extends TrustOptions {
   backup?: 'move' | 'copy';
 }
 
-export interface InstallResult {
+interface InstallResult {
   /** False when the link already pointed to this content: nothing was written. */
   changed: boolean;
   /** The entry the link points to (a name in the link's directory). */

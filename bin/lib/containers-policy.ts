@@ -6,7 +6,7 @@
  */
 import YAML from 'yaml';
 
-export type KeyType = 'GPGKeys' | 'signedByGPGKeys' | 'signedBySigstoreKeys';
+type KeyType = 'GPGKeys' | 'signedByGPGKeys' | 'signedBySigstoreKeys';
 
 export type PolicyRequirement =
   | { type: 'reject' }
@@ -177,7 +177,7 @@ export function requirementsFor(policy: ContainersPolicy, reference: string): { 
   return { scope: undefined, requirements: policy.default };
 }
 
-export interface LookasideConfig {
+interface LookasideConfig {
   lookaside?: string;
   'lookaside-staging'?: string;
   sigstore?: string;

@@ -21,7 +21,7 @@ export class HttpError extends Error {
   }
 }
 
-export interface GetOptions {
+interface GetOptions {
   /** Value of the Host header; default: the URL's host. */
   host?: string;
   timeoutMs: number;

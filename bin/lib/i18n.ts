@@ -8,10 +8,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-export type Params = Record<string, string | number>;
-export type Catalog = Map<string, string>;
+type Params = Record<string, string | number>;
+type Catalog = Map<string, string>;
 
-export const DEFAULT_LOCALEDIR = '/usr/share/locale';
+const DEFAULT_LOCALEDIR = '/usr/share/locale';
 
 const catalogs = new Map<string, Catalog>(); // `${domain}/${language}` -> catalog
 

@@ -3,17 +3,6 @@
  * Pure data only: no imports, no side effects.
  */
 
-export const PACKAGE_NAMES = [
-  'podsec',
-  'podsec-k8s',
-  'podsec-k8s-rbac',
-  'podsec-inotify',
-  'podsec-dev',
-  'podsec-icinga',
-  'podsec-nagios',
-] as const;
-export type PackageName = (typeof PACKAGE_NAMES)[number];
-
 /** Groups created by podsec's %pre. */
 export const PODMAN_GROUP = 'podman';
 export const PODMAN_DEV_GROUP = 'podman_dev';
@@ -35,9 +24,7 @@ export const TRIVY_HOST = 'trivy.local';
 export const SIGSTORE_PORT = 81;
 export const REGISTRY_PORT = 80;
 
-export const PODSEC_CONFIG_DIR = '/etc/podsec';
 export const PODSEC_STATE_DIR = '/var/lib/podsec';
-export const PODSEC_LIBEXEC_DIR = '/usr/libexec/podsec';
 export const U7S_CONFIG_DIR = '/etc/podsec/u7s';
 export const U7S_LIBEXEC_BIN = '/usr/libexec/podsec/u7s/bin';
 
@@ -45,6 +32,5 @@ export const U7S_LIBEXEC_BIN = '/usr/libexec/podsec/u7s/bin';
 export const SIGSTORE_ROOT = '/var/sigstore';
 export const SIGSTORE_URL = 'http://sigstore.local:81/sigstore/';
 export const SIGSTORE_STAGING_URL = 'file:///var/sigstore/sigstore/';
-export const SIGSTORE_KEYS_URL = 'http://sigstore.local:81/keys/';
 
 export const CONTAINERS_CONFIG_DIR = '/etc/containers';

@@ -9,7 +9,7 @@ import { translator } from './i18n.ts';
 
 const t = translator('podsec');
 
-export interface Step {
+interface Step {
   /** What the step changes, one translated line. */
   change: string;
   apply: () => void | Promise<void>;

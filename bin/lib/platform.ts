@@ -7,9 +7,9 @@ import { readOsRelease } from './os-release.ts';
 /** Platform names as they appear in registry paths. */
 export const PLATFORM_NAME = /^[a-z][a-z0-9]*$/;
 
-export type PlatformSource = 'U7S_PLATFORM' | 'ALT_BRANCH_ID' | 'CPE_NAME';
+type PlatformSource = 'U7S_PLATFORM' | 'ALT_BRANCH_ID' | 'CPE_NAME';
 
-export interface PlatformResult {
+interface PlatformResult {
   platform: string;
   source: PlatformSource;
 }

@@ -30,7 +30,7 @@ export interface RunAs {
   home: string;
 }
 
-export interface RunOptions {
+interface RunOptions {
   as?: RunAs;
   /** Extra or replacement environment variables (undefined removes one). */
   env?: Record<string, string | undefined>;
@@ -54,7 +54,7 @@ export interface RunOptions {
   timeoutMs?: number;
 }
 
-export interface RunResult {
+interface RunResult {
   status: number | null;
   signal: NodeJS.Signals | null;
   stdout: string;
@@ -253,7 +253,7 @@ export interface Captured {
   code: number;
 }
 
-export interface CaptureOptions {
+interface CaptureOptions {
   /** The child's whole environment (ours when not given). */
   env?: NodeJS.ProcessEnv;
   /** Our working directory when not given. */

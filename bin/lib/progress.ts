@@ -26,7 +26,7 @@ export interface ProgressStream {
   columns?: number;
 }
 
-export interface ProgressOptions {
+interface ProgressOptions {
   /** The number of steps expected. */
   total: number;
   /** What is being done, e.g. t('Pushing images'). */
@@ -35,7 +35,7 @@ export interface ProgressOptions {
   stream?: ProgressStream;
 }
 
-export interface Progress {
+interface Progress {
   /** Starts the next step, named `name` (an image, a file). */
   step(name: string): void;
   /** Ends the progress display (on a terminal, ends the redrawn line). Idempotent. */
@@ -54,7 +54,7 @@ const MIN_BAR_WIDTH = 10;
 const DEFAULT_COLUMNS = 80;
 
 /** The non-terminal line of step `n` (without the line break). */
-export function progressLine(label: string, n: number, total: number, name: string): string {
+function progressLine(label: string, n: number, total: number, name: string): string {
   return `${clean(label)}: ${n}/${total}${name === '' ? '' : ` ${clean(name)}`}`;
 }
 

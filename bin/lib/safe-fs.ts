@@ -47,7 +47,7 @@ import { translator } from './i18n.ts';
 const t = translator('podsec');
 
 /** Why readRegularFile refused a file, for callers that report it in their own words. */
-export type ReadRefusal = 'symlink' | 'not-regular' | 'too-large';
+type ReadRefusal = 'symlink' | 'not-regular' | 'too-large';
 
 export class UnsafePathError extends Error {
   constructor(
@@ -68,7 +68,7 @@ export interface TrustOptions {
   trustedOwner?: number;
 }
 
-export interface WriteOptions extends TrustOptions {
+interface WriteOptions extends TrustOptions {
   mode: number;
   uid?: number;
   gid?: number;

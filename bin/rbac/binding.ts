@@ -22,7 +22,7 @@ import {
   userSubject,
 } from './objects.ts';
 
-export interface BindingRequest {
+interface BindingRequest {
   user: string;
   type: RoleType;
   role: string;
@@ -77,7 +77,7 @@ function checkRoleRef(existing: KubeObject, r: BindingRequest): void {
   }
 }
 
-export type BindResult = 'created' | 'configured' | 'unchanged';
+type BindResult = 'created' | 'configured' | 'unchanged';
 
 /** Adds the user to the binding (creating it), exactly for the requested role. Idempotent. */
 export async function bind(kubectl: Kubectl, r: BindingRequest): Promise<BindResult> {
@@ -104,7 +104,7 @@ export async function bind(kubectl: Kubectl, r: BindingRequest): Promise<BindRes
   }
 }
 
-export type UnbindResult = 'deleted' | 'configured' | 'not-bound' | 'absent';
+type UnbindResult = 'deleted' | 'configured' | 'not-bound' | 'absent';
 
 /** Removes exactly the User subject from the binding; deletes the binding when no subject is left. Idempotent. */
 export async function unbind(kubectl: Kubectl, r: BindingRequest): Promise<UnbindResult> {

@@ -32,7 +32,7 @@ export async function withClientErrors<T>(body: () => Promise<T>): Promise<T> {
   }
 }
 
-export function asCommandError(error: unknown): unknown {
+function asCommandError(error: unknown): unknown {
   if (error instanceof CommandError) return error;
   if (error instanceof InvalidNameError) return new CommandError(t('Invalid {kind} name {name}', { kind: error.kind, name: JSON.stringify(error.value) }), 1);
   if (error instanceof KubectlMissingError) return new CommandError(t('kubectl is not installed (install the Kubernetes client package)'), 1);

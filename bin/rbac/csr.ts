@@ -40,12 +40,12 @@ const OID_ORGANIZATION = '2.5.4.10';
 const OID_SHA256_WITH_RSA = '1.2.840.113549.1.1.11';
 
 /** The subject Name: CN=<user>, then one O=<group> per group, in order (as upstream's -subj). */
-export function subjectName(commonName: string, organizations: string[]): Buffer {
+function subjectName(commonName: string, organizations: string[]): Buffer {
   const rdn = (type: string, value: string) => set(sequence(oid(type), utf8(value)));
   return sequence(rdn(OID_COMMON_NAME, commonName), ...organizations.map((o) => rdn(OID_ORGANIZATION, o)));
 }
 
-export interface ClientKey {
+interface ClientKey {
   privateKey: KeyObject;
   /** PKCS#8 PEM. */
   privateKeyPem: string;

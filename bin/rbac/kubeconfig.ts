@@ -6,7 +6,7 @@
 import YAML from 'yaml';
 import type { KubeObject } from './kubectl.ts';
 
-export interface ClusterInfo {
+interface ClusterInfo {
   name: string;
   server: string;
   /** Base64 PEM of the cluster CA, when the admin's kubeconfig has one. */
@@ -40,7 +40,7 @@ export function serverHost(server: string): string | undefined {
   }
 }
 
-export interface UserKubeconfig {
+interface UserKubeconfig {
   cluster: ClusterInfo;
   user: string;
   certificatePem: string;

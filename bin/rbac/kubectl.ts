@@ -12,7 +12,7 @@ import { run } from '../lib/proc.ts';
 export type KubeObject = Record<string, any> & { apiVersion?: string; kind?: string; metadata?: Record<string, any> };
 
 /** The reason kubectl printed as "Error from server (<Reason>)", when it did. */
-export type KubectlReason = 'NotFound' | 'AlreadyExists' | 'Conflict' | 'Forbidden' | 'Invalid' | 'Other';
+type KubectlReason = 'NotFound' | 'AlreadyExists' | 'Conflict' | 'Forbidden' | 'Invalid' | 'Other';
 
 export class KubectlError extends Error {
   constructor(
@@ -27,7 +27,7 @@ export class KubectlError extends Error {
 
 export class KubectlMissingError extends Error {}
 
-export interface KubectlOptions {
+interface KubectlOptions {
   kubeconfig?: string;
   /** The kubectl program; PATH lookup by default. */
   program?: string;

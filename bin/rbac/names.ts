@@ -13,9 +13,9 @@ const GROUP_NAME = /^[A-Za-z0-9]([A-Za-z0-9_.:@-]{0,126}[A-Za-z0-9])?$/;
 /** Kubernetes RBAC object names are path segment names (no '/', no '%', not '.' or '..'); we are stricter. */
 const RBAC_OBJECT_NAME = /^[A-Za-z0-9]([A-Za-z0-9_.:@-]{0,251}[A-Za-z0-9])?$/;
 
-export const SYSTEM_PREFIX = 'system:';
+const SYSTEM_PREFIX = 'system:';
 
-export type NameKind = 'user' | 'group' | 'namespace' | 'role' | 'binding';
+type NameKind = 'user' | 'group' | 'namespace' | 'role' | 'binding';
 
 export class InvalidNameError extends Error {
   constructor(

@@ -6,13 +6,13 @@
  */
 import type { KubeObject } from './kubectl.ts';
 
-export const RBAC_API_GROUP = 'rbac.authorization.k8s.io';
-export const RBAC_API_VERSION = `${RBAC_API_GROUP}/v1`;
-export const CSR_API_VERSION = 'certificates.k8s.io/v1';
-export const CLIENT_SIGNER = 'kubernetes.io/kube-apiserver-client';
+const RBAC_API_GROUP = 'rbac.authorization.k8s.io';
+const RBAC_API_VERSION = `${RBAC_API_GROUP}/v1`;
+const CSR_API_VERSION = 'certificates.k8s.io/v1';
+const CLIENT_SIGNER = 'kubernetes.io/kube-apiserver-client';
 /** Five years, as upstream; kube-controller-manager caps it at --cluster-signing-duration. */
-export const CSR_EXPIRATION_SECONDS = 157_680_000;
-export const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'podsec' };
+const CSR_EXPIRATION_SECONDS = 157_680_000;
+const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'podsec' };
 
 /** The role types of the command line: which binding kind and which roleRef kind they mean. */
 export const ROLE_TYPES = {
@@ -28,7 +28,7 @@ export function isRoleType(value: string): value is RoleType {
   return Object.prototype.hasOwnProperty.call(ROLE_TYPES, value);
 }
 
-export interface Subject {
+interface Subject {
   kind: 'User' | 'Group' | 'ServiceAccount';
   name: string;
   apiGroup?: string;

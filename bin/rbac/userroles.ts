@@ -9,9 +9,9 @@ import type { KubeObject } from './kubectl.ts';
 import { shellCommand } from './names.ts';
 import { isUserSubject } from './objects.ts';
 
-export const UNBIND_PROGRAM = 'podsec-k8s-rbac-unbindrole';
+const UNBIND_PROGRAM = 'podsec-k8s-rbac-unbindrole';
 
-export interface RoleEntry {
+interface RoleEntry {
   bindName: string;
   roleType: string;
   roleName: string;
@@ -21,12 +21,12 @@ export interface RoleEntry {
   rules?: unknown[] | null;
 }
 
-export interface UserRoles {
+interface UserRoles {
   clusterRoles: RoleEntry[];
   roles: { namespaces: Record<string, RoleEntry[]>[] };
 }
 
-export type UserRolesReport = Record<string, UserRoles>;
+type UserRolesReport = Record<string, UserRoles>;
 
 const str = (v: unknown) => (typeof v === 'string' ? v : '');
 const byBindName = (a: RoleEntry, b: RoleEntry) => (a.bindName < b.bindName ? -1 : a.bindName > b.bindName ? 1 : 0);
@@ -43,7 +43,7 @@ function entry(binding: KubeObject, user: string, namespace?: string): RoleEntry
   return { bindName, roleType, roleName, unbindCmd: shellCommand([UNBIND_PROGRAM, user, type, roleName, bindName, ...(namespace === undefined ? [] : [namespace])]) };
 }
 
-export type RulesLookup = (roleType: string, roleName: string, namespace?: string) => Promise<unknown[] | null>;
+type RulesLookup = (roleType: string, roleName: string, namespace?: string) => Promise<unknown[] | null>;
 
 export async function userRoles(user: string, clusterBindings: KubeObject[], roleBindings: KubeObject[], rules?: RulesLookup): Promise<UserRolesReport> {
   const clusterRoles = clusterBindings.filter((b) => boundTo(b, user)).map((b) => entry(b, user));

@@ -26,7 +26,7 @@ const lstatOrUndefined = (path: string) => {
 };
 
 /** `path` (a path on the target system) under `root`. */
-export const under = (root: string, path: string) => join(root, path);
+const under = (root: string, path: string) => join(root, path);
 
 export type Current = { kind: 'absent' } | { kind: 'file'; bytes: Buffer } | { kind: 'link'; bytes: Buffer | undefined; target: string };
 
@@ -61,7 +61,7 @@ export function readCurrent(root: string, path: string): Current {
   }
 }
 
-export interface History {
+interface History {
   prefix: string;
   backupPrefix?: string;
   backup?: 'move' | 'copy';
@@ -101,7 +101,7 @@ export function planManaged(plan: Plan, root: string, path: string, content: str
   });
 }
 
-export interface Ownership {
+interface Ownership {
   mode: number;
   /** Group name, looked up in the tree's /etc/group when the step runs; default root. */
   group?: string;

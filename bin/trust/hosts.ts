@@ -31,7 +31,7 @@ export class HostsConflictError extends CommandError {
   }
 }
 
-export interface HostsPlan {
+interface HostsPlan {
   text: string;
   changed: boolean;
   /** The names that get bound by this change. */
@@ -101,7 +101,7 @@ export function isLocalAddress(address: string, local: Set<string> = localAddres
   return local.has(address);
 }
 
-export type ServerRole = { role: 'master'; binding: Binding } | { role: 'node'; binding: Binding } | { role: 'unconfigured' };
+type ServerRole = { role: 'master'; binding: Binding } | { role: 'node'; binding: Binding } | { role: 'unconfigured' };
 
 /** Is this host the registry/signature server according to `<root>/etc/hosts` and its interfaces? */
 function sigstoreServerRole(root: string, local: Set<string> = localAddresses()): ServerRole {

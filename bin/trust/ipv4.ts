@@ -6,13 +6,13 @@
  * addresses (0/8, multicast, reserved, broadcast) exit 3 as well.
  */
 
-export type IPv4Problem =
+type IPv4Problem =
   | { kind: 'fields'; fields: number } // not four dot-separated fields
   | { kind: 'octet'; field: string } // a field that is not 0-255 in plain decimal
   | { kind: 'loopback' } // 127/8
   | { kind: 'not-host'; range: string }; // 0/8, 224/4 multicast, 240/4 reserved and broadcast
 
-export type IPv4Result = { ok: true; address: string; octets: [number, number, number, number] } | { ok: false; problem: IPv4Problem };
+type IPv4Result = { ok: true; address: string; octets: [number, number, number, number] } | { ok: false; problem: IPv4Problem };
 
 const OCTET = /^(0|[1-9][0-9]{0,2})$/;
 

@@ -14,8 +14,8 @@ const t = translator('podsec');
 export const quote = (value: string) => JSON.stringify(value);
 
 /** useradd's default NAME_REGEX on ALT and Debian, and the 32-character limit of utmp. */
-export const USER_NAME = /^[a-z_][a-z0-9_-]*$/;
-export const MAX_USER_NAME = 32;
+const USER_NAME = /^[a-z_][a-z0-9_-]*$/;
+const MAX_USER_NAME = 32;
 
 /** Why `name` is not a user name podsec accepts, or undefined when it is one. */
 export function userNameProblem(name: string): string | undefined {
@@ -67,7 +67,7 @@ export interface MakerSpec {
   repoPath: string;
 }
 
-export const DEFAULT_MAKER = 'imagemaker';
+const DEFAULT_MAKER = 'imagemaker';
 
 /**
  * podsec-create-imagemakeruser's arguments, normalised as upstream does: none gives

@@ -79,8 +79,8 @@ const isDirectory = (path: string) => {
   }
 };
 
-/** The rootlesskit command line of a node with these settings (exported for the tests' reading). */
-export function rootlesskitArguments(context: RunContext, settings: NodeSettings, cgroup2: boolean): string[] {
+/** The rootlesskit command line of a node with these settings. */
+function rootlesskitArguments(context: RunContext, settings: NodeSettings, cgroup2: boolean): string[] {
   const args = [
     `--state-dir=${context.layout.stateDir}`,
     '--net=slirp4netns',

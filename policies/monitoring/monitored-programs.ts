@@ -4,7 +4,7 @@
  * the NRPE commands are all generated from this one list, so they cannot drift apart.
  */
 
-export interface MonitoredProgram {
+interface MonitoredProgram {
   /** The program name, which is also its journal tag (SyslogIdentifier) and the nagwad bucket. */
   name: string;
   /** Nagios service_description / Icinga display_name. */
@@ -21,7 +21,7 @@ export const CRITICAL_SEVERITIES = ['Crash', 'Fatal', 'Critical', 'High', 'Middl
 export const WARNING_SEVERITIES = ['Warning'] as const;
 
 /** nagwad's Nagios plugin, installed by nagwad on the monitored node. */
-export const CHECK_NAGWAD_PLUGIN = '/usr/lib/nagios/plugins/check_nagwad';
+const CHECK_NAGWAD_PLUGIN = '/usr/lib/nagios/plugins/check_nagwad';
 
 const program = (name: string, description: string, reportsWarnings: boolean): MonitoredProgram => ({
   name,

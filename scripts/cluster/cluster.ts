@@ -22,7 +22,7 @@ import { bootClusterNode, createNetwork, freeLoopbackPort, mustExec, NETNS, node
 import { clusterDir, readState, removeState, writeState, type ClusterState, type NodeState } from './state.ts';
 import { adoptTrust, fillUpstream, setUpMaster, signClusterImages, startUpstream } from './supply.ts';
 
-export type Log = (line: string) => void;
+type Log = (line: string) => void;
 
 /**
  * The image path of the cluster's images: registry.local/<platform>/… (upstream retired its
@@ -33,7 +33,7 @@ const INIT_TIMEOUT_MS = 30 * 60_000;
 const READY_TIMEOUT_MS = 15 * 60_000;
 const POLL_MS = 5_000;
 
-export interface UpOptions {
+interface UpOptions {
   nodes: number;
   controlPlanes: number;
   kubernetesVersion?: string;

@@ -18,16 +18,16 @@ import type { K8sTools } from '../k8s-tools/build.ts';
 import type { NodeRole, NodeState, ServiceState } from './state.ts';
 
 export const NETNS = 'podsec-cluster';
-export const BRIDGE = 'u7sbr0';
+const BRIDGE = 'u7sbr0';
 /** RFC 5737 documentation networks (never routed), in order of preference. */
 const SUBNET_CANDIDATES = ['198.51.100', '203.0.113', '192.0.2'];
 /** The bridge's address in the namespace (the nodes' gateway) and the upstream registry's. */
-export const GATEWAY_HOST = 254;
+const GATEWAY_HOST = 254;
 
 /** What each node gets from the k8s-tools cache, at the paths ALT's packages install them. */
-export const NODE_BINARIES = ['kubeadm', 'kubelet', 'kubectl', 'crio', 'pinns', 'crictl', 'crun'] as const;
+const NODE_BINARIES = ['kubeadm', 'kubelet', 'kubectl', 'crio', 'pinns', 'crictl', 'crun'] as const;
 
-export async function ip(args: string[]): Promise<string> {
+async function ip(args: string[]): Promise<string> {
   const r = await execa('ip', args, { reject: false, stdin: 'ignore', timeout: 10_000 });
   if (r.exitCode !== 0) throw new Error(`ip ${args.join(' ')}: ${r.stderr}`);
   return r.stdout;
@@ -61,7 +61,7 @@ export async function removeNetwork(): Promise<void> {
   await ip(['netns', 'del', NETNS]).catch(() => {});
 }
 
-export const inNetns = (argv: string[]) => ['ip', 'netns', 'exec', NETNS, ...argv];
+const inNetns = (argv: string[]) => ['ip', 'netns', 'exec', NETNS, ...argv];
 
 /** A command in the cluster's namespace (not in a node). */
 export async function netnsExec(argv: string[], timeoutMs = 60_000): Promise<RunResult> {
@@ -137,7 +137,7 @@ const bootOptions = (name: string, log: string, data: string) => ({
   bootTimeoutMs: 120_000,
 });
 
-export interface BootRequest {
+interface BootRequest {
   index: number;
   role: NodeRole;
   subnet: string;
@@ -190,7 +190,7 @@ async function persistentAddress(root: string, address: string, gateway: string)
 }
 
 /** Bounded wait until networkd has put the address on host0. */
-export async function waitForAddress(node: Pick<NodeState, 'leader' | 'name'>, address: string, timeoutMs = 30_000): Promise<void> {
+async function waitForAddress(node: Pick<NodeState, 'leader' | 'name'>, address: string, timeoutMs = 30_000): Promise<void> {
   for (let waited = 0; waited < timeoutMs; waited += 200) {
     const r = await nodeExec(node, ['ip', '-4', '-o', 'addr', 'show', 'dev', 'host0']);
     if (r.stdout.includes(` ${address}/24 `)) return;
@@ -226,6 +226,3 @@ export async function mustExec(node: Pick<NodeState, 'leader' | 'name'>, argv: s
   return r.stdout;
 }
 
-export function ensureDir(path: string): void {
-  mkdirSync(path, { recursive: true, mode: 0o700 });
-}

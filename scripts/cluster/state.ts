@@ -11,7 +11,7 @@ const stateFile = () => join(clusterDir(), 'cluster.json');
 
 export type NodeRole = 'control-plane' | 'worker';
 
-export interface MachineState {
+interface MachineState {
   /** systemd-nspawn's PID. */
   pid: number;
   /** The node's PID 1 (its systemd), the target of nsenter. */

@@ -17,7 +17,7 @@ import { IMAGE_TAGS } from '../k8s-tools/versions.ts';
 import { mustExec, netnsExec, nodeExec, startDaemon } from './machines.ts';
 import type { ClusterState, NodeState, ServiceState } from './state.ts';
 
-export const UPSTREAM_PORT = 5000;
+const UPSTREAM_PORT = 5000;
 /** The image maker of the cluster's images on the master. */
 export const MAKER = 'k8s-maker';
 /** Where the archive is written on the master (not /tmp: a node mounts a tmpfs there). */
@@ -69,7 +69,7 @@ async function waitHttp(url: string, timeoutMs: number): Promise<void> {
 /** A node as image-nspawn's helpers see it. */
 const asNode = (node: NodeState) => ({ name: node.name, exec: (argv: string[], opts?: { timeoutMs?: number }) => nodeExec(node, argv, opts) });
 
-export interface MasterTrust {
+interface MasterTrust {
   fingerprint: string;
   makerKey: string;
 }

@@ -5,16 +5,16 @@
 import type { CommandDescription, OptionSpec } from '../../bin/lib/command.ts';
 import type { ManSection } from '../model/types.ts';
 
-export type TranslateText = (msgid: string) => string;
+type TranslateText = (msgid: string) => string;
 
 const SECTION_TITLES = {
   en: { name: 'NAME', synopsis: 'SYNOPSIS', description: 'DESCRIPTION', options: 'OPTIONS', environment: 'ENVIRONMENT', files: 'FILES', exit: 'EXIT STATUS', examples: 'EXAMPLES', seeAlso: 'SEE ALSO', success: 'success', internal: 'internal error (a bug: please report it)', usage: 'invalid arguments' },
   ru: { name: 'ИМЯ', synopsis: 'СИНТАКСИС', description: 'ОПИСАНИЕ', options: 'ПАРАМЕТРЫ', environment: 'ОКРУЖЕНИЕ', files: 'ФАЙЛЫ', exit: 'КОДЫ ВОЗВРАТА', examples: 'ПРИМЕРЫ', seeAlso: 'СМОТРИТЕ ТАКЖЕ', success: 'успешное завершение', internal: 'внутренняя ошибка (ошибка программы: сообщите о ней)', usage: 'неверные аргументы' },
 } as const;
-export type ManLanguage = keyof typeof SECTION_TITLES;
+type ManLanguage = keyof typeof SECTION_TITLES;
 
 /** Text safe inside roff: backslashes escaped, hyphens as \-, no line starting with a control character. */
-export function roffText(text: string): string {
+function roffText(text: string): string {
   return text
     .replace(/\\/g, '\\e')
     .replace(/-/g, '\\-')

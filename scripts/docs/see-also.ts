@@ -13,7 +13,7 @@ import { documentedPrograms } from '../model/docs.ts';
 import type { ProjectModel } from '../model/types.ts';
 import { REPO_ROOT } from '../paths.ts';
 
-export interface SeeAlsoReference {
+interface SeeAlsoReference {
   /** `file:line` of the reference. */
   at: string;
   /** The reference as written, e.g. `nsenter_u7s(8)`; a non-literal element is its source text. */

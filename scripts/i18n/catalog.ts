@@ -9,9 +9,9 @@ import gettext, { type GetTextTranslations } from 'gettext-parser';
 import { REPO_ROOT } from '../paths.ts';
 
 export const LANGUAGES = ['ru'] as const;
-export type Language = (typeof LANGUAGES)[number];
+type Language = (typeof LANGUAGES)[number];
 
-export const poFile = (domain: string, language: Language) => join(REPO_ROOT, 'bin', 'po', language, `${domain}.po`);
+const poFile = (domain: string, language: Language) => join(REPO_ROOT, 'bin', 'po', language, `${domain}.po`);
 
 export async function readPo(domain: string, language: Language): Promise<GetTextTranslations | undefined> {
   try {

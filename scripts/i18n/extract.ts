@@ -18,12 +18,6 @@ import { globby } from 'globby';
 import ts from 'typescript';
 import { REPO_ROOT } from '../paths.ts';
 
-export interface Message {
-  msgid: string;
-  /** file:line references, for translators. */
-  references: string[];
-}
-
 const SPEC_TEXT_KEYS = new Set(['summary', 'description']);
 const SPEC_TABLE_KEYS = new Set(['environment', 'files', 'exitCodes', 'examples']);
 
@@ -101,7 +95,7 @@ export function extractFromSource(file: string, source: string): FileMessages {
 }
 
 /** Gives files that import their `t` the domain of the file they import it from. */
-export function resolveImportedDomains(files: FileMessages[]): FileMessages[] {
+function resolveImportedDomains(files: FileMessages[]): FileMessages[] {
   const byFile = new Map(files.map((f) => [f.file, f]));
   const domainOf = (f: FileMessages, seen: Set<string>): string | undefined => {
     if (f.domain || !f.translateFrom || !f.translateFrom.startsWith('.') || seen.has(f.file)) return f.domain;
@@ -121,18 +115,4 @@ export async function extractAll(): Promise<FileMessages[]> {
       files.map(async (file) => extractFromSource(relative(REPO_ROOT, join(REPO_ROOT, file)), await readFile(join(REPO_ROOT, file), 'utf8'))),
     ),
   );
-}
-
-/** domain -> msgid -> references. Shared files' messages go into every domain. */
-export function messagesByDomain(files: FileMessages[]): Map<string, Map<string, string[]>> {
-  const domains = new Map<string, Map<string, string[]>>();
-  for (const f of files) if (f.domain) domains.set(f.domain, domains.get(f.domain) ?? new Map());
-  for (const f of files) {
-    const targets = f.domain ? [f.domain] : [...domains.keys()];
-    for (const domain of targets) {
-      const messages = domains.get(domain)!;
-      for (const [msgid, refs] of f.messages) messages.set(msgid, [...(messages.get(msgid) ?? []), ...refs]);
-    }
-  }
-  return domains;
 }

@@ -9,13 +9,13 @@ import type { ProjectModel } from '../model/types.ts';
 import { REPO_ROOT } from '../paths.ts';
 import { extractAll, type FileMessages } from './extract.ts';
 
-export function programsOf(model: ProjectModel): string[] {
+function programsOf(model: ProjectModel): string[] {
   const programs = model.packages.flatMap((p) => p.entries).flatMap((e) => (e.content && 'program' in e.content ? [e.content.program] : []));
   return [...new Set(programs)].sort();
 }
 
 /** The repository files esbuild pulls into a program's bundle. */
-export async function programInputs(program: string): Promise<string[]> {
+async function programInputs(program: string): Promise<string[]> {
   const result = await build({
     entryPoints: [join(REPO_ROOT, 'bin', `${program}.ts`)],
     bundle: true,
@@ -29,7 +29,7 @@ export async function programInputs(program: string): Promise<string[]> {
   return Object.keys(result.metafile.inputs).filter((f) => f.startsWith('bin/')).map((f) => relative(REPO_ROOT, join(REPO_ROOT, f)));
 }
 
-export interface DomainMessages {
+interface DomainMessages {
   /** domain -> msgid -> references */
   domains: Map<string, Map<string, string[]>>;
   /** program -> domain */

@@ -18,14 +18,14 @@ import { cachedEntry, contentHash, fileSha256, pruneEntries } from './cache.ts';
 import type { RootfsManifest, RootfsResult } from './rootfs.ts';
 import { MANIFEST_PATH } from './rootfs.ts';
 
-export class AltUnavailableError extends Error {
+class AltUnavailableError extends Error {
   override name = 'AltUnavailableError';
 }
 
 export const altImageReference = (branch: string) => `registry.altlinux.org/${branch}/alt:latest`;
 
 /** ALT package names for the base system and tools (ALT's names, not Debian's). */
-export const ALT_BASE_PACKAGES: readonly string[] = [
+const ALT_BASE_PACKAGES: readonly string[] = [
   'systemd', 'systemd-sysvinit', 'dbus', 'shadow-utils', 'iproute2', 'procps', 'iputils', 'kmod', 'node',
   'podman', 'skopeo', 'crun', 'shadow-submap', 'catatonit', 'fuse-overlayfs', 'slirp4netns', 'rootlesskit',
   'nginx', 'docker-registry', 'gnupg2', 'inotify-tools',
@@ -35,7 +35,7 @@ const PODMAN_TIMEOUT_MS = 10 * 60_000;
 const APT_TIMEOUT_MS = 20 * 60_000;
 const REPO_MOUNT = '/mnt/podsec-repo';
 
-export interface AltOptions {
+interface AltOptions {
   model: ProjectModel;
   /** The apt-rpm repository with our packages (npm run build writes dist/repo). */
   repo: string;
@@ -51,7 +51,7 @@ async function localImageId(image: string): Promise<string | undefined> {
 }
 
 /** Stops with AltUnavailableError before any work when the ALT base or our repository is missing. */
-export async function checkAltPrerequisites(options: AltOptions): Promise<{ imageId: string; release: string }> {
+async function checkAltPrerequisites(options: AltOptions): Promise<{ imageId: string; release: string }> {
   let imageId = await localImageId(options.image);
   if (!imageId && options.pull) {
     options.log?.(`image: podman pull ${options.image}`);

@@ -103,7 +103,7 @@ async function hit(path: string): Promise<CacheEntry> {
   return { path, cached: true };
 }
 
-export interface CacheEntry {
+interface CacheEntry {
   path: string;
   /** false when this call built it. */
   cached: boolean;
@@ -148,7 +148,7 @@ export async function cachedEntry(
 }
 
 /** Entries younger than this are never pruned: another process may have just been handed them. */
-export const PRUNE_MIN_AGE_MS = 30 * 60_000;
+const PRUNE_MIN_AGE_MS = 30 * 60_000;
 
 /**
  * Removes entries of `dir` whose names start with `prefix` (complete ones only: no `.tmp-` or

@@ -4,7 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { execa } from 'execa';
 import { fileSha256, removeTree } from './cache.ts';
 import { copyTree } from './rootfs.ts';
@@ -48,7 +48,7 @@ export interface PodmanStorage {
 
 const storageArgs = (s: PodmanStorage = {}) => [...(s.root ? ['--root', s.root] : []), ...(s.runroot ? ['--runroot', s.runroot] : [])];
 
-export interface ImportResult {
+interface ImportResult {
   reference: string;
   imageId: string;
   /** The image's only layer, `sha256:<hex>`. */
@@ -108,4 +108,3 @@ export async function writeMachineDir(rootfs: string, dir: string, name: string)
   return final;
 }
 
-export const machineName = (rootfs: string) => `podsec-node-${basename(rootfs).replace(/^rootfs-/, '').slice(0, 8)}`;

@@ -11,10 +11,10 @@ import { execa } from 'execa';
 import { cachedEntry, pruneEntries } from './cache.ts';
 
 const APT_TIMEOUT_MS = 10 * 60_000;
-export const KERNEL_META_PACKAGE = 'linux-image-amd64';
+const KERNEL_META_PACKAGE = 'linux-image-amd64';
 
 /** The versioned kernel package the meta package points at (PODSEC_KERNEL_PACKAGE overrides it). */
-export async function kernelPackage(): Promise<string> {
+async function kernelPackage(): Promise<string> {
   if (process.env.PODSEC_KERNEL_PACKAGE) return process.env.PODSEC_KERNEL_PACKAGE;
   const r = await execa('apt-cache', ['depends', KERNEL_META_PACKAGE], { reject: false, stdin: 'ignore' });
   const match = /Depends: (linux-image-[^\s]+)/.exec(r.stdout);

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import * as tar from 'tar';
 import { fileSha256 } from './cache.ts';
 
-export const MEDIA_TYPES = {
+const MEDIA_TYPES = {
   layout: '1.0.0',
   index: 'application/vnd.oci.image.index.v1+json',
   manifest: 'application/vnd.oci.image.manifest.v1+json',
@@ -21,9 +21,9 @@ export const MEDIA_TYPES = {
 } as const;
 
 /** The annotation skopeo's `oci:<dir>:<name>` and podsec's archive reader look images up by. */
-export const REF_NAME = 'org.opencontainers.image.ref.name';
+const REF_NAME = 'org.opencontainers.image.ref.name';
 
-export interface Descriptor {
+interface Descriptor {
   mediaType: string;
   digest: string;
   size: number;
@@ -32,7 +32,7 @@ export interface Descriptor {
 const byteOrder = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /** Every path below `root` (directories before their contents), relative, sorted bytewise. */
-export async function listTree(root: string, relative = ''): Promise<string[]> {
+async function listTree(root: string, relative = ''): Promise<string[]> {
   const entries = (await fs.readdir(join(root, relative), { withFileTypes: true })).sort((a, b) => byteOrder(a.name, b.name));
   const out: string[] = [];
   for (const e of entries) {
@@ -60,7 +60,7 @@ function normalizeEntry(entry: tar.WriteEntry, mtime: Date): void {
 }
 
 /** Writes the tar of `root` to `out` (see the file comment) and returns its descriptor. */
-export async function writeLayerTar(root: string, out: string, mtime: Date): Promise<Descriptor> {
+async function writeLayerTar(root: string, out: string, mtime: Date): Promise<Descriptor> {
   const paths = await listTree(root);
   for (const p of paths) {
     const st = await fs.lstat(join(root, p));
@@ -71,7 +71,7 @@ export async function writeLayerTar(root: string, out: string, mtime: Date): Pro
   return { mediaType: MEDIA_TYPES.layer, digest: `sha256:${await fileSha256(out)}`, size: stat.size };
 }
 
-export interface ImageConfig {
+interface ImageConfig {
   /** Seconds since the epoch; the image's `created` and every layer entry's mtime. */
   epoch: number;
   env: string[];

@@ -9,7 +9,7 @@ import { execa } from 'execa';
 import type { ProjectModel } from '../model/types.ts';
 
 /** A bootable minimal system: systemd as PID 1, a bus, logind's PAM module, shadow utilities. */
-export const BASE_PACKAGES: readonly string[] = [
+const BASE_PACKAGES: readonly string[] = [
   'systemd', 'systemd-sysv', 'dbus', 'dbus-user-session', 'libpam-systemd',
   'passwd', // useradd/groupadd for %pre
   'login',
@@ -22,7 +22,7 @@ export const BASE_PACKAGES: readonly string[] = [
  * Debian's packages for the runtime tools podsec's programs drive whether or not a package
  * requires them by name yet (podman's recommends are not installed by mmdebstrap; name them).
  */
-export const TOOL_PACKAGES: readonly string[] = [
+const TOOL_PACKAGES: readonly string[] = [
   'podman', 'skopeo', 'crun', 'uidmap', 'catatonit', 'fuse-overlayfs', 'slirp4netns',
   'rootlesskit', 'nginx', 'docker-registry', 'gnupg', 'inotify-tools',
   // Named by requirements that come and go as the packages grow; kept here so the cached base
@@ -62,7 +62,7 @@ export const ALT_TO_DEBIAN: Readonly<Record<string, string | null>> = {
  * Of `names`, those the host's apt knows with an installable candidate (`apt-cache policy`);
  * undefined when apt-cache is not there to ask.
  */
-export async function aptAvailable(names: string[]): Promise<Set<string> | undefined> {
+async function aptAvailable(names: string[]): Promise<Set<string> | undefined> {
   if (names.length === 0) return new Set();
   const r = await execa('apt-cache', ['policy', ...names], { reject: false, stdin: 'ignore', timeout: 60_000 });
   if (r.failed && !r.stdout) return undefined;

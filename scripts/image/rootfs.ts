@@ -19,10 +19,10 @@ import { cachedEntry, contentHash, fileSha256, pruneEntries } from './cache.ts';
 import { planAvailablePackages, presetManagedPackages, type PackagePlan } from './packages.ts';
 
 /** Bump when the recipe changes, so that old cache entries are not reused. */
-export const BASE_FORMAT = 3;
-export const ROOTFS_FORMAT = 2;
-export const DEFAULT_SUITE = 'bookworm';
-export const DEFAULT_SOURCES = '/etc/apt/sources.list.d/debian.sources';
+const BASE_FORMAT = 3;
+const ROOTFS_FORMAT = 2;
+const DEFAULT_SUITE = 'bookworm';
+const DEFAULT_SOURCES = '/etc/apt/sources.list.d/debian.sources';
 const MMDEBSTRAP_TIMEOUT_MS = 20 * 60_000;
 const RPM_TIMEOUT_MS = 5 * 60_000;
 /** Entries kept per kind after a build (the newest ones). */
@@ -37,7 +37,7 @@ const KEEP_ENTRIES = 3;
  * matching line is `enable`. The stand-in therefore carries ALT's catch-all.
  */
 export const ALT_PRESET_FILE = 'usr/lib/systemd/system-preset/99-default-disable.preset';
-export const ALT_PRESET_TEXT = `# ALT Linux's default preset policy (emulated in the podsec Debian stand-in image):
+const ALT_PRESET_TEXT = `# ALT Linux's default preset policy (emulated in the podsec Debian stand-in image):
 # units no other preset file names are disabled on installation.
 disable *
 `;
@@ -48,7 +48,7 @@ const RPM_MACROS_TEXT = '%_dbpath /var/lib/rpm\n';
 
 export const MANIFEST_PATH = 'usr/share/podsec-image/manifest.json';
 
-export interface RootfsOptions {
+interface RootfsOptions {
   model: ProjectModel;
   /** RPM files to install (all of them in one transaction). */
   rpms: string[];

@@ -18,17 +18,17 @@ import { cachedEntry, fileSha256, pruneEntries } from './cache.ts';
 import { type CpioEntry, withParents, writeCpio } from './cpio.ts';
 import { ensureKernel, resolveModules, type Kernel, type ResolvedModule } from './kernel.ts';
 
-export const INITRAMFS_FORMAT = 3;
+const INITRAMFS_FORMAT = 3;
 /** What the initramfs must load to mount a 9p root with an overlay (dependencies are added). */
-export const INITRAMFS_MODULES = ['virtio_pci', '9pnet_virtio', '9p', 'overlay'];
-export const NINEP_TAG = 'rootfs';
-export const PAYLOAD_DIR = 'payload';
+const INITRAMFS_MODULES = ['virtio_pci', '9pnet_virtio', '9p', 'overlay'];
+const NINEP_TAG = 'rootfs';
+const PAYLOAD_DIR = 'payload';
 
 /**
  * /init of the initramfs (busybox sh). A fixed script: it takes no input but the files beside it.
  * Any failure powers the VM off with a line on the console instead of hanging.
  */
-export const INIT_SCRIPT = `#!/bin/busybox sh
+const INIT_SCRIPT = `#!/bin/busybox sh
 B=/bin/busybox
 $B mkdir -p /proc /sys /dev /lower /rw /newroot
 $B mount -t proc proc /proc
@@ -92,7 +92,7 @@ export async function ensureVm(rootfs: string, cacheDir: string, log?: (line: st
   return { kernel, vmlinuz: kernel.vmlinuz, initrd: entry.path, rootfs, modules };
 }
 
-export interface QemuOptions {
+interface QemuOptions {
   /** Default tcg. */
   accel?: 'tcg' | 'kvm';
   memoryMb?: number;
@@ -128,13 +128,13 @@ export function qemuArgv(vm: VmImage, o: QemuOptions): string[] {
 }
 
 /** The image's initramfs with `payload` (paths relative to the guest's /) appended as a second archive. */
-export async function initrdWithPayload(vm: VmImage, payload: CpioEntry[], out: string): Promise<string> {
+async function initrdWithPayload(vm: VmImage, payload: CpioEntry[], out: string): Promise<string> {
   const extra = await writeCpio(withParents(payload.map((e) => ({ ...e, path: `${PAYLOAD_DIR}/${e.path.replace(/^\/+/, '')}` }))));
   await fs.writeFile(out, Buffer.concat([await fs.readFile(vm.initrd), extra]));
   return out;
 }
 
-export interface BootResult {
+interface BootResult {
   exitCode: number | null;
   signal: NodeJS.Signals | null;
   timedOut: boolean;

@@ -29,10 +29,10 @@ import { buildImages } from './images.ts';
 import { BINARIES, BUILD_PACKAGES, C_BUILDS, cacheKey, GO_BUILDS, GO_FLAGS, recipeInputs, type Binary, type GoBuild, type KeyInputs } from './recipe.ts';
 import { CRUN, IMAGE_TAGS, K8S_TOOLS_VERSIONS } from './versions.ts';
 
-export const K8S_TOOLS_DIR = dirname(fileURLToPath(import.meta.url));
+const K8S_TOOLS_DIR = dirname(fileURLToPath(import.meta.url));
 export const GO_MODULES_DIR = join(K8S_TOOLS_DIR, 'go');
-export const DEFAULT_CACHE = '/var/cache/podsec/k8s-tools';
-export const cacheRoot = () => process.env.PODSEC_K8S_TOOLS_CACHE || DEFAULT_CACHE;
+const DEFAULT_CACHE = '/var/cache/podsec/k8s-tools';
+const cacheRoot = () => process.env.PODSEC_K8S_TOOLS_CACHE || DEFAULT_CACHE;
 
 /** Debian packages whose files are copied into the images (their versions are part of the key). */
 const IMAGE_PACKAGES = ['libc6', 'iptables', 'libxtables12', 'libip4tc2', 'libip6tc2', 'libnftnl11', 'libmnl0', 'libnetfilter-conntrack3', 'libnfnetlink0', 'coreutils', 'libacl1', 'libattr1', 'libselinux1', 'libpcre2-8-0', 'libgmp10'];
@@ -43,10 +43,10 @@ const KEEP_ENTRIES = 2;
 const GO_BUILD_TIMEOUT_MS = 3 * 60 * 60_000;
 const STEP_TIMEOUT_MS = 30 * 60_000;
 
-export type Log = (line: string) => void;
+type Log = (line: string) => void;
 const stderrLog: Log = (line) => process.stderr.write(`${line}\n`);
 
-export interface VersionsJson {
+interface VersionsJson {
   key: string;
   recipe: number;
   go: string;
@@ -75,14 +75,14 @@ async function must(command: string, args: string[], options: { cwd?: string; en
 }
 
 /** The environment of every go command: local toolchain only, go.sum verified, no workspace. */
-export function goEnv(cgo: boolean): NodeJS.ProcessEnv {
+function goEnv(cgo: boolean): NodeJS.ProcessEnv {
   const path = process.env.PATH ?? '/usr/bin:/bin';
   const withGo = existsSync('/usr/local/go/bin/go') && !path.split(delimiter).includes('/usr/local/go/bin') ? `${path}${delimiter}/usr/local/go/bin` : path;
   return { ...process.env, PATH: withGo, CGO_ENABLED: cgo ? '1' : '0', GOFLAGS: '-mod=readonly', GOTOOLCHAIN: 'local', GOWORK: 'off', LC_ALL: 'C' };
 }
 
 /** dpkg's version of each package, or "absent". */
-export async function debianVersions(packages: readonly string[]): Promise<Record<string, string>> {
+async function debianVersions(packages: readonly string[]): Promise<Record<string, string>> {
   const r = await execa('dpkg-query', ['-W', '-f', '${Package}\t${db:Status-Abbrev}\t${Version}\n', ...packages], { reject: false, stdin: 'ignore' });
   return parseDpkgQuery(r.stdout, packages);
 }
@@ -98,7 +98,7 @@ export function parseDpkgQuery(output: string, packages: readonly string[]): Rec
 }
 
 /** Installs the Debian packages the build needs that are missing (as root, saying which). */
-export async function ensureBuildPackages(log: Log = stderrLog): Promise<void> {
+async function ensureBuildPackages(log: Log = stderrLog): Promise<void> {
   const versions = await debianVersions(BUILD_PACKAGES);
   const missing = BUILD_PACKAGES.filter((p) => versions[p] === 'absent');
   if (missing.length === 0) return;
@@ -110,7 +110,7 @@ export async function ensureBuildPackages(log: Log = stderrLog): Promise<void> {
 }
 
 /** Everything the key is made of. */
-export async function keyInputs(): Promise<KeyInputs> {
+async function keyInputs(): Promise<KeyInputs> {
   const modules: KeyInputs['modules'] = {};
   for (const name of (await fs.readdir(GO_MODULES_DIR)).sort()) {
     modules[name] = {

@@ -22,11 +22,11 @@ const run = promisify(execFile);
 /** kubeadm's default image repository. */
 export const KUBEADM_REGISTRY = 'registry.k8s.io';
 /** flannel's images carry upstream's repository path; the manifest template names their last component. */
-export const FLANNEL_REPOSITORY = 'flannel';
+const FLANNEL_REPOSITORY = 'flannel';
 
 const PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-export interface ImageSpec {
+interface ImageSpec {
   /** Repository (name without tag). */
   name: string;
   tag: string;
@@ -147,7 +147,7 @@ function iptablesFiles(): { files: string[]; links: [string, string][] } {
 }
 
 /** The shared libraries `ldd` resolves for an ELF file (the interpreter included). */
-export async function sharedLibraries(file: string): Promise<string[]> {
+async function sharedLibraries(file: string): Promise<string[]> {
   const { stdout } = await run('ldd', [file], { env: { LC_ALL: 'C', PATH: process.env.PATH ?? '/usr/bin:/bin' }, timeout: 30_000 });
   const libs: string[] = [];
   for (const line of stdout.split('\n')) {
@@ -222,7 +222,7 @@ async function normalizeDirs(root: string, dir = ''): Promise<void> {
 }
 
 /** Stages one image's root file system in `root` (which must not exist). */
-export async function stageImage(spec: ImageSpec, binDir: string, root: string): Promise<void> {
+async function stageImage(spec: ImageSpec, binDir: string, root: string): Promise<void> {
   await fs.mkdir(root, { recursive: true });
   await stageHostPrograms(root, spec.host);
   for (const dir of spec.dirs) await fs.mkdir(join(root, dir), { recursive: true });
@@ -235,7 +235,7 @@ export async function stageImage(spec: ImageSpec, binDir: string, root: string):
   await normalizeDirs(root);
 }
 
-export interface ImagesResult {
+interface ImagesResult {
   /** The OCI layout directory. */
   layout: string;
   /** name:tag -> manifest digest. */

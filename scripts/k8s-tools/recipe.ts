@@ -7,7 +7,7 @@ import { contentHash } from '../image/cache.ts';
 import { bare, CRUN, IMAGE_TAGS, K8S_TOOLS_VERSIONS } from './versions.ts';
 
 /** Bump when the way anything is built or laid out changes without a version or flag changing. */
-export const RECIPE_VERSION = 1;
+const RECIPE_VERSION = 1;
 
 /** The binaries in `<dir>/bin/`. */
 export const BINARIES = [

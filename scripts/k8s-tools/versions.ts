@@ -8,7 +8,7 @@
  */
 import { FLANNEL_CNI_PLUGIN_VERSION, FLANNEL_VERSION } from '../../bin/u7s/lib/kubeadm-fields.ts';
 
-export interface GoSource {
+interface GoSource {
   /** Go module path of the upstream. */
   module: string;
   /** Module version as the Go module proxy serves it. */

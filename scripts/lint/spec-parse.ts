@@ -18,7 +18,7 @@ export interface Section {
   lines: SpecLine[];
 }
 
-export interface Tag {
+interface Tag {
   name: string;
   value: string;
   line: SpecLine;
@@ -74,7 +74,7 @@ export function normalisePath(path: string): string {
 
 // --- %files ----------------------------------------------------------------------------------
 
-export interface FilesEntry {
+interface FilesEntry {
   path: string;
   line: SpecLine;
   isDir: boolean;
@@ -107,7 +107,7 @@ export function filesEntries(sections: Section[]): FilesEntry[] {
 
 // --- %changelog ------------------------------------------------------------------------------
 
-export interface ChangelogEntry {
+interface ChangelogEntry {
   line: SpecLine;
   /** Milliseconds since the epoch; undefined when the date is invalid. */
   time: number | undefined;

@@ -49,7 +49,7 @@ const systemdUnderUsr = {
   _presetdir: '/usr/lib/systemd/system-preset',
 } as const;
 
-export type RootMacro = keyof typeof common | keyof typeof systemdUnderLib;
+type RootMacro = keyof typeof common | keyof typeof systemdUnderLib;
 
 export const BRANCH_MACROS: Record<Branch, Record<RootMacro, string>> = {
   p10: { ...common, ...systemdUnderLib },

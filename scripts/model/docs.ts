@@ -27,18 +27,18 @@ export const DOC_DIRS: ExternalPath[] = [
 ];
 
 /** The installed paths of a page: `%_man<N>dir/<name>.<N>.xz` and its Russian twin. */
-export function manPagePaths(name: string, section: ManSection): Record<'en' | 'ru', string> {
+function manPagePaths(name: string, section: ManSection): Record<'en' | 'ru', string> {
   return { en: `%_man${section}dir/${name}.${section}.xz`, ru: `%_mandir/ru/man${section}/${name}.${section}.xz` };
 }
 
 /** The section of a program entry's man pages, or undefined when it has none (see the header). */
-export function manSectionOf(entry: Entry): ManSection | undefined {
+function manSectionOf(entry: Entry): ManSection | undefined {
   if (!entry.content || !('program' in entry.content)) return undefined;
   return entry.content.manSection ?? (entry.path.startsWith('%_bindir/') ? 1 : undefined);
 }
 
 /** A documented program of the model: its installed path, bundle name and generated files. */
-export interface DocumentedProgram {
+interface DocumentedProgram {
   /** The command name (the basename of its installed path), which is also its pages' name. */
   name: string;
   /** Installed path of the program itself. */
@@ -53,7 +53,7 @@ export interface DocumentedProgram {
 }
 
 /** What a program entry gets documented as, or undefined for an entry that is no documented program. */
-export function documentationOf(entry: Entry): DocumentedProgram | undefined {
+function documentationOf(entry: Entry): DocumentedProgram | undefined {
   const section = manSectionOf(entry);
   if (section === undefined || !entry.content || !('program' in entry.content)) return undefined;
   const name = posix.basename(entry.path);

@@ -5,7 +5,7 @@
  */
 
 /** What an installed path is; decides the %install line and the %files flags. */
-export type EntryKind =
+type EntryKind =
   | 'file' // a regular file
   | 'config' // %config: replaced on upgrade, the old copy saved as .rpmsave
   | 'config-noreplace' // %config(noreplace): a local edit survives upgrades (.rpmnew beside it)
@@ -61,7 +61,7 @@ export interface Dependency {
 }
 
 /** A system user created by the package's %pre. */
-export interface UserDecl {
+interface UserDecl {
   name: string;
   /** Primary group; created by groupadd in the same %pre when listed in `groups`. */
   group: string;

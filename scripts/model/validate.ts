@@ -6,13 +6,13 @@ import { type Branch, BRANCH_MACROS, resolvePath } from './branches.ts';
 import type { Entry, PackageDecl, ProjectModel } from './types.ts';
 
 /** Accounts every ALT base system has; everything else must be created by one of our %pre scriptlets. */
-export const BASE_USERS = ['root'];
-export const BASE_GROUPS = ['root', 'systemd-journal'];
+const BASE_USERS = ['root'];
+const BASE_GROUPS = ['root', 'systemd-journal'];
 
 const UNIT_KINDS = new Set(['system-unit', 'user-unit', 'drop-in']);
 const EXEC_KEY = /^\s*Exec(?:Start|StartPre|StartPost|Stop|StopPost|Reload|Condition)=\s*(.*)$/;
 
-export interface ModelProblem {
+interface ModelProblem {
   path: string;
   problem: string;
 }
@@ -22,7 +22,7 @@ export function formatProblem(p: ModelProblem): string {
 }
 
 /** The packages a package can rely on being installed before it: itself and its requires, transitively. */
-export function requiresClosure(model: ProjectModel, pkg: PackageDecl): PackageDecl[] {
+function requiresClosure(model: ProjectModel, pkg: PackageDecl): PackageDecl[] {
   const byName = new Map(model.packages.map((p) => [p.name, p]));
   const seen = new Map<string, PackageDecl>();
   const visit = (p: PackageDecl) => {
@@ -65,7 +65,7 @@ function checkShape(entry: Entry): string | undefined {
 }
 
 /** Programs named by Exec*= lines of a unit, without systemd's prefix characters. */
-export function unitPrograms(unitText: string): string[] {
+function unitPrograms(unitText: string): string[] {
   const programs: string[] = [];
   for (const line of unitText.split('\n')) {
     const match = EXEC_KEY.exec(line);
@@ -94,7 +94,7 @@ export function unownedParent(path: string, owned: (dir: string) => boolean): st
   return parent === undefined || owned(parent) ? undefined : parent;
 }
 
-export interface ValidateOptions {
+interface ValidateOptions {
   branch: Branch;
   /** The rendered text of a unit entry (to find the programs it starts). */
   unitText: (entry: Entry) => Promise<string>;

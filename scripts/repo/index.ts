@@ -31,7 +31,7 @@ import { bzip2, xz } from '../compress.ts';
 import { buildPkglist, SOURCE_TAGS, Tag, type PkglistInput } from './pkglist.ts';
 import { getString, readRpm } from './rpm-header.ts';
 
-export interface ReleaseFields {
+interface ReleaseFields {
   origin?: string;
   label?: string;
   suite?: string;
@@ -42,7 +42,7 @@ export interface ReleaseFields {
   notAutomatic?: boolean;
 }
 
-export interface IndexOptions extends ReleaseFields {
+interface IndexOptions extends ReleaseFields {
   topDir: string;
   arch?: string;
   component?: string;
@@ -57,7 +57,7 @@ export interface IndexOptions extends ReleaseFields {
   gnupgHome?: string;
 }
 
-export interface IndexResult {
+interface IndexResult {
   archDir: string;
   packages: number;
   pkglist: string;
@@ -138,7 +138,7 @@ function detachSign(file: string, keyId: string, gnupgHome: string): Promise<str
 }
 
 /** `date -R`, in UTC. */
-export function rfc2822(date: Date): string {
+function rfc2822(date: Date): string {
   return date.toUTCString().replace(/GMT$/, '+0000');
 }
 
@@ -148,7 +148,7 @@ function defaultDate(): Date {
 }
 
 /** base/release.<component>, field for field as genbasedir writes it. */
-export function componentRelease(fields: ReleaseFields, component: string, arch: string): string {
+function componentRelease(fields: ReleaseFields, component: string, arch: string): string {
   return [
     `Archive: ${fields.archive ?? 'Unknown'}`,
     `Component: ${component}`,
@@ -161,7 +161,7 @@ export function componentRelease(fields: ReleaseFields, component: string, arch:
   ].join('\n');
 }
 
-export interface HashedFile {
+interface HashedFile {
   path: string; // relative to <arch>
   size: number;
   md5: string;
@@ -169,7 +169,7 @@ export interface HashedFile {
 }
 
 /** base/release: genbasedir's fields, then MD5Sum: and BLAKE2b: blocks, then one blank line. */
-export function globalRelease(fields: ReleaseFields, component: string, arch: string, date: Date, files: readonly HashedFile[]): string {
+function globalRelease(fields: ReleaseFields, component: string, arch: string, date: Date, files: readonly HashedFile[]): string {
   return [
     `Origin: ${fields.origin ?? 'Unknown'}`,
     `Label: ${fields.label ?? 'Unknown'}`,

@@ -80,7 +80,7 @@ export const SOURCE_TAGS: ReadonlySet<number> = new Set([...COPIED_TAGS, Tag.BAS
 const DEPENDENCY_NAME_TAGS = [Tag.REQUIRENAME, Tag.PROVIDENAME, Tag.CONFLICTNAME, Tag.OBSOLETENAME];
 
 /** Paths that any of the packages requires, provides, conflicts with or obsoletes. */
-export function dependencyFiles(headers: Iterable<readonly HeaderEntry[]>): Set<string> {
+function dependencyFiles(headers: Iterable<readonly HeaderEntry[]>): Set<string> {
   const files = new Set<string>();
   for (const header of headers) {
     for (const tag of DEPENDENCY_NAME_TAGS) for (const name of getStrings(header, tag)) if (name.startsWith('/')) files.add(name);
@@ -92,7 +92,7 @@ export function dependencyFiles(headers: Iterable<readonly HeaderEntry[]>): Set<
  * genpkglist's usefulFile(): `dir` is a DIRNAMES value (with its trailing slash), `base` a
  * BASENAMES value. Directory rules match the file's own directory, not its ancestors.
  */
-export function isUsefulFile(dir: string, base: string, dependencyFiles: ReadonlySet<string>): boolean {
+function isUsefulFile(dir: string, base: string, dependencyFiles: ReadonlySet<string>): boolean {
   if (dir.endsWith('/bin/') || dir.endsWith('/sbin/')) return true;
   // genpkglist also keeps /usr/lib/kde4bin/, a PATH directory of old ALT KDE packages
   if (dir === '/usr/games/' || dir === '/usr/lib/kde4bin/') return true;
@@ -103,7 +103,7 @@ export function isUsefulFile(dir: string, base: string, dependencyFiles: Readonl
 }
 
 /** The useful part of the file list, with its own dirname table (dirs in order of first use). */
-export function strippedFileList(header: readonly HeaderEntry[], dependencyFiles: ReadonlySet<string>): HeaderEntry[] {
+function strippedFileList(header: readonly HeaderEntry[], dependencyFiles: ReadonlySet<string>): HeaderEntry[] {
   const basenames = getStrings(header, Tag.BASENAMES);
   const dirnames = getStrings(header, Tag.DIRNAMES);
   const dirindexes = getInts(header, Tag.DIRINDEXES);
@@ -127,7 +127,7 @@ export function strippedFileList(header: readonly HeaderEntry[], dependencyFiles
   ];
 }
 
-export interface PackageFile {
+interface PackageFile {
   fileName: string; // basename in RPMS.<component>
   size: number;
   md5: string; // hex
@@ -135,7 +135,7 @@ export interface PackageFile {
 }
 
 /** The pkglist header entries for one package. */
-export function pkglistEntries(header: readonly HeaderEntry[], file: PackageFile, component: string, dependencyFiles: ReadonlySet<string>): HeaderEntry[] {
+function pkglistEntries(header: readonly HeaderEntry[], file: PackageFile, component: string, dependencyFiles: ReadonlySet<string>): HeaderEntry[] {
   if (getString(header, Tag.SOURCERPM) === undefined) throw new RpmFormatError('no SOURCERPM tag: not a binary package');
   if (file.size > 0xffffffff) throw new RpmFormatError(`${file.size} bytes: too large for CRPMTAG_FILESIZE (INT32)`);
   const copied = COPIED_TAGS.map((tag) => findEntry(header, tag)).filter((entry): entry is HeaderEntry => entry !== undefined);

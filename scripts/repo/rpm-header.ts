@@ -224,7 +224,7 @@ export function getInts(entries: readonly HeaderEntry[], tag: number): number[] 
 // Signature-header tags (rpm's rpmtag.h).
 export const SigTag = { SHA1: 269, SHA256: 273, SIZE: 1000, MD5: 1004, LONGSIZE: 270 } as const;
 
-export interface RpmPackage {
+interface RpmPackage {
   lead: Buffer;
   signature: HeaderEntry[];
   header: HeaderEntry[];

@@ -48,7 +48,7 @@ export function faultBundle(name: string): Promise<string> {
   return bundles.get(name)!;
 }
 
-export interface Step {
+interface Step {
   n: number;
   label: string;
 }
@@ -79,7 +79,7 @@ export interface RunOutcome {
   stderr: string;
 }
 
-export interface CrashOptions<T> {
+interface CrashOptions<T> {
   /** Brings the system to the state a run starts from (index 0: the counting run); returns what the checks need. */
   prepare: (index: number) => T | Promise<T>;
   /** Runs the operation with `env` added to its environment (the fault variables); resolves when it has ended. */

@@ -12,11 +12,11 @@ import { type BootOptions, bootNode, type Node } from './nspawn.ts';
 import { mountOverlay } from './rootfs.ts';
 
 /** RFC 5737 documentation networks (never routed), in order of preference. */
-export const SUBNET_CANDIDATES = ['198.51.100', '203.0.113', '192.0.2'];
+const SUBNET_CANDIDATES = ['198.51.100', '203.0.113', '192.0.2'];
 export const BRIDGE = 'podsecbr0';
 
 /** The first candidate /24 that no host interface has an address in. */
-export async function pickSubnet(): Promise<string> {
+async function pickSubnet(): Promise<string> {
   const host = await ip(['-o', '-4', 'addr', 'show']);
   const free = SUBNET_CANDIDATES.find((p) => !host.includes(` ${p}.`));
   if (!free) throw new Error(`every test subnet (${SUBNET_CANDIDATES.join(', ')}) is in use on this host`);

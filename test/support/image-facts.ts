@@ -11,7 +11,7 @@ import { type Branch, resolvePath } from '../../scripts/model/branches.ts';
 import type { ProjectModel } from '../../scripts/model/types.ts';
 import { expectedRows } from './model-expectations.ts';
 
-export interface CheckRequest {
+interface CheckRequest {
   paths: string[];
   systemUnits: string[];
   userUnits: string[];

@@ -6,7 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { execa } from 'execa';
 import YAML from 'yaml';
 import type { ChangelogEntry } from '../../scripts/changelog.ts';
@@ -86,4 +86,3 @@ export async function buildBumpedRelease(work: string): Promise<{ rpms: string[]
   return { rpms, release: next.release, version: next.version };
 }
 
-export const macrosOf = (specFile: string, branch = 'p11') => join(dirname(specFile), 'macros', `${branch}.macros`);

@@ -5,7 +5,7 @@
 import { type Branch, resolvePath } from '../../scripts/model/branches.ts';
 import type { Entry, PackageDecl } from '../../scripts/model/types.ts';
 
-export interface FileRow {
+interface FileRow {
   path: string;
   /** st_mode in octal, file type included (0100644, 040755, 0120777). */
   mode: string;
@@ -17,7 +17,7 @@ export interface FileRow {
 
 const TYPE_BITS: Record<string, number> = { dir: 0o040000, symlink: 0o120000 };
 
-export function expectedRow(entry: Entry, branch: Branch): FileRow {
+function expectedRow(entry: Entry, branch: Branch): FileRow {
   const type = TYPE_BITS[entry.kind] ?? 0o100000;
   return {
     path: resolvePath(entry.path, branch),

@@ -48,7 +48,7 @@ process.on('exit', () => {
 });
 
 /** Deletes namespaces left by test processes that no longer exist. */
-export function removeStaleNetns(): void {
+function removeStaleNetns(): void {
   let list = '';
   try {
     list = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8', timeout: 10_000 });

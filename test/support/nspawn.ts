@@ -17,7 +17,7 @@ import { execa } from 'execa';
 import { isAlive, sleep } from '../../scripts/image/cache.ts';
 import { assertNotCached, ownCgroup, removeCgroups, type RunResult } from './rootfs.ts';
 
-export type NodeNetwork =
+type NodeNetwork =
   /** The host's own network (nspawn without a network option). */
   | { kind: 'host' }
   /** --private-network: loopback only. */

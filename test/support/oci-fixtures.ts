@@ -20,7 +20,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Test } from 'uvu';
 import type { Ran } from './exec.ts';
@@ -67,7 +67,7 @@ export function removeTree(root: string): void {
 }
 
 /** A busybox-static root file system as a tar (deterministic); `variant` changes its content (another digest). */
-export function busyboxTar(dir: string, variant: string): string {
+function busyboxTar(dir: string, variant: string): string {
   const rootfs = join(dir, `rootfs-${variant}`);
   mkdirSync(join(rootfs, 'bin'), { recursive: true });
   mkdirSync(join(rootfs, 'etc'), { recursive: true });
@@ -114,7 +114,7 @@ export async function saveArchive(store: ImageStore, ociDir: string, arch: strin
   return runProgram('podsec-save-oci', ['--registry', 'localhost', '--signature-policy', store.policy, ociDir, arch, store.transport, ...images], { timeoutMs: 300_000 });
 }
 
-export interface AsUserOptions {
+interface AsUserOptions {
   env?: Record<string, string>;
   input?: string;
   timeoutMs?: number;
@@ -248,8 +248,6 @@ export async function startMaster(label: string): Promise<MasterEnv> {
 
 const TRIXIE = { skopeo: '1.18.0+ds1-1+b5', podman: '5.4.2+ds1-2+b2' } as const;
 const TRIXIE_PACKAGES = [`skopeo=${TRIXIE.skopeo}`, `podman=${TRIXIE.podman}`, 'netavark', 'crun', 'libyajl2', 'libc6', 'libgpgme11t64', 'libsqlite3-0', 'libassuan9', 'libgpg-error0', 'libseccomp2', 'libsubid5'];
-
-export { hostDebianMirror };
 
 export interface TrixieTools {
   /** Directory with skopeo and podman (put it first on PATH). */

@@ -22,7 +22,7 @@ import { enterableTempDir } from './temp-dir.ts';
 
 const Ajv = AjvModule as unknown as typeof AjvModule.default;
 
-export interface RbacFlowOptions {
+interface RbacFlowOptions {
   /** A cluster-admin kubeconfig (a function: it may exist only once the suite's own hooks ran). */
   admin: () => string;
   /** The kubectl to use (default: the one on PATH). */

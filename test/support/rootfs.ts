@@ -35,7 +35,7 @@ export const DEFAULT_PACKAGES: readonly string[] = [
   'iproute2', 'procps', 'nodejs', 'passwd',
 ];
 
-export function cacheDir(): string {
+function cacheDir(): string {
   return process.env.PODSEC_CACHE_DIR || '/var/cache/podsec-test';
 }
 

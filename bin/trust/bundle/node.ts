@@ -88,7 +88,7 @@ export interface FetchedBundle {
   policyText: string;
 }
 
-export interface FetchOptions {
+interface FetchOptions {
   /** Where the files are: http://<master>:81/keys/ (ends with "/"). */
   baseUrl: string;
   /** Host header: sigstore.local:81 when connecting to the master's address directly. */

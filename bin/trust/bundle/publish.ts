@@ -50,7 +50,7 @@ export function envelopeText(manifest: string, privateKey: KeyObject): string {
   );
 }
 
-export interface PublishPlan {
+interface PublishPlan {
   changed: boolean;
   /** What would change, one translated line each. */
   changes: string[];

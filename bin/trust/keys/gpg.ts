@@ -16,7 +16,7 @@ const MAX_PUBLIC_KEY_BYTES = 1024 * 1024;
 let gpgBinary: string | undefined;
 
 /** gpg2 where it exists (ALT), else gpg. */
-export async function gpgCommand(): Promise<string> {
+async function gpgCommand(): Promise<string> {
   if (gpgBinary) return gpgBinary;
   for (const candidate of ['gpg2', 'gpg']) {
     const probe = await run(candidate, ['--version']);
@@ -25,7 +25,7 @@ export async function gpgCommand(): Promise<string> {
   throw new CommandError(t('neither gpg2 nor gpg is installed'), 1);
 }
 
-export interface PublicKeyInfo {
+interface PublicKeyInfo {
   /** Fingerprints of the primary keys, in file order. */
   primaries: string[];
   /** Fingerprints of all keys (primary and subkeys) that may sign. */
@@ -35,7 +35,7 @@ export interface PublicKeyInfo {
 }
 
 /** Parses `--with-colons` key listings (pub/sec, sub/ssb, fpr, uid records). */
-export function parseColons(text: string): PublicKeyInfo {
+function parseColons(text: string): PublicKeyInfo {
   const info: PublicKeyInfo = { primaries: [], signing: [], uids: [] };
   let current: { primary: boolean; canSign: boolean } | undefined;
   for (const line of text.split('\n')) {
@@ -55,7 +55,7 @@ export function parseColons(text: string): PublicKeyInfo {
 }
 
 /** Lists the keys in an exported public key block, without importing it anywhere that matters. */
-export async function inspectPublicKey(bytes: Uint8Array): Promise<PublicKeyInfo> {
+async function inspectPublicKey(bytes: Uint8Array): Promise<PublicKeyInfo> {
   if (bytes.length === 0 || bytes.length > MAX_PUBLIC_KEY_BYTES) throw new CommandError(t('a public key must be between 1 byte and {max} bytes', { max: MAX_PUBLIC_KEY_BYTES }), 1);
   const home = mkdtempSync(join(tmpdir(), 'podsec-gpg-'));
   try {
@@ -80,7 +80,7 @@ export async function checkPublicKey(bytes: Uint8Array, source: string): Promise
 const userEnv = (as: RunAs) => ({ GNUPGHOME: join(as.home, '.gnupg') });
 
 /** Stops the gpg-agent a key operation started for the maker. */
-export async function stopAgent(as: RunAs): Promise<void> {
+async function stopAgent(as: RunAs): Promise<void> {
   await run('gpgconf', ['--kill', 'gpg-agent'], { as, env: userEnv(as) });
 }
 

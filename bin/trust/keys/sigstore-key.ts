@@ -23,7 +23,7 @@ const MAX_PEM_BYTES = 64 * 1024;
 
 export class SigstoreKeyError extends Error {}
 
-export interface SigstoreKeyPair {
+interface SigstoreKeyPair {
   /** The encrypted private key, PEM. */
   privateKeyPem: string;
   /** The public key, SubjectPublicKeyInfo PEM. */

@@ -27,7 +27,7 @@ export const USER_SIGSTORE_DIR = '.config/podsec';
 export const USER_SIGSTORE_KEY = `${USER_SIGSTORE_DIR}/sigstore.key`;
 
 /** The path of `relative` in the account's home, as this process sees it. */
-export const inHome = (root: string, account: Account, relative: string) => join(root, account.home, relative);
+const inHome = (root: string, account: Account, relative: string) => join(root, account.home, relative);
 
 function wrap<T>(fn: () => T): T {
   try {
@@ -48,7 +48,7 @@ export function userFile(root: string, account: Account, relative: string, conte
   wrap(() => atomicWrite(inHome(root, account, relative), content, { mode, uid: account.uid, gid, root, trustedOwner: account.uid }));
 }
 
-export type UserFileState = { kind: 'absent' } | { kind: 'file'; text: string } | { kind: 'other'; reason: string };
+type UserFileState = { kind: 'absent' } | { kind: 'file'; text: string } | { kind: 'other'; reason: string };
 
 /** What is at `relative` in the home, without following a symlink at any component. */
 export function userFileState(root: string, account: Account, relative: string): UserFileState {
@@ -99,7 +99,7 @@ export async function supportsImmutable(root: string, path: string): Promise<boo
   }
 }
 
-export type LockedDirState = 'absent' | 'locked' | 'open';
+type LockedDirState = 'absent' | 'locked' | 'open';
 
 /** Is ~/.config/containers the empty, immutable, 0500 user:podman directory podsec makes? */
 export async function lockedDirState(root: string, account: Account, relative: string, gid: number): Promise<LockedDirState> {

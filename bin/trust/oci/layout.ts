@@ -11,8 +11,8 @@ import { ImageNameError, parseImageName, type ImageName } from './refs.ts';
 
 const t = translator('podsec');
 
-export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
-export const LAYOUT_VERSION = '1.0.0';
+const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
+const LAYOUT_VERSION = '1.0.0';
 const MANIFEST_TYPES = new Set([
   'application/vnd.oci.image.manifest.v1+json',
   'application/vnd.oci.image.index.v1+json',

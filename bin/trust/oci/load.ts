@@ -36,7 +36,7 @@ export const EXIT = {
 
 export type Signer = { kind: 'gpg'; id: string; passphrase?: string } | { kind: 'sigstore'; keyFile: string; keyText: string; passphrase: string };
 
-export interface Transfer {
+interface Transfer {
   image: LayoutImage;
   destination: string;
 }

@@ -10,7 +10,7 @@ import { PLATFORM_NAME } from '../../lib/platform.ts';
 
 /** The architectures upstream allows everywhere (skopeo --override-arch values). */
 export const ARCHITECTURES = ['amd64', 'arm64', 'arm', 'ppc64le', '386'] as const;
-export type Architecture = (typeof ARCHITECTURES)[number];
+type Architecture = (typeof ARCHITECTURES)[number];
 
 export const isArchitecture = (value: string): value is Architecture => (ARCHITECTURES as readonly string[]).includes(value);
 

@@ -56,7 +56,7 @@ export function parseImages(texts: string[]): ImageName[] {
   });
 }
 
-export interface SaveInput {
+interface SaveInput {
   ociDir: string;
   architectures: string[];
   /** '' or docker:// or containers-storage:[...] */
@@ -86,7 +86,7 @@ export async function saveAndList(values: Invocation['values'], input: Omit<Save
 /** The fixed time stamped into archive entries, so the same images give the same archive bytes. */
 const ARCHIVE_MTIME = new Date(0);
 
-export async function saveImages(input: SaveInput): Promise<string[]> {
+async function saveImages(input: SaveInput): Promise<string[]> {
   const dir = resolve(input.ociDir);
   if (dir.includes(':')) throw new CommandError(t('the directory {dir} must not contain ":" (skopeo reads it as a reference)', { dir }), SAVE_EXIT.usage);
   try {

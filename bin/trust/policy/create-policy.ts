@@ -40,24 +40,24 @@ import {
 const t = translator('podsec');
 
 export const POLICY_FILE = `${CONTAINERS_CONFIG_DIR}/policy.json`;
-export const REGISTRIES_D_DIR = `${CONTAINERS_CONFIG_DIR}/registries.d`;
-export const DEFAULT_YAML = `${REGISTRIES_D_DIR}/default.yaml`;
-export const REGISTRIES_CONF = `${CONTAINERS_CONFIG_DIR}/registries.conf`;
-export const INDEX_HTML = `${SIGSTORE_ROOT}/index.html`;
+const REGISTRIES_D_DIR = `${CONTAINERS_CONFIG_DIR}/registries.d`;
+const DEFAULT_YAML = `${REGISTRIES_D_DIR}/default.yaml`;
+const REGISTRIES_CONF = `${CONTAINERS_CONFIG_DIR}/registries.conf`;
+const INDEX_HTML = `${SIGSTORE_ROOT}/index.html`;
 export const SIGNATURES_DIR = `${SIGSTORE_ROOT}/sigstore`;
 
 export const POLICY_HISTORY = { prefix: 'policy_', backupPrefix: 'policy_', backup: 'move' } as const;
-export const DEFAULT_YAML_HISTORY = { prefix: 'default_', backupPrefix: 'default.yaml.', backup: 'move' } as const;
-export const REGISTRIES_CONF_HISTORY = { prefix: 'registries_', backupPrefix: 'registries.conf.', backup: 'copy' } as const;
+const DEFAULT_YAML_HISTORY = { prefix: 'default_', backupPrefix: 'default.yaml.', backup: 'move' } as const;
+const REGISTRIES_CONF_HISTORY = { prefix: 'registries_', backupPrefix: 'registries.conf.', backup: 'copy' } as const;
 
-export const INDEX_HTML_CONTENT = '<html><body><h1>SigStore works!</h1></body></html>\n';
+const INDEX_HTML_CONTENT = '<html><body><h1>SigStore works!</h1></body></html>\n';
 
 /** registries.d/default.yaml as upstream writes it: both the current and the pre-1.26 key names. */
-export const DEFAULT_YAML_CONTENT = `default-docker:\n  lookaside: ${SIGSTORE_URL}\n  sigstore: ${SIGSTORE_URL}\n`;
+const DEFAULT_YAML_CONTENT = `default-docker:\n  lookaside: ${SIGSTORE_URL}\n  sigstore: ${SIGSTORE_URL}\n`;
 
 export type Role = 'master' | 'node';
 
-export interface CreatePolicyInput {
+interface CreatePolicyInput {
   root: string;
   address: string;
   role: Role;
@@ -204,7 +204,7 @@ function planHosts(plan: Plan, root: string, address: string): void {
 }
 
 /** The node's pin: the one given, else the one stored by an earlier bootstrap. */
-export function nodePin(given: Pin | undefined, previous: NodeTrustState | undefined): Pin {
+function nodePin(given: Pin | undefined, previous: NodeTrustState | undefined): Pin {
   const pin = given ?? previous?.pin;
   if (!pin) {
     throw new CommandError(
@@ -224,7 +224,7 @@ function planNodeKeys(plan: Plan, root: string, bundle: FetchedBundle): void {
   planFile(plan, root, `${KEYS_DIR}/${BUNDLE_NAME}`, bundle.envelope, { mode: 0o644, what: t('the verified trust bundle') });
 }
 
-export interface CreatePolicyResult {
+interface CreatePolicyResult {
   plan: Plan;
 }
 

@@ -23,13 +23,13 @@ export const SIGSTORE_REGISTRIES_D = '/etc/containers/registries.d/podsec-sigsto
 export const SIGSTORE_REGISTRIES_D_PREFIX = 'podsec-sigstore_';
 
 export const keyFileName = (user: string, kind: KeyKind) => `${user}.${kind === 'gpg' ? 'pgp' : 'pub'}`;
-export const keyPathOf = (user: string, kind: KeyKind) => `${KEYS_DIR}/${keyFileName(user, kind)}`;
+const keyPathOf = (user: string, kind: KeyKind) => `${KEYS_DIR}/${keyFileName(user, kind)}`;
 
 export function makerRequirement(user: string, kind: KeyKind): PolicyRequirement {
   return kind === 'gpg' ? { type: 'signedBy', keyType: 'GPGKeys', keyPath: keyPathOf(user, kind) } : { type: 'sigstoreSigned', keyPath: keyPathOf(user, kind) };
 }
 
-export interface ScopeOwner {
+interface ScopeOwner {
   user: string;
   kind: KeyKind;
 }
@@ -55,7 +55,7 @@ export function scopesOf(policy: ContainersPolicy, user: string): string[] {
     .map(([scope]) => scope);
 }
 
-export interface MakerUpdate {
+interface MakerUpdate {
   user: string;
   kind: KeyKind;
   repoPaths: string[];
@@ -101,7 +101,7 @@ export function makerPolicy(system: ContainersPolicy): ContainersPolicy {
 }
 
 /** Docker scopes whose requirements include sigstoreSigned, sorted. */
-export function sigstoreScopes(policy: ContainersPolicy): string[] {
+function sigstoreScopes(policy: ContainersPolicy): string[] {
   return Object.entries(policy.transports?.docker ?? {})
     .filter(([, requirements]) => requirements.some((r) => r.type === 'sigstoreSigned'))
     .map(([scope]) => scope)

@@ -24,7 +24,7 @@ export class RegistriesConfError extends Error {
   }
 }
 
-export interface RegistryTable {
+interface RegistryTable {
   /** Line of the [[registry]] header. */
   line: number;
   location?: string;
@@ -32,7 +32,7 @@ export interface RegistryTable {
   insecure?: boolean;
 }
 
-export interface RegistriesConf {
+interface RegistriesConf {
   registries: RegistryTable[];
   /** Header line of the first v1 table ([registries.search], [registries.insecure], [registries.block]). */
   v1Line?: number;
@@ -177,7 +177,7 @@ function registryLocalTable(conf: RegistriesConf): RegistryTable | undefined {
 
 const REGISTRY_LOCAL_TABLE = `[[registry]]\nlocation = "${REGISTRY_HOST}"\ninsecure = true\n`;
 
-export type RegistriesConfPlan = { change: false; table: RegistryTable } | { change: true; text: string };
+type RegistriesConfPlan = { change: false; table: RegistryTable } | { change: true; text: string };
 
 /**
  * What registries.conf must become. Throws RegistriesConfError for a file podsec can't edit safely

@@ -68,7 +68,7 @@ const isEnabled = (unit: string) => systemctl(['is-enabled', '--quiet', unit]).s
 const unitExists = (root: string, unit: string) => UNIT_DIRS.some((dir) => existsSync(join(root, dir, unit)));
 
 /** Can we listen on host:port? (false when another program holds it) */
-export function portFree(host: string, port: number): Promise<boolean> {
+function portFree(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const server = createServer();
     server.once('error', () => resolve(false));

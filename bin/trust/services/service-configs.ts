@@ -18,10 +18,10 @@ export const REGISTRY_UNIT = 'podsec-registry.service';
 export const NGINX_CONF = '/etc/podsec/sigstore/nginx.conf';
 export const REGISTRY_CONF = '/etc/podsec/registry/config.yml';
 /** nginx's prefix (-p): its pid file and temp directories, relative in the config, live here. */
-export const NGINX_PREFIX = '/run/podsec-sigstore/';
+const NGINX_PREFIX = '/run/podsec-sigstore/';
 export const REGISTRY_STORAGE = '/var/lib/containers/storage/volumes/registry/_data';
 
-export interface SigstoreNginxParams {
+interface SigstoreNginxParams {
   /** host:port, e.g. 192.168.10.1:81 */
   listen: string;
   /** The served tree: /var/sigstore. */
@@ -80,7 +80,7 @@ http {
 `;
 }
 
-export interface RegistryParams {
+interface RegistryParams {
   /** host:port, e.g. 192.168.10.1:80 */
   addr: string;
   rootDirectory?: string;

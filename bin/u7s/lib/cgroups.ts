@@ -39,7 +39,7 @@ export const hostCgroupProbe: CgroupProbe = {
 };
 
 /** The controllers available at `dir` (a cgroup v2 directory), or [] when it is not one. */
-export function controllersAt(probe: CgroupProbe, dir: string): string[] {
+function controllersAt(probe: CgroupProbe, dir: string): string[] {
   if (!probe.isCgroup2(dir)) return [];
   return (probe.readFile(`${dir}/cgroup.controllers`) ?? '').split(/\s+/).filter(Boolean);
 }

@@ -28,8 +28,8 @@ export function splitAtCommand(argv: string[], valued: string[], flags: string[]
 }
 
 /** The frame's own options every program has (see bin/lib/command.ts). */
-export const FRAME_FLAGS = ['help', 'version', '-h', '-V'];
-export const FRAME_VALUED = ['root'];
+const FRAME_FLAGS = ['help', 'version', '-h', '-V'];
+const FRAME_VALUED = ['root'];
 
 /**
  * Runs a shim: every argument, --help included, belongs to the program it stands for, so the

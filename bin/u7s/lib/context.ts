@@ -25,7 +25,7 @@ export function runContext(): RunContext {
 /** The launch context the rootlesskit launcher hands its namespace phase (and what runs there). */
 export const LAUNCH_ENV = '_U7S_LAUNCH';
 
-export interface LaunchContext {
+interface LaunchContext {
   envFile: string;
   launcherPid: number;
 }

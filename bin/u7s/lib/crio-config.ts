@@ -12,7 +12,7 @@ import { SYSTEM_PROGRAMS, type UserLayout } from './paths.ts';
 import { stringify } from 'smol-toml';
 
 /** Dotted table name -> its keys (strings, booleans, lists of strings), in the order written. */
-export type CrioTables = [string, Record<string, string | boolean | string[]>][];
+type CrioTables = [string, Record<string, string | boolean | string[]>][];
 
 export const SIGNATURE_POLICY = '/etc/containers/policy.json';
 
@@ -30,7 +30,7 @@ export function crioImageStore(layout: UserLayout): ImageStore {
 /** CRI-O's namespace pinner: ALT's cri-o package installs it beside crio (CRI-O fails at start without it). */
 export const PINNS = join(dirname(SYSTEM_PROGRAMS.crio), 'pinns');
 
-export type CrioSettings = Pick<NodeSettings, 'registry' | 'pauseImage'> & { cgroups: CgroupMode };
+type CrioSettings = Pick<NodeSettings, 'registry' | 'pauseImage'> & { cgroups: CgroupMode };
 
 export function crioTables(layout: UserLayout, settings: CrioSettings): CrioTables {
   const run = layout.usernetesRun;

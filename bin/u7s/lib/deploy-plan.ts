@@ -20,9 +20,9 @@ import * as v from './values.ts';
 
 const t = translator('podsec-k8s');
 
-export const MIN_MINOR = 26;
-export const CALICO_POD_CIDR = '192.168.0.0/16';
-export const DEFAULT_SLIRP_CIDR = '10.0.2.0/24';
+const MIN_MINOR = 26;
+const CALICO_POD_CIDR = '192.168.0.0/16';
+const DEFAULT_SLIRP_CIDR = '10.0.2.0/24';
 const BOOTSTRAP_GROUPS = ['system:bootstrappers:kubeadm:default-node-token'];
 
 export interface HostFacts {
@@ -49,7 +49,7 @@ export interface DeployPlan {
   version?: v.KubeVersion;
 }
 
-export class PlanError extends Error {
+class PlanError extends Error {
   readonly expected = true;
 }
 
@@ -92,7 +92,7 @@ function joinEndpoint(parsed: ParsedFlags): string | undefined {
   return v.endpoint(parsed.positionals[0]!, t('the API server endpoint')).text;
 }
 
-export interface PlanInput {
+interface PlanInput {
   parsed: ParsedFlags;
   env: NodeJS.ProcessEnv;
   root: string;

@@ -32,7 +32,7 @@ import { planSubids } from './subid.ts';
 const t = translator('podsec-k8s');
 const say = (message: string) => process.stderr.write(`${message}\n`);
 
-export interface RunOptions {
+interface RunOptions {
   root: string;
   account: Account;
   env: NodeJS.ProcessEnv;
@@ -132,7 +132,7 @@ async function kubernetesDir(options: RunOptions): Promise<void> {
   safeMkdir(path, { mode: 0o755, uid: account.uid, gid: account.gid, root: options.root });
 }
 
-export async function writeNodeFiles(plan: DeployPlan, options: RunOptions): Promise<void> {
+async function writeNodeFiles(plan: DeployPlan, options: RunOptions): Promise<void> {
   const { root, account } = options;
   const files = { mode: 0o640, uid: 0, gid: account.gid, root };
   safeMkdir(join(root, U7S_RENDERED_DIR), { mode: 0o750, uid: 0, gid: account.gid, root });

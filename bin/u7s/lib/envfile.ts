@@ -12,7 +12,7 @@ import { translator } from '../../lib/i18n.ts';
 
 const t = translator('podsec-k8s');
 
-export class EnvFileError extends Error {
+class EnvFileError extends Error {
   readonly expected = true;
 }
 

@@ -12,11 +12,11 @@ import { getPath, setPath, type Doc } from './kubeadm-documents.ts';
 const t = translator('podsec-k8s');
 const PLACEHOLDER_PREFIX = `${REGISTRY_HOST}/${PLATFORM_PLACEHOLDER}/`;
 
-export class ManifestError extends Error {
+class ManifestError extends Error {
   readonly expected = true;
 }
 
-export interface FlannelOptions {
+interface FlannelOptions {
   podCidr: string;
   /** Registry and path the flannel images come from, e.g. registry.local/p11 or docker.io/flannel. */
   repository: string;

@@ -9,11 +9,11 @@ import { contains, networkOf, overlaps, type Cidr } from './values.ts';
 
 const t = translator('podsec-k8s');
 
-export class NetworkError extends Error {
+class NetworkError extends Error {
   readonly expected = true;
 }
 
-export interface HostAddress {
+interface HostAddress {
   dev: string;
   /** The interface label (eth0, eth0:1), as upstream reported it. */
   label: string;

@@ -18,7 +18,7 @@ import type { Captured } from '../../lib/proc.ts';
 const t = translator('podsec-k8s');
 
 /** Runs argv (as the node account, in its namespace) and returns what it printed. */
-export type Runner = (argv: string[]) => Promise<Captured>;
+type Runner = (argv: string[]) => Promise<Captured>;
 
 export interface PullOptions {
   skopeo: string;

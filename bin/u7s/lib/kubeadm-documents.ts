@@ -15,7 +15,7 @@ import { U7S_KUBEADM_CONFIG_DIR } from './paths.ts';
 
 const t = translator('podsec-k8s');
 
-export class DocumentError extends Error {
+class DocumentError extends Error {
   readonly expected = true;
 }
 

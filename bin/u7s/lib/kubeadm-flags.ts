@@ -14,7 +14,7 @@ const t = translator('podsec-k8s');
 export type DeployCommand = 'init' | 'join';
 
 /** A command-line mistake: one line, exit status 2 (the frame's "invalid arguments"). */
-export class FlagError extends CommandError {
+class FlagError extends CommandError {
   constructor(message: string) {
     super(message, 2);
   }
@@ -35,7 +35,7 @@ interface FlagDef {
 const BOTH: DeployCommand[] = ['init', 'join'];
 
 /** Help texts are msgids; they are translated when shown. */
-export const FLAGS: Record<string, FlagDef> = {
+const FLAGS: Record<string, FlagDef> = {
   'apiserver-advertise-address': { commands: BOTH, check: v.ipv4, valueName: 'IP', description: "address the API server advertises (default: the host's address on the default route's network); also the node address on tap0" },
   'apiserver-bind-port': { commands: BOTH, check: v.port, valueName: 'PORT', description: 'API server port (default 6443); this port is the one published on the host' },
   'certificate-key': { commands: BOTH, check: v.certificateKey, valueName: 'KEY', description: 'init: key that encrypts the uploaded control-plane certificates; join: key to download them (with --control-plane)' },
@@ -69,7 +69,7 @@ export const FLAGS: Record<string, FlagDef> = {
 };
 
 /** Flags of kubeadm that the wrapper refuses, with the reason. */
-export const REFUSED: Record<string, { description: string }> = {
+const REFUSED: Record<string, { description: string }> = {
   'cri-socket': { description: 'the node always uses CRI-O at unix:///run/crio/crio.sock in its namespace' },
   rootfs: { description: 'kubeadm runs inside the node namespace; another root file system makes no sense there' },
   'experimental-upload-certs': { description: 'removed from kubeadm; init always uploads the certificates' },

@@ -8,7 +8,7 @@ import { translator } from '../../lib/i18n.ts';
 
 const t = translator('podsec-k8s');
 
-export class KubeconfigError extends Error {
+class KubeconfigError extends Error {
   readonly expected = true;
 }
 

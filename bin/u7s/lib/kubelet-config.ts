@@ -8,7 +8,7 @@ import YAML from 'yaml';
 import { kubeletPluginsDir, U7S_ADMIN_HOME } from '../../lib/names.ts';
 import type { CgroupMode } from './cgroups.ts';
 
-export interface KubeletHost {
+interface KubeletHost {
   /** Whether cgroup v2 controllers are delegated to the node (cgroups.ts). */
   cgroups: CgroupMode;
   /** kubelet's minor version (1.MINOR), when known. */

@@ -10,25 +10,25 @@ import * as v from './values.ts';
 
 const t = translator('podsec-k8s');
 
-export interface HaproxyOptions {
+interface HaproxyOptions {
   masters: string[];
   bind: string;
   checkIntervalMs: number;
   caFile?: string;
 }
 
-export interface Backend {
+interface Backend {
   host: string;
   port: number;
 }
 
-export function backend(value: string): Backend {
+function backend(value: string): Backend {
   if (/^\d{1,3}(\.\d{1,3}){3}$/.test(value)) return { host: v.ipv4(value, '--master'), port: 6443 };
   const { host, port } = v.endpoint(value, '--master');
   return { host, port };
 }
 
-export function bindAddress(value: string): { address: string; port: number } {
+function bindAddress(value: string): { address: string; port: number } {
   const match = /^(\*|\d{1,3}(?:\.\d{1,3}){3})?:(\d+)$/.exec(value);
   if (!match) throw new v.ValueError(t('--bind: {value} is not [ADDRESS]:PORT', { value: v.shown(value) }));
   const address = !match[1] || match[1] === '*' ? '0.0.0.0' : v.ipv4(match[1], '--bind');
@@ -77,7 +77,7 @@ export function renderHaproxy(options: HaproxyOptions): string {
   ].join('\n');
 }
 
-export interface KeepalivedOptions {
+interface KeepalivedOptions {
   vip: string;
   interface: string;
   state: string;

@@ -9,7 +9,7 @@ import { sleep } from './poll.ts';
 
 const t = translator('podsec-k8s');
 
-export interface Readiness {
+interface Readiness {
   childPid: number;
   launcherPid: number;
 }

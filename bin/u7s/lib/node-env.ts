@@ -64,7 +64,7 @@ const KEYS = {
   U7S_NODENAME: 'nodeName',
 } as const;
 
-export const ROOTLESSKIT_FLAG = /^--[a-z0-9][a-z0-9-]*(=[A-Za-z0-9_.,:/@+-]*)?$/;
+const ROOTLESSKIT_FLAG = /^--[a-z0-9][a-z0-9-]*(=[A-Za-z0-9_.,:/@+-]*)?$/;
 
 export function rootlesskitFlags(value: string, what: string): string[] {
   const flags = value.split(/\s+/).filter(Boolean);
@@ -75,7 +75,7 @@ export function rootlesskitFlags(value: string, what: string): string[] {
 }
 
 /** The environment file's lines, upstream names first, then the derived values admins look up. */
-export function nodeEnvEntries(s: NodeSettings): [string, string][] {
+function nodeEnvEntries(s: NodeSettings): [string, string][] {
   const service = v.parseCidr(s.serviceCidr, 'U7S_SERVICECIDR');
   const pods = v.parseCidr(s.podNetworkCidr, 'U7S_PODNETWORKCIDR');
   const slirp = v.parseCidr(s.slirpCidr, 'U7S_SLIRP_CIDR');

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Account } from './accounts.ts';
 import { NODE_UNITS, systemSystemctl, userManagerActive, userSystemctl } from './node-service.ts';
 
-export interface UnitStatus {
+interface UnitStatus {
   unit: string;
   /** systemd's ActiveState: active, inactive, failed, activating, deactivating, reloading. */
   activeState: string;

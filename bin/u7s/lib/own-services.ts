@@ -12,7 +12,7 @@ import { REGISTRY_HOST, REGISTRY_PORT, SIGSTORE_HOST, SIGSTORE_PORT } from '../.
 import { bindingsOf, parseHosts } from '../../lib/hosts.ts';
 
 /** The routing table and rule preferences used inside the namespace (it has no others). */
-export const HOST_SERVICES_TABLE = 100;
+const HOST_SERVICES_TABLE = 100;
 const SERVICE_RULE_PREF = 50;
 const LOCAL_RULE_PREF = 100;
 

@@ -4,10 +4,8 @@
  * Pure data and path arithmetic; nothing here touches the file system.
  */
 import { join } from 'node:path';
-import { U7S_ADMIN_HOME, U7S_CONFIG_DIR, U7S_LIBEXEC_BIN } from '../../lib/names.ts';
+import { U7S_CONFIG_DIR, U7S_LIBEXEC_BIN } from '../../lib/names.ts';
 import { SYSTEM_PATH } from '../../lib/proc.ts';
-
-export { U7S_ADMIN_HOME, U7S_CONFIG_DIR, U7S_LIBEXEC_BIN };
 
 /** Programs of the u7s layer, as installed. */
 export const U7S_PROGRAMS = {

@@ -5,20 +5,20 @@
 export type Role = 'control-plane' | 'worker';
 export type CniPlugin = 'flannel' | 'calico';
 
-export interface PortForward {
+interface PortForward {
   proto: 'tcp' | 'udp';
   parentPort: number;
   childPort: number;
 }
 
-export const CONTROL_PLANE_TCP = [2379, 2380, 10250, 10255, 10256];
-export const WORKER_TCP = [10250, 10255, 10256];
+const CONTROL_PLANE_TCP = [2379, 2380, 10250, 10255, 10256];
+const WORKER_TCP = [10250, 10255, 10256];
 /** flannel's VXLAN, and the namespace's DNS port 53 published as 6053 (no privileged host port). */
-export const ALWAYS_UDP: PortForward[] = [
+const ALWAYS_UDP: PortForward[] = [
   { proto: 'udp', parentPort: 8472, childPort: 8472 },
   { proto: 'udp', parentPort: 6053, childPort: 53 },
 ];
-export const CALICO: PortForward[] = [
+const CALICO: PortForward[] = [
   { proto: 'tcp', parentPort: 5473, childPort: 5473 },
   { proto: 'udp', parentPort: 4789, childPort: 4789 },
   { proto: 'udp', parentPort: 51820, childPort: 51820 },

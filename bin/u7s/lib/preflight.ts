@@ -19,9 +19,9 @@ import { SYSTEM_PROGRAMS, U7S_MODULES_LOAD } from './paths.ts';
 
 const t = translator('podsec-k8s');
 
-export type Status = 'ok' | 'fail' | 'warn';
+type Status = 'ok' | 'fail' | 'warn';
 
-export interface CheckResult {
+interface CheckResult {
   id: string;
   status: Status;
   /** What was found. */
@@ -41,8 +41,8 @@ export interface Probe {
   portFree(proto: 'tcp' | 'udp', port: number): Promise<boolean>;
 }
 
-export const MIN_KERNEL = [5, 15];
-export const REQUIRED_TOOLS = ['rootlesskit', 'rootlessctl', 'slirp4netns', 'crun', 'nsenter', 'setpriv', 'mount', 'ip', 'newuidmap', 'newgidmap'];
+const MIN_KERNEL = [5, 15];
+const REQUIRED_TOOLS = ['rootlesskit', 'rootlessctl', 'slirp4netns', 'crun', 'nsenter', 'setpriv', 'mount', 'ip', 'newuidmap', 'newgidmap'];
 
 export function liveProbe(root: string): Probe {
   const under = (path: string) => join(root, path);
@@ -117,7 +117,7 @@ function modulesWanted(probe: Probe): string[] {
   return ['tun', 'br_netfilter', 'veth', 'vxlan', 'ip_tables', 'iptable_nat', 'overlay'];
 }
 
-export interface PreflightOptions {
+interface PreflightOptions {
   user: string;
   role: Role;
   /** Check the ports (skip when the node runs: its own rootlesskit holds them). */

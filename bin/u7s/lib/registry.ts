@@ -22,8 +22,8 @@ import { imageRepository, kubeVersion, platformName, ValueError, type KubeVersio
 
 const t = translator('podsec-k8s');
 
-export const ALT_REGISTRY = 'registry.altlinux.org';
-export const UPSTREAM_REGISTRY = 'registry.k8s.io';
+const ALT_REGISTRY = 'registry.altlinux.org';
+const UPSTREAM_REGISTRY = 'registry.k8s.io';
 
 export interface RegistryChoice {
   registry: string;
@@ -35,7 +35,7 @@ export interface RegistryChoice {
 }
 
 /** Does /etc/hosts (under root) give an address to registry.local? (Read as it is, a link followed: it is only read.) */
-export function hostsNameRegistryLocal(root: string): boolean {
+function hostsNameRegistryLocal(root: string): boolean {
   let text = '';
   try {
     text = readFileSync(join(root, HOSTS_FILE), 'utf8');
@@ -45,7 +45,7 @@ export function hostsNameRegistryLocal(root: string): boolean {
   return bindingsOf(parseHosts(text), REGISTRY_HOST).length > 0;
 }
 
-export function normalizePlatform(platform: string): string {
+function normalizePlatform(platform: string): string {
   return platform.startsWith('k8s-c10f') ? 'c10f' : platform;
 }
 
@@ -61,7 +61,7 @@ export function chooseRegistry(env: NodeJS.ProcessEnv, platform: string, root: s
 /** registry.local (any port) speaks plain HTTP; everything else HTTPS with verification. */
 export const registryScheme = (registry: string) => (registry.split('/')[0]!.split(':')[0] === REGISTRY_HOST ? 'http' : 'https');
 
-export interface ImageRef {
+interface ImageRef {
   registryHost: string;
   name: string;
   tag: string;
@@ -76,7 +76,7 @@ export function parseImage(ref: string): ImageRef {
 
 export type Fetch = (url: string) => Promise<{ status: number; body: string }>;
 
-export interface FetchOptions {
+interface FetchOptions {
   /** Extra CA certificates (tests), in addition to the system's. */
   ca?: string | Buffer;
   /** Resolve host names differently (tests: registry.local -> 127.0.0.1). */
@@ -113,7 +113,7 @@ export async function listTags(fetch: Fetch, image: ImageRef): Promise<string[]>
 }
 
 /** A tag's version parts for numeric ordering (v1.26.10 > v1.26.9, 3.10 > 3.9, 3.5.12-0 > 3.5.9-0). */
-export function tagParts(tag: string): number[] {
+function tagParts(tag: string): number[] {
   return (tag.match(/\d+/g) ?? []).map(Number);
 }
 
@@ -127,7 +127,7 @@ export function compareTags(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-export const newestTag = (tags: string[], prefix = '') => tags.filter((tag) => tag.startsWith(prefix)).sort(compareTags).at(-1);
+const newestTag = (tags: string[], prefix = '') => tags.filter((tag) => tag.startsWith(prefix)).sort(compareTags).at(-1);
 
 /** Newest released Kubernetes patch of a minor among tags (v1.26.x, no pre-releases). */
 export function newestPatch(tags: string[], minor: KubeVersion): string | undefined {
@@ -138,7 +138,7 @@ export function newestPatch(tags: string[], minor: KubeVersion): string | undefi
     .at(-1)?.text;
 }
 
-export interface ImageCheck {
+interface ImageCheck {
   /** Images whose tag exists. */
   present: string[];
   /** Images whose tag is missing, with the newest available tag (for kube-* within the minor). */

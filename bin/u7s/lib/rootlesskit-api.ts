@@ -4,7 +4,7 @@
  */
 import { request } from 'node:http';
 
-export interface PortSpec {
+interface PortSpec {
   proto: string;
   parentIP?: string;
   parentPort: number;
@@ -12,12 +12,12 @@ export interface PortSpec {
   childPort: number;
 }
 
-export interface PortStatus {
+interface PortStatus {
   id: number;
   spec: PortSpec;
 }
 
-export class RootlesskitApiError extends Error {
+class RootlesskitApiError extends Error {
   readonly expected = true;
 }
 
@@ -57,6 +57,3 @@ function call<T>(socketPath: string, method: string, path: string, body?: unknow
 }
 
 export const addPort = (socket: string, spec: PortSpec) => call<PortStatus>(socket, 'POST', '/v1/ports', spec);
-export const listPorts = (socket: string) => call<PortStatus[]>(socket, 'GET', '/v1/ports');
-export const removePort = (socket: string, id: number) => call<unknown>(socket, 'DELETE', `/v1/ports/${id}`);
-export const info = (socket: string) => call<Record<string, unknown>>(socket, 'GET', '/v1/info');

@@ -11,9 +11,9 @@ import { atomicWrite } from '../../lib/safe-fs.ts';
 import { loginDefsNumber, parseSubid, rangesOf, readSubidFile, type Account, type SubidRange } from '../../lib/accounts.ts';
 
 const t = translator('podsec-k8s');
-export const SUBID_COUNT = 65536;
+const SUBID_COUNT = 65536;
 
-export class SubidError extends Error {
+class SubidError extends Error {
   readonly expected = true;
 }
 
@@ -26,7 +26,7 @@ export function freeStart(taken: SubidRange[], min: number, max: number, count =
   return undefined;
 }
 
-export interface SubidResult {
+interface SubidResult {
   start: number;
   count: number;
   added: ('subuid' | 'subgid')[];
