@@ -1,5 +1,5 @@
 /**
- * podsec-create-imagemakeruser [user[@repo_path]] ...: image makers (research/podsec-base.md §8).
+ * podsec-create-imagemakeruser [user[@repo_path]] ...: image makers, as upstream's command of that name.
  * Each maker gets an account in podman + podman_dev, a key (GPG as upstream, or a sigstore key
  * pair), its public key in /var/sigstore/keys owned by root, a signedBy / sigstoreSigned scope in
  * the system policy, its own policy and registries.d, and the published policy and trust bundle

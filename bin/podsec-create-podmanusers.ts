@@ -1,6 +1,6 @@
 /**
  * podsec-create-podmanusers <user> ...: users who run containers rootless, bound to the system
- * policy (research/podsec-base.md §9): primary group podman, and an empty, immutable
+ * policy (as upstream's command of that name): primary group podman, and an empty, immutable
  * ~/.config/containers (mode 0500, chattr +i) so that no policy.json, registries.d, registries.conf
  * or containers.conf of their own can replace the system's.
  */

@@ -1,6 +1,6 @@
 /**
  * podsec-create-policy <ip>: sets up this host's container image trust for the registry and
- * signature server at <ip> (research/podsec-base.md §6). The master is the host that has <ip>;
+ * signature server at <ip> (upstream's podsec-create-policy). The master is the host that has <ip>;
  * every other host is a node and takes the master's policy and keys from its signed trust bundle.
  */
 import { createPublicKey } from 'node:crypto';

@@ -1,6 +1,6 @@
 /**
  * podsec-create-services: on the master, configure and start the registry registry.local:80 and
- * the signature server sigstore.local:81 (research/podsec-base.md §7).
+ * the signature server sigstore.local:81 (upstream's podsec-create-services).
  */
 import { CommandError, runCommand } from './lib/command.ts';
 import { translator } from './lib/i18n.ts';

@@ -1,7 +1,7 @@
 /**
  * podsec-k8s-save-oci <ociDir> <arch> [platform]: save the Kubernetes image set of this host's
  * kubeadm (kube-apiserver, controller-manager, scheduler, proxy, pause, etcd, coredns) plus
- * flannel into `<ociDir>/<arch>.tar.xz` (research/podsec-base.md §12), with podsec-save-oci's
+ * flannel into `<ociDir>/<arch>.tar.xz`, as upstream's command of that name, with podsec-save-oci's
  * format and checks.
  */
 import { CommandError, runCommand } from './lib/command.ts';

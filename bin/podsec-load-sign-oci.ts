@@ -1,7 +1,7 @@
 /**
  * podsec-load-sign-oci <archive.tar.xz> <arch> <signer> [registry.local/<path>]: load an OCI
  * archive made by podsec-save-oci into registry.local and sign every image
- * (research/podsec-base.md §13). Run by an image maker (group podman_dev) on the master.
+ * (upstream's podsec-load-sign-oci). Run by an image maker (group podman_dev) on the master.
  */
 import { createProgress } from './lib/progress.ts';
 import { rmSync, statSync } from 'node:fs';

@@ -1,6 +1,6 @@
 /**
  * podsec-save-oci <ociDir> <arch,...|all> [transport] <image> ...: save images into
- * `<ociDir>/<arch>.tar.xz` archives for podsec-load-sign-oci (research/podsec-base.md §11).
+ * `<ociDir>/<arch>.tar.xz` archives for podsec-load-sign-oci, in upstream's archive format.
  */
 import { CommandError, runCommand } from './lib/command.ts';
 import { translator } from './lib/i18n.ts';

@@ -1,5 +1,5 @@
 /**
- * Upstream's history of managed configs (research/podsec-base.md §2), which admins rely on. A managed
+ * Upstream's history of managed configs, which admins rely on. A managed
  * file such as /etc/containers/policy.json is a symlink to a timestamped regular file in the same
  * directory, named `<prefix>YYYY-MM-DD_HH:MM:SS` in local time. Old targets are never deleted. The
  * first time, a regular file found where the link goes is kept as `<backupPrefix><timestamp - 24 h>`,

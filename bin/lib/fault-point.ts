@@ -9,7 +9,7 @@
  * Why this cannot be abused in production: the code that reads those variables exists only in
  * bundles built with `faultPoints: true` (scripts/bundle.ts), which only the tests build. The
  * packaged programs are bundled with PODSEC_FAULT_POINTS defined as false, so esbuild removes the
- * branch and the variable names from the shipped file (test/integration/fault-points.test.ts checks
+ * branch and the variable names from the shipped file (test/unit/fault-points.test.ts checks
  * that); run from source (tsx) the constant is undefined and the points are off as well. So no
  * environment a caller sets — a sudo rule passing the environment, a unit's Environment= — can
  * make a packaged program stop halfway. (Even compiled in, all it could do is kill the process

@@ -3,7 +3,7 @@
  * values live: the ALT macro emulation for Debian's rpm (dist/macros/<branch>.macros) is generated
  * from it, and the model resolves installed paths with it.
  *
- * Source: research/alt-packaging.md §1.4 (rpm-build macros.in / platform.in, podsec's Makefile).
+ * Source: ALT's rpm-build macros.in and platform.in, and podsec's Makefile.
  * p10 and p11 keep systemd's files under /lib; Sisyphus moved to merged /usr in 2024
  * (rpm-build 4.0.4.198–201, rpm-macros-systemd >= 6). Verify on a node with
  * `rpm --eval '%_unitdir %_modules_loaddir'` before relying on p11's values.

@@ -4,7 +4,7 @@
  * never listed by hand) is checked on an installed rootfs:
  *
  *  - `systemd-analyze verify` exits 0 with an EMPTY stderr (it exits 0 on unknown keys and
- *    unparsable values, which it only prints: research/test-env.md §5);
+ *    unparsable values, which it only prints to stderr);
  *  - `systemd-analyze security --offline=true` gives the unit's overall exposure, printed as a
  *    table (the README quotes it); each podsec-inotify service must be at most 5.0.
  *

@@ -1,6 +1,6 @@
 /**
  * Attacks an unprivileged user can mount against root writing configs in places they reach
- * (research/podsec-base.md §16.2: upstream clobbered /etc/shadow through a planted
+ * (upstream clobbered /etc/shadow through a planted
  * ~/.config/containers/policy.json symlink). Needs root and useradd: a real test user plants the
  * traps, and root-owned files stand in for /etc/shadow.
  */

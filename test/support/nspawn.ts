@@ -1,6 +1,6 @@
 /**
  * Boot a rootfs (normally an overlay from withOverlay) with systemd-nspawn, run commands in it and
- * stop it, per /work/shared/research/test-env.md §5. The one boot helper of the rootfs, node,
+ * stop it. The one boot helper of the rootfs, node,
  * image, upgrade and cluster tests.
  *
  * The host has no systemd as PID 1, so there is no machined: `machinectl`,

@@ -31,7 +31,7 @@ export interface PodmanUser {
   uid: number;
   home: string;
   runtimeDir: string;
-  /** args as the user with a clean login-like environment (research/test-env.md §2), started in /. */
+  /** args as the user with only HOME, USER, LOGNAME, PATH and XDG_RUNTIME_DIR set (rootless podman needs the last), started in /. */
   run(args: string[], timeoutMs?: number): Promise<Ran>;
   /** Stops the user's pause process and deletes the account; the home goes with the tree. */
   remove(): void;

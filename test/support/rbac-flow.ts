@@ -4,7 +4,7 @@
  * is forbidden → bindrole (cluster and namespaced) → the user's own kubeconfig has exactly those
  * rights → get-userroles (JSON Schema, showRules) → the printed unbindCmd runs as is → unbindrole
  * → the rights are gone. Everything it creates is named podsec-test-<random> and deleted
- * afterwards. Used by test/cluster/rbac.test.ts (any cluster, $KUBECONFIG) and by the one-node
+ * afterwards. Used by test/host/rbac.test.ts (any cluster, $KUBECONFIG) and by the one-node
  * cluster test (the cluster of npm run cluster).
  */
 import { X509Certificate } from 'node:crypto';

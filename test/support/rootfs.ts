@@ -1,7 +1,6 @@
 /**
  * A cached Debian rootfs that stands in for an ALT Linux system in install
- * tests (ALT mirrors are unreachable from CI; see
- * /work/shared/research/test-env.md §1 and §5).
+ * tests (ALT mirrors are unreachable from CI, so the rootfs is Debian's).
  *
  *   const lower = await ensureRootfs();          // built once, then cached
  *   await withOverlay(lower, async (root) => {   // throw-away writable copy
