@@ -50,6 +50,16 @@ const kubeVersion = (['k8s.io/client-go/pkg/version', 'k8s.io/component-base/ver
   x(`${pkg}.buildDate`, k.kubernetes.date),
 ]);
 
+/** A Go build without cgo or build tags whose version is stamped into one variable. */
+const pureGo = (component: string, module: string, packages: Record<string, Binary>, variable: string, value: string): GoBuild => ({
+  component,
+  module,
+  packages,
+  cgo: false,
+  tags: [],
+  ldflags: [...SHRINK, x(variable, value)],
+});
+
 export const GO_BUILDS: GoBuild[] = [
   {
     component: 'kubernetes',
@@ -73,22 +83,8 @@ export const GO_BUILDS: GoBuild[] = [
     tags: ['containers_image_ostree_stub', 'exclude_graphdriver_btrfs', 'btrfs_noversion', 'containers_image_openpgp', 'seccomp'],
     ldflags: [...SHRINK, x('github.com/cri-o/cri-o/internal/version.buildDate', k.crio.date)],
   },
-  {
-    component: 'etcd',
-    module: 'etcd',
-    packages: { 'go.etcd.io/etcd/server/v3': 'etcd', 'go.etcd.io/etcd/etcdctl/v3': 'etcdctl' },
-    cgo: false,
-    tags: [],
-    ldflags: [...SHRINK, x('go.etcd.io/etcd/api/v3/version.GitSHA', k.etcd.commit.slice(0, 7))],
-  },
-  {
-    component: 'coredns',
-    module: 'coredns',
-    packages: { 'github.com/coredns/coredns': 'coredns' },
-    cgo: false,
-    tags: [],
-    ldflags: [...SHRINK, x('github.com/coredns/coredns/coremain.GitCommit', k.coredns.commit.slice(0, 7))],
-  },
+  pureGo('etcd', 'etcd', { 'go.etcd.io/etcd/server/v3': 'etcd', 'go.etcd.io/etcd/etcdctl/v3': 'etcdctl' }, 'go.etcd.io/etcd/api/v3/version.GitSHA', k.etcd.commit.slice(0, 7)),
+  pureGo('coredns', 'coredns', { 'github.com/coredns/coredns': 'coredns' }, 'github.com/coredns/coredns/coremain.GitCommit', k.coredns.commit.slice(0, 7)),
   {
     component: 'flannel',
     module: 'flannel',
@@ -100,22 +96,8 @@ export const GO_BUILDS: GoBuild[] = [
     tags: ['netgo', 'osusergo'],
     ldflags: [...SHRINK, x('github.com/flannel-io/flannel/pkg/version.Version', k.flannel.version), '-extldflags=-static'],
   },
-  {
-    component: 'flannel-cni',
-    module: 'cni-plugins',
-    packages: { 'github.com/containernetworking/plugins/plugins/meta/flannel': 'flannel' },
-    cgo: false,
-    tags: [],
-    ldflags: [...SHRINK, x('github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion', k.flannelCni.version)],
-  },
-  {
-    component: 'cri-tools',
-    module: 'cri-tools',
-    packages: { 'sigs.k8s.io/cri-tools/cmd/crictl': 'crictl' },
-    cgo: false,
-    tags: [],
-    ldflags: [...SHRINK, x('sigs.k8s.io/cri-tools/pkg/version.Version', bare(k.criTools.version))],
-  },
+  pureGo('flannel-cni', 'cni-plugins', { 'github.com/containernetworking/plugins/plugins/meta/flannel': 'flannel' }, 'github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion', k.flannelCni.version),
+  pureGo('cri-tools', 'cri-tools', { 'sigs.k8s.io/cri-tools/cmd/crictl': 'crictl' }, 'sigs.k8s.io/cri-tools/pkg/version.Version', bare(k.criTools.version)),
 ];
 
 /** The C programs: compiler flags as their upstream Makefiles use them. */

@@ -17,7 +17,7 @@ import vulnSchema from '../../policies/schemas/podsec-inotify-check-vuln.schema.
 import policySchema from '../../policies/schemas/podsec-inotify-check-policy.schema.ts';
 import preflightSchema from '../../policies/schemas/podsec-u7s-preflight.schema.ts';
 import { inotifyProgram, JOURNAL_ENV } from '../support/inotify-programs.ts';
-import { COMPLIANT_POLICY, podsecTree } from '../support/inotify-tree.ts';
+import { COMPLIANT_POLICY, podsecTree, type Tree } from '../support/inotify-tree.ts';
 import { fakeCluster } from '../support/rbac-fake-cluster.ts';
 import { run } from '../support/exec.ts';
 import { runTs } from '../support/exec.ts';
@@ -94,15 +94,24 @@ withTools(test, ['openssl'])('podsec-k8s-rbac-get-userroles --json: the same doc
   }
 });
 
+/** Runs `body` with the bundled inotify `name` and a fresh podsec tree, removed afterwards. */
+async function onTree(name: string, body: (program: string, tree: Tree) => Promise<void>): Promise<void> {
+  const program = await inotifyProgram(name);
+  const tree = podsecTree();
+  try {
+    await body(program, tree);
+  } finally {
+    tree.cleanup();
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // podsec-inotify-check-policy, podsec-inotify-check-images (one-shot plugin mode)
 
 const journalOf = (stderr: string) => stderr.split('\n').filter((l) => l !== '');
 
 test('podsec-inotify-check-policy --json: OK, CRITICAL, WARNING and UNKNOWN documents, valid; same exit codes and journal as the status line', async () => {
-  const program = await inotifyProgram('podsec-inotify-check-policy');
-  const tree = podsecTree();
-  try {
+  await onTree('podsec-inotify-check-policy', async (program, tree) => {
     const check = (args: string[]) => run(program, ['--root', tree.root, ...args], { env: JOURNAL_ENV });
     const ok = await check(['--json']);
     assert.is(ok.exitCode, 0, ok.stderr);
@@ -135,15 +144,11 @@ test('podsec-inotify-check-policy --json: OK, CRITICAL, WARNING and UNKNOWN docu
     const watch = await check(['--watch', '--json']);
     assert.is(watch.exitCode, 2);
     assert.match(watch.stderr, /--json is for the one-shot check/);
-  } finally {
-    tree.cleanup();
-  }
+  });
 });
 
 test('podsec-inotify-check-images --json: findings per code with users and details, valid; same exit code as the status line', async () => {
-  const program = await inotifyProgram('podsec-inotify-check-images');
-  const tree = podsecTree();
-  try {
+  await onTree('podsec-inotify-check-images', async (program, tree) => {
     const storage = 'var/lib/containers/storage/overlay-images/images.json';
     const hex = 'a'.repeat(64);
     tree.write(storage, JSON.stringify([{ id: hex, names: ['docker.io/library/outside:1'], digest: `sha256:${hex}`, created: '2026-01-01T00:00:00Z' }]));
@@ -161,18 +166,14 @@ test('podsec-inotify-check-images --json: findings per code with users and detai
     const ok = await check(['--json']);
     assert.is(ok.exitCode, 0);
     assert.equal(validJson(imagesSchema, ok.stdout, 'images OK'), { status: 'OK', exitCode: 0, violations: 0, findings: [] });
-  } finally {
-    tree.cleanup();
-  }
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
 // podsec-inotify-check-kubeapi -m
 
 test('podsec-inotify-check-kubeapi -m --json: the digest counted per user, verb, resource and namespace, valid; the journal line stays', async () => {
-  const program = await inotifyProgram('podsec-inotify-check-kubeapi');
-  const tree = podsecTree();
-  try {
+  await onTree('podsec-inotify-check-kubeapi', async (program, tree) => {
     const line = (time: string, user: string, verb: string, resource: string, ns: string | null) => JSON.stringify([time, '10.0.0.1', user, verb, resource, ns, 'forbidden']);
     tree.write(
       'var/lib/podsec/u7s/log/kubeapi/forbidden.log',
@@ -198,9 +199,7 @@ test('podsec-inotify-check-kubeapi -m --json: the digest counted per user, verb,
     const daemon = await run(program, ['-d', '--json', '--root', tree.root], { env: JOURNAL_ENV });
     assert.is(daemon.exitCode, 1);
     assert.match(daemon.stderr, /--json goes with -m/);
-  } finally {
-    tree.cleanup();
-  }
+  });
 });
 
 // ---------------------------------------------------------------------------------------------

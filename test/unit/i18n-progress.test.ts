@@ -20,6 +20,12 @@ function sink(tty: boolean, columns?: number): ProgressStream & { text: string }
   return s;
 }
 
+/** A progress that writes into a fresh sink (a terminal of `columns` when `tty`). */
+function recorded(options: { total: number; label: string }, tty = false, columns?: number) {
+  const out = sink(tty, columns);
+  return { out, progress: createProgress({ ...options, stream: out }) };
+}
+
 const parse = (line: string) => {
   const m = PROGRESS_LINE.exec(line);
   assert.ok(m, `not a progress line: ${JSON.stringify(line)}`);
@@ -27,9 +33,8 @@ const parse = (line: string) => {
 };
 
 test('not a terminal: one line per step, label: n/total name, counting from 1', () => {
-  const out = sink(false);
   const names = ['alt/nginx:1.24', 'alt/alt:p11', 'k8s-p11/pause:3.9'];
-  const progress = createProgress({ total: names.length, label: 'Pushing images', stream: out });
+  const { out, progress } = recorded({ total: names.length, label: 'Pushing images' });
   for (const name of names) progress.step(name);
   progress.done();
   assert.ok(out.text.endsWith('\n'));
@@ -40,8 +45,7 @@ test('not a terminal: one line per step, label: n/total name, counting from 1', 
 });
 
 test('not a terminal: names with ": n/m" and translated labels still parse; control characters cannot split a line', () => {
-  const out = sink(false);
-  const progress = createProgress({ total: 2, label: 'Загрузка образов', stream: out });
+  const { out, progress } = recorded({ total: 2, label: 'Загрузка образов' });
   progress.step('odd: 9/9 name');
   progress.step('two\nlines\r\x1b[2J');
   progress.done();
@@ -52,8 +56,7 @@ test('not a terminal: names with ": n/m" and translated labels still parse; cont
 });
 
 test('not a terminal: more steps than announced raise the total; an empty name leaves none; done() is idempotent and ends steps', () => {
-  const out = sink(false);
-  const progress = createProgress({ total: 1, label: 'Saving', stream: out });
+  const { out, progress } = recorded({ total: 1, label: 'Saving' });
   progress.step('a');
   progress.step('');
   progress.done();
@@ -63,8 +66,7 @@ test('not a terminal: more steps than announced raise the total; an empty name l
 });
 
 test('terminal: each step redraws one line (\\r, erase line), done() ends it with one line break', () => {
-  const out = sink(true, 100);
-  const progress = createProgress({ total: 4, label: 'Pushing images', stream: out });
+  const { out, progress } = recorded({ total: 4, label: 'Pushing images' }, true, 100);
   for (const name of ['a', 'b', 'c', 'd']) progress.step(name);
   progress.done();
   const frames = out.text.split('\r\x1b[K').filter((f) => f !== '');
@@ -83,15 +85,14 @@ test('terminal: the line never reaches the last column, whatever the width and t
   }
   assert.is(progressBar('L', 1, 2, 'n', 80), 'L [###############---------------] 1/2 n');
   // No terminal width known: 80 columns.
-  const out = sink(true);
-  const progress = createProgress({ total: 1, label: 'L', stream: out });
+  const { out, progress } = recorded({ total: 1, label: 'L' }, true);
   progress.step(long);
   assert.is([...out.text.replace('\r\x1b[K', '')].length, 79);
 });
 
 test('terminal: done() without a step writes nothing', () => {
-  const out = sink(true, 80);
-  createProgress({ total: 3, label: 'L', stream: out }).done();
+  const { out, progress } = recorded({ total: 3, label: 'L' }, true, 80);
+  progress.done();
   assert.is(out.text, '');
 });
 
