@@ -37,7 +37,6 @@ const ROOT_STORAGE = 'var/lib/containers/storage';
 const USER_STORAGE = '.local/share/containers/storage';
 const USERNETES_STORAGE = '.local/share/usernetes/containers/storage';
 
-
 /** Existing graph roots under a home, a storage reached twice (u7s-admin's symlink) listed once. */
 function homeStorages(root: string, home: string): string[] {
   const seen = new Set<string>();
@@ -132,7 +131,9 @@ function parseImagesJson(text: string, shown: string): StoredImage[] {
 function storedImages(storage: string, root = '/'): StoredImage[] | undefined {
   let entries: string[];
   try {
-    entries = readdirSync(storage).filter((name) => /^[a-z0-9]+-images$/.test(name)).sort();
+    entries = readdirSync(storage)
+      .filter((name) => /^[a-z0-9]+-images$/.test(name))
+      .sort();
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
     throw new ImagesFileError(`/${relative(root, storage)} cannot be read`);

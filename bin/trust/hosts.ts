@@ -119,9 +119,16 @@ function sigstoreServerRole(root: string, local: Set<string> = localAddresses())
 export function requireSigstoreServer(root: string, refusal: string, local?: Set<string>): Binding {
   const role = sigstoreServerRole(root, local);
   const names = { registry: REGISTRY_HOST, sigstore: SIGSTORE_HOST, file: HOSTS_FILE, refusal };
-  if (role.role === 'unconfigured') throw new CommandError(t('{registry} and {sigstore} are not bound in {file}; run podsec-create-policy first. {refusal}', names), 1);
+  if (role.role === 'unconfigured')
+    throw new CommandError(t('{registry} and {sigstore} are not bound in {file}; run podsec-create-policy first. {refusal}', names), 1);
   if (role.role === 'node') {
-    throw new CommandError(t('{registry} and {sigstore} are bound in {file} to the remote server {address}, not to this host. {refusal}', { ...names, address: role.binding.address }), 1);
+    throw new CommandError(
+      t('{registry} and {sigstore} are bound in {file} to the remote server {address}, not to this host. ' + '{refusal}', {
+        ...names,
+        address: role.binding.address,
+      }),
+      1,
+    );
   }
   return role.binding;
 }

@@ -11,15 +11,43 @@ const RECIPE_VERSION = 1;
 
 /** The binaries in `<dir>/bin/`. */
 export const BINARIES = [
-  'kubeadm', 'kubelet', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kube-proxy', 'kubectl',
-  'crio', 'pinns', 'crictl', 'etcd', 'etcdctl', 'coredns', 'flanneld', 'flannel', 'pause', 'crun',
+  'kubeadm',
+  'kubelet',
+  'kube-apiserver',
+  'kube-controller-manager',
+  'kube-scheduler',
+  'kube-proxy',
+  'kubectl',
+  'crio',
+  'pinns',
+  'crictl',
+  'etcd',
+  'etcdctl',
+  'coredns',
+  'flanneld',
+  'flannel',
+  'pause',
+  'crun',
 ] as const;
 export type Binary = (typeof BINARIES)[number];
 
 /** Binaries that go into images: they must be statically linked. crio and crun run on the node itself. */
 export const STATIC_BINARIES: Binary[] = [
-  'kubeadm', 'kubelet', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kube-proxy', 'kubectl',
-  'pinns', 'crictl', 'etcd', 'etcdctl', 'coredns', 'flanneld', 'flannel', 'pause',
+  'kubeadm',
+  'kubelet',
+  'kube-apiserver',
+  'kube-controller-manager',
+  'kube-scheduler',
+  'kube-proxy',
+  'kubectl',
+  'pinns',
+  'crictl',
+  'etcd',
+  'etcdctl',
+  'coredns',
+  'flanneld',
+  'flannel',
+  'pause',
 ];
 
 export interface GoBuild {
@@ -65,7 +93,10 @@ export const GO_BUILDS: GoBuild[] = [
     component: 'kubernetes',
     module: 'kubernetes',
     packages: Object.fromEntries(
-      (['kubeadm', 'kubelet', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kube-proxy', 'kubectl'] as const).map((b) => [`k8s.io/kubernetes/cmd/${b}`, b]),
+      (['kubeadm', 'kubelet', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kube-proxy', 'kubectl'] as const).map((b) => [
+        `k8s.io/kubernetes/cmd/${b}`,
+        b,
+      ]),
     ) as Record<string, Binary>,
     cgo: false,
     tags: [],
@@ -83,7 +114,13 @@ export const GO_BUILDS: GoBuild[] = [
     tags: ['containers_image_ostree_stub', 'exclude_graphdriver_btrfs', 'btrfs_noversion', 'containers_image_openpgp', 'seccomp'],
     ldflags: [...SHRINK, x('github.com/cri-o/cri-o/internal/version.buildDate', k.crio.date)],
   },
-  pureGo('etcd', 'etcd', { 'go.etcd.io/etcd/server/v3': 'etcd', 'go.etcd.io/etcd/etcdctl/v3': 'etcdctl' }, 'go.etcd.io/etcd/api/v3/version.GitSHA', k.etcd.commit.slice(0, 7)),
+  pureGo(
+    'etcd',
+    'etcd',
+    { 'go.etcd.io/etcd/server/v3': 'etcd', 'go.etcd.io/etcd/etcdctl/v3': 'etcdctl' },
+    'go.etcd.io/etcd/api/v3/version.GitSHA',
+    k.etcd.commit.slice(0, 7),
+  ),
   pureGo('coredns', 'coredns', { 'github.com/coredns/coredns': 'coredns' }, 'github.com/coredns/coredns/coremain.GitCommit', k.coredns.commit.slice(0, 7)),
   {
     component: 'flannel',
@@ -96,7 +133,13 @@ export const GO_BUILDS: GoBuild[] = [
     tags: ['netgo', 'osusergo'],
     ldflags: [...SHRINK, x('github.com/flannel-io/flannel/pkg/version.Version', k.flannel.version), '-extldflags=-static'],
   },
-  pureGo('flannel-cni', 'cni-plugins', { 'github.com/containernetworking/plugins/plugins/meta/flannel': 'flannel' }, 'github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion', k.flannelCni.version),
+  pureGo(
+    'flannel-cni',
+    'cni-plugins',
+    { 'github.com/containernetworking/plugins/plugins/meta/flannel': 'flannel' },
+    'github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion',
+    k.flannelCni.version,
+  ),
   pureGo('cri-tools', 'cri-tools', { 'sigs.k8s.io/cri-tools/cmd/crictl': 'crictl' }, 'sigs.k8s.io/cri-tools/pkg/version.Version', bare(k.criTools.version)),
 ];
 
@@ -112,10 +155,18 @@ export const C_BUILDS = {
 
 /** Debian 12 packages the build needs (checked with dpkg-query, installed with apt-get when missing). */
 export const BUILD_PACKAGES = [
-  'gcc', 'make', 'libc6-dev', 'pkg-config', 'file', 'binutils',
+  'gcc',
+  'make',
+  'libc6-dev',
+  'pkg-config',
+  'file',
+  'binutils',
   'libseccomp-dev', // crio (cgo) and crun
-  'libcap-dev', 'libsystemd-dev', 'libyajl-dev', // crun
-  'iptables', 'coreutils', // copied into the kube-proxy and flannel images
+  'libcap-dev',
+  'libsystemd-dev',
+  'libyajl-dev', // crun
+  'iptables',
+  'coreutils', // copied into the kube-proxy and flannel images
 ] as const;
 
 export interface KeyInputs {

@@ -53,7 +53,12 @@ const joinDiscovery: TemplatedField[] = [
 
 /** Per kubeadm document (named by its kind; the installed files are <kind>.yaml). */
 export const KUBEADM_TEMPLATED_FIELDS = {
-  InitConfiguration: [...controlPlaneFields('', 'the host IP of the default route'), NODE_NAME, { path: 'bootstrapTokens', value: '--token and --token-ttl' }, SKIP_PHASES],
+  InitConfiguration: [
+    ...controlPlaneFields('', 'the host IP of the default route'),
+    NODE_NAME,
+    { path: 'bootstrapTokens', value: '--token and --token-ttl' },
+    SKIP_PHASES,
+  ],
   ClusterConfiguration: [
     { path: 'controlPlaneEndpoint', value: '--control-plane-endpoint, else <advertise address>:<bind port>' },
     { path: 'kubernetesVersion', value: 'the selected Kubernetes version, without the leading v' },
@@ -84,9 +89,7 @@ export const COREDNS_VERSION = 'v1.11.3';
 /** Per manifest, per document (`<kind>/<metadata.name>`). */
 export const MANIFEST_TEMPLATED_FIELDS = {
   'kube-flannel': {
-    'ConfigMap/kube-flannel-cfg': [
-      { path: 'data[net-conf.json]', value: 'net-conf.json with Network = --pod-network-cidr' },
-    ],
+    'ConfigMap/kube-flannel-cfg': [{ path: 'data[net-conf.json]', value: 'net-conf.json with Network = --pod-network-cidr' }],
     'DaemonSet/kube-flannel-ds': [
       {
         path: 'spec.template.spec.initContainers[0].image',

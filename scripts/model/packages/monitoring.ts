@@ -4,7 +4,10 @@ import { configNoReplace } from '../entries.ts';
 import type { Entry, PackageDecl } from '../types.ts';
 
 /** A package of templates; `templates` is the nagwad package that brings the server's directories. */
-export const monitoringPackage = ({ name, summary, description, entries }: Pick<PackageDecl, 'name' | 'summary' | 'description' | 'entries'>, templates: string): PackageDecl => ({
+export const monitoringPackage = (
+  { name, summary, description, entries }: Pick<PackageDecl, 'name' | 'summary' | 'description' | 'entries'>,
+  templates: string,
+): PackageDecl => ({
   name,
   summary,
   description,

@@ -7,10 +7,6 @@ import { MONITORING_TEMPLATE_DATA } from '../../../policies/monitoring/monitored
 import { configNoReplace } from '../entries.ts';
 import type { Entry } from '../types.ts';
 
-const nagwadFilter: Entry = configNoReplace(
-  '%_sysconfdir/nagwad/podsec.sed',
-  { ejs: 'policies/nagwad/podsec.sed.ejs', data: MONITORING_TEMPLATE_DATA },
-  0o644,
-);
+const nagwadFilter: Entry = configNoReplace('%_sysconfdir/nagwad/podsec.sed', { ejs: 'policies/nagwad/podsec.sed.ejs', data: MONITORING_TEMPLATE_DATA }, 0o644);
 
 export default nagwadFilter;
