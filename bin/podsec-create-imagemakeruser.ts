@@ -26,10 +26,24 @@ runCommand(
     usage: ['[OPTIONS] [user[@repo_path]] ...'],
     positionals: true,
     description: [
-      'Without arguments the maker imagemaker signs registry.local. A single user without a path signs registry.local; otherwise give user@path for each maker, e.g. u1@registry.local/c10f u2@registry.local. containers/image uses the longest matching path, so each repository verifies only against its own maker\'s key. A path already signed by another maker is refused.',
-      'Each maker gets an account with the primary group podman and the group podman_dev, a password, a signing key, the public key as /var/sigstore/keys/<user>.pgp (GPG) or <user>.pub (sigstore) written by root and writable only by root, a scope in the system policy /etc/containers/policy.json, and its own ~/.config/containers/policy.json (the system policy, accepting anything else) and registries.d (signatures are written into /var/sigstore/sigstore). Then the published policy and the signed trust bundle in /var/sigstore/keys are updated for the nodes.',
-      'Like upstream the command asks on the terminal for the password and runs gpg\'s own key dialogue. For automation: --password-file or --password-stdin, and --gpg-generate (an RSA-3072 key made unattended in the maker\'s keyring), --gpg-public-key (the maker keeps the private key elsewhere) or --sigstore (an ECDSA P-256 sigstore key pair; the encrypted private key is written to ~/.config/podsec/sigstore.key), with --key-passphrase-file or --no-key-passphrase.',
-      'An existing account is refused unless --reconfigure is given; system accounts are always refused. Nothing under a user\'s home is ever followed through a symlink or chowned recursively.',
+      'Without arguments the maker imagemaker signs registry.local. A single user without a path signs ' +
+        'registry.local; otherwise give user@path for each maker, e.g. u1@registry.local/c10f ' +
+        'u2@registry.local. containers/image uses the longest matching path, so each repository verifies ' +
+        "only against its own maker's key. A path already signed by another maker is refused.",
+      'Each maker gets an account with the primary group podman and the group podman_dev, a password, a ' +
+        'signing key, the public key as /var/sigstore/keys/<user>.pgp (GPG) or <user>.pub (sigstore) ' +
+        'written by root and writable only by root, a scope in the system policy ' +
+        '/etc/containers/policy.json, and its own ~/.config/containers/policy.json (the system policy, ' +
+        'accepting anything else) and registries.d (signatures are written into /var/sigstore/sigstore). ' +
+        'Then the published policy and the signed trust bundle in /var/sigstore/keys are updated for the ' +
+        'nodes.',
+      "Like upstream the command asks on the terminal for the password and runs gpg's own key " +
+        'dialogue. For automation: --password-file or --password-stdin, and --gpg-generate (an RSA-3072 ' +
+        "key made unattended in the maker's keyring), --gpg-public-key (the maker keeps the private key " +
+        'elsewhere) or --sigstore (an ECDSA P-256 sigstore key pair; the encrypted private key is written ' +
+        'to ~/.config/podsec/sigstore.key), with --key-passphrase-file or --no-key-passphrase.',
+      'An existing account is refused unless --reconfigure is given; system accounts are always ' +
+        "refused. Nothing under a user's home is ever followed through a symlink or chowned recursively.",
     ],
     options: {
       'dry-run': { type: 'boolean', description: 'show what would change and change nothing' },
@@ -37,9 +51,9 @@ runCommand(
       'password-file': { type: 'string', valueName: 'FILE', description: 'the password of the new accounts is the first line of FILE' },
       'password-stdin': { type: 'boolean', description: 'read the password from the first line of standard input' },
       'no-password': { type: 'boolean', description: 'leave the new accounts without a password (locked; log in with keys or runuser)' },
-      'gpg-generate': { type: 'boolean', description: 'generate an RSA-3072 GPG signing key in the maker\'s keyring without questions' },
+      'gpg-generate': { type: 'boolean', description: "generate an RSA-3072 GPG signing key in the maker's keyring without questions" },
       'gpg-email': { type: 'string', valueName: 'EMAIL', description: 'with --gpg-generate: the e-mail of the key (default <user>@registry.local)' },
-      'gpg-public-key': { type: 'string', valueName: 'FILE', description: 'use the maker\'s existing GPG public key from FILE (armoured or binary export)' },
+      'gpg-public-key': { type: 'string', valueName: 'FILE', description: "use the maker's existing GPG public key from FILE (armoured or binary export)" },
       sigstore: { type: 'boolean', description: 'give the maker a sigstore key pair instead of a GPG key' },
       'key-passphrase-file': { type: 'string', valueName: 'FILE', description: 'the passphrase of generated keys is the first line of FILE' },
       'key-passphrase-stdin': { type: 'boolean', description: 'read the passphrase of generated keys from the first line of standard input' },
@@ -48,10 +62,10 @@ runCommand(
     files: {
       '/etc/containers/policy.json': 'the system policy: one scope per maker path (a symlink to policy_<timestamp>)',
       '/etc/containers/registries.d/podsec-sigstore.yaml': 'sigstore scopes read their signatures from the registry',
-      '/var/sigstore/keys/<user>.pgp, <user>.pub': 'the makers\' public keys (root:root 0644)',
+      '/var/sigstore/keys/<user>.pgp, <user>.pub': "the makers' public keys (root:root 0644)",
       '/var/sigstore/keys/policy.json, podsec-trust-bundle.json': 'the published policy and the signed trust bundle for the nodes',
-      '~/.config/containers/policy.json, registries.d/default.yaml': 'the maker\'s own policy and signature storage',
-      '~/.config/podsec/sigstore.key': 'a sigstore maker\'s encrypted private key (0600)',
+      '~/.config/containers/policy.json, registries.d/default.yaml': "the maker's own policy and signature storage",
+      '~/.config/podsec/sigstore.key': "a sigstore maker's encrypted private key (0600)",
     },
     exitCodes: {
       1: 'not root, not the master, a bad user name or path, an existing account without --reconfigure, a missing or malformed configuration, or a tool failed',
@@ -59,7 +73,8 @@ runCommand(
     },
     examples: {
       'podsec-create-imagemakeruser imagemaker': 'interactive, as upstream: password and gpg dialogue; imagemaker signs registry.local',
-      'podsec-create-imagemakeruser --password-file pw --gpg-generate --key-passphrase-file pp u1@registry.local/c10f': 'unattended GPG maker for registry.local/c10f',
+      'podsec-create-imagemakeruser --password-file pw --gpg-generate --key-passphrase-file pp u1@registry.local/c10f':
+        'unattended GPG maker for registry.local/c10f',
       'podsec-create-imagemakeruser --no-password --sigstore --no-key-passphrase ci@registry.local/ci': 'a sigstore maker for unattended signing',
     },
     seeAlso: ['podsec-create-policy(1)', 'podsec-load-sign-oci(1)', 'containers-policy.json(5)'],
@@ -71,7 +86,8 @@ runCommand(
     const passphraseOption = only(values, ['key-passphrase-file', 'key-passphrase-stdin', 'no-key-passphrase']);
     if (values['gpg-email'] !== undefined && keyOption !== 'gpg-generate') throw new CommandError(t('--gpg-email is for --gpg-generate'), 1);
     const email = values['gpg-email'] as string | undefined;
-    if (email !== undefined && !/^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+$/.test(email)) throw new CommandError(t('--gpg-email: not an e-mail address: {email}', { email: JSON.stringify(email) }), 1);
+    if (email !== undefined && !/^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+$/.test(email))
+      throw new CommandError(t('--gpg-email: not an e-mail address: {email}', { email: JSON.stringify(email) }), 1);
     if (passphraseOption !== undefined && keyOption !== 'gpg-generate' && keyOption !== 'sigstore') {
       throw new CommandError(t('--{option} is for --gpg-generate or --sigstore', { option: passphraseOption }), 1);
     }

@@ -26,9 +26,16 @@ runCommand(
     usage: ['[OPTIONS] <user> ...'],
     positionals: true,
     description: [
-      'Each user gets an account with the primary group podman, a password, and an empty ~/.config/containers that is immutable (mode 0500, owner user:podman, chattr +i): the user cannot create a policy.json, registries.d, registries.conf or containers.conf of their own, so podman uses the system policy, which accepts only images signed by the image makers.',
-      'This binds podman\'s configuration, not the user: a rootless user can still run programs that ignore it (XDG_CONFIG_HOME, podman --signature-policy, their own tools). The policy that cannot be bypassed is the one root-run services such as CRI-O enforce.',
-      'An existing account is refused unless --reconfigure is given (system accounts always are); with it, an existing ~/.config/containers with content is moved aside to ~/.config/containers.podsec-<time>.',
+      'Each user gets an account with the primary group podman, a password, and an empty ' +
+        '~/.config/containers that is immutable (mode 0500, owner user:podman, chattr +i): the user ' +
+        'cannot create a policy.json, registries.d, registries.conf or containers.conf of their own, so ' +
+        'podman uses the system policy, which accepts only images signed by the image makers.',
+      "This binds podman's configuration, not the user: a rootless user can still run programs that " +
+        'ignore it (XDG_CONFIG_HOME, podman --signature-policy, their own tools). The policy that cannot ' +
+        'be bypassed is the one root-run services such as CRI-O enforce.',
+      'An existing account is refused unless --reconfigure is given (system accounts always are); with ' +
+        'it, an existing ~/.config/containers with content is moved aside to ' +
+        '~/.config/containers.podsec-<time>.',
     ],
     options: {
       'dry-run': { type: 'boolean', description: 'show what would change and change nothing' },
@@ -38,7 +45,9 @@ runCommand(
       'no-password': { type: 'boolean', description: 'leave the new accounts without a password (locked)' },
     },
     files: { '~/.config/containers': 'empty, mode 0500, owner user:podman, immutable' },
-    exitCodes: { 1: 'not root, no or invalid user names, an existing account without --reconfigure, a file system without the immutable attribute, or a tool failed' },
+    exitCodes: {
+      1: 'not root, no or invalid user names, an existing account without --reconfigure, a file system ' + 'without the immutable attribute, or a tool failed',
+    },
     examples: { 'podsec-create-podmanusers --password-file pw alice bob': 'two container users with the same initial password' },
     seeAlso: ['podsec-create-imagemakeruser(1)', 'podsec-create-policy(1)', 'chattr(1)'],
   },
@@ -56,16 +65,28 @@ runCommand(
     for (const user of users) {
       const account = findAccount(root, user);
       if (!account) continue;
-      if (!reconfigure) throw new CommandError(t('the user {user} already exists; use --reconfigure to bind an existing account to the system policy', { user: quote(user) }), 1);
-      if (isSystemAccount(root, account)) throw new CommandError(t('{user} is a system account (uid {uid}); podsec does not change system accounts', { user: quote(user), uid: account.uid }), 1);
+      if (!reconfigure)
+        throw new CommandError(
+          t('the user {user} already exists; use --reconfigure to bind an existing account to the system ' + 'policy', { user: quote(user) }),
+          1,
+        );
+      if (isSystemAccount(root, account))
+        throw new CommandError(t('{user} is a system account (uid {uid}); podsec does not change system accounts', { user: quote(user), uid: account.uid }), 1);
       existing.set(user, account);
     }
     const homeBase = existsSync(join(root, 'home')) ? join(root, 'home') : root;
     if (!(await supportsImmutable(root, homeBase))) {
-      throw new CommandError(t('the file system of {dir} does not support the immutable attribute (chattr +i), which keeps ~/.config/containers empty', { dir: homeBase }), 1);
+      throw new CommandError(
+        t('the file system of {dir} does not support the immutable attribute (chattr +i), which keeps ' + '~/.config/containers empty', { dir: homeBase }),
+        1,
+      );
     }
     const password =
-      values['password-file'] !== undefined ? secretFromFile(values['password-file'] as string) : values['password-stdin'] ? await secretFromStdin() : undefined;
+      values['password-file'] !== undefined
+        ? secretFromFile(values['password-file'] as string)
+        : values['password-stdin']
+          ? await secretFromStdin()
+          : undefined;
     if (password === '') throw new CommandError(t('the password is empty'), 1);
     const ask = password === undefined && values['no-password'] !== true;
     if (ask && !process.stdin.isTTY && users.some((u) => !existing.has(u))) {
@@ -82,7 +103,8 @@ runCommand(
         plan.change(t('create the user {user} (group {group})', { user, group: PODMAN_GROUP }), async () => {
           const account = await createUser(root, user, PODMAN_GROUP, [], t('podsec podman user'));
           accounts.set(user, account);
-          if (!hasSubIds(root, user, account.uid)) plan.warn(t('{user} has no range in /etc/subuid or /etc/subgid: rootless podman needs one (usermod --add-subuids)', { user }));
+          if (!hasSubIds(root, user, account.uid))
+            plan.warn(t('{user} has no range in /etc/subuid or /etc/subgid: rootless podman needs one (usermod ' + '--add-subuids)', { user }));
         });
       }
       if (password !== undefined || (ask && !old)) {
@@ -91,10 +113,13 @@ runCommand(
         });
       }
       if (old && podmanGid !== undefined && (await lockedDirState(root, old, USER_CONTAINERS_DIR, podmanGid)) === 'locked') continue;
-      plan.change(t('make ~{user}/{dir} empty and immutable (mode 0500, owner {user}:{group})', { user, dir: USER_CONTAINERS_DIR, group: PODMAN_GROUP }), async () => {
-        const movedTo = await lockEmptyDir(root, accounts.get(user)!, USER_CONTAINERS_DIR, groupGid(root, PODMAN_GROUP)!);
-        if (movedTo) plan.note(t('the previous ~{user}/{dir} is now ~{user}/.config/{moved}', { user, dir: USER_CONTAINERS_DIR, moved: movedTo }));
-      });
+      plan.change(
+        t('make ~{user}/{dir} empty and immutable (mode 0500, owner {user}:{group})', { user, dir: USER_CONTAINERS_DIR, group: PODMAN_GROUP }),
+        async () => {
+          const movedTo = await lockEmptyDir(root, accounts.get(user)!, USER_CONTAINERS_DIR, groupGid(root, PODMAN_GROUP)!);
+          if (movedTo) plan.note(t('the previous ~{user}/{dir} is now ~{user}/.config/{moved}', { user, dir: USER_CONTAINERS_DIR, moved: movedTo }));
+        },
+      );
     }
     const dryRun = values['dry-run'] === true;
     if (!dryRun) await plan.apply();

@@ -22,16 +22,40 @@ runCommand(
     usage: ['[--dry-run] [--root DIR] IP', '[--trust-fingerprint FINGERPRINT | --trust-sha256 HASH] [--keys-url URL] IP'],
     positionals: true,
     description: [
-      'IP is the address of the master: the host that runs the registry registry.local and the signature server sigstore.local:81. When IP is an address of this host, this host is the master: its policy rejects every image until image makers are added (podsec-create-imagemakeruser), and the policy and the makers\' public keys are published as a signed trust bundle under /var/sigstore/keys.',
-      'On any other host (a node) the master\'s bundle is fetched from http://IP:81/keys/ and accepted only when it verifies against the trust key fingerprint the master printed (--trust-fingerprint, stored for later runs) or the bundle checksum (--trust-sha256). A bundle that does not verify, or an older one than this node accepted, is refused and nothing is changed.',
-      'Both roles bind registry.local, sigstore.local and trivy.local to IP in /etc/hosts, create the groups podman and podman_dev, write the sysctl drop-in, point registries.d at the lookaside http://sigstore.local:81/sigstore/ and mark registry.local as plain HTTP in registries.conf. The configs in /etc/containers keep upstream\'s history: each is a symlink to a timestamped file. Running the command again with the same IP changes nothing, or only what differs; on the master the image makers\' scopes are kept.',
+      'IP is the address of the master: the host that runs the registry registry.local and the ' +
+        'signature server sigstore.local:81. When IP is an address of this host, this host is the master: ' +
+        'its policy rejects every image until image makers are added (podsec-create-imagemakeruser), and ' +
+        "the policy and the makers' public keys are published as a signed trust bundle under " +
+        '/var/sigstore/keys.',
+      "On any other host (a node) the master's bundle is fetched from http://IP:81/keys/ and accepted " +
+        'only when it verifies against the trust key fingerprint the master printed (--trust-fingerprint, ' +
+        'stored for later runs) or the bundle checksum (--trust-sha256). A bundle that does not verify, ' +
+        'or an older one than this node accepted, is refused and nothing is changed.',
+      'Both roles bind registry.local, sigstore.local and trivy.local to IP in /etc/hosts, create the ' +
+        'groups podman and podman_dev, write the sysctl drop-in, point registries.d at the lookaside ' +
+        'http://sigstore.local:81/sigstore/ and mark registry.local as plain HTTP in registries.conf. The ' +
+        "configs in /etc/containers keep upstream's history: each is a symlink to a timestamped file. " +
+        'Running the command again with the same IP changes nothing, or only what differs; on the master ' +
+        "the image makers' scopes are kept.",
     ],
     options: {
       'dry-run': { type: 'boolean', description: 'show what would change and change nothing' },
-      'trust-fingerprint': { type: 'string', valueName: 'FINGERPRINT', description: 'node: the master\'s trust key fingerprint (64 hex digits, as printed on the master)' },
+      'trust-fingerprint': {
+        type: 'string',
+        valueName: 'FINGERPRINT',
+        description: "node: the master's trust key fingerprint (64 hex digits, as printed on the master)",
+      },
       'trust-sha256': { type: 'string', valueName: 'HASH', description: 'node: accept exactly the bundle with this checksum (as printed on the master)' },
-      'keys-url': { type: 'string', valueName: 'URL', description: 'node: fetch the trust bundle from URL instead of http://IP:81/keys/ (it is verified the same way)' },
-      role: { type: 'string', valueName: 'ROLE', description: 'master or node: decide the role instead of detecting it from this host\'s addresses (for images built under --root)' },
+      'keys-url': {
+        type: 'string',
+        valueName: 'URL',
+        description: 'node: fetch the trust bundle from URL instead of http://IP:81/keys/ (it is verified the same ' + 'way)',
+      },
+      role: {
+        type: 'string',
+        valueName: 'ROLE',
+        description: "master or node: decide the role instead of detecting it from this host's addresses (for images " + 'built under --root)',
+      },
     },
     files: {
       '/etc/hosts': 'the registry.local, sigstore.local and trivy.local binding',
@@ -46,12 +70,12 @@ runCommand(
       1: 'no or several IPs, a loopback IP, a binding conflict in /etc/hosts, a malformed configuration file, or a node without a pin',
       2: 'the IP is not four dot-separated fields',
       3: 'a field of the IP is not 0-255, or the IP is not a host address',
-      4: 'the master\'s trust bundle does not verify (tampered with, another key, or older than the one accepted)',
+      4: "the master's trust bundle does not verify (tampered with, another key, or older than the one accepted)",
       5: 'the signature server cannot be reached or does not serve the bundle',
     },
     examples: {
       'podsec-create-policy 192.168.10.1': 'on the master 192.168.10.1: set up the policy and print the trust key fingerprint',
-      'podsec-create-policy --trust-fingerprint 3f1c…e0a2 192.168.10.1': 'on a node: adopt the master\'s verified policy and keys',
+      'podsec-create-policy --trust-fingerprint 3f1c…e0a2 192.168.10.1': "on a node: adopt the master's verified policy and keys",
       'podsec-create-policy --dry-run 192.168.10.1': 'show what would change',
     },
     seeAlso: ['podsec-create-services(1)', 'podsec-create-imagemakeruser(1)', 'containers-policy.json(5)'],
@@ -92,7 +116,8 @@ runCommand(
     let pin: Pin | undefined;
     if (fingerprintOption !== undefined) {
       const value = normalizeHash(fingerprintOption);
-      if (!value) throw new CommandError(t('--trust-fingerprint: expected 64 hexadecimal digits, got {value}', { value: JSON.stringify(fingerprintOption) }), 1);
+      if (!value)
+        throw new CommandError(t('--trust-fingerprint: expected 64 hexadecimal digits, got {value}', { value: JSON.stringify(fingerprintOption) }), 1);
       pin = { kind: 'fingerprint', value };
     } else if (sha256Option !== undefined) {
       const value = normalizeHash(sha256Option);
@@ -119,7 +144,10 @@ runCommand(
         const own = key ? fingerprintOf(createPublicKey(key)) : undefined;
         if (own !== pin.value) {
           throw new CommandError(
-            t('this host is the master and its trust key is {own}, not the given {given}', { own: own ? formatFingerprint(own) : t('not created yet'), given: formatFingerprint(pin.value) }),
+            t('this host is the master and its trust key is {own}, not the given {given}', {
+              own: own ? formatFingerprint(own) : t('not created yet'),
+              given: formatFingerprint(pin.value),
+            }),
             1,
           );
         }

@@ -15,9 +15,17 @@ runCommand(
     summary: 'Configure and start the registry (registry.local:80) and the signature server (sigstore.local:81) on the master.',
     usage: ['[--dry-run] [--root DIR]'],
     description: [
-      'Runs only on the master: the host whose address registry.local and sigstore.local are bound to in /etc/hosts (podsec-create-policy writes that binding). On any other host it refuses and changes nothing.',
-      'Writes /etc/podsec/sigstore/nginx.conf, an nginx instance of its own that serves /var/sigstore on port 81 of the master\'s address with JSON directory listings (checked with nginx -t before it is installed), and /etc/podsec/registry/config.yml, docker-registry on port 80 storing images in /var/lib/containers/storage/volumes/registry/_data. Distribution config files are not edited.',
-      'Then enables and starts podsec-registry.service and podsec-sigstore.service, restarts them when they were running and their configuration changed, stops and disables httpd2 or docker-registry when they hold those ports, and starts trivy when it is installed. Running it again changes nothing.',
+      'Runs only on the master: the host whose address registry.local and sigstore.local are bound to ' +
+        'in /etc/hosts (podsec-create-policy writes that binding). On any other host it refuses and ' +
+        'changes nothing.',
+      'Writes /etc/podsec/sigstore/nginx.conf, an nginx instance of its own that serves /var/sigstore ' +
+        "on port 81 of the master's address with JSON directory listings (checked with nginx -t before " +
+        'it is installed), and /etc/podsec/registry/config.yml, docker-registry on port 80 storing images ' +
+        'in /var/lib/containers/storage/volumes/registry/_data. Distribution config files are not edited.',
+      'Then enables and starts podsec-registry.service and podsec-sigstore.service, restarts them when ' +
+        'they were running and their configuration changed, stops and disables httpd2 or docker-registry ' +
+        'when they hold those ports, and starts trivy when it is installed. Running it again changes ' +
+        'nothing.',
     ],
     options: {
       'dry-run': { type: 'boolean', description: 'show what would change and change nothing' },

@@ -50,8 +50,15 @@ runCommand(
     options: {},
     positionals: true,
     description: [
-      'With a DOCKERFILE the image is built first: podman build OPTIONS -f DOCKERFILE -t IMAGE -- CONTEXT (CONTEXT defaults to the current directory; the podman build options follow the context, after an optional --). Without a DOCKERFILE the existing IMAGE is only scanned.',
-      'IMAGE is then scanned with trivy in client mode against the podsec trivy server (trivy image --format json --severity HIGH,CRITICAL --server http://$U7S_TRIVY_SERVER:4954 -- IMAGE). A freshly built image with HIGH or CRITICAL vulnerabilities, or one that could not be scanned, is removed again with podman rmi. Findings and failures go to the journal, tagged podsec-inotify-build-invulnerable-image, with the messages of podsec-inotify-check-vuln; a failed build is "Fatal: Building image \"IMAGE\" failed. Image analysis is skipped.".',
+      'With a DOCKERFILE the image is built first: podman build OPTIONS -f DOCKERFILE -t IMAGE -- ' +
+        'CONTEXT (CONTEXT defaults to the current directory; the podman build options follow the context, ' +
+        'after an optional --). Without a DOCKERFILE the existing IMAGE is only scanned.',
+      'IMAGE is then scanned with trivy in client mode against the podsec trivy server (trivy image ' +
+        '--format json --severity HIGH,CRITICAL --server http://$U7S_TRIVY_SERVER:4954 -- IMAGE). A ' +
+        'freshly built image with HIGH or CRITICAL vulnerabilities, or one that could not be scanned, is ' +
+        'removed again with podman rmi. Findings and failures go to the journal, tagged ' +
+        'podsec-inotify-build-invulnerable-image, with the messages of podsec-inotify-check-vuln; a ' +
+        'failed build is "Fatal: Building image \"IMAGE\" failed. Image analysis is skipped.".',
       'Without trivy nothing is built or scanned and the exit code is 3: an unchecked image is never reported as clean.',
     ],
     environment: {
@@ -59,7 +66,13 @@ runCommand(
       PATH: 'where podman and trivy are looked for',
       JOURNAL_STREAM: 'set by systemd: messages are written to standard error as journal entries with their priority; otherwise they are logged with logger(1)',
     },
-    exitCodes: { 1: 'no image name given', 2: 'the build failed', 3: 'the scan failed or trivy is not installed', 4: 'HIGH vulnerabilities (a built image is removed)', 5: 'CRITICAL vulnerabilities (a built image is removed)' },
+    exitCodes: {
+      1: 'no image name given',
+      2: 'the build failed',
+      3: 'the scan failed or trivy is not installed',
+      4: 'HIGH vulnerabilities (a built image is removed)',
+      5: 'CRITICAL vulnerabilities (a built image is removed)',
+    },
     examples: {
       'podsec-inotify-build-invulnerable-image registry.local/app:1 Dockerfile .': 'build, scan, and keep the image only when it is clean',
       'podsec-inotify-build-invulnerable-image registry.local/app:1 Dockerfile . --pull --no-cache': 'the same, with podman build options',
@@ -80,7 +93,11 @@ runCommand(
       return 3;
     }
     if (dockerfile) {
-      const build = runSync('podman', ['build', ...buildOptions, '-f', dockerfile, '-t', image, '--', context ?? '.'], { interactive: true, cwd: process.cwd(), timeoutMs: 0 });
+      const build = runSync('podman', ['build', ...buildOptions, '-f', dockerfile, '-t', image, '--', context ?? '.'], {
+        interactive: true,
+        cwd: process.cwd(),
+        timeoutMs: 0,
+      });
       if (build.error || build.status !== 0) {
         journal.report('Fatal', `Building image ${JSON.stringify(image)} failed. Image analysis is skipped.`);
         return 2;

@@ -35,18 +35,35 @@ runCommand(
     usage: ['[-v] [--root DIR]'],
     options: { ...VERBOSE_OPTION },
     description: [
-      'A daemon (podsec-inotify-check-containers.service) that runs until SIGTERM or SIGINT. With inotifywait it watches the overlay layers of root\'s container storage, of every user\'s rootless storage and of u7s-admin\'s usernetes storage; a storage that appears later is picked up within 10 seconds, and layers created later (a pull, a new container) at once.',
-      'Every file created, deleted, modified, moved or whose attributes change (chmod, chown, touch) inside a layer\'s diff tree is a change of a file in a container and goes to the journal, tagged podsec-inotify-check-containers: "<Severity>: An event <EVENTS> occurred in the container <layer> [in configuration directory|in home directory] on the file \"<path>\"", where <layer> is the overlay layer ID and <path> the path inside the container. Changes under /etc are Warning (in configuration directory), under /home and /root Warning (in home directory), everything else Critical. /var, /tmp, /run, /proc, /dev and /sys of the containers are not watched.',
-      'Events of one layer are gathered for half a second: more than 20 changed files give one line with their number and five of the names, at the most severe level among them. A layer that is being removed (podman rmi, podman rm) is not reported (Debug with -v).',
-      'Directories are watched from the top down: a directory made in a layer while the watch on its parent was being set up is found and watched too, and the files a new directory already holds are reported once (CREATE). On SIGUSR1 it reports at once what it has gathered and logs at Debug level how many directories it watches, once every change made before the signal has been handled.',
-      'File names are data: inotifywait passes them NUL-separated, they are logged in JSON quotes, so a name with quotes, $(...) or a newline is logged verbatim and nothing runs (upstream evaluated them as root). Only storages using the overlay graph driver are watched.',
+      'A daemon (podsec-inotify-check-containers.service) that runs until SIGTERM or SIGINT. With ' +
+        "inotifywait it watches the overlay layers of root's container storage, of every user's " +
+        "rootless storage and of u7s-admin's usernetes storage; a storage that appears later is picked " +
+        'up within 10 seconds, and layers created later (a pull, a new container) at once.',
+      'Every file created, deleted, modified, moved or whose attributes change (chmod, chown, touch) ' +
+        "inside a layer's diff tree is a change of a file in a container and goes to the journal, tagged " +
+        'podsec-inotify-check-containers: "<Severity>: An event <EVENTS> occurred in the container ' +
+        '<layer> [in configuration directory|in home directory] on the file \"<path>\"", where <layer> is ' +
+        'the overlay layer ID and <path> the path inside the container. Changes under /etc are Warning ' +
+        '(in configuration directory), under /home and /root Warning (in home directory), everything else ' +
+        'Critical. /var, /tmp, /run, /proc, /dev and /sys of the containers are not watched.',
+      'Events of one layer are gathered for half a second: more than 20 changed files give one line ' +
+        'with their number and five of the names, at the most severe level among them. A layer that is ' +
+        'being removed (podman rmi, podman rm) is not reported (Debug with -v).',
+      'Directories are watched from the top down: a directory made in a layer while the watch on its ' +
+        'parent was being set up is found and watched too, and the files a new directory already holds ' +
+        'are reported once (CREATE). On SIGUSR1 it reports at once what it has gathered and logs at Debug ' +
+        'level how many directories it watches, once every change made before the signal has been ' +
+        'handled.',
+      'File names are data: inotifywait passes them NUL-separated, they are logged in JSON quotes, so a ' +
+        'name with quotes, $(...) or a newline is logged verbatim and nothing runs (upstream evaluated ' +
+        'them as root). Only storages using the overlay graph driver are watched.',
     ],
     environment: {
       JOURNAL_STREAM: 'set by systemd: messages are written to standard error as journal entries with their priority; otherwise they are logged with logger(1)',
     },
     files: {
-      '/var/lib/containers/storage/overlay/': 'root\'s container layers',
-      '~USER/.local/share/containers/storage/overlay/': 'the layers of a user\'s rootless containers',
+      '/var/lib/containers/storage/overlay/': "root's container layers",
+      '~USER/.local/share/containers/storage/overlay/': "the layers of a user's rootless containers",
       '/var/lib/u7s-admin/.local/share/usernetes/': 'the rootless Kubernetes node, with its layers in containers/storage/overlay/',
     },
     // It runs until SIGTERM or SIGINT and then exits 0; only the common codes (0, 2, 70) apply.
@@ -76,13 +93,19 @@ runCommand(
       const entries = [...p.events];
       if (entries.length > MAX_LISTED) {
         const worst = entries.some(([inner]) => classify(inner).word === 'Critical') ? 'Critical' : 'Warning';
-        const sample = entries.slice(0, 5).map(([inner]) => JSON.stringify(inner)).join(', ');
+        const sample = entries
+          .slice(0, 5)
+          .map(([inner]) => JSON.stringify(inner))
+          .join(', ');
         journal.report(worst, `${entries.length} files changed in the container ${layer}, among them ${sample}`);
         return;
       }
       for (const [inner, events] of entries) {
         const { word, where } = classify(inner);
-        journal.report(word, `An event ${[...events].join(',')} occurred in the container ${layer}${where ? ` ${where}` : ''} on the file ${JSON.stringify(inner)}`);
+        journal.report(
+          word,
+          `An event ${[...events].join(',')} occurred in the container ${layer}${where ? ` ${where}` : ''} on the file ${JSON.stringify(inner)}`,
+        );
       }
     };
 
@@ -135,7 +158,8 @@ runCommand(
         exclude: new RegExp(EXCLUDE),
         onEvent: (e) => onEvent(e.path, e.events),
         onError: (line) => {
-          if (/upper limit on inotify watches|No space left on device/.test(line)) journal.report('Fatal', `inotify watch limit reached: raise fs.inotify.max_user_watches (${line})`);
+          if (/upper limit on inotify watches|No space left on device/.test(line))
+            journal.report('Fatal', `inotify watch limit reached: raise fs.inotify.max_user_watches (${line})`);
           else journal.report('Fatal', `inotifywait: ${line}`);
         },
       });

@@ -44,21 +44,50 @@ runCommand(
     usage: ['[-v|-vv|-vvv] [-a|-f|-c|-h|-m|-l|-d RANGE]... [-w RANGE] [-M ADDRESS] [--json] [--root DIR]'],
     options: { ...THRESHOLD_OPTIONS, ...VERBOSE_OPTION, ...MAIL_OPTION, ...JSON_OPTION },
     description: [
-      'Checks the images of root and of every podman user against that user\'s policy (the user\'s own ~/.config/containers when there is one, else /etc/containers); image makers (podman_dev) are left out. The image lists of every graph driver (overlay, vfs, …) of each container storage are read as data: root\'s /var/lib/containers/storage, a user\'s ~/.local/share/containers/storage and u7s-admin\'s usernetes storage. Nothing runs as the user (upstream ran a generated shell script as root with registry names pasted into it).',
-      'The findings: 103 images outside of supported policies (no docker scope of the policy matches the image name, or the matching scope rejects everything); 102 unsigned images (the scope requires signedBy or sigstoreSigned and the lookaside of registries.d has no signature-1 for the image\'s manifest digest, asked over HTTP with a 5 second limit; a stored name that is not a docker reference counts as unsigned and is never put into a URL); 101 registries in the policy that accept unsigned images; 100 (weight 200) an image list or policy that cannot be read. The signature is looked up, not verified: podman verified it when the image was pulled.',
-      'Each finding whose weight crosses a journal threshold is one journal entry tagged podsec-inotify-check-images, for example "Critical: Critical(104): Users \"alice\" …"; nagwad (/etc/nagwad/podsec.sed) turns it into a Nagios or Icinga alert. The weights of all findings are summed and checked against the Nagios thresholds: the command prints one status line, "POLICY OK: Containerization policies are not violated" or "POLICY CRITICAL(<sum>): Users have images that violate established policies <users> | violations=<sum>" (the findings follow with -v), exits with the Nagios code and, with -M, mails the report when it is not OK.',
-      'With --json the command prints one JSON document instead of the status line and of the findings of -v: {"status": "OK"|"WARNING"|"CRITICAL"|"UNKNOWN", "exitCode": N, "violations": SUM, "findings": [{"code": N, "weight": N, "severity": LEVEL|null, "users": [USER...], "message": TEXT, "details": [TEXT...]}...]}; severity is the journal level the finding crosses (null when it is not logged), and an UNKNOWN has "reason" instead of "violations" and no findings. The exit code, the journal entries and the mail are the same as without --json; the keys are never translated.',
-      'Thresholds are Nagios ranges: N means 0 to N, N: at least N, ~:N at most N, A:B from A to B, and a leading @ inverts the range; a level fires when the value is outside its range. Levels are tried from the most severe (Crash, Fatal, Critical, High, Middle, Low, Debug; CRITICAL before WARNING), so -w 0 -c 100 gives CRITICAL for 101. -c sets both the journal Critical and the Nagios CRITICAL threshold. Without any threshold option the journal and Nagios thresholds are -c 100. Upstream\'s letters work as before: -a -f -c -h -m -l -d and -w take a range, -v -vv -vvv set the detail, -M the mail address.',
+      "Checks the images of root and of every podman user against that user's policy (the user's own " +
+        '~/.config/containers when there is one, else /etc/containers); image makers (podman_dev) are ' +
+        'left out. The image lists of every graph driver (overlay, vfs, …) of each container storage are ' +
+        "read as data: root's /var/lib/containers/storage, a user's ~/.local/share/containers/storage " +
+        "and u7s-admin's usernetes storage. Nothing runs as the user (upstream ran a generated shell " +
+        'script as root with registry names pasted into it).',
+      'The findings: 103 images outside of supported policies (no docker scope of the policy matches ' +
+        'the image name, or the matching scope rejects everything); 102 unsigned images (the scope ' +
+        'requires signedBy or sigstoreSigned and the lookaside of registries.d has no signature-1 for the ' +
+        "image's manifest digest, asked over HTTP with a 5 second limit; a stored name that is not a " +
+        'docker reference counts as unsigned and is never put into a URL); 101 registries in the policy ' +
+        'that accept unsigned images; 100 (weight 200) an image list or policy that cannot be read. The ' +
+        'signature is looked up, not verified: podman verified it when the image was pulled.',
+      'Each finding whose weight crosses a journal threshold is one journal entry tagged ' +
+        'podsec-inotify-check-images, for example "Critical: Critical(104): Users \"alice\" …"; nagwad ' +
+        '(/etc/nagwad/podsec.sed) turns it into a Nagios or Icinga alert. The weights of all findings are ' +
+        'summed and checked against the Nagios thresholds: the command prints one status line, "POLICY ' +
+        'OK: Containerization policies are not violated" or "POLICY CRITICAL(<sum>): Users have images ' +
+        'that violate established policies <users> | violations=<sum>" (the findings follow with -v), ' +
+        'exits with the Nagios code and, with -M, mails the report when it is not OK.',
+      'With --json the command prints one JSON document instead of the status line and of the findings ' +
+        'of -v: {"status": "OK"|"WARNING"|"CRITICAL"|"UNKNOWN", "exitCode": N, "violations": SUM, ' +
+        '"findings": [{"code": N, "weight": N, "severity": LEVEL|null, "users": [USER...], "message": ' +
+        'TEXT, "details": [TEXT...]}...]}; severity is the journal level the finding crosses (null when ' +
+        'it is not logged), and an UNKNOWN has "reason" instead of "violations" and no findings. The exit ' +
+        'code, the journal entries and the mail are the same as without --json; the keys are never ' +
+        'translated.',
+      'Thresholds are Nagios ranges: N means 0 to N, N: at least N, ~:N at most N, A:B from A to B, and ' +
+        'a leading @ inverts the range; a level fires when the value is outside its range. Levels are ' +
+        'tried from the most severe (Crash, Fatal, Critical, High, Middle, Low, Debug; CRITICAL before ' +
+        'WARNING), so -w 0 -c 100 gives CRITICAL for 101. -c sets both the journal Critical and the ' +
+        'Nagios CRITICAL threshold. Without any threshold option the journal and Nagios thresholds are -c ' +
+        "100. Upstream's letters work as before: -a -f -c -h -m -l -d and -w take a range, -v -vv -vvv " +
+        'set the detail, -M the mail address.',
     ],
     environment: {
       JOURNAL_STREAM: 'set by systemd: messages are written to standard error as journal entries with their priority; otherwise they are logged with logger(1)',
     },
     files: {
-      '/var/lib/containers/storage/': 'root\'s container storage; each graph driver keeps its image list in <driver>-images/images.json',
-      '~USER/.local/share/containers/storage/': 'a podman user\'s container storage',
+      '/var/lib/containers/storage/': "root's container storage; each graph driver keeps its image list in <driver>-images/images.json",
+      '~USER/.local/share/containers/storage/': "a podman user's container storage",
       '/var/lib/u7s-admin/.local/share/usernetes/': 'the rootless Kubernetes node, with its container storage in containers/storage/',
       '/etc/containers/policy.json': 'the policy of root and of users without their own',
-      '~USER/.config/containers/': 'a user\'s own policy.json and registries.d',
+      '~USER/.config/containers/': "a user's own policy.json and registries.d",
       '/etc/containers/registries.d/*.yaml': 'where the signatures are looked up',
     },
     exitCodes: { 1: 'WARNING', 2: 'CRITICAL', 3: 'UNKNOWN: not run as root, or a bad threshold' },
@@ -67,7 +96,13 @@ runCommand(
       'podsec-inotify-check-images -vvv -c 100': 'what the hourly podsec-inotify-check-images.timer runs',
       'podsec-inotify-check-images -v -w 0 -c 102': 'WARNING for any finding, CRITICAL above 102, with the findings listed',
     },
-    seeAlso: ['podsec-inotify-check-policy(1)', 'podsec-inotify-check-vuln(1)', 'containers-policy.json(5)', 'containers-registries.d(5)', 'containers-storage.conf(5)'],
+    seeAlso: [
+      'podsec-inotify-check-policy(1)',
+      'podsec-inotify-check-vuln(1)',
+      'containers-policy.json(5)',
+      'containers-registries.d(5)',
+      'containers-storage.conf(5)',
+    ],
   },
   t,
   async ({ values, root }) => {
@@ -102,7 +137,8 @@ runCommand(
         continue;
       }
       for (const [scope, reqs] of Object.entries(config.policy.transports?.docker ?? {})) {
-        if (reqs.some((r) => r.type === 'insecureAcceptAnything')) add(101, 'have registries that do not support electronic signatures', subject.user, JSON.stringify(scope));
+        if (reqs.some((r) => r.type === 'insecureAcceptAnything'))
+          add(101, 'have registries that do not support electronic signatures', subject.user, JSON.stringify(scope));
       }
       for (const image of images ?? []) {
         for (const name of image.names) {

@@ -118,12 +118,21 @@ function digest(stateDir: string, journal: Journal, mailTo: string | undefined, 
     last = time ?? last;
     const key = `user ${JSON.stringify(user)} ${JSON.stringify(verb)} ${JSON.stringify(resource)}${namespace ? ` in ${JSON.stringify(namespace)}` : ''}`;
     counts.set(key, (counts.get(key) ?? 0) + 1);
-    const request = requests.get(key) ?? { user: String(user), verb: String(verb), resource: String(resource), namespace: namespace ? String(namespace) : null, count: 0 };
+    const request = requests.get(key) ?? {
+      user: String(user),
+      verb: String(verb),
+      resource: String(resource),
+      namespace: namespace ? String(namespace) : null,
+      count: 0,
+    };
     request.count++;
     requests.set(key, request);
   }
   if (total === 0) return print({ total: 0, from: null, to: null, requests: [] });
-  const summary = [...counts].sort((a, b) => b[1] - a[1]).map(([key, n]) => `${key} ×${n}`).join('; ');
+  const summary = [...counts]
+    .sort((a, b) => b[1] - a[1])
+    .map(([key, n]) => `${key} ×${n}`)
+    .join('; ');
   const text = `${total} forbidden requests to the Kubernetes API from ${first} to ${last}: ${summary}`;
   journal.report('Low', text);
   if (mailTo) sendMail(journal, mailTo, 'Detected requests to the kubernetes cluster with excess authority', `${text}\n\n${readFileSync(previous, 'utf8')}`);
@@ -148,10 +157,29 @@ runCommand(
     },
     positionals: true,
     description: [
-      'Exactly one of -d and -m is given. With -d (podsec-inotify-check-kubeapi.service) the command follows the kube-apiserver audit log and reports every completed request refused with 403 (not allowed) or 401 (not authenticated) as one Critical journal entry tagged podsec-inotify-check-kubeapi: "Critical: Forbidden request (403) of user \"U\": verb \"V\" resource \"R\" namespace \"N\" name \"O\" from \"IP\" at TIME: \"MESSAGE\"", and appends it to forbidden.log in the state directory. Lines that are not audit events are skipped, not fatal.',
-      'A cursor in the state directory (cursor.json: the log\'s inode, the offset read and the time of the last reported event) lets a restarted daemon continue where it stopped, without reporting old events again and without losing new ones (upstream replayed up to a million lines). When kube-apiserver rotates the log (renames audit.log to audit-<time>.log and opens a new audit.log), the rest of the renamed file is read before the new one. The log is watched with inotify and read at least every 2 seconds.',
-      'With -m (the hourly podsec-inotify-check-kubeapi-mail.timer) the requests gathered since the previous digest are summarised: forbidden.log is renamed to forbidden.log.1, its requests counted per user, verb, resource and namespace, and the summary logged as one Low entry ("N forbidden requests to the Kubernetes API from T1 to T2: …") and, with -M, mailed together with the requests themselves. Without a forbidden.log, or with an empty one, nothing is reported. Upstream\'s timer passed shell redirections as arguments and never ran.',
-      'With -m --json the digest is also printed on standard output as one JSON document: {"total": N, "from": TIME|null, "to": TIME|null, "requests": [{"user": U, "verb": V, "resource": R, "namespace": NS|null, "count": N}...]}, the requests sorted by count, most frequent first; without requests total is 0 and the list empty. The journal entry and the mail are the same as without --json; the keys are never translated.',
+      'Exactly one of -d and -m is given. With -d (podsec-inotify-check-kubeapi.service) the command ' +
+        'follows the kube-apiserver audit log and reports every completed request refused with 403 (not ' +
+        'allowed) or 401 (not authenticated) as one Critical journal entry tagged ' +
+        'podsec-inotify-check-kubeapi: "Critical: Forbidden request (403) of user \"U\": verb \"V\" ' +
+        'resource \"R\" namespace \"N\" name \"O\" from \"IP\" at TIME: \"MESSAGE\"", and appends it to ' +
+        'forbidden.log in the state directory. Lines that are not audit events are skipped, not fatal.',
+      "A cursor in the state directory (cursor.json: the log's inode, the offset read and the time of " +
+        'the last reported event) lets a restarted daemon continue where it stopped, without reporting ' +
+        'old events again and without losing new ones (upstream replayed up to a million lines). When ' +
+        'kube-apiserver rotates the log (renames audit.log to audit-<time>.log and opens a new ' +
+        'audit.log), the rest of the renamed file is read before the new one. The log is watched with ' +
+        'inotify and read at least every 2 seconds.',
+      'With -m (the hourly podsec-inotify-check-kubeapi-mail.timer) the requests gathered since the ' +
+        'previous digest are summarised: forbidden.log is renamed to forbidden.log.1, its requests ' +
+        'counted per user, verb, resource and namespace, and the summary logged as one Low entry ("N ' +
+        'forbidden requests to the Kubernetes API from T1 to T2: …") and, with -M, mailed together with ' +
+        'the requests themselves. Without a forbidden.log, or with an empty one, nothing is reported. ' +
+        "Upstream's timer passed shell redirections as arguments and never ran.",
+      'With -m --json the digest is also printed on standard output as one JSON document: {"total": N, ' +
+        '"from": TIME|null, "to": TIME|null, "requests": [{"user": U, "verb": V, "resource": R, ' +
+        '"namespace": NS|null, "count": N}...]}, the requests sorted by count, most frequent first; ' +
+        'without requests total is 0 and the list empty. The journal entry and the mail are the same as ' +
+        'without --json; the keys are never translated.',
     ],
     environment: {
       JOURNAL_STREAM: 'set by systemd: messages are written to standard error as journal entries with their priority; otherwise they are logged with logger(1)',
@@ -159,7 +187,8 @@ runCommand(
     files: {
       '/etc/kubernetes/audit/audit.log': 'the kube-apiserver audit log (--audit-log), and its rotated audit-<time>.log files',
       '/var/lib/podsec/u7s/log/kubeapi/cursor.json': 'where -d stopped reading (--state-dir)',
-      '/var/lib/podsec/u7s/log/kubeapi/forbidden.log': 'the refused requests since the last digest, one JSON array a line: time, source address, user, verb, resource, namespace, message',
+      '/var/lib/podsec/u7s/log/kubeapi/forbidden.log':
+        'the refused requests since the last digest, one JSON array a line: time, source address, user, ' + 'verb, resource, namespace, message',
       '/var/lib/podsec/u7s/log/kubeapi/forbidden.log.1': 'the requests of the last digest',
     },
     exitCodes: { 1: 'not exactly one of -d and -m, or an argument that is not an option' },

@@ -14,7 +14,16 @@ import { translator } from './lib/i18n.ts';
 import { Journal } from './inotify/journal.ts';
 import { evaluate, watchedDirs, type Finding } from './inotify/policy.ts';
 import { journalLine, notRoot, reportOnce, unknown } from './inotify/report.ts';
-import { InvalidRangeError, legacyArgs, JSON_OPTION, MAIL_OPTION, monitorOptions, THRESHOLD_OPTIONS, VERBOSE_OPTION, type MonitorOptions } from './inotify/severity.ts';
+import {
+  InvalidRangeError,
+  legacyArgs,
+  JSON_OPTION,
+  MAIL_OPTION,
+  monitorOptions,
+  THRESHOLD_OPTIONS,
+  VERBOSE_OPTION,
+  type MonitorOptions,
+} from './inotify/severity.ts';
 
 const NAME = 'podsec-inotify-check-policy';
 const t = translator('podsec-inotify');
@@ -106,19 +115,52 @@ runCommand(
       recheck: { type: 'string', valueName: 'SECONDS', description: 'with --watch: also check every SECONDS (default 300), for changes inotify cannot see' },
     },
     description: [
-      'Checks the containers policy of root (/etc/containers) and of every account in the groups podman or podman_dev or with its own container storage (its ~/.config/containers when it has one, else /etc/containers). Files are read as data, as root, and never through a symlink that leaves their directory. The findings and their weights: 100 (weight 200) a policy.json or registries.d file that is missing, malformed or not usable (upstream reported OK for a malformed policy); 101 images but no membership in podman; 102 a default other than reject; 103 registry.local not requiring signatures; 104 registries that accept unsigned images; 105 transports other than docker that accept images; 106 a lookaside for registry.local other than http://sigstore.local:81/sigstore/; 107 podman users who are also in wheel; 108 podman users without ~/.config/containers/storage.conf; 109 podman users whose ~/.config/containers is not immutable (chattr +i). 102 to 105 do not apply to image makers (podman_dev); 108 and 109 weigh 90 times the share of podman users concerned.',
-      'Each finding whose weight crosses a journal threshold is one journal entry tagged podsec-inotify-check-policy, for example "Critical: Critical(104): Users \"alice\" …"; nagwad (/etc/nagwad/podsec.sed) turns it into a Nagios or Icinga alert. The weights of all findings are summed and checked against the Nagios thresholds: the command prints one status line, "POLICY OK: Containerization policies are not violated" or "POLICY CRITICAL(<sum>): Violation of user containerization policies <users> | violations=<sum>" (the findings follow with -v), exits with the Nagios code and, with -M, mails the report when it is not OK.',
-      'With --json the command prints one JSON document instead of the status line and of the findings of -v: {"status": "OK"|"WARNING"|"CRITICAL"|"UNKNOWN", "exitCode": N, "violations": SUM, "findings": [{"code": N, "weight": N, "severity": LEVEL|null, "users": [USER...], "message": TEXT, "details": [TEXT...]}...]}; severity is the journal level the finding crosses (null when it is not logged), and an UNKNOWN has "reason" instead of "violations" and no findings. The exit code, the journal entries and the mail are the same as without --json; the keys are never translated.',
-      'With --watch the command keeps running (podsec-inotify-check-policy.service): it watches /etc, /etc/containers, /home and the configuration directories of every podman user through inotify, checks again 50 ms after a change and reports each new or changed finding within a second (upstream checked hourly); a finding that goes away is reported at Debug level with -v. A full check also runs every --recheck seconds, for changes inotify does not see (chattr).',
-      'Thresholds are Nagios ranges: N means 0 to N, N: at least N, ~:N at most N, A:B from A to B, and a leading @ inverts the range; a level fires when the value is outside its range. Levels are tried from the most severe (Crash, Fatal, Critical, High, Middle, Low, Debug; CRITICAL before WARNING), so -w 0 -c 100 gives CRITICAL for 101. -c sets both the journal Critical and the Nagios CRITICAL threshold. Without any threshold option the journal and Nagios thresholds are -c 100. Upstream\'s letters work as before: -a -f -c -h -m -l -d and -w take a range, -v -vv -vvv set the detail, -M the mail address.',
+      'Checks the containers policy of root (/etc/containers) and of every account in the groups podman ' +
+        'or podman_dev or with its own container storage (its ~/.config/containers when it has one, else ' +
+        '/etc/containers). Files are read as data, as root, and never through a symlink that leaves their ' +
+        'directory. The findings and their weights: 100 (weight 200) a policy.json or registries.d file ' +
+        'that is missing, malformed or not usable (upstream reported OK for a malformed policy); 101 ' +
+        'images but no membership in podman; 102 a default other than reject; 103 registry.local not ' +
+        'requiring signatures; 104 registries that accept unsigned images; 105 transports other than ' +
+        'docker that accept images; 106 a lookaside for registry.local other than ' +
+        'http://sigstore.local:81/sigstore/; 107 podman users who are also in wheel; 108 podman users ' +
+        'without ~/.config/containers/storage.conf; 109 podman users whose ~/.config/containers is not ' +
+        'immutable (chattr +i). 102 to 105 do not apply to image makers (podman_dev); 108 and 109 weigh ' +
+        '90 times the share of podman users concerned.',
+      'Each finding whose weight crosses a journal threshold is one journal entry tagged ' +
+        'podsec-inotify-check-policy, for example "Critical: Critical(104): Users \"alice\" …"; nagwad ' +
+        '(/etc/nagwad/podsec.sed) turns it into a Nagios or Icinga alert. The weights of all findings are ' +
+        'summed and checked against the Nagios thresholds: the command prints one status line, "POLICY ' +
+        'OK: Containerization policies are not violated" or "POLICY CRITICAL(<sum>): Violation of user ' +
+        'containerization policies <users> | violations=<sum>" (the findings follow with -v), exits with ' +
+        'the Nagios code and, with -M, mails the report when it is not OK.',
+      'With --json the command prints one JSON document instead of the status line and of the findings ' +
+        'of -v: {"status": "OK"|"WARNING"|"CRITICAL"|"UNKNOWN", "exitCode": N, "violations": SUM, ' +
+        '"findings": [{"code": N, "weight": N, "severity": LEVEL|null, "users": [USER...], "message": ' +
+        'TEXT, "details": [TEXT...]}...]}; severity is the journal level the finding crosses (null when ' +
+        'it is not logged), and an UNKNOWN has "reason" instead of "violations" and no findings. The exit ' +
+        'code, the journal entries and the mail are the same as without --json; the keys are never ' +
+        'translated.',
+      'With --watch the command keeps running (podsec-inotify-check-policy.service): it watches /etc, ' +
+        '/etc/containers, /home and the configuration directories of every podman user through inotify, ' +
+        'checks again 50 ms after a change and reports each new or changed finding within a second ' +
+        '(upstream checked hourly); a finding that goes away is reported at Debug level with -v. A full ' +
+        'check also runs every --recheck seconds, for changes inotify does not see (chattr).',
+      'Thresholds are Nagios ranges: N means 0 to N, N: at least N, ~:N at most N, A:B from A to B, and ' +
+        'a leading @ inverts the range; a level fires when the value is outside its range. Levels are ' +
+        'tried from the most severe (Crash, Fatal, Critical, High, Middle, Low, Debug; CRITICAL before ' +
+        'WARNING), so -w 0 -c 100 gives CRITICAL for 101. -c sets both the journal Critical and the ' +
+        'Nagios CRITICAL threshold. Without any threshold option the journal and Nagios thresholds are -c ' +
+        "100. Upstream's letters work as before: -a -f -c -h -m -l -d and -w take a range, -v -vv -vvv " +
+        'set the detail, -M the mail address.',
     ],
     environment: {
       JOURNAL_STREAM: 'set by systemd: messages are written to standard error as journal entries with their priority; otherwise they are logged with logger(1)',
     },
     files: {
-      '/etc/containers/policy.json': 'root\'s policy, and the policy of users without their own',
+      '/etc/containers/policy.json': "root's policy, and the policy of users without their own",
       '/etc/containers/registries.d/*.yaml': 'the signature lookasides',
-      '~USER/.config/containers/': 'a podman user\'s own policy.json, registries.d and storage.conf',
+      '~USER/.config/containers/': "a podman user's own policy.json, registries.d and storage.conf",
       '/etc/passwd, /etc/group': 'the accounts and their groups (podman, podman_dev, wheel)',
     },
     exitCodes: { 1: 'WARNING', 2: 'CRITICAL', 3: 'UNKNOWN: not run as root, a bad threshold or --recheck value, or the check could not run' },

@@ -59,10 +59,28 @@ runCommand(
       json: { type: 'boolean', description: 'print the result of every scan as one JSON document on standard output' },
     },
     description: [
-      'Scans every named image of root and of each account\'s container storage (the image lists of every graph driver; u7s-admin\'s usernetes storage included) for HIGH and CRITICAL vulnerabilities with trivy in client mode against the podsec trivy server: trivy image --format json --severity HIGH,CRITICAL --server http://$U7S_TRIVY_SERVER:4954 -- IMAGE. Each image is scanned by its first name, a name once per user; images without a name are not scanned (a Low entry says so). Run hourly by podsec-inotify-check-vuln.timer.',
-      'Findings go to the journal, tagged podsec-inotify-check-vuln: "Critical: In the image \"I\" of the user \"U\" critical and high vulnerabilities were discovered (CRITICAL: n, HIGH: m)" (or "critical vulnerabilities have been discovered" when there is no HIGH one), "High: In the image \"I\" of the user \"U\" high vulnerabilities found (HIGH: m)", and "Fatal: The trivy vulnerability analysis command failed for the image …" when a scan fails or trivy\'s report cannot be read. With -m each finding is mailed too.',
-      'Without trivy nothing is scanned: one Fatal entry says trivy is not installed and the exit code is 3, also on a node without images, so a missing scanner never looks like a clean node. The options of upstream\'s unit (-v, -vv, -vvv and -c, -w and the other threshold letters with a value) are accepted and ignored, as upstream did.',
-      'With --json the command prints one JSON document on standard output: {"status": "OK"|"HIGH"|"CRITICAL"|"UNKNOWN", "exitCode": 0|3|4|5, "images": [{"user": U, "image": I, "exitCode": N, "high": N, "critical": N, "error": TEXT}...], "unreadable": [{"user": U, "error": TEXT}...], "unnamed": [{"user": U, "id": ID}...]}, with "reason" when trivy is not installed; error is there only for a failed scan. The exit code, the journal entries and the mails are the same as without --json; the keys are never translated.',
+      "Scans every named image of root and of each account's container storage (the image lists of " +
+        "every graph driver; u7s-admin's usernetes storage included) for HIGH and CRITICAL " +
+        'vulnerabilities with trivy in client mode against the podsec trivy server: trivy image --format ' +
+        'json --severity HIGH,CRITICAL --server http://$U7S_TRIVY_SERVER:4954 -- IMAGE. Each image is ' +
+        'scanned by its first name, a name once per user; images without a name are not scanned (a Low ' +
+        'entry says so). Run hourly by podsec-inotify-check-vuln.timer.',
+      'Findings go to the journal, tagged podsec-inotify-check-vuln: "Critical: In the image \"I\" of ' +
+        'the user \"U\" critical and high vulnerabilities were discovered (CRITICAL: n, HIGH: m)" (or ' +
+        '"critical vulnerabilities have been discovered" when there is no HIGH one), "High: In the image ' +
+        '\"I\" of the user \"U\" high vulnerabilities found (HIGH: m)", and "Fatal: The trivy ' +
+        'vulnerability analysis command failed for the image …" when a scan fails or trivy\'s report ' +
+        'cannot be read. With -m each finding is mailed too.',
+      'Without trivy nothing is scanned: one Fatal entry says trivy is not installed and the exit code ' +
+        'is 3, also on a node without images, so a missing scanner never looks like a clean node. The ' +
+        "options of upstream's unit (-v, -vv, -vvv and -c, -w and the other threshold letters with a " +
+        'value) are accepted and ignored, as upstream did.',
+      'With --json the command prints one JSON document on standard output: {"status": ' +
+        '"OK"|"HIGH"|"CRITICAL"|"UNKNOWN", "exitCode": 0|3|4|5, "images": [{"user": U, "image": I, ' +
+        '"exitCode": N, "high": N, "critical": N, "error": TEXT}...], "unreadable": [{"user": U, "error": ' +
+        'TEXT}...], "unnamed": [{"user": U, "id": ID}...]}, with "reason" when trivy is not installed; ' +
+        'error is there only for a failed scan. The exit code, the journal entries and the mails are the ' +
+        'same as without --json; the keys are never translated.',
     ],
     environment: {
       U7S_TRIVY_SERVER: 'host of the trivy server (default trivy.local), port 4954',
@@ -71,11 +89,15 @@ runCommand(
       JOURNAL_STREAM: 'set by systemd: messages are written to standard error as journal entries with their priority; otherwise they are logged with logger(1)',
     },
     files: {
-      '/var/lib/containers/storage/': 'root\'s container storage; each graph driver keeps its image list in <driver>-images/images.json',
-      '~USER/.local/share/containers/storage/': 'a user\'s container storage',
+      '/var/lib/containers/storage/': "root's container storage; each graph driver keeps its image list in <driver>-images/images.json",
+      '~USER/.local/share/containers/storage/': "a user's container storage",
       '/var/lib/u7s-admin/.local/share/usernetes/': 'the rootless Kubernetes node, with its container storage in containers/storage/',
     },
-    exitCodes: { 3: 'a scan failed, an image list cannot be read, or trivy is not installed', 4: 'HIGH vulnerabilities found (the worst result over all images)', 5: 'CRITICAL vulnerabilities found' },
+    exitCodes: {
+      3: 'a scan failed, an image list cannot be read, or trivy is not installed',
+      4: 'HIGH vulnerabilities found (the worst result over all images)',
+      5: 'CRITICAL vulnerabilities found',
+    },
     examples: {
       'podsec-inotify-check-vuln': 'scan all images against trivy.local:4954',
       'U7S_TRIVY_SERVER=trivy.example.org podsec-inotify-check-vuln -m root': 'use another trivy server and mail each finding to root',
@@ -125,7 +147,14 @@ runCommand(
         scanned.add(ref);
         const result = await checkImage(journal, ref, owner.user);
         worst = Math.max(worst, result.code);
-        doc.images.push({ user: owner.user, image: ref, exitCode: result.code, high: result.high, critical: result.critical, ...(result.error !== undefined ? { error: result.error } : {}) });
+        doc.images.push({
+          user: owner.user,
+          image: ref,
+          exitCode: result.code,
+          high: result.high,
+          critical: result.critical,
+          ...(result.error !== undefined ? { error: result.error } : {}),
+        });
         if (mailTo && result.code > 0) sendMail(journal, mailTo, `Vulnerabilities found in image ${ref} of user ${owner.user}`, JSON.stringify(result));
       }
     }

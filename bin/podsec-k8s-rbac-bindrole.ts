@@ -22,9 +22,19 @@ runCommand(
     },
     positionals: true,
     description: [
-      'Adds USER as a User subject to the binding BINDING of the role ROLE, creating the binding when it does not exist. The type says what is bound: role binds a Role in NAMESPACE through a RoleBinding; clusterrole binds a ClusterRole in the whole cluster through a ClusterRoleBinding (no NAMESPACE); role=clusterrole binds a ClusterRole within NAMESPACE through a RoleBinding.',
-      'The role must exist. An existing binding must refer to exactly that role: one that refers to another role is an error and is not changed (upstream silently added the user to whatever role it had). Binding a user who is already bound changes nothing and prints unchanged. Updates replace the binding guarded by its resourceVersion and are retried on a concurrent change. New bindings carry the label app.kubernetes.io/managed-by=podsec.',
-      'USER must have a local account on this machine (see podsec-k8s-rbac-create-user), unless it is a Kubernetes system identity such as system:kube-proxy, which is accepted verbatim only with --allow-system. The result is printed as kubectl prints it: the binding followed by created, configured or unchanged.',
+      'Adds USER as a User subject to the binding BINDING of the role ROLE, creating the binding when ' +
+        'it does not exist. The type says what is bound: role binds a Role in NAMESPACE through a ' +
+        'RoleBinding; clusterrole binds a ClusterRole in the whole cluster through a ClusterRoleBinding ' +
+        '(no NAMESPACE); role=clusterrole binds a ClusterRole within NAMESPACE through a RoleBinding.',
+      'The role must exist. An existing binding must refer to exactly that role: one that refers to ' +
+        'another role is an error and is not changed (upstream silently added the user to whatever role ' +
+        'it had). Binding a user who is already bound changes nothing and prints unchanged. Updates ' +
+        'replace the binding guarded by its resourceVersion and are retried on a concurrent change. New ' +
+        'bindings carry the label app.kubernetes.io/managed-by=podsec.',
+      'USER must have a local account on this machine (see podsec-k8s-rbac-create-user), unless it is a ' +
+        'Kubernetes system identity such as system:kube-proxy, which is accepted verbatim only with ' +
+        '--allow-system. The result is printed as kubectl prints it: the binding followed by created, ' +
+        'configured or unchanged.',
     ],
     environment: {
       KUBECONFIG: 'the kubeconfig, when --kubeconfig is not given (read by kubectl)',
@@ -32,7 +42,9 @@ runCommand(
     },
     files: { '/etc/passwd': 'the local accounts USER is looked up in (under --root DIR)' },
     exitCodes: {
-      1: 'wrong arguments, an invalid name or type, a namespace given for clusterrole or missing for role, no such local user, the role absent, the binding refers to another role, or kubectl failed',
+      1:
+        'wrong arguments, an invalid name or type, a namespace given for clusterrole or missing for role, ' +
+        'no such local user, the role absent, the binding refers to another role, or kubectl failed',
     },
     examples: {
       'podsec-k8s-rbac-bindrole alice clusterrole view sysview': 'let alice read most objects in all namespaces (ClusterRoleBinding sysview)',

@@ -38,26 +38,44 @@ runCommand(
     },
     positionals: true,
     description: [
-      'Run by the containerization security administrator (root, or the user themselves) with a kubeconfig that may create and approve certificate signing requests. USER must have a local account (podsec-k8s-rbac-create-user).',
-      'A new 2048-bit RSA key and a certificate signing request with CN=USER and one O= per GROUP (default k8s) are made in memory. A previous CertificateSigningRequest named USER is deleted; the new one (signer kubernetes.io/kube-apiserver-client, usage client auth, 5 years, capped by the cluster\'s signing duration, label app.kubernetes.io/managed-by=podsec) is created and approved, and the command waits up to --timeout seconds for the cluster to issue the certificate, which must belong to the key.',
-      'The user\'s kubeconfig is then written to ~USER/.kube/config (0600, in a 0700 directory owned by the user) with the cluster of the administrator\'s current context, its CA, the certificate and the key embedded, and the context default; finally it must authenticate (GET /api). The key exists only in that file: it is not written into the administrator\'s kubeconfig, unlike upstream.',
-      'Groups starting with system: are refused unless --allow-system-groups is given: a certificate in system:masters is a cluster administrator that no RBAC binding can restrict. The @REMOTE_USER suffix of upstream\'s syntax is accepted and not needed (the CA comes from the kubeconfig instead of scp). A new user has no rights until podsec-k8s-rbac-bindrole binds a role.',
+      'Run by the containerization security administrator (root, or the user themselves) with a ' +
+        'kubeconfig that may create and approve certificate signing requests. USER must have a local ' +
+        'account (podsec-k8s-rbac-create-user).',
+      'A new 2048-bit RSA key and a certificate signing request with CN=USER and one O= per GROUP ' +
+        '(default k8s) are made in memory. A previous CertificateSigningRequest named USER is deleted; ' +
+        'the new one (signer kubernetes.io/kube-apiserver-client, usage client auth, 5 years, capped by ' +
+        "the cluster's signing duration, label app.kubernetes.io/managed-by=podsec) is created and " +
+        'approved, and the command waits up to --timeout seconds for the cluster to issue the ' +
+        'certificate, which must belong to the key.',
+      "The user's kubeconfig is then written to ~USER/.kube/config (0600, in a 0700 directory owned by " +
+        "the user) with the cluster of the administrator's current context, its CA, the certificate and " +
+        'the key embedded, and the context default; finally it must authenticate (GET /api). The key ' +
+        "exists only in that file: it is not written into the administrator's kubeconfig, unlike " +
+        'upstream.',
+      'Groups starting with system: are refused unless --allow-system-groups is given: a certificate in ' +
+        'system:masters is a cluster administrator that no RBAC binding can restrict. The @REMOTE_USER ' +
+        "suffix of upstream's syntax is accepted and not needed (the CA comes from the kubeconfig " +
+        'instead of scp). A new user has no rights until podsec-k8s-rbac-bindrole binds a role.',
     ],
     environment: {
-      KUBECONFIG: 'the administrator\'s kubeconfig, when --kubeconfig is not given (read by kubectl)',
+      KUBECONFIG: "the administrator's kubeconfig, when --kubeconfig is not given (read by kubectl)",
       PATH: 'where kubectl is looked for',
     },
     files: {
-      '~USER/.kube/config': 'the user\'s kubeconfig, 0600',
-      '~/.kube/config': 'the administrator\'s kubeconfig when neither --kubeconfig nor KUBECONFIG is set; only read',
+      '~USER/.kube/config': "the user's kubeconfig, 0600",
+      '~/.kube/config': "the administrator's kubeconfig when neither --kubeconfig nor KUBECONFIG is set; only read",
     },
     exitCodes: {
-      1: 'wrong arguments, an invalid name, a refused system: group, no such local user, kubectl missing or failing, the request denied or not issued in time, or a certificate that does not match the key',
+      1:
+        'wrong arguments, an invalid name, a refused system: group, no such local user, kubectl missing ' +
+        'or failing, the request denied or not issued in time, or a certificate that does not match the ' +
+        'key',
     },
     examples: {
       'podsec-k8s-rbac-create-kubeconfig alice': 'issue a certificate for alice in the group k8s and write /home/alice/.kube/config',
       'podsec-k8s-rbac-create-kubeconfig alice k8s sysadmins': 'the same, in the groups k8s and sysadmins',
-      'podsec-k8s-rbac-create-kubeconfig --kubeconfig /etc/kubernetes/admin.conf --timeout 120 bob': 'use another administrator kubeconfig and wait up to two minutes',
+      'podsec-k8s-rbac-create-kubeconfig --kubeconfig /etc/kubernetes/admin.conf --timeout 120 bob':
+        'use another administrator kubeconfig and wait up to two minutes',
     },
     seeAlso: ['podsec-k8s-rbac-create-user(1)', 'podsec-k8s-rbac-bindrole(1)', 'podsec-k8s-rbac-create-remoteplace(1)', 'kubectl(1)'],
   },
@@ -94,7 +112,10 @@ runCommand(
         cluster.certificateAuthorityData = readFileSync(values['certificate-authority']).toString('base64');
       }
       if (!cluster.certificateAuthorityData) {
-        throw new CommandError(t('The kubeconfig has no certificate-authority-data for cluster {cluster}; give --certificate-authority FILE', { cluster: cluster.name }), 1);
+        throw new CommandError(
+          t('The kubeconfig has no certificate-authority-data for cluster {cluster}; give ' + '--certificate-authority FILE', { cluster: cluster.name }),
+          1,
+        );
       }
 
       const key = generateClientKey();
@@ -115,11 +136,20 @@ runCommand(
         if (!csr) throw new CommandError(t('Certificate signing request {name} disappeared', { name: user }), 1);
         for (const bad of ['Denied', 'Failed']) {
           const condition = csrCondition(csr, bad);
-          if (condition) throw new CommandError(t('Certificate signing request {name} was {state}: {message}', { name: user, state: bad, message: String(condition.message ?? condition.reason ?? '') }), 1);
+          if (condition)
+            throw new CommandError(
+              t('Certificate signing request {name} was {state}: {message}', {
+                name: user,
+                state: bad,
+                message: String(condition.message ?? condition.reason ?? ''),
+              }),
+              1,
+            );
         }
         if (!csrCondition(csr, 'Approved')) throw new CommandError(t('Certificate verification request failed'), 1);
         if (typeof csr.status?.certificate === 'string' && csr.status.certificate !== '') break;
-        if (Date.now() >= deadline) throw new CommandError(t('Certificate {file} not created: not issued within {seconds} s', { file: `${user}.crt`, seconds: timeoutText }), 1);
+        if (Date.now() >= deadline)
+          throw new CommandError(t('Certificate {file} not created: not issued within {seconds} s', { file: `${user}.crt`, seconds: timeoutText }), 1);
         await sleep(Math.min(delay, Math.max(0, deadline - Date.now())));
       }
       const certificatePem = Buffer.from(csr.status.certificate as string, 'base64').toString('utf8');

@@ -24,8 +24,12 @@ runCommand(
     options: {},
     positionals: true,
     description: [
-      'Run by a cluster user on their own workstation. Copies .kube/config from the home directory of the same user (or of USER) on HOST, the administrator\'s workstation where podsec-k8s-rbac-create-kubeconfig wrote it, with scp into ~/.kube/config.',
-      '~/.kube is created 0700 when missing; the copy is made in a private temporary directory and then replaces ~/.kube/config atomically with mode 0600, so a failed copy leaves the old file in place. HOST is a host name, an IPv4 address or an IPv6 address.',
+      'Run by a cluster user on their own workstation. Copies .kube/config from the home directory of ' +
+        "the same user (or of USER) on HOST, the administrator's workstation where " +
+        'podsec-k8s-rbac-create-kubeconfig wrote it, with scp into ~/.kube/config.',
+      '~/.kube is created 0700 when missing; the copy is made in a private temporary directory and then ' +
+        'replaces ~/.kube/config atomically with mode 0600, so a failed copy leaves the old file in ' +
+        'place. HOST is a host name, an IPv4 address or an IPv6 address.',
     ],
     environment: {
       HOME: 'the home directory whose .kube/config is written',
@@ -33,7 +37,7 @@ runCommand(
     },
     files: {
       '~/.kube/config': 'the copied kubeconfig, 0600',
-      '~/.ssh/': 'scp\'s keys, known hosts and configuration',
+      '~/.ssh/': "scp's keys, known hosts and configuration",
     },
     exitCodes: { 1: 'not exactly one argument, an invalid host, or scp failed' },
     examples: {
@@ -58,7 +62,8 @@ runCommand(
         const target = join(scratch, 'config');
         const result = runSync('scp', ['-q', '--', remoteOperand(host, '.kube/config'), target], { interactive: true, cwd: process.cwd(), timeoutMs: 0 });
         if (result.error) throw new CommandError(t('Copying certificate failed: {message}', { message: result.error.message }), 1);
-        if (result.status !== 0) throw new CommandError(t('Copying the kubeconfig from {host} failed (scp exit {code})', { host, code: String(result.status) }), 1);
+        if (result.status !== 0)
+          throw new CommandError(t('Copying the kubeconfig from {host} failed (scp exit {code})', { host, code: String(result.status) }), 1);
         atomicWrite(join(kubeDir, 'config'), readFileSync(target), { mode: 0o600, uid, gid, root });
       } finally {
         rmSync(scratch, { recursive: true, force: true });

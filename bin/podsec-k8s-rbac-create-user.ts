@@ -29,15 +29,22 @@ runCommand(
     },
     positionals: true,
     description: [
-      'Run by root on the workstation of the containerization security administrator. A cluster user is represented there by a local account whose ~/.kube holds the kubeconfig podsec-k8s-rbac-create-kubeconfig writes; podsec-k8s-rbac-bindrole binds only users that have such an account.',
-      'The account is created with useradd -m and the supplementary groups podman and k8s (k8s is created as a system group when it is missing). The home directory and ~/.kube are made 0700 and owned by the user: unlike upstream, members of k8s cannot read other users\' keys.',
-      'On a terminal the command then runs passwd for the user; with --no-password, under --root or without a terminal it prints how to set the password later.',
-      'USER is a local account name: a lower-case letter or _, then up to 31 lower-case letters, digits, _, . and -. An existing account or /home/USER is an error, and nothing is changed.',
+      'Run by root on the workstation of the containerization security administrator. A cluster user is ' +
+        'represented there by a local account whose ~/.kube holds the kubeconfig ' +
+        'podsec-k8s-rbac-create-kubeconfig writes; podsec-k8s-rbac-bindrole binds only users that have ' +
+        'such an account.',
+      'The account is created with useradd -m and the supplementary groups podman and k8s (k8s is ' +
+        'created as a system group when it is missing). The home directory and ~/.kube are made 0700 and ' +
+        "owned by the user: unlike upstream, members of k8s cannot read other users' keys.",
+      'On a terminal the command then runs passwd for the user; with --no-password, under --root or ' +
+        'without a terminal it prints how to set the password later.',
+      'USER is a local account name: a lower-case letter or _, then up to 31 lower-case letters, ' +
+        'digits, _, . and -. An existing account or /home/USER is an error, and nothing is changed.',
     ],
     files: {
       '/etc/passwd, /etc/group, /etc/shadow': 'the new account and its membership in podman and k8s (through useradd and groupadd)',
       '/home/USER': 'the home directory, 0700',
-      '/home/USER/.kube': 'where the user\'s kubeconfig is written, 0700',
+      '/home/USER/.kube': "where the user's kubeconfig is written, 0700",
     },
     exitCodes: {
       1: 'not run as root, not exactly one argument, an invalid name, the user exists, or groupadd, useradd or passwd failed',
@@ -64,8 +71,7 @@ runCommand(
       if (!values['no-password'] && root === '/' && process.stdin.isTTY) {
         const passwd = runSync('passwd', ['--', user], { interactive: true, timeoutMs: 0 });
         if (passwd.error || passwd.status !== 0) throw new CommandError(t('{program} failed: {message}', { program: 'passwd', message: failure(passwd) }), 1);
-      }
-      else process.stderr.write(t('Set the password of {user} with: passwd {user}', { user }) + '\n');
+      } else process.stderr.write(t('Set the password of {user} with: passwd {user}', { user }) + '\n');
       process.stderr.write(t('User {user} created', { user }) + '\n');
     }),
 );

@@ -28,8 +28,16 @@ runCommand(
     },
     positionals: true,
     description: [
-      'Lists the ClusterRoleBindings and, namespace by namespace, the RoleBindings that have USER as a User subject (exactly that name: groups and service accounts of the same name do not count) and prints them as one JSON object (--json, --output json, the default), or YAML with --output yaml.',
-      'The shape is stable and described by a JSON Schema installed as /usr/share/doc/podsec-k8s-rbac/get-userroles.schema.json: {"USER": {"clusterRoles": [ENTRY...], "roles": {"namespaces": [{"NAMESPACE": [ENTRY...]}...]}}}. Each ENTRY has bindName, roleType (Role or ClusterRole), roleName and unbindCmd, a shell command line that removes this binding of the user; with showRules (or --show-rules) also rules, the rules of the role, or null when the role does not exist. Lists are sorted, empty lists are kept, namespaces without bindings of the user are left out.',
+      'Lists the ClusterRoleBindings and, namespace by namespace, the RoleBindings that have USER as a ' +
+        'User subject (exactly that name: groups and service accounts of the same name do not count) and ' +
+        'prints them as one JSON object (--json, --output json, the default), or YAML with --output yaml.',
+      'The shape is stable and described by a JSON Schema installed as ' +
+        '/usr/share/doc/podsec-k8s-rbac/get-userroles.schema.json: {"USER": {"clusterRoles": [ENTRY...], ' +
+        '"roles": {"namespaces": [{"NAMESPACE": [ENTRY...]}...]}}}. Each ENTRY has bindName, roleType ' +
+        '(Role or ClusterRole), roleName and unbindCmd, a shell command line that removes this binding of ' +
+        'the user; with showRules (or --show-rules) also rules, the rules of the role, or null when the ' +
+        'role does not exist. Lists are sorted, empty lists are kept, namespaces without bindings of the ' +
+        'user are left out.',
     ],
     environment: {
       KUBECONFIG: 'the kubeconfig, when --kubeconfig is not given (read by kubectl)',
@@ -59,16 +67,21 @@ runCommand(
       const clusterBindings = await kubectl.list(RESOURCES.clusterRoleBinding);
       const roleBindings = await kubectl.list(RESOURCES.roleBinding, '*');
       const cache = new Map<string, Promise<KubeObject | undefined>>();
-      const report = await userRoles(user, clusterBindings, roleBindings, showRules
-        ? async (roleType, roleName, namespace) => {
-            const resource = roleType === 'Role' ? RESOURCES.role : RESOURCES.clusterRole;
-            const scope = roleType === 'Role' ? namespace : undefined;
-            const key = JSON.stringify([resource, roleName, scope ?? null]);
-            if (!cache.has(key)) cache.set(key, kubectl.get(resource, roleName, scope));
-            const role = await cache.get(key)!;
-            return role ? (Array.isArray(role.rules) ? role.rules : []) : null;
-          }
-        : undefined);
+      const report = await userRoles(
+        user,
+        clusterBindings,
+        roleBindings,
+        showRules
+          ? async (roleType, roleName, namespace) => {
+              const resource = roleType === 'Role' ? RESOURCES.role : RESOURCES.clusterRole;
+              const scope = roleType === 'Role' ? namespace : undefined;
+              const key = JSON.stringify([resource, roleName, scope ?? null]);
+              if (!cache.has(key)) cache.set(key, kubectl.get(resource, roleName, scope));
+              const role = await cache.get(key)!;
+              return role ? (Array.isArray(role.rules) ? role.rules : []) : null;
+            }
+          : undefined,
+      );
       process.stdout.write(format === 'yaml' ? YAML.stringify(report, { indent: 2, lineWidth: 0 }) : JSON.stringify(report, null, 2) + '\n');
     }),
 );

@@ -22,16 +22,24 @@ runCommand(
     },
     positionals: true,
     description: [
-      'Removes the User subject USER, and only it, from the binding BINDING (a ClusterRoleBinding for clusterrole; a RoleBinding in NAMESPACE for role and role=clusterrole). Groups and service accounts of the same name stay. The binding is deleted when no subject is left.',
-      'The binding must refer to exactly ROLE: one that refers to another role is an error and is not changed. Removing a user who is not bound, or from a binding that does not exist, changes nothing: it says so on standard error, prints unchanged and succeeds, so the command can be repeated. The user does not need a local account any more.',
-      'The result is printed as kubectl prints it: the binding followed by deleted, configured or unchanged. get-userroles prints a ready unbindrole command line for each binding of a user.',
+      'Removes the User subject USER, and only it, from the binding BINDING (a ClusterRoleBinding for ' +
+        'clusterrole; a RoleBinding in NAMESPACE for role and role=clusterrole). Groups and service ' +
+        'accounts of the same name stay. The binding is deleted when no subject is left.',
+      'The binding must refer to exactly ROLE: one that refers to another role is an error and is not ' +
+        'changed. Removing a user who is not bound, or from a binding that does not exist, changes ' +
+        'nothing: it says so on standard error, prints unchanged and succeeds, so the command can be ' +
+        'repeated. The user does not need a local account any more.',
+      'The result is printed as kubectl prints it: the binding followed by deleted, configured or ' +
+        'unchanged. get-userroles prints a ready unbindrole command line for each binding of a user.',
     ],
     environment: {
       KUBECONFIG: 'the kubeconfig, when --kubeconfig is not given (read by kubectl)',
       PATH: 'where kubectl is looked for',
     },
     exitCodes: {
-      1: 'wrong arguments, an invalid name or type, a namespace given for clusterrole or missing for role, the binding refers to another role, or kubectl failed',
+      1:
+        'wrong arguments, an invalid name or type, a namespace given for clusterrole or missing for role, ' +
+        'the binding refers to another role, or kubectl failed',
     },
     examples: {
       'podsec-k8s-rbac-unbindrole alice clusterrole view sysview': 'remove alice from the ClusterRoleBinding sysview',

@@ -27,22 +27,38 @@ runCommand(
   {
     name: NAME,
     summary: 'Push the images of an OCI archive to registry.local and sign them with your key.',
-    usage: ['[OPTIONS] <archive.tar.xz> <arch> <signer> [registry.local/<path>]', '[OPTIONS] --sigstore-key FILE <archive.tar.xz> <arch> [registry.local/<path>]'],
+    usage: [
+      '[OPTIONS] <archive.tar.xz> <arch> <signer> [registry.local/<path>]',
+      '[OPTIONS] --sigstore-key FILE <archive.tar.xz> <arch> [registry.local/<path>]',
+    ],
     positionals: true,
     description: [
-      'The archive is <arch>.tar.xz as podsec-save-oci writes it: an OCI image layout whose image names are <platform>/<name>:<tag>. Each image is pushed to registry.local/<platform>/<name>:<tag> (or under the given registry.local/<path>, whose last component must be the archive\'s platform) and signed: with the GPG key <signer> (an e-mail or fingerprint in your keyring), the signature written into /var/sigstore/sigstore through your registries.d; or with --sigstore-key, a sigstore signature stored in the registry.',
-      'Before anything is pushed, every image name is checked (no registry host, no "..", the platform prefix the host expects: U7S_PLATFORM or the one podsec-get-platform prints), and the system policy is checked to accept your key for each destination. A failing copy stops the run and names the image. On a c10f host the images are also pushed as registry.local/k8s-c10f2/... for older nodes, unless --no-alias.',
+      'The archive is <arch>.tar.xz as podsec-save-oci writes it: an OCI image layout whose image names ' +
+        'are <platform>/<name>:<tag>. Each image is pushed to registry.local/<platform>/<name>:<tag> (or ' +
+        "under the given registry.local/<path>, whose last component must be the archive's platform) and " +
+        'signed: with the GPG key <signer> (an e-mail or fingerprint in your keyring), the signature ' +
+        'written into /var/sigstore/sigstore through your registries.d; or with --sigstore-key, a ' +
+        'sigstore signature stored in the registry.',
+      'Before anything is pushed, every image name is checked (no registry host, no "..", the platform ' +
+        'prefix the host expects: U7S_PLATFORM or the one podsec-get-platform prints), and the system ' +
+        'policy is checked to accept your key for each destination. A failing copy stops the run and ' +
+        'names the image. On a c10f host the images are also pushed as registry.local/k8s-c10f2/... for ' +
+        'older nodes, unless --no-alias.',
       'Run it as an image maker (group podman_dev) on the master, from a full login session.',
     ],
     options: {
       'dry-run': { type: 'boolean', description: 'unpack and check everything, print what would be pushed, push nothing' },
-      'sigstore-key': { type: 'string', valueName: 'FILE', description: 'sign with this sigstore private key (e.g. ~/.config/podsec/sigstore.key) instead of GPG' },
+      'sigstore-key': {
+        type: 'string',
+        valueName: 'FILE',
+        description: 'sign with this sigstore private key (e.g. ~/.config/podsec/sigstore.key) instead of GPG',
+      },
       'passphrase-file': { type: 'string', valueName: 'FILE', description: 'the passphrase of the signing key is the first line of FILE' },
       'no-passphrase': { type: 'boolean', description: 'the sigstore key has no passphrase (do not ask)' },
-      platform: { type: 'string', valueName: 'NAME', description: 'accept an archive for this platform although the host\'s platform differs' },
+      platform: { type: 'string', valueName: 'NAME', description: "accept an archive for this platform although the host's platform differs" },
       'no-alias': { type: 'boolean', description: 'on c10f, do not also push registry.local/k8s-c10f2/... aliases' },
     },
-    environment: { U7S_PLATFORM: 'the platform prefix the images must have (default: this host\'s platform)' },
+    environment: { U7S_PLATFORM: "the platform prefix the images must have (default: this host's platform)" },
     exitCodes: {
       1: 'not an image maker, not the master, wrong arguments, a missing archive or key, or an archive for another platform',
       3: 'unknown architecture',
@@ -75,7 +91,8 @@ runCommand(
     requireSigstoreServer(root, t('Unable to load images.'));
     const devGid = groupGid(root, PODMAN_DEV_GROUP);
     const groups = new Set([process.getgid?.(), ...(process.getgroups?.() ?? [])]);
-    if (devGid === undefined || !groups.has(devGid)) throw new CommandError(t('The script is called by a user not included in the {group} group', { group: PODMAN_DEV_GROUP }), EXIT.usage);
+    if (devGid === undefined || !groups.has(devGid))
+      throw new CommandError(t('The script is called by a user not included in the {group} group', { group: PODMAN_DEV_GROUP }), EXIT.usage);
 
     const sigstoreKey = values['sigstore-key'] as string | undefined;
     const [archive, arch, ...rest] = positionals;
@@ -88,8 +105,13 @@ runCommand(
     if (destinationArg !== undefined) {
       const parsed = parseDestination(destinationArg);
       if (!Array.isArray(parsed)) {
-        if (parsed.problem === 'no-path') throw new CommandError(t('Missing path after registry name: {destination}', { destination: JSON.stringify(destinationArg) }), EXIT.usage);
-        if (parsed.problem === 'host') throw new CommandError(t('the destination must be {registry}/<path>, not {destination}', { registry: REGISTRY_HOST, destination: JSON.stringify(destinationArg) }), EXIT.destination);
+        if (parsed.problem === 'no-path')
+          throw new CommandError(t('Missing path after registry name: {destination}', { destination: JSON.stringify(destinationArg) }), EXIT.usage);
+        if (parsed.problem === 'host')
+          throw new CommandError(
+            t('the destination must be {registry}/<path>, not {destination}', { registry: REGISTRY_HOST, destination: JSON.stringify(destinationArg) }),
+            EXIT.destination,
+          );
         throw new CommandError(t('the destination {destination} has an invalid path', { destination: JSON.stringify(destinationArg) }), EXIT.destination);
       }
       prefix = parsed;
@@ -102,7 +124,11 @@ runCommand(
       }
     })();
     if (!isFile) throw new CommandError(t('Archive {archive} is missing', { archive }), EXIT.usage);
-    if (!isArchitecture(arch)) throw new CommandError(t('Unknown architecture {arch}; allowed: {allowed}', { arch: JSON.stringify(arch), allowed: ARCHITECTURES.join(', ') }), EXIT.arch);
+    if (!isArchitecture(arch))
+      throw new CommandError(
+        t('Unknown architecture {arch}; allowed: {allowed}', { arch: JSON.stringify(arch), allowed: ARCHITECTURES.join(', ') }),
+        EXIT.arch,
+      );
 
     const passphraseFile = values['passphrase-file'] as string | undefined;
     let signer: Signer;
@@ -113,7 +139,12 @@ runCommand(
       } catch (error) {
         throw new CommandError(t('cannot read {path}: {reason}', { path: sigstoreKey, reason: (error as Error).message }), EXIT.usage);
       }
-      const passphrase = passphraseFile !== undefined ? secretFromFile(passphraseFile) : values['no-passphrase'] ? '' : await promptSecret(t('Passphrase of {file}: ', { file: sigstoreKey }));
+      const passphrase =
+        passphraseFile !== undefined
+          ? secretFromFile(passphraseFile)
+          : values['no-passphrase']
+            ? ''
+            : await promptSecret(t('Passphrase of {file}: ', { file: sigstoreKey }));
       signer = { kind: 'sigstore', keyFile: sigstoreKey, keyText, passphrase };
     } else {
       signer = { kind: 'gpg', id: signerArg!, passphrase: passphraseFile !== undefined ? secretFromFile(passphraseFile) : undefined };
@@ -123,20 +154,41 @@ runCommand(
     try {
       const archivePlatform = images[0]!.name.path[0]!;
       if (archivePlatform.startsWith('k8s')) {
-        throw new CommandError(t('the archive\'s images are named {prefix}/...: the k8s- prefixes are no longer supported; save the images again with podsec-save-oci', { prefix: archivePlatform }), EXIT.usage);
+        throw new CommandError(
+          t("the archive's images are named {prefix}/...: the k8s- prefixes are no longer supported; save " + 'the images again with podsec-save-oci', {
+            prefix: archivePlatform,
+          }),
+          EXIT.usage,
+        );
       }
       const wanted = (values.platform as string | undefined) ?? platform;
-      if (values.platform !== undefined && !PLATFORM_NAME.test(wanted)) throw new CommandError(t('--platform: not a platform name: {name}', { name: JSON.stringify(wanted) }), EXIT.usage);
+      if (values.platform !== undefined && !PLATFORM_NAME.test(wanted))
+        throw new CommandError(t('--platform: not a platform name: {name}', { name: JSON.stringify(wanted) }), EXIT.usage);
       if (archivePlatform !== wanted) {
-        const ok = values.platform === undefined && (await confirmOnTerminal(t('Current platform {archive} does not match installed {platform}. Continue (y/N)? ', { archive: archivePlatform, platform })));
-        if (!ok) throw new CommandError(t('the archive is for the platform {archive}, this host is {platform}; give --platform {archive} to load it anyway', { archive: archivePlatform, platform }), EXIT.usage);
+        const ok =
+          values.platform === undefined &&
+          (await confirmOnTerminal(
+            t('Current platform {archive} does not match installed {platform}. Continue (y/N)? ', { archive: archivePlatform, platform }),
+          ));
+        if (!ok)
+          throw new CommandError(
+            t('the archive is for the platform {archive}, this host is {platform}; give --platform {archive} to ' + 'load it anyway', {
+              archive: archivePlatform,
+              platform,
+            }),
+            EXIT.usage,
+          );
       }
       if (destinationArg === undefined) prefix = [archivePlatform];
       else if (prefix[prefix.length - 1] !== archivePlatform) {
-        throw new CommandError(t('the destination {destination} must end in the archive\'s platform {platform}', { destination: destinationArg, platform: archivePlatform }), EXIT.destination);
+        throw new CommandError(
+          t("the destination {destination} must end in the archive's platform {platform}", { destination: destinationArg, platform: archivePlatform }),
+          EXIT.destination,
+        );
       }
       const transfers = planTransfers(images, archivePlatform, prefix);
-      const aliases = archivePlatform === 'c10f' && destinationArg === undefined && values['no-alias'] !== true ? planTransfers(images, archivePlatform, ['k8s-c10f2']) : [];
+      const aliases =
+        archivePlatform === 'c10f' && destinationArg === undefined && values['no-alias'] !== true ? planTransfers(images, archivePlatform, ['k8s-c10f2']) : [];
       const policy = readSystemPolicy(root);
       if (policy) {
         const problems = await signerProblems(root, policy, transfers, signer);
@@ -145,7 +197,9 @@ runCommand(
         const aliasProblems = await signerProblems(root, policy, aliases, signer);
         const refused = aliasProblems.find((p) => p !== undefined);
         if (refused) {
-          process.stderr.write(`${NAME}: ${t('warning: {message}', { message: t('the k8s-c10f2 aliases are not pushed: {problem}', { problem: refused }) })}\n`);
+          process.stderr.write(
+            `${NAME}: ${t('warning: {message}', { message: t('the k8s-c10f2 aliases are not pushed: {problem}', { problem: refused }) })}\n`,
+          );
           aliases.length = 0;
         }
       }

@@ -18,12 +18,19 @@ runCommand(
     usage: ['[OPTIONS] <ociDir> <arch,...|all> [transport] <image> ...'],
     positionals: true,
     description: [
-      'Each image <platform>/<name>:<tag> is taken from <registry>/<image> (the registry is U7S_ALTREGISTRY, --registry, or registry.altlinux.org) through the transport (docker:// by default, or containers-storage:[...] as podsec-k8s-save-oci uses it), for every architecture given (amd64, arm64, arm, ppc64le, 386, or all), and stored with uncompressed layers in an OCI layout whose ref names are the image names. Each layout is packed into <ociDir>/<arch>.tar.xz.',
-      'The third argument is a transport when it is empty, docker:// or containers-storage:[...]; otherwise it is the first image. <ociDir> must not exist. A failing copy stops the command, names the image and removes <ociDir>, so there are no incomplete archives. The source is checked against the host\'s signature policy (or --signature-policy).',
+      'Each image <platform>/<name>:<tag> is taken from <registry>/<image> (the registry is ' +
+        'U7S_ALTREGISTRY, --registry, or registry.altlinux.org) through the transport (docker:// by ' +
+        'default, or containers-storage:[...] as podsec-k8s-save-oci uses it), for every architecture ' +
+        'given (amd64, arm64, arm, ppc64le, 386, or all), and stored with uncompressed layers in an OCI ' +
+        'layout whose ref names are the image names. Each layout is packed into <ociDir>/<arch>.tar.xz.',
+      'The third argument is a transport when it is empty, docker:// or containers-storage:[...]; ' +
+        'otherwise it is the first image. <ociDir> must not exist. A failing copy stops the command, ' +
+        'names the image and removes <ociDir>, so there are no incomplete archives. The source is checked ' +
+        "against the host's signature policy (or --signature-policy).",
     ],
     options: {
       registry: { type: 'string', valueName: 'HOST', description: 'the source registry (default U7S_ALTREGISTRY, else registry.altlinux.org)' },
-      'signature-policy': { type: 'string', valueName: 'FILE', description: 'the policy skopeo checks the sources against (default: the host\'s)' },
+      'signature-policy': { type: 'string', valueName: 'FILE', description: "the policy skopeo checks the sources against (default: the host's)" },
       'no-tls-verify': { type: 'boolean', description: 'the source registry speaks plain HTTP or has no valid certificate (a local mirror)' },
       'dry-run': { type: 'boolean', description: 'check the arguments and print what would be saved' },
     },
@@ -43,10 +50,22 @@ runCommand(
   t,
   async ({ values, positionals }) => {
     const [ociDir, archList, ...rest] = positionals;
-    if (ociDir === undefined) throw new CommandError(t('Image archiving directory not specified; usage: {command} <ociDir> <arch,...|all> [transport] <image> ...', { command: NAME }), SAVE_EXIT.usage);
-    if (archList === undefined) throw new CommandError(t('No list of images specified; usage: {command} <ociDir> <arch,...|all> [transport] <image> ...', { command: NAME }), SAVE_EXIT.usage);
+    if (ociDir === undefined)
+      throw new CommandError(
+        t('Image archiving directory not specified; usage: {command} <ociDir> <arch,...|all> [transport] ' + '<image> ...', { command: NAME }),
+        SAVE_EXIT.usage,
+      );
+    if (archList === undefined)
+      throw new CommandError(
+        t('No list of images specified; usage: {command} <ociDir> <arch,...|all> [transport] <image> ...', { command: NAME }),
+        SAVE_EXIT.usage,
+      );
     const transport = rest.length > 0 && isTransport(rest[0]!) ? rest.shift()! : '';
-    if (rest.length === 0) throw new CommandError(t('No list of images specified; usage: {command} <ociDir> <arch,...|all> [transport] <image> ...', { command: NAME }), SAVE_EXIT.usage);
+    if (rest.length === 0)
+      throw new CommandError(
+        t('No list of images specified; usage: {command} <ociDir> <arch,...|all> [transport] <image> ...', { command: NAME }),
+        SAVE_EXIT.usage,
+      );
     const architectures = parseArchitectures(archList);
     const images = parseImages(rest);
     const registry = (values.registry as string | undefined) ?? (process.env.U7S_ALTREGISTRY || DEFAULT_REGISTRY);
@@ -62,7 +81,8 @@ runCommand(
       transport,
       registry,
       images,
-      policy: values['signature-policy'] as string | undefined, tlsVerify: values['no-tls-verify'] !== true,
+      policy: values['signature-policy'] as string | undefined,
+      tlsVerify: values['no-tls-verify'] !== true,
       log: (line) => process.stdout.write(line + '\n'),
     });
     for (const archive of archives) process.stdout.write(archive + '\n');

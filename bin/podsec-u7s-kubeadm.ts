@@ -43,9 +43,17 @@ const spec: CommandSpec = {
   },
   positionals: true,
   description: [
-    "The node runs as the user u7s-admin inside a rootlesskit namespace; kubeadm, kubelet and CRI-O run there. Put /usr/libexec/podsec/u7s/bin first in root's PATH and `kubeadm` is this wrapper.",
-    'init and join check every flag and the environment, refuse networks that overlap the host\'s, write the node settings (/etc/podsec/u7s/config/env) and the kubeadm documents, start the namespace (rootlesskit.service of u7s-admin, kept by lingering), pull the images the node runs into its CRI-O store one by one (a progress bar on a terminal, one line per image otherwise; an image the signature policy refuses stops the deployment before kubeadm), run kubeadm there as u7s-admin, then copy admin.conf for root, apply flannel (init) and enable u7s.service. kubeadm init --help and join --help list the flags; each has an effect, unknown ones are refused.',
-    'reset and any other command (token, config, version, init phase, ...) run as /usr/bin/kubeadm inside the namespace. reset also stops and disables the node.',
+    'The node runs as the user u7s-admin inside a rootlesskit namespace; kubeadm, kubelet and CRI-O ' +
+      "run there. Put /usr/libexec/podsec/u7s/bin first in root's PATH and `kubeadm` is this wrapper.",
+    "init and join check every flag and the environment, refuse networks that overlap the host's, " +
+      'write the node settings (/etc/podsec/u7s/config/env) and the kubeadm documents, start the ' +
+      'namespace (rootlesskit.service of u7s-admin, kept by lingering), pull the images the node runs ' +
+      'into its CRI-O store one by one (a progress bar on a terminal, one line per image otherwise; an ' +
+      'image the signature policy refuses stops the deployment before kubeadm), run kubeadm there as ' +
+      'u7s-admin, then copy admin.conf for root, apply flannel (init) and enable u7s.service. kubeadm ' +
+      'init --help and join --help list the flags; each has an effect, unknown ones are refused.',
+    'reset and any other command (token, config, version, init phase, ...) run as /usr/bin/kubeadm ' +
+      'inside the namespace. reset also stops and disables the node.',
     'A leading -v N is passed on to kubeadm.',
   ],
   environment: {
@@ -55,7 +63,9 @@ const spec: CommandSpec = {
     U7S_CNI_PLUGIN: 'flannel (default) or calico',
     U7S_SETAVAILABLEIMAGES: 'yes: use the newest tags on the registry where the expected ones are missing',
     U7S_IMAGE_CHECK: 'no: do not ask the registry for the image tags',
-    U7S_PULL_IMAGES: "no: do not pull the node's images into u7s-admin's CRI-O store before kubeadm (with progress, checked against /etc/containers/policy.json); CRI-O then pulls them when kubelet asks",
+    U7S_PULL_IMAGES:
+      "no: do not pull the node's images into u7s-admin's CRI-O store before kubeadm (with progress, " +
+      'checked against /etc/containers/policy.json); CRI-O then pulls them when kubelet asks',
     U7S_FLANNEL_TAG: 'tag of the flannel image',
     U7S_FLANNELCNIPLUGIN_TAG: 'tag of the flannel-cni-plugin image',
     U7S_SKIP_PHASES: 'kubeadm phases to skip when --skip-phases is not given',
@@ -66,7 +76,7 @@ const spec: CommandSpec = {
   files: {
     '/etc/podsec/u7s/config/env': 'node settings (root-owned, read by u7s-admin as data)',
     '/etc/podsec/u7s/config/kubeadm-configs/': 'the kubeadm documents the configuration starts from',
-    '/etc/podsec/u7s/config/rendered/': 'the documents of the last init (a join\'s are removed after use: they hold the join secrets)',
+    '/etc/podsec/u7s/config/rendered/': "the documents of the last init (a join's are removed after use: they hold the join secrets)",
     '/root/.kube/config': "root's copy of admin.conf, checked to hold no commands or file references",
   },
   exitCodes: {
@@ -95,7 +105,6 @@ for (let i = 0; i < leading.length; i++) {
   else ours.push(arg);
 }
 
-
 function requireRoot(what: string): void {
   if (process.getuid!() !== 0) throw new CommandError(t('kubeadm {command} through the u7s wrapper must be run as root', { command: what }));
 }
@@ -123,9 +132,15 @@ async function kubeadmVersion(): Promise<string | undefined> {
 
 async function imageList(version: string | undefined, repository: string): Promise<string[]> {
   if (!version || !kubeadmInstalled()) return [];
-  const result = await capture(SYSTEM_PROGRAMS.kubeadm, ['config', 'images', 'list', `--kubernetes-version=${version}`, `--image-repository=${repository}`], { timeoutMs: 60_000, cwd: '/' });
+  const result = await capture(SYSTEM_PROGRAMS.kubeadm, ['config', 'images', 'list', `--kubernetes-version=${version}`, `--image-repository=${repository}`], {
+    timeoutMs: 60_000,
+    cwd: '/',
+  });
   if (result.code !== 0) throw new CommandError(t('kubeadm config images list failed: {reason}', { reason: result.stderr.trim() }));
-  return result.stdout.split('\n').map((line) => line.trim()).filter(Boolean);
+  return result.stdout
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean);
 }
 
 async function deploy(command: DeployCommand, args: string[], root: string, plan: boolean): Promise<number> {
@@ -149,7 +164,11 @@ async function deploy(command: DeployCommand, args: string[], root: string, plan
   const facts: HostFacts = { network: await readHostNetwork(), hostname: hostname(), platform, installedVersion: installed, images };
   const deployPlan = planDeploy({ parsed, env: process.env, root, account, facts });
   if (plan) {
-    process.stdout.write(`# ${U7S_ENV_FILE}\n${formatNodeEnv(deployPlan.settings)}\n# ${deployPlan.configFile}\n${planText(deployPlan)}\n# ${t('kubeadm command, run as {user} inside the node namespace:', { user: account.name })}\n${[SYSTEM_PROGRAMS.kubeadm, ...deployPlan.kubeadmArgs].join(' ')}\n`);
+    process.stdout.write(
+      `# ${U7S_ENV_FILE}\n${formatNodeEnv(deployPlan.settings)}\n# ${deployPlan.configFile}\n${planText(deployPlan)}` +
+        `\n# ${t('kubeadm command, run as {user} inside the node namespace:', { user: account.name })}` +
+        `\n${[SYSTEM_PROGRAMS.kubeadm, ...deployPlan.kubeadmArgs].join(' ')}\n`,
+    );
     return 0;
   }
   return executeDeploy(deployPlan, images, { root, account, env: process.env });
@@ -163,7 +182,8 @@ async function namespaceRunning(account: Account): Promise<boolean> {
 async function reset(args: string[], root: string): Promise<number> {
   requireRoot('reset');
   const account = nodeAccount(root, U7S_ADMIN_USER);
-  if (!existsSync(join(root, U7S_ENV_FILE))) throw new CommandError(t('this node was not deployed by the u7s wrapper ({file} is missing); nothing to reset', { file: U7S_ENV_FILE }));
+  if (!existsSync(join(root, U7S_ENV_FILE)))
+    throw new CommandError(t('this node was not deployed by the u7s wrapper ({file} is missing); nothing to reset', { file: U7S_ENV_FILE }));
   await ensureUserManager(account);
   if (!(await namespaceRunning(account))) await startUnits(account, ['rootlesskit.service']);
   const code = await inNamespace(account, [SYSTEM_PROGRAMS.kubeadm, 'reset', ...args]);
@@ -179,7 +199,11 @@ async function reset(args: string[], root: string): Promise<number> {
   }
   const loginctl = systemTool('loginctl');
   if (loginctl) await capture(loginctl, ['disable-linger', account.name], { timeoutMs: 30_000, cwd: '/' });
-  process.stderr.write(t('The node is stopped and u7s.service disabled. CNI configuration of the node is in {dir}.', { dir: `${account.home}/.local/share/usernetes/_etc_cni_net.d` }) + '\n');
+  process.stderr.write(
+    t('The node is stopped and u7s.service disabled. CNI configuration of the node is in {dir}.', {
+      dir: `${account.home}/.local/share/usernetes/_etc_cni_net.d`,
+    }) + '\n',
+  );
   return 0;
 }
 

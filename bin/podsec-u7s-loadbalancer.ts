@@ -20,7 +20,10 @@ runCommand(
   {
     name: 'podsec-u7s-loadbalancer',
     summary: 'Write haproxy or keepalived configuration for the API servers of a u7s cluster.',
-    usage: ['haproxy --master IP[:PORT] [--master ...] [--bind [ADDRESS]:PORT] [--check-interval MS] [--ca-file FILE] [--output FILE]', 'keepalived --vip ADDRESS/PREFIX --interface NAME [--state MASTER|BACKUP] [--priority N] [--router-id N] [--auth-pass PASS] [--output FILE]'],
+    usage: [
+      'haproxy --master IP[:PORT] [--master ...] [--bind [ADDRESS]:PORT] [--check-interval MS] ' + '[--ca-file FILE] [--output FILE]',
+      'keepalived --vip ADDRESS/PREFIX --interface NAME [--state MASTER|BACKUP] [--priority N] ' + '[--router-id N] [--auth-pass PASS] [--output FILE]',
+    ],
     options: {
       master: { type: 'string', multiple: true, valueName: 'IP[:PORT]', description: 'a control-plane node (port 6443 unless given); repeat for each' },
       bind: { type: 'string', valueName: '[ADDRESS]:PORT', description: 'where haproxy listens (default *:8443)' },
@@ -37,7 +40,9 @@ runCommand(
     },
     positionals: true,
     description: [
-      'haproxy: a TCP frontend that passes TLS through to the API servers, round robin, with HTTPS health checks of /healthz; a stopped API server is skipped (and a connection that fails is retried on another). Check it with haproxy -c -f FILE.',
+      'haproxy: a TCP frontend that passes TLS through to the API servers, round robin, with HTTPS ' +
+        'health checks of /healthz; a stopped API server is skipped (and a connection that fails is ' +
+        'retried on another). Check it with haproxy -c -f FILE.',
       'keepalived: a VRRP instance holding the virtual address on a load balancer whose haproxy process runs. Check it with keepalived -t -f FILE.',
     ],
     examples: {

@@ -21,7 +21,11 @@ runCommand(
       user: { type: 'string', valueName: 'NAME', description: 'the node account (default u7s-admin)' },
     },
     description: [
-      'Checks: kernel 5.15 or newer; cgroup v2 with cpu, memory and pids delegated to the node account; lingering; subordinate uid and gid ranges; user namespaces; /dev/net/tun; rootlesskit, rootlessctl, slirp4netns, crun, nsenter, setpriv, mount, ip, setuid newuidmap and newgidmap; the kernel modules of u7s.conf; and that the ports of the role are free. Warnings do not make the host unready.',
+      'Checks: kernel 5.15 or newer; cgroup v2 with cpu, memory and pids delegated to the node account; ' +
+        'lingering; subordinate uid and gid ranges; user namespaces; /dev/net/tun; rootlesskit, ' +
+        'rootlessctl, slirp4netns, crun, nsenter, setpriv, mount, ip, setuid newuidmap and newgidmap; the ' +
+        'kernel modules of u7s.conf; and that the ports of the role are free. Warnings do not make the ' +
+        'host unready.',
     ],
     exitCodes: { 0: 'ready', 1: 'not ready: at least one check failed', 2: 'invalid arguments' },
     examples: { 'podsec-u7s-preflight': 'check before kubeadm init', 'podsec-u7s-preflight --json --role worker': 'machine-readable check of a worker' },

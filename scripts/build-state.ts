@@ -26,7 +26,11 @@ const sha256 = (data: Buffer | string) => createHash('sha256').update(data).dige
 export async function hashInputs(branch: string): Promise<string> {
   const files = (await globby(BUILD_INPUTS, { cwd: REPO_ROOT })).sort();
   const hash = createHash('sha256').update(`branch=${branch}\n`);
-  for (const file of files) hash.update(`${file}\0`).update(await readFile(join(REPO_ROOT, file))).update('\0');
+  for (const file of files)
+    hash
+      .update(`${file}\0`)
+      .update(await readFile(join(REPO_ROOT, file)))
+      .update('\0');
   return hash.digest('hex');
 }
 

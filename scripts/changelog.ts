@@ -75,7 +75,8 @@ function headerTime(dayName: string, monthName: string, day: string, year: strin
     report(`'${day} ${year}' is not 'DD YYYY'`);
   } else {
     const date = new Date(Date.UTC(Number(year), month, Number(day)));
-    if (date.getUTCFullYear() !== Number(year) || date.getUTCMonth() !== month || date.getUTCDate() !== Number(day)) report(`${monthName} ${day} ${year} is not a real date`);
+    if (date.getUTCFullYear() !== Number(year) || date.getUTCMonth() !== month || date.getUTCDate() !== Number(day))
+      report(`${monthName} ${day} ${year} is not a real date`);
     else if (date.getUTCDay() !== weekday) report(`${monthName} ${day} ${year} is a ${DAYS[date.getUTCDay()]}, not a ${dayName}`);
     else return date.getTime();
   }

@@ -71,7 +71,12 @@ export interface Job {
  * if none is waiting: a waiting exclusive job blocks new starts, so it is never starved.
  * `onDone` is called once per job, in the order they end.
  */
-export async function schedule<R>(jobs: Job[], concurrency: number, run: (job: Job) => Promise<R>, onDone: (job: Job, result: R) => void = () => {}): Promise<void> {
+export async function schedule<R>(
+  jobs: Job[],
+  concurrency: number,
+  run: (job: Job) => Promise<R>,
+  onDone: (job: Job, result: R) => void = () => {},
+): Promise<void> {
   const limit = Math.max(1, Math.floor(concurrency));
   const queue = [...jobs];
   let running = 0;
@@ -85,19 +90,16 @@ export async function schedule<R>(jobs: Job[], concurrency: number, run: (job: J
         queue.shift();
         running++;
         if (next.exclusive) exclusiveRunning = true;
-        run(next).then(
-          (result) => {
-            running--;
-            if (next.exclusive) exclusiveRunning = false;
-            try {
-              onDone(next, result);
-            } catch (error) {
-              return reject(error);
-            }
-            pump();
-          },
-          reject,
-        );
+        run(next).then((result) => {
+          running--;
+          if (next.exclusive) exclusiveRunning = false;
+          try {
+            onDone(next, result);
+          } catch (error) {
+            return reject(error);
+          }
+          pump();
+        }, reject);
       }
     };
     pump();
@@ -183,7 +185,9 @@ async function main(): Promise<number> {
     (job, { output, exitCode, ms }) => {
       const { file } = job;
       times.push({ file, ms });
-      process.stdout.write(`\n### ${file}${job.exclusive ? ' (exclusive)' : ''} — ${(ms / 1000).toFixed(1)} s\n${output}${output.endsWith('\n') ? '' : '\n'}`);
+      process.stdout.write(
+        `\n### ${file}${job.exclusive ? ' (exclusive)' : ''} — ${(ms / 1000).toFixed(1)} s` + `\n${output}${output.endsWith('\n') ? '' : '\n'}`,
+      );
       const counts = parseUvuSummary(output);
       if (counts && (exitCode === 0 || counts.failed > 0)) {
         total.passed += counts.passed;

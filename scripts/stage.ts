@@ -75,7 +75,14 @@ export async function stageTree(model: ProjectModel, context: RenderContext, dir
     } else {
       const description = await describe(content.manPage);
       const catalog = content.language === 'ru' ? await russian(description.domain) : new Map<string, string>();
-      const page = renderManPage(description, content.section, content.language, (msgid) => catalog.get(msgid) || msgid, `${context.version}-${context.release}`, context.date ?? '1970-01-01');
+      const page = renderManPage(
+        description,
+        content.section,
+        content.language,
+        (msgid) => catalog.get(msgid) || msgid,
+        `${context.version}-${context.release}`,
+        context.date ?? '1970-01-01',
+      );
       await write(entry, await xz(page, 9));
     }
   }

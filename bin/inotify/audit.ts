@@ -40,7 +40,8 @@ export function forbidden(line: string): AuditEvent | undefined {
   const code = Number(e.responseStatus?.code);
   if (code !== 403 && code !== 401) return undefined;
   const ref = e.objectRef ?? {};
-  const resource = [ref.apiGroup, ref.resource, ref.subresource].filter((x: unknown) => typeof x === 'string' && x !== '').join('/') || String(e.requestURI ?? '');
+  const resource =
+    [ref.apiGroup, ref.resource, ref.subresource].filter((x: unknown) => typeof x === 'string' && x !== '').join('/') || String(e.requestURI ?? '');
   return {
     time: String(e.requestReceivedTimestamp ?? e.stageTimestamp ?? ''),
     code,
@@ -57,7 +58,11 @@ export function forbidden(line: string): AuditEvent | undefined {
 
 export function describe(e: AuditEvent): string {
   const q = JSON.stringify;
-  return `Forbidden request (${e.code}) of user ${q(e.user)}: verb ${q(e.verb)} resource ${q(e.resource)}${e.namespace ? ` namespace ${q(e.namespace)}` : ''}${e.name ? ` name ${q(e.name)}` : ''} from ${q(e.sourceIP)} at ${e.time}: ${q(e.message)}`;
+  return (
+    `Forbidden request (${e.code}) of user ${q(e.user)}: verb ${q(e.verb)}` +
+    ` resource ${q(e.resource)}${e.namespace ? ` namespace ${q(e.namespace)}` : ''}${e.name ? ` name ${q(e.name)}` : ''}` +
+    ` from ${q(e.sourceIP)} at ${e.time}: ${q(e.message)}`
+  );
 }
 
 export interface ReadResult {

@@ -43,7 +43,7 @@ export function locate(path: string, roots: string[]): Located | undefined {
     const slash = rest.indexOf('/');
     const layer = slash < 0 ? rest : rest.slice(0, slash);
     const below = slash < 0 ? '' : rest.slice(slash + 1);
-    if (below === '' ) return { overlay, layer };
+    if (below === '') return { overlay, layer };
     if (below === 'diff') return { overlay, layer, inner: '/' };
     if (below.startsWith('diff/')) return { overlay, layer, inner: below.slice(4) };
     return undefined;

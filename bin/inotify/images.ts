@@ -138,7 +138,9 @@ export function parseImagesJson(text: string, shown: string): StoredImage[] {
 export function storedImages(storage: string, root = '/'): StoredImage[] | undefined {
   let entries: string[];
   try {
-    entries = readdirSync(storage).filter((name) => /^[a-z0-9]+-images$/.test(name)).sort();
+    entries = readdirSync(storage)
+      .filter((name) => /^[a-z0-9]+-images$/.test(name))
+      .sort();
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
     throw new ImagesFileError(`/${relative(root, storage)} cannot be read`);

@@ -32,7 +32,9 @@ export function journalSink(tag: string, env: NodeJS.ProcessEnv = process.env): 
     };
   }
   return (priority, line) => {
-    const r = runSync('logger', ['-p', `user.${['emerg', 'alert', 'crit', 'err', 'warning', 'notice', 'info', 'debug'][priority]}`, '-t', tag, '--', line], { timeoutMs: 60_000 });
+    const r = runSync('logger', ['-p', `user.${['emerg', 'alert', 'crit', 'err', 'warning', 'notice', 'info', 'debug'][priority]}`, '-t', tag, '--', line], {
+      timeoutMs: 60_000,
+    });
     if (r.error || r.status !== 0) process.stderr.write(`<${priority}>${line}\n`);
   };
 }

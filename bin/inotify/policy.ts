@@ -86,7 +86,8 @@ export interface SubjectConfig {
 export function loadSubjectConfig(root: string, subject: Subject): SubjectConfig {
   const systemDir = join(root, 'etc/containers');
   const policyDir = subject.own && exists(join(subject.configDir, 'policy.json')) ? subject.configDir : systemDir;
-  const registriesDir = subject.own && exists(join(subject.configDir, 'registries.d')) ? join(subject.configDir, 'registries.d') : join(systemDir, 'registries.d');
+  const registriesDir =
+    subject.own && exists(join(subject.configDir, 'registries.d')) ? join(subject.configDir, 'registries.d') : join(systemDir, 'registries.d');
   const shown = (p: string) => `/${relative(root, p)}`;
   try {
     const policyText = readConfig(join(policyDir, 'policy.json'), policyDir, shown(join(policyDir, 'policy.json')));
@@ -95,7 +96,9 @@ export function loadSubjectConfig(root: string, subject: Subject): SubjectConfig
     const registries: RegistriesD = {};
     let names: string[] = [];
     try {
-      names = readdirSync(registriesDir).filter((n) => n.endsWith('.yaml')).sort();
+      names = readdirSync(registriesDir)
+        .filter((n) => n.endsWith('.yaml'))
+        .sort();
     } catch {
       names = [];
     }
@@ -117,7 +120,12 @@ export function loadSubjectConfig(root: string, subject: Subject): SubjectConfig
   } catch (error) {
     if (error instanceof PolicySyntaxError) {
       // Position only: the parser's reason may quote file content a user pointed us at.
-      return { registries: {}, error: `${JSON.stringify(error.file)}${error.where ? `:${error.where}` : ''} ${error.message.includes('not valid JSON') ? 'is not valid JSON' : error.message.slice(error.message.lastIndexOf(': ') + 2)}` };
+      return {
+        registries: {},
+        error:
+          `${JSON.stringify(error.file)}${error.where ? `:${error.where}` : ''}` +
+          ` ${error.message.includes('not valid JSON') ? 'is not valid JSON' : error.message.slice(error.message.lastIndexOf(': ') + 2)}`,
+      };
     }
     return { registries: {}, error: (error as Error).message };
   }
@@ -128,7 +136,14 @@ export function subjects(root: string): Subject[] {
   const groups = readGroups(root);
   const rootAccount = accounts.find((a) => a.uid === 0);
   const list: Subject[] = [
-    { user: 'root', account: rootAccount, groups: rootAccount ? groupsOf(rootAccount, groups) : ['root'], configDir: join(root, 'etc/containers'), own: false, hasImages: true },
+    {
+      user: 'root',
+      account: rootAccount,
+      groups: rootAccount ? groupsOf(rootAccount, groups) : ['root'],
+      configDir: join(root, 'etc/containers'),
+      own: false,
+      hasImages: true,
+    },
   ];
   for (const account of accounts) {
     if (account.uid === 0 || !account.home.startsWith('/') || account.home === '/') continue;
@@ -159,7 +174,8 @@ export function evaluate(root: string): Finding[] {
     found.set(code, f);
   };
   for (const s of list) {
-    if (s.user !== 'root' && s.hasImages && !s.groups.includes(PODMAN_GROUP) && !isMaker(s)) add(101, 101, s.user, 'have images but are not in the podman group');
+    if (s.user !== 'root' && s.hasImages && !s.groups.includes(PODMAN_GROUP) && !isMaker(s))
+      add(101, 101, s.user, 'have images but are not in the podman group');
     if (s.user !== 'root' && podmanOnly(s) && s.groups.includes(WHEEL_GROUP)) add(107, 107, s.user, 'are in the podman group and in the wheel group');
     const config = loadSubjectConfig(root, s);
     if (config.error || !config.policy) {
@@ -169,11 +185,21 @@ export function evaluate(root: string): Finding[] {
     const policy = config.policy;
     if (!isMaker(s)) {
       const defaultType = policy.default[0]?.type;
-      if (policy.default.length !== 1 || defaultType !== 'reject') add(102, 102, s.user, 'have defaultPolicy!=reject in policy.json but are not in the podman_dev group', JSON.stringify(policy.default.map((r) => r.type).join(',')));
+      if (policy.default.length !== 1 || defaultType !== 'reject')
+        add(
+          102,
+          102,
+          s.user,
+          'have defaultPolicy!=reject in policy.json but are not in the podman_dev group',
+          JSON.stringify(policy.default.map((r) => r.type).join(',')),
+        );
       const docker = policy.transports?.docker ?? {};
       const local = docker[REGISTRY_HOST];
-      if (!local || !local.every((r) => r.type === 'signedBy' || r.type === 'sigstoreSigned')) add(103, 103, s.user, 'do not require signatures for registry.local in policy.json');
-      const unsigned = Object.entries(docker).filter(([, reqs]) => reqs.some((r) => r.type === 'insecureAcceptAnything')).map(([scope]) => JSON.stringify(scope));
+      if (!local || !local.every((r) => r.type === 'signedBy' || r.type === 'sigstoreSigned'))
+        add(103, 103, s.user, 'do not require signatures for registry.local in policy.json');
+      const unsigned = Object.entries(docker)
+        .filter(([, reqs]) => reqs.some((r) => r.type === 'insecureAcceptAnything'))
+        .map(([scope]) => JSON.stringify(scope));
       if (unsigned.length > 0) add(104, 104, s.user, 'have registries that do not require signatures in policy.json', unsigned.join(' '));
       const transports = Object.entries(policy.transports ?? {})
         .filter(([name, scopes]) => name !== 'docker' && Object.values(scopes).some((reqs) => reqs.some((r) => r.type !== 'reject')))
@@ -181,7 +207,8 @@ export function evaluate(root: string): Finding[] {
       if (transports.length > 0) add(105, 105, s.user, 'have transports other than docker in policy.json', transports.join(' '));
     }
     const lookaside = lookasideFor(config.registries, `${REGISTRY_HOST}/podsec/probe:latest`);
-    if (lookaside !== EXPECTED_LOOKASIDE) add(106, 106, s.user, `have a lookaside for registry.local other than ${EXPECTED_LOOKASIDE}`, JSON.stringify(lookaside ?? null));
+    if (lookaside !== EXPECTED_LOOKASIDE)
+      add(106, 106, s.user, `have a lookaside for registry.local other than ${EXPECTED_LOOKASIDE}`, JSON.stringify(lookaside ?? null));
   }
   const plain = list.filter((s) => s.user !== 'root' && podmanOnly(s));
   if (plain.length > 0) {

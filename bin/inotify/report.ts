@@ -101,7 +101,14 @@ export function reportOnce(journal: Journal, items: ReportItem[], options: Monit
       status: status.word,
       exitCode: status.exitCode,
       violations: status.sum,
-      findings: items.map((i) => ({ code: i.code, weight: i.weight, severity: (levelFor(JOURNAL_LEVELS, options.journal, i.weight)?.word as JournalWord | undefined) ?? null, users: i.users, message: i.text, details: i.details })),
+      findings: items.map((i) => ({
+        code: i.code,
+        weight: i.weight,
+        severity: (levelFor(JOURNAL_LEVELS, options.journal, i.weight)?.word as JournalWord | undefined) ?? null,
+        users: i.users,
+        message: i.text,
+        details: i.details,
+      })),
     });
   } else process.stdout.write(`${status.line}\n${options.verbose >= 1 && status.body ? `${status.body}\n` : ''}`);
   if (options.mailTo && status.exitCode !== 0) sendMail(journal, options.mailTo, status.line, status.body);

@@ -153,7 +153,10 @@ export const JSON_OPTION = { json: { type: 'boolean' as const, description: 'pri
 export const MAIL_OPTION = { mail: { type: 'string' as const, short: 'M', valueName: 'ADDRESS', description: 'also mail the report to ADDRESS' } };
 
 /** Thresholds from parsed option values; `defaults` apply when no threshold option is given at all. */
-export function monitorOptions(values: Record<string, unknown>, defaults: { journal?: Record<string, string>; nagios?: Record<string, string> } = {}): MonitorOptions {
+export function monitorOptions(
+  values: Record<string, unknown>,
+  defaults: { journal?: Record<string, string>; nagios?: Record<string, string> } = {},
+): MonitorOptions {
   const journal: Thresholds = new Map();
   const nagios: Thresholds = new Map();
   let any = false;

@@ -29,7 +29,10 @@ export function countSeverities(report: unknown): { high: number; critical: numb
   let high = 0;
   let critical = 0;
   if (typeof report !== 'object' || report === null || Array.isArray(report)) throw new Error('not a trivy JSON report');
-  const { Results: results, SchemaVersion: schemaVersion } = report as { Results?: { Vulnerabilities?: { Severity?: string }[] | null }[] | null; SchemaVersion?: unknown };
+  const { Results: results, SchemaVersion: schemaVersion } = report as {
+    Results?: { Vulnerabilities?: { Severity?: string }[] | null }[] | null;
+    SchemaVersion?: unknown;
+  };
   if ((results === undefined || results === null) && typeof schemaVersion === 'number') return { high, critical };
   if (!Array.isArray(results)) throw new Error('no Results in the trivy report');
   for (const r of results) {
@@ -84,7 +87,13 @@ export async function checkImage(journal: Journal, image: string, user: string, 
   const img = JSON.stringify(image);
   const who = JSON.stringify(user);
   if (result.code === 3) journal.report('Fatal', `The trivy vulnerability analysis command failed for the image ${img} of the user ${who}: ${result.error}`);
-  else if (result.code === 5) journal.report('Critical', `In the image ${img} of the user ${who} ${result.high > 0 ? 'critical and high vulnerabilities were discovered' : 'critical vulnerabilities have been discovered'} (CRITICAL: ${result.critical}, HIGH: ${result.high})`);
+  else if (result.code === 5)
+    journal.report(
+      'Critical',
+      `In the image ${img} of the user ${who}` +
+        ` ${result.high > 0 ? 'critical and high vulnerabilities were discovered' : 'critical vulnerabilities have been discovered'}` +
+        ` (CRITICAL: ${result.critical}, HIGH: ${result.high})`,
+    );
   else if (result.code === 4) journal.report('High', `In the image ${img} of the user ${who} high vulnerabilities found (HIGH: ${result.high})`);
   return result;
 }

@@ -164,7 +164,10 @@ export class TreeWatch {
     }
     const batch = [...this.queue];
     this.queue.clear();
-    this.startBatch(batch.map(([dir]) => dir), new Map(batch));
+    this.startBatch(
+      batch.map(([dir]) => dir),
+      new Map(batch),
+    );
   }
 
   /** One process for everything watched; the old ones are stopped once they reported the fence. */

@@ -78,7 +78,9 @@ export function requireGroup(root: string, name: string, hint?: string): number 
   if (gid !== undefined) return gid;
   const file = join(root, 'etc/group');
   throw new CommandError(
-    hint === undefined ? t('the group {group} does not exist in {file}', { group: name, file }) : t('the group {group} does not exist in {file}; {hint}', { group: name, file, hint }),
+    hint === undefined
+      ? t('the group {group} does not exist in {file}', { group: name, file })
+      : t('the group {group} does not exist in {file}; {hint}', { group: name, file, hint }),
     1,
   );
 }
@@ -167,7 +169,14 @@ export async function createUser(root: string, name: string, group: string | und
 /** Adds an existing account to supplementary groups (a reconfigured maker must be in podman_dev). */
 export async function addToGroups(root: string, name: string, groups: string[]): Promise<void> {
   if (groups.length === 0) return;
-  await runOrFail(t('add {user} to {groups}', { user: name, groups: groups.join(',') }), 'usermod', [...prefix(root), '-a', '-G', groups.join(','), '--', name]);
+  await runOrFail(t('add {user} to {groups}', { user: name, groups: groups.join(',') }), 'usermod', [
+    ...prefix(root),
+    '-a',
+    '-G',
+    groups.join(','),
+    '--',
+    name,
+  ]);
 }
 
 /** Removes an account this run created (a failed run leaves no half-made account behind). */

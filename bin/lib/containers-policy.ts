@@ -107,7 +107,12 @@ function checkRequirements(value: unknown, file: string, where: string): PolicyR
     }
     if (item.type === 'signedBy' || item.type === 'sigstoreSigned') {
       const sources = ['keyPath', 'keyPaths', 'keyData', 'fulcio'].filter((k) => k in item);
-      if (sources.length !== 1) throw new PolicySyntaxError(file, '', `${at}: exactly one of keyPath, keyPaths, keyData${item.type === 'sigstoreSigned' ? ', fulcio' : ''} is required`);
+      if (sources.length !== 1)
+        throw new PolicySyntaxError(
+          file,
+          '',
+          `${at}: exactly one of keyPath, keyPaths, keyData${item.type === 'sigstoreSigned' ? ', fulcio' : ''} is required`,
+        );
     }
     return item as PolicyRequirement;
   });

@@ -24,7 +24,10 @@ export function parseHosts(text: string): HostsLine[] {
   const raw = text.split('\n');
   if (raw.length > 0 && raw[raw.length - 1] === '') raw.pop();
   return raw.map((line, index) => {
-    const tokens = line.replace(/#.*/, '').split(/[ \t\r\f\v]+/).filter(Boolean);
+    const tokens = line
+      .replace(/#.*/, '')
+      .split(/[ \t\r\f\v]+/)
+      .filter(Boolean);
     const [address, ...names] = tokens;
     return names.length > 0 ? { number: index + 1, text: line, address, names } : { number: index + 1, text: line, names: [] };
   });

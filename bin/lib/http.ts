@@ -71,7 +71,10 @@ export function httpGet(url: string, options: GetOptions): Promise<{ status: num
         response.on('error', (error) => finish(new HttpError(url, status, error.message)));
       },
     );
-    const timer = setTimeout(() => finish(new HttpError(url, undefined, t('no answer within {seconds} s', { seconds: options.timeoutMs / 1000 }))), options.timeoutMs);
+    const timer = setTimeout(
+      () => finish(new HttpError(url, undefined, t('no answer within {seconds} s', { seconds: options.timeoutMs / 1000 }))),
+      options.timeoutMs,
+    );
     req.on('error', (error) => finish(new HttpError(url, undefined, error.message)));
     req.end();
   });

@@ -30,7 +30,10 @@ const languageOf = (locale: string) => /^[a-z]{2,3}/.exec(locale)?.[0];
 export function messageLanguages(env: NodeJS.ProcessEnv = process.env): string[] {
   const locale = env.LC_ALL || env.LC_MESSAGES || env.LANG || '';
   if (locale === '' || locale === 'C' || locale === 'POSIX' || locale.startsWith('C.')) return [];
-  const listed = (env.LANGUAGE ?? '').split(':').map(languageOf).filter((l): l is string => l !== undefined);
+  const listed = (env.LANGUAGE ?? '')
+    .split(':')
+    .map(languageOf)
+    .filter((l): l is string => l !== undefined);
   const languages = listed.length ? listed : [languageOf(locale)].filter((l): l is string => l !== undefined);
   return [...new Set(languages)];
 }

@@ -3,15 +3,7 @@
  * Pure data only: no imports, no side effects.
  */
 
-export const PACKAGE_NAMES = [
-  'podsec',
-  'podsec-k8s',
-  'podsec-k8s-rbac',
-  'podsec-inotify',
-  'podsec-dev',
-  'podsec-icinga',
-  'podsec-nagios',
-] as const;
+export const PACKAGE_NAMES = ['podsec', 'podsec-k8s', 'podsec-k8s-rbac', 'podsec-inotify', 'podsec-dev', 'podsec-icinga', 'podsec-nagios'] as const;
 export type PackageName = (typeof PACKAGE_NAMES)[number];
 
 /** Groups created by podsec's %pre. */

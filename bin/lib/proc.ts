@@ -270,7 +270,9 @@ export async function capture(command: string, args: string[], options: CaptureO
   const timeoutMs = options.timeoutMs ?? 60_000;
   const result = await run(command, args, { fullEnv: options.env ?? process.env, cwd: options.cwd ?? process.cwd(), input: options.input ?? '', timeoutMs });
   if (result.error && !result.timedOut) return { stdout: result.stdout, stderr: result.stderr + result.error.message, code: 127 };
-  const stderr = result.timedOut ? `${result.stderr}\n${t('{command}: no answer within {seconds} s', { command, seconds: Math.round(timeoutMs / 1000) })}` : result.stderr;
+  const stderr = result.timedOut
+    ? `${result.stderr}\n${t('{command}: no answer within {seconds} s', { command, seconds: Math.round(timeoutMs / 1000) })}`
+    : result.stderr;
   return { stdout: result.stdout, stderr, code: result.status ?? signalCode(result.signal) };
 }
 

@@ -139,7 +139,7 @@ export class TrustedDir {
       const bytes = typeof data === 'string' ? Buffer.from(data) : data;
       // Half the data written: a torn temp file must never become visible.
       const half = bytes.length >> 1;
-      for (let offset = 0; offset < bytes.length; ) {
+      for (let offset = 0; offset < bytes.length;) {
         offset += writeSync(fd, bytes, offset, (offset < half ? half : bytes.length) - offset);
         if (offset === half) faultPoint(`half written temp for ${shown}`);
       }
@@ -242,7 +242,8 @@ function openDirNoFollow(parent: number, name: string, shown: string): number {
 
 function checkDir(path: string, st: Stats, owners: Set<number>, allowWritable = false): void {
   if (!owners.has(st.uid)) throw new UnsafePathError(path, t('directory owned by uid {uid}, not by root or the expected owner', { uid: st.uid }));
-  if (!allowWritable && st.mode & 0o022) throw new UnsafePathError(path, t('directory writable by group or others (mode {mode})', { mode: (st.mode & 0o7777).toString(8).padStart(4, '0') }));
+  if (!allowWritable && st.mode & 0o022)
+    throw new UnsafePathError(path, t('directory writable by group or others (mode {mode})', { mode: (st.mode & 0o7777).toString(8).padStart(4, '0') }));
 }
 
 function openRoot(root: string): number {
@@ -367,7 +368,7 @@ function readRegular(openPath: string, shown: string, maxBytes: number): Buffer 
     if (st.size > maxBytes) throw tooBig();
     // The file may grow after fstat: read until EOF, but never more than one byte past the limit.
     const chunks: Buffer[] = [];
-    for (let total = 0; ; ) {
+    for (let total = 0; ;) {
       const chunk = Buffer.alloc(Math.min(65536, maxBytes + 1 - total));
       const n = readSync(fd, chunk, 0, chunk.length, null);
       if (n === 0) break;

@@ -35,7 +35,11 @@ export interface BindingRequest {
 
 const MAX_ATTEMPTS = 5;
 
-export function parseBindingArgs(name: string, positionals: string[], options: { allowSystem: boolean; root: string; checkLocalUser: boolean }): BindingRequest {
+export function parseBindingArgs(
+  name: string,
+  positionals: string[],
+  options: { allowSystem: boolean; root: string; checkLocalUser: boolean },
+): BindingRequest {
   const synopsis = `${name} <user> role|clusterrole|role=clusterrole <role> <binding> [namespace]`;
   if (positionals.length < 4 || positionals.length > 5) throw usageError(synopsis);
   const [userArg, type, roleArg, bindingArg, namespaceArg] = positionals as [string, string, string, string, string | undefined];
@@ -59,7 +63,8 @@ export function parseBindingArgs(name: string, positionals: string[], options: {
 const bindingResource = (kind: BindingKind) => (kind === 'ClusterRoleBinding' ? RESOURCES.clusterRoleBinding : RESOURCES.roleBinding);
 const roleResource = (kind: RoleKind) => (kind === 'ClusterRole' ? RESOURCES.clusterRole : RESOURCES.role);
 /** kubectl's way of naming an object in its messages. */
-export const shownBinding = (r: BindingRequest) => `${r.bindingKind === 'ClusterRoleBinding' ? 'clusterrolebinding' : 'rolebinding'}.rbac.authorization.k8s.io/${r.binding}`;
+export const shownBinding = (r: BindingRequest) =>
+  `${r.bindingKind === 'ClusterRoleBinding' ? 'clusterrolebinding' : 'rolebinding'}.rbac.authorization.k8s.io/${r.binding}`;
 
 function checkRoleRef(existing: KubeObject, r: BindingRequest): void {
   if (!sameRoleRef(existing.roleRef, r.ref)) {

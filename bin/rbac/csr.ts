@@ -57,7 +57,10 @@ export function generateClientKey(): ClientKey {
 }
 
 const pem = (label: string, bytes: Buffer) =>
-  `-----BEGIN ${label}-----\n${bytes.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '')}\n-----END ${label}-----\n`;
+  `-----BEGIN ${label}-----\n${bytes
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n')
+    .replace(/\n$/, '')}\n-----END ${label}-----\n`;
 
 /** A PEM "CERTIFICATE REQUEST" for the subject, signed with the key (sha256WithRSAEncryption). */
 export function createCsr(key: KeyObject, commonName: string, organizations: string[]): string {

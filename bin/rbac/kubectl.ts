@@ -58,7 +58,12 @@ export class Kubectl {
   run(args: string[], input?: string): Promise<string> {
     const fullArgs = [...(this.options.kubeconfig ? ['--kubeconfig', this.options.kubeconfig] : []), ...args];
     const program = this.options.program ?? 'kubectl';
-    return run(program, fullArgs, { fullEnv: this.options.env ?? process.env, cwd: process.cwd(), input: input ?? '', timeoutMs: this.options.timeoutMs ?? 60_000 }).then(({ status, stdout, stderr, error, timedOut }) => {
+    return run(program, fullArgs, {
+      fullEnv: this.options.env ?? process.env,
+      cwd: process.cwd(),
+      input: input ?? '',
+      timeoutMs: this.options.timeoutMs ?? 60_000,
+    }).then(({ status, stdout, stderr, error, timedOut }) => {
       if (error && !timedOut) throw (error as NodeJS.ErrnoException).code === 'ENOENT' ? new KubectlMissingError(program) : error;
       if (status === 0) return stdout;
       throw new KubectlError(args, reasonOf(stderr), stderr, status);

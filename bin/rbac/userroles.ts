@@ -40,7 +40,12 @@ function entry(binding: KubeObject, user: string, namespace?: string): RoleEntry
   const roleName = str(binding.roleRef?.name);
   const bindName = str(binding.metadata?.name);
   const type = namespace === undefined ? 'clusterrole' : roleType === 'ClusterRole' ? 'role=clusterrole' : 'role';
-  return { bindName, roleType, roleName, unbindCmd: shellCommand([UNBIND_PROGRAM, user, type, roleName, bindName, ...(namespace === undefined ? [] : [namespace])]) };
+  return {
+    bindName,
+    roleType,
+    roleName,
+    unbindCmd: shellCommand([UNBIND_PROGRAM, user, type, roleName, bindName, ...(namespace === undefined ? [] : [namespace])]),
+  };
 }
 
 export type RulesLookup = (roleType: string, roleName: string, namespace?: string) => Promise<unknown[] | null>;

@@ -84,7 +84,14 @@ export function planParentDir(plan: Plan, root: string, path: string): void {
 }
 
 /** A config under upstream's history scheme. */
-export function planManaged(plan: Plan, root: string, path: string, content: string, history: History, options: { now: Date; what: string; mode?: number; current?: Current }): void {
+export function planManaged(
+  plan: Plan,
+  root: string,
+  path: string,
+  content: string,
+  history: History,
+  options: { now: Date; what: string; mode?: number; current?: Current },
+): void {
   const current = options.current ?? readCurrent(root, path);
   if (managedUpToDate(root, path, content, history, current)) return;
   plan.change(t('write {path} ({what})', { path, what: options.what }), () => {
@@ -122,7 +129,9 @@ export function planDir(plan: Plan, root: string, path: string, own: Ownership):
   const gid = gidNow(root, own.group);
   if (st?.isDirectory() && (st.mode & 0o7777) === own.mode && st.uid === 0 && st.gid === gid) return;
   const mode = own.mode.toString(8).padStart(4, '0');
-  const change = st ? t('set {path} to mode {mode}, owner root:{group}', { path, mode, group: own.group ?? 'root' }) : t('create the directory {path} (mode {mode}, owner root:{group})', { path, mode, group: own.group ?? 'root' });
+  const change = st
+    ? t('set {path} to mode {mode}, owner root:{group}', { path, mode, group: own.group ?? 'root' })
+    : t('create the directory {path} (mode {mode}, owner root:{group})', { path, mode, group: own.group ?? 'root' });
   plan.change(change, () => {
     safeMkdir(under(root, path), { mode: own.mode, uid: 0, gid: own.group === undefined ? 0 : requireGroup(root, own.group), root });
   });

@@ -50,7 +50,10 @@ export function repoPathProblem(path: string): string | undefined {
   for (const component of components) {
     if (component === '') return t('it has an empty path component (a doubled or trailing "/")');
     if (component === '.' || component === '..') return t('it has a "{component}" component', { component });
-    if (!COMPONENT.test(component)) return t('the component {component} is not a valid repository name (lowercase letters, digits and single ".", "_", "__" or "-" between them)', { component: quote(component) });
+    if (!COMPONENT.test(component))
+      return t('the component {component} is not a valid repository name (lowercase letters, digits and single ' + '".", "_", "__" or "-" between them)', {
+        component: quote(component),
+      });
   }
   return undefined;
 }

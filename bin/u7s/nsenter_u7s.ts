@@ -25,10 +25,15 @@ runCommand(
     usage: ['[COMMAND [ARG...]]'],
     options: {},
     description: [
-      "Enters the user, mount, network, pid, ipc, uts and cgroup namespaces of u7s-admin's rootlesskit (rootlesskit.service) and runs COMMAND there as namespace root, or $SHELL without one. Waits up to 10 seconds for the namespace to be ready. Run by root, it runs as u7s-admin.",
+      "Enters the user, mount, network, pid, ipc, uts and cgroup namespaces of u7s-admin's rootlesskit " +
+        '(rootlesskit.service) and runs COMMAND there as namespace root, or $SHELL without one. Waits up ' +
+        'to 10 seconds for the namespace to be ready. Run by root, it runs as u7s-admin.',
     ],
     exitCodes: { 1: 'the namespace is not running', 127: 'the command was not found' },
-    examples: { 'nsenter_u7s crictl ps': "list the node's containers", 'nsenter_u7s rootlessctl add-ports 0.0.0.0:31000:31000/tcp': 'publish a NodePort on the host' },
+    examples: {
+      'nsenter_u7s crictl ps': "list the node's containers",
+      'nsenter_u7s rootlessctl add-ports 0.0.0.0:31000:31000/tcp': 'publish a NodePort on the host',
+    },
     seeAlso: ['nsenter(1)', 'u7s-rootlesskit(8)'],
   },
   t,
@@ -41,7 +46,9 @@ runCommand(
     }
     const { account, layout, inNamespace } = runContext();
     if (inNamespace) throw new CommandError(t('already inside a user namespace'));
-    const ready = await waitReady(layout, ATTEMPTS, () => process.stderr.write(t('Entering RootlessKit namespaces: waiting for {dir} ...', { dir: layout.stateDir }) + '\n'));
+    const ready = await waitReady(layout, ATTEMPTS, () =>
+      process.stderr.write(t('Entering RootlessKit namespaces: waiting for {dir} ...', { dir: layout.stateDir }) + '\n'),
+    );
     if (!ready) throw new CommandError(notRunningMessage(layout, ATTEMPTS));
     const argv = command.length ? command : [process.env.SHELL || account.shell || '/bin/sh'];
     const env = {

@@ -21,7 +21,10 @@ runCommand(
     summary: "rootlessctl for the rootless Kubernetes node's namespace.",
     usage: ['[ROOTLESSCTL-ARGUMENT...]'],
     options: {},
-    description: ["Runs rootlessctl --socket with the node's rootlesskit API socket. Port forwards added by hand are lost when rootlesskit.service restarts. All arguments, --help included, are rootlessctl's."],
+    description: [
+      "Runs rootlessctl --socket with the node's rootlesskit API socket. Port forwards added by hand " +
+        "are lost when rootlesskit.service restarts. All arguments, --help included, are rootlessctl's.",
+    ],
     examples: { 'rootlessctl list-ports': 'the ports the node publishes on the host' },
     seeAlso: ['rootlessctl(1)', 'nsenter_u7s(8)'],
   },

@@ -21,7 +21,11 @@ runCommand(
     usage: ['[SYSTEMCTL-ARGUMENT...]'],
     options: {},
     description: [
-      "Installed in /usr/libexec/podsec/u7s/bin, which is first in PATH inside the node namespace. There, and on the host for u7s-admin, it runs systemctl --user against u7s-admin's user manager (so kubeadm's 'systemctl restart kubelet' restarts the user unit kubelet.service). For every other user it runs systemctl with the same arguments. All arguments, --help included, are systemctl's.",
+      'Installed in /usr/libexec/podsec/u7s/bin, which is first in PATH inside the node namespace. ' +
+        "There, and on the host for u7s-admin, it runs systemctl --user against u7s-admin's user manager " +
+        "(so kubeadm's 'systemctl restart kubelet' restarts the user unit kubelet.service). For every " +
+        'other user it runs systemctl with the same arguments. All arguments, --help included, are ' +
+        "systemctl's.",
     ],
     seeAlso: ['systemctl(1)'],
   },

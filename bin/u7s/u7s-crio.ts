@@ -24,7 +24,12 @@ runCommand(
     usage: ['[--env-file FILE] [CRIO-OPTION...]'],
     options: { 'env-file': { type: 'string', valueName: 'FILE', description: 'node settings to use instead of /etc/podsec/u7s/config/env' } },
     description: [
-      'Started by u7s-rootlesskit inside the node namespace. Writes ~/.config/usernetes/crio/crio.conf (storage under ~/.local/share/usernetes/containers, state under /run/user/UID/usernetes, the clean-shutdown marker under ~/.local/share/usernetes/crio, cgroupfs, crun, pinns beside crio, signature_policy /etc/containers/policy.json; without delegated cgroup v2 controllers an infra container per pod) and runs crio --config with it; CRIO-OPTIONs are passed on. Files in ~/.config/usernetes/crio/crio.conf.d override it.',
+      'Started by u7s-rootlesskit inside the node namespace. Writes ~/.config/usernetes/crio/crio.conf ' +
+        '(storage under ~/.local/share/usernetes/containers, state under /run/user/UID/usernetes, the ' +
+        'clean-shutdown marker under ~/.local/share/usernetes/crio, cgroupfs, crun, pinns beside crio, ' +
+        'signature_policy /etc/containers/policy.json; without delegated cgroup v2 controllers an infra ' +
+        'container per pod) and runs crio --config with it; CRIO-OPTIONs are passed on. Files in ' +
+        '~/.config/usernetes/crio/crio.conf.d override it.',
     ],
     files: { '~/.config/usernetes/crio/crio.conf': 'the generated CRI-O configuration', '/etc/containers/policy.json': 'the signature policy CRI-O enforces' },
     seeAlso: ['crio(8)', 'crio.conf(5)', 'u7s-rootlesskit(8)'],

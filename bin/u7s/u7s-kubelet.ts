@@ -41,9 +41,17 @@ runCommand(
     usage: ['[--socket-timeout SECONDS] [KUBELET-OPTION...]'],
     options: { 'socket-timeout': { type: 'string', valueName: 'SECONDS', description: "how long to wait for CRI-O's socket (default 120)" } },
     description: [
-      "Run by kubelet.service through nsenter_u7s. Merges the settings a kubelet in a user namespace needs (KubeletInUserNamespace, cgroupfs, no swap check, no local storage isolation; without delegated cgroup v2 controllers also no QoS cgroups, no node-allocatable enforcement and failCgroupV1: false) into /var/lib/kubelet/config.yaml, waits until CRI-O accepts connections, and runs kubelet with kubeadm's flags from /var/lib/kubelet/kubeadm-flags.env and the KUBELET-OPTIONs.",
+      'Run by kubelet.service through nsenter_u7s. Merges the settings a kubelet in a user namespace ' +
+        'needs (KubeletInUserNamespace, cgroupfs, no swap check, no local storage isolation; without ' +
+        'delegated cgroup v2 controllers also no QoS cgroups, no node-allocatable enforcement and ' +
+        'failCgroupV1: false) into /var/lib/kubelet/config.yaml, waits until CRI-O accepts connections, ' +
+        "and runs kubelet with kubeadm's flags from /var/lib/kubelet/kubeadm-flags.env and the " +
+        'KUBELET-OPTIONs.',
     ],
-    files: { '/var/lib/kubelet/config.yaml': "kubeadm's kubelet configuration, patched in place", '/var/lib/kubelet/kubeadm-flags.env': "kubeadm's kubelet flags (read as data)" },
+    files: {
+      '/var/lib/kubelet/config.yaml': "kubeadm's kubelet configuration, patched in place",
+      '/var/lib/kubelet/kubeadm-flags.env': "kubeadm's kubelet flags (read as data)",
+    },
     exitCodes: { 1: 'kubeadm has not configured this node yet, or CRI-O did not come up in time' },
     seeAlso: ['kubelet(8)', 'nsenter_u7s(8)'],
   },
@@ -59,7 +67,8 @@ runCommand(
     }
     const version = await capture(SYSTEM_PROGRAMS.kubelet, ['--version'], { timeoutMs: 30_000 }).catch(() => undefined);
     const cgroups = cgroupMode();
-    if (cgroups === 'none') log(t('no cgroup v2 controllers are delegated to the node: pods run without QoS cgroups and their resource limits are not enforced'));
+    if (cgroups === 'none')
+      log(t('no cgroup v2 controllers are delegated to the node: pods run without QoS cgroups and their ' + 'resource limits are not enforced'));
     let patched: string | undefined;
     try {
       patched = patchKubeletConfig(text, layout.home, { cgroups, minor: kubeletMinor(version?.stdout ?? '') });
@@ -77,7 +86,8 @@ runCommand(
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     }
     const seconds = typeof values['socket-timeout'] === 'string' ? Number(values['socket-timeout']) : 120;
-    if (!Number.isFinite(seconds) || seconds < 0) throw new CommandError(t('--socket-timeout: {value} is not a number of seconds', { value: String(values['socket-timeout']) }), 2);
+    if (!Number.isFinite(seconds) || seconds < 0)
+      throw new CommandError(t('--socket-timeout: {value} is not a number of seconds', { value: String(values['socket-timeout']) }), 2);
     if (!(await poll(() => socketAccepts(layout.crioSocket), seconds * 1000, 250))) {
       throw new CommandError(t('CRI-O does not accept connections on {socket} after {seconds} s', { socket: layout.crioSocket, seconds }));
     }

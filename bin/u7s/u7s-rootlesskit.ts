@@ -50,7 +50,6 @@ const CGROUP2_MAGIC = 0x63677270;
 
 const [ours, command] = splitAtCommand(process.argv.slice(2), [...FRAME_VALUED, 'env-file', 'timeout'], [...FRAME_FLAGS, 'wait-ready', 'namespace-phase']);
 
-
 async function waitReady(timeoutValue: unknown): Promise<number> {
   const seconds = typeof timeoutValue === 'string' ? Number(timeoutValue) : 90;
   if (!Number.isFinite(seconds) || seconds <= 0) throw new CommandError(t('--timeout: {value} is not a number of seconds', { value: String(timeoutValue) }), 2);
@@ -160,7 +159,8 @@ async function tool(name: string, args: string[]): Promise<void> {
   const path = systemTool(name);
   if (!path) throw new CommandError(t('{tool} is not installed', { tool: name }));
   const result = await capture(path, args, { timeoutMs: 30_000 });
-  if (result.code !== 0) throw new CommandError(t('{command} failed: {reason}', { command: `${name} ${args.join(' ')}`, reason: result.stderr.trim() || `exit ${result.code}` }));
+  if (result.code !== 0)
+    throw new CommandError(t('{command} failed: {reason}', { command: `${name} ${args.join(' ')}`, reason: result.stderr.trim() || `exit ${result.code}` }));
 }
 
 /** Links to the host's CNI plugins in the private plugin directory; files already there (flannel's) stay. */
@@ -307,14 +307,18 @@ async function namespacePhase(commandArgs: string[]): Promise<number> {
   if (!routes?.stdout.trim()) await tool('ip', ['route', 'add', 'default', 'via', nthAddress(slirp, 2), 'dev', 'tap0', 'onlink']);
   await routeOwnServices(settings.extIp, nthAddress(slirp, 2));
 
-  const childPid = await poll(() => {
-    try {
-      const text = readFileSync(files.childPid, 'utf8').trim();
-      return /^\d+$/.test(text) ? text : undefined;
-    } catch {
-      return undefined;
-    }
-  }, 10_000, 50);
+  const childPid = await poll(
+    () => {
+      try {
+        const text = readFileSync(files.childPid, 'utf8').trim();
+        return /^\d+$/.test(text) ? text : undefined;
+      } catch {
+        return undefined;
+      }
+    },
+    10_000,
+    50,
+  );
   if (!childPid) throw new CommandError(t('rootlesskit did not record the namespace PID in {file}', { file: files.childPid }));
   atomicWrite(files.ready, `${childPid} ${launch.launcherPid}\n`, { mode: 0o644, root: layout.runtimeDir });
   log(t('RootlessKit ready, PID={pid}, ports of the {role} role published', { pid: childPid, role: settings.role }));
@@ -349,13 +353,18 @@ runCommand(
     },
     positionals: false,
     description: [
-      'Runs as the node account (u7s-admin) under its user manager. rootlesskit creates user, mount, network (slirp4netns), pid, ipc and uts namespaces; inside, the account is root of its own namespace. The launcher then binds private directories, publishes the ports of the node role on the host and puts the host\'s external address on tap0, and runs COMMAND (the CRI-O launcher) there. Without COMMAND it waits until stopped.',
+      'Runs as the node account (u7s-admin) under its user manager. rootlesskit creates user, mount, ' +
+        'network (slirp4netns), pid, ipc and uts namespaces; inside, the account is root of its own ' +
+        'namespace. The launcher then binds private directories, publishes the ports of the node role on ' +
+        "the host and puts the host's external address on tap0, and runs COMMAND (the CRI-O launcher) " +
+        'there. Without COMMAND it waits until stopped.',
       'The node settings come from the environment file, read as data.',
     ],
     files: {
       '/etc/podsec/u7s/config/env': 'node settings written by podsec-u7s-kubeadm',
       '/run/user/UID/usernetes/rootlesskit': 'rootlesskit state: child_pid, api.sock, and the readiness marker _child_pid.u7s-ready',
-      '~/.local/share/usernetes/_var_lib_kubelet, ...': 'private directories bound over /var/lib/kubelet, /var/lib/cni, /var/log, /var/lib/containers, /var/cache, /etc/cni/net.d, /opt/cni/bin',
+      '~/.local/share/usernetes/_var_lib_kubelet, ...':
+        'private directories bound over /var/lib/kubelet, /var/lib/cni, /var/log, /var/lib/containers, ' + '/var/cache, /etc/cni/net.d, /opt/cni/bin',
     },
     exitCodes: { 1: 'the namespace could not be set up (one line says why)', 2: 'invalid arguments' },
     seeAlso: ['rootlesskit(1)', 'nsenter_u7s(8)', 'podsec-u7s-kubeadm(1)'],

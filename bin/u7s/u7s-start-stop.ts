@@ -21,7 +21,12 @@ const NOT_RUNNING = 3;
 function statusText(status: NodeStatus): string {
   const yesNo = (value: boolean) => (value ? t('yes') : t('no'));
   const lines = [
-    t('{user} (uid {uid}): lingering {linger}, user manager {state}', { user: status.user, uid: status.uid, linger: yesNo(status.linger), state: status.userManager }),
+    t('{user} (uid {uid}): lingering {linger}, user manager {state}', {
+      user: status.user,
+      uid: status.uid,
+      linger: yesNo(status.linger),
+      state: status.userManager,
+    }),
     t('{unit}: {state}, {enabled}', { unit: status.service.unit, state: status.service.activeState, enabled: status.service.enabled }),
   ];
   for (const unit of status.units) {
@@ -42,14 +47,27 @@ runCommand(
     summary: 'Start or stop the rootless Kubernetes node (the work of u7s.service), or report its state.',
     usage: ['start|stop', 'status [--json]'],
     options: {
-      json: { type: 'boolean', description: 'status: print the state as one JSON object (schema: u7s-start-stop-status.schema.json in the documentation of podsec-k8s)' },
+      json: {
+        type: 'boolean',
+        description: 'status: print the state as one JSON object (schema: u7s-start-stop-status.schema.json in the ' + 'documentation of podsec-k8s)',
+      },
     },
     positionals: true,
     description: [
-      'start: enables lingering for u7s-admin (its user manager runs without a login session and survives reboots), starts its user manager and the user units rootlesskit.service and kubelet.service. stop: stops those units. Run as root by u7s.service.',
-      'status: lingering, the user manager, u7s.service and, for each user unit, its state, since when it is active, its main PID, its last result and how often systemd restarted it. With --json the same as data: {user, uid, linger, userManager, service: {unit, activeState, enabled}, units: [{unit, activeState, subState, result, mainPid, activeSince, restarts}], running}; times are ISO 8601 in UTC.',
+      'start: enables lingering for u7s-admin (its user manager runs without a login session and ' +
+        'survives reboots), starts its user manager and the user units rootlesskit.service and ' +
+        'kubelet.service. stop: stops those units. Run as root by u7s.service.',
+      'status: lingering, the user manager, u7s.service and, for each user unit, its state, since when ' +
+        'it is active, its main PID, its last result and how often systemd restarted it. With --json the ' +
+        'same as data: {user, uid, linger, userManager, service: {unit, activeState, enabled}, units: ' +
+        '[{unit, activeState, subState, result, mainPid, activeSince, restarts}], running}; times are ISO ' +
+        '8601 in UTC.',
     ],
-    exitCodes: { 1: 'the node did not start or stop (one line says why)', 2: 'invalid arguments', 3: 'status: the node is not running (a user unit is not active)' },
+    exitCodes: {
+      1: 'the node did not start or stop (one line says why)',
+      2: 'invalid arguments',
+      3: 'status: the node is not running (a user unit is not active)',
+    },
     examples: { 'u7s-start-stop status': 'is the node running?', 'u7s-start-stop status --json': 'the same for monitoring' },
     seeAlso: ['loginctl(1)', 'systemctl(1)', 'podsec-u7s-kubeadm(1)'],
   },

@@ -8,14 +8,20 @@ export function pluginSchema(command: string, codes: string) {
     $schema: 'http://json-schema.org/draft-07/schema#',
     $id: `https://altlinux.org/podsec/${command}.schema.json`,
     title: `${command} --json output`,
-    description: 'The result of one check, printed instead of the Nagios status line; the exit code is the same as without --json and the journal entries are written as without it.',
+    description:
+      'The result of one check, printed instead of the Nagios status line; the exit code is the same as ' +
+      'without --json and the journal entries are written as without it.',
     type: 'object',
     additionalProperties: false,
     required: ['status', 'exitCode', 'findings'],
     properties: {
       status: { enum: ['OK', 'WARNING', 'CRITICAL', 'UNKNOWN'], description: 'the Nagios state' },
       exitCode: { enum: [0, 1, 2, 3], description: 'the exit code: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN' },
-      violations: { type: 'integer', minimum: 0, description: 'the sum of the weights of all findings, checked against the Nagios thresholds (absent for UNKNOWN)' },
+      violations: {
+        type: 'integer',
+        minimum: 0,
+        description: 'the sum of the weights of all findings, checked against the Nagios thresholds (absent for ' + 'UNKNOWN)',
+      },
       reason: { type: 'string', description: 'UNKNOWN only: why the check could not run (not root, a bad threshold, ...)' },
       findings: {
         type: 'array',
@@ -29,7 +35,9 @@ export function pluginSchema(command: string, codes: string) {
             weight: { type: 'number', minimum: 0, description: 'what the finding adds to violations' },
             severity: {
               oneOf: [{ enum: ['Crash', 'Fatal', 'Critical', 'High', 'Middle', 'Low', 'Debug'] }, { type: 'null' }],
-              description: 'the journal level its weight crosses (the word that starts its journal entry), null when it crosses no journal threshold and is not logged',
+              description:
+                'the journal level its weight crosses (the word that starts its journal entry), null when it ' +
+                'crosses no journal threshold and is not logged',
             },
             users: { type: 'array', minItems: 1, items: { type: 'string' }, description: 'the accounts concerned' },
             message: { type: 'string', minLength: 1, description: 'what is wrong, the text of the journal entry after the user names' },
@@ -41,8 +49,15 @@ export function pluginSchema(command: string, codes: string) {
     allOf: [
       {
         if: { properties: { status: { const: 'UNKNOWN' } } },
-        then: { required: ['reason'], properties: { reason: { type: 'string' }, exitCode: { type: 'integer', const: 3 }, findings: { type: 'array', maxItems: 0 } } },
-        else: { required: ['violations'], properties: { violations: { type: 'integer' } }, not: { required: ['reason'], properties: { reason: { type: 'string' } } } },
+        then: {
+          required: ['reason'],
+          properties: { reason: { type: 'string' }, exitCode: { type: 'integer', const: 3 }, findings: { type: 'array', maxItems: 0 } },
+        },
+        else: {
+          required: ['violations'],
+          properties: { violations: { type: 'integer' } },
+          not: { required: ['reason'], properties: { reason: { type: 'string' } } },
+        },
       },
     ],
   };
@@ -50,5 +65,7 @@ export function pluginSchema(command: string, codes: string) {
 
 export default pluginSchema(
   'podsec-inotify-check-policy',
-  '100 unusable policy (weight 200), 101 images without podman membership, 102 default not reject, 103 registry.local without signatures, 104 unsigned registries, 105 other transports, 106 another lookaside, 107 podman users in wheel, 108 no storage.conf, 109 config not immutable',
+  '100 unusable policy (weight 200), 101 images without podman membership, 102 default not reject, ' +
+    '103 registry.local without signatures, 104 unsigned registries, 105 other transports, 106 ' +
+    'another lookaside, 107 podman users in wheel, 108 no storage.conf, 109 config not immutable',
 );

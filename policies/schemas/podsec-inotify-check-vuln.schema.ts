@@ -11,7 +11,10 @@ const schema = {
   additionalProperties: false,
   required: ['status', 'exitCode', 'images', 'unreadable', 'unnamed'],
   properties: {
-    status: { enum: ['OK', 'HIGH', 'CRITICAL', 'UNKNOWN'], description: 'the worst result: UNKNOWN when a scan failed, an image list could not be read or trivy is not installed' },
+    status: {
+      enum: ['OK', 'HIGH', 'CRITICAL', 'UNKNOWN'],
+      description: 'the worst result: UNKNOWN when a scan failed, an image list could not be read or trivy is not ' + 'installed',
+    },
     exitCode: { enum: [0, 3, 4, 5], description: 'the exit code: 0 OK, 3 UNKNOWN, 4 HIGH, 5 CRITICAL' },
     reason: { type: 'string', description: 'only when nothing could be scanned: "trivy is not installed"' },
     images: {

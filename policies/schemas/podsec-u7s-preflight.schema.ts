@@ -16,7 +16,12 @@ const schema = {
     additionalProperties: false,
     required: ['id', 'status', 'detail'],
     properties: {
-      id: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]*$', description: 'stable name of the check: kernel, cgroup-v2, user, linger, subuid, subgid, delegation, dev-net-tun, tool-<name>, port-<port>-<proto>, ...' },
+      id: {
+        type: 'string',
+        pattern: '^[a-z0-9][a-z0-9-]*$',
+        description:
+          'stable name of the check: kernel, cgroup-v2, user, linger, subuid, subgid, delegation, ' + 'dev-net-tun, tool-<name>, port-<port>-<proto>, ...',
+      },
       status: { enum: ['ok', 'warn', 'fail'] },
       detail: { type: 'string', minLength: 1, description: 'what was found' },
       fix: { type: 'string', minLength: 1, description: 'what to do about it (warn and fail only)' },

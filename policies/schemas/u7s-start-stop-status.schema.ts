@@ -9,11 +9,18 @@ const unit = {
   required: ['unit', 'activeState', 'subState', 'result', 'mainPid', 'activeSince', 'restarts'],
   properties: {
     unit: { enum: ['rootlesskit.service', 'kubelet.service'] },
-    activeState: { enum: ['active', 'reloading', 'inactive', 'failed', 'activating', 'deactivating', 'maintenance', 'refreshing'], description: "systemd's ActiveState" },
+    activeState: {
+      enum: ['active', 'reloading', 'inactive', 'failed', 'activating', 'deactivating', 'maintenance', 'refreshing'],
+      description: "systemd's ActiveState",
+    },
     subState: { type: 'string', minLength: 1, description: "systemd's SubState (running, dead, auto-restart, ...)" },
     result: { type: 'string', minLength: 1, description: 'success, or why the unit last failed (exit-code, signal, timeout, start-limit-hit, ...)' },
     mainPid: { type: ['integer', 'null'], minimum: 1, description: 'main process of the unit (host PID), null when it has none' },
-    activeSince: { type: ['string', 'null'], pattern: '^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z$', description: 'when the unit last became active, ISO 8601 UTC; null when it never did' },
+    activeSince: {
+      type: ['string', 'null'],
+      pattern: '^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z$',
+      description: 'when the unit last became active, ISO 8601 UTC; null when it never did',
+    },
     restarts: { type: 'integer', minimum: 0, description: 'how often systemd restarted the unit (Restart=)' },
   },
 };
@@ -22,7 +29,9 @@ const schema = {
   $schema: 'http://json-schema.org/draft-07/schema#',
   $id: 'https://altlinux.org/podsec/u7s-start-stop-status.schema.json',
   title: 'u7s-start-stop status --json output',
-  description: "The state of the rootless Kubernetes node: lingering and the user manager of the node account, the system unit u7s.service, and the node's user units.",
+  description:
+    'The state of the rootless Kubernetes node: lingering and the user manager of the node account, ' +
+    "the system unit u7s.service, and the node's user units.",
   type: 'object',
   additionalProperties: false,
   required: ['user', 'uid', 'linger', 'userManager', 'service', 'units', 'running'],

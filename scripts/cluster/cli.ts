@@ -20,7 +20,12 @@ async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: dash < 0 ? argv : argv.slice(0, dash),
     allowPositionals: true,
-    options: { nodes: { type: 'string', default: '1' }, 'control-planes': { type: 'string', default: '1' }, 'kubernetes-version': { type: 'string' }, help: { type: 'boolean' } },
+    options: {
+      nodes: { type: 'string', default: '1' },
+      'control-planes': { type: 'string', default: '1' },
+      'kubernetes-version': { type: 'string' },
+      help: { type: 'boolean' },
+    },
   });
   const [command, ...rest] = positionals;
   if (values.help || !command) {
@@ -30,7 +35,12 @@ async function main(argv: string[]): Promise<number> {
   if (process.getuid?.() !== 0) throw new Error('npm run cluster needs root (network namespaces, nspawn, overlays)');
   switch (command) {
     case 'up': {
-      const state = await up({ nodes: wholeNumber(values.nodes!, '--nodes'), controlPlanes: wholeNumber(values['control-planes']!, '--control-planes'), kubernetesVersion: values['kubernetes-version'], log });
+      const state = await up({
+        nodes: wholeNumber(values.nodes!, '--nodes'),
+        controlPlanes: wholeNumber(values['control-planes']!, '--control-planes'),
+        kubernetesVersion: values['kubernetes-version'],
+        log,
+      });
       process.stdout.write(`${kubeconfigPath(state)}\n`);
       return 0;
     }

@@ -18,7 +18,19 @@ import { ensureK8sTools } from '../k8s-tools/build.ts';
 import { K8S_TOOLS_VERSIONS } from '../k8s-tools/versions.ts';
 import model from '../model/index.ts';
 import { REPO_ROOT } from '../paths.ts';
-import { bootClusterNode, createNetwork, freeLoopbackPort, mustExec, NETNS, nodeExec, removeNetwork, startDaemon, startHostDaemon, stopClusterNode, stopProcess } from './machines.ts';
+import {
+  bootClusterNode,
+  createNetwork,
+  freeLoopbackPort,
+  mustExec,
+  NETNS,
+  nodeExec,
+  removeNetwork,
+  startDaemon,
+  startHostDaemon,
+  stopClusterNode,
+  stopProcess,
+} from './machines.ts';
 import { clusterDir, readState, removeState, writeState, type ClusterState, type NodeState } from './state.ts';
 import { adoptTrust, fillUpstream, setUpMaster, signClusterImages, startUpstream } from './supply.ts';
 
@@ -71,7 +83,16 @@ export async function up(options: UpOptions): Promise<ClusterState> {
 
   const work = mkdtempSync('/var/tmp/podsec-cluster-');
   const network = await createNetwork();
-  const state: ClusterState = { format: 1, upPid: process.pid, ...network, netns: NETNS, work, platform: CLUSTER_PLATFORM, kubernetesVersion: version, nodes: [] };
+  const state: ClusterState = {
+    format: 1,
+    upPid: process.pid,
+    ...network,
+    netns: NETNS,
+    work,
+    platform: CLUSTER_PLATFORM,
+    kubernetesVersion: version,
+    nodes: [],
+  };
   writeState(state);
   try {
     state.upstream = startUpstream(state);
@@ -144,13 +165,20 @@ export async function waitReady(state: ClusterState, log: Log, timeoutMs = READY
   const master = state.nodes[0]!;
   let last = '';
   for (let waited = 0; waited <= timeoutMs; waited += POLL_MS) {
-    const nodes = await nodeExec(master, kubectlArgs('get', 'nodes', '-o', 'jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status} {end}'));
+    const nodes = await nodeExec(
+      master,
+      kubectlArgs('get', 'nodes', '-o', 'jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status} {end}'),
+    );
     const pods = await nodeExec(master, kubectlArgs('get', 'pods', '-A', '-o', 'json'));
     if (nodes.exitCode === 0 && pods.exitCode === 0) {
-      const ready = nodes.stdout.trim().split(/\s+/).filter((n) => n.endsWith('=True')).length;
+      const ready = nodes.stdout
+        .trim()
+        .split(/\s+/)
+        .filter((n) => n.endsWith('=True')).length;
       const list = (JSON.parse(pods.stdout) as PodList).items;
       const waiting = list.filter((p) => p.status.phase !== 'Running' || !(p.status.containerStatuses ?? []).every((c) => c.ready));
-      last = `${ready}/${state.nodes.length} nodes Ready; not running: ${waiting.map((p) => `${p.metadata.namespace}/${p.metadata.name} (${p.status.phase})`).join(', ') || 'none'}`;
+      const notRunning = waiting.map((p) => `${p.metadata.namespace}/${p.metadata.name} (${p.status.phase})`).join(', ');
+      last = `${ready}/${state.nodes.length} nodes Ready; not running: ${notRunning || 'none'}`;
       if (ready === state.nodes.length && list.length > 0 && waiting.length === 0) {
         log(`cluster: ${last}`);
         return;
@@ -170,7 +198,11 @@ export async function waitReady(state: ClusterState, log: Log, timeoutMs = READY
 async function startApiProxy(state: ClusterState): Promise<void> {
   const socket = join(clusterDir(), 'apiserver.sock');
   rmSync(socket, { force: true });
-  const inside = startDaemon(['socat', `UNIX-LISTEN:${socket},fork,mode=600`, `TCP:${state.nodes[0]!.address}:${APISERVER_PORT}`], join(state.work, 'api-proxy.log'), socket);
+  const inside = startDaemon(
+    ['socat', `UNIX-LISTEN:${socket},fork,mode=600`, `TCP:${state.nodes[0]!.address}:${APISERVER_PORT}`],
+    join(state.work, 'api-proxy.log'),
+    socket,
+  );
   for (let waited = 0; !existsSync(socket); waited += 100) {
     if (waited > 10_000) throw new Error(`the apiserver forwarder did not create ${socket}`);
     await sleep(100);
@@ -199,7 +231,7 @@ export async function down(log: Log): Promise<void> {
   }
   for (const pid of [...(state.apiProxy?.pids ?? []), ...(state.upstream ? [state.upstream.pid] : [])]) await stopProcess(pid);
   await removeNetwork();
-  if (state.work.startsWith('/var/tmp/podsec-cluster-') && existsSync(state.work)) await execa('rm', ['-rf', '--one-file-system', '--', state.work], { reject: false });
+  if (state.work.startsWith('/var/tmp/podsec-cluster-') && existsSync(state.work))
+    await execa('rm', ['-rf', '--one-file-system', '--', state.work], { reject: false });
   removeState();
 }
-

@@ -119,7 +119,11 @@ function installComponents(root: string, tools: K8sTools): void {
 const USERNETES_DATA = '/var/lib/u7s-admin/.local/share/usernetes';
 
 function nodeDataDir(root: string, work: string, name: string): string {
-  const [, , uid, gid] = readFileSync(join(root, 'etc/passwd'), 'utf8').split('\n').find((l) => l.startsWith('u7s-admin:'))?.split(':') ?? [];
+  const [, , uid, gid] =
+    readFileSync(join(root, 'etc/passwd'), 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('u7s-admin:'))
+      ?.split(':') ?? [];
   if (uid === undefined || gid === undefined) throw new Error('the node image has no u7s-admin account (is podsec-k8s installed?)');
   const dir = join(work, `${name}-usernetes`);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -170,7 +174,19 @@ export async function bootClusterNode(request: BootRequest): Promise<NodeState> 
       await node.stop();
       throw error;
     });
-    return { index, name, role, address, overlay: overlay.root.replace(/\/root$/, ''), root: overlay.root, data, log, pid: node.pid, leader: node.leader, cgroups: node.cgroups };
+    return {
+      index,
+      name,
+      role,
+      address,
+      overlay: overlay.root.replace(/\/root$/, ''),
+      root: overlay.root,
+      data,
+      log,
+      pid: node.pid,
+      leader: node.leader,
+      cgroups: node.cgroups,
+    };
   } catch (error) {
     await overlay.remove();
     throw error;
@@ -184,7 +200,10 @@ export async function bootClusterNode(request: BootRequest): Promise<NodeState> 
 async function persistentAddress(root: string, address: string, gateway: string): Promise<void> {
   const dir = join(root, 'etc/systemd/network');
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, '10-host0.network'), `[Match]\nName=host0\n\n[Network]\nAddress=${address}/24\nGateway=${gateway}\nLinkLocalAddressing=no\nIPv6AcceptRA=no\n`);
+  writeFileSync(
+    join(dir, '10-host0.network'),
+    `[Match]\nName=host0\n\n[Network]\nAddress=${address}/24\nGateway=${gateway}\nLinkLocalAddressing=no\nIPv6AcceptRA=no\n`,
+  );
   const r = await execa('systemctl', [`--root=${root}`, 'enable', 'systemd-networkd.service'], { reject: false, stdin: 'ignore' });
   if (r.exitCode !== 0) throw new Error(`systemctl --root enable systemd-networkd: ${r.stderr}`);
 }

@@ -50,7 +50,10 @@ export async function fillUpstream(state: ClusterState, tools: K8sTools, log: Lo
   for (const ref of Object.keys(tools.images.list).sort()) {
     const target = `docker://${address}/${state.platform}/${baseName(ref)}`;
     log(`cluster: upstream registry <- ${ref}`);
-    const r = await netnsExec(['skopeo', '--policy', policy, 'copy', '--quiet', '--dest-tls-verify=false', `oci:${tools.images.layout}:${ref}`, target], 600_000);
+    const r = await netnsExec(
+      ['skopeo', '--policy', policy, 'copy', '--quiet', '--dest-tls-verify=false', `oci:${tools.images.layout}:${ref}`, target],
+      600_000,
+    );
     if (r.exitCode !== 0) throw new Error(`skopeo copy ${ref} -> ${target}: ${r.stderr}`);
   }
 }
@@ -81,7 +84,11 @@ export async function setUpMaster(master: NodeState, platform: string, log: Log)
   const fingerprint = /--trust-fingerprint ([0-9a-f]{64}) /.exec(policy)?.[1];
   if (!fingerprint) throw new Error(`podsec-create-policy printed no trust fingerprint:\n${policy}`);
   await mustExec(master, ['podsec-create-services']);
-  const made = await mustExec(master, ['podsec-create-imagemakeruser', '--no-password', '--gpg-generate', '--no-key-passphrase', `${MAKER}@registry.local/${platform}`], { timeoutMs: 300_000 });
+  const made = await mustExec(
+    master,
+    ['podsec-create-imagemakeruser', '--no-password', '--gpg-generate', '--no-key-passphrase', `${MAKER}@registry.local/${platform}`],
+    { timeoutMs: 300_000 },
+  );
   const makerKey = /GPG key ([0-9A-F]{40})/.exec(made)?.[1];
   if (!makerKey) throw new Error(`podsec-create-imagemakeruser printed no key:\n${made}`);
   return { fingerprint, makerKey };

@@ -8,8 +8,34 @@ import type { ManSection } from '../model/types.ts';
 export type TranslateText = (msgid: string) => string;
 
 const SECTION_TITLES = {
-  en: { name: 'NAME', synopsis: 'SYNOPSIS', description: 'DESCRIPTION', options: 'OPTIONS', environment: 'ENVIRONMENT', files: 'FILES', exit: 'EXIT STATUS', examples: 'EXAMPLES', seeAlso: 'SEE ALSO', success: 'success', internal: 'internal error (a bug: please report it)', usage: 'invalid arguments' },
-  ru: { name: 'ИМЯ', synopsis: 'СИНТАКСИС', description: 'ОПИСАНИЕ', options: 'ПАРАМЕТРЫ', environment: 'ОКРУЖЕНИЕ', files: 'ФАЙЛЫ', exit: 'КОДЫ ВОЗВРАТА', examples: 'ПРИМЕРЫ', seeAlso: 'СМОТРИТЕ ТАКЖЕ', success: 'успешное завершение', internal: 'внутренняя ошибка (ошибка программы: сообщите о ней)', usage: 'неверные аргументы' },
+  en: {
+    name: 'NAME',
+    synopsis: 'SYNOPSIS',
+    description: 'DESCRIPTION',
+    options: 'OPTIONS',
+    environment: 'ENVIRONMENT',
+    files: 'FILES',
+    exit: 'EXIT STATUS',
+    examples: 'EXAMPLES',
+    seeAlso: 'SEE ALSO',
+    success: 'success',
+    internal: 'internal error (a bug: please report it)',
+    usage: 'invalid arguments',
+  },
+  ru: {
+    name: 'ИМЯ',
+    synopsis: 'СИНТАКСИС',
+    description: 'ОПИСАНИЕ',
+    options: 'ПАРАМЕТРЫ',
+    environment: 'ОКРУЖЕНИЕ',
+    files: 'ФАЙЛЫ',
+    exit: 'КОДЫ ВОЗВРАТА',
+    examples: 'ПРИМЕРЫ',
+    seeAlso: 'СМОТРИТЕ ТАКЖЕ',
+    success: 'успешное завершение',
+    internal: 'внутренняя ошибка (ошибка программы: сообщите о ней)',
+    usage: 'неверные аргументы',
+  },
 } as const;
 export type ManLanguage = keyof typeof SECTION_TITLES;
 
@@ -39,7 +65,14 @@ function table(title: string, rows: [string, string][]): string[] {
  * The page source, for the page's section (1: a command on PATH, 8: an administrative program);
  * `date` is the package's changelog date (YYYY-MM-DD), so pages are reproducible.
  */
-export function renderManPage(description: CommandDescription, section: ManSection, language: ManLanguage, t: TranslateText, version: string, date: string): string {
+export function renderManPage(
+  description: CommandDescription,
+  section: ManSection,
+  language: ManLanguage,
+  t: TranslateText,
+  version: string,
+  date: string,
+): string {
   const { spec, commonOptions } = description;
   const titles = SECTION_TITLES[language];
   const options = { ...spec.options, ...commonOptions };
@@ -58,11 +91,26 @@ export function renderManPage(description: CommandDescription, section: ManSecti
     ...spec.usage.flatMap((usage, i) => [...(i ? ['.br'] : []), `${bold(spec.name)} ${roffText(usage)}`]),
     `.SH ${titles.description}`,
     ...[spec.summary, ...(spec.description ?? [])].flatMap((p, i) => [...(i ? ['.PP'] : []), roffText(t(p))]),
-    ...table(titles.options, Object.entries(options).map(([name, o]) => [optionHead(name, o), t(o.description)])),
-    ...table(titles.environment, Object.entries(spec.environment ?? {}).map(([name, text]) => [bold(name), t(text)])),
-    ...table(titles.files, Object.entries(spec.files ?? {}).map(([path, text]) => [`\\fI${roffText(path)}\\fR`, t(text)])),
-    ...table(titles.exit, exitCodes.map(([code, text]) => [bold(code), text])),
-    ...table(titles.examples, Object.entries(spec.examples ?? {}).map(([command, text]) => [bold(command), t(text)])),
+    ...table(
+      titles.options,
+      Object.entries(options).map(([name, o]) => [optionHead(name, o), t(o.description)]),
+    ),
+    ...table(
+      titles.environment,
+      Object.entries(spec.environment ?? {}).map(([name, text]) => [bold(name), t(text)]),
+    ),
+    ...table(
+      titles.files,
+      Object.entries(spec.files ?? {}).map(([path, text]) => [`\\fI${roffText(path)}\\fR`, t(text)]),
+    ),
+    ...table(
+      titles.exit,
+      exitCodes.map(([code, text]) => [bold(code), text]),
+    ),
+    ...table(
+      titles.examples,
+      Object.entries(spec.examples ?? {}).map(([command, text]) => [bold(command), t(text)]),
+    ),
   ];
   if (spec.seeAlso?.length) {
     lines.push(`.SH ${titles.seeAlso}`, spec.seeAlso.map((ref) => bold(ref.replace(/\(\d\)$/, '')) + (/\((\d)\)$/.exec(ref)?.[0] ?? '')).join(',\n'));

@@ -73,7 +73,10 @@ export async function updatePo(domain: string, language: Language, messages: Map
     table.translations['']![msgid] = {
       msgid,
       msgstr: previous?.msgstr ?? [''],
-      comments: { reference: [...new Set(references.map((r) => r.replace(/:\d+$/, '')))].join('\n'), ...(previous?.comments?.flag ? { flag: previous.comments.flag } : {}) },
+      comments: {
+        reference: [...new Set(references.map((r) => r.replace(/:\d+$/, '')))].join('\n'),
+        ...(previous?.comments?.flag ? { flag: previous.comments.flag } : {}),
+      },
     };
   }
   const dropped = Object.keys(old).filter((msgid) => msgid !== '' && !messages.has(msgid)).length;

@@ -117,9 +117,7 @@ export function resolveImportedDomains(files: FileMessages[]): FileMessages[] {
 export async function extractAll(): Promise<FileMessages[]> {
   const files = (await globby(['bin/**/*.ts'], { cwd: REPO_ROOT })).sort();
   return resolveImportedDomains(
-    await Promise.all(
-      files.map(async (file) => extractFromSource(relative(REPO_ROOT, join(REPO_ROOT, file)), await readFile(join(REPO_ROOT, file), 'utf8'))),
-    ),
+    await Promise.all(files.map(async (file) => extractFromSource(relative(REPO_ROOT, join(REPO_ROOT, file)), await readFile(join(REPO_ROOT, file), 'utf8')))),
   );
 }
 

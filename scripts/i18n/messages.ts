@@ -26,7 +26,9 @@ export async function programInputs(program: string): Promise<string[]> {
     logLevel: 'silent',
     absWorkingDir: REPO_ROOT,
   });
-  return Object.keys(result.metafile.inputs).filter((f) => f.startsWith('bin/')).map((f) => relative(REPO_ROOT, join(REPO_ROOT, f)));
+  return Object.keys(result.metafile.inputs)
+    .filter((f) => f.startsWith('bin/'))
+    .map((f) => relative(REPO_ROOT, join(REPO_ROOT, f)));
 }
 
 export interface DomainMessages {

@@ -26,9 +26,27 @@ export const altImageReference = (branch: string) => `registry.altlinux.org/${br
 
 /** ALT package names for the base system and tools (ALT's names, not Debian's). */
 export const ALT_BASE_PACKAGES: readonly string[] = [
-  'systemd', 'systemd-sysvinit', 'dbus', 'shadow-utils', 'iproute2', 'procps', 'iputils', 'kmod', 'node',
-  'podman', 'skopeo', 'crun', 'shadow-submap', 'catatonit', 'fuse-overlayfs', 'slirp4netns', 'rootlesskit',
-  'nginx', 'docker-registry', 'gnupg2', 'inotify-tools',
+  'systemd',
+  'systemd-sysvinit',
+  'dbus',
+  'shadow-utils',
+  'iproute2',
+  'procps',
+  'iputils',
+  'kmod',
+  'node',
+  'podman',
+  'skopeo',
+  'crun',
+  'shadow-submap',
+  'catatonit',
+  'fuse-overlayfs',
+  'slirp4netns',
+  'rootlesskit',
+  'nginx',
+  'docker-registry',
+  'gnupg2',
+  'inotify-tools',
 ];
 
 const PODMAN_TIMEOUT_MS = 10 * 60_000;
@@ -63,23 +81,26 @@ export async function checkAltPrerequisites(options: AltOptions): Promise<{ imag
   }
   if (!imageId) {
     throw new AltUnavailableError(
-      `ALT base image ${options.image} is not in the local podman storage, and ALT's registry and repositories are not reachable from this machine; on a machine with network access run \`podman pull ${options.image}\` first or add --pull`,
+      `ALT base image ${options.image} is not in the local podman storage, and ALT's registry and repositories are not reachable from this machine` +
+        `; on a machine with network access run \`podman pull ${options.image}\` first or add --pull`,
     );
   }
   const release = join(options.repo, 'noarch/base/release');
   if (!existsSync(release)) {
-    throw new AltUnavailableError(`--base alt installs our packages with apt-get from an apt-rpm repository; ${release} is missing (npm run build writes dist/repo; or pass --repo DIR)`);
+    throw new AltUnavailableError(
+      `--base alt installs our packages with apt-get from an apt-rpm repository; ${release} is missing (npm run build writes dist/repo; or pass --repo DIR)`,
+    );
   }
   return { imageId, release: await fileSha256(release) };
 }
 
 /** Runs a command inside the rootfs with systemd-nspawn (host network: apt needs ALT's mirrors). */
 async function inRoot(root: string, repo: string, argv: string[]): Promise<void> {
-  const r = await execa(
-    'systemd-nspawn',
-    ['-q', '-D', root, '--register=no', '--keep-unit', '--pipe', `--bind-ro=${repo}:${REPO_MOUNT}`, '--', ...argv],
-    { reject: false, stdin: 'ignore', timeout: APT_TIMEOUT_MS },
-  );
+  const r = await execa('systemd-nspawn', ['-q', '-D', root, '--register=no', '--keep-unit', '--pipe', `--bind-ro=${repo}:${REPO_MOUNT}`, '--', ...argv], {
+    reject: false,
+    stdin: 'ignore',
+    timeout: APT_TIMEOUT_MS,
+  });
   if (r.exitCode !== 0) throw new Error(`${argv.join(' ')} in the ALT rootfs failed (${r.exitCode}):\n${r.stderr.slice(-6000)}`);
 }
 
@@ -129,4 +150,3 @@ export async function ensureAltRootfs(options: AltOptions): Promise<RootfsResult
     manifest,
   };
 }
-

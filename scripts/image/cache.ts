@@ -30,11 +30,17 @@ export function contentHash(value: unknown): string {
   const canonical = (v: unknown): unknown => {
     if (Array.isArray(v)) return v.map(canonical);
     if (v && typeof v === 'object') {
-      return Object.fromEntries(Object.keys(v).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])]));
+      return Object.fromEntries(
+        Object.keys(v)
+          .sort()
+          .map((k) => [k, canonical((v as Record<string, unknown>)[k])]),
+      );
     }
     return v;
   };
-  return createHash('sha256').update(JSON.stringify(canonical(value))).digest('hex');
+  return createHash('sha256')
+    .update(JSON.stringify(canonical(value)))
+    .digest('hex');
 }
 
 export async function fileSha256(path: string): Promise<string> {
@@ -162,9 +168,7 @@ export async function pruneEntries(dir: string, prefix: string, keep: number, ex
     const pid = Number(/\.tmp-(\d+)(?:\.|$)/.exec(n)?.[1]);
     if (pid && pid !== process.pid && !isAlive(pid)) await removeTree(join(dir, n));
   }
-  const names = all.filter(
-    (n) => n.startsWith(prefix) && !n.includes('.tmp-') && !n.endsWith('.lock') && !except.includes(n),
-  );
+  const names = all.filter((n) => n.startsWith(prefix) && !n.includes('.tmp-') && !n.endsWith('.lock') && !except.includes(n));
   const withTimes = await Promise.all(names.map(async (n) => ({ n, t: (await fs.lstat(join(dir, n))).mtimeMs })));
   withTimes.sort((a, b) => b.t - a.t);
   const cutoff = Date.now() - PRUNE_MIN_AGE_MS;

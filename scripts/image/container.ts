@@ -24,10 +24,18 @@ const TAR_EXCLUDES = ['./dev/*', './proc/*', './sys/*', './run/*', './tmp/*', '.
 export async function writeDeterministicTar(root: string, out: string, epoch: number): Promise<string> {
   const tmp = `${out}.tmp-${process.pid}`;
   const args = [
-    '--create', '--file', tmp, '--directory', root,
-    '--sort=name', '--format=pax', '--numeric-owner', `--mtime=@${epoch}`,
+    '--create',
+    '--file',
+    tmp,
+    '--directory',
+    root,
+    '--sort=name',
+    '--format=pax',
+    '--numeric-owner',
+    `--mtime=@${epoch}`,
     '--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime',
-    '--xattrs', '--xattrs-include=security.capability',
+    '--xattrs',
+    '--xattrs-include=security.capability',
     '--one-file-system',
     ...TAR_EXCLUDES.map((e) => `--exclude=${e}`),
     '.',
@@ -66,7 +74,11 @@ export async function importOci(tar: string, reference: string, labels: Record<s
   const args = [...storageArgs(storage), 'import', '--quiet', ...changes.flatMap((c) => ['--change', c]), tar, reference];
   const r = await execa('podman', args, { reject: false, stdin: 'ignore', timeout: PODMAN_TIMEOUT_MS });
   if (r.exitCode !== 0) throw new Error(`podman import failed (${r.exitCode}): ${r.stderr.slice(-4000)}`);
-  const imageId = r.stdout.trim().split('\n').pop()!.replace(/^sha256:/, '');
+  const imageId = r.stdout
+    .trim()
+    .split('\n')
+    .pop()!
+    .replace(/^sha256:/, '');
   const inspect = await execa('podman', [...storageArgs(storage), 'image', 'inspect', '--format', '{{json .RootFS.Layers}}', reference], {
     reject: false,
     stdin: 'ignore',
@@ -108,4 +120,7 @@ export async function writeMachineDir(rootfs: string, dir: string, name: string)
   return final;
 }
 
-export const machineName = (rootfs: string) => `podsec-node-${basename(rootfs).replace(/^rootfs-/, '').slice(0, 8)}`;
+export const machineName = (rootfs: string) =>
+  `podsec-node-${basename(rootfs)
+    .replace(/^rootfs-/, '')
+    .slice(0, 8)}`;

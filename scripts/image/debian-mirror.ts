@@ -7,7 +7,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export function hostDebianMirror(sourcesDir = '/etc/apt/sources.list.d'): string {
-  for (const name of readdirSync(sourcesDir).filter((n) => n.endsWith('.sources')).sort()) {
+  for (const name of readdirSync(sourcesDir)
+    .filter((n) => n.endsWith('.sources'))
+    .sort()) {
     for (const stanza of readFileSync(join(sourcesDir, name), 'utf8').split(/\n\s*\n/)) {
       const field = (key: string) => new RegExp(`^${key}:\\s*(.+)$`, 'mi').exec(stanza)?.[1]?.trim().split(/\s+/) ?? [];
       if (field('Types').includes('deb') && !field('Suites').some((suite) => suite.endsWith('-security'))) {

@@ -106,7 +106,12 @@ export async function buildImage(o: ImageOptions): Promise<ImageResult> {
     const sha256 = await writeDeterministicTar(rootfs.path, outputs.tar, sourceDateEpoch(loadChangelog()));
     o.log(`container: ${outputs.tar} (sha256 ${sha256})`);
     if (!o.podman?.skipImport) {
-      const imported = await importOci(outputs.tar, `${IMAGE_NAME}:${version}`, { 'org.opencontainers.image.version': version, 'org.opencontainers.image.title': 'podsec node' }, o.podman);
+      const imported = await importOci(
+        outputs.tar,
+        `${IMAGE_NAME}:${version}`,
+        { 'org.opencontainers.image.version': version, 'org.opencontainers.image.title': 'podsec node' },
+        o.podman,
+      );
       outputs.image = `${imported.reference}@${imported.imageId}`;
       o.log(`container: podman image ${imported.reference} (${imported.imageId.slice(0, 12)}, layer ${imported.layer})`);
     }

@@ -103,7 +103,12 @@ export async function resolveModules(kernel: Kernel, wanted: string[]): Promise<
     files.set(normalize(path.slice(path.lastIndexOf('/') + 1, -'.ko'.length)), path);
   }
   const builtinText = await fs.readFile(join(kernel.modulesDir, 'modules.builtin'), 'utf8').catch(() => '');
-  const builtin = new Set(builtinText.split('\n').filter(Boolean).map((l) => normalize(l.slice(l.lastIndexOf('/') + 1, -'.ko'.length))));
+  const builtin = new Set(
+    builtinText
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => normalize(l.slice(l.lastIndexOf('/') + 1, -'.ko'.length))),
+  );
   const order: ResolvedModule[] = [];
   const state = new Map<string, 'visiting' | 'done'>();
   const visit = async (name: string, chain: string[]): Promise<void> => {

@@ -136,7 +136,15 @@ export async function writeImageLayout(dir: string, images: LayoutImage[]): Prom
           Entrypoint: c.entrypoint,
           ...(c.cmd ? { Cmd: c.cmd } : {}),
           WorkingDir: c.workingDir ?? '/',
-          ...(c.labels ? { Labels: Object.fromEntries(Object.keys(c.labels).sort(byteOrder).map((k) => [k, c.labels![k]])) } : {}),
+          ...(c.labels
+            ? {
+                Labels: Object.fromEntries(
+                  Object.keys(c.labels)
+                    .sort(byteOrder)
+                    .map((k) => [k, c.labels![k]]),
+                ),
+              }
+            : {}),
         },
         rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) },
         history: layers.map(() => ({ created, created_by: 'podsec k8s-tools' })),

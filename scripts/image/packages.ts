@@ -10,10 +10,17 @@ import type { ProjectModel } from '../model/types.ts';
 
 /** A bootable minimal system: systemd as PID 1, a bus, logind's PAM module, shadow utilities. */
 export const BASE_PACKAGES: readonly string[] = [
-  'systemd', 'systemd-sysv', 'dbus', 'dbus-user-session', 'libpam-systemd',
+  'systemd',
+  'systemd-sysv',
+  'dbus',
+  'dbus-user-session',
+  'libpam-systemd',
   'passwd', // useradd/groupadd for %pre
   'login',
-  'iproute2', 'procps', 'iputils-ping', 'kmod',
+  'iproute2',
+  'procps',
+  'iputils-ping',
+  'kmod',
   'rpm', // an ALT node has rpm: upgrades and erases run inside the booted image
   'nodejs', // the bundled programs' interpreter
 ];
@@ -23,14 +30,31 @@ export const BASE_PACKAGES: readonly string[] = [
  * requires them by name yet (podman's recommends are not installed by mmdebstrap; name them).
  */
 export const TOOL_PACKAGES: readonly string[] = [
-  'podman', 'skopeo', 'crun', 'uidmap', 'catatonit', 'fuse-overlayfs', 'slirp4netns',
-  'rootlesskit', 'nginx', 'docker-registry', 'gnupg', 'inotify-tools',
+  'podman',
+  'skopeo',
+  'crun',
+  'uidmap',
+  'catatonit',
+  'fuse-overlayfs',
+  'slirp4netns',
+  'rootlesskit',
+  'nginx',
+  'docker-registry',
+  'gnupg',
+  'inotify-tools',
   // Named by requirements that come and go as the packages grow; kept here so the cached base
   // (keyed by this list) survives such changes.
-  'systemd-container', 'util-linux', 'openssh-client', 'pinentry-curses', 'iproute2', 'xz-utils',
+  'systemd-container',
+  'util-linux',
+  'openssh-client',
+  'pinentry-curses',
+  'iproute2',
+  'xz-utils',
   // What ALT's cri-o package brings along; CRI-O itself (and Kubernetes) come from the k8s-tools
   // cache (scripts/k8s-tools), installed into a node by `npm run cluster`.
-  'conmon', 'containernetworking-plugins', 'iptables',
+  'conmon',
+  'containernetworking-plugins',
+  'iptables',
 ];
 
 /**

@@ -93,11 +93,12 @@ export async function ensureBase(options: Omit<RootfsOptions, 'rpms'>): Promise<
   const hash = contentHash({ v: BASE_FORMAT, suite, packages: plan.base, sources, preset: ALT_PRESET_TEXT });
   const entry = await cachedEntry(options.cacheDir, `base-${short(hash)}`, async (tmp) => {
     options.log?.(`image: mmdebstrap ${suite} (${plan.base.length} packages) -> ${tmp}`);
-    const result = await execa(
-      'mmdebstrap',
-      ['--variant=minbase', `--include=${plan.base.join(',')}`, suite, tmp, sourcesFile],
-      { reject: false, timeout: MMDEBSTRAP_TIMEOUT_MS, forceKillAfterDelay: 10_000, stdin: 'ignore' },
-    );
+    const result = await execa('mmdebstrap', ['--variant=minbase', `--include=${plan.base.join(',')}`, suite, tmp, sourcesFile], {
+      reject: false,
+      timeout: MMDEBSTRAP_TIMEOUT_MS,
+      forceKillAfterDelay: 10_000,
+      stdin: 'ignore',
+    });
     if (result.failed) {
       const why = result.timedOut ? `timed out after ${MMDEBSTRAP_TIMEOUT_MS / 1000} s` : `exit code ${result.exitCode}`;
       throw new Error(`mmdebstrap ${why}:\n${String(result.stderr).slice(-8000)}`);
@@ -144,7 +145,11 @@ interface DpkgPackage {
 async function dpkgStatus(root: string): Promise<Map<string, DpkgPackage>> {
   const text = await fs.readFile(join(root, 'var/lib/dpkg/status'), 'utf8');
   const packages = new Map<string, DpkgPackage>();
-  const names = (v = '') => v.split(',').map((s) => s.trim()).filter(Boolean);
+  const names = (v = '') =>
+    v
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
   const bare = (dep: string) => dep.trim().split(/[\s:(]/)[0]!;
   for (const para of text.split(/\n\n+/)) {
     const fields = new Map<string, string>();
@@ -218,9 +223,7 @@ async function writeInRoot(root: string, rel: string, text: string): Promise<voi
 /** The base plus our RPMs, installed with their scriptlets. */
 export async function ensureRootfs(options: RootfsOptions): Promise<RootfsResult> {
   if (options.rpms.length === 0) throw new Error('no RPMs to install: build them first (npm run build)');
-  const rpms = await Promise.all(
-    [...options.rpms].sort().map(async (file) => ({ file: basename(file), path: resolve(file), sha256: await fileSha256(file) })),
-  );
+  const rpms = await Promise.all([...options.rpms].sort().map(async (file) => ({ file: basename(file), path: resolve(file), sha256: await fileSha256(file) })));
   const base = await ensureBase(options);
   // Requirements the base already has (installed as dependencies) need no apt run.
   const installed = await dpkgStatus(base.path);
@@ -242,7 +245,10 @@ export async function ensureRootfs(options: RootfsOptions): Promise<RootfsResult
       await aptInstall(tmp, extra);
       await applyAltPresets(tmp, base.plan);
     }
-    await rpmInstallInto(tmp, rpms.map((r) => r.path));
+    await rpmInstallInto(
+      tmp,
+      rpms.map((r) => r.path),
+    );
     await writeInRoot(tmp, MANIFEST_PATH, JSON.stringify(manifest, null, 2) + '\n');
   });
   if (!entry.cached) await pruneEntries(options.cacheDir, 'rootfs-', KEEP_ENTRIES, [basename(entry.path)]);

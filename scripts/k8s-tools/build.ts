@@ -35,7 +35,23 @@ export const DEFAULT_CACHE = '/var/cache/podsec/k8s-tools';
 export const cacheRoot = () => process.env.PODSEC_K8S_TOOLS_CACHE || DEFAULT_CACHE;
 
 /** Debian packages whose files are copied into the images (their versions are part of the key). */
-const IMAGE_PACKAGES = ['libc6', 'iptables', 'libxtables12', 'libip4tc2', 'libip6tc2', 'libnftnl11', 'libmnl0', 'libnetfilter-conntrack3', 'libnfnetlink0', 'coreutils', 'libacl1', 'libattr1', 'libselinux1', 'libpcre2-8-0', 'libgmp10'];
+const IMAGE_PACKAGES = [
+  'libc6',
+  'iptables',
+  'libxtables12',
+  'libip4tc2',
+  'libip6tc2',
+  'libnftnl11',
+  'libmnl0',
+  'libnetfilter-conntrack3',
+  'libnfnetlink0',
+  'coreutils',
+  'libacl1',
+  'libattr1',
+  'libselinux1',
+  'libpcre2-8-0',
+  'libgmp10',
+];
 
 /** A whole cold build on 2 shared cores can take hours; a waiting run gives up after this. */
 const LOCK_WAIT_MS = 4 * 60 * 60_000;
@@ -67,9 +83,20 @@ export interface K8sTools {
 }
 
 async function must(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; timeout?: number } = {}) {
-  const r = await execa(command, args, { reject: false, stdin: 'ignore', all: true, timeout: options.timeout ?? STEP_TIMEOUT_MS, cwd: options.cwd, env: options.env, extendEnv: !options.env });
+  const r = await execa(command, args, {
+    reject: false,
+    stdin: 'ignore',
+    all: true,
+    timeout: options.timeout ?? STEP_TIMEOUT_MS,
+    cwd: options.cwd,
+    env: options.env,
+    extendEnv: !options.env,
+  });
   if (r.exitCode !== 0) {
-    throw new Error(`${command} ${args.join(' ')}${options.cwd ? ` (in ${options.cwd})` : ''} failed (${r.timedOut ? 'timed out' : `exit ${r.exitCode}`}):\n${(r.all ?? '').slice(-6000)}`);
+    throw new Error(
+      `${command} ${args.join(' ')}${options.cwd ? ` (in ${options.cwd})` : ''}` +
+        ` failed (${r.timedOut ? 'timed out' : `exit ${r.exitCode}`}):\n${(r.all ?? '').slice(-6000)}`,
+    );
   }
   return r.stdout;
 }
@@ -133,7 +160,15 @@ export function goBinaryName(pkg: string): string {
 async function goBuild(build: GoBuild, bin: string, work: string): Promise<void> {
   const out = join(work, `go-${build.component}`);
   await fs.mkdir(out, { recursive: true });
-  const args = ['build', ...GO_FLAGS, ...(build.tags.length ? ['-tags', build.tags.join(',')] : []), `-ldflags=${build.ldflags.join(' ')}`, '-o', `${out}/`, ...Object.keys(build.packages)];
+  const args = [
+    'build',
+    ...GO_FLAGS,
+    ...(build.tags.length ? ['-tags', build.tags.join(',')] : []),
+    `-ldflags=${build.ldflags.join(' ')}`,
+    '-o',
+    `${out}/`,
+    ...Object.keys(build.packages),
+  ];
   await must('go', args, { cwd: join(GO_MODULES_DIR, build.module), env: goEnv(build.cgo), timeout: GO_BUILD_TIMEOUT_MS });
   for (const [pkg, name] of Object.entries(build.packages)) await fs.rename(join(out, goBinaryName(pkg)), join(bin, name));
 }
@@ -166,12 +201,18 @@ async function buildPause(bin: string): Promise<void> {
 /** Options that give apt a private state under `dir`: the host's apt lists, cache and sources are untouched. */
 export function privateAptOptions(dir: string): string[] {
   return [
-    '-o', `Dir::State::Lists=${dir}/lists`,
-    '-o', `Dir::Cache=${dir}/cache`,
-    '-o', `Dir::Etc::SourceList=${dir}/sources.list`,
-    '-o', 'Dir::Etc::SourceParts=/nonexistent',
-    '-o', 'Dir::State::status=/var/lib/dpkg/status',
-    '-o', 'APT::Sandbox::User=root',
+    '-o',
+    `Dir::State::Lists=${dir}/lists`,
+    '-o',
+    `Dir::Cache=${dir}/cache`,
+    '-o',
+    `Dir::Etc::SourceList=${dir}/sources.list`,
+    '-o',
+    'Dir::Etc::SourceParts=/nonexistent',
+    '-o',
+    'Dir::State::status=/var/lib/dpkg/status',
+    '-o',
+    'APT::Sandbox::User=root',
   ];
 }
 
@@ -181,7 +222,10 @@ export function sourceFile(showsrc: string, version: string, file: string): { di
     if (!new RegExp(`^Version: ${version.replace(/[.+]/g, '\\$&')}$`, 'm').test(stanza)) continue;
     const directory = /^Directory: (\S+)$/m.exec(stanza)?.[1];
     const sums = /^Checksums-Sha256:\n((?: .+\n?)+)/m.exec(stanza)?.[1] ?? '';
-    const sha256 = sums.split('\n').map((l) => l.trim().split(/\s+/)).find((f) => f[2] === file)?.[0];
+    const sha256 = sums
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/))
+      .find((f) => f[2] === file)?.[0];
     if (directory && sha256) return { directory, sha256 };
   }
   return undefined;

@@ -184,7 +184,12 @@ async function copyHostFile(root: string, path: string, seen: Set<string>): Prom
 }
 
 /** The merged-/usr top-level links, as on the Debian 12 host the binaries come from. */
-const MERGED_USR_LINKS: [string, string][] = [['bin', 'usr/bin'], ['sbin', 'usr/sbin'], ['lib', 'usr/lib'], ['lib64', 'usr/lib64']];
+const MERGED_USR_LINKS: [string, string][] = [
+  ['bin', 'usr/bin'],
+  ['sbin', 'usr/sbin'],
+  ['lib', 'usr/lib'],
+  ['lib64', 'usr/lib64'],
+];
 
 async function stageHostPrograms(root: string, wanted: ImageSpec['host']): Promise<void> {
   if (wanted.length === 0) return;

@@ -11,15 +11,43 @@ export const RECIPE_VERSION = 1;
 
 /** The binaries in `<dir>/bin/`. */
 export const BINARIES = [
-  'kubeadm', 'kubelet', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kube-proxy', 'kubectl',
-  'crio', 'pinns', 'crictl', 'etcd', 'etcdctl', 'coredns', 'flanneld', 'flannel', 'pause', 'crun',
+  'kubeadm',
+  'kubelet',
+  'kube-apiserver',
+  'kube-controller-manager',
+  'kube-scheduler',
+  'kube-proxy',
+  'kubectl',
+  'crio',
+  'pinns',
+  'crictl',
+  'etcd',
+  'etcdctl',
+  'coredns',
+  'flanneld',
+  'flannel',
+  'pause',
+  'crun',
 ] as const;
 export type Binary = (typeof BINARIES)[number];
 
 /** Binaries that go into images: they must be statically linked. crio and crun run on the node itself. */
 export const STATIC_BINARIES: Binary[] = [
-  'kubeadm', 'kubelet', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kube-proxy', 'kubectl',
-  'pinns', 'crictl', 'etcd', 'etcdctl', 'coredns', 'flanneld', 'flannel', 'pause',
+  'kubeadm',
+  'kubelet',
+  'kube-apiserver',
+  'kube-controller-manager',
+  'kube-scheduler',
+  'kube-proxy',
+  'kubectl',
+  'pinns',
+  'crictl',
+  'etcd',
+  'etcdctl',
+  'coredns',
+  'flanneld',
+  'flannel',
+  'pause',
 ];
 
 export interface GoBuild {
@@ -55,7 +83,10 @@ export const GO_BUILDS: GoBuild[] = [
     component: 'kubernetes',
     module: 'kubernetes',
     packages: Object.fromEntries(
-      (['kubeadm', 'kubelet', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kube-proxy', 'kubectl'] as const).map((b) => [`k8s.io/kubernetes/cmd/${b}`, b]),
+      (['kubeadm', 'kubelet', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kube-proxy', 'kubectl'] as const).map((b) => [
+        `k8s.io/kubernetes/cmd/${b}`,
+        b,
+      ]),
     ) as Record<string, Binary>,
     cgo: false,
     tags: [],
@@ -130,10 +161,18 @@ export const C_BUILDS = {
 
 /** Debian 12 packages the build needs (checked with dpkg-query, installed with apt-get when missing). */
 export const BUILD_PACKAGES = [
-  'gcc', 'make', 'libc6-dev', 'pkg-config', 'file', 'binutils',
+  'gcc',
+  'make',
+  'libc6-dev',
+  'pkg-config',
+  'file',
+  'binutils',
   'libseccomp-dev', // crio (cgo) and crun
-  'libcap-dev', 'libsystemd-dev', 'libyajl-dev', // crun
-  'iptables', 'coreutils', // copied into the kube-proxy and flannel images
+  'libcap-dev',
+  'libsystemd-dev',
+  'libyajl-dev', // crun
+  'iptables',
+  'coreutils', // copied into the kube-proxy and flannel images
 ] as const;
 
 export interface KeyInputs {

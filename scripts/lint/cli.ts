@@ -13,9 +13,22 @@ import { lintSpec, lintTree, type LintOptions } from './rules.ts';
 
 /** Base-system directory macros the CLI assumes when no --root-macro is given. */
 const DEFAULT_ROOT_MACROS = [
-  '%_bindir', '%_sbindir', '%_sysconfdir', '%_datadir', '%_docdir', '%_libexecdir', '%_localstatedir',
-  '%_unitdir', '%_userunitdir', '%_modules_loaddir', '%_tmpfilesdir', '%_sysctldir', '%_mandir',
-  '%_man1dir', '%_man5dir', '%_man8dir',
+  '%_bindir',
+  '%_sbindir',
+  '%_sysconfdir',
+  '%_datadir',
+  '%_docdir',
+  '%_libexecdir',
+  '%_localstatedir',
+  '%_unitdir',
+  '%_userunitdir',
+  '%_modules_loaddir',
+  '%_tmpfilesdir',
+  '%_sysctldir',
+  '%_mandir',
+  '%_man1dir',
+  '%_man5dir',
+  '%_man8dir',
 ];
 
 async function main(argv: string[]): Promise<number> {

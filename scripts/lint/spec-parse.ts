@@ -24,8 +24,13 @@ export interface Tag {
   line: SpecLine;
 }
 
-const SECTION_HEADER =
-  /^%(package|description|prep|build|install|check|clean|files|changelog|pre|post|preun|postun|pretrans|posttrans|triggerprein|triggerin|triggerun|triggerpostun|filetriggerin|filetriggerun|filetriggerpostun|transfiletriggerin|transfiletriggerun|transfiletriggerpostun|verifyscript)(?=\s|$)/;
+const SECTION_NAMES = [
+  ...['package', 'description', 'prep', 'build', 'install', 'check', 'clean', 'files', 'changelog', 'verifyscript'],
+  ...['pre', 'post', 'preun', 'postun', 'pretrans', 'posttrans'],
+  ...['triggerprein', 'triggerin', 'triggerun', 'triggerpostun', 'filetriggerin', 'filetriggerun', 'filetriggerpostun'],
+  ...['transfiletriggerin', 'transfiletriggerun', 'transfiletriggerpostun'],
+];
+const SECTION_HEADER = new RegExp(`^%(${SECTION_NAMES.join('|')})(?=\\s|$)`);
 
 /** Section kinds whose body is not shell: every other section is a scriptlet. */
 export const NON_SCRIPT_SECTIONS = new Set(['preamble', 'package', 'description', 'files', 'changelog']);

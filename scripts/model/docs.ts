@@ -87,9 +87,7 @@ function withDocs(pkg: PackageDecl): PackageDecl {
   const docs = pkg.entries.flatMap(commandDocs);
   const hasPrograms = pkg.entries.some((e) => e.content && 'program' in e.content);
   const catalog =
-    hasPrograms && TEXT_DOMAINS.includes(pkg.name)
-      ? [file(`%_localedir/ru/LC_MESSAGES/${pkg.name}.mo`, { catalog: pkg.name, language: 'ru' })]
-      : [];
+    hasPrograms && TEXT_DOMAINS.includes(pkg.name) ? [file(`%_localedir/ru/LC_MESSAGES/${pkg.name}.mo`, { catalog: pkg.name, language: 'ru' })] : [];
   return { ...pkg, entries: [...pkg.entries, ...docs, ...catalog] };
 }
 

@@ -126,15 +126,12 @@ export async function validateModel(model: ProjectModel, options: ValidateOption
   for (const [path, list] of owners) {
     if (list.length < 2) continue;
     const names = list.map((o) => o.pkg.name);
-    const problem =
-      new Set(names).size === 1 ? `declared twice in ${names[0]}` : `declared in two packages: ${[...new Set(names)].join(', ')}`;
+    const problem = new Set(names).size === 1 ? `declared twice in ${names[0]}` : `declared in two packages: ${[...new Set(names)].join(', ')}`;
     problems.push({ path, problem });
   }
 
   const rootDirs = new Set(Object.values(BRANCH_MACROS[branch]));
-  const programPaths = new Set(
-    [...owners].filter(([, list]) => list.some((o) => o.entry.kind === 'file')).map(([path]) => path),
-  );
+  const programPaths = new Set([...owners].filter(([, list]) => list.some((o) => o.entry.kind === 'file')).map(([path]) => path));
   const externalPrograms = new Map(
     [...model.externalPrograms, ...model.packages.flatMap((p) => p.externalPrograms ?? [])].map((p) => [resolvePath(p.path, branch), p.providedBy]),
   );

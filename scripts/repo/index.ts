@@ -133,7 +133,9 @@ function detachSign(file: string, keyId: string, gnupgHome: string): Promise<str
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.on('error', (error) => reject(new Error(`gpg: ${error.message}`)));
-    child.on('close', (code) => (code === 0 ? resolvePromise(stdout) : reject(new Error(`gpg --detach-sign with key ${keyId} failed (exit ${code}): ${stderr.trim()}`))));
+    child.on('close', (code) =>
+      code === 0 ? resolvePromise(stdout) : reject(new Error(`gpg --detach-sign with key ${keyId} failed (exit ${code}): ${stderr.trim()}`)),
+    );
   });
 }
 

@@ -265,7 +265,10 @@ export function readRpm(buf: Buffer): RpmPackage {
     const actual = buf.length - headerStart;
     if (expected !== actual) throw new RpmFormatError(`truncated or padded: header+payload is ${actual} bytes, the signature header says ${expected}`);
   }
-  for (const [tag, algorithm] of [[SigTag.SHA256, 'sha256'], [SigTag.SHA1, 'sha1']] as const) {
+  for (const [tag, algorithm] of [
+    [SigTag.SHA256, 'sha256'],
+    [SigTag.SHA1, 'sha1'],
+  ] as const) {
     const digest = getString(pkg.signature, tag);
     if (digest !== undefined && createHash(algorithm).update(pkg.headerBytes).digest('hex') !== digest) {
       throw new RpmFormatError(`main header ${algorithm.toUpperCase()} digest mismatch`);

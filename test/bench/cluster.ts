@@ -45,7 +45,49 @@ const RENDERED_INIT = 'etc/podsec/u7s/config/rendered/init.yaml';
 const PACKAGED_FLANNEL_CNI = 'etc/podsec/u7s/config/flannel/cni_net.d/10-flannel.conflist';
 const FLANNEL_MANIFEST = 'etc/podsec/u7s/manifests/kube-flannel.yml';
 /** Linux capabilities by bit number (linux/capability.h). */
-const CAPABILITIES = ['CHOWN', 'DAC_OVERRIDE', 'DAC_READ_SEARCH', 'FOWNER', 'FSETID', 'KILL', 'SETGID', 'SETUID', 'SETPCAP', 'LINUX_IMMUTABLE', 'NET_BIND_SERVICE', 'NET_BROADCAST', 'NET_ADMIN', 'NET_RAW', 'IPC_LOCK', 'IPC_OWNER', 'SYS_MODULE', 'SYS_RAWIO', 'SYS_CHROOT', 'SYS_PTRACE', 'SYS_PACCT', 'SYS_ADMIN', 'SYS_BOOT', 'SYS_NICE', 'SYS_RESOURCE', 'SYS_TIME', 'SYS_TTY_CONFIG', 'MKNOD', 'LEASE', 'AUDIT_WRITE', 'AUDIT_CONTROL', 'SETFCAP', 'MAC_OVERRIDE', 'MAC_ADMIN', 'SYSLOG', 'WAKE_ALARM', 'BLOCK_SUSPEND', 'AUDIT_READ', 'PERFMON', 'BPF', 'CHECKPOINT_RESTORE'];
+const CAPABILITIES = [
+  'CHOWN',
+  'DAC_OVERRIDE',
+  'DAC_READ_SEARCH',
+  'FOWNER',
+  'FSETID',
+  'KILL',
+  'SETGID',
+  'SETUID',
+  'SETPCAP',
+  'LINUX_IMMUTABLE',
+  'NET_BIND_SERVICE',
+  'NET_BROADCAST',
+  'NET_ADMIN',
+  'NET_RAW',
+  'IPC_LOCK',
+  'IPC_OWNER',
+  'SYS_MODULE',
+  'SYS_RAWIO',
+  'SYS_CHROOT',
+  'SYS_PTRACE',
+  'SYS_PACCT',
+  'SYS_ADMIN',
+  'SYS_BOOT',
+  'SYS_NICE',
+  'SYS_RESOURCE',
+  'SYS_TIME',
+  'SYS_TTY_CONFIG',
+  'MKNOD',
+  'LEASE',
+  'AUDIT_WRITE',
+  'AUDIT_CONTROL',
+  'SETFCAP',
+  'MAC_OVERRIDE',
+  'MAC_ADMIN',
+  'SYSLOG',
+  'WAKE_ALARM',
+  'BLOCK_SUSPEND',
+  'AUDIT_READ',
+  'PERFMON',
+  'BPF',
+  'CHECKPOINT_RESTORE',
+];
 /** The values kubelet sets at start unless they are already there (its setupKernelTunables). */
 const KUBELET_TUNABLES: Record<string, string> = { 'vm/overcommit_memory': '1', 'kernel/panic': '10', 'kernel/panic_on_oops': '1' };
 
@@ -149,7 +191,11 @@ async function prepareRootful(state: ClusterState, renderedInit: string): Promis
   writeFileSync(root(`${BENCH_DIR}/kubeadm.yaml`), rootfulDocuments(renderedInit));
   const flannel = renderFlannel(readFileSync(root(FLANNEL_MANIFEST), 'utf8'), { podCidr: '10.244.0.0/16', repository: `registry.local/${state.platform}` });
   writeFileSync(root(`${BENCH_DIR}/kube-flannel.yml`), flannel);
-  writeFileSync(root(`${BENCH_DIR}/crun`), `#!/bin/sh\n/usr/bin/node ${BENCH_DIR}/fit-bundle.mjs "$@" || exit\nexec /usr/bin/crun --cgroup-manager=disabled "$@"\n`, { mode: 0o755 });
+  writeFileSync(
+    root(`${BENCH_DIR}/crun`),
+    `#!/bin/sh\n/usr/bin/node ${BENCH_DIR}/fit-bundle.mjs "$@" || exit\nexec /usr/bin/crun --cgroup-manager=disabled "$@"\n`,
+    { mode: 0o755 },
+  );
   writeFileSync(root(`${BENCH_DIR}/fit-bundle.mjs`), FIT_BUNDLE);
   const storage = '/var/lib/u7s-admin/.local/share/usernetes/rootful-bench';
   writeFileSync(
@@ -182,18 +228,23 @@ async function prepareRootful(state: ClusterState, renderedInit: string): Promis
   );
   writeFileSync(
     root('etc/systemd/system/podsec-bench-crio.service'),
-    `[Unit]\nDescription=CRI-O as root (podsec benchmark baseline)\n\n[Service]\nExecStart=/usr/bin/crio --config ${BENCH_DIR}/crio.conf --config-dir ${BENCH_DIR}/crio.conf.d\nRestart=on-failure\n`,
+    `[Unit]\nDescription=CRI-O as root (podsec benchmark baseline)\n\n[Service]` +
+      `\nExecStart=/usr/bin/crio --config ${BENCH_DIR}/crio.conf --config-dir ${BENCH_DIR}/crio.conf.d` +
+      `\nRestart=on-failure\n`,
   );
   writeFileSync(
     root('etc/systemd/system/kubelet.service'),
-    '[Unit]\nDescription=kubelet as root (podsec benchmark baseline)\nAfter=podsec-bench-crio.service\n\n[Service]\nEnvironmentFile=-/var/lib/kubelet/kubeadm-flags.env\n' +
+    '[Unit]\nDescription=kubelet as root (podsec benchmark ' +
+      'baseline)\nAfter=podsec-bench-crio.service\n\n[Service]\nEnvironmentFile=-/var/lib/kubelet/kubeadm-flags.env\n' +
       // kubeadm drops an empty list when it writes the file (kubelet would then enforce "pods"); u7s-kubelet puts it back the same way.
       `ExecStartPre=-/bin/sh -c "grep -q '^enforceNodeAllocatable:' ${KUBELET_CONFIG} || echo 'enforceNodeAllocatable: []' >> ${KUBELET_CONFIG}"\n` +
-      `ExecStart=/usr/bin/kubelet --bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf --kubeconfig=/etc/kubernetes/kubelet.conf --config=${KUBELET_CONFIG} $KUBELET_KUBEADM_ARGS\nRestart=always\nRestartSec=2\n`,
+      `ExecStart=/usr/bin/kubelet --bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf --kubeconfig=/etc/kubernetes/kubelet.conf` +
+      ` --config=${KUBELET_CONFIG} $KUBELET_KUBEADM_ARGS\nRestart=always\nRestartSec=2\n`,
   );
   // The node's standard plugins and flannel's network, as the rootless node has them in its namespace.
   mkdirSync(root('opt/cni/bin'), { recursive: true });
-  for (const plugin of readdirSync(root('usr/lib/cni'))) if (!existsSync(root(`opt/cni/bin/${plugin}`))) symlinkSync(`/usr/lib/cni/${plugin}`, root(`opt/cni/bin/${plugin}`));
+  for (const plugin of readdirSync(root('usr/lib/cni')))
+    if (!existsSync(root(`opt/cni/bin/${plugin}`))) symlinkSync(`/usr/lib/cni/${plugin}`, root(`opt/cni/bin/${plugin}`));
   writeFileSync(root('etc/cni/net.d/10-flannel.conflist'), readFileSync(root(PACKAGED_FLANNEL_CNI)));
   const binds = Object.entries(KUBELET_TUNABLES)
     .map(([path, value]) => {
@@ -228,7 +279,11 @@ async function rootfulInit(node: NodeState): Promise<void> {
 async function rootfulReset(node: NodeState): Promise<void> {
   await mustExec(node, ['kubeadm', 'reset', '--force', '--cri-socket', CRIO_SOCKET], { timeoutMs: 600_000 });
   await mustExec(node, ['systemctl', 'stop', 'kubelet.service', 'podsec-bench-crio.service']);
-  await nodeExec(node, ['sh', '-c', 'ip link del cni0; ip link del flannel.1; for t in nat filter mangle; do iptables -t $t -F; iptables -t $t -X; done; rm -rf /run/flannel /var/lib/cni']);
+  await nodeExec(node, [
+    'sh',
+    '-c',
+    'ip link del cni0; ip link del flannel.1; for t in nat filter mangle; do iptables -t $t -F; ' + 'iptables -t $t -X; done; rm -rf /run/flannel /var/lib/cni',
+  ]);
 }
 
 const median = (values: number[]) => {
@@ -271,7 +326,10 @@ async function clusterInit(): Promise<string> {
   const { rootless, rootful } = await shared();
   const a = median(rootless.map((s) => s.initMs)) / 1000;
   const b = median(rootful.map((s) => s.initMs)) / 1000;
-  return `cluster-init: podsec-u7s-kubeadm init to Ready ${a.toFixed(1)} s / rootful kubeadm init to Ready ${b.toFixed(1)} s = ${ratio(a, b)} (median of ${RUNS})`;
+  return (
+    `cluster-init: podsec-u7s-kubeadm init to Ready ${a.toFixed(1)} s` +
+    ` / rootful kubeadm init to Ready ${b.toFixed(1)} s = ${ratio(a, b)} (median of ${RUNS})`
+  );
 }
 
 async function clusterMemory(): Promise<string> {

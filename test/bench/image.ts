@@ -64,6 +64,7 @@ export async function boot(_work: string): Promise<string> {
     a.push(await timeBoot(all, 2 * i));
     b.push(await timeBoot(bare, 2 * i + 1));
   }
-  const line = `boot: nspawn to running, all packages ${ms(median(a))} / bare rootfs ${ms(median(b))} = ${(median(a) / median(b)).toFixed(2)}x (median of ${runs})`;
+  const line =
+    `boot: nspawn to running, all packages ${ms(median(a))}` + ` / bare rootfs ${ms(median(b))} = ${(median(a) / median(b)).toFixed(2)}x (median of ${runs})`;
   return line;
 }

@@ -32,7 +32,10 @@ export async function policyDetect(_work: string): Promise<string> {
   }
   times.sort((a, b) => a - b);
   const median = times[Math.floor(times.length / 2)]!;
-  return `policy-detect: median ${median} ms over ${times.length} changes (min ${times[0]}, max ${times.at(-1)}); upstream worst case 3600 s (hourly timer): ${(UPSTREAM_WORST_MS / median).toFixed(0)}x faster`;
+  return (
+    `policy-detect: median ${median} ms over ${times.length} changes (min ${times[0]}, max ${times.at(-1)})` +
+    `; upstream worst case 3600 s (hourly timer): ${(UPSTREAM_WORST_MS / median).toFixed(0)}x faster`
+  );
 }
 
 function cpuSeconds(pid: number): number {
@@ -68,7 +71,10 @@ export async function monitorIdle(_work: string, seconds = 60): Promise<string> 
     await new Promise((r) => setTimeout(r, seconds * 1000));
     const after = all().map((p) => cpuSeconds(p));
     const used = after.map((v, i) => v - (before[i] ?? 0));
-    return `monitor-idle: ${seconds} s on an unchanged tree (20 layers x 50 dirs): check-policy ${used[0]!.toFixed(2)} s CPU, check-containers ${(used[1]! + used.slice(2).reduce((a, b) => a + b, 0)).toFixed(2)} s CPU (incl. inotifywait)`;
+    return (
+      `monitor-idle: ${seconds} s on an unchanged tree (20 layers x 50 dirs): check-policy ${used[0]!.toFixed(2)} s CPU` +
+      `, check-containers ${(used[1]! + used.slice(2).reduce((a, b) => a + b, 0)).toFixed(2)} s CPU (incl. inotifywait)`
+    );
   } finally {
     await policy.stop();
     await containers.stop();

@@ -67,5 +67,8 @@ export async function repoIndexBench(work: string): Promise<string> {
     baseline.push(hashBaseline(files));
   }
   const [m, b] = [median(measured), median(baseline)];
-  return `repo-index: indexRepository (${PACKAGES} RPMs) ${m.toFixed(1)} ms / b2sum + md5sum (same files) ${b.toFixed(1)} ms = ${(m / b).toFixed(2)}x (median of ${RUNS})`;
+  return (
+    `repo-index: indexRepository (${PACKAGES} RPMs) ${m.toFixed(1)} ms` +
+    ` / b2sum + md5sum (same files) ${b.toFixed(1)} ms = ${(m / b).toFixed(2)}x (median of ${RUNS})`
+  );
 }

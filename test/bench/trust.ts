@@ -26,7 +26,13 @@ const line = (name: string, measured: string, baseline: string, a: number[], b: 
  * Times commands as a user, inside one session, so the fixture's per-call overhead (namespaces,
  * runuser) is not measured: a small Node script runs the commands and prints the times as JSON.
  */
-async function timedAsUser(m: MasterEnv, user: string, plan: { label: string; before?: string[]; argv: string[] }[], runs: number, env: Record<string, string> = {}): Promise<Record<string, number[]>> {
+async function timedAsUser(
+  m: MasterEnv,
+  user: string,
+  plan: { label: string; before?: string[]; argv: string[] }[],
+  runs: number,
+  env: Record<string, string> = {},
+): Promise<Record<string, number[]>> {
   const script = join(m.work, `bench-${user}.cjs`);
   writeFileSync(
     script,
@@ -68,7 +74,9 @@ export async function signedPull(_work: string): Promise<string> {
     const saved = await saveArchive(store, join(m.work, 'oci'), 'amd64', ['p11/busybox:1']);
     if (saved.exitCode !== 0) throw new Error(saved.stderr);
     await runCommand('chmod', ['-R', 'a+rX', m.work]);
-    const loaded = await m.asUser('benchmaker', ['podsec-load-sign-oci', '--root', m.root, join(m.work, 'oci/amd64.tar.xz'), 'amd64', fingerprint], { env: { U7S_PLATFORM: 'p11' } });
+    const loaded = await m.asUser('benchmaker', ['podsec-load-sign-oci', '--root', m.root, join(m.work, 'oci/amd64.tar.xz'), 'amd64', fingerprint], {
+      env: { U7S_PLATFORM: 'p11' },
+    });
     if (loaded.exitCode !== 0) throw new Error(loaded.stderr);
     const created = await m.program('podsec-create-podmanusers', ['--no-password', 'benchuser']);
     if (created.exitCode !== 0) throw new Error(created.stderr);
@@ -110,7 +118,9 @@ export async function loadSign(_work: string): Promise<string> {
     const loop = join(m.work, 'skopeo-loop.sh');
     writeFileSync(
       loop,
-      `#!/bin/sh\nset -e\nfor n in ${images.map((i) => i.slice(4, -2)).join(' ')}; do\n  skopeo copy --quiet --dest-tls-verify=false --sign-by ${fingerprint} oci:${layout}/amd64:p11/$n:1 docker://registry.local/p11/$n:1\ndone\n`,
+      `#!/bin/sh\nset -e\nfor n in ${images.map((i) => i.slice(4, -2)).join(' ')}; do` +
+        `\n  skopeo copy --quiet --dest-tls-verify=false --sign-by ${fingerprint} oci:${layout}/amd64:p11/$n:1` +
+        ` docker://registry.local/p11/$n:1\ndone\n`,
       { mode: 0o755 },
     );
     const load = ['podsec-load-sign-oci', '--root', m.root, archive, 'amd64', fingerprint];

@@ -81,7 +81,11 @@ export async function u7sNamespace(work: string): Promise<string> {
     /** Launcher start until its readiness marker (written after the last port is published). */
     const launch = async () => {
       const started = performance.now();
-      const child = spawn(as([process.execPath, launcher, '--env-file', env])[0]!, as([process.execPath, launcher, '--env-file', env]).slice(1), { env: userEnv, cwd: home, stdio: 'ignore' });
+      const child = spawn(as([process.execPath, launcher, '--env-file', env])[0]!, as([process.execPath, launcher, '--env-file', env]).slice(1), {
+        env: userEnv,
+        cwd: home,
+        stdio: 'ignore',
+      });
       for (let i = 0; i < 6000 && !existsSync(ready); i++) await sleep(2);
       const elapsed = performance.now() - started;
       if (!existsSync(ready)) throw new Error('the launcher did not become ready in 12 s');
@@ -98,7 +102,11 @@ export async function u7sNamespace(work: string): Promise<string> {
       // `true` without the port driver: with it, rootlesskit 1.1 fails when the child exits before the driver is up.
       const once = timed(as(['rootlesskit', `--state-dir=${state}`, ...flags, 'true']), userEnv);
       flags.push('--port-driver=builtin');
-      const holder = spawn(as(['rootlesskit', `--state-dir=${state}`, ...flags, 'sleep', '60'])[0]!, as(['rootlesskit', `--state-dir=${state}`, ...flags, 'sleep', '60']).slice(1), { env: userEnv, stdio: 'ignore' });
+      const holder = spawn(
+        as(['rootlesskit', `--state-dir=${state}`, ...flags, 'sleep', '60'])[0]!,
+        as(['rootlesskit', `--state-dir=${state}`, ...flags, 'sleep', '60']).slice(1),
+        { env: userEnv, stdio: 'ignore' },
+      );
       for (let i = 0; i < 3000 && !existsSync(join(state, 'api.sock')); i++) await sleep(2);
       let adds = 0;
       for (const p of ports) {
@@ -118,7 +126,14 @@ export async function u7sNamespace(work: string): Promise<string> {
       a.push(await launch());
       b.push(await bare());
     }
-    return line('u7s-namespace', `launcher start to ${ports.length} ports published`, `rootlesskit ... true + ${ports.length} rootlessctl add-ports`, median(a), median(b), runs);
+    return line(
+      'u7s-namespace',
+      `launcher start to ${ports.length} ports published`,
+      `rootlesskit ... true + ${ports.length} rootlessctl add-ports`,
+      median(a),
+      median(b),
+      runs,
+    );
   } finally {
     spawnSync('userdel', ['-f', '-r', user]);
     rmSync(runtime, { recursive: true, force: true });

@@ -80,7 +80,11 @@ test.before(async () => {
     await buildImage(store, SIGNED, 'signed');
     await buildImage(store, UNSIGNED, 'unsigned');
     await buildImage(store, OTHER_KEY, 'otherkey');
-    for (const [dir, name] of [['signed', SIGNED], ['unsigned', UNSIGNED], ['otherkey', OTHER_KEY]] as const) {
+    for (const [dir, name] of [
+      ['signed', SIGNED],
+      ['unsigned', UNSIGNED],
+      ['otherkey', OTHER_KEY],
+    ] as const) {
       const saved = await saveArchive(store, join(work, dir), 'amd64', [name]);
       if (saved.exitCode !== 0) throw new Error(`podsec-save-oci ${name}: ${saved.stderr}`);
     }
@@ -131,12 +135,23 @@ test('podsec-u7s-kubeadm init: the node is Ready and every control-plane, kube-p
   assert.is(nodes.items[0]!.status.conditions.find((c) => c.type === 'Ready')?.status, 'True');
   const pods = (JSON.parse(await mustKubectl('get', 'pods', '-A', '-o', 'json')) as { items: Pod[] }).items;
   const name = master().name;
-  for (const prefix of ['kube-system/etcd-', 'kube-system/kube-apiserver-', 'kube-system/kube-controller-manager-', 'kube-system/kube-scheduler-', 'kube-system/kube-proxy-', 'kube-system/coredns-', 'kube-flannel/kube-flannel-ds-']) {
+  for (const prefix of [
+    'kube-system/etcd-',
+    'kube-system/kube-apiserver-',
+    'kube-system/kube-controller-manager-',
+    'kube-system/kube-scheduler-',
+    'kube-system/kube-proxy-',
+    'kube-system/coredns-',
+    'kube-flannel/kube-flannel-ds-',
+  ]) {
     const found = pods.filter((p) => `${p.metadata.namespace}/${p.metadata.name}`.startsWith(prefix));
     assert.ok(found.length > 0, `no pod ${prefix}*`);
     for (const p of found) {
       assert.is(p.status.phase, 'Running', `${p.metadata.name}`);
-      assert.ok((p.status.containerStatuses ?? []).every((c) => c.ready), `${p.metadata.name} not ready`);
+      assert.ok(
+        (p.status.containerStatuses ?? []).every((c) => c.ready),
+        `${p.metadata.name} not ready`,
+      );
     }
   }
   assert.ok(pods.every((p) => p.spec.nodeName === name || p.spec.nodeName === undefined));
@@ -144,7 +159,11 @@ test('podsec-u7s-kubeadm init: the node is Ready and every control-plane, kube-p
 
 test('every Kubernetes process runs as u7s-admin (root only inside its user namespace), none as host root', async () => {
   const uid = Number((await mustExec(master(), ['id', '-u', 'u7s-admin'])).trim());
-  const sub = (await mustExec(master(), ['cat', '/etc/subuid'])).split('\n').find((l) => l.startsWith('u7s-admin:'))!.split(':').map(Number);
+  const sub = (await mustExec(master(), ['cat', '/etc/subuid']))
+    .split('\n')
+    .find((l) => l.startsWith('u7s-admin:'))!
+    .split(':')
+    .map(Number);
   const [, subStart, subCount] = sub as [unknown, number, number];
   const wanted = ['kubelet', 'crio', 'conmon', 'etcd', 'kube-apiserver', 'kube-controller', 'kube-scheduler', 'kube-proxy', 'coredns', 'flanneld'];
   const seen = new Map<string, number>();
@@ -166,7 +185,8 @@ test('every Kubernetes process runs as u7s-admin (root only inside its user name
       assert.equal(map.slice(0, 2), [0, uid], `${comm}: uid 0 inside is u7s-admin`);
     }
   }
-  for (const comm of ['kubelet', 'crio', 'conmon', 'etcd', 'kube-apiserver', 'kube-scheduler', 'kube-proxy', 'coredns', 'flanneld']) assert.ok(seen.has(comm), `no ${comm} process found`);
+  for (const comm of ['kubelet', 'crio', 'conmon', 'etcd', 'kube-apiserver', 'kube-scheduler', 'kube-proxy', 'coredns', 'flanneld'])
+    assert.ok(seen.has(comm), `no ${comm} process found`);
   const inside = await mustExec(master(), asNode('id', '-u'));
   assert.is(inside.trim(), '0');
 });
@@ -174,39 +194,96 @@ test('every Kubernetes process runs as u7s-admin (root only inside its user name
 test('the control-plane images came from registry.local, signed by the image maker (the master is also the node)', async () => {
   const images = await mustExec(master(), asNode('crictl', '--runtime-endpoint', 'unix:///run/crio/crio.sock', 'images', '-o', 'json'));
   const tags = (JSON.parse(images) as { images: { repoTags: string[] }[] }).images.flatMap((i) => i.repoTags);
-  for (const name of ['kube-apiserver', 'etcd', 'coredns', 'pause', 'flannel']) assert.ok(tags.some((t) => t.startsWith(`registry.local/${CLUSTER_PLATFORM}/${name}:`)), `${name} not from registry.local: ${tags.join(' ')}`);
+  for (const name of ['kube-apiserver', 'etcd', 'coredns', 'pause', 'flannel'])
+    assert.ok(
+      tags.some((t) => t.startsWith(`registry.local/${CLUSTER_PLATFORM}/${name}:`)),
+      `${name} not from registry.local: ${tags.join(' ')}`,
+    );
   const policy = JSON.parse(readFileSync(join(master().root, 'etc/containers/policy.json'), 'utf8'));
   assert.equal(policy.default, [{ type: 'reject' }]);
   assert.is(policy.transports.docker[`registry.local/${CLUSTER_PLATFORM}`][0].type, 'signedBy');
   const signatures = await fs.readdir(join(master().root, 'var/sigstore/sigstore', CLUSTER_PLATFORM));
-  for (const name of ['kube-apiserver', 'etcd', 'coredns', 'pause', 'flannel', 'flannel-cni-plugin']) assert.ok(signatures.some((d) => d.startsWith(`${name}@sha256=`)), `no signature for ${name}`);
+  for (const name of ['kube-apiserver', 'etcd', 'coredns', 'pause', 'flannel', 'flannel-cni-plugin'])
+    assert.ok(
+      signatures.some((d) => d.startsWith(`${name}@sha256=`)),
+      `no signature for ${name}`,
+    );
 });
 
 test('CRI-O runs a pod of a signed image; refuses an unsigned one and one signed by a key the policy does not name', async () => {
   const node = { name: master().name, exec: (argv: string[], opts?: { timeoutMs?: number }) => nodeExec(master(), argv, opts) };
   await lingerUser(node, MAKER);
   const key = readState()!.makerKey!;
-  const loaded = await userRun(node, MAKER, ['podsec-load-sign-oci', `${DROP}/signed.tar.xz`, 'amd64', key], { env: { U7S_PLATFORM: CLUSTER_PLATFORM }, timeoutMs: 300_000 });
+  const loaded = await userRun(node, MAKER, ['podsec-load-sign-oci', `${DROP}/signed.tar.xz`, 'amd64', key], {
+    env: { U7S_PLATFORM: CLUSTER_PLATFORM },
+    timeoutMs: 300_000,
+  });
   assert.is(loaded.exitCode, 0, loaded.stderr + loaded.stdout);
-  const pushed = await userRun(node, MAKER, ['skopeo', 'copy', '--quiet', '--dest-tls-verify=false', `oci:${DROP}/unsigned/amd64:${UNSIGNED}`, `docker://registry.local/${UNSIGNED}`]);
+  const pushed = await userRun(node, MAKER, [
+    'skopeo',
+    'copy',
+    '--quiet',
+    '--dest-tls-verify=false',
+    `oci:${DROP}/unsigned/amd64:${UNSIGNED}`,
+    `docker://registry.local/${UNSIGNED}`,
+  ]);
   assert.is(pushed.exitCode, 0, pushed.stderr);
   // Signed with a key of its own (a GPG key the policy does not name), by root on the master.
   const gnupg = `${DROP}/othergpg`;
   await mustExec(master(), ['install', '-d', '-m', '700', gnupg]);
-  await mustExec(master(), ['env', `GNUPGHOME=${gnupg}`, 'gpg', '--batch', '--passphrase', '', '--quick-gen-key', 'other <other@example.org>', 'ed25519', 'sign', 'never']);
+  await mustExec(master(), [
+    'env',
+    `GNUPGHOME=${gnupg}`,
+    'gpg',
+    '--batch',
+    '--passphrase',
+    '',
+    '--quick-gen-key',
+    'other <other@example.org>',
+    'ed25519',
+    'sign',
+    'never',
+  ]);
   const fpr = /^fpr:+([0-9A-F]{40}):/m.exec(await mustExec(master(), ['env', `GNUPGHOME=${gnupg}`, 'gpg', '--with-colons', '--list-secret-keys']))![1]!;
   // The master's own policy rejects the oci: source (reject by default): take it as it is.
   await mustExec(master(), ['sh', '-c', 'cat > "$1"', 'sh', ACCEPT_POLICY], { input: ACCEPT_ANYTHING });
   // Its signature goes where the makers' go (the signature server's directory), through a staging of root's own.
   const registriesD = `${DROP}/registries.d`;
   await mustExec(master(), ['mkdir', '-p', registriesD]);
-  await mustExec(master(), ['sh', '-c', 'cat > "$1"', 'sh', `${registriesD}/staging.yaml`], { input: 'default-docker:\n  lookaside-staging: file:///var/sigstore/sigstore\n' });
-  await mustExec(master(), ['env', `GNUPGHOME=${gnupg}`, 'skopeo', '--policy', ACCEPT_POLICY, '--registries.d', registriesD, 'copy', '--quiet', '--dest-tls-verify=false', '--sign-by', fpr, `oci:${DROP}/otherkey/amd64:${OTHER_KEY}`, `docker://registry.local/${OTHER_KEY}`], { timeoutMs: 120_000 });
-  assert.ok((await fs.readdir(join(master().root, 'var/sigstore/sigstore', CLUSTER_PLATFORM))).some((d) => d.startsWith('otherkey@sha256=')), 'the other key\'s signature is not served');
+  await mustExec(master(), ['sh', '-c', 'cat > "$1"', 'sh', `${registriesD}/staging.yaml`], {
+    input: 'default-docker:\n  lookaside-staging: file:///var/sigstore/sigstore\n',
+  });
+  await mustExec(
+    master(),
+    [
+      'env',
+      `GNUPGHOME=${gnupg}`,
+      'skopeo',
+      '--policy',
+      ACCEPT_POLICY,
+      '--registries.d',
+      registriesD,
+      'copy',
+      '--quiet',
+      '--dest-tls-verify=false',
+      '--sign-by',
+      fpr,
+      `oci:${DROP}/otherkey/amd64:${OTHER_KEY}`,
+      `docker://registry.local/${OTHER_KEY}`,
+    ],
+    { timeoutMs: 120_000 },
+  );
+  assert.ok(
+    (await fs.readdir(join(master().root, 'var/sigstore/sigstore', CLUSTER_PLATFORM))).some((d) => d.startsWith('otherkey@sha256=')),
+    "the other key's signature is not served",
+  );
 
   // The signed workload as a Deployment (it must come back after the node's restarts), the refused ones as bare pods.
   await mustKubectl('create', 'deployment', 'signed', `--image=registry.local/${SIGNED}`, '--', '/bin/busybox', 'sleep', '3600');
-  for (const [pod, image] of [['unsigned', UNSIGNED], ['otherkey', OTHER_KEY]] as const) {
+  for (const [pod, image] of [
+    ['unsigned', UNSIGNED],
+    ['otherkey', OTHER_KEY],
+  ] as const) {
     await mustKubectl('run', pod, `--image=registry.local/${image}`, '--restart=Never', '--command', '--', '/bin/busybox', 'sleep', '3600');
   }
   await signedRunning();
@@ -216,49 +293,100 @@ test('CRI-O runs a pod of a signed image; refuses an unsigned one and one signed
       const waiting = p.status?.containerStatuses?.[0]?.state.waiting;
       return waiting?.reason === 'SignatureValidationFailed' || JSON.stringify(waiting ?? p.status?.phase);
     });
-    const events = await mustKubectl('get', 'events', '--field-selector', `involvedObject.name=${pod}`, '-o', 'jsonpath={range .items[*]}{.message}{"\\n"}{end}');
+    const events = await mustKubectl(
+      'get',
+      'events',
+      '--field-selector',
+      `involvedObject.name=${pod}`,
+      '-o',
+      'jsonpath={range .items[*]}{.message}{"\\n"}{end}',
+    );
     assert.match(events, /SignatureValidationFailed|[Ss]ignature/, `${pod}: ${events}`);
     assert.is.not((await kubectl('get', 'pod', pod, '-o', 'jsonpath={.status.phase}')).stdout, 'Running');
   }
-  const otherEvents = await mustKubectl('get', 'events', '--field-selector', 'involvedObject.name=otherkey', '-o', 'jsonpath={range .items[*]}{.message}{"\\n"}{end}');
+  const otherEvents = await mustKubectl(
+    'get',
+    'events',
+    '--field-selector',
+    'involvedObject.name=otherkey',
+    '-o',
+    'jsonpath={range .items[*]}{.message}{"\\n"}{end}',
+  );
   assert.match(otherEvents, /[Kk]ey|signed by|not accepted|[Ss]ignature/);
-  const unsignedEvents = await mustKubectl('get', 'events', '--field-selector', 'involvedObject.name=unsigned', '-o', 'jsonpath={range .items[*]}{.message}{"\\n"}{end}');
+  const unsignedEvents = await mustKubectl(
+    'get',
+    'events',
+    '--field-selector',
+    'involvedObject.name=unsigned',
+    '-o',
+    'jsonpath={range .items[*]}{.message}{"\\n"}{end}',
+  );
   assert.match(unsignedEvents, /A signature was required, but no signature exists/);
   for (const pod of ['unsigned', 'otherkey']) await mustKubectl('delete', 'pod', pod, '--wait=false');
 });
 
-test("the monitors see the node: check-images finds an unsigned image placed in u7s-admin's CRI-O storage (which CRI-O refuses to run), check-containers reports a change inside a running pod", async () => {
-  // check-kubeapi follows the audit log from its end: started before the RBAC flow makes its 403s.
-  await mustExec(master(), ['systemctl', 'start', 'podsec-inotify-check-kubeapi.service', 'podsec-inotify-check-containers.service']);
-  const clean = await nodeExec(master(), ['podsec-inotify-check-images', '--json'], { timeoutMs: 300_000 });
-  assert.equal(JSON.parse(clean.stdout).status, 'OK', clean.stdout + clean.stderr);
-  const uid = Number((await mustExec(master(), ['id', '-u', 'u7s-admin'])).trim());
-  const store = crioImageStore(userLayout(uid, uid, '/var/lib/u7s-admin'));
-  const placed = `registry.local/${CLUSTER_PLATFORM}/placed:1`;
-  await mustExec(master(), asNode('skopeo', '--policy', ACCEPT_POLICY, 'copy', '--quiet', `oci:${DROP}/unsigned/amd64:${UNSIGNED}`, `containers-storage:[${store.driver}@${store.root}+${store.runroot}]${placed}`), { timeoutMs: 120_000 });
-  try {
-    const found = await nodeExec(master(), ['podsec-inotify-check-images', '--json'], { timeoutMs: 300_000 });
-    const report = JSON.parse(found.stdout) as { status: string; findings: { users: string[]; details: string[] }[] };
-    assert.is(report.status, 'CRITICAL', found.stdout);
-    assert.ok(report.findings.some((f) => f.users.includes('u7s-admin') && f.details.some((d) => d.includes('placed'))), found.stdout);
-    await mustKubectl('run', 'placed', `--image=${placed}`, '--image-pull-policy=Never', '--restart=Never', '--command', '--', '/bin/busybox', 'sleep', '3600');
-    await until('CRI-O refuses to run the placed image', 300, async () => {
-      const p = JSON.parse((await kubectl('get', 'pod', 'placed', '-o', 'json')).stdout || '{}') as Pod;
-      const waiting = p.status?.containerStatuses?.[0]?.state.waiting;
-      return /signature/i.test(waiting?.message ?? '') || JSON.stringify(waiting ?? p.status?.phase);
+test(
+  "the monitors see the node: check-images finds an unsigned image placed in u7s-admin's CRI-O " +
+    'storage (which CRI-O refuses to run), check-containers reports a change inside a running pod',
+  async () => {
+    // check-kubeapi follows the audit log from its end: started before the RBAC flow makes its 403s.
+    await mustExec(master(), ['systemctl', 'start', 'podsec-inotify-check-kubeapi.service', 'podsec-inotify-check-containers.service']);
+    const clean = await nodeExec(master(), ['podsec-inotify-check-images', '--json'], { timeoutMs: 300_000 });
+    assert.equal(JSON.parse(clean.stdout).status, 'OK', clean.stdout + clean.stderr);
+    const uid = Number((await mustExec(master(), ['id', '-u', 'u7s-admin'])).trim());
+    const store = crioImageStore(userLayout(uid, uid, '/var/lib/u7s-admin'));
+    const placed = `registry.local/${CLUSTER_PLATFORM}/placed:1`;
+    await mustExec(
+      master(),
+      asNode(
+        'skopeo',
+        '--policy',
+        ACCEPT_POLICY,
+        'copy',
+        '--quiet',
+        `oci:${DROP}/unsigned/amd64:${UNSIGNED}`,
+        `containers-storage:[${store.driver}@${store.root}+${store.runroot}]${placed}`,
+      ),
+      { timeoutMs: 120_000 },
+    );
+    try {
+      const found = await nodeExec(master(), ['podsec-inotify-check-images', '--json'], { timeoutMs: 300_000 });
+      const report = JSON.parse(found.stdout) as { status: string; findings: { users: string[]; details: string[] }[] };
+      assert.is(report.status, 'CRITICAL', found.stdout);
+      assert.ok(
+        report.findings.some((f) => f.users.includes('u7s-admin') && f.details.some((d) => d.includes('placed'))),
+        found.stdout,
+      );
+      await mustKubectl(
+        'run',
+        'placed',
+        `--image=${placed}`,
+        '--image-pull-policy=Never',
+        '--restart=Never',
+        '--command',
+        '--',
+        '/bin/busybox',
+        'sleep',
+        '3600',
+      );
+      await until('CRI-O refuses to run the placed image', 300, async () => {
+        const p = JSON.parse((await kubectl('get', 'pod', 'placed', '-o', 'json')).stdout || '{}') as Pod;
+        const waiting = p.status?.containerStatuses?.[0]?.state.waiting;
+        return /signature/i.test(waiting?.message ?? '') || JSON.stringify(waiting ?? p.status?.phase);
+      });
+      assert.is.not((await kubectl('get', 'pod', 'placed', '-o', 'jsonpath={.status.phase}')).stdout, 'Running');
+    } finally {
+      await kubectl('delete', 'pod', 'placed', '--wait=true', '--timeout=120s');
+      await mustExec(master(), asNode('crictl', '--runtime-endpoint', 'unix:///run/crio/crio.sock', 'rmi', placed));
+    }
+    const marker = `podsec-cluster-${process.pid}`;
+    await until('check-containers reports a change in the signed pod', 120, async () => {
+      await kubectl('exec', 'deploy/signed', '--', 'sh', '-c', `echo x > /etc/${marker}`);
+      const journal = await nodeExec(master(), ['journalctl', '-o', 'cat', '--no-pager', '-u', 'podsec-inotify-check-containers.service']);
+      return journal.stdout.includes(marker) || journal.stdout.slice(-500);
     });
-    assert.is.not((await kubectl('get', 'pod', 'placed', '-o', 'jsonpath={.status.phase}')).stdout, 'Running');
-  } finally {
-    await kubectl('delete', 'pod', 'placed', '--wait=true', '--timeout=120s');
-    await mustExec(master(), asNode('crictl', '--runtime-endpoint', 'unix:///run/crio/crio.sock', 'rmi', placed));
-  }
-  const marker = `podsec-cluster-${process.pid}`;
-  await until('check-containers reports a change in the signed pod', 120, async () => {
-    await kubectl('exec', 'deploy/signed', '--', 'sh', '-c', `echo x > /etc/${marker}`);
-    const journal = await nodeExec(master(), ['journalctl', '-o', 'cat', '--no-pager', '-u', 'podsec-inotify-check-containers.service']);
-    return journal.stdout.includes(marker) || journal.stdout.slice(-500);
-  });
-});
+  },
+);
 
 let rbacUser = '';
 registerRbacFlow(test, { admin: () => kubeconfigPath(state!), kubectl: () => kubectlOnHost, onUser: (user) => (rbacUser = user) });
@@ -287,7 +415,9 @@ test('what the wrapper wrote is accepted by the real tools: kubeadm config valid
     YAML.parseAllDocuments(init)
       .map((d) => {
         const doc = d.toJSON() as { kind?: string };
-        return doc.kind === 'KubeletConfiguration' ? patchKubeletConfig(YAML.stringify(doc), '/var/lib/u7s-admin', { cgroups, minor: 34 }) ?? YAML.stringify(doc) : YAML.stringify(doc);
+        return doc.kind === 'KubeletConfiguration'
+          ? (patchKubeletConfig(YAML.stringify(doc), '/var/lib/u7s-admin', { cgroups, minor: 34 }) ?? YAML.stringify(doc))
+          : YAML.stringify(doc);
       })
       .join('---\n');
   const variants: Record<string, string> = {
@@ -306,7 +436,9 @@ test('what the wrapper wrote is accepted by the real tools: kubeadm config valid
   const uid = Number((await mustExec(master(), ['id', '-u', 'u7s-admin'])).trim());
   const home = '/var/lib/u7s-admin';
   const config = `${home}/.config/usernetes/crio/crio.conf`;
-  const effective = await mustExec(master(), asNode('crio', '--config', config, '--config-dir', `${home}/.config/usernetes/crio/crio.conf.d`, 'config'), { timeoutMs: 60_000 });
+  const effective = await mustExec(master(), asNode('crio', '--config', config, '--config-dir', `${home}/.config/usernetes/crio/crio.conf.d`, 'config'), {
+    timeoutMs: 60_000,
+  });
   const ours = readFileSync(join(master().root, config), 'utf8');
   const drop = /^drop_infra_ctr = (\w+)$/m.exec(ours)![1] === 'true';
   const parsed = await runCommand('python3', ['-c', 'import json,sys,tomllib; print(json.dumps(tomllib.loads(sys.stdin.read())))'], { input: effective });
@@ -357,7 +489,8 @@ test('kubeadm reset through the wrapper leaves no process and no state', async (
   for (const comm of ['kubelet', 'crio', 'conmon', 'etcd', 'kube-apiserver', 'rootlesskit', 'slirp4netns']) {
     assert.is((await nodeExec(master(), ['pgrep', '-x', comm])).exitCode, 1, `${comm} still runs`);
   }
-  for (const path of ['etc/kubernetes/admin.conf', 'etc/kubernetes/manifests/kube-apiserver.yaml', 'var/lib/podsec/u7s/etcd/member']) assert.not.ok(existsSync(join(master().root, path)), `${path} left behind`);
+  for (const path of ['etc/kubernetes/admin.conf', 'etc/kubernetes/manifests/kube-apiserver.yaml', 'var/lib/podsec/u7s/etcd/member'])
+    assert.not.ok(existsSync(join(master().root, path)), `${path} left behind`);
   assert.is.not((await nodeExec(master(), ['systemctl', 'is-enabled', 'u7s.service'])).stdout.trim(), 'enabled');
 });
 

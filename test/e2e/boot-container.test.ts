@@ -52,7 +52,10 @@ test('booted node: accounts, modes/owners, is-enabled and systemd-analyze verify
       for (const name of accounts) assert.ok(facts.groups[name] ?? facts.users[name], `${name} missing`);
       // Our packages leave no failed unit behind.
       const ours = new Set(units.system.map((p) => p.slice(p.lastIndexOf('/') + 1)));
-      assert.equal(facts.failedUnits.filter((u) => ours.has(u)), []);
+      assert.equal(
+        facts.failedUnits.filter((u) => ours.has(u)),
+        [],
+      );
       console.log(
         `  checked ${request.paths.length} paths, ${accounts.length} accounts, ${units.system.length} system units ` +
           `(${units.system.map((p) => `${p.slice(p.lastIndexOf('/') + 1)}=${facts.enabled[p.slice(p.lastIndexOf('/') + 1)]}`).join(', ') || 'none'}), ` +
@@ -79,7 +82,25 @@ test('every service running a podsec program starts under its sandbox: daemons s
     const node = await bootNode(root, { name: `podsec-svc-${process.pid}` });
     try {
       const show = async (unit: string) => {
-        const r = await node.exec(['systemctl', 'show', unit, '-p', 'Type', '-p', 'ActiveState', '-p', 'SubState', '-p', 'Result', '-p', 'ExecMainCode', '-p', 'ExecMainStatus', '-p', 'NRestarts']);
+        const r = await node.exec([
+          'systemctl',
+          'show',
+          unit,
+          '-p',
+          'Type',
+          '-p',
+          'ActiveState',
+          '-p',
+          'SubState',
+          '-p',
+          'Result',
+          '-p',
+          'ExecMainCode',
+          '-p',
+          'ExecMainStatus',
+          '-p',
+          'NRestarts',
+        ]);
         return parseShow(r.stdout)[0] ?? {};
       };
       for (const unit of services) assert.is((await node.exec(['systemctl', 'start', '--no-block', unit])).exitCode, 0, unit);
@@ -93,7 +114,8 @@ test('every service running a podsec program starts under its sandbox: daemons s
       const problems = Object.entries(states).flatMap(([unit, s]) => {
         // ExecMainCode 2 is CLD_KILLED: the process died of a signal.
         if (s.ExecMainCode === '2' || s.Result === 'signal' || s.Result === 'core-dump') return [`${unit}: killed by signal ${s.ExecMainStatus} (${s.Result})`];
-        if (s.Type !== 'oneshot' && (s.ActiveState !== 'active' || s.NRestarts !== '0')) return [`${unit}: ${s.ActiveState}/${s.SubState}, ${s.NRestarts} restarts, result ${s.Result}`];
+        if (s.Type !== 'oneshot' && (s.ActiveState !== 'active' || s.NRestarts !== '0'))
+          return [`${unit}: ${s.ActiveState}/${s.SubState}, ${s.NRestarts} restarts, result ${s.Result}`];
         if (s.Type === 'oneshot' && s.ActiveState === 'activating') return [`${unit}: still running after 30 s`];
         return [];
       });

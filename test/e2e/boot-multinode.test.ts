@@ -52,7 +52,10 @@ test.before(async () => {
       const store = imageStore(work!);
       await buildImage(store, SIGNED, 'signed');
       await buildImage(store, UNSIGNED, 'unsigned');
-      for (const [dir, name] of [['signed', SIGNED], ['unsigned', UNSIGNED]] as const) {
+      for (const [dir, name] of [
+        ['signed', SIGNED],
+        ['unsigned', UNSIGNED],
+      ] as const) {
         const saved = await saveArchive(store, join(work!, dir), 'amd64', [name]);
         if (saved.exitCode !== 0) throw new Error(`podsec-save-oci ${name}: ${saved.stderr}`);
       }
@@ -71,7 +74,9 @@ test.after(async () => {
 /** A TCP echo-once server on the master, started by the master's systemd (so it is stopped with it). */
 const server = (host: string) => `require('net').createServer((s) => s.end('podsec-' + require('os').hostname() + '\\n')).listen(7070, '${host}')`;
 const client = (host: string) =>
-  `const s = require('net').connect(7070, '${host}'); let d = ''; s.on('data', (c) => (d += c)); s.on('end', () => { process.stdout.write(d); process.exit(0); }); s.on('error', (e) => { console.error(String(e)); process.exit(1); }); setTimeout(() => process.exit(2), 5000);`;
+  `const s = require('net').connect(7070, '${host}'); let d = ''; s.on('data', (c) => (d += c));` +
+  ` s.on('end', () => { process.stdout.write(d); process.exit(0); });` +
+  ` s.on('error', (e) => { console.error(String(e)); process.exit(1); }); setTimeout(() => process.exit(2), 5000);`;
 
 test('every node reaches every other over the bridge (ICMP)', async () => {
   const nodes = cluster!.nodes;
@@ -116,7 +121,9 @@ test('the network is private: no route out of the namespace, nothing of it on th
 
 /** GET from inside a node with its own Node: `<status> <bytes>` or `error ...`. */
 const httpGet = (url: string) =>
-  `require('http').get(${JSON.stringify(url)}, (r) => { let n = 0; r.on('data', (c) => (n += c.length)); r.on('end', () => { console.log(r.statusCode + ' ' + n); process.exit(0); }); }).on('error', (e) => { console.log('error ' + e.message); process.exit(1); }); setTimeout(() => process.exit(2), 10000);`;
+  `require('http').get(${JSON.stringify(url)}, (r) => { let n = 0; r.on('data', (c) => (n += c.length));` +
+  ` r.on('end', () => { console.log(r.statusCode + ' ' + n); process.exit(0); });` +
+  ` }).on('error', (e) => { console.log('error ' + e.message); process.exit(1); }); setTimeout(() => process.exit(2), 10000);`;
 
 /** GET until `status` answers (the services may still be starting); the last answer. */
 async function getFrom(node: ClusterNode, url: string, status: string): Promise<string> {
@@ -154,7 +161,10 @@ let signedDigest = '';
 test('master: an image maker made by podsec-create-imagemakeruser signs and pushes an image with podsec-load-sign-oci', async () => {
   assert.ok(fingerprint, 'the master step did not run');
   const master = cluster!.nodes[0]!;
-  const made = await master.exec(['podsec-create-imagemakeruser', '--no-password', '--gpg-generate', '--no-key-passphrase', `maker@registry.local/${PLATFORM}`], { timeoutMs: 180_000 });
+  const made = await master.exec(
+    ['podsec-create-imagemakeruser', '--no-password', '--gpg-generate', '--no-key-passphrase', `maker@registry.local/${PLATFORM}`],
+    { timeoutMs: 180_000 },
+  );
   assert.is(made.exitCode, 0, made.stderr + made.stdout);
   const makerKey = /GPG key ([0-9A-F]{40})/.exec(made.stdout)?.[1] ?? '';
   assert.ok(makerKey, `no key printed:\n${made.stdout}`);
@@ -172,7 +182,9 @@ test('master: an image maker made by podsec-create-imagemakeruser signs and push
   assert.is((await runCommand('chmod', ['-R', 'a+rX', drop])).exitCode, 0);
 
   await timed('maker session started', () => lingerUser(master, 'maker'));
-  const loaded = await timed('load-sign-oci', () => userRun(master, 'maker', ['podsec-load-sign-oci', `${DROP}/amd64.tar.xz`, 'amd64', makerKey], { env: { U7S_PLATFORM: PLATFORM } }));
+  const loaded = await timed('load-sign-oci', () =>
+    userRun(master, 'maker', ['podsec-load-sign-oci', `${DROP}/amd64.tar.xz`, 'amd64', makerKey], { env: { U7S_PLATFORM: PLATFORM } }),
+  );
   assert.is(loaded.exitCode, 0, loaded.stderr + loaded.stdout);
   assert.match(loaded.stdout, new RegExp(`^Pushing and signing images: 1/1 ${SIGNED} → registry\\.local/${SIGNED}$`, 'm'));
   const signatures = join(master.root, 'var/sigstore/sigstore', PLATFORM);
@@ -182,9 +194,19 @@ test('master: an image maker made by podsec-create-imagemakeruser signs and push
   signedDigest = signed!.slice('busybox@'.length).replace('=', ':');
 
   // Unsigned, under the same path (which the policy gives to the maker's key): plain skopeo.
-  const pushed = await userRun(master, 'maker', ['skopeo', 'copy', '--quiet', '--dest-tls-verify=false', `oci:${DROP}/unsigned/amd64:${UNSIGNED}`, `docker://registry.local/${UNSIGNED}`]);
+  const pushed = await userRun(master, 'maker', [
+    'skopeo',
+    'copy',
+    '--quiet',
+    '--dest-tls-verify=false',
+    `oci:${DROP}/unsigned/amd64:${UNSIGNED}`,
+    `docker://registry.local/${UNSIGNED}`,
+  ]);
   assert.is(pushed.exitCode, 0, pushed.stderr);
-  assert.not.ok((await fs.readdir(signatures)).some((d) => d.startsWith('unsigned@')), 'the unsigned image has a signature');
+  assert.not.ok(
+    (await fs.readdir(signatures)).some((d) => d.startsWith('unsigned@')),
+    'the unsigned image has a signature',
+  );
 
   // Both are in the registry and the signature is served, as node1 sees them across the bridge.
   const node1 = cluster!.nodes[1]!;

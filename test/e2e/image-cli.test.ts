@@ -57,13 +57,19 @@ test('--kind rootfs: publishes the cached rootfs; a second run with nothing chan
   assert.is(await fs.readlink(join(out, 'rootfs')), target);
   const manifest = JSON.parse(await fs.readFile(join(out, 'rootfs.json'), 'utf8')) as { rpms: { file: string; sha256: string }[]; path: string };
   assert.is(manifest.path, target);
-  assert.equal(manifest.rpms.map((r) => r.file), image.rpms.map((r) => r.slice(r.lastIndexOf('/') + 1)).sort());
+  assert.equal(
+    manifest.rpms.map((r) => r.file),
+    image.rpms.map((r) => r.slice(r.lastIndexOf('/') + 1)).sort(),
+  );
   for (const rpm of image.rpms) {
     const entry = manifest.rpms.find((r) => r.file === rpm.slice(rpm.lastIndexOf('/') + 1));
     assert.is(entry?.sha256, await fileSha256(rpm), rpm);
   }
   // Published atomically: nothing half-built is left in the cache.
-  assert.equal((await fs.readdir(imageCacheDir())).filter((n) => n.includes('.tmp-')), []);
+  assert.equal(
+    (await fs.readdir(imageCacheDir())).filter((n) => n.includes('.tmp-')),
+    [],
+  );
   // Every RPM is installed in the image.
   const q = await execa('rpm', ['--root', target, '--dbpath', '/var/lib/rpm', '-qa', '--qf', '%{NAME}\\n']);
   for (const rpm of image.rpms) assert.ok(q.stdout.split('\n').includes(/^(.*)-[^-]+-[^-]+\.noarch\.rpm$/.exec(rpm.slice(rpm.lastIndexOf('/') + 1))![1]!));
@@ -74,10 +80,19 @@ test('the tar is deterministic: the same tree gives the same bytes', async () =>
   const a = await writeDeterministicTar(image.path, join(work, 'a.tar'), epoch);
   const b = await writeDeterministicTar(image.path, join(work, 'b.tar'), epoch);
   assert.is(a, b);
-  const list = await execa('tar', ['--list', '--verbose', '--numeric-owner', '--file', join(work, 'a.tar')], { maxBuffer: 256 * 1024 * 1024, env: { TZ: 'UTC' } });
+  const list = await execa('tar', ['--list', '--verbose', '--numeric-owner', '--file', join(work, 'a.tar')], {
+    maxBuffer: 256 * 1024 * 1024,
+    env: { TZ: 'UTC' },
+  });
   const lines = list.stdout.split('\n');
-  assert.ok(lines.every((l) => !l || l.includes(new Date(epoch * 1000).toISOString().slice(0, 10))), 'an mtime is not the epoch');
-  assert.not.ok(lines.some((l) => / \.\/(proc|sys|dev)\/./.test(l)), 'API filesystems in the tar');
+  assert.ok(
+    lines.every((l) => !l || l.includes(new Date(epoch * 1000).toISOString().slice(0, 10))),
+    'an mtime is not the epoch',
+  );
+  assert.not.ok(
+    lines.some((l) => / \.\/(proc|sys|dev)\/./.test(l)),
+    'API filesystems in the tar',
+  );
   await fs.rm(join(work, 'a.tar'));
   await fs.rm(join(work, 'b.tar'));
 });
@@ -135,7 +150,13 @@ test('--base alt fails fast with one line when no ALT base is available (no netw
   assert.is(r.exitCode, 1);
   const lines = r.stderr.trim().split('\n');
   assert.is(lines.length, 1, r.stderr);
-  assert.match(lines[0]!, /^image: ALT base image localhost\/podsec-no-such-alt:p11 is not in the local podman storage, and ALT's registry and repositories are not reachable from this machine/);
+  assert.match(
+    lines[0]!,
+    new RegExp(
+      String.raw`^image: ALT base image localhost/podsec-no-such-alt:p11 is not in the local podman storage, ` +
+        String.raw`and ALT's registry and repositories are not reachable from this machine`,
+    ),
+  );
   assert.not.ok(existsSync(join(work, 'alt', 'rootfs')));
 });
 

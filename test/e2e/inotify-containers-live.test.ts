@@ -100,7 +100,7 @@ base.after(async () => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-test('podman exec … touch /bin/x in a running rootless container: Critical, with the container\'s layer, within a bounded time', async () => {
+test("podman exec … touch /bin/x in a running rootless container: Critical, with the container's layer, within a bounded time", async () => {
   const since = Date.now();
   await ok(['podman', 'exec', CONTAINER, 'touch', '/bin/x']);
   const line = await daemon!.waitFor(/on the file "\/bin\/x"$/, REPORT_WITHIN_MS, since);
@@ -119,7 +119,10 @@ test('a changed /etc/passwd is a Warning in the configuration directory; a chmod
   await ok(['podman', 'exec', CONTAINER, 'busybox', 'chmod', '4755', '/bin/x']);
   await daemon!.waitFor(/^Critical: An event ATTRIB occurred .* on the file "\/bin\/x"$/, REPORT_WITHIN_MS, chmodSince);
   await daemon!.sync(); // the touch of /tmp/noise is handled: had it been reported, it would be by now
-  assert.not.ok(daemon!.lines.some((l) => l.text.includes('/tmp/noise')), 'a write to /tmp was reported');
+  assert.not.ok(
+    daemon!.lines.some((l) => l.text.includes('/tmp/noise')),
+    'a write to /tmp was reported',
+  );
 });
 
 test('a file name with quotes and $() made inside the container is logged verbatim and runs nothing', async () => {
@@ -128,7 +131,7 @@ test('a file name with quotes and $() made inside the container is logged verbat
   await ok(['podman', 'exec', CONTAINER, 'touch', `/bin/${name}`]);
   const line = await daemon!.waitFor(/pwned2/, REPORT_WITHIN_MS, since);
   assert.ok(line.text.endsWith(`on the file ${JSON.stringify(`/bin/${name}`)}`), line.text);
-  assert.equal(readdirSync(daemonCwd), [], 'nothing ran in the monitor\'s working directory');
+  assert.equal(readdirSync(daemonCwd), [], "nothing ran in the monitor's working directory");
 });
 
 test.run();

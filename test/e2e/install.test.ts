@@ -29,7 +29,12 @@ base.before(async () => {
 /** name -> numeric id from the rootfs's own account database. */
 async function ids(root: string, file: 'passwd' | 'group'): Promise<Map<string, number>> {
   const text = await readFile(join(root, 'etc', file), 'utf8');
-  return new Map(text.split('\n').filter(Boolean).map((line) => [line.split(':')[0]!, Number(line.split(':')[2])]));
+  return new Map(
+    text
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => [line.split(':')[0]!, Number(line.split(':')[2])]),
+  );
 }
 
 test('rpm -i --root: %pre creates groups and users, and every path on disk equals the model', async () => {

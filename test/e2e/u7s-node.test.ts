@@ -58,7 +58,9 @@ let registryAddr = '';
 let registryWork = '';
 /** What a worker runs, as the kubeadm double lists them and the flannel manifest names them. */
 const workerImages = () =>
-  ['kube-proxy:v1.30.2', 'coredns:v1.11.1', 'pause:3.9', `flannel-cni-plugin:${FLANNEL_CNI_PLUGIN_VERSION}`, `flannel:${FLANNEL_VERSION}`].map((i) => `${registryAddr}/p11/${i}`);
+  ['kube-proxy:v1.30.2', 'coredns:v1.11.1', 'pause:3.9', `flannel-cni-plugin:${FLANNEL_CNI_PLUGIN_VERSION}`, `flannel:${FLANNEL_VERSION}`].map(
+    (i) => `${registryAddr}/p11/${i}`,
+  );
 
 /** A registry in the network namespace paired with the node's, holding a tiny image under every name a worker pulls. */
 async function startImageRegistry(pair: NetnsPair, work: string): Promise<void> {
@@ -67,7 +69,15 @@ async function startImageRegistry(pair: NetnsPair, work: string): Promise<void> 
   const images = imageStore(work);
   await buildImage(images, 'tiny', 'u7s-pull');
   for (const image of workerImages()) {
-    const [cmd, args] = pair.master.argv('skopeo', ['--policy', images.policy, 'copy', '--quiet', '--dest-tls-verify=false', `${images.transport}localhost/tiny:latest`, `docker://${image}`]);
+    const [cmd, args] = pair.master.argv('skopeo', [
+      '--policy',
+      images.policy,
+      'copy',
+      '--quiet',
+      '--dest-tls-verify=false',
+      `${images.transport}localhost/tiny:latest`,
+      `docker://${image}`,
+    ]);
     const pushed = await runCommand(cmd, args, { timeoutMs: 120_000 });
     if (pushed.exitCode !== 0) throw new Error(`push ${image}: ${pushed.stderr}`);
   }
@@ -103,7 +113,10 @@ base.before(async () => {
     writeFileSync(join(overlay, 'etc/containers/registries.conf.d/50-u7s-test.conf'), `[[registry]]\nlocation = "${registryAddr}"\ninsecure = true\n`);
     // CRI-O's store on a disk file system, as on a real node (overlay cannot stack on the test's overlay root).
     const store = join(registryWork, 'crio-store');
-    const admin = readFileSync(join(overlay, 'etc/passwd'), 'utf8').split('\n').find((line) => line.startsWith('u7s-admin:'))!.split(':');
+    const admin = readFileSync(join(overlay, 'etc/passwd'), 'utf8')
+      .split('\n')
+      .find((line) => line.startsWith('u7s-admin:'))!
+      .split(':');
     mkdirSync(store, { mode: 0o700 });
     chownSync(store, Number(admin[2]), Number(admin[3]));
     const c = await bootNode(overlay, {
@@ -206,7 +219,10 @@ test('kubeadm init through the wrapper: namespace, kubeadm in it with the golden
 
   const env = readFileSync(join(root, 'etc/podsec/u7s/config/env'), 'utf8');
   const normalize = (text: string) =>
-    text.replace(/^(U7S_UID|_CONTAINERS_ROOTLESS_UID)='\d+'$/gm, "$1='<uid>'").replace(/^U7S_EXTDEV='.*'$/m, "U7S_EXTDEV='<dev>'").replace(/^U7S_PUBLISH_ADDRESS='.*'$/m, "U7S_PUBLISH_ADDRESS='<address>'");
+    text
+      .replace(/^(U7S_UID|_CONTAINERS_ROOTLESS_UID)='\d+'$/gm, "$1='<uid>'")
+      .replace(/^U7S_EXTDEV='.*'$/m, "U7S_EXTDEV='<dev>'")
+      .replace(/^U7S_PUBLISH_ADDRESS='.*'$/m, "U7S_PUBLISH_ADDRESS='<address>'");
   assert.fixture(normalize(env), normalize(readFileSync(join(GOLDEN, 'init.env'), 'utf8')));
 
   const restart = records('kubeadm-systemctl').find((x) => (x.verb as string[]).join(' ') === 'restart kubelet')!;
@@ -237,7 +253,8 @@ test('kubeadm init through the wrapper: namespace, kubeadm in it with the golden
 
   const ports = await sh(['/usr/libexec/podsec/u7s/bin/rootlessctl', 'list-ports']);
   assert.is(ports.exitCode, 0, ports.stderr);
-  for (const port of [2379, 2380, 6443, 10250, 10255, 10256, 8472, 6053]) assert.match(ports.stdout, new RegExp(`127\\.0\\.0\\.1\\s+${port}\\s`), `port ${port}`);
+  for (const port of [2379, 2380, 6443, 10250, 10255, 10256, 8472, 6053])
+    assert.match(ports.stdout, new RegExp(`127\\.0\\.0\\.1\\s+${port}\\s`), `port ${port}`);
 
   for (const unit of ['rootlesskit.service', 'kubelet.service']) {
     // --man=no as above; test/e2e/units-verify.test.ts resolves the Documentation= pages with man-db.
@@ -252,7 +269,13 @@ test('kubeadm init through the wrapper: namespace, kubeadm in it with the golden
 
   const status = await nodeStatus();
   assert.equal([status.running, status.linger], [true, true]);
-  assert.equal(status.units.map((u) => [u.unit, u.activeState, u.mainPid]), [['rootlesskit.service', 'active', rk.pid], ['kubelet.service', 'active', kl.pid]]);
+  assert.equal(
+    status.units.map((u) => [u.unit, u.activeState, u.mainPid]),
+    [
+      ['rootlesskit.service', 'active', rk.pid],
+      ['kubelet.service', 'active', kl.pid],
+    ],
+  );
   const text = await sh(['/usr/libexec/podsec/u7s/bin/u7s-start-stop', 'status']);
   assert.is(text.exitCode, 0, text.stderr);
   assert.match(text.stdout, new RegExp(`^rootlesskit\\.service: active \\(running\\), since \\S+, PID ${rk.pid}, restarts \\d+$`, 'm'));
@@ -267,12 +290,16 @@ test('killing the launcher restarts rootlesskit.service, and kubelet.service wit
   const after = await until('both units back with new processes', 90, async () => {
     const rk = await unitState('rootlesskit.service');
     const kl = await unitState('kubelet.service');
-    return rk.active === 'active' && kl.active === 'active' && rk.pid !== before.rk.pid && kl.pid !== before.kl.pid && kl.since >= rk.since ? { rk, kl } : undefined;
+    return rk.active === 'active' && kl.active === 'active' && rk.pid !== before.rk.pid && kl.pid !== before.kl.pid && kl.since >= rk.since
+      ? { rk, kl }
+      : undefined;
   });
   assert.ok(after.kl.since >= after.rk.since);
   // "active" is only "started": wait until the new CRI-O and kubelet doubles are up (they record
   // once they are), so the next test stops running programs, not ones still starting.
-  await until('the new doubles are up', 90, async () => (records('crio').length > recorded.crio && records('kubelet').length > recorded.kubelet ? true : undefined));
+  await until('the new doubles are up', 90, async () =>
+    records('crio').length > recorded.crio && records('kubelet').length > recorded.kubelet ? true : undefined,
+  );
 });
 
 test('systemctl stop u7s stops both units; start brings them back', async () => {
@@ -286,12 +313,22 @@ test('systemctl stop u7s stops both units; start brings them back', async () => 
   }
   const stopped = await nodeStatus();
   assert.is(stopped.running, false);
-  assert.equal(stopped.units.map((u) => [u.activeState, u.mainPid]), [['inactive', null], ['inactive', null]]);
+  assert.equal(
+    stopped.units.map((u) => [u.activeState, u.mainPid]),
+    [
+      ['inactive', null],
+      ['inactive', null],
+    ],
+  );
   const recorded = { crio: records('crio').length, kubelet: records('kubelet').length };
   const start = await sh(['systemctl', 'start', 'u7s.service']);
   assert.is(start.exitCode, 0, start.stderr);
-  await until('both units active again', 90, async () => ((await unitState('kubelet.service')).active === 'active' && (await unitState('rootlesskit.service')).active === 'active' ? true : undefined));
-  await until('the new doubles are up', 90, async () => (records('crio').length > recorded.crio && records('kubelet').length > recorded.kubelet ? true : undefined));
+  await until('both units active again', 90, async () =>
+    (await unitState('kubelet.service')).active === 'active' && (await unitState('rootlesskit.service')).active === 'active' ? true : undefined,
+  );
+  await until('the new doubles are up', 90, async () =>
+    records('crio').length > recorded.crio && records('kubelet').length > recorded.kubelet ? true : undefined,
+  );
   assert.is((await nodeStatus()).running, true);
 });
 
@@ -306,7 +343,21 @@ test('kubeadm reset through the wrapper runs in the namespace, then stops and di
 });
 
 test('control-plane join with --certificate-key: the golden document; the join secrets are not left on disk', async () => {
-  const r = await wrapper(['join', '192.0.2.100:8443', '--token', TOKEN, '--discovery-token-ca-cert-hash', HASH, '--control-plane', '--certificate-key', KEY, '--apiserver-advertise-address', '192.0.2.11', '--node-name', 'u7s-node1']);
+  const r = await wrapper([
+    'join',
+    '192.0.2.100:8443',
+    '--token',
+    TOKEN,
+    '--discovery-token-ca-cert-hash',
+    HASH,
+    '--control-plane',
+    '--certificate-key',
+    KEY,
+    '--apiserver-advertise-address',
+    '192.0.2.11',
+    '--node-name',
+    'u7s-node1',
+  ]);
   assert.is(r.exitCode, 0, r.stdout + r.stderr);
   const join_ = last('kubeadm')!;
   assert.equal(join_.argv, ['join', '--config=/etc/podsec/u7s/config/rendered/join.yaml']);
@@ -325,7 +376,11 @@ test("a worker join pulls the node's images as u7s-admin inside the namespace in
   const r = await wrapper(WORKER_JOIN, [`U7S_REGISTRY=${registryAddr}`]);
   assert.is(r.exitCode, 0, r.stdout + r.stderr);
   const steps = r.stderr.split('\n').flatMap((line) => PROGRESS_LINE.exec(line)?.slice(1) ?? []);
-  assert.equal(steps, images.flatMap((image, i) => ['Pulling images into the node', String(i + 1), String(images.length), image]), r.stderr);
+  assert.equal(
+    steps,
+    images.flatMap((image, i) => ['Pulling images into the node', String(i + 1), String(images.length), image]),
+    r.stderr,
+  );
   assert.is(records('kubeadm').filter((x) => x.argv[0] === 'join').length, joinsBefore + 1, 'kubeadm ran after the pulls');
   const index = JSON.parse((await sh(['cat', `/${STORE}/overlay-images/images.json`])).stdout) as { names?: string[] }[];
   const names = index.flatMap((image) => image.names ?? []);
@@ -337,7 +392,10 @@ test("a worker join pulls the node's images as u7s-admin inside the namespace in
 test("an image the node's signature policy refuses stops the join before kubeadm, named with the reason", async () => {
   const policy = join(root, 'etc/containers/policy.json');
   const original = readFileSync(policy, 'utf8');
-  writeFileSync(policy, JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }], transports: { docker: { [`${registryAddr}/p11/coredns`]: [{ type: 'reject' }] } } }));
+  writeFileSync(
+    policy,
+    JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }], transports: { docker: { [`${registryAddr}/p11/coredns`]: [{ type: 'reject' }] } } }),
+  );
   try {
     const joinsBefore = records('kubeadm').filter((x) => x.argv[0] === 'join').length;
     const r = await wrapper(WORKER_JOIN, [`U7S_REGISTRY=${registryAddr}`]);

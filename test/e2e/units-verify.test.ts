@@ -171,7 +171,10 @@ test(`systemd-analyze security --offline=true: every service's exposure; podsec-
   const table = rows.map((r) => [r.unit.pkg, r.unit.name, r.unit.scope, r.note ? '—' : r.exposure!.toFixed(1), r.note]);
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
-  process.stdout.write(`\nsystemd-analyze security --offline=true (0 = locked down, 10 = exposed):\n${[line(header), line(widths.map((w) => '-'.repeat(w))), ...table.map(line)].join('\n')}\n\n`);
+  process.stdout.write(
+    `\nsystemd-analyze security --offline=true (0 = locked down, 10 = exposed):` +
+      `\n${[line(header), line(widths.map((w) => '-'.repeat(w))), ...table.map(line)].join('\n')}\n\n`,
+  );
 
   for (const r of rows.filter((row) => row.unit.pkg === 'podsec-inotify' && !row.note)) {
     assert.ok(r.exposure! <= MAX_INOTIFY_EXPOSURE, `${r.unit.name}: exposure ${r.exposure} > ${MAX_INOTIFY_EXPOSURE}`);

@@ -57,7 +57,10 @@ async function rpm(node: Node, args: string[]) {
 test('N -> N+1 keeps edited %config(noreplace) files; erase leaves .rpmsave; a re-install is clean', async () => {
   const names = model.packages.map((p) => p.name);
   const edits = configEntries();
-  assert.ok(edits.some((e) => e.kind === 'config-noreplace'), 'the model declares no %config(noreplace) file to test with');
+  assert.ok(
+    edits.some((e) => e.kind === 'config-noreplace'),
+    'the model declares no %config(noreplace) file to test with',
+  );
   await withOverlay(bare, async (root) => {
     await rpmInstallInto(root, release1);
     await fs.mkdir(join(root, STAGE), { recursive: true });
@@ -66,7 +69,13 @@ test('N -> N+1 keeps edited %config(noreplace) files; erase leaves .rpmsave; a r
     try {
       const before = await rpm(node, ['-q', '--qf', '%{NAME}-%{VERSION}-%{RELEASE}\\n', ...names]);
       assert.is(before.exitCode, 0, before.stderr);
-      assert.ok(before.stdout.split('\n').filter(Boolean).every((l) => !l.endsWith(release2.release)), before.stdout);
+      assert.ok(
+        before.stdout
+          .split('\n')
+          .filter(Boolean)
+          .every((l) => !l.endsWith(release2.release)),
+        before.stdout,
+      );
 
       // The admin's edits, one marker per file.
       const marker = (path: string) => `# local edit ${process.pid} ${path}\n`;
@@ -74,7 +83,11 @@ test('N -> N+1 keeps edited %config(noreplace) files; erase leaves .rpmsave; a r
 
       const up = await rpm(node, ['-U', '--nodeps', ...release2.rpms.map((f) => `${STAGE}/${f.slice(f.lastIndexOf('/') + 1)}`)]);
       assert.is(up.exitCode, 0, up.stderr);
-      assert.equal(noisy(up.stderr).filter((l) => !/warning: .* created as .*\.rpmnew/.test(l)), [], up.stderr);
+      assert.equal(
+        noisy(up.stderr).filter((l) => !/warning: .* created as .*\.rpmnew/.test(l)),
+        [],
+        up.stderr,
+      );
       const after = await rpm(node, ['-q', '--qf', '%{RELEASE}\\n', ...names]);
       assert.equal([...new Set(after.stdout.split('\n').filter(Boolean))], [release2.release]);
       for (const e of edits.filter((x) => x.kind === 'config-noreplace')) {
@@ -105,7 +118,10 @@ test('N -> N+1 keeps edited %config(noreplace) files; erase leaves .rpmsave; a r
       const reinstalled = await collectFacts<Facts>(node, root, COLLECTOR, checkRequest(model, BRANCH, false), COLLECTOR_DIR);
       const problems = compareFacts(reinstalled, model, BRANCH, root);
       assert.equal(problems, [], problems.join('\n'));
-      console.log(`  ${edits.length} config files edited (${edits.filter((e) => e.kind === 'config-noreplace').length} noreplace); ${release1.length} -> ${release2.rpms.length} packages, release ${release2.release}`);
+      console.log(
+        `  ${edits.length} config files edited (${edits.filter((e) => e.kind === 'config-noreplace').length} noreplace)` +
+          `; ${release1.length} -> ${release2.rpms.length} packages, release ${release2.release}`,
+      );
     } finally {
       await node.stop();
     }

@@ -20,7 +20,9 @@ async function skipReason(): Promise<string | undefined> {
   if (KUBECONFIG.includes(':')) return `$KUBECONFIG lists several files (${KUBECONFIG}); give exactly one`;
   if (!existsSync(KUBECONFIG)) return `$KUBECONFIG names a missing file: ${KUBECONFIG}`;
   if (!hasTool('kubectl')) return 'kubectl is not installed';
-  const probe = await run('kubectl', ['--kubeconfig', KUBECONFIG, '--request-timeout=10s', 'get', '--raw', '/api'], { timeoutMs: 30_000 }).catch((e: Error) => ({ exitCode: -1, stdout: '', stderr: e.message }));
+  const probe = await run('kubectl', ['--kubeconfig', KUBECONFIG, '--request-timeout=10s', 'get', '--raw', '/api'], { timeoutMs: 30_000 }).catch(
+    (e: Error) => ({ exitCode: -1, stdout: '', stderr: e.message }),
+  );
   if (probe.exitCode !== 0) return `kubectl cannot reach the cluster of $KUBECONFIG: ${probe.stderr.trim().split('\n').pop() ?? `exit ${probe.exitCode}`}`;
   return undefined;
 }
@@ -36,4 +38,3 @@ if (reason) {
 }
 
 test.run();
-

@@ -58,7 +58,9 @@ test('preflight says the node is ready', async () => {
 test('kubeadm init through the wrapper; the node becomes Ready', async () => {
   const r = await run('/usr/bin/podsec-u7s-kubeadm', ['init'], { timeoutMs: 30 * 60_000 });
   assert.is(r.exitCode, 0, r.stdout + r.stderr);
-  await until('node Ready', 600, async () => (await kubectl(['get', 'nodes', '-o', 'jsonpath={.items[*].status.conditions[?(@.type=="Ready")].status}'])).stdout.includes('True'));
+  await until('node Ready', 600, async () =>
+    (await kubectl(['get', 'nodes', '-o', 'jsonpath={.items[*].status.conditions[?(@.type=="Ready")].status}'])).stdout.includes('True'),
+  );
 });
 
 test('a pod from a signed image runs; an unsigned image is refused by the signature policy', async () => {
@@ -83,7 +85,12 @@ test('a worker joins (U7S_CLUSTER_WORKER) and becomes Ready', async () => {
   const args = command.stdout.trim().split(/\s+/).slice(1); // drop "kubeadm"
   const joined = await run('ssh', [worker, '--', '/usr/bin/podsec-u7s-kubeadm', ...args], { timeoutMs: 30 * 60_000 });
   assert.is(joined.exitCode, 0, joined.stdout + joined.stderr);
-  await until('two nodes Ready', 600, async () => ((await kubectl(['get', 'nodes', '-o', 'jsonpath={.items[*].status.conditions[?(@.type=="Ready")].status}'])).stdout.match(/True/g) ?? []).length >= 2);
+  await until(
+    'two nodes Ready',
+    600,
+    async () =>
+      ((await kubectl(['get', 'nodes', '-o', 'jsonpath={.items[*].status.conditions[?(@.type=="Ready")].status}'])).stdout.match(/True/g) ?? []).length >= 2,
+  );
 });
 
 test('reset through the wrapper', async () => {

@@ -21,8 +21,14 @@ import { crashAtEveryStep } from '../support/fault-points.ts';
 
 const INITIAL = JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }, null, 2);
 const A = JSON.stringify({ default: [{ type: 'reject' }], transports: { docker: {} } }, null, 2);
-const B = JSON.stringify({ default: [{ type: 'reject' }], transports: { docker: { 'registry.local': [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: '/var/sigstore/keys/imagemaker.pgp' }] } } }, null, 2);
-
+const B = JSON.stringify(
+  {
+    default: [{ type: 'reject' }],
+    transports: { docker: { 'registry.local': [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: '/var/sigstore/keys/imagemaker.pgp' }] } },
+  },
+  null,
+  2,
+);
 
 const CHILD = `import { installManaged } from './config-history.mjs';
 const [link, root, content] = process.argv.slice(2);
@@ -133,7 +139,10 @@ test('installManaged: killed at every write step, policy.json is always the old 
     for (const name of temps) lutimesSync(join(dir, name), hourAgo, hourAgo);
     installManaged(link, current(dir) === A ? B : A, { prefix: 'policy_', timestamp: new Date(), mode: 0o644, root });
     assert.equal(checkState(dir, 'after cleanup').temps, []);
-    process.stdout.write(`crash-safety: ${first.steps.length} + ${second.steps.length} steps, ${totalKills} kills, ${readdirSync(dir).length - 1} history entries, up to ${sawTemps} leftover temp files (${temps.length} cleaned)\n`);
+    process.stdout.write(
+      `crash-safety: ${first.steps.length} + ${second.steps.length} steps, ${totalKills} kills, ${readdirSync(dir).length - 1} history entries` +
+        `, up to ${sawTemps} leftover temp files (${temps.length} cleaned)\n`,
+    );
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

@@ -58,7 +58,9 @@ process.stdout.write(made.join('\\n') + '\\n');
 
 function extract(overlay: string, first: number, count: number): Promise<{ layer: string; inner: string }[]> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', EXTRACTOR, overlay, LAYERS.join(','), String(first), String(count), '6', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['-e', EXTRACTOR, overlay, LAYERS.join(','), String(first), String(count), '6', '2'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     child.stdout.on('data', (c: Buffer) => (out += c));
@@ -66,7 +68,12 @@ function extract(overlay: string, first: number, count: number): Promise<{ layer
     child.on('error', reject);
     child.on('close', (code) => {
       if (code !== 0) return reject(new Error(`extractor: ${err}`));
-      resolve(out.trim().split('\n').map((line) => ({ layer: line.slice(0, 64), inner: line.slice(65) })));
+      resolve(
+        out
+          .trim()
+          .split('\n')
+          .map((line) => ({ layer: line.slice(0, 64), inner: line.slice(65) })),
+      );
     });
   });
 }
@@ -125,8 +132,14 @@ test('deep trees made in bursts while the monitor starts and runs: every directo
       }
       await Promise.all(waits);
     }
-    assert.not.ok(daemon.lines.some((l) => /files changed in the container/.test(l.text) && /probe/.test(l.text)), 'a round was summarized');
-    assert.not.ok(daemon.lines.some((l) => /\/w\d+"?$|work/.test(l.text) && /^(Critical|Warning)/.test(l.text)), 'the work dirs are not reported');
+    assert.not.ok(
+      daemon.lines.some((l) => /files changed in the container/.test(l.text) && /probe/.test(l.text)),
+      'a round was summarized',
+    );
+    assert.not.ok(
+      daemon.lines.some((l) => /\/w\d+"?$|work/.test(l.text) && /^(Critical|Warning)/.test(l.text)),
+      'the work dirs are not reported',
+    );
     process.stdout.write(`burst: 54 trees (24 made while the monitor ran), ${expected} directories watched, ${probes.length} probes reported\n`);
   } finally {
     assert.is(await daemon.stop(), 0);

@@ -60,7 +60,10 @@ test('classification: /etc and homes are Warnings (priority 5), binaries Critica
     await daemon.waitFor(/MOVED_FROM.*"\/usr\/bin\/evil"/);
     await daemon.waitFor(/MOVED_TO.*"\/usr\/bin\/evil2"/);
     await daemon.sync(); // everything written above is handled and reported by now
-    assert.not.ok(daemon.lines.some((l) => /noise/.test(l.text)), 'var, tmp and work are not reported');
+    assert.not.ok(
+      daemon.lines.some((l) => /noise/.test(l.text)),
+      'var, tmp and work are not reported',
+    );
   } finally {
     assert.is(await daemon.stop(), 0);
     tree.cleanup();
@@ -94,9 +97,18 @@ test('injection corpus: names are data, logged verbatim in JSON quotes; the cana
       const line = await daemon.waitFor(new RegExp(`on the file ${quoted.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`));
       assert.is(JSON.parse(line.text.slice(line.text.indexOf(' on the file ') + 13)), `/usr/bin/${name}`);
     }
-    assert.ok(daemon.lines.every((l) => l.priority !== -1), 'every line is one journal entry (a newline never splits one)');
-    assert.not.ok(daemon.lines.some((l) => l.text.startsWith('Critical: forged')), 'a file name cannot forge an entry');
-    assert.not.ok(canaryPaths.some((p) => existsSync(p)), 'nothing ran');
+    assert.ok(
+      daemon.lines.every((l) => l.priority !== -1),
+      'every line is one journal entry (a newline never splits one)',
+    );
+    assert.not.ok(
+      daemon.lines.some((l) => l.text.startsWith('Critical: forged')),
+      'a file name cannot forge an entry',
+    );
+    assert.not.ok(
+      canaryPaths.some((p) => existsSync(p)),
+      'nothing ran',
+    );
   } finally {
     await daemon.stop();
     tree.cleanup();
@@ -130,7 +142,13 @@ test('layers and user storage created after start are watched; a removed layer i
     for (let i = 0; i < 50; i++) writeFileSync(join(diff2, 'usr/bin', `f${i}`), 'x');
     rmSync(join(overlayOf(tree.root), second), { recursive: true });
     await daemon.waitFor(new RegExp(`Debug: layer ${second} removed`), 60_000);
-    assert.ok(daemon.lines.length - before <= 3, daemon.lines.slice(before).map((l) => l.text).join('\n'));
+    assert.ok(
+      daemon.lines.length - before <= 3,
+      daemon.lines
+        .slice(before)
+        .map((l) => l.text)
+        .join('\n'),
+    );
   } finally {
     await daemon.stop();
     tree.cleanup();

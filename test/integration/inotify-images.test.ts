@@ -17,7 +17,19 @@
  * backticks, newlines, leading dashes) are data: one journal line each, the canary never appears.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, copyFileSync, symlinkSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+  copyFileSync,
+  symlinkSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test as base } from 'uvu';
@@ -112,7 +124,22 @@ base.before(async () => {
   mkdirSync(staging);
   writeFileSync(join(staging, 'staging.yaml'), serializeRegistriesD({ docker: { [registryIn]: { 'lookaside-staging': `file://${signatures}` } } }));
   const push = (variant: string, destination: string, sign: boolean) =>
-    sh('skopeo', ['--policy', accept, '--registries.d', staging, 'copy', '--quiet', '--dest-tls-verify=false', ...(sign ? ['--sign-by', fingerprint] : []), `tarball:${layerTar(variant)}`, `docker://${destination}`], gpg!.env);
+    sh(
+      'skopeo',
+      [
+        '--policy',
+        accept,
+        '--registries.d',
+        staging,
+        'copy',
+        '--quiet',
+        '--dest-tls-verify=false',
+        ...(sign ? ['--sign-by', fingerprint] : []),
+        `tarball:${layerTar(variant)}`,
+        `docker://${destination}`,
+      ],
+      gpg!.env,
+    );
   push('signed', SIGNED(), true);
   push('unsigned', UNSIGNED(), false);
   push('outside', OUTSIDE(), false);
@@ -120,13 +147,18 @@ base.before(async () => {
 
   // The --root tree (compliant /etc/containers for root) and the podman user living in it.
   tree = podsecTree('podsec-inotify-images-');
-  const policy: ContainersPolicy = { default: [{ type: 'reject' }], transports: { docker: { [registryIn]: [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: publicKey }] } } };
+  const policy: ContainersPolicy = {
+    default: [{ type: 'reject' }],
+    transports: { docker: { [registryIn]: [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: publicKey }] } },
+  };
   user = addPodmanUser(tree, USER, {
     runtimeDir: join(work, 'xdg'),
     files: {
       '.config/containers/policy.json': serializePolicy(policy),
       // podsec's registries.d shape (default-docker, both key names), pointed at the test's signature server.
-      '.config/containers/registries.d/default.yaml': serializeRegistriesD({ 'default-docker': { lookaside: `http://${lookaside}/sigstore/`, sigstore: `http://${lookaside}/sigstore/` } }),
+      '.config/containers/registries.d/default.yaml': serializeRegistriesD({
+        'default-docker': { lookaside: `http://${lookaside}/sigstore/`, sigstore: `http://${lookaside}/sigstore/` },
+      }),
     },
   });
 
@@ -159,7 +191,8 @@ test('unsigned → 102, outside the policy → 103, signed → nothing; CRITICAL
   assert.is(r.exitCode, 2, r.stdout + r.stderr);
   assert.equal(journal(r), [
     `<2>Critical: Critical(102): Users ${JSON.stringify(USER)} have unsigned images: ${JSON.stringify(USER)}: ${JSON.stringify(UNSIGNED())}`,
-    `<2>Critical: Critical(103): Users ${JSON.stringify(USER)} have images outside of supported policies: ${JSON.stringify(USER)}: ${JSON.stringify(OUTSIDE())}`,
+    `<2>Critical: Critical(103): Users ${JSON.stringify(USER)} have images outside of supported policies` +
+      `: ${JSON.stringify(USER)}: ${JSON.stringify(OUTSIDE())}`,
   ]);
   assert.match(r.stdout, new RegExp(`^POLICY CRITICAL\\(205\\): Users have images that violate established policies "${USER}" \\| violations=205\\n`));
   assert.not.ok((r.stdout + r.stderr).includes(':signed'), 'the signed image is not reported');
@@ -211,8 +244,15 @@ test('names a user writes into their images.json are data: quoted, one line each
   assert.is(lines.length, 2, lines.join('\n'));
   for (const line of lines) assert.match(line, /^<2>Critical: Critical\(10[23]\): Users /);
   // Every hostile name is in the report, JSON-quoted (so the newline cannot forge a journal entry).
-  for (const name of hostile) assert.ok(lines.some((l) => l.includes(JSON.stringify(name))), `${JSON.stringify(name)} not reported:\n${lines.join('\n')}`);
-  assert.not.ok(lines.some((l) => l.includes(JSON.stringify(SIGNED()))), 'the signed image is still not reported');
+  for (const name of hostile)
+    assert.ok(
+      lines.some((l) => l.includes(JSON.stringify(name))),
+      `${JSON.stringify(name)} not reported:\n${lines.join('\n')}`,
+    );
+  assert.not.ok(
+    lines.some((l) => l.includes(JSON.stringify(SIGNED()))),
+    'the signed image is still not reported',
+  );
 });
 
 test.run();

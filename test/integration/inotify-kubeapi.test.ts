@@ -32,7 +32,17 @@ function event(code: number, user: string, verb = 'list', resource = 'pods', ns?
       user: { username: user, groups: ['k8s', 'system:authenticated'] },
       sourceIPs: ['192.168.122.1'],
       objectRef: { resource, ...(ns ? { namespace: ns } : {}), apiVersion: 'v1' },
-      responseStatus: { metadata: {}, code, ...(code >= 400 ? { status: 'Failure', reason: code === 403 ? 'Forbidden' : 'Unauthorized', message: `${resource} is forbidden: User "${user}" cannot ${verb} resource "${resource}"` } : {}) },
+      responseStatus: {
+        metadata: {},
+        code,
+        ...(code >= 400
+          ? {
+              status: 'Failure',
+              reason: code === 403 ? 'Forbidden' : 'Unauthorized',
+              message: `${resource} is forbidden: User "${user}" cannot ${verb} resource "${resource}"`,
+            }
+          : {}),
+      },
       requestReceivedTimestamp: `2026-11-26T10:00:${String(n).padStart(2, '0')}.000000Z`,
       stageTimestamp: `2026-11-26T10:00:${String(n).padStart(2, '0')}.100000Z`,
     }) + '\n'
@@ -56,13 +66,29 @@ test('-d: 403/401 with user, verb, resource; cursor: no replay on restart; rotat
   const args = ['-d', '--root', tree.root, '-v'];
   let d = new Daemon(program, args);
   await d.waitFor(/^Debug: following/);
-  appendFileSync(log, event(200, 'ok') + event(403, 'u1', 'create', 'deployments', 'smf') + 'not json at all\n' + event(401, 'system:anonymous', 'get', 'nodes') + event(500, 'err'));
+  appendFileSync(
+    log,
+    event(200, 'ok') +
+      event(403, 'u1', 'create', 'deployments', 'smf') +
+      'not json at all\n' +
+      event(401, 'system:anonymous', 'get', 'nodes') +
+      event(500, 'err'),
+  );
   const forbiddenLine = await d.waitFor(/user "u1"/);
   assert.is(forbiddenLine.priority, 2);
-  assert.match(forbiddenLine.text, /^Critical: Forbidden request \(403\) of user "u1": verb "create" resource "deployments" namespace "smf" from "192.168.122.1" at 2026-11-26T10:00:\d\d.000000Z: "deployments is forbidden/);
+  assert.match(
+    forbiddenLine.text,
+    new RegExp(
+      String.raw`^Critical: Forbidden request \(403\) of user "u1": verb "create" resource "deployments" namespace "smf" ` +
+        String.raw`from "192.168.122.1" at 2026-11-26T10:00:\d\d.000000Z: "deployments is forbidden`,
+    ),
+  );
   await d.waitFor(/\(401\) of user "system:anonymous": verb "get" resource "nodes"/);
   assert.is(await d.stop(), 0);
-  assert.not.ok(d.lines.some((l) => /old-before-first-start|"ok"|"err"/.test(l.text)), 'history, 200 and 500 are not reported');
+  assert.not.ok(
+    d.lines.some((l) => /old-before-first-start|"ok"|"err"/.test(l.text)),
+    'history, 200 and 500 are not reported',
+  );
 
   // Down: one more event, then kube-apiserver rotates (rename + new file) and logs another.
   appendFileSync(log, event(403, 'before-rotation'));
@@ -70,8 +96,14 @@ test('-d: 403/401 with user, verb, resource; cursor: no replay on restart; rotat
   writeFileSync(log, event(403, 'after-rotation'));
   d = new Daemon(program, args);
   await d.waitFor(/user "after-rotation"/);
-  assert.ok(d.lines.some((l) => /user "before-rotation"/.test(l.text)), 'the tail of the rotated file was read');
-  assert.not.ok(d.lines.some((l) => /user "u1"/.test(l.text)), 'no replay after a restart');
+  assert.ok(
+    d.lines.some((l) => /user "before-rotation"/.test(l.text)),
+    'the tail of the rotated file was read',
+  );
+  assert.not.ok(
+    d.lines.some((l) => /user "u1"/.test(l.text)),
+    'no replay after a restart',
+  );
   // Running: rotate again.
   appendFileSync(log, event(403, 'live-old'));
   await d.waitFor(/user "live-old"/);
@@ -85,7 +117,10 @@ test('-d: 403/401 with user, verb, resource; cursor: no replay on restart; rotat
   assert.is(forbiddenLog.length, 6);
   const digest = await run(program, ['-m', '--root', tree.root], { env: JOURNAL_ENV });
   assert.is(digest.exitCode, 0, digest.stderr);
-  assert.match(digest.stderr, /^<5>Low: 6 forbidden requests to the Kubernetes API from 2026-11-26T10:00:\d\d.000000Z to .*: user "u1" "create" "deployments" in "smf" ×1/m);
+  assert.match(
+    digest.stderr,
+    /^<5>Low: 6 forbidden requests to the Kubernetes API from 2026-11-26T10:00:\d\d.000000Z to .*: user "u1" "create" "deployments" in "smf" ×1/m,
+  );
   assert.not.ok(existsSync(join(stateDir, 'forbidden.log')));
   assert.ok(existsSync(join(stateDir, 'forbidden.log.1')));
   const again = await run(program, ['-m', '--root', tree.root], { env: JOURNAL_ENV });

@@ -33,14 +33,60 @@ test('a compliant node: POLICY OK, exit 0, nothing in the journal', async () => 
 
 test('each drift is CRITICAL with its code; the journal gets one Critical line per finding', async () => {
   const cases: [string, (t: Tree) => void, RegExp][] = [
-    ['default insecureAcceptAnything', (t) => t.write('etc/containers/policy.json', JSON.stringify({ ...COMPLIANT_POLICY, default: [{ type: 'insecureAcceptAnything' }] })), /Critical\(102\): Users "root" have defaultPolicy!=reject/],
-    ['registry.local removed', (t) => t.write('etc/containers/policy.json', JSON.stringify({ default: [{ type: 'reject' }], transports: { docker: {} } })), /Critical\(103\): Users "root" do not require signatures for registry.local/],
-    ['an unsigned registry', (t) => t.write('etc/containers/policy.json', JSON.stringify({ ...COMPLIANT_POLICY, transports: { docker: { ...COMPLIANT_POLICY.transports.docker, 'docker.io': [{ type: 'insecureAcceptAnything' }] } } })), /Critical\(104\): Users "root" have registries that do not require signatures in policy.json: "root": "docker.io"/],
-    ['an oci transport', (t) => t.write('etc/containers/policy.json', JSON.stringify({ ...COMPLIANT_POLICY, transports: { ...COMPLIANT_POLICY.transports, oci: { '': [{ type: 'insecureAcceptAnything' }] } } })), /Critical\(105\): Users "root" have transports other than docker in policy.json: "root": "oci"/],
-    ['a changed lookaside', (t) => t.write('etc/containers/registries.d/default.yaml', 'default-docker:\n  lookaside: http://evil.example:81/sigstore/\n'), /Critical\(106\): Users "root" have a lookaside for registry.local other than http:\/\/sigstore.local:81\/sigstore\/: "root": "http:\/\/evil.example:81\/sigstore\/"/],
-    ['a lookaside for registry.local only', (t) => t.write('etc/containers/registries.d/local.yaml', 'docker:\n  registry.local:\n    lookaside: http://other:81/s/\n'), /Critical\(106\)/],
-    ['a malformed policy (upstream said OK)', (t) => t.write('etc/containers/policy.json', '{"default": [{"type": "reject"}],'), /Critical\(200\): Users "root" have a containers policy that cannot be used: "root": "\/etc\/containers\/policy.json":1:\d+ is not valid JSON/],
-    ['an unknown requirement type', (t) => t.write('etc/containers/policy.json', JSON.stringify({ default: [{ type: 'acceptEverything' }] })), /Critical\(200\)/],
+    [
+      'default insecureAcceptAnything',
+      (t) => t.write('etc/containers/policy.json', JSON.stringify({ ...COMPLIANT_POLICY, default: [{ type: 'insecureAcceptAnything' }] })),
+      /Critical\(102\): Users "root" have defaultPolicy!=reject/,
+    ],
+    [
+      'registry.local removed',
+      (t) => t.write('etc/containers/policy.json', JSON.stringify({ default: [{ type: 'reject' }], transports: { docker: {} } })),
+      /Critical\(103\): Users "root" do not require signatures for registry.local/,
+    ],
+    [
+      'an unsigned registry',
+      (t) =>
+        t.write(
+          'etc/containers/policy.json',
+          JSON.stringify({
+            ...COMPLIANT_POLICY,
+            transports: { docker: { ...COMPLIANT_POLICY.transports.docker, 'docker.io': [{ type: 'insecureAcceptAnything' }] } },
+          }),
+        ),
+      /Critical\(104\): Users "root" have registries that do not require signatures in policy.json: "root": "docker.io"/,
+    ],
+    [
+      'an oci transport',
+      (t) =>
+        t.write(
+          'etc/containers/policy.json',
+          JSON.stringify({ ...COMPLIANT_POLICY, transports: { ...COMPLIANT_POLICY.transports, oci: { '': [{ type: 'insecureAcceptAnything' }] } } }),
+        ),
+      /Critical\(105\): Users "root" have transports other than docker in policy.json: "root": "oci"/,
+    ],
+    [
+      'a changed lookaside',
+      (t) => t.write('etc/containers/registries.d/default.yaml', 'default-docker:\n  lookaside: http://evil.example:81/sigstore/\n'),
+      new RegExp(
+        String.raw`Critical\(106\): Users "root" have a lookaside for registry.local other than http://sigstore.local:81/sigstore/: ` +
+          String.raw`"root": "http://evil.example:81/sigstore/"`,
+      ),
+    ],
+    [
+      'a lookaside for registry.local only',
+      (t) => t.write('etc/containers/registries.d/local.yaml', 'docker:\n  registry.local:\n    lookaside: http://other:81/s/\n'),
+      /Critical\(106\)/,
+    ],
+    [
+      'a malformed policy (upstream said OK)',
+      (t) => t.write('etc/containers/policy.json', '{"default": [{"type": "reject"}],'),
+      /Critical\(200\): Users "root" have a containers policy that cannot be used: "root": "\/etc\/containers\/policy.json":1:\d+ is not valid JSON/,
+    ],
+    [
+      'an unknown requirement type',
+      (t) => t.write('etc/containers/policy.json', JSON.stringify({ default: [{ type: 'acceptEverything' }] })),
+      /Critical\(200\)/,
+    ],
     ['no policy at all', (t) => rmSync(join(t.root, 'etc/containers/policy.json')), /Critical\(200\): .* is missing/],
   ];
   for (const [name, change, line] of cases) {
@@ -49,7 +95,10 @@ test('each drift is CRITICAL with its code; the journal gets one Critical line p
     const r = await check(tree);
     assert.is(r.exitCode, 2, `${name}: ${r.stdout}`);
     assert.match(r.stdout, /^POLICY CRITICAL\(\d+\): Violation of user containerization policies "root" \| violations=\d+\n$/, name);
-    assert.ok(journalOf(r.stderr).some((l) => l.startsWith('<2>Critical: ') && line.test(l)), `${name}:\n${r.stderr}`);
+    assert.ok(
+      journalOf(r.stderr).some((l) => l.startsWith('<2>Critical: ') && line.test(l)),
+      `${name}:\n${r.stderr}`,
+    );
     tree.cleanup();
   }
 });
@@ -60,7 +109,10 @@ test('users: podman user in wheel (exact group names), makers exempt from defaul
   tree.addUser('podmanx', 2002, ['podman_dev']); // "podman" is a substring of podman_dev: not a podman user
   const maker = join(tree.root, 'home/podmanx/.config/containers');
   mkdirSync(maker, { recursive: true });
-  writeFileSync(join(maker, 'policy.json'), JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }], transports: { 'docker-archive': { '': [{ type: 'insecureAcceptAnything' }] } } }));
+  writeFileSync(
+    join(maker, 'policy.json'),
+    JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }], transports: { 'docker-archive': { '': [{ type: 'insecureAcceptAnything' }] } } }),
+  );
   const r = await check(tree, ['-vv']);
   assert.is(r.exitCode, 2);
   assert.match(r.stderr, /Critical\(107\): Users "wheely" are in the podman group and in the wheel group/);
@@ -136,10 +188,20 @@ test('--watch: every drift reaches the journal; a user config appearing later is
       renameSync(join(tree.root, 'etc/containers/.policy.json.tmp'), join(tree.root, 'etc/containers/policy.json'));
     }, /^Critical: Critical\(102\): Users "root" "u1"/);
     await timed(() => tree.write('etc/containers/registries.d/default.yaml', 'default-docker:\n  lookaside: http://x/\n'), /^Critical: Critical\(106\)/);
-    await timed(() => tree.write('etc/group', tree.read('etc/group').replace('wheel:x:10:root', 'wheel:x:10:root,u1')), /^Critical: Critical\(107\): Users "u1"/);
+    await timed(
+      () => tree.write('etc/group', tree.read('etc/group').replace('wheel:x:10:root', 'wheel:x:10:root,u1')),
+      /^Critical: Critical\(107\): Users "u1"/,
+    );
     // ~/.config/containers did not exist at start: it is picked up, and its policy watched.
     await timed(() => mkdirSync(join(home, '.config/containers'), { recursive: true }), /Users "u1" can change their .config\/containers directory/);
-    await timed(() => writeFileSync(join(home, '.config/containers/policy.json'), JSON.stringify({ ...COMPLIANT_POLICY, transports: { ...COMPLIANT_POLICY.transports, dir: { '': [{ type: 'insecureAcceptAnything' }] } } })), /^Critical: Critical\(105\): Users "u1"/);
+    await timed(
+      () =>
+        writeFileSync(
+          join(home, '.config/containers/policy.json'),
+          JSON.stringify({ ...COMPLIANT_POLICY, transports: { ...COMPLIANT_POLICY.transports, dir: { '': [{ type: 'insecureAcceptAnything' }] } } }),
+        ),
+      /^Critical: Critical\(105\): Users "u1"/,
+    );
     // chattr +i makes no inotify event: the periodic check (--recheck 1) sees it.
     const start = Date.now();
     execFileSync('chattr', ['+i', join(home, '.config/containers')]);

@@ -54,7 +54,10 @@ base.after(async () => {
 });
 
 const tmux = async (...args: string[]) => {
-  const result = await run('tmux', ['-S', join(dir, 'tmux.sock'), '-f', '/dev/null', ...args], { env: { TMUX: undefined, TERM: 'xterm-256color' }, timeoutMs: 10_000 });
+  const result = await run('tmux', ['-S', join(dir, 'tmux.sock'), '-f', '/dev/null', ...args], {
+    env: { TMUX: undefined, TERM: 'xterm-256color' },
+    timeoutMs: 10_000,
+  });
   assert.is(result.exitCode, 0, `tmux ${args.join(' ')}: ${result.stderr}`);
   return result.stdout;
 };
@@ -94,7 +97,10 @@ test('on a terminal: one bar redrawn in place, ending at the final count', async
   assert.equal(bars(lines), ['Pushing images [##############################] 10/10 image-10'], lines.join('\n'));
   // The bar's line is the one right before the program's last output: drawn in place, not scrolled.
   assert.is(lines[lines.indexOf(FINISHED) - 1], 'Pushing images [##############################] 10/10 image-10');
-  assert.not.ok(lines.some((l) => /\d+\/10 image-\d+/.test(l) && !l.includes('10/10 image-10')), lines.join('\n'));
+  assert.not.ok(
+    lines.some((l) => /\d+\/10 image-\d+/.test(l) && !l.includes('10/10 image-10')),
+    lines.join('\n'),
+  );
 });
 
 test('on a terminal: a name longer than the pane is cut, the line does not wrap', async () => {

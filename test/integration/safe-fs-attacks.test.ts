@@ -6,7 +6,20 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
@@ -142,8 +155,14 @@ it('(4) a group- or world-writable parent owned by another user is refused; noth
   chownSync(drop, uid, gid);
   chmodSync(drop, 0o777);
   const target = join(drop, 'x.conf');
-  assert.throws(() => atomicWrite(target, 'x', { mode: 0o644, root }), (e: unknown) => unsafe(e) && /owned by uid/.test((e as Error).message));
-  assert.throws(() => atomicWrite(target, 'x', { mode: 0o644, root, trustedOwner: uid }), (e: unknown) => unsafe(e) && /writable by group or others/.test((e as Error).message));
+  assert.throws(
+    () => atomicWrite(target, 'x', { mode: 0o644, root }),
+    (e: unknown) => unsafe(e) && /owned by uid/.test((e as Error).message),
+  );
+  assert.throws(
+    () => atomicWrite(target, 'x', { mode: 0o644, root, trustedOwner: uid }),
+    (e: unknown) => unsafe(e) && /writable by group or others/.test((e as Error).message),
+  );
   chmodSync(drop, 0o775);
   assert.throws(() => atomicWrite(target, 'x', { mode: 0o644, root, trustedOwner: uid }), unsafe);
   chownSync(drop, 0, 0);

@@ -100,9 +100,12 @@ it.after(async () => {
   if (scratch) rmSync(scratch, { recursive: true, force: true });
 });
 
-it('master: role detected from the namespace\'s address; configs for the master\'s address only', () => {
+it("master: role detected from the namespace's address; configs for the master's address only", () => {
   assert.ok(readlinkSync(join(master, 'etc/containers/policy.json')).startsWith('policy_'));
-  assert.match(readFileSync(join(master, 'etc/hosts'), 'utf8'), new RegExp(`^${pair.master.address.replace(/\./g, '\\.')} registry\\.local sigstore\\.local trivy\\.local$`, 'm'));
+  assert.match(
+    readFileSync(join(master, 'etc/hosts'), 'utf8'),
+    new RegExp(`^${pair.master.address.replace(/\./g, '\\.')} registry\\.local sigstore\\.local trivy\\.local$`, 'm'),
+  );
   assert.match(readFileSync(join(master, NGINX_CONF), 'utf8'), new RegExp(`listen ${pair.master.address}:81;`));
   assert.match(readFileSync(join(master, REGISTRY_CONF), 'utf8'), new RegExp(`addr: ${pair.master.address}:80\\n`));
   assert.match(readFileSync(join(master, REGISTRY_CONF), 'utf8'), /rootdirectory: \/var\/lib\/containers\/storage\/volumes\/registry\/_data/);
@@ -135,7 +138,7 @@ it('node: bootstrap with the fingerprint the master printed', async () => {
   assert.is(ran.exitCode, 0, ran.stderr);
   assert.match(ran.stdout, /The trust bundle of .* \(serial \d+\) is verified/);
   const served = readFileSync(join(master, KEYS, 'policy.json'));
-  assert.ok(readFileSync(join(node, 'etc/containers/policy.json')).equals(served), 'the node\'s policy is the served policy, byte for byte');
+  assert.ok(readFileSync(join(node, 'etc/containers/policy.json')).equals(served), "the node's policy is the served policy, byte for byte");
   assert.ok(readlinkSync(join(node, 'etc/containers/policy.json')).startsWith('policy_'));
   const keysDir = await import('node:fs').then((fs) => fs.statSync(join(node, KEYS)));
   assert.is(keysDir.gid, PODMAN_GID);
@@ -166,7 +169,12 @@ it('master adds an image maker: the node picks up the new key and scope without 
   // And a sigstore maker: its signatures are registry attachments, which the node must be told to read.
   writeFileSync(join(master, KEYS, 'bob.pub'), '-----BEGIN PUBLIC KEY-----\nbob\n-----END PUBLIC KEY-----\n', { mode: 0o644 });
   policy.transports.docker['registry.local/p11/sig'] = [{ type: 'sigstoreSigned', keyPath: '/var/sigstore/keys/bob.pub' }];
-  installManaged(join(master, 'etc/containers/policy.json'), JSON.stringify(policy, null, 2) + '\n', { root: master, prefix: 'policy_', timestamp: new Date(Date.now() + 1000), mode: 0o644 });
+  installManaged(join(master, 'etc/containers/policy.json'), JSON.stringify(policy, null, 2) + '\n', {
+    root: master,
+    prefix: 'policy_',
+    timestamp: new Date(Date.now() + 1000),
+    mode: 0o644,
+  });
   const republished = await createPolicy(master, [pair.master.address], pair.master);
   assert.is(republished.exitCode, 0, republished.stderr);
   assert.match(republished.stdout, /sign and publish the trust bundle/);

@@ -5,7 +5,20 @@
  * upstream (proof 6): a symlink planted in a maker's ~/.config/containers is never followed, and
  * a maker can replace neither another maker's key nor the published policy.
  */
-import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -50,7 +63,8 @@ async function refused(name: string, args: string[], exitCode: number, message: 
   assert.equal(treeDiff(before, treeHashes(root)), [], 'the tree changed');
 }
 
-const maker = (args: string[], exitCode: number, message: RegExp) => refused('podsec-create-imagemakeruser', ['--password-file', pw, '--gpg-generate', '--no-key-passphrase', ...args], exitCode, message);
+const maker = (args: string[], exitCode: number, message: RegExp) =>
+  refused('podsec-create-imagemakeruser', ['--password-file', pw, '--gpg-generate', '--no-key-passphrase', ...args], exitCode, message);
 
 test('user name with ";" is refused', () => maker(['a;b@registry.local/x'], 1, /invalid user name "a;b": the character ";" is not allowed/));
 test('user name with $(…) is refused, nothing runs', async () => {
@@ -60,28 +74,45 @@ test('user name with $(…) is refused, nothing runs', async () => {
 });
 test('user name with a space is refused', () => maker(['has space@registry.local/x'], 1, /invalid user name "has space"/));
 test('user name "../etc" is refused', () => maker(['../etc@registry.local/x'], 1, /invalid user name "\.\.\/etc"/));
-test('user name with a leading "-" is refused (not taken as an option)', () => maker(['--', '-oroot@registry.local/x'], 1, /invalid user name "-oroot": it starts with "-"/));
+test('user name with a leading "-" is refused (not taken as an option)', () =>
+  maker(['--', '-oroot@registry.local/x'], 1, /invalid user name "-oroot": it starts with "-"/));
 test('user name longer than 32 characters is refused', () => maker([`${'a'.repeat(33)}@registry.local/x`], 1, /longer than 32 characters/));
 test('an existing system user is refused', () => maker(['daemon@registry.local/x'], 1, /the user "daemon" already exists; use --reconfigure/));
 test('an existing system user is refused even with --reconfigure', () => maker(['--reconfigure', 'bin@registry.local/x'], 1, /"bin" is a system account/));
 test('an existing user is refused without --reconfigure', () => maker(['poduser@registry.local/y'], 1, /the user "poduser" already exists/));
-test('the same repository path twice is refused (exit 2)', () => maker(['a1@registry.local/dup', 'a2@registry.local/dup'], 2, /Two matching repository paths registry\.local\/dup/));
-test('a path another maker signs is refused (exit 2)', () => maker(['a3@registry.local/taken'], 2, /Two matching repository paths registry\.local\/taken: it is already signed with \/var\/sigstore\/keys\/owner\.pub/));
-test('a repository path outside registry.local is refused', () => maker(['a4@docker.io/library'], 1, /invalid repository path "docker\.io\/library": it is not under registry\.local/));
-test('a repository path with ".." is refused', () => maker(['a5@registry.local/../x'], 1, /invalid repository path "registry\.local\/\.\.\/x": it has a "\.\." component/));
+test('the same repository path twice is refused (exit 2)', () =>
+  maker(['a1@registry.local/dup', 'a2@registry.local/dup'], 2, /Two matching repository paths registry\.local\/dup/));
+test('a path another maker signs is refused (exit 2)', () =>
+  maker(['a3@registry.local/taken'], 2, /Two matching repository paths registry\.local\/taken: it is already signed with \/var\/sigstore\/keys\/owner\.pub/));
+test('a repository path outside registry.local is refused', () =>
+  maker(['a4@docker.io/library'], 1, /invalid repository path "docker\.io\/library": it is not under registry\.local/));
+test('a repository path with ".." is refused', () =>
+  maker(['a5@registry.local/../x'], 1, /invalid repository path "registry\.local\/\.\.\/x": it has a "\.\." component/));
 test('an argument without "@" among several is refused', () => maker(['a6', 'a7@registry.local/z'], 1, /format is <user>@<repository_path>/));
-test('a missing password file is refused', () => refused('podsec-create-imagemakeruser', ['--password-file', join(m.work, 'nope'), '--gpg-generate', '--no-key-passphrase', 'a8@registry.local/q'], 1, /cannot read .*nope/));
+test('a missing password file is refused', () =>
+  refused(
+    'podsec-create-imagemakeruser',
+    ['--password-file', join(m.work, 'nope'), '--gpg-generate', '--no-key-passphrase', 'a8@registry.local/q'],
+    1,
+    /cannot read .*nope/,
+  ));
 test('--gpg-public-key with a file that is not a key is refused', async () => {
   const file = join(m.work, 'not-a-key.asc');
   writeFileSync(file, 'hello\n');
-  await refused('podsec-create-imagemakeruser', ['--password-file', pw, '--gpg-public-key', file, 'a9@registry.local/k'], 1, /not a usable OpenPGP public key|must hold exactly one public key/);
+  await refused(
+    'podsec-create-imagemakeruser',
+    ['--password-file', pw, '--gpg-public-key', file, 'a9@registry.local/k'],
+    1,
+    /not a usable OpenPGP public key|must hold exactly one public key/,
+  );
 });
 test('--gpg-public-key with a private key is refused', async () => {
   const file = join(m.work, 'private.asc');
   writeFileSync(file, '-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nxx\n-----END PGP PRIVATE KEY BLOCK-----\n');
   await refused('podsec-create-imagemakeruser', ['--password-file', pw, '--gpg-public-key', file, 'a10@registry.local/k'], 1, /is a private key/);
 });
-test('conflicting key options are refused', () => refused('podsec-create-imagemakeruser', ['--sigstore', '--gpg-generate', 'a11@registry.local/k'], 1, /--gpg-generate, --sigstore exclude each other/));
+test('conflicting key options are refused', () =>
+  refused('podsec-create-imagemakeruser', ['--sigstore', '--gpg-generate', 'a11@registry.local/k'], 1, /--gpg-generate, --sigstore exclude each other/));
 test('a malformed existing policy.json is refused, naming where it is broken', async () => {
   const copy = join(m.work, 'malformed-tree');
   cpSync(m.root, copy, { recursive: true, verbatimSymlinks: true, filter: (source) => !source.startsWith(join(m.root, 'home')) });
@@ -89,16 +120,44 @@ test('a malformed existing policy.json is refused, naming where it is broken', a
   const target = readlinkSync(join(copy, 'etc/containers/policy.json'));
   writeFileSync(join(copy, 'etc/containers', target), '{\n  "default": [ { "type": "reject" } ],\n  "transports": { "docker": { "x": [ } }\n}\n');
   try {
-    await refused('podsec-create-imagemakeruser', ['--password-file', pw, '--gpg-generate', '--no-key-passphrase', 'a12@registry.local/m'], 1, /refusing to edit a malformed policy: \/etc\/containers\/policy\.json:3:\d+: not valid JSON/, { root: copy });
+    await refused(
+      'podsec-create-imagemakeruser',
+      ['--password-file', pw, '--gpg-generate', '--no-key-passphrase', 'a12@registry.local/m'],
+      1,
+      /refusing to edit a malformed policy: \/etc\/containers\/policy\.json:3:\d+: not valid JSON/,
+      { root: copy },
+    );
   } finally {
     removeTree(copy);
   }
 });
 test('not on the master (registry.local bound to another host) it is refused', () =>
-  refused('podsec-create-imagemakeruser', ['--password-file', pw, '--gpg-generate', '--no-key-passphrase', 'a13@registry.local/n'], 1, /bound in \/etc\/hosts to the remote server .*It is not possible to create users of the container image developer class/, { outside: true }));
+  refused(
+    'podsec-create-imagemakeruser',
+    ['--password-file', pw, '--gpg-generate', '--no-key-passphrase', 'a13@registry.local/n'],
+    1,
+    /bound in \/etc\/hosts to the remote server .*It is not possible to create users of the container image developer class/,
+    { outside: true },
+  ));
 test('not root: refused', async () => {
   const before = treeHashes(m.root);
-  const result = await runCommand('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, await bundledProgram('podsec-create-imagemakeruser'), '--root', m.root, '--no-password', '--sigstore', '--no-key-passphrase', 'a14@registry.local/r'], { netns: m.pair.master });
+  const result = await runCommand(
+    'setpriv',
+    [
+      '--reuid=65534',
+      '--regid=65534',
+      '--clear-groups',
+      process.execPath,
+      await bundledProgram('podsec-create-imagemakeruser'),
+      '--root',
+      m.root,
+      '--no-password',
+      '--sigstore',
+      '--no-key-passphrase',
+      'a14@registry.local/r',
+    ],
+    { netns: m.pair.master },
+  );
   assert.is(result.exitCode, 1, result.stderr);
   assert.match(result.stderr, /must be run by a user with root rights/);
   assert.equal(treeDiff(before, treeHashes(m.root)), []);
@@ -112,7 +171,14 @@ test('create-podmanusers: a system account refused', () => podman(['--reconfigur
 
 test('--dry-run lists the changes and changes nothing', async () => {
   const before = treeHashes(m.root);
-  const ran = await m.program('podsec-create-imagemakeruser', ['--dry-run', '--password-file', pw, '--gpg-generate', '--no-key-passphrase', 'dry@registry.local/dry']);
+  const ran = await m.program('podsec-create-imagemakeruser', [
+    '--dry-run',
+    '--password-file',
+    pw,
+    '--gpg-generate',
+    '--no-key-passphrase',
+    'dry@registry.local/dry',
+  ]);
   assert.is(ran.exitCode, 0, ran.stderr);
   assert.match(ran.stdout, /^Dry run: nothing is changed/);
   assert.match(ran.stdout, /create the user dry/);
@@ -175,7 +241,12 @@ test('a symlink planted at ~maker/.config/containers/policy.json is not followed
 
 test('reconfiguring a maker whose policy.json is a planted symlink is refused, the target untouched', async () => {
   const canary = join(m.work, 'root-owned-canary');
-  await refused('podsec-create-imagemakeruser', ['--reconfigure', 'owner@registry.local/taken'], 1, /refusing to write ~owner\/\.config\/containers\/policy\.json: it is a symlink/);
+  await refused(
+    'podsec-create-imagemakeruser',
+    ['--reconfigure', 'owner@registry.local/taken'],
+    1,
+    /refusing to write ~owner\/\.config\/containers\/policy\.json: it is a symlink/,
+  );
   assert.is(readFileSync(canary, 'utf8'), 'root data\n');
 });
 
@@ -192,7 +263,7 @@ test('a registries.d directory swapped for a symlink to /etc/containers/registri
   assert.equal(treeDiff(before, treeHashes(systemDir)), []);
 });
 
-test('a maker can replace neither another maker\'s key nor the published policy', async () => {
+test("a maker can replace neither another maker's key nor the published policy", async () => {
   const keys = join(m.root, 'var/sigstore/keys');
   const before = treeHashes(keys);
   const bogus = join(m.work, 'bogus');

@@ -27,7 +27,6 @@ const base = suite('trust makers crash safety');
 const TOOLS = ['useradd', 'ip', 'docker-registry', 'nginx', 'unshare', 'runuser', 'chattr', 'lsattr'];
 const test = withTools(base, TOOLS);
 
-
 let m: MasterEnv;
 
 base.before(async () => {
@@ -48,7 +47,20 @@ const publishedPath = () => join(m.root, 'var/sigstore/keys/policy.json');
  */
 async function makerRun(user: string, env: Record<string, string> = {}, extra: string[] = []): Promise<{ exitCode: number | null; stderr: string }> {
   const bundle = await faultBundle('podsec-create-imagemakeruser');
-  const args = ['netns', 'exec', m.pair.master.name, process.execPath, bundle, '--root', m.root, '--no-password', '--sigstore', '--no-key-passphrase', ...extra, `${user}@registry.local/crash/${user}`];
+  const args = [
+    'netns',
+    'exec',
+    m.pair.master.name,
+    process.execPath,
+    bundle,
+    '--root',
+    m.root,
+    '--no-password',
+    '--sigstore',
+    '--no-key-passphrase',
+    ...extra,
+    `${user}@registry.local/crash/${user}`,
+  ];
   return new Promise((resolve, reject) => {
     const child = spawn('ip', args, { detached: true, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LANG: 'C', LC_ALL: 'C', ...env } });
     let stderr = '';
@@ -76,7 +88,8 @@ function snapshot(root: string): () => void {
   const copy = join(snapDir, 'root');
   cpSync(root, copy, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
   spawnSync('chattr', ['-R', '-f', '-i', join(copy, 'home')], { stdio: 'ignore' });
-  const lsattr = spawnSync('sh', ['-c', 'find "$1" -xdev -type d -print0 | xargs -0 -r lsattr -d', 'sh', join(root, 'home')], { encoding: 'utf8' }).stdout ?? '';
+  const lsattr =
+    spawnSync('sh', ['-c', 'find "$1" -xdev -type d -print0 | xargs -0 -r lsattr -d', 'sh', join(root, 'home')], { encoding: 'utf8' }).stdout ?? '';
   const immutable = lsattr
     .split('\n')
     .map((line) => /^(\S+)\s+(.+)$/.exec(line))
@@ -94,51 +107,58 @@ function snapshot(root: string): () => void {
   };
 }
 
-test('create-imagemakeruser: killed at every write step, the policy is old or new and never names a missing key; --reconfigure completes the maker', async () => {
-  const started = Date.now();
-  const first = await makerRun('crashwarm');
-  assert.is(first.exitCode, 0, first.stderr);
-  const restore = snapshot(m.root);
-  const user = 'crash';
-  let oldSeen = 0;
-  let newSeen = 0;
-  const result = await crashAtEveryStep({
-    prepare: () => {
-      restore();
-      const before = readFileSync(policyPath(), 'utf8');
-      const expected = serializePolicy(withMakers(parsePolicy(before, 'before'), [{ user, kind: 'sigstore', repoPaths: [`registry.local/crash/${user}`] }]));
-      return { before, expected, published: readFileSync(publishedPath(), 'utf8') };
-    },
-    run: (env) => makerRun(user, env),
-    afterComplete: ({ expected }) => {
-      assert.is(readFileSync(policyPath(), 'utf8'), expected);
-      assert.is(readFileSync(publishedPath(), 'utf8'), expected);
-    },
-    afterKill: (step, { before, expected, published: publishedBefore }) => {
-      const context = `killed at step ${step.n} (${step.label})`;
-      const after = readFileSync(policyPath(), 'utf8');
-      parsePolicy(after, policyPath());
-      assert.ok(after === before || after === expected, `${context}: policy.json is neither the old nor the new policy:\n${after}`);
-      if (after === expected) {
-        newSeen++;
-        assert.ok(existsSync(join(m.root, `var/sigstore/keys/${user}.pub`)), `${context}: the policy names ${user}.pub, which is missing`);
-      } else oldSeen++;
-      const published = readFileSync(publishedPath(), 'utf8');
-      parsePolicy(published, publishedPath());
-      assert.ok([publishedBefore, before, expected].includes(published), `${context}: the published policy is none of the system's policies`);
-    },
-    // The killed maker is completed by --reconfigure (its account may exist or not).
-    converge: async (step, { expected }) => {
-      const context = `after the kill at step ${step.n} (${step.label})`;
-      const again = await makerRun(user, {}, ['--reconfigure']);
-      assert.is(again.exitCode, 0, `${context}: ${again.stderr}`);
-      assert.is(readFileSync(policyPath(), 'utf8'), expected, context);
-      assert.ok(existsSync(join(m.root, `var/sigstore/keys/${user}.pub`)), context);
-      assert.is(readFileSync(publishedPath(), 'utf8'), expected, `${context}: a complete run publishes the current policy`);
-    },
-  });
-  assert.ok(oldSeen > 0 && newSeen > 0, `kills before and after the policy switch (old ${oldSeen}, new ${newSeen})`);
-  process.stdout.write(`makers crash: ${result.steps.length} write steps, each a kill point (${result.kills} kills), policy old ${oldSeen} / new ${newSeen} times, ${Date.now() - started} ms\n${result.steps.map((s) => `  ${s.n} ${s.label}`).join('\n')}\n`);
-});
+test(
+  'create-imagemakeruser: killed at every write step, the policy is old or new and never names a ' + 'missing key; --reconfigure completes the maker',
+  async () => {
+    const started = Date.now();
+    const first = await makerRun('crashwarm');
+    assert.is(first.exitCode, 0, first.stderr);
+    const restore = snapshot(m.root);
+    const user = 'crash';
+    let oldSeen = 0;
+    let newSeen = 0;
+    const result = await crashAtEveryStep({
+      prepare: () => {
+        restore();
+        const before = readFileSync(policyPath(), 'utf8');
+        const expected = serializePolicy(withMakers(parsePolicy(before, 'before'), [{ user, kind: 'sigstore', repoPaths: [`registry.local/crash/${user}`] }]));
+        return { before, expected, published: readFileSync(publishedPath(), 'utf8') };
+      },
+      run: (env) => makerRun(user, env),
+      afterComplete: ({ expected }) => {
+        assert.is(readFileSync(policyPath(), 'utf8'), expected);
+        assert.is(readFileSync(publishedPath(), 'utf8'), expected);
+      },
+      afterKill: (step, { before, expected, published: publishedBefore }) => {
+        const context = `killed at step ${step.n} (${step.label})`;
+        const after = readFileSync(policyPath(), 'utf8');
+        parsePolicy(after, policyPath());
+        assert.ok(after === before || after === expected, `${context}: policy.json is neither the old nor the new policy:\n${after}`);
+        if (after === expected) {
+          newSeen++;
+          assert.ok(existsSync(join(m.root, `var/sigstore/keys/${user}.pub`)), `${context}: the policy names ${user}.pub, which is missing`);
+        } else oldSeen++;
+        const published = readFileSync(publishedPath(), 'utf8');
+        parsePolicy(published, publishedPath());
+        assert.ok([publishedBefore, before, expected].includes(published), `${context}: the published policy is none of the system's policies`);
+      },
+      // The killed maker is completed by --reconfigure (its account may exist or not).
+      converge: async (step, { expected }) => {
+        const context = `after the kill at step ${step.n} (${step.label})`;
+        const again = await makerRun(user, {}, ['--reconfigure']);
+        assert.is(again.exitCode, 0, `${context}: ${again.stderr}`);
+        assert.is(readFileSync(policyPath(), 'utf8'), expected, context);
+        assert.ok(existsSync(join(m.root, `var/sigstore/keys/${user}.pub`)), context);
+        assert.is(readFileSync(publishedPath(), 'utf8'), expected, `${context}: a complete run publishes the current policy`);
+      },
+    });
+    assert.ok(oldSeen > 0 && newSeen > 0, `kills before and after the policy switch (old ${oldSeen}, new ${newSeen})`);
+    process.stdout.write(
+      `makers crash: ${result.steps.length} write steps, each a kill point (${result.kills} kills), policy old ${oldSeen} / new ${newSeen} times` +
+        `, ${Date.now() - started} ms` +
+        `\n${result.steps.map((s) => `  ${s.n} ${s.label}`).join('\n')}\n`,
+    );
+  },
+);
 
 test.run();

@@ -34,7 +34,10 @@ base.after(async () => {
 async function onTerminal(argv: string[], dialogue: [RegExp, string][], timeoutMs = 120_000): Promise<{ code: number | null; output: string }> {
   const quoted = argv.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
   return new Promise((resolve, reject) => {
-    const child = spawn('ip', ['netns', 'exec', m.pair.master.name, 'script', '-qefc', quoted, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, LANG: 'C', TERM: 'dumb' } });
+    const child = spawn('ip', ['netns', 'exec', m.pair.master.name, 'script', '-qefc', quoted, '/dev/null'], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, LANG: 'C', TERM: 'dumb' },
+    });
     let output = '';
     let step = 0;
     let seen = 0;
@@ -99,7 +102,7 @@ test('two different password entries are refused and the new account is removed 
   assert.not.match(readFileSync(join(m.root, 'etc/containers/policy.json'), 'utf8'), /registry\.local\/mis/);
 });
 
-test('runs gpg\'s own key dialogue in the maker\'s keyring and installs the new public key', async () => {
+test("runs gpg's own key dialogue in the maker's keyring and installs the new public key", async () => {
   const bundle = await bundledProgram('podsec-create-imagemakeruser');
   const { code, output } = await onTerminal(
     [process.execPath, bundle, '--root', m.root, 'imk@registry.local/imk'],

@@ -76,7 +76,19 @@ base.after(async () => {
 const pull = (image: string) => m.asUser('poduser', ['podman', 'pull', '--quiet', image], { timeoutMs: 120_000 });
 /** A maker pushes a layout image with plain skopeo, signed with `signBy` or unsigned. */
 const pushAs = (user: string, image: string, destination: string, signBy?: string, env: Record<string, string> = {}) =>
-  m.asUser(user, ['skopeo', 'copy', '--quiet', '--dest-tls-verify=false', ...(signBy ? ['--sign-by', signBy] : []), `oci:${join(extras, 'amd64')}:${image}`, `docker://${destination}`], { env });
+  m.asUser(
+    user,
+    [
+      'skopeo',
+      'copy',
+      '--quiet',
+      '--dest-tls-verify=false',
+      ...(signBy ? ['--sign-by', signBy] : []),
+      `oci:${join(extras, 'amd64')}:${image}`,
+      `docker://${destination}`,
+    ],
+    { env },
+  );
 
 test('the makers: podman + podman_dev, keys installed by root, one scope each', () => {
   const group = readFileSync(join(m.root, 'etc/group'), 'utf8');
@@ -101,7 +113,10 @@ test('save-oci: <arch>.tar.xz is an OCI layout with uncompressed layers named <p
   ok(listing, 'tar -t');
   const names = listing.stdout.trim().split('\n');
   assert.ok(names.includes('amd64/oci-layout') && names.includes('amd64/index.json'), names.join(' '));
-  assert.ok(names.every((n) => /^amd64(\/|\/oci-layout|\/index\.json|\/blobs\/?|\/blobs\/sha256\/?|\/blobs\/sha256\/[0-9a-f]{64})?$/.test(n)), names.join(' '));
+  assert.ok(
+    names.every((n) => /^amd64(\/|\/oci-layout|\/index\.json|\/blobs\/?|\/blobs\/sha256\/?|\/blobs\/sha256\/[0-9a-f]{64})?$/.test(n)),
+    names.join(' '),
+  );
   const index = JSON.parse(readFileSync(join(extras, 'amd64/index.json'), 'utf8'));
   assert.equal(
     index.manifests.map((e: { annotations: Record<string, string> }) => e.annotations['org.opencontainers.image.ref.name']),
@@ -118,7 +133,10 @@ test('load-sign-oci as maker-a: pushes registry.local/c10f/busybox:1 and signs i
   // The k8s-c10f2 alias would fall under maker-b's registry.local: not pushed, with a warning.
   assert.match(ran.stderr, /k8s-c10f2 aliases are not pushed/);
   const signatures = readdirSync(join(m.root, 'var/sigstore/sigstore/c10f'));
-  assert.ok(signatures.some((d) => /^busybox@sha256=[0-9a-f]{64}$/.test(d)), signatures.join(' '));
+  assert.ok(
+    signatures.some((d) => /^busybox@sha256=[0-9a-f]{64}$/.test(d)),
+    signatures.join(' '),
+  );
 });
 
 test('as a podman user: the signed image pulls and runs', async () => {
@@ -130,7 +148,11 @@ test('as a podman user: the signed image pulls and runs', async () => {
 
 test('a passphrase-protected GPG key: load-sign-oci --passphrase-file hands the passphrase to skopeo, the image verifies', async () => {
   const archiveP11 = join(m.work, 'oci-p11/amd64.tar.xz');
-  const ran = await m.asUser('maker-c', ['podsec-load-sign-oci', '--root', m.root, '--passphrase-file', join(m.work, 'key-passphrase'), archiveP11, 'amd64', fpr['maker-c']!], { env: { U7S_PLATFORM: 'p11' } });
+  const ran = await m.asUser(
+    'maker-c',
+    ['podsec-load-sign-oci', '--root', m.root, '--passphrase-file', join(m.work, 'key-passphrase'), archiveP11, 'amd64', fpr['maker-c']!],
+    { env: { U7S_PLATFORM: 'p11' } },
+  );
   ok(ran, 'load-sign-oci with a passphrase');
   ok(await pull('registry.local/p11/protected:1'), 'pull');
 });
@@ -146,9 +168,14 @@ test('an image signed by an unknown key is rejected', async () => {
   const gnupg = join(m.work, 'intruder-gnupg');
   mkdirSync(gnupg, { mode: 0o700 });
   chmodSync(gnupg, 0o700);
-  await runCommand('chown', [`${(statSync(join(m.root, 'home/maker-a')).uid)}`, gnupg]);
+  await runCommand('chown', [`${statSync(join(m.root, 'home/maker-a')).uid}`, gnupg]);
   const env = { GNUPGHOME: gnupg };
-  ok(await m.asUser('maker-a', ['gpg', '--batch', '--passphrase', '', '--quick-generate-key', 'intruder <intruder@example.org>', 'rsa2048', 'sign', 'never'], { env }), 'gpg');
+  ok(
+    await m.asUser('maker-a', ['gpg', '--batch', '--passphrase', '', '--quick-generate-key', 'intruder <intruder@example.org>', 'rsa2048', 'sign', 'never'], {
+      env,
+    }),
+    'gpg',
+  );
   ok(await pushAs('maker-a', 'c10f/foreign:1', 'registry.local/c10f/foreign:1', 'intruder@example.org', env), 'push foreign');
   await m.asUser('maker-a', ['gpgconf', '--kill', 'all'], { env });
   const ran = await pull('registry.local/c10f/foreign:1');
@@ -160,7 +187,17 @@ test('docker.io is rejected by the policy, not by the network', async () => {
   // No route leaves the namespace; a stand-in docker.io (the master's registry, reached by name
   // through the hosts file and an insecure registries.conf entry) serves library/busybox:latest,
   // so the pull gets as far as the policy, which rejects it. Only the manifest is fetched.
-  ok(await m.asUser('maker-a', ['skopeo', 'copy', '--quiet', '--dest-tls-verify=false', `oci:${join(extras, 'amd64')}:c10f/unsigned:1`, 'docker://registry.local/library/busybox:latest']), 'stand-in image');
+  ok(
+    await m.asUser('maker-a', [
+      'skopeo',
+      'copy',
+      '--quiet',
+      '--dest-tls-verify=false',
+      `oci:${join(extras, 'amd64')}:c10f/unsigned:1`,
+      'docker://registry.local/library/busybox:latest',
+    ]),
+    'stand-in image',
+  );
   const hosts = join(m.work, 'hosts-docker-io');
   writeFileSync(hosts, `${readFileSync(join(m.root, 'etc/hosts'), 'utf8')}${m.address} docker.io registry-1.docker.io\n`);
   const conf = join(m.work, 'registries-docker-io.conf');
@@ -193,7 +230,18 @@ async function signElsewhere(user: string, image: string, destination: string, s
   writeFileSync(join(dir, 'default.yaml'), `default-docker:\n  lookaside: http://sigstore.local:81/sigstore/\n  lookaside-staging: file://${staging}/\n`);
   await runCommand('chmod', ['-R', 'a+rwX', dir]);
   ok(
-    await m.asUser(user, ['skopeo', '--registries.d', dir, 'copy', '--quiet', '--dest-tls-verify=false', '--sign-by', signBy, `oci:${join(extras, 'amd64')}:${image}`, `docker://${destination}`]),
+    await m.asUser(user, [
+      'skopeo',
+      '--registries.d',
+      dir,
+      'copy',
+      '--quiet',
+      '--dest-tls-verify=false',
+      '--sign-by',
+      signBy,
+      `oci:${join(extras, 'amd64')}:${image}`,
+      `docker://${destination}`,
+    ]),
     `${user} signs ${destination}`,
   );
   ok(await runCommand('cp', ['-a', `${staging}/.`, join(m.root, 'var/sigstore/sigstore/')]), 'place the signature');
@@ -205,11 +253,11 @@ test('two makers, longest prefix: registry.local/c10f verifies only against make
   ok(await pushAs('maker-b', 'other/b:1', 'registry.local/other/b:1', fpr['maker-b']), 'b signs its own');
   await signElsewhere('maker-a', 'other/a:1', 'registry.local/other/a:1', fpr['maker-a']!);
   const bInA = await pull('registry.local/c10f/b-in-a:1');
-  assert.is.not(bInA.exitCode, 0, 'maker-b\'s signature must not be accepted under registry.local/c10f');
+  assert.is.not(bInA.exitCode, 0, "maker-b's signature must not be accepted under registry.local/c10f");
   assert.match(bInA.stderr, /Source image rejected: Invalid GPG signature/);
   ok(await pull('registry.local/other/b:1'), 'maker-b under registry.local');
   const aInB = await pull('registry.local/other/a:1');
-  assert.is.not(aInB.exitCode, 0, 'maker-a\'s signature must not be accepted under registry.local');
+  assert.is.not(aInB.exitCode, 0, "maker-a's signature must not be accepted under registry.local");
   assert.match(aInB.stderr, /Source image rejected: Invalid GPG signature/);
   ok(await pull('registry.local/c10f/busybox:1'), 'maker-a under registry.local/c10f');
 });
@@ -217,7 +265,10 @@ test('two makers, longest prefix: registry.local/c10f verifies only against make
 test('load-sign-oci refuses, before pushing, a destination the policy gives to another maker', async () => {
   const ran = await m.asUser('maker-b', ['podsec-load-sign-oci', '--root', m.root, archive, 'amd64', fpr['maker-b']!], { env: { U7S_PLATFORM: 'c10f' } });
   assert.is(ran.exitCode, 10, ran.stderr);
-  assert.match(ran.stderr, /registry\.local\/c10f\/busybox:1: the system policy \(registry\.local\/c10f\) wants a signature by \/var\/sigstore\/keys\/maker-a\.pgp/);
+  assert.match(
+    ran.stderr,
+    /registry\.local\/c10f\/busybox:1: the system policy \(registry\.local\/c10f\) wants a signature by \/var\/sigstore\/keys\/maker-a\.pgp/,
+  );
 });
 
 test.run();

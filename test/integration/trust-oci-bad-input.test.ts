@@ -147,11 +147,16 @@ test('load: a file that is not xz is refused (exit 6)', async () => {
 
 test('load: an archive of another architecture is refused (exit 7)', () => loadRefused([good, 'arm64', fingerprint], 7, /has no directory arm64\//));
 test('load: an unknown architecture is refused (exit 3)', () => loadRefused([good, 'x86_64', fingerprint], 3, /Unknown architecture "x86_64"/));
-test('load: a destination on another registry is refused (exit 5)', () => loadRefused([good, 'amd64', fingerprint, 'docker.io/c10f'], 5, /must be registry\.local\/<path>/));
-test('load: a destination without a path is refused (exit 1)', () => loadRefused([good, 'amd64', fingerprint, 'registry.local'], 1, /Missing path after registry name/));
-test('load: a missing archive is refused (exit 1)', () => loadRefused([join(m.work, 'nope.tar.xz'), 'amd64', fingerprint], 1, /Archive .*nope\.tar\.xz is missing/));
-test('load: a signer without a secret key is refused (exit 1)', () => loadRefused([good, 'amd64', 'nobody@example.org'], 1, /no secret key "nobody@example\.org" in your GPG keyring/));
-test('load: a caller outside podman_dev is refused (exit 1)', () => loadRefused([good, 'amd64', fingerprint], 1, /not included in the podman_dev group/, 'outsider'));
+test('load: a destination on another registry is refused (exit 5)', () =>
+  loadRefused([good, 'amd64', fingerprint, 'docker.io/c10f'], 5, /must be registry\.local\/<path>/));
+test('load: a destination without a path is refused (exit 1)', () =>
+  loadRefused([good, 'amd64', fingerprint, 'registry.local'], 1, /Missing path after registry name/));
+test('load: a missing archive is refused (exit 1)', () =>
+  loadRefused([join(m.work, 'nope.tar.xz'), 'amd64', fingerprint], 1, /Archive .*nope\.tar\.xz is missing/));
+test('load: a signer without a secret key is refused (exit 1)', () =>
+  loadRefused([good, 'amd64', 'nobody@example.org'], 1, /no secret key "nobody@example\.org" in your GPG keyring/));
+test('load: a caller outside podman_dev is refused (exit 1)', () =>
+  loadRefused([good, 'amd64', fingerprint], 1, /not included in the podman_dev group/, 'outsider'));
 
 // ---------------------------------------------------------------------------------------------
 // save-oci
@@ -168,12 +173,22 @@ async function saveRefused(args: string[], exitCode: number, message: RegExp, di
   else assert.not.ok(existsSync(dir), `${dir} was left behind`);
 }
 
-test('save: an existing directory is refused (exit 1) and left as it was', () => saveRefused([join(m.work, 'good'), 'amd64', 'c10f/busybox:1'], 1, /OCI catalog .* already exists/, join(m.work, 'good')));
-test('save: an unknown architecture anywhere in the list is refused (exit 2)', () => saveRefused([join(m.work, 'o1'), 'amd64,x86_64', 'c10f/busybox:1'], 2, /Unknown architecture "x86_64"/, join(m.work, 'o1')));
-test('save: an image name with a registry host is refused (exit 3)', () => saveRefused([join(m.work, 'o2'), 'amd64', 'docker.io/library/busybox:1'], 3, /invalid image name "docker\.io\/library\/busybox:1"/, join(m.work, 'o2')));
-test('save: an image name with ".." is refused (exit 3)', () => saveRefused([join(m.work, 'o3'), 'amd64', '../etc/x:1'], 3, /invalid image name "\.\.\/etc\/x:1"/, join(m.work, 'o3')));
-test('save: an image without a tag is refused (exit 3)', () => saveRefused([join(m.work, 'o4'), 'amd64', 'c10f/busybox'], 3, /it has no tag/, join(m.work, 'o4')));
+test('save: an existing directory is refused (exit 1) and left as it was', () =>
+  saveRefused([join(m.work, 'good'), 'amd64', 'c10f/busybox:1'], 1, /OCI catalog .* already exists/, join(m.work, 'good')));
+test('save: an unknown architecture anywhere in the list is refused (exit 2)', () =>
+  saveRefused([join(m.work, 'o1'), 'amd64,x86_64', 'c10f/busybox:1'], 2, /Unknown architecture "x86_64"/, join(m.work, 'o1')));
+test('save: an image name with a registry host is refused (exit 3)', () =>
+  saveRefused([join(m.work, 'o2'), 'amd64', 'docker.io/library/busybox:1'], 3, /invalid image name "docker\.io\/library\/busybox:1"/, join(m.work, 'o2')));
+test('save: an image name with ".." is refused (exit 3)', () =>
+  saveRefused([join(m.work, 'o3'), 'amd64', '../etc/x:1'], 3, /invalid image name "\.\.\/etc\/x:1"/, join(m.work, 'o3')));
+test('save: an image without a tag is refused (exit 3)', () =>
+  saveRefused([join(m.work, 'o4'), 'amd64', 'c10f/busybox'], 3, /it has no tag/, join(m.work, 'o4')));
 test('save: a failing copy names the image and leaves no partial archive (exit 4)', () =>
-  saveRefused(['--registry', 'localhost', '--signature-policy', store.policy, join(m.work, 'o5'), 'amd64', store.transport, 'c10f/busybox:1', 'c10f/missing:1'], 4, /c10f\/missing:1 \(amd64\): skopeo copy from .* failed/, join(m.work, 'o5')));
+  saveRefused(
+    ['--registry', 'localhost', '--signature-policy', store.policy, join(m.work, 'o5'), 'amd64', store.transport, 'c10f/busybox:1', 'c10f/missing:1'],
+    4,
+    /c10f\/missing:1 \(amd64\): skopeo copy from .* failed/,
+    join(m.work, 'o5'),
+  ));
 
 test.run();

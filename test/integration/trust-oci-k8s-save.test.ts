@@ -39,7 +39,15 @@ base.before(async () => {
   registry = await startRegistry({ addr: address, storage: join(work, 'registry'), configDir: join(work, 'registry-config') });
   for (const [i, image] of [...KUBE, ...FLANNEL].entries()) {
     await buildImage(store, `c10f/${image}`, `k8s-${i}`);
-    const pushed = await runCommand('skopeo', ['--policy', store.policy, 'copy', '--quiet', '--dest-tls-verify=false', `${store.transport}localhost/c10f/${image}`, `docker://${address}/c10f/${image}`]);
+    const pushed = await runCommand('skopeo', [
+      '--policy',
+      store.policy,
+      'copy',
+      '--quiet',
+      '--dest-tls-verify=false',
+      `${store.transport}localhost/c10f/${image}`,
+      `docker://${address}/c10f/${image}`,
+    ]);
     assert.is(pushed.exitCode, 0, pushed.stderr);
   }
   // The test double of kubeadm, first on PATH.
@@ -76,7 +84,10 @@ base.after(async () => {
 });
 
 const save = (args: string[], extraEnv: NodeJS.ProcessEnv = {}) =>
-  runProgram('podsec-k8s-save-oci', ['--root', root, '--registry', address, '--no-tls-verify', '--signature-policy', store.policy, ...args], { env: { ...env, ...extraEnv }, timeoutMs: 300_000 });
+  runProgram('podsec-k8s-save-oci', ['--root', root, '--registry', address, '--no-tls-verify', '--signature-policy', store.policy, ...args], {
+    env: { ...env, ...extraEnv },
+    timeoutMs: 300_000,
+  });
 
 test('saves the kubeadm image set plus flannel for one architecture, named <platform>/...', async () => {
   const out = join(work, 'oci');
@@ -91,7 +102,10 @@ test('saves the kubeadm image set plus flannel for one architecture, named <plat
     index.manifests.map((e: { annotations: Record<string, string> }) => e.annotations['org.opencontainers.image.ref.name']),
     [...KUBE, ...FLANNEL].map((i) => `c10f/${i}`),
   );
-  assert.match(readFileSync(join(work, 'kubeadm-calls'), 'utf8'), new RegExp(`config images list --kubernetes-version v1\\.28\\.3 --image-repository ${address}/c10f`));
+  assert.match(
+    readFileSync(join(work, 'kubeadm-calls'), 'utf8'),
+    new RegExp(`config images list --kubernetes-version v1\\.28\\.3 --image-repository ${address}/c10f`),
+  );
 });
 
 test('U7S_KUBEVERSION is passed to kubeadm', async () => {
@@ -119,7 +133,11 @@ asRoot(withTools(base, [...TOOLS, 'setpriv']))('not root: refused (exit 1)', asy
   const ran = await runCommand('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e', 'process.exit(0)']);
   assert.is(ran.exitCode, 0, `node must run as nobody for this test: ${ran.stderr}`);
   const { bundledProgram } = await import('../support/trust-fixtures.ts');
-  const result = await runCommand('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, await bundledProgram('podsec-k8s-save-oci'), join(work, 'x'), 'amd64'], { env });
+  const result = await runCommand(
+    'setpriv',
+    ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, await bundledProgram('podsec-k8s-save-oci'), join(work, 'x'), 'amd64'],
+    { env },
+  );
   assert.is(result.exitCode, 1);
   assert.match(result.stderr, /must be run as root user/);
 });

@@ -26,7 +26,6 @@ import { crashAtEveryStep, faultBundle } from '../support/fault-points.ts';
 
 const IP = '10.78.0.1';
 
-
 const read = (path: string) => {
   try {
     return readFileSync(path, 'utf8');
@@ -54,9 +53,15 @@ test('podsec-create-policy: killed at every write step of a master run, every fi
         // A maker was added since the last run (and someone loosened the policy by hand).
         const current = parsePolicy(readFileSync(join(containers, 'policy.json'), 'utf8'), 'policy.json');
         writeFileSync(join(keys, `m${run}.pgp`), `key of maker m${run}\n`, { mode: 0o644 });
-        const scopes = { ...current.transports!.docker, [`registry.local/m${run}`]: [{ type: 'signedBy' as const, keyType: 'GPGKeys' as const, keyPath: `/var/sigstore/keys/m${run}.pgp` }] };
+        const scopes = {
+          ...current.transports!.docker,
+          [`registry.local/m${run}`]: [{ type: 'signedBy' as const, keyType: 'GPGKeys' as const, keyPath: `/var/sigstore/keys/m${run}.pgp` }],
+        };
         delete scopes['docker.io'];
-        const oldText = serializePolicy({ default: [{ type: 'reject' }], transports: { docker: { ...scopes, 'docker.io': [{ type: 'insecureAcceptAnything' }] } } });
+        const oldText = serializePolicy({
+          default: [{ type: 'reject' }],
+          transports: { docker: { ...scopes, 'docker.io': [{ type: 'insecureAcceptAnything' }] } },
+        });
         installManaged(join(containers, 'policy.json'), oldText, { root, prefix: 'policy_', timestamp: new Date(), mode: 0o644 });
         const newText = serializePolicy(masterPolicy(parsePolicy(oldText, 'p')).policy);
         return { oldText, newText, oldPublished: read(join(keys, 'policy.json')), oldBundle: read(join(keys, 'podsec-trust-bundle.json')) };
@@ -75,7 +80,10 @@ test('podsec-create-policy: killed at every write step of a master run, every fi
         assert.ok(published === oldPublished || published === newText, `${where}: the published policy is torn`);
         const trust = read(join(keys, 'podsec-trust-bundle.json'))!;
         const verified = verifyEnvelope(trust, { kind: 'fingerprint', value: fingerprint }, 'bundle');
-        assert.ok(trust === oldBundle || verified.manifest.files.some((f) => f.name === 'policy.json' && f.sha256 === sha(newText)), `${where}: a new bundle that does not list the new policy`);
+        assert.ok(
+          trust === oldBundle || verified.manifest.files.some((f) => f.name === 'policy.json' && f.sha256 === sha(newText)),
+          `${where}: a new bundle that does not list the new policy`,
+        );
         assert.is(read(join(root, 'etc/hosts')), hosts, `${where}: /etc/hosts changed`);
       },
       converge: async (step, { newText }) => {
@@ -88,7 +96,10 @@ test('podsec-create-policy: killed at every write step of a master run, every fi
         assert.is(manifest.files.find((f) => f.name === 'policy.json')?.sha256, sha(newText), where);
       },
     });
-    process.stdout.write(`create-policy crash safety: ${result.steps.length} write steps, each a kill point (${result.kills} kills):\n${result.steps.map((s) => `  ${s.n} ${s.label}`).join('\n')}\n`);
+    process.stdout.write(
+      `create-policy crash safety: ${result.steps.length} write steps, each a kill point (${result.kills} kills):` +
+        `\n${result.steps.map((s) => `  ${s.n} ${s.label}`).join('\n')}\n`,
+    );
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

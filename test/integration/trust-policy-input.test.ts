@@ -69,7 +69,13 @@ test('bad input: empty IP "" → exit 2', async () => {
 });
 
 test('bad input: 999.1.1.1 → exit 3', async () => {
-  await refused('podsec-create-policy', tree('999'), ['--role', 'master', '999.1.1.1'], 3, /Invalid IP address "999\.1\.1\.1": "999" is not a number from 0 to 255/);
+  await refused(
+    'podsec-create-policy',
+    tree('999'),
+    ['--role', 'master', '999.1.1.1'],
+    3,
+    /Invalid IP address "999\.1\.1\.1": "999" is not a number from 0 to 255/,
+  );
 });
 
 test('bad input: 1.2.3 → exit 2', async () => {
@@ -92,14 +98,26 @@ test('bad input: 224.0.0.1 (multicast) → exit 3', async () => {
 // Bad input: existing files
 
 test('bad input: the names are bound to another IP in /etc/hosts → exit 1, names the line', async () => {
-  await refused('podsec-create-policy', copyOfConfigured(), ['--role', 'master', '10.77.0.9'], 1, /registry\.local is already bound to 10\.77\.0\.1 in \/etc\/hosts \(line 3\)/);
+  await refused(
+    'podsec-create-policy',
+    copyOfConfigured(),
+    ['--role', 'master', '10.77.0.9'],
+    1,
+    /registry\.local is already bound to 10\.77\.0\.1 in \/etc\/hosts \(line 3\)/,
+  );
 });
 
 test('bad input: malformed existing policy.json → exit 1, says where it is broken', async () => {
   const root = tree('badpolicy');
   mkdirSync(join(root, 'etc/containers'), { mode: 0o755 });
   writeFileSync(join(root, 'etc/containers/policy.json'), '{\n  "default": [\n    {"type": "insecureAcceptAnything"},\n  ]\n}\n');
-  await refused('podsec-create-policy', root, ['--role', 'master', IP], 1, /refusing to edit a malformed policy: \/etc\/containers\/policy\.json:4:\d+: not valid JSON/);
+  await refused(
+    'podsec-create-policy',
+    root,
+    ['--role', 'master', IP],
+    1,
+    /refusing to edit a malformed policy: \/etc\/containers\/policy\.json:4:\d+: not valid JSON/,
+  );
 });
 
 test('bad input: policy.json with an unknown requirement type → exit 1', async () => {
@@ -113,7 +131,13 @@ test('bad input: malformed registries.conf (unterminated string) → exit 1 with
   const root = tree('badconf');
   mkdirSync(join(root, 'etc/containers'), { mode: 0o755 });
   writeFileSync(join(root, 'etc/containers/registries.conf'), 'unqualified-search-registries = ["docker.io"]\nshort-name-mode = "enforcing\n');
-  await refused('podsec-create-policy', root, ['--role', 'master', IP], 1, /refusing to edit \/etc\/containers\/registries\.conf: .*registries\.conf:2:\d+: unterminated string/);
+  await refused(
+    'podsec-create-policy',
+    root,
+    ['--role', 'master', IP],
+    1,
+    /refusing to edit \/etc\/containers\/registries\.conf: .*registries\.conf:2:\d+: unterminated string/,
+  );
 });
 
 test('bad input: registries.conf in the v1 format → exit 1 (a [[registry]] table cannot be mixed in)', async () => {
@@ -138,7 +162,7 @@ test('bad input: /etc/hosts is a symlink → exit 1, not followed', async () => 
   await refused('podsec-create-policy', root, ['--role', 'master', IP], 1, /\/etc\/hosts: it is a symlink/);
 });
 
-test('bad input: a published key that a maker owns (upstream\'s 0775 keys/) is not signed into the bundle → exit 1', async () => {
+test("bad input: a published key that a maker owns (upstream's 0775 keys/) is not signed into the bundle → exit 1", async () => {
   const root = copyOfConfigured();
   // An upgraded master: a maker's scope, and the maker's own, group-writable key file.
   const link = join(root, 'etc/containers/policy.json');
@@ -160,11 +184,23 @@ test('bad input: a node without a pinned fingerprint or checksum → exit 1', as
 });
 
 test('bad input: --trust-fingerprint that is not 64 hex digits → exit 1', async () => {
-  await refused('podsec-create-policy', tree('badfp'), ['--role', 'node', '--trust-fingerprint', 'abcd;rm', IP], 1, /--trust-fingerprint: expected 64 hexadecimal digits/);
+  await refused(
+    'podsec-create-policy',
+    tree('badfp'),
+    ['--role', 'node', '--trust-fingerprint', 'abcd;rm', IP],
+    1,
+    /--trust-fingerprint: expected 64 hexadecimal digits/,
+  );
 });
 
 test('bad input: both --trust-fingerprint and --trust-sha256 → exit 1', async () => {
-  await refused('podsec-create-policy', tree('bothpins'), ['--role', 'node', '--trust-fingerprint', 'a'.repeat(64), '--trust-sha256', 'b'.repeat(64), IP], 1, /not both/);
+  await refused(
+    'podsec-create-policy',
+    tree('bothpins'),
+    ['--role', 'node', '--trust-fingerprint', 'a'.repeat(64), '--trust-sha256', 'b'.repeat(64), IP],
+    1,
+    /not both/,
+  );
 });
 
 test('bad input: --role other than master or node → exit 1', async () => {
@@ -176,17 +212,35 @@ test('bad input: an unknown option → exit 2', async () => {
 });
 
 test('bad input: --trust-fingerprint on the master that is not its key → exit 1', async () => {
-  await refused('podsec-create-policy', copyOfConfigured(), ['--role', 'master', '--trust-fingerprint', 'a'.repeat(64), IP], 1, /this host is the master and its trust key is/);
+  await refused(
+    'podsec-create-policy',
+    copyOfConfigured(),
+    ['--role', 'master', '--trust-fingerprint', 'a'.repeat(64), IP],
+    1,
+    /this host is the master and its trust key is/,
+  );
 });
 
 test('bad input: node with an unreachable signature server → exit 5', async () => {
-  await refused('podsec-create-policy', tree('unreach'), ['--role', 'node', '--trust-fingerprint', 'a'.repeat(64), '--keys-url', 'http://127.0.0.1:9/keys/', IP], 5, /cannot reach the signature server/);
+  await refused(
+    'podsec-create-policy',
+    tree('unreach'),
+    ['--role', 'node', '--trust-fingerprint', 'a'.repeat(64), '--keys-url', 'http://127.0.0.1:9/keys/', IP],
+    5,
+    /cannot reach the signature server/,
+  );
 });
 
 test('bad input: create-services on a node (names bound to a remote address) → exit 1', async () => {
   const root = tree('svcnode');
   writeFileSync(join(root, 'etc/hosts'), `127.0.0.1 localhost\n192.0.2.77 registry.local sigstore.local trivy.local\n`);
-  await refused('podsec-create-services', root, [], 1, /bound in \/etc\/hosts to the remote server 192\.0\.2\.77, not to this host\. Services cannot be started\./);
+  await refused(
+    'podsec-create-services',
+    root,
+    [],
+    1,
+    /bound in \/etc\/hosts to the remote server 192\.0\.2\.77, not to this host\. Services cannot be started\./,
+  );
 });
 
 test('bad input: create-services before create-policy (no binding) → exit 1', async () => {
@@ -200,7 +254,7 @@ test('bad input: create-services with an argument → exit 2', async () => {
 // ------------------------------------------------------------------------------------------------
 // Good runs
 
-test('master: the first run writes upstream\'s files, modes and history', async () => {
+test("master: the first run writes upstream's files, modes and history", async () => {
   const root = tree('first');
   mkdirSync(join(root, 'etc/containers/registries.d'), { recursive: true, mode: 0o755 });
   writeFileSync(join(root, 'etc/containers/policy.json'), '{"default":[{"type":"insecureAcceptAnything"}]}\n');
@@ -212,7 +266,10 @@ test('master: the first run writes upstream\'s files, modes and history', async 
   assert.match(ran.stdout, /Trust key fingerprint of this master: ([0-9a-f]{4} ){15}[0-9a-f]{4}/);
   assert.match(ran.stdout, /On each node run: podsec-create-policy --trust-fingerprint [0-9a-f]{64} 10\.77\.0\.1/);
 
-  assert.is(readFileSync(join(root, 'etc/hosts'), 'utf8'), `127.0.0.1 localhost\n::1 localhost ip6-localhost\n${IP} registry.local sigstore.local trivy.local\n`);
+  assert.is(
+    readFileSync(join(root, 'etc/hosts'), 'utf8'),
+    `127.0.0.1 localhost\n::1 localhost ip6-localhost\n${IP} registry.local sigstore.local trivy.local\n`,
+  );
   assert.is(readFileSync(join(root, 'etc/sysctl.d/99-podman.conf'), 'utf8'), 'kernel.unprivileged_userns_clone=1\n');
   const containers = join(root, 'etc/containers');
   const policyTarget = readlinkSync(join(containers, 'policy.json'));
@@ -224,9 +281,18 @@ test('master: the first run writes upstream\'s files, modes and history', async 
   assert.is(names.filter((n) => isHistoryName('registries.conf.', n)).length, 1);
   assert.is(readFileSync(join(containers, 'registries.conf'), 'utf8'), `${original}\n[[registry]]\nlocation = "registry.local"\ninsecure = true\n`);
   assert.ok(isHistoryName('default_', readlinkSync(join(containers, 'registries.d/default.yaml'))));
-  assert.is(readFileSync(join(containers, 'registries.d/default.yaml'), 'utf8'), 'default-docker:\n  lookaside: http://sigstore.local:81/sigstore/\n  sigstore: http://sigstore.local:81/sigstore/\n');
-  const yamlNames = spawnSync('ls', [join(containers, 'registries.d')], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
-  assert.equal(yamlNames.filter((n) => n.endsWith('.yaml')), ['default.yaml'], 'history names never end in .yaml');
+  assert.is(
+    readFileSync(join(containers, 'registries.d/default.yaml'), 'utf8'),
+    'default-docker:\n  lookaside: http://sigstore.local:81/sigstore/\n  sigstore: ' + 'http://sigstore.local:81/sigstore/\n',
+  );
+  const yamlNames = spawnSync('ls', [join(containers, 'registries.d')], { encoding: 'utf8' })
+    .stdout.split('\n')
+    .filter(Boolean);
+  assert.equal(
+    yamlNames.filter((n) => n.endsWith('.yaml')),
+    ['default.yaml'],
+    'history names never end in .yaml',
+  );
 
   const mode = (path: string) => {
     const st = lstatSync(join(root, path));
@@ -243,7 +309,7 @@ test('master: the first run writes upstream\'s files, modes and history', async 
   assert.is(readFileSync(join(root, 'var/sigstore/keys/policy.json'), 'utf8'), readFileSync(join(containers, 'policy.json'), 'utf8'));
 });
 
-test('master: re-running with the same IP converges and keeps the makers\' scopes', async () => {
+test("master: re-running with the same IP converges and keeps the makers' scopes", async () => {
   const root = copyOfConfigured();
   const before = treeHashes(root);
   const again = await runProgram('podsec-create-policy', ['--root', root, '--role', 'master', IP]);
@@ -255,7 +321,10 @@ test('master: re-running with the same IP converges and keeps the makers\' scope
   const link = join(root, 'etc/containers/policy.json');
   const target = join(root, 'etc/containers', readlinkSync(link));
   const scope = [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: '/var/sigstore/keys/alice.pgp' }];
-  writeFileSync(target, JSON.stringify({ default: [{ type: 'reject' }], transports: { docker: { 'registry.local/a': scope, 'docker.io': [{ type: 'insecureAcceptAnything' }] } } }));
+  writeFileSync(
+    target,
+    JSON.stringify({ default: [{ type: 'reject' }], transports: { docker: { 'registry.local/a': scope, 'docker.io': [{ type: 'insecureAcceptAnything' }] } } }),
+  );
   writeFileSync(join(root, 'var/sigstore/keys/alice.pgp'), 'alice key\n', { mode: 0o644 });
   const rerun = await runProgram('podsec-create-policy', ['--root', root, '--role', 'master', IP]);
   assert.is(rerun.exitCode, 0, rerun.stderr);
@@ -264,7 +333,10 @@ test('master: re-running with the same IP converges and keeps the makers\' scope
   assert.equal(result, { default: [{ type: 'reject' }], transports: { docker: { 'registry.local/a': scope } } });
   assert.equal(JSON.parse(readFileSync(join(root, 'var/sigstore/keys/policy.json'), 'utf8')), result);
   const bundle = JSON.parse(readFileSync(join(root, 'var/sigstore/keys/podsec-trust-bundle.json'), 'utf8'));
-  assert.equal(JSON.parse(bundle.manifest).files.map((f: { name: string }) => f.name), ['alice.pgp', 'policy.json']);
+  assert.equal(
+    JSON.parse(bundle.manifest).files.map((f: { name: string }) => f.name),
+    ['alice.pgp', 'policy.json'],
+  );
 });
 
 test('a second default-docker in registries.d (podman would refuse both) is named in a warning', async () => {
@@ -281,13 +353,19 @@ test('--dry-run lists the changes and changes nothing', async () => {
   const ran = await runProgram('podsec-create-policy', ['--root', root, '--role', 'master', '--dry-run', IP]);
   assert.is(ran.exitCode, 0, ran.stderr);
   assert.match(ran.stdout, /^Dry run: nothing is changed/);
-  for (const what of ['/etc/containers/policy.json', '/etc/containers/registries.conf', 'default.yaml', 'bind registry.local sigstore.local trivy.local to 10.77.0.1', 'generate the trust key']) {
+  for (const what of [
+    '/etc/containers/policy.json',
+    '/etc/containers/registries.conf',
+    'default.yaml',
+    'bind registry.local sigstore.local trivy.local to 10.77.0.1',
+    'generate the trust key',
+  ]) {
     assert.ok(ran.stdout.includes(what), what);
   }
   assert.equal(treeDiff(before, treeHashes(root)), []);
 });
 
-test('attack (item 6): a maker cannot replace the published policy, the bundle or another maker\'s key', async () => {
+test("attack (item 6): a maker cannot replace the published policy, the bundle or another maker's key", async () => {
   const root = copyOfConfigured();
   writeFileSync(join(root, 'var/sigstore/keys/alice.pgp'), 'alice key\n', { mode: 0o644 });
   const before = treeHashes(root);
@@ -296,13 +374,19 @@ test('attack (item 6): a maker cannot replace the published policy, the bundle o
     const fs = require('fs'); const dir = process.argv[1]; const out = [];
     const attempt = (what, fn) => { try { fn(); out.push(what + ': done'); } catch (e) { out.push(what + ': ' + e.code); } };
     attempt('write policy', () => fs.writeFileSync(dir + '/policy.json', '{"default":[{"type":"insecureAcceptAnything"}]}'));
-    attempt('replace policy', () => { fs.writeFileSync('/tmp/podsec-evil-' + process.pid, 'x'); fs.renameSync('/tmp/podsec-evil-' + process.pid, dir + '/policy.json'); });
+    attempt('replace policy', () => { fs.writeFileSync('/tmp/podsec-evil-' + process.pid, 'x');' +
+' fs.renameSync('/tmp/podsec-evil-' + process.pid, dir + '/policy.json'); });
     attempt('unlink bundle', () => fs.unlinkSync(dir + '/podsec-trust-bundle.json'));
     attempt('write key', () => fs.writeFileSync(dir + '/alice.pgp', 'mallory key'));
     attempt('new key', () => fs.writeFileSync(dir + '/mallory.pgp', 'mallory key'));
     try { fs.unlinkSync('/tmp/podsec-evil-' + process.pid); } catch {}
     process.stdout.write(out.join('\\n'));`;
-  const result = spawnSync(process.execPath, ['-e', script, join(root, 'var/sigstore/keys')], { uid: 61234, gid: PODMAN_DEV_GID, encoding: 'utf8', timeout: 10_000 });
+  const result = spawnSync(process.execPath, ['-e', script, join(root, 'var/sigstore/keys')], {
+    uid: 61234,
+    gid: PODMAN_DEV_GID,
+    encoding: 'utf8',
+    timeout: 10_000,
+  });
   assert.is(result.status, 0, result.stderr);
   for (const line of result.stdout.split('\n')) assert.match(line, /: (EACCES|EXDEV)$/, line);
   assert.equal(treeDiff(before, treeHashes(root)), []);

@@ -30,11 +30,14 @@ it.after(async () => {
 
 const context = { branch: 'p11' as const, version: '2.0.0', release: 'alt1' };
 
-it('nginx -t accepts the generated config and rejects a broken one with nginx\'s message', async () => {
+it("nginx -t accepts the generated config and rejects a broken one with nginx's message", async () => {
   checkNginxConfig(sigstoreNginxConfig({ listen: `127.0.0.1:${await freePort()}` }));
   assert.throws(
     () => checkNginxConfig(sigstoreNginxConfig({ listen: '127.0.0.1:1' }).replace('autoindex on;', 'autoindex maybe;')),
-    (e: unknown) => e instanceof CommandError && /nginx rejects the signature server configuration: .*autoindex/.test(e.message) && e.message.includes('/etc/podsec/sigstore/nginx.conf'),
+    (e: unknown) =>
+      e instanceof CommandError &&
+      /nginx rejects the signature server configuration: .*autoindex/.test(e.message) &&
+      e.message.includes('/etc/podsec/sigstore/nginx.conf'),
   );
 });
 
@@ -95,7 +98,9 @@ it('units: systemd-analyze verify is clean; the ExecStart lines are what the fix
   const sigstore = parseUnit(await renderContent({ ejs: 'units/podsec-sigstore.service.ejs' }, context));
   assert.equal(sigstore.execStart, ['/usr/sbin/nginx', '-p', '/run/podsec-sigstore/', '-c', '/etc/podsec/sigstore/nginx.conf', '-e', 'stderr']);
   assert.equal(sigstore.runtimeDirectories, ['/run/podsec-sigstore']);
-  assert.equal(sigstore.execStartPre, [['/usr/sbin/nginx', '-t', '-q', '-p', '/run/podsec-sigstore/', '-c', '/etc/podsec/sigstore/nginx.conf', '-e', 'stderr']]);
+  assert.equal(sigstore.execStartPre, [
+    ['/usr/sbin/nginx', '-t', '-q', '-p', '/run/podsec-sigstore/', '-c', '/etc/podsec/sigstore/nginx.conf', '-e', 'stderr'],
+  ]);
 });
 
 it.run();

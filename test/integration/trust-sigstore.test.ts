@@ -15,7 +15,17 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { generateSigstoreKeyPair } from '../../bin/trust/keys/sigstore-key.ts';
-import { buildImage, HOST_PATH, imageStore, saveArchive, startMaster, trixieContainerTools, type ImageStore, type MasterEnv, type TrixieTools } from '../support/oci-fixtures.ts';
+import {
+  buildImage,
+  HOST_PATH,
+  imageStore,
+  saveArchive,
+  startMaster,
+  trixieContainerTools,
+  type ImageStore,
+  type MasterEnv,
+  type TrixieTools,
+} from '../support/oci-fixtures.ts';
 import { runCommand } from '../support/trust-fixtures.ts';
 import { hasTool, withTools } from '../support/tools.ts';
 
@@ -63,7 +73,7 @@ base.after(async () => {
 /** The trixie skopeo and podman first on PATH, podman pointed at its helpers. */
 const trixie = () => ({ PATH: `${tools.bin}:${m.bin}:${HOST_PATH}`, CONTAINERS_CONF: tools.containersConf, PODMAN_IGNORE_CGROUPSV1_WARNING: '1' });
 
-test('the generated key pair: encrypted PEM in the maker\'s home (0600), public key root-owned, sigstoreSigned scope, attachments on', () => {
+test("the generated key pair: encrypted PEM in the maker's home (0600), public key root-owned, sigstoreSigned scope, attachments on", () => {
   const key = readFileSync(join(m.root, 'home/signer/.config/podsec/sigstore.key'), 'utf8');
   assert.match(key, /^-----BEGIN ENCRYPTED COSIGN PRIVATE KEY-----\n/);
   const envelope = JSON.parse(Buffer.from(key.split('\n').slice(1, -2).join(''), 'base64').toString('utf8'));
@@ -72,13 +82,20 @@ test('the generated key pair: encrypted PEM in the maker\'s home (0600), public 
   assert.match(readFileSync(join(m.root, 'var/sigstore/keys/signer.pub'), 'utf8'), /^-----BEGIN PUBLIC KEY-----\n/);
   const policy = JSON.parse(readFileSync(join(m.root, 'etc/containers/policy.json'), 'utf8'));
   assert.equal(policy.transports.docker['registry.local/s'], [{ type: 'sigstoreSigned', keyPath: '/var/sigstore/keys/signer.pub' }]);
-  assert.match(readFileSync(join(m.root, 'etc/containers/registries.d/podsec-sigstore.yaml'), 'utf8'), /registry\.local\/s:\n\s+use-sigstore-attachments: true/);
+  assert.match(
+    readFileSync(join(m.root, 'etc/containers/registries.d/podsec-sigstore.yaml'), 'utf8'),
+    /registry\.local\/s:\n\s+use-sigstore-attachments: true/,
+  );
 });
 
 test('load-sign-oci refuses a wrong passphrase before pushing (our decryption of the key)', async () => {
   const wrong = join(m.work, 'wrong');
   writeFileSync(wrong, 'not it\n', { mode: 0o644 });
-  const ran = await m.asUser('signer', ['podsec-load-sign-oci', '--root', m.root, '--sigstore-key', '/home/signer/.config/podsec/sigstore.key', '--passphrase-file', wrong, archive, 'amd64'], { env: { ...trixie(), U7S_PLATFORM: 's' } });
+  const ran = await m.asUser(
+    'signer',
+    ['podsec-load-sign-oci', '--root', m.root, '--sigstore-key', '/home/signer/.config/podsec/sigstore.key', '--passphrase-file', wrong, archive, 'amd64'],
+    { env: { ...trixie(), U7S_PLATFORM: 's' } },
+  );
   assert.is(ran.exitCode, 1, ran.stderr);
   assert.match(ran.stderr, /wrong passphrase/);
   assert.not.match(ran.stdout, /\[1\//);
@@ -86,15 +103,28 @@ test('load-sign-oci refuses a wrong passphrase before pushing (our decryption of
 
 test('load-sign-oci signs with the real skopeo (--sign-by-sigstore-private-key) and pushes the signature as an attachment', async () => {
   const pp = join(m.work, 'passphrase');
-  const ran = await m.asUser('signer', ['podsec-load-sign-oci', '--root', m.root, '--sigstore-key', '/home/signer/.config/podsec/sigstore.key', '--passphrase-file', pp, archive, 'amd64'], { env: { ...trixie(), U7S_PLATFORM: 's' } });
+  const ran = await m.asUser(
+    'signer',
+    ['podsec-load-sign-oci', '--root', m.root, '--sigstore-key', '/home/signer/.config/podsec/sigstore.key', '--passphrase-file', pp, archive, 'amd64'],
+    { env: { ...trixie(), U7S_PLATFORM: 's' } },
+  );
   assert.is(ran.exitCode, 0, `${ran.stdout}\n${ran.stderr}`);
   assert.match(ran.stdout, /^Pushing and signing images: 1\/1 s\/busybox:1 → registry\.local\/s\/busybox:1$/m);
-  const tags = await runCommand(process.execPath, ['-e', `require('http').get('http://${m.address}/v2/s/busybox/tags/list', r => { let d=''; r.on('data', c => d += c); r.on('end', () => console.log(d)); })`], { netns: m.pair.master });
+  const tags = await runCommand(
+    process.execPath,
+    [
+      '-e',
+      `require('http').get('http://${m.address}/v2/s/busybox/tags/list', r => { let d=''; r.on('data', c => d += c); r.on('end', () => console.log(d)); })`,
+    ],
+    { netns: m.pair.master },
+  );
   assert.match(tags.stdout, /"sha256-[0-9a-f]{64}\.sig"/);
 });
 
 test('the podman user verifies it with the real skopeo under the system policy', async () => {
-  const ran = await m.asUser('viewer', ['skopeo', 'copy', '--quiet', 'docker://registry.local/s/busybox:1', 'dir:/tmp/podsec-sigstore-verified'], { env: trixie() });
+  const ran = await m.asUser('viewer', ['skopeo', 'copy', '--quiet', 'docker://registry.local/s/busybox:1', 'dir:/tmp/podsec-sigstore-verified'], {
+    env: trixie(),
+  });
   assert.is(ran.exitCode, 0, ran.stderr);
   await m.asUser('viewer', ['rm', '-rf', '/tmp/podsec-sigstore-verified']);
 });
@@ -114,9 +144,28 @@ test('an image signed by another sigstore key, and an unsigned one, are rejected
   writeFileSync(join(dir, 'key'), other.privateKeyPem);
   writeFileSync(join(dir, 'pass'), 'x\n');
   await runCommand('chmod', ['-R', 'a+rX', dir]);
-  const signed = await m.asUser('signer', ['skopeo', 'copy', '--quiet', '--dest-tls-verify=false', '--sign-by-sigstore-private-key', join(dir, 'key'), '--sign-passphrase-file', join(dir, 'pass'), `oci:${join(layout, 'amd64')}:s/forged:1`, 'docker://registry.local/s/forged:1'], { env: trixie() });
+  const signed = await m.asUser(
+    'signer',
+    [
+      'skopeo',
+      'copy',
+      '--quiet',
+      '--dest-tls-verify=false',
+      '--sign-by-sigstore-private-key',
+      join(dir, 'key'),
+      '--sign-passphrase-file',
+      join(dir, 'pass'),
+      `oci:${join(layout, 'amd64')}:s/forged:1`,
+      'docker://registry.local/s/forged:1',
+    ],
+    { env: trixie() },
+  );
   assert.is(signed.exitCode, 0, signed.stderr);
-  const unsigned = await m.asUser('signer', ['skopeo', 'copy', '--quiet', '--dest-tls-verify=false', `oci:${join(layout, 'amd64')}:s/unsigned:1`, 'docker://registry.local/s/unsigned:1'], { env: trixie() });
+  const unsigned = await m.asUser(
+    'signer',
+    ['skopeo', 'copy', '--quiet', '--dest-tls-verify=false', `oci:${join(layout, 'amd64')}:s/unsigned:1`, 'docker://registry.local/s/unsigned:1'],
+    { env: trixie() },
+  );
   assert.is(unsigned.exitCode, 0, unsigned.stderr);
   const forged = await m.asUser('viewer', ['podman', 'pull', '--quiet', 'registry.local/s/forged:1'], { env: trixie() });
   assert.is.not(forged.exitCode, 0);

@@ -36,7 +36,10 @@ base.before(async () => {
   addr = `127.0.0.1:${await freePort()}`;
   registry = await startRegistry({ addr, storage: join(work, 'registry') });
   gpg = gnupgHome();
-  const gen = await runCommand('gpg', ['--batch', '--passphrase', '', '--quick-gen-key', 'podsec pull test <pull@example.org>', 'ed25519', 'sign', 'never'], { env: gpg.env, timeoutMs: 60_000 });
+  const gen = await runCommand('gpg', ['--batch', '--passphrase', '', '--quick-gen-key', 'podsec pull test <pull@example.org>', 'ed25519', 'sign', 'never'], {
+    env: gpg.env,
+    timeoutMs: 60_000,
+  });
   if (gen.exitCode !== 0) throw new Error(`gpg: ${gen.stderr}`);
   const listed = await runCommand('gpg', ['--batch', '--with-colons', '--list-keys'], { env: gpg.env });
   const fingerprint = /^fpr:+([0-9A-F]{40}):/m.exec(listed.stdout)?.[1];
@@ -50,17 +53,39 @@ base.before(async () => {
   const lookaside = join(work, 'sigstore');
   mkdirSync(join(home, '.config/containers/registries.d'), { recursive: true });
   mkdirSync(lookaside);
-  writeFileSync(join(home, '.config/containers/registries.d/default.yaml'), `default-docker:\n  lookaside: file://${lookaside}\n  lookaside-staging: file://${lookaside}\n`);
+  writeFileSync(
+    join(home, '.config/containers/registries.d/default.yaml'),
+    `default-docker:\n  lookaside: file://${lookaside}\n  lookaside-staging: file://${lookaside}\n`,
+  );
   // skopeo 1.9 ignores CONTAINERS_REGISTRIES_CONF; the user's file is read.
   writeFileSync(join(home, '.config/containers/registries.conf'), `[[registry]]\nlocation = "${addr}"\ninsecure = true\n`);
   env = { ...process.env, HOME: home, GNUPGHOME: gpg.home, LANG: 'C' };
   signedPolicy = join(work, 'signed.json');
-  writeFileSync(signedPolicy, JSON.stringify({ default: [{ type: 'reject' }], transports: { docker: { [`${addr}/p11`]: [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: keyring }] } } }));
+  writeFileSync(
+    signedPolicy,
+    JSON.stringify({
+      default: [{ type: 'reject' }],
+      transports: { docker: { [`${addr}/p11`]: [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: keyring }] } },
+    }),
+  );
 
   const images = imageStore(work);
   await buildImage(images, 'tiny', 'pull');
   const push = (name: string, sign: boolean) =>
-    runCommand('skopeo', ['--policy', images.policy, 'copy', '--quiet', '--dest-tls-verify=false', ...(sign ? ['--sign-by', fingerprint] : []), `${images.transport}localhost/tiny:latest`, `docker://${ref(name)}`], { env, timeoutMs: 120_000 });
+    runCommand(
+      'skopeo',
+      [
+        '--policy',
+        images.policy,
+        'copy',
+        '--quiet',
+        '--dest-tls-verify=false',
+        ...(sign ? ['--sign-by', fingerprint] : []),
+        `${images.transport}localhost/tiny:latest`,
+        `docker://${ref(name)}`,
+      ],
+      { env, timeoutMs: 120_000 },
+    );
   for (const name of SIGNED) {
     const pushed = await push(name, true);
     if (pushed.exitCode !== 0) throw new Error(`push ${name}: ${pushed.stderr}`);
@@ -115,7 +140,8 @@ test('signed images are pulled into the store, one progress line per image, with
     const stored = await inStore(options, image);
     assert.is(stored.exitCode, 0, `${image} is not in the store: ${stored.stderr}`);
     // The store keeps the image under its name; its manifest digest may differ (skopeo may convert), the config must not.
-    const config = (transport: string) => skopeo(['--policy', options.policy, 'inspect', '--tls-verify=false', '--config', '--raw', transport]).then((r) => r.stdout);
+    const config = (transport: string) =>
+      skopeo(['--policy', options.policy, 'inspect', '--tls-verify=false', '--config', '--raw', transport]).then((r) => r.stdout);
     assert.is(await config(storeReference(options.store, image)), await config(`docker://${image}`), image);
     assert.ok((await registryDigest(image)).startsWith('sha256:'));
   }
@@ -133,7 +159,11 @@ test('an unsigned image under a signedBy policy stops the pulls there, naming it
   assert.ok(error, 'the pulls went through');
   assert.match(error!.message, new RegExp(`^${ref('unsigned:1').replace(/[.:]/g, '\\$&')} could not be pulled: `));
   assert.match(error!.message, /signature/i);
-  assert.equal(lines.map((line) => PROGRESS_LINE.exec(line)?.[2]), ['1', '2'], 'no step after the refused image');
+  assert.equal(
+    lines.map((line) => PROGRESS_LINE.exec(line)?.[2]),
+    ['1', '2'],
+    'no step after the refused image',
+  );
   assert.is((await inStore(options, images[0]!)).exitCode, 0, 'the signed image before it is in the store');
   assert.is.not((await inStore(options, images[1]!)).exitCode, 0, 'the unsigned image is not');
   assert.is.not((await inStore(options, images[2]!)).exitCode, 0, 'nothing after it was pulled');

@@ -42,7 +42,23 @@ async function certificates(names: string[]) {
   for (const name of names) {
     await openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`]);
     writeFileSync(join(work, `${name}.ext`), 'subjectAltName=IP:127.0.0.1\n');
-    await openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.crt`, '-days', '1', '-extfile', `${name}.ext`]);
+    await openssl([
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      `${name}.crt`,
+      '-days',
+      '1',
+      '-extfile',
+      `${name}.ext`,
+    ]);
   }
 }
 
@@ -96,7 +112,21 @@ test('haproxy from podsec-u7s-loadbalancer balances two TLS API servers and keep
   await certificates(['master-1', 'master-2']);
   const ports = [await apiServer('master-1'), await apiServer('master-2')];
   const front = await freePort();
-  const made = await run(process.execPath, [join(bin, 'podsec-u7s-loadbalancer'), '--root', work, 'haproxy', ...ports.flatMap((p) => ['--master', `127.0.0.1:${p}`]), '--bind', `127.0.0.1:${front}`, '--check-interval', '300', '--ca-file', join(work, 'ca.crt'), '--output', '/haproxy.cfg']);
+  const made = await run(process.execPath, [
+    join(bin, 'podsec-u7s-loadbalancer'),
+    '--root',
+    work,
+    'haproxy',
+    ...ports.flatMap((p) => ['--master', `127.0.0.1:${p}`]),
+    '--bind',
+    `127.0.0.1:${front}`,
+    '--check-interval',
+    '300',
+    '--ca-file',
+    join(work, 'ca.crt'),
+    '--output',
+    '/haproxy.cfg',
+  ]);
   assert.is(made.exitCode, 0, made.stderr);
   const check = await run('haproxy', ['-c', '-f', join(work, 'haproxy.cfg')]);
   assert.is(check.exitCode, 0, check.stdout + check.stderr);

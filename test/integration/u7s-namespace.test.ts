@@ -37,7 +37,12 @@ const program = (name: string) => [process.execPath, join(bin, name)];
 
 function envFile(name: string, lines: Record<string, string>): string {
   const file = join(work, name);
-  writeFileSync(file, Object.entries(lines).map(([k, v]) => `${k}='${v}'\n`).join(''));
+  writeFileSync(
+    file,
+    Object.entries(lines)
+      .map(([k, v]) => `${k}='${v}'\n`)
+      .join(''),
+  );
   chmodSync(file, 0o644);
   return file;
 }
@@ -53,7 +58,11 @@ base.before(async () => {
   if (made.exitCode !== 0) throw new Error(`useradd: ${made.stderr}`);
   uid = Number((await run('id', ['-u', user])).stdout.trim());
   gid = Number((await run('id', ['-g', user])).stdout.trim());
-  if (!readFileSync('/etc/subuid', 'utf8').split('\n').some((l) => l.startsWith(`${user}:`))) {
+  if (
+    !readFileSync('/etc/subuid', 'utf8')
+      .split('\n')
+      .some((l) => l.startsWith(`${user}:`))
+  ) {
     await run('usermod', ['--add-subuids', '300000-365535', '--add-subgids', '300000-365535', user]);
   }
   mkdirSync(`/run/user/${uid}`, { recursive: true, mode: 0o700 });
@@ -110,8 +119,7 @@ async function listPorts(): Promise<string[]> {
     .sort();
 }
 
-const expectedPorts = (tcp: number[]) =>
-  [...tcp.map((p) => `127.0.0.1:${p}->${p}/tcp`), '127.0.0.1:8472->8472/udp', '127.0.0.1:6053->53/udp'].sort();
+const expectedPorts = (tcp: number[]) => [...tcp.map((p) => `127.0.0.1:${p}->${p}/tcp`), '127.0.0.1:8472->8472/udp', '127.0.0.1:6053->53/udp'].sort();
 
 const tcpAnswer = (port: number) =>
   new Promise<string>((resolve, reject) => {
@@ -151,7 +159,11 @@ test('control-plane namespace: uid 0, tap0 with the host address /32, private mo
 
     // A TCP listener on 6443 inside answers from the host through the published port.
     const script = "require('net').createServer((c)=>{c.end('u7s-inside\\n');process.exit(0)}).listen(6443,'0.0.0.0',()=>console.log('listening'))";
-    const listener = spawn('setpriv', [`--reuid=${uid}`, `--regid=${gid}`, '--init-groups', '--', ...program('nsenter_u7s'), process.execPath, '-e', script], { env: userEnv(), cwd: home, stdio: ['ignore', 'pipe', 'pipe'] });
+    const listener = spawn('setpriv', [`--reuid=${uid}`, `--regid=${gid}`, '--init-groups', '--', ...program('nsenter_u7s'), process.execPath, '-e', script], {
+      env: userEnv(),
+      cwd: home,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     started.push(listener);
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('the listener inside did not start')), 20_000);
@@ -163,7 +175,10 @@ test('control-plane namespace: uid 0, tap0 with the host address /32, private mo
     assert.is(code, 0, 'the launcher exits cleanly on SIGTERM');
   }
   assert.not.ok(existsSync(`/run/user/${uid}/usernetes/rootlesskit/api.sock`), 'the state is gone');
-  const gone = await tcpAnswer(6443).then(() => 'answered', (e: NodeJS.ErrnoException) => e.code);
+  const gone = await tcpAnswer(6443).then(
+    () => 'answered',
+    (e: NodeJS.ErrnoException) => e.code,
+  );
   assert.is(gone, 'ECONNREFUSED', 'the published port is closed');
 });
 

@@ -67,7 +67,11 @@ base.before(async () => {
   }
   const { writeFileSync } = await import('node:fs');
   writeFileSync(join(work, 'ext'), 'subjectAltName=DNS:registry.example\n');
-  const signed = await run('openssl', ['x509', '-req', '-in', 'reg.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'reg.crt', '-days', '1', '-extfile', 'ext'], { cwd: work });
+  const signed = await run(
+    'openssl',
+    ['x509', '-req', '-in', 'reg.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'reg.crt', '-days', '1', '-extfile', 'ext'],
+    { cwd: work },
+  );
   if (signed.exitCode !== 0) throw new Error(signed.stderr);
   https = createHttps({ key: readFileSync(join(work, 'reg.key')), cert: readFileSync(join(work, 'reg.crt')) }, handler);
   await new Promise<void>((r) => https!.listen(0, '127.0.0.1', r));
@@ -111,11 +115,21 @@ test('a missing tag: the newest of the minor (numerically) is named; the deploym
   ]);
   const env = { U7S_REGISTRY: `registry.local:${httpPort}` };
   const plan = () =>
-    planDeploy({ parsed: parseDeployArgs('init', []), env: { ...env, U7S_KUBEVERSION: 'v1.26.11' }, root, account: nodeAccount(root), facts: { ...HOST_FACTS, installedVersion: 'v1.26.3', images } });
+    planDeploy({
+      parsed: parseDeployArgs('init', []),
+      env: { ...env, U7S_KUBEVERSION: 'v1.26.11' },
+      root,
+      account: nodeAccount(root),
+      facts: { ...HOST_FACTS, installedVersion: 'v1.26.3', images },
+    });
   const options = { root, account: nodeAccount(root), fetch };
   await checkRegistry(plan(), images, { ...options, env }).then(
     () => assert.unreachable('missing images were accepted'),
-    (error: Error) => assert.match(error.message, /images missing on the registry:[\s\S]*kube-apiserver:v1\.26\.11 \(newest: v1\.26\.10\)[\s\S]*export U7S_KUBEVERSION=v1\.26\.10/),
+    (error: Error) =>
+      assert.match(
+        error.message,
+        /images missing on the registry:[\s\S]*kube-apiserver:v1\.26\.11 \(newest: v1\.26\.10\)[\s\S]*export U7S_KUBEVERSION=v1\.26\.10/,
+      ),
   );
   const substituted = plan();
   await checkRegistry(substituted, images, { ...options, env: { ...env, U7S_SETAVAILABLEIMAGES: 'yes' } });

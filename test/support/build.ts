@@ -16,8 +16,7 @@ import { REPO_ROOT } from '../../scripts/paths.ts';
 
 /** One directory per checkout, so two clones testing at once never share outputs. */
 const checkoutId = createHash('sha256').update(REPO_ROOT).digest('hex').slice(0, 12);
-export const sharedDist = (branch: Branch = 'p11') =>
-  join(process.env.PODSEC_TEST_DIST ?? join(tmpdir(), `podsec-test-dist-${checkoutId}`), branch);
+export const sharedDist = (branch: Branch = 'p11') => join(process.env.PODSEC_TEST_DIST ?? join(tmpdir(), `podsec-test-dist-${checkoutId}`), branch);
 
 export async function ensureBuild(branch: Branch = 'p11'): Promise<BuildResult> {
   const outDir = sharedDist(branch);

@@ -8,7 +8,11 @@ export interface Ran {
   exitCode: number;
 }
 
-export async function run(command: string, args: string[], options: { env?: Record<string, string | undefined>; cwd?: string; timeoutMs?: number; input?: string } = {}): Promise<Ran> {
+export async function run(
+  command: string,
+  args: string[],
+  options: { env?: Record<string, string | undefined>; cwd?: string; timeoutMs?: number; input?: string } = {},
+): Promise<Ran> {
   const result = await execa(command, args, {
     cwd: options.cwd ?? REPO_ROOT,
     env: options.env,

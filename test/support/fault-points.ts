@@ -126,11 +126,13 @@ export async function crashAtEveryStep<T>(options: CrashOptions<T>): Promise<{ s
     const { killedAt, steps: reached } = readFaultLog(log);
     if (!killedAt) {
       throw new Error(
-        `the run meant to be killed at step ${target.n} (${target.label}) ended by itself after ${reached.length} steps (exit ${outcome.exitCode}): ${outcome.stderr.trim()}`,
+        `the run meant to be killed at step ${target.n} (${target.label}) ended by itself after ${reached.length} steps (exit ${outcome.exitCode})` +
+          `: ${outcome.stderr.trim()}`,
       );
     }
     const normalize = options.normalize ?? ((label: string) => label.replace(/\d+(?:[.:_-]\d+)*/g, '#'));
-    if (normalize(killedAt.label) !== normalize(target.label)) throw new Error(`step ${target.n} was "${target.label}" when counted, "${killedAt.label}" when killed: the runs do different work`);
+    if (normalize(killedAt.label) !== normalize(target.label))
+      throw new Error(`step ${target.n} was "${target.label}" when counted, "${killedAt.label}" when killed: the runs do different work`);
     kills++;
     await options.afterKill(killedAt, prepared, outcome);
     const every = options.convergeEvery ?? 1;

@@ -66,7 +66,10 @@ export async function startCluster(lower: string, roles: string[], options: Pick
       const node = await bootNode(overlay.root, { ...options, name: `p${i}${role.slice(0, 2)}${tag}`, network: { kind: 'bridge', netns, bridge: BRIDGE } });
       cleanups.push(() => node.stop());
       const address = `${subnet}.${i + 1}`;
-      for (const argv of [['ip', 'addr', 'add', `${address}/24`, 'dev', 'host0'], ['ip', 'link', 'set', 'host0', 'up']]) {
+      for (const argv of [
+        ['ip', 'addr', 'add', `${address}/24`, 'dev', 'host0'],
+        ['ip', 'link', 'set', 'host0', 'up'],
+      ]) {
         const r = await node.exec(argv);
         if (r.exitCode !== 0) throw new Error(`${role}: ${argv.join(' ')}: ${r.stderr}`);
       }

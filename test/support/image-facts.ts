@@ -33,7 +33,11 @@ export interface Facts {
 /** Every system and user unit the model declares, as installed paths on `branch`. */
 export function modelUnits(model: ProjectModel, branch: Branch): { system: string[]; user: string[] } {
   const entries = model.packages.flatMap((p) => p.entries);
-  const paths = (kind: string) => entries.filter((e) => e.kind === kind).map((e) => resolvePath(e.path, branch)).sort();
+  const paths = (kind: string) =>
+    entries
+      .filter((e) => e.kind === kind)
+      .map((e) => resolvePath(e.path, branch))
+      .sort();
   return { system: paths('system-unit'), user: paths('user-unit') };
 }
 
@@ -72,7 +76,8 @@ const typeOf = (st) => st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink
 for (const p of req.paths) {
   try {
     const st = fs.lstatSync(p);
-    facts.paths[p] = { type: typeOf(st), mode: st.mode.toString(8), owner: userName.get(st.uid) || String(st.uid), group: groupName.get(st.gid) || String(st.gid) };
+    const owner = userName.get(st.uid) || String(st.uid);
+    facts.paths[p] = { type: typeOf(st), mode: st.mode.toString(8), owner, group: groupName.get(st.gid) || String(st.gid) };
     if (st.isSymbolicLink()) facts.paths[p].target = fs.readlinkSync(p);
   } catch (e) {
     facts.paths[p] = { missing: String(e.code || e) };
@@ -98,7 +103,8 @@ if (req.verify) {
   if (xdg) fs.rmSync(xdg, { recursive: true, force: true });
 }
 facts.state = run('systemctl', ['is-system-running']).stdout.trim();
-facts.failedUnits = run('systemctl', ['list-units', '--failed', '--plain', '--no-legend', '--no-pager']).stdout.split('\n').map((l) => l.trim().split(/\s+/)[0]).filter(Boolean);
+const failed = run('systemctl', ['list-units', '--failed', '--plain', '--no-legend', '--no-pager']).stdout;
+facts.failedUnits = failed.split('\n').map((l) => l.trim().split(/\s+/)[0]).filter(Boolean);
 const mono = Number(run('systemctl', ['show', '-P', 'ActiveEnterTimestampMonotonic', 'multi-user.target']).stdout.trim()) || 0;
 facts.multiUserSeconds = mono / 1e6;
 const out = JSON.stringify(facts);
@@ -110,7 +116,13 @@ export const COLLECTOR_DIR = '/usr/local/lib/podsec-check';
 
 // ---- preset policy: what %post_systemd's `systemctl preset` leaves behind ----
 
-const PRESET_DIRS = ['etc/systemd/system-preset', 'run/systemd/system-preset', 'usr/local/lib/systemd/system-preset', 'usr/lib/systemd/system-preset', 'lib/systemd/system-preset'];
+const PRESET_DIRS = [
+  'etc/systemd/system-preset',
+  'run/systemd/system-preset',
+  'usr/local/lib/systemd/system-preset',
+  'usr/lib/systemd/system-preset',
+  'lib/systemd/system-preset',
+];
 
 interface PresetRule {
   action: 'enable' | 'disable';
@@ -129,7 +141,10 @@ export function globToRegExp(glob: string): RegExp {
       const end = glob.indexOf(']', i + 2);
       if (end < 0) re += '\\[';
       else {
-        re += `[${glob.slice(i + 1, end).replace(/^!/, '^').replace(/\\/g, '\\\\')}]`;
+        re += `[${glob
+          .slice(i + 1, end)
+          .replace(/^!/, '^')
+          .replace(/\\/g, '\\\\')}]`;
         i = end;
       }
     } else re += c.replace(/[.+^${}()|\\/]/g, '\\$&');

@@ -57,11 +57,28 @@ export async function lingerUser(node: Pick<Node, 'name' | 'exec'>, user: string
  * login would be. Unlike exec, not a process entered from the host. The exit status is the
  * command's; RuntimeMaxSec bounds the unit even if systemd-run is killed. `lingerUser` first.
  */
-export async function userRun(node: Pick<Node, 'name' | 'exec'>, user: string, argv: string[], opts: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<RunResult> {
+export async function userRun(
+  node: Pick<Node, 'name' | 'exec'>,
+  user: string,
+  argv: string[],
+  opts: { env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<RunResult> {
   const timeoutMs = opts.timeoutMs ?? 120_000;
   const env = Object.entries(opts.env ?? {}).map(([k, v]) => `--setenv=${k}=${v}`);
   return node.exec(
-    ['systemd-run', `--machine=${user}@`, '--user', '--wait', '--pipe', '--quiet', '--collect', `--property=RuntimeMaxSec=${Math.ceil(timeoutMs / 1000)}`, ...env, '--', ...argv],
+    [
+      'systemd-run',
+      `--machine=${user}@`,
+      '--user',
+      '--wait',
+      '--pipe',
+      '--quiet',
+      '--collect',
+      `--property=RuntimeMaxSec=${Math.ceil(timeoutMs / 1000)}`,
+      ...env,
+      '--',
+      ...argv,
+    ],
     { timeoutMs: timeoutMs + 10_000 },
   );
 }

@@ -25,23 +25,40 @@ export async function buildUnitsRpm(
     return [`cat > %{buildroot}${dir}/${file} <<'EOF'`, text.trimEnd(), 'EOF'];
   };
   const spec = [
-    `Name: ${name}`, 'Version: 1', 'Release: alt1', 'Summary: unit enablement test package',
-    'License: GPL-2.0-or-later', 'Group: Development/Other', 'BuildArch: noarch', '',
-    '%description', 'Units and presets for the image tests.', '',
-    '%install', 'mkdir -p %{buildroot}%_unitdir %{buildroot}%_presetdir',
+    `Name: ${name}`,
+    'Version: 1',
+    'Release: alt1',
+    'Summary: unit enablement test package',
+    'License: GPL-2.0-or-later',
+    'Group: Development/Other',
+    'BuildArch: noarch',
+    '',
+    '%description',
+    'Units and presets for the image tests.',
+    '',
+    '%install',
+    'mkdir -p %{buildroot}%_unitdir %{buildroot}%_presetdir',
     ...Object.entries(units).flatMap(([f, t]) => heredoc('%_unitdir', f, t)),
     ...Object.entries(presets).flatMap(([f, t]) => heredoc('%_presetdir', f, t)),
-    '', '%post', `%post_systemd ${Object.keys(units).join(' ')}`,
-    '', '%preun', `%preun_systemd ${Object.keys(units).join(' ')}`,
-    '', '%files', ...Object.keys(units).map((f) => `%_unitdir/${f}`), ...Object.keys(presets).map((f) => `%_presetdir/${f}`), '',
+    '',
+    '%post',
+    `%post_systemd ${Object.keys(units).join(' ')}`,
+    '',
+    '%preun',
+    `%preun_systemd ${Object.keys(units).join(' ')}`,
+    '',
+    '%files',
+    ...Object.keys(units).map((f) => `%_unitdir/${f}`),
+    ...Object.keys(presets).map((f) => `%_presetdir/${f}`),
+    '',
   ].join('\n');
   const specFile = join(work, `${name}.spec`);
   await fs.writeFile(specFile, spec);
-  const r = await execa(
-    'rpmbuild',
-    ['-bb', '--load', macrosFile, '--define', `_topdir ${work}/rpmbuild`, '--define', `_dbpath ${work}/rpmdb`, specFile],
-    { reject: false, stdin: 'ignore', timeout: 120_000 },
-  );
+  const r = await execa('rpmbuild', ['-bb', '--load', macrosFile, '--define', `_topdir ${work}/rpmbuild`, '--define', `_dbpath ${work}/rpmdb`, specFile], {
+    reject: false,
+    stdin: 'ignore',
+    timeout: 120_000,
+  });
   const rpm = join(work, 'rpmbuild/RPMS/noarch', `${name}-1-alt1.noarch.rpm`);
   if (r.exitCode !== 0 || !existsSync(rpm)) throw new Error(`rpmbuild ${name} failed: ${r.stderr}`);
   return rpm;
@@ -79,7 +96,10 @@ export async function buildBumpedRelease(work: string): Promise<{ rpms: string[]
   });
   if (r.exitCode !== 0) throw new Error(`build of the bumped release failed (${r.exitCode}):\n${r.stderr}\n${r.stdout}`);
   const dir = join(out, 'RPMS/noarch');
-  const rpms = (await fs.readdir(dir)).filter((f) => f.endsWith('.rpm')).map((f) => join(dir, f)).sort();
+  const rpms = (await fs.readdir(dir))
+    .filter((f) => f.endsWith('.rpm'))
+    .map((f) => join(dir, f))
+    .sort();
   if (!rpms.some((r) => r.endsWith(`-${next.version}-${next.release}.noarch.rpm`))) {
     throw new Error(`bumped build produced ${rpms.map((r) => r.slice(r.lastIndexOf('/') + 1)).join(', ')}, not ${next.release}`);
   }

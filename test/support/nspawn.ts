@@ -104,7 +104,15 @@ export async function bootNode(root: string, options: BootOptions): Promise<Node
   await assertNotCached(root);
   const network = options.network ?? { kind: 'private' };
   const nspawn = [
-    'systemd-nspawn', '-D', root, '-b', '--register=no', '--keep-unit', '-M', options.name, '--console=passive',
+    'systemd-nspawn',
+    '-D',
+    root,
+    '-b',
+    '--register=no',
+    '--keep-unit',
+    '-M',
+    options.name,
+    '--console=passive',
     ...networkArgs(network),
     ...(options.binds ?? []).map((b) => `--bind=${b}`),
     ...(options.bindRo ?? []).map((b) => `--bind-ro=${b}`),

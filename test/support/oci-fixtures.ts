@@ -20,7 +20,21 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Ran } from './exec.ts';
@@ -75,7 +89,9 @@ export function busyboxTar(dir: string, variant: string): string {
   writeFileSync(join(rootfs, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
   writeFileSync(join(rootfs, 'etc/variant'), `${variant}\n`);
   const tar = join(dir, `busybox-${variant}.tar`);
-  const r = spawnSync('tar', ['--sort=name', '--mtime=@1700000000', '--owner=0', '--group=0', '--numeric-owner', '-C', rootfs, '-cf', tar, '.'], { encoding: 'utf8' });
+  const r = spawnSync('tar', ['--sort=name', '--mtime=@1700000000', '--owner=0', '--group=0', '--numeric-owner', '-C', rootfs, '-cf', tar, '.'], {
+    encoding: 'utf8',
+  });
   if (r.status !== 0) throw new Error(`tar: ${r.stderr}`);
   return tar;
 }
@@ -101,7 +117,21 @@ export async function buildImage(store: ImageStore, name: string, variant: strin
   const tar = busyboxTar(store.dir, variant);
   const ran = await runCommand(
     'podman',
-    ['--root', `${store.dir}/storage`, '--runroot', `${store.dir}/run`, '--storage-driver', 'vfs', 'import', '--change', 'CMD ["/bin/sh"]', '--change', `LABEL variant=${variant}`, tar, `localhost/${name}`],
+    [
+      '--root',
+      `${store.dir}/storage`,
+      '--runroot',
+      `${store.dir}/run`,
+      '--storage-driver',
+      'vfs',
+      'import',
+      '--change',
+      'CMD ["/bin/sh"]',
+      '--change',
+      `LABEL variant=${variant}`,
+      tar,
+      `localhost/${name}`,
+    ],
     { timeoutMs: 120_000, env: { ...process.env, CONTAINERS_POLICY_JSON: store.policy } },
   );
   if (ran.exitCode !== 0) throw new Error(`podman import ${name}: ${ran.stderr}`);
@@ -109,7 +139,9 @@ export async function buildImage(store: ImageStore, name: string, variant: strin
 
 /** podsec-save-oci of images from the store into `<ociDir>/<arch>.tar.xz`. */
 export async function saveArchive(store: ImageStore, ociDir: string, arch: string, images: string[]): Promise<Ran> {
-  return runProgram('podsec-save-oci', ['--registry', 'localhost', '--signature-policy', store.policy, ociDir, arch, store.transport, ...images], { timeoutMs: 300_000 });
+  return runProgram('podsec-save-oci', ['--registry', 'localhost', '--signature-policy', store.policy, ociDir, arch, store.transport, ...images], {
+    timeoutMs: 300_000,
+  });
 }
 
 export interface AsUserOptions {
@@ -138,7 +170,18 @@ export interface MasterEnv {
   stop(): Promise<void>;
 }
 
-const ROOT_VIEW_BINDS = ['/etc/passwd', '/etc/group', '/etc/shadow', '/etc/gshadow', '/etc/subuid', '/etc/subgid', '/etc/hosts', '/etc/containers', '/var/sigstore', '/home'];
+const ROOT_VIEW_BINDS = [
+  '/etc/passwd',
+  '/etc/group',
+  '/etc/shadow',
+  '/etc/gshadow',
+  '/etc/subuid',
+  '/etc/subgid',
+  '/etc/hosts',
+  '/etc/containers',
+  '/var/sigstore',
+  '/home',
+];
 
 /** The bundled programs as commands in one world-readable directory. */
 async function programDir(work: string, names: string[]): Promise<string> {
@@ -166,15 +209,26 @@ export async function startMaster(label: string): Promise<MasterEnv> {
     removeTree(work);
   };
   try {
-    const inMaster = (name: string, args: string[], options: RunOptions = {}) => runProgram(name, ['--root', root, ...args], { netns: pair.master, timeoutMs: 180_000, ...options });
+    const inMaster = (name: string, args: string[], options: RunOptions = {}) =>
+      runProgram(name, ['--root', root, ...args], { netns: pair.master, timeoutMs: 180_000, ...options });
     const policy = await inMaster('podsec-create-policy', ['--role', 'master', pair.master.address]);
     if (policy.exitCode !== 0) throw new Error(`create-policy: ${policy.stderr}`);
     mkdirSync(join(work, 'registry'), { mode: 0o755 });
     mkdirSync(join(work, 'registry-config'), { mode: 0o755 });
     mkdirSync(join(work, 'nginx'), { mode: 0o755 });
-    const registry = await startRegistry({ addr: `${pair.master.address}:80`, storage: join(work, 'registry'), netns: pair.master, configDir: join(work, 'registry-config') });
+    const registry = await startRegistry({
+      addr: `${pair.master.address}:80`,
+      storage: join(work, 'registry'),
+      netns: pair.master,
+      configDir: join(work, 'registry-config'),
+    });
     started.push(registry);
-    const nginx = await startSigstoreServer({ listen: `${pair.master.address}:81`, documentRoot: join(root, 'var/sigstore'), netns: pair.master, prefix: join(work, 'nginx') });
+    const nginx = await startSigstoreServer({
+      listen: `${pair.master.address}:81`,
+      documentRoot: join(root, 'var/sigstore'),
+      netns: pair.master,
+      prefix: join(work, 'nginx'),
+    });
     started.push(nginx);
     const bin = await programDir(work, ['podsec-load-sign-oci']);
     const runtime = join(work, 'run');
@@ -203,12 +257,37 @@ export async function startMaster(label: string): Promise<MasterEnv> {
           .filter(([k]) => k !== 'PATH')
           .map(([k, v]) => `${k}=${v}`),
       ];
-      const binds = [...ROOT_VIEW_BINDS.map((path) => [join(root, path), path]), ...(options.binds ?? [])].flatMap(([source, target]) => ['--bind', `${source}:${target}`]);
+      const binds = [...ROOT_VIEW_BINDS.map((path) => [join(root, path), path]), ...(options.binds ?? [])].flatMap(([source, target]) => [
+        '--bind',
+        `${source}:${target}`,
+      ]);
       // nsenter joins only the network namespace: `ip netns exec` would also remount /sys,
       // which hides /sys/fs/cgroup from crun.
       return runCommand(
         'nsenter',
-        [`--net=/run/netns/${pair.master.name}`, '--', 'unshare', '--mount', '--propagation', 'private', '--', process.execPath, ROOT_VIEW, '--scratch', scratch, ...binds, '--', 'runuser', '-u', user, '--', 'env', '-i', ...env, ...argv],
+        [
+          `--net=/run/netns/${pair.master.name}`,
+          '--',
+          'unshare',
+          '--mount',
+          '--propagation',
+          'private',
+          '--',
+          process.execPath,
+          ROOT_VIEW,
+          '--scratch',
+          scratch,
+          ...binds,
+          '--',
+          'runuser',
+          '-u',
+          user,
+          '--',
+          'env',
+          '-i',
+          ...env,
+          ...argv,
+        ],
         // The checkout may be private (a 0700 temp dir); the user's processes start in /.
         { timeoutMs: options.timeoutMs ?? 180_000, input: options.input, cwd: '/' },
       );
@@ -228,7 +307,20 @@ export async function startMaster(label: string): Promise<MasterEnv> {
 // Debian trixie's skopeo and podman (sigstore enabled), for the sigstore tests only.
 
 const TRIXIE = { skopeo: '1.18.0+ds1-1+b5', podman: '5.4.2+ds1-2+b2' } as const;
-const TRIXIE_PACKAGES = [`skopeo=${TRIXIE.skopeo}`, `podman=${TRIXIE.podman}`, 'netavark', 'crun', 'libyajl2', 'libc6', 'libgpgme11t64', 'libsqlite3-0', 'libassuan9', 'libgpg-error0', 'libseccomp2', 'libsubid5'];
+const TRIXIE_PACKAGES = [
+  `skopeo=${TRIXIE.skopeo}`,
+  `podman=${TRIXIE.podman}`,
+  'netavark',
+  'crun',
+  'libyajl2',
+  'libc6',
+  'libgpgme11t64',
+  'libsqlite3-0',
+  'libassuan9',
+  'libgpg-error0',
+  'libseccomp2',
+  'libsubid5',
+];
 
 export { hostDebianMirror };
 
@@ -265,12 +357,18 @@ export function trixieContainerTools(): TrixieTools {
     for (const d of ['lists/partial', 'cache/archives/partial', 'etc']) mkdirSync(join(apt, d), { recursive: true });
     writeFileSync(join(apt, 'etc/sources.list'), `deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${hostDebianMirror()} trixie main\n`);
     const options = [
-      '-o', `Dir::State::Lists=${apt}/lists`,
-      '-o', `Dir::Cache=${apt}/cache`,
-      '-o', `Dir::Etc::SourceList=${apt}/etc/sources.list`,
-      '-o', 'Dir::Etc::SourceParts=/nonexistent',
-      '-o', 'Dir::State::status=/var/lib/dpkg/status',
-      '-o', 'APT::Sandbox::User=root',
+      '-o',
+      `Dir::State::Lists=${apt}/lists`,
+      '-o',
+      `Dir::Cache=${apt}/cache`,
+      '-o',
+      `Dir::Etc::SourceList=${apt}/etc/sources.list`,
+      '-o',
+      'Dir::Etc::SourceParts=/nonexistent',
+      '-o',
+      'Dir::State::status=/var/lib/dpkg/status',
+      '-o',
+      'APT::Sandbox::User=root',
     ];
     must('apt-get', [...options, '-q', 'update']);
     const debs = join(staging, 'debs');

@@ -32,7 +32,6 @@ export interface RbacFlowOptions {
 }
 
 export function registerRbacFlow(test: Test, options: RbacFlowOptions): void {
-
   const id = randomBytes(4).toString('hex');
   const user = `podsec-test-${id}`;
   const group = `podsec-test-group-${id}`;
@@ -50,7 +49,10 @@ export function registerRbacFlow(test: Test, options: RbacFlowOptions): void {
   const kubectl = (args: string[], kubeconfig = options.admin()): Promise<Ran> =>
     run(options.kubectl?.() ?? 'kubectl', ['--kubeconfig', kubeconfig, '--request-timeout=30s', ...args], { timeoutMs: 60_000 });
   const rbac = (program: string, args: string[]): Promise<Ran> =>
-    run(join(bin, `podsec-k8s-rbac-${program}`), args, { env: { PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}`, KUBECONFIG: options.admin(), HOME: work, LANG: 'C' }, timeoutMs: 180_000 });
+    run(join(bin, `podsec-k8s-rbac-${program}`), args, {
+      env: { PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}`, KUBECONFIG: options.admin(), HOME: work, LANG: 'C' },
+      timeoutMs: 180_000,
+    });
   /** `kubectl auth can-i` as the user, with the user's own kubeconfig: "yes" or "no". */
   const canI = async (args: string[]) => (await kubectl(['auth', 'can-i', ...args], userConfig)).stdout.trim();
 
@@ -97,7 +99,10 @@ export function registerRbacFlow(test: Test, options: RbacFlowOptions): void {
     const csr = await kubectl(['get', 'certificatesigningrequest', user, '-o', 'json']);
     assert.is(csr.exitCode, 0, csr.stderr);
     const status = JSON.parse(csr.stdout).status as { conditions?: { type: string }[]; certificate?: string };
-    assert.ok(status.conditions?.some((c) => c.type === 'Approved'), 'the CSR is Approved');
+    assert.ok(
+      status.conditions?.some((c) => c.type === 'Approved'),
+      'the CSR is Approved',
+    );
     assert.ok(status.certificate, 'the CSR is issued');
     const api = await kubectl(['get', '--raw', '/api'], userConfig);
     assert.is(api.exitCode, 0, api.stderr);
@@ -153,7 +158,10 @@ export function registerRbacFlow(test: Test, options: RbacFlowOptions): void {
     assert.equal([clusterEntry.roleType, clusterEntry.roleName], ['ClusterRole', 'view']);
     assert.ok(Array.isArray(clusterEntry.rules) && clusterEntry.rules.length > 0, 'showRules gives the rules of view');
     const nsEntries = mine.roles.namespaces.find((o: Record<string, unknown>) => namespace in o)?.[namespace];
-    assert.equal(nsEntries?.map((e: { bindName: string; roleType: string; roleName: string }) => [e.bindName, e.roleType, e.roleName]), [[nsBinding, 'ClusterRole', 'edit']]);
+    assert.equal(
+      nsEntries?.map((e: { bindName: string; roleType: string; roleName: string }) => [e.bindName, e.roleType, e.roleName]),
+      [[nsBinding, 'ClusterRole', 'edit']],
+    );
     const yaml = await rbac('get-userroles', ['--output', 'yaml', user]);
     assert.is(yaml.exitCode, 0, yaml.stderr);
     assert.equal(Object.keys(YAML.parse(yaml.stdout)), [user]);
@@ -162,7 +170,10 @@ export function registerRbacFlow(test: Test, options: RbacFlowOptions): void {
   test('the unbindCmd printed by get-userroles runs as is; unbindrole removes the rest; the rights are gone; again is idempotent', async () => {
     const report = JSON.parse((await rbac('get-userroles', [user])).stdout);
     const unbindCmd = report[user].clusterRoles.find((e: { bindName: string }) => e.bindName === clusterBinding).unbindCmd as string;
-    const viaShell = await run('sh', ['-c', unbindCmd], { env: { PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}`, KUBECONFIG: options.admin(), LANG: 'C' }, timeoutMs: 120_000 });
+    const viaShell = await run('sh', ['-c', unbindCmd], {
+      env: { PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}`, KUBECONFIG: options.admin(), LANG: 'C' },
+      timeoutMs: 120_000,
+    });
     assert.is(viaShell.exitCode, 0, viaShell.stderr);
     assert.is(viaShell.stdout, `clusterrolebinding.rbac.authorization.k8s.io/${clusterBinding} deleted\n`);
     const gone = await kubectl(['get', 'clusterrolebinding', clusterBinding]);

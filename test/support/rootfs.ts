@@ -31,8 +31,15 @@ const BUILD_TIMEOUT_MS = 10 * 60_000;
  * %pre. minbase already has /bin/sh, which `rpm -i --root` needs.
  */
 export const DEFAULT_PACKAGES: readonly string[] = [
-  'systemd', 'systemd-sysv', 'dbus', 'dbus-user-session', 'libpam-systemd',
-  'iproute2', 'procps', 'nodejs', 'passwd',
+  'systemd',
+  'systemd-sysv',
+  'dbus',
+  'dbus-user-session',
+  'libpam-systemd',
+  'iproute2',
+  'procps',
+  'nodejs',
+  'passwd',
 ];
 
 export function cacheDir(): string {
@@ -54,18 +61,24 @@ export async function ensureRootfs(options: { packages?: string[] } = {}): Promi
     .digest('hex')
     .slice(0, 16);
   const name = `rootfs-${hash}`;
-  const entry = await cachedEntry(cacheDir(), name, async (tmp) => {
-    process.stderr.write(`[rootfs] building ${join(cacheDir(), name)} (${packages.join(',')}) ...\n`);
-    const result = await execa(
-      'mmdebstrap',
-      ['--variant=minbase', `--include=${packages.join(',')}`, SUITE, tmp, SOURCES_FILE],
-      { reject: false, timeout: BUILD_TIMEOUT_MS, forceKillAfterDelay: 10_000, stdin: 'ignore' },
-    );
-    if (result.failed) {
-      const why = result.timedOut ? `timed out after ${BUILD_TIMEOUT_MS / 1000} s` : `exit code ${result.exitCode}`;
-      throw new Error(`mmdebstrap ${why}:\n${String(result.stderr).slice(-8000)}`);
-    }
-  }, { touch: false }); // never pruned, and the lower dir of overlays: left as built
+  const entry = await cachedEntry(
+    cacheDir(),
+    name,
+    async (tmp) => {
+      process.stderr.write(`[rootfs] building ${join(cacheDir(), name)} (${packages.join(',')}) ...\n`);
+      const result = await execa('mmdebstrap', ['--variant=minbase', `--include=${packages.join(',')}`, SUITE, tmp, SOURCES_FILE], {
+        reject: false,
+        timeout: BUILD_TIMEOUT_MS,
+        forceKillAfterDelay: 10_000,
+        stdin: 'ignore',
+      });
+      if (result.failed) {
+        const why = result.timedOut ? `timed out after ${BUILD_TIMEOUT_MS / 1000} s` : `exit code ${result.exitCode}`;
+        throw new Error(`mmdebstrap ${why}:\n${String(result.stderr).slice(-8000)}`);
+      }
+    },
+    { touch: false },
+  ); // never pruned, and the lower dir of overlays: left as built
 
   return entry.path;
 }
@@ -161,19 +174,12 @@ async function ensureDevNull(root: string): Promise<void> {
  * --as-pid2 puts nspawn's stub init in front so the command is not PID 1.
  * The host environment is not passed in; use `env`.
  */
-export async function runInRoot(
-  root: string,
-  argv: string[],
-  opts: { env?: Record<string, string>; timeoutMs?: number } = {},
-): Promise<RunResult> {
+export async function runInRoot(root: string, argv: string[], opts: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<RunResult> {
   await assertNotCached(root);
   const env = Object.entries(opts.env ?? {}).map(([k, v]) => `--setenv=${k}=${v}`);
   const cgroup = await ownCgroup();
-  const [cmd, ...args] = cgroup.wrap(
-    ['systemd-nspawn', '-q', '-D', root, '--register=no', '--keep-unit', '--pipe', '--as-pid2', ...env, '--', ...argv],
-  );
-  const result = await execa(cmd, args, { reject: false, stdin: 'ignore', timeout: opts.timeoutMs ?? 120_000 })
-    .finally(() => cgroup.remove());
+  const [cmd, ...args] = cgroup.wrap(['systemd-nspawn', '-q', '-D', root, '--register=no', '--keep-unit', '--pipe', '--as-pid2', ...env, '--', ...argv]);
+  const result = await execa(cmd, args, { reject: false, stdin: 'ignore', timeout: opts.timeoutMs ?? 120_000 }).finally(() => cgroup.remove());
   if (result.timedOut) throw new Error(`runInRoot ${argv.join(' ')} timed out:\n${result.stderr}`);
   return { stdout: result.stdout, stderr: result.stderr, exitCode: result.exitCode ?? -1 };
 }

@@ -17,13 +17,16 @@ export function rewriteRpm(buf: Buffer, edit: (entries: HeaderEntry[]) => Header
   const header = writeHeader(edit(pkg.header.filter((e) => e.tag >= FIRST_LEGACY_TAG)), { region: 63 });
   const digest = (algorithm: string, ...parts: Buffer[]) => parts.reduce((h, p) => h.update(p), createHash(algorithm)).digest();
   const recomputed = [SigTag.SHA1, SigTag.SHA256, SigTag.SIZE, SigTag.LONGSIZE, SigTag.MD5, ...SIGNATURE_TAGS];
-  const signature = writeHeader([
-    ...pkg.signature.filter((e) => e.tag >= FIRST_LEGACY_TAG && !recomputed.includes(e.tag)),
-    encodeEntry(SigTag.SHA1, RpmType.STRING, digest('sha1', header).toString('hex')),
-    encodeEntry(SigTag.SHA256, RpmType.STRING, digest('sha256', header).toString('hex')),
-    encodeEntry(SigTag.SIZE, RpmType.INT32, [header.length + pkg.payload.length]),
-    encodeEntry(SigTag.MD5, RpmType.BIN, digest('md5', header, pkg.payload)),
-  ], { region: 62 });
+  const signature = writeHeader(
+    [
+      ...pkg.signature.filter((e) => e.tag >= FIRST_LEGACY_TAG && !recomputed.includes(e.tag)),
+      encodeEntry(SigTag.SHA1, RpmType.STRING, digest('sha1', header).toString('hex')),
+      encodeEntry(SigTag.SHA256, RpmType.STRING, digest('sha256', header).toString('hex')),
+      encodeEntry(SigTag.SIZE, RpmType.INT32, [header.length + pkg.payload.length]),
+      encodeEntry(SigTag.MD5, RpmType.BIN, digest('md5', header, pkg.payload)),
+    ],
+    { region: 62 },
+  );
   const padding = Buffer.alloc((8 - (signature.length % 8)) % 8);
   return Buffer.concat([pkg.lead, signature, padding, header, pkg.payload]);
 }

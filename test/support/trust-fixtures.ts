@@ -225,7 +225,10 @@ export interface HttpResult {
 /** GET `url` from the host, or from inside `netns`; `host` sets the Host header. Rejects on connection errors. */
 export async function httpGet(url: string, options: { netns?: Netns; host?: string; timeoutMs?: number } = {}): Promise<HttpResult> {
   if (options.netns) {
-    const ran = await runCommand(process.execPath, [HTTP_GET, url, ...(options.host ? [options.host] : [])], { netns: options.netns, timeoutMs: options.timeoutMs ?? 10_000 });
+    const ran = await runCommand(process.execPath, [HTTP_GET, url, ...(options.host ? [options.host] : [])], {
+      netns: options.netns,
+      timeoutMs: options.timeoutMs ?? 10_000,
+    });
     const data = JSON.parse(ran.stdout || '{"error":"no output"}') as { status?: number; body?: string; error?: string };
     if (data.error !== undefined) throw new Error(`${url}: ${data.error}`);
     return { status: data.status!, body: Buffer.from(data.body ?? '', 'base64') };
@@ -243,7 +246,10 @@ export async function httpGet(url: string, options: { netns?: Netns; host?: stri
 }
 
 /** Polls `url` until it answers `status` (default 200); throws with the service's output after timeoutMs. */
-export async function waitForHttp(url: string, options: { netns?: Netns; host?: string; status?: number; timeoutMs?: number; service?: Service } = {}): Promise<void> {
+export async function waitForHttp(
+  url: string,
+  options: { netns?: Netns; host?: string; status?: number; timeoutMs?: number; service?: Service } = {},
+): Promise<void> {
   const deadline = Date.now() + (options.timeoutMs ?? 60_000);
   let last = '';
   while (Date.now() < deadline) {
@@ -298,7 +304,10 @@ export async function startRegistry(options: { addr: string; storage: string; ne
   const dir = options.configDir ?? mkdtempSync(join(tmpdir(), 'podsec-registry-'));
   const config = join(dir, 'config.yml');
   writeFileSync(config, registryConfig({ addr: options.addr, rootDirectory: options.storage }));
-  const service = removingOnStop(spawnService('docker-registry', 'docker-registry', ['serve', config], { netns: options.netns }), options.configDir ? undefined : dir);
+  const service = removingOnStop(
+    spawnService('docker-registry', 'docker-registry', ['serve', config], { netns: options.netns }),
+    options.configDir ? undefined : dir,
+  );
   await startedOrStopped(service, () => waitForHttp(`http://${options.addr}/v2/`, { netns: options.netns, service }));
   return { ...service, config };
 }
@@ -307,11 +316,19 @@ export async function startRegistry(options: { addr: string; storage: string; ne
  * nginx with podsec's signature server config, listening on `listen` (host:port) and serving
  * `documentRoot` (which must be readable by nginx's unprivileged workers).
  */
-export async function startSigstoreServer(options: { listen: string; documentRoot: string; netns?: Netns; prefix?: string }): Promise<Service & { prefix: string }> {
+export async function startSigstoreServer(options: {
+  listen: string;
+  documentRoot: string;
+  netns?: Netns;
+  prefix?: string;
+}): Promise<Service & { prefix: string }> {
   const prefix = options.prefix ?? mkdtempSync(join(tmpdir(), 'podsec-nginx-'));
   const config = join(prefix, 'nginx.conf');
   writeFileSync(config, sigstoreNginxConfig({ listen: options.listen, documentRoot: options.documentRoot }));
-  const service = removingOnStop(spawnService('nginx', 'nginx', ['-p', `${prefix}/`, '-c', config, '-e', 'stderr'], { netns: options.netns }), options.prefix ? undefined : prefix);
+  const service = removingOnStop(
+    spawnService('nginx', 'nginx', ['-p', `${prefix}/`, '-c', config, '-e', 'stderr'], { netns: options.netns }),
+    options.prefix ? undefined : prefix,
+  );
   await startedOrStopped(service, () => waitForHttp(`http://${options.listen}/`, { netns: options.netns, service }));
   return { ...service, prefix };
 }
@@ -339,7 +356,13 @@ export function parseUnit(text: string): UnitCommands {
     const value = match[2]!.trim();
     if (match[1] === 'ExecStartPre') result.execStartPre.push(splitExec(value));
     else if (match[1] === 'ExecStart') result.execStart = splitExec(value);
-    else result.runtimeDirectories.push(...value.split(/\s+/).filter(Boolean).map((d) => `/run/${d}`));
+    else
+      result.runtimeDirectories.push(
+        ...value
+          .split(/\s+/)
+          .filter(Boolean)
+          .map((d) => `/run/${d}`),
+      );
   }
   if (result.execStart.length === 0) throw new Error('unit without ExecStart=');
   return result;
@@ -353,10 +376,24 @@ export function parseUnit(text: string): UnitCommands {
  */
 export async function startUnit(unitText: string, options: { name: string; root: string; binds: string[]; scratch: string; netns?: Netns }): Promise<Service> {
   const unit = parseUnit(unitText);
-  const view = (command: string[]) => [
-    'unshare',
-    ['--mount', '--propagation', 'private', '--', process.execPath, ROOT_VIEW, '--scratch', options.scratch, ...options.binds.flatMap((b) => ['--bind', `${join(options.root, b)}:${b}`]), ...unit.runtimeDirectories.flatMap((d) => ['--dir', d]), '--', ...command],
-  ] as const;
+  const view = (command: string[]) =>
+    [
+      'unshare',
+      [
+        '--mount',
+        '--propagation',
+        'private',
+        '--',
+        process.execPath,
+        ROOT_VIEW,
+        '--scratch',
+        options.scratch,
+        ...options.binds.flatMap((b) => ['--bind', `${join(options.root, b)}:${b}`]),
+        ...unit.runtimeDirectories.flatMap((d) => ['--dir', d]),
+        '--',
+        ...command,
+      ],
+    ] as const;
   for (const pre of unit.execStartPre) {
     const [cmd, args] = view(pre);
     const ran = await runCommand(cmd, [...args], { netns: options.netns, timeoutMs: 30_000 });

@@ -11,7 +11,11 @@ const test = withTools(base, ['rpmbuild', 'rpm']);
 const work = await mkdtemp(join(tmpdir(), 'podsec-buildcmd-'));
 const buildTo = (out: string, args: string[] = [], env: Record<string, string> = {}) =>
   runTs('scripts/cli.ts', ['build', '--out', out, ...args], { env, timeoutMs: 300_000 });
-const exists = (path: string) => stat(path).then(() => true, () => false);
+const exists = (path: string) =>
+  stat(path).then(
+    () => true,
+    () => false,
+  );
 
 test('without rpmbuild: spec, tarball and gear are built, one line says how to get rpmbuild', async () => {
   const out = join(work, 'no-rpmbuild');

@@ -49,7 +49,12 @@ const optionNames = (d: CommandDescription) => Object.keys({ ...d.spec.options, 
 
 const CYRILLIC = /[\u0400-\u04ff]/;
 /** The text of a rendered page's first section (NAME): `name - summary`. */
-const nameLine = (rendered: string) => rendered.split('\n').slice(1).find((l) => /^\s+\S/.test(l))?.trim() ?? '';
+const nameLine = (rendered: string) =>
+  rendered
+    .split('\n')
+    .slice(1)
+    .find((l) => /^\s+\S/.test(l))
+    ?.trim() ?? '';
 
 test('there are commands to check, in section 1 and in section 8', () => {
   assert.ok(commands.some((c) => c.section === 1));
@@ -57,22 +62,29 @@ test('there are commands to check, in section 1 and in section 8', () => {
 });
 
 for (const c of commands) {
-  for (const [language, page] of [['en', c.manEn], ['ru', c.manRu]] as const) {
-    test(`${c.name}(${c.section}): ${language} man page renders without warnings, names every option, is in ${language === 'ru' ? 'Russian' : 'English'}`, async () => {
-      const source = (await run('xz', ['-dc', join(tree, page)])).stdout;
-      assert.match(source, new RegExp(`^\\.TH \\S+ ${c.section} `, 'm'));
-      const rendered = await run('groff', ['-K', 'utf8', '-man', '-Tutf8', '-ww', '-z'], { input: source });
-      assert.is(rendered.stderr, '', rendered.stderr);
-      const man = await run('man', ['-l', '-E', 'UTF-8', '-'], { input: source, env: { MANWIDTH: '100', LC_ALL: 'C.UTF-8', MAN_DISABLE_SECCOMP: '1' } });
-      assert.is(man.exitCode, 0, man.stderr);
-      assert.ok(man.stdout.startsWith(`${c.name.toUpperCase()}(${c.section})`), man.stdout.split('\n')[0]);
-      for (const option of optionNames(descriptions.get(c.name)!)) assert.ok(man.stdout.includes(`--${option}`), `--${option} missing from the ${language} page`);
-      // The summary, not only the headings, is in the page's language.
-      const summary = nameLine(man.stdout);
-      assert.ok(summary.startsWith(`${c.name} `), summary);
-      if (language === 'ru') assert.ok(CYRILLIC.test(summary), `the Russian page's NAME is not Russian: ${summary}`);
-      else assert.not.ok(CYRILLIC.test(man.stdout), `Cyrillic in the English page of ${c.name}`);
-    });
+  for (const [language, page] of [
+    ['en', c.manEn],
+    ['ru', c.manRu],
+  ] as const) {
+    test(
+      `${c.name}(${c.section}): ${language} man page renders without warnings, names every option` + `, is in ${language === 'ru' ? 'Russian' : 'English'}`,
+      async () => {
+        const source = (await run('xz', ['-dc', join(tree, page)])).stdout;
+        assert.match(source, new RegExp(`^\\.TH \\S+ ${c.section} `, 'm'));
+        const rendered = await run('groff', ['-K', 'utf8', '-man', '-Tutf8', '-ww', '-z'], { input: source });
+        assert.is(rendered.stderr, '', rendered.stderr);
+        const man = await run('man', ['-l', '-E', 'UTF-8', '-'], { input: source, env: { MANWIDTH: '100', LC_ALL: 'C.UTF-8', MAN_DISABLE_SECCOMP: '1' } });
+        assert.is(man.exitCode, 0, man.stderr);
+        assert.ok(man.stdout.startsWith(`${c.name.toUpperCase()}(${c.section})`), man.stdout.split('\n')[0]);
+        for (const option of optionNames(descriptions.get(c.name)!))
+          assert.ok(man.stdout.includes(`--${option}`), `--${option} missing from the ${language} page`);
+        // The summary, not only the headings, is in the page's language.
+        const summary = nameLine(man.stdout);
+        assert.ok(summary.startsWith(`${c.name} `), summary);
+        if (language === 'ru') assert.ok(CYRILLIC.test(summary), `the Russian page's NAME is not Russian: ${summary}`);
+        else assert.not.ok(CYRILLIC.test(man.stdout), `Cyrillic in the English page of ${c.name}`);
+      },
+    );
   }
 
   test(`${c.name}: --help lists every option the parser defines`, async () => {
@@ -107,7 +119,12 @@ for (const c of commands) {
     assert.is(result.stderr, '');
     assert.is(result.exitCode, 0);
     const completed = result.stdout.trim().split('\n').sort();
-    assert.equal(completed, optionNames(descriptions.get(c.name)!).map((o) => `--${o}`).sort());
+    assert.equal(
+      completed,
+      optionNames(descriptions.get(c.name)!)
+        .map((o) => `--${o}`)
+        .sort(),
+    );
   });
 }
 

@@ -81,7 +81,11 @@ test('every msgid in the code has a Russian translation, neither empty nor fuzzy
     for (const [domain, messages] of [...domains].sort(([a], [b]) => a.localeCompare(b))) {
       const translations = translationsOf(await readPo(domain, language));
       const lacking = [...messages.keys()].filter((msgid) => !translations.has(msgid));
-      if (lacking.length) missing.push(`${language}/${domain}.po: ${lacking.length} missing (npm run i18n, then translate):\n${lacking.map((m) => `  ${JSON.stringify(m)}  [${messages.get(m)![0]}]`).join('\n')}`);
+      if (lacking.length)
+        missing.push(
+          `${language}/${domain}.po: ${lacking.length} missing (npm run i18n, then translate):` +
+            `\n${lacking.map((m) => `  ${JSON.stringify(m)}  [${messages.get(m)![0]}]`).join('\n')}`,
+        );
     }
   }
   assert.ok(missing.length === 0, `untranslated messages:\n${missing.join('\n')}`);
@@ -92,7 +96,8 @@ test('every translation keeps the {placeholders} of its msgid', async () => {
   for (const language of LANGUAGES) {
     for (const domain of domains.keys()) {
       for (const [msgid, msgstr] of translationsOf(await readPo(domain, language))) {
-        if (placeholders(msgid).join() !== placeholders(msgstr).join()) problems.push(`${language}/${domain}.po: ${JSON.stringify(msgid)} -> ${JSON.stringify(msgstr)}`);
+        if (placeholders(msgid).join() !== placeholders(msgstr).join())
+          problems.push(`${language}/${domain}.po: ${JSON.stringify(msgid)} -> ${JSON.stringify(msgstr)}`);
       }
     }
   }
@@ -105,8 +110,10 @@ test('no msgid (in the PO files or the code) starts with a severity prefix or is
     for (const domain of domains.keys()) {
       const msgids = new Set([...Object.keys((await readPo(domain, language))?.translations[''] ?? {}), ...domains.get(domain)!.keys()]);
       for (const msgid of msgids) {
-        if (SEVERITY.test(msgid)) problems.push(`${language}/${domain}.po: severity prefix in msgid ${JSON.stringify(msgid)}: monitoring parses it, it must not go through t()`);
-        if (/^POLICY /.test(msgid)) problems.push(`${language}/${domain}.po: Nagios plugin output in msgid ${JSON.stringify(msgid)}: it must not go through t()`);
+        if (SEVERITY.test(msgid))
+          problems.push(`${language}/${domain}.po: severity prefix in msgid ${JSON.stringify(msgid)}: monitoring parses it, it must not go through t()`);
+        if (/^POLICY /.test(msgid))
+          problems.push(`${language}/${domain}.po: Nagios plugin output in msgid ${JSON.stringify(msgid)}: it must not go through t()`);
       }
     }
   }
@@ -134,8 +141,14 @@ for (const c of commands) {
     const summary = enLines.indexOf('') + 1;
     const options = enLines.indexOf('Options:') + 1;
     assert.ok(summary > 0 && options > summary, en.stdout);
-    const same = [summary, ...enLines.map((_, i) => i).filter((i) => i >= options)].filter((i) => /[a-z]{3}/.test(enLines[i]!.replace(/^\s*(-\w, )?\s*--\S+( \S+)?\s/, '')) && enLines[i] === ruLines[i]);
-    assert.equal(same.map((i) => enLines[i]), [], `untranslated in the Russian help:\n${ru.stdout}`);
+    const same = [summary, ...enLines.map((_, i) => i).filter((i) => i >= options)].filter(
+      (i) => /[a-z]{3}/.test(enLines[i]!.replace(/^\s*(-\w, )?\s*--\S+( \S+)?\s/, '')) && enLines[i] === ruLines[i],
+    );
+    assert.equal(
+      same.map((i) => enLines[i]),
+      [],
+      `untranslated in the Russian help:\n${ru.stdout}`,
+    );
   });
 }
 

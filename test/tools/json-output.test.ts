@@ -54,11 +54,17 @@ test('podsec-get-platform --json: platform and source for each source, valid aga
   for (const [files, env, expected] of cases) {
     const root = rootWith(files);
     try {
-      const r = await runTs('bin/podsec-get-platform.ts', ['--json', '--root', root], { env: { U7S_PLATFORM: undefined, LANG: 'C', LC_ALL: undefined, ...env }, timeoutMs: 30_000 });
+      const r = await runTs('bin/podsec-get-platform.ts', ['--json', '--root', root], {
+        env: { U7S_PLATFORM: undefined, LANG: 'C', LC_ALL: undefined, ...env },
+        timeoutMs: 30_000,
+      });
       assert.is(r.exitCode, 0, r.stderr);
       assert.equal(validJson(platformSchema, r.stdout, 'get-platform'), expected);
       assert.ok(r.stdout.endsWith('}\n'));
-      const plain = await runTs('bin/podsec-get-platform.ts', ['--root', root], { env: { U7S_PLATFORM: undefined, LANG: 'C', LC_ALL: undefined, ...env }, timeoutMs: 30_000 });
+      const plain = await runTs('bin/podsec-get-platform.ts', ['--root', root], {
+        env: { U7S_PLATFORM: undefined, LANG: 'C', LC_ALL: undefined, ...env },
+        timeoutMs: 30_000,
+      });
       assert.is(plain.stdout, `${(expected as { platform: string }).platform}\n`, 'without --json: the name only');
     } finally {
       rmSync(root, { recursive: true, force: true });
@@ -69,30 +75,48 @@ test('podsec-get-platform --json: platform and source for each source, valid aga
 // ---------------------------------------------------------------------------------------------
 // podsec-k8s-rbac-get-userroles
 
-withTools(test, ['openssl'])('podsec-k8s-rbac-get-userroles --json: the same document as --output json, valid; --json with --output yaml is refused', async () => {
-  const c = await fakeCluster();
-  const RBAC = 'rbac.authorization.k8s.io';
-  try {
-    c.setState([
-      { apiVersion: `${RBAC}/v1`, kind: 'ClusterRoleBinding', metadata: { name: 'sysview' }, roleRef: { apiGroup: RBAC, kind: 'ClusterRole', name: 'view' }, subjects: [{ kind: 'User', apiGroup: RBAC, name: 'u1' }] },
-      { apiVersion: `${RBAC}/v1`, kind: 'RoleBinding', metadata: { name: 'readers', namespace: 'smf' }, roleRef: { apiGroup: RBAC, kind: 'Role', name: 'reader' }, subjects: [{ kind: 'User', apiGroup: RBAC, name: 'u1' }] },
-    ]);
-    const get = (args: string[]) => runTs('bin/podsec-k8s-rbac-get-userroles.ts', args, { env: { ...c.env, LANG: 'C' }, timeoutMs: 60_000 });
-    const json = await get(['--json', 'u1']);
-    assert.is(json.exitCode, 0, json.stderr);
-    const report = validJson(userRolesSchema, json.stdout, 'get-userroles');
-    assert.equal(report.u1.clusterRoles.map((e: any) => e.bindName), ['sysview']);
-    const output = await get(['--output', 'json', 'u1']);
-    assert.is(output.stdout, json.stdout, '--json is --output json');
-    assert.is((await get(['--json', '--output', 'json', 'u1'])).stdout, json.stdout);
-    const both = await get(['--json', '--output', 'yaml', 'u1']);
-    assert.is(both.exitCode, 1);
-    assert.match(both.stderr, /--json and --output yaml exclude each other/);
-    assert.is(both.stdout, '');
-  } finally {
-    c.cleanup();
-  }
-});
+withTools(test, ['openssl'])(
+  'podsec-k8s-rbac-get-userroles --json: the same document as --output json, valid; --json with ' + '--output yaml is refused',
+  async () => {
+    const c = await fakeCluster();
+    const RBAC = 'rbac.authorization.k8s.io';
+    try {
+      c.setState([
+        {
+          apiVersion: `${RBAC}/v1`,
+          kind: 'ClusterRoleBinding',
+          metadata: { name: 'sysview' },
+          roleRef: { apiGroup: RBAC, kind: 'ClusterRole', name: 'view' },
+          subjects: [{ kind: 'User', apiGroup: RBAC, name: 'u1' }],
+        },
+        {
+          apiVersion: `${RBAC}/v1`,
+          kind: 'RoleBinding',
+          metadata: { name: 'readers', namespace: 'smf' },
+          roleRef: { apiGroup: RBAC, kind: 'Role', name: 'reader' },
+          subjects: [{ kind: 'User', apiGroup: RBAC, name: 'u1' }],
+        },
+      ]);
+      const get = (args: string[]) => runTs('bin/podsec-k8s-rbac-get-userroles.ts', args, { env: { ...c.env, LANG: 'C' }, timeoutMs: 60_000 });
+      const json = await get(['--json', 'u1']);
+      assert.is(json.exitCode, 0, json.stderr);
+      const report = validJson(userRolesSchema, json.stdout, 'get-userroles');
+      assert.equal(
+        report.u1.clusterRoles.map((e: any) => e.bindName),
+        ['sysview'],
+      );
+      const output = await get(['--output', 'json', 'u1']);
+      assert.is(output.stdout, json.stdout, '--json is --output json');
+      assert.is((await get(['--json', '--output', 'json', 'u1'])).stdout, json.stdout);
+      const both = await get(['--json', '--output', 'yaml', 'u1']);
+      assert.is(both.exitCode, 1);
+      assert.match(both.stderr, /--json and --output yaml exclude each other/);
+      assert.is(both.stdout, '');
+    } finally {
+      c.cleanup();
+    }
+  },
+);
 
 // ---------------------------------------------------------------------------------------------
 // podsec-inotify-check-policy, podsec-inotify-check-images (one-shot plugin mode)
@@ -117,7 +141,9 @@ test('podsec-inotify-check-policy --json: OK, CRITICAL, WARNING and UNKNOWN docu
     const doc = validJson(policySchema, critical.stdout, 'CRITICAL');
     assert.is(doc.status, 'CRITICAL');
     assert.is(doc.violations, 102);
-    assert.equal(doc.findings, [{ code: 102, weight: 102, severity: 'Critical', users: ['root'], message: doc.findings[0].message, details: doc.findings[0].details }]);
+    assert.equal(doc.findings, [
+      { code: 102, weight: 102, severity: 'Critical', users: ['root'], message: doc.findings[0].message, details: doc.findings[0].details },
+    ]);
     assert.match(text.stdout, `violations=${doc.violations}`);
     assert.ok(journalOf(critical.stderr).some((l) => l.includes(`Critical(102): Users "root" ${doc.findings[0].message}`)));
 
@@ -154,7 +180,10 @@ test('podsec-inotify-check-images --json: findings per code with users and detai
     assert.is(r.exitCode, 2, r.stdout + r.stderr);
     const doc = validJson(imagesSchema, r.stdout, 'images');
     assert.is(doc.status, 'CRITICAL');
-    assert.equal(doc.findings.map((f: any) => [f.code, f.users, f.details]), [[103, ['root'], ['"root": "docker.io/library/outside:1"']]]);
+    assert.equal(
+      doc.findings.map((f: any) => [f.code, f.users, f.details]),
+      [[103, ['root'], ['"root": "docker.io/library/outside:1"']]],
+    );
     assert.equal(journalOf(r.stderr), journalOf(text.stderr));
 
     tree.write(storage, '[]');
@@ -173,10 +202,17 @@ test('podsec-inotify-check-kubeapi -m --json: the digest counted per user, verb,
   const program = await inotifyProgram('podsec-inotify-check-kubeapi');
   const tree = podsecTree();
   try {
-    const line = (time: string, user: string, verb: string, resource: string, ns: string | null) => JSON.stringify([time, '10.0.0.1', user, verb, resource, ns, 'forbidden']);
+    const line = (time: string, user: string, verb: string, resource: string, ns: string | null) =>
+      JSON.stringify([time, '10.0.0.1', user, verb, resource, ns, 'forbidden']);
     tree.write(
       'var/lib/podsec/u7s/log/kubeapi/forbidden.log',
-      [line('2026-11-26T10:00:00Z', 'u1', 'list', 'pods', 'smf'), line('2026-11-26T10:00:01Z', 'u2', 'list', 'nodes', null), line('2026-11-26T10:00:02Z', 'u1', 'list', 'pods', 'smf'), 'not json', ''].join('\n'),
+      [
+        line('2026-11-26T10:00:00Z', 'u1', 'list', 'pods', 'smf'),
+        line('2026-11-26T10:00:01Z', 'u2', 'list', 'nodes', null),
+        line('2026-11-26T10:00:02Z', 'u1', 'list', 'pods', 'smf'),
+        'not json',
+        '',
+      ].join('\n'),
       0o600,
     );
     const r = await run(program, ['-m', '--json', '--root', tree.root], { env: JOURNAL_ENV });
@@ -190,7 +226,14 @@ test('podsec-inotify-check-kubeapi -m --json: the digest counted per user, verb,
         { user: 'u2', verb: 'list', resource: 'nodes', namespace: null, count: 1 },
       ],
     });
-    assert.match(r.stderr, /^<5>Low: 3 forbidden requests to the Kubernetes API from 2026-11-26T10:00:00Z to 2026-11-26T10:00:02Z: user "u1" "list" "pods" in "smf" ×2; user "u2" "list" "nodes" ×1$/m);
+    assert.match(
+      r.stderr,
+      new RegExp(
+        String.raw`^<5>Low: 3 forbidden requests to the Kubernetes API from 2026-11-26T10:00:00Z to 2026-11-26T10:00:02Z: ` +
+          String.raw`user "u1" "list" "pods" in "smf" ×2; user "u2" "list" "nodes" ×1$`,
+        'm',
+      ),
+    );
     const empty = await run(program, ['-m', '--json', '--root', tree.root], { env: JOURNAL_ENV });
     assert.is(empty.exitCode, 0);
     assert.equal(validJson(kubeapiSchema, empty.stdout, 'empty digest'), { total: 0, from: null, to: null, requests: [] });
@@ -222,18 +265,28 @@ test('podsec-inotify-check-vuln --json: every scan with its counts, failures and
     assert.is(r.exitCode, 5, r.stderr);
     const doc = validJson(vulnSchema, r.stdout, 'vuln');
     assert.is(doc.status, 'CRITICAL');
-    assert.equal(doc.images.map((i: any) => [i.user, i.image, i.exitCode, i.high, i.critical, typeof i.error]), [
-      ['root', 'registry.local/x/clean:1', 0, 0, 0, 'undefined'],
-      ['root', 'registry.local/x/critical:1', 5, 2, 1, 'undefined'],
-      ['root', 'registry.local/x/fail:1', 3, 0, 0, 'string'],
-    ]);
+    assert.equal(
+      doc.images.map((i: any) => [i.user, i.image, i.exitCode, i.high, i.critical, typeof i.error]),
+      [
+        ['root', 'registry.local/x/clean:1', 0, 0, 0, 'undefined'],
+        ['root', 'registry.local/x/critical:1', 5, 2, 1, 'undefined'],
+        ['root', 'registry.local/x/fail:1', 3, 0, 0, 'string'],
+      ],
+    );
     assert.equal(doc.unnamed, [{ user: 'root', id: '4'.repeat(64) }]);
     assert.equal(doc.unreadable, []);
     assert.ok(journalOf(r.stderr).some((l) => l.startsWith('<2>Critical: In the image "registry.local/x/critical:1"')));
 
     const none = await scan(tree.root); // a PATH without trivy
     assert.is(none.exitCode, 3);
-    assert.equal(validJson(vulnSchema, none.stdout, 'no trivy'), { status: 'UNKNOWN', exitCode: 3, images: [], unreadable: [], unnamed: [], reason: 'trivy is not installed' });
+    assert.equal(validJson(vulnSchema, none.stdout, 'no trivy'), {
+      status: 'UNKNOWN',
+      exitCode: 3,
+      images: [],
+      unreadable: [],
+      unnamed: [],
+      reason: 'trivy is not installed',
+    });
   } finally {
     tree.cleanup();
     rmSync(bin, { recursive: true, force: true });
@@ -244,9 +297,15 @@ test('podsec-inotify-check-vuln --json: every scan with its counts, failures and
 // podsec-u7s-preflight
 
 test('podsec-u7s-preflight --json: every check of this host, valid; exit 1 exactly when one fails', async () => {
-  const root = rootWith({ 'etc/passwd': 'root:x:0:0::/root:/bin/sh\nu7s-admin:x:990:990::/var/lib/u7s-admin:/bin/false\n', 'etc/subuid': 'u7s-admin:200000:65536\n' });
+  const root = rootWith({
+    'etc/passwd': 'root:x:0:0::/root:/bin/sh\nu7s-admin:x:990:990::/var/lib/u7s-admin:/bin/false\n',
+    'etc/subuid': 'u7s-admin:200000:65536\n',
+  });
   try {
-    const r = await runTs('bin/podsec-u7s-preflight.ts', ['--json', '--no-ports', '--root', root], { env: { LANG: 'C', LC_ALL: undefined, LANGUAGE: undefined }, timeoutMs: 30_000 });
+    const r = await runTs('bin/podsec-u7s-preflight.ts', ['--json', '--no-ports', '--root', root], {
+      env: { LANG: 'C', LC_ALL: undefined, LANGUAGE: undefined },
+      timeoutMs: 30_000,
+    });
     const checks = validJson(preflightSchema, r.stdout, 'preflight') as { id: string; status: string }[];
     assert.is(r.exitCode, checks.some((c) => c.status === 'fail') ? 1 : 0, r.stderr);
     assert.is(checks.find((c) => c.id === 'user')?.status, 'ok');

@@ -81,8 +81,13 @@ test('the binaries that go into images are statically linked', async () => {
 });
 
 test('kubeadm config images list names exactly the kubeadm images we made', async () => {
-  const listed = (await output('kubeadm', ['config', 'images', 'list', '--kubernetes-version', v.kubernetes.version])).trim().split('\n').filter((l) => l.includes('/'));
-  const ours = imageSpecs().filter((s) => s.name.startsWith(`${KUBEADM_REGISTRY}/`)).map(imageRef);
+  const listed = (await output('kubeadm', ['config', 'images', 'list', '--kubernetes-version', v.kubernetes.version]))
+    .trim()
+    .split('\n')
+    .filter((l) => l.includes('/'));
+  const ours = imageSpecs()
+    .filter((s) => s.name.startsWith(`${KUBEADM_REGISTRY}/`))
+    .map(imageRef);
   assert.equal([...listed].sort(), [...ours].sort());
   for (const ref of imageSpecs().map(imageRef)) assert.match(tools!.images.list[ref] ?? '', /^sha256:[0-9a-f]{64}$/, ref);
 });
@@ -121,7 +126,11 @@ test('every image copies from the OCI layout into a docker-registry with skopeo 
       const ref = imageRef(spec);
       const dest = `docker://${addr}/${ref.replace(`${KUBEADM_REGISTRY}/`, '')}`;
       // --preserve-digests: pushed as they are (skopeo would otherwise gzip the uncompressed layers, a new manifest).
-      const copy = await run('skopeo', ['--policy', policy, 'copy', '--preserve-digests', '--dest-tls-verify=false', `oci:${tools!.images.layout}:${ref}`, dest], { timeoutMs: 600_000 });
+      const copy = await run(
+        'skopeo',
+        ['--policy', policy, 'copy', '--preserve-digests', '--dest-tls-verify=false', `oci:${tools!.images.layout}:${ref}`, dest],
+        { timeoutMs: 600_000 },
+      );
       assert.is(copy.exitCode, 0, `skopeo copy ${ref}: ${copy.stderr}`);
       const inspect = await run('skopeo', ['inspect', '--config', '--tls-verify=false', dest]);
       assert.is(inspect.exitCode, 0, inspect.stderr);
@@ -168,7 +177,11 @@ test("the images' iptables (nft and legacy) and cp run, and /tmp is 1777", async
   assert.is(statSync(join(proxy, 'tmp')).mode & 0o7777, 0o1777);
   const flannel = join(work, 'root-flannel');
   await unpackImage(layout, `flannel/flannel:${IMAGE_TAGS.flannel}`, flannel);
-  for (const argv of [['cp', '--version'], ['iptables', '--version'], ['/opt/bin/flanneld', '--version']]) {
+  for (const argv of [
+    ['cp', '--version'],
+    ['iptables', '--version'],
+    ['/opt/bin/flanneld', '--version'],
+  ]) {
     const r = await run('chroot', [flannel, ...argv], { env: { PATH: '/opt/bin:/usr/sbin:/usr/bin:/sbin:/bin' } });
     assert.is(r.exitCode, 0, `${argv.join(' ')}: ${r.stderr}`);
   }

@@ -29,8 +29,18 @@ const realKubectl = hasTool('kubectl') ? (await run('sh', ['-c', 'command -v kub
 
 let c: FakeCluster;
 const RBAC = 'rbac.authorization.k8s.io';
-const clusterRole = (name: string) => ({ apiVersion: `${RBAC}/v1`, kind: 'ClusterRole', metadata: { name }, rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] }] });
-const role = (ns: string, name: string) => ({ apiVersion: `${RBAC}/v1`, kind: 'Role', metadata: { name, namespace: ns }, rules: [{ apiGroups: ['apps'], resources: ['deployments'], verbs: ['*'] }] });
+const clusterRole = (name: string) => ({
+  apiVersion: `${RBAC}/v1`,
+  kind: 'ClusterRole',
+  metadata: { name },
+  rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] }],
+});
+const role = (ns: string, name: string) => ({
+  apiVersion: `${RBAC}/v1`,
+  kind: 'Role',
+  metadata: { name, namespace: ns },
+  rules: [{ apiGroups: ['apps'], resources: ['deployments'], verbs: ['*'] }],
+});
 const U = (name: string) => ({ kind: 'User', apiGroup: RBAC, name });
 const G = (name: string) => ({ kind: 'Group', apiGroup: RBAC, name });
 const binding = (kind: string, name: string, refKind: string, ref: string, subjects: object[], ns?: string) => ({
@@ -68,9 +78,17 @@ test('create-kubeconfig: CSR → approve → certificate; kubeconfig 0600 in 070
   const r = await rbac('create-kubeconfig', ['--root', c.root, 'u1', 'k8s', 'sysadmins']);
   assert.is(r.exitCode, 0, r.stderr);
   // The calls, in order: read the admin's cluster, replace any old CSR, create, approve, wait, verify.
-  const verbs = c.calls().map((call) => call.argv.filter((a) => !a.startsWith('--kubeconfig') && !a.includes('/')).slice(0, 2).join(' '));
+  const verbs = c.calls().map((call) =>
+    call.argv
+      .filter((a) => !a.startsWith('--kubeconfig') && !a.includes('/'))
+      .slice(0, 2)
+      .join(' '),
+  );
   assert.equal(verbs.slice(0, 4), ['config view', `delete certificatesigningrequests.certificates.k8s.io`, 'create -f', 'certificate approve']);
-  assert.ok(c.calls().findIndex((x) => x.argv.includes('delete')) < c.calls().findIndex((x) => x.argv.includes('create')), 'old CSR deleted before the new one');
+  assert.ok(
+    c.calls().findIndex((x) => x.argv.includes('delete')) < c.calls().findIndex((x) => x.argv.includes('create')),
+    'old CSR deleted before the new one',
+  );
   const csr = JSON.parse(calls('create')[0]!.stdin);
   new CertificateSigningRequest(csr).validate();
   assert.is(csr.apiVersion, 'certificates.k8s.io/v1');
@@ -128,7 +146,10 @@ test('create-kubeconfig: default group k8s; re-running replaces the CSR and the 
   c.setState([]);
   assert.is((await rbac('create-kubeconfig', ['--root', c.root, 'u2'])).exitCode, 0);
   const first = readFileSync(join(c.root, 'home/u2/.kube/config'), 'utf8');
-  const subject = await openssl(['req', '-noout', '-subject', '-nameopt', 'RFC2253'], Buffer.from(JSON.parse(calls('create')[0]!.stdin).spec.request, 'base64').toString());
+  const subject = await openssl(
+    ['req', '-noout', '-subject', '-nameopt', 'RFC2253'],
+    Buffer.from(JSON.parse(calls('create')[0]!.stdin).spec.request, 'base64').toString(),
+  );
   assert.match(subject.stdout, /^subject=O=k8s,CN=u2$/m);
   const r = await rbac('create-kubeconfig', ['--root', c.root, 'u2@u7s-admin']);
   assert.is(r.exitCode, 0, r.stderr);
@@ -223,7 +244,11 @@ const withoutLabels = (o: any) => ({ ...o, metadata: Object.fromEntries(Object.e
 withKubectl('bindrole: the bindings created equal kubectl create --dry-run=client output and the Kubernetes schema', async () => {
   const cases: [string[], string[], object[]][] = [
     [['u1', 'clusterrole', 'edit', 'sysadmin'], ['create', 'clusterrolebinding', 'sysadmin', '--clusterrole=edit', '--user=u1'], [clusterRole('edit')]],
-    [['u1', 'role=clusterrole', 'system:basic-user', 'basic-user', 'smf'], ['create', 'rolebinding', 'basic-user', '--clusterrole=system:basic-user', '--user=u1', '-n', 'smf'], [clusterRole('system:basic-user')]],
+    [
+      ['u1', 'role=clusterrole', 'system:basic-user', 'basic-user', 'smf'],
+      ['create', 'rolebinding', 'basic-user', '--clusterrole=system:basic-user', '--user=u1', '-n', 'smf'],
+      [clusterRole('system:basic-user')],
+    ],
     [['u1', 'role', 'r', 'b', 'ns'], ['create', 'rolebinding', 'b', '--role=r', '--user=u1', '-n', 'ns'], [role('ns', 'r')]],
   ];
   for (const [args, kubectlArgs, objects] of cases) {
@@ -313,7 +338,11 @@ test('unbindrole: removes only the User subject; deletes the emptied binding; id
 // get-userroles
 
 const compiled = new Ajv({ allErrors: true, strict: true }).compile(schema);
-const validate = Object.assign((value: unknown): boolean => compiled(value), { get errors() { return compiled.errors; } });
+const validate = Object.assign((value: unknown): boolean => compiled(value), {
+  get errors() {
+    return compiled.errors;
+  },
+});
 
 test('get-userroles: JSON and YAML against the JSON Schema; showRules reads Roles in their namespace; unbindCmd runs verbatim', async () => {
   const nasty = "it's-$(touch CANARY)";
@@ -329,9 +358,15 @@ test('get-userroles: JSON and YAML against the JSON Schema; showRules reads Role
   assert.is(r.exitCode, 0, r.stderr);
   const report = JSON.parse(r.stdout);
   assert.ok(validate(report), JSON.stringify(validate.errors));
-  assert.equal(report.u1.clusterRoles.map((e: any) => e.bindName), ['sysview']);
+  assert.equal(
+    report.u1.clusterRoles.map((e: any) => e.bindName),
+    ['sysview'],
+  );
   assert.equal(Object.keys(report.u1.roles.namespaces[0]), ['smf']);
-  assert.equal(report.u1.roles.namespaces[0].smf.map((e: any) => e.bindName), ['readers', 'weird']);
+  assert.equal(
+    report.u1.roles.namespaces[0].smf.map((e: any) => e.bindName),
+    ['readers', 'weird'],
+  );
 
   const yaml = await rbac('get-userroles', ['--output', 'yaml', 'u1']);
   assert.is(yaml.exitCode, 0, yaml.stderr);
@@ -343,7 +378,10 @@ test('get-userroles: JSON and YAML against the JSON Schema; showRules reads Role
   assert.equal(withRules.u1.clusterRoles[0].rules, clusterRole('view').rules);
   assert.equal(withRules.u1.roles.namespaces[0].smf[0].rules, role('smf', 'reader').rules);
   assert.is(withRules.u1.roles.namespaces[0].smf[1].rules, null, 'the role does not exist');
-  assert.ok(calls('get').some((x) => x.argv.includes('roles.rbac.authorization.k8s.io') && x.argv.includes('smf')), 'Role read in its namespace');
+  assert.ok(
+    calls('get').some((x) => x.argv.includes('roles.rbac.authorization.k8s.io') && x.argv.includes('smf')),
+    'Role read in its namespace',
+  );
 
   // Every unbindCmd runs in a shell as printed; the role name with $() stays data.
   const work = join(c.dir, 'shell');
@@ -357,7 +395,10 @@ test('get-userroles: JSON and YAML against the JSON Schema; showRules reads Role
   assert.not.ok(existsSync(join(work, 'CANARY')), 'nothing from a role name ran');
   const after = JSON.parse((await rbac('get-userroles', ['u1'])).stdout);
   assert.equal(after.u1.clusterRoles, []);
-  assert.equal(after.u1.roles.namespaces.map((n: any) => Object.keys(n)[0]), ['smf']);
+  assert.equal(
+    after.u1.roles.namespaces.map((n: any) => Object.keys(n)[0]),
+    ['smf'],
+  );
 
   const bad = await rbac('get-userroles', ['u1', 'foo']);
   assert.is(bad.exitCode, 1);
@@ -371,7 +412,11 @@ test('get-userroles: JSON and YAML against the JSON Schema; showRules reads Role
 
 test('create-remoteplace: scp with --, IPv6 in brackets, 0700 ~/.kube and 0600 config; bad hosts never reach scp', async () => {
   const scpLog = join(c.dir, 'scp.log');
-  writeFileSync(join(c.bin, 'scp'), `#!/bin/sh\nprintf '%s\\n' "$@" >> "${scpLog}"\nfor last; do :; done\nprintf 'apiVersion: v1\\nkind: Config\\n' > "$last"\n`, { mode: 0o755 });
+  writeFileSync(
+    join(c.bin, 'scp'),
+    `#!/bin/sh\nprintf '%s\\n' "$@" >> "${scpLog}"\nfor last; do :; done\nprintf 'apiVersion: v1\\nkind: Config\\n' > "$last"\n`,
+    { mode: 0o755 },
+  );
   const home = '/home/remote';
   mkdirSync(join(c.root, home), { recursive: true });
   chmodSync(join(c.root, home), 0o755);
@@ -392,27 +437,32 @@ test('create-remoteplace: scp with --, IPv6 in brackets, 0700 ~/.kube and 0600 c
   assert.is((await rbac('create-remoteplace', ['--root', c.root], { HOME: home })).exitCode, 1);
 });
 
-asRoot(withTools(base, ['openssl', 'useradd', 'setpriv']))('create-user: refuses non-root, bad names and existing users; creates the account under --root', async () => {
-  const nonRoot = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', join(c.bin, 'podsec-k8s-rbac-create-user'), 'newuser'], { env: c.env });
-  assert.is(nonRoot.exitCode, 1);
-  assert.match(nonRoot.stderr, /must be run by a user with rights root/);
-  assert.is((await rbac('create-user', ['--root', c.root])).exitCode, 1);
-  assert.is((await rbac('create-user', ['--root', c.root, 'a', 'b'])).exitCode, 1);
-  assert.match((await rbac('create-user', ['--root', c.root, 'u1'])).stderr, /User u1 exists/);
-  assert.match((await rbac('create-user', ['--root', c.root, '../evil'])).stderr, /Invalid user name/);
-  for (const f of ['shadow', 'gshadow']) writeFileSync(join(c.root, 'etc', f), '', { flag: 'a', mode: 0o600 });
-  const r = await rbac('create-user', ['--root', c.root, '--no-password', 'newuser']);
-  assert.is(r.exitCode, 0, r.stderr);
-  const group = readFileSync(join(c.root, 'etc/group'), 'utf8');
-  assert.match(group, /^k8s:x:990:newuser$/m);
-  assert.match(group, /^podman:x:991:newuser$/m);
-  const home = join(c.root, 'home/newuser');
-  assert.is(mode(home), '700');
-  assert.is(mode(join(home, '.kube')), '700');
-  const passwd = readFileSync(join(c.root, 'etc/passwd'), 'utf8');
-  const uid = Number(/^newuser:x:(\d+):/m.exec(passwd)![1]);
-  assert.is(statSync(join(home, '.kube')).uid, uid);
-});
+asRoot(withTools(base, ['openssl', 'useradd', 'setpriv']))(
+  'create-user: refuses non-root, bad names and existing users; creates the account under --root',
+  async () => {
+    const nonRoot = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', join(c.bin, 'podsec-k8s-rbac-create-user'), 'newuser'], {
+      env: c.env,
+    });
+    assert.is(nonRoot.exitCode, 1);
+    assert.match(nonRoot.stderr, /must be run by a user with rights root/);
+    assert.is((await rbac('create-user', ['--root', c.root])).exitCode, 1);
+    assert.is((await rbac('create-user', ['--root', c.root, 'a', 'b'])).exitCode, 1);
+    assert.match((await rbac('create-user', ['--root', c.root, 'u1'])).stderr, /User u1 exists/);
+    assert.match((await rbac('create-user', ['--root', c.root, '../evil'])).stderr, /Invalid user name/);
+    for (const f of ['shadow', 'gshadow']) writeFileSync(join(c.root, 'etc', f), '', { flag: 'a', mode: 0o600 });
+    const r = await rbac('create-user', ['--root', c.root, '--no-password', 'newuser']);
+    assert.is(r.exitCode, 0, r.stderr);
+    const group = readFileSync(join(c.root, 'etc/group'), 'utf8');
+    assert.match(group, /^k8s:x:990:newuser$/m);
+    assert.match(group, /^podman:x:991:newuser$/m);
+    const home = join(c.root, 'home/newuser');
+    assert.is(mode(home), '700');
+    assert.is(mode(join(home, '.kube')), '700');
+    const passwd = readFileSync(join(c.root, 'etc/passwd'), 'utf8');
+    const uid = Number(/^newuser:x:(\d+):/m.exec(passwd)![1]);
+    assert.is(statSync(join(home, '.kube')).uid, uid);
+  },
+);
 
 test('--help and --version for every program', async () => {
   for (const p of PROGRAMS) {

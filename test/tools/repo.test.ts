@@ -221,7 +221,9 @@ interface Queried {
 }
 
 async function rpmQuery(file: string): Promise<Queried> {
-  const format = '%{NAME}\\t%{EPOCH}\\t%{VERSION}\\t%{RELEASE}\\t%{ARCH}\\n[R\\t%{REQUIRENAME} %{REQUIREFLAGS} %{REQUIREVERSION}\\n][P\\t%{PROVIDENAME} %{PROVIDEFLAGS} %{PROVIDEVERSION}\\n]';
+  const format =
+    '%{NAME}\\t%{EPOCH}\\t%{VERSION}\\t%{RELEASE}\\t%{ARCH}\\n[R\\t%{REQUIRENAME} %{REQUIREFLAGS} ' +
+    '%{REQUIREVERSION}\\n][P\\t%{PROVIDENAME} %{PROVIDEFLAGS} %{PROVIDEVERSION}\\n]';
   const result = await run('rpm', ['-qp', ...rpmDb(), '--qf', format, file]);
   assert.is(result.exitCode, 0, result.stderr);
   const [first, ...lines] = result.stdout.trimEnd().split('\n');
@@ -292,7 +294,10 @@ base('rpm-header: every type round-trips through writeHeader and parseHeader, al
   const blob = writeHeader([...entries].reverse()); // the writer sorts
   const { entries: parsed, end } = parseHeader(blob);
   assert.is(end, blob.length);
-  assert.equal(parsed.map((e) => e.tag), entries.map((e) => e.tag));
+  assert.equal(
+    parsed.map((e) => e.tag),
+    entries.map((e) => e.tag),
+  );
   parsed.slice(1).forEach((entry, i) => {
     const [type, value] = SAMPLES[i]!;
     assert.is(entry.type, type);
@@ -308,7 +313,10 @@ test('rpm-header: a real package header, without its region, round-trips; the re
   assert.is(pkg.header[0]!.tag, 63, 'rpmbuild writes an immutable region first');
   const legacy = pkg.header.filter((e) => e.tag >= 100);
   const reparsed = parseHeader(writeHeader(legacy)).entries;
-  assert.equal(reparsed.map((e) => [e.tag, e.type, e.count, e.data.toString('hex')]), legacy.map((e) => [e.tag, e.type, e.count, e.data.toString('hex')]));
+  assert.equal(
+    reparsed.map((e) => [e.tag, e.type, e.count, e.data.toString('hex')]),
+    legacy.map((e) => [e.tag, e.type, e.count, e.data.toString('hex')]),
+  );
   // rpmbuild lays data out in tag order too, so our region layout reproduces its header byte for byte
   assert.equal(writeHeader(legacy, { region: 63 }), pkg.headerBytes);
 });
@@ -407,11 +415,21 @@ test('pkglist: the tags are exactly those genpkglist keeps plus the apt tags; I1
   for (const record of records) {
     const name = decodeEntry(record.find((e) => e.tag === Tag.NAME)!) as string;
     const source = readRpm(await readFile(rpms.find((p) => basename(p).startsWith(`${name}-`))!)).header;
-    const expected = [...COPIED_TAGS.filter((tag) => source.some((e) => e.tag === tag)), ...(name === 'zzz-tool' ? [] : fileList), ...apt].sort((a, b) => a - b);
-    assert.equal(record.map((e) => e.tag), expected, name);
+    const expected = [...COPIED_TAGS.filter((tag) => source.some((e) => e.tag === tag)), ...(name === 'zzz-tool' ? [] : fileList), ...apt].sort(
+      (a, b) => a - b,
+    );
+    assert.equal(
+      record.map((e) => e.tag),
+      expected,
+      name,
+    );
     for (const tag of COPIED_TAGS) {
       const [ours, theirs] = [record, source].map((h) => h.find((e) => e.tag === tag));
-      assert.equal(ours && [ours.type, ours.count, ours.data.toString('hex')], theirs && [theirs.type, theirs.count, theirs.data.toString('hex')], `${name}: tag ${tag} copied raw`);
+      assert.equal(
+        ours && [ours.type, ours.count, ours.data.toString('hex')],
+        theirs && [theirs.type, theirs.count, theirs.data.toString('hex')],
+        `${name}: tag ${tag} copied raw`,
+      );
     }
   }
   assert.is(listed.find((p) => p.name === 'podsec-test')!.summary, 'Тестовый пакет A');
@@ -432,14 +450,20 @@ test('pkglist: records are sorted by (SOURCERPM, file name)', () => {
 test('release: genbasedir fields; MD5Sum and BLAKE2b blocks match every listed file; release.<component>', async () => {
   const archDir = join(topDir, 'noarch');
   const release = await readFile(join(archDir, 'base/release'), 'utf8');
-  assert.ok(release.startsWith(
-    'Origin: podsec\nLabel: podsec-ci\nSuite: Unknown\nCodename: Unknown\nDate: Tue, 02 Jan 2024 03:04:05 +0000\n' +
-      'Architectures: noarch\nComponents: podsec\nDescription: Not Available\nMD5Sum:\n',
-  ), release);
+  assert.ok(
+    release.startsWith(
+      'Origin: podsec\nLabel: podsec-ci\nSuite: Unknown\nCodename: Unknown\nDate: Tue, 02 Jan 2024 03:04:05 +0000\n' +
+        'Architectures: noarch\nComponents: podsec\nDescription: Not Available\nMD5Sum:\n',
+    ),
+    release,
+  );
   assert.ok(release.endsWith('\n\n'), 'the stanza ends with one blank line');
   assert.is(release.indexOf('\n\n'), release.length - 2, 'one stanza: apt reads only the first');
   const expectedPaths = ['base/pkglist.podsec', 'base/pkglist.podsec.bz2', 'base/pkglist.podsec.xz', 'base/release.podsec'];
-  for (const [field, algorithm] of [['MD5Sum', 'md5'], ['BLAKE2b', 'blake2b512']] as const) {
+  for (const [field, algorithm] of [
+    ['MD5Sum', 'md5'],
+    ['BLAKE2b', 'blake2b512'],
+  ] as const) {
     const block = checksumBlock(release, field);
     assert.equal([...block.keys()], expectedPaths, `${field} lists genbasedir's files in its order`);
     for (const [path, [hash, size]] of block) {
@@ -458,7 +482,10 @@ test('release: genbasedir fields; MD5Sum and BLAKE2b blocks match every listed f
 test('xz -dc and bzip2 -dc of the compressed lists equal the plain list', async () => {
   const base = join(topDir, 'noarch/base/pkglist.podsec');
   const plain = await readFile(base);
-  for (const [tool, suffix] of [['xz', '.xz'], ['bzip2', '.bz2']] as const) {
+  for (const [tool, suffix] of [
+    ['xz', '.xz'],
+    ['bzip2', '.bz2'],
+  ] as const) {
     const result = spawnSync(tool, ['-dc', base + suffix]);
     assert.is(result.status, 0, String(result.stderr));
     assert.ok(result.stdout.equals(plain), `${tool} -dc ${basename(base)}${suffix}`);
@@ -477,8 +504,14 @@ test('re-indexing replaces the published packages: RPMS.<component> holds exactl
   await indexRepository({ topDir: top, rpms });
   const one = rpms.filter((p) => basename(p).startsWith('zzz-'));
   await indexRepository({ topDir: top, rpms: one });
-  assert.equal(await readdir(join(top, 'noarch/RPMS.podsec')), one.map((p) => basename(p)));
-  assert.equal((await readPkglist(join(top, 'noarch/base/pkglist.podsec'))).map((p) => p.name), ['zzz-tool']);
+  assert.equal(
+    await readdir(join(top, 'noarch/RPMS.podsec')),
+    one.map((p) => basename(p)),
+  );
+  assert.equal(
+    (await readPkglist(join(top, 'noarch/base/pkglist.podsec'))).map((p) => p.name),
+    ['zzz-tool'],
+  );
   await indexRepository({ topDir: top }); // in place: what RPMS.podsec holds
   assert.equal(await stagingLeft(join(top, 'noarch')), []);
 });
@@ -533,7 +566,11 @@ test('signing: the release carries a detached signature gpg verifies; apt splits
   await chmod(gnupgHome, 0o700);
   const env = { ...process.env, GNUPGHOME: gnupgHome };
   try {
-    const made = await run('gpg', ['--batch', '--passphrase', '', '--quick-gen-key', 'podsec repo test <repo-test@podsec.invalid>', 'ed25519', 'sign', 'never'], { env });
+    const made = await run(
+      'gpg',
+      ['--batch', '--passphrase', '', '--quick-gen-key', 'podsec repo test <repo-test@podsec.invalid>', 'ed25519', 'sign', 'never'],
+      { env },
+    );
     assert.is(made.exitCode, 0, made.stderr);
     const listedKeys = await run('gpg', ['--batch', '--with-colons', '--list-secret-keys'], { env });
     const fingerprint = /^fpr:+([0-9A-F]{40}):/m.exec(listedKeys.stdout)![1]!;
@@ -579,8 +616,18 @@ test('500 packages: every variant passes librpm digest checks; all 500 come back
       entries.map((e) => {
         if (e.tag === Tag.NAME) return encodeEntry(e.tag, RpmType.STRING, name);
         if (e.tag === Tag.RELEASE) return encodeEntry(e.tag, RpmType.STRING, release);
-        if (e.tag === Tag.PROVIDENAME) return encodeEntry(e.tag, RpmType.STRING_ARRAY, (decodeEntry(e) as string[]).map((p) => (p === 'podsec-test-b' ? name : p)));
-        if (e.tag === Tag.PROVIDEVERSION) return encodeEntry(e.tag, RpmType.STRING_ARRAY, (decodeEntry(e) as string[]).map((v) => v.replace(/-alt1$/, `-${release}`)));
+        if (e.tag === Tag.PROVIDENAME)
+          return encodeEntry(
+            e.tag,
+            RpmType.STRING_ARRAY,
+            (decodeEntry(e) as string[]).map((p) => (p === 'podsec-test-b' ? name : p)),
+          );
+        if (e.tag === Tag.PROVIDEVERSION)
+          return encodeEntry(
+            e.tag,
+            RpmType.STRING_ARRAY,
+            (decodeEntry(e) as string[]).map((v) => v.replace(/-alt1$/, `-${release}`)),
+          );
         return e;
       }),
     );
@@ -606,7 +653,10 @@ print(json.dumps(names))
   const result = await indexRepository({ topDir: top, rpmDir: dir });
   process.stdout.write(`  (indexed ${result.packages} RPMs in ${(performance.now() - started).toFixed(0)} ms)\n`);
   const back = await readPkglist(result.pkglist);
-  assert.equal(back.map((p) => p.name), names);
+  assert.equal(
+    back.map((p) => p.name),
+    names,
+  );
   assert.ok(back.every((p, i) => p.filename === `${names[i]}-1.2-alt${i + 1}.noarch.rpm` && p.release === `alt${i + 1}`));
 });
 

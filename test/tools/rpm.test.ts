@@ -25,7 +25,10 @@ const RPM_DB = ['--dbpath', join(tmpdir(), 'podsec-test-rpmdb')];
 
 let built: BuildResult;
 const rpmOf = (name: string) => join(built.rpms[0]!, '..', `${name}-${version}-${release}.noarch.rpm`);
-const sha256 = async (file: string) => createHash('sha256').update(await readFile(file)).digest('hex');
+const sha256 = async (file: string) =>
+  createHash('sha256')
+    .update(await readFile(file))
+    .digest('hex');
 
 base.before(async () => {
   built = await ensureBuild('p11');
@@ -90,7 +93,10 @@ for (const pkg of model.packages) {
     }
     for (const filter of model.packages.flatMap((p) => p.filterFromRequires)) {
       const pattern = new RegExp(filter);
-      assert.not.ok(requires.some((r) => pattern.test(r)), `filtered requirement ${filter} present`);
+      assert.not.ok(
+        requires.some((r) => pattern.test(r)),
+        `filtered requirement ${filter} present`,
+      );
     }
   });
 }
@@ -114,7 +120,10 @@ test('rpmlint fails on a real problem the configuration does not filter', async 
   const spec = join(dir, 'bad.spec');
   await writeFile(
     spec,
-    `Name: bad\nVersion: 1\nRelease: alt1\nSummary: bad\nLicense: GPL-2.0-or-later\nGroup: Other\nBuildArch: noarch\n%description\nbad\n%install\ninstall -d -m 0777 %buildroot/var/lib/bad\n%files\n%dir /var/lib/bad\n%changelog\n* Thu Nov 26 2026 A B <a@example.org> 1-alt1\n- x\n`,
+    `Name: bad\nVersion: 1\nRelease: alt1\nSummary: bad\nLicense: GPL-2.0-or-later\nGroup: ` +
+      `Other\nBuildArch: noarch\n%description\nbad\n%install\ninstall -d -m 0777 ` +
+      `%buildroot/var/lib/bad\n%files\n%dir /var/lib/bad\n%changelog\n* Thu Nov 26 2026 A B ` +
+      `<a@example.org> 1-alt1\n- x\n`,
   );
   const rpmbuild = await run('rpmbuild', ['-bb', '--nodeps', ...reproducibleDefines(dir), spec], { env: { SOURCE_DATE_EPOCH: '1700000000' } });
   assert.is(rpmbuild.exitCode, 0, rpmbuild.stderr);
@@ -128,7 +137,11 @@ test('%filter_from_requires emulation drops exactly the matching automatic requi
   const dir = await mkdtemp(join(tmpdir(), 'podsec-filter-'));
   await mkdir(join(dir, 'SOURCES'), { recursive: true });
   const specFor = (filter: string) =>
-    `Name: filt\nVersion: 1\nRelease: alt1\nSummary: f\nLicense: GPL-2.0-or-later\nGroup: Other\nBuildArch: noarch\n${filter}\n%description\nf\n%install\nmkdir -p %buildroot%_bindir\nprintf '#!/usr/bin/kubeadm\\n' > %buildroot%_bindir/a\nprintf '#!/usr/bin/kubectl\\n' > %buildroot%_bindir/b\nchmod 0755 %buildroot%_bindir/a %buildroot%_bindir/b\n%files\n%_bindir/a\n%_bindir/b\n%changelog\n* Thu Nov 26 2026 A B <a@example.org> 1-alt1\n- x\n`;
+    `Name: filt\nVersion: 1\nRelease: alt1\nSummary: f\nLicense: GPL-2.0-or-later\nGroup: Other\nBuildArch: noarch\n${filter}` +
+    `\n%description\nf\n%install\nmkdir -p %buildroot%_bindir\nprintf '#!/usr/bin/kubeadm\\n' > %buildroot%_bindir/a` +
+    `\nprintf '#!/usr/bin/kubectl\\n' > %buildroot%_bindir/b\nchmod 0755 %buildroot%_bindir/a %buildroot%_bindir/b` +
+    `\n%files\n%_bindir/a\n%_bindir/b` +
+    `\n%changelog\n* Thu Nov 26 2026 A B <a@example.org> 1-alt1\n- x\n`;
   const macros = join(dir, 'alt.macros');
   await writeFile(macros, await renderMacros('p11'));
   const requiresOf = async (filter: string) => {

@@ -49,12 +49,38 @@ test("CRI-O's configuration is TOML that a TOML parser reads back as written", a
 test('haproxy -c and keepalived -t accept the generated files', async () => {
   const haproxy = join(work, 'haproxy.cfg');
   // --output under --root: the file is written atomically below the root, never through /tmp's links.
-  const made = await node('podsec-u7s-loadbalancer', ['--root', work, 'haproxy', '--master', '192.0.2.11', '--master', '192.0.2.12:6443', '--bind', '127.0.0.1:18443', '--output', '/haproxy.cfg']);
+  const made = await node('podsec-u7s-loadbalancer', [
+    '--root',
+    work,
+    'haproxy',
+    '--master',
+    '192.0.2.11',
+    '--master',
+    '192.0.2.12:6443',
+    '--bind',
+    '127.0.0.1:18443',
+    '--output',
+    '/haproxy.cfg',
+  ]);
   assert.is(made.exitCode, 0, made.stderr);
   const checked = await run('haproxy', ['-c', '-f', haproxy]);
   assert.is(checked.exitCode, 0, checked.stdout + checked.stderr);
   const keepalived = join(work, 'keepalived.conf');
-  const ka = await node('podsec-u7s-loadbalancer', ['--root', work, 'keepalived', '--vip', '192.0.2.100/24', '--interface', 'u7s0', '--state', 'MASTER', '--auth-pass', 'u7s42', '--output', '/keepalived.conf']);
+  const ka = await node('podsec-u7s-loadbalancer', [
+    '--root',
+    work,
+    'keepalived',
+    '--vip',
+    '192.0.2.100/24',
+    '--interface',
+    'u7s0',
+    '--state',
+    'MASTER',
+    '--auth-pass',
+    'u7s42',
+    '--output',
+    '/keepalived.conf',
+  ]);
   assert.is(ka.exitCode, 0, ka.stderr);
   // keepalived -t wants the interface to exist and not be loopback: a veth in a network namespace of our own.
   const script = 'ip link add u7s0 type veth peer name u7s1 && ip link set u7s0 up && exec keepalived -t -f "$1"';
@@ -88,7 +114,10 @@ test('wrapper: --help and init --help change nothing; --plan prints and changes 
     assert.is(r.exitCode, 0, r.stderr);
     assert.match(r.stdout, /Usage:/);
   }
-  const plan = await node('podsec-u7s-kubeadm', ['--root', root, '--plan', 'init', '--apiserver-advertise-address', '192.0.2.10', '--node-name', 'n1'], { U7S_PLATFORM: 'p11', U7S_KUBEVERSION: 'v1.30.2' });
+  const plan = await node('podsec-u7s-kubeadm', ['--root', root, '--plan', 'init', '--apiserver-advertise-address', '192.0.2.10', '--node-name', 'n1'], {
+    U7S_PLATFORM: 'p11',
+    U7S_KUBEVERSION: 'v1.30.2',
+  });
   assert.is(plan.exitCode, 0, plan.stderr);
   assert.match(plan.stdout, /^U7S_EXTIP='192\.0\.2\.10'$/m);
   assert.match(plan.stdout, /^kind: ClusterConfiguration$/m);
@@ -106,7 +135,12 @@ test('wrapper: unknown flags and injection strings are refused with one line; no
     [['init', '--token', '"; touch ' + canary + '; "'], {}, /--token: .* is not a bootstrap token/, 2],
     [['init', '--pod-network-cidr', '10.244.0.0/33'], {}, /--pod-network-cidr/, 2],
     [['init', '--apiserver-bind-port', '0'], {}, /--apiserver-bind-port/, 2],
-    [['join', `$(touch ${canary}):6443`, '--token', 'abcdef.0123456789abcdef', '--discovery-token-ca-cert-hash', `sha256:${'0'.repeat(64)}`], {}, /not an IPv4 address or a host name/, 1],
+    [
+      ['join', `$(touch ${canary}):6443`, '--token', 'abcdef.0123456789abcdef', '--discovery-token-ca-cert-hash', `sha256:${'0'.repeat(64)}`],
+      {},
+      /not an IPv4 address or a host name/,
+      1,
+    ],
     [['init'], { U7S_REGISTRY: `$(touch ${canary})` }, /U7S_REGISTRY: .* is not a registry/, 1],
     [['init'], { U7S_ROOTLESSKIT_FLAGS: `--foo=x;touch ${canary}` }, /U7S_ROOTLESSKIT_FLAGS/, 1],
     [['init'], { U7S_PLATFORM: '`touch x`' }, /U7S_PLATFORM/, 1],
@@ -135,9 +169,13 @@ test('a host network overlapping the service network (a real interface in a test
     'ip addr add 10.96.5.1/24 dev u7s1 && ip link set u7s1 up',
     'exec "$@"',
   ].join(' && ');
-  const r = await run('unshare', ['--net', '--', 'sh', '-c', script, 'sh', process.execPath, join(bin, 'podsec-u7s-kubeadm'), '--root', root, '--plan', 'init'], {
-    env: { PATH: process.env.PATH, LANG: 'C', U7S_PLATFORM: 'p11', U7S_KUBEVERSION: 'v1.30.2' },
-  });
+  const r = await run(
+    'unshare',
+    ['--net', '--', 'sh', '-c', script, 'sh', process.execPath, join(bin, 'podsec-u7s-kubeadm'), '--root', root, '--plan', 'init'],
+    {
+      env: { PATH: process.env.PATH, LANG: 'C', U7S_PLATFORM: 'p11', U7S_KUBEVERSION: 'v1.30.2' },
+    },
+  );
   assert.is(r.exitCode, 1, r.stdout + r.stderr);
   assert.match(r.stderr, /Interface u7s1 supports network 10\.96\.5\.1\/24 intersecting with the internal network 10\.96\.0\.0\/12 of the kubernetes cluster/);
   assert.equal(snapshot(root), before);

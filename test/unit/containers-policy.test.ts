@@ -21,7 +21,10 @@ test('policy: the master policy round-trips and rejects everything', () => {
 });
 
 test('policy: malformed files are refused with file and position', () => {
-  assert.throws(() => parsePolicy('{\n  "default": [\n    {"type": "reject"},\n  ]\n}', '/etc/containers/policy.json'), isSyntaxError(/^\/etc\/containers\/policy\.json:4:\d+: not valid JSON/));
+  assert.throws(
+    () => parsePolicy('{\n  "default": [\n    {"type": "reject"},\n  ]\n}', '/etc/containers/policy.json'),
+    isSyntaxError(/^\/etc\/containers\/policy\.json:4:\d+: not valid JSON/),
+  );
   assert.throws(() => parsePolicy('{"default": []}', 'p'), isSyntaxError(/default: must be a non-empty list/));
   assert.throws(() => parsePolicy('{"default": [{"type": "acceptAll"}]}', 'p'), isSyntaxError(/unknown requirement type "acceptAll"/));
   assert.throws(() => parsePolicy('{"default": [{"type": "reject"}], "extra": 1}', 'p'), isSyntaxError(/unknown top-level field "extra"/));
@@ -62,7 +65,8 @@ test('requirements: the longest scope wins; then the transport default; then the
 
 test('registries.d: strict parse, lookaside by longest scope with default-docker as fallback', () => {
   const config = parseRegistriesD(
-    'default-docker:\n  lookaside: http://sigstore.local:81/sigstore/\n  sigstore: http://sigstore.local:81/sigstore/\ndocker:\n  registry.local/x:\n    lookaside: http://other/\n',
+    'default-docker:\n  lookaside: http://sigstore.local:81/sigstore/\n  sigstore: ' +
+      'http://sigstore.local:81/sigstore/\ndocker:\n  registry.local/x:\n    lookaside: http://other/\n',
     'default.yaml',
   );
   assert.is(lookasideFor(config, 'registry.local/p11/pause:3.9'), 'http://sigstore.local:81/sigstore/');

@@ -26,12 +26,22 @@ function writer(work: string, faultPoints: boolean): string {
     entry,
     `import { atomicWrite } from ${JSON.stringify(SAFE_FS)};
 const [root, content] = process.argv.slice(2);
-for (const name of ${JSON.stringify(FILES)}) atomicWrite(root + '/etc/' + name, JSON.stringify({ name, content, pad: 'x'.repeat(5000) }), { root, mode: 0o644 });
+for (const name of ${JSON.stringify(FILES)}) {
+  atomicWrite(root + '/etc/' + name, JSON.stringify({ name, content, pad: 'x'.repeat(5000) }), { root, mode: 0o644 });
+}
 process.stdout.write(JSON.stringify(Object.keys(process.env).filter((key) => key.startsWith('PODSEC_FAULT'))));
 `,
   );
   const outfile = join(work, `writer-${faultPoints}.cjs`);
-  buildSync({ entryPoints: [entry], bundle: true, platform: 'node', format: 'cjs', outfile, logLevel: 'error', define: { PODSEC_FAULT_POINTS: String(faultPoints) } });
+  buildSync({
+    entryPoints: [entry],
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    outfile,
+    logLevel: 'error',
+    define: { PODSEC_FAULT_POINTS: String(faultPoints) },
+  });
   return outfile;
 }
 
@@ -85,7 +95,10 @@ test('every step of three atomic writes is a kill point: each file is old or new
     assert.is(result.kills, result.steps.length);
     // Kills before the first publication and between the files were both hit.
     assert.ok(seen.has('old,old,old'), [...seen].join(' | '));
-    assert.ok([...seen].some((state) => /^new\d+,old,old$/.test(state)), [...seen].join(' | '));
+    assert.ok(
+      [...seen].some((state) => /^new\d+,old,old$/.test(state)),
+      [...seen].join(' | '),
+    );
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
@@ -136,8 +149,13 @@ test('run from source (tsx), the fault points are off', () => {
   try {
     const root = join(work, 'root');
     mkdirSync(join(root, 'etc'), { recursive: true, mode: 0o755 });
-    const script = `import { atomicWrite } from ${JSON.stringify(SAFE_FS)}; atomicWrite(${JSON.stringify(join(root, 'etc/a.json'))}, '{"content":"src"}', { root: ${JSON.stringify(root)}, mode: 0o644 });`;
-    const ran = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { env: { ...process.env, [FAULT_AT]: '1' }, encoding: 'utf8' });
+    const script =
+      `import { atomicWrite } from ${JSON.stringify(SAFE_FS)};` +
+      ` atomicWrite(${JSON.stringify(join(root, 'etc/a.json'))}, '{"content":"src"}', { root: ${JSON.stringify(root)}, mode: 0o644 });`;
+    const ran = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      env: { ...process.env, [FAULT_AT]: '1' },
+      encoding: 'utf8',
+    });
     assert.is(ran.status, 0, ran.stderr);
     assert.is(content(root, 'a.json'), 'src');
   } finally {

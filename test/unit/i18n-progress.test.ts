@@ -35,7 +35,10 @@ test('not a terminal: one line per step, label: n/total name, counting from 1', 
   assert.ok(out.text.endsWith('\n'));
   const lines = out.text.slice(0, -1).split('\n');
   assert.is(lines.length, 3);
-  assert.equal(lines.map(parse), names.map((name, i) => ({ label: 'Pushing images', n: i + 1, total: 3, name })));
+  assert.equal(
+    lines.map(parse),
+    names.map((name, i) => ({ label: 'Pushing images', n: i + 1, total: 3, name })),
+  );
   assert.not.ok(out.text.includes('\r') || out.text.includes('\x1b'), 'no terminal control sequences in a pipe');
 });
 

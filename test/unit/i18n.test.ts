@@ -132,7 +132,7 @@ test('messageLanguage: LC_ALL, then LC_MESSAGES, then LANG, as gettext; C, POSIX
 });
 
 test('LANGUAGE: each message is looked up in the listed languages in order, then falls back to English', () => {
-  registerCatalog('podsec-language-test', 'ru', { 'Hello': 'Привет' });
+  registerCatalog('podsec-language-test', 'ru', { Hello: 'Привет' });
   assert.equal(messageLanguages({ LANG: 'de_DE.UTF-8', LANGUAGE: 'de:ru' }), ['de', 'ru']);
   const t = translator('podsec-language-test', { LANG: 'de_DE.UTF-8', LANGUAGE: 'de:ru', PODSEC_LOCALEDIR: '/nonexistent' });
   assert.is(t('Hello'), 'Привет');
@@ -144,7 +144,10 @@ test('translator: Russian from the compiled catalog under ru_RU.UTF-8, with plac
   const t = translator('podsec-test-ru', { LANG: 'ru_RU.UTF-8', PODSEC_LOCALEDIR: join(dir, 'locale') });
   assert.is(t.domain, 'podsec-test-ru');
   assert.is(t('Usage:'), 'Использование:');
-  assert.is(t('invalid user name {name}: {reason}', { name: 'Ivan', reason: 'it starts with a digit' }), 'недопустимое имя пользователя Ivan: it starts with a digit');
+  assert.is(
+    t('invalid user name {name}: {reason}', { name: 'Ivan', reason: 'it starts with a digit' }),
+    'недопустимое имя пользователя Ivan: it starts with a digit',
+  );
 });
 
 test('translator: English when the catalog lacks the msgid, has it fuzzy or empty, or the locale is C', () => {

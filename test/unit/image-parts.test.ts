@@ -44,7 +44,11 @@ function readCpio(buf: Buffer): { name: string; mode: number; uid: number; gid: 
 }
 
 /** The message of the error `promise` rejects with. */
-const rejection = (promise: Promise<unknown>) => promise.then(() => '', (error: Error) => error.message);
+const rejection = (promise: Promise<unknown>) =>
+  promise.then(
+    () => '',
+    (error: Error) => error.message,
+  );
 
 const CPIO_ENTRIES: CpioEntry[] = [
   { type: 'file', path: 'init', data: '#!/bin/sh\n', mode: 0o755 },
@@ -55,7 +59,10 @@ const CPIO_ENTRIES: CpioEntry[] = [
 withTools(test, ['cpio'])('cpio: newc records with aligned names and data, parents added, symlinks; sorted, owner 0, mtime 0', async () => {
   const buf = await writeCpio(withParents(CPIO_ENTRIES));
   const entries = readCpio(buf);
-  assert.equal(entries.map((e) => e.name), ['bin', 'bin/sh', 'init', 'lib', 'lib/modules', 'lib/modules/kernel', 'lib/modules/kernel/fs', 'lib/modules/kernel/fs/9p.ko']);
+  assert.equal(
+    entries.map((e) => e.name),
+    ['bin', 'bin/sh', 'init', 'lib', 'lib/modules', 'lib/modules/kernel', 'lib/modules/kernel/fs', 'lib/modules/kernel/fs/9p.ko'],
+  );
   assert.is(entries[2]!.mode, 0o100755);
   assert.is(entries[2]!.data.toString(), '#!/bin/sh\n');
   assert.equal([...entries[7]!.data], [1, 2, 3]);
@@ -63,7 +70,10 @@ withTools(test, ['cpio'])('cpio: newc records with aligned names and data, paren
   assert.is(entries[0]!.mode, 0o040755);
   assert.is(entries[1]!.mode, 0o120777);
   assert.is(entries[1]!.data.toString(), 'busybox');
-  assert.equal(entries.map((e) => [e.uid, e.gid, e.mtime]), entries.map(() => [0, 0, 0]));
+  assert.equal(
+    entries.map((e) => [e.uid, e.gid, e.mtime]),
+    entries.map(() => [0, 0, 0]),
+  );
   // Deterministic.
   assert.ok(buf.equals(await writeCpio(withParents(CPIO_ENTRIES))));
   assert.match(await rejection(writeCpio([{ type: 'file', path: 'a/b', data: '' }])), /before its directory/);
@@ -71,8 +81,18 @@ withTools(test, ['cpio'])('cpio: newc records with aligned names and data, paren
 });
 
 withTools(asRoot(test), ['cpio', 'mknod'])('cpio: character devices', async () => {
-  const entries = readCpio(await writeCpio(withParents([{ type: 'chardev', path: 'dev/console', major: 5, minor: 1 }, { type: 'chardev', path: 'dev/null', major: 1, minor: 3, mode: 0o666 }])));
-  assert.equal(entries.map((e) => e.name), ['dev', 'dev/console', 'dev/null']);
+  const entries = readCpio(
+    await writeCpio(
+      withParents([
+        { type: 'chardev', path: 'dev/console', major: 5, minor: 1 },
+        { type: 'chardev', path: 'dev/null', major: 1, minor: 3, mode: 0o666 },
+      ]),
+    ),
+  );
+  assert.equal(
+    entries.map((e) => e.name),
+    ['dev', 'dev/console', 'dev/null'],
+  );
   assert.is(entries[1]!.mode, 0o020600);
   assert.equal(entries[1]!.rdev, [5, 1]);
   assert.is(entries[2]!.mode, 0o020666);
@@ -81,7 +101,12 @@ withTools(asRoot(test), ['cpio', 'mknod'])('cpio: character devices', async () =
 
 withTools(test, ['cpio'])('cpio: GNU cpio lists what we wrote', async () => {
   const { execa } = await import('execa');
-  const buf = await writeCpio(withParents([{ type: 'file', path: 'etc/x', data: 'hello' }, { type: 'symlink', path: 'etc/y', target: 'x' }]));
+  const buf = await writeCpio(
+    withParents([
+      { type: 'file', path: 'etc/x', data: 'hello' },
+      { type: 'symlink', path: 'etc/y', target: 'x' },
+    ]),
+  );
   const r = await execa('cpio', ['-t', '--quiet'], { input: buf });
   assert.equal(r.stdout.split('\n'), ['etc', 'etc/x', 'etc/y']);
 });
@@ -152,7 +177,10 @@ test("package plan: derived from the model's requires, ALT names mapped, our own
     }
   }
   assert.equal(plan.debian, [...plan.debian].sort());
-  const synthetic = planPackages({ ...model, packages: [{ ...model.packages[0]!, requires: [{ name: 'gnupg2' }, { name: 'nagwad-service' }, { name: '/usr/bin/x' }] }] });
+  const synthetic = planPackages({
+    ...model,
+    packages: [{ ...model.packages[0]!, requires: [{ name: 'gnupg2' }, { name: 'nagwad-service' }, { name: '/usr/bin/x' }] }],
+  });
   assert.ok(synthetic.debian.includes('gnupg'));
   assert.equal(synthetic.missing, ['podsec: nagwad-service']);
 });

@@ -8,13 +8,27 @@ import { countSeverities } from '../../bin/inotify/trivy.ts';
 
 test('range truth table (nagios-plugins guidelines; alert outside, @ inverts)', () => {
   const table: [string, number, boolean][] = [
-    ['100', 100, false], ['100', 101, true], ['100', 0, false], ['100', -1, true],
-    ['100:', 99, true], ['100:', 100, false], ['100:', 1e9, false],
-    ['~:100', 101, true], ['~:100', -1e9, false],
-    ['20:100', 19, true], ['20:100', 20, false], ['20:100', 100, false], ['20:100', 101, true],
-    ['@20:100', 50, true], ['@20:100', 19, false], ['@20:100', 101, false],
-    ['0', 0, false], ['0', 1, true], ['0', 102, true],
-    ['10.5', 10.6, true], ['10.5', 10.5, false],
+    ['100', 100, false],
+    ['100', 101, true],
+    ['100', 0, false],
+    ['100', -1, true],
+    ['100:', 99, true],
+    ['100:', 100, false],
+    ['100:', 1e9, false],
+    ['~:100', 101, true],
+    ['~:100', -1e9, false],
+    ['20:100', 19, true],
+    ['20:100', 20, false],
+    ['20:100', 100, false],
+    ['20:100', 101, true],
+    ['@20:100', 50, true],
+    ['@20:100', 19, false],
+    ['@20:100', 101, false],
+    ['0', 0, false],
+    ['0', 1, true],
+    ['0', 102, true],
+    ['10.5', 10.6, true],
+    ['10.5', 10.5, false],
   ];
   for (const [range, value, expected] of table) assert.is(alerts(parseRange(range), value), expected, `${range} ${value}`);
   for (const bad of ['20-100', '', 'abc', '10:5', '@', '1:2:3']) assert.throws(() => parseRange(bad), bad);
@@ -32,11 +46,27 @@ test('levels are tried in severity order: Critical over High over Warning', () =
   assert.equal(words, ['Crash', 'Fatal', 'Critical', 'High', 'Middle', 'Low', 'Debug', '-']);
   const defaults = monitorOptions({}, { journal: { c: '100' }, nagios: { c: '100' } });
   assert.is(levelFor(NAGIOS_LEVELS, defaults.nagios, 101)?.word, 'CRITICAL');
-  assert.is(levelFor(NAGIOS_LEVELS, monitorOptions({ low: '0' }, { nagios: { c: '100' } }).nagios, 101), undefined, 'defaults only without any threshold option');
+  assert.is(
+    levelFor(NAGIOS_LEVELS, monitorOptions({ low: '0' }, { nagios: { c: '100' } }).nagios, 101),
+    undefined,
+    'defaults only without any threshold option',
+  );
 });
 
 test('upstream letters: -vvv, -c, -h (High, not help), -M; everything else untouched', () => {
-  assert.equal(legacyArgs(['-vvv', '-c', '100', '-h', '5', '-M', 'a@b', '--root', '/x']), ['--verbose', '--verbose', '--verbose', '--critical', '100', '--high', '5', '--mail', 'a@b', '--root', '/x']);
+  assert.equal(legacyArgs(['-vvv', '-c', '100', '-h', '5', '-M', 'a@b', '--root', '/x']), [
+    '--verbose',
+    '--verbose',
+    '--verbose',
+    '--critical',
+    '100',
+    '--high',
+    '5',
+    '--mail',
+    'a@b',
+    '--root',
+    '/x',
+  ]);
   assert.equal(legacyArgs(['-h']), ['-h'], 'a lone -h is still --help');
   const o = monitorOptions({ verbose: [true, true, true, true], mail: 'root' });
   assert.is(o.verbose, 3);
@@ -45,7 +75,17 @@ test('upstream letters: -vvv, -c, -h (High, not help), -M; everything else untou
 });
 
 test('audit events: only completed 401/403; user, verb, resource', () => {
-  const e = (code: number, stage = 'ResponseComplete') => JSON.stringify({ kind: 'Event', stage, verb: 'list', user: { username: 'u' }, objectRef: { resource: 'pods', apiGroup: '' }, responseStatus: { code }, requestReceivedTimestamp: 't', sourceIPs: ['1.2.3.4'] });
+  const e = (code: number, stage = 'ResponseComplete') =>
+    JSON.stringify({
+      kind: 'Event',
+      stage,
+      verb: 'list',
+      user: { username: 'u' },
+      objectRef: { resource: 'pods', apiGroup: '' },
+      responseStatus: { code },
+      requestReceivedTimestamp: 't',
+      sourceIPs: ['1.2.3.4'],
+    });
   assert.is(forbidden(e(403))?.user, 'u');
   assert.is(forbidden(e(403))?.resource, 'pods');
   assert.ok(forbidden(e(401)));
@@ -68,7 +108,10 @@ test('container paths: layer and inner path; classes', () => {
 });
 
 test('trivy JSON: counted by severity; a report without Results is an error (never OK)', () => {
-  assert.equal(countSeverities({ Results: [{ Vulnerabilities: [{ Severity: 'HIGH' }, { Severity: 'CRITICAL' }] }, { Vulnerabilities: [{ Severity: 'HIGH' }] }, {}] }), { high: 2, critical: 1 });
+  assert.equal(
+    countSeverities({ Results: [{ Vulnerabilities: [{ Severity: 'HIGH' }, { Severity: 'CRITICAL' }] }, { Vulnerabilities: [{ Severity: 'HIGH' }] }, {}] }),
+    { high: 2, critical: 1 },
+  );
   assert.equal(countSeverities({ Results: [] }), { high: 0, critical: 0 });
   assert.throws(() => countSeverities({}));
 });

@@ -33,7 +33,7 @@ test('the cache key is stable for equal inputs and changes with every input', ()
     ['go.sum', (i) => (i.modules.kubernetes!.goSum += 'b h1:y\n')],
     ['go.mod', (i) => (i.modules.kubernetes!.goMod += 'require y v1.0.0\n')],
     ['Go version', (i) => (i.goVersion = 'go1.26.9')],
-    ['build flags', (i) => ((i.builds as { go: { ldflags: string[] }[] }).go[0]!.ldflags.push('-X=a.b=c'))],
+    ['build flags', (i) => (i.builds as { go: { ldflags: string[] }[] }).go[0]!.ldflags.push('-X=a.b=c')],
     ['recipe version', (i) => (i.recipe += 1)],
     ['a Debian package', (i) => (i.debian.iptables = '1.8.9-3')],
   ];
@@ -92,7 +92,10 @@ test('every binary is built by exactly one recipe; images hold only static binar
   for (const spec of imageSpecs()) {
     for (const binary of Object.keys(spec.binaries)) assert.ok(STATIC_BINARIES.includes(binary as never), `${spec.name}: ${binary} is static`);
     assert.ok(spec.entrypoint.length > 0, `${spec.name} has an entrypoint`);
-    assert.ok(spec.env.some((e) => e.startsWith('PATH=/')), `${spec.name} sets PATH`);
+    assert.ok(
+      spec.env.some((e) => e.startsWith('PATH=/')),
+      `${spec.name} sets PATH`,
+    );
   }
   const refs = imageSpecs().map(imageRef);
   assert.is(new Set(refs).size, refs.length);
@@ -116,7 +119,9 @@ test("flannel's images are the ones the manifest template deploys, running what 
 });
 
 test("kubeadm's images: registry.k8s.io names with the pinned tags", () => {
-  const kubeadm = imageSpecs().filter((s) => s.name.startsWith(`${KUBEADM_REGISTRY}/`)).map(imageRef);
+  const kubeadm = imageSpecs()
+    .filter((s) => s.name.startsWith(`${KUBEADM_REGISTRY}/`))
+    .map(imageRef);
   const kube = K8S_TOOLS_VERSIONS.kubernetes.version;
   assert.equal(kubeadm, [
     `registry.k8s.io/kube-apiserver:${kube}`,
@@ -172,7 +177,12 @@ test('dpkg-query: installed versions, everything else absent', () => {
 test("the Debian mirror is the host's own main archive (not -security); apt state stays private", () => {
   const dir = mkdtempSync(join(tmpdir(), 'podsec-sources-'));
   try {
-    writeFileSync(join(dir, 'a.sources'), 'Types: deb\nURIs: http://security.example/debian-security\nSuites: bookworm-security\nComponents: main\n\nTypes: deb deb-src\nURIs: http://mirror.example/debian/\nSuites: bookworm bookworm-updates\nComponents: main\n');
+    writeFileSync(
+      join(dir, 'a.sources'),
+      'Types: deb\nURIs: http://security.example/debian-security\nSuites: ' +
+        'bookworm-security\nComponents: main\n\nTypes: deb deb-src\nURIs: ' +
+        'http://mirror.example/debian/\nSuites: bookworm bookworm-updates\nComponents: main\n',
+    );
     assert.is(hostDebianMirror(dir), 'http://mirror.example/debian');
     writeFileSync(join(dir, 'a.sources'), 'Types: deb\nURIs: http://security.example/debian-security\nSuites: bookworm-security\n');
     assert.throws(() => hostDebianMirror(dir), /no Debian archive/);
@@ -181,7 +191,10 @@ test("the Debian mirror is the host's own main archive (not -security); apt stat
   }
   const options = privateAptOptions('/tmp/x');
   for (const key of ['Dir::State::Lists=/tmp/x/', 'Dir::Cache=/tmp/x/', 'Dir::Etc::SourceList=/tmp/x/', 'Dir::Etc::SourceParts=/nonexistent']) {
-    assert.ok(options.some((o) => o.startsWith(key)), key);
+    assert.ok(
+      options.some((o) => o.startsWith(key)),
+      key,
+    );
   }
 });
 

@@ -143,7 +143,10 @@ test('dir-owned: nested unowned directories, %exclude, literal known dirs and op
   assert.match(lintSpec(nested, OPTIONS)[0]!.message, "'%_datadir/podsec/a/b'");
   assert.equal(lintSpec(goodWith('%_bindir/podsec-save-oci\n', '%exclude %_datadir/podsec/a/b/c.sh\n'), OPTIONS), []);
   const literal = goodWith('%_bindir/podsec-save-oci\n', '%_sbindir/podsec-save-oci\n/opt/podsec/x\n');
-  assert.equal(ruleAndLine(lintSpec(literal, OPTIONS)).map(([rule]) => rule), ['dir-owned', 'dir-owned']);
+  assert.equal(
+    ruleAndLine(lintSpec(literal, OPTIONS)).map(([rule]) => rule),
+    ['dir-owned', 'dir-owned'],
+  );
   assert.equal(lintSpec(literal, { knownDirs: [...OPTIONS.knownDirs, '/opt/podsec/'], rootMacros: [...OPTIONS.rootMacros, '%{_sbindir}'] }), []);
   assert.equal(rulesOf(lintSpec(good, { knownDirs: [], rootMacros: OPTIONS.rootMacros })), ['dir-owned']);
 });

@@ -7,7 +7,15 @@
 import { posix } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { danglingReferences, documentationFromUnit, OWN_PROGRAM_NAME, seeAlsoFromSource, seeAlsoReferences, undocumentedOwnPrograms, unitDocumentationReferences } from '../../scripts/docs/see-also.ts';
+import {
+  danglingReferences,
+  documentationFromUnit,
+  OWN_PROGRAM_NAME,
+  seeAlsoFromSource,
+  seeAlsoReferences,
+  undocumentedOwnPrograms,
+  unitDocumentationReferences,
+} from '../../scripts/docs/see-also.ts';
 import { BRANCHES, resolvePath } from '../../scripts/model/branches.ts';
 import { COMPLETIONS_DIR, DOC_DIRS, documentedPrograms, withGeneratedDocs } from '../../scripts/model/docs.ts';
 import model from '../../scripts/model/index.ts';
@@ -32,7 +40,8 @@ test('every command in %_bindir has en and ru pages in section 1 and a completio
     assert.equal(at(`%_man1dir/${name}.1.xz`)?.content, { manPage: program, language: 'en', section: 1 }, name);
     assert.equal(at(`%_mandir/ru/man1/${name}.1.xz`)?.content, { manPage: program, language: 'ru', section: 1 }, name);
     assert.equal(at(`${COMPLETIONS_DIR}/${name}`)?.content, { completion: program }, name);
-    for (const path of [`%_man1dir/${name}.1.xz`, `%_mandir/ru/man1/${name}.1.xz`, `${COMPLETIONS_DIR}/${name}`]) assert.is(packageOf(path), packageOf(command.path), path);
+    for (const path of [`%_man1dir/${name}.1.xz`, `%_mandir/ru/man1/${name}.1.xz`, `${COMPLETIONS_DIR}/${name}`])
+      assert.is(packageOf(path), packageOf(command.path), path);
   }
 });
 
@@ -51,16 +60,31 @@ test('podsec-k8s: the administrative u7s programs have en and ru pages in sectio
 test('podsec-k8s: the systemctl and rootlessctl shims get no pages and no completion', () => {
   for (const name of SHIMS) {
     assert.equal(at(`${LIBEXEC}/${name}`)?.content, { program: `u7s/${name}` }, name);
-    const generated = entries.filter((e) => e.content && ('manPage' in e.content || 'completion' in e.content) && posix.basename(e.path).split('.')[0] === name);
-    assert.equal(generated.map((e) => e.path), [], `${name} would clash with the system command's pages`);
+    const generated = entries.filter(
+      (e) => e.content && ('manPage' in e.content || 'completion' in e.content) && posix.basename(e.path).split('.')[0] === name,
+    );
+    assert.equal(
+      generated.map((e) => e.path),
+      [],
+      `${name} would clash with the system command's pages`,
+    );
   }
 });
 
 test('the documented programs are exactly those with pages: 5 in section 8, the %_bindir commands in section 1', () => {
   const documented = documentedPrograms(model);
-  assert.equal(documented.filter((p) => p.section === 8).map((p) => p.name), SECTION_8);
-  assert.equal(documented.filter((p) => p.section === 1).map((p) => p.path), programs.filter((e) => e.path.startsWith('%_bindir/')).map((e) => e.path));
-  const pages = entries.filter((e) => e.content && 'manPage' in e.content).map((e) => e.path).sort();
+  assert.equal(
+    documented.filter((p) => p.section === 8).map((p) => p.name),
+    SECTION_8,
+  );
+  assert.equal(
+    documented.filter((p) => p.section === 1).map((p) => p.path),
+    programs.filter((e) => e.path.startsWith('%_bindir/')).map((e) => e.path),
+  );
+  const pages = entries
+    .filter((e) => e.content && 'manPage' in e.content)
+    .map((e) => e.path)
+    .sort();
   assert.equal(pages, documented.flatMap((p) => [p.pages.en, p.pages.ru]).sort());
   assert.is(programs.length, documented.length + SHIMS.length);
 });
@@ -83,7 +107,10 @@ test('every program named as ours has pages; the undocumented programs are shims
 test('SEE ALSO references in bin/ and Documentation= in units/ name only pages we ship, in their section', async () => {
   const references = [...(await seeAlsoReferences()), ...(await unitDocumentationReferences())];
   assert.ok(references.length > 0);
-  assert.ok(references.some((r) => r.text === 'nsenter_u7s(8)'), 'the u7s programs refer to nsenter_u7s(8)');
+  assert.ok(
+    references.some((r) => r.text === 'nsenter_u7s(8)'),
+    'the u7s programs refer to nsenter_u7s(8)',
+  );
   const problems = danglingReferences(model, references);
   assert.ok(problems.length === 0, `dangling references:\n${problems.join('\n')}`);
 });
@@ -91,7 +118,9 @@ test('SEE ALSO references in bin/ and Documentation= in units/ name only pages w
 test('the check finds dangling references: a wrong section, an own page nobody ships, a non-literal', () => {
   const refs = seeAlsoFromSource(
     'bin/demo.ts',
-    "runCommand({ name: 'demo', seeAlso: ['nsenter_u7s(1)', 'podsec-u7s-kubeadm(8)', 'u7s-nothing(8)', 'podsec-nothing(1)', 'systemctl(1)', 'kubelet(8)', 'u7s-start-stop(8)', NAME, 'plain'] });",
+    "runCommand({ name: 'demo', seeAlso: ['nsenter_u7s(1)', 'podsec-u7s-kubeadm(8)', " +
+      "'u7s-nothing(8)', 'podsec-nothing(1)', 'systemctl(1)', 'kubelet(8)', 'u7s-start-stop(8)', NAME, " +
+      "'plain'] });",
   );
   assert.equal(danglingReferences(model, refs), [
     'bin/demo.ts:1: nsenter_u7s(1): the page of nsenter_u7s is nsenter_u7s(8)',
@@ -111,7 +140,10 @@ test('without the section-8 declaration, the references to the u7s programs dang
   const withoutSection8 = withGeneratedDocs(declared);
   assert.ok(undocumentedOwnPrograms(withoutSection8).includes(`${LIBEXEC}/nsenter_u7s`));
   const problems = danglingReferences(withoutSection8, await seeAlsoReferences());
-  assert.ok(problems.some((p) => p.includes('nsenter_u7s(8): no package ships a page nsenter_u7s')), problems.join('\n'));
+  assert.ok(
+    problems.some((p) => p.includes('nsenter_u7s(8): no package ships a page nsenter_u7s')),
+    problems.join('\n'),
+  );
 });
 
 test.run();

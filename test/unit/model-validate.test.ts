@@ -3,8 +3,7 @@ import * as assert from 'uvu/assert';
 import { runTs } from '../support/exec.ts';
 
 const FIXTURE = 'test/fixtures/models/broken.ts';
-const validate = (brokenCase: string) =>
-  runTs('scripts/cli.ts', ['validate', '--model', FIXTURE], { env: { PODSEC_BROKEN_CASE: brokenCase } });
+const validate = (brokenCase: string) => runTs('scripts/cli.ts', ['validate', '--model', FIXTURE], { env: { PODSEC_BROKEN_CASE: brokenCase } });
 
 test('the sound fixture model validates', async () => {
   const result = await validate('');

@@ -16,9 +16,18 @@ test('os-release: quoting rules of os-release(5)', () => {
 
 test('os-release: shell syntax is data, never executed, and bad lines are refused', () => {
   assert.is(parseOsRelease('CPE_NAME="$(touch /tmp/pwned)"').CPE_NAME, '$(touch /tmp/pwned)');
-  assert.throws(() => parseOsRelease('ID=$(reboot)'), (e: unknown) => e instanceof OsReleaseSyntaxError);
-  assert.throws(() => parseOsRelease('export ID=alt'), (e: unknown) => e instanceof OsReleaseSyntaxError);
-  assert.throws(() => parseOsRelease('ID="unterminated'), (e: unknown) => e instanceof OsReleaseSyntaxError);
+  assert.throws(
+    () => parseOsRelease('ID=$(reboot)'),
+    (e: unknown) => e instanceof OsReleaseSyntaxError,
+  );
+  assert.throws(
+    () => parseOsRelease('export ID=alt'),
+    (e: unknown) => e instanceof OsReleaseSyntaxError,
+  );
+  assert.throws(
+    () => parseOsRelease('ID="unterminated'),
+    (e: unknown) => e instanceof OsReleaseSyntaxError,
+  );
 });
 
 const cases: [Record<string, string>, string][] = [
@@ -38,10 +47,22 @@ for (const [fields, expected] of cases) {
 }
 
 test('platform: non-ALT or malformed os-release is an error, not a guess', () => {
-  assert.throws(() => platformFromOsRelease({ ID: 'debian' }), (e: unknown) => e instanceof UnknownPlatformError);
-  assert.throws(() => platformFromOsRelease({ CPE_NAME: 'cpe:/o:debian:debian_linux:12' }), (e: unknown) => e instanceof UnknownPlatformError);
-  assert.throws(() => platformFromOsRelease({ CPE_NAME: 'cpe:/o:alt:server:' }), (e: unknown) => e instanceof UnknownPlatformError);
-  assert.throws(() => platformFromOsRelease({ ALT_BRANCH_ID: '../p10' }), (e: unknown) => e instanceof UnknownPlatformError);
+  assert.throws(
+    () => platformFromOsRelease({ ID: 'debian' }),
+    (e: unknown) => e instanceof UnknownPlatformError,
+  );
+  assert.throws(
+    () => platformFromOsRelease({ CPE_NAME: 'cpe:/o:debian:debian_linux:12' }),
+    (e: unknown) => e instanceof UnknownPlatformError,
+  );
+  assert.throws(
+    () => platformFromOsRelease({ CPE_NAME: 'cpe:/o:alt:server:' }),
+    (e: unknown) => e instanceof UnknownPlatformError,
+  );
+  assert.throws(
+    () => platformFromOsRelease({ ALT_BRANCH_ID: '../p10' }),
+    (e: unknown) => e instanceof UnknownPlatformError,
+  );
 });
 
 test('platform: U7S_PLATFORM wins without reading os-release; a bad value is refused', () => {
@@ -49,7 +70,10 @@ test('platform: U7S_PLATFORM wins without reading os-release; a bad value is ref
   const result = resolvePlatform({ U7S_PLATFORM: 'p10' }, () => ((read = true), {}));
   assert.equal(result, { platform: 'p10', source: 'U7S_PLATFORM' });
   assert.not.ok(read);
-  assert.throws(() => resolvePlatform({ U7S_PLATFORM: 'p10/../x' }, () => ({})), (e: unknown) => e instanceof UnknownPlatformError);
+  assert.throws(
+    () => resolvePlatform({ U7S_PLATFORM: 'p10/../x' }, () => ({})),
+    (e: unknown) => e instanceof UnknownPlatformError,
+  );
 });
 
 function rootWith(osRelease: string | undefined, at = 'etc/os-release'): string {

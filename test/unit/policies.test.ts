@@ -46,8 +46,7 @@ async function rendered(path: string): Promise<string> {
 type Doc = Record<string, any>;
 const yamlAt = async (path: string): Promise<Doc> => YAML.parse(await rendered(path));
 const jsonAt = async (path: string): Promise<Doc> => JSON.parse(await rendered(path));
-const yamlDocumentsAt = async (path: string): Promise<Doc[]> =>
-  YAML.parseAllDocuments(await rendered(path)).map((document) => document.toJS());
+const yamlDocumentsAt = async (path: string): Promise<Doc[]> => YAML.parseAllDocuments(await rendered(path)).map((document) => document.toJS());
 
 const U7S = '%_sysconfdir/podsec/u7s';
 const KUBEADM = `${U7S}/config/kubeadm-configs`;
@@ -138,7 +137,10 @@ test('kubeadm documents: API version, CRI socket, and the wrapper-filled fields 
   const joinCluster = entryAt(`${KUBEADM}/JoinClusterConfiguration.yaml`);
   assert.is(joinCluster.kind, 'symlink');
   assert.is(joinCluster.target, 'InitClusterConfiguration.yaml'); // relative: the link survives a moved root
-  assert.not.ok(allEntries.some((e) => e.path.includes('Confijuration')), 'upstream typo fixed');
+  assert.not.ok(
+    allEntries.some((e) => e.path.includes('Confijuration')),
+    'upstream typo fixed',
+  );
 });
 
 test('cluster manifests: placeholders and defaults match templated-fields, images are registry.local/<platform>/', async () => {
@@ -181,18 +183,14 @@ test('the flannel Network is the same everywhere: net-conf.json, manifest, kubea
 
 /** First-match evaluation of an audit policy, enough for the rules podsec ships. */
 function auditLevel(policy: Doc, request: { user: string; groups: string[]; verb: string; group?: string; resource?: string; url?: string }) {
-  const globMatch = (pattern: string, value: string) =>
-    pattern.endsWith('*') ? value.startsWith(pattern.slice(0, -1)) : pattern === value;
+  const globMatch = (pattern: string, value: string) => (pattern.endsWith('*') ? value.startsWith(pattern.slice(0, -1)) : pattern === value);
   const rule = policy.rules.find((r: Doc) => {
     if (r.users && !r.users.includes(request.user)) return false;
     if (r.userGroups && !r.userGroups.some((g: string) => request.groups.includes(g))) return false;
     if (r.verbs && !r.verbs.includes(request.verb)) return false;
     if (r.nonResourceURLs) return request.url !== undefined && r.nonResourceURLs.some((u: string) => globMatch(u, request.url!));
     if (r.resources)
-      return (
-        request.resource !== undefined &&
-        r.resources.some((g: Doc) => g.group === (request.group ?? '') && g.resources.includes(request.resource))
-      );
+      return request.resource !== undefined && r.resources.some((g: Doc) => g.group === (request.group ?? '') && g.resources.includes(request.resource));
     return true;
   });
   return rule?.level ?? 'None';
@@ -202,7 +200,10 @@ test('audit policy records cluster administrators (system:masters), still skips 
   const policy = await yamlAt(`${U7S}/audit/policy.yaml`);
   assert.is(policy.apiVersion, 'audit.k8s.io/v1');
   const noneRules = policy.rules.filter((r: Doc) => r.level === 'None');
-  assert.not.ok(noneRules.some((r: Doc) => r.userGroups?.includes('system:masters')), 'system:masters excluded');
+  assert.not.ok(
+    noneRules.some((r: Doc) => r.userGroups?.includes('system:masters')),
+    'system:masters excluded',
+  );
   const admin = { user: 'kubernetes-admin', groups: ['system:masters', 'system:authenticated'] };
   assert.is(auditLevel(policy, { ...admin, verb: 'get', resource: 'secrets' }), 'Metadata');
   assert.is(auditLevel(policy, { ...admin, verb: 'create', resource: 'pods' }), 'RequestResponse');
@@ -277,11 +278,16 @@ for (const extended of [true, false]) {
         assert.is(filter(journal(name, `${severity}: m`)), `${name}:CRITICAL:${name}(${severity}) m\n`, `${name} ${severity}`);
       for (const severity of WARNING_SEVERITIES)
         assert.is(filter(journal(name, `${severity}: w`)), reportsWarnings ? `${name}:WARNING:${name}(${severity}) w\n` : '', name);
-      for (const quiet of ['Low: l', 'Debug: d', 'no severity word', 'Highly: h'])
-        assert.is(filter(journal(name, quiet)), '', `${name} ${quiet}`);
+      for (const quiet of ['Low: l', 'Debug: d', 'no severity word', 'Highly: h']) assert.is(filter(journal(name, quiet)), '', `${name} ${quiet}`);
     }
-    assert.is(filter(journal('podsec-inotify-check-containers', 'Warning: x')), 'podsec-inotify-check-containers:WARNING:podsec-inotify-check-containers(Warning) x\n');
-    assert.is(filter(journal('podsec-inotify-build-invulnerable-image', 'Fatal: z')), 'podsec-inotify-build-invulnerable-image:CRITICAL:podsec-inotify-build-invulnerable-image(Fatal) z\n');
+    assert.is(
+      filter(journal('podsec-inotify-check-containers', 'Warning: x')),
+      'podsec-inotify-check-containers:WARNING:podsec-inotify-check-containers(Warning) x\n',
+    );
+    assert.is(
+      filter(journal('podsec-inotify-build-invulnerable-image', 'Fatal: z')),
+      'podsec-inotify-build-invulnerable-image:CRITICAL:podsec-inotify-build-invulnerable-image(Fatal) ' + 'z\n',
+    );
     // Exact program names only.
     assert.is(filter(journal('xpodsec-inotify-check-policy', 'High: x')), '');
     assert.is(filter(journal('podsec-inotify-check-policyx', 'High: x')), '');
@@ -332,7 +338,11 @@ test('paths use root macros, resolve on every branch, and every parent directory
   for (const pkg of [podsecIcinga, podsecNagios]) {
     for (const entry of pkg.entries) {
       const provider = externalDirs.find((d) => entry.path.startsWith(`${d.path}/`) && entry.path.split('/').length === d.path.split('/').length + 1);
-      if (provider) assert.ok(pkg.requires.some((r) => r.name === provider.providedBy), `${pkg.name} must require ${provider.providedBy}`);
+      if (provider)
+        assert.ok(
+          pkg.requires.some((r) => r.name === provider.providedBy),
+          `${pkg.name} must require ${provider.providedBy}`,
+        );
     }
   }
 });
@@ -355,8 +365,14 @@ test('package declarations: requires, filters, users, config kinds', () => {
   const names = (p: PackageDecl) => p.requires.map((r) => `${r.name}${r.op ? ` ${r.op} ${r.version}` : ''}`);
   assert.equal(names(podsecK8s), ['podsec = %EVR', 'rootlesskit >= 1.1.0', 'slirp4netns >= 1.1.12', 'crun >= 1.14.3']);
   for (const path of ['/usr/bin/kubeadm', '/usr/bin/kubelet', '/usr/bin/crio', '/usr/bin/kubectl', '/etc/kubernetes/kubelet'])
-    assert.ok(podsecK8s.filterFromRequires.some((re) => new RegExp(re).test(path)), path);
-  assert.not.ok(podsecK8s.filterFromRequires.some((re) => new RegExp(re).test('/usr/bin/kubeadm-old')), 'anchored');
+    assert.ok(
+      podsecK8s.filterFromRequires.some((re) => new RegExp(re).test(path)),
+      path,
+    );
+  assert.not.ok(
+    podsecK8s.filterFromRequires.some((re) => new RegExp(re).test('/usr/bin/kubeadm-old')),
+    'anchored',
+  );
   assert.equal(podsecK8s.groups, ['u7s-admin']);
   assert.equal(podsecK8s.users, [
     { name: 'u7s-admin', group: 'u7s-admin', home: '/var/lib/u7s-admin', supplementaryGroups: ['systemd-journal', 'podman'], comment: 'usernet user account' },
@@ -365,7 +381,12 @@ test('package declarations: requires, filters, users, config kinds', () => {
   assert.ok(names(podsecNagios).includes('nagwad-nagios-templates >= 0.11.2'));
   assert.is(podsecIcinga.group, 'Monitoring');
   assert.is(podsecNagios.group, 'Monitoring');
-  for (const path of ['%_sysconfdir/icinga2/conf.d/podsec.conf', '%_sysconfdir/nagios/templates/podsec-services.cfg', '%_sysconfdir/nagios/nrpe-commands/podsec-commands.cfg', SED])
+  for (const path of [
+    '%_sysconfdir/icinga2/conf.d/podsec.conf',
+    '%_sysconfdir/nagios/templates/podsec-services.cfg',
+    '%_sysconfdir/nagios/nrpe-commands/podsec-commands.cfg',
+    SED,
+  ])
     assert.is(entryAt(path).kind, 'config-noreplace', path);
   assert.is(entryAt(SED).mode, 0o644);
   assert.is(entryAt('%_unitdir/user@.service.d/delegate.conf').kind, 'drop-in');

@@ -70,8 +70,18 @@ test('binding objects validate against the Kubernetes schema; subjects and roleR
   assert.not.ok(sameRoleRef({ kind: 'ClusterRole', name: 'view' }, roleRef('ClusterRole', 'edit')));
 });
 
-const crb = (name: string, role: string, subjects: object[]) => ({ kind: 'ClusterRoleBinding', metadata: { name }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role }, subjects });
-const rb = (ns: string, name: string, kind: string, role: string, subjects: object[]) => ({ kind: 'RoleBinding', metadata: { name, namespace: ns }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind, name: role }, subjects });
+const crb = (name: string, role: string, subjects: object[]) => ({
+  kind: 'ClusterRoleBinding',
+  metadata: { name },
+  roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
+  subjects,
+});
+const rb = (ns: string, name: string, kind: string, role: string, subjects: object[]) => ({
+  kind: 'RoleBinding',
+  metadata: { name, namespace: ns },
+  roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind, name: role },
+  subjects,
+});
 const U = (name: string) => ({ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name });
 const G = (name: string) => ({ kind: 'Group', apiGroup: 'rbac.authorization.k8s.io', name });
 
@@ -82,7 +92,11 @@ test('get-userroles report: upstream shape, exact User match, sorted, valid agai
   const report = await userRoles(
     'u1',
     [crb('sysview', 'view', [U('u1'), U('u2')]), crb('admins', 'cluster-admin', [G('u1')]), crb('a-first', 'edit', [U('u1')])],
-    [rb('smf', 'adminofsmf', 'ClusterRole', 'edit', [U('u1')]), rb('default', 'x', 'Role', 'r', [U('u2')]), rb('abc', 'r1', 'Role', 'reader', [U('u1'), U('u1')])],
+    [
+      rb('smf', 'adminofsmf', 'ClusterRole', 'edit', [U('u1')]),
+      rb('default', 'x', 'Role', 'r', [U('u2')]),
+      rb('abc', 'r1', 'Role', 'reader', [U('u1'), U('u1')]),
+    ],
   );
   assertSchema(report);
   assert.equal(report, {
@@ -94,7 +108,16 @@ test('get-userroles report: upstream shape, exact User match, sorted, valid agai
       roles: {
         namespaces: [
           { abc: [{ bindName: 'r1', roleType: 'Role', roleName: 'reader', unbindCmd: 'podsec-k8s-rbac-unbindrole u1 role reader r1 abc' }] },
-          { smf: [{ bindName: 'adminofsmf', roleType: 'ClusterRole', roleName: 'edit', unbindCmd: 'podsec-k8s-rbac-unbindrole u1 role=clusterrole edit adminofsmf smf' }] },
+          {
+            smf: [
+              {
+                bindName: 'adminofsmf',
+                roleType: 'ClusterRole',
+                roleName: 'edit',
+                unbindCmd: 'podsec-k8s-rbac-unbindrole u1 role=clusterrole edit adminofsmf smf',
+              },
+            ],
+          },
         ],
       },
     },
@@ -111,7 +134,10 @@ test('get-userroles with rules: Role rules looked up in the binding namespace; a
     return name === 'gone' ? null : [{ apiGroups: [''], resources: ['pods'], verbs: ['get'] }];
   });
   assertSchema(report);
-  assert.equal(asked, [['ClusterRole', 'gone', undefined], ['Role', 'reader', 'smf']]);
+  assert.equal(asked, [
+    ['ClusterRole', 'gone', undefined],
+    ['Role', 'reader', 'smf'],
+  ]);
   assert.is(report.u1!.clusterRoles[0]!.rules, null);
   assert.equal(report.u1!.roles.namespaces[0]!.smf![0]!.rules, [{ apiGroups: [''], resources: ['pods'], verbs: ['get'] }]);
 });
@@ -119,15 +145,25 @@ test('get-userroles with rules: Role rules looked up in the binding namespace; a
 test('the schema rejects what the shape forbids', () => {
   assert.not.ok(validate({}));
   assert.not.ok(validate({ a: { clusterRoles: [] } }));
-  assert.not.ok(validate({ a: { clusterRoles: [{ bindName: 'b', roleType: 'Group', roleName: 'r', unbindCmd: 'podsec-k8s-rbac-unbindrole a' }], roles: { namespaces: [] } } }));
+  assert.not.ok(
+    validate({
+      a: { clusterRoles: [{ bindName: 'b', roleType: 'Group', roleName: 'r', unbindCmd: 'podsec-k8s-rbac-unbindrole a' }], roles: { namespaces: [] } },
+    }),
+  );
   assert.not.ok(validate({ a: { clusterRoles: [], roles: { namespaces: [{ x: [], y: [] }] } } }));
 });
 
 test('kubeconfig: current cluster of a minified config; server hosts incl. IPv6; user kubeconfig document', () => {
   const config = {
     'current-context': 'c2',
-    contexts: [{ name: 'c1', context: { cluster: 'one' } }, { name: 'c2', context: { cluster: 'two', user: 'admin' } }],
-    clusters: [{ name: 'one', cluster: { server: 'https://a:1' } }, { name: 'two', cluster: { server: 'https://[fd00::1]:6443', 'certificate-authority-data': 'Q0E=' } }],
+    contexts: [
+      { name: 'c1', context: { cluster: 'one' } },
+      { name: 'c2', context: { cluster: 'two', user: 'admin' } },
+    ],
+    clusters: [
+      { name: 'one', cluster: { server: 'https://a:1' } },
+      { name: 'two', cluster: { server: 'https://[fd00::1]:6443', 'certificate-authority-data': 'Q0E=' } },
+    ],
   };
   assert.equal(currentCluster(config), { name: 'two', server: 'https://[fd00::1]:6443', certificateAuthorityData: 'Q0E=' });
   assert.is(currentCluster({}), undefined);
@@ -135,7 +171,12 @@ test('kubeconfig: current cluster of a minified config; server hosts incl. IPv6;
   assert.is(serverHost('https://api.x:6443/'), 'api.x');
   assert.is(serverHost('https://[fd00::1]:6443'), 'fd00::1');
   assert.is(serverHost('nonsense'), undefined);
-  const text = userKubeconfig({ cluster: { name: 'two', server: 'https://h:6443', certificateAuthorityData: 'Q0E=' }, user: 'u1', certificatePem: 'CERT', keyPem: 'KEY' });
+  const text = userKubeconfig({
+    cluster: { name: 'two', server: 'https://h:6443', certificateAuthorityData: 'Q0E=' },
+    user: 'u1',
+    certificatePem: 'CERT',
+    keyPem: 'KEY',
+  });
   const doc = YAML.parse(text);
   assert.is(doc['current-context'], 'default');
   assert.equal(doc.contexts, [{ name: 'default', context: { cluster: 'two', user: 'u1' } }]);

@@ -82,11 +82,14 @@ test('schedule: concurrency 1 is the old serial order', async () => {
 });
 
 test('slowest files: the top N, slowest first, with seconds', () => {
-  const report = slowestReport([
-    { file: 'test/unit/a.test.ts', ms: 1200 },
-    { file: 'test/e2e/b.test.ts', ms: 95_000 },
-    { file: 'test/tools/c.test.ts', ms: 30_500 },
-  ], 2);
+  const report = slowestReport(
+    [
+      { file: 'test/unit/a.test.ts', ms: 1200 },
+      { file: 'test/e2e/b.test.ts', ms: 95_000 },
+      { file: 'test/tools/c.test.ts', ms: 30_500 },
+    ],
+    2,
+  );
   assert.equal(report.split('\n').filter(Boolean), ['slowest files:', '  test/e2e/b.test.ts       95.0 s', '  test/tools/c.test.ts     30.5 s']);
   assert.is(slowestReport([]), '');
 });

@@ -1,4 +1,17 @@
-import { chmodSync, lstatSync, lutimesSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -52,10 +65,13 @@ test('atomicWrite: a symlink at the target in a root-owned directory is replaced
 test('atomicWrite: a symlinked directory component is refused with one line naming it', () => {
   mkdirSync(join(root, 'real'));
   symlinkSync(join(root, 'real'), join(root, 'etc/linked'));
-  assert.throws(() => atomicWrite(join(root, 'etc/linked/x.conf'), 'x', { mode: 0o644, root }), (e: unknown) => {
-    const message = (e as Error).message;
-    return unsafe(e) && !message.includes('\n') && message.includes(join(root, 'etc/linked')) && message.includes('symlink');
-  });
+  assert.throws(
+    () => atomicWrite(join(root, 'etc/linked/x.conf'), 'x', { mode: 0o644, root }),
+    (e: unknown) => {
+      const message = (e as Error).message;
+      return unsafe(e) && !message.includes('\n') && message.includes(join(root, 'etc/linked')) && message.includes('symlink');
+    },
+  );
   assert.equal(readdirSync(join(root, 'real')), []);
 });
 
@@ -146,7 +162,12 @@ test('installManaged: identical content converges; different content adds histor
   installManaged(link, 'B', options(2));
   installManaged(link, 'A', options(3));
   assert.equal(entries(), ['policy.json', 'policy_2024-03-05_10:08:09', 'policy_2024-03-05_10:08:11', 'policy_2024-03-05_10:08:12']);
-  assert.equal(entries().slice(1).map((name) => readFileSync(join(etc, name), 'utf8')), ['A', 'B', 'A']);
+  assert.equal(
+    entries()
+      .slice(1)
+      .map((name) => readFileSync(join(etc, name), 'utf8')),
+    ['A', 'B', 'A'],
+  );
   assert.is(readlinkSync(link), 'policy_2024-03-05_10:08:12');
 });
 

@@ -2,7 +2,16 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { rejectAllPolicy, requirementsFor, type ContainersPolicy } from '../../bin/lib/containers-policy.ts';
-import { makerPolicy, makerRegistriesD, makerRequirement, ownerOf, ScopeConflictError, scopesOf, sigstoreRegistriesD, withMakers } from '../../bin/trust/policy/maker-policy.ts';
+import {
+  makerPolicy,
+  makerRegistriesD,
+  makerRequirement,
+  ownerOf,
+  ScopeConflictError,
+  scopesOf,
+  sigstoreRegistriesD,
+  withMakers,
+} from '../../bin/trust/policy/maker-policy.ts';
 
 const gpg = (user: string) => makerRequirement(user, 'gpg');
 
@@ -20,9 +29,15 @@ test('makers get one scope each; the longest prefix decides whose key verifies',
 
 test('a scope held by another maker or another requirement is a conflict (exit 2)', () => {
   const policy = withMakers(rejectAllPolicy(), [{ user: 'a', kind: 'gpg', repoPaths: ['registry.local/x'] }]);
-  assert.throws(() => withMakers(policy, [{ user: 'b', kind: 'gpg', repoPaths: ['registry.local/x'] }]), (e: unknown) => e instanceof ScopeConflictError && e.exitCode === 2 && /a\.pgp/.test(e.message));
+  assert.throws(
+    () => withMakers(policy, [{ user: 'b', kind: 'gpg', repoPaths: ['registry.local/x'] }]),
+    (e: unknown) => e instanceof ScopeConflictError && e.exitCode === 2 && /a\.pgp/.test(e.message),
+  );
   const foreign: ContainersPolicy = { default: [{ type: 'reject' }], transports: { docker: { 'registry.local/y': [{ type: 'insecureAcceptAnything' }] } } };
-  assert.throws(() => withMakers(foreign, [{ user: 'b', kind: 'gpg', repoPaths: ['registry.local/y'] }]), (e: unknown) => e instanceof ScopeConflictError);
+  assert.throws(
+    () => withMakers(foreign, [{ user: 'b', kind: 'gpg', repoPaths: ['registry.local/y'] }]),
+    (e: unknown) => e instanceof ScopeConflictError,
+  );
 });
 
 test('the same maker again converges; switching to sigstore rewrites all of its scopes', () => {
@@ -43,7 +58,7 @@ test('ownerOf recognises only single maker-key requirements in /var/sigstore/key
   assert.is(ownerOf([gpg('a'), gpg('b')]), undefined);
 });
 
-test('a maker\'s own policy accepts anything else but keeps every signed scope', () => {
+test("a maker's own policy accepts anything else but keeps every signed scope", () => {
   const system = withMakers(rejectAllPolicy(), [{ user: 'a', kind: 'gpg', repoPaths: ['registry.local'] }]);
   const own = makerPolicy(system);
   assert.equal(own.default, [{ type: 'insecureAcceptAnything' }]);

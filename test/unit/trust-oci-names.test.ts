@@ -31,7 +31,10 @@ const bad: [string, RegExp][] = [
 ];
 for (const [name, reason] of bad) {
   test(`image name ${JSON.stringify(name.slice(0, 40))} is refused`, () => {
-    assert.throws(() => parseImageName(name), (e: unknown) => e instanceof ImageNameError && reason.test((e as Error).message));
+    assert.throws(
+      () => parseImageName(name),
+      (e: unknown) => e instanceof ImageNameError && reason.test((e as Error).message),
+    );
   });
 }
 
@@ -45,16 +48,26 @@ test('destinations: registry.local/<path> only', () => {
   assert.equal(parseDestination('registry.local/c10f/'), { problem: 'path' });
 });
 
-test('the destination prefix replaces the archive\'s platform prefix', () => {
+test("the destination prefix replaces the archive's platform prefix", () => {
   assert.is(destinationOf(parseImageName('c10f/pause:3.9'), ['c10f']), 'registry.local/c10f/pause:3.9');
   assert.is(destinationOf(parseImageName('c10f/coredns/coredns:v1.10'), ['k8s-c10f2']), 'registry.local/k8s-c10f2/coredns/coredns:v1.10');
   assert.is(destinationOf(parseImageName('c10f/pause:3.9'), ['mirror', 'c10f']), 'registry.local/mirror/c10f/pause:3.9');
 });
 
-test('archive entries: only the layout\'s own names under <arch>/', () => {
+test("archive entries: only the layout's own names under <arch>/", () => {
   const hex = 'a'.repeat(64);
-  for (const ok of ['amd64', 'amd64/', './amd64/', 'amd64/oci-layout', 'amd64/index.json', 'amd64/blobs', 'amd64/blobs/sha256/', `amd64/blobs/sha256/${hex}`]) assert.ok(allowedEntry(ok, 'amd64'), ok);
-  for (const no of ['arm64/index.json', 'amd64/../index.json', 'amd64/blobs/sha256/xyz', `amd64/blobs/sha512/${hex}`, 'amd64/extra', 'amd64/index.json/x', 'index.json']) assert.not.ok(allowedEntry(no, 'amd64'), no);
+  for (const ok of ['amd64', 'amd64/', './amd64/', 'amd64/oci-layout', 'amd64/index.json', 'amd64/blobs', 'amd64/blobs/sha256/', `amd64/blobs/sha256/${hex}`])
+    assert.ok(allowedEntry(ok, 'amd64'), ok);
+  for (const no of [
+    'arm64/index.json',
+    'amd64/../index.json',
+    'amd64/blobs/sha256/xyz',
+    `amd64/blobs/sha512/${hex}`,
+    'amd64/extra',
+    'amd64/index.json/x',
+    'index.json',
+  ])
+    assert.not.ok(allowedEntry(no, 'amd64'), no);
   assert.ok(unsafeName('amd64/../../etc/passwd'));
   assert.ok(unsafeName('/etc/passwd'));
   assert.ok(unsafeName('..'));
@@ -66,7 +79,8 @@ test('save-oci arguments: every architecture is checked, all expands, the transp
   assert.equal(parseArchitectures('amd64,arm64,amd64'), ['amd64', 'arm64']);
   assert.throws(() => parseArchitectures('amd64,x86_64'), /Unknown architecture "x86_64"/);
   assert.throws(() => parseArchitectures(''), /Unknown architecture ""/);
-  for (const transport of ['', 'docker://', 'containers-storage:', 'containers-storage:[/var/lib/x]', 'containers-storage:[vfs@/a+/b]']) assert.ok(isTransport(transport), transport);
+  for (const transport of ['', 'docker://', 'containers-storage:', 'containers-storage:[/var/lib/x]', 'containers-storage:[vfs@/a+/b]'])
+    assert.ok(isTransport(transport), transport);
   for (const image of ['c10f/pause:3.9', 'docker://x', 'oci:/x', 'containers-storage:[a b]', 'sh -c x']) assert.not.ok(isTransport(image), image);
   assert.throws(() => parseImages(['c10f/ok:1', 'evil.com/x:1']), /invalid image name "evil\.com\/x:1"/);
 });

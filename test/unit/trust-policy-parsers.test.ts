@@ -18,7 +18,7 @@ import { ipv4ExitCode, parseIPv4 } from '../../bin/trust/ipv4.ts';
 import { planRegistriesConf, RegistriesConfError, scanRegistriesConf } from '../../bin/trust/policy/registries-conf.ts';
 import { checkRepoPath, checkUserName, parseMakerSpecs, repoPathProblem, userNameProblem } from '../../bin/trust/validate.ts';
 
-test('IPv4: host addresses pass, everything else gets upstream\'s exit code', () => {
+test("IPv4: host addresses pass, everything else gets upstream's exit code", () => {
   for (const ok of ['10.0.0.1', '192.168.10.1', '1.2.3.4', '255.1.1.1'.replace('255', '223'), '169.254.1.1']) assert.ok(parseIPv4(ok).ok, ok);
   const code = (text: string) => {
     const r = parseIPv4(text);
@@ -44,7 +44,9 @@ test('IPv4: host addresses pass, everything else gets upstream\'s exit code', ()
 });
 
 test('hosts: exact tokens, comments ignored, case-insensitive like the resolver', () => {
-  const lines = parseHosts('127.0.0.1 localhost\n# 10.0.0.9 registry.local\n10.0.0.10 xregistry.local registry.localhost\n10.0.0.1 Registry.Local sigstore.local # trivy.local\n');
+  const lines = parseHosts(
+    '127.0.0.1 localhost\n# 10.0.0.9 registry.local\n10.0.0.10 xregistry.local ' + 'registry.localhost\n10.0.0.1 Registry.Local sigstore.local # trivy.local\n',
+  );
   assert.equal(bindingsOf(lines, 'registry.local'), [{ address: '10.0.0.1', line: 4 }]);
   assert.equal(bindingsOf(lines, 'trivy.local'), []);
   assert.equal(sigstoreServerBinding(lines), { address: '10.0.0.1', line: 4 });
@@ -65,9 +67,13 @@ test('hosts: binding is appended once, re-running converges, a partial binding i
 test('hosts: a binding to another address is a conflict naming the line', () => {
   assert.throws(
     () => planHostsBinding('127.0.0.1 localhost\n10.0.0.2 registry.local sigstore.local trivy.local\n', '10.0.0.1'),
-    (e: unknown) => e instanceof HostsConflictError && /registry\.local is already bound to 10\.0\.0\.2 in \/etc\/hosts \(line 2\)/.test(e.message) && e.exitCode === 1,
+    (e: unknown) =>
+      e instanceof HostsConflictError && /registry\.local is already bound to 10\.0\.0\.2 in \/etc\/hosts \(line 2\)/.test(e.message) && e.exitCode === 1,
   );
-  assert.throws(() => planHostsBinding('10.0.0.1 registry.local\n::1 trivy.local\n', '10.0.0.1'), (e: unknown) => e instanceof HostsConflictError);
+  assert.throws(
+    () => planHostsBinding('10.0.0.1 registry.local\n::1 trivy.local\n', '10.0.0.1'),
+    (e: unknown) => e instanceof HostsConflictError,
+  );
   assert.throws(() => sigstoreServerBinding(parseHosts('10.0.0.1 registry.local\n10.0.0.2 sigstore.local\n')), /bound to different addresses/);
 });
 
@@ -87,13 +93,27 @@ test('user names: the allow-list refuses injection, traversal, options and overl
   ];
   for (const [name, reason] of refused) {
     assert.match(userNameProblem(name) ?? '', reason, name);
-    assert.throws(() => checkUserName(name), (e: unknown) => e instanceof CommandError && e.exitCode === 1 && !e.message.includes('\n'));
+    assert.throws(
+      () => checkUserName(name),
+      (e: unknown) => e instanceof CommandError && e.exitCode === 1 && !e.message.includes('\n'),
+    );
   }
 });
 
 test('repository paths: only under registry.local, in the reference grammar', () => {
   for (const ok of ['registry.local', 'registry.local/c10f', 'registry.local/k8s-p10/kube', 'registry.local/a.b/c__d']) assert.is(checkRepoPath(ok), ok);
-  for (const bad of ['docker.io/library', 'registry.local.evil.com/x', 'registry.localx', 'registry.local:80/x', 'registry.local/', 'registry.local//x', 'registry.local/../x', 'registry.local/X', 'registry.local/a;b', '']) {
+  for (const bad of [
+    'docker.io/library',
+    'registry.local.evil.com/x',
+    'registry.localx',
+    'registry.local:80/x',
+    'registry.local/',
+    'registry.local//x',
+    'registry.local/../x',
+    'registry.local/X',
+    'registry.local/a;b',
+    '',
+  ]) {
     assert.ok(repoPathProblem(bad), bad);
   }
 });
@@ -122,7 +142,10 @@ test('maker specs: upstream normalisation, format errors exit 1, duplicates exit
 });
 
 test('registries.conf: a v2 file gets the table appended; an existing entry is kept', () => {
-  const base = '# comment\nunqualified-search-registries = ["docker.io", "registry.altlinux.org"]\nshort-name-mode = "enforcing"\n\n[[registry]]\nlocation = "quay.io"\n[[registry.mirror]]\nlocation = "mirror.example"\n';
+  const base =
+    '# comment\nunqualified-search-registries = ["docker.io", ' +
+    '"registry.altlinux.org"]\nshort-name-mode = "enforcing"\n\n[[registry]]\nlocation = ' +
+    '"quay.io"\n[[registry.mirror]]\nlocation = "mirror.example"\n';
   const planned = planRegistriesConf(base, 'r.conf');
   assert.ok(planned.change);
   if (planned.change) {
@@ -131,13 +154,23 @@ test('registries.conf: a v2 file gets the table appended; an existing entry is k
     assert.equal(again, { change: false, table: { line: 10, location: 'registry.local', insecure: true } });
   }
   assert.equal(planRegistriesConf(undefined, 'r.conf'), { change: true, text: '[[registry]]\nlocation = "registry.local"\ninsecure = true\n' });
-  const multi = scanRegistriesConf('a = [\n  "x", # c\n  "y",\n]\n[aliases]\n"fedora" = "registry.fedoraproject.org/fedora"\nb = {x = 1, "y" = true}\nd = 1979-05-27T07:32:00Z\n', 'r');
+  const multi = scanRegistriesConf(
+    'a = [\n  "x", # c\n  "y",\n]\n[aliases]\n"fedora" = "registry.fedoraproject.org/fedora"\nb = {x ' + '= 1, "y" = true}\nd = 1979-05-27T07:32:00Z\n',
+    'r',
+  );
   assert.equal(multi.registries, []);
-  assert.equal(planRegistriesConf('[[registry]]\nprefix = "registry.local"\nlocation = "10.0.0.1:5000"\n', 'r'), { change: false, table: { line: 1, prefix: 'registry.local', location: '10.0.0.1:5000' } });
+  assert.equal(planRegistriesConf('[[registry]]\nprefix = "registry.local"\nlocation = "10.0.0.1:5000"\n', 'r'), {
+    change: false,
+    table: { line: 1, prefix: 'registry.local', location: '10.0.0.1:5000' },
+  });
 });
 
 test('registries.conf: malformed, v1 or unprovable files are refused with line and column', () => {
-  const refuses = (text: string, where: RegExp) => assert.throws(() => planRegistriesConf(text, '/etc/containers/registries.conf'), (e: unknown) => e instanceof RegistriesConfError && where.test(e.message));
+  const refuses = (text: string, where: RegExp) =>
+    assert.throws(
+      () => planRegistriesConf(text, '/etc/containers/registries.conf'),
+      (e: unknown) => e instanceof RegistriesConfError && where.test(e.message),
+    );
   refuses('a = "unterminated\n', /registries\.conf:1:\d+: unterminated string/);
   refuses('x = 1\nx = 2\n', /:2:1: the key x is defined twice/);
   refuses('[registries.search]\nregistries = ["docker.io"]\n', /:1:1: the file is in the v1 format/);
@@ -150,7 +183,7 @@ test('registries.conf: malformed, v1 or unprovable files are refused with line a
   refuses('a = 1 b = 2\n', /:1:7: unexpected text after the value/);
 });
 
-test('master policy: makers\' signed scopes are kept, everything else is dropped and reported', () => {
+test("master policy: makers' signed scopes are kept, everything else is dropped and reported", () => {
   const current = parsePolicy(
     JSON.stringify({
       default: [{ type: 'insecureAcceptAnything' }],
@@ -168,7 +201,9 @@ test('master policy: makers\' signed scopes are kept, everything else is dropped
   const { policy, dropped } = masterPolicy(current);
   assert.equal(policy, {
     default: [{ type: 'reject' }],
-    transports: { docker: { 'registry.local': current.transports!.docker!['registry.local']!, 'registry.local/s': current.transports!.docker!['registry.local/s']! } },
+    transports: {
+      docker: { 'registry.local': current.transports!.docker!['registry.local']!, 'registry.local/s': current.transports!.docker!['registry.local/s']! },
+    },
   });
   assert.equal(dropped, ['docker:docker.io', 'docker-daemon:""']);
   assert.equal(referencedKeys(policy), { names: ['imagemaker.pgp', 's.pub'], elsewhere: [] });
@@ -177,15 +212,28 @@ test('master policy: makers\' signed scopes are kept, everything else is dropped
 
 test('trust bundle: pinned fingerprint and signature, or pinned checksum; any change is refused', () => {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  const manifest = manifestText({ format: 'podsec-trust-manifest', version: 1, serial: 7, created: '2024-01-01T00:00:00.000Z', files: [{ name: 'policy.json', size: 3, sha256: 'a'.repeat(64) }] });
+  const manifest = manifestText({
+    format: 'podsec-trust-manifest',
+    version: 1,
+    serial: 7,
+    created: '2024-01-01T00:00:00.000Z',
+    files: [{ name: 'policy.json', size: 3, sha256: 'a'.repeat(64) }],
+  });
   const envelope = envelopeText(manifest, privateKey);
   const fingerprint = fingerprintOf(publicKey);
   const ok = verifyEnvelope(envelope, { kind: 'fingerprint', value: fingerprint }, 'b');
   assert.is(ok.manifest.serial, 7);
   const refused = (text: string, pin: Parameters<typeof verifyEnvelope>[1], reason: RegExp) =>
-    assert.throws(() => verifyEnvelope(text, pin, 'b'), (e: unknown) => e instanceof BundleRefusedError && e.exitCode === 4 && reason.test(e.message));
+    assert.throws(
+      () => verifyEnvelope(text, pin, 'b'),
+      (e: unknown) => e instanceof BundleRefusedError && e.exitCode === 4 && reason.test(e.message),
+    );
   const data = JSON.parse(envelope);
-  refused(JSON.stringify({ ...data, manifest: manifest.replace('"serial": 7', '"serial": 8') }), { kind: 'fingerprint', value: fingerprint }, /does not verify/);
+  refused(
+    JSON.stringify({ ...data, manifest: manifest.replace('"serial": 7', '"serial": 8') }),
+    { kind: 'fingerprint', value: fingerprint },
+    /does not verify/,
+  );
   const other = generateKeyPairSync('ed25519').privateKey;
   refused(envelopeText(manifest, other), { kind: 'fingerprint', value: fingerprint }, /not by the pinned trust key/);
   refused('{"format":"x"}', { kind: 'fingerprint', value: fingerprint }, /not a podsec trust bundle/);

@@ -8,7 +8,15 @@ import { createPublicKey, randomBytes } from 'node:crypto';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { poly1305, secretboxOpen, secretboxSeal } from '../../bin/trust/keys/secretbox.ts';
-import { decryptSigstorePrivateKey, generateSigstoreKeyPair, parsePublicKeyPem, PRIVATE_KEY_PEM_TYPE, publicPemOf, samePublicKey, SigstoreKeyError } from '../../bin/trust/keys/sigstore-key.ts';
+import {
+  decryptSigstorePrivateKey,
+  generateSigstoreKeyPair,
+  parsePublicKeyPem,
+  PRIVATE_KEY_PEM_TYPE,
+  publicPemOf,
+  samePublicKey,
+  SigstoreKeyError,
+} from '../../bin/trust/keys/sigstore-key.ts';
 
 const hex = (h: string) => Buffer.from(h, 'hex');
 
@@ -16,13 +24,16 @@ const hex = (h: string) => Buffer.from(h, 'hex');
 const NACL_KEY = hex('1b27556473e985d462cd51197a9a46c76009549eac6474f206c4ee0844f68389');
 const NACL_NONCE = hex('69696ee955b62b73cd62bda875fc73d68219e0036b7a0b37');
 const NACL_MESSAGE = hex(
-  'be075fc53c81f2d5cf141316ebeb0c7b5228c52a4c62cbd44b66849b64244ffce5ecbaaf33bd751a1ac728d45e6c61296cdc3c01233561f41db66cce314adb310e3be8250c46f06dceea3a7fa1348057e2f6556ad6b1318a024a838f21af1fde048977eb48f59ffd4924ca1c60902e52f0a089bc76897040e082f937763848645e0705',
+  'be075fc53c81f2d5cf141316ebeb0c7b5228c52a4c62cbd44b66849b64244ffce5ecbaaf33bd751a1ac728d45e6c61296cdc3c01233561f41db6' +
+    '6cce314adb310e3be8250c46f06dceea3a7fa1348057e2f6556ad6b1318a024a838f21af1fde048977eb48f59ffd4924ca1c60902e52f0a089bc76897040e082f937763848645e0705',
 );
 const NACL_BOX = hex(
-  'f3ffc7703f9400e52a7dfb4b3d3305d98e993b9f48681273c29650ba32fc76ce48332ea7164d96a4476fb8c531a1186ac0dfc17c98dce87b4da7f011ec48c97271d2c20f9b928fe2270d6fb863d51738b48eeee314a7cc8ab932164548e526ae90224368517acfeabd6bb3732bc0e9da99832b61ca01b6de56244a9e88d5f9b37973f622a43d14a6599b1f654cb45a74e355a5',
+  'f3ffc7703f9400e52a7dfb4b3d3305d98e993b9f48681273c29650ba32fc76ce48332ea7164d96a4476fb8c531a1186ac0dfc17c98dce87b4da7f011ec48c97271d2c20f9b928fe2270d6' +
+    'fb863d51738b48eeee314a7cc8ab932164548e526ae902243685' +
+    '17acfeabd6bb3732bc0e9da99832b61ca01b6de56244a9e88d5f9b37973f622a43d14a6599b1f654cb45a74e355a5',
 );
 
-test('secretbox: NaCl test vector (tag ‖ ciphertext, as Go\'s secretbox.Seal)', () => {
+test("secretbox: NaCl test vector (tag ‖ ciphertext, as Go's secretbox.Seal)", () => {
   assert.is(Buffer.from(secretboxSeal(NACL_MESSAGE, NACL_NONCE, NACL_KEY)).toString('hex'), NACL_BOX.toString('hex'));
   assert.is(Buffer.from(secretboxOpen(NACL_BOX, NACL_NONCE, NACL_KEY)!).toString('hex'), NACL_MESSAGE.toString('hex'));
 });
@@ -75,11 +86,15 @@ test('key pair: encrypted PEM of the type skopeo 1.9 reads, scrypt N=32768 r=8 p
 
 test('key pair: a wrong passphrase, changed parameters or another PEM type are refused', () => {
   const pair = generateSigstoreKeyPair(Buffer.from('right'));
-  assert.throws(() => decryptSigstorePrivateKey(pair.privateKeyPem, Buffer.from('wrong')), (e: unknown) => e instanceof SigstoreKeyError && /wrong passphrase/.test((e as Error).message));
+  assert.throws(
+    () => decryptSigstorePrivateKey(pair.privateKeyPem, Buffer.from('wrong')),
+    (e: unknown) => e instanceof SigstoreKeyError && /wrong passphrase/.test((e as Error).message),
+  );
   const body = pair.privateKeyPem.split('\n').slice(1, -2).join('');
   const envelope = JSON.parse(Buffer.from(body, 'base64').toString('utf8'));
   envelope.kdf.params.N = 1024;
-  const weakened = `-----BEGIN ${PRIVATE_KEY_PEM_TYPE}-----\n${Buffer.from(JSON.stringify(envelope)).toString('base64')}\n-----END ${PRIVATE_KEY_PEM_TYPE}-----\n`;
+  const weakened =
+    `-----BEGIN ${PRIVATE_KEY_PEM_TYPE}-----\n${Buffer.from(JSON.stringify(envelope)).toString('base64')}` + `\n-----END ${PRIVATE_KEY_PEM_TYPE}-----\n`;
   assert.throws(() => decryptSigstorePrivateKey(weakened, Buffer.from('right')), /key derivation parameters/);
   const retyped = pair.privateKeyPem.replaceAll(PRIVATE_KEY_PEM_TYPE, 'EC PRIVATE KEY');
   assert.throws(() => decryptSigstorePrivateKey(retyped, Buffer.from('right')), /unsupported PEM type/);

@@ -43,11 +43,20 @@ test('environment file: values with shell syntax stay literal strings; unquoted 
   assert.throws(() => parseEnvFile(`A=$(touch ${CANARY})\n`, 'env'), /unquoted value with special characters/);
   assert.throws(() => parseEnvFile("A='x\n", 'env'), /unterminated quote/);
   assert.throws(() => parseEnvFile('export A=1\n', 'env'), /not a KEY=VALUE line/);
-  assert.equal(parseEnvFile('# c\nA="x \\"y\\" \\$z"\nB=plain\n', 'env'), new Map([['A', 'x "y" $z'], ['B', 'plain']]));
+  assert.equal(
+    parseEnvFile('# c\nA="x \\"y\\" \\$z"\nB=plain\n', 'env'),
+    new Map([
+      ['A', 'x "y" $z'],
+      ['B', 'plain'],
+    ]),
+  );
 });
 
 test('node settings: every value is validated again when read; a bad one names the file and key', () => {
-  const base = new Map([['U7S_EXTIP', '192.0.2.10'], ['U7S_CONTROLPLANE', 'initMaster']]);
+  const base = new Map([
+    ['U7S_EXTIP', '192.0.2.10'],
+    ['U7S_CONTROLPLANE', 'initMaster'],
+  ]);
   const s = nodeSettings(base, 'env');
   assert.is(s.role, 'control-plane');
   assert.is(s.apiserverBindPort, 6443);
@@ -69,9 +78,21 @@ test('node settings: every value is validated again when read; a bad one names t
 });
 
 test('ports per role: control plane TCP 2379 2380 6443 10250 10255 10256, worker 10250 10255 10256, always UDP 8472 and 6053->53', () => {
-  assert.equal(rolePorts('control-plane').map(portText), ['2379/tcp', '2380/tcp', '6443/tcp', '10250/tcp', '10255/tcp', '10256/tcp', '8472/udp', '6053->53/udp']);
+  assert.equal(rolePorts('control-plane').map(portText), [
+    '2379/tcp',
+    '2380/tcp',
+    '6443/tcp',
+    '10250/tcp',
+    '10255/tcp',
+    '10256/tcp',
+    '8472/udp',
+    '6053->53/udp',
+  ]);
   assert.equal(rolePorts('worker').map(portText), ['10250/tcp', '10255/tcp', '10256/tcp', '8472/udp', '6053->53/udp']);
-  assert.ok(rolePorts('control-plane', { apiserverPort: 7443 }).some((p) => p.parentPort === 7443 && p.childPort === 7443), 'the bind port is published');
+  assert.ok(
+    rolePorts('control-plane', { apiserverPort: 7443 }).some((p) => p.parentPort === 7443 && p.childPort === 7443),
+    'the bind port is published',
+  );
   assert.equal(rolePorts('worker', { cni: 'calico' }).slice(-3).map(portText), ['5473/tcp', '4789/udp', '51820/udp']);
 });
 
@@ -98,28 +119,40 @@ test("host addresses from ip -j: the external address is on the gateway's networ
 });
 
 test('kubelet configuration: rootless settings merged key by key, other keys kept; a missing file is not replaced', () => {
-  const sample = YAML.stringify({ apiVersion: 'kubelet.config.k8s.io/v1beta1', kind: 'KubeletConfiguration', featureGates: { Foo: true }, cgroupDriver: 'systemd', clusterDNS: ['10.96.0.10'] });
+  const sample = YAML.stringify({
+    apiVersion: 'kubelet.config.k8s.io/v1beta1',
+    kind: 'KubeletConfiguration',
+    featureGates: { Foo: true },
+    cgroupDriver: 'systemd',
+    clusterDNS: ['10.96.0.10'],
+  });
   const patched = YAML.parse(patchKubeletConfig(sample, '/var/lib/u7s-admin')!);
   assert.equal(patched.featureGates, { Foo: true, KubeletInUserNamespace: true }, 'upstream dropped the cluster gates');
   assert.is(patched.cgroupDriver, 'cgroupfs');
   assert.equal(patched.clusterDNS, ['10.96.0.10']);
   assert.is(patchKubeletConfig(YAML.stringify(patched), '/var/lib/u7s-admin'), undefined, 'second run changes nothing');
   assert.throws(() => patchKubeletConfig('', '/h'), /not a YAML mapping/);
-  assert.equal(kubeadmFlags(parseEnvFile('KUBELET_KUBEADM_ARGS="--node-ip=192.0.2.10 --hostname-override=n1"\n', 'f')), ['--node-ip=192.0.2.10', '--hostname-override=n1']);
+  assert.equal(kubeadmFlags(parseEnvFile('KUBELET_KUBEADM_ARGS="--node-ip=192.0.2.10 --hostname-override=n1"\n', 'f')), [
+    '--node-ip=192.0.2.10',
+    '--hostname-override=n1',
+  ]);
 });
 
-test('kubelet configuration without delegated cgroups: no QoS cgroups, no allocatable enforcement, failCgroupV1 off where it exists; back on when delegated', () => {
-  const sample = YAML.stringify({ kind: 'KubeletConfiguration', cgroupsPerQOS: true, enforceNodeAllocatable: ['pods'] });
-  const none = YAML.parse(patchKubeletConfig(sample, '/h', { cgroups: 'none', minor: 34 })!);
-  assert.is(none.cgroupsPerQOS, false);
-  assert.equal(none.enforceNodeAllocatable, []);
-  assert.is(none.failCgroupV1, false);
-  assert.not.ok('failCgroupV1' in YAML.parse(patchKubeletConfig(sample, '/h', { cgroups: 'none', minor: 30 })!), 'kubelet 1.30 has no such field');
-  const delegated = YAML.parse(patchKubeletConfig(YAML.stringify(none), '/h', { cgroups: 'delegated', minor: 34 })!);
-  assert.is(delegated.cgroupsPerQOS, true, 'a host rebooted into cgroup v2 gets QoS cgroups again');
-  assert.is(kubeletMinor('Kubernetes v1.34.12'), 34);
-  assert.is(kubeletMinor('nonsense'), undefined);
-});
+test(
+  'kubelet configuration without delegated cgroups: no QoS cgroups, no allocatable enforcement, ' + 'failCgroupV1 off where it exists; back on when delegated',
+  () => {
+    const sample = YAML.stringify({ kind: 'KubeletConfiguration', cgroupsPerQOS: true, enforceNodeAllocatable: ['pods'] });
+    const none = YAML.parse(patchKubeletConfig(sample, '/h', { cgroups: 'none', minor: 34 })!);
+    assert.is(none.cgroupsPerQOS, false);
+    assert.equal(none.enforceNodeAllocatable, []);
+    assert.is(none.failCgroupV1, false);
+    assert.not.ok('failCgroupV1' in YAML.parse(patchKubeletConfig(sample, '/h', { cgroups: 'none', minor: 30 })!), 'kubelet 1.30 has no such field');
+    const delegated = YAML.parse(patchKubeletConfig(YAML.stringify(none), '/h', { cgroups: 'delegated', minor: 34 })!);
+    assert.is(delegated.cgroupsPerQOS, true, 'a host rebooted into cgroup v2 gets QoS cgroups again');
+    assert.is(kubeletMinor('Kubernetes v1.34.12'), 34);
+    assert.is(kubeletMinor('nonsense'), undefined);
+  },
+);
 
 test('cgroup mode: delegated only with cgroup v2 and cpu, memory and pids available to the node', () => {
   const probe = (v2: boolean, controllers: string): CgroupProbe => ({ isCgroup2: () => v2, readFile: () => controllers });
@@ -186,14 +219,22 @@ test('CRI-O configuration: the defects a real CRI-O 1.34 showed stay fixed', () 
   assert.match(text, /^pinns_path = "\/usr\/bin\/pinns"$/m, 'pinns beside crio, not looked up in PATH');
   assert.match(text, /^drop_infra_ctr = false$/m, 'cgroup v1: a dropped infra container needs a pod cgroup');
   assert.match(crioConfig(layout, { registry: '', pauseImage: '', cgroups: 'delegated' }), /^drop_infra_ctr = true$/m);
-  assert.match(text, /^clean_shutdown_file = "\/var\/lib\/u7s-admin\/\.local\/share\/usernetes\/crio\/clean\.shutdown"$/m, 'persistent, not the namespace tmpfs');
+  assert.match(
+    text,
+    /^clean_shutdown_file = "\/var\/lib\/u7s-admin\/\.local\/share\/usernetes\/crio\/clean\.shutdown"$/m,
+    'persistent, not the namespace tmpfs',
+  );
   assert.match(text, /^version_file_persist = "\/var\/lib\/u7s-admin\/\.local\/share\/usernetes\/crio\/version"$/m);
   assert.not.match(text, /conmon_cgroup/, 'deprecated');
   assert.match(text, /^\[crio\.runtime\.runtimes\.crun\]\n(?:.+\n)*monitor_cgroup = "pod"$/m);
-  assert.match(text, /^\[crio\.nri\]\nnri_listen = "\/run\/user\/995\/usernetes\/crio\/nri\.sock"$/m, "NRI's socket in the account's runtime directory, not root's /var/run/nri");
+  assert.match(
+    text,
+    /^\[crio\.nri\]\nnri_listen = "\/run\/user\/995\/usernetes\/crio\/nri\.sock"$/m,
+    "NRI's socket in the account's runtime directory, not root's /var/run/nri",
+  );
 });
 
-test("a master that is also a node: its registry and signature server ports on its own address go to the host, nothing else", () => {
+test('a master that is also a node: its registry and signature server ports on its own address go to the host, nothing else', () => {
   const hosts = '127.0.0.1 localhost\n192.0.2.10 registry.local sigstore.local trivy.local\n';
   assert.equal(servicesOn(hosts, '192.0.2.10'), [80, 81]);
   assert.equal(servicesOn(hosts, '192.0.2.11'), [], 'a node of another master: nothing to route');
@@ -207,8 +248,14 @@ test("a master that is also a node: its registry and signature server ports on i
     'rule add pref 100 lookup local',
     'rule del pref 0 lookup local',
   ]);
-  const applied = '50:\tfrom all to 192.0.2.10 ipproto tcp dport 80 lookup 100\n50:\tfrom all to 192.0.2.10 ipproto tcp dport 81 lookup 100\n100:\tfrom all lookup local\n32766:\tfrom all lookup main\n';
-  assert.equal(hostServiceRoutes('192.0.2.10', [80, 81], '10.0.2.2', applied).map((c) => c.join(' ')), ['route replace 192.0.2.10/32 via 10.0.2.2 dev tap0 onlink table 100'], 'a restart adds no rule twice');
+  const applied =
+    '50:\tfrom all to 192.0.2.10 ipproto tcp dport 80 lookup 100\n50:\tfrom all to 192.0.2.10 ipproto ' +
+    'tcp dport 81 lookup 100\n100:\tfrom all lookup local\n32766:\tfrom all lookup main\n';
+  assert.equal(
+    hostServiceRoutes('192.0.2.10', [80, 81], '10.0.2.2', applied).map((c) => c.join(' ')),
+    ['route replace 192.0.2.10/32 via 10.0.2.2 dev tap0 onlink table 100'],
+    'a restart adds no rule twice',
+  );
   assert.equal(hostServiceRoutes('192.0.2.10', [], '10.0.2.2', fresh), []);
 });
 
@@ -221,7 +268,10 @@ function fakeProbe(overrides: Partial<Probe> = {}): Probe {
     '/sys/fs/cgroup/user.slice/user-995.slice/user@995.service/cgroup.controllers': 'cpuset cpu io memory pids\n',
     '/usr/lib/modules-load.d/u7s.conf': '# x\ntun\nbr_netfilter\n',
   };
-  const exists = new Set(['/var/lib/systemd/linger/u7s-admin', ...['rootlesskit', 'rootlessctl', 'slirp4netns', 'crun', 'nsenter', 'setpriv', 'mount', 'ip', 'newuidmap', 'newgidmap'].map((t) => `/usr/bin/${t}`)]);
+  const exists = new Set([
+    '/var/lib/systemd/linger/u7s-admin',
+    ...['rootlesskit', 'rootlessctl', 'slirp4netns', 'crun', 'nsenter', 'setpriv', 'mount', 'ip', 'newuidmap', 'newgidmap'].map((t) => `/usr/bin/${t}`),
+  ]);
   return {
     root: '/',
     kernelRelease: () => '6.1.0-alt1',
@@ -268,10 +318,19 @@ test('preflight: a ready host passes; each problem is named with its fix and mak
     const noPinns = await runChecks({ ...withCrio(false), root }, { user: 'u7s-admin', role: 'worker', ports: false });
     assert.is(noPinns.find((r) => r.id === 'tool-pinns')?.status, 'fail');
     assert.match(noPinns.find((r) => r.id === 'tool-pinns')!.fix!, /\/usr\/bin\/pinns/);
-    assert.is((await runChecks({ ...withCrio(true), root }, { user: 'u7s-admin', role: 'worker', ports: false })).find((r) => r.id === 'tool-pinns')?.status, 'ok');
-    const noSubuid = await runChecks({ ...fakeProbe({ readFile: (p) => (p === '/etc/subuid' ? '' : fakeProbe().readFile(p)) }), root }, { user: 'u7s-admin', role: 'worker', ports: false });
+    assert.is(
+      (await runChecks({ ...withCrio(true), root }, { user: 'u7s-admin', role: 'worker', ports: false })).find((r) => r.id === 'tool-pinns')?.status,
+      'ok',
+    );
+    const noSubuid = await runChecks(
+      { ...fakeProbe({ readFile: (p) => (p === '/etc/subuid' ? '' : fakeProbe().readFile(p)) }), root },
+      { user: 'u7s-admin', role: 'worker', ports: false },
+    );
     assert.is(noSubuid.find((r) => r.id === 'subuid')?.status, 'fail');
-    const delegation = await runChecks({ ...fakeProbe({ readFile: (p) => (p.endsWith('cgroup.controllers') ? 'cpuset io\n' : fakeProbe().readFile(p)) }), root }, { user: 'u7s-admin', role: 'worker', ports: false });
+    const delegation = await runChecks(
+      { ...fakeProbe({ readFile: (p) => (p.endsWith('cgroup.controllers') ? 'cpuset io\n' : fakeProbe().readFile(p)) }), root },
+      { user: 'u7s-admin', role: 'worker', ports: false },
+    );
     assert.match(delegation.find((r) => r.id === 'delegation')!.fix!, /missing cpu memory pids/);
   } finally {
     rmSync(root, { recursive: true, force: true });
@@ -292,13 +351,23 @@ test('load balancer configuration: values are validated before they reach the te
   const ka = renderKeepalived({ vip: '192.0.2.100/24', interface: 'eth0', state: 'MASTER', priority: 101, routerId: 51, process: 'haproxy' });
   assert.match(ka, /virtual_router_id 51/);
   assert.not.match(ka, /authentication/);
-  assert.throws(() => renderKeepalived({ vip: '192.0.2.100/24', interface: 'eth0\n}', state: 'MASTER', priority: 101, routerId: 51, process: 'haproxy' }), /interface/);
-  assert.throws(() => renderKeepalived({ vip: '192.0.2.100/24', interface: 'eth0', state: 'MASTER', priority: 101, routerId: 51, process: 'haproxy', authPass: 'toolongpass' }), /auth-pass/);
+  assert.throws(
+    () => renderKeepalived({ vip: '192.0.2.100/24', interface: 'eth0\n}', state: 'MASTER', priority: 101, routerId: 51, process: 'haproxy' }),
+    /interface/,
+  );
+  assert.throws(
+    () =>
+      renderKeepalived({ vip: '192.0.2.100/24', interface: 'eth0', state: 'MASTER', priority: 101, routerId: 51, process: 'haproxy', authPass: 'toolongpass' }),
+    /auth-pass/,
+  );
   assert.throws(() => renderKeepalived({ vip: '192.0.2.100', interface: 'eth0', state: 'MASTER', priority: 101, routerId: 51, process: 'haproxy' }), /--vip/);
 });
 
 test('Kubernetes packages: minors from the apt package names, newest first, compared as numbers', () => {
-  assert.equal(availableMinors('kubernetes1.9-kubeadm\nkubernetes1.26-kubeadm\nkubernetes1.30-kubelet\nkubernetes1.28-kubeadm\nkubernetes1.100-kubeadm\n'), [100, 28, 26, 9]);
+  assert.equal(
+    availableMinors('kubernetes1.9-kubeadm\nkubernetes1.26-kubeadm\nkubernetes1.30-kubelet\nkubernetes1.28-kubeadm\nkubernetes1.100-kubeadm\n'),
+    [100, 28, 26, 9],
+  );
   assert.equal(packagesFor(30), ['kubernetes1.30-kubeadm', 'kubernetes1.30-kubelet', 'kubernetes1.30-crio', 'cri-tools1.30']);
 });
 

@@ -42,7 +42,10 @@ function goldenPlan(name: string, command: 'init' | 'join', args: string[], env:
 test('init with defaults: documents, settings and kubeadm arguments are as documented (golden)', () => {
   const p = goldenPlan('init', 'init', []);
   const docs = p.documents;
-  assert.equal(docs.map((d) => d.kind), ['InitConfiguration', 'ClusterConfiguration', 'KubeletConfiguration', 'KubeProxyConfiguration']);
+  assert.equal(
+    docs.map((d) => d.kind),
+    ['InitConfiguration', 'ClusterConfiguration', 'KubeletConfiguration', 'KubeProxyConfiguration'],
+  );
   const [init, cluster] = docs as any[];
   assert.is(init.localAPIEndpoint.advertiseAddress, '192.0.2.10', 'the address on the gateway network');
   assert.is(init.localAPIEndpoint.bindPort, 6443);
@@ -63,22 +66,36 @@ test('init with defaults: documents, settings and kubeadm arguments are as docum
 test('init: every flag reaches its field (upstream ignored --service-cidr, --kubernetes-version, --image-repository, --node-name, ...)', () => {
   const p = goldenPlan('init-flags', 'init', [
     '--apiserver-advertise-address=198.51.100.5',
-    '--apiserver-bind-port', '7443',
-    '--pod-network-cidr', '10.200.0.0/16',
+    '--apiserver-bind-port',
+    '7443',
+    '--pod-network-cidr',
+    '10.200.0.0/16',
     '--service-cidr=10.100.0.0/16',
-    '--service-dns-domain', 'cluster.example',
-    '--kubernetes-version', 'v1.30.1',
-    '--image-repository', 'registry.local/p11',
-    '--node-name', 'master-1',
-    '--cert-dir', '/etc/kubernetes/pki2',
-    '--feature-gates', 'EtcdLearnerMode=true',
-    '--token', TOKEN,
-    '--token-ttl', '2h0m0s',
-    '--certificate-key', KEY,
-    '--skip-phases', 'addon/kube-proxy',
-    '--ignore-preflight-errors', 'NumCPU,Mem',
+    '--service-dns-domain',
+    'cluster.example',
+    '--kubernetes-version',
+    'v1.30.1',
+    '--image-repository',
+    'registry.local/p11',
+    '--node-name',
+    'master-1',
+    '--cert-dir',
+    '/etc/kubernetes/pki2',
+    '--feature-gates',
+    'EtcdLearnerMode=true',
+    '--token',
+    TOKEN,
+    '--token-ttl',
+    '2h0m0s',
+    '--certificate-key',
+    KEY,
+    '--skip-phases',
+    'addon/kube-proxy',
+    '--ignore-preflight-errors',
+    'NumCPU,Mem',
     '--dry-run',
-    '-v', '5',
+    '-v',
+    '5',
     '--skip-token-print',
   ]);
   const [init, cluster] = p.documents as any[];
@@ -111,7 +128,10 @@ test('init behind a load balancer: --control-plane-endpoint of the haproxy varia
 
 test('worker join: JoinConfiguration with token, CA hashes, endpoint, node name; no ClusterConfiguration (golden)', () => {
   const p = goldenPlan('join-worker', 'join', ['192.0.2.10:6443', '--token', TOKEN, '--discovery-token-ca-cert-hash', HASH, '-v', '5']);
-  assert.equal(p.documents.map((d) => d.kind), ['JoinConfiguration', 'KubeletConfiguration', 'KubeProxyConfiguration']);
+  assert.equal(
+    p.documents.map((d) => d.kind),
+    ['JoinConfiguration', 'KubeletConfiguration', 'KubeProxyConfiguration'],
+  );
   const join = p.documents[0] as any;
   assert.equal(join.discovery.bootstrapToken, { apiServerEndpoint: '192.0.2.10:6443', token: TOKEN, caCertHashes: [HASH] });
   assert.is(join.discovery.tlsBootstrapToken, TOKEN);
@@ -123,8 +143,22 @@ test('worker join: JoinConfiguration with token, CA hashes, endpoint, node name;
 });
 
 test('control-plane join with --certificate-key (golden)', () => {
-  const p = goldenPlan('join-control-plane', 'join', ['192.0.2.100:8443', '--token', TOKEN, '--discovery-token-ca-cert-hash', HASH, '--control-plane', '--certificate-key', KEY, '--apiserver-advertise-address', '192.0.2.11']);
-  assert.equal(p.documents.map((d) => d.kind), ['JoinConfiguration', 'ClusterConfiguration', 'KubeletConfiguration', 'KubeProxyConfiguration']);
+  const p = goldenPlan('join-control-plane', 'join', [
+    '192.0.2.100:8443',
+    '--token',
+    TOKEN,
+    '--discovery-token-ca-cert-hash',
+    HASH,
+    '--control-plane',
+    '--certificate-key',
+    KEY,
+    '--apiserver-advertise-address',
+    '192.0.2.11',
+  ]);
+  assert.equal(
+    p.documents.map((d) => d.kind),
+    ['JoinConfiguration', 'ClusterConfiguration', 'KubeletConfiguration', 'KubeProxyConfiguration'],
+  );
   const join = p.documents[0] as any;
   assert.equal(join.controlPlane, { localAPIEndpoint: { advertiseAddress: '192.0.2.11', bindPort: 6443 }, certificateKey: KEY });
   assert.is(p.settings.controlPlane, 'master');
@@ -148,7 +182,12 @@ test('calico: default pod network 192.168.0.0/16 and the calico ports in the set
 
 test('--config documents are merged over the generated ones, and the node settings follow them', () => {
   const file = join(root, 'tmp-config.yaml');
-  writeFileSync(file, 'apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nnetworking:\n  podSubnet: 10.50.0.0/16\n---\napiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nmaxPods: 50\n');
+  writeFileSync(
+    file,
+    'apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nnetworking:\n  podSubnet: ' +
+      '10.50.0.0/16\n---\napiVersion: kubelet.config.k8s.io/v1beta1\nkind: ' +
+      'KubeletConfiguration\nmaxPods: 50\n',
+  );
   const p = plan('init', ['--config', '/tmp-config.yaml']);
   assert.is((p.documents[1] as any).networking.podSubnet, '10.50.0.0/16');
   assert.is((p.documents[2] as any).maxPods, 50);
@@ -198,16 +237,39 @@ test('unknown, misplaced, refused and repeated flags: one clear line each', () =
   assert.throws(() => plan('join', []), /exactly one argument/);
   assert.throws(() => plan('join', ['192.0.2.10:6443']), /needs --token/);
   assert.throws(() => plan('join', ['192.0.2.10:6443', '--token', TOKEN]), /ca-cert-hash/);
-  assert.throws(() => plan('join', ['192.0.2.10:6443', '--token', TOKEN, '--discovery-token-ca-cert-hash', HASH, '--control-plane']), /needs --certificate-key/);
-  const parsed = parseDeployArgs('join', ['10.0.0.1:6443', '--token', TOKEN, '--discovery-token-ca-cert-hash', HASH, '--control-plane', '--certificate-key', KEY, '-v', '5']);
+  assert.throws(
+    () => plan('join', ['192.0.2.10:6443', '--token', TOKEN, '--discovery-token-ca-cert-hash', HASH, '--control-plane']),
+    /needs --certificate-key/,
+  );
+  const parsed = parseDeployArgs('join', [
+    '10.0.0.1:6443',
+    '--token',
+    TOKEN,
+    '--discovery-token-ca-cert-hash',
+    HASH,
+    '--control-plane',
+    '--certificate-key',
+    KEY,
+    '-v',
+    '5',
+  ]);
   assert.equal(parsed.positionals, ['10.0.0.1:6443']);
   assert.equal(passedFlags(parsed), ['--v=5']);
 });
 
 test('networks overlapping the host or each other are refused before anything is written', () => {
-  const facts: HostFacts = { ...HOST_FACTS, network: { ...HOST_FACTS.network, addresses: [...HOST_FACTS.network.addresses, { dev: 'dummy0', label: 'dummy0', address: '10.96.5.1', prefix: 24 }] } };
-  assert.throws(() => plan('init', [], {}, facts), /Interface dummy0 supports network 10\.96\.5\.1\/24 intersecting with the internal network 10\.96\.0\.0\/12/);
-  assert.throws(() => plan('init', ['--pod-network-cidr', '198.51.100.0/25']), /eth1 .* 10?198\.51\.100\.0\/25|intersecting with the internal network 198\.51\.100\.0\/25/);
+  const facts: HostFacts = {
+    ...HOST_FACTS,
+    network: { ...HOST_FACTS.network, addresses: [...HOST_FACTS.network.addresses, { dev: 'dummy0', label: 'dummy0', address: '10.96.5.1', prefix: 24 }] },
+  };
+  assert.throws(
+    () => plan('init', [], {}, facts),
+    /Interface dummy0 supports network 10\.96\.5\.1\/24 intersecting with the internal network 10\.96\.0\.0\/12/,
+  );
+  assert.throws(
+    () => plan('init', ['--pod-network-cidr', '198.51.100.0/25']),
+    /eth1 .* 10?198\.51\.100\.0\/25|intersecting with the internal network 198\.51\.100\.0\/25/,
+  );
   assert.throws(() => plan('init', ['--pod-network-cidr', '10.96.0.0/16']), /overlaps/);
   assert.throws(() => plan('init', [], { U7S_SLIRP_CIDR: '10.244.1.0/24' }), /slirp4netns/);
   assert.throws(() => plan('init', ['--pod-network-cidr', '10.244.1.0/16']), /host bits set; the network is 10\.244\.0\.0\/16/);
@@ -216,8 +278,17 @@ test('networks overlapping the host or each other are refused before anything is
 });
 
 test('registry: explicit values are honoured; http only for registry.local; platform k8s-c10f* -> c10f', () => {
-  assert.equal(chooseRegistry({ U7S_REGISTRY: '' }, 'p11', root), { registry: 'registry.k8s.io', platform: '', repository: 'registry.k8s.io', flannelRepository: 'docker.io/flannel' });
-  assert.is(chooseRegistry({ U7S_REGISTRY: 'mirror.example:5000' }, 'p11', root).repository, 'mirror.example:5000/p11', 'upstream ignored a non-empty U7S_REGISTRY');
+  assert.equal(chooseRegistry({ U7S_REGISTRY: '' }, 'p11', root), {
+    registry: 'registry.k8s.io',
+    platform: '',
+    repository: 'registry.k8s.io',
+    flannelRepository: 'docker.io/flannel',
+  });
+  assert.is(
+    chooseRegistry({ U7S_REGISTRY: 'mirror.example:5000' }, 'p11', root).repository,
+    'mirror.example:5000/p11',
+    'upstream ignored a non-empty U7S_REGISTRY',
+  );
   assert.is(chooseRegistry({}, 'k8s-c10f2', root).repository, 'registry.altlinux.org/c10f');
   writeFileSync(join(root, 'etc/hosts'), '127.0.0.1 localhost\n# 10.0.0.9 registry.local\n10.0.0.8 registry.locality\n');
   assert.is(chooseRegistry({}, 'p10', root).registry, 'registry.altlinux.org', 'names match whole, comments ignored');
@@ -239,7 +310,11 @@ test('versions compare as numbers: v1.26.10 > v1.26.9; 1.25 refused; the install
   assert.throws(() => chooseVersion(none, { U7S_KUBEVERSION: 'v1.25.3' }, undefined, true), /1\.26 or newer/);
   assert.throws(() => chooseVersion(none, { U7S_KUBEVERSION: 'v1.29.1' }, 'v1.30.2', true), /installed kubeadm is v1\.30\.2/);
   assert.throws(() => chooseVersion(none, {}, undefined, true), /U7S_KUBEVERSION/);
-  assert.is(chooseVersion(parseDeployArgs('init', ['--kubernetes-version', '1.30.1']), { U7S_KUBEVERSION: 'v1.30.5' }, 'v1.30.2', true)!.text, 'v1.30.1', 'the flag wins');
+  assert.is(
+    chooseVersion(parseDeployArgs('init', ['--kubernetes-version', '1.30.1']), { U7S_KUBEVERSION: 'v1.30.5' }, 'v1.30.2', true)!.text,
+    'v1.30.1',
+    'the flag wins',
+  );
 });
 
 test('flannel manifest: images on the chosen registry, Network = pod CIDR, every other document unchanged', () => {

@@ -34,9 +34,33 @@ NRestarts=0
 
 test('systemctl show blocks become unit states; no PID and no timestamp are null', () => {
   const [rk, kl] = parseShow(SHOW);
-  assert.equal(unitStatus('rootlesskit.service', rk), { unit: 'rootlesskit.service', activeState: 'active', subState: 'running', result: 'success', mainPid: 4242, activeSince: '2026-11-27T02:10:05.000Z', restarts: 2 });
-  assert.equal(unitStatus('kubelet.service', kl), { unit: 'kubelet.service', activeState: 'failed', subState: 'failed', result: 'exit-code', mainPid: null, activeSince: null, restarts: 0 });
-  assert.equal(unitStatus('kubelet.service', undefined), { unit: 'kubelet.service', activeState: 'inactive', subState: 'dead', result: 'success', mainPid: null, activeSince: null, restarts: 0 });
+  assert.equal(unitStatus('rootlesskit.service', rk), {
+    unit: 'rootlesskit.service',
+    activeState: 'active',
+    subState: 'running',
+    result: 'success',
+    mainPid: 4242,
+    activeSince: '2026-11-27T02:10:05.000Z',
+    restarts: 2,
+  });
+  assert.equal(unitStatus('kubelet.service', kl), {
+    unit: 'kubelet.service',
+    activeState: 'failed',
+    subState: 'failed',
+    result: 'exit-code',
+    mainPid: null,
+    activeSince: null,
+    restarts: 0,
+  });
+  assert.equal(unitStatus('kubelet.service', undefined), {
+    unit: 'kubelet.service',
+    activeState: 'inactive',
+    subState: 'dead',
+    result: 'success',
+    mainPid: null,
+    activeSince: null,
+    restarts: 0,
+  });
   assert.is(utcTimestamp('n/a'), null);
   assert.is(utcTimestamp('Fri 2026-11-27 02:10:05 CET'), null, 'only UTC is read (the command asks for it)');
   assert.equal(parseShow('a=b=c\n\n\n'), [{ a: 'b=c' }], 'a value may hold =');
@@ -45,7 +69,15 @@ test('systemctl show blocks become unit states; no PID and no timestamp are null
 test('the status schema accepts what the parser makes and refuses what it must not', () => {
   const validate = new Ajv({ allErrors: true, strict: true }).compile(schema);
   const units = parseShow(SHOW).map((show) => unitStatus(show.Id!, show));
-  const status = { user: 'u7s-admin', uid: 990, linger: true, userManager: 'active', service: { unit: 'u7s.service', activeState: 'active', enabled: 'enabled' }, units, running: false };
+  const status = {
+    user: 'u7s-admin',
+    uid: 990,
+    linger: true,
+    userManager: 'active',
+    service: { unit: 'u7s.service', activeState: 'active', enabled: 'enabled' },
+    units,
+    running: false,
+  };
   assert.ok(validate(status), JSON.stringify(validate.errors));
   assert.not.ok(validate({ ...status, units: [{ ...units[0], mainPid: 0 }, units[1]] }), 'PID 0 is not a process');
   assert.not.ok(validate({ ...status, extra: 1 }));
@@ -54,19 +86,42 @@ test('the status schema accepts what the parser makes and refuses what it must n
 
 test('the preflight schema: fix is required for warn and fail, refused for ok', () => {
   const validate = new Ajv({ allErrors: true, strict: true }).compile(preflightSchema);
-  assert.ok(validate([{ id: 'kernel', status: 'ok', detail: 'kernel 6.1' }, { id: 'linger', status: 'warn', detail: 'no', fix: 'loginctl enable-linger u7s-admin' }]), JSON.stringify(validate.errors));
+  assert.ok(
+    validate([
+      { id: 'kernel', status: 'ok', detail: 'kernel 6.1' },
+      { id: 'linger', status: 'warn', detail: 'no', fix: 'loginctl enable-linger u7s-admin' },
+    ]),
+    JSON.stringify(validate.errors),
+  );
   assert.not.ok(validate([{ id: 'kernel', status: 'fail', detail: 'kernel 4.19' }]));
   assert.not.ok(validate([{ id: 'kernel', status: 'ok', detail: 'x', fix: 'y' }]));
   assert.not.ok(validate([]));
 });
 
-const KUBEADM = ['kube-apiserver:v1.30.2', 'kube-controller-manager:v1.30.2', 'kube-scheduler:v1.30.2', 'kube-proxy:v1.30.2', 'coredns:v1.11.1', 'pause:3.9', 'etcd:3.5.12-0'].map((i) => `registry.local/p11/${i}`);
+const KUBEADM = [
+  'kube-apiserver:v1.30.2',
+  'kube-controller-manager:v1.30.2',
+  'kube-scheduler:v1.30.2',
+  'kube-proxy:v1.30.2',
+  'coredns:v1.11.1',
+  'pause:3.9',
+  'etcd:3.5.12-0',
+].map((i) => `registry.local/p11/${i}`);
 
-test('images per role: a control plane pulls all of kubeadm\'s, a worker what runs on every node; CNI images once', () => {
+test("images per role: a control plane pulls all of kubeadm's, a worker what runs on every node; CNI images once", () => {
   const cni = ['registry.local/p11/flannel-cni-plugin:v1.4.0-flannel1', 'registry.local/p11/flannel:v0.25.1'];
   assert.equal(imagesForRole('control-plane', KUBEADM, cni), [...KUBEADM, ...cni]);
-  assert.equal(imagesForRole('worker', KUBEADM, [...cni, cni[0]!]), ['registry.local/p11/kube-proxy:v1.30.2', 'registry.local/p11/coredns:v1.11.1', 'registry.local/p11/pause:3.9', ...cni]);
-  assert.equal(imagesForRole('worker', ['registry.local:5000/p11/pause@sha256:' + 'a'.repeat(64)], []), ['registry.local:5000/p11/pause@sha256:' + 'a'.repeat(64)], 'a port or digest does not hide the name');
+  assert.equal(imagesForRole('worker', KUBEADM, [...cni, cni[0]!]), [
+    'registry.local/p11/kube-proxy:v1.30.2',
+    'registry.local/p11/coredns:v1.11.1',
+    'registry.local/p11/pause:3.9',
+    ...cni,
+  ]);
+  assert.equal(
+    imagesForRole('worker', ['registry.local:5000/p11/pause@sha256:' + 'a'.repeat(64)], []),
+    ['registry.local:5000/p11/pause@sha256:' + 'a'.repeat(64)],
+    'a port or digest does not hide the name',
+  );
 });
 
 test("the flannel manifest's images are read from the rendered manifest, in the chosen repository", () => {
@@ -78,8 +133,21 @@ test("the flannel manifest's images are read from the rendered manifest, in the 
 });
 
 test('the pull is checked against the given policy and lands in the given store', () => {
-  const argv = skopeoPullArgs('/usr/bin/skopeo', 'registry.local/p11/pause:3.9', { policy: '/etc/containers/policy.json', store: { driver: 'overlay', root: '/r', runroot: '/rr' } });
-  assert.equal(argv, ['/usr/bin/skopeo', '--policy', '/etc/containers/policy.json', 'copy', '--quiet', '--retry-times', '2', 'docker://registry.local/p11/pause:3.9', 'containers-storage:[overlay@/r+/rr]registry.local/p11/pause:3.9']);
+  const argv = skopeoPullArgs('/usr/bin/skopeo', 'registry.local/p11/pause:3.9', {
+    policy: '/etc/containers/policy.json',
+    store: { driver: 'overlay', root: '/r', runroot: '/rr' },
+  });
+  assert.equal(argv, [
+    '/usr/bin/skopeo',
+    '--policy',
+    '/etc/containers/policy.json',
+    'copy',
+    '--quiet',
+    '--retry-times',
+    '2',
+    'docker://registry.local/p11/pause:3.9',
+    'containers-storage:[overlay@/r+/rr]registry.local/p11/pause:3.9',
+  ]);
 });
 
 test.run();

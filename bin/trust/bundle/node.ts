@@ -61,7 +61,8 @@ export function readNodeState(root: string): NodeTrustState | undefined {
     }
     throw new CommandError(t('{file} is damaged; remove it and pass --trust-fingerprint again', { file: join(TRUST_STATE_DIR, NODE_STATE_NAME) }), 1);
   } catch (error) {
-    if (error instanceof SyntaxError) throw new CommandError(t('{file} is damaged; remove it and pass --trust-fingerprint again', { file: join(TRUST_STATE_DIR, NODE_STATE_NAME) }), 1);
+    if (error instanceof SyntaxError)
+      throw new CommandError(t('{file} is damaged; remove it and pass --trust-fingerprint again', { file: join(TRUST_STATE_DIR, NODE_STATE_NAME) }), 1);
     throw error;
   } finally {
     dir.close();
@@ -132,7 +133,10 @@ async function fetchOnce(options: FetchOptions): Promise<FetchedBundle> {
     envelopeBytes = await get(bundleUrl, options, MAX_FILE_BYTES);
   } catch (error) {
     if (error instanceof HttpStatusError && error.status === 404) {
-      throw new CommandError(t('{url}: the signature server publishes no trust bundle; run podsec-create-policy on the master first', { url: bundleUrl }), EXIT_SERVER_UNREACHABLE);
+      throw new CommandError(
+        t('{url}: the signature server publishes no trust bundle; run podsec-create-policy on the master ' + 'first', { url: bundleUrl }),
+        EXIT_SERVER_UNREACHABLE,
+      );
     }
     throw error;
   }
@@ -143,7 +147,11 @@ async function fetchOnce(options: FetchOptions): Promise<FetchedBundle> {
   if (previous && previous.pin.kind === options.pin.kind && previous.pin.value === options.pin.value) {
     if (manifest.serial < previous.serial || (manifest.serial === previous.serial && manifestSha256 !== previous.manifestSha256)) {
       throw new BundleRefusedError(
-        t('{url}: the bundle (serial {serial}) is older than the one this node accepted (serial {accepted}): an old bundle is being replayed', { url: bundleUrl, serial: manifest.serial, accepted: previous.serial }),
+        t('{url}: the bundle (serial {serial}) is older than the one this node accepted (serial ' + '{accepted}): an old bundle is being replayed', {
+          url: bundleUrl,
+          serial: manifest.serial,
+          accepted: previous.serial,
+        }),
       );
     }
   }

@@ -5,7 +5,18 @@ import { CommandError } from '../../lib/command.ts';
 import { parsePolicy } from '../../lib/containers-policy.ts';
 import { translator } from '../../lib/i18n.ts';
 import { atomicWrite, openTrustedDir, readRegularFile, UnsafePathError } from '../../lib/safe-fs.ts';
-import { BUNDLE_NAME, fingerprintOf, KEYS_DIR, manifestText, MAX_FILE_BYTES, PUBLISHED_POLICY_NAME, referencedKeys, sha256, type Manifest, type ManifestFile } from './format.ts';
+import {
+  BUNDLE_NAME,
+  fingerprintOf,
+  KEYS_DIR,
+  manifestText,
+  MAX_FILE_BYTES,
+  PUBLISHED_POLICY_NAME,
+  referencedKeys,
+  sha256,
+  type Manifest,
+  type ManifestFile,
+} from './format.ts';
 import { verifyEnvelope } from './verify.ts';
 
 const t = translator('podsec');
@@ -18,9 +29,13 @@ function readPublishableKey(root: string, name: string): Buffer {
     if (!st) throw new CommandError(t('{path}: the policy names this key, but it does not exist', { path: join(KEYS_DIR, name) }), 1);
     if (!st.isFile() || st.uid !== 0 || st.mode & 0o022) {
       throw new CommandError(
-        t('{path}: a published key must be a regular file of root that only root can write (check that it is the right key, then: chown root:root {path}; chmod 0644 {path})', {
-          path: join(KEYS_DIR, name),
-        }),
+        t(
+          '{path}: a published key must be a regular file of root that only root can write (check that it ' +
+            'is the right key, then: chown root:root {path}; chmod 0644 {path})',
+          {
+            path: join(KEYS_DIR, name),
+          },
+        ),
         1,
       );
     }
@@ -76,16 +91,14 @@ function readOptional(path: string): Buffer | undefined {
  * are read from /var/sigstore/keys unless given in `pendingKeys` (a key a command is about to
  * install). Re-publishing unchanged content changes nothing. The caller creates /var/sigstore/keys.
  */
-export function planPublish(
-  root: string,
-  policyText: string,
-  options: { now: Date; masterKey: KeyObject; pendingKeys?: Map<string, Buffer> },
-): PublishPlan {
+export function planPublish(root: string, policyText: string, options: { now: Date; masterKey: KeyObject; pendingKeys?: Map<string, Buffer> }): PublishPlan {
   const policy = parsePolicy(policyText, PUBLISHED_POLICY_NAME);
   const { names, elsewhere } = referencedKeys(policy);
   const files: { name: string; bytes: Buffer }[] = [{ name: PUBLISHED_POLICY_NAME, bytes: Buffer.from(policyText) }];
   for (const name of names) files.push({ name, bytes: options.pendingKeys?.get(name) ?? readPublishableKey(root, name) });
-  const listed: ManifestFile[] = files.map((f) => ({ name: f.name, size: f.bytes.length, sha256: sha256(f.bytes) })).sort((a, b) => a.name.localeCompare(b.name));
+  const listed: ManifestFile[] = files
+    .map((f) => ({ name: f.name, size: f.bytes.length, sha256: sha256(f.bytes) }))
+    .sort((a, b) => a.name.localeCompare(b.name));
   const publicKey = createPublicKey(options.masterKey);
   const fingerprint = fingerprintOf(publicKey);
   const warnings = elsewhere.map((path) => t('the policy names the key {path}, which is not in {dir}: nodes will not receive it', { path, dir: KEYS_DIR }));

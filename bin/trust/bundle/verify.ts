@@ -2,7 +2,20 @@
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { CommandError } from '../../lib/command.ts';
 import { translator } from '../../lib/i18n.ts';
-import { BUNDLE_NAME, EXIT_BUNDLE_REFUSED, FILE_NAME, fingerprintOf, formatFingerprint, isObject, MAX_FILE_BYTES, MAX_FILES, PUBLISHED_POLICY_NAME, sha256, type Manifest, type Pin } from './format.ts';
+import {
+  BUNDLE_NAME,
+  EXIT_BUNDLE_REFUSED,
+  FILE_NAME,
+  fingerprintOf,
+  formatFingerprint,
+  isObject,
+  MAX_FILE_BYTES,
+  MAX_FILES,
+  PUBLISHED_POLICY_NAME,
+  sha256,
+  type Manifest,
+  type Pin,
+} from './format.ts';
 
 const t = translator('podsec');
 
@@ -28,10 +41,12 @@ function parseManifest(text: string, where: string): Manifest {
   if (!Array.isArray(data.files) || data.files.length === 0 || data.files.length > MAX_FILES) return refuse(t('bad file list'));
   const seen = new Set<string>();
   for (const file of data.files as unknown[]) {
-    if (!isObject(file) || typeof file.name !== 'string' || !FILE_NAME.test(file.name) || file.name === BUNDLE_NAME) return refuse(t('bad file name {name}', { name: JSON.stringify(isObject(file) ? file.name : file) }));
+    if (!isObject(file) || typeof file.name !== 'string' || !FILE_NAME.test(file.name) || file.name === BUNDLE_NAME)
+      return refuse(t('bad file name {name}', { name: JSON.stringify(isObject(file) ? file.name : file) }));
     if (seen.has(file.name)) return refuse(t('{name} is listed twice', { name: file.name }));
     seen.add(file.name);
-    if (!Number.isSafeInteger(file.size) || (file.size as number) < 0 || (file.size as number) > MAX_FILE_BYTES) return refuse(t('bad size of {name}', { name: file.name }));
+    if (!Number.isSafeInteger(file.size) || (file.size as number) < 0 || (file.size as number) > MAX_FILE_BYTES)
+      return refuse(t('bad size of {name}', { name: file.name }));
     if (typeof file.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(file.sha256)) return refuse(t('bad hash of {name}', { name: file.name }));
   }
   if (!seen.has(PUBLISHED_POLICY_NAME)) return refuse(t('it lists no {name}', { name: PUBLISHED_POLICY_NAME }));
@@ -53,7 +68,13 @@ export function verifyEnvelope(text: string, pin: Pin, where: string): { manifes
   if (pin.kind === 'sha256') {
     const actual = sha256(manifest);
     if (actual !== pin.value) {
-      throw new BundleRefusedError(t('{file}: the manifest has SHA-256 {actual}, not the pinned {expected}: the bundle was changed or is not the one the master printed', { file: where, actual, expected: pin.value }));
+      throw new BundleRefusedError(
+        t('{file}: the manifest has SHA-256 {actual}, not the pinned {expected}: the bundle was changed or ' + 'is not the one the master printed', {
+          file: where,
+          actual,
+          expected: pin.value,
+        }),
+      );
     }
     return { manifest: parseManifest(manifest, where), text: manifest };
   }
@@ -66,7 +87,11 @@ export function verifyEnvelope(text: string, pin: Pin, where: string): { manifes
   const fingerprint = fingerprintOf(publicKey);
   if (publicKey.asymmetricKeyType !== 'ed25519' || fingerprint !== pin.value) {
     throw new BundleRefusedError(
-      t('{file}: signed by the key {actual}, not by the pinned trust key {expected}', { file: where, actual: formatFingerprint(fingerprint), expected: formatFingerprint(pin.value) }),
+      t('{file}: signed by the key {actual}, not by the pinned trust key {expected}', {
+        file: where,
+        actual: formatFingerprint(fingerprint),
+        expected: formatFingerprint(pin.value),
+      }),
     );
   }
   const signature = Buffer.from(typeof data.signature === 'string' ? data.signature : '', 'base64');

@@ -56,7 +56,8 @@ export function parseColons(text: string): PublicKeyInfo {
 
 /** Lists the keys in an exported public key block, without importing it anywhere that matters. */
 export async function inspectPublicKey(bytes: Uint8Array): Promise<PublicKeyInfo> {
-  if (bytes.length === 0 || bytes.length > MAX_PUBLIC_KEY_BYTES) throw new CommandError(t('a public key must be between 1 byte and {max} bytes', { max: MAX_PUBLIC_KEY_BYTES }), 1);
+  if (bytes.length === 0 || bytes.length > MAX_PUBLIC_KEY_BYTES)
+    throw new CommandError(t('a public key must be between 1 byte and {max} bytes', { max: MAX_PUBLIC_KEY_BYTES }), 1);
   const home = mkdtempSync(join(tmpdir(), 'podsec-gpg-'));
   try {
     const gpg = await gpgCommand();
@@ -71,9 +72,11 @@ export async function inspectPublicKey(bytes: Uint8Array): Promise<PublicKeyInfo
 
 /** Checks an ASCII-armoured or binary public key block: exactly one primary key that can sign. */
 export async function checkPublicKey(bytes: Uint8Array, source: string): Promise<PublicKeyInfo> {
-  if (Buffer.from(bytes).includes('PRIVATE KEY BLOCK')) throw new CommandError(t('{source} is a private key; give the public key (gpg --armor --export)', { source }), 1);
+  if (Buffer.from(bytes).includes('PRIVATE KEY BLOCK'))
+    throw new CommandError(t('{source} is a private key; give the public key (gpg --armor --export)', { source }), 1);
   const info = await inspectPublicKey(bytes);
-  if (info.primaries.length !== 1) throw new CommandError(t('{source} must hold exactly one public key, it holds {count}', { source, count: info.primaries.length }), 1);
+  if (info.primaries.length !== 1)
+    throw new CommandError(t('{source} must hold exactly one public key, it holds {count}', { source, count: info.primaries.length }), 1);
   return info;
 }
 
@@ -95,7 +98,21 @@ export async function generateKeyBatch(as: RunAs, uid: string, passphrase: strin
     const result = await runOrFail(
       t('generate the GPG key of {user}', { user: as.name }),
       gpg,
-      ['--batch', '--no-tty', '--status-fd', '1', '--pinentry-mode', 'loopback', '--passphrase-fd', '3', '--quick-generate-key', uid, 'rsa3072', 'sign', 'never'],
+      [
+        '--batch',
+        '--no-tty',
+        '--status-fd',
+        '1',
+        '--pinentry-mode',
+        'loopback',
+        '--passphrase-fd',
+        '3',
+        '--quick-generate-key',
+        uid,
+        'rsa3072',
+        'sign',
+        'never',
+      ],
       { as, env: userEnv(as), fd3Input: `${passphrase}\n` },
     );
     const fingerprint = createdFingerprint(result.stdout);
@@ -110,8 +127,14 @@ export async function generateKeyBatch(as: RunAs, uid: string, passphrase: strin
 export async function generateKeyInteractive(as: RunAs): Promise<string> {
   const gpg = await gpgCommand();
   try {
-    const result = await run(gpg, ['--status-fd', '3', '--pinentry-mode', 'loopback', '--full-generate-key'], { as, env: userEnv(as), interactive: true, fd3Output: true });
-    if (result.error || result.status !== 0) throw new CommandError(t('generate the GPG key of {user}: gpg failed: {reason}', { user: as.name, reason: failure(result) }), 1);
+    const result = await run(gpg, ['--status-fd', '3', '--pinentry-mode', 'loopback', '--full-generate-key'], {
+      as,
+      env: userEnv(as),
+      interactive: true,
+      fd3Output: true,
+    });
+    if (result.error || result.status !== 0)
+      throw new CommandError(t('generate the GPG key of {user}: gpg failed: {reason}', { user: as.name, reason: failure(result) }), 1);
     const fingerprint = createdFingerprint(result.fd3);
     if (!fingerprint) throw new CommandError(t('Public key not found'), 1);
     return fingerprint;
@@ -123,9 +146,15 @@ export async function generateKeyInteractive(as: RunAs): Promise<string> {
 /** The maker's public key, ASCII-armoured, read from gpg's stdout (root writes the file, not the maker). */
 export async function exportPublicKey(as: RunAs, fingerprint: string): Promise<Buffer> {
   const gpg = await gpgCommand();
-  const result = await runOrFail(t('export the public key of {user}', { user: as.name }), gpg, ['--batch', '--no-tty', '--armor', '--export', '--', fingerprint], { as, env: userEnv(as) });
+  const result = await runOrFail(
+    t('export the public key of {user}', { user: as.name }),
+    gpg,
+    ['--batch', '--no-tty', '--armor', '--export', '--', fingerprint],
+    { as, env: userEnv(as) },
+  );
   const bytes = Buffer.from(result.stdout);
-  if (!result.stdout.startsWith('-----BEGIN PGP PUBLIC KEY BLOCK-----')) throw new CommandError(t('gpg exported no public key for {fingerprint}', { fingerprint }), 1);
+  if (!result.stdout.startsWith('-----BEGIN PGP PUBLIC KEY BLOCK-----'))
+    throw new CommandError(t('gpg exported no public key for {fingerprint}', { fingerprint }), 1);
   return bytes;
 }
 

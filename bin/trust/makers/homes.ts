@@ -82,7 +82,14 @@ async function attributes(dir: TrustedDir): Promise<string> {
 async function setImmutable(dir: TrustedDir, on: boolean): Promise<void> {
   const result = await run('chattr', [on ? '+i' : '-i', '/proc/self/fd/3/.'], { shareFd: dir.fd });
   if (result.error || result.status !== 0) {
-    throw new CommandError(t('chattr {flag} {path}: {reason} (the file system must support the immutable attribute)', { flag: on ? '+i' : '-i', path: dir.path, reason: failure(result) }), 1);
+    throw new CommandError(
+      t('chattr {flag} {path}: {reason} (the file system must support the immutable attribute)', {
+        flag: on ? '+i' : '-i',
+        path: dir.path,
+        reason: failure(result),
+      }),
+      1,
+    );
   }
 }
 

@@ -28,7 +28,17 @@ import { Plan } from '../../lib/plan.ts';
 import { parseMakerSpecs, quote, type MakerSpec } from '../validate.ts';
 import { addToGroups, createUser, groupGid, hasSubIds, isSystemAccount, membersOf, removeUser, requireGroup, runAs, setPassword } from '../../lib/accounts.ts';
 import { checkPublicKey, exportPublicKey, generateKeyBatch, generateKeyInteractive } from '../keys/gpg.ts';
-import { userDir, userFile, userFileState, USER_CONTAINERS_DIR, USER_POLICY, USER_REGISTRIES_D, USER_REGISTRIES_D_FILE, USER_SIGSTORE_DIR, USER_SIGSTORE_KEY } from './homes.ts';
+import {
+  userDir,
+  userFile,
+  userFileState,
+  USER_CONTAINERS_DIR,
+  USER_POLICY,
+  USER_REGISTRIES_D,
+  USER_REGISTRIES_D_FILE,
+  USER_SIGSTORE_DIR,
+  USER_SIGSTORE_KEY,
+} from './homes.ts';
 import {
   KEYS_DIR,
   keyFileName,
@@ -149,7 +159,10 @@ function planMakers(input: ImageMakerInput, current: ContainersPolicy): MakerPla
       throw new CommandError(t('the user {user} already exists; use --reconfigure to make an existing account an image maker', { user: quote(user) }), 1);
     }
     if (existing && isSystemAccount(root, existing)) {
-      throw new CommandError(t('{user} is a system account (uid {uid}); podsec does not turn system accounts into image makers', { user: quote(user), uid: existing.uid }), 1);
+      throw new CommandError(
+        t('{user} is a system account (uid {uid}); podsec does not turn system accounts into image makers', { user: quote(user), uid: existing.uid }),
+        1,
+      );
     }
     let source = input.key;
     let kind: KeyKind;
@@ -157,7 +170,11 @@ function planMakers(input: ImageMakerInput, current: ContainersPolicy): MakerPla
       const found = existing ? existingKind(root, current, user) : undefined;
       if (found) kind = found;
       else {
-        if (!input.interactive) throw new CommandError(t('no key for {user}: give --gpg-generate, --gpg-public-key FILE or --sigstore (or run on a terminal to create one interactively)', { user }), 1);
+        if (!input.interactive)
+          throw new CommandError(
+            t('no key for {user}: give --gpg-generate, --gpg-public-key FILE or --sigstore (or run on a ' + 'terminal to create one interactively)', { user }),
+            1,
+          );
         source = { kind: 'gpg-interactive' };
         kind = 'gpg';
       }
@@ -186,7 +203,14 @@ async function readSecrets(input: ImageMakerInput, makers: MakerPlan[]): Promise
   if (input.password.kind === 'stdin' && input.keyPassphrase?.kind === 'stdin') throw new CommandError(t('only one secret can come from standard input'), 1);
   const password = input.password.kind === 'file' ? secretFromFile(input.password.file) : input.password.kind === 'stdin' ? await secretFromStdin() : undefined;
   if (password !== undefined && password === '') throw new CommandError(t('the password is empty'), 1);
-  const passphrase = input.keyPassphrase?.kind === 'file' ? secretFromFile(input.keyPassphrase.file) : input.keyPassphrase?.kind === 'stdin' ? await secretFromStdin() : input.keyPassphrase?.kind === 'none' ? '' : undefined;
+  const passphrase =
+    input.keyPassphrase?.kind === 'file'
+      ? secretFromFile(input.keyPassphrase.file)
+      : input.keyPassphrase?.kind === 'stdin'
+        ? await secretFromStdin()
+        : input.keyPassphrase?.kind === 'none'
+          ? ''
+          : undefined;
   if (input.key.kind === 'gpg-import') await checkPublicKey(input.key.bytes, input.key.file);
   return { password, passphrase };
 }
@@ -213,7 +237,8 @@ function planAccount(run: Run, maker: MakerPlan): void {
       async () => {
         const account = await createUser(root, user, PODMAN_GROUP, [PODMAN_DEV_GROUP], t('podsec image maker'));
         run.accounts.set(user, account);
-        if (!hasSubIds(root, user, account.uid)) plan.warn(t('{user} has no range in /etc/subuid or /etc/subgid: rootless podman needs one (usermod --add-subuids)', { user }));
+        if (!hasSubIds(root, user, account.uid))
+          plan.warn(t('{user} has no range in /etc/subuid or /etc/subgid: rootless podman needs one (usermod ' + '--add-subuids)', { user }));
       },
       async () => {
         await removeUser(root, user);
@@ -228,7 +253,9 @@ function planAccount(run: Run, maker: MakerPlan): void {
   }
   if (secrets.password !== undefined || (input.password.kind === 'prompt' && !maker.existing)) {
     plan.change(t('set the password of {user}', { user }), async () => {
-      const value = secrets.password ?? (await promptSecret(t('Enter the password for user {user} - the container image developer: ', { user }), t('Repeat the password: ')));
+      const value =
+        secrets.password ??
+        (await promptSecret(t('Enter the password for user {user} - the container image developer: ', { user }), t('Repeat the password: ')));
       await setPassword(root, user, value);
     });
   }
@@ -254,7 +281,8 @@ function planKey(run: Run, maker: MakerPlan): void {
       return;
     }
     const passphrase =
-      secrets.passphrase ?? (source.kind === 'gpg-interactive' ? '' : await promptSecret(t('Passphrase for the signing key of {user}: ', { user }), t('Repeat the passphrase: ')));
+      secrets.passphrase ??
+      (source.kind === 'gpg-interactive' ? '' : await promptSecret(t('Passphrase for the signing key of {user}: ', { user }), t('Repeat the passphrase: ')));
     if (source.kind === 'sigstore') {
       const pair = generateSigstoreKeyPair(Buffer.from(passphrase));
       userDir(root, account(), USER_SIGSTORE_DIR, 0o700, gid());
@@ -263,7 +291,10 @@ function planKey(run: Run, maker: MakerPlan): void {
       return;
     }
     const as = runAs(root, account());
-    const fingerprint = source.kind === 'gpg-generate' ? await generateKeyBatch(as, `${user} <${source.email ?? `${user}@registry.local`}>`, passphrase) : await generateKeyInteractive(as);
+    const fingerprint =
+      source.kind === 'gpg-generate'
+        ? await generateKeyBatch(as, `${user} <${source.email ?? `${user}@registry.local`}>`, passphrase)
+        : await generateKeyInteractive(as);
     const exported = await exportPublicKey(as, fingerprint);
     const info = await checkPublicKey(exported, t('the exported key of {user}', { user }));
     if (!info.primaries.includes(fingerprint)) throw new CommandError(t('gpg exported another key than {fingerprint}', { fingerprint }), 1);
@@ -289,7 +320,10 @@ function planKey(run: Run, maker: MakerPlan): void {
       }
     },
   );
-  if (source.kind === 'sigstore') plan.note(t('{user} signs with the sigstore key ~{user}/{path}: podsec-load-sign-oci --sigstore-key ~/{path} ARCHIVE ARCH', { user, path: USER_SIGSTORE_KEY }));
+  if (source.kind === 'sigstore')
+    plan.note(
+      t('{user} signs with the sigstore key ~{user}/{path}: podsec-load-sign-oci --sigstore-key ~/{path} ' + 'ARCHIVE ARCH', { user, path: USER_SIGSTORE_KEY }),
+    );
 }
 
 /** The system policy (the point of no return: from here on the new keys are trusted) and the registries.d file of sigstore scopes. */
@@ -297,7 +331,7 @@ function planSystemPolicy(run: Run, makers: MakerPlan[], policy: ContainersPolic
   const { root, plan, input } = run;
   if (!managedUpToDate(root, POLICY_FILE, policyText, POLICY_HISTORY, readCurrent(root, POLICY_FILE))) {
     const scopes = makers.flatMap((m) => m.repoPaths.map((p) => `${p} → ${keyFileName(m.user, m.kind)}`)).join(', ');
-    plan.change(t('write {path} (the image makers\' scopes: {scopes})', { path: POLICY_FILE, scopes }), () => {
+    plan.change(t("write {path} (the image makers' scopes: {scopes})", { path: POLICY_FILE, scopes }), () => {
       installManaged(join(root, POLICY_FILE), policyText, { root, ...POLICY_HISTORY, timestamp: input.now, mode: 0o644, uid: 0, gid: 0 });
     });
   }
@@ -306,10 +340,23 @@ function planSystemPolicy(run: Run, makers: MakerPlan[], policy: ContainersPolic
   if (!sigstoreD) return;
   const text = serializeRegistriesD(sigstoreD);
   if (managedUpToDate(root, SIGSTORE_REGISTRIES_D, text, { prefix: SIGSTORE_REGISTRIES_D_PREFIX })) return;
-  plan.change(t('write {path} (sigstore signatures of {scopes} are read from the registry)', { path: SIGSTORE_REGISTRIES_D, scopes: Object.keys(sigstoreD.docker ?? {}).join(', ') }), () => {
-    safeMkdir(join(root, '/etc/containers/registries.d'), { mode: 0o755, uid: 0, gid: 0, root });
-    installManaged(join(root, SIGSTORE_REGISTRIES_D), text, { root, prefix: SIGSTORE_REGISTRIES_D_PREFIX, timestamp: input.now, mode: 0o644, uid: 0, gid: 0 });
-  });
+  plan.change(
+    t('write {path} (sigstore signatures of {scopes} are read from the registry)', {
+      path: SIGSTORE_REGISTRIES_D,
+      scopes: Object.keys(sigstoreD.docker ?? {}).join(', '),
+    }),
+    () => {
+      safeMkdir(join(root, '/etc/containers/registries.d'), { mode: 0o755, uid: 0, gid: 0, root });
+      installManaged(join(root, SIGSTORE_REGISTRIES_D), text, {
+        root,
+        prefix: SIGSTORE_REGISTRIES_D_PREFIX,
+        timestamp: input.now,
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+      });
+    },
+  );
 }
 
 /**
@@ -409,7 +456,10 @@ export async function planImageMakers(input: ImageMakerInput): Promise<{ plan: P
   plan.undoneError = (error) => {
     if (run.removed.length === 0) return error;
     const message = error instanceof Error ? error.message : String(error);
-    return new CommandError(t('{message} (the accounts created by this run were removed again: {users})', { message, users: run.removed.join(', ') }), error instanceof CommandError ? error.exitCode : 1);
+    return new CommandError(
+      t('{message} (the accounts created by this run were removed again: {users})', { message, users: run.removed.join(', ') }),
+      error instanceof CommandError ? error.exitCode : 1,
+    );
   };
   for (const maker of makers) {
     planAccount(run, maker);

@@ -59,9 +59,11 @@ function readJson(path: string, what: string): unknown {
 /** Reads and checks `<dir>/index.json` (the caller checked that it exists). */
 export function readLayout(dir: string): LayoutImage[] {
   const layout = readJson(join(dir, 'oci-layout'), 'oci-layout');
-  if (!isObject(layout) || layout.imageLayoutVersion !== LAYOUT_VERSION) throw new LayoutError(t('oci-layout: imageLayoutVersion is not {version}', { version: LAYOUT_VERSION }));
+  if (!isObject(layout) || layout.imageLayoutVersion !== LAYOUT_VERSION)
+    throw new LayoutError(t('oci-layout: imageLayoutVersion is not {version}', { version: LAYOUT_VERSION }));
   const index = readJson(join(dir, 'index.json'), 'index.json');
-  if (!isObject(index) || index.schemaVersion !== 2 || !Array.isArray(index.manifests)) throw new LayoutError(t('index.json: not an OCI image index (schemaVersion 2 with manifests)'));
+  if (!isObject(index) || index.schemaVersion !== 2 || !Array.isArray(index.manifests))
+    throw new LayoutError(t('index.json: not an OCI image index (schemaVersion 2 with manifests)'));
   if (index.manifests.length === 0) throw new LayoutError(t('index.json: the archive holds no images'));
   const seen = new Set<string>();
   return index.manifests.map((entry: unknown, i: number) => {
@@ -79,7 +81,8 @@ export function readLayout(dir: string): LayoutImage[] {
     }
     if (seen.has(ref)) throw new LayoutError(t('{image} is in the archive twice', { image: JSON.stringify(ref) }), ref);
     seen.add(ref);
-    if (typeof entry.mediaType !== 'string' || !MANIFEST_TYPES.has(entry.mediaType)) throw new LayoutError(t('{image}: unsupported media type {type}', { image: JSON.stringify(ref), type: JSON.stringify(entry.mediaType) }), ref);
+    if (typeof entry.mediaType !== 'string' || !MANIFEST_TYPES.has(entry.mediaType))
+      throw new LayoutError(t('{image}: unsupported media type {type}', { image: JSON.stringify(ref), type: JSON.stringify(entry.mediaType) }), ref);
     const digest = typeof entry.digest === 'string' ? DIGEST.exec(entry.digest) : null;
     if (!digest) throw new LayoutError(t('{image}: the digest is not sha256:<64 hex digits>', { image: JSON.stringify(ref) }), ref);
     let size: number;
@@ -90,7 +93,11 @@ export function readLayout(dir: string): LayoutImage[] {
     } catch {
       throw new LayoutError(t('{image}: its manifest blob {digest} is missing', { image: JSON.stringify(ref), digest: String(entry.digest) }), ref);
     }
-    if (typeof entry.size === 'number' && entry.size !== size) throw new LayoutError(t('{image}: its manifest blob has {size} bytes, index.json says {declared}', { image: JSON.stringify(ref), size, declared: entry.size }), ref);
+    if (typeof entry.size === 'number' && entry.size !== size)
+      throw new LayoutError(
+        t('{image}: its manifest blob has {size} bytes, index.json says {declared}', { image: JSON.stringify(ref), size, declared: entry.size }),
+        ref,
+      );
     return { ref, name, digest: entry.digest as string, mediaType: entry.mediaType };
   });
 }

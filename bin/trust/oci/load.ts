@@ -59,7 +59,8 @@ export async function unpackArchive(archive: string, arch: string): Promise<{ wo
         return false;
       }
     };
-    if (!isDir(layout)) throw new CommandError(t('{archive} has no directory {arch}/ (is it the archive of another architecture?)', { archive, arch }), EXIT.noArchDir);
+    if (!isDir(layout))
+      throw new CommandError(t('{archive} has no directory {arch}/ (is it the archive of another architecture?)', { archive, arch }), EXIT.noArchDir);
     try {
       statSync(join(layout, 'index.json'));
     } catch {
@@ -84,7 +85,10 @@ export function planTransfers(images: LayoutImage[], archivePlatform: string, pr
   return images.map((image) => {
     if (image.name.path[0] !== archivePlatform) {
       throw new CommandError(
-        t('{image}: its prefix is not {platform}/ like the other images of the archive; nothing was pushed', { image: JSON.stringify(image.ref), platform: archivePlatform }),
+        t('{image}: its prefix is not {platform}/ like the other images of the archive; nothing was pushed', {
+          image: JSON.stringify(image.ref),
+          platform: archivePlatform,
+        }),
         EXIT.badImage,
       );
     }
@@ -113,14 +117,20 @@ export async function signerProblems(root: string, policy: ContainersPolicy, tra
   let signerKeys: { gpg?: string[]; sigstore?: ReturnType<typeof parsePublicKeyPem> } = {};
   if (signer.kind === 'gpg') {
     const info = await secretKeysOf(signer.id);
-    if (info.primaries.length === 0) throw new CommandError(t('no secret key {signer} in your GPG keyring; nothing was pushed', { signer: JSON.stringify(signer.id) }), EXIT.usage);
-    if (info.primaries.length > 1) throw new CommandError(t('{signer} matches {count} secret keys; give the fingerprint', { signer: JSON.stringify(signer.id), count: info.primaries.length }), EXIT.usage);
+    if (info.primaries.length === 0)
+      throw new CommandError(t('no secret key {signer} in your GPG keyring; nothing was pushed', { signer: JSON.stringify(signer.id) }), EXIT.usage);
+    if (info.primaries.length > 1)
+      throw new CommandError(
+        t('{signer} matches {count} secret keys; give the fingerprint', { signer: JSON.stringify(signer.id), count: info.primaries.length }),
+        EXIT.usage,
+      );
     signerKeys = { gpg: info.signing };
   } else {
     try {
       signerKeys = { sigstore: parsePublicKeyPem(publicPemOf(decryptSigstorePrivateKey(signer.keyText, Buffer.from(signer.passphrase)))) };
     } catch (error) {
-      if (error instanceof SigstoreKeyError) throw new CommandError(t('{file}: {reason}; nothing was pushed', { file: signer.keyFile, reason: error.message }), EXIT.usage);
+      if (error instanceof SigstoreKeyError)
+        throw new CommandError(t('{file}: {reason}; nothing was pushed', { file: signer.keyFile, reason: error.message }), EXIT.usage);
       throw error;
     }
   }
@@ -171,7 +181,11 @@ export async function signerProblems(root: string, policy: ContainersPolicy, tra
       let ok = false;
       for (const path of paths) if (await matches(path, requirement.type as 'signedBy' | 'sigstoreSigned')) ok = true;
       if (!ok) {
-        problem = t('{destination}: the system policy ({scope}) wants a signature by {keys}, not by your key', { destination, scope: shown, keys: paths.join(', ') || requirement.type });
+        problem = t('{destination}: the system policy ({scope}) wants a signature by {keys}, not by your key', {
+          destination,
+          scope: shown,
+          keys: paths.join(', ') || requirement.type,
+        });
         break;
       }
     }
@@ -197,6 +211,13 @@ export async function pushAndSign(layout: string, arch: string, transfer: Transf
   ];
   const result = signer.passphrase !== undefined ? await runWithSecretFile('skopeo', args, signer.passphrase) : await run('skopeo', args());
   if (result.error || result.status !== 0) {
-    throw new CommandError(t('{image} → {destination}: skopeo copy failed: {reason}', { image: formatName(transfer.image.name), destination: transfer.destination, reason: failure(result) }), EXIT.copy);
+    throw new CommandError(
+      t('{image} → {destination}: skopeo copy failed: {reason}', {
+        image: formatName(transfer.image.name),
+        destination: transfer.destination,
+        reason: failure(result),
+      }),
+      EXIT.copy,
+    );
   }
 }

@@ -51,7 +51,8 @@ export function parseImageName(text: string): ImageName {
     throw new ImageNameError(t('it names the registry host {host}; archive names carry no host', { host: first }));
   }
   for (const component of path) {
-    if (!COMPONENT.test(component)) throw new ImageNameError(t('the component {component} is not a valid repository name', { component: JSON.stringify(component) }));
+    if (!COMPONENT.test(component))
+      throw new ImageNameError(t('the component {component} is not a valid repository name', { component: JSON.stringify(component) }));
   }
   if (!TAG.test(tag)) throw new ImageNameError(t('the tag {tag} is not valid', { tag: JSON.stringify(tag) }));
   if (path.length < 2) throw new ImageNameError(t('it has no platform prefix (<platform>/<name>:<tag>)'));

@@ -31,7 +31,11 @@ export const isTransport = (text: string) => text === '' || TRANSPORT.test(text)
 export function parseArchitectures(text: string): string[] {
   const list = text === 'all' ? [...ARCHITECTURES] : text.split(',');
   for (const arch of list) {
-    if (!isArchitecture(arch)) throw new CommandError(t('Unknown architecture {arch}; allowed: {allowed} or all', { arch: JSON.stringify(arch), allowed: ARCHITECTURES.join(', ') }), SAVE_EXIT.arch);
+    if (!isArchitecture(arch))
+      throw new CommandError(
+        t('Unknown architecture {arch}; allowed: {allowed} or all', { arch: JSON.stringify(arch), allowed: ARCHITECTURES.join(', ') }),
+        SAVE_EXIT.arch,
+      );
   }
   return [...new Set(list)];
 }
@@ -90,13 +94,27 @@ export async function saveImages(input: SaveInput): Promise<string[]> {
         rmSync(staging, { recursive: true, force: true });
         mkdirSync(staging, { mode: 0o700 });
         const steps: string[][] = [
-          ['--override-arch', arch, ...policy, 'copy', '--quiet', '--remove-signatures', ...(input.tlsVerify === false ? ['--src-tls-verify=false'] : []), '--dest-decompress', source, `dir:${staging}`],
+          [
+            '--override-arch',
+            arch,
+            ...policy,
+            'copy',
+            '--quiet',
+            '--remove-signatures',
+            ...(input.tlsVerify === false ? ['--src-tls-verify=false'] : []),
+            '--dest-decompress',
+            source,
+            `dir:${staging}`,
+          ],
           ['--override-arch', arch, ...policy, 'copy', '--quiet', '--dest-oci-accept-uncompressed-layers', `dir:${staging}`, `oci:${layout}:${name}`],
         ];
         for (const args of steps) {
           const result = await run('skopeo', args);
           if (result.error || result.status !== 0) {
-            throw new CommandError(t('{image} ({arch}): skopeo copy from {source} failed: {reason}', { image: name, arch, source, reason: failure(result) }), SAVE_EXIT.copy);
+            throw new CommandError(
+              t('{image} ({arch}): skopeo copy from {source} failed: {reason}', { image: name, arch, source, reason: failure(result) }),
+              SAVE_EXIT.copy,
+            );
           }
         }
       }

@@ -9,11 +9,29 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { CommandError } from '../../lib/command.ts';
-import { parsePolicy, parseRegistriesD, PolicySyntaxError, rejectAllPolicy, serializePolicy, serializeRegistriesD, type ContainersPolicy, type PolicyRequirement } from '../../lib/containers-policy.ts';
+import {
+  parsePolicy,
+  parseRegistriesD,
+  PolicySyntaxError,
+  rejectAllPolicy,
+  serializePolicy,
+  serializeRegistriesD,
+  type ContainersPolicy,
+  type PolicyRequirement,
+} from '../../lib/containers-policy.ts';
 import { translator } from '../../lib/i18n.ts';
 import { atomicWrite } from '../../lib/safe-fs.ts';
 import { CONTAINERS_CONFIG_DIR, PODMAN_DEV_GROUP, PODMAN_GROUP, SIGSTORE_HOST, SIGSTORE_PORT, SIGSTORE_ROOT, SIGSTORE_URL } from '../../lib/names.ts';
-import { BUNDLE_NAME, fingerprintOf, formatFingerprint, KEYS_DIR, MASTER_KEY_FILE, NODE_STATE_FILE, PUBLISHED_POLICY_NAME, type Pin } from '../bundle/format.ts';
+import {
+  BUNDLE_NAME,
+  fingerprintOf,
+  formatFingerprint,
+  KEYS_DIR,
+  MASTER_KEY_FILE,
+  NODE_STATE_FILE,
+  PUBLISHED_POLICY_NAME,
+  type Pin,
+} from '../bundle/format.ts';
 import { fetchTrustBundle, readNodeState, writeNodeState, type FetchedBundle, type NodeTrustState } from '../bundle/node.ts';
 import { installMasterKey, newMasterKey, readMasterKey } from '../bundle/key.ts';
 import { planPublish } from '../bundle/publish.ts';
@@ -125,7 +143,9 @@ function planControl(plan: Plan, root: string): void {
       continue;
     }
     if (controlState(facility) === CONTROL_STATE) continue;
-    plan.change(t('control {facility} {state} (only group podman may map sub-ids)', { facility, state: CONTROL_STATE }), () => setControlState(facility, CONTROL_STATE));
+    plan.change(t('control {facility} {state} (only group podman may map sub-ids)', { facility, state: CONTROL_STATE }), () =>
+      setControlState(facility, CONTROL_STATE),
+    );
   }
 }
 
@@ -151,7 +171,14 @@ function planContainersConfigs(plan: Plan, root: string, policyText: string, cur
   const sigstoreD = sigstoreRegistriesD(parsePolicy(policyText, POLICY_FILE));
   if (sigstoreD) {
     const scopes = Object.keys(sigstoreD.docker ?? {}).join(', ');
-    planManaged(plan, root, SIGSTORE_REGISTRIES_D, serializeRegistriesD(sigstoreD), { prefix: SIGSTORE_REGISTRIES_D_PREFIX }, { now, what: t('sigstore signatures of {scopes} are read from the registry', { scopes }) });
+    planManaged(
+      plan,
+      root,
+      SIGSTORE_REGISTRIES_D,
+      serializeRegistriesD(sigstoreD),
+      { prefix: SIGSTORE_REGISTRIES_D_PREFIX },
+      { now, what: t('sigstore signatures of {scopes} are read from the registry', { scopes }) },
+    );
   }
   warnOtherDefaultDocker(plan, root);
 
@@ -161,13 +188,19 @@ function planContainersConfigs(plan: Plan, root: string, policyText: string, cur
   try {
     confPlan = planRegistriesConf(text, REGISTRIES_CONF);
   } catch (error) {
-    if (error instanceof RegistriesConfError) throw new CommandError(t('refusing to edit {file}: {reason}', { file: REGISTRIES_CONF, reason: error.message }), 1);
+    if (error instanceof RegistriesConfError)
+      throw new CommandError(t('refusing to edit {file}: {reason}', { file: REGISTRIES_CONF, reason: error.message }), 1);
     throw error;
   }
   if (confPlan.change) {
     planManaged(plan, root, REGISTRIES_CONF, confPlan.text, REGISTRIES_CONF_HISTORY, { now, what: t('registry.local over plain HTTP'), current: conf });
   } else if (confPlan.table.insecure !== true) {
-    plan.warn(t('{file}:{line}: registry.local is configured without insecure = true; podman will use HTTPS for it', { file: REGISTRIES_CONF, line: confPlan.table.line }));
+    plan.warn(
+      t('{file}:{line}: registry.local is configured without insecure = true; podman will use HTTPS for ' + 'it', {
+        file: REGISTRIES_CONF,
+        line: confPlan.table.line,
+      }),
+    );
   }
 }
 
@@ -208,7 +241,11 @@ export function nodePin(given: Pin | undefined, previous: NodeTrustState | undef
   const pin = given ?? previous?.pin;
   if (!pin) {
     throw new CommandError(
-      t('this host is a node: the master\'s policy and keys are accepted only when verified. Pass --trust-fingerprint FINGERPRINT (printed by podsec-create-policy on the master) or --trust-sha256 HASH'),
+      t(
+        "this host is a node: the master's policy and keys are accepted only when verified. Pass " +
+          '--trust-fingerprint FINGERPRINT (printed by podsec-create-policy on the master) or ' +
+          '--trust-sha256 HASH',
+      ),
       1,
     );
   }
@@ -220,7 +257,7 @@ function planNodeKeys(plan: Plan, root: string, bundle: FetchedBundle): void {
     if (name === PUBLISHED_POLICY_NAME) continue;
     planFile(plan, root, `${KEYS_DIR}/${name}`, bytes, { mode: 0o644, what: t('public key from the master') });
   }
-  planFile(plan, root, `${KEYS_DIR}/${PUBLISHED_POLICY_NAME}`, bundle.policyText, { mode: 0o644, what: t('the master\'s published policy') });
+  planFile(plan, root, `${KEYS_DIR}/${PUBLISHED_POLICY_NAME}`, bundle.policyText, { mode: 0o644, what: t("the master's published policy") });
   planFile(plan, root, `${KEYS_DIR}/${BUNDLE_NAME}`, bundle.envelope, { mode: 0o644, what: t('the verified trust bundle') });
 }
 
@@ -283,7 +320,9 @@ export async function planCreatePolicy(input: CreatePolicyInput): Promise<Create
     const state: NodeTrustState = { pin: pin!, serial: bundle!.manifest.serial, manifestSha256: bundle!.manifestSha256 };
     const previous = readNodeState(root);
     if (JSON.stringify(previous) !== JSON.stringify(state)) {
-      plan.change(t('remember the accepted trust bundle (serial {serial}) in {file}', { serial: state.serial, file: NODE_STATE_FILE }), () => writeNodeState(root, state));
+      plan.change(t('remember the accepted trust bundle (serial {serial}) in {file}', { serial: state.serial, file: NODE_STATE_FILE }), () =>
+        writeNodeState(root, state),
+      );
     }
     plan.note(t('The trust bundle of {address} (serial {serial}) is verified.', { address, serial: bundle!.manifest.serial }));
   }

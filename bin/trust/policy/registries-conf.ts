@@ -91,7 +91,8 @@ function statements(text: string, file: string): { headers: Statement[]; rootKey
       }
     }
     if (c === '"' || c === "'") {
-      if (text.startsWith(c.repeat(3), i)) throw new RegistriesConfError(file, line, i - lineStart + 1, t('multi-line strings are not supported here; edit this file by hand'));
+      if (text.startsWith(c.repeat(3), i))
+        throw new RegistriesConfError(file, line, i - lineStart + 1, t('multi-line strings are not supported here; edit this file by hand'));
       for (i++; i < text.length && text[i] !== c; i++) if (c === '"' && text[i] === '\\') i++;
       continue;
     }
@@ -123,7 +124,8 @@ function refusal(error: TomlError, text: string, file: string): RegistriesConfEr
   const rest = lineText.slice(error.column - 1);
   const what = error.message.split('\n')[0]!.replace(/^Invalid TOML document: /, '');
   const at = (reason: string, column = error.column) => new RegistriesConfError(file, error.line, column, reason);
-  if (/control characters are not allowed in strings/.test(what)) return at(rest.trim() === '' ? t('unterminated string') : t('a control character in a string'));
+  if (/control characters are not allowed in strings/.test(what))
+    return at(rest.trim() === '' ? t('unterminated string') : t('a control character in a string'));
   if (/redefine/.test(what)) {
     const header = /^\s*\[\[?(.*?)\]/.exec(lineText);
     if (header) return at(t('the table [{name}] is defined twice', { name: plainName(header[1]!).join('.') }), lineText.indexOf('[') + 1);
@@ -187,7 +189,12 @@ export function planRegistriesConf(text: string | undefined, file: string): Regi
   if (text === undefined || text === '') return { change: true, text: REGISTRY_LOCAL_TABLE };
   const conf = scanRegistriesConf(text, file);
   if (conf.v1Line !== undefined) {
-    throw new RegistriesConfError(file, conf.v1Line, 1, t('the file is in the v1 format ([registries.*] tables), which cannot be mixed with a [[registry]] table; convert it to the v2 format first'));
+    throw new RegistriesConfError(
+      file,
+      conf.v1Line,
+      1,
+      t('the file is in the v1 format ([registries.*] tables), which cannot be mixed with a [[registry]] ' + 'table; convert it to the v2 format first'),
+    );
   }
   const table = registryLocalTable(conf);
   if (table) return { change: false, table };

@@ -14,15 +14,7 @@ import { planFile, planParentDir, planDir } from '../file-changes.ts';
 import { requireSigstoreServer } from '../hosts.ts';
 import { type Binding } from '../../lib/hosts.ts';
 import { Plan } from '../../lib/plan.ts';
-import {
-  NGINX_CONF,
-  REGISTRY_CONF,
-  REGISTRY_STORAGE,
-  REGISTRY_UNIT,
-  registryConfig,
-  SIGSTORE_UNIT,
-  sigstoreNginxConfig,
-} from './service-configs.ts';
+import { NGINX_CONF, REGISTRY_CONF, REGISTRY_STORAGE, REGISTRY_UNIT, registryConfig, SIGSTORE_UNIT, sigstoreNginxConfig } from './service-configs.ts';
 import { lastLine, runSync } from '../../lib/proc.ts';
 import { REGISTRY_PORT, SIGSTORE_PORT } from '../../lib/names.ts';
 
@@ -60,7 +52,8 @@ function systemctl(args: string[]): { status: number | null; stdout: string; std
 
 function systemctlOrFail(args: string[]): void {
   const result = systemctl(args);
-  if (result.status !== 0) throw new CommandError(t('systemctl {args} failed: {reason}', { args: args.join(' '), reason: lastLine(result.stderr) || String(result.status) }), 1);
+  if (result.status !== 0)
+    throw new CommandError(t('systemctl {args} failed: {reason}', { args: args.join(' '), reason: lastLine(result.stderr) || String(result.status) }), 1);
 }
 
 const isActive = (unit: string) => systemctl(['is-active', '--quiet', unit]).status === 0;
@@ -91,7 +84,8 @@ async function planUnits(plan: Plan, root: string, binding: Binding, changed: { 
   ];
   if (root !== '/') {
     const present = units.filter((u) => unitExists(root, u.unit) && !offlineEnabled(root, u.unit)).map((u) => u.unit);
-    if (present.length > 0) plan.change(t('enable {units} in {root}', { units: present.join(' '), root }), () => systemctlOrFail([`--root=${root}`, 'enable', ...present]));
+    if (present.length > 0)
+      plan.change(t('enable {units} in {root}', { units: present.join(' '), root }), () => systemctlOrFail([`--root=${root}`, 'enable', ...present]));
     plan.note(t('Under --root the services are not started.'));
     return;
   }
@@ -101,7 +95,9 @@ async function planUnits(plan: Plan, root: string, binding: Binding, changed: { 
   }
   for (const unit of CONFLICTING_UNITS) {
     if (!isActive(unit)) continue;
-    plan.change(t('stop and disable {unit}: it holds a port of the registry or the signature server', { unit }), () => systemctlOrFail(['disable', '--now', unit]));
+    plan.change(t('stop and disable {unit}: it holds a port of the registry or the signature server', { unit }), () =>
+      systemctlOrFail(['disable', '--now', unit]),
+    );
   }
   for (const { unit, port, changed: configChanged } of units) {
     if (!unitExists(root, unit)) throw new CommandError(t('the unit {unit} is not installed; reinstall the podsec package', { unit }), 1);
@@ -112,7 +108,10 @@ async function planUnits(plan: Plan, root: string, binding: Binding, changed: { 
     }
     // A port held by a program we don't manage would make the start fail: refuse before changing anything.
     if (!CONFLICTING_UNITS.some(isActive) && !(await portFree(binding.address, port))) {
-      throw new CommandError(t('port {port} on {address} is used by another program; stop it and run the command again', { port, address: binding.address }), 1);
+      throw new CommandError(
+        t('port {port} on {address} is used by another program; stop it and run the command again', { port, address: binding.address }),
+        1,
+      );
     }
     plan.change(t('enable and start {unit}', { unit }), () => systemctlOrFail(['enable', '--now', unit]));
   }
@@ -131,12 +130,25 @@ export async function planCreateServices(root: string, options: { local?: Set<st
 
   for (const dir of ['/etc', '/etc/podsec', '/etc/podsec/sigstore', '/etc/podsec/registry']) planParentDir(plan, root, dir);
   const before = plan.steps.length;
-  planFile(plan, root, NGINX_CONF, nginxText, { mode: 0o644, what: t('the signature server on {address}:{port}', { address: binding.address, port: SIGSTORE_PORT }) });
+  planFile(plan, root, NGINX_CONF, nginxText, {
+    mode: 0o644,
+    what: t('the signature server on {address}:{port}', { address: binding.address, port: SIGSTORE_PORT }),
+  });
   const sigstoreChanged = plan.steps.length > before;
   const middle = plan.steps.length;
-  planFile(plan, root, REGISTRY_CONF, registryText, { mode: 0o644, what: t('the registry on {address}:{port}', { address: binding.address, port: REGISTRY_PORT }) });
+  planFile(plan, root, REGISTRY_CONF, registryText, {
+    mode: 0o644,
+    what: t('the registry on {address}:{port}', { address: binding.address, port: REGISTRY_PORT }),
+  });
   const registryChanged = plan.steps.length > middle;
-  for (const dir of ['/var', '/var/lib', '/var/lib/containers', '/var/lib/containers/storage', '/var/lib/containers/storage/volumes', '/var/lib/containers/storage/volumes/registry']) {
+  for (const dir of [
+    '/var',
+    '/var/lib',
+    '/var/lib/containers',
+    '/var/lib/containers/storage',
+    '/var/lib/containers/storage/volumes',
+    '/var/lib/containers/storage/volumes/registry',
+  ]) {
     planParentDir(plan, root, dir);
   }
   planDir(plan, root, REGISTRY_STORAGE, { mode: 0o700 });

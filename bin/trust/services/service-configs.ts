@@ -97,5 +97,9 @@ export function registryConfig(params: RegistryParams): string {
     http: { addr: params.addr, headers: { 'X-Content-Type-Options': ['nosniff'] } },
     health: { storagedriver: { enabled: true, interval: '10s', threshold: 3 } },
   };
-  return `# The image registry ${REGISTRY_HOST}:${REGISTRY_PORT} of podsec. Written by podsec-create-services:\n# edits are replaced when it runs again. Started by ${REGISTRY_UNIT}.\n${YAML.stringify(document, { indent: 2, lineWidth: 0 })}`;
+  return (
+    `# The image registry ${REGISTRY_HOST}:${REGISTRY_PORT} of podsec. Written by podsec-create-services:` +
+    `\n# edits are replaced when it runs again. Started by ${REGISTRY_UNIT}.` +
+    `\n${YAML.stringify(document, { indent: 2, lineWidth: 0 })}`
+  );
 }

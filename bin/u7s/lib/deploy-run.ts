@@ -90,7 +90,9 @@ export async function checkRegistry(plan: DeployPlan, images: string[], options:
   if (options.env.U7S_SETAVAILABLEIMAGES !== 'yes') {
     const lines = result.missing.map((m) => `  ${m.image}${m.newest ? t(' (newest: {tag})', { tag: m.newest }) : t(' (no tags)')}`);
     const kube = result.missing.find((m) => /\/kube-[^/]+:/.test(m.image) && m.newest);
-    const hint = kube ? t('export U7S_KUBEVERSION={version}, or U7S_SETAVAILABLEIMAGES=yes to use the newest tags', { version: kube.newest! }) : t('or U7S_SETAVAILABLEIMAGES=yes to use the newest tags');
+    const hint = kube
+      ? t('export U7S_KUBEVERSION={version}, or U7S_SETAVAILABLEIMAGES=yes to use the newest tags', { version: kube.newest! })
+      : t('or U7S_SETAVAILABLEIMAGES=yes to use the newest tags');
     throw new CommandError(`${t('images missing on the registry:')}\n${lines.join('\n')}\n${hint}`);
   }
   const cluster = findKind(plan.documents, 'ClusterConfiguration');
@@ -126,7 +128,8 @@ async function kubernetesDir(options: RunOptions): Promise<void> {
     if (kube.members.includes(account.name)) return;
     const usermod = systemTool('usermod');
     const result = usermod ? await capture(usermod, ['-a', '-G', 'kube', account.name], { cwd: '/' }) : undefined;
-    if (!result || result.code !== 0) throw new CommandError(t('cannot add {user} to the group kube: {reason}', { user: account.name, reason: result?.stderr.trim() ?? 'usermod' }));
+    if (!result || result.code !== 0)
+      throw new CommandError(t('cannot add {user} to the group kube: {reason}', { user: account.name, reason: result?.stderr.trim() ?? 'usermod' }));
     return;
   }
   safeMkdir(path, { mode: 0o755, uid: account.uid, gid: account.gid, root: options.root });
@@ -139,7 +142,15 @@ export async function writeNodeFiles(plan: DeployPlan, options: RunOptions): Pro
   atomicWrite(join(root, U7S_ENV_FILE), formatNodeEnv(plan.settings), files);
   atomicWrite(join(root, plan.configFile), planText(plan), files);
   const subids = planSubids(root, account);
-  if (subids.added.length) say(t('{user}: subordinate ids {start}-{end} added to {files}', { user: account.name, start: subids.start, end: subids.start + subids.count - 1, files: subids.added.map((f) => `/etc/${f}`).join(', ') }));
+  if (subids.added.length)
+    say(
+      t('{user}: subordinate ids {start}-{end} added to {files}', {
+        user: account.name,
+        start: subids.start,
+        end: subids.start + subids.count - 1,
+        files: subids.added.map((f) => `/etc/${f}`).join(', '),
+      }),
+    );
   subids.apply();
   await kubernetesDir(options);
 }
@@ -204,11 +215,15 @@ async function applyFlannel(plan: DeployPlan, options: RunOptions): Promise<void
   const manifest = flannelManifest(plan, options);
   const attempts = 60;
   for (let i = 1; i <= attempts; i++) {
-    const code = await inNamespace(options.account, [SYSTEM_PROGRAMS.kubectl, '--kubeconfig', join(KUBERNETES_DIR, 'admin.conf'), 'apply', '-f', '-'], { input: manifest });
+    const code = await inNamespace(options.account, [SYSTEM_PROGRAMS.kubectl, '--kubeconfig', join(KUBERNETES_DIR, 'admin.conf'), 'apply', '-f', '-'], {
+      input: manifest,
+    });
     if (code === 0) return;
     if (i < attempts) await sleep(5000);
   }
-  throw new CommandError(t('flannel could not be applied in five minutes; apply {file} with kubectl when the API server answers', { file: U7S_FLANNEL_MANIFEST }));
+  throw new CommandError(
+    t('flannel could not be applied in five minutes; apply {file} with kubectl when the API server ' + 'answers', { file: U7S_FLANNEL_MANIFEST }),
+  );
 }
 
 export async function executeDeploy(plan: DeployPlan, images: string[], options: RunOptions): Promise<number> {
@@ -243,7 +258,8 @@ export async function executeDeploy(plan: DeployPlan, images: string[], options:
   if (plan.settings.role === 'control-plane' && !plan.kubeadmArgs.includes('--dry-run')) {
     await kubeconfigs(options);
     if (plan.command === 'init' && plan.settings.cniPlugin === 'flannel') await applyFlannel(plan, options);
-    if (plan.command === 'init' && plan.settings.cniPlugin === 'calico') say(t('U7S_CNI_PLUGIN=calico: apply the Calico manifests of your choice now (the wrapper does not fetch unpinned manifests)'));
+    if (plan.command === 'init' && plan.settings.cniPlugin === 'calico')
+      say(t('U7S_CNI_PLUGIN=calico: apply the Calico manifests of your choice now (the wrapper does not fetch ' + 'unpinned manifests)'));
   }
   await systemSystemctl(['reset-failed', 'u7s.service']);
   const enable = await systemSystemctl(['enable', 'u7s.service']);

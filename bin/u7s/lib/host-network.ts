@@ -52,7 +52,8 @@ export async function readHostNetwork(): Promise<HostNetwork> {
   const ip = systemTool('ip');
   if (!ip) throw new NetworkError(t('ip (iproute2) is not installed'));
   const [addr, route] = await Promise.all([capture(ip, ['-j', '-4', 'addr', 'show']), capture(ip, ['-j', '-4', 'route', 'show', 'default'])]);
-  if (addr.code !== 0 || route.code !== 0) throw new NetworkError(t('cannot read the host addresses: {reason}', { reason: (addr.stderr || route.stderr).trim() }));
+  if (addr.code !== 0 || route.code !== 0)
+    throw new NetworkError(t('cannot read the host addresses: {reason}', { reason: (addr.stderr || route.stderr).trim() }));
   return { addresses: parseAddresses(addr.stdout || '[]'), defaultRoutes: parseDefaultRoutes(route.stdout || '[]') };
 }
 
@@ -87,7 +88,12 @@ export function crossing(network: HostNetwork, cluster: { name: string; cidr: Ci
   for (let i = 0; i < cluster.length; i++) {
     for (let j = i + 1; j < cluster.length; j++) {
       if (overlaps(cluster[i]!.cidr, cluster[j]!.cidr)) {
-        return t('the {a} {cidrA} overlaps the {b} {cidrB}', { a: cluster[i]!.name, cidrA: cluster[i]!.cidr.text, b: cluster[j]!.name, cidrB: cluster[j]!.cidr.text });
+        return t('the {a} {cidrA} overlaps the {b} {cidrB}', {
+          a: cluster[i]!.name,
+          cidrA: cluster[i]!.cidr.text,
+          b: cluster[j]!.name,
+          cidrB: cluster[j]!.cidr.text,
+        });
       }
     }
   }

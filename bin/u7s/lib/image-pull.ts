@@ -70,7 +70,11 @@ export async function pullImages(images: string[], options: PullOptions): Promis
  * kube-proxy and coredns (DaemonSet and schedulable Deployment). Both: the CNI's images.
  */
 export function imagesForRole(role: 'control-plane' | 'worker', kubeadmImages: string[], cniImages: string[]): string[] {
-  const base = (image: string) => image.split('/').at(-1)!.replace(/[:@].*$/, '');
+  const base = (image: string) =>
+    image
+      .split('/')
+      .at(-1)!
+      .replace(/[:@].*$/, '');
   const kubeadm = role === 'control-plane' ? kubeadmImages : kubeadmImages.filter((image) => ['pause', 'kube-proxy', 'coredns'].includes(base(image)));
   return [...new Set([...kubeadm, ...cniImages])];
 }

@@ -86,9 +86,7 @@ export const COREDNS_VERSION = 'v1.11.3';
 /** Per manifest, per document (`<kind>/<metadata.name>`). */
 export const MANIFEST_TEMPLATED_FIELDS = {
   'kube-flannel': {
-    'ConfigMap/kube-flannel-cfg': [
-      { path: 'data[net-conf.json]', value: 'net-conf.json with Network = --pod-network-cidr' },
-    ],
+    'ConfigMap/kube-flannel-cfg': [{ path: 'data[net-conf.json]', value: 'net-conf.json with Network = --pod-network-cidr' }],
     'DaemonSet/kube-flannel-ds': [
       {
         path: 'spec.template.spec.initContainers[0].image',

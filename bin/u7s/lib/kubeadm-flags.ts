@@ -36,32 +36,114 @@ const BOTH: DeployCommand[] = ['init', 'join'];
 
 /** Help texts are msgids; they are translated when shown. */
 export const FLAGS: Record<string, FlagDef> = {
-  'apiserver-advertise-address': { commands: BOTH, check: v.ipv4, valueName: 'IP', description: "address the API server advertises (default: the host's address on the default route's network); also the node address on tap0" },
-  'apiserver-bind-port': { commands: BOTH, check: v.port, valueName: 'PORT', description: 'API server port (default 6443); this port is the one published on the host' },
-  'certificate-key': { commands: BOTH, check: v.certificateKey, valueName: 'KEY', description: 'init: key that encrypts the uploaded control-plane certificates; join: key to download them (with --control-plane)' },
-  config: { commands: BOTH, check: v.absolutePath, valueName: 'FILE', description: 'kubeadm documents merged over the generated ones (their values win); the node settings follow the merged result' },
+  'apiserver-advertise-address': {
+    commands: BOTH,
+    check: v.ipv4,
+    valueName: 'IP',
+    description: "address the API server advertises (default: the host's address on the default route's network); " + 'also the node address on tap0',
+  },
+  'apiserver-bind-port': {
+    commands: BOTH,
+    check: v.port,
+    valueName: 'PORT',
+    description: 'API server port (default 6443); this port is the one published on the host',
+  },
+  'certificate-key': {
+    commands: BOTH,
+    check: v.certificateKey,
+    valueName: 'KEY',
+    description: 'init: key that encrypts the uploaded control-plane certificates; join: key to download them ' + '(with --control-plane)',
+  },
+  config: {
+    commands: BOTH,
+    check: v.absolutePath,
+    valueName: 'FILE',
+    description: 'kubeadm documents merged over the generated ones (their values win); the node settings follow ' + 'the merged result',
+  },
   'dry-run': { boolean: true, commands: BOTH, description: 'passed to kubeadm: change nothing, print what would be done' },
-  'ignore-preflight-errors': { repeatable: true, commands: BOTH, check: (value, what) => v.nameList(value, what), valueName: 'LIST', description: "passed to kubeadm: preflight checks whose errors become warnings ('all' for all)" },
+  'ignore-preflight-errors': {
+    repeatable: true,
+    commands: BOTH,
+    check: (value, what) => v.nameList(value, what),
+    valueName: 'LIST',
+    description: "passed to kubeadm: preflight checks whose errors become warnings ('all' for all)",
+  },
   'node-name': { commands: BOTH, check: v.dnsSubdomain, valueName: 'NAME', description: 'node name (default: the host name)' },
-  patches: { commands: BOTH, check: v.absolutePath, valueName: 'DIR', description: 'passed to kubeadm: directory of patches for the generated manifests (readable by u7s-admin)' },
-  'skip-phases': { commands: BOTH, check: (value, what) => v.nameList(value, what), valueName: 'LIST', description: 'kubeadm phases to skip (skipPhases of the init or join document)' },
-  token: { commands: BOTH, check: v.bootstrapToken, valueName: 'TOKEN', description: 'init: the bootstrap token to create; join: the token for discovery and TLS bootstrap' },
-  'control-plane-endpoint': { commands: ['init'], check: v.endpoint, valueName: 'HOST:PORT', description: 'shared endpoint of the control plane, e.g. a load balancer (default: advertise address and bind port)' },
-  'cert-dir': { commands: ['init'], check: v.absolutePath, valueName: 'DIR', description: 'where the certificates are kept (certificatesDir; default /etc/kubernetes/pki)' },
-  'feature-gates': { commands: ['init'], check: v.featureGates, valueName: 'LIST', description: "kubeadm feature gates, Name=true|false,... (featureGates)" },
-  'image-repository': { commands: ['init'], check: v.imageRepository, valueName: 'REPOSITORY', description: 'registry and path of the control-plane images (default from U7S_REGISTRY and the platform)' },
-  'kubernetes-version': { commands: ['init'], check: v.kubeVersion, valueName: 'VERSION', description: 'Kubernetes version v1.MINOR.PATCH (default: U7S_KUBEVERSION, else the installed kubeadm)' },
-  'pod-network-cidr': { commands: ['init'], check: v.parseCidr, valueName: 'CIDR', description: 'pod network (default 10.244.0.0/16; 192.168.0.0/16 with calico); also flannel\'s Network' },
+  patches: {
+    commands: BOTH,
+    check: v.absolutePath,
+    valueName: 'DIR',
+    description: 'passed to kubeadm: directory of patches for the generated manifests (readable by u7s-admin)',
+  },
+  'skip-phases': {
+    commands: BOTH,
+    check: (value, what) => v.nameList(value, what),
+    valueName: 'LIST',
+    description: 'kubeadm phases to skip (skipPhases of the init or join document)',
+  },
+  token: {
+    commands: BOTH,
+    check: v.bootstrapToken,
+    valueName: 'TOKEN',
+    description: 'init: the bootstrap token to create; join: the token for discovery and TLS bootstrap',
+  },
+  'control-plane-endpoint': {
+    commands: ['init'],
+    check: v.endpoint,
+    valueName: 'HOST:PORT',
+    description: 'shared endpoint of the control plane, e.g. a load balancer (default: advertise address and bind ' + 'port)',
+  },
+  'cert-dir': {
+    commands: ['init'],
+    check: v.absolutePath,
+    valueName: 'DIR',
+    description: 'where the certificates are kept (certificatesDir; default /etc/kubernetes/pki)',
+  },
+  'feature-gates': { commands: ['init'], check: v.featureGates, valueName: 'LIST', description: 'kubeadm feature gates, Name=true|false,... (featureGates)' },
+  'image-repository': {
+    commands: ['init'],
+    check: v.imageRepository,
+    valueName: 'REPOSITORY',
+    description: 'registry and path of the control-plane images (default from U7S_REGISTRY and the platform)',
+  },
+  'kubernetes-version': {
+    commands: ['init'],
+    check: v.kubeVersion,
+    valueName: 'VERSION',
+    description: 'Kubernetes version v1.MINOR.PATCH (default: U7S_KUBEVERSION, else the installed kubeadm)',
+  },
+  'pod-network-cidr': {
+    commands: ['init'],
+    check: v.parseCidr,
+    valueName: 'CIDR',
+    description: "pod network (default 10.244.0.0/16; 192.168.0.0/16 with calico); also flannel's Network",
+  },
   'service-cidr': { commands: ['init'], check: v.parseCidr, valueName: 'CIDR', description: 'service network (default 10.96.0.0/12)' },
   'service-dns-domain': { commands: ['init'], check: v.dnsSubdomain, valueName: 'DOMAIN', description: 'cluster DNS domain (default cluster.local)' },
   'skip-certificate-key-print': { boolean: true, commands: ['init'], description: 'passed to kubeadm: do not print the certificate key' },
   'skip-token-print': { boolean: true, commands: ['init'], description: 'passed to kubeadm: do not print the token' },
-  'token-ttl': { commands: ['init'], check: v.duration, valueName: 'DURATION', description: 'lifetime of the bootstrap token, e.g. 24h0m0s (0: never expires)' },
+  'token-ttl': {
+    commands: ['init'],
+    check: v.duration,
+    valueName: 'DURATION',
+    description: 'lifetime of the bootstrap token, e.g. 24h0m0s (0: never expires)',
+  },
   'upload-certs': { boolean: true, commands: ['init'], description: 'upload the control-plane certificates (always done on init, so that masters can join)' },
   'control-plane': { boolean: true, commands: ['join'], description: 'join as a control-plane node (with --certificate-key)' },
-  'discovery-file': { commands: ['join'], check: v.absolutePath, valueName: 'FILE', description: 'kubeconfig for file-based discovery instead of a token (readable by u7s-admin)' },
+  'discovery-file': {
+    commands: ['join'],
+    check: v.absolutePath,
+    valueName: 'FILE',
+    description: 'kubeconfig for file-based discovery instead of a token (readable by u7s-admin)',
+  },
   'discovery-token': { commands: ['join'], check: v.bootstrapToken, valueName: 'TOKEN', description: 'token for discovery only' },
-  'discovery-token-ca-cert-hash': { repeatable: true, commands: ['join'], check: v.caCertHash, valueName: 'sha256:HASH', description: 'hash of the cluster CA public key; may be repeated' },
+  'discovery-token-ca-cert-hash': {
+    repeatable: true,
+    commands: ['join'],
+    check: v.caCertHash,
+    valueName: 'sha256:HASH',
+    description: 'hash of the cluster CA public key; may be repeated',
+  },
   'discovery-token-unsafe-skip-ca-verification': { boolean: true, commands: ['join'], description: 'join without checking the CA hash (unsafe)' },
   'tls-bootstrap-token': { commands: ['join'], check: v.bootstrapToken, valueName: 'TOKEN', description: 'token for the TLS bootstrap only' },
   v: { commands: BOTH, check: v.verbosity, valueName: 'N', description: 'log level of kubeadm (passed on)' },
@@ -100,13 +182,15 @@ export function parseDeployArgs(command: DeployCommand, argv: string[]): ParsedF
     let name = eq >= 0 ? body.slice(0, eq) : body;
     if (!arg.startsWith('--')) {
       // Single-dash: -v N, -v=N, -h; nothing else.
-      if (name !== 'v' && name !== 'h') throw new FlagError(t('unknown flag {flag} for kubeadm {command}; see kubeadm {command} --help', { flag: arg, command }));
+      if (name !== 'v' && name !== 'h')
+        throw new FlagError(t('unknown flag {flag} for kubeadm {command}; see kubeadm {command} --help', { flag: arg, command }));
       if (name === 'h') name = 'help';
     }
     if (REFUSED[name]) throw new FlagError(t('--{flag} is not supported by the u7s wrapper: {reason}', { flag: name, reason: t(REFUSED[name]!.description) }));
     const def = FLAGS[name];
     if (!def) throw new FlagError(t('unknown flag {flag} for kubeadm {command}; see kubeadm {command} --help', { flag: `--${name}`, command }));
-    if (!def.commands.includes(command)) throw new FlagError(t('--{flag} is a flag of kubeadm {other}, not of kubeadm {command}', { flag: name, other: def.commands[0]!, command }));
+    if (!def.commands.includes(command))
+      throw new FlagError(t('--{flag} is a flag of kubeadm {other}, not of kubeadm {command}', { flag: name, other: def.commands[0]!, command }));
     let value: string;
     if (def.boolean) {
       if (eq >= 0) {

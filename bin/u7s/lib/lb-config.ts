@@ -45,7 +45,7 @@ export function renderHaproxy(options: HaproxyOptions): string {
   const verify = options.caFile ? `verify required ca-file ${v.absolutePath(options.caFile, '--ca-file')}` : 'verify none';
   return [
     '# podsec-u7s-loadbalancer: haproxy in front of the Kubernetes API servers of a u7s cluster.',
-    '# TCP passthrough (clients see the API servers\' certificates); a server is used while its',
+    "# TCP passthrough (clients see the API servers' certificates); a server is used while its",
     '# /healthz answers 200 over HTTPS. Clients use --control-plane-endpoint <this host>:<port>.',
     'global',
     '    log /dev/log local0',
@@ -92,11 +92,15 @@ export function renderKeepalived(options: KeepalivedOptions): string {
   if (!match || Number(match[2]) > 32) throw new v.ValueError(t('--vip: {value} is not ADDRESS/PREFIX', { value: v.shown(options.vip) }));
   v.ipv4(match[1]!, '--vip');
   v.interfaceName(options.interface, '--interface');
-  if (options.state !== 'MASTER' && options.state !== 'BACKUP') throw new v.ValueError(t('--state: {value} is not MASTER or BACKUP', { value: v.shown(options.state) }));
-  if (!Number.isInteger(options.priority) || options.priority < 1 || options.priority > 254) throw new v.ValueError(t('--priority: {value} is not 1-254', { value: String(options.priority) }));
-  if (!Number.isInteger(options.routerId) || options.routerId < 1 || options.routerId > 255) throw new v.ValueError(t('--router-id: {value} is not 1-255', { value: String(options.routerId) }));
+  if (options.state !== 'MASTER' && options.state !== 'BACKUP')
+    throw new v.ValueError(t('--state: {value} is not MASTER or BACKUP', { value: v.shown(options.state) }));
+  if (!Number.isInteger(options.priority) || options.priority < 1 || options.priority > 254)
+    throw new v.ValueError(t('--priority: {value} is not 1-254', { value: String(options.priority) }));
+  if (!Number.isInteger(options.routerId) || options.routerId < 1 || options.routerId > 255)
+    throw new v.ValueError(t('--router-id: {value} is not 1-255', { value: String(options.routerId) }));
   if (options.authPass !== undefined && !/^[A-Za-z0-9]{1,8}$/.test(options.authPass)) throw new v.ValueError(t('--auth-pass: 1 to 8 letters and digits'));
-  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(options.process)) throw new v.ValueError(t('--process: {value} is not a process name', { value: v.shown(options.process) }));
+  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(options.process))
+    throw new v.ValueError(t('--process: {value} is not a process name', { value: v.shown(options.process) }));
   const auth = options.authPass ? ['    authentication {', '        auth_type PASS', `        auth_pass ${options.authPass}`, '    }'] : [];
   return [
     '# podsec-u7s-loadbalancer: keepalived keeps the API endpoint address on a host whose haproxy runs.',

@@ -120,7 +120,8 @@ export function nodeSettings(values: Map<string, string>, file: string): NodeSet
     throw new v.ValueError(t('{what}: {value} is not initMaster, master or empty', { what: what('U7S_CONTROLPLANE'), value: v.shown(controlPlane) }));
   }
   const cni = get('U7S_CNI_PLUGIN', 'flannel');
-  if (cni !== 'flannel' && cni !== 'calico') throw new v.ValueError(t('{what}: {value} is not flannel or calico', { what: what('U7S_CNI_PLUGIN'), value: v.shown(cni) }));
+  if (cni !== 'flannel' && cni !== 'calico')
+    throw new v.ValueError(t('{what}: {value} is not flannel or calico', { what: what('U7S_CNI_PLUGIN'), value: v.shown(cni) }));
   const uid = get('U7S_UID', '0');
   if (!/^\d+$/.test(uid)) throw new v.ValueError(t('{what}: {value} is not a user id', { what: what('U7S_UID'), value: v.shown(uid) }));
   const optional = (key: keyof typeof KEYS, check: (value: string, w: string) => unknown, fallback = '') => {

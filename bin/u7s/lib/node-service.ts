@@ -33,7 +33,8 @@ export async function ensureUserManager(account: Account): Promise<void> {
   const linger = await capture(loginctl, ['enable-linger', account.name], { timeoutMs: 30_000, cwd: '/' });
   if (linger.code !== 0) throw new CommandError(t('cannot enable lingering for {user}: {reason}', { user: account.name, reason: brief(linger.stderr) }));
   const started = await systemSystemctl(['start', `user@${account.uid}.service`], 120_000);
-  if (started.code !== 0) throw new CommandError(t('the user manager of {user} did not start: {reason}', { user: account.name, reason: brief(started.stderr) }));
+  if (started.code !== 0)
+    throw new CommandError(t('the user manager of {user} did not start: {reason}', { user: account.name, reason: brief(started.stderr) }));
 }
 
 export async function userManagerActive(account: Account): Promise<boolean> {
@@ -60,5 +61,6 @@ export async function startUnits(account: Account, units: string[], verb = 'star
 export async function stopUnits(account: Account, units: string[]): Promise<void> {
   if (!(await userManagerActive(account))) return;
   const result = await userSystemctl(account, ['stop', ...units], 180_000);
-  if (result.code !== 0) throw new CommandError(t('{units} of {user} did not stop: {reason}', { units: units.join(' '), user: account.name, reason: brief(result.stderr) }));
+  if (result.code !== 0)
+    throw new CommandError(t('{units} of {user} did not stop: {reason}', { units: units.join(' '), user: account.name, reason: brief(result.stderr) }));
 }

@@ -80,7 +80,12 @@ export async function nodeStatus(account: Account, root = '/'): Promise<NodeStat
   if (await userManagerActive(account)) {
     shown = parseShow((await userSystemctl(account, ['show', '--timestamp=utc', ...properties, ...NODE_UNITS], 30_000)).stdout);
   }
-  const units = NODE_UNITS.map((unit) => unitStatus(unit, shown.find((s) => s.Id === unit)));
+  const units = NODE_UNITS.map((unit) =>
+    unitStatus(
+      unit,
+      shown.find((s) => s.Id === unit),
+    ),
+  );
   return {
     user: account.name,
     uid: account.uid,

@@ -30,7 +30,20 @@ export function hostServiceRoutes(address: string, ports: number[], gateway: str
   const commands: string[][] = [['route', 'replace', `${address}/32`, 'via', gateway, 'dev', 'tap0', 'onlink', 'table', String(HOST_SERVICES_TABLE)]];
   for (const port of ports) {
     if (!has(SERVICE_RULE_PREF, `dport ${port} `)) {
-      commands.push(['rule', 'add', 'pref', String(SERVICE_RULE_PREF), 'to', `${address}/32`, 'ipproto', 'tcp', 'dport', String(port), 'table', String(HOST_SERVICES_TABLE)]);
+      commands.push([
+        'rule',
+        'add',
+        'pref',
+        String(SERVICE_RULE_PREF),
+        'to',
+        `${address}/32`,
+        'ipproto',
+        'tcp',
+        'dport',
+        String(port),
+        'table',
+        String(HOST_SERVICES_TABLE),
+      ]);
     }
   }
   if (!has(LOCAL_RULE_PREF, 'lookup local')) commands.push(['rule', 'add', 'pref', String(LOCAL_RULE_PREF), 'lookup', 'local']);

@@ -10,7 +10,12 @@ import type { KubeVersion } from './values.ts';
 
 const t = translator('podsec-k8s');
 
-export const packagesFor = (minor: number) => [`kubernetes1.${minor}-kubeadm`, `kubernetes1.${minor}-kubelet`, `kubernetes1.${minor}-crio`, `cri-tools1.${minor}`];
+export const packagesFor = (minor: number) => [
+  `kubernetes1.${minor}-kubeadm`,
+  `kubernetes1.${minor}-kubelet`,
+  `kubernetes1.${minor}-crio`,
+  `cri-tools1.${minor}`,
+];
 
 /** Minors that have a kubeadm package, newest first, from `apt-cache pkgnames kubernetes1` output. */
 export function availableMinors(pkgnames: string): number[] {
@@ -32,7 +37,12 @@ export async function installKubernetes(wanted: KubeVersion | undefined, minMino
   const minors = availableMinors(names.stdout).filter((m) => m >= minMinor);
   const minor = wanted ? wanted.minor : minors[0];
   if (minor === undefined || !minors.includes(minor)) {
-    throw new CommandError(t('no kubernetes1.{minor}-kubeadm package in the apt sources (available: {available})', { minor: minor ?? '?', available: minors.map((m) => `1.${m}`).join(', ') || '-' }));
+    throw new CommandError(
+      t('no kubernetes1.{minor}-kubeadm package in the apt sources (available: {available})', {
+        minor: minor ?? '?',
+        available: minors.map((m) => `1.${m}`).join(', ') || '-',
+      }),
+    );
   }
   process.stderr.write(t('Installing Kubernetes 1.{minor}: {packages}', { minor, packages: packagesFor(minor).join(' ') }) + '\n');
   const code = await stand(aptGet, ['install', '-y', '-q', ...packagesFor(minor)], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });

@@ -103,7 +103,18 @@ export const PRIVATE_DIRS = ['/var/lib/kubelet', '/var/lib/cni', '/var/log', '/v
 export const privateSource = (layout: UserLayout, target: string) => join(layout.dataDir, target.replaceAll('/', '_'));
 
 /** Copy-up symlinks the namespace replaces by private directories (as upstream). */
-export const PRIVATE_RUN_ENTRIES = ['/run/xtables.lock', '/run/netns', '/run/runc', '/run/crun', '/run/flannel', '/run/containerd', '/run/containers', '/run/crio', '/etc/containerd', '/etc/crio'];
+export const PRIVATE_RUN_ENTRIES = [
+  '/run/xtables.lock',
+  '/run/netns',
+  '/run/runc',
+  '/run/crun',
+  '/run/flannel',
+  '/run/containerd',
+  '/run/containers',
+  '/run/crio',
+  '/etc/containerd',
+  '/etc/crio',
+];
 
 /** Host directories with CNI plugins, ALT's first. */
 export const CNI_PLUGIN_DIRS = ['/usr/libexec/cni', '/usr/lib/cni'];

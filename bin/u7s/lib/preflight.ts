@@ -112,7 +112,11 @@ function findTool(probe: Probe, name: string): string | undefined {
 function modulesWanted(probe: Probe): string[] {
   for (const path of ['/etc/modules-load.d/u7s.conf', ...U7S_MODULES_LOAD]) {
     const text = probe.readFile(path);
-    if (text !== undefined) return text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+    if (text !== undefined)
+      return text
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((l) => l && !l.startsWith('#'));
   }
   return ['tun', 'br_netfilter', 'veth', 'vxlan', 'ip_tables', 'iptable_nat', 'overlay'];
 }
@@ -126,7 +130,8 @@ export interface PreflightOptions {
 
 export async function runChecks(probe: Probe, options: PreflightOptions): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
-  const add = (id: string, ok: boolean, detail: string, fix: string, status: Status = 'fail') => results.push(ok ? { id, status: 'ok', detail } : { id, status, detail, fix });
+  const add = (id: string, ok: boolean, detail: string, fix: string, status: Status = 'fail') =>
+    results.push(ok ? { id, status: 'ok', detail } : { id, status, detail, fix });
 
   const kernel = probe.kernelRelease();
   add('kernel', versionAtLeast(kernel, MIN_KERNEL), t('kernel {release}', { release: kernel }), t('boot a kernel 5.15 or newer (ALT: update-kernel)'));
@@ -136,7 +141,9 @@ export async function runChecks(probe: Probe, options: PreflightOptions): Promis
   add(
     'cgroup-v2',
     cgroup2,
-    cgroup2 ? t('/sys/fs/cgroup is cgroup v2') : t('/sys/fs/cgroup is not cgroup v2 (hybrid or v1): pods will run without QoS cgroups and their resource limits will not be enforced'),
+    cgroup2
+      ? t('/sys/fs/cgroup is cgroup v2')
+      : t('/sys/fs/cgroup is not cgroup v2 (hybrid or v1): pods will run without QoS cgroups and their ' + 'resource limits will not be enforced'),
     t('boot with systemd.unified_cgroup_hierarchy=1 (and without cgroup_no_v1 overrides)'),
     'warn',
   );
@@ -147,56 +154,128 @@ export async function runChecks(probe: Probe, options: PreflightOptions): Promis
   } catch {
     account = undefined;
   }
-  add('user', account !== undefined, account ? t('{user} has uid {uid}', { user: options.user, uid: account.uid }) : t('no user {user}', { user: options.user }), t('install podsec-k8s (its %pre creates u7s-admin)'));
+  add(
+    'user',
+    account !== undefined,
+    account ? t('{user} has uid {uid}', { user: options.user, uid: account.uid }) : t('no user {user}', { user: options.user }),
+    t('install podsec-k8s (its %pre creates u7s-admin)'),
+  );
 
   if (account) {
     const lingering = probe.exists(`/var/lib/systemd/linger/${account.name}`);
-    add('linger', lingering, lingering ? t('lingering is enabled for {user}', { user: account.name }) : t('lingering is not enabled for {user}', { user: account.name }), t('loginctl enable-linger {user} (kubeadm init/join and u7s.service do it)', { user: account.name }), 'warn');
+    add(
+      'linger',
+      lingering,
+      lingering ? t('lingering is enabled for {user}', { user: account.name }) : t('lingering is not enabled for {user}', { user: account.name }),
+      t('loginctl enable-linger {user} (kubeadm init/join and u7s.service do it)', { user: account.name }),
+      'warn',
+    );
 
     for (const kind of ['subuid', 'subgid']) {
       const ranges = rangesOf(parseSubid(probe.readFile(`/etc/${kind}`) ?? ''), account);
       const count = ranges.reduce((n, r) => n + r.count, 0);
-      add(kind, count >= 65536, t('{count} subordinate ids in /etc/{kind}', { count, kind }), t('kubeadm init/join adds a range; by hand: usermod --add-{kind}s 200000-265535 {user}', { kind, user: account.name }));
+      add(
+        kind,
+        count >= 65536,
+        t('{count} subordinate ids in /etc/{kind}', { count, kind }),
+        t('kubeadm init/join adds a range; by hand: usermod --add-{kind}s 200000-265535 {user}', { kind, user: account.name }),
+      );
     }
 
     const controllersFile = `/sys/fs/cgroup/user.slice/user-${account.uid}.slice/user@${account.uid}.service/cgroup.controllers`;
     const controllers = (probe.readFile(controllersFile) ?? '').split(/\s+/).filter(Boolean);
     const missing = REQUIRED_CONTROLLERS.filter((c) => !controllers.includes(c));
     if (!cgroup2) add('delegation', false, t('no cgroup v2, nothing can be delegated'), t('fix cgroup v2 first'), 'warn');
-    else if (!controllers.length) add('delegation', false, t("{user}'s user manager is not running ({file} missing)", { user: account.name, file: controllersFile }), t('systemctl start u7s.service (or loginctl enable-linger {user}), then check again', { user: account.name }), 'warn');
-    else add('delegation', missing.length === 0, t('delegated to {user}: {controllers}', { user: account.name, controllers: controllers.join(' ') }), t('missing {controllers}: install podsec-k8s (user@.service.d/delegate.conf) and systemctl daemon-reload; restart the user manager', { controllers: missing.join(' ') }));
+    else if (!controllers.length)
+      add(
+        'delegation',
+        false,
+        t("{user}'s user manager is not running ({file} missing)", { user: account.name, file: controllersFile }),
+        t('systemctl start u7s.service (or loginctl enable-linger {user}), then check again', { user: account.name }),
+        'warn',
+      );
+    else
+      add(
+        'delegation',
+        missing.length === 0,
+        t('delegated to {user}: {controllers}', { user: account.name, controllers: controllers.join(' ') }),
+        t('missing {controllers}: install podsec-k8s (user@.service.d/delegate.conf) and systemctl ' + 'daemon-reload; restart the user manager', {
+          controllers: missing.join(' '),
+        }),
+      );
   }
 
   const userns = probe.readFile('/proc/sys/user/max_user_namespaces')?.trim();
-  add('user-namespaces', userns !== undefined && Number(userns) > 0, t('user.max_user_namespaces = {value}', { value: userns ?? '?' }), t('sysctl -w user.max_user_namespaces=28633 (and in /etc/sysctl.d)'));
+  add(
+    'user-namespaces',
+    userns !== undefined && Number(userns) > 0,
+    t('user.max_user_namespaces = {value}', { value: userns ?? '?' }),
+    t('sysctl -w user.max_user_namespaces=28633 (and in /etc/sysctl.d)'),
+  );
   const clone = probe.readFile('/proc/sys/kernel/unprivileged_userns_clone')?.trim();
-  if (clone !== undefined) add('unprivileged-userns', clone === '1', t('kernel.unprivileged_userns_clone = {value}', { value: clone }), t('sysctl -w kernel.unprivileged_userns_clone=1 (and in /etc/sysctl.d)'));
+  if (clone !== undefined)
+    add(
+      'unprivileged-userns',
+      clone === '1',
+      t('kernel.unprivileged_userns_clone = {value}', { value: clone }),
+      t('sysctl -w kernel.unprivileged_userns_clone=1 (and in /etc/sysctl.d)'),
+    );
 
   const tun = probe.stat('/dev/net/tun');
-  add('dev-net-tun', tun !== undefined && (tun.mode & 0o006) === 0o006, tun ? t('/dev/net/tun mode {mode}', { mode: (tun.mode & 0o777).toString(8) }) : t('/dev/net/tun is missing'), t('modprobe tun; the device must be 0666 (udev does it on a normal boot)'));
+  add(
+    'dev-net-tun',
+    tun !== undefined && (tun.mode & 0o006) === 0o006,
+    tun ? t('/dev/net/tun mode {mode}', { mode: (tun.mode & 0o777).toString(8) }) : t('/dev/net/tun is missing'),
+    t('modprobe tun; the device must be 0666 (udev does it on a normal boot)'),
+  );
 
   for (const tool of REQUIRED_TOOLS) {
     const path = findTool(probe, tool);
-    add(`tool-${tool}`, path !== undefined, path ? t('{tool}: {path}', { tool, path }) : t('{tool} is not installed', { tool }), t('install the package that provides {tool} (podsec-k8s requires rootlesskit, slirp4netns, crun; util-linux, iproute2, shadow-submap)', { tool }));
+    add(
+      `tool-${tool}`,
+      path !== undefined,
+      path ? t('{tool}: {path}', { tool, path }) : t('{tool} is not installed', { tool }),
+      t('install the package that provides {tool} (podsec-k8s requires rootlesskit, slirp4netns, crun; ' + 'util-linux, iproute2, shadow-submap)', { tool }),
+    );
     if (path && (tool === 'newuidmap' || tool === 'newgidmap')) {
       const st = probe.stat(path);
       const usable = st !== undefined && st.uid === 0 && (st.mode & 0o4000) !== 0 && (st.mode & 0o001) !== 0;
-      add(`${tool}-setuid`, usable, st ? t('{path} mode {mode}', { path, mode: (st.mode & 0o7777).toString(8) }) : path, t('{tool} must be setuid root and executable by u7s-admin (ALT: control {tool} public)', { tool }));
+      add(
+        `${tool}-setuid`,
+        usable,
+        st ? t('{path} mode {mode}', { path, mode: (st.mode & 0o7777).toString(8) }) : path,
+        t('{tool} must be setuid root and executable by u7s-admin (ALT: control {tool} public)', { tool }),
+      );
     }
   }
 
   if (probe.exists(SYSTEM_PROGRAMS.crio)) {
     const pinns = probe.exists(PINNS);
-    add('tool-pinns', pinns, pinns ? t('{tool}: {path}', { tool: 'pinns', path: PINNS }) : t('{path} is missing: CRI-O cannot start without it', { path: PINNS }), t("install CRI-O's pinns at {path} (ALT's cri-o package has it)", { path: PINNS }));
+    add(
+      'tool-pinns',
+      pinns,
+      pinns ? t('{tool}: {path}', { tool: 'pinns', path: PINNS }) : t('{path} is missing: CRI-O cannot start without it', { path: PINNS }),
+      t("install CRI-O's pinns at {path} (ALT's cri-o package has it)", { path: PINNS }),
+    );
   }
 
   const missingModules = modulesWanted(probe).filter((m) => !probe.moduleLoaded(m));
-  add('kernel-modules', missingModules.length === 0, missingModules.length ? t('not loaded: {modules}', { modules: missingModules.join(' ') }) : t('all modules of u7s.conf are loaded'), t('systemctl restart systemd-modules-load (or modprobe {modules})', { modules: missingModules.join(' ') }));
+  add(
+    'kernel-modules',
+    missingModules.length === 0,
+    missingModules.length ? t('not loaded: {modules}', { modules: missingModules.join(' ') }) : t('all modules of u7s.conf are loaded'),
+    t('systemctl restart systemd-modules-load (or modprobe {modules})', { modules: missingModules.join(' ') }),
+  );
 
   if (options.ports) {
     for (const forward of rolePorts(options.role)) {
       const free = await probe.portFree(forward.proto, forward.parentPort);
-      add(`port-${forward.parentPort}-${forward.proto}`, free, free ? t('{port} is free', { port: portText(forward) }) : t('{port} is in use', { port: portText(forward) }), t("stop what listens on it (ss -lnp 'sport = :{port}'); the node publishes it", { port: forward.parentPort }));
+      add(
+        `port-${forward.parentPort}-${forward.proto}`,
+        free,
+        free ? t('{port} is free', { port: portText(forward) }) : t('{port} is in use', { port: portText(forward) }),
+        t("stop what listens on it (ss -lnp 'sport = :{port}'); the node publishes it", { port: forward.parentPort }),
+      );
     }
   }
   return results;

@@ -86,7 +86,13 @@ export interface FetchOptions {
 
 export function httpFetch(options: FetchOptions = {}): Fetch {
   return async (url) => {
-    const { status, body } = await httpGet(url, { timeoutMs: options.timeoutMs ?? 20_000, maxBytes: 4_000_000, accept: 'application/json', ca: options.ca, lookup: options.lookup });
+    const { status, body } = await httpGet(url, {
+      timeoutMs: options.timeoutMs ?? 20_000,
+      maxBytes: 4_000_000,
+      accept: 'application/json',
+      ca: options.ca,
+      lookup: options.lookup,
+    });
     return { status, body: body.toString('utf8') };
   };
 }
@@ -100,7 +106,8 @@ export async function listTags(fetch: Fetch, image: ImageRef): Promise<string[]>
     throw new ValueError(t('cannot list the tags of {image}: {reason}', { image: `${image.registryHost}/${image.name}`, reason: (error as Error).message }));
   }
   if (answer.status === 404) return [];
-  if (answer.status !== 200) throw new ValueError(t('cannot list the tags of {image}: HTTP {status}', { image: `${image.registryHost}/${image.name}`, status: answer.status }));
+  if (answer.status !== 200)
+    throw new ValueError(t('cannot list the tags of {image}: HTTP {status}', { image: `${image.registryHost}/${image.name}`, status: answer.status }));
   let tags: unknown;
   try {
     tags = (JSON.parse(answer.body) as { tags?: unknown }).tags;
@@ -127,7 +134,11 @@ export function compareTags(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-export const newestTag = (tags: string[], prefix = '') => tags.filter((tag) => tag.startsWith(prefix)).sort(compareTags).at(-1);
+export const newestTag = (tags: string[], prefix = '') =>
+  tags
+    .filter((tag) => tag.startsWith(prefix))
+    .sort(compareTags)
+    .at(-1);
 
 /** Newest released Kubernetes patch of a minor among tags (v1.26.x, no pre-releases). */
 export function newestPatch(tags: string[], minor: KubeVersion): string | undefined {

@@ -108,7 +108,8 @@ export function endpoint(value: string, what: string): { host: string; port: num
 
 /** kubeadm bootstrap token: [a-z0-9]{6}.[a-z0-9]{16}. */
 export function bootstrapToken(value: string, what: string): string {
-  if (!/^[a-z0-9]{6}\.[a-z0-9]{16}$/.test(value)) fail(t('{what}: {value} is not a bootstrap token (6 and 16 characters a-z0-9, joined by a dot)', { what, value: shown(value) }));
+  if (!/^[a-z0-9]{6}\.[a-z0-9]{16}$/.test(value))
+    fail(t('{what}: {value} is not a bootstrap token (6 and 16 characters a-z0-9, joined by a dot)', { what, value: shown(value) }));
   return value;
 }
 
@@ -202,7 +203,8 @@ export function verbosity(value: string, what: string): number {
 
 /** An image path and tag without the registry: c10f/pause:3.9. */
 export function imagePathTag(value: string, what: string): string {
-  if (!/^[a-z0-9]+([._/-][a-z0-9]+)*:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(value)) fail(t('{what}: {value} is not an image path with a tag', { what, value: shown(value) }));
+  if (!/^[a-z0-9]+([._/-][a-z0-9]+)*:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(value))
+    fail(t('{what}: {value} is not an image path with a tag', { what, value: shown(value) }));
   return value;
 }
 

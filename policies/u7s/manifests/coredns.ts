@@ -108,9 +108,7 @@ export default [
             },
           ],
           dnsPolicy: 'Default',
-          volumes: [
-            { name: 'config-volume', configMap: { name, items: [{ key: 'Corefile', path: 'Corefile' }] } },
-          ],
+          volumes: [{ name: 'config-volume', configMap: { name, items: [{ key: 'Corefile', path: 'Corefile' }] } }],
         },
       },
     },

@@ -22,10 +22,7 @@ podsec-load-sign-oci loads, signs and pushes on the master node.`,
   filterFromRequires: [],
   groups: [],
   users: [],
-  entries: [
-    program('%_bindir/podsec-save-oci', 'podsec-save-oci', 0o700),
-    program('%_bindir/podsec-k8s-save-oci', 'podsec-k8s-save-oci', 0o700),
-  ],
+  entries: [program('%_bindir/podsec-save-oci', 'podsec-save-oci', 0o700), program('%_bindir/podsec-k8s-save-oci', 'podsec-k8s-save-oci', 0o700)],
 };
 
 export default podsecDev;

@@ -10,9 +10,7 @@ const podsecIcinga: PackageDecl = {
 of the podsec-inotify monitors collected by nagwad, plus the same objects
 as an Icinga Director basket.`,
   group: 'Monitoring',
-  requires: [
-    { name: 'nagwad-icinga-templates', op: '>=', version: '0.11.2' },
-  ],
+  requires: [{ name: 'nagwad-icinga-templates', op: '>=', version: '0.11.2' }],
   filterFromRequires: [],
   groups: [],
   users: [],

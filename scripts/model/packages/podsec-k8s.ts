@@ -57,13 +57,7 @@ signed-image policy.`,
     // declarations test is updated with it.
   ],
   // Kubernetes and CRI-O are installed at deploy time, in the version the cluster is built with.
-  filterFromRequires: [
-    '^/usr/bin/kubeadm$',
-    '^/usr/bin/kubelet$',
-    '^/usr/bin/crio$',
-    '^/usr/bin/kubectl$',
-    '^/etc/kubernetes/kubelet$',
-  ],
+  filterFromRequires: ['^/usr/bin/kubeadm$', '^/usr/bin/kubelet$', '^/usr/bin/crio$', '^/usr/bin/kubectl$', '^/etc/kubernetes/kubelet$'],
   groups: [U7S_ADMIN_GROUP],
   users: [
     {

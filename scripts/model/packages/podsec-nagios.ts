@@ -10,9 +10,7 @@ const podsecNagios: PackageDecl = {
 podsec-inotify monitors collected by nagwad, and the NRPE commands that
 query nagwad on the node.`,
   group: 'Monitoring',
-  requires: [
-    { name: 'nagwad-nagios-templates', op: '>=', version: '0.11.2' },
-  ],
+  requires: [{ name: 'nagwad-nagios-templates', op: '>=', version: '0.11.2' }],
   filterFromRequires: [],
   groups: [],
   users: [],
