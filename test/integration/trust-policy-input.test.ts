@@ -374,8 +374,10 @@ test("attack (item 6): a maker cannot replace the published policy, the bundle o
     const fs = require('fs'); const dir = process.argv[1]; const out = [];
     const attempt = (what, fn) => { try { fn(); out.push(what + ': done'); } catch (e) { out.push(what + ': ' + e.code); } };
     attempt('write policy', () => fs.writeFileSync(dir + '/policy.json', '{"default":[{"type":"insecureAcceptAnything"}]}'));
-    attempt('replace policy', () => { fs.writeFileSync('/tmp/podsec-evil-' + process.pid, 'x');' +
-' fs.renameSync('/tmp/podsec-evil-' + process.pid, dir + '/policy.json'); });
+    attempt('replace policy', () => {
+      fs.writeFileSync('/tmp/podsec-evil-' + process.pid, 'x');
+      fs.renameSync('/tmp/podsec-evil-' + process.pid, dir + '/policy.json');
+    });
     attempt('unlink bundle', () => fs.unlinkSync(dir + '/podsec-trust-bundle.json'));
     attempt('write key', () => fs.writeFileSync(dir + '/alice.pgp', 'mallory key'));
     attempt('new key', () => fs.writeFileSync(dir + '/mallory.pgp', 'mallory key'));
