@@ -19,7 +19,7 @@
  *   kernel.panic=10, kernel.panic_on_oops=1): the node sees files with them bound over /proc/sys,
  *   the host's kernel keeps its own;
  * - no /dev/kmsg: an empty file (kubelet's OOM watcher reads nothing; the rootless one has none).
- * The shim costs one `node` start per container created, on the baseline's side.
+ * The shim costs one `node` start per container created or run, on the baseline's side.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -99,16 +99,22 @@ interface Sample {
 type Log = (line: string) => void;
 const log: Log = (line) => process.stderr.write(`${line}\n`);
 
-/** The node's processes (its PID 1 and every descendant, in whatever namespace): pid -> VmRSS in KiB. */
-function nodeProcesses(node: NodeState): Map<number, number> {
+interface ProcessInfo {
+  name: string;
+  /** VmRSS in KiB (0 for kernel threads). */
+  rssKiB: number;
+}
+
+/** The node's processes (its PID 1 and every descendant, in whatever namespace) by PID. */
+function nodeProcesses(node: NodeState): Map<number, ProcessInfo> {
   const parent = new Map<number, number>();
-  const rss = new Map<number, number>();
+  const info = new Map<number, ProcessInfo>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const status = readFileSync(`/proc/${entry}/status`, 'utf8');
       parent.set(Number(entry), Number(/^PPid:\s+(\d+)$/m.exec(status)?.[1] ?? 0));
-      rss.set(Number(entry), Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1] ?? 0));
+      info.set(Number(entry), { name: /^Name:\s+(.*)$/m.exec(status)?.[1] ?? '?', rssKiB: Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1] ?? 0) });
     } catch {
       // gone meanwhile
     }
@@ -117,23 +123,32 @@ function nodeProcesses(node: NodeState): Map<number, number> {
     for (let p = pid, hops = 0; p > 1 && hops < 4096; p = parent.get(p) ?? 0, hops++) if (p === node.leader) return true;
     return false;
   };
-  return new Map([...rss].filter(([pid]) => inNode(pid)));
+  return new Map([...info].filter(([pid]) => inNode(pid)));
 }
 
 /** The resident memory of what started after `before` was taken, at idle: a median of samples. */
-async function idleMemory(node: NodeState, before: Set<number>): Promise<number> {
+async function idleMemory(node: NodeState, before: Set<number>, label: string): Promise<number> {
   await sleep(SETTLE_MS);
   const sums: number[] = [];
   for (let i = 0; i < MEMORY_SAMPLES; i++) {
     if (i) await sleep(SAMPLE_GAP_MS);
-    let sum = 0;
-    for (const [pid, rss] of nodeProcesses(node)) if (!before.has(pid)) sum += rss;
-    sums.push(sum);
+    const started = [...nodeProcesses(node)].filter(([pid]) => !before.has(pid)).map(([, p]) => p);
+    sums.push(started.reduce((sum, p) => sum + p.rssKiB, 0));
+    if (i === 0) log(`cluster bench: ${label} at idle, MiB by program: ${byProgram(started)}`);
   }
   return median(sums);
 }
 
-async function measure(state: ClusterState, start: () => Promise<void>): Promise<Sample> {
+function byProgram(processes: ProcessInfo[]): string {
+  const totals = new Map<string, number>();
+  for (const { name, rssKiB } of processes) totals.set(name, (totals.get(name) ?? 0) + rssKiB);
+  return [...totals]
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, kib]) => `${name} ${(kib / 1024).toFixed(0)}`)
+    .join(', ');
+}
+
+async function measure(state: ClusterState, label: string, start: () => Promise<void>): Promise<Sample> {
   const node = state.nodes[0]!;
   const before = new Set(nodeProcesses(node).keys());
   const t0 = performance.now();
@@ -141,7 +156,7 @@ async function measure(state: ClusterState, start: () => Promise<void>): Promise
   await mustExec(node, kubectlArgs('taint', 'nodes', '--all', 'node-role.kubernetes.io/control-plane-'));
   await waitReady(state, log);
   const initMs = performance.now() - t0;
-  return { initMs, rssKiB: await idleMemory(node, before) };
+  return { initMs, rssKiB: await idleMemory(node, before, label) };
 }
 
 const rootlessReset = (node: NodeState) => mustExec(node, ['podsec-u7s-kubeadm', 'reset', '--force'], { timeoutMs: 600_000 });
@@ -191,11 +206,9 @@ async function prepareRootful(state: ClusterState, renderedInit: string): Promis
   writeFileSync(root(`${BENCH_DIR}/kubeadm.yaml`), rootfulDocuments(renderedInit));
   const flannel = renderFlannel(readFileSync(root(FLANNEL_MANIFEST), 'utf8'), { podCidr: '10.244.0.0/16', repository: `registry.local/${state.platform}` });
   writeFileSync(root(`${BENCH_DIR}/kube-flannel.yml`), flannel);
-  writeFileSync(
-    root(`${BENCH_DIR}/crun`),
-    `#!/bin/sh\n/usr/bin/node ${BENCH_DIR}/fit-bundle.mjs "$@" || exit\nexec /usr/bin/crun --cgroup-manager=disabled "$@"\n`,
-    { mode: 0o755 },
-  );
+  // Only `create` and `run` take a bundle; every other crun call (state, kill, delete, …) goes straight through.
+  const shim = `#!/bin/sh\ncase " $* " in *" create "*|*" run "*) /usr/bin/node ${BENCH_DIR}/fit-bundle.mjs "$@" || exit ;; esac\nexec /usr/bin/crun --cgroup-manager=disabled "$@"\n`;
+  writeFileSync(root(`${BENCH_DIR}/crun`), shim, { mode: 0o755 });
   writeFileSync(root(`${BENCH_DIR}/fit-bundle.mjs`), FIT_BUNDLE);
   const storage = '/var/lib/u7s-admin/.local/share/usernetes/rootful-bench';
   writeFileSync(
@@ -234,8 +247,7 @@ async function prepareRootful(state: ClusterState, renderedInit: string): Promis
   );
   writeFileSync(
     root('etc/systemd/system/kubelet.service'),
-    '[Unit]\nDescription=kubelet as root (podsec benchmark ' +
-      'baseline)\nAfter=podsec-bench-crio.service\n\n[Service]\nEnvironmentFile=-/var/lib/kubelet/kubeadm-flags.env\n' +
+    '[Unit]\nDescription=kubelet as root (podsec benchmark baseline)\nAfter=podsec-bench-crio.service\n\n[Service]\nEnvironmentFile=-/var/lib/kubelet/kubeadm-flags.env\n' +
       // kubeadm drops an empty list when it writes the file (kubelet would then enforce "pods"); u7s-kubelet puts it back the same way.
       `ExecStartPre=-/bin/sh -c "grep -q '^enforceNodeAllocatable:' ${KUBELET_CONFIG} || echo 'enforceNodeAllocatable: []' >> ${KUBELET_CONFIG}"\n` +
       `ExecStart=/usr/bin/kubelet --bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf --kubeconfig=/etc/kubernetes/kubelet.conf` +
@@ -282,7 +294,7 @@ async function rootfulReset(node: NodeState): Promise<void> {
   await nodeExec(node, [
     'sh',
     '-c',
-    'ip link del cni0; ip link del flannel.1; for t in nat filter mangle; do iptables -t $t -F; ' + 'iptables -t $t -X; done; rm -rf /run/flannel /var/lib/cni',
+    'ip link del cni0; ip link del flannel.1; for t in nat filter mangle; do iptables -t $t -F; iptables -t $t -X; done; rm -rf /run/flannel /var/lib/cni',
   ]);
 }
 
@@ -305,10 +317,10 @@ async function runSession(): Promise<{ rootless: Sample[]; rootful: Sample[] }> 
     await prepareRootful(state, renderedInit);
     for (let i = 0; i < RUNS; i++) {
       log(`cluster bench: run ${i + 1}/${RUNS}, rootless`);
-      rootless.push(await measure(state, async () => void (await initFirst(state, log))));
+      rootless.push(await measure(state, 'rootless', async () => void (await initFirst(state, log))));
       await rootlessReset(node);
       log(`cluster bench: run ${i + 1}/${RUNS}, rootful`);
-      rootful.push(await measure(state, () => rootfulInit(node)));
+      rootful.push(await measure(state, 'rootful', () => rootfulInit(node)));
       await rootfulReset(node);
     }
   } finally {
