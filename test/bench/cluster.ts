@@ -207,7 +207,9 @@ async function prepareRootful(state: ClusterState, renderedInit: string): Promis
   const flannel = renderFlannel(readFileSync(root(FLANNEL_MANIFEST), 'utf8'), { podCidr: '10.244.0.0/16', repository: `registry.local/${state.platform}` });
   writeFileSync(root(`${BENCH_DIR}/kube-flannel.yml`), flannel);
   // Only `create` and `run` take a bundle; every other crun call (state, kill, delete, …) goes straight through.
-  const shim = `#!/bin/sh\ncase " $* " in *" create "*|*" run "*) /usr/bin/node ${BENCH_DIR}/fit-bundle.mjs "$@" || exit ;; esac\nexec /usr/bin/crun --cgroup-manager=disabled "$@"\n`;
+  const shim =
+    `#!/bin/sh\ncase " $* " in *" create "*|*" run "*) /usr/bin/node ${BENCH_DIR}/fit-bundle.mjs "$@" || exit ;; esac` +
+    `\nexec /usr/bin/crun --cgroup-manager=disabled "$@"\n`;
   writeFileSync(root(`${BENCH_DIR}/crun`), shim, { mode: 0o755 });
   writeFileSync(root(`${BENCH_DIR}/fit-bundle.mjs`), FIT_BUNDLE);
   const storage = '/var/lib/u7s-admin/.local/share/usernetes/rootful-bench';
@@ -247,7 +249,8 @@ async function prepareRootful(state: ClusterState, renderedInit: string): Promis
   );
   writeFileSync(
     root('etc/systemd/system/kubelet.service'),
-    '[Unit]\nDescription=kubelet as root (podsec benchmark baseline)\nAfter=podsec-bench-crio.service\n\n[Service]\nEnvironmentFile=-/var/lib/kubelet/kubeadm-flags.env\n' +
+    '[Unit]\nDescription=kubelet as root (podsec benchmark baseline)\nAfter=podsec-bench-crio.service\n\n[Service]' +
+      '\nEnvironmentFile=-/var/lib/kubelet/kubeadm-flags.env\n' +
       // kubeadm drops an empty list when it writes the file (kubelet would then enforce "pods"); u7s-kubelet puts it back the same way.
       `ExecStartPre=-/bin/sh -c "grep -q '^enforceNodeAllocatable:' ${KUBELET_CONFIG} || echo 'enforceNodeAllocatable: []' >> ${KUBELET_CONFIG}"\n` +
       `ExecStart=/usr/bin/kubelet --bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf --kubeconfig=/etc/kubernetes/kubelet.conf` +
