@@ -32,23 +32,7 @@ export const BINARIES = [
 export type Binary = (typeof BINARIES)[number];
 
 /** Binaries that go into images: they must be statically linked. crio and crun run on the node itself. */
-export const STATIC_BINARIES: Binary[] = [
-  'kubeadm',
-  'kubelet',
-  'kube-apiserver',
-  'kube-controller-manager',
-  'kube-scheduler',
-  'kube-proxy',
-  'kubectl',
-  'pinns',
-  'crictl',
-  'etcd',
-  'etcdctl',
-  'coredns',
-  'flanneld',
-  'flannel',
-  'pause',
-];
+export const STATIC_BINARIES: Binary[] = BINARIES.filter((b) => b !== 'crio' && b !== 'crun');
 
 export interface GoBuild {
   component: string;
