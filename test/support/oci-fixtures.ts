@@ -39,6 +39,7 @@ import type { Test } from 'uvu';
 import type { Ran } from './exec.ts';
 import { hasTool } from './tools.ts';
 import { hostDebianMirror } from '../../scripts/image/debian-mirror.ts';
+import { privateAptOptions } from '../../scripts/k8s-tools/build.ts';
 import { createNetnsPair, type NetnsPair } from './netns.ts';
 import { stopPodmanPause } from './podman-user.ts';
 import {
@@ -370,22 +371,9 @@ export function trixieContainerTools(): TrixieTools {
   };
   try {
     const apt = join(staging, 'apt');
-    for (const d of ['lists/partial', 'cache/archives/partial', 'etc']) mkdirSync(join(apt, d), { recursive: true });
-    writeFileSync(join(apt, 'etc/sources.list'), `deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${hostDebianMirror()} trixie main\n`);
-    const options = [
-      '-o',
-      `Dir::State::Lists=${apt}/lists`,
-      '-o',
-      `Dir::Cache=${apt}/cache`,
-      '-o',
-      `Dir::Etc::SourceList=${apt}/etc/sources.list`,
-      '-o',
-      'Dir::Etc::SourceParts=/nonexistent',
-      '-o',
-      'Dir::State::status=/var/lib/dpkg/status',
-      '-o',
-      'APT::Sandbox::User=root',
-    ];
+    for (const d of ['lists/partial', 'cache/archives/partial']) mkdirSync(join(apt, d), { recursive: true });
+    writeFileSync(join(apt, 'sources.list'), `deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${hostDebianMirror()} trixie main\n`);
+    const options = privateAptOptions(apt);
     must('apt-get', [...options, '-q', 'update']);
     const debs = join(staging, 'debs');
     mkdirSync(debs);
