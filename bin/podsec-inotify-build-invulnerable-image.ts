@@ -13,7 +13,7 @@
 import { userInfo } from 'node:os';
 import { CommandError, runCommand } from './lib/command.ts';
 import { translator } from './lib/i18n.ts';
-import { Journal } from './inotify/journal.ts';
+import { Journal, JOURNAL_HELP } from './inotify/journal.ts';
 import { checkImage, TRIVY_NOT_INSTALLED, trivyInstalled } from './inotify/trivy.ts';
 import { runSync } from './lib/proc.ts';
 
@@ -64,7 +64,7 @@ runCommand(
     environment: {
       U7S_TRIVY_SERVER: 'host of the trivy server (default trivy.local), port 4954',
       PATH: 'where podman and trivy are looked for',
-      JOURNAL_STREAM: 'set by systemd: messages are written to standard error as journal entries with their priority; otherwise they are logged with logger(1)',
+      ...JOURNAL_HELP.environment,
     },
     exitCodes: {
       1: 'no image name given',

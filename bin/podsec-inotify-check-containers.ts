@@ -12,7 +12,7 @@
 import { runCommand } from './lib/command.ts';
 import { translator } from './lib/i18n.ts';
 import { classify, EXCLUDE, locate, overlayRoots, WATCHED_EVENTS } from './inotify/containers.ts';
-import { Journal } from './inotify/journal.ts';
+import { Journal, JOURNAL_HELP } from './inotify/journal.ts';
 import { VERBOSE_OPTION, legacyArgs } from './inotify/severity.ts';
 import { TreeWatch } from './inotify/watch.ts';
 
@@ -58,9 +58,7 @@ runCommand(
         'name with quotes, $(...) or a newline is logged verbatim and nothing runs (upstream evaluated ' +
         'them as root). Only storages using the overlay graph driver are watched.',
     ],
-    environment: {
-      JOURNAL_STREAM: 'set by systemd: messages are written to standard error as journal entries with their priority; otherwise they are logged with logger(1)',
-    },
+    environment: JOURNAL_HELP.environment,
     files: {
       '/var/lib/containers/storage/overlay/': "root's container layers",
       '~USER/.local/share/containers/storage/overlay/': "the layers of a user's rootless containers",

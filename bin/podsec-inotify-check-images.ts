@@ -12,10 +12,19 @@ import { lookasideFor, requirementsFor, signatureUrl } from './lib/containers-po
 import { httpGet } from './lib/http.ts';
 import { translator } from './lib/i18n.ts';
 import { isImageReference, ownerImages, storagesOf } from './inotify/images.ts';
-import { Journal } from './inotify/journal.ts';
+import { Journal, JOURNAL_HELP } from './inotify/journal.ts';
 import { loadSubjectConfig, subjects } from './inotify/policy.ts';
 import { notRoot, reportOnce, unknown, type ReportItem } from './inotify/report.ts';
-import { InvalidRangeError, legacyArgs, JSON_OPTION, MAIL_OPTION, monitorOptions, THRESHOLD_OPTIONS, VERBOSE_OPTION } from './inotify/severity.ts';
+import {
+  InvalidRangeError,
+  legacyArgs,
+  JSON_OPTION,
+  MAIL_OPTION,
+  monitorOptions,
+  THRESHOLD_HELP,
+  THRESHOLD_OPTIONS,
+  VERBOSE_OPTION,
+} from './inotify/severity.ts';
 import { PODMAN_DEV_GROUP } from './lib/names.ts';
 
 const NAME = 'podsec-inotify-check-images';
@@ -71,17 +80,9 @@ runCommand(
         'it is not logged), and an UNKNOWN has "reason" instead of "violations" and no findings. The exit ' +
         'code, the journal entries and the mail are the same as without --json; the keys are never ' +
         'translated.',
-      'Thresholds are Nagios ranges: N means 0 to N, N: at least N, ~:N at most N, A:B from A to B, and ' +
-        'a leading @ inverts the range; a level fires when the value is outside its range. Levels are ' +
-        'tried from the most severe (Crash, Fatal, Critical, High, Middle, Low, Debug; CRITICAL before ' +
-        'WARNING), so -w 0 -c 100 gives CRITICAL for 101. -c sets both the journal Critical and the ' +
-        'Nagios CRITICAL threshold. Without any threshold option the journal and Nagios thresholds are -c ' +
-        "100. Upstream's letters work as before: -a -f -c -h -m -l -d and -w take a range, -v -vv -vvv " +
-        'set the detail, -M the mail address.',
+      ...THRESHOLD_HELP.description,
     ],
-    environment: {
-      JOURNAL_STREAM: 'set by systemd: messages are written to standard error as journal entries with their priority; otherwise they are logged with logger(1)',
-    },
+    environment: JOURNAL_HELP.environment,
     files: {
       '/var/lib/containers/storage/': "root's container storage; each graph driver keeps its image list in <driver>-images/images.json",
       '~USER/.local/share/containers/storage/': "a podman user's container storage",

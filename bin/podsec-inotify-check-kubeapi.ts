@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { CommandError, runCommand } from './lib/command.ts';
 import { translator } from './lib/i18n.ts';
 import { describe, forbidden, loadCursor, readNew, type Cursor } from './inotify/audit.ts';
-import { Journal, sendMail } from './inotify/journal.ts';
+import { Journal, sendMail, JOURNAL_HELP } from './inotify/journal.ts';
 import { MAIL_OPTION, VERBOSE_OPTION } from './inotify/severity.ts';
 import { atomicWrite, safeMkdir } from './lib/safe-fs.ts';
 
@@ -181,9 +181,7 @@ runCommand(
         'without requests total is 0 and the list empty. The journal entry and the mail are the same as ' +
         'without --json; the keys are never translated.',
     ],
-    environment: {
-      JOURNAL_STREAM: 'set by systemd: messages are written to standard error as journal entries with their priority; otherwise they are logged with logger(1)',
-    },
+    environment: JOURNAL_HELP.environment,
     files: {
       '/etc/kubernetes/audit/audit.log': 'the kube-apiserver audit log (--audit-log), and its rotated audit-<time>.log files',
       '/var/lib/podsec/u7s/log/kubeapi/cursor.json': 'where -d stopped reading (--state-dir)',

@@ -11,7 +11,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { CommandError, runCommand } from './lib/command.ts';
 import { translator } from './lib/i18n.ts';
-import { Journal } from './inotify/journal.ts';
+import { Journal, JOURNAL_HELP } from './inotify/journal.ts';
 import { evaluate, watchedDirs, type Finding } from './inotify/policy.ts';
 import { journalLine, notRoot, reportOnce, unknown } from './inotify/report.ts';
 import {
@@ -20,6 +20,7 @@ import {
   JSON_OPTION,
   MAIL_OPTION,
   monitorOptions,
+  THRESHOLD_HELP,
   THRESHOLD_OPTIONS,
   VERBOSE_OPTION,
   type MonitorOptions,
@@ -146,17 +147,9 @@ runCommand(
         'checks again 50 ms after a change and reports each new or changed finding within a second ' +
         '(upstream checked hourly); a finding that goes away is reported at Debug level with -v. A full ' +
         'check also runs every --recheck seconds, for changes inotify does not see (chattr).',
-      'Thresholds are Nagios ranges: N means 0 to N, N: at least N, ~:N at most N, A:B from A to B, and ' +
-        'a leading @ inverts the range; a level fires when the value is outside its range. Levels are ' +
-        'tried from the most severe (Crash, Fatal, Critical, High, Middle, Low, Debug; CRITICAL before ' +
-        'WARNING), so -w 0 -c 100 gives CRITICAL for 101. -c sets both the journal Critical and the ' +
-        'Nagios CRITICAL threshold. Without any threshold option the journal and Nagios thresholds are -c ' +
-        "100. Upstream's letters work as before: -a -f -c -h -m -l -d and -w take a range, -v -vv -vvv " +
-        'set the detail, -M the mail address.',
+      ...THRESHOLD_HELP.description,
     ],
-    environment: {
-      JOURNAL_STREAM: 'set by systemd: messages are written to standard error as journal entries with their priority; otherwise they are logged with logger(1)',
-    },
+    environment: JOURNAL_HELP.environment,
     files: {
       '/etc/containers/policy.json': "root's policy, and the policy of users without their own",
       '/etc/containers/registries.d/*.yaml': 'the signature lookasides',

@@ -11,7 +11,7 @@ import { CommandError, runCommand } from './lib/command.ts';
 import { translator } from './lib/i18n.ts';
 import { imageOwners, ownerImages } from './inotify/images.ts';
 import { rewriteArgs } from './inotify/severity.ts';
-import { Journal, sendMail } from './inotify/journal.ts';
+import { Journal, sendMail, JOURNAL_HELP } from './inotify/journal.ts';
 import { checkImage, TRIVY_NOT_INSTALLED, trivyInstalled } from './inotify/trivy.ts';
 
 const NAME = 'podsec-inotify-check-vuln';
@@ -76,7 +76,7 @@ runCommand(
       U7S_TRIVY_SERVER: 'host of the trivy server (default trivy.local), port 4954',
       'TRIVY_*': 'passed on to trivy, e.g. TRIVY_CACHE_DIR (the service sets /var/cache/podsec-inotify)',
       PATH: 'where trivy is looked for',
-      JOURNAL_STREAM: 'set by systemd: messages are written to standard error as journal entries with their priority; otherwise they are logged with logger(1)',
+      ...JOURNAL_HELP.environment,
     },
     files: {
       '/var/lib/containers/storage/': "root's container storage; each graph driver keeps its image list in <driver>-images/images.json",

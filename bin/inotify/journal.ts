@@ -44,6 +44,13 @@ function oneLine(text: string): string {
   return text.replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1));
 }
 
+/** The help every monitor's CommandSpec shares about where its messages go. */
+export const JOURNAL_HELP = {
+  environment: {
+    JOURNAL_STREAM: 'set by systemd: messages are written to standard error as journal entries with their priority; otherwise they are logged with logger(1)',
+  },
+};
+
 export class Journal {
   constructor(
     readonly tag: string,

@@ -148,6 +148,19 @@ export function legacyArgs(argv: string[], letters: Record<string, string> = LEG
 
 const RANGE = { type: 'string' as const, valueName: 'RANGE' };
 
+/** The help paragraph of the monitors that take THRESHOLD_OPTIONS. */
+export const THRESHOLD_HELP = {
+  description: [
+    'Thresholds are Nagios ranges: N means 0 to N, N: at least N, ~:N at most N, A:B from A to B, and ' +
+      'a leading @ inverts the range; a level fires when the value is outside its range. Levels are ' +
+      'tried from the most severe (Crash, Fatal, Critical, High, Middle, Low, Debug; CRITICAL before ' +
+      'WARNING), so -w 0 -c 100 gives CRITICAL for 101. -c sets both the journal Critical and the ' +
+      'Nagios CRITICAL threshold. Without any threshold option the journal and Nagios thresholds are -c ' +
+      "100. Upstream's letters work as before: -a -f -c -h -m -l -d and -w take a range, -v -vv -vvv " +
+      'set the detail, -M the mail address.',
+  ],
+};
+
 /** One option per journal level plus `warning`; the texts are literals so the message extractor finds them. */
 export const THRESHOLD_OPTIONS: Record<string, { type: 'string'; valueName: string; description: string }> = {
   crash: { ...RANGE, description: 'journal threshold for Crash (-a), a Nagios range' },

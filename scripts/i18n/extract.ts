@@ -78,13 +78,14 @@ export function extractFromSource(file: string, source: string): FileMessages {
     if (ts.isPropertyAssignment(node)) {
       const key = ts.isIdentifier(node.name) || ts.isStringLiteral(node.name) ? node.name.text : undefined;
       if (key && SPEC_TEXT_KEYS.has(key)) {
-        if (ts.isArrayLiteralExpression(node.initializer)) node.initializer.elements.forEach(addLiteral);
+        // A spread (`...THRESHOLD_HELP.description`) is read where it is defined, under a key of its own.
+        if (ts.isArrayLiteralExpression(node.initializer)) node.initializer.elements.filter((e) => !ts.isSpreadElement(e)).forEach(addLiteral);
         else addLiteral(node.initializer);
       }
       if (key && SPEC_TABLE_KEYS.has(key) && ts.isObjectLiteralExpression(node.initializer)) {
         for (const property of node.initializer.properties) {
           if (ts.isPropertyAssignment(property)) addLiteral(property.initializer);
-          else refuse(property);
+          else if (!ts.isSpreadAssignment(property)) refuse(property);
         }
       }
     }
