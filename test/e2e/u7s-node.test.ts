@@ -32,15 +32,12 @@ import { runCommand, startRegistry, type Service } from '../support/trust-fixtur
 import { bootNode, type Node } from '../support/nspawn.ts';
 import { DEFAULT_PACKAGES, ensureRootfs, rpmInstall, withOverlay, type RunResult } from '../support/rootfs.ts';
 import { withTools } from '../support/tools.ts';
-import { DOUBLES, GOLDEN } from '../support/u7s-fixtures.ts';
+import { controlPlaneJoin, DOUBLES, GOLDEN, HASH, KEY, TOKEN } from '../support/u7s-fixtures.ts';
 
 const test = withTools(base, ['rpm', 'rpmbuild', 'mmdebstrap', 'systemd-nspawn', 'mount', 'nsenter']);
 const PACKAGES = [...DEFAULT_PACKAGES, 'rootlesskit', 'slirp4netns', 'uidmap', 'skopeo'];
 const LIBEXEC = '/usr/libexec/podsec/u7s/bin';
 const RECORDS = '/var/lib/u7s-doubles';
-const TOKEN = 'abcdef.0123456789abcdef';
-const HASH = `sha256:${'a1'.repeat(32)}`;
-const KEY = 'f0'.repeat(32);
 /** The wrapper's environment in these tests: no registry to ask, no pulls (but in the pull test); ports on the node's loopback. */
 const WRAPPER_ENV = ['U7S_PLATFORM=p11', 'U7S_IMAGE_CHECK=no', 'U7S_PUBLISH_ADDRESS=127.0.0.1'];
 const NO_PULLS = 'U7S_PULL_IMAGES=no';
@@ -343,21 +340,7 @@ test('kubeadm reset through the wrapper runs in the namespace, then stops and di
 });
 
 test('control-plane join with --certificate-key: the golden document; the join secrets are not left on disk', async () => {
-  const r = await wrapper([
-    'join',
-    '192.0.2.100:8443',
-    '--token',
-    TOKEN,
-    '--discovery-token-ca-cert-hash',
-    HASH,
-    '--control-plane',
-    '--certificate-key',
-    KEY,
-    '--apiserver-advertise-address',
-    '192.0.2.11',
-    '--node-name',
-    'u7s-node1',
-  ]);
+  const r = await wrapper(['join', ...controlPlaneJoin('192.0.2.100:8443'), '--apiserver-advertise-address', '192.0.2.11', '--node-name', 'u7s-node1']);
   assert.is(r.exitCode, 0, r.stdout + r.stderr);
   const join_ = last('kubeadm')!;
   assert.equal(join_.argv, ['join', '--config=/etc/podsec/u7s/config/rendered/join.yaml']);

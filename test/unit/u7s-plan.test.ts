@@ -15,17 +15,13 @@ import { formatNodeEnv } from '../../bin/u7s/lib/node-env.ts';
 import { renderFlannel } from '../../bin/u7s/lib/flannel.ts';
 import { chooseRegistry, compareTags, newestPatch, registryScheme } from '../../bin/u7s/lib/registry.ts';
 import { kubeVersion } from '../../bin/u7s/lib/values.ts';
-import { golden, HOST_FACTS, removeRoot, renderedRoot } from '../support/u7s-fixtures.ts';
+import { controlPlaneJoin, golden, HASH, HOST_FACTS, KEY, removeRoot, renderedRoot, TOKEN } from '../support/u7s-fixtures.ts';
 
 let root: string;
 test.before(async () => {
   root = await renderedRoot();
 });
 test.after(() => removeRoot(root));
-
-const TOKEN = 'abcdef.0123456789abcdef';
-const HASH = `sha256:${'a1'.repeat(32)}`;
-const KEY = 'f0'.repeat(32);
 
 function plan(command: 'init' | 'join', args: string[], env: NodeJS.ProcessEnv = {}, facts: HostFacts = HOST_FACTS) {
   return planDeploy({ parsed: parseDeployArgs(command, args), env, root, account: nodeAccount(root), facts });
@@ -143,18 +139,7 @@ test('worker join: JoinConfiguration with token, CA hashes, endpoint, node name;
 });
 
 test('control-plane join with --certificate-key (golden)', () => {
-  const p = goldenPlan('join-control-plane', 'join', [
-    '192.0.2.100:8443',
-    '--token',
-    TOKEN,
-    '--discovery-token-ca-cert-hash',
-    HASH,
-    '--control-plane',
-    '--certificate-key',
-    KEY,
-    '--apiserver-advertise-address',
-    '192.0.2.11',
-  ]);
+  const p = goldenPlan('join-control-plane', 'join', [...controlPlaneJoin('192.0.2.100:8443'), '--apiserver-advertise-address', '192.0.2.11']);
   assert.equal(
     p.documents.map((d) => d.kind),
     ['JoinConfiguration', 'ClusterConfiguration', 'KubeletConfiguration', 'KubeProxyConfiguration'],
@@ -241,18 +226,7 @@ test('unknown, misplaced, refused and repeated flags: one clear line each', () =
     () => plan('join', ['192.0.2.10:6443', '--token', TOKEN, '--discovery-token-ca-cert-hash', HASH, '--control-plane']),
     /needs --certificate-key/,
   );
-  const parsed = parseDeployArgs('join', [
-    '10.0.0.1:6443',
-    '--token',
-    TOKEN,
-    '--discovery-token-ca-cert-hash',
-    HASH,
-    '--control-plane',
-    '--certificate-key',
-    KEY,
-    '-v',
-    '5',
-  ]);
+  const parsed = parseDeployArgs('join', [...controlPlaneJoin('10.0.0.1:6443'), '-v', '5']);
   assert.equal(parsed.positionals, ['10.0.0.1:6443']);
   assert.equal(passedFlags(parsed), ['--v=5']);
 });
