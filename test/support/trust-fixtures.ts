@@ -33,6 +33,20 @@ import type { Ran } from './exec.ts';
 import type { Netns } from './netns.ts';
 
 export const ROOT_VIEW = fileURLToPath(new URL('./root-view.mjs', import.meta.url));
+/** unshare's arguments that run COMMAND in a private mount namespace where root-view.mjs has laid VIEW_ARGS over the host. */
+export const rootViewArgs = (scratch: string, viewArgs: string[], command: string[]) => [
+  '--mount',
+  '--propagation',
+  'private',
+  '--',
+  process.execPath,
+  ROOT_VIEW,
+  '--scratch',
+  scratch,
+  ...viewArgs,
+  '--',
+  ...command,
+];
 const HTTP_GET = fileURLToPath(new URL('./http-get.mjs', import.meta.url));
 
 // ------------------------------------------------------------------------------------------------
@@ -379,20 +393,11 @@ export async function startUnit(unitText: string, options: { name: string; root:
   const view = (command: string[]) =>
     [
       'unshare',
-      [
-        '--mount',
-        '--propagation',
-        'private',
-        '--',
-        process.execPath,
-        ROOT_VIEW,
-        '--scratch',
+      rootViewArgs(
         options.scratch,
-        ...options.binds.flatMap((b) => ['--bind', `${join(options.root, b)}:${b}`]),
-        ...unit.runtimeDirectories.flatMap((d) => ['--dir', d]),
-        '--',
-        ...command,
-      ],
+        [...options.binds.flatMap((b) => ['--bind', `${join(options.root, b)}:${b}`]), ...unit.runtimeDirectories.flatMap((d) => ['--dir', d])],
+        command,
+      ),
     ] as const;
   for (const pre of unit.execStartPre) {
     const [cmd, args] = view(pre);
