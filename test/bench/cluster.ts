@@ -25,12 +25,14 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFil
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import YAML from 'yaml';
-import { ROOTLESS_KUBELET_SETTINGS, deepMerge } from '../../bin/u7s/lib/kubelet-config.ts';
+import { deepMerge, kubeletMinor, ROOTLESS_KUBELET_SETTINGS } from '../../bin/u7s/lib/kubelet-config.ts';
+import { K8S_TOOLS_VERSIONS } from '../../scripts/k8s-tools/versions.ts';
 import { renderFlannel } from '../../bin/u7s/lib/flannel.ts';
 import { down, initFirst, kubectlArgs, liveState, up, waitReady } from '../../scripts/cluster/cluster.ts';
 import { mustExec, nodeExec } from '../../scripts/cluster/machines.ts';
 import type { ClusterState, NodeState } from '../../scripts/cluster/state.ts';
 import { sleep } from '../../scripts/image/cache.ts';
+import { median } from './median.ts';
 
 const RUNS = Number(process.env.PODSEC_BENCH_CLUSTER_RUNS || 2);
 /** After Ready: how long the node settles before its memory is read, and how often it is read. */
@@ -167,7 +169,7 @@ function rootfulDocuments(renderedInit: string): string {
   return docs
     .map((doc) => {
       if (doc.kind !== 'KubeletConfiguration') return doc;
-      const merged = deepMerge(doc, ROOTLESS_KUBELET_SETTINGS(undefined, { cgroups: 'none', minor: 34 }));
+      const merged = deepMerge(doc, ROOTLESS_KUBELET_SETTINGS(undefined, { cgroups: 'none', minor: kubeletMinor(K8S_TOOLS_VERSIONS.kubernetes.version) }));
       const { KubeletInUserNamespace: _, ...gates } = (merged.featureGates ?? {}) as Record<string, boolean>;
       return { ...merged, featureGates: gates };
     })
@@ -300,12 +302,6 @@ async function rootfulReset(node: NodeState): Promise<void> {
     'ip link del cni0; ip link del flannel.1; for t in nat filter mangle; do iptables -t $t -F; iptables -t $t -X; done; rm -rf /run/flannel /var/lib/cni',
   ]);
 }
-
-const median = (values: number[]) => {
-  const s = [...values].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 async function runSession(): Promise<{ rootless: Sample[]; rootful: Sample[] }> {
   if (await liveState(log)) throw new Error('a cluster is up; the benchmark makes its own: npm run cluster -- down first');

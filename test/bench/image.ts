@@ -13,13 +13,9 @@ import { REPO_ROOT } from '../../scripts/paths.ts';
 import { ensureBareImage, ensureNodeImage } from '../support/image-env.ts';
 import { bootNode } from '../support/nspawn.ts';
 import { withOverlay } from '../support/rootfs.ts';
+import { median } from './median.ts';
 
 const ms = (v: number) => `${v.toFixed(0)} ms`;
-const median = (values: number[]) => {
-  const s = [...values].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 function timeImage(args: string[]): number {
   const started = performance.now();

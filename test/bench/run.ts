@@ -17,6 +17,7 @@ import { benchmarks as inotifyBenchmarks } from './inotify.ts';
 import { repoIndexBench } from './repo-index.ts';
 import { loadSign, signedPull } from './trust.ts';
 import { benchmarks as u7sBenchmarks } from './u7s.ts';
+import { median } from './median.ts';
 
 interface Command {
   argv: string[];
@@ -35,12 +36,6 @@ function timeOnce(command: Command): number {
   if (result.status !== 0) throw new Error(`${command.argv.join(' ')} failed: ${result.stderr?.toString()}`);
   return elapsed;
 }
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-};
 
 /** Interleaved runs of the measured command and its baseline; returns both medians in ms. */
 function compare(measured: Command, baseline: Command, runs: number, before?: () => void): [number, number] {

@@ -12,12 +12,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildImage, imageStore, saveArchive, startMaster, type MasterEnv } from '../support/oci-fixtures.ts';
 import { runCommand } from '../support/trust-fixtures.ts';
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-};
+import { median } from './median.ts';
 
 const line = (name: string, measured: string, baseline: string, a: number[], b: number[]) =>
   `${name}: ${measured} ${median(a).toFixed(1)} ms / ${baseline} ${median(b).toFixed(1)} ms = ${(median(a) / median(b)).toFixed(2)}x (median of ${a.length})`;

@@ -13,12 +13,8 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { bundleProgram } from '../../scripts/bundle.ts';
 import { rolePorts } from '../../bin/u7s/lib/ports.ts';
+import { median } from './median.ts';
 
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-};
 const ms = (v: number) => `${v.toFixed(1)} ms`;
 const line = (name: string, a: string, b: string, measured: number, baseline: number, runs: number) =>
   `${name}: ${a} ${ms(measured)} / ${b} ${ms(baseline)} = ${(measured / baseline).toFixed(2)}x (median of ${runs})`;
