@@ -15,16 +15,7 @@ import { isImageReference, ownerImages, storagesOf } from './inotify/images.ts';
 import { Journal, JOURNAL_HELP } from './inotify/journal.ts';
 import { loadSubjectConfig, subjects } from './inotify/policy.ts';
 import { notRoot, reportOnce, unknown, type ReportItem } from './inotify/report.ts';
-import {
-  InvalidRangeError,
-  legacyArgs,
-  JSON_OPTION,
-  MAIL_OPTION,
-  monitorOptions,
-  THRESHOLD_HELP,
-  THRESHOLD_OPTIONS,
-  VERBOSE_OPTION,
-} from './inotify/severity.ts';
+import { InvalidRangeError, legacyArgs, monitorOptions, THRESHOLD_HELP, THRESHOLD_MONITOR_OPTIONS } from './inotify/severity.ts';
 import { PODMAN_DEV_GROUP } from './lib/names.ts';
 
 const NAME = 'podsec-inotify-check-images';
@@ -51,7 +42,7 @@ runCommand(
     name: NAME,
     summary: 'Check that the images of root and the podman users are signed and allowed by their policy (Nagios plugin).',
     usage: ['[-v|-vv|-vvv] [-a|-f|-c|-h|-m|-l|-d RANGE]... [-w RANGE] [-M ADDRESS] [--json] [--root DIR]'],
-    options: { ...THRESHOLD_OPTIONS, ...VERBOSE_OPTION, ...MAIL_OPTION, ...JSON_OPTION },
+    options: THRESHOLD_MONITOR_OPTIONS,
     description: [
       "Checks the images of root and of every podman user against that user's policy (the user's own " +
         '~/.config/containers when there is one, else /etc/containers); image makers (podman_dev) are ' +
@@ -73,13 +64,6 @@ runCommand(
         'OK: Containerization policies are not violated" or "POLICY CRITICAL(<sum>): Users have images ' +
         'that violate established policies <users> | violations=<sum>" (the findings follow with -v), ' +
         'exits with the Nagios code and, with -M, mails the report when it is not OK.',
-      'With --json the command prints one JSON document instead of the status line and of the findings ' +
-        'of -v: {"status": "OK"|"WARNING"|"CRITICAL"|"UNKNOWN", "exitCode": N, "violations": SUM, ' +
-        '"findings": [{"code": N, "weight": N, "severity": LEVEL|null, "users": [USER...], "message": ' +
-        'TEXT, "details": [TEXT...]}...]}; severity is the journal level the finding crosses (null when ' +
-        'it is not logged), and an UNKNOWN has "reason" instead of "violations" and no findings. The exit ' +
-        'code, the journal entries and the mail are the same as without --json; the keys are never ' +
-        'translated.',
       ...THRESHOLD_HELP.description,
     ],
     environment: JOURNAL_HELP.environment,

@@ -14,17 +14,7 @@ import { translator } from './lib/i18n.ts';
 import { Journal, JOURNAL_HELP } from './inotify/journal.ts';
 import { evaluate, watchedDirs, type Finding } from './inotify/policy.ts';
 import { journalLine, notRoot, reportOnce, unknown } from './inotify/report.ts';
-import {
-  InvalidRangeError,
-  legacyArgs,
-  JSON_OPTION,
-  MAIL_OPTION,
-  monitorOptions,
-  THRESHOLD_HELP,
-  THRESHOLD_OPTIONS,
-  VERBOSE_OPTION,
-  type MonitorOptions,
-} from './inotify/severity.ts';
+import { InvalidRangeError, legacyArgs, monitorOptions, THRESHOLD_HELP, THRESHOLD_MONITOR_OPTIONS, type MonitorOptions } from './inotify/severity.ts';
 
 const NAME = 'podsec-inotify-check-policy';
 const t = translator('podsec-inotify');
@@ -108,10 +98,7 @@ runCommand(
     summary: 'Check the containers policy of root and the podman users (Nagios plugin, or a watching daemon).',
     usage: ['[-v|-vv|-vvv] [-a|-f|-c|-h|-m|-l|-d RANGE]... [-w RANGE] [-M ADDRESS] [--json|--watch] [--root DIR]'],
     options: {
-      ...THRESHOLD_OPTIONS,
-      ...VERBOSE_OPTION,
-      ...MAIL_OPTION,
-      ...JSON_OPTION,
+      ...THRESHOLD_MONITOR_OPTIONS,
       watch: { type: 'boolean', description: 'keep running and report every change of the policies within a second (inotify)' },
       recheck: { type: 'string', valueName: 'SECONDS', description: 'with --watch: also check every SECONDS (default 300), for changes inotify cannot see' },
     },
@@ -135,13 +122,6 @@ runCommand(
         'OK: Containerization policies are not violated" or "POLICY CRITICAL(<sum>): Violation of user ' +
         'containerization policies <users> | violations=<sum>" (the findings follow with -v), exits with ' +
         'the Nagios code and, with -M, mails the report when it is not OK.',
-      'With --json the command prints one JSON document instead of the status line and of the findings ' +
-        'of -v: {"status": "OK"|"WARNING"|"CRITICAL"|"UNKNOWN", "exitCode": N, "violations": SUM, ' +
-        '"findings": [{"code": N, "weight": N, "severity": LEVEL|null, "users": [USER...], "message": ' +
-        'TEXT, "details": [TEXT...]}...]}; severity is the journal level the finding crosses (null when ' +
-        'it is not logged), and an UNKNOWN has "reason" instead of "violations" and no findings. The exit ' +
-        'code, the journal entries and the mail are the same as without --json; the keys are never ' +
-        'translated.',
       'With --watch the command keeps running (podsec-inotify-check-policy.service): it watches /etc, ' +
         '/etc/containers, /home and the configuration directories of every podman user through inotify, ' +
         'checks again 50 ms after a change and reports each new or changed finding within a second ' +

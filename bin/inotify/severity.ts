@@ -148,9 +148,16 @@ export function legacyArgs(argv: string[], letters: Record<string, string> = LEG
 
 const RANGE = { type: 'string' as const, valueName: 'RANGE' };
 
-/** The help paragraph of the monitors that take THRESHOLD_OPTIONS. */
+/** The help paragraphs of the monitors that take THRESHOLD_MONITOR_OPTIONS. */
 export const THRESHOLD_HELP = {
   description: [
+    'With --json the command prints one JSON document instead of the status line and of the findings ' +
+      'of -v: {"status": "OK"|"WARNING"|"CRITICAL"|"UNKNOWN", "exitCode": N, "violations": SUM, ' +
+      '"findings": [{"code": N, "weight": N, "severity": LEVEL|null, "users": [USER...], "message": ' +
+      'TEXT, "details": [TEXT...]}...]}; severity is the journal level the finding crosses (null when ' +
+      'it is not logged), and an UNKNOWN has "reason" instead of "violations" and no findings. The exit ' +
+      'code, the journal entries and the mail are the same as without --json; the keys are never ' +
+      'translated.',
     'Thresholds are Nagios ranges: N means 0 to N, N: at least N, ~:N at most N, A:B from A to B, and ' +
       'a leading @ inverts the range; a level fires when the value is outside its range. Levels are ' +
       'tried from the most severe (Crash, Fatal, Critical, High, Middle, Low, Debug; CRITICAL before ' +
@@ -162,7 +169,7 @@ export const THRESHOLD_HELP = {
 };
 
 /** One option per journal level plus `warning`; the texts are literals so the message extractor finds them. */
-export const THRESHOLD_OPTIONS: Record<string, { type: 'string'; valueName: string; description: string }> = {
+const THRESHOLD_OPTIONS: Record<string, { type: 'string'; valueName: string; description: string }> = {
   crash: { ...RANGE, description: 'journal threshold for Crash (-a), a Nagios range' },
   fatal: { ...RANGE, description: 'journal threshold for Fatal (-f), a Nagios range' },
   critical: { ...RANGE, description: 'journal and Nagios CRITICAL threshold (-c), a Nagios range' },
@@ -174,8 +181,10 @@ export const THRESHOLD_OPTIONS: Record<string, { type: 'string'; valueName: stri
 };
 
 export const VERBOSE_OPTION = { verbose: { type: 'boolean' as const, short: 'v', multiple: true, description: 'more detail in messages (-v, -vv, -vvv)' } };
-export const JSON_OPTION = { json: { type: 'boolean' as const, description: 'print the result as one JSON document instead of the Nagios status line' } };
+const JSON_OPTION = { json: { type: 'boolean' as const, description: 'print the result as one JSON document instead of the Nagios status line' } };
 export const MAIL_OPTION = { mail: { type: 'string' as const, short: 'M', valueName: 'ADDRESS', description: 'also mail the report to ADDRESS' } };
+/** The options of the monitors that report through thresholds (check-images, check-policy). */
+export const THRESHOLD_MONITOR_OPTIONS = { ...THRESHOLD_OPTIONS, ...VERBOSE_OPTION, ...MAIL_OPTION, ...JSON_OPTION };
 
 /** Thresholds from parsed option values; `defaults` apply when no threshold option is given at all. */
 export function monitorOptions(

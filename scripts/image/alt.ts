@@ -17,6 +17,7 @@ import type { ProjectModel } from '../model/types.ts';
 import { cachedEntry, contentHash, fileSha256, pruneEntries } from './cache.ts';
 import type { RootfsManifest, RootfsResult } from './rootfs.ts';
 import { MANIFEST_PATH } from './rootfs.ts';
+import { RUNTIME_TOOLS } from './packages.ts';
 
 class AltUnavailableError extends Error {
   override name = 'AltUnavailableError';
@@ -35,18 +36,7 @@ const ALT_BASE_PACKAGES: readonly string[] = [
   'iputils',
   'kmod',
   'node',
-  'podman',
-  'skopeo',
-  'crun',
-  'shadow-submap',
-  'catatonit',
-  'fuse-overlayfs',
-  'slirp4netns',
-  'rootlesskit',
-  'nginx',
-  'docker-registry',
-  'gnupg2',
-  'inotify-tools',
+  ...RUNTIME_TOOLS,
 ];
 
 const PODMAN_TIMEOUT_MS = 10 * 60_000;

@@ -26,38 +26,6 @@ const BASE_PACKAGES: readonly string[] = [
 ];
 
 /**
- * Debian's packages for the runtime tools podsec's programs drive whether or not a package
- * requires them by name yet (podman's recommends are not installed by mmdebstrap; name them).
- */
-const TOOL_PACKAGES: readonly string[] = [
-  'podman',
-  'skopeo',
-  'crun',
-  'uidmap',
-  'catatonit',
-  'fuse-overlayfs',
-  'slirp4netns',
-  'rootlesskit',
-  'nginx',
-  'docker-registry',
-  'gnupg',
-  'inotify-tools',
-  // Named by requirements that come and go as the packages grow; kept here so the cached base
-  // (keyed by this list) survives such changes.
-  'systemd-container',
-  'util-linux',
-  'openssh-client',
-  'pinentry-curses',
-  'iproute2',
-  'xz-utils',
-  // What ALT's cri-o package brings along; CRI-O itself (and Kubernetes) come from the k8s-tools
-  // cache (scripts/k8s-tools), installed into a node by `npm run cluster`.
-  'conmon',
-  'containernetworking-plugins',
-  'iptables',
-];
-
-/**
  * ALT package name -> Debian package name, or null when Debian has no counterpart (the
  * requirement is then left out of the stand-in image and reported). Names not listed are
  * assumed to be the same on both.
@@ -81,6 +49,43 @@ export const ALT_TO_DEBIAN: Readonly<Record<string, string | null>> = {
   cri_o: null,
   'cri-o': null,
 };
+
+/**
+ * The runtime tools podsec's programs drive, by their ALT names, whether or not a package requires
+ * them by name yet (podman's recommends are not installed by mmdebstrap; name them).
+ */
+export const RUNTIME_TOOLS: readonly string[] = [
+  'podman',
+  'skopeo',
+  'crun',
+  'shadow-submap',
+  'catatonit',
+  'fuse-overlayfs',
+  'slirp4netns',
+  'rootlesskit',
+  'nginx',
+  'docker-registry',
+  'gnupg2',
+  'inotify-tools',
+];
+
+/** Debian's packages for RUNTIME_TOOLS, and more. */
+const TOOL_PACKAGES: readonly string[] = [
+  ...RUNTIME_TOOLS.map((name) => ALT_TO_DEBIAN[name] ?? name),
+  // Named by requirements that come and go as the packages grow; kept here so the cached base
+  // (keyed by this list) survives such changes.
+  'systemd-container',
+  'util-linux',
+  'openssh-client',
+  'pinentry-curses',
+  'iproute2',
+  'xz-utils',
+  // What ALT's cri-o package brings along; CRI-O itself (and Kubernetes) come from the k8s-tools
+  // cache (scripts/k8s-tools), installed into a node by `npm run cluster`.
+  'conmon',
+  'containernetworking-plugins',
+  'iptables',
+];
 
 /**
  * Of `names`, those the host's apt knows with an installable candidate (`apt-cache policy`);

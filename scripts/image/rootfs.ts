@@ -93,16 +93,7 @@ export async function ensureBase(options: Omit<RootfsOptions, 'rpms'>): Promise<
   const hash = contentHash({ v: BASE_FORMAT, suite, packages: plan.base, sources, preset: ALT_PRESET_TEXT });
   const entry = await cachedEntry(options.cacheDir, `base-${short(hash)}`, async (tmp) => {
     options.log?.(`image: mmdebstrap ${suite} (${plan.base.length} packages) -> ${tmp}`);
-    const result = await execa('mmdebstrap', ['--variant=minbase', `--include=${plan.base.join(',')}`, suite, tmp, sourcesFile], {
-      reject: false,
-      timeout: MMDEBSTRAP_TIMEOUT_MS,
-      forceKillAfterDelay: 10_000,
-      stdin: 'ignore',
-    });
-    if (result.failed) {
-      const why = result.timedOut ? `timed out after ${MMDEBSTRAP_TIMEOUT_MS / 1000} s` : `exit code ${result.exitCode}`;
-      throw new Error(`mmdebstrap ${why}:\n${String(result.stderr).slice(-8000)}`);
-    }
+    await mmdebstrap(suite, plan.base, tmp, sourcesFile, MMDEBSTRAP_TIMEOUT_MS);
     await emulateAlt(tmp, plan);
   });
   if (!entry.cached) await pruneEntries(options.cacheDir, 'base-', KEEP_ENTRIES, [basename(entry.path)]);
@@ -253,6 +244,20 @@ export async function ensureRootfs(options: RootfsOptions): Promise<RootfsResult
   });
   if (!entry.cached) await pruneEntries(options.cacheDir, 'rootfs-', KEEP_ENTRIES, [basename(entry.path)]);
   return { path: entry.path, base: base.path, cached: entry.cached, baseCached: base.cached, plan: base.plan, manifest };
+}
+
+/** A minbase Debian `suite` with `packages` at `target`, from the apt sources in `sourcesFile`. */
+export async function mmdebstrap(suite: string, packages: readonly string[], target: string, sourcesFile: string, timeoutMs: number): Promise<void> {
+  const result = await execa('mmdebstrap', ['--variant=minbase', `--include=${packages.join(',')}`, suite, target, sourcesFile], {
+    reject: false,
+    timeout: timeoutMs,
+    forceKillAfterDelay: 10_000,
+    stdin: 'ignore',
+  });
+  if (result.failed) {
+    const why = result.timedOut ? `timed out after ${timeoutMs / 1000} s` : `exit code ${result.exitCode}`;
+    throw new Error(`mmdebstrap ${why}:\n${String(result.stderr).slice(-8000)}`);
+  }
 }
 
 /** apt-get install inside the root (its own apt sources, from mmdebstrap), lists removed after. */

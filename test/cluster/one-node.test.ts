@@ -30,7 +30,7 @@ import { sleep } from '../../scripts/image/cache.ts';
 import { ensureK8sTools } from '../../scripts/k8s-tools/build.ts';
 import { ensureBuild } from '../support/build.ts';
 import { hookError, NODE_TOOLS, runGated } from '../support/image-env.ts';
-import { lingerUser, userRun } from '../support/image-nspawn.ts';
+import { lingerUser, pushUnsigned, userRun } from '../support/image-nspawn.ts';
 import { ACCEPT_ANYTHING, buildImage, imageStore, removeTree, saveArchive } from '../support/oci-fixtures.ts';
 import { registerRbacFlow } from '../support/rbac-flow.ts';
 import { stopwatch } from '../support/exec.ts';
@@ -219,14 +219,7 @@ test('CRI-O runs a pod of a signed image; refuses an unsigned one and one signed
     timeoutMs: 300_000,
   });
   assert.is(loaded.exitCode, 0, loaded.stderr + loaded.stdout);
-  const pushed = await userRun(node, MAKER, [
-    'skopeo',
-    'copy',
-    '--quiet',
-    '--dest-tls-verify=false',
-    `oci:${DROP}/unsigned/amd64:${UNSIGNED}`,
-    `docker://registry.local/${UNSIGNED}`,
-  ]);
+  const pushed = await pushUnsigned(node, MAKER, `${DROP}/unsigned/amd64`, UNSIGNED);
   assert.is(pushed.exitCode, 0, pushed.stderr);
   // Signed with a key of its own (a GPG key the policy does not name), by root on the master.
   const gnupg = `${DROP}/othergpg`;

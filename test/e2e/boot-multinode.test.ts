@@ -25,7 +25,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BRIDGE, type Cluster, type ClusterNode, startCluster } from '../support/image-cluster.ts';
 import { ensureNodeImage, NODE_TOOLS, runGated, hookError } from '../support/image-env.ts';
-import { ip, lingerUser, userRun } from '../support/image-nspawn.ts';
+import { ip, lingerUser, pushUnsigned, userRun } from '../support/image-nspawn.ts';
 import { buildImage, imageStore, removeTree, saveArchive } from '../support/oci-fixtures.ts';
 import { stopwatch } from '../support/exec.ts';
 import { runCommand } from '../support/trust-fixtures.ts';
@@ -194,14 +194,7 @@ test('master: an image maker made by podsec-create-imagemakeruser signs and push
   signedDigest = signed!.slice('busybox@'.length).replace('=', ':');
 
   // Unsigned, under the same path (which the policy gives to the maker's key): plain skopeo.
-  const pushed = await userRun(master, 'maker', [
-    'skopeo',
-    'copy',
-    '--quiet',
-    '--dest-tls-verify=false',
-    `oci:${DROP}/unsigned/amd64:${UNSIGNED}`,
-    `docker://registry.local/${UNSIGNED}`,
-  ]);
+  const pushed = await pushUnsigned(master, 'maker', `${DROP}/unsigned/amd64`, UNSIGNED);
   assert.is(pushed.exitCode, 0, pushed.stderr);
   assert.not.ok(
     (await fs.readdir(signatures)).some((d) => d.startsWith('unsigned@')),

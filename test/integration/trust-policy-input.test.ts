@@ -107,37 +107,34 @@ test('bad input: the names are bound to another IP in /etc/hosts → exit 1, nam
   );
 });
 
-test('bad input: malformed existing policy.json → exit 1, says where it is broken', async () => {
-  const root = tree('badpolicy');
-  mkdirSync(join(root, 'etc/containers'), { mode: 0o755 });
-  writeFileSync(join(root, 'etc/containers/policy.json'), '{\n  "default": [\n    {"type": "insecureAcceptAnything"},\n  ]\n}\n');
-  await refused(
-    'podsec-create-policy',
-    root,
-    ['--role', 'master', IP],
-    1,
-    /refusing to edit a malformed policy: \/etc\/containers\/policy\.json:4:\d+: not valid JSON/,
-  );
-});
+const MALFORMED = [
+  {
+    what: 'malformed existing policy.json → exit 1, says where it is broken',
+    file: 'policy.json',
+    text: '{\n  "default": [\n    {"type": "insecureAcceptAnything"},\n  ]\n}\n',
+    message: /refusing to edit a malformed policy: \/etc\/containers\/policy\.json:4:\d+: not valid JSON/,
+  },
+  {
+    what: 'malformed registries.conf (unterminated string) → exit 1 with line and column',
+    file: 'registries.conf',
+    text: 'unqualified-search-registries = ["docker.io"]\nshort-name-mode = "enforcing\n',
+    message: /refusing to edit \/etc\/containers\/registries\.conf: .*registries\.conf:2:\d+: unterminated string/,
+  },
+];
+for (const [i, { what, file, text, message }] of MALFORMED.entries()) {
+  test(`bad input: ${what}`, async () => {
+    const root = tree(`malformed${i}`);
+    mkdirSync(join(root, 'etc/containers'), { mode: 0o755 });
+    writeFileSync(join(root, 'etc/containers', file), text);
+    await refused('podsec-create-policy', root, ['--role', 'master', IP], 1, message);
+  });
+}
 
 test('bad input: policy.json with an unknown requirement type → exit 1', async () => {
   const root = copyOfConfigured();
   const target = join(root, 'etc/containers', readlinkSync(join(root, 'etc/containers/policy.json')));
   writeFileSync(target, JSON.stringify({ default: [{ type: 'acceptEverything' }] }));
   await refused('podsec-create-policy', root, ['--role', 'master', IP], 1, /unknown requirement type "acceptEverything"/);
-});
-
-test('bad input: malformed registries.conf (unterminated string) → exit 1 with line and column', async () => {
-  const root = tree('badconf');
-  mkdirSync(join(root, 'etc/containers'), { mode: 0o755 });
-  writeFileSync(join(root, 'etc/containers/registries.conf'), 'unqualified-search-registries = ["docker.io"]\nshort-name-mode = "enforcing\n');
-  await refused(
-    'podsec-create-policy',
-    root,
-    ['--role', 'master', IP],
-    1,
-    /refusing to edit \/etc\/containers\/registries\.conf: .*registries\.conf:2:\d+: unterminated string/,
-  );
 });
 
 test('bad input: registries.conf in the v1 format → exit 1 (a [[registry]] table cannot be mixed in)', async () => {

@@ -82,3 +82,11 @@ export async function userRun(
     { timeoutMs: timeoutMs + 10_000 },
   );
 }
+
+/**
+ * As `user` on the node, push the OCI layout `<layout>:<image>` to registry.local/<image> with
+ * plain skopeo: no signature, as anyone with push access could.
+ */
+export function pushUnsigned(node: Pick<Node, 'name' | 'exec'>, user: string, layout: string, image: string): Promise<RunResult> {
+  return userRun(node, user, ['skopeo', 'copy', '--quiet', '--dest-tls-verify=false', `oci:${layout}:${image}`, `docker://registry.local/${image}`]);
+}

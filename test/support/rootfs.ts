@@ -17,6 +17,7 @@ import * as fs from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { cachedEntry, removeTree } from '../../scripts/image/cache.ts';
+import { mmdebstrap } from '../../scripts/image/rootfs.ts';
 
 /** Bump when the build recipe changes, so old caches are not reused. */
 const FORMAT_VERSION = 1;
@@ -65,16 +66,7 @@ export async function ensureRootfs(options: { packages?: string[] } = {}): Promi
     name,
     async (tmp) => {
       process.stderr.write(`[rootfs] building ${join(cacheDir(), name)} (${packages.join(',')}) ...\n`);
-      const result = await execa('mmdebstrap', ['--variant=minbase', `--include=${packages.join(',')}`, SUITE, tmp, SOURCES_FILE], {
-        reject: false,
-        timeout: BUILD_TIMEOUT_MS,
-        forceKillAfterDelay: 10_000,
-        stdin: 'ignore',
-      });
-      if (result.failed) {
-        const why = result.timedOut ? `timed out after ${BUILD_TIMEOUT_MS / 1000} s` : `exit code ${result.exitCode}`;
-        throw new Error(`mmdebstrap ${why}:\n${String(result.stderr).slice(-8000)}`);
-      }
+      await mmdebstrap(SUITE, packages, tmp, SOURCES_FILE, BUILD_TIMEOUT_MS);
     },
     { touch: false },
   ); // never pruned, and the lower dir of overlays: left as built

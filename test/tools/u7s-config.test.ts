@@ -46,41 +46,18 @@ test("CRI-O's configuration is TOML that a TOML parser reads back as written", a
   assert.equal(JSON.parse(parsed.stdout), expected);
 });
 
+/** podsec-u7s-loadbalancer with its arguments in one space-separated string, writing under `work`. */
+const loadbalancer = (args: string) => node('podsec-u7s-loadbalancer', ['--root', work, ...args.split(' ')]);
+
 test('haproxy -c and keepalived -t accept the generated files', async () => {
   const haproxy = join(work, 'haproxy.cfg');
   // --output under --root: the file is written atomically below the root, never through /tmp's links.
-  const made = await node('podsec-u7s-loadbalancer', [
-    '--root',
-    work,
-    'haproxy',
-    '--master',
-    '192.0.2.11',
-    '--master',
-    '192.0.2.12:6443',
-    '--bind',
-    '127.0.0.1:18443',
-    '--output',
-    '/haproxy.cfg',
-  ]);
+  const made = await loadbalancer('haproxy --master 192.0.2.11 --master 192.0.2.12:6443 --bind 127.0.0.1:18443 --output /haproxy.cfg');
   assert.is(made.exitCode, 0, made.stderr);
   const checked = await run('haproxy', ['-c', '-f', haproxy]);
   assert.is(checked.exitCode, 0, checked.stdout + checked.stderr);
   const keepalived = join(work, 'keepalived.conf');
-  const ka = await node('podsec-u7s-loadbalancer', [
-    '--root',
-    work,
-    'keepalived',
-    '--vip',
-    '192.0.2.100/24',
-    '--interface',
-    'u7s0',
-    '--state',
-    'MASTER',
-    '--auth-pass',
-    'u7s42',
-    '--output',
-    '/keepalived.conf',
-  ]);
+  const ka = await loadbalancer('keepalived --vip 192.0.2.100/24 --interface u7s0 --state MASTER --auth-pass u7s42 --output /keepalived.conf');
   assert.is(ka.exitCode, 0, ka.stderr);
   // keepalived -t wants the interface to exist and not be loopback: a veth in a network namespace of our own.
   const script = 'ip link add u7s0 type veth peer name u7s1 && ip link set u7s0 up && exec keepalived -t -f "$1"';

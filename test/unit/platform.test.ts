@@ -47,22 +47,19 @@ for (const [fields, expected] of cases) {
 }
 
 test('platform: non-ALT or malformed os-release is an error, not a guess', () => {
-  assert.throws(
-    () => platformFromOsRelease({ ID: 'debian' }),
-    (e: unknown) => e instanceof UnknownPlatformError,
-  );
-  assert.throws(
-    () => platformFromOsRelease({ CPE_NAME: 'cpe:/o:debian:debian_linux:12' }),
-    (e: unknown) => e instanceof UnknownPlatformError,
-  );
-  assert.throws(
-    () => platformFromOsRelease({ CPE_NAME: 'cpe:/o:alt:server:' }),
-    (e: unknown) => e instanceof UnknownPlatformError,
-  );
-  assert.throws(
-    () => platformFromOsRelease({ ALT_BRANCH_ID: '../p10' }),
-    (e: unknown) => e instanceof UnknownPlatformError,
-  );
+  const malformed: Record<string, string>[] = [
+    { ID: 'debian' },
+    { CPE_NAME: 'cpe:/o:debian:debian_linux:12' },
+    { CPE_NAME: 'cpe:/o:alt:server:' },
+    { ALT_BRANCH_ID: '../p10' },
+  ];
+  for (const fields of malformed) {
+    assert.throws(
+      () => platformFromOsRelease(fields),
+      (e: unknown) => e instanceof UnknownPlatformError,
+      JSON.stringify(fields),
+    );
+  }
 });
 
 test('platform: U7S_PLATFORM wins without reading os-release; a bad value is refused', () => {
