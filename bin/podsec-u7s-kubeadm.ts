@@ -66,6 +66,9 @@ const spec: CommandSpec = {
     U7S_PULL_IMAGES:
       "no: do not pull the node's images into u7s-admin's CRI-O store before kubeadm (with progress, " +
       'checked against /etc/containers/policy.json); CRI-O then pulls them when kubelet asks',
+    U7S_ARCHIMAGES:
+      "more images for the node's own workloads, <platform>/<name>:<tag> separated by spaces (as podsec-k8s-save-oci saves them): " +
+      "pulled with the node's images, through the same signature check",
     U7S_FLANNEL_TAG: 'tag of the flannel image',
     U7S_FLANNELCNIPLUGIN_TAG: 'tag of the flannel-cni-plugin image',
     U7S_SKIP_PHASES: 'kubeadm phases to skip when --skip-phases is not given',

@@ -287,6 +287,10 @@ async function namespacePhase(commandArgs: string[]): Promise<number> {
   // This network namespace's own settings (upstream changed ping_group_range for the whole host).
   writeSysctl('net.ipv4.ip_forward', '1');
   writeSysctl('net.ipv4.ping_group_range', `0 ${maxMappedGid()}`);
+  // flannel's VXLAN packets arrive on the slirp4netns device from addresses strict reverse-path
+  // filtering (1) would drop; loose (2) still drops sources no route leads back to.
+  writeSysctl('net.ipv4.conf.all.rp_filter', '2');
+  writeSysctl('net.ipv4.conf.default.rp_filter', '2');
 
   for (const forward of rolePorts(settings.role, { apiserverPort: settings.apiserverBindPort, cni: settings.cniPlugin })) {
     try {

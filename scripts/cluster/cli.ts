@@ -1,5 +1,5 @@
 /**
- * npm run cluster -- up [--nodes N] [--control-planes M] [--kubernetes-version V]
+ * npm run cluster -- up [--nodes N] [--control-planes M] [--load-balancer] [--kubernetes-version V]
  *                  | down | status | kubeconfig | exec NODE -- COMMAND...
  * (scripts/cluster/cluster.ts). Needs root: it creates a network namespace and boots nodes.
  */
@@ -9,7 +9,7 @@ import { isAlive } from '../image/cache.ts';
 import { down, kubeconfigPath, kubectlArgs, liveState, up } from './cluster.ts';
 import { nodeExec } from './machines.ts';
 
-const USAGE = `usage: npm run cluster -- up [--nodes N] [--control-planes M] [--kubernetes-version V]
+const USAGE = `usage: npm run cluster -- up [--nodes N] [--control-planes M] [--load-balancer] [--kubernetes-version V]
        npm run cluster -- down | status | kubeconfig
        npm run cluster -- exec NODE -- COMMAND [ARG...]      (NODE: 1..N; 1 is the first control plane)`;
 
@@ -23,6 +23,7 @@ async function main(argv: string[]): Promise<number> {
     options: {
       nodes: { type: 'string', default: '1' },
       'control-planes': { type: 'string', default: '1' },
+      'load-balancer': { type: 'boolean' },
       'kubernetes-version': { type: 'string' },
       help: { type: 'boolean' },
     },
@@ -38,6 +39,7 @@ async function main(argv: string[]): Promise<number> {
       const state = await up({
         nodes: wholeNumber(values.nodes!, '--nodes'),
         controlPlanes: wholeNumber(values['control-planes']!, '--control-planes'),
+        loadBalancer: values['load-balancer'] === true,
         kubernetesVersion: values['kubernetes-version'],
         log,
       });

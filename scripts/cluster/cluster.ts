@@ -5,7 +5,7 @@
  * images) and the first control plane; `podsec-u7s-kubeadm init` deploys it, and every other node
  * joins with the command init printed.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import YAML from 'yaml';
@@ -19,6 +19,7 @@ import { K8S_TOOLS_VERSIONS } from '../k8s-tools/versions.ts';
 import model from '../model/index.ts';
 import { REPO_ROOT } from '../paths.ts';
 import {
+  addBridgeAddress,
   bootClusterNode,
   createNetwork,
   freeLoopbackPort,
@@ -31,7 +32,7 @@ import {
   stopClusterNode,
   stopProcess,
 } from './machines.ts';
-import { clusterDir, readState, removeState, writeState, type ClusterState, type NodeState } from './state.ts';
+import { clusterDir, readState, removeState, writeState, type ClusterState, type NodeState, type ServiceState } from './state.ts';
 import { adoptTrust, fillUpstream, setUpMaster, signClusterImages, startUpstream } from './supply.ts';
 
 type Log = (line: string) => void;
@@ -48,6 +49,8 @@ const POLL_MS = 5_000;
 interface UpOptions {
   nodes: number;
   controlPlanes: number;
+  /** haproxy (configured by podsec-u7s-loadbalancer) in front of the control planes; needed for more than one. */
+  loadBalancer?: boolean;
   kubernetesVersion?: string;
   /** The RPMs to install (default: built into the checkout's dist/). */
   rpms?: string[];
@@ -71,7 +74,8 @@ export async function up(options: UpOptions): Promise<ClusterState> {
   const { log } = options;
   if (options.nodes < 1 || options.nodes > 9) throw new Error('--nodes: 1 to 9');
   if (options.controlPlanes < 1 || options.controlPlanes > options.nodes) throw new Error('--control-planes: 1 to --nodes');
-  if (options.controlPlanes > 1) throw new Error('--control-planes above 1 is not supported yet (a load balancer in front of them is needed)');
+  if (options.controlPlanes > 1 && !options.loadBalancer)
+    throw new Error('--control-planes above 1 needs --load-balancer: the control planes share one endpoint');
   if (await liveState(log)) throw new Error('a cluster is up: npm run cluster -- down first');
 
   const built = K8S_TOOLS_VERSIONS.kubernetes.version;
@@ -108,11 +112,15 @@ export async function up(options: UpOptions): Promise<ClusterState> {
     const trust = await setUpMaster(master, state.platform, log);
     Object.assign(state, { makerKey: trust.makerKey, trustFingerprint: trust.fingerprint });
     writeState(state);
-    await signClusterImages(master, state, trust, log);
+    await signClusterImages(master, state, tools, trust, log);
     for (const node of state.nodes.slice(1)) await adoptTrust(node, master, trust.fingerprint);
 
-    const joinCommand = await initFirst(state, log);
-    for (const node of state.nodes.slice(1)) await joinNode(state, node, joinCommand, log);
+    if (options.loadBalancer) {
+      state.loadBalancer = await startLoadBalancer(state, log);
+      writeState(state);
+    }
+    const joins = await initFirst(state, log);
+    for (const node of state.nodes.slice(1)) await joinNode(state, node, node.role === 'control-plane' ? joins.controlPlane : joins.worker, log);
     if (options.nodes === 1) await mustExec(master, kubectlArgs('taint', 'nodes', '--all', 'node-role.kubernetes.io/control-plane-'));
     await waitReady(state, log);
     await startApiProxy(state);
@@ -133,27 +141,59 @@ async function buildRpms(log: Log): Promise<string[]> {
 
 const wrapperEnv = (state: ClusterState) => ['env', `U7S_PLATFORM=${state.platform}`];
 
-/** kubeadm init through the wrapper on node 1; returns the worker join command it printed. */
-export async function initFirst(state: ClusterState, log: Log): Promise<string[]> {
-  const master = state.nodes[0]!;
-  log(`cluster: ${master.name}: podsec-u7s-kubeadm init`);
-  const out = await mustExec(master, [...wrapperEnv(state), 'podsec-u7s-kubeadm', 'init'], { timeoutMs: INIT_TIMEOUT_MS });
-  writeFileSync(join(state.work, 'init.log'), out);
-  return parseJoinCommand(out);
+/** The load balancer's address in the cluster's namespace (not a node's, not the gateway's). */
+const LOAD_BALANCER_HOST = 200;
+
+/**
+ * haproxy on its own address in the cluster's namespace, in front of every control plane's API
+ * server, with the configuration podsec-u7s-loadbalancer writes on the master (as an admin would
+ * make it for the load balancer's host). It runs before init: kubeadm reaches the API through it.
+ */
+async function startLoadBalancer(state: ClusterState, log: Log): Promise<ServiceState> {
+  const address = `${state.subnet}.${LOAD_BALANCER_HOST}`;
+  const masters = state.nodes.filter((n) => n.role === 'control-plane').flatMap((n) => ['--master', `${n.address}:${APISERVER_PORT}`]);
+  const file = '/var/tmp/podsec-cluster-haproxy.cfg';
+  log(`cluster: haproxy on ${address}:${APISERVER_PORT} in front of ${masters.filter((m) => m !== '--master').join(' ')}`);
+  await mustExec(state.nodes[0]!, ['podsec-u7s-loadbalancer', 'haproxy', ...masters, '--bind', `${address}:${APISERVER_PORT}`, '--output', file]);
+  const config = join(state.work, 'haproxy.cfg');
+  copyFileSync(join(state.nodes[0]!.root, file), config);
+  await addBridgeAddress(address);
+  return startDaemon(['haproxy', '-db', '-f', config], join(state.work, 'haproxy.log'), `${address}:${APISERVER_PORT}`);
 }
 
-/** `kubeadm join host:port --token T \ --discovery-token-ca-cert-hash H` as printed by kubeadm (continued lines joined). */
-export function parseJoinCommand(output: string): string[] {
+interface JoinCommands {
+  worker: string[];
+  /** With --control-plane --certificate-key (kubeadm prints it when the certificates were uploaded). */
+  controlPlane: string[];
+}
+
+/** kubeadm init through the wrapper on node 1 (behind the load balancer when there is one); the join commands it printed. */
+export async function initFirst(state: ClusterState, log: Log): Promise<JoinCommands> {
+  const master = state.nodes[0]!;
+  const endpoint = state.loadBalancer ? ['--control-plane-endpoint', state.loadBalancer.address] : [];
+  log(`cluster: ${master.name}: podsec-u7s-kubeadm init ${endpoint.join(' ')}`.trimEnd());
+  const out = await mustExec(master, [...wrapperEnv(state), 'podsec-u7s-kubeadm', 'init', ...endpoint], { timeoutMs: INIT_TIMEOUT_MS });
+  writeFileSync(join(state.work, 'init.log'), out);
+  const controlPlane = state.nodes.some((n, i) => i > 0 && n.role === 'control-plane');
+  return { worker: parseJoinCommand(out), controlPlane: controlPlane ? parseJoinCommand(out, 'control-plane') : [] };
+}
+
+/**
+ * `kubeadm join host:port --token T \ --discovery-token-ca-cert-hash H [--control-plane --certificate-key K]`
+ * as printed by kubeadm (continued lines joined).
+ */
+export function parseJoinCommand(output: string, kind: 'worker' | 'control-plane' = 'worker'): string[] {
   const text = output.replace(/\\\s*\n\s*/g, ' ');
-  const lines = text.split('\n').filter((l) => /^\s*kubeadm join /.test(l) && !l.includes('--control-plane'));
+  const lines = text.split('\n').filter((l) => /^\s*kubeadm join /.test(l) && l.includes('--control-plane') === (kind === 'control-plane'));
   const line = lines.at(-1);
-  if (!line) throw new Error('kubeadm init printed no join command');
+  if (!line) throw new Error(`kubeadm init printed no ${kind} join command`);
   return line.trim().split(/\s+/).slice(1);
 }
 
-async function joinNode(state: ClusterState, node: NodeState, joinCommand: string[], log: Log): Promise<void> {
-  log(`cluster: ${node.name}: podsec-u7s-kubeadm ${joinCommand.join(' ').replace(/--token \S+/, '--token …')}`);
-  await mustExec(node, [...wrapperEnv(state), 'podsec-u7s-kubeadm', ...joinCommand], { timeoutMs: INIT_TIMEOUT_MS });
+/** `podsec-u7s-kubeadm join` on `node`; `env`: more NAME=VALUE settings for the wrapper. */
+export async function joinNode(state: ClusterState, node: NodeState, joinCommand: string[], log: Log, env: string[] = []): Promise<void> {
+  log(`cluster: ${node.name}: ${[...env, 'podsec-u7s-kubeadm', ...joinCommand].join(' ').replace(/--token \S+/, '--token …')}`);
+  await mustExec(node, [...wrapperEnv(state), ...env, 'podsec-u7s-kubeadm', ...joinCommand], { timeoutMs: INIT_TIMEOUT_MS });
 }
 
 interface PodList {
@@ -199,7 +239,7 @@ async function startApiProxy(state: ClusterState): Promise<void> {
   const socket = join(clusterDir(), 'apiserver.sock');
   rmSync(socket, { force: true });
   const inside = startDaemon(
-    ['socat', `UNIX-LISTEN:${socket},fork,mode=600`, `TCP:${state.nodes[0]!.address}:${APISERVER_PORT}`],
+    ['socat', `UNIX-LISTEN:${socket},fork,mode=600`, `TCP:${state.loadBalancer?.address ?? `${state.nodes[0]!.address}:${APISERVER_PORT}`}`],
     join(state.work, 'api-proxy.log'),
     socket,
   );
@@ -229,7 +269,8 @@ export async function down(log: Log): Promise<void> {
     log(`cluster: stopping ${node.name}`);
     await stopClusterNode(node).catch((e: Error) => log(`cluster: ${node.name}: ${e.message}`));
   }
-  for (const pid of [...(state.apiProxy?.pids ?? []), ...(state.upstream ? [state.upstream.pid] : [])]) await stopProcess(pid);
+  for (const service of [state.loadBalancer, state.upstream]) if (service) await stopProcess(service.pid);
+  for (const pid of state.apiProxy?.pids ?? []) await stopProcess(pid);
   await removeNetwork();
   if (state.work.startsWith('/var/tmp/podsec-cluster-') && existsSync(state.work))
     await execa('rm', ['-rf', '--one-file-system', '--', state.work], { reject: false });

@@ -57,6 +57,11 @@ export async function createNetwork(): Promise<{ subnet: string; gateway: string
   return { subnet, gateway };
 }
 
+/** One more address of the namespace itself on the bridge (a service that is not a node: the load balancer). */
+export async function addBridgeAddress(address: string): Promise<void> {
+  await ip(['-n', NETNS, 'addr', 'add', `${address}/24`, 'dev', BRIDGE]);
+}
+
 export async function removeNetwork(): Promise<void> {
   await ip(['netns', 'del', NETNS]).catch(() => {});
 }
@@ -222,10 +227,15 @@ async function waitForAddress(node: Pick<NodeState, 'leader' | 'name'>, address:
 /** The node's machine stopped (its systemd shuts down) and booted again on the same tree: a reboot. */
 export async function rebootClusterNode(node: NodeState): Promise<NodeState> {
   await stopMachine(node);
+  return startClusterNode(node);
+}
+
+/** A node whose machine was stopped (a power cut, stopMachine), booted again on the same tree. */
+export async function startClusterNode(node: NodeState): Promise<NodeState> {
   const booted = await bootNode(node.root, bootOptions(node.name, node.log, node.data));
-  const rebooted = { ...node, pid: booted.pid, leader: booted.leader, cgroups: booted.cgroups };
-  await waitForAddress(rebooted, node.address);
-  return rebooted;
+  const started = { ...node, pid: booted.pid, leader: booted.leader, cgroups: booted.cgroups };
+  await waitForAddress(started, node.address);
+  return started;
 }
 
 export async function stopClusterNode(node: NodeState): Promise<void> {

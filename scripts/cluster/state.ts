@@ -54,6 +54,8 @@ export interface ClusterState {
   kubernetesVersion: string;
   nodes: NodeState[];
   upstream?: ServiceState;
+  /** haproxy in front of the control planes (`--load-balancer`): what kubeadm's controlPlaneEndpoint names. */
+  loadBalancer?: ServiceState;
   /** The image maker's GPG key on the master, and the trust fingerprint nodes pin. */
   makerKey?: string;
   trustFingerprint?: string;

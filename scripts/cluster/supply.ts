@@ -7,11 +7,12 @@
  * registry.local with podsec-load-sign-oci. Every other node adopts the master's policy from its
  * signed trust bundle. The cluster then pulls only these signed images.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { registryConfig } from '../../bin/trust/services/service-configs.ts';
 import { lingerUser, userRun } from '../../test/support/image-nspawn.ts';
-import { sleep } from '../image/cache.ts';
+import { pruneEntries, sleep } from '../image/cache.ts';
 import type { K8sTools } from '../k8s-tools/build.ts';
 import { IMAGE_TAGS } from '../k8s-tools/versions.ts';
 import { mustExec, netnsExec, nodeExec, startDaemon } from './machines.ts';
@@ -22,6 +23,8 @@ const UPSTREAM_PORT = 5000;
 export const MAKER = 'k8s-maker';
 /** Where the archive is written on the master (not /tmp: a node mounts a tmpfs there). */
 const ARCHIVE_DIR = '/var/tmp/podsec-k8s-oci';
+/** The archives of earlier runs (a few hundred MB each; the newest few are kept). */
+const ARCHIVE_CACHE = '/var/cache/podsec/cluster-archives';
 const ACCEPT_ANYTHING = JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] });
 
 type Log = (line: string) => void;
@@ -95,35 +98,63 @@ export async function setUpMaster(master: NodeState, platform: string, log: Log)
 }
 
 /**
- * podsec-k8s-save-oci from the upstream registry on the master, then podsec-load-sign-oci as the
- * image maker: every image the cluster runs, signed, in registry.local/<platform>.
+ * Where the archive podsec-k8s-save-oci wrote is kept for the next `up`: keyed by the program
+ * (its bundle's hash), the images (the k8s-tools entry) and what it was asked for. xz -9 of the
+ * images is the longest step of an `up` (3-7 minutes) and gives the same bytes every time.
  */
-export async function signClusterImages(master: NodeState, state: ClusterState, trust: MasterTrust, log: Log): Promise<void> {
+function archiveCacheFile(master: NodeState, state: ClusterState, tools: K8sTools): string {
+  const program = readFileSync(join(master.root, 'usr/bin/podsec-k8s-save-oci'));
+  const key = createHash('sha256')
+    .update(JSON.stringify([tools.dir, state.kubernetesVersion, state.platform, IMAGE_TAGS]))
+    .update(program)
+    .digest('hex')
+    .slice(0, 16);
+  return join(ARCHIVE_CACHE, `k8s-${key}.tar.xz`);
+}
+
+/**
+ * podsec-k8s-save-oci from the upstream registry on the master (or the same archive from an
+ * earlier run), then podsec-load-sign-oci as the image maker: every image the cluster runs,
+ * signed, in registry.local/<platform>.
+ */
+export async function signClusterImages(master: NodeState, state: ClusterState, tools: K8sTools, trust: MasterTrust, log: Log): Promise<void> {
   const upstream = `${state.gateway}:${UPSTREAM_PORT}`;
   // The upstream registry's images are taken as they are: the maker's signature is what the cluster checks.
   const sourcePolicy = `${ARCHIVE_DIR}-source-policy.json`;
   await mustExec(master, ['sh', '-c', 'cat > "$1"', 'sh', sourcePolicy], { input: ACCEPT_ANYTHING });
-  log(`cluster: ${master.name}: podsec-k8s-save-oci from ${upstream}`);
-  await mustExec(
-    master,
-    [
-      'env',
-      `U7S_KUBEVERSION=${state.kubernetesVersion}`,
-      `U7S_FLANNEL_TAG=${IMAGE_TAGS.flannel}`,
-      `U7S_FLANNELCNIPLUGIN_TAG=${IMAGE_TAGS.flannelCniPlugin}`,
-      `U7S_PLATFORM=${state.platform}`,
-      'podsec-k8s-save-oci',
-      '--registry',
-      upstream,
-      '--no-tls-verify',
-      '--signature-policy',
-      sourcePolicy,
-      ARCHIVE_DIR,
-      'amd64',
-      state.platform,
-    ],
-    { timeoutMs: 1_800_000 },
-  );
+  const archive = join(master.root, ARCHIVE_DIR, 'amd64.tar.xz');
+  const cached = archiveCacheFile(master, state, tools);
+  if (existsSync(cached)) {
+    log(`cluster: ${master.name}: the archive of an earlier podsec-k8s-save-oci run of the same program and images (${cached})`);
+    mkdirSync(dirname(archive), { recursive: true });
+    copyFileSync(cached, archive);
+  } else {
+    log(`cluster: ${master.name}: podsec-k8s-save-oci from ${upstream}`);
+    await mustExec(
+      master,
+      [
+        'env',
+        `U7S_KUBEVERSION=${state.kubernetesVersion}`,
+        `U7S_FLANNEL_TAG=${IMAGE_TAGS.flannel}`,
+        `U7S_FLANNELCNIPLUGIN_TAG=${IMAGE_TAGS.flannelCniPlugin}`,
+        `U7S_PLATFORM=${state.platform}`,
+        'podsec-k8s-save-oci',
+        '--registry',
+        upstream,
+        '--no-tls-verify',
+        '--signature-policy',
+        sourcePolicy,
+        ARCHIVE_DIR,
+        'amd64',
+        state.platform,
+      ],
+      { timeoutMs: 1_800_000 },
+    );
+    mkdirSync(dirname(cached), { recursive: true });
+    copyFileSync(archive, `${cached}.tmp-${process.pid}`);
+    renameSync(`${cached}.tmp-${process.pid}`, cached);
+    await pruneEntries(ARCHIVE_CACHE, 'k8s-', 2, [basename(cached)]);
+  }
   await mustExec(master, ['chmod', '-R', 'a+rX', ARCHIVE_DIR]);
   log(`cluster: ${master.name}: podsec-load-sign-oci as ${MAKER}`);
   const node = asNode(master);

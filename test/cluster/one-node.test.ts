@@ -24,16 +24,16 @@ import { patchKubeletConfig } from '../../bin/u7s/lib/kubelet-config.ts';
 import { userLayout } from '../../bin/u7s/lib/paths.ts';
 import { CLUSTER_PLATFORM, down, kubeconfigPath, kubectlArgs, up, waitReady } from '../../scripts/cluster/cluster.ts';
 import { mustExec, nodeExec, rebootClusterNode } from '../../scripts/cluster/machines.ts';
-import { readState, writeState, type ClusterState, type NodeState } from '../../scripts/cluster/state.ts';
+import { writeState, type ClusterState, type NodeState } from '../../scripts/cluster/state.ts';
 import { MAKER } from '../../scripts/cluster/supply.ts';
-import { sleep } from '../../scripts/image/cache.ts';
 import { ensureK8sTools } from '../../scripts/k8s-tools/build.ts';
 import { ensureBuild } from '../support/build.ts';
 import { hookError, NODE_TOOLS, runGated } from '../support/image-env.ts';
-import { lingerUser, pushUnsigned, userRun } from '../support/image-nspawn.ts';
-import { ACCEPT_ANYTHING, buildImage, imageStore, removeTree, saveArchive } from '../support/oci-fixtures.ts';
+import { pushUnsigned } from '../support/image-nspawn.ts';
+import { ACCEPT_ANYTHING, removeTree } from '../support/oci-fixtures.ts';
 import { registerRbacFlow } from '../support/rbac-flow.ts';
 import { stopwatch } from '../support/exec.ts';
+import { DROP, dropImages, loadAndSign, runnerOf, until } from '../support/cluster-workloads.ts';
 import { runCommand } from '../support/trust-fixtures.ts';
 
 let state: ClusterState | undefined;
@@ -44,7 +44,6 @@ const times: Record<string, number> = {};
 const SIGNED = `${CLUSTER_PLATFORM}/app:1`;
 const UNSIGNED = `${CLUSTER_PLATFORM}/unsigned:1`;
 const OTHER_KEY = `${CLUSTER_PLATFORM}/otherkey:1`;
-const DROP = '/var/tmp/podsec-cluster-test';
 const ACCEPT_POLICY = `${DROP}/accept.json`;
 const NSENTER_U7S = '/usr/libexec/podsec/u7s/bin/nsenter_u7s';
 /** A command as u7s-admin inside the node namespace. */
@@ -57,45 +56,17 @@ const master = (): NodeState => state!.nodes[0]!;
 const kubectl = (...args: string[]) => nodeExec(master(), kubectlArgs(...args), { timeoutMs: 120_000 });
 const mustKubectl = (...args: string[]) => mustExec(master(), kubectlArgs(...args), { timeoutMs: 120_000 });
 
-/** Bounded poll of `probe` every 2 s; the last answer in the error. */
-async function until(what: string, seconds: number, probe: () => Promise<string | true>): Promise<void> {
-  let last = '';
-  for (let waited = 0; waited <= seconds * 1000; waited += 2000) {
-    const answer = await probe();
-    if (answer === true) return;
-    last = answer;
-    await sleep(2000);
-  }
-  throw new Error(`${what}: not within ${seconds} s (last: ${last})`);
-}
-
 test.before(async () => {
   try {
     const built = await ensureBuild('p11');
     work = mkdtempSync('/var/tmp/podsec-cluster-test-');
     state = await timed('npm run cluster -- up --nodes 1', () => up({ nodes: 1, controlPlanes: 1, rpms: built.rpms, log }));
     kubectlOnHost = (await ensureK8sTools({ log })).bin('kubectl');
-    // The workload images, made on the host as podsec-save-oci archives (as the multi-node e2e does).
-    const store = imageStore(work);
-    await buildImage(store, SIGNED, 'signed');
-    await buildImage(store, UNSIGNED, 'unsigned');
-    await buildImage(store, OTHER_KEY, 'otherkey');
-    for (const [dir, name] of [
+    await dropImages(master(), work, [
       ['signed', SIGNED],
       ['unsigned', UNSIGNED],
       ['otherkey', OTHER_KEY],
-    ] as const) {
-      const saved = await saveArchive(store, join(work, dir), 'amd64', [name]);
-      if (saved.exitCode !== 0) throw new Error(`podsec-save-oci ${name}: ${saved.stderr}`);
-    }
-    const drop = join(master().root, DROP);
-    for (const dir of ['signed', 'unsigned', 'otherkey']) {
-      await fs.mkdir(join(drop, dir), { recursive: true });
-      const unpacked = await runCommand('tar', ['-xJf', join(work, dir, 'amd64.tar.xz'), '-C', join(drop, dir)]);
-      if (unpacked.exitCode !== 0) throw new Error(`tar: ${unpacked.stderr}`);
-    }
-    await fs.copyFile(join(work, 'signed/amd64.tar.xz'), join(drop, 'signed.tar.xz'));
-    await runCommand('chmod', ['-R', 'a+rX', drop]);
+    ]);
   } catch (err) {
     hookError(err);
   }
@@ -211,15 +182,9 @@ test('the control-plane images came from registry.local, signed by the image mak
 });
 
 test('CRI-O runs a pod of a signed image; refuses an unsigned one and one signed by a key the policy does not name', async () => {
-  const node = { name: master().name, exec: (argv: string[], opts?: { timeoutMs?: number }) => nodeExec(master(), argv, opts) };
-  await lingerUser(node, MAKER);
-  const key = readState()!.makerKey!;
-  const loaded = await userRun(node, MAKER, ['podsec-load-sign-oci', `${DROP}/signed.tar.xz`, 'amd64', key], {
-    env: { U7S_PLATFORM: CLUSTER_PLATFORM },
-    timeoutMs: 300_000,
-  });
+  const loaded = await loadAndSign(master(), 'signed');
   assert.is(loaded.exitCode, 0, loaded.stderr + loaded.stdout);
-  const pushed = await pushUnsigned(node, MAKER, `${DROP}/unsigned/amd64`, UNSIGNED);
+  const pushed = await pushUnsigned(runnerOf(master()), MAKER, `${DROP}/unsigned/amd64`, UNSIGNED);
   assert.is(pushed.exitCode, 0, pushed.stderr);
   // Signed with a key of its own (a GPG key the policy does not name), by root on the master.
   const gnupg = `${DROP}/othergpg`;

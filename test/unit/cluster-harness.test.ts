@@ -19,7 +19,7 @@ kubeadm join 198.51.100.1:6443 --token abcdef.0123456789abcdef \\
 	--discovery-token-ca-cert-hash sha256:1111111111111111111111111111111111111111111111111111111111111111
 `;
 
-test("kubeadm init's worker join command, its continued lines joined; the control-plane one is not taken", () => {
+test("kubeadm init's join commands, their continued lines joined: the worker's, and the control plane's apart", () => {
   assert.equal(parseJoinCommand(INIT_OUTPUT), [
     'join',
     '198.51.100.1:6443',
@@ -28,7 +28,10 @@ test("kubeadm init's worker join command, its continued lines joined; the contro
     '--discovery-token-ca-cert-hash',
     `sha256:${'1'.repeat(64)}`,
   ]);
-  assert.throws(() => parseJoinCommand('kubeadm init failed'), /no join command/);
+  assert.equal(parseJoinCommand(INIT_OUTPUT, 'control-plane').slice(-3), ['--control-plane', '--certificate-key', '2222']);
+  assert.equal(parseJoinCommand(INIT_OUTPUT, 'control-plane').slice(0, 6), parseJoinCommand(INIT_OUTPUT));
+  assert.throws(() => parseJoinCommand('kubeadm init failed'), /no worker join command/);
+  assert.throws(() => parseJoinCommand(INIT_OUTPUT.slice(INIT_OUTPUT.indexOf('Then')), 'control-plane'), /no control-plane join command/);
 });
 
 test('upstream images keep only their last path component under the platform path (as kubeadm lists them for a custom repository)', () => {

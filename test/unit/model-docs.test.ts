@@ -23,7 +23,7 @@ import podsecK8s from '../../scripts/model/packages/podsec-k8s.ts';
 import type { Entry, ProjectModel } from '../../scripts/model/types.ts';
 
 const LIBEXEC = '%_libexecdir/podsec/u7s/bin';
-const SECTION_8 = ['nsenter_u7s', 'u7s-rootlesskit', 'u7s-crio', 'u7s-kubelet', 'u7s-start-stop'];
+const SECTION_8 = ['nsenter_u7s', 'u7s-rootlesskit', 'u7s-crio', 'u7s-kubelet', 'u7s-service-ports', 'u7s-start-stop'];
 const SHIMS = ['systemctl', 'rootlessctl'];
 
 const entries = model.packages.flatMap((p) => p.entries);
@@ -71,7 +71,7 @@ test('podsec-k8s: the systemctl and rootlessctl shims get no pages and no comple
   }
 });
 
-test('the documented programs are exactly those with pages: 5 in section 8, the %_bindir commands in section 1', () => {
+test('the documented programs are exactly those with pages: 6 in section 8, the %_bindir commands in section 1', () => {
   const documented = documentedPrograms(model);
   assert.equal(
     documented.filter((p) => p.section === 8).map((p) => p.name),

@@ -218,9 +218,9 @@ test('cgroup delegation drop-in and kernel module list', async () => {
   assert.match(delegate, /^\[Service\]\nDelegate=cpu cpuset io memory pids$/m);
   assert.not.match(delegate, /Delegate=yes/);
   const modules = (await rendered('%_modules_loaddir/u7s.conf')).split('\n').filter((l) => l && !l.startsWith('#'));
-  for (const module of ['fuse', 'tun', 'br_netfilter', 'veth', 'iptable_nat', 'xt_MASQUERADE', 'xt_conntrack', 'nf_tables'])
+  for (const module of ['fuse', 'tun', 'br_netfilter', 'veth', 'vxlan', 'iptable_nat', 'xt_MASQUERADE', 'xt_conntrack', 'nf_tables'])
     assert.ok(modules.includes(module), module);
-  assert.is(modules.length, 22);
+  assert.is(modules.length, 23);
   assert.is(entryAt('%_modules_loaddir/u7s.conf').mode, 0o644);
 });
 

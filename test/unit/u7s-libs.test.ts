@@ -300,6 +300,7 @@ test('preflight: a ready host passes; each problem is named with its fix and mak
       [{ portFree: async (proto, port) => !(proto === 'tcp' && port === 6443) }, 'port-6443-tcp'],
       [{ stat: () => undefined }, 'dev-net-tun'],
       [{ moduleLoaded: (m) => m !== 'br_netfilter' }, 'kernel-modules'],
+      [{ moduleLoaded: (m) => m !== 'vxlan' }, 'vxlan'],
     ];
     for (const [override, id] of cases) {
       const results = await runChecks({ ...fakeProbe(override), root }, { user: 'u7s-admin', role: 'control-plane', ports: true });
@@ -313,6 +314,14 @@ test('preflight: a ready host passes; each problem is named with its fix and mak
     for (const id of ['cgroup-v2', 'delegation']) assert.is(hybrid.find((r) => r.id === id)?.status, 'warn', id);
     assert.match(hybrid.find((r) => r.id === 'cgroup-v2')!.detail, /limits will not be enforced/);
     assert.ok(ready(hybrid));
+    // Strict reverse-path filtering on the host: a warning naming the sysctl, not a failure.
+    const strict = await runChecks(
+      { ...fakeProbe({ readFile: (p) => (p === '/proc/sys/net/ipv4/conf/all/rp_filter' ? '1\n' : fakeProbe().readFile(p)) }), root },
+      { user: 'u7s-admin', role: 'worker', ports: false },
+    );
+    assert.is(strict.find((r) => r.id === 'rp-filter')?.status, 'warn');
+    assert.match(strict.find((r) => r.id === 'rp-filter')!.fix!, /net\.ipv4\.conf\.all\.rp_filter=2/);
+    assert.is(good.find((r) => r.id === 'rp-filter')?.status, 'ok');
     // CRI-O installed without its pinns: named, with the path it must have.
     const withCrio = (pinns: boolean) => fakeProbe({ exists: (p) => p === '/usr/bin/crio' || (pinns && p === '/usr/bin/pinns') || fakeProbe().exists(p) });
     const noPinns = await runChecks({ ...withCrio(false), root }, { user: 'u7s-admin', role: 'worker', ports: false });

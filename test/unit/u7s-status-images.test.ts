@@ -9,7 +9,7 @@ import AjvModule from 'ajv';
 import schema from '../../policies/schemas/u7s-start-stop-status.schema.ts';
 import preflightSchema from '../../policies/schemas/podsec-u7s-preflight.schema.ts';
 import { parseShow, unitStatus, utcTimestamp } from '../../bin/u7s/lib/node-status.ts';
-import { imagesForRole, skopeoPullArgs } from '../../bin/u7s/lib/image-pull.ts';
+import { archImages, imagesForRole, skopeoPullArgs } from '../../bin/u7s/lib/image-pull.ts';
 import { manifestImages, renderFlannel } from '../../bin/u7s/lib/flannel.ts';
 import manifest from '../../policies/u7s/manifests/kube-flannel.ts';
 import YAML from 'yaml';
@@ -107,6 +107,14 @@ const KUBEADM = [
   'pause:3.9',
   'etcd:3.5.12-0',
 ].map((i) => `registry.local/p11/${i}`);
+
+test('U7S_ARCHIMAGES: more images under the registry, space-separated; a host, "..", no tag or an injected word are refused', () => {
+  assert.equal(archImages(undefined, 'registry.local'), []);
+  assert.equal(archImages(' p11/web:1\n p11/tools/busybox:1.36 ', 'registry.local'), ['registry.local/p11/web:1', 'registry.local/p11/tools/busybox:1.36']);
+  for (const bad of ['evil.example/p11/web:1', 'localhost:5000/web:1', 'p11/../web:1', 'p11/web', 'p11/web:1;rm', '-p11/web:1', 'p11/Web:1']) {
+    assert.throws(() => archImages(bad, 'registry.local'), /U7S_ARCHIMAGES/, bad);
+  }
+});
 
 test("images per role: a control plane pulls all of kubeadm's, a worker what runs on every node; CNI images once", () => {
   const cni = ['registry.local/p11/flannel-cni-plugin:v1.4.0-flannel1', 'registry.local/p11/flannel:v0.25.1'];

@@ -17,7 +17,7 @@ import type { DeployPlan } from './deploy-plan.ts';
 import { planText } from './deploy-plan.ts';
 import { crioImageStore, SIGNATURE_POLICY } from './crio-config.ts';
 import { manifestImages, renderFlannel } from './flannel.ts';
-import { imagesForRole, pullImages } from './image-pull.ts';
+import { archImages, imagesForRole, pullImages } from './image-pull.ts';
 import { setPath, findKind } from './kubeadm-documents.ts';
 import { checkedKubeconfig } from './kubeconfig.ts';
 import { formatNodeEnv } from './node-env.ts';
@@ -195,7 +195,9 @@ async function pullNodeImages(plan: DeployPlan, kubeadmImages: string[], options
     return;
   }
   const cniImages = plan.settings.cniPlugin === 'flannel' ? manifestImages(flannelManifest(plan, options)) : [];
-  const images = imagesForRole(plan.settings.role, kubeadmImages, cniImages);
+  const images = [
+    ...new Set([...imagesForRole(plan.settings.role, kubeadmImages, cniImages), ...archImages(options.env.U7S_ARCHIMAGES, plan.registry.registry)]),
+  ];
   if (!images.length) return;
   const { account } = options;
   const skopeo = requireTool('skopeo', t('podsec requires skopeo'));

@@ -78,3 +78,19 @@ export function imagesForRole(role: 'control-plane' | 'worker', kubeadmImages: s
   const kubeadm = role === 'control-plane' ? kubeadmImages : kubeadmImages.filter((image) => ['pause', 'kube-proxy', 'coredns'].includes(base(image)));
   return [...new Set([...kubeadm, ...cniImages])];
 }
+
+/** An image name under the registry as U7S_ARCHIMAGES gives it: <path>/<name>:<tag>, no "..", no registry host. */
+const ARCH_IMAGE = /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+
+/**
+ * U7S_ARCHIMAGES (upstream's: more images for the node's own workloads, space-separated
+ * <platform>/<name>:<tag>, as podsec-k8s-save-oci saves them) as references in `registry`.
+ */
+export function archImages(value: string | undefined, registry: string): string[] {
+  const names = (value ?? '').split(/\s+/).filter(Boolean);
+  for (const name of names) {
+    if (!ARCH_IMAGE.test(name) || name.split('/')[0]!.includes('.') || name.split('/')[0]!.includes(':'))
+      throw new CommandError(t('U7S_ARCHIMAGES: {image} is not <path>/<name>:<tag> under the registry', { image: name }), 1);
+  }
+  return names.map((name) => `${registry}/${name}`);
+}

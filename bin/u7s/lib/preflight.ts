@@ -267,6 +267,30 @@ export async function runChecks(probe: Probe, options: PreflightOptions): Promis
     t('systemctl restart systemd-modules-load (or modprobe {modules})', { modules: missingModules.join(' ') }),
   );
 
+  // flannel's VXLAN backend: the device is created in the node namespace, which cannot load modules.
+  const vxlan = probe.moduleLoaded('vxlan');
+  add(
+    'vxlan',
+    vxlan,
+    vxlan ? t('the vxlan module is loaded') : t("the vxlan module is not loaded: flannel's VXLAN between nodes cannot start"),
+    t('modprobe vxlan (podsec-k8s loads it at boot through /usr/lib/modules-load.d/u7s.conf)'),
+  );
+  // The node namespace starts with the host's IPv4 settings (net.core.devconf_inherit_init_net=0);
+  // u7s-rootlesskit sets loose filtering there, but a namespace made by other tools would drop VXLAN.
+  const strict = ['all', 'default'].filter((i) => probe.readFile(`/proc/sys/net/ipv4/conf/${i}/rp_filter`)?.trim() === '1');
+  add(
+    'rp-filter',
+    strict.length === 0,
+    strict.length
+      ? t('strict reverse-path filtering (rp_filter=1) on the host for {interfaces}', { interfaces: strict.join(', ') })
+      : t('reverse-path filtering is off or loose (rp_filter 0 or 2)'),
+    t(
+      'sysctl -w net.ipv4.conf.all.rp_filter=2 net.ipv4.conf.default.rp_filter=2 (and in /etc/sysctl.d); ' +
+        "flannel's VXLAN packets reach the node namespace from addresses strict filtering drops",
+    ),
+    'warn',
+  );
+
   if (options.ports) {
     for (const forward of rolePorts(options.role)) {
       const free = await probe.portFree(forward.proto, forward.parentPort);

@@ -4,7 +4,7 @@
  */
 import { request } from 'node:http';
 
-interface PortSpec {
+export interface PortSpec {
   proto: string;
   parentIP?: string;
   parentPort: number;
@@ -12,7 +12,7 @@ interface PortSpec {
   childPort: number;
 }
 
-interface PortStatus {
+export interface PortStatus {
   id: number;
   spec: PortSpec;
 }
@@ -57,3 +57,5 @@ function call<T>(socketPath: string, method: string, path: string, body?: unknow
 }
 
 export const addPort = (socket: string, spec: PortSpec) => call<PortStatus>(socket, 'POST', '/v1/ports', spec);
+export const listPorts = (socket: string) => call<PortStatus[]>(socket, 'GET', '/v1/ports');
+export const removePort = (socket: string, id: number) => call<unknown>(socket, 'DELETE', `/v1/ports/${id}`);

@@ -29,7 +29,7 @@ const libexecBin = '%_libexecdir/podsec/u7s/bin';
  * Programs in /usr/libexec/podsec/u7s/bin: root-owned 0755 (upstream: u7s-admin's 0700, run by
  * root). The administrative ones have section-8 man pages (not on PATH, so no completion).
  */
-const U7S_LIBEXEC_PROGRAMS = ['nsenter_u7s', 'u7s-rootlesskit', 'u7s-crio', 'u7s-kubelet', 'u7s-start-stop'];
+const U7S_LIBEXEC_PROGRAMS = ['nsenter_u7s', 'u7s-rootlesskit', 'u7s-crio', 'u7s-kubelet', 'u7s-service-ports', 'u7s-start-stop'];
 /** Shims standing in for systemctl and rootlessctl inside the node namespace: no pages (they would clash with the real commands' pages). */
 const U7S_LIBEXEC_SHIMS = ['systemctl', 'rootlessctl'];
 const unitTemplate = (template: string) => ({ ejs: `units/${template}.ejs`, data: { libexec: U7S_LIBEXEC_BIN, envFile: `${U7S_CONFIG_DIR}/config/env` } });
@@ -86,6 +86,7 @@ signed-image policy.`,
     systemUnit('u7s.service', unitTemplate('u7s.service')),
     userUnit('rootlesskit.service', unitTemplate('user/rootlesskit.service')),
     userUnit('kubelet.service', unitTemplate('user/kubelet.service')),
+    userUnit('u7s-service-ports.service', unitTemplate('user/u7s-service-ports.service')),
 
     // Host settings. Upstream did not own the drop-in directory.
     dir('%_unitdir/user@.service.d'),

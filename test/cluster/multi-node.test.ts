@@ -1,0 +1,202 @@
+// test-runner: exclusive
+/**
+ * "Master – Workers" for real (`npm run cluster -- up --nodes 3`): node 1 (the podsec master)
+ * inits through `podsec-u7s-kubeadm init`, nodes 2 and 3 join as workers with the join command the
+ * wrapper printed, used as printed. Every node is rootless (u7s-admin's user namespace) and pulls
+ * only signed images from the master's registry.local. Checked here: all Ready and every pod
+ * Running; flannel's VXLAN between the rootless nodes carries pod-to-pod and Service traffic, and
+ * coredns answers from every node; a worker reset and joined again with a join command made after
+ * the first token is gone, pulling an extra image given in U7S_ARCHIMAGES; a NodePort Service
+ * answering on every node's address from outside, with no manual port publishing.
+ */
+import { mkdtempSync } from 'node:fs';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { CLUSTER_PLATFORM, down, joinNode, kubectlArgs, parseJoinCommand, up, waitReady } from '../../scripts/cluster/cluster.ts';
+import { mustExec, netnsExec, nodeExec } from '../../scripts/cluster/machines.ts';
+import type { ClusterState, NodeState } from '../../scripts/cluster/state.ts';
+import { ensureBuild } from '../support/build.ts';
+import { dropImages, loadAndSign, until } from '../support/cluster-workloads.ts';
+import { stopwatch } from '../support/exec.ts';
+import { hookError, NODE_TOOLS, runGated } from '../support/image-env.ts';
+import { removeTree } from '../support/oci-fixtures.ts';
+
+let state: ClusterState | undefined;
+let work = '';
+const times: Record<string, number> = {};
+const timed = stopwatch(times);
+const WEB = `${CLUSTER_PLATFORM}/web:1`;
+const log = (line: string) => process.stderr.write(`${line}\n`);
+const NSENTER_U7S = '/usr/libexec/podsec/u7s/bin/nsenter_u7s';
+
+const master = (): NodeState => state!.nodes[0]!;
+const workers = (): NodeState[] => state!.nodes.slice(1);
+const kubectl = (...args: string[]) => nodeExec(master(), kubectlArgs(...args), { timeoutMs: 120_000 });
+const mustKubectl = (...args: string[]) => mustExec(master(), kubectlArgs(...args), { timeoutMs: 120_000 });
+
+test.before(async () => {
+  try {
+    const built = await ensureBuild('p11');
+    work = mkdtempSync('/var/tmp/podsec-cluster-test-');
+    state = await timed('npm run cluster -- up --nodes 3', () => up({ nodes: 3, controlPlanes: 1, rpms: built.rpms, log }));
+    await dropImages(master(), work, [['web', WEB]]);
+    const loaded = await loadAndSign(master(), 'web');
+    if (loaded.exitCode !== 0) throw new Error(`podsec-load-sign-oci: ${loaded.stderr}${loaded.stdout}`);
+  } catch (err) {
+    hookError(err);
+  }
+});
+
+test.after(async () => {
+  if (process.env.PODSEC_CLUSTER_KEEP !== 'yes') await down(log);
+  if (work) removeTree(work);
+  console.log('  timings (ms):', times);
+});
+
+interface NodeList {
+  items: { metadata: { name: string; labels: Record<string, string> }; status: { conditions: { type: string; status: string }[] } }[];
+}
+
+test('Master – Workers: node 1 is the control plane, nodes 2 and 3 joined as workers; all Ready, flannel and kube-proxy on each', async () => {
+  const nodes = (JSON.parse(await mustKubectl('get', 'nodes', '-o', 'json')) as NodeList).items;
+  assert.equal(nodes.map((n) => n.metadata.name).sort(), ['u7s-node1', 'u7s-node2', 'u7s-node3']);
+  for (const n of nodes) {
+    assert.ok(
+      n.status.conditions.some((c) => c.type === 'Ready' && c.status === 'True'),
+      `${n.metadata.name} not Ready`,
+    );
+    const controlPlane = 'node-role.kubernetes.io/control-plane' in n.metadata.labels;
+    assert.is(controlPlane, n.metadata.name === 'u7s-node1', `${n.metadata.name}: control-plane label ${controlPlane}`);
+  }
+  const daemonSets = [
+    ['kube-flannel', 'kube-flannel-ds'],
+    ['kube-system', 'kube-proxy'],
+  ] as const;
+  for (const [namespace, daemonSet] of daemonSets) {
+    const ready = await mustKubectl('-n', namespace, 'get', 'daemonset', daemonSet, '-o', 'jsonpath={.status.numberReady}');
+    assert.is(ready, '3', `${namespace}/${daemonSet}: ${ready} ready`);
+  }
+  // Rootless on the workers too: kubelet runs as u7s-admin, no Kubernetes process as the host's root.
+  for (const node of workers()) {
+    assert.is((await nodeExec(node, ['pgrep', '-u', 'u7s-admin', '-x', 'kubelet'])).exitCode, 0, `${node.name}: no kubelet of u7s-admin`);
+    assert.is((await nodeExec(node, ['pgrep', '-u', 'root', '-x', 'kubelet'])).exitCode, 1, `${node.name}: a kubelet runs as root`);
+  }
+});
+
+/** A pod of the signed image on `node` (tolerating the control plane's taint), running `argv`. */
+async function podOn(name: string, node: NodeState, argv: string[]): Promise<void> {
+  const overrides = {
+    spec: { nodeName: node.name, tolerations: [{ key: 'node-role.kubernetes.io/control-plane', operator: 'Exists', effect: 'NoSchedule' }] },
+  };
+  await mustKubectl('run', name, `--image=registry.local/${WEB}`, '--restart=Never', `--overrides=${JSON.stringify(overrides)}`, '--command', '--', ...argv);
+}
+
+const podIp = async (name: string) => (await mustKubectl('get', 'pod', name, '-o', 'jsonpath={.status.podIP}')).trim();
+
+test('flannel across rootless nodes: pod to pod between the workers, a Service ClusterIP, and coredns from every node', async () => {
+  const [node2, node3] = workers() as [NodeState, NodeState];
+  await podOn('web', node2, ['/bin/busybox', 'httpd', '-f', '-p', '8080', '-h', '/etc']);
+  for (const node of state!.nodes) await podOn(`client-${node.index}`, node, ['/bin/busybox', 'sleep', '3600']);
+  await mustKubectl('expose', 'pod', 'web', '--port=80', '--target-port=8080');
+  await timed('pods Running', () =>
+    mustKubectl('wait', '--for=condition=Ready', '--timeout=300s', 'pod/web', ...state!.nodes.map((n) => `pod/client-${n.index}`)),
+  );
+  const webIp = await podIp('web');
+  const clusterIp = (await mustKubectl('get', 'service', 'web', '-o', 'jsonpath={.spec.clusterIP}')).trim();
+  const clientIp = await podIp(`client-${node3.index}`);
+  // Each node has its own pod subnet (flannel's lease): the two pods are on different nodes' networks.
+  assert.is.not(webIp.split('.').slice(0, 3).join('.'), clientIp.split('.').slice(0, 3).join('.'), `${webIp} and ${clientIp} share a subnet`);
+
+  // busybox's nc (its static wget crashes in getaddrinfo without the libc's NSS modules).
+  const fetch = async (client: string, host: string, port: number) => {
+    const request = `printf 'GET /variant HTTP/1.0\\r\\n\\r\\n' | /bin/busybox nc -w 5 "$1" "$2"`;
+    const r = await kubectl('exec', client, '--', '/bin/sh', '-c', request, 'sh', host, String(port));
+    return r.stdout.trim().split('\n').at(-1) === 'web' || (r.stdout + r.stderr).trim().slice(-300);
+  };
+  await until('pod to pod across the workers', 120, () => fetch(`client-${node3.index}`, webIp, 8080));
+  for (const node of state!.nodes) {
+    const client = `client-${node.index}`;
+    await until(`${node.name}: the Service by its ClusterIP`, 120, () => fetch(client, clusterIp, 80));
+    await until(`${node.name}: coredns resolves the Service`, 120, async () => {
+      const r = await kubectl('exec', client, '--', '/bin/busybox', 'nslookup', 'web.default.svc.cluster.local');
+      return r.stdout.includes(clusterIp) || r.stdout + r.stderr;
+    });
+    await until(`${node.name}: the Service by its name`, 60, () => fetch(client, 'web', 80));
+  }
+  // The traffic between the nodes is flannel's VXLAN, from inside each node's namespace over the slirp4netns device.
+  for (const node of state!.nodes) {
+    const link = await mustExec(node, ['runuser', '-u', 'u7s-admin', '--', NSENTER_U7S, 'ip', '-d', 'link', 'show', 'flannel.1']);
+    assert.match(link, new RegExp(`vxlan id 1 local ${node.address.replaceAll('.', '\\.')} dev tap0 .*dstport 8472`), `${node.name}: ${link}`);
+  }
+});
+
+test("Services from outside: a NodePort answers on every node's address from the host with no manual add-ports, and closes when deleted", async () => {
+  await mustKubectl('expose', 'pod', 'web', '--name=web-outside', '--type=NodePort', '--port=80', '--target-port=8080');
+  const nodePort = Number(await mustKubectl('get', 'service', 'web-outside', '-o', 'jsonpath={.spec.ports[0].nodePort}'));
+  assert.ok(nodePort >= 30000 && nodePort <= 32767, `nodePort ${nodePort}`);
+  // From the cluster's network namespace: outside every node, as another host on the nodes' network.
+  const get = (address: string) => netnsExec(['curl', '-s', '--max-time', '5', `http://${address}:${nodePort}/variant`], 30_000);
+  for (const node of state!.nodes) {
+    await until(`${node.name}:${nodePort} answers`, 120, async () => {
+      const r = await get(node.address);
+      return r.stdout.trim() === 'web' || `curl ${r.exitCode}: ${r.stderr}`;
+    });
+  }
+  await mustKubectl('delete', 'service', 'web-outside');
+  for (const node of state!.nodes) {
+    await until(`${node.name}:${nodePort} closed`, 120, async () => {
+      const r = await get(node.address);
+      // 7: connection refused (nothing listens on the host port any more).
+      return r.exitCode === 7 || `curl ${r.exitCode}: ${r.stdout.trim()}`;
+    });
+  }
+  for (const name of ['web', ...state!.nodes.map((n) => `client-${n.index}`)]) await mustKubectl('delete', 'pod', name, '--wait=false');
+  await mustKubectl('delete', 'service', 'web');
+});
+
+interface TokenList {
+  token: string;
+}
+
+test('a worker reset and joined again with a join command made after the first token is gone', async () => {
+  const node3 = workers()[1]!;
+  const crictl = (...args: string[]) => [
+    'runuser',
+    '-u',
+    'u7s-admin',
+    '--',
+    NSENTER_U7S,
+    'crictl',
+    '--runtime-endpoint',
+    'unix:///run/crio/crio.sock',
+    ...args,
+  ];
+  // The workload image goes from node 3's store (its pod of the earlier tests is being deleted): the join must bring it back.
+  await until('the web image removed from node 3', 120, async () => {
+    const r = await nodeExec(node3, crictl('rmi', `registry.local/${WEB}`));
+    return r.exitCode === 0 || /not found|no such image/i.test(r.stderr) || r.stderr.trim();
+  });
+  const reset = await nodeExec(node3, ['podsec-u7s-kubeadm', 'reset', '--force'], { timeoutMs: 600_000 });
+  assert.is(reset.exitCode, 0, reset.stderr + reset.stdout);
+  await mustKubectl('delete', 'node', node3.name);
+  // The token init printed, gone as it is once its TTL has passed (the bootstrap token's secret deleted).
+  const tokens = (await mustExec(master(), ['podsec-u7s-kubeadm', 'token', 'list', '-o', 'json']))
+    .split(/\n(?=\{)/)
+    .filter((t) => t.trim())
+    .map((t) => (JSON.parse(t) as TokenList).token);
+  assert.ok(tokens.length >= 1, 'no bootstrap token after init');
+  for (const token of tokens) await mustExec(master(), ['podsec-u7s-kubeadm', 'token', 'delete', token]);
+  assert.is((await mustExec(master(), ['podsec-u7s-kubeadm', 'token', 'list'])).trim(), '');
+
+  const printed = await mustExec(master(), ['podsec-u7s-kubeadm', 'token', 'create', '--print-join-command']);
+  const joinCommand = parseJoinCommand(printed);
+  assert.not.ok(tokens.includes(joinCommand[joinCommand.indexOf('--token') + 1]!), 'the new join command reuses a deleted token');
+  // With an extra image for the node's own workloads (upstream's U7S_ARCHIMAGES), pulled with the node's images through the signature check.
+  await timed('join again', () => joinNode(state!, node3, joinCommand, log, [`U7S_ARCHIMAGES=${WEB}`]));
+  const images = await mustExec(node3, crictl('images', '-o', 'json'));
+  const tags = (JSON.parse(images) as { images: { repoTags: string[] }[] }).images.flatMap((i) => i.repoTags);
+  assert.ok(tags.includes(`registry.local/${WEB}`), `U7S_ARCHIMAGES not pulled: ${tags.join(' ')}`);
+  await timed('rejoined to Ready', () => waitReady(state!, log, 600_000));
+});
+
+runGated(test, 'multi-node cluster', [...NODE_TOOLS, 'ip', 'podman', 'skopeo', 'busybox', 'xz', 'tar', 'go', 'gcc', 'curl']);

@@ -1,0 +1,62 @@
+/**
+ * Workloads for the cluster tier: busybox images made on the host as podsec-save-oci archives,
+ * dropped on the master, and pushed and signed there by the cluster's image maker (the flow a
+ * node operator follows), plus a bounded poll.
+ */
+import * as fs from 'node:fs/promises';
+import { join } from 'node:path';
+import { CLUSTER_PLATFORM } from '../../scripts/cluster/cluster.ts';
+import { nodeExec } from '../../scripts/cluster/machines.ts';
+import { readState, type NodeState } from '../../scripts/cluster/state.ts';
+import { MAKER } from '../../scripts/cluster/supply.ts';
+import { sleep } from '../../scripts/image/cache.ts';
+import { lingerUser, userRun } from './image-nspawn.ts';
+import { buildImage, imageStore, saveArchive } from './oci-fixtures.ts';
+import type { RunResult } from './rootfs.ts';
+import { runCommand } from './trust-fixtures.ts';
+
+/** Where the archives go on the master: `<dir>.tar.xz` and its unpacked layout `<dir>/`. */
+export const DROP = '/var/tmp/podsec-cluster-test';
+
+/** Each [dir, image name] as a busybox image saved by podsec-save-oci under DROP on the master, readable by everyone. */
+export async function dropImages(master: NodeState, work: string, images: readonly (readonly [string, string])[]): Promise<void> {
+  const store = imageStore(work);
+  const drop = join(master.root, DROP);
+  for (const [dir, name] of images) {
+    await buildImage(store, name, dir);
+    const saved = await saveArchive(store, join(work, dir), 'amd64', [name]);
+    if (saved.exitCode !== 0) throw new Error(`podsec-save-oci ${name}: ${saved.stderr}`);
+    await fs.mkdir(join(drop, dir), { recursive: true });
+    const unpacked = await runCommand('tar', ['-xJf', join(work, dir, 'amd64.tar.xz'), '-C', join(drop, dir)]);
+    if (unpacked.exitCode !== 0) throw new Error(`tar: ${unpacked.stderr}`);
+    await fs.copyFile(join(work, dir, 'amd64.tar.xz'), join(drop, `${dir}.tar.xz`));
+  }
+  await runCommand('chmod', ['-R', 'a+rX', drop]);
+}
+
+/** The master as userRun and lingerUser take it. */
+export const runnerOf = (master: NodeState) => ({
+  name: master.name,
+  exec: (argv: string[], opts?: { timeoutMs?: number }) => nodeExec(master, argv, opts),
+});
+
+/** podsec-load-sign-oci of DROP/<dir>.tar.xz as the cluster's image maker on the master. */
+export async function loadAndSign(master: NodeState, dir: string): Promise<RunResult> {
+  await lingerUser(runnerOf(master), MAKER);
+  return userRun(runnerOf(master), MAKER, ['podsec-load-sign-oci', `${DROP}/${dir}.tar.xz`, 'amd64', readState()!.makerKey!], {
+    env: { U7S_PLATFORM: CLUSTER_PLATFORM },
+    timeoutMs: 300_000,
+  });
+}
+
+/** Bounded poll of `probe` every 2 s; the last answer in the error. */
+export async function until(what: string, seconds: number, probe: () => Promise<string | true>): Promise<void> {
+  let last = '';
+  for (let waited = 0; waited <= seconds * 1000; waited += 2000) {
+    const answer = await probe();
+    if (answer === true) return;
+    last = answer;
+    await sleep(2000);
+  }
+  throw new Error(`${what}: not within ${seconds} s (last: ${last})`);
+}
