@@ -52,6 +52,11 @@ const spec: CommandSpec = {
       'image the signature policy refuses stops the deployment before kubeadm), run kubeadm there as ' +
       'u7s-admin, then copy admin.conf for root, apply flannel (init) and enable u7s.service. kubeadm ' +
       'init --help and join --help list the flags; each has an effect, unknown ones are refused.',
+    'The kubeadm documents are written in the kubeadm API that the installed kubeadm (kubeadm version -o short) ' +
+      'reads: kubeadm.k8s.io/v1beta4 for kubeadm 1.31 and later (1.37 no longer reads v1beta3), v1beta3 before. ' +
+      'Documents of --config and the templates may be v1beta3 or v1beta4: v1beta3 ones are converted (extraArgs ' +
+      'maps become name/value lists, merged flag by flag; the timeouts move to timeouts:), a v1beta4 one for an ' +
+      'older kubeadm is refused. --plan shows the API used.',
     'reset and any other command (token, config, version, init phase, ...) run as /usr/bin/kubeadm ' +
       'inside the namespace. reset also stops and disables the node.',
     'A leading -v N is passed on to kubeadm.',

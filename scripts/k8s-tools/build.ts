@@ -8,6 +8,7 @@
  *     build.json            seconds per component
  *     images/oci/           one OCI layout, an index entry per image (ref.name = name:tag)
  *     images/images.json    name:tag -> manifest digest
+ *   …/kubeadm/<version>-<key>/bin/kubeadm   kubeadm of the newest Kubernetes minor alone (ensureNewestKubeadm)
  *
  * The key hashes the versions, the wrapper modules' go.mod/go.sum, the Go version, the build
  * recipe (flags, tags, ldflags, recipe version) and the versions of the Debian packages whose files
@@ -26,13 +27,28 @@ import { execa } from 'execa';
 import { cachedEntry, fileSha256, pruneEntries } from '../image/cache.ts';
 import { hostDebianMirror } from '../image/debian-mirror.ts';
 import { buildImages } from './images.ts';
-import { BINARIES, BUILD_PACKAGES, C_BUILDS, cacheKey, GO_BUILDS, GO_FLAGS, recipeInputs, type Binary, type GoBuild, type KeyInputs } from './recipe.ts';
-import { CRUN, IMAGE_TAGS, K8S_TOOLS_VERSIONS } from './versions.ts';
+import {
+  BINARIES,
+  BUILD_PACKAGES,
+  C_BUILDS,
+  cacheKey,
+  GO_BUILDS,
+  GO_FLAGS,
+  NEWEST_KUBEADM_BUILD,
+  newestKubeadmRecipeInputs,
+  recipeInputs,
+  type Binary,
+  type GoBuild,
+  type KeyInputs,
+} from './recipe.ts';
+import { CRUN, IMAGE_TAGS, K8S_TOOLS_VERSIONS, NEWEST_KUBEADM } from './versions.ts';
 
 const K8S_TOOLS_DIR = dirname(fileURLToPath(import.meta.url));
 export const GO_MODULES_DIR = join(K8S_TOOLS_DIR, 'go');
 const DEFAULT_CACHE = '/var/cache/podsec/k8s-tools';
 const cacheRoot = () => process.env.PODSEC_K8S_TOOLS_CACHE || DEFAULT_CACHE;
+/** The newest kubeadm's entries, inside the cache root (spared when the root's entries are pruned). */
+const NEWEST_KUBEADM_DIR = 'kubeadm';
 
 /** Debian packages whose files are copied into the images (their versions are part of the key). */
 const IMAGE_PACKAGES = [
@@ -136,18 +152,23 @@ async function ensureBuildPackages(log: Log = stderrLog): Promise<void> {
   });
 }
 
-/** Everything the key is made of. */
-async function keyInputs(): Promise<KeyInputs> {
+/** go.mod and go.sum of the wrapper modules of `builds`, and the Go version. */
+async function goInputs(builds: GoBuild[]): Promise<Pick<KeyInputs, 'modules' | 'goVersion'>> {
   const modules: KeyInputs['modules'] = {};
-  for (const name of (await fs.readdir(GO_MODULES_DIR)).sort()) {
+  for (const name of [...new Set(builds.map((b) => b.module))].sort()) {
     modules[name] = {
       goMod: await fs.readFile(join(GO_MODULES_DIR, name, 'go.mod'), 'utf8'),
       goSum: await fs.readFile(join(GO_MODULES_DIR, name, 'go.sum'), 'utf8'),
     };
   }
   const goVersion = (await must('go', ['env', 'GOVERSION'], { env: goEnv(false) })).trim();
+  return { modules, goVersion };
+}
+
+/** Everything the key is made of. */
+async function keyInputs(): Promise<KeyInputs> {
   const debian = await debianVersions([...new Set([...BUILD_PACKAGES, ...IMAGE_PACKAGES])].sort());
-  return { ...recipeInputs(), modules, goVersion, debian };
+  return { ...recipeInputs(), ...(await goInputs(GO_BUILDS)), debian };
 }
 
 /** The default binary name `go build -o dir/` gives a main package (a major-version suffix is skipped). */
@@ -338,7 +359,51 @@ export async function ensureK8sTools(options: { cache?: string; log?: Log } = {}
   const root = options.cache ?? cacheRoot();
   const entry = await cachedEntry(root, key, (tmp) => buildAll(tmp, inputs, key, log), { lockWaitMs: LOCK_WAIT_MS });
   // Entries of older recipes: the two most recently used stay (and any used in the last half hour).
-  if (!entry.cached) await pruneEntries(root, '', KEEP_ENTRIES, [key]);
+  if (!entry.cached) await pruneEntries(root, '', KEEP_ENTRIES, [key, NEWEST_KUBEADM_DIR]);
   const versions = JSON.parse(await fs.readFile(join(entry.path, 'versions.json'), 'utf8')) as VersionsJson;
   return describe(entry.path, entry.cached, versions);
+}
+
+export interface NewestKubeadm {
+  /** The Kubernetes version it reports (`kubeadm version -o short`). */
+  version: string;
+  kubeadm: string;
+  /** false when this call built it. */
+  cached: boolean;
+}
+
+async function newestKubeadmEntry(cache: string | undefined): Promise<{ root: string; name: string }> {
+  const key = cacheKey({ ...newestKubeadmRecipeInputs(), ...(await goInputs([NEWEST_KUBEADM_BUILD])) });
+  return { root: join(cache ?? cacheRoot(), NEWEST_KUBEADM_DIR), name: `${NEWEST_KUBEADM.version}-${key}` };
+}
+
+const newestKubeadm = (dir: string, cached: boolean): NewestKubeadm => ({ version: NEWEST_KUBEADM.version, kubeadm: join(dir, 'bin', 'kubeadm'), cached });
+
+/** The newest kubeadm's cache entry if it is built; nothing is built. */
+export async function lookupNewestKubeadm(options: { cache?: string } = {}): Promise<NewestKubeadm | undefined> {
+  const { root, name } = await newestKubeadmEntry(options.cache);
+  return existsSync(join(root, name, 'build.json')) ? newestKubeadm(join(root, name), true) : undefined;
+}
+
+/**
+ * kubeadm of the newest Kubernetes minor (versions.ts NEWEST_KUBEADM), built alone from its own
+ * wrapper module into `<cache>/kubeadm/<version>-<key>/bin/kubeadm` when absent. Needs only Go.
+ */
+export async function ensureNewestKubeadm(options: { cache?: string; log?: Log } = {}): Promise<NewestKubeadm> {
+  const log = options.log ?? stderrLog;
+  const { root, name } = await newestKubeadmEntry(options.cache);
+  const entry = await cachedEntry(
+    root,
+    name,
+    async (tmp) => {
+      const times: Record<string, number> = {};
+      await fs.mkdir(join(tmp, 'bin'), { recursive: true });
+      await timed(`kubeadm ${NEWEST_KUBEADM.version}`, times, log, () => goBuild(NEWEST_KUBEADM_BUILD, join(tmp, 'bin'), join(tmp, 'work')));
+      await fs.rm(join(tmp, 'work'), { recursive: true, force: true });
+      await fs.writeFile(join(tmp, 'build.json'), `${JSON.stringify({ version: NEWEST_KUBEADM.version, seconds: times }, null, 2)}\n`);
+    },
+    { lockWaitMs: LOCK_WAIT_MS },
+  );
+  if (!entry.cached) await pruneEntries(root, '', KEEP_ENTRIES, [name]);
+  return newestKubeadm(entry.path, entry.cached);
 }

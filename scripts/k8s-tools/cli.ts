@@ -1,10 +1,11 @@
 /**
  * npm run k8s-tools [-- --cache DIR]: builds the real Kubernetes node components and their images
- * once per machine (scripts/k8s-tools/build.ts). Progress goes to stderr; each component's build
+ * once per machine (scripts/k8s-tools/build.ts), and kubeadm of the newest Kubernetes minor alone
+ * (it checks the wrapper's kubeadm documents). Progress goes to stderr; each component's build
  * time and, as the last line, the cache directory go to stdout. A second run builds nothing.
  */
 import { parseArgs } from 'node:util';
-import { ensureK8sTools } from './build.ts';
+import { ensureK8sTools, ensureNewestKubeadm } from './build.ts';
 
 async function main(): Promise<number> {
   const { values } = parseArgs({ options: { cache: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
@@ -13,14 +14,17 @@ async function main(): Promise<number> {
     return 0;
   }
   const started = performance.now();
-  const tools = await ensureK8sTools({
+  const options = {
     ...(values.cache ? { cache: values.cache } : {}),
-    log: (line) => {
+    log: (line: string) => {
       // Build times are results (stdout); the rest is progress (stderr).
       if (/ built in | total /.test(line)) process.stdout.write(`${line}\n`);
       else process.stderr.write(`${line}\n`);
     },
-  });
+  };
+  const newest = await ensureNewestKubeadm(options);
+  process.stdout.write(`k8s-tools: kubeadm ${newest.version}: ${newest.kubeadm}${newest.cached ? ' (cached)' : ''}\n`);
+  const tools = await ensureK8sTools(options);
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   process.stdout.write(tools.cached ? `k8s-tools: cached, nothing to build (${seconds} s)\n` : `k8s-tools: built in ${seconds} s\n`);
   process.stdout.write(`${tools.dir}\n`);

@@ -4,7 +4,7 @@
  * I/O), so the key is unit-tested; build.ts runs the recipe.
  */
 import { contentHash } from '../image/cache.ts';
-import { bare, CRUN, IMAGE_TAGS, K8S_TOOLS_VERSIONS } from './versions.ts';
+import { bare, CRUN, IMAGE_TAGS, K8S_TOOLS_VERSIONS, NEWEST_KUBEADM, type GoSource } from './versions.ts';
 
 /** Bump when the way anything is built or laid out changes without a version or flag changing. */
 const RECIPE_VERSION = 1;
@@ -51,16 +51,18 @@ const SHRINK = ['-s', '-w'];
 const x = (symbol: string, value: string) => `-X=${symbol}=${value}`;
 
 const k = K8S_TOOLS_VERSIONS;
-const [kMajor, kMinor] = bare(k.kubernetes.version).split('.');
 /** hack/lib/version.sh of Kubernetes sets these in both packages. */
-const kubeVersion = (['k8s.io/client-go/pkg/version', 'k8s.io/component-base/version'] as const).flatMap((pkg) => [
-  x(`${pkg}.gitVersion`, k.kubernetes.version),
-  x(`${pkg}.gitMajor`, kMajor!),
-  x(`${pkg}.gitMinor`, kMinor!),
-  x(`${pkg}.gitCommit`, k.kubernetes.commit),
-  x(`${pkg}.gitTreeState`, 'clean'),
-  x(`${pkg}.buildDate`, k.kubernetes.date),
-]);
+function kubeVersionLdflags(source: GoSource): string[] {
+  const [major, minor] = bare(source.version).split('.');
+  return (['k8s.io/client-go/pkg/version', 'k8s.io/component-base/version'] as const).flatMap((pkg) => [
+    x(`${pkg}.gitVersion`, source.version),
+    x(`${pkg}.gitMajor`, major!),
+    x(`${pkg}.gitMinor`, minor!),
+    x(`${pkg}.gitCommit`, source.commit),
+    x(`${pkg}.gitTreeState`, 'clean'),
+    x(`${pkg}.buildDate`, source.date),
+  ]);
+}
 
 /** A Go build without cgo or build tags whose version is stamped into one variable. */
 const pureGo = (component: string, module: string, packages: Record<string, Binary>, variable: string, value: string): GoBuild => ({
@@ -84,7 +86,7 @@ export const GO_BUILDS: GoBuild[] = [
     ) as Record<string, Binary>,
     cgo: false,
     tags: [],
-    ldflags: [...SHRINK, ...kubeVersion],
+    ldflags: [...SHRINK, ...kubeVersionLdflags(k.kubernetes)],
   },
   {
     component: 'crio',
@@ -126,6 +128,16 @@ export const GO_BUILDS: GoBuild[] = [
   ),
   pureGo('cri-tools', 'cri-tools', { 'sigs.k8s.io/cri-tools/cmd/crictl': 'crictl' }, 'sigs.k8s.io/cri-tools/pkg/version.Version', bare(k.criTools.version)),
 ];
+
+/** kubeadm of the newest Kubernetes minor, alone (its own wrapper module and cache: ensureNewestKubeadm). */
+export const NEWEST_KUBEADM_BUILD: GoBuild = {
+  component: 'kubeadm-newest',
+  module: 'kubeadm-newest',
+  packages: { 'k8s.io/kubernetes/cmd/kubeadm': 'kubeadm' },
+  cgo: false,
+  tags: [],
+  ldflags: [...SHRINK, ...kubeVersionLdflags(NEWEST_KUBEADM)],
+};
 
 /** The C programs: compiler flags as their upstream Makefiles use them. */
 export const C_BUILDS = {
@@ -172,6 +184,11 @@ export function recipeInputs(): Pick<KeyInputs, 'recipe' | 'versions' | 'builds'
     versions: { go: K8S_TOOLS_VERSIONS, images: IMAGE_TAGS, crun: CRUN },
     builds: { go: GO_BUILDS, goFlags: GO_FLAGS, c: C_BUILDS },
   };
+}
+
+/** The same for the newest kubeadm (no Debian package ends up in it). */
+export function newestKubeadmRecipeInputs(): Pick<KeyInputs, 'recipe' | 'versions' | 'builds' | 'debian'> {
+  return { recipe: RECIPE_VERSION, versions: { go: NEWEST_KUBEADM }, builds: { go: [NEWEST_KUBEADM_BUILD], goFlags: GO_FLAGS }, debian: {} };
 }
 
 /** The cache directory name for a set of inputs. */

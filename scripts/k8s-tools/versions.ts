@@ -8,7 +8,7 @@
  */
 import { FLANNEL_CNI_PLUGIN_VERSION, FLANNEL_VERSION } from '../../bin/u7s/lib/kubeadm-fields.ts';
 
-interface GoSource {
+export interface GoSource {
   /** Go module path of the upstream. */
   module: string;
   /** Module version as the Go module proxy serves it. */
@@ -34,6 +34,14 @@ export const K8S_TOOLS_VERSIONS = {
   flannelCni: { module: 'github.com/containernetworking/plugins', version: 'v0.9.1', commit: '', date: '2021-02-05T15:38:32Z' },
   criTools: { module: 'sigs.k8s.io/cri-tools', version: 'v1.34.0', commit: 'ca0237b9fec5b675b0bb7bc96b7496e6d54f5ccb', date: '2025-08-21T07:41:07Z' },
 } satisfies Record<string, GoSource>;
+
+/**
+ * kubeadm of the newest stable Kubernetes minor the module proxy serves, built alone
+ * (ensureNewestKubeadm) so the generated kubeadm documents are checked by the kubeadm that
+ * removed what the older one accepted (v1beta3 is gone in 1.37). The proxy gives no Origin.Hash
+ * for this tag.
+ */
+export const NEWEST_KUBEADM = { module: 'k8s.io/kubernetes', version: 'v1.37.2', commit: '', date: '2026-10-27T12:01:04Z' } satisfies GoSource;
 
 /** Image tags that are not the version of a Go module. */
 export const IMAGE_TAGS = {

@@ -11,8 +11,17 @@ import kubeFlannel from '../../policies/u7s/manifests/kube-flannel.ts';
 import { hostDebianMirror } from '../../scripts/image/debian-mirror.ts';
 import { GO_MODULES_DIR, goBinaryName, parseDpkgQuery, privateAptOptions, sourceFile } from '../../scripts/k8s-tools/build.ts';
 import { imageRef, imageSpecs, KUBEADM_REGISTRY } from '../../scripts/k8s-tools/images.ts';
-import { BINARIES, cacheKey, GO_BUILDS, recipeInputs, STATIC_BINARIES, type KeyInputs } from '../../scripts/k8s-tools/recipe.ts';
-import { IMAGE_TAGS, K8S_TOOLS_VERSIONS } from '../../scripts/k8s-tools/versions.ts';
+import {
+  BINARIES,
+  cacheKey,
+  GO_BUILDS,
+  NEWEST_KUBEADM_BUILD,
+  newestKubeadmRecipeInputs,
+  recipeInputs,
+  STATIC_BINARIES,
+  type KeyInputs,
+} from '../../scripts/k8s-tools/recipe.ts';
+import { IMAGE_TAGS, K8S_TOOLS_VERSIONS, NEWEST_KUBEADM } from '../../scripts/k8s-tools/versions.ts';
 
 const inputs = (): KeyInputs => ({
   ...structuredClone(recipeInputs()),
@@ -58,9 +67,11 @@ function requires(goMod: string): Map<string, string> {
 
 test('every wrapper go.mod requires the version of versions.ts, and tools.go imports what is built', () => {
   const wrappers = readdirSync(GO_MODULES_DIR).sort();
-  assert.equal(wrappers, [...new Set(GO_BUILDS.map((b) => b.module))].sort());
-  const moduleOf = Object.values(K8S_TOOLS_VERSIONS);
-  for (const build of GO_BUILDS) {
+  const builds = [...GO_BUILDS, NEWEST_KUBEADM_BUILD];
+  assert.equal(wrappers, [...new Set(builds.map((b) => b.module))].sort());
+  for (const build of builds) {
+    // The newest kubeadm's wrapper pins its own Kubernetes release.
+    const moduleOf = build === NEWEST_KUBEADM_BUILD ? [NEWEST_KUBEADM] : Object.values(K8S_TOOLS_VERSIONS);
     const dir = join(GO_MODULES_DIR, build.module);
     const goMod = readFileSync(join(dir, 'go.mod'), 'utf8');
     const req = requires(goMod);
@@ -76,14 +87,28 @@ test('every wrapper go.mod requires the version of versions.ts, and tools.go imp
     assert.ok(readFileSync(join(dir, 'go.sum'), 'utf8').length > 0, `${build.module}/go.sum`);
   }
   // Kubernetes' staging modules are replaced by the published ones of the same release.
-  const kube = readFileSync(join(GO_MODULES_DIR, 'kubernetes', 'go.mod'), 'utf8');
-  const staging = `v0.${K8S_TOOLS_VERSIONS.kubernetes.version.split('.').slice(1).join('.')}`;
-  const replaces = [...kube.matchAll(/^\s*(k8s\.io\/\S+) => (\S+) (\S+)$/gm)];
-  assert.ok(replaces.length >= 30, 'the staging replaces');
-  for (const [, from, to, version] of replaces) {
-    assert.is(to, from);
-    assert.is(version, staging, from);
+  for (const [module, release] of [
+    ['kubernetes', K8S_TOOLS_VERSIONS.kubernetes.version],
+    [NEWEST_KUBEADM_BUILD.module, NEWEST_KUBEADM.version],
+  ] as const) {
+    const kube = readFileSync(join(GO_MODULES_DIR, module, 'go.mod'), 'utf8');
+    const staging = `v0.${release.split('.').slice(1).join('.')}`;
+    const replaces = [...kube.matchAll(/^\s*(k8s\.io\/\S+) => (\S+) (\S+)$/gm)];
+    assert.ok(replaces.length >= 30, `${module}: the staging replaces`);
+    for (const [, from, to, version] of replaces) {
+      assert.is(to, from);
+      assert.is(version, staging, `${module}: ${from}`);
+    }
   }
+});
+
+test("the newest kubeadm: a newer minor than the set's, its version stamped, its own cache key", () => {
+  const minor = (version: string) => Number(version.split('.')[1]);
+  assert.ok(minor(NEWEST_KUBEADM.version) > minor(K8S_TOOLS_VERSIONS.kubernetes.version));
+  assert.ok(NEWEST_KUBEADM_BUILD.ldflags.includes(`-X=k8s.io/component-base/version.gitVersion=${NEWEST_KUBEADM.version}`));
+  assert.ok(GO_BUILDS[0]!.ldflags.includes(`-X=k8s.io/component-base/version.gitVersion=${K8S_TOOLS_VERSIONS.kubernetes.version}`));
+  const host = { modules: {}, goVersion: 'go1.26.8', debian: {} };
+  assert.is.not(cacheKey({ ...newestKubeadmRecipeInputs(), ...host }), cacheKey({ ...recipeInputs(), ...host }));
 });
 
 test('every binary is built by exactly one recipe; images hold only static binaries', () => {

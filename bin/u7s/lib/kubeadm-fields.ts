@@ -5,7 +5,8 @@
  * without one is absent from the packaged document.
  *
  * Paths are dotted; `[n]` indexes a list, and a key that contains a dot is written in brackets:
- * `data[net-conf.json]` (see `pathSegments`).
+ * `data[net-conf.json]` (see `pathSegments`). A flag name after `extraArgs` is a key of v1beta3's
+ * flag map or the `name` of an item of v1beta4's {name, value} list (kubeadm-documents.ts setPath).
  */
 import { REGISTRY_HOST } from '../../lib/names.ts';
 

@@ -58,7 +58,9 @@ const FLAGS: Record<string, FlagDef> = {
     commands: BOTH,
     check: v.absolutePath,
     valueName: 'FILE',
-    description: 'kubeadm documents merged over the generated ones (their values win); the node settings follow ' + 'the merged result',
+    description:
+      'kubeadm documents (v1beta3 or v1beta4) merged over the generated ones (their values win, extraArgs flag by flag); ' +
+      'the node settings follow the merged result',
   },
   'dry-run': { boolean: true, commands: BOTH, description: 'passed to kubeadm: change nothing, print what would be done' },
   'ignore-preflight-errors': {
