@@ -120,6 +120,16 @@ interface ChangelogEntry {
   hasItem: boolean;
 }
 
+/** What a stringified non-text value looks like in an item: `[object Object]`, `undefined`, `null`, `NaN`. */
+const STRINGIFIED_VALUE = /\[object \w+\]|^(?:undefined|null|NaN)$/;
+
+/** Why a `- ` item is not plain text, or undefined when it is. */
+function itemTextProblem(item: string): string | undefined {
+  if (STRINGIFIED_VALUE.test(item.trim())) return `item '${item.trim()}' is a stringified value, not text (is the changelog data text?)`;
+  if (!/[\p{L}\p{N}]/u.test(item)) return `item '${item}' has no letter or digit`;
+  return undefined;
+}
+
 /**
  * Splits the %changelog body into entries (headers read by scripts/changelog.ts, which writes
  * them), reporting layout errors: `- ` items, one blank line between entries.
@@ -144,6 +154,8 @@ export function parseChangelogEntries(lines: SpecLine[], report: (line: SpecLine
       entries.push({ line, time: header.time, evr: header.evr, hasItem: false });
     } else if (line.text.startsWith('- ') && current && blankLines === 0) {
       current.hasItem = true;
+      const problem = itemTextProblem(line.text.slice(2));
+      if (problem) report(line, problem);
     } else if (/^\s/.test(line.text) && current?.hasItem && blankLines === 0) {
       // continuation of the previous item
     } else {

@@ -6,7 +6,7 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { lintSpec, lintTree, type Finding, type LintOptions } from '../../scripts/lint/rules.ts';
-import { changelogHeader, loadChangelog, readChangelogHeader } from '../../scripts/changelog.ts';
+import { changelogHeader, formatChangelog, loadChangelog, parseChangelog, readChangelogHeader } from '../../scripts/changelog.ts';
 import { REPO_ROOT } from '../../scripts/paths.ts';
 
 const SPECS_DIR = 'test/fixtures/specs';
@@ -122,6 +122,42 @@ test('changelog: every header scripts/changelog.ts writes reads back as written,
     const header = readChangelogHeader(changelogHeader(entry));
     assert.equal(header, { time: Date.parse(`${entry.date}T00:00:00Z`), evr: `${entry.version}-${entry.release}`, problems: [] });
   }
+});
+
+test('changelog: an item that is a stringified value or has no letter is not plain text', () => {
+  for (const item of ['[object Object]', 'podsec-k8s: [object Object]', 'undefined', 'null', '---']) {
+    const spec = goodWith('- Fix u7s-admin home directory permissions.', `- ${item}`);
+    const findings = lintSpec(spec, OPTIONS);
+    assert.equal(ruleAndLine(findings), [['changelog', lineOf(spec, `- ${item}`)]], item);
+  }
+  assert.equal(lintSpec(goodWith('- Fix u7s-admin', '- podsec-k8s: fix u7s-admin'), OPTIONS), [], 'a colon in text is text');
+});
+
+const ENTRY = (changes: string) => `- date: 2026-11-26\n  author: A B <a@example.org>\n  version: 2.0.0\n  release: alt1\n  changes:\n${changes}`;
+
+test('changelog.yaml schema: every item is text; a mapping, a number or a boolean item is refused with its path', () => {
+  assert.equal(parseChangelog(ENTRY("    - 'podsec-k8s: quoted'\n"))[0]!.changes, ['podsec-k8s: quoted']);
+  const cases: [string, RegExp][] = [
+    ['    - podsec-k8s: cgroup delegation\n', /\/0\/changes\/0 must be string: \{"podsec-k8s":"cgroup delegation"\}/],
+    ['    - 1.5\n', /\/0\/changes\/0 must be string: 1\.5/],
+    ['    - true\n', /\/0\/changes\/0 must be string/],
+    ['    - [a, b]\n', /\/0\/changes\/0 must be string/],
+    ['    - "tab\\there"\n', /\/0\/changes\/0 must match pattern/],
+    ['    []\n', /\/0\/changes must NOT have fewer than 1 items/],
+  ];
+  for (const [changes, message] of cases) assert.throws(() => parseChangelog(ENTRY(changes)), message, changes);
+  assert.throws(() => parseChangelog(ENTRY('    - x\n').replace('version: 2.0.0', 'version: 2.0')), /\/0\/version must be string/);
+  assert.throws(() => parseChangelog(ENTRY('    - x\n') + '  extra: 1\n'), /must NOT have additional properties/);
+});
+
+test('changelog: the project changelog renders as plain text the lint accepts', () => {
+  const text = formatChangelog(loadChangelog());
+  assert.not.match(text, /\[object /);
+  const spec = good.replace(/%changelog[^]*/, `%changelog\n${text}`);
+  assert.equal(
+    lintSpec(spec, OPTIONS).filter((f) => f.rule === 'changelog' && !f.message.includes('newest entry')),
+    [],
+  );
 });
 
 test('env-s: env with one argument is fine; -S, two arguments, `-p` interpreters and CR are not', () => {
