@@ -37,19 +37,26 @@ function filesLine(entry: Entry): string {
   return `${language}${flags}${attr} ${specPath(entry.path)}`;
 }
 
+/**
+ * What ALT's rpm-build derives from the scriptlets (find-scriptlet-requires: groupadd/useradd in
+ * %pre come from shadow-utils, the systemctl of %post_systemd/%preun_systemd from systemd), declared
+ * so that the RPMs built off-ALT carry the same requirements.
+ */
+function scriptletRequires(pkg: PackageDecl): string[] {
+  const lines: string[] = [];
+  if (pkg.groups.length > 0 || pkg.users.length > 0) lines.push('Requires(pre): shadow-utils');
+  if (pkg.entries.some((e) => e.kind === 'system-unit')) lines.push('Requires(post,preun): systemd');
+  return lines;
+}
+
 /** %pre lines creating the package's groups and users; failures are ignored as ALT specs do, so re-installs pass. */
 function preLines(pkg: PackageDecl): string[] {
   const lines = pkg.groups.map((g) => `groupadd -r -f ${g} >/dev/null 2>&1 ||:`);
   for (const u of pkg.users) {
     const supplementary = u.supplementaryGroups.length ? ` -G ${u.supplementaryGroups.join(',')}` : '';
-    lines.push(`useradd -r -M -g ${u.group}${supplementary} -d ${u.home} -c '${u.comment}' ${u.name} >/dev/null 2>&1 ||:`);
+    lines.push(`useradd -r -M -g ${u.group}${supplementary} -d ${specPath(u.home)} -c '${u.comment}' ${u.name} >/dev/null 2>&1 ||:`);
   }
   return lines;
-}
-
-/** %filter_from_requires takes a sed address: /REGEX/d with slashes escaped. */
-function filterExpression(regex: string): string {
-  return `/${regex.replaceAll('/', '\\/')}/d`;
 }
 
 const suffixOf = (pkg: PackageDecl, main: PackageDecl) => (pkg === main ? '' : pkg.name.slice(main.name.length + 1));
@@ -67,7 +74,7 @@ export async function renderSpec(model: ProjectModel, changelog: ChangelogEntry[
     summary: pkg.summary,
     group: pkg.group,
     description: pkg.description,
-    requires: pkg.requires.map(dependencyLine),
+    requires: [...pkg.requires.map((dep) => `Requires: ${dependencyLine(dep)}`), ...scriptletRequires(pkg)],
     preLines: preLines(pkg),
     units: pkg.entries.filter((e) => e.kind === 'system-unit').map((e) => posix.basename(e.path)),
     fileLines: pkg.entries.map(filesLine),
@@ -82,7 +89,6 @@ export async function renderSpec(model: ProjectModel, changelog: ChangelogEntry[
       packages,
       version: changelog[0]!.version,
       release: changelog[0]!.release,
-      filters: model.packages.flatMap((p) => p.filterFromRequires).map(filterExpression),
       installLines: model.packages.flatMap((p) => p.entries).map(installLine),
       changelog: formatChangelog(changelog),
     },

@@ -24,7 +24,7 @@ interface Tag {
   line: SpecLine;
 }
 
-const SECTION_NAMES = [
+export const SECTION_NAMES = [
   ...['package', 'description', 'prep', 'build', 'install', 'check', 'clean', 'files', 'changelog', 'verifyscript'],
   ...['pre', 'post', 'preun', 'postun', 'pretrans', 'posttrans'],
   ...['triggerprein', 'triggerin', 'triggerun', 'triggerpostun', 'filetriggerin', 'filetriggerun', 'filetriggerpostun'],
@@ -87,12 +87,15 @@ interface FilesEntry {
   isExcluded: boolean;
 }
 
+/** The directives of a `%files` line (rpm's own syntax, not macros). */
+export const FILES_DIRECTIVES = ['attr', 'verify', 'config', 'lang', 'dir', 'doc', 'ghost', 'exclude', 'license', 'docdir'];
+
 /** One `%files` line with its directives stripped; undefined for blank lines, comments, conditionals and `%defattr`. */
 function parseFilesLine(line: SpecLine): FilesEntry | undefined {
   let rest = line.text.trim();
   if (rest === '' || rest.startsWith('#') || /^%(?:if\w*|else|endif|defattr)\b/.test(rest)) return undefined;
   const entry: FilesEntry = { path: '', line, isDir: false, isConfig: false, isExcluded: false };
-  const directive = /^%(attr|verify|config|lang|dir|doc|ghost|exclude|license|docdir)(?:\([^)]*\))?(?=\s|$)\s*/;
+  const directive = new RegExp(`^%(${FILES_DIRECTIVES.join('|')})(?:\\([^)]*\\))?(?=\\s|$)\\s*`);
   for (let match = directive.exec(rest); match; match = directive.exec(rest)) {
     if (match[1] === 'dir') entry.isDir = true;
     if (match[1] === 'config') entry.isConfig = true;

@@ -65,6 +65,7 @@ interface UserDecl {
   name: string;
   /** Primary group; created by groupadd in the same %pre when listed in `groups`. */
   group: string;
+  /** Home directory, with a root macro (`%_localstatedir/...`), as the spec writes it. */
   home: string;
   supplementaryGroups: string[];
   comment: string;
@@ -77,8 +78,6 @@ export interface PackageDecl {
   description: string;
   group: string;
   requires: Dependency[];
-  /** Regular expressions of automatic requirements to drop (%filter_from_requires /RE/d). */
-  filterFromRequires: string[];
   /** System groups created by %pre (groupadd -r -f). */
   groups: string[];
   /** System users created by %pre (useradd -r -M), after the groups. */

@@ -36,7 +36,6 @@ them into Nagios/Icinga alerts.`,
     // logger: journal entries when not started by systemd (Nagios/NRPE runs of the plugins).
     { name: 'util-linux' },
   ],
-  filterFromRequires: [],
   groups: [],
   users: [],
   entries: [

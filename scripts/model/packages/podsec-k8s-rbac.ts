@@ -22,7 +22,6 @@ and report a user's roles as JSON or YAML.`,
     { name: 'shadow-utils' },
     { name: 'passwd' },
   ],
-  filterFromRequires: [],
   groups: [],
   users: [],
   entries: [

@@ -56,14 +56,12 @@ signed-image policy.`,
     // u7s-admin with setpriv from util-linux, which every ALT system has); kept until the package
     // declarations test is updated with it.
   ],
-  // Kubernetes and CRI-O are installed at deploy time, in the version the cluster is built with.
-  filterFromRequires: ['^/usr/bin/kubeadm$', '^/usr/bin/kubelet$', '^/usr/bin/crio$', '^/usr/bin/kubectl$', '^/etc/kubernetes/kubelet$'],
   groups: [U7S_ADMIN_GROUP],
   users: [
     {
       name: U7S_ADMIN_USER,
       group: U7S_ADMIN_GROUP,
-      home: '/var/lib/u7s-admin',
+      home,
       supplementaryGroups: ['systemd-journal', 'podman'],
       comment: 'usernet user account',
     },
