@@ -224,14 +224,17 @@ const HARDCODED_PATHS: [RegExp, string][] = [
   [/^\/lib\/modules-load\.d/, '%_modules_loaddir'],
   [/^\/usr\/bin\//, '%_bindir'],
   [/^\/etc\//, '%_sysconfdir'],
+  [/^\/var\/lib\//, '%_localstatedir'],
+  [/^\/usr\/share\//, '%_datadir'],
 ];
 
 /** Where a path starts in a shell or %files line: line start, after whitespace, a quote or `=`, or after the buildroot. */
 const PATH_START = /(?:^|[\s'"=]|%buildroot|%\{buildroot\}|\$RPM_BUILD_ROOT|\$\{RPM_BUILD_ROOT\})(?=\/)/g;
 
+/** %files and every shell section (%prep … %install and the scriptlets, where ALT specs write `-d %_localstatedir/NAME`). */
 function checkHardcodedPaths(sections: Section[]): Finding[] {
   const findings: Finding[] = [];
-  for (const section of sections.filter((candidate) => candidate.kind === 'install' || candidate.kind === 'files')) {
+  for (const section of sections.filter((candidate) => candidate.kind === 'files' || !NON_SCRIPT_SECTIONS.has(candidate.kind))) {
     for (const line of section.lines) {
       if (line.text.trim().startsWith('#')) continue;
       for (const start of line.text.matchAll(PATH_START)) {

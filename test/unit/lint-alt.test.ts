@@ -206,7 +206,22 @@ test('hardcoded-path: every literal is reported with the macro to use', () => {
     assert.equal(ruleAndLine(findings), [['hardcoded-path', lineOf(spec, 'install -Dm644')]], path);
     assert.match(findings[0]!.message, macro);
   }
-  assert.equal(lintSpec(goodWith('%pre\n', '%pre\nchmod 0644 /etc/podsec/x.json\n'), OPTIONS), [], 'scriptlets are not checked');
+});
+
+test('hardcoded-path: scriptlets too (useradd -d /var/lib/NAME is %_localstatedir/NAME)', () => {
+  const cases: [string, string, string][] = [
+    ['%pre k8s\n', "useradd -r -M -g u7s-admin -d /var/lib/u7s-admin -c 'x' u7s-admin ||:", '%_localstatedir'],
+    ['%pre\n', 'chmod 0644 /etc/podsec/x.json', '%_sysconfdir'],
+    ['%post k8s\n', 'ln -sfn usernetes/containers "/var/lib/u7s-admin/.local/share/containers"', '%_localstatedir'],
+    ['%preun k8s\n', 'rm -f /usr/share/podsec/cache', '%_datadir'],
+  ];
+  for (const [header, line, macro] of cases) {
+    const spec = goodWith(header, `${header}${line}\n`);
+    const findings = lintSpec(spec, OPTIONS);
+    assert.equal(ruleAndLine(findings), [['hardcoded-path', lineOf(spec, line)]], line);
+    assert.match(findings[0]!.message, macro);
+  }
+  assert.equal(lintSpec(goodWith('%pre\n', '%pre\nuseradd -d %_localstatedir/x -s /dev/null x >/dev/null 2>&1 ||:\n'), OPTIONS), []);
 });
 
 test('buildarch: a BuildArch other than noarch is reported on its line', () => {
