@@ -52,6 +52,26 @@ function utcDate(date: string): Date {
   return new Date(`${date}T00:00:00Z`);
 }
 
+/**
+ * sisyphus_check's packager pattern (040-check-packager and the newest changelog entry):
+ * `Name <login@altlinux.org>`, also .ru/.com/.net, `packages.altlinux…` and the ` at `/` dot ` spellings.
+ */
+const ALT_PACKAGER = /^[^<>@]*[^<>@\s] <[^<>@\s]+(?:@| at )(?:packages(?:\.| dot ))?altlinux(?:\.| dot )(?:org|ru|com|net)>$/;
+
+export function isAltPackager(identity: string): boolean {
+  return ALT_PACKAGER.test(identity);
+}
+
+/**
+ * The changelog as an ALT maintainer submits it: the newest entry is theirs (sisyphus_check wants
+ * the packager's ALT address there), with the same date, version-release and items.
+ */
+export function withPackager(entries: ChangelogEntry[], packager: string): ChangelogEntry[] {
+  if (!isAltPackager(packager)) throw new Error(`packager '${packager}' is not 'Name <login@altlinux.org>' (sisyphus_check's packager pattern)`);
+  const [newest, ...older] = entries;
+  return [{ ...newest!, author: packager }, ...older];
+}
+
 /** Seconds since the epoch of the newest entry's date (midnight UTC). */
 export function sourceDateEpoch(entries: ChangelogEntry[]): number {
   return utcDate(entries[0]!.date).getTime() / 1000;

@@ -61,7 +61,8 @@ function preLines(pkg: PackageDecl): string[] {
 
 const suffixOf = (pkg: PackageDecl, main: PackageDecl) => (pkg === main ? '' : pkg.name.slice(main.name.length + 1));
 
-export async function renderSpec(model: ProjectModel, changelog: ChangelogEntry[]): Promise<string> {
+/** `packager`: the maintainer's `Name <login@altlinux.org>` for the Packager: tag (none when absent). */
+export async function renderSpec(model: ProjectModel, changelog: ChangelogEntry[], packager?: string): Promise<string> {
   const [main, ...rest] = model.packages;
   if (!main) throw new Error('the model has no packages');
   for (const pkg of rest) {
@@ -87,6 +88,7 @@ export async function renderSpec(model: ProjectModel, changelog: ChangelogEntry[
       main: packages[0],
       subpackages: packages.slice(1),
       packages,
+      packager,
       version: changelog[0]!.version,
       release: changelog[0]!.release,
       installLines: model.packages.flatMap((p) => p.entries).map(installLine),

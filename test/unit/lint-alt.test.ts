@@ -6,7 +6,7 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { lintSpec, lintTree, type Finding, type LintOptions } from '../../scripts/lint/rules.ts';
-import { changelogHeader, formatChangelog, loadChangelog, parseChangelog, readChangelogHeader } from '../../scripts/changelog.ts';
+import { changelogHeader, formatChangelog, isAltPackager, loadChangelog, parseChangelog, readChangelogHeader, withPackager } from '../../scripts/changelog.ts';
 import { REPO_ROOT } from '../../scripts/paths.ts';
 
 const SPECS_DIR = 'test/fixtures/specs';
@@ -158,6 +158,28 @@ test('changelog: the project changelog renders as plain text the lint accepts', 
     lintSpec(spec, OPTIONS).filter((f) => f.rule === 'changelog' && !f.message.includes('newest entry')),
     [],
   );
+});
+
+test('packager: ALT addresses pass (sisyphus_check spellings); others are refused by the lint and by withPackager', () => {
+  for (const good of ['Ivan Ivanov <ivan@altlinux.org>', 'I. I. <ivan@altlinux.ru>', 'Ivan <ivan at altlinux dot org>', 'Ivan <ivan@packages.altlinux.org>']) {
+    assert.ok(isAltPackager(good), good);
+    assert.equal(lintSpec(goodWith('Url: ', `Packager: ${good}\nUrl: `), OPTIONS), [], good);
+  }
+  for (const bad of [
+    'Podsec Developers <podsec-devel@example.org>',
+    '<ivan@altlinux.org>',
+    'Ivan ivan@altlinux.org',
+    'Ivan <ivan@altlinux.org.evil>',
+    'Ivan <ivan@notaltlinux.org>',
+  ]) {
+    assert.not.ok(isAltPackager(bad), bad);
+    const spec = goodWith('Url: ', `Packager: ${bad}\nUrl: `);
+    assert.equal(ruleAndLine(lintSpec(spec, OPTIONS)), [['packager', lineOf(spec, 'Packager:')]], bad);
+    assert.throws(() => withPackager(loadChangelog(), bad), /sisyphus_check's packager pattern/);
+  }
+  const [newest, ...older] = withPackager(loadChangelog(), 'Ivan Ivanov <ivan@altlinux.org>');
+  assert.equal(newest, { ...loadChangelog()[0]!, author: 'Ivan Ivanov <ivan@altlinux.org>' });
+  assert.equal(older, loadChangelog().slice(1));
 });
 
 test('env-s: env with one argument is fine; -S, two arguments, `-p` interpreters and CR are not', () => {
