@@ -29,12 +29,23 @@ function installLine(entry: Entry): string {
   }
 }
 
-/** The %files line of one entry. */
+const isCatalog = (entry: Entry) => entry.content !== undefined && 'catalog' in entry.content;
+
+/**
+ * The %files line of one entry, in ALT's conventions: a man page as `%_man1dir/foo.1*` (whatever
+ * compression the build root's brp scripts choose), files under %_docdir as %doc.
+ */
 function filesLine(entry: Entry): string {
   const attr = entry.kind === 'symlink' ? `%attr(-,${entry.owner},${entry.group})` : `%attr(${octal(entry.mode)},${entry.owner},${entry.group})`;
-  const flags = { dir: '%dir ', config: '%config ', 'config-noreplace': '%config(noreplace) ' }[entry.kind as string] ?? '';
-  const language = entry.content && 'catalog' in entry.content ? `%lang(${entry.content.language}) ` : '';
-  return `${language}${flags}${attr} ${specPath(entry.path)}`;
+  const isDoc = entry.kind === 'file' && specPath(entry.path).startsWith('%_docdir/');
+  const flags = { dir: '%dir ', config: '%config ', 'config-noreplace': '%config(noreplace) ' }[entry.kind as string] ?? (isDoc ? '%doc ' : '');
+  const path = entry.content && 'manPage' in entry.content ? specPath(entry.path).replace(/\.xz$/, '*') : specPath(entry.path);
+  return `${flags}${attr} ${path}`;
+}
+
+/** The text domains of a package's message catalogs: `%find_lang DOMAIN` lists them in DOMAIN.lang. */
+function textDomains(pkg: PackageDecl): string[] {
+  return [...new Set(pkg.entries.flatMap((e) => (e.content && 'catalog' in e.content ? [e.content.catalog] : [])))];
 }
 
 /**
@@ -78,7 +89,11 @@ export async function renderSpec(model: ProjectModel, changelog: ChangelogEntry[
     requires: [...pkg.requires.map((dep) => `Requires: ${dependencyLine(dep)}`), ...scriptletRequires(pkg)],
     preLines: preLines(pkg),
     units: pkg.entries.filter((e) => e.kind === 'system-unit').map((e) => posix.basename(e.path)),
-    fileLines: pkg.entries.map(filesLine),
+    // Catalogs are listed by %find_lang, not line by line.
+    filesOptions: textDomains(pkg)
+      .map((domain) => ` -f ${domain}.lang`)
+      .join(''),
+    fileLines: pkg.entries.filter((e) => !isCatalog(e)).map(filesLine),
   });
   const packages = model.packages.map(describe);
   const template = await readFile(join(REPO_ROOT, SPEC_TEMPLATE), 'utf8');
@@ -91,7 +106,7 @@ export async function renderSpec(model: ProjectModel, changelog: ChangelogEntry[
       packager,
       version: changelog[0]!.version,
       release: changelog[0]!.release,
-      installLines: model.packages.flatMap((p) => p.entries).map(installLine),
+      installLines: [...model.packages.flatMap((p) => p.entries).map(installLine), ...model.packages.flatMap(textDomains).map((d) => `%find_lang ${d}`)],
       changelog: formatChangelog(changelog),
     },
     { escape: plainText },

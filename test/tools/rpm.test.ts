@@ -108,6 +108,31 @@ for (const pkg of model.packages) {
   });
 }
 
+test('ALT spec conventions: BuildRequires(pre):, man pages as %_manNdir/foo.N*, %find_lang, %doc, subpackage requires as upstream', async () => {
+  const spec = await readFile(built.spec, 'utf8');
+  assert.match(spec, /^BuildRequires\(pre\): rpm-macros-systemd$/m);
+  assert.not.match(spec, /^BuildPreReq:/m);
+  const manLines = spec.split('\n').filter((line) => /%_man\d?dir|%_mandir/.test(line) && !line.startsWith('install ') && !line.startsWith('%dir'));
+  assert.ok(manLines.length > 0);
+  for (const line of manLines) assert.match(line, /\/[^/]+\.[18]\*$/, line);
+  for (const domain of ['podsec', 'podsec-k8s', 'podsec-k8s-rbac', 'podsec-inotify']) {
+    assert.match(spec, new RegExp(`^%find_lang ${domain}$`, 'm'));
+    const header = domain === 'podsec' ? '%files' : `%files ${domain.slice('podsec-'.length)}`;
+    assert.match(spec, new RegExp(`^${header} -f ${domain}\\.lang$`, 'm'));
+  }
+  assert.not.match(spec, /^%lang\(/m, 'catalogs come from %find_lang');
+  assert.match(spec, /^Requires: podsec >= %EVR$/m);
+  assert.match(spec, /^Requires: podsec-k8s = %EVR$/m);
+  // In the RPM: the catalog is %lang(ru), the schemas and man pages are documentation.
+  const flags = await run('rpm', ['-qp', ...RPM_DB, '--queryformat', '[%{FILENAMES} %{FILELANGS} %{FILEFLAGS:fflags}\n]', rpmOf('podsec')]);
+  const rows = flags.stdout.split('\n');
+  assert.ok(rows.includes('/usr/share/locale/ru/LC_MESSAGES/podsec.mo ru '), flags.stdout);
+  assert.ok(rows.includes('/usr/share/doc/podsec/podsec-get-platform.schema.json  d'), flags.stdout);
+  assert.ok(rows.includes('/usr/share/man/man1/podsec-get-platform.1.xz  d'), flags.stdout);
+  const inotify = await run('rpm', ['-qp', ...RPM_DB, '--requires', rpmOf('podsec-inotify')]);
+  for (const restored of ['trivy', 'mailx']) assert.match(inotify.stdout, new RegExp(`^${restored}$`, 'm'));
+});
+
 test('the %pre scriptlets create the groups and users the model declares', async () => {
   for (const pkg of model.packages) {
     const result = await run('rpm', ['-qp', ...RPM_DB, '--queryformat', '%{PREIN}', rpmOf(pkg.name)]);

@@ -46,7 +46,8 @@ through the podsec wrapper, flannel networking, API audit and podsec's
 signed-image policy.`,
   group: 'Development/Other',
   requires: [
-    { name: 'podsec', op: '=', version: '%EVR' },
+    // As upstream: any podsec at least as new as this package.
+    { name: 'podsec', op: '>=', version: '%EVR' },
     { name: 'rootlesskit', op: '>=', version: '1.1.0' },
     { name: 'slirp4netns', op: '>=', version: '1.1.12' },
     // CRI-O 1.34 writes OCI runtime-spec 1.2.x, which crun before 1.14.3 refuses ("unknown version
