@@ -6,6 +6,7 @@ import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { execa } from 'execa';
+import { esbuildBinDir } from './bundle.ts';
 import { FILES_DIRECTIVES, SECTION_NAMES } from './lint/spec-parse.ts';
 
 interface RpmBuildInput {
@@ -87,7 +88,8 @@ export async function buildRpms(input: RpmBuildInput): Promise<string[]> {
     await writeFile(spec, forUpstreamRpm(await readFile(input.specFile, 'utf8')));
     const args = ['-bb', '--nodeps', '--quiet', '--load', macros, ...reproducibleDefines(topdir), spec];
     const result = await execa(rpmbuildCommand(), args, {
-      env: { SOURCE_DATE_EPOCH: String(input.sourceDateEpoch), LC_ALL: 'C', TZ: 'UTC' },
+      // %build's esbuild (BuildRequires: esbuild) is the project's pinned one off-ALT.
+      env: { SOURCE_DATE_EPOCH: String(input.sourceDateEpoch), LC_ALL: 'C', TZ: 'UTC', PATH: `${esbuildBinDir()}:${process.env.PATH ?? '/usr/bin:/bin'}` },
       reject: false,
       all: true,
     });

@@ -2,6 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import ejs from 'ejs';
+import { buildCommand, bundleOutput } from './bundle.ts';
 import { formatChangelog, type ChangelogEntry } from './changelog.ts';
 import { specPath, treePath } from './layout.ts';
 import type { Dependency, Entry, PackageDecl, ProjectModel } from './model/types.ts';
@@ -24,8 +25,11 @@ function installLine(entry: Entry): string {
       return `install -d -m ${octal(entry.mode)} ${dest}`;
     case 'symlink':
       return `install -d -m 0755 ${posix.dirname(dest)} && ln -sfn ${entry.target} ${dest}`;
-    default:
-      return `install -D -p -m ${octal(entry.mode)} ${treePath(entry.path)} ${dest}`;
+    default: {
+      // Programs come from %build; everything else from the staged tree.
+      const source = entry.content && 'program' in entry.content ? bundleOutput(entry.content.program) : treePath(entry.path);
+      return `install -D -p -m ${octal(entry.mode)} ${source} ${dest}`;
+    }
   }
 }
 
@@ -70,6 +74,10 @@ function preLines(pkg: PackageDecl): string[] {
   return lines;
 }
 
+const programsOf = (model: ProjectModel) => [
+  ...new Set(model.packages.flatMap((p) => p.entries).flatMap((e) => (e.content && 'program' in e.content ? [e.content.program] : []))),
+];
+
 const suffixOf = (pkg: PackageDecl, main: PackageDecl) => (pkg === main ? '' : pkg.name.slice(main.name.length + 1));
 
 /** `packager`: the maintainer's `Name <login@altlinux.org>` for the Packager: tag (none when absent). */
@@ -106,6 +114,7 @@ export async function renderSpec(model: ProjectModel, changelog: ChangelogEntry[
       packager,
       version: changelog[0]!.version,
       release: changelog[0]!.release,
+      buildLines: buildCommand(programsOf(model), '%version-%release'),
       installLines: [...model.packages.flatMap((p) => p.entries).map(installLine), ...model.packages.flatMap(textDomains).map((d) => `%find_lang ${d}`)],
       changelog: formatChangelog(changelog),
     },

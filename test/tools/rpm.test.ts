@@ -9,7 +9,9 @@ import { test as base } from 'uvu';
 import * as assert from 'uvu/assert';
 import { build, type BuildResult } from '../../scripts/build.ts';
 import { loadChangelog, sourceDateEpoch } from '../../scripts/changelog.ts';
+import { bundleProgram } from '../../scripts/bundle.ts';
 import { renderMacros } from '../../scripts/macros.ts';
+import { resolvePath } from '../../scripts/model/branches.ts';
 import model from '../../scripts/model/index.ts';
 import { REPO_ROOT } from '../../scripts/paths.ts';
 import { buildRpms, forUpstreamRpm, macrosAltLacks, reproducibleDefines } from '../../scripts/rpm.ts';
@@ -227,8 +229,44 @@ test('the tarball is deterministic in shape: sorted, uid/gid 0, one mtime, one t
     if (!line.startsWith('d')) assert.is(date, epochDate, line);
   }
   assert.ok(names.every((n) => n.startsWith(`podsec-${version}/`)));
-  assert.ok(names.includes(`podsec-${version}/tree/bindir/podsec-get-platform`));
   assert.ok(names.includes(`podsec-${version}/src/bin/podsec-get-platform.ts`));
+  assert.ok(names.includes(`podsec-${version}/src/node_modules/yaml/package.json`), 'runtime dependencies ship as sources');
+  assert.ok(names.includes(`podsec-${version}/src/node_modules/yaml/LICENSE`), 'with their licences');
+});
+
+test('no prebuilt bundle in the tarball: %build bundles every program from src/ with esbuild (BuildRequires)', async () => {
+  const spec = await readFile(built.spec, 'utf8');
+  assert.match(spec, /^BuildRequires: esbuild$/m);
+  const buildSection = spec.slice(spec.indexOf('\n%build\n'), spec.indexOf('\n%install\n'));
+  const programs = [...new Set(model.packages.flatMap((p) => p.entries).flatMap((e) => (e.content && 'program' in e.content ? [e.content.program] : [])))];
+  assert.ok(programs.length > 20);
+  for (const program of programs) assert.match(buildSection, new RegExp(`^\\tbin/${program}\\.ts( \\\\)?$`, 'm'), program);
+  for (const program of programs) assert.match(spec, new RegExp(`^install -D -p -m 0[0-7]{3} build/${program}\\.js %buildroot`, 'm'), program);
+  const listing = await run('tar', ['-xOf', built.tarball, '--wildcards', `podsec-${version}/tree/*`]);
+  assert.is(listing.exitCode, 0, listing.stderr);
+  assert.not.match(listing.stdout, /#!\/usr\/bin\/node/, 'a bundled program in tree/');
+  const tarList = (await run('tar', ['-tf', built.tarball])).stdout;
+  assert.not.match(tarList, /\/tree\/bindir\/podsec-get-platform$/m);
+});
+
+test("the programs %build made are byte-identical to the pipeline's own bundles of the same sources", async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'podsec-programs-'));
+  try {
+    for (const rpm of built.rpms) {
+      const extract = await run('sh', ['-c', 'rpm2cpio "$1" | cpio -idm --quiet', 'sh', rpm], { cwd: dir });
+      assert.is(extract.exitCode, 0, extract.stderr);
+    }
+    let compared = 0;
+    for (const entry of model.packages.flatMap((p) => p.entries)) {
+      if (!entry.content || !('program' in entry.content)) continue;
+      const installed = await readFile(join(dir, resolvePath(entry.path, 'p11')), 'utf8');
+      assert.ok(installed === (await bundleProgram(entry.content.program, `${version}-${release}`)), `${entry.path} differs from the pipeline's bundle`);
+      compared++;
+    }
+    assert.ok(compared > 20);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 test('dist/gear holds the spec, .gear/rules and the same tree as the tarball', async () => {
