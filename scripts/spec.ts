@@ -60,8 +60,30 @@ function textDomains(pkg: PackageDecl): string[] {
 function scriptletRequires(pkg: PackageDecl): string[] {
   const lines: string[] = [];
   if (pkg.groups.length > 0 || pkg.users.length > 0) lines.push('Requires(pre): shadow-utils');
+  // setpriv, with which %pre moves a directory that a symlink replaces (directoryMoveLines).
+  if (pkg.entries.some((e) => e.replacesDirectory)) lines.push('Requires(pre): util-linux');
   if (pkg.entries.some((e) => e.kind === 'system-unit')) lines.push('Requires(post,preun): systemd');
   return lines;
+}
+
+/**
+ * %pre lines turning a directory where the package has a symlink into that symlink's target (or
+ * moving it aside when the target exists), so rpm can install the link. They run as the link's
+ * owner (setpriv): a root `mv` in a home its user controls could be steered elsewhere by symlinks.
+ */
+function directoryMoveLines(entry: Entry): string[] {
+  const path = specPath(entry.path);
+  const target = posix.join(posix.dirname(path), entry.target!);
+  const asOwner = entry.owner === 'root' ? '' : `setpriv --reuid=${entry.owner} --regid=${entry.group} --init-groups `;
+  return [
+    `if [ -d ${path} ] && [ ! -L ${path} ]; then`,
+    `	if [ -e ${target} ] || [ -L ${target} ]; then`,
+    `		${asOwner}mv -T ${path} ${path}.rpmsave`,
+    '	else',
+    `		${asOwner}mkdir -p ${posix.dirname(target)} && ${asOwner}mv -T ${path} ${target}`,
+    '	fi',
+    'fi',
+  ];
 }
 
 /** %pre lines creating the package's groups and users; failures are ignored as ALT specs do, so re-installs pass. */
@@ -71,7 +93,7 @@ function preLines(pkg: PackageDecl): string[] {
     const supplementary = u.supplementaryGroups.length ? ` -G ${u.supplementaryGroups.join(',')}` : '';
     lines.push(`useradd -r -M -g ${u.group}${supplementary} -d ${specPath(u.home)} -c '${u.comment}' ${u.name} >/dev/null 2>&1 ||:`);
   }
-  return lines;
+  return [...lines, ...pkg.entries.filter((e) => e.replacesDirectory).flatMap(directoryMoveLines)];
 }
 
 const programsOf = (model: ProjectModel) => [

@@ -50,6 +50,12 @@ export interface Entry {
   content?: Content;
   /** For symlinks: the link target, as installed (may use root macros). */
   target?: string;
+  /**
+   * For symlinks: a host may already have a directory here (made before the package was
+   * installed). rpm cannot replace a directory with a symlink, so %pre moves the directory to the
+   * link's target first (or aside, to `<path>.rpmsave`, when the target exists), as upstream's %pre did.
+   */
+  replacesDirectory?: boolean;
 }
 
 export interface Dependency {

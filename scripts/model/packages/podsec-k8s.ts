@@ -141,8 +141,9 @@ signed-image policy.`,
     dir(`${home}/.local/share`, 0o700, u7sAdmin),
     dir(`${home}/.local/share/usernetes`, 0o700, u7sAdmin),
     dir(`${home}/.local/share/usernetes/containers`, 0o700, u7sAdmin),
-    // podman and CRI-O share one image store. Declared here instead of made by %pre (upstream).
-    symlink(`${home}/.local/share/containers`, 'usernetes/containers', u7sAdmin),
+    // podman and CRI-O share one image store. Declared here instead of made by %pre (upstream); a
+    // directory podman made there before the package is moved into the store by %pre.
+    symlink(`${home}/.local/share/containers`, 'usernetes/containers', { ...u7sAdmin, replacesDirectory: true }),
   ],
 };
 
