@@ -23,9 +23,10 @@ interface BuildState {
 
 const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
 
-export async function hashInputs(branch: string): Promise<string> {
+/** The options that change the outputs are inputs too: the branch and the maintainer of --packager. */
+export async function hashInputs(branch: string, packager = ''): Promise<string> {
   const files = (await globby(BUILD_INPUTS, { cwd: REPO_ROOT })).sort();
-  const hash = createHash('sha256').update(`branch=${branch}\n`);
+  const hash = createHash('sha256').update(`branch=${branch}\npackager=${packager}\n`);
   for (const file of files)
     hash
       .update(`${file}\0`)

@@ -5,7 +5,7 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { hashInputs, hashOutputs, upToDateState, writeState } from './build-state.ts';
-import { loadChangelog, sourceDateEpoch } from './changelog.ts';
+import { loadChangelog, sourceDateEpoch, withPackager } from './changelog.ts';
 import { lintSpec, lintTree, type Finding } from './lint/rules.ts';
 import { renderMacros } from './macros.ts';
 import { type Branch, BRANCH_MACROS } from './model/branches.ts';
@@ -29,6 +29,8 @@ export interface BuildOptions {
   log: (line: string) => void;
   /** Rebuild even if nothing changed. */
   force?: boolean;
+  /** An ALT maintainer's `Name <login@altlinux.org>`: the Packager: tag and the newest changelog entry's author. */
+  packager?: string;
 }
 
 export interface BuildResult {
@@ -59,7 +61,7 @@ export const upToDateMessage = (outDir: string, label: string) => `up to date: $
 
 export async function build(options: BuildOptions): Promise<BuildResult> {
   const { branch, outDir, model, log } = options;
-  const changelog = loadChangelog();
+  const changelog = options.packager ? withPackager(loadChangelog(), options.packager) : loadChangelog();
   const { version, release } = changelog[0]!;
   const epoch = sourceDateEpoch(changelog);
   const context: RenderContext = { branch, version, release, date: changelog[0]!.date };
@@ -73,9 +75,9 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     repo: join(outDir, 'repo'),
     macros: join(outDir, 'macros', `${branch}.macros`),
   };
-  const label = `${branch}, ${version}-${release}`;
+  const label = `${branch}, ${version}-${release}${options.packager ? `, ${options.packager}` : ''}`;
 
-  const inputHash = await hashInputs(branch);
+  const inputHash = await hashInputs(branch, options.packager);
   const previous = options.force ? undefined : await upToDateState(outDir, inputHash);
   if (previous) {
     log(upToDateMessage(outDir, previous.label));
@@ -89,7 +91,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   await stageTree(model, context, paths.tree);
   await normalizeModes(paths.tree);
 
-  const specText = await renderSpec(model, changelog);
+  const specText = await renderSpec(model, changelog, options.packager);
   const findings: Finding[] = [...lintSpec(specText, lintOptions(model, branch)), ...(await lintTree(paths.tree))];
   if (findings.length > 0) {
     throw new BuildError(findings.map((f) => `podsec.spec:${f.line}: ${f.rule}: ${f.message}`).join('\n'));

@@ -1,6 +1,7 @@
 /** The changelog data file: the source of Version, Release, %changelog and SOURCE_DATE_EPOCH. */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import AjvModule from 'ajv';
 import YAML from 'yaml';
 import { REPO_ROOT } from './paths.ts';
 
@@ -13,20 +14,34 @@ export interface ChangelogEntry {
 }
 
 export const CHANGELOG_FILE = join(REPO_ROOT, 'specs/changelog.yaml');
+const CHANGELOG_SCHEMA = join(REPO_ROOT, 'specs/changelog.schema.json');
+
+const Ajv = AjvModule as unknown as typeof AjvModule.default;
+let validateEntries: ReturnType<InstanceType<typeof Ajv>['compile']> | undefined;
+
+/** What specs/changelog.schema.json finds wrong with the parsed data, one line each (empty when it is valid). */
+function schemaProblems(data: unknown): string[] {
+  validateEntries ??= new Ajv({ allErrors: true }).compile(JSON.parse(readFileSync(CHANGELOG_SCHEMA, 'utf8')) as object);
+  if (validateEntries(data)) return [];
+  return (validateEntries.errors ?? []).map((error) => {
+    const value = error.instancePath
+      .split('/')
+      .slice(1)
+      .reduce<unknown>((node, key) => (node as Record<string, unknown>)?.[key], data);
+    return `changelog: ${error.instancePath || '/'} ${error.message}: ${JSON.stringify(value)}`;
+  });
+}
 
 const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
+/** The entries of specs/changelog.yaml; every value must be text (the schema), so nothing prints as `[object Object]`. */
 export function parseChangelog(text: string): ChangelogEntry[] {
-  const entries = YAML.parse(text) as ChangelogEntry[];
-  if (!Array.isArray(entries) || entries.length === 0) throw new Error('changelog: no entries');
-  for (const entry of entries) {
-    // YAML reads an unquoted 2026-11-26 as a string with the default (core) schema.
-    if (!/^\d{4}-\d{2}-\d{2}$/.test(String(entry.date))) throw new Error(`changelog: bad date ${entry.date}`);
-    if (!/^[^<>]+ <[^<>\s]+@[^<>\s]+>$/.test(entry.author)) throw new Error(`changelog: bad author ${entry.author}`);
-    if (!Array.isArray(entry.changes) || entry.changes.length === 0) throw new Error(`changelog: ${entry.version}-${entry.release} has no changes`);
-  }
-  return entries;
+  // YAML reads an unquoted 2026-11-26 as a string with the default (core) schema.
+  const data: unknown = YAML.parse(text);
+  const problems = schemaProblems(data);
+  if (problems.length > 0) throw new Error(problems.join('\n'));
+  return data as ChangelogEntry[];
 }
 
 export function loadChangelog(): ChangelogEntry[] {
@@ -35,6 +50,26 @@ export function loadChangelog(): ChangelogEntry[] {
 
 function utcDate(date: string): Date {
   return new Date(`${date}T00:00:00Z`);
+}
+
+/**
+ * sisyphus_check's packager pattern (040-check-packager and the newest changelog entry):
+ * `Name <login@altlinux.org>`, also .ru/.com/.net, `packages.altlinux…` and the ` at `/` dot ` spellings.
+ */
+const ALT_PACKAGER = /^[^<>@]*[^<>@\s] <[^<>@\s]+(?:@| at )(?:packages(?:\.| dot ))?altlinux(?:\.| dot )(?:org|ru|com|net)>$/;
+
+export function isAltPackager(identity: string): boolean {
+  return ALT_PACKAGER.test(identity);
+}
+
+/**
+ * The changelog as an ALT maintainer submits it: the newest entry is theirs (sisyphus_check wants
+ * the packager's ALT address there), with the same date, version-release and items.
+ */
+export function withPackager(entries: ChangelogEntry[], packager: string): ChangelogEntry[] {
+  if (!isAltPackager(packager)) throw new Error(`packager '${packager}' is not 'Name <login@altlinux.org>' (sisyphus_check's packager pattern)`);
+  const [newest, ...older] = entries;
+  return [{ ...newest!, author: packager }, ...older];
 }
 
 /** Seconds since the epoch of the newest entry's date (midnight UTC). */

@@ -1,6 +1,6 @@
 /**
  * The pipeline's command line:
- *   build    [--branch p10|p11|sisyphus] [--out DIR] [--force] [--model FILE]
+ *   build    [--branch p10|p11|sisyphus] [--out DIR] [--force] [--model FILE] [--packager 'Name <login@altlinux.org>']
  *   validate [--branch ...] [--model FILE]
  * --model loads another model module (default export: ProjectModel); the tests use it for broken models.
  */
@@ -12,7 +12,7 @@ import { BRANCHES, DEFAULT_BRANCH, isBranch } from './model/branches.ts';
 import type { ProjectModel } from './model/types.ts';
 import { REPO_ROOT } from './paths.ts';
 
-const USAGE = `usage: npm run build -- [--branch ${BRANCHES.join('|')}] [--out DIR] [--force]
+const USAGE = `usage: npm run build -- [--branch ${BRANCHES.join('|')}] [--out DIR] [--force] [--packager 'Name <login@altlinux.org>']
        tsx scripts/cli.ts validate [--branch B] [--model FILE]`;
 
 class UsageError extends Error {}
@@ -32,6 +32,7 @@ async function main(argv: string[]): Promise<number> {
       out: { type: 'string', default: resolve(REPO_ROOT, 'dist') },
       model: { type: 'string' },
       force: { type: 'boolean', default: false },
+      packager: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -42,12 +43,15 @@ async function main(argv: string[]): Promise<number> {
   const [command = 'build', ...extra] = positionals;
   if (extra.length > 0) throw new UsageError(`unexpected argument: ${extra[0]}`);
   if (!isBranch(values.branch)) throw new UsageError(`unknown branch ${values.branch}; one of ${BRANCHES.join(', ')}`);
+  if (values.packager !== undefined && !(await import('./changelog.ts')).isAltPackager(values.packager)) {
+    throw new UsageError(`--packager '${values.packager}' is not 'Name <login@altlinux.org>' (sisyphus_check's packager pattern)`);
+  }
   const log = (line: string) => process.stdout.write(line + '\n');
   const outDir = resolve(values.out);
 
   // The up-to-date check first, before the pipeline's heavy modules are loaded.
   if (command === 'build' && !values.force && !values.model) {
-    const state = await upToDateState(outDir, await hashInputs(values.branch));
+    const state = await upToDateState(outDir, await hashInputs(values.branch, values.packager));
     if (state) {
       log(`up to date: ${state.label}`);
       return 0;
@@ -58,7 +62,7 @@ async function main(argv: string[]): Promise<number> {
 
   switch (command) {
     case 'build': {
-      const result = await build({ branch: values.branch, outDir, model, log, force: values.force });
+      const result = await build({ branch: values.branch, outDir, model, log, force: values.force, packager: values.packager });
       for (const rpm of result.rpms) log(`  ${rpm}`);
       return 0;
     }

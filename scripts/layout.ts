@@ -1,8 +1,9 @@
 /**
  * Where things live in the source tarball (podsec-<version>/):
- *   tree/<root>/<rest>  the file installed at %_<root>/<rest> (e.g. tree/bindir/podsec-get-platform
- *                       for %_bindir/podsec-get-platform; tree/root/<path> for a literal /<path>)
- *   src/...             the TypeScript sources of the bundled programs (the preferred form for changes)
+ *   tree/<root>/<rest>  the file installed at %_<root>/<rest> (e.g. tree/man1dir/podsec-get-platform.1.xz
+ *                       for %_man1dir/podsec-get-platform.1.xz; tree/root/<path> for a literal /<path>)
+ *   src/...             the programs' TypeScript sources and their runtime dependencies' files, which
+ *                       %build bundles into build/<program>.js (the programs are not in tree/)
  * Deriving the tree path from the installed path keeps the %install lines a pure function of the model.
  */
 import { rootMacroOf } from './model/branches.ts';

@@ -2,10 +2,12 @@
  * RPM step: rpmbuild with the ALT macro emulation and reproducible settings
  * -> dist/RPMS/noarch/*.rpm. Byte-identical across rebuilds, build directories and times.
  */
-import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { execa } from 'execa';
+import { esbuildBinDir } from './bundle.ts';
+import { FILES_DIRECTIVES, SECTION_NAMES } from './lint/spec-parse.ts';
 
 interface RpmBuildInput {
   specFile: string;
@@ -35,16 +37,59 @@ export async function hasRpmbuild(): Promise<boolean> {
   return result.exitCode === 0;
 }
 
+/**
+ * The spec as Debian's rpm 4.18 reads it: that rpm refuses ALT's `BuildRequires(pre):` (packages
+ * needed before the spec is parsed) as an unknown tag; a plain BuildRequires means the same to a
+ * build that does not install its build requirements (--nodeps).
+ */
+export function forUpstreamRpm(specText: string): string {
+  return specText.replace(/^BuildRequires\(pre\):/gm, 'BuildRequires:');
+}
+
+/** Macro names rpm 4.18 itself writes when it expands %setup and %doc: rpm's internals, not the spec's. */
+const RPM_INTERNAL_MACROS = ['_builddir', '_sourcedir', '__rpmuncompress', '_defaultdocdir'];
+const RPM_SYNTAX = new Set([...SECTION_NAMES, ...FILES_DIRECTIVES, ...RPM_INTERNAL_MACROS]);
+
+/**
+ * The macros the spec uses that the ALT macro file does not define: the spec expanded by rpmspec
+ * with that file alone (none of the host rpm's own macro files), and what is left unexpanded.
+ * So a macro Debian's rpm has and ALT's rpm-build lacks fails our build as it would fail on ALT.
+ */
+export async function macrosAltLacks(specText: string, macrosText: string): Promise<string[]> {
+  const dir = await mkdtemp(join(tmpdir(), 'podsec-altmacros-'));
+  try {
+    await writeFile(join(dir, 'podsec.spec'), forUpstreamRpm(specText));
+    await writeFile(join(dir, 'alt.macros'), macrosText);
+    // %buildroot is rpm's own (ALT's rpm-build always sets it too); rpmspec refuses an empty one.
+    const args = ['-P', '--macros', join(dir, 'alt.macros'), '--define', 'buildroot /BUILDROOT', join(dir, 'podsec.spec')];
+    const result = await execa('rpmspec', args, { reject: false, env: { LC_ALL: 'C' } });
+    if (result.exitCode !== 0) throw new Error(`rpmspec -P with the ALT macros alone failed:\n${result.stderr}`);
+    const left = [...result.stdout.matchAll(/%(?!%)\{?[!?]*([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => m[1]!);
+    return [...new Set(left.filter((name) => !RPM_SYNTAX.has(name)))].sort();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 export async function buildRpms(input: RpmBuildInput): Promise<string[]> {
+  const lacking = await macrosAltLacks(await readFile(input.specFile, 'utf8'), input.macrosText);
+  if (lacking.length > 0) {
+    throw new Error(
+      `the spec uses ${lacking.map((m) => `%${m}`).join(', ')}, which neither ALT's rpm-build nor rpm-macros-systemd defines (specs/macros/alt.macros)`,
+    );
+  }
   const topdir = await mkdtemp(join(tmpdir(), 'podsec-rpmbuild-'));
   try {
     await mkdir(join(topdir, 'SOURCES'), { recursive: true });
     await copyFile(input.tarball, join(topdir, 'SOURCES', basename(input.tarball)));
     const macros = join(topdir, 'alt.macros');
     await writeFile(macros, input.macrosText);
-    const args = ['-bb', '--nodeps', '--quiet', '--load', macros, ...reproducibleDefines(topdir), input.specFile];
+    const spec = join(topdir, basename(input.specFile));
+    await writeFile(spec, forUpstreamRpm(await readFile(input.specFile, 'utf8')));
+    const args = ['-bb', '--nodeps', '--quiet', '--load', macros, ...reproducibleDefines(topdir), spec];
     const result = await execa(rpmbuildCommand(), args, {
-      env: { SOURCE_DATE_EPOCH: String(input.sourceDateEpoch), LC_ALL: 'C', TZ: 'UTC' },
+      // %build's esbuild (BuildRequires: esbuild) is the project's pinned one off-ALT.
+      env: { SOURCE_DATE_EPOCH: String(input.sourceDateEpoch), LC_ALL: 'C', TZ: 'UTC', PATH: `${esbuildBinDir()}:${process.env.PATH ?? '/usr/bin:/bin'}` },
       reject: false,
       all: true,
     });

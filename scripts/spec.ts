@@ -2,6 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import ejs from 'ejs';
+import { buildCommand, bundleOutput } from './bundle.ts';
 import { formatChangelog, type ChangelogEntry } from './changelog.ts';
 import { specPath, treePath } from './layout.ts';
 import type { Dependency, Entry, PackageDecl, ProjectModel } from './model/types.ts';
@@ -24,17 +25,65 @@ function installLine(entry: Entry): string {
       return `install -d -m ${octal(entry.mode)} ${dest}`;
     case 'symlink':
       return `install -d -m 0755 ${posix.dirname(dest)} && ln -sfn ${entry.target} ${dest}`;
-    default:
-      return `install -D -p -m ${octal(entry.mode)} ${treePath(entry.path)} ${dest}`;
+    default: {
+      // Programs come from %build; everything else from the staged tree.
+      const source = entry.content && 'program' in entry.content ? bundleOutput(entry.content.program) : treePath(entry.path);
+      return `install -D -p -m ${octal(entry.mode)} ${source} ${dest}`;
+    }
   }
 }
 
-/** The %files line of one entry. */
+const isCatalog = (entry: Entry) => entry.content !== undefined && 'catalog' in entry.content;
+
+/**
+ * The %files line of one entry, in ALT's conventions: a man page as `%_man1dir/foo.1*` (whatever
+ * compression the build root's brp scripts choose), files under %_docdir as %doc.
+ */
 function filesLine(entry: Entry): string {
   const attr = entry.kind === 'symlink' ? `%attr(-,${entry.owner},${entry.group})` : `%attr(${octal(entry.mode)},${entry.owner},${entry.group})`;
-  const flags = { dir: '%dir ', config: '%config ', 'config-noreplace': '%config(noreplace) ' }[entry.kind as string] ?? '';
-  const language = entry.content && 'catalog' in entry.content ? `%lang(${entry.content.language}) ` : '';
-  return `${language}${flags}${attr} ${specPath(entry.path)}`;
+  const isDoc = entry.kind === 'file' && specPath(entry.path).startsWith('%_docdir/');
+  const flags = { dir: '%dir ', config: '%config ', 'config-noreplace': '%config(noreplace) ' }[entry.kind as string] ?? (isDoc ? '%doc ' : '');
+  const path = entry.content && 'manPage' in entry.content ? specPath(entry.path).replace(/\.xz$/, '*') : specPath(entry.path);
+  return `${flags}${attr} ${path}`;
+}
+
+/** The text domains of a package's message catalogs: `%find_lang DOMAIN` lists them in DOMAIN.lang. */
+function textDomains(pkg: PackageDecl): string[] {
+  return [...new Set(pkg.entries.flatMap((e) => (e.content && 'catalog' in e.content ? [e.content.catalog] : [])))];
+}
+
+/**
+ * What ALT's rpm-build derives from the scriptlets (find-scriptlet-requires: groupadd/useradd in
+ * %pre come from shadow-utils, the systemctl of %post_systemd/%preun_systemd from systemd), declared
+ * so that the RPMs built off-ALT carry the same requirements.
+ */
+function scriptletRequires(pkg: PackageDecl): string[] {
+  const lines: string[] = [];
+  if (pkg.groups.length > 0 || pkg.users.length > 0) lines.push('Requires(pre): shadow-utils');
+  // setpriv, with which %pre moves a directory that a symlink replaces (directoryMoveLines).
+  if (pkg.entries.some((e) => e.replacesDirectory)) lines.push('Requires(pre): util-linux');
+  if (pkg.entries.some((e) => e.kind === 'system-unit')) lines.push('Requires(post,preun): systemd');
+  return lines;
+}
+
+/**
+ * %pre lines turning a directory where the package has a symlink into that symlink's target (or
+ * moving it aside when the target exists), so rpm can install the link. They run as the link's
+ * owner (setpriv): a root `mv` in a home its user controls could be steered elsewhere by symlinks.
+ */
+function directoryMoveLines(entry: Entry): string[] {
+  const path = specPath(entry.path);
+  const target = posix.join(posix.dirname(path), entry.target!);
+  const asOwner = entry.owner === 'root' ? '' : `setpriv --reuid=${entry.owner} --regid=${entry.group} --init-groups `;
+  return [
+    `if [ -d ${path} ] && [ ! -L ${path} ]; then`,
+    `	if [ -e ${target} ] || [ -L ${target} ]; then`,
+    `		${asOwner}mv -T ${path} ${path}.rpmsave`,
+    '	else',
+    `		${asOwner}mkdir -p ${posix.dirname(target)} && ${asOwner}mv -T ${path} ${target}`,
+    '	fi',
+    'fi',
+  ];
 }
 
 /** %pre lines creating the package's groups and users; failures are ignored as ALT specs do, so re-installs pass. */
@@ -42,19 +91,19 @@ function preLines(pkg: PackageDecl): string[] {
   const lines = pkg.groups.map((g) => `groupadd -r -f ${g} >/dev/null 2>&1 ||:`);
   for (const u of pkg.users) {
     const supplementary = u.supplementaryGroups.length ? ` -G ${u.supplementaryGroups.join(',')}` : '';
-    lines.push(`useradd -r -M -g ${u.group}${supplementary} -d ${u.home} -c '${u.comment}' ${u.name} >/dev/null 2>&1 ||:`);
+    lines.push(`useradd -r -M -g ${u.group}${supplementary} -d ${specPath(u.home)} -c '${u.comment}' ${u.name} >/dev/null 2>&1 ||:`);
   }
-  return lines;
+  return [...lines, ...pkg.entries.filter((e) => e.replacesDirectory).flatMap(directoryMoveLines)];
 }
 
-/** %filter_from_requires takes a sed address: /REGEX/d with slashes escaped. */
-function filterExpression(regex: string): string {
-  return `/${regex.replaceAll('/', '\\/')}/d`;
-}
+const programsOf = (model: ProjectModel) => [
+  ...new Set(model.packages.flatMap((p) => p.entries).flatMap((e) => (e.content && 'program' in e.content ? [e.content.program] : []))),
+];
 
 const suffixOf = (pkg: PackageDecl, main: PackageDecl) => (pkg === main ? '' : pkg.name.slice(main.name.length + 1));
 
-export async function renderSpec(model: ProjectModel, changelog: ChangelogEntry[]): Promise<string> {
+/** `packager`: the maintainer's `Name <login@altlinux.org>` for the Packager: tag (none when absent). */
+export async function renderSpec(model: ProjectModel, changelog: ChangelogEntry[], packager?: string): Promise<string> {
   const [main, ...rest] = model.packages;
   if (!main) throw new Error('the model has no packages');
   for (const pkg of rest) {
@@ -67,10 +116,14 @@ export async function renderSpec(model: ProjectModel, changelog: ChangelogEntry[
     summary: pkg.summary,
     group: pkg.group,
     description: pkg.description,
-    requires: pkg.requires.map(dependencyLine),
+    requires: [...pkg.requires.map((dep) => `Requires: ${dependencyLine(dep)}`), ...scriptletRequires(pkg)],
     preLines: preLines(pkg),
     units: pkg.entries.filter((e) => e.kind === 'system-unit').map((e) => posix.basename(e.path)),
-    fileLines: pkg.entries.map(filesLine),
+    // Catalogs are listed by %find_lang, not line by line.
+    filesOptions: textDomains(pkg)
+      .map((domain) => ` -f ${domain}.lang`)
+      .join(''),
+    fileLines: pkg.entries.filter((e) => !isCatalog(e)).map(filesLine),
   });
   const packages = model.packages.map(describe);
   const template = await readFile(join(REPO_ROOT, SPEC_TEMPLATE), 'utf8');
@@ -80,10 +133,11 @@ export async function renderSpec(model: ProjectModel, changelog: ChangelogEntry[
       main: packages[0],
       subpackages: packages.slice(1),
       packages,
+      packager,
       version: changelog[0]!.version,
       release: changelog[0]!.release,
-      filters: model.packages.flatMap((p) => p.filterFromRequires).map(filterExpression),
-      installLines: model.packages.flatMap((p) => p.entries).map(installLine),
+      buildLines: buildCommand(programsOf(model), '%version-%release'),
+      installLines: [...model.packages.flatMap((p) => p.entries).map(installLine), ...model.packages.flatMap(textDomains).map((d) => `%find_lang ${d}`)],
       changelog: formatChangelog(changelog),
     },
     { escape: plainText },

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { globby } from 'globby';
+import { isAltPackager } from '../changelog.ts';
 import { unownedParent } from '../model/validate.ts';
 import { REPO_ROOT } from '../paths.ts';
 import {
@@ -80,6 +81,13 @@ function checkGroup(sections: Section[]): Finding[] {
   return allTags(sections)
     .filter((tag) => tag.name === 'group' && !groups.has(tag.value))
     .map((tag) => ({ line: tag.line.number, rule: 'group', message: `Group '${tag.value}' is not in specs/alt-groups.txt` }));
+}
+
+/** sisyphus_check 040-check-packager: a Packager: tag, when there is one, is an ALT maintainer's address. */
+function checkPackager(sections: Section[]): Finding[] {
+  return allTags(sections)
+    .filter((tag) => tag.name === 'packager' && !isAltPackager(tag.value))
+    .map((tag) => ({ line: tag.line.number, rule: 'packager', message: `Packager '${tag.value}' is not 'Name <login@altlinux.org>'` }));
 }
 
 const WEAK_DEPENDENCY_TAGS = new Set(['recommends', 'suggests', 'supplements', 'enhances']);
@@ -224,14 +232,17 @@ const HARDCODED_PATHS: [RegExp, string][] = [
   [/^\/lib\/modules-load\.d/, '%_modules_loaddir'],
   [/^\/usr\/bin\//, '%_bindir'],
   [/^\/etc\//, '%_sysconfdir'],
+  [/^\/var\/lib\//, '%_localstatedir'],
+  [/^\/usr\/share\//, '%_datadir'],
 ];
 
 /** Where a path starts in a shell or %files line: line start, after whitespace, a quote or `=`, or after the buildroot. */
 const PATH_START = /(?:^|[\s'"=]|%buildroot|%\{buildroot\}|\$RPM_BUILD_ROOT|\$\{RPM_BUILD_ROOT\})(?=\/)/g;
 
+/** %files and every shell section (%prep … %install and the scriptlets, where ALT specs write `-d %_localstatedir/NAME`). */
 function checkHardcodedPaths(sections: Section[]): Finding[] {
   const findings: Finding[] = [];
-  for (const section of sections.filter((candidate) => candidate.kind === 'install' || candidate.kind === 'files')) {
+  for (const section of sections.filter((candidate) => candidate.kind === 'files' || !NON_SCRIPT_SECTIONS.has(candidate.kind))) {
     for (const line of section.lines) {
       if (line.text.trim().startsWith('#')) continue;
       for (const start of line.text.matchAll(PATH_START)) {
@@ -252,6 +263,7 @@ export function lintSpec(specText: string, options: LintOptions): Finding[] {
     ...checkRelease(sections),
     ...checkRequiredTags(sections),
     ...checkGroup(sections),
+    ...checkPackager(sections),
     ...checkWeakDependencies(sections),
     ...checkUnpackagedFilesTerminateBuild(specText),
     ...checkChangelog(sections),

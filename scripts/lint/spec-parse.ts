@@ -24,7 +24,7 @@ interface Tag {
   line: SpecLine;
 }
 
-const SECTION_NAMES = [
+export const SECTION_NAMES = [
   ...['package', 'description', 'prep', 'build', 'install', 'check', 'clean', 'files', 'changelog', 'verifyscript'],
   ...['pre', 'post', 'preun', 'postun', 'pretrans', 'posttrans'],
   ...['triggerprein', 'triggerin', 'triggerun', 'triggerpostun', 'filetriggerin', 'filetriggerun', 'filetriggerpostun'],
@@ -87,12 +87,15 @@ interface FilesEntry {
   isExcluded: boolean;
 }
 
+/** The directives of a `%files` line (rpm's own syntax, not macros). */
+export const FILES_DIRECTIVES = ['attr', 'verify', 'config', 'lang', 'dir', 'doc', 'ghost', 'exclude', 'license', 'docdir'];
+
 /** One `%files` line with its directives stripped; undefined for blank lines, comments, conditionals and `%defattr`. */
 function parseFilesLine(line: SpecLine): FilesEntry | undefined {
   let rest = line.text.trim();
   if (rest === '' || rest.startsWith('#') || /^%(?:if\w*|else|endif|defattr)\b/.test(rest)) return undefined;
   const entry: FilesEntry = { path: '', line, isDir: false, isConfig: false, isExcluded: false };
-  const directive = /^%(attr|verify|config|lang|dir|doc|ghost|exclude|license|docdir)(?:\([^)]*\))?(?=\s|$)\s*/;
+  const directive = new RegExp(`^%(${FILES_DIRECTIVES.join('|')})(?:\\([^)]*\\))?(?=\\s|$)\\s*`);
   for (let match = directive.exec(rest); match; match = directive.exec(rest)) {
     if (match[1] === 'dir') entry.isDir = true;
     if (match[1] === 'config') entry.isConfig = true;
@@ -120,6 +123,16 @@ interface ChangelogEntry {
   hasItem: boolean;
 }
 
+/** What a stringified non-text value looks like in an item: `[object Object]`, `undefined`, `null`, `NaN`. */
+const STRINGIFIED_VALUE = /\[object \w+\]|^(?:undefined|null|NaN)$/;
+
+/** Why a `- ` item is not plain text, or undefined when it is. */
+function itemTextProblem(item: string): string | undefined {
+  if (STRINGIFIED_VALUE.test(item.trim())) return `item '${item.trim()}' is a stringified value, not text (is the changelog data text?)`;
+  if (!/[\p{L}\p{N}]/u.test(item)) return `item '${item}' has no letter or digit`;
+  return undefined;
+}
+
 /**
  * Splits the %changelog body into entries (headers read by scripts/changelog.ts, which writes
  * them), reporting layout errors: `- ` items, one blank line between entries.
@@ -144,6 +157,8 @@ export function parseChangelogEntries(lines: SpecLine[], report: (line: SpecLine
       entries.push({ line, time: header.time, evr: header.evr, hasItem: false });
     } else if (line.text.startsWith('- ') && current && blankLines === 0) {
       current.hasItem = true;
+      const problem = itemTextProblem(line.text.slice(2));
+      if (problem) report(line, problem);
     } else if (/^\s/.test(line.text) && current?.hasItem && blankLines === 0) {
       // continuation of the previous item
     } else {

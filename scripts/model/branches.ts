@@ -57,8 +57,23 @@ export const BRANCH_MACROS: Record<Branch, Record<RootMacro, string>> = {
   sisyphus: { ...common, ...systemdUnderUsr },
 };
 
-/** Macros the spec itself overrides with %define; they are not written to the emulation file. */
-export const SPEC_DEFINED_MACROS: readonly RootMacro[] = ['_libexecdir'];
+/**
+ * Macros the spec itself defines; they are not written to the emulation file. `_libexecdir` is
+ * overridden; `_localedir` is defined only where rpm-build lacks it (4.0.4-alt135 has none).
+ */
+export const SPEC_DEFINED_MACROS: readonly RootMacro[] = ['_libexecdir', '_localedir'];
+
+/** The ALT package defining each path macro (since rpm-build 4.0.4.201 the systemd paths live in rpm-macros-systemd). */
+export const MACRO_PACKAGE: Record<RootMacro, 'rpm-build' | 'rpm-macros-systemd' | 'the spec'> = {
+  ...(Object.fromEntries(Object.keys(common).map((name) => [name, 'rpm-build'])) as Record<keyof typeof common, 'rpm-build'>),
+  ...(Object.fromEntries(Object.keys(systemdUnderLib).map((name) => [name, 'rpm-macros-systemd'])) as Record<
+    keyof typeof systemdUnderLib,
+    'rpm-macros-systemd'
+  >),
+  _userunitdir: 'rpm-macros-systemd',
+  _libexecdir: 'the spec',
+  _localedir: 'the spec',
+};
 
 export function isBranch(value: string): value is Branch {
   return (BRANCHES as readonly string[]).includes(value);

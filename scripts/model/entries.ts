@@ -30,12 +30,13 @@ export const program = (path: string, name: string, mode = 0o755, o: ProgramOpti
   return file(path, manSection ? { program: name, manSection } : { program: name }, mode, ownership);
 };
 
-export const symlink = (path: string, target: string, o: Ownership = {}): Entry => ({
+export const symlink = (path: string, target: string, o: Ownership & { replacesDirectory?: boolean } = {}): Entry => ({
   path,
   kind: 'symlink',
   mode: 0o777,
   target,
   ...root(o),
+  ...(o.replacesDirectory ? { replacesDirectory: true } : {}),
 });
 
 /** Units and drop-ins are root-owned 0644 files; only their kind (and so their scriptlets) differs. */

@@ -50,6 +50,12 @@ export interface Entry {
   content?: Content;
   /** For symlinks: the link target, as installed (may use root macros). */
   target?: string;
+  /**
+   * For symlinks: a host may already have a directory here (made before the package was
+   * installed). rpm cannot replace a directory with a symlink, so %pre moves the directory to the
+   * link's target first (or aside, to `<path>.rpmsave`, when the target exists), as upstream's %pre did.
+   */
+  replacesDirectory?: boolean;
 }
 
 export interface Dependency {
@@ -65,6 +71,7 @@ interface UserDecl {
   name: string;
   /** Primary group; created by groupadd in the same %pre when listed in `groups`. */
   group: string;
+  /** Home directory, with a root macro (`%_localstatedir/...`), as the spec writes it. */
   home: string;
   supplementaryGroups: string[];
   comment: string;
@@ -77,8 +84,6 @@ export interface PackageDecl {
   description: string;
   group: string;
   requires: Dependency[];
-  /** Regular expressions of automatic requirements to drop (%filter_from_requires /RE/d). */
-  filterFromRequires: string[];
   /** System groups created by %pre (groupadd -r -f). */
   groups: string[];
   /** System users created by %pre (useradd -r -M), after the groups. */

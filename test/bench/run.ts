@@ -11,6 +11,7 @@ import { basename, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { REPO_ROOT } from '../../scripts/paths.ts';
 import { reproducibleDefines } from '../../scripts/rpm.ts';
+import { unpackRpms } from '../support/build.ts';
 import { benchmarks as clusterBenchmarks } from './cluster.ts';
 import { boot, imageCache } from './image.ts';
 import { benchmarks as inotifyBenchmarks } from './inotify.ts';
@@ -85,8 +86,11 @@ async function noopRebuild(work: string): Promise<string> {
 async function startup(work: string): Promise<string> {
   const out = join(work, 'dist-startup');
   timeOnce(tsx(['scripts/cli.ts', 'build', '--out', out]));
-  const top = (await readdir(join(out, 'source')))[0]!;
-  const entry = join(out, 'source', top, 'tree', 'bindir', 'podsec-get-platform');
+  // The program as %build made it, from the built package.
+  const rpms = join(out, 'RPMS', 'noarch');
+  const podsecRpm = (await readdir(rpms)).find((f) => /^podsec-\d/.test(f))!;
+  const unpacked = await unpackRpms([join(rpms, podsecRpm)]);
+  const entry = join(unpacked, 'usr', 'bin', 'podsec-get-platform');
   const runs = 25;
   return report(
     'startup',

@@ -73,6 +73,41 @@ test('reinstalling over an existing installation keeps the accounts (scriptlets 
   });
 });
 
+const STORE = '/var/lib/u7s-admin/.local/share/containers';
+const TARGET = '/var/lib/u7s-admin/.local/share/usernetes/containers';
+
+/** A host where u7s-admin ran podman before podsec-k8s: ~/.local/share/containers is a directory with an image store. */
+async function podmanStoreBeforeThePackage(root: string, alsoTarget: boolean): Promise<void> {
+  const setup = [
+    'useradd -r -M -d /var/lib/u7s-admin u7s-admin',
+    `mkdir -p ${STORE}/storage${alsoTarget ? ` ${TARGET}` : ''}`,
+    `echo images > ${STORE}/storage/marker`,
+    'chown -R u7s-admin:u7s-admin /var/lib/u7s-admin',
+  ].join(' && ');
+  const result = await runInRoot(root, ['/bin/sh', '-c', setup]);
+  assert.is(result.exitCode, 0, result.stderr);
+}
+
+test('installing over a directory where podsec-k8s has a symlink: %pre moves the store into the link target', async () => {
+  await withOverlay(lower, async (root) => {
+    await podmanStoreBeforeThePackage(root, false);
+    await rpmInstall(root, built.rpms);
+    assert.is(await readlink(join(root, STORE)), 'usernetes/containers');
+    assert.is(await readFile(join(root, TARGET, 'storage/marker'), 'utf8'), 'images\n');
+    const verify = await runInRoot(root, ['rpm', '-V', '--nodeps', 'podsec-k8s']);
+    assert.not.match(verify.stdout, /containers$/m, verify.stdout);
+  });
+});
+
+test('installing over the directory when the link target exists too: the directory is kept aside as .rpmsave', async () => {
+  await withOverlay(lower, async (root) => {
+    await podmanStoreBeforeThePackage(root, true);
+    await rpmInstall(root, built.rpms);
+    assert.is(await readlink(join(root, STORE)), 'usernetes/containers');
+    assert.is(await readFile(join(root, `${STORE}.rpmsave`, 'storage/marker'), 'utf8'), 'images\n');
+  });
+});
+
 test("podsec-get-platform runs on the rootfs's Node 18 and reads --root DIR/etc/os-release", async () => {
   await withOverlay(lower, async (root) => {
     await rpmInstall(root, built.rpms);

@@ -5,7 +5,8 @@
  * next to a CI run) take turns through a lock instead of writing the same directory together.
  */
 import { createHash } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, mkdtemp } from 'node:fs/promises';
+import { execa } from 'execa';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { build, type BuildResult } from '../../scripts/build.ts';
@@ -31,4 +32,14 @@ export async function ensureBuild(branch: Branch = 'p11'): Promise<BuildResult> 
   } finally {
     await release();
   }
+}
+
+/**
+ * The built packages unpacked into a fresh directory (rpm2cpio | cpio, no scriptlets): the
+ * programs as %build made them, at their installed paths. The caller removes the directory.
+ */
+export async function unpackRpms(rpms: string[]): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'podsec-unpacked-'));
+  for (const rpm of rpms) await execa('sh', ['-c', 'rpm2cpio "$1" | cpio -idm --quiet', 'sh', rpm], { cwd: dir });
+  return dir;
 }

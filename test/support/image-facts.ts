@@ -208,7 +208,7 @@ export function compareFacts(facts: Facts, model: ProjectModel, branch: Branch, 
         problems.push(`${pkg.name}: user ${u.name} missing`);
         continue;
       }
-      if (user.home !== u.home) problems.push(`user ${u.name}: home ${user.home}, model ${u.home}`);
+      if (user.home !== resolvePath(u.home, branch)) problems.push(`user ${u.name}: home ${user.home}, model ${u.home}`);
       if (facts.groups[u.group]?.gid !== user.gid) problems.push(`user ${u.name}: primary group is not ${u.group}`);
       for (const g of u.supplementaryGroups) {
         if (!facts.groups[g]?.members.includes(u.name)) problems.push(`user ${u.name}: not a member of ${g}`);

@@ -64,6 +64,37 @@ test('branches share one spec (macros, not paths); sisyphus RPMs use merged /usr
   assert.match(listings.sisyphus!, /^\/usr\/lib\/modules-load\.d\/u7s\.conf$/m);
 });
 
+const MAINTAINER = 'Ivan Ivanov <ivan@altlinux.org>';
+
+test('--packager: the Packager: tag, the newest changelog entry and the RPM PACKAGER header carry the ALT identity', async () => {
+  const out = join(work, 'packager');
+  const result = await buildTo(out, ['--packager', MAINTAINER]);
+  assert.is(result.exitCode, 0, result.stderr);
+  const spec = await readFile(join(out, 'podsec.spec'), 'utf8');
+  assert.match(spec, new RegExp(`^Packager: ${MAINTAINER}$`, 'm'));
+  const newest = spec.split('%changelog\n')[1]!.split('\n')[0];
+  assert.match(newest!, new RegExp(`^\\* \\w{3} \\w{3} \\d{2} \\d{4} ${MAINTAINER} 2\\.0\\.0-alt1$`));
+  assert.is(await readFile(join(out, 'gear', 'podsec.spec'), 'utf8'), spec);
+  const db = ['--dbpath', join(work, 'rpmdb')];
+  for (const rpm of ['podsec', 'podsec-k8s'].map((name) => join(out, 'RPMS', 'noarch', `${name}-2.0.0-alt1.noarch.rpm`))) {
+    const query = await run('rpm', ['-qp', ...db, '--queryformat', '%{PACKAGER}\n[%{CHANGELOGNAME}\n]', rpm]);
+    assert.is(query.exitCode, 0, query.stderr);
+    const [packager, newestName] = query.stdout.split('\n');
+    assert.is(packager, MAINTAINER);
+    assert.is(newestName, `${MAINTAINER} 2.0.0-alt1`);
+  }
+  // The same output directory without --packager is rebuilt (the option is an input), with no Packager:.
+  const plain = await buildTo(out);
+  assert.not.match(plain.stdout, /up to date/);
+  assert.not.match(await readFile(join(out, 'podsec.spec'), 'utf8'), /^Packager:/m);
+});
+
+test('--packager refuses an address sisyphus_check would refuse: one line and exit 2', async () => {
+  const bad = await buildTo(join(work, 'bad-packager'), ['--packager', 'Podsec Developers <podsec-devel@example.org>']);
+  assert.is(bad.exitCode, 2);
+  assert.match(bad.stderr.split('\n')[0]!, /^--packager 'Podsec Developers <podsec-devel@example\.org>' is not 'Name <login@altlinux\.org>'/);
+});
+
 test('an unknown branch or argument is one clear line and exit 2', async () => {
   const bad = await buildTo(join(work, 'bad'), ['--branch', 'p9']);
   assert.is(bad.exitCode, 2);

@@ -3,7 +3,7 @@
  * consumers (man/groff, bash's compgen, msgfmt), in English and Russian. What is checked comes
  * from the commands' own definitions (PODSEC_DESCRIBE=1), never from a list kept here.
  */
-import { access, readFile, readdir } from 'node:fs/promises';
+import { access, readFile, readdir, rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { test as base } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -13,9 +13,10 @@ import { completionFunctionName } from '../../scripts/docs/completion.ts';
 import { describeProgram } from '../../scripts/docs/describe.ts';
 import { treePath } from '../../scripts/layout.ts';
 import { COMPLETIONS_DIR, documentedPrograms } from '../../scripts/model/docs.ts';
+import { resolvePath } from '../../scripts/model/branches.ts';
 import model from '../../scripts/model/index.ts';
 import { REPO_ROOT } from '../../scripts/paths.ts';
-import { ensureBuild } from '../support/build.ts';
+import { ensureBuild, unpackRpms } from '../support/build.ts';
 import { run } from '../support/exec.ts';
 import { withTools } from '../support/tools.ts';
 
@@ -29,7 +30,7 @@ const test = withTools(base, ['man', 'groff', 'xz', 'bash', 'msgfmt']);
 const commands = documentedPrograms(model).map((p) => ({
   name: p.name,
   section: p.section,
-  bundle: treePath(p.path),
+  program: p.path,
   manEn: treePath(p.pages.en),
   manRu: treePath(p.pages.ru),
   completion: p.completion && treePath(p.completion),
@@ -37,12 +38,16 @@ const commands = documentedPrograms(model).map((p) => ({
 
 let built: BuildResult;
 let tree: string;
+/** The built packages unpacked: the programs as %build made them. */
+let installed: string;
+const bundleOf = (c: { program: string }) => join(installed, resolvePath(c.program, 'p11'));
 const descriptions = new Map<string, CommandDescription>();
 
 base.before(async () => {
   built = await ensureBuild('p11');
   tree = join(built.tarball, '..', 'source', posix.basename(built.tarball, '.tar'));
-  for (const c of commands) descriptions.set(c.name, await describeProgram(join(tree, c.bundle)));
+  installed = await unpackRpms(built.rpms);
+  for (const c of commands) descriptions.set(c.name, await describeProgram(bundleOf(c)));
 });
 
 const optionNames = (d: CommandDescription) => Object.keys({ ...d.spec.options, ...d.commonOptions });
@@ -88,7 +93,7 @@ for (const c of commands) {
   }
 
   test(`${c.name}: --help lists every option the parser defines`, async () => {
-    const help = await run(process.execPath, ['-e', 'require(process.argv[1])', join(tree, c.bundle), '--help'], { env: { LC_ALL: 'C' } });
+    const help = await run(process.execPath, ['-e', 'require(process.argv[1])', bundleOf(c), '--help'], { env: { LC_ALL: 'C' } });
     assert.is(help.exitCode, 0, help.stderr);
     for (const option of optionNames(descriptions.get(c.name)!)) assert.ok(help.stdout.includes(`--${option}`), `--${option} missing from --help`);
   });
@@ -144,6 +149,10 @@ test('the catalogs in the packages are valid gettext files', async () => {
     const data = await readFile(join(tree, treePath(entry.path)));
     assert.is(data.readUInt32LE(0), 0x950412de, entry.path);
   }
+});
+
+base.after(async () => {
+  if (installed) await rm(installed, { recursive: true, force: true });
 });
 
 test.run();

@@ -9,6 +9,7 @@
  *  - what monitoring parses stays English: severity prefixes are no msgids, and the Nagios plugin
  *    output of podsec-inotify-check-policy under LANG=ru_RU.UTF-8 starts with its status word.
  */
+import { rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { test as base } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -18,9 +19,10 @@ import { extractAll, extractFromSource } from '../../scripts/i18n/extract.ts';
 import { messagesByDomain } from '../../scripts/i18n/messages.ts';
 import { treePath } from '../../scripts/layout.ts';
 import { documentedPrograms, TEXT_DOMAINS } from '../../scripts/model/docs.ts';
+import { resolvePath } from '../../scripts/model/branches.ts';
 import model from '../../scripts/model/index.ts';
 import { COMPLIANT_POLICY, podsecTree } from '../support/inotify-tree.ts';
-import { ensureBuild } from '../support/build.ts';
+import { ensureBuild, unpackRpms } from '../support/build.ts';
 import { run } from '../support/exec.ts';
 import { withTools } from '../support/tools.ts';
 
@@ -31,7 +33,7 @@ const test = withTools(base, ['msgfmt']);
  * administrative programs with section-8 pages — with the tree path of its bundle. (The u7s
  * systemctl and rootlessctl shims pass --help on to the commands they stand in for.)
  */
-const commands = documentedPrograms(model).map((p) => ({ name: p.name, section: p.section, bundle: treePath(p.path) }));
+const commands = documentedPrograms(model).map((p) => ({ name: p.name, section: p.section, bundle: resolvePath(p.path, 'p11') }));
 
 /** Severity words monitoring parses at the start of a line (`Critical:`, `Critical(102):`). */
 const SEVERITY = /^(Crash|Fatal|Critical|High|Middle|Medium|Warning|Low|Debug|Info|Notice|Error)(\(\d+\))?:/;
@@ -39,11 +41,14 @@ const CYRILLIC = /[\u0400-\u04ff]/;
 const placeholders = (text: string) => [...text.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!).sort();
 
 let tree: string;
+/** The built packages unpacked: the programs as %build made them, at their installed paths. */
+let installed: string;
 let domains: Map<string, Map<string, string[]>>;
 
 base.before(async () => {
   const built: BuildResult = await ensureBuild('p11');
   tree = join(built.tarball, '..', 'source', posix.basename(built.tarball, '.tar'));
+  installed = await unpackRpms(built.rpms);
   domains = (await messagesByDomain(model)).domains;
 });
 
@@ -56,7 +61,7 @@ const localeEnv = (lang: string) => ({
 });
 
 const help = (bundle: string, lang: string) =>
-  run(process.execPath, ['-e', 'require(process.argv[1])', join(tree, bundle), '--help'], { env: localeEnv(lang) });
+  run(process.execPath, ['-e', 'require(process.argv[1])', join(installed, bundle), '--help'], { env: localeEnv(lang) });
 
 test('the extractor finds the text domains of the packages, each with messages', () => {
   assert.equal([...domains.keys()].sort(), [...TEXT_DOMAINS].sort());
@@ -156,7 +161,7 @@ test('severity prefixes and the Nagios plugin output stay English under LANG=ru_
   const program = commands.find((c) => c.name === 'podsec-inotify-check-policy');
   assert.ok(program, 'podsec-inotify-check-policy is not a documented program');
   const check = (root: string, ...args: string[]) =>
-    run(process.execPath, ['-e', 'require(process.argv[1])', join(tree, program!.bundle), '--root', root, ...args], {
+    run(process.execPath, ['-e', 'require(process.argv[1])', join(installed, program!.bundle), '--root', root, ...args], {
       env: { ...localeEnv('ru_RU.UTF-8'), PODSEC_INOTIFY_JOURNAL: 'stderr' },
     });
 
@@ -188,6 +193,10 @@ test('severity prefixes and the Nagios plugin output stay English under LANG=ru_
   } finally {
     drifted.cleanup();
   }
+});
+
+base.after(async () => {
+  if (installed) await rm(installed, { recursive: true, force: true });
 });
 
 test.run();

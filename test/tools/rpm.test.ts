@@ -9,10 +9,12 @@ import { test as base } from 'uvu';
 import * as assert from 'uvu/assert';
 import { build, type BuildResult } from '../../scripts/build.ts';
 import { loadChangelog, sourceDateEpoch } from '../../scripts/changelog.ts';
+import { bundleProgram } from '../../scripts/bundle.ts';
 import { renderMacros } from '../../scripts/macros.ts';
+import { resolvePath } from '../../scripts/model/branches.ts';
 import model from '../../scripts/model/index.ts';
 import { REPO_ROOT } from '../../scripts/paths.ts';
-import { reproducibleDefines } from '../../scripts/rpm.ts';
+import { buildRpms, forUpstreamRpm, macrosAltLacks, reproducibleDefines } from '../../scripts/rpm.ts';
 import { ensureBuild } from '../support/build.ts';
 import { run } from '../support/exec.ts';
 import { expectedRows, FILE_ROWS_QUERYFORMAT, parseFileRows } from '../support/model-expectations.ts';
@@ -44,9 +46,10 @@ test('rpmspec -P expands the spec with the ALT macro emulation; no ALT macro is 
   const dir = await mkdtemp(join(tmpdir(), 'podsec-macros-'));
   const macros = join(dir, 'alt.macros');
   await writeFile(macros, await renderMacros('p11'));
-  const result = await run('rpmspec', ['-P', '--load', macros, built.spec]).finally(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(join(dir, 'podsec.spec'), forUpstreamRpm(await readFile(built.spec, 'utf8')));
+  const result = await run('rpmspec', ['-P', '--load', macros, join(dir, 'podsec.spec')]).finally(() => rm(dir, { recursive: true, force: true }));
   assert.is(result.exitCode, 0, result.stderr);
-  for (const macro of ['%post_systemd', '%preun_systemd', '%filter_from_requires', '%EVR', '%_unitdir', '%_libexecdir']) {
+  for (const macro of ['%post_systemd', '%preun_systemd', '%EVR', '%_unitdir', '%_libexecdir', '%_localedir']) {
     assert.not.ok(result.stdout.includes(macro), `${macro} left unexpanded`);
   }
   assert.match(result.stdout, new RegExp(`^Requires: podsec = ${version}-${release}$`, 'm'));
@@ -83,23 +86,54 @@ for (const pkg of model.packages) {
     assert.not.match(result.stdout, /%[{a-zA-Z_]/);
   });
 
-  test(`${pkg.name}: requires include the model's and none of the filtered ones`, async () => {
-    const result = await run('rpm', ['-qp', ...RPM_DB, '--requires', rpmOf(pkg.name)]);
+  test(`${pkg.name}: requires include the model's, and what ALT's rpm-build derives from the scriptlets`, async () => {
+    const result = await run('rpm', [
+      '-qp',
+      ...RPM_DB,
+      '--queryformat',
+      '[%{REQUIRENAME} %{REQUIREFLAGS:deptype} %{REQUIREFLAGS:depflags} %{REQUIREVERSION}\n]',
+      rpmOf(pkg.name),
+    ]);
     assert.is(result.exitCode, 0, result.stderr);
     const requires = result.stdout.split('\n').map((l) => l.trim());
+    const names = requires.map((line) => line.split(' ')[0]);
     for (const dep of pkg.requires) {
-      const line = dep.op ? `${dep.name} ${dep.op} ${dep.version === '%EVR' ? `${version}-${release}` : dep.version}` : dep.name;
+      const line = dep.op ? `${dep.name} manual ${dep.op} ${dep.version === '%EVR' ? `${version}-${release}` : dep.version}` : `${dep.name} manual`;
       assert.ok(requires.includes(line), `missing Requires: ${line}\n${result.stdout}`);
     }
-    for (const filter of model.packages.flatMap((p) => p.filterFromRequires)) {
-      const pattern = new RegExp(filter);
-      assert.not.ok(
-        requires.some((r) => pattern.test(r)),
-        `filtered requirement ${filter} present`,
-      );
-    }
+    // groupadd/useradd in %pre, systemctl in %post/%preun (ALT's find-scriptlet-requires adds these).
+    assert.is(requires.includes('shadow-utils pre'), pkg.groups.length + pkg.users.length > 0, `Requires(pre): shadow-utils\n${result.stdout}`);
+    const hasUnits = pkg.entries.some((e) => e.kind === 'system-unit');
+    assert.is(requires.includes('systemd post,preun'), hasUnits, `Requires(post,preun): systemd\n${result.stdout}`);
+    // The programs units start (nginx, docker-registry): what newer rpm-build derives from ExecStart=.
+    for (const external of pkg.externalPrograms ?? []) assert.ok(names.includes(external.providedBy), `${external.path}: ${external.providedBy}`);
   });
 }
+
+test('ALT spec conventions: BuildRequires(pre):, man pages as %_manNdir/foo.N*, %find_lang, %doc, subpackage requires as upstream', async () => {
+  const spec = await readFile(built.spec, 'utf8');
+  assert.match(spec, /^BuildRequires\(pre\): rpm-macros-systemd$/m);
+  assert.not.match(spec, /^BuildPreReq:/m);
+  const manLines = spec.split('\n').filter((line) => /%_man\d?dir|%_mandir/.test(line) && !line.startsWith('install ') && !line.startsWith('%dir'));
+  assert.ok(manLines.length > 0);
+  for (const line of manLines) assert.match(line, /\/[^/]+\.[18]\*$/, line);
+  for (const domain of ['podsec', 'podsec-k8s', 'podsec-k8s-rbac', 'podsec-inotify']) {
+    assert.match(spec, new RegExp(`^%find_lang ${domain}$`, 'm'));
+    const header = domain === 'podsec' ? '%files' : `%files ${domain.slice('podsec-'.length)}`;
+    assert.match(spec, new RegExp(`^${header} -f ${domain}\\.lang$`, 'm'));
+  }
+  assert.not.match(spec, /^%lang\(/m, 'catalogs come from %find_lang');
+  assert.match(spec, /^Requires: podsec >= %EVR$/m);
+  assert.match(spec, /^Requires: podsec-k8s = %EVR$/m);
+  // In the RPM: the catalog is %lang(ru), the schemas and man pages are documentation.
+  const flags = await run('rpm', ['-qp', ...RPM_DB, '--queryformat', '[%{FILENAMES} %{FILELANGS} %{FILEFLAGS:fflags}\n]', rpmOf('podsec')]);
+  const rows = flags.stdout.split('\n');
+  assert.ok(rows.includes('/usr/share/locale/ru/LC_MESSAGES/podsec.mo ru '), flags.stdout);
+  assert.ok(rows.includes('/usr/share/doc/podsec/podsec-get-platform.schema.json  d'), flags.stdout);
+  assert.ok(rows.includes('/usr/share/man/man1/podsec-get-platform.1.xz  d'), flags.stdout);
+  const inotify = await run('rpm', ['-qp', ...RPM_DB, '--requires', rpmOf('podsec-inotify')]);
+  for (const restored of ['trivy', 'mailx']) assert.match(inotify.stdout, new RegExp(`^${restored}$`, 'm'));
+});
 
 test('the %pre scriptlets create the groups and users the model declares', async () => {
   for (const pkg of model.packages) {
@@ -133,34 +167,51 @@ test('rpmlint fails on a real problem the configuration does not filter', async 
   await rm(dir, { recursive: true, force: true });
 });
 
-test('%filter_from_requires emulation drops exactly the matching automatic requirement', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'podsec-filter-'));
-  await mkdir(join(dir, 'SOURCES'), { recursive: true });
-  const specFor = (filter: string) =>
-    `Name: filt\nVersion: 1\nRelease: alt1\nSummary: f\nLicense: GPL-2.0-or-later\nGroup: Other\nBuildArch: noarch\n${filter}` +
-    `\n%description\nf\n%install\nmkdir -p %buildroot%_bindir\nprintf '#!/usr/bin/kubeadm\\n' > %buildroot%_bindir/a` +
-    `\nprintf '#!/usr/bin/kubectl\\n' > %buildroot%_bindir/b\nchmod 0755 %buildroot%_bindir/a %buildroot%_bindir/b` +
-    `\n%files\n%_bindir/a\n%_bindir/b` +
-    `\n%changelog\n* Thu Nov 26 2026 A B <a@example.org> 1-alt1\n- x\n`;
-  const macros = join(dir, 'alt.macros');
-  await writeFile(macros, await renderMacros('p11'));
-  const requiresOf = async (filter: string) => {
-    const spec = join(dir, 'filt.spec');
-    await writeFile(spec, specFor(filter));
-    const r = await run('rpmbuild', ['-bb', '--nodeps', '--load', macros, ...reproducibleDefines(dir), spec], { env: { SOURCE_DATE_EPOCH: '1700000000' } });
-    assert.is(r.exitCode, 0, r.stderr);
-    const q = await run('rpm', ['-qp', ...RPM_DB, '--requires', join(dir, 'RPMS', 'noarch', 'filt-1-alt1.noarch.rpm')]);
-    return q.stdout;
-  };
-  const unfiltered = await requiresOf('');
-  assert.match(unfiltered, /\/usr\/bin\/kubeadm/);
-  assert.match(unfiltered, /\/usr\/bin\/kubectl/);
-  const filtered = await requiresOf('%filter_from_requires /^\\/usr\\/bin\\/kubeadm$/d');
-  assert.not.match(filtered, /\/usr\/bin\/kubeadm/);
-  assert.match(filtered, /\/usr\/bin\/kubectl/);
-  const both = await requiresOf('%filter_from_requires /^\\/usr\\/bin\\/kubeadm$/d\n%filter_from_requires /kubectl/d');
-  assert.not.match(both, /kube/);
-  await rm(dir, { recursive: true, force: true });
+test('the spec expands with nothing but the ALT macro file: no macro is left that ALT lacks', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'podsec-altonly-'));
+  try {
+    const macros = join(dir, 'alt.macros');
+    await writeFile(macros, await renderMacros('p11'));
+    await writeFile(join(dir, 'podsec.spec'), forUpstreamRpm(await readFile(built.spec, 'utf8')));
+    // --macros: this file alone, none of Debian's rpm macro files.
+    const result = await run('rpmspec', ['-P', '--macros', macros, '--define', 'buildroot /BUILDROOT', join(dir, 'podsec.spec')]);
+    assert.is(result.exitCode, 0, result.stderr);
+    assert.match(
+      result.stdout,
+      /^install -D -p -m 0644 tree\/localedir\/ru\/LC_MESSAGES\/podsec\.mo \/BUILDROOT\/usr\/share\/locale\/ru\/LC_MESSAGES\/podsec\.mo$/m,
+    );
+    assert.match(result.stdout, /^Requires: podsec = 2\.0\.0-alt1$/m);
+    assert.match(result.stdout, /systemctl -q preset podsec-registry\.service/);
+    assert.match(result.stdout, /-d \/var\/lib\/u7s-admin /);
+    assert.equal(await macrosAltLacks(await readFile(built.spec, 'utf8'), await renderMacros('p11')), []);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('the ALT macro file defines no macro ALT lacks: %_localedir unconditionally, or %make_build, fails the build check', async () => {
+  const spec = await readFile(built.spec, 'utf8');
+  const macros = await renderMacros('p11');
+  assert.not.match(macros, /^%_localedir\b/m, 'rpm-build 4.0.4-alt135 has no %_localedir');
+  assert.match(macros, /^# rpm-build$/m);
+  assert.match(macros, /^# rpm-macros-systemd$/m);
+  const unconditional = spec.replace(/^%\{!\?_localedir:.*\n/m, '');
+  assert.is.not(unconditional, spec);
+  assert.equal(await macrosAltLacks(unconditional, macros), ['_localedir']);
+  // A Debian-only macro (rpm 4.18 defines %_rundir; ALT's rpm-build does not).
+  assert.equal(await macrosAltLacks(spec.replace('%install\n', '%install\nmkdir -p %buildroot%_rundir/podsec\n'), macros), ['_rundir']);
+  // The RPM step refuses such a spec before rpmbuild runs.
+  const dir = await mkdtemp(join(tmpdir(), 'podsec-altlacks-'));
+  try {
+    await writeFile(join(dir, 'podsec.spec'), unconditional);
+    const input = { specFile: join(dir, 'podsec.spec'), tarball: built.tarball, macrosText: macros, sourceDateEpoch: 0, outDir: join(dir, 'RPMS') };
+    await buildRpms(input).then(
+      () => assert.unreachable('built a spec using %_localedir unconditionally'),
+      (error: Error) => assert.match(error.message, /uses %_localedir, which neither ALT's rpm-build nor rpm-macros-systemd defines/),
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 test('the tarball is deterministic in shape: sorted, uid/gid 0, one mtime, one top directory', async () => {
@@ -178,8 +229,44 @@ test('the tarball is deterministic in shape: sorted, uid/gid 0, one mtime, one t
     if (!line.startsWith('d')) assert.is(date, epochDate, line);
   }
   assert.ok(names.every((n) => n.startsWith(`podsec-${version}/`)));
-  assert.ok(names.includes(`podsec-${version}/tree/bindir/podsec-get-platform`));
   assert.ok(names.includes(`podsec-${version}/src/bin/podsec-get-platform.ts`));
+  assert.ok(names.includes(`podsec-${version}/src/node_modules/yaml/package.json`), 'runtime dependencies ship as sources');
+  assert.ok(names.includes(`podsec-${version}/src/node_modules/yaml/LICENSE`), 'with their licences');
+});
+
+test('no prebuilt bundle in the tarball: %build bundles every program from src/ with esbuild (BuildRequires)', async () => {
+  const spec = await readFile(built.spec, 'utf8');
+  assert.match(spec, /^BuildRequires: esbuild$/m);
+  const buildSection = spec.slice(spec.indexOf('\n%build\n'), spec.indexOf('\n%install\n'));
+  const programs = [...new Set(model.packages.flatMap((p) => p.entries).flatMap((e) => (e.content && 'program' in e.content ? [e.content.program] : [])))];
+  assert.ok(programs.length > 20);
+  for (const program of programs) assert.match(buildSection, new RegExp(`^\\tbin/${program}\\.ts( \\\\)?$`, 'm'), program);
+  for (const program of programs) assert.match(spec, new RegExp(`^install -D -p -m 0[0-7]{3} build/${program}\\.js %buildroot`, 'm'), program);
+  const listing = await run('tar', ['-xOf', built.tarball, '--wildcards', `podsec-${version}/tree/*`]);
+  assert.is(listing.exitCode, 0, listing.stderr);
+  assert.not.match(listing.stdout, /#!\/usr\/bin\/node/, 'a bundled program in tree/');
+  const tarList = (await run('tar', ['-tf', built.tarball])).stdout;
+  assert.not.match(tarList, /\/tree\/bindir\/podsec-get-platform$/m);
+});
+
+test("the programs %build made are byte-identical to the pipeline's own bundles of the same sources", async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'podsec-programs-'));
+  try {
+    for (const rpm of built.rpms) {
+      const extract = await run('sh', ['-c', 'rpm2cpio "$1" | cpio -idm --quiet', 'sh', rpm], { cwd: dir });
+      assert.is(extract.exitCode, 0, extract.stderr);
+    }
+    let compared = 0;
+    for (const entry of model.packages.flatMap((p) => p.entries)) {
+      if (!entry.content || !('program' in entry.content)) continue;
+      const installed = await readFile(join(dir, resolvePath(entry.path, 'p11')), 'utf8');
+      assert.ok(installed === (await bundleProgram(entry.content.program, `${version}-${release}`)), `${entry.path} differs from the pipeline's bundle`);
+      compared++;
+    }
+    assert.ok(compared > 20);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 test('dist/gear holds the spec, .gear/rules and the same tree as the tarball', async () => {

@@ -6,7 +6,7 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { lintSpec, lintTree, type Finding, type LintOptions } from '../../scripts/lint/rules.ts';
-import { changelogHeader, loadChangelog, readChangelogHeader } from '../../scripts/changelog.ts';
+import { changelogHeader, formatChangelog, isAltPackager, loadChangelog, parseChangelog, readChangelogHeader, withPackager } from '../../scripts/changelog.ts';
 import { REPO_ROOT } from '../../scripts/paths.ts';
 
 const SPECS_DIR = 'test/fixtures/specs';
@@ -124,6 +124,64 @@ test('changelog: every header scripts/changelog.ts writes reads back as written,
   }
 });
 
+test('changelog: an item that is a stringified value or has no letter is not plain text', () => {
+  for (const item of ['[object Object]', 'podsec-k8s: [object Object]', 'undefined', 'null', '---']) {
+    const spec = goodWith('- Fix u7s-admin home directory permissions.', `- ${item}`);
+    const findings = lintSpec(spec, OPTIONS);
+    assert.equal(ruleAndLine(findings), [['changelog', lineOf(spec, `- ${item}`)]], item);
+  }
+  assert.equal(lintSpec(goodWith('- Fix u7s-admin', '- podsec-k8s: fix u7s-admin'), OPTIONS), [], 'a colon in text is text');
+});
+
+const ENTRY = (changes: string) => `- date: 2026-11-26\n  author: A B <a@example.org>\n  version: 2.0.0\n  release: alt1\n  changes:\n${changes}`;
+
+test('changelog.yaml schema: every item is text; a mapping, a number or a boolean item is refused with its path', () => {
+  assert.equal(parseChangelog(ENTRY("    - 'podsec-k8s: quoted'\n"))[0]!.changes, ['podsec-k8s: quoted']);
+  const cases: [string, RegExp][] = [
+    ['    - podsec-k8s: cgroup delegation\n', /\/0\/changes\/0 must be string: \{"podsec-k8s":"cgroup delegation"\}/],
+    ['    - 1.5\n', /\/0\/changes\/0 must be string: 1\.5/],
+    ['    - true\n', /\/0\/changes\/0 must be string/],
+    ['    - [a, b]\n', /\/0\/changes\/0 must be string/],
+    ['    - "tab\\there"\n', /\/0\/changes\/0 must match pattern/],
+    ['    []\n', /\/0\/changes must NOT have fewer than 1 items/],
+  ];
+  for (const [changes, message] of cases) assert.throws(() => parseChangelog(ENTRY(changes)), message, changes);
+  assert.throws(() => parseChangelog(ENTRY('    - x\n').replace('version: 2.0.0', 'version: 2.0')), /\/0\/version must be string/);
+  assert.throws(() => parseChangelog(ENTRY('    - x\n') + '  extra: 1\n'), /must NOT have additional properties/);
+});
+
+test('changelog: the project changelog renders as plain text the lint accepts', () => {
+  const text = formatChangelog(loadChangelog());
+  assert.not.match(text, /\[object /);
+  const spec = good.replace(/%changelog[^]*/, `%changelog\n${text}`);
+  assert.equal(
+    lintSpec(spec, OPTIONS).filter((f) => f.rule === 'changelog' && !f.message.includes('newest entry')),
+    [],
+  );
+});
+
+test('packager: ALT addresses pass (sisyphus_check spellings); others are refused by the lint and by withPackager', () => {
+  for (const good of ['Ivan Ivanov <ivan@altlinux.org>', 'I. I. <ivan@altlinux.ru>', 'Ivan <ivan at altlinux dot org>', 'Ivan <ivan@packages.altlinux.org>']) {
+    assert.ok(isAltPackager(good), good);
+    assert.equal(lintSpec(goodWith('Url: ', `Packager: ${good}\nUrl: `), OPTIONS), [], good);
+  }
+  for (const bad of [
+    'Podsec Developers <podsec-devel@example.org>',
+    '<ivan@altlinux.org>',
+    'Ivan ivan@altlinux.org',
+    'Ivan <ivan@altlinux.org.evil>',
+    'Ivan <ivan@notaltlinux.org>',
+  ]) {
+    assert.not.ok(isAltPackager(bad), bad);
+    const spec = goodWith('Url: ', `Packager: ${bad}\nUrl: `);
+    assert.equal(ruleAndLine(lintSpec(spec, OPTIONS)), [['packager', lineOf(spec, 'Packager:')]], bad);
+    assert.throws(() => withPackager(loadChangelog(), bad), /sisyphus_check's packager pattern/);
+  }
+  const [newest, ...older] = withPackager(loadChangelog(), 'Ivan Ivanov <ivan@altlinux.org>');
+  assert.equal(newest, { ...loadChangelog()[0]!, author: 'Ivan Ivanov <ivan@altlinux.org>' });
+  assert.equal(older, loadChangelog().slice(1));
+});
+
 test('env-s: env with one argument is fine; -S, two arguments, `-p` interpreters and CR are not', () => {
   const script = (shebang: string) => goodWith('%pre\n', `%pre\necho '${shebang}' > /tmp/x\n`);
   assert.equal(lintSpec(script('#!/usr/bin/env node'), OPTIONS), []);
@@ -170,7 +228,22 @@ test('hardcoded-path: every literal is reported with the macro to use', () => {
     assert.equal(ruleAndLine(findings), [['hardcoded-path', lineOf(spec, 'install -Dm644')]], path);
     assert.match(findings[0]!.message, macro);
   }
-  assert.equal(lintSpec(goodWith('%pre\n', '%pre\nchmod 0644 /etc/podsec/x.json\n'), OPTIONS), [], 'scriptlets are not checked');
+});
+
+test('hardcoded-path: scriptlets too (useradd -d /var/lib/NAME is %_localstatedir/NAME)', () => {
+  const cases: [string, string, string][] = [
+    ['%pre k8s\n', "useradd -r -M -g u7s-admin -d /var/lib/u7s-admin -c 'x' u7s-admin ||:", '%_localstatedir'],
+    ['%pre\n', 'chmod 0644 /etc/podsec/x.json', '%_sysconfdir'],
+    ['%post k8s\n', 'ln -sfn usernetes/containers "/var/lib/u7s-admin/.local/share/containers"', '%_localstatedir'],
+    ['%preun k8s\n', 'rm -f /usr/share/podsec/cache', '%_datadir'],
+  ];
+  for (const [header, line, macro] of cases) {
+    const spec = goodWith(header, `${header}${line}\n`);
+    const findings = lintSpec(spec, OPTIONS);
+    assert.equal(ruleAndLine(findings), [['hardcoded-path', lineOf(spec, line)]], line);
+    assert.match(findings[0]!.message, macro);
+  }
+  assert.equal(lintSpec(goodWith('%pre\n', '%pre\nuseradd -d %_localstatedir/x -s /dev/null x >/dev/null 2>&1 ||:\n'), OPTIONS), []);
 });
 
 test('buildarch: a BuildArch other than noarch is reported on its line', () => {

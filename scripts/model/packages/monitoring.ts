@@ -13,7 +13,6 @@ export const monitoringPackage = (
   description,
   group: 'Monitoring',
   requires: [{ name: templates, op: '>=', version: '0.11.2' }],
-  filterFromRequires: [],
   groups: [],
   users: [],
   entries,

@@ -28,15 +28,19 @@ requests and image vulnerabilities to the journal, where nagwad turns
 them into Nagios/Icinga alerts.`,
   group: 'Monitoring',
   requires: [
-    { name: 'podsec', op: '=', version: '%EVR' },
+    // As upstream: any podsec at least as new as this package.
+    { name: 'podsec', op: '>=', version: '%EVR' },
     // inotifywait: the recursive, NUL-separated event stream of check-containers.
     { name: 'inotify-tools' },
     // lsattr: whether a user's ~/.config/containers is immutable (check-policy).
     { name: 'e2fsprogs' },
     // logger: journal entries when not started by systemd (Nagios/NRPE runs of the plugins).
     { name: 'util-linux' },
+    // As upstream: check-vuln and build-invulnerable-image scan with the trivy client (against the
+    // trivy server of the cluster, which is not required here), check-kubeapi -m mails with mailx.
+    { name: 'trivy' },
+    { name: 'mailx' },
   ],
-  filterFromRequires: [],
   groups: [],
   users: [],
   entries: [

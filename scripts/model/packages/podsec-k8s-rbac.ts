@@ -15,14 +15,14 @@ and report a user's roles as JSON or YAML.`,
   // podsec-k8s, the Kubernetes client comes in the version the cluster is built with (ALT's
   // kubernetes<version>-client), and the programs say "kubectl is not installed" without it.
   requires: [
-    { name: 'podsec', op: '=', version: '%EVR' },
+    // As upstream: any podsec at least as new as this package.
+    { name: 'podsec', op: '>=', version: '%EVR' },
     // scp for podsec-k8s-rbac-create-remoteplace.
     { name: 'openssh-clients' },
     // useradd/groupadd and passwd for podsec-k8s-rbac-create-user.
     { name: 'shadow-utils' },
     { name: 'passwd' },
   ],
-  filterFromRequires: [],
   groups: [],
   users: [],
   entries: [

@@ -46,7 +46,8 @@ through the podsec wrapper, flannel networking, API audit and podsec's
 signed-image policy.`,
   group: 'Development/Other',
   requires: [
-    { name: 'podsec', op: '=', version: '%EVR' },
+    // As upstream: any podsec at least as new as this package.
+    { name: 'podsec', op: '>=', version: '%EVR' },
     { name: 'rootlesskit', op: '>=', version: '1.1.0' },
     { name: 'slirp4netns', op: '>=', version: '1.1.12' },
     // CRI-O 1.34 writes OCI runtime-spec 1.2.x, which crun before 1.14.3 refuses ("unknown version
@@ -56,14 +57,12 @@ signed-image policy.`,
     // u7s-admin with setpriv from util-linux, which every ALT system has); kept until the package
     // declarations test is updated with it.
   ],
-  // Kubernetes and CRI-O are installed at deploy time, in the version the cluster is built with.
-  filterFromRequires: ['^/usr/bin/kubeadm$', '^/usr/bin/kubelet$', '^/usr/bin/crio$', '^/usr/bin/kubectl$', '^/etc/kubernetes/kubelet$'],
   groups: [U7S_ADMIN_GROUP],
   users: [
     {
       name: U7S_ADMIN_USER,
       group: U7S_ADMIN_GROUP,
-      home: '/var/lib/u7s-admin',
+      home,
       supplementaryGroups: ['systemd-journal', 'podman'],
       comment: 'usernet user account',
     },
@@ -143,8 +142,9 @@ signed-image policy.`,
     dir(`${home}/.local/share`, 0o700, u7sAdmin),
     dir(`${home}/.local/share/usernetes`, 0o700, u7sAdmin),
     dir(`${home}/.local/share/usernetes/containers`, 0o700, u7sAdmin),
-    // podman and CRI-O share one image store. Declared here instead of made by %pre (upstream).
-    symlink(`${home}/.local/share/containers`, 'usernetes/containers', u7sAdmin),
+    // podman and CRI-O share one image store. Declared here instead of made by %pre (upstream); a
+    // directory podman made there before the package is moved into the store by %pre.
+    symlink(`${home}/.local/share/containers`, 'usernetes/containers', { ...u7sAdmin, replacesDirectory: true }),
   ],
 };
 

@@ -32,7 +32,6 @@ const podsec: PackageDecl = {
     { name: 'e2fsprogs' },
     { name: 'openssl' },
   ],
-  filterFromRequires: [],
   groups: [PODMAN_GROUP, PODMAN_DEV_GROUP],
   users: [],
   entries: [
