@@ -294,7 +294,14 @@ export async function planCreatePolicy(input: CreatePolicyInput): Promise<Create
     const previous = readNodeState(root);
     pin = nodePin(input.pin, previous);
     const keysUrl = input.keysUrl ?? `http://${address}:${SIGSTORE_PORT}/keys/`;
-    bundle = await fetchTrustBundle({ baseUrl: keysUrl, host: input.keysUrl ? undefined : `${SIGSTORE_HOST}:${SIGSTORE_PORT}`, pin, previous, maxAgeDays: input.maxBundleAgeDays, now });
+    bundle = await fetchTrustBundle({
+      baseUrl: keysUrl,
+      host: input.keysUrl ? undefined : `${SIGSTORE_HOST}:${SIGSTORE_PORT}`,
+      pin,
+      previous,
+      maxAgeDays: input.maxBundleAgeDays,
+      now,
+    });
     policyText = bundle.policyText;
   }
 
