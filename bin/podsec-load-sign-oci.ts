@@ -127,12 +127,7 @@ runCommand(
     const passphraseFile = values['passphrase-file'] as string | undefined;
     let signer: Signer;
     if (sigstoreKey !== undefined) {
-      let keyText: string;
-      try {
-        keyText = readRegularFile(sigstoreKey, { maxBytes: 64 * 1024 }).toString('utf8');
-      } catch (error) {
-        throw new CommandError(t('cannot read {path}: {reason}', { path: sigstoreKey, reason: (error as Error).message }), EXIT.usage);
-      }
+      const keyText = readRegularFile(sigstoreKey, { maxBytes: 64 * 1024 }).toString('utf8');
       const passphrase =
         passphraseFile !== undefined
           ? secretFromFile(passphraseFile)

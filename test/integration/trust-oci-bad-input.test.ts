@@ -146,6 +146,13 @@ test('load: a destination without a path is refused (exit 1)', () =>
   loadRefused([good, 'amd64', fingerprint, 'registry.local'], 1, /Missing path after registry name/));
 test('load: a missing archive is refused (exit 1)', () =>
   loadRefused([join(m.work, 'nope.tar.xz'), 'amd64', fingerprint], 1, /Archive .*nope\.tar\.xz is missing/));
+test('load: a missing --sigstore-key file is refused (exit 66)', () =>
+  loadRefused(['--sigstore-key', join(m.work, 'nope.key'), '--no-passphrase', good, 'amd64'], 66, /nope\.key: no such file or directory$/));
+test('load: a --sigstore-key file the user cannot read is refused (exit 66)', () => {
+  const key = join(m.work, 'root-only.key');
+  writeFileSync(key, 'secret\n', { mode: 0o600 });
+  return loadRefused(['--sigstore-key', key, '--no-passphrase', good, 'amd64'], 66, /root-only\.key: permission denied$/);
+});
 test('load: a signer without a secret key is refused (exit 1)', () =>
   loadRefused([good, 'amd64', 'nobody@example.org'], 1, /no secret key "nobody@example\.org" in your GPG keyring/));
 test('load: a caller outside podman_dev is refused (exit 1)', () =>
