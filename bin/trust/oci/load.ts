@@ -16,7 +16,7 @@ import { readCurrent } from '../file-changes.ts';
 import { checkPublicKey, secretKeysOf } from '../keys/gpg.ts';
 import { failure, run, runWithSecretFile } from '../../lib/proc.ts';
 import { decryptSigstorePrivateKey, parsePublicKeyPem, publicPemOf, samePublicKey, SigstoreKeyError } from '../keys/sigstore-key.ts';
-import { ArchiveError, extractLayout } from './archive.ts';
+import { ArchiveError, extractLayout, type ArchiveLimits } from './archive.ts';
 import { LayoutError, readLayout, type LayoutImage } from './layout.ts';
 import { destinationOf, formatName } from './refs.ts';
 
@@ -42,11 +42,11 @@ interface Transfer {
 }
 
 /** Unpacks the archive into a fresh private temp directory; returns the layout directory and its images. */
-export async function unpackArchive(archive: string, arch: string): Promise<{ work: string; layout: string; images: LayoutImage[] }> {
+export async function unpackArchive(archive: string, arch: string, limits: ArchiveLimits): Promise<{ work: string; layout: string; images: LayoutImage[] }> {
   const work = mkdtempSync(join(process.env.TMPDIR || '/var/tmp', 'podsec-load-'));
   try {
     try {
-      await extractLayout(archive, arch, work);
+      await extractLayout(archive, arch, work, limits);
     } catch (error) {
       if (error instanceof ArchiveError) throw new CommandError(t('{archive}: {reason}', { archive, reason: error.message }), EXIT.unpack);
       throw error;
