@@ -78,7 +78,9 @@ runCommand(
       1: 'not an image maker, not the master, wrong arguments, a missing archive or key, or an archive for another platform',
       3: 'unknown architecture',
       5: 'the destination is not registry.local/<path>',
-      6: 'the archive is not an xz-compressed tar, has an unsafe or unexpected entry, goes past --archive-max-bytes or --archive-max-entries, or the disk is full',
+      6:
+        'the archive is not an xz-compressed tar, has an unsafe or unexpected entry, goes past --archive-max-bytes or ' +
+        '--archive-max-entries, or the disk is full',
       7: 'the archive has no <arch>/ directory',
       8: 'the archive has no <arch>/index.json',
       9: 'an image name is invalid (registry host, "..", no tag, another prefix) or the layout is damaged',
