@@ -78,7 +78,8 @@ interface PublishPlan {
   apply(): void;
 }
 
-function readOptional(path: string): Buffer | undefined {
+/** The bytes of a file, or undefined when there is none. */
+export function readOptional(path: string): Buffer | undefined {
   try {
     return readRegularFile(path, { maxBytes: MAX_FILE_BYTES });
   } catch (error) {
