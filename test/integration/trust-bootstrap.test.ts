@@ -159,6 +159,18 @@ it('node: re-running without the pin uses the stored one and converges', async (
 let oldBundle: Buffer;
 let oldPolicy: Buffer;
 
+/** Runs `check` while the server publishes the bundle and policy from before the maker was added (a replay). */
+async function servingOldBundle(check: () => Promise<void>) {
+  const restoreBundle = tamper('podsec-trust-bundle.json', oldBundle);
+  const restorePolicy = tamper('policy.json', oldPolicy);
+  try {
+    await check();
+  } finally {
+    restoreBundle();
+    restorePolicy();
+  }
+}
+
 it('master adds an image maker: the node picks up the new key and scope without a new pin', async () => {
   oldBundle = readFileSync(join(master, KEYS, 'podsec-trust-bundle.json'));
   oldPolicy = readFileSync(join(master, KEYS, 'policy.json'));
@@ -226,26 +238,12 @@ it('node: a bundle re-signed by another key (with a matching policy) is refused'
 });
 
 it('node: a replayed older bundle (before the maker was added) is refused', async () => {
-  const restoreBundle = tamper('podsec-trust-bundle.json', oldBundle);
-  const restorePolicy = tamper('policy.json', oldPolicy);
-  try {
-    await nodeRefuses(node, [], 4, /older than the one this node accepted .*replayed/);
-  } finally {
-    restoreBundle();
-    restorePolicy();
-  }
+  await servingOldBundle(() => nodeRefuses(node, [], 4, /older than the one this node accepted .*replayed/));
 });
 
 it('node: re-pinned by checksum, an older bundle is still refused (the serial never goes back, whatever the pin)', async () => {
-  const restoreBundle = tamper('podsec-trust-bundle.json', oldBundle);
-  const restorePolicy = tamper('policy.json', oldPolicy);
-  try {
-    // `checksum` is exactly the old bundle's: the pin matches, the serial does not.
-    await nodeRefuses(node, ['--trust-sha256', checksum], 4, /older than the one this node accepted .*replayed/);
-  } finally {
-    restoreBundle();
-    restorePolicy();
-  }
+  // `checksum` is exactly the old bundle's: the pin matches, the serial does not.
+  await servingOldBundle(() => nodeRefuses(node, ['--trust-sha256', checksum], 4, /older than the one this node accepted .*replayed/));
 });
 
 it('node: a new node refuses a bundle signed longer ago than --max-bundle-age, and takes it when told to', async () => {
@@ -281,14 +279,7 @@ it('node: --trust-sha256 accepts exactly the printed bundle, and refuses any oth
 });
 
 it('node: re-pinned by fingerprint after a checksum pin, an older bundle is refused', async () => {
-  const restoreBundle = tamper('podsec-trust-bundle.json', oldBundle);
-  const restorePolicy = tamper('policy.json', oldPolicy);
-  try {
-    await nodeRefuses(stale, ['--trust-fingerprint', fingerprint], 4, /older than the one this node accepted .*replayed/);
-  } finally {
-    restoreBundle();
-    restorePolicy();
-  }
+  await servingOldBundle(() => nodeRefuses(stale, ['--trust-fingerprint', fingerprint], 4, /older than the one this node accepted .*replayed/));
 });
 
 it('node: create-services refuses on a node and changes nothing', async () => {
