@@ -5,7 +5,6 @@
  */
 import { createProgress } from './lib/progress.ts';
 import { rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { CommandError, runCommand } from './lib/command.ts';
 import { translator } from './lib/i18n.ts';
 import { PODMAN_DEV_GROUP, REGISTRY_HOST } from './lib/names.ts';
@@ -14,9 +13,8 @@ import { readRegularFile } from './lib/safe-fs.ts';
 import { groupGid } from './lib/accounts.ts';
 import { confirmOnTerminal, promptSecret, secretFromFile } from './lib/secrets.ts';
 import { DEFAULT_ARCHIVE_LIMITS, type ArchiveLimits } from './trust/oci/archive.ts';
-import { EXIT, signerProblems, planTransfers, pushAndSign, readSystemPolicy, unpackArchive, type Signer } from './trust/oci/load.ts';
+import { EXIT, signerProblems, planTransfers, prepareLookaside, pushAndSign, readSystemPolicy, unpackArchive, type Signer } from './trust/oci/load.ts';
 import { ARCHITECTURES, formatName, isArchitecture, parseDestination } from './trust/oci/refs.ts';
-import { SIGNATURES_DIR } from './trust/policy/create-policy.ts';
 import { requireSigstoreServer } from './trust/hosts.ts';
 
 const t = translator('podsec');
@@ -220,17 +218,11 @@ runCommand(
         for (const { image, destination } of transfers) process.stdout.write(`  - ${formatName(image.name)} → ${destination}\n`);
         return 0;
       }
-      // Signatures of one repository prefix are written by several makers. When the signature
-      // directory is setgid (group podman_dev), new subdirectories stay group-writable for them.
-      try {
-        if (statSync(join(root, SIGNATURES_DIR)).mode & 0o2000) process.umask(0o002);
-      } catch {
-        // no signature directory: the lookaside staging is elsewhere
-      }
       // A bar on a terminal, one parseable line per image otherwise (bin/lib/progress.ts).
       const progress = createProgress({ total: transfers.length, label: t('Pushing and signing images'), stream: process.stdout });
       for (const transfer of transfers) {
         progress.step(`${formatName(transfer.image.name)} → ${transfer.destination}`);
+        prepareLookaside(root, transfer.destination);
         await pushAndSign(layout, arch, transfer, signer);
       }
       progress.done();
