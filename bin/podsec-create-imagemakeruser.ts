@@ -7,7 +7,7 @@
  */
 import { CommandError, runCommand } from './lib/command.ts';
 import { translator } from './lib/i18n.ts';
-import { readRegularFile, UnsafePathError } from './lib/safe-fs.ts';
+import { readRegularFile } from './lib/safe-fs.ts';
 import { exclusiveOption, PASSWORD_OPTION_NAMES, PASSWORD_SOURCE_OPTIONS } from './trust/makers/password-options.ts';
 import { planImageMakers, type ImageMakerInput, type KeySource, type PasswordSource } from './trust/makers/imagemaker.ts';
 
@@ -90,14 +90,7 @@ runCommand(
     else if (keyOption === 'sigstore') key = { kind: 'sigstore' };
     else if (keyOption === 'gpg-public-key') {
       const file = values['gpg-public-key'] as string;
-      let bytes: Buffer;
-      try {
-        bytes = readRegularFile(file, { maxBytes: 1024 * 1024 });
-      } catch (error) {
-        if (error instanceof UnsafePathError) throw new CommandError(error.message, 1);
-        throw new CommandError(t('cannot read {path}: {reason}', { path: file, reason: (error as Error).message }), 1);
-      }
-      key = { kind: 'gpg-import', file, bytes };
+      key = { kind: 'gpg-import', file, bytes: readRegularFile(file, { maxBytes: 1024 * 1024 }) };
     } else key = { kind: 'keep' };
     const password: PasswordSource =
       passwordOption === 'password-file'

@@ -8,6 +8,7 @@ import { CommandError, runCommand } from './lib/command.ts';
 import { translator } from './lib/i18n.ts';
 import { fingerprintOf, formatFingerprint, normalizeHash, type Pin } from './trust/bundle/format.ts';
 import { readMasterKey } from './trust/bundle/key.ts';
+import { DEFAULT_MAX_BUNDLE_AGE_DAYS } from './trust/bundle/node.ts';
 import { planCreatePolicy, type Role } from './trust/policy/create-policy.ts';
 import { isLocalAddress } from './trust/hosts.ts';
 import { ipv4ExitCode, parseIPv4 } from './trust/ipv4.ts';
@@ -30,7 +31,11 @@ runCommand(
       "On any other host (a node) the master's bundle is fetched from http://IP:81/keys/ and accepted " +
         'only when it verifies against the trust key fingerprint the master printed (--trust-fingerprint, ' +
         'stored for later runs) or the bundle checksum (--trust-sha256). A bundle that does not verify, ' +
-        'or an older one than this node accepted, is refused and nothing is changed.',
+        'or one with a lower serial than the bundle this node accepted (whichever pin it was accepted ' +
+        'under), is refused and nothing is changed. A node that has accepted no bundle yet has no serial to ' +
+        'compare with: it refuses a bundle signed longer ago than --max-bundle-age allows (an old bundle ' +
+        'replayed to a new node); re-running this command on the master signs the bundle anew when it is ' +
+        'more than a day old.',
       'Both roles bind registry.local, sigstore.local and trivy.local to IP in /etc/hosts, create the ' +
         'groups podman and podman_dev, write the sysctl drop-in, point registries.d at the lookaside ' +
         'http://sigstore.local:81/sigstore/ and mark registry.local as plain HTTP in registries.conf. The ' +
@@ -51,6 +56,11 @@ runCommand(
         valueName: 'URL',
         description: 'node: fetch the trust bundle from URL instead of http://IP:81/keys/ (it is verified the same ' + 'way)',
       },
+      'max-bundle-age': {
+        type: 'string',
+        valueName: 'DAYS',
+        description: 'node: a node that has accepted no bundle yet refuses one the master signed more than DAYS days ago (default ' + '30; 0: any age)',
+      },
       role: {
         type: 'string',
         valueName: 'ROLE',
@@ -70,7 +80,7 @@ runCommand(
       1: 'no or several IPs, a loopback IP, a binding conflict in /etc/hosts, a malformed configuration file, or a node without a pin',
       2: 'the IP is not four dot-separated fields',
       3: 'a field of the IP is not 0-255, or the IP is not a host address',
-      4: "the master's trust bundle does not verify (tampered with, another key, or older than the one accepted)",
+      4: "the master's trust bundle does not verify (tampered with, another key, older than the one accepted, or too old for a new node)",
       5: 'the signature server cannot be reached or does not serve the bundle',
     },
     examples: {
@@ -154,8 +164,14 @@ runCommand(
       }
     }
 
+    const maxAgeText = (values['max-bundle-age'] as string | undefined) ?? String(DEFAULT_MAX_BUNDLE_AGE_DAYS);
+    if (!/^\d{1,6}$/.test(maxAgeText)) {
+      throw new CommandError(t('--max-bundle-age: expected a number of days, got {value}', { value: JSON.stringify(maxAgeText) }), 1);
+    }
+    const maxBundleAgeDays = Number(maxAgeText) === 0 ? undefined : Number(maxAgeText);
+
     const dryRun = values['dry-run'] === true;
-    const { plan } = await planCreatePolicy({ root, address: ip.address, role, now: new Date(), pin, keysUrl, dryRun });
+    const { plan } = await planCreatePolicy({ root, address: ip.address, role, now: new Date(), pin, keysUrl, maxBundleAgeDays, dryRun });
     for (const warning of plan.warnings) process.stderr.write(`${NAME}: ${t('warning: {message}', { message: warning })}\n`);
     if (!dryRun) await plan.apply();
     process.stdout.write(plan.report(dryRun));

@@ -19,7 +19,7 @@ import { InvalidRangeError, legacyArgs, monitorOptions, THRESHOLD_HELP, THRESHOL
 const NAME = 'podsec-inotify-check-policy';
 const t = translator('podsec-inotify');
 const SUBJECT = 'Violation of user containerization policies';
-const DEFAULTS = { journal: { c: '100' }, nagios: { c: '100' } };
+const DEFAULTS = { journal: { c: '100', h: '99' }, nagios: { c: '100', w: '99' } };
 
 const key = (f: Finding) => JSON.stringify([f.code, f.users, f.details]);
 
@@ -115,6 +115,14 @@ runCommand(
         'without ~/.config/containers/storage.conf; 109 podman users whose ~/.config/containers is not ' +
         'immutable (chattr +i). 102 to 105 do not apply to image makers (podman_dev); 108 and 109 weigh ' +
         '90 times the share of podman users concerned.',
+      'Whoever can change the trust configuration or a trusted key decides which images the node runs, so ' +
+        'these are CRITICAL (weight 200): 110 /etc/containers, policy.json or the policy_<time> file it ' +
+        'links to, registries.d or a file in it is not owned by root or is writable by a group other than ' +
+        "root's or by everyone; 111 a key file a policy names (keyPath, keyPaths) is such a file; 112 a key " +
+        'file a policy names lies in a directory a user can write, such as /tmp (a user can put a key ' +
+        'there, or replace it when the directory is not sticky). 113 (weight 100, WARNING) a key file a ' +
+        'policy names is missing: not a hole, since containers/image then refuses every image of that ' +
+        'scope, but the node cannot pull them.',
       'Each finding whose weight crosses a journal threshold is one journal entry tagged ' +
         'podsec-inotify-check-policy, for example "Critical: Critical(104): Users \"alice\" …"; nagwad ' +
         '(/etc/nagwad/podsec.sed) turns it into a Nagios or Icinga alert. The weights of all findings are ' +
@@ -138,7 +146,7 @@ runCommand(
     },
     exitCodes: { 1: 'WARNING', 2: 'CRITICAL', 3: 'UNKNOWN: not run as root, a bad threshold or --recheck value, or the check could not run' },
     examples: {
-      'podsec-inotify-check-policy': 'one check as a Nagios plugin, with the default threshold -c 100',
+      'podsec-inotify-check-policy': 'one check as a Nagios plugin, with the default thresholds -w 99 -c 100',
       'podsec-inotify-check-policy -v -w 0 -c 100': 'WARNING for any finding, CRITICAL above 100, with the findings listed',
       'podsec-inotify-check-policy --watch -c 100': 'report every drift to the journal as it happens (what the service runs)',
       'podsec-inotify-check-policy -M root': 'also mail the report to root when it is not OK',

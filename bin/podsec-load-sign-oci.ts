@@ -5,7 +5,6 @@
  */
 import { createProgress } from './lib/progress.ts';
 import { rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { CommandError, runCommand } from './lib/command.ts';
 import { translator } from './lib/i18n.ts';
 import { PODMAN_DEV_GROUP, REGISTRY_HOST } from './lib/names.ts';
@@ -13,14 +12,23 @@ import { hostPlatform, PLATFORM_NAME } from './lib/platform.ts';
 import { readRegularFile } from './lib/safe-fs.ts';
 import { groupGid } from './lib/accounts.ts';
 import { confirmOnTerminal, promptSecret, secretFromFile } from './lib/secrets.ts';
-import { EXIT, signerProblems, planTransfers, pushAndSign, readSystemPolicy, unpackArchive, type Signer } from './trust/oci/load.ts';
+import { DEFAULT_ARCHIVE_LIMITS, type ArchiveLimits } from './trust/oci/archive.ts';
+import { EXIT, signerProblems, planTransfers, prepareLookaside, pushAndSign, readSystemPolicy, unpackArchive, type Signer } from './trust/oci/load.ts';
 import { ARCHITECTURES, formatName, isArchitecture, parseDestination } from './trust/oci/refs.ts';
-import { SIGNATURES_DIR } from './trust/policy/create-policy.ts';
 import { requireSigstoreServer } from './trust/hosts.ts';
 
 const t = translator('podsec');
 const NAME = 'podsec-load-sign-oci';
 const USAGE = `${NAME} ARCHIVE ARCH SIGNER [${REGISTRY_HOST}/PATH], or ${NAME} --sigstore-key FILE ARCHIVE ARCH [${REGISTRY_HOST}/PATH]`;
+
+/** A positive count, optionally with a binary K, M or G suffix. */
+function sizeOption(value: unknown, option: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const match = /^([1-9]\d{0,12})([KMG]?)$/.exec(String(value));
+  if (!match)
+    throw new CommandError(t('{option}: expected a positive number (with K, M or G), got {value}', { option, value: JSON.stringify(value) }), EXIT.usage);
+  return Number(match[1]) * 1024 ** ' KMG'.indexOf(match[2] || ' ');
+}
 
 runCommand(
   {
@@ -55,6 +63,12 @@ runCommand(
       'passphrase-file': { type: 'string', valueName: 'FILE', description: 'the passphrase of the signing key is the first line of FILE' },
       'no-passphrase': { type: 'boolean', description: 'the sigstore key has no passphrase (do not ask)' },
       platform: { type: 'string', valueName: 'NAME', description: "accept an archive for this platform although the host's platform differs" },
+      'archive-max-bytes': {
+        type: 'string',
+        valueName: 'BYTES',
+        description: 'refuse an archive whose entries add up to more than BYTES (suffix K, M or G; default 8G)',
+      },
+      'archive-max-entries': { type: 'string', valueName: 'N', description: 'refuse an archive of more than N entries (default 10000)' },
       'no-alias': { type: 'boolean', description: 'on c10f, do not also push registry.local/k8s-c10f2/... aliases' },
     },
     environment: { U7S_PLATFORM: "the platform prefix the images must have (default: this host's platform)" },
@@ -62,7 +76,9 @@ runCommand(
       1: 'not an image maker, not the master, wrong arguments, a missing archive or key, or an archive for another platform',
       3: 'unknown architecture',
       5: 'the destination is not registry.local/<path>',
-      6: 'the archive is not an xz-compressed tar, or has an unsafe or unexpected entry',
+      6:
+        'the archive is not an xz-compressed tar, has an unsafe or unexpected entry, goes past --archive-max-bytes or ' +
+        '--archive-max-entries, or the disk is full',
       7: 'the archive has no <arch>/ directory',
       8: 'the archive has no <arch>/index.json',
       9: 'an image name is invalid (registry host, "..", no tag, another prefix) or the layout is damaged',
@@ -127,12 +143,7 @@ runCommand(
     const passphraseFile = values['passphrase-file'] as string | undefined;
     let signer: Signer;
     if (sigstoreKey !== undefined) {
-      let keyText: string;
-      try {
-        keyText = readRegularFile(sigstoreKey, { maxBytes: 64 * 1024 }).toString('utf8');
-      } catch (error) {
-        throw new CommandError(t('cannot read {path}: {reason}', { path: sigstoreKey, reason: (error as Error).message }), EXIT.usage);
-      }
+      const keyText = readRegularFile(sigstoreKey, { maxBytes: 64 * 1024 }).toString('utf8');
       const passphrase =
         passphraseFile !== undefined
           ? secretFromFile(passphraseFile)
@@ -144,7 +155,11 @@ runCommand(
       signer = { kind: 'gpg', id: signerArg!, passphrase: passphraseFile !== undefined ? secretFromFile(passphraseFile) : undefined };
     }
 
-    const { work, layout, images } = await unpackArchive(archive, arch);
+    const limits: ArchiveLimits = {
+      maxBytes: sizeOption(values['archive-max-bytes'], '--archive-max-bytes', DEFAULT_ARCHIVE_LIMITS.maxBytes),
+      maxEntries: sizeOption(values['archive-max-entries'], '--archive-max-entries', DEFAULT_ARCHIVE_LIMITS.maxEntries),
+    };
+    const { work, layout, images } = await unpackArchive(archive, arch, limits);
     try {
       const archivePlatform = images[0]!.name.path[0]!;
       if (archivePlatform.startsWith('k8s')) {
@@ -203,17 +218,11 @@ runCommand(
         for (const { image, destination } of transfers) process.stdout.write(`  - ${formatName(image.name)} → ${destination}\n`);
         return 0;
       }
-      // Signatures of one repository prefix are written by several makers. When the signature
-      // directory is setgid (group podman_dev), new subdirectories stay group-writable for them.
-      try {
-        if (statSync(join(root, SIGNATURES_DIR)).mode & 0o2000) process.umask(0o002);
-      } catch {
-        // no signature directory: the lookaside staging is elsewhere
-      }
       // A bar on a terminal, one parseable line per image otherwise (bin/lib/progress.ts).
       const progress = createProgress({ total: transfers.length, label: t('Pushing and signing images'), stream: process.stdout });
       for (const transfer of transfers) {
         progress.step(`${formatName(transfer.image.name)} → ${transfer.destination}`);
+        prepareLookaside(root, transfer.destination);
         await pushAndSign(layout, arch, transfer, signer);
       }
       progress.done();

@@ -7,8 +7,8 @@
  * directory (a user can't make root read /etc/shadow into a message), and parse errors are reported
  * by position only.
  */
-import { lstatSync, readdirSync, realpathSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { lstatSync, readdirSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { dirname, isAbsolute, join, relative } from 'node:path';
 import { parsePolicy, parseRegistriesD, PolicySyntaxError, lookasideFor, type ContainersPolicy, type RegistriesD } from '../lib/containers-policy.ts';
 import { PODMAN_DEV_GROUP, PODMAN_GROUP, REGISTRY_HOST, SIGSTORE_HOST, SIGSTORE_PORT } from '../lib/names.ts';
 import { groupsOf, readAccounts, readGroups, type Account } from '../lib/accounts.ts';
@@ -163,6 +163,75 @@ function immutable(path: string): boolean | undefined {
   return /^\S*i\S*\s/.test(r.stdout);
 }
 
+/** Why a file or directory of the trust configuration can be changed by someone other than root, or undefined. */
+function notRootOnly(st: Stats): string | undefined {
+  if (st.uid !== 0) return `owned by uid ${st.uid}`;
+  if (st.mode & 0o002) return 'writable by everyone';
+  if (st.mode & 0o020 && st.gid !== 0) return `writable by gid ${st.gid}`;
+  return undefined;
+}
+
+const statOrUndefined = (path: string, follow: boolean): Stats | undefined => {
+  try {
+    return follow ? statSync(path) : lstatSync(path);
+  } catch {
+    return undefined;
+  }
+};
+
+/**
+ * The system trust configuration that users must not be able to change: /etc/containers, policy.json
+ * and the policy_<time> file it links to, registries.d and its files (and their link targets).
+ */
+function unsafeSystemConfig(root: string): string[] {
+  const dir = join(root, 'etc/containers');
+  const paths = [dir, join(dir, 'policy.json'), join(dir, 'registries.d')];
+  try {
+    for (const name of readdirSync(join(dir, 'registries.d')).sort()) paths.push(join(dir, 'registries.d', name));
+  } catch {
+    // no registries.d: nothing more to check
+  }
+  const problems: string[] = [];
+  for (const path of paths) {
+    const target = statOrUndefined(path, true);
+    const reason = target && notRootOnly(target);
+    if (!reason) continue;
+    const real = realpathSync(path);
+    const shown = JSON.stringify(`/${relative(root, path)}`) + (real === path ? '' : ` -> ${JSON.stringify(`/${relative(root, real)}`)}`);
+    problems.push(`${shown} ${reason}`);
+  }
+  return problems;
+}
+
+type KeyProblem = { kind: 'missing' | 'changeable' | 'open-directory'; detail: string };
+
+/** A key file a policy names: missing, changeable by a user, or in a directory a user can write (such as /tmp). */
+function keyFileProblem(root: string, keyPath: string): KeyProblem | undefined {
+  const path = join(root, isAbsolute(keyPath) ? keyPath : `/${keyPath}`);
+  const shown = JSON.stringify(keyPath);
+  for (let dir = dirname(path); ; dir = dirname(dir)) {
+    const st = statOrUndefined(dir, false);
+    const reason = st?.isDirectory() ? notRootOnly(st) : undefined;
+    if (reason) return { kind: 'open-directory', detail: `${shown}: ${JSON.stringify(`/${relative(root, dir)}`)} ${reason}` };
+    if (dir === root || dir === dirname(dir)) break;
+  }
+  const target = statOrUndefined(path, true);
+  if (!target) return { kind: 'missing', detail: shown };
+  const reason = notRootOnly(target);
+  return reason ? { kind: 'changeable', detail: `${shown} ${reason}` } : undefined;
+}
+
+function keyPathsOf(policy: ContainersPolicy): string[] {
+  const paths = new Set<string>();
+  for (const requirements of [policy.default, ...Object.values(policy.transports ?? {}).flatMap((scopes) => Object.values(scopes))]) {
+    for (const r of requirements) {
+      if (r.type !== 'signedBy' && r.type !== 'sigstoreSigned') continue;
+      for (const path of [r.keyPath, ...(r.keyPaths ?? [])]) if (path) paths.add(path);
+    }
+  }
+  return [...paths].sort();
+}
+
 /** All findings for the tree, in code order. Users are listed in subject order. */
 export function evaluate(root: string): Finding[] {
   const list = subjects(root);
@@ -183,6 +252,12 @@ export function evaluate(root: string): Finding[] {
       continue;
     }
     const policy = config.policy;
+    for (const keyPath of keyPathsOf(policy)) {
+      const problem = keyFileProblem(root, keyPath);
+      if (problem?.kind === 'changeable') add(111, 200, s.user, 'have a policy that trusts a key file a user can change', problem.detail);
+      if (problem?.kind === 'open-directory') add(112, 200, s.user, 'have a policy that trusts a key file in a directory a user can write', problem.detail);
+      if (problem?.kind === 'missing') add(113, 100, s.user, 'have a policy that names a missing key file', problem.detail);
+    }
     if (!isMaker(s)) {
       const defaultType = policy.default[0]?.type;
       if (policy.default.length !== 1 || defaultType !== 'reject')
@@ -210,6 +285,7 @@ export function evaluate(root: string): Finding[] {
     if (lookaside !== EXPECTED_LOOKASIDE)
       add(106, 106, s.user, `have a lookaside for registry.local other than ${EXPECTED_LOOKASIDE}`, JSON.stringify(lookaside ?? null));
   }
+  for (const problem of unsafeSystemConfig(root)) add(110, 200, 'root', 'have a system trust configuration that a user can change', problem);
   const plain = list.filter((s) => s.user !== 'root' && podmanOnly(s));
   if (plain.length > 0) {
     const noStorageConf = plain.filter((s) => !exists(join(s.configDir, 'storage.conf')));

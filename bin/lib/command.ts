@@ -23,6 +23,32 @@ export class CommandError extends Error {
   }
 }
 
+/** A file the command needs is missing or cannot be opened (sysexits' EX_NOINPUT); documented on every man page. */
+export const EXIT_NO_INPUT = 66;
+
+/**
+ * A failed file operation of Node (it carries the path) as one line naming the file, or undefined
+ * for any other error. Every command reads its input files with plain fs calls or safe-fs, so
+ * this one place turns a missing or unreadable file into the documented exit code.
+ */
+function fileProblem(error: unknown, t: Translate): string | undefined {
+  const e = error as NodeJS.ErrnoException;
+  if (!(e instanceof Error) || typeof e.path !== 'string' || e.syscall?.startsWith('spawn')) return undefined;
+  const reason =
+    e.code === 'ENOENT'
+      ? t('no such file or directory')
+      : e.code === 'EACCES' || e.code === 'EPERM'
+        ? t('permission denied')
+        : e.code === 'EISDIR'
+          ? t('is a directory')
+          : e.code === 'ENOTDIR'
+            ? t('a component of the path is not a directory')
+            : e.code === 'ELOOP'
+              ? t('too many levels of symbolic links')
+              : undefined;
+  return reason === undefined ? undefined : t('{path}: {reason}', { path: e.path, reason });
+}
+
 export interface OptionSpec {
   type: 'string' | 'boolean';
   short?: string;
@@ -136,9 +162,13 @@ export function runCommand(
     process.exitCode = code;
   };
   const fail = (error: unknown) => {
+    const problem = fileProblem(error, t);
     if (error instanceof CommandError || (error as { expected?: unknown })?.expected === true) {
       process.stderr.write(`${spec.name}: ${(error as Error).message}\n`);
       finish(error instanceof CommandError ? error.exitCode : 1);
+    } else if (problem !== undefined) {
+      process.stderr.write(`${spec.name}: ${problem}\n`);
+      finish(EXIT_NO_INPUT);
     } else {
       process.stderr.write(`${spec.name}: ${t('internal error: {message}', { message: (error as Error)?.message ?? String(error) })}\n`);
       finish(70);

@@ -4,9 +4,10 @@
  * a malformed file is an error naming the file and where it is broken, so no command ever edits or
  * trusts a file it does not understand.
  */
+import { parse as parseJson, traverse, type AnyNode, type DocumentNode, type ObjectNode } from '@humanwhocodes/momoa';
 import YAML from 'yaml';
 
-type KeyType = 'GPGKeys' | 'signedByGPGKeys' | 'signedBySigstoreKeys';
+type KeyType = 'GPGKeys' | 'signedByGPGKeys' | 'X509Certificates' | 'signedByX509CAs';
 
 export type PolicyRequirement =
   | { type: 'reject' }
@@ -24,7 +25,9 @@ export type PolicyRequirement =
       keyPath?: string;
       keyPaths?: string[];
       keyData?: string;
+      keyDatas?: string[];
       fulcio?: Record<string, unknown>;
+      pki?: Record<string, unknown>;
       rekorPublicKeyPath?: string;
       rekorPublicKeyData?: string;
       signedIdentity?: Record<string, unknown>;
@@ -51,7 +54,20 @@ const REQUIREMENT_KEYS: Record<PolicyRequirement['type'], readonly string[]> = {
   reject: ['type'],
   insecureAcceptAnything: ['type'],
   signedBy: ['type', 'keyType', 'keyPath', 'keyPaths', 'keyData', 'signedIdentity'],
-  sigstoreSigned: ['type', 'keyPath', 'keyPaths', 'keyData', 'fulcio', 'rekorPublicKeyPath', 'rekorPublicKeyData', 'signedIdentity'],
+  sigstoreSigned: [
+    'type',
+    'keyPath',
+    'keyPaths',
+    'keyData',
+    'keyDatas',
+    'fulcio',
+    'pki',
+    'rekorPublicKeyPath',
+    'rekorPublicKeyPaths',
+    'rekorPublicKeyData',
+    'rekorPublicKeyDatas',
+    'signedIdentity',
+  ],
 };
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -62,33 +78,43 @@ function lineColumn(text: string, offset: number): string {
   return `${before.length}:${(before[before.length - 1]?.length ?? 0) + 1}`;
 }
 
-/** Does JSON.parse fail on `prefix` only because the text ends early? */
-function failsOnlyAtEnd(prefix: string): boolean {
-  try {
-    JSON.parse(prefix);
-    return true;
-  } catch (error) {
-    const message = (error as Error).message;
-    const position = /at position (\d+)/.exec(message)?.[1];
-    if (position !== undefined) return Number(position) >= prefix.length;
-    return /end of (JSON )?input|Unterminated/i.test(message);
-  }
-}
+const GPG_KEY_TYPES = ['GPGKeys', 'signedByGPGKeys', 'X509Certificates', 'signedByX509CAs'];
+const IDENTITY_TYPES = ['matchExact', 'matchRepoDigestOrExact', 'matchRepository', 'exactReference', 'exactRepository', 'remapIdentity'];
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 /**
- * The offset of the first character that makes `text` invalid JSON. Node's messages do not
- * always carry a position, so find it: every prefix shorter than the bad character fails only
- * for ending early, every longer one fails on the bad character.
+ * The key sources of a signature requirement, as containers/image counts them: a keyPath only
+ * when not empty, a list (keyPaths, keyDatas) when present (sigstoreSigned: and not empty), a
+ * keyData when present (valid base64, even empty); exactly one of them.
  */
-function jsonErrorOffset(text: string): number {
-  let low = 0;
-  let high = text.length;
-  while (low < high) {
-    const middle = Math.floor((low + high + 1) / 2);
-    if (failsOnlyAtEnd(text.slice(0, middle))) low = middle;
-    else high = middle - 1;
+function checkKeySources(item: Record<string, unknown>, file: string, at: string): void {
+  const refuse = (reason: string): never => {
+    throw new PolicySyntaxError(file, '', `${at}: ${reason}`);
+  };
+  const sigstore = item.type === 'sigstoreSigned';
+  const names = sigstore ? ['keyPath', 'keyPaths', 'keyData', 'keyDatas', 'fulcio', 'pki'] : ['keyPath', 'keyPaths', 'keyData'];
+  let set = 0;
+  for (const name of names) {
+    const value = item[name];
+    if (value === undefined || value === null) continue;
+    if (name === 'keyPath' || name === 'keyData') {
+      if (typeof value !== 'string') refuse(`${name} must be a string`);
+      if (name === 'keyData' && !BASE64.test(value as string)) refuse('keyData is not base64');
+      if (name === 'keyPath' && value === '') continue;
+    } else if (name === 'keyPaths' || name === 'keyDatas') {
+      if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) refuse(`${name} must be a list of strings`);
+      if (sigstore && (value as unknown[]).length === 0) refuse(`${name} contains no entries`);
+      if (name === 'keyDatas' && (value as string[]).some((v) => !BASE64.test(v))) refuse('keyDatas has an entry that is not base64');
+    } else if (!isObject(value)) {
+      refuse(`${name} must be an object`);
+    } else if (name === 'fulcio' && value.caPath === undefined && value.caData === undefined) {
+      refuse('fulcio needs caPath or caData');
+    } else if (name === 'pki' && value.caRootsPath === undefined && value.caRootsData === undefined) {
+      refuse('pki needs caRootsPath or caRootsData');
+    }
+    set++;
   }
-  return low;
+  if (set !== 1) refuse(`exactly one of ${names.join(', ')} is required (a keyPath that is not empty)`);
 }
 
 function checkRequirements(value: unknown, file: string, where: string): PolicyRequirement[] {
@@ -100,32 +126,56 @@ function checkRequirements(value: unknown, file: string, where: string): PolicyR
     if (!allowed) throw new PolicySyntaxError(file, '', `${at}: unknown requirement type ${JSON.stringify(item.type)}`);
     const unknown = Object.keys(item).find((k) => !allowed.includes(k));
     if (unknown) throw new PolicySyntaxError(file, '', `${at}: unknown field ${JSON.stringify(unknown)} for ${item.type}`);
-    if (item.type === 'signedBy') {
-      if (!['GPGKeys', 'signedByGPGKeys', 'signedBySigstoreKeys'].includes(String(item.keyType))) {
-        throw new PolicySyntaxError(file, '', `${at}: signedBy needs keyType GPGKeys`);
-      }
+    if (item.type === 'signedBy' && !GPG_KEY_TYPES.includes(String(item.keyType))) {
+      throw new PolicySyntaxError(file, '', `${at}: signedBy needs keyType GPGKeys, not ${JSON.stringify(item.keyType)}`);
     }
     if (item.type === 'signedBy' || item.type === 'sigstoreSigned') {
-      const sources = ['keyPath', 'keyPaths', 'keyData', 'fulcio'].filter((k) => k in item);
-      if (sources.length !== 1)
-        throw new PolicySyntaxError(
-          file,
-          '',
-          `${at}: exactly one of keyPath, keyPaths, keyData${item.type === 'sigstoreSigned' ? ', fulcio' : ''} is required`,
-        );
+      checkKeySources(item, file, at);
+      const identity = item.signedIdentity;
+      if (identity !== undefined && (!isObject(identity) || !IDENTITY_TYPES.includes(String(identity.type)))) {
+        throw new PolicySyntaxError(file, '', `${at}: unknown signedIdentity type ${JSON.stringify(isObject(identity) ? identity.type : identity)}`);
+      }
     }
     return item as PolicyRequirement;
   });
 }
 
+/** The first key that an object of the document repeats (JSON.parse would keep the last one silently; containers/image refuses). */
+function firstDuplicateKey(node: AnyNode): { name: string; line: number; column: number } | undefined {
+  let found: { name: string; line: number; column: number } | undefined;
+  traverse(node, {
+    enter(child) {
+      if (found || child.type !== 'Object') return;
+      const seen = new Set<string>();
+      for (const member of (child as ObjectNode).members) {
+        const name = member.name.type === 'String' ? member.name.value : member.name.name;
+        if (seen.has(name)) {
+          found = { name, ...member.name.loc.start };
+          return;
+        }
+        seen.add(name);
+      }
+    },
+  });
+  return found;
+}
+
 /** Parses and validates policy.json. `file` names the file in messages. */
 export function parsePolicy(text: string, file: string): ContainersPolicy {
+  let document: DocumentNode;
+  try {
+    document = parseJson(text, { mode: 'json' });
+  } catch (error) {
+    const e = error as Error & { line?: number; column?: number };
+    throw new PolicySyntaxError(file, e.line ? `${e.line}:${e.column}` : '', `not valid JSON (${e.message.replace(/ \(\d+:\d+\)$/, '')})`);
+  }
+  const duplicate = firstDuplicateKey(document);
+  if (duplicate) throw new PolicySyntaxError(file, `${duplicate.line}:${duplicate.column}`, `duplicate key ${JSON.stringify(duplicate.name)}`);
   let data: unknown;
   try {
-    data = JSON.parse(text);
+    data = JSON.parse(text); // also refuses what the tree parser lets through (control characters in strings)
   } catch (error) {
-    const reason = (error as Error).message.split('\n')[0];
-    throw new PolicySyntaxError(file, lineColumn(text, jsonErrorOffset(text)), `not valid JSON (${reason})`);
+    throw new PolicySyntaxError(file, '', `not valid JSON (${(error as Error).message.split('\n')[0]})`);
   }
   if (!isObject(data)) throw new PolicySyntaxError(file, '', 'the top level must be an object');
   const unknown = Object.keys(data).find((k) => k !== 'default' && k !== 'transports');

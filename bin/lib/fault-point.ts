@@ -2,7 +2,9 @@
  * Fault points for crash tests: every step of the write path that changes the system (a temp file
  * written, a rename, a link, a directory made, an external command run) calls faultPoint(label).
  * In a test bundle, PODSEC_FAULT_LOG=FILE appends "<n> <label>" for the n-th step reached, and
- * PODSEC_FAULT_AT=N makes the process SIGKILL itself at step N (after appending "kill <n> <label>").
+ * PODSEC_FAULT_AT=N makes the process SIGKILL itself at step N (after appending "kill <n> <label>"),
+ * PODSEC_FAULT_FAIL=N makes step N throw an error instead (after appending "fail <n> <label>"): a
+ * failure the program sees and may undo, where a kill leaves no chance to.
  * A crash test counts the steps of an operation once, then kills it at each of them in turn
  * (test/support/fault-points.ts) — no timing involved, so the verdict is the same on any machine.
  *
@@ -21,22 +23,36 @@ import { appendFileSync } from 'node:fs';
 
 declare const PODSEC_FAULT_POINTS: boolean | undefined;
 
-let state: { at: number; log?: string; count: number } | undefined;
+let state: { at: number; failAt: number; log?: string; count: number } | undefined;
+
+const stepNumber = (text: string | undefined) => {
+  const n = Number(text ?? 0);
+  return Number.isInteger(n) && n > 0 ? n : 0;
+};
 
 function reached(label: string): void {
   if (!state) {
-    const at = Number(process.env.PODSEC_FAULT_AT ?? 0);
-    state = { at: Number.isInteger(at) && at > 0 ? at : 0, log: process.env.PODSEC_FAULT_LOG || undefined, count: 0 };
+    state = {
+      at: stepNumber(process.env.PODSEC_FAULT_AT),
+      failAt: stepNumber(process.env.PODSEC_FAULT_FAIL),
+      log: process.env.PODSEC_FAULT_LOG || undefined,
+      count: 0,
+    };
     delete process.env.PODSEC_FAULT_AT;
+    delete process.env.PODSEC_FAULT_FAIL;
     delete process.env.PODSEC_FAULT_LOG;
   }
-  if (!state.at && !state.log) return;
+  if (!state.at && !state.failAt && !state.log) return;
   const n = ++state.count;
   const oneLine = label.replace(/\s+/g, ' ');
   if (state.log) appendFileSync(state.log, `${n} ${oneLine}\n`);
   if (n === state.at) {
     if (state.log) appendFileSync(state.log, `kill ${n} ${oneLine}\n`);
     process.kill(process.pid, 'SIGKILL');
+  }
+  if (n === state.failAt) {
+    if (state.log) appendFileSync(state.log, `fail ${n} ${oneLine}\n`);
+    throw new Error(`fault point ${n} (${oneLine}) failed`);
   }
 }
 

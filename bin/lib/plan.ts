@@ -3,7 +3,7 @@
  * the list, a real run applies it in order. Everything that can refuse (bad input, a malformed
  * file, an unverifiable trust bundle) does so while planning, so a refusal changes nothing.
  * A step may carry its undo: when a later step fails, the steps already applied are undone in
- * reverse order — up to the point of no return, after which what was applied stays.
+ * reverse order.
  */
 import { translator } from './i18n.ts';
 
@@ -23,18 +23,11 @@ export class Plan {
   readonly notes: string[] = [];
   /** Printed on stderr, prefixed with "warning:". */
   readonly warnings: string[] = [];
-  /** The index of the first step whose failure undoes nothing. */
-  private noReturn = Infinity;
   /** What a failure is reported as once the steps before it were undone. */
   undoneError: (error: unknown) => unknown = (error) => error;
 
   change(change: string, apply: Step['apply'], undo?: Step['undo']): void {
     this.steps.push({ change, apply, undo });
-  }
-
-  /** From here on a failing step leaves the steps before it applied (they were published). */
-  pointOfNoReturn(): void {
-    this.noReturn = Math.min(this.noReturn, this.steps.length);
   }
 
   note(text: string): void {
@@ -66,7 +59,6 @@ export class Plan {
       try {
         await step.apply();
       } catch (error) {
-        if (index >= this.noReturn) throw error;
         for (const done of this.steps.slice(0, index).reverse()) {
           try {
             await done.undo?.();

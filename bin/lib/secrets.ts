@@ -4,7 +4,7 @@
  */
 import { CommandError } from './command.ts';
 import { translator } from './i18n.ts';
-import { readRegularFile, UnsafePathError } from './safe-fs.ts';
+import { readRegularFile } from './safe-fs.ts';
 
 const t = translator('podsec');
 const MAX_SECRET_BYTES = 4096;
@@ -18,13 +18,7 @@ function firstLine(bytes: Buffer, source: string): string {
 
 /** The first line of a regular file (symlinks, FIFOs and devices are refused). */
 export function secretFromFile(path: string): string {
-  try {
-    return firstLine(readRegularFile(path, { maxBytes: MAX_SECRET_BYTES }), path);
-  } catch (error) {
-    if (error instanceof UnsafePathError) throw new CommandError(error.message, 1);
-    if (error instanceof CommandError) throw error;
-    throw new CommandError(t('cannot read {path}: {reason}', { path, reason: (error as Error).message }), 1);
-  }
+  return firstLine(readRegularFile(path, { maxBytes: MAX_SECRET_BYTES }), path);
 }
 
 let stdinText: Promise<Buffer> | undefined;

@@ -4,7 +4,7 @@
  * the journal within a second).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync, symlinkSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, rmSync, symlinkSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test as base } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -97,6 +97,73 @@ test('each drift is CRITICAL with its code; the journal gets one Critical line p
     assert.match(r.stdout, /^POLICY CRITICAL\(\d+\): Violation of user containerization policies "root" \| violations=\d+\n$/, name);
     assert.ok(
       journalOf(r.stderr).some((l) => l.startsWith('<2>Critical: ') && line.test(l)),
+      `${name}:\n${r.stderr}`,
+    );
+    tree.cleanup();
+  }
+});
+
+test('an unsafe node is not POLICY OK: configs and keys users can change are CRITICAL, a missing key is a WARNING', async () => {
+  const policyWithKey = (keyPath: string) =>
+    JSON.stringify({ ...COMPLIANT_POLICY, transports: { docker: { 'registry.local': [{ type: 'signedBy', keyType: 'GPGKeys', keyPath }] } } });
+  const KEY = '-----BEGIN PGP PUBLIC KEY BLOCK-----\n-----END PGP PUBLIC KEY BLOCK-----\n';
+  const cases: [string, (t: Tree) => void, number, RegExp][] = [
+    [
+      '/etc/containers writable by everyone',
+      (t) => chmodSync(join(t.root, 'etc/containers'), 0o777),
+      2,
+      /Critical\(200\): .*"\/etc\/containers" writable by everyone/,
+    ],
+    [
+      "policy.json's policy_<time> target owned by a user",
+      (t) => {
+        renameSync(join(t.root, 'etc/containers/policy.json'), join(t.root, 'etc/containers/policy_2026-01-01_00:00:00'));
+        symlinkSync('policy_2026-01-01_00:00:00', join(t.root, 'etc/containers/policy.json'));
+        chownSync(join(t.root, 'etc/containers/policy_2026-01-01_00:00:00'), 2001, 2001);
+      },
+      2,
+      /Critical\(200\): .*"\/etc\/containers\/policy.json" -> "\/etc\/containers\/policy_2026-01-01_00:00:00" owned by uid 2001/,
+    ],
+    [
+      'registries.d writable by the podman group',
+      (t) => {
+        chownSync(join(t.root, 'etc/containers/registries.d'), 0, 991);
+        chmodSync(join(t.root, 'etc/containers/registries.d'), 0o775);
+      },
+      2,
+      /Critical\(200\): .*"\/etc\/containers\/registries.d" writable by gid 991/,
+    ],
+    [
+      'a key file owned by a user',
+      (t) => chownSync(join(t.root, 'var/sigstore/keys/policy.json.pgp'), 2001, 2001),
+      2,
+      /Critical\(200\): Users "root" have a policy that trusts a key file a user can change: .*"\/var\/sigstore\/keys\/policy.json.pgp" owned by uid 2001/,
+    ],
+    [
+      'a keyPath in /tmp',
+      (t) => {
+        t.write('tmp/key.pgp', KEY);
+        chmodSync(join(t.root, 'tmp'), 0o1777);
+        t.write('etc/containers/policy.json', policyWithKey('/tmp/key.pgp'));
+      },
+      2,
+      /Critical\(200\): .*"\/tmp\/key.pgp": "\/tmp" writable by everyone/,
+    ],
+    [
+      'a missing key file',
+      (t) => t.write('etc/containers/policy.json', policyWithKey('/var/sigstore/keys/gone.pgp')),
+      1,
+      /High\(100\): Users "root" have a policy that names a missing key file: "root": "\/var\/sigstore\/keys\/gone.pgp"/,
+    ],
+  ];
+  for (const [name, change, exitCode, line] of cases) {
+    const tree = podsecTree();
+    change(tree);
+    const r = await check(tree);
+    assert.is(r.exitCode, exitCode, `${name}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stdout, exitCode === 2 ? /^POLICY CRITICAL\(\d+\)/ : /^POLICY WARNING\(100\)/, name);
+    assert.ok(
+      journalOf(r.stderr).some((l) => line.test(l)),
       `${name}:\n${r.stderr}`,
     );
     tree.cleanup();

@@ -11,7 +11,7 @@
  * bundle re-signed by another key, a wrong pin, a replayed older bundle; create-services refuses on
  * the node.
  */
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { createHash, createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -159,6 +159,18 @@ it('node: re-running without the pin uses the stored one and converges', async (
 let oldBundle: Buffer;
 let oldPolicy: Buffer;
 
+/** Runs `check` while the server publishes the bundle and policy from before the maker was added (a replay). */
+async function servingOldBundle(check: () => Promise<void>) {
+  const restoreBundle = tamper('podsec-trust-bundle.json', oldBundle);
+  const restorePolicy = tamper('policy.json', oldPolicy);
+  try {
+    await check();
+  } finally {
+    restoreBundle();
+    restorePolicy();
+  }
+}
+
 it('master adds an image maker: the node picks up the new key and scope without a new pin', async () => {
   oldBundle = readFileSync(join(master, KEYS, 'podsec-trust-bundle.json'));
   oldPolicy = readFileSync(join(master, KEYS, 'policy.json'));
@@ -226,18 +238,37 @@ it('node: a bundle re-signed by another key (with a matching policy) is refused'
 });
 
 it('node: a replayed older bundle (before the maker was added) is refused', async () => {
-  const restoreBundle = tamper('podsec-trust-bundle.json', oldBundle);
-  const restorePolicy = tamper('policy.json', oldPolicy);
+  await servingOldBundle(() => nodeRefuses(node, [], 4, /older than the one this node accepted .*replayed/));
+});
+
+it('node: re-pinned by checksum, an older bundle is still refused (the serial never goes back, whatever the pin)', async () => {
+  // `checksum` is exactly the old bundle's: the pin matches, the serial does not.
+  await servingOldBundle(() => nodeRefuses(node, ['--trust-sha256', checksum], 4, /older than the one this node accepted .*replayed/));
+});
+
+it('node: a new node refuses a bundle signed longer ago than --max-bundle-age, and takes it when told to', async () => {
+  const masterKey = createPrivateKey(readFileSync(join(master, 'var/lib/podsec/trust/master-key.pem')));
+  const current = JSON.parse(JSON.parse(readFileSync(join(master, KEYS, 'podsec-trust-bundle.json'), 'utf8')).manifest) as Manifest;
+  const old: Manifest = { ...current, created: new Date(Date.now() - 60 * 24 * 60 * 60 * 1000).toISOString() };
+  const restore = tamper('podsec-trust-bundle.json', envelopeText(manifestText(old), masterKey));
   try {
-    await nodeRefuses(node, [], 4, /older than the one this node accepted .*replayed/);
+    const fresh = tree('node-new');
+    await nodeRefuses(fresh, ['--trust-fingerprint', fingerprint], 4, /created .*, more than 30 days ago \(--max-bundle-age\)/);
+    await nodeRefuses(fresh, ['--trust-fingerprint', fingerprint, '--max-bundle-age', '45'], 4, /more than 45 days ago/);
+    const before = treeHashes(fresh);
+    const ran = await createPolicy(fresh, ['--dry-run', '--trust-fingerprint', fingerprint, '--max-bundle-age', '90', pair.master.address]);
+    assert.is(ran.exitCode, 0, ran.stderr);
+    assert.match(ran.stdout, /remember the accepted trust bundle/);
+    assert.equal(treeDiff(before, treeHashes(fresh)), []);
   } finally {
-    restoreBundle();
-    restorePolicy();
+    restore();
   }
 });
 
+let stale: string;
+
 it('node: --trust-sha256 accepts exactly the printed bundle, and refuses any other', async () => {
-  const stale = tree('node-sha');
+  stale = tree('node-sha');
   // `checksum` was printed before the maker was added: the current bundle is another one.
   await nodeRefuses(stale, ['--trust-sha256', checksum], 4, /the manifest has SHA-256 [0-9a-f]{64}, not the pinned/);
   const current = JSON.parse(readFileSync(join(master, KEYS, 'podsec-trust-bundle.json'), 'utf8'));
@@ -245,6 +276,10 @@ it('node: --trust-sha256 accepts exactly the printed bundle, and refuses any oth
   const ran = await createPolicy(stale, ['--trust-sha256', sum, pair.master.address]);
   assert.is(ran.exitCode, 0, ran.stderr);
   assert.ok(readFileSync(join(stale, 'etc/containers/policy.json')).equals(readFileSync(join(master, KEYS, 'policy.json'))));
+});
+
+it('node: re-pinned by fingerprint after a checksum pin, an older bundle is refused', async () => {
+  await servingOldBundle(() => nodeRefuses(stale, ['--trust-fingerprint', fingerprint], 4, /older than the one this node accepted .*replayed/));
 });
 
 it('node: create-services refuses on a node and changes nothing', async () => {

@@ -86,8 +86,8 @@ test('a missing password file is refused', () =>
   refused(
     'podsec-create-imagemakeruser',
     ['--password-file', join(m.work, 'nope'), '--gpg-generate', '--no-key-passphrase', 'a8@registry.local/q'],
-    1,
-    /cannot read .*nope/,
+    66,
+    /: .*nope: no such file or directory$/,
   ));
 test('--gpg-public-key with a file that is not a key is refused', async () => {
   const file = join(m.work, 'not-a-key.asc');

@@ -12,12 +12,14 @@
  * Then the killed maker is completed with --reconfigure, and the tree converges.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parsePolicy, serializePolicy } from '../../bin/lib/containers-policy.ts';
+import { referencedKeys, type Manifest } from '../../bin/trust/bundle/format.ts';
 import { withMakers } from '../../bin/trust/policy/maker-policy.ts';
 import { removeTree, useMaster, type MasterEnv } from '../support/oci-fixtures.ts';
 import { withTools } from '../support/tools.ts';
@@ -155,5 +157,53 @@ test(
     );
   },
 );
+
+/** What a node checks: every file the signed bundle lists is published with its size and hash, and the published policy names only listed keys. */
+function assertPublishedAgree(context: string): void {
+  const keys = join(m.root, 'var/sigstore/keys');
+  const manifest = JSON.parse(JSON.parse(readFileSync(join(keys, 'podsec-trust-bundle.json'), 'utf8')).manifest) as Manifest;
+  for (const file of manifest.files) {
+    const bytes = readFileSync(join(keys, file.name));
+    assert.is(createHash('sha256').update(bytes).digest('hex'), file.sha256, `${context}: ${file.name} does not match the signed bundle`);
+  }
+  const published = parsePolicy(readFileSync(publishedPath(), 'utf8'), publishedPath());
+  for (const name of referencedKeys(published).names)
+    assert.ok(
+      manifest.files.some((f) => f.name === name),
+      `${context}: ${name} is not in the bundle`,
+    );
+  const system = parsePolicy(readFileSync(policyPath(), 'utf8'), policyPath());
+  for (const name of referencedKeys(system).names) assert.ok(existsSync(join(keys, name)), `${context}: the system policy names the missing ${name}`);
+}
+
+test('create-imagemakeruser --reconfigure: a failure at every step in turn leaves the published key, policy and bundle agreeing', async () => {
+  const made = await makerRun('recon');
+  assert.is(made.exitCode, 0, made.stderr);
+  // The maker's own policy is gone, so the run also rewrites the maker's own files (a step after the key's).
+  spawnSync('chattr', ['-R', '-f', '-i', join(m.root, 'home/recon')], { stdio: 'ignore' });
+  rmSync(join(m.root, 'home/recon/.config/containers/policy.json'));
+  const restore = snapshot(m.root);
+  const keyPath = join(m.root, 'var/sigstore/keys/recon.pub');
+  const oldKey = readFileSync(keyPath, 'utf8');
+  let failures = 0;
+  const result = await crashAtEveryStep({
+    mode: 'fail',
+    prepare: () => restore(),
+    run: (env) => makerRun('recon', env, ['--reconfigure']),
+    afterComplete: () => {
+      assert.is.not(readFileSync(keyPath, 'utf8'), oldKey, '--reconfigure --sigstore makes a new key');
+      assertPublishedAgree('after a complete run');
+    },
+    afterKill: (step, _prepared, outcome) => {
+      if (outcome.exitCode !== 0) failures++;
+      assertPublishedAgree(`failed at step ${step.n} (${step.label}), exit ${outcome.exitCode}`);
+    },
+  });
+  assert.ok(failures > 0, 'the failures were reported');
+  process.stdout.write(
+    `makers reconfigure: ${result.steps.length} steps, each failed in turn (${failures} runs exited non-zero)` +
+      `\n${result.steps.map((s) => `  ${s.n} ${s.label}`).join('\n')}\n`,
+  );
+});
 
 test.run();

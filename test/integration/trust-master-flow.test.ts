@@ -28,14 +28,14 @@ let extras = '';
 const ok = (ran: { exitCode: number; stdout: string; stderr: string }, what: string) =>
   assert.is(ran.exitCode, 0, `${what} failed (${ran.exitCode}):\n${ran.stdout}\n${ran.stderr}`);
 
-useMaster(base, 'mflow', ['podman', 'docker-registry', 'nginx'], ['maker-a', 'maker-b', 'maker-c'], async (started) => {
+useMaster(base, 'mflow', ['podman', 'docker-registry', 'nginx'], ['maker-a', 'maker-b', 'maker-c', 'maker-d'], async (started) => {
   m = started;
   store = imageStore(m.work);
   const pw = join(m.work, 'password');
   writeFileSync(pw, 'maker-password\n');
   const pp = join(m.work, 'key-passphrase');
   writeFileSync(pp, 'key passphrase\n', { mode: 0o644 });
-  for (const spec of ['maker-a@registry.local/c10f', 'maker-b@registry.local', 'maker-c@registry.local/p11']) {
+  for (const spec of ['maker-a@registry.local/c10f', 'maker-b@registry.local', 'maker-c@registry.local/p11', 'maker-d@registry.local/c10f/team']) {
     const keyOptions = spec.startsWith('maker-c') ? ['--key-passphrase-file', pp] : ['--no-key-passphrase'];
     const ran = await m.program('podsec-create-imagemakeruser', ['--password-file', pw, '--gpg-generate', ...keyOptions, spec]);
     ok(ran, `create-imagemakeruser ${spec}`);
@@ -85,7 +85,7 @@ const pushAs = (user: string, image: string, destination: string, signBy?: strin
 
 test('the makers: podman + podman_dev, keys installed by root, one scope each', () => {
   const group = readFileSync(join(m.root, 'etc/group'), 'utf8');
-  assert.match(group, /^podman_dev:x:\d+:maker-a,maker-b,maker-c$/m);
+  assert.match(group, /^podman_dev:x:\d+:maker-a,maker-b,maker-c,maker-d$/m);
   for (const user of ['maker-a', 'maker-b']) {
     const st = statSync(join(m.root, `var/sigstore/keys/${user}.pgp`));
     assert.is(st.uid, 0);
@@ -137,6 +137,25 @@ test('as a podman user: the signed image pulls and runs', async () => {
   const ran = await m.asUser('poduser', ['podman', 'run', '--rm', '--network=none', 'registry.local/c10f/busybox:1', 'cat', '/etc/variant']);
   ok(ran, 'run');
   assert.is(ran.stdout.trim(), 'signed');
+});
+
+/** load-sign-oci of the archive as maker-d, to `destination`. */
+const loadAsMakerD = (destination: string) =>
+  m.asUser('maker-d', ['podsec-load-sign-oci', '--root', m.root, archive, 'amd64', fpr['maker-d']!, destination], { env: { U7S_PLATFORM: 'c10f' } });
+
+test("a second maker whose scope lies below the first's signs after it: the lookaside directories stay writable for it", async () => {
+  // maker-a signed registry.local/c10f/busybox:1 above, making /var/sigstore/sigstore/c10f.
+  ok(await loadAsMakerD('registry.local/c10f/team/c10f'), 'load-sign-oci as maker-d');
+  ok(await pull('registry.local/c10f/team/c10f/busybox:1'), "the image maker-d signed pulls under maker-d's scope");
+  assert.is(statSync(join(m.root, 'var/sigstore/sigstore/c10f')).mode & 0o7777, 0o3775);
+});
+
+test('a signature that cannot be written after the push is reported as an unsigned image in the registry', async () => {
+  mkdirSync(join(m.root, 'var/sigstore/sigstore/c10f/team/blocked'), { recursive: true, mode: 0o755 });
+  const ran = await loadAsMakerD('registry.local/c10f/team/blocked/c10f');
+  assert.is(ran.exitCode, 11, ran.stdout + ran.stderr);
+  assert.is(ran.stderr.trimEnd().split('\n').length, 1, ran.stderr);
+  assert.match(ran.stderr, /registry\.local\/c10f\/team\/blocked\/c10f\/busybox:1 was pushed to the registry but is NOT signed \(nodes refuse it\)/);
 });
 
 test('a passphrase-protected GPG key: load-sign-oci --passphrase-file hands the passphrase to skopeo, the image verifies', async () => {

@@ -5,6 +5,7 @@
  * before and after (issue 3, proof 5) — and no temp directory is left behind.
  */
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -146,6 +147,20 @@ test('load: a destination without a path is refused (exit 1)', () =>
   loadRefused([good, 'amd64', fingerprint, 'registry.local'], 1, /Missing path after registry name/));
 test('load: a missing archive is refused (exit 1)', () =>
   loadRefused([join(m.work, 'nope.tar.xz'), 'amd64', fingerprint], 1, /Archive .*nope\.tar\.xz is missing/));
+test('load: an unreferenced xz bomb past --archive-max-bytes is refused, even with --dry-run (exit 6)', async () => {
+  const zeros = Buffer.alloc(64 * 1024 * 1024);
+  const archive = await archiveOf((dir) => writeFileSync(join(dir, 'blobs/sha256', createHash('sha256').update(zeros).digest('hex')), zeros));
+  await loadRefused(['--dry-run', '--archive-max-bytes', '16M', archive, 'amd64', fingerprint], 6, /more than 16777216 bytes \(--archive-max-bytes\)/);
+});
+test('load: a bad --archive-max-entries is refused (exit 1)', () =>
+  loadRefused(['--archive-max-entries', '0', good, 'amd64', fingerprint], 1, /--archive-max-entries: expected a positive number/));
+test('load: a missing --sigstore-key file is refused (exit 66)', () =>
+  loadRefused(['--sigstore-key', join(m.work, 'nope.key'), '--no-passphrase', good, 'amd64'], 66, /nope\.key: no such file or directory$/));
+test('load: a --sigstore-key file the user cannot read is refused (exit 66)', () => {
+  const key = join(m.work, 'root-only.key');
+  writeFileSync(key, 'secret\n', { mode: 0o600 });
+  return loadRefused(['--sigstore-key', key, '--no-passphrase', good, 'amd64'], 66, /root-only\.key: permission denied$/);
+});
 test('load: a signer without a secret key is refused (exit 1)', () =>
   loadRefused([good, 'amd64', 'nobody@example.org'], 1, /no secret key "nobody@example\.org" in your GPG keyring/));
 test('load: a caller outside podman_dev is refused (exit 1)', () =>

@@ -22,6 +22,7 @@ import { enterableTempDir } from './temp-dir.ts';
 
 export const FAULT_AT = 'PODSEC_FAULT_AT';
 export const FAULT_LOG = 'PODSEC_FAULT_LOG';
+export const FAULT_FAIL = 'PODSEC_FAULT_FAIL';
 
 let work: string | undefined;
 const bundles = new Map<string, Promise<string>>();
@@ -53,7 +54,7 @@ interface Step {
   label: string;
 }
 
-/** The steps a run listed, and the step it killed itself at (if it did). */
+/** The steps a run listed, and the step it killed itself at or failed at (if it did). */
 export function readFaultLog(path: string): { steps: Step[]; killedAt?: Step } {
   let text = '';
   try {
@@ -64,7 +65,7 @@ export function readFaultLog(path: string): { steps: Step[]; killedAt?: Step } {
   const steps: Step[] = [];
   let killedAt: Step | undefined;
   for (const line of text.split('\n')) {
-    const kill = /^kill (\d+) (.*)$/.exec(line);
+    const kill = /^(?:kill|fail) (\d+) (.*)$/.exec(line);
     if (kill) killedAt = { n: Number(kill[1]), label: kill[2]! };
     else {
       const step = /^(\d+) (.*)$/.exec(line);
@@ -99,6 +100,8 @@ interface CrashOptions<T> {
   normalize?: (label: string) => string;
   /** Steps to kill at; default all of them. The counting run decides how many there are. */
   only?: (step: Step) => boolean;
+  /** 'fail': the step throws an error (the program may undo what it did) instead of a SIGKILL; default 'kill'. */
+  mode?: 'kill' | 'fail';
 }
 
 /**
@@ -121,7 +124,7 @@ export async function crashAtEveryStep<T>(options: CrashOptions<T>): Promise<{ s
   for (const [index, target] of targets.entries()) {
     const prepared = await options.prepare(index + 1);
     const log = join(dir, `kill-${target.n}`);
-    const outcome = await options.run({ [FAULT_AT]: String(target.n), [FAULT_LOG]: log });
+    const outcome = await options.run({ [options.mode === 'fail' ? FAULT_FAIL : FAULT_AT]: String(target.n), [FAULT_LOG]: log });
     const { killedAt, steps: reached } = readFaultLog(log);
     if (!killedAt) {
       throw new Error(

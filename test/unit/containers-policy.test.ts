@@ -30,6 +30,11 @@ test('policy: malformed files are refused with file and position', () => {
   assert.throws(() => parsePolicy('{"default": [{"type": "reject"}], "extra": 1}', 'p'), isSyntaxError(/unknown top-level field "extra"/));
   assert.throws(() => parsePolicy('{"default": [{"type": "signedBy", "keyType": "GPGKeys"}]}', 'p'), isSyntaxError(/exactly one of keyPath/));
   assert.throws(() => parsePolicy('{"default": [{"type": "reject", "keyPath": "/x"}]}', 'p'), isSyntaxError(/unknown field "keyPath" for reject/));
+  // JSON.parse keeps the last of two equal keys; containers/image refuses the whole file.
+  assert.throws(
+    () => parsePolicy('{"default": [{"type": "insecureAcceptAnything"}],\n "default": [{"type": "reject"}]}', 'p'),
+    isSyntaxError(/^p:2:2: duplicate key "default"/),
+  );
 });
 
 test('scopes: most specific first, as containers-policy.json(5) orders them', () => {

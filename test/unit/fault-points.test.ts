@@ -14,7 +14,7 @@ import { buildSync } from 'esbuild';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { bundleProgram } from '../../scripts/bundle.ts';
-import { crashAtEveryStep, faultBundle, FAULT_AT, FAULT_LOG, readFaultLog, type RunOutcome } from '../support/fault-points.ts';
+import { crashAtEveryStep, faultBundle, FAULT_AT, FAULT_FAIL, FAULT_LOG, readFaultLog, type RunOutcome } from '../support/fault-points.ts';
 
 const SAFE_FS = fileURLToPath(new URL('../../bin/lib/safe-fs.ts', import.meta.url));
 const FILES = ['a.json', 'b.json', 'c.json'];
@@ -128,14 +128,16 @@ test('a bundle built as the package ships it ignores the variables and does not 
   await inTree(async (work, root) => {
     const bundle = writer(work, false);
     assert.not.match(readFileSync(bundle, 'utf8'), FAULT_AT);
+    assert.not.match(readFileSync(bundle, 'utf8'), FAULT_FAIL);
     const log = join(work, 'log');
-    const ran = await run(bundle, [root, 'x'], { [FAULT_AT]: '1', [FAULT_LOG]: log });
+    const ran = await run(bundle, [root, 'x'], { [FAULT_AT]: '1', [FAULT_FAIL]: '1', [FAULT_LOG]: log });
     assert.is(ran.exitCode, 0, ran.stderr);
     assert.is(content(root, 'a.json'), 'x');
     assert.equal(readFaultLog(log).steps, []);
     // The shipped programs (scripts/bundle.ts without faultPoints) against the test bundles.
     for (const program of ['podsec-create-policy', 'podsec-create-imagemakeruser']) {
       assert.not.match(await bundleProgram(program, 'x'), FAULT_AT, program);
+      assert.not.match(await bundleProgram(program, 'x'), FAULT_FAIL, program);
       assert.match(readFileSync(await faultBundle(program), 'utf8'), FAULT_AT, program);
     }
   });

@@ -95,8 +95,11 @@ interface FetchOptions {
   /** Host header: sigstore.local:81 when connecting to the master's address directly. */
   host?: string;
   pin: Pin;
-  /** What this node accepted before (refuse older bundles under the same pin). */
+  /** What this node accepted before: a bundle with a lower serial is refused, whatever the pin. */
   previous?: NodeTrustState;
+  /** A node that has accepted no bundle yet refuses one created longer than this before `now` (undefined: any age). */
+  maxAgeDays?: number;
+  now: Date;
   timeoutMs?: number;
 }
 
@@ -126,6 +129,44 @@ async function get(url: string, options: FetchOptions, maxBytes: number): Promis
   return result.body;
 }
 
+export const MAX_BUNDLE_AGE_OPTION = '--max-bundle-age';
+export const DEFAULT_MAX_BUNDLE_AGE_DAYS = 30;
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * Replays: the serial never goes back, whatever the pin (a node re-pinned by checksum or by
+ * fingerprint must not take an older policy), and a node that has accepted nothing yet refuses an
+ * old bundle, as it has no serial to compare with.
+ */
+function checkFreshness(manifest: Manifest, manifestSha256: string, options: FetchOptions, bundleUrl: string): void {
+  const previous = options.previous;
+  if (previous) {
+    if (manifest.serial < previous.serial || (manifest.serial === previous.serial && manifestSha256 !== previous.manifestSha256)) {
+      throw new BundleRefusedError(
+        t('{url}: the bundle (serial {serial}) is older than the one this node accepted (serial ' + '{accepted}): an old bundle is being replayed', {
+          url: bundleUrl,
+          serial: manifest.serial,
+          accepted: previous.serial,
+        }),
+      );
+    }
+    return;
+  }
+  if (options.maxAgeDays === undefined) return;
+  const created = Date.parse(manifest.created);
+  const ageDays = (options.now.getTime() - created) / DAY_MS;
+  if (!Number.isFinite(created) || ageDays > options.maxAgeDays) {
+    throw new BundleRefusedError(
+      t(
+        '{url}: the bundle was created {created}, more than {days} days ago ({option}), and this node has accepted no ' +
+          'bundle before: an old bundle may be replayed. Re-run podsec-create-policy on the master to sign it anew, or ' +
+          'pass {option} with more days (0: any age)',
+        { url: bundleUrl, created: manifest.created, days: options.maxAgeDays, option: MAX_BUNDLE_AGE_OPTION },
+      ),
+    );
+  }
+}
+
 async function fetchOnce(options: FetchOptions): Promise<FetchedBundle> {
   const bundleUrl = new URL(BUNDLE_NAME, options.baseUrl).href;
   let envelopeBytes: Buffer;
@@ -143,18 +184,7 @@ async function fetchOnce(options: FetchOptions): Promise<FetchedBundle> {
   const envelope = envelopeBytes.toString('utf8');
   const { manifest, text } = verifyEnvelope(envelope, options.pin, bundleUrl);
   const manifestSha256 = sha256(text);
-  const previous = options.previous;
-  if (previous && previous.pin.kind === options.pin.kind && previous.pin.value === options.pin.value) {
-    if (manifest.serial < previous.serial || (manifest.serial === previous.serial && manifestSha256 !== previous.manifestSha256)) {
-      throw new BundleRefusedError(
-        t('{url}: the bundle (serial {serial}) is older than the one this node accepted (serial ' + '{accepted}): an old bundle is being replayed', {
-          url: bundleUrl,
-          serial: manifest.serial,
-          accepted: previous.serial,
-        }),
-      );
-    }
-  }
+  checkFreshness(manifest, manifestSha256, options, bundleUrl);
   const files = new Map<string, Buffer>();
   for (const file of manifest.files) {
     const url = new URL(encodeURIComponent(file.name), options.baseUrl).href;

@@ -20,6 +20,7 @@ import {
 import { verifyEnvelope } from './verify.ts';
 
 const t = translator('podsec');
+const RESIGN_AFTER_MS = 24 * 60 * 60 * 1000;
 
 /** A key file to publish: a regular file of root that nobody else can write (makers must not swap keys). */
 function readPublishableKey(root: string, name: string): Buffer {
@@ -77,7 +78,8 @@ interface PublishPlan {
   apply(): void;
 }
 
-function readOptional(path: string): Buffer | undefined {
+/** The bytes of a file, or undefined when there is none. */
+export function readOptional(path: string): Buffer | undefined {
   try {
     return readRegularFile(path, { maxBytes: MAX_FILE_BYTES });
   } catch (error) {
@@ -117,7 +119,9 @@ export function planPublish(root: string, policyText: string, options: { now: Da
   const currentPolicy = readOptional(policyPath);
   const policyChanged = !currentPolicy?.equals(Buffer.from(policyText));
   const same = (a: ManifestFile[], b: ManifestFile[]) => JSON.stringify(a) === JSON.stringify(b);
-  if (current && same(current.manifest.files, listed) && !policyChanged) {
+  // A bundle older than a day is signed anew, so that a new node's age limit (node.ts) can be met by re-running.
+  const fresh = current !== undefined && options.now.getTime() - Date.parse(current.manifest.created) < RESIGN_AFTER_MS;
+  if (current && fresh && same(current.manifest.files, listed) && !policyChanged) {
     return { changed: false, changes: [], warnings, fingerprint, manifestSha256: sha256(current.text), serial: current.manifest.serial, apply: () => {} };
   }
   const serial = Math.max((current?.manifest.serial ?? 0) + 1, Math.floor(options.now.getTime() / 1000));

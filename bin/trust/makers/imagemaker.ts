@@ -6,8 +6,11 @@
  *   /var/sigstore/keys (root-owned) → the system policy (one atomic switch of the policy.json
  *   symlink) → registries.d for sigstore scopes → other makers' copies → the published policy and
  *   the signed trust bundle.
- * When a step before the policy switch fails, the accounts this run created and the key files it
- * installed are removed again.
+ * When any step fails, what nodes see stays as it was: the steps before it are undone in reverse
+ * (the accounts this run created are removed, a replaced public key gets its old content back, the
+ * system policy its old text), and the publishing step puts back the published policy and bundle
+ * if it fails halfway. Only a kill -9 between writing a key and signing the bundle can leave them
+ * apart, until the next run.
  */
 import type { KeyObject } from 'node:crypto';
 import { unlinkSync } from 'node:fs';
@@ -19,7 +22,8 @@ import { translator } from '../../lib/i18n.ts';
 import { PODMAN_DEV_GROUP, PODMAN_GROUP, SIGSTORE_ROOT } from '../../lib/names.ts';
 import { findAccount, type Account } from '../../lib/accounts.ts';
 import { atomicWrite, openTrustedDir, safeMkdir, UnsafePathError } from '../../lib/safe-fs.ts';
-import { planPublish } from '../bundle/publish.ts';
+import { BUNDLE_NAME, PUBLISHED_POLICY_NAME } from '../bundle/format.ts';
+import { planPublish, readOptional } from '../bundle/publish.ts';
 import { readMasterKey } from '../bundle/key.ts';
 import { POLICY_FILE, POLICY_HISTORY, readExistingPolicy } from '../policy/create-policy.ts';
 import { readCurrent, managedUpToDate } from '../file-changes.ts';
@@ -301,24 +305,21 @@ function planKey(run: Run, maker: MakerPlan): void {
     run.publicKeys.set(keyFile, exported);
     plan.note(t('{user} signs with the GPG key {fingerprint}: podsec-load-sign-oci ARCHIVE ARCH {fingerprint}', { user, fingerprint }));
   });
+  let previousKey: Buffer | undefined;
   plan.change(
     t('install the public key {path} (owner root, mode 0644)', { path: `${KEYS_DIR}/${keyFile}` }),
     () => {
+      previousKey = readOptional(join(root, KEYS_DIR, keyFile));
       try {
         atomicWrite(join(root, KEYS_DIR, keyFile), run.publicKeys.get(keyFile)!, { mode: 0o644, uid: 0, gid: 0, root });
       } catch (error) {
+        // A failure after the rename (fsync of the directory) must not leave the new key published.
+        restorePublished(root, keyFile, previousKey);
         if (error instanceof UnsafePathError) throw new CommandError(error.message, 1);
         throw error;
       }
     },
-    () => {
-      const dir = openTrustedDir(join(root, KEYS_DIR), { root });
-      try {
-        unlinkSync(dir.at(keyFile));
-      } finally {
-        dir.close();
-      }
-    },
+    () => restorePublished(root, keyFile, previousKey),
   );
   if (source.kind === 'sigstore')
     plan.note(
@@ -326,16 +327,24 @@ function planKey(run: Run, maker: MakerPlan): void {
     );
 }
 
-/** The system policy (the point of no return: from here on the new keys are trusted) and the registries.d file of sigstore scopes. */
+/** The system policy (from here on the new keys are trusted; undone with the old text on a later failure) and the registries.d file of sigstore scopes. */
 function planSystemPolicy(run: Run, makers: MakerPlan[], policy: ContainersPolicy, policyText: string): void {
   const { root, plan, input } = run;
-  if (!managedUpToDate(root, POLICY_FILE, policyText, POLICY_HISTORY, readCurrent(root, POLICY_FILE))) {
+  const current = readCurrent(root, POLICY_FILE);
+  if (!managedUpToDate(root, POLICY_FILE, policyText, POLICY_HISTORY, current)) {
     const scopes = makers.flatMap((m) => m.repoPaths.map((p) => `${p} → ${keyFileName(m.user, m.kind)}`)).join(', ');
-    plan.change(t("write {path} (the image makers' scopes: {scopes})", { path: POLICY_FILE, scopes }), () => {
-      installManaged(join(root, POLICY_FILE), policyText, { root, ...POLICY_HISTORY, timestamp: input.now, mode: 0o644, uid: 0, gid: 0 });
-    });
+    const install = (text: string | Buffer) => {
+      installManaged(join(root, POLICY_FILE), text, { root, ...POLICY_HISTORY, timestamp: input.now, mode: 0o644, uid: 0, gid: 0 });
+    };
+    const before = current.kind === 'absent' ? undefined : current.bytes;
+    plan.change(
+      t("write {path} (the image makers' scopes: {scopes})", { path: POLICY_FILE, scopes }),
+      () => install(policyText),
+      () => {
+        if (before) install(before);
+      },
+    );
   }
-  plan.pointOfNoReturn();
   const sigstoreD = sigstoreRegistriesD(policy);
   if (!sigstoreD) return;
   const text = serializeRegistriesD(sigstoreD);
@@ -418,13 +427,35 @@ function planMakerCopies(run: Run, makers: MakerPlan[], current: ContainersPolic
   }
 }
 
+/** Puts a file of /var/sigstore/keys back as it was: its old bytes, or no file. */
+function restorePublished(root: string, name: string, bytes: Buffer | undefined): void {
+  if (bytes) {
+    atomicWrite(join(root, KEYS_DIR, name), bytes, { mode: 0o644, uid: 0, gid: 0, root });
+    return;
+  }
+  const dir = openTrustedDir(join(root, KEYS_DIR), { root });
+  try {
+    unlinkSync(dir.at(name));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  } finally {
+    dir.close();
+  }
+}
+
 /** The published policy and keys, and the signed trust bundle over them. */
 function planPublishing(run: Run, policyText: string, masterKey: KeyObject): void {
   const { root, plan, input } = run;
   const publishStep = () => {
     const publish = planPublish(root, policyText, { now: input.now, masterKey });
     for (const warning of publish.warnings) plan.warn(warning);
-    publish.apply();
+    const before = [PUBLISHED_POLICY_NAME, BUNDLE_NAME].map((name) => [name, readOptional(join(root, KEYS_DIR, name))] as const);
+    try {
+      publish.apply();
+    } catch (error) {
+      for (const [name, bytes] of before) restorePublished(root, name, bytes);
+      throw error;
+    }
     plan.note(t('Bundle checksum (changes with every new image maker): {sha256}', { sha256: publish.manifestSha256 }));
   };
   if (!plan.empty) {
@@ -437,9 +468,8 @@ function planPublishing(run: Run, policyText: string, masterKey: KeyObject): voi
 }
 
 /**
- * Everything that can refuse is checked here; the returned plan only applies. Its order is the
- * one the header describes; a failure before the system policy is switched removes the accounts
- * this run created and the public keys it installed.
+ * Everything that can refuse is checked here; the returned plan only applies. Its order and what
+ * a failure undoes are described in the header.
  */
 export async function planImageMakers(input: ImageMakerInput): Promise<{ plan: Plan; policy: ContainersPolicy }> {
   const { current, masterKey } = checkPrerequisites(input.root);

@@ -5,18 +5,18 @@
  * signature written through the maker's lookaside staging or, for sigstore, as an attachment).
  * Nothing is pushed until every check has passed; a failing copy stops the run naming the image.
  */
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CommandError } from '../../lib/command.ts';
 import { parsePolicy, PolicySyntaxError, requirementsFor, type ContainersPolicy } from '../../lib/containers-policy.ts';
 import { translator } from '../../lib/i18n.ts';
 import { readRegularFile } from '../../lib/safe-fs.ts';
-import { POLICY_FILE } from '../policy/create-policy.ts';
+import { POLICY_FILE, SIGNATURES_DIR } from '../policy/create-policy.ts';
 import { readCurrent } from '../file-changes.ts';
 import { checkPublicKey, secretKeysOf } from '../keys/gpg.ts';
 import { failure, run, runWithSecretFile } from '../../lib/proc.ts';
 import { decryptSigstorePrivateKey, parsePublicKeyPem, publicPemOf, samePublicKey, SigstoreKeyError } from '../keys/sigstore-key.ts';
-import { ArchiveError, extractLayout } from './archive.ts';
+import { ArchiveError, extractLayout, type ArchiveLimits } from './archive.ts';
 import { LayoutError, readLayout, type LayoutImage } from './layout.ts';
 import { destinationOf, formatName } from './refs.ts';
 
@@ -42,11 +42,11 @@ interface Transfer {
 }
 
 /** Unpacks the archive into a fresh private temp directory; returns the layout directory and its images. */
-export async function unpackArchive(archive: string, arch: string): Promise<{ work: string; layout: string; images: LayoutImage[] }> {
+export async function unpackArchive(archive: string, arch: string, limits: ArchiveLimits): Promise<{ work: string; layout: string; images: LayoutImage[] }> {
   const work = mkdtempSync(join(process.env.TMPDIR || '/var/tmp', 'podsec-load-'));
   try {
     try {
-      await extractLayout(archive, arch, work);
+      await extractLayout(archive, arch, work, limits);
     } catch (error) {
       if (error instanceof ArchiveError) throw new CommandError(t('{archive}: {reason}', { archive, reason: error.message }), EXIT.unpack);
       throw error;
@@ -194,6 +194,42 @@ export async function signerProblems(root: string, policy: ContainersPolicy, tra
   return problems;
 }
 
+/**
+ * The lookaside directories above a destination's signatures (/var/sigstore/sigstore/<path>/),
+ * made by this maker as 03775 before skopeo signs: containers/image makes them 0755 whatever the
+ * umask, and a maker whose scope lies below another's could then not write its signatures. The
+ * setgid bit keeps the group podman_dev; the sticky bit keeps each maker's entries its own. A
+ * directory of another owner that is not group-writable is left alone (skopeo will say so).
+ */
+export function prepareLookaside(root: string, destination: string): void {
+  const repository = destination.replace(/@.*$/, '').replace(/:[^/:]*$/, '');
+  const parts = repository.split('/').slice(1, -1);
+  for (let n = 1; n <= parts.length; n++) {
+    const dir = join(root, SIGNATURES_DIR, ...parts.slice(0, n));
+    let st = lstatOrUndefined(dir);
+    if (!st) {
+      try {
+        mkdirSync(dir, 0o775);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') return;
+      }
+      st = lstatOrUndefined(dir);
+    }
+    if (!st?.isDirectory()) return;
+    if (st.uid === process.geteuid?.() && (st.mode & 0o7777) !== LOOKASIDE_DIR_MODE) chmodSync(dir, LOOKASIDE_DIR_MODE);
+  }
+}
+
+const LOOKASIDE_DIR_MODE = 0o3775;
+
+function lstatOrUndefined(path: string) {
+  try {
+    return lstatSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
 /** skopeo copy of one image from the layout to the registry, signed. */
 export async function pushAndSign(layout: string, arch: string, transfer: Transfer, signer: Signer): Promise<void> {
   const args = (passphraseFile?: string) => [
@@ -211,6 +247,16 @@ export async function pushAndSign(layout: string, arch: string, transfer: Transf
   ];
   const result = signer.passphrase !== undefined ? await runWithSecretFile('skopeo', args, signer.passphrase) : await run('skopeo', args());
   if (result.error || result.status !== 0) {
+    // The push went through and only the signature failed: the image is in the registry, unsigned.
+    if (/writing signatures?:/i.test(result.stderr ?? '')) {
+      throw new CommandError(
+        t('{destination} was pushed to the registry but is NOT signed (nodes refuse it): {reason}; fix the cause and run the command again to sign it', {
+          destination: transfer.destination,
+          reason: failure(result),
+        }),
+        EXIT.copy,
+      );
+    }
     throw new CommandError(
       t('{image} → {destination}: skopeo copy failed: {reason}', {
         image: formatName(transfer.image.name),

@@ -82,6 +82,8 @@ interface CreatePolicyInput {
   now: Date;
   /** Node: the pin given on the command line (else the one this node stored). */
   pin?: Pin;
+  /** Node: the oldest bundle (days) a node that has accepted none yet takes; undefined: any age. */
+  maxBundleAgeDays?: number;
   /** Node: where the bundle is; default http://<address>:81/keys/ with Host sigstore.local:81. */
   keysUrl?: string;
   /** Whether this run applies changes (a dry run must not generate a key it would then forget). */
@@ -292,7 +294,14 @@ export async function planCreatePolicy(input: CreatePolicyInput): Promise<Create
     const previous = readNodeState(root);
     pin = nodePin(input.pin, previous);
     const keysUrl = input.keysUrl ?? `http://${address}:${SIGSTORE_PORT}/keys/`;
-    bundle = await fetchTrustBundle({ baseUrl: keysUrl, host: input.keysUrl ? undefined : `${SIGSTORE_HOST}:${SIGSTORE_PORT}`, pin, previous });
+    bundle = await fetchTrustBundle({
+      baseUrl: keysUrl,
+      host: input.keysUrl ? undefined : `${SIGSTORE_HOST}:${SIGSTORE_PORT}`,
+      pin,
+      previous,
+      maxAgeDays: input.maxBundleAgeDays,
+      now,
+    });
     policyText = bundle.policyText;
   }
 
