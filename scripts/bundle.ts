@@ -87,6 +87,8 @@ export async function runtimeDependencyFiles(programs: string[]): Promise<string
     metafile: true,
     define: defines('x', false),
     logLevel: 'silent',
+    // Paths as they are under the checkout, also when node_modules is a link (a build from a copy of the tree).
+    preserveSymlinks: true,
   });
   const inputs = Object.keys(result.metafile.inputs).filter((input) => input.startsWith('node_modules/'));
   const files = new Set(inputs);

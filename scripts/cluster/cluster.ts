@@ -152,7 +152,7 @@ const LOAD_BALANCER_HOST = 200;
 async function startLoadBalancer(state: ClusterState, log: Log): Promise<ServiceState> {
   const address = `${state.subnet}.${LOAD_BALANCER_HOST}`;
   const masters = state.nodes.filter((n) => n.role === 'control-plane').flatMap((n) => ['--master', `${n.address}:${APISERVER_PORT}`]);
-  const file = '/var/tmp/podsec-cluster-haproxy.cfg';
+  const file = '/root/haproxy.cfg';
   log(`cluster: haproxy on ${address}:${APISERVER_PORT} in front of ${masters.filter((m) => m !== '--master').join(' ')}`);
   await mustExec(state.nodes[0]!, ['podsec-u7s-loadbalancer', 'haproxy', ...masters, '--bind', `${address}:${APISERVER_PORT}`, '--output', file]);
   const config = join(state.work, 'haproxy.cfg');
