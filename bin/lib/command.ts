@@ -73,6 +73,22 @@ export interface Invocation {
   root: string;
 }
 
+/**
+ * The reader of our stdout or stderr went away (`| head`): stop at once and quietly, with the
+ * status a tool killed by SIGPIPE has (128 + 13). Node ignores SIGPIPE and reports the closed
+ * pipe as an 'error' event, which would otherwise end the program with a stack trace.
+ */
+export const EXIT_CLOSED_PIPE = 141;
+
+function exitQuietlyOnClosedPipe(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EPIPE') process.exit(EXIT_CLOSED_PIPE);
+      throw error;
+    });
+  }
+}
+
 type Translate = (msgid: string, params?: Record<string, string | number>) => string;
 
 /**
@@ -132,6 +148,7 @@ export function runCommand(
   main: (invocation: Invocation) => Promise<number | void> | number | void,
   argv: string[] = process.argv.slice(2),
 ): void {
+  exitQuietlyOnClosedPipe();
   const finish = (code: number) => {
     process.exitCode = code;
   };
