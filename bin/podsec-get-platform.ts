@@ -27,7 +27,7 @@ runCommand(
     ],
     environment: { U7S_PLATFORM: 'the platform to print instead of the detected one' },
     files: { '/etc/os-release': 'the system identification read (then /usr/lib/os-release)' },
-    exitCodes: { 1: 'the platform cannot be determined (not ALT, or os-release missing or malformed)', 2: 'invalid arguments' },
+    exitCodes: { 1: 'the platform cannot be determined (not ALT, or os-release missing or malformed)' },
     examples: {
       'podsec-get-platform': "print this host's platform",
       'podsec-get-platform --json': 'the platform and where it came from, as JSON',

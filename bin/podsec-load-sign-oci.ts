@@ -58,6 +58,7 @@ runCommand(
       'no-alias': { type: 'boolean', description: 'on c10f, do not also push registry.local/k8s-c10f2/... aliases' },
     },
     environment: { U7S_PLATFORM: "the platform prefix the images must have (default: this host's platform)" },
+    usageExitCode: EXIT.usage,
     exitCodes: {
       1: 'not an image maker, not the master, wrong arguments, a missing archive or key, or an archive for another platform',
       3: 'unknown architecture',

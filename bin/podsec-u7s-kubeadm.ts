@@ -79,6 +79,7 @@ const spec: CommandSpec = {
     '/etc/podsec/u7s/config/rendered/': "the documents of the last init (a join's are removed after use: they hold the join secrets)",
     '/root/.kube/config': "root's copy of admin.conf, checked to hold no commands or file references",
   },
+  usageExitCode: 2,
   exitCodes: {
     1: 'invalid input, a check failed, or kubeadm failed (one line says why)',
     2: 'invalid arguments, or no admin.conf after init',
@@ -187,7 +188,7 @@ async function reset(args: string[], root: string): Promise<number> {
   await ensureUserManager(account);
   if (!(await namespaceRunning(account))) await startUnits(account, ['rootlesskit.service']);
   const code = await inNamespace(account, [SYSTEM_PROGRAMS.kubeadm, 'reset', ...args]);
-  if (code !== 0) return code;
+  if (code !== 0) throw new CommandError(t('kubeadm reset failed (exit status {code})', { code }));
   await stopUnits(account, [...NODE_UNITS].reverse());
   await systemSystemctl(['disable', 'u7s.service']);
   for (const name of ['init.yaml', 'join.yaml']) {

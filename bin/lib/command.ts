@@ -52,8 +52,15 @@ export interface CommandSpec {
   environment?: Record<string, string>;
   /** Files the command reads or writes: path -> what it is. */
   files?: Record<string, string>;
-  /** Exit codes: code -> meaning (0 and the common ones are added for you). */
+  /**
+   * Exit codes: code -> meaning. With the frame's own codes (see exitCodeTable) this is the one
+   * table --help and the man pages print, and the only codes the program may exit with.
+   */
   exitCodes?: Record<number, string>;
+  /** The code of a command line the frame refuses (an unknown option, a missing value, a stray argument): 2 unless set. */
+  usageExitCode?: number;
+  /** For a program whose status is another program's (a wrapper, a shim): what any code outside the table means. */
+  otherExitCodes?: string;
   /** Examples: command line -> what it does. */
   examples?: Record<string, string>;
   /** Related commands, e.g. 'podsec-create-policy(1)'. */
@@ -72,6 +79,46 @@ export interface Invocation {
   /** The --root prefix, absolute; '/' when not given. */
   root: string;
 }
+
+/**
+ * The codes the frame itself exits with. Written as a command definition's `exitCodes`, so the
+ * catalog extractor finds their texts.
+ */
+const FRAME = {
+  exitCodes: {
+    success: 'success',
+    usage: 'invalid arguments (an unknown option, a missing value, an unexpected argument)',
+    internal: 'internal error (a bug: please report it)',
+    closedPipe: 'the reader of the output went away (as after | head)',
+  },
+};
+const EXIT_INTERNAL = 70;
+
+/** The code of a command line the frame refuses. */
+export const usageExitCode = (spec: Pick<CommandSpec, 'usageExitCode'>) => spec.usageExitCode ?? 2;
+
+/**
+ * Every code a command exits with and what it means (English msgids), in order: its own table
+ * plus the frame's codes it does not describe itself: 0, its usage code, 70 (internal error) and
+ * 141 (closed pipe).
+ */
+export function exitCodeTable(spec: Pick<CommandSpec, 'exitCodes' | 'usageExitCode'>): [number, string][] {
+  const table = new Map<number, string>(Object.entries(spec.exitCodes ?? {}).map(([code, meaning]) => [Number(code), meaning]));
+  const frame: [number, string][] = [
+    [0, FRAME.exitCodes.success],
+    [usageExitCode(spec), FRAME.exitCodes.usage],
+    [EXIT_INTERNAL, FRAME.exitCodes.internal],
+    [EXIT_CLOSED_PIPE, FRAME.exitCodes.closedPipe],
+  ];
+  for (const [code, meaning] of frame) if (!table.has(code)) table.set(code, meaning);
+  return [...table].sort(([a], [b]) => a - b);
+}
+
+/**
+ * Set by the test runner: an exit with a code the command's table does not list becomes an
+ * internal error (70) naming the code, so every exit path a test takes is checked against the table.
+ */
+export const CHECK_EXIT_CODES_ENV = 'PODSEC_CHECK_EXIT_CODES';
 
 /**
  * The reader of our stdout or stderr went away (`| head`): stop at once and quietly, with the
@@ -109,6 +156,9 @@ export function helpText(spec: CommandSpec, t: Translate): string {
   const column = (name: string, o: OptionSpec) => `${o.short ? `-${o.short}, ` : '    '}--${name}${o.valueName ? ` ${o.valueName}` : ''}`;
   const width = Math.max(...Object.entries(all).map(([n, o]) => column(n, o).length));
   for (const [name, option] of Object.entries(all)) lines.push(`  ${column(name, option).padEnd(width)}  ${t(option.description)}`);
+  lines.push('', t('Exit status:'));
+  for (const [code, meaning] of exitCodeTable(spec)) lines.push(`  ${String(code).padStart(3)}  ${t(meaning)}`);
+  if (spec.otherExitCodes) lines.push(`  ${t('other')}  ${t(spec.otherExitCodes)}`);
   return lines.join('\n') + '\n';
 }
 
@@ -121,10 +171,10 @@ function parse(spec: CommandSpec, argv: string[], t: Translate): Invocation {
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (error) {
-    throw new CommandError(t('{message}; see --help', { message: (error as Error).message }), 2);
+    throw new CommandError(t('{message}; see --help', { message: (error as Error).message }), usageExitCode(spec));
   }
   if (!spec.positionals && parsed.positionals.length > 0) {
-    throw new CommandError(t('unexpected argument: {arg}; see --help', { arg: parsed.positionals[0]! }), 2);
+    throw new CommandError(t('unexpected argument: {arg}; see --help', { arg: parsed.positionals[0]! }), usageExitCode(spec));
   }
   const rootValue = parsed.values.root;
   let root = '/';
@@ -136,7 +186,7 @@ function parse(spec: CommandSpec, argv: string[], t: Translate): Invocation {
     } catch {
       isDir = false;
     }
-    if (!isDir) throw new CommandError(t('--root {dir}: not a directory', { dir: rootValue }), 2);
+    if (!isDir) throw new CommandError(t('--root {dir}: not a directory', { dir: rootValue }), usageExitCode(spec));
   }
   return { values: parsed.values, positionals: parsed.positionals, root };
 }
@@ -149,7 +199,12 @@ export function runCommand(
   argv: string[] = process.argv.slice(2),
 ): void {
   exitQuietlyOnClosedPipe();
+  const documented = new Set(exitCodeTable(spec).map(([code]) => code));
   const finish = (code: number) => {
+    if (process.env[CHECK_EXIT_CODES_ENV] === '1' && !spec.otherExitCodes && !documented.has(code)) {
+      process.stderr.write(`${spec.name}: ${t('internal error: exit code {code} is not in the exit-code table', { code })}\n`);
+      code = EXIT_INTERNAL;
+    }
     process.exitCode = code;
   };
   const fail = (error: unknown) => {
@@ -158,7 +213,7 @@ export function runCommand(
       finish(error instanceof CommandError ? error.exitCode : 1);
     } else {
       process.stderr.write(`${spec.name}: ${t('internal error: {message}', { message: (error as Error)?.message ?? String(error) })}\n`);
-      finish(70);
+      finish(EXIT_INTERNAL);
     }
   };
   if (process.env[DESCRIBE_ENV] === '1') {

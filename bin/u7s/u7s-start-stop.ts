@@ -65,7 +65,6 @@ runCommand(
     ],
     exitCodes: {
       1: 'the node did not start or stop (one line says why)',
-      2: 'invalid arguments',
       3: 'status: the node is not running (a user unit is not active)',
     },
     examples: { 'u7s-start-stop status': 'is the node running?', 'u7s-start-stop status --json': 'the same for monitoring' },

@@ -18,7 +18,7 @@ import { globby } from 'globby';
 import ts from 'typescript';
 import { REPO_ROOT } from '../paths.ts';
 
-const SPEC_TEXT_KEYS = new Set(['summary', 'description']);
+const SPEC_TEXT_KEYS = new Set(['summary', 'description', 'otherExitCodes']);
 const SPEC_TABLE_KEYS = new Set(['environment', 'files', 'exitCodes', 'examples']);
 
 /** A string literal, or literals joined with `+` (how a text longer than a line is written). */
