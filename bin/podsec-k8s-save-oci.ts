@@ -98,7 +98,7 @@ runCommand(
       );
     let platform: string;
     try {
-      const host = hostPlatform(root);
+      const host = hostPlatform(root, t);
       if (host.platform === undefined && wanted === undefined)
         throw new CommandError(t('cannot determine the platform: {reason}; give it as the third argument', { reason: host.reason }), 1);
       platform = host.platform ?? wanted ?? '';

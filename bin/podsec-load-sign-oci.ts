@@ -79,7 +79,7 @@ runCommand(
   },
   t,
   async ({ values, positionals, root }) => {
-    const host = hostPlatform(root);
+    const host = hostPlatform(root, t);
     if (host.platform === undefined)
       throw new CommandError(t('cannot determine the platform: {reason}; set U7S_PLATFORM', { reason: host.reason }), EXIT.usage);
     const platform = host.platform;

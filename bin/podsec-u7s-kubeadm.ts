@@ -9,8 +9,7 @@ import { existsSync, unlinkSync } from 'node:fs';
 import { CommandError, helpText, runCommand, type CommandSpec } from './lib/command.ts';
 import { translator } from './lib/i18n.ts';
 import { U7S_ADMIN_USER } from './lib/names.ts';
-import { readOsRelease } from './lib/os-release.ts';
-import { platformFromOsRelease, UnknownPlatformError } from './lib/platform.ts';
+import { osReleaseFields, platformFromOsRelease, UnknownPlatformError } from './lib/platform.ts';
 import { nodeAccount, type Account } from './u7s/lib/accounts.ts';
 import { splitAtCommand } from './u7s/lib/cli.ts';
 import { chooseVersion, planDeploy, planText, type HostFacts } from './u7s/lib/deploy-plan.ts';
@@ -114,10 +113,10 @@ function platformOf(root: string): string {
   if (process.env.U7S_REGISTRY === '') return '';
   if (process.env.U7S_PLATFORM) return platformName(process.env.U7S_PLATFORM, 'U7S_PLATFORM');
   try {
-    return platformFromOsRelease(readOsRelease(root).fields).platform;
+    return platformFromOsRelease(osReleaseFields(root)).platform;
   } catch (error) {
-    if (error instanceof UnknownPlatformError || (error as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new CommandError(t('cannot determine the platform ({reason}); set U7S_PLATFORM', { reason: (error as Error).message }));
+    if (error instanceof UnknownPlatformError) {
+      throw new CommandError(t('cannot determine the platform ({reason}); set U7S_PLATFORM', { reason: error.in(t) }));
     }
     throw error;
   }

@@ -5,6 +5,7 @@
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { TranslatableError } from './i18n.ts';
 
 declare const PODSEC_VERSION: string | undefined;
 const VERSION = typeof PODSEC_VERSION === 'string' ? PODSEC_VERSION : 'development';
@@ -162,17 +163,33 @@ export function helpText(spec: CommandSpec, t: Translate): string {
   return lines.join('\n') + '\n';
 }
 
+/**
+ * Our own words for a command line the parser refuses (node's parseArgs says them in English):
+ * the parser runs lenient and every option token is checked here against the definition.
+ */
+function refuseOptions(tokens: NonNullable<ReturnType<typeof parseArgs>['tokens']>, all: Record<string, OptionSpec>, t: Translate): string | undefined {
+  for (const token of tokens) {
+    if (token.kind !== 'option') continue;
+    const option = all[token.name];
+    const name = token.rawName;
+    if (!option) return t('unknown option {option}; see --help', { option: name });
+    if (option.type === 'boolean' && token.value !== undefined) return t('{option} takes no value; see --help', { option: name });
+    if (option.type === 'string' && token.value === undefined) return t('{option} needs a value; see --help', { option: name });
+    if (option.type === 'string' && !token.inlineValue && token.value!.startsWith('-'))
+      return t('{option} {value}: the value looks like an option; write {option}={value} if it is the value', { option: name, value: token.value! });
+  }
+  return undefined;
+}
+
 function parse(spec: CommandSpec, argv: string[], t: Translate): Invocation {
+  const all = { ...spec.options, ...COMMON_OPTIONS };
   const options: ParseArgsConfig['options'] = {};
-  for (const [name, o] of Object.entries({ ...spec.options, ...COMMON_OPTIONS })) {
+  for (const [name, o] of Object.entries(all)) {
     options[name] = { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) };
   }
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
-  } catch (error) {
-    throw new CommandError(t('{message}; see --help', { message: (error as Error).message }), usageExitCode(spec));
-  }
+  const parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: false, tokens: true });
+  const refusal = refuseOptions(parsed.tokens, all, t);
+  if (refusal) throw new CommandError(refusal, usageExitCode(spec));
   if (!spec.positionals && parsed.positionals.length > 0) {
     throw new CommandError(t('unexpected argument: {arg}; see --help', { arg: parsed.positionals[0]! }), usageExitCode(spec));
   }
@@ -208,7 +225,10 @@ export function runCommand(
     process.exitCode = code;
   };
   const fail = (error: unknown) => {
-    if (error instanceof CommandError || (error as { expected?: unknown })?.expected === true) {
+    if (error instanceof TranslatableError) {
+      process.stderr.write(`${spec.name}: ${error.in(t)}\n`);
+      finish(1);
+    } else if (error instanceof CommandError || (error as { expected?: unknown })?.expected === true) {
       process.stderr.write(`${spec.name}: ${(error as Error).message}\n`);
       finish(error instanceof CommandError ? error.exitCode : 1);
     } else {

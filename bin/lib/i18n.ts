@@ -91,6 +91,32 @@ function interpolate(text: string, params: Params): string {
   return text.replace(/\{(\w+)\}/g, (whole, name: string) => (name in params ? String(params[name]) : whole));
 }
 
+/** A message of shared code, translated later by the program that shows it (in its own domain). */
+export interface Message {
+  msgid: string;
+  params: Params;
+}
+
+/**
+ * Marks a msgid in shared code, which has no text domain of its own: import it as `t`
+ * (`import { message as t }`), so the extractor puts the msgid into every domain's catalog.
+ */
+export const message = (msgid: string, params: Params = {}): Message => ({ msgid, params });
+
+/**
+ * An error of shared code whose message the reporting program translates: `error.in(t)`. Its
+ * plain `message` is the English text. The frame (bin/lib/command.ts) prints it translated.
+ */
+export class TranslatableError extends Error {
+  constructor(readonly text: Message) {
+    super(interpolate(text.msgid, text.params));
+  }
+
+  in(translate: (msgid: string, params?: Params) => string): string {
+    return translate(this.text.msgid, this.text.params);
+  }
+}
+
 export interface Translate {
   (msgid: string, params?: Params): string;
   /** The text domain, e.g. 'podsec-k8s'. */

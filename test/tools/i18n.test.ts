@@ -190,4 +190,69 @@ test('severity prefixes and the Nagios plugin output stay English under LANG=ru_
   }
 });
 
+/** Latin words of a Russian message, leaving out options, paths, variables, the program's name and the user's own words. */
+const englishWords = (line: string, program: string, given: string[] = []) =>
+  line
+    .replace(`${program}: `, '')
+    .split(/\s+/)
+    .filter((word) => !/^-|[/_=.]|\d/.test(word) && !given.some((g) => word.startsWith(g)))
+    .filter((word) => /[A-Za-z]{2,}/.test(word));
+
+const runRu = (bundle: string, args: string[], env: Record<string, string> = {}) =>
+  run(process.execPath, ['-e', 'require(process.argv[1])', join(tree, bundle), ...args], { env: { ...localeEnv('ru_RU.UTF-8'), ...env } });
+
+for (const c of commands) {
+  test(`${c.name}: the option parser's refusal is Russian under LANG=ru_RU.UTF-8`, async () => {
+    const refused = await runRu(c.bundle, ['--root']);
+    assert.is.not(refused.exitCode, 0);
+    assert.ok(CYRILLIC.test(refused.stderr), refused.stderr);
+    assert.equal(englishWords(refused.stderr.trim(), c.name), [], refused.stderr);
+  });
+}
+
+test('podsec-get-platform: every refusal of the option parser, and no platform, in Russian, naming the fix', async () => {
+  const program = commands.find((c) => c.name === 'podsec-get-platform')!;
+  for (const args of [['--bogus'], ['--json=yes'], ['--root', '--json'], ['extra']]) {
+    const refused = await runRu(program.bundle, args);
+    assert.is(refused.exitCode, 2, refused.stderr);
+    assert.ok(CYRILLIC.test(refused.stderr), refused.stderr);
+    assert.equal(englishWords(refused.stderr.trim(), program.name, args), [], refused.stderr);
+  }
+  const empty = podsecTree();
+  try {
+    const unknown = await runRu(program.bundle, ['--root', empty.root], { U7S_PLATFORM: '' });
+    assert.is(unknown.exitCode, 1, unknown.stderr);
+    assert.match(unknown.stderr, 'U7S_PLATFORM');
+    assert.equal(englishWords(unknown.stderr.trim(), program.name), [], unknown.stderr);
+  } finally {
+    empty.cleanup();
+  }
+});
+
+test('u7s-start-stop status: systemd states in Russian in the text, as systemd says them in --json', async () => {
+  const { statusText } = await import('../../bin/u7s/lib/node-status.ts');
+  const saved = { ...process.env };
+  Object.assign(process.env, localeEnv('ru_RU.UTF-8'));
+  try {
+    const unit = { unit: 'kubelet.service', activeState: 'failed', subState: 'failed', result: 'exit-code', mainPid: null, activeSince: null, restarts: 2 };
+    const status = {
+      user: 'u7s-admin',
+      uid: 990,
+      linger: false,
+      userManager: 'inactive',
+      service: { unit: 'u7s.service', activeState: 'active', enabled: 'enabled' },
+      units: [unit],
+      running: false,
+    };
+    const text = statusText(status);
+    for (const state of ['inactive', 'active', 'enabled', 'failed', 'exit-code']) assert.not.match(text, new RegExp(`\\b${state}\\b`), text);
+    assert.ok(CYRILLIC.test(text), text);
+  } finally {
+    for (const key of Object.keys(localeEnv(''))) {
+      if (saved[key] === undefined) delete process.env[key];
+      else process.env[key] = saved[key];
+    }
+  }
+});
+
 test.run();
