@@ -218,7 +218,7 @@ runCommand(
         await pushAndSign(layout, arch, transfer, signer);
       }
       progress.done();
-      process.stdout.write(t('{count} images pushed and signed.', { count: transfers.length }) + '\n');
+      process.stdout.write(t.n('{count} image pushed and signed.', '{count} images pushed and signed.', transfers.length) + '\n');
       return 0;
     } finally {
       rmSync(work, { recursive: true, force: true });

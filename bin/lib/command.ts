@@ -82,8 +82,9 @@ export interface Invocation {
 }
 
 /**
- * The codes the frame itself exits with. Written as a command definition's `exitCodes`, so the
- * catalog extractor finds their texts.
+ * The frame's own texts: the codes it exits with, and the section titles of the man pages
+ * (scripts/docs/man.ts). Written as a command definition's tables, so the catalog extractor puts
+ * them into every domain's catalog, where translators find them.
  */
 const FRAME = {
   exitCodes: {
@@ -92,7 +93,19 @@ const FRAME = {
     internal: 'internal error (a bug: please report it)',
     closedPipe: 'the reader of the output went away (as after | head)',
   },
+  manSections: {
+    name: 'NAME',
+    synopsis: 'SYNOPSIS',
+    description: 'DESCRIPTION',
+    options: 'OPTIONS',
+    environment: 'ENVIRONMENT',
+    files: 'FILES',
+    exit: 'EXIT STATUS',
+    examples: 'EXAMPLES',
+    seeAlso: 'SEE ALSO',
+  },
 };
+export const MAN_SECTIONS = FRAME.manSections;
 const EXIT_INTERNAL = 70;
 
 /** The code of a command line the frame refuses. */

@@ -149,7 +149,7 @@ export function statusText(status: NodeStatus): string {
     if (unit.activeSince && unit.activeState === 'active') parts.push(t('since {time}', { time: unit.activeSince }));
     if (unit.mainPid !== null) parts.push(t('PID {pid}', { pid: unit.mainPid }));
     if (unit.result !== 'success') parts.push(t('last result {result}', { result: stateWord(unit.result) }));
-    parts.push(t('restarts {count}', { count: unit.restarts }));
+    parts.push(t.n('{count} restart', '{count} restarts', unit.restarts));
     lines.push(`${unit.unit}: ${parts.join(', ')}`);
   }
   lines.push(status.running ? t('The node is running.') : t('The node is not running.'));
