@@ -102,7 +102,7 @@ const FRAME = {
     files: 'FILES',
     exit: 'EXIT STATUS',
     examples: 'EXAMPLES',
-    seeAlso: 'SEE ALSO',
+    related: 'SEE ALSO',
   },
 };
 export const MAN_SECTIONS = FRAME.manSections;

@@ -80,7 +80,7 @@ export function renderManPage(
     ),
   ];
   if (spec.seeAlso?.length) {
-    lines.push(`.SH ${titles.seeAlso}`, spec.seeAlso.map((ref) => bold(ref.replace(/\(\d\)$/, '')) + (/\((\d)\)$/.exec(ref)?.[0] ?? '')).join(',\n'));
+    lines.push(`.SH ${titles.related}`, spec.seeAlso.map((ref) => bold(ref.replace(/\(\d\)$/, '')) + (/\((\d)\)$/.exec(ref)?.[0] ?? '')).join(',\n'));
   }
   return lines.join('\n') + '\n';
 }
