@@ -61,6 +61,7 @@ runCommand(
       '~/.config/containers/policy.json, registries.d/default.yaml': "the maker's own policy and signature storage",
       '~/.config/podsec/sigstore.key': "a sigstore maker's encrypted private key (0600)",
     },
+    usageExitCode: 1,
     exitCodes: {
       1: 'not root, not the master, a bad user name or path, an existing account without --reconfigure, a missing or malformed configuration, or a tool failed',
       2: 'the same repository path twice, or a path another maker already signs',

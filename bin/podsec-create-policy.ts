@@ -76,6 +76,7 @@ runCommand(
       '/var/sigstore/keys': 'public keys, the published policy and the signed trust bundle podsec-trust-bundle.json',
       '/var/lib/podsec/trust': 'master: the trust key; node: the pinned fingerprint and the accepted bundle serial',
     },
+    usageExitCode: 1,
     exitCodes: {
       1: 'no or several IPs, a loopback IP, a binding conflict in /etc/hosts, a malformed configuration file, or a node without a pin',
       2: 'the IP is not four dot-separated fields',

@@ -5,8 +5,7 @@
  */
 import { CommandError, runCommand } from './lib/command.ts';
 import { translator } from './lib/i18n.ts';
-import { OsReleaseSyntaxError, readOsRelease } from './lib/os-release.ts';
-import { resolvePlatform, UnknownPlatformError } from './lib/platform.ts';
+import { osReleaseFields, resolvePlatform, UnknownPlatformError } from './lib/platform.ts';
 
 const t = translator('podsec');
 
@@ -27,7 +26,7 @@ runCommand(
     ],
     environment: { U7S_PLATFORM: 'the platform to print instead of the detected one' },
     files: { '/etc/os-release': 'the system identification read (then /usr/lib/os-release)' },
-    exitCodes: { 1: 'the platform cannot be determined (not ALT, or os-release missing or malformed)', 2: 'invalid arguments' },
+    exitCodes: { 1: 'the platform cannot be determined (not ALT, or os-release missing or malformed)' },
     examples: {
       'podsec-get-platform': "print this host's platform",
       'podsec-get-platform --json': 'the platform and where it came from, as JSON',
@@ -37,13 +36,8 @@ runCommand(
   },
   t,
   ({ values, root }) => {
-    let osReleasePath = '';
     try {
-      const result = resolvePlatform(process.env, () => {
-        const { path, fields } = readOsRelease(root);
-        osReleasePath = path;
-        return fields;
-      });
+      const result = resolvePlatform(process.env, () => osReleaseFields(root));
       if (result.source === 'U7S_PLATFORM') {
         process.stderr.write(
           t('The platform {platform} is predefined by the variable U7S_PLATFORM. This value is taken.', { platform: result.platform }) + '\n',
@@ -51,14 +45,10 @@ runCommand(
       }
       process.stdout.write(values.json ? JSON.stringify({ platform: result.platform, source: result.source }) + '\n' : result.platform + '\n');
     } catch (error) {
-      if (error instanceof UnknownPlatformError) {
-        throw new CommandError(t('cannot determine the platform: {reason}', { reason: error.message }));
-      }
-      if (error instanceof OsReleaseSyntaxError) {
-        throw new CommandError(t('{file}: {reason}', { file: osReleasePath, reason: error.message }));
-      }
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT')
-        throw new CommandError(t('cannot determine the platform: {reason}', { reason: (error as Error).message }));
+      if (error instanceof UnknownPlatformError)
+        throw new CommandError(
+          t('cannot determine the platform: {reason}; set U7S_PLATFORM to the platform of the images (e.g. U7S_PLATFORM=p11)', { reason: error.in(t) }),
+        );
       throw error;
     }
   },

@@ -66,6 +66,7 @@ runCommand(
       PATH: 'where podman and trivy are looked for',
       ...JOURNAL_HELP.environment,
     },
+    usageExitCode: 1,
     exitCodes: {
       1: 'no image name given',
       2: 'the build failed',

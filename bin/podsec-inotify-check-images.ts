@@ -75,6 +75,7 @@ runCommand(
       '~USER/.config/containers/': "a user's own policy.json and registries.d",
       '/etc/containers/registries.d/*.yaml': 'where the signatures are looked up',
     },
+    usageExitCode: 3,
     exitCodes: { 1: 'WARNING', 2: 'CRITICAL', 3: 'UNKNOWN: not run as root, or a bad threshold' },
     examples: {
       'podsec-inotify-check-images': 'one check as a Nagios plugin, with the default threshold -c 100',

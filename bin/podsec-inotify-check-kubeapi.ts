@@ -189,6 +189,7 @@ runCommand(
         'the refused requests since the last digest, one JSON array a line: time, source address, user, ' + 'verb, resource, namespace, message',
       '/var/lib/podsec/u7s/log/kubeapi/forbidden.log.1': 'the requests of the last digest',
     },
+    usageExitCode: 1,
     exitCodes: { 1: 'not exactly one of -d and -m, or an argument that is not an option' },
     examples: {
       'podsec-inotify-check-kubeapi -d': 'follow the audit log (what the service runs)',

@@ -144,6 +144,7 @@ runCommand(
       '~USER/.config/containers/': "a podman user's own policy.json, registries.d and storage.conf",
       '/etc/passwd, /etc/group': 'the accounts and their groups (podman, podman_dev, wheel)',
     },
+    usageExitCode: 3,
     exitCodes: { 1: 'WARNING', 2: 'CRITICAL', 3: 'UNKNOWN: not run as root, a bad threshold or --recheck value, or the check could not run' },
     examples: {
       'podsec-inotify-check-policy': 'one check as a Nagios plugin, with the default thresholds -w 99 -c 100',
@@ -167,7 +168,7 @@ runCommand(
     const journal = new Journal(NAME);
     const recheck = typeof values.recheck === 'string' ? values.recheck : '300';
     if (!/^\d+$/.test(recheck) || Number(recheck) < 1) return unknown(`invalid --recheck ${JSON.stringify(recheck)}`, options.json);
-    if (values.watch && options.json) throw new CommandError(t('--json is for the one-shot check, not for --watch'), 2);
+    if (values.watch && options.json) throw new CommandError(t('--json is for the one-shot check, not for --watch'), 3);
     if (values.watch) return watchLoop(root, options, journal, Number(recheck));
     let findings: Finding[];
     try {

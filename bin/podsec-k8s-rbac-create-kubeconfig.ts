@@ -136,15 +136,15 @@ runCommand(
         if (!csr) throw new CommandError(t('Certificate signing request {name} disappeared', { name: user }), 1);
         for (const bad of ['Denied', 'Failed']) {
           const condition = csrCondition(csr, bad);
-          if (condition)
+          if (condition) {
+            const params = { name: user, message: String(condition.message ?? condition.reason ?? '') };
             throw new CommandError(
-              t('Certificate signing request {name} was {state}: {message}', {
-                name: user,
-                state: bad,
-                message: String(condition.message ?? condition.reason ?? ''),
-              }),
+              bad === 'Denied'
+                ? t('Certificate signing request {name} was denied: {message}', params)
+                : t('Certificate signing request {name} failed: {message}', params),
               1,
             );
+          }
         }
         if (!csrCondition(csr, 'Approved')) throw new CommandError(t('Certificate verification request failed'), 1);
         if (typeof csr.status?.certificate === 'string' && csr.status.certificate !== '') break;

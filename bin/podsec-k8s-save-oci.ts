@@ -71,6 +71,7 @@ runCommand(
       U7S_ARCHIMAGES: 'more images <platform>/<name>:<tag>, separated by spaces',
       U7S_ALTREGISTRY: 'the source registry',
     },
+    usageExitCode: SAVE_EXIT.usage,
     exitCodes: {
       1: 'wrong arguments, not root, a k8s- platform, no kubeadm, or missing tags',
       2: 'not exactly one known architecture',
@@ -97,7 +98,7 @@ runCommand(
       );
     let platform: string;
     try {
-      const host = hostPlatform(root);
+      const host = hostPlatform(root, t);
       if (host.platform === undefined && wanted === undefined)
         throw new CommandError(t('cannot determine the platform: {reason}; give it as the third argument', { reason: host.reason }), 1);
       platform = host.platform ?? wanted ?? '';

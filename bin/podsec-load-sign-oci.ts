@@ -72,6 +72,7 @@ runCommand(
       'no-alias': { type: 'boolean', description: 'on c10f, do not also push registry.local/k8s-c10f2/... aliases' },
     },
     environment: { U7S_PLATFORM: "the platform prefix the images must have (default: this host's platform)" },
+    usageExitCode: EXIT.usage,
     exitCodes: {
       1: 'not an image maker, not the master, wrong arguments, a missing archive or key, or an archive for another platform',
       3: 'unknown architecture',
@@ -94,7 +95,7 @@ runCommand(
   },
   t,
   async ({ values, positionals, root }) => {
-    const host = hostPlatform(root);
+    const host = hostPlatform(root, t);
     if (host.platform === undefined)
       throw new CommandError(t('cannot determine the platform: {reason}; set U7S_PLATFORM', { reason: host.reason }), EXIT.usage);
     const platform = host.platform;
@@ -226,7 +227,7 @@ runCommand(
         await pushAndSign(layout, arch, transfer, signer);
       }
       progress.done();
-      process.stdout.write(t('{count} images pushed and signed.', { count: transfers.length }) + '\n');
+      process.stdout.write(t.n('{count} image pushed and signed.', '{count} images pushed and signed.', transfers.length) + '\n');
       return 0;
     } finally {
       rmSync(work, { recursive: true, force: true });

@@ -32,6 +32,7 @@ runCommand(
       'dry-run': { type: 'boolean', description: 'check the arguments and print what would be saved' },
     },
     environment: { U7S_ALTREGISTRY: 'the source registry', PODSECSAVE_USEEXISTINGIMAGES: 'ignored (upstream left it unused)' },
+    usageExitCode: SAVE_EXIT.usage,
     exitCodes: {
       1: 'no directory or no images given, or the directory exists',
       2: 'unknown architecture',

@@ -9,11 +9,10 @@ import { existsSync, unlinkSync } from 'node:fs';
 import { CommandError, helpText, runCommand, type CommandSpec } from './lib/command.ts';
 import { translator } from './lib/i18n.ts';
 import { U7S_ADMIN_USER } from './lib/names.ts';
-import { readOsRelease } from './lib/os-release.ts';
-import { platformFromOsRelease, UnknownPlatformError } from './lib/platform.ts';
+import { osReleaseFields, platformFromOsRelease, UnknownPlatformError } from './lib/platform.ts';
 import { nodeAccount, type Account } from './u7s/lib/accounts.ts';
 import { splitAtCommand } from './u7s/lib/cli.ts';
-import { chooseVersion, planDeploy, planText, type HostFacts } from './u7s/lib/deploy-plan.ts';
+import { chooseVersion, planDeploy, planText, Problems, type HostFacts } from './u7s/lib/deploy-plan.ts';
 import { executeDeploy, inNamespace } from './u7s/lib/deploy-run.ts';
 import { readHostNetwork } from './u7s/lib/host-network.ts';
 import { flagsHelp, parseDeployArgs, type DeployCommand } from './u7s/lib/kubeadm-flags.ts';
@@ -87,6 +86,7 @@ const spec: CommandSpec = {
     '/etc/podsec/u7s/config/rendered/': "the documents of the last init (a join's are removed after use: they hold the join secrets)",
     '/root/.kube/config': "root's copy of admin.conf, checked to hold no commands or file references",
   },
+  usageExitCode: 2,
   exitCodes: {
     1: 'invalid input, a check failed, or kubeadm failed (one line says why)',
     2: 'invalid arguments, or no admin.conf after init',
@@ -121,10 +121,10 @@ function platformOf(root: string): string {
   if (process.env.U7S_REGISTRY === '') return '';
   if (process.env.U7S_PLATFORM) return platformName(process.env.U7S_PLATFORM, 'U7S_PLATFORM');
   try {
-    return platformFromOsRelease(readOsRelease(root).fields).platform;
+    return platformFromOsRelease(osReleaseFields(root)).platform;
   } catch (error) {
-    if (error instanceof UnknownPlatformError || (error as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new CommandError(t('cannot determine the platform ({reason}); set U7S_PLATFORM', { reason: (error as Error).message }));
+    if (error instanceof UnknownPlatformError) {
+      throw new CommandError(t('cannot determine the platform: {reason}; set U7S_PLATFORM', { reason: error.in(t) }));
     }
     throw error;
   }
@@ -158,19 +158,28 @@ async function deploy(command: DeployCommand, args: string[], root: string, plan
     return 0;
   }
   if (!plan) requireRoot(command);
-  const account = nodeAccount(root, U7S_ADMIN_USER);
-  const platform = platformOf(root);
+  // Every missing input is named in one run (the account, the platform, the version, the flags).
+  const problems = new Problems();
+  const account = problems.check(() => nodeAccount(root, U7S_ADMIN_USER));
+  const platform = problems.check(() => platformOf(root));
   if (!plan && !kubeadmInstalled()) {
+    problems.report();
     const wanted = chooseVersion(parsed, process.env, undefined, false);
     await installKubernetes(wanted, 26);
   }
   const installed = await kubeadmVersion();
-  const version = chooseVersion(parsed, process.env, installed, command === 'init');
-  const registry = chooseRegistry(process.env, platform, root);
+  const version = problems.check(() => chooseVersion(parsed, process.env, installed, command === 'init'));
+  // An unknown platform is already a problem; the rest is checked with a stand-in name.
+  const checkedPlatform = platform ?? 'unknown';
+  const registry = chooseRegistry(process.env, checkedPlatform, root);
   const repository = parsed.values.get('image-repository')?.at(-1) ?? registry.repository;
-  const images = await imageList(version?.text ?? installed, repository);
-  const facts: HostFacts = { network: await readHostNetwork(), hostname: hostname(), platform, installedVersion: installed, images };
-  const deployPlan = planDeploy({ parsed, env: process.env, root, account, facts });
+  const images = (await problems.checkAsync(() => imageList(version?.text ?? installed, repository))) ?? [];
+  const facts: HostFacts = { network: await readHostNetwork(), hostname: hostname(), platform: checkedPlatform, installedVersion: installed, images };
+  // Without the node account the plan is still checked, with a stand-in that is never used.
+  const checked = account ?? { name: U7S_ADMIN_USER, uid: 0, gid: 0, home: `/home/${U7S_ADMIN_USER}`, shell: '/bin/false' };
+  const deployPlan = problems.check(() => planDeploy({ parsed, env: process.env, root, account: checked, facts }));
+  problems.report();
+  if (!deployPlan || !account) throw new Error('unreachable: problems were reported');
   if (plan) {
     process.stdout.write(
       `# ${U7S_ENV_FILE}\n${formatNodeEnv(deployPlan.settings)}\n# ${deployPlan.configFile}\n${planText(deployPlan)}` +
@@ -195,7 +204,7 @@ async function reset(args: string[], root: string): Promise<number> {
   await ensureUserManager(account);
   if (!(await namespaceRunning(account))) await startUnits(account, ['rootlesskit.service']);
   const code = await inNamespace(account, [SYSTEM_PROGRAMS.kubeadm, 'reset', ...args]);
-  if (code !== 0) return code;
+  if (code !== 0) throw new CommandError(t('kubeadm reset failed (exit status {code})', { code }));
   await stopUnits(account, [...NODE_UNITS].reverse());
   await systemSystemctl(['disable', 'u7s.service']);
   for (const name of ['init.yaml', 'join.yaml']) {

@@ -49,7 +49,7 @@ runCommand(
       'podsec-u7s-loadbalancer haproxy --master 192.0.2.11 --master 192.0.2.12 --output /etc/haproxy/haproxy.cfg': 'haproxy for two control-plane nodes',
       'podsec-u7s-loadbalancer keepalived --vip 192.0.2.100/24 --interface eth0 --state MASTER': 'the first of the load balancer hosts',
     },
-    exitCodes: { 1: 'an invalid value (one line names it)', 2: 'invalid arguments' },
+    exitCodes: { 1: 'an invalid value (one line names it)' },
     seeAlso: ['haproxy(1)', 'keepalived(8)', 'podsec-u7s-kubeadm(1)'],
   },
   t,

@@ -27,7 +27,7 @@ runCommand(
         'kernel modules of u7s.conf; and that the ports of the role are free. Warnings do not make the ' +
         'host unready.',
     ],
-    exitCodes: { 0: 'ready', 1: 'not ready: at least one check failed', 2: 'invalid arguments' },
+    exitCodes: { 0: 'ready', 1: 'not ready: at least one check failed' },
     examples: { 'podsec-u7s-preflight': 'check before kubeadm init', 'podsec-u7s-preflight --json --role worker': 'machine-readable check of a worker' },
     seeAlso: ['podsec-u7s-kubeadm(1)'],
   },

@@ -16,6 +16,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { globby } from 'globby';
 import { REPO_ROOT } from './paths.ts';
+import { CHECK_EXIT_CODES_ENV } from '../bin/lib/command.ts';
 
 /**
  * `npm test` runs these (`cluster`: a real rootless cluster of booted nodes, npm run cluster);
@@ -129,7 +130,7 @@ function runFile(file: string): Promise<{ output: string; exitCode: number | nul
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--import', 'tsx', file], {
       cwd: REPO_ROOT,
-      env: { ...process.env, NO_COLOR: '1' },
+      env: { ...process.env, NO_COLOR: '1', [CHECK_EXIT_CODES_ENV]: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';

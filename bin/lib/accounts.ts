@@ -8,7 +8,7 @@
  * tree is not /. Names were validated before they get here, and `--` ends the options of every
  * tool, so no name can become an option.
  */
-import { realpathSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { CommandError } from './command.ts';
 import { translator } from './i18n.ts';
@@ -142,8 +142,22 @@ export function hasSubIds(root: string, name: string, uid: number): boolean {
   return has('subuid') && has('subgid');
 }
 
-/** `--prefix ROOT` for the shadow tools when the tree is not / (shadow ≥ 4.9; no chroot needed). */
-const prefix = (root: string) => (root === '/' ? [] : ['--prefix', root]);
+/**
+ * `--prefix ROOT` for the shadow tools when the tree is not / (shadow ≥ 4.9; no chroot needed).
+ * The tree must have the account files the tools lock and rewrite: without them they only say
+ * "cannot lock /etc/group; try again later", so the missing file is named here instead.
+ */
+function prefix(root: string): string[] {
+  if (root === '/') return [];
+  for (const file of ['etc/passwd', 'etc/group']) {
+    if (!existsSync(join(root, file)))
+      throw new CommandError(
+        t('{file} is missing under --root {root}: the tree needs /etc/passwd and /etc/group to hold accounts', { file: `/${file}`, root }),
+        1,
+      );
+  }
+  return ['--prefix', root];
+}
 
 /** groupadd -r -f: a system group, and no error when it exists already. */
 export async function addSystemGroup(root: string, name: string): Promise<void> {

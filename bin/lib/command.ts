@@ -5,6 +5,7 @@
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { TranslatableError } from './i18n.ts';
 
 declare const PODSEC_VERSION: string | undefined;
 const VERSION = typeof PODSEC_VERSION === 'string' ? PODSEC_VERSION : 'development';
@@ -78,8 +79,15 @@ export interface CommandSpec {
   environment?: Record<string, string>;
   /** Files the command reads or writes: path -> what it is. */
   files?: Record<string, string>;
-  /** Exit codes: code -> meaning (0 and the common ones are added for you). */
+  /**
+   * Exit codes: code -> meaning. With the frame's own codes (see exitCodeTable) this is the one
+   * table --help and the man pages print, and the only codes the program may exit with.
+   */
   exitCodes?: Record<number, string>;
+  /** The code of a command line the frame refuses (an unknown option, a missing value, a stray argument): 2 unless set. */
+  usageExitCode?: number;
+  /** For a program whose status is another program's (a wrapper, a shim): what any code outside the table means. */
+  otherExitCodes?: string;
   /** Examples: command line -> what it does. */
   examples?: Record<string, string>;
   /** Related commands, e.g. 'podsec-create-policy(1)'. */
@@ -97,6 +105,77 @@ export interface Invocation {
   positionals: string[];
   /** The --root prefix, absolute; '/' when not given. */
   root: string;
+}
+
+/**
+ * The frame's own texts: the codes it exits with, and the section titles of the man pages
+ * (scripts/docs/man.ts). Written as a command definition's tables, so the catalog extractor puts
+ * them into every domain's catalog, where translators find them.
+ */
+const FRAME = {
+  exitCodes: {
+    success: 'success',
+    usage: 'invalid arguments (an unknown option, a missing value, an unexpected argument)',
+    internal: 'internal error (a bug: please report it)',
+    noInput: 'a file it needs is missing or cannot be opened (the message names the file)',
+    closedPipe: 'the reader of the output went away (as after | head)',
+  },
+  manSections: {
+    name: 'NAME',
+    synopsis: 'SYNOPSIS',
+    description: 'DESCRIPTION',
+    options: 'OPTIONS',
+    environment: 'ENVIRONMENT',
+    files: 'FILES',
+    exit: 'EXIT STATUS',
+    examples: 'EXAMPLES',
+    related: 'SEE ALSO',
+  },
+};
+export const MAN_SECTIONS = FRAME.manSections;
+const EXIT_INTERNAL = 70;
+
+/** The code of a command line the frame refuses. */
+export const usageExitCode = (spec: Pick<CommandSpec, 'usageExitCode'>) => spec.usageExitCode ?? 2;
+
+/**
+ * Every code a command exits with and what it means (English msgids), in order: its own table
+ * plus the frame's codes it does not describe itself: 0, its usage code, 66 (an input file is
+ * missing or unreadable), 70 (internal error) and 141 (closed pipe).
+ */
+export function exitCodeTable(spec: Pick<CommandSpec, 'exitCodes' | 'usageExitCode'>): [number, string][] {
+  const table = new Map<number, string>(Object.entries(spec.exitCodes ?? {}).map(([code, meaning]) => [Number(code), meaning]));
+  const frame: [number, string][] = [
+    [0, FRAME.exitCodes.success],
+    [usageExitCode(spec), FRAME.exitCodes.usage],
+    [EXIT_NO_INPUT, FRAME.exitCodes.noInput],
+    [EXIT_INTERNAL, FRAME.exitCodes.internal],
+    [EXIT_CLOSED_PIPE, FRAME.exitCodes.closedPipe],
+  ];
+  for (const [code, meaning] of frame) if (!table.has(code)) table.set(code, meaning);
+  return [...table].sort(([a], [b]) => a - b);
+}
+
+/**
+ * Set by the test runner: an exit with a code the command's table does not list becomes an
+ * internal error (70) naming the code, so every exit path a test takes is checked against the table.
+ */
+export const CHECK_EXIT_CODES_ENV = 'PODSEC_CHECK_EXIT_CODES';
+
+/**
+ * The reader of our stdout or stderr went away (`| head`): stop at once and quietly, with the
+ * status a tool killed by SIGPIPE has (128 + 13). Node ignores SIGPIPE and reports the closed
+ * pipe as an 'error' event, which would otherwise end the program with a stack trace.
+ */
+export const EXIT_CLOSED_PIPE = 141;
+
+function exitQuietlyOnClosedPipe(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EPIPE') process.exit(EXIT_CLOSED_PIPE);
+      throw error;
+    });
+  }
 }
 
 type Translate = (msgid: string, params?: Record<string, string | number>) => string;
@@ -119,22 +198,41 @@ export function helpText(spec: CommandSpec, t: Translate): string {
   const column = (name: string, o: OptionSpec) => `${o.short ? `-${o.short}, ` : '    '}--${name}${o.valueName ? ` ${o.valueName}` : ''}`;
   const width = Math.max(...Object.entries(all).map(([n, o]) => column(n, o).length));
   for (const [name, option] of Object.entries(all)) lines.push(`  ${column(name, option).padEnd(width)}  ${t(option.description)}`);
+  lines.push('', t('Exit status:'));
+  for (const [code, meaning] of exitCodeTable(spec)) lines.push(`  ${String(code).padStart(3)}  ${t(meaning)}`);
+  if (spec.otherExitCodes) lines.push(`  ${t('other')}  ${t(spec.otherExitCodes)}`);
   return lines.join('\n') + '\n';
 }
 
+/**
+ * Our own words for a command line the parser refuses (node's parseArgs says them in English):
+ * the parser runs lenient and every option token is checked here against the definition.
+ */
+function refuseOptions(tokens: NonNullable<ReturnType<typeof parseArgs>['tokens']>, all: Record<string, OptionSpec>, t: Translate): string | undefined {
+  for (const token of tokens) {
+    if (token.kind !== 'option') continue;
+    const option = all[token.name];
+    const name = token.rawName;
+    if (!option) return t('unknown option {option}; see --help', { option: name });
+    if (option.type === 'boolean' && token.value !== undefined) return t('{option} takes no value; see --help', { option: name });
+    if (option.type === 'string' && token.value === undefined) return t('{option} needs a value; see --help', { option: name });
+    if (option.type === 'string' && !token.inlineValue && token.value!.startsWith('-'))
+      return t('{option} {value}: the value looks like an option; write {option}={value} if it is the value', { option: name, value: token.value! });
+  }
+  return undefined;
+}
+
 function parse(spec: CommandSpec, argv: string[], t: Translate): Invocation {
+  const all = { ...spec.options, ...COMMON_OPTIONS };
   const options: ParseArgsConfig['options'] = {};
-  for (const [name, o] of Object.entries({ ...spec.options, ...COMMON_OPTIONS })) {
+  for (const [name, o] of Object.entries(all)) {
     options[name] = { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) };
   }
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
-  } catch (error) {
-    throw new CommandError(t('{message}; see --help', { message: (error as Error).message }), 2);
-  }
+  const parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: false, tokens: true });
+  const refusal = refuseOptions(parsed.tokens, all, t);
+  if (refusal) throw new CommandError(refusal, usageExitCode(spec));
   if (!spec.positionals && parsed.positionals.length > 0) {
-    throw new CommandError(t('unexpected argument: {arg}; see --help', { arg: parsed.positionals[0]! }), 2);
+    throw new CommandError(t('unexpected argument: {arg}; see --help', { arg: parsed.positionals[0]! }), usageExitCode(spec));
   }
   const rootValue = parsed.values.root;
   let root = '/';
@@ -146,7 +244,7 @@ function parse(spec: CommandSpec, argv: string[], t: Translate): Invocation {
     } catch {
       isDir = false;
     }
-    if (!isDir) throw new CommandError(t('--root {dir}: not a directory', { dir: rootValue }), 2);
+    if (!isDir) throw new CommandError(t('--root {dir}: not a directory', { dir: rootValue }), usageExitCode(spec));
   }
   return { values: parsed.values, positionals: parsed.positionals, root };
 }
@@ -158,12 +256,21 @@ export function runCommand(
   main: (invocation: Invocation) => Promise<number | void> | number | void,
   argv: string[] = process.argv.slice(2),
 ): void {
+  exitQuietlyOnClosedPipe();
+  const documented = new Set(exitCodeTable(spec).map(([code]) => code));
   const finish = (code: number) => {
+    if (process.env[CHECK_EXIT_CODES_ENV] === '1' && !spec.otherExitCodes && !documented.has(code)) {
+      process.stderr.write(`${spec.name}: ${t('internal error: exit code {code} is not in the exit-code table', { code })}\n`);
+      code = EXIT_INTERNAL;
+    }
     process.exitCode = code;
   };
   const fail = (error: unknown) => {
     const problem = fileProblem(error, t);
-    if (error instanceof CommandError || (error as { expected?: unknown })?.expected === true) {
+    if (error instanceof TranslatableError) {
+      process.stderr.write(`${spec.name}: ${error.in(t)}\n`);
+      finish(1);
+    } else if (error instanceof CommandError || (error as { expected?: unknown })?.expected === true) {
       process.stderr.write(`${spec.name}: ${(error as Error).message}\n`);
       finish(error instanceof CommandError ? error.exitCode : 1);
     } else if (problem !== undefined) {
@@ -171,7 +278,7 @@ export function runCommand(
       finish(EXIT_NO_INPUT);
     } else {
       process.stderr.write(`${spec.name}: ${t('internal error: {message}', { message: (error as Error)?.message ?? String(error) })}\n`);
-      finish(70);
+      finish(EXIT_INTERNAL);
     }
   };
   if (process.env[DESCRIBE_ENV] === '1') {

@@ -6,28 +6,29 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { message as t, TranslatableError } from './i18n.ts';
 
-export class OsReleaseSyntaxError extends Error {}
+export class OsReleaseSyntaxError extends TranslatableError {}
 
-function unquote(raw: string, lineNumber: number): string {
+function unquote(raw: string, file: string, lineNumber: number): string {
   const quote = raw[0];
   if (quote !== '"' && quote !== "'") {
-    if (/[\s"'`$\\;]/.test(raw)) throw new OsReleaseSyntaxError(`line ${lineNumber}: unquoted value with special characters`);
+    if (/[\s"'`$\\;]/.test(raw)) throw new OsReleaseSyntaxError(t('{file}: line {line}: unquoted value with special characters', { file, line: lineNumber }));
     return raw;
   }
-  if (raw.length < 2 || !raw.endsWith(quote)) throw new OsReleaseSyntaxError(`line ${lineNumber}: unterminated quote`);
+  if (raw.length < 2 || !raw.endsWith(quote)) throw new OsReleaseSyntaxError(t('{file}: line {line}: unterminated quote', { file, line: lineNumber }));
   const body = raw.slice(1, -1);
   return quote === "'" ? body : body.replace(/\\([$"\\`])/g, '$1');
 }
 
-export function parseOsRelease(text: string): Record<string, string> {
+export function parseOsRelease(text: string, file = 'os-release'): Record<string, string> {
   const fields: Record<string, string> = {};
   text.split('\n').forEach((line, index) => {
     const trimmed = line.trim();
     if (trimmed === '' || trimmed.startsWith('#')) return;
     const match = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(trimmed);
-    if (!match) throw new OsReleaseSyntaxError(`line ${index + 1}: not a KEY=VALUE assignment`);
-    fields[match[1]!] = unquote(match[2]!, index + 1);
+    if (!match) throw new OsReleaseSyntaxError(t('{file}: line {line}: not a KEY=VALUE assignment', { file, line: index + 1 }));
+    fields[match[1]!] = unquote(match[2]!, file, index + 1);
   });
   return fields;
 }
@@ -43,7 +44,7 @@ export function readOsRelease(root: string): { path: string; fields: Record<stri
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
       throw error;
     }
-    return { path, fields: parseOsRelease(text) };
+    return { path, fields: parseOsRelease(text, path) };
   }
   throw Object.assign(new Error(`no os-release file: ${candidates.join(', ')}`), { code: 'ENOENT' });
 }

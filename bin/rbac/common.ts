@@ -32,9 +32,25 @@ export async function withClientErrors<T>(body: () => Promise<T>): Promise<T> {
   }
 }
 
+/** One message per kind of name, so that a translation can decline the kind (Russian: имя пользователя, группы, ...). */
+function invalidName(kind: InvalidNameError['kind'], name: string): string {
+  switch (kind) {
+    case 'user':
+      return t('Invalid user name {name}', { name });
+    case 'group':
+      return t('Invalid group name {name}', { name });
+    case 'namespace':
+      return t('Invalid namespace name {name}', { name });
+    case 'role':
+      return t('Invalid role name {name}', { name });
+    case 'binding':
+      return t('Invalid binding name {name}', { name });
+  }
+}
+
 function asCommandError(error: unknown): unknown {
   if (error instanceof CommandError) return error;
-  if (error instanceof InvalidNameError) return new CommandError(t('Invalid {kind} name {name}', { kind: error.kind, name: JSON.stringify(error.value) }), 1);
+  if (error instanceof InvalidNameError) return new CommandError(invalidName(error.kind, JSON.stringify(error.value)), 1);
   if (error instanceof KubectlMissingError) return new CommandError(t('kubectl is not installed (install the Kubernetes client package)'), 1);
   if (error instanceof KubectlError) return new CommandError(t('kubectl failed: {message}', { message: error.message }), 1);
   return error;

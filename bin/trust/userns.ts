@@ -25,6 +25,13 @@ export function usernsSysctlValue(): string | undefined {
   }
 }
 
+/**
+ * Whether create-policy writes the sysctl drop-in: on this host only when its kernel has the
+ * switch (a drop-in for a setting the kernel lacks only makes systemd-sysctl fail); under --root
+ * always, as the tree is another node's, whose kernel is not this one.
+ */
+export const writesUsernsSysctl = (root: string, runningValue: string | undefined) => root !== '/' || runningValue !== undefined;
+
 export function applyUsernsSysctl(): void {
   const result = runSync('sysctl', ['-w', `${USERNS_SYSCTL}=1`], { timeoutMs: 60_000 });
   if (result.status !== 0) throw new CommandError(t('sysctl -w {setting}=1 failed: {reason}', { setting: USERNS_SYSCTL, reason: lastLine(result.stderr) }), 1);

@@ -29,6 +29,7 @@ runWrapper(
         'to 10 seconds for the namespace to be ready. Run by root, it runs as u7s-admin.',
     ],
     exitCodes: { 1: 'the namespace is not running', 127: 'the command was not found' },
+    otherExitCodes: 'the exit status of COMMAND',
     examples: {
       'nsenter_u7s crictl ps': "list the node's containers",
       'nsenter_u7s rootlessctl add-ports 0.0.0.0:31000:31000/tcp': 'publish a NodePort on the host',

@@ -30,6 +30,7 @@ runWrapper(
         '~/.config/usernetes/crio/crio.conf.d override it.',
     ],
     files: { '~/.config/usernetes/crio/crio.conf': 'the generated CRI-O configuration', '/etc/containers/policy.json': 'the signature policy CRI-O enforces' },
+    otherExitCodes: 'the exit status of crio',
     seeAlso: ['crio(8)', 'crio.conf(5)', 'u7s-rootlesskit(8)'],
   },
   t,

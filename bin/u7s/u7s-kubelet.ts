@@ -52,6 +52,7 @@ runWrapper(
       '/var/lib/kubelet/kubeadm-flags.env': "kubeadm's kubelet flags (read as data)",
     },
     exitCodes: { 1: 'kubeadm has not configured this node yet, or CRI-O did not come up in time' },
+    otherExitCodes: 'the exit status of kubelet',
     seeAlso: ['kubelet(8)', 'nsenter_u7s(8)'],
   },
   t,

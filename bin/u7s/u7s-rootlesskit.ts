@@ -368,7 +368,8 @@ runWrapper(
       '~/.local/share/usernetes/_var_lib_kubelet, ...':
         'private directories bound over /var/lib/kubelet, /var/lib/cni, /var/log, /var/lib/containers, ' + '/var/cache, /etc/cni/net.d, /opt/cni/bin',
     },
-    exitCodes: { 1: 'the namespace could not be set up (one line says why)', 2: 'invalid arguments' },
+    exitCodes: { 1: 'the namespace could not be set up (one line says why)' },
+    otherExitCodes: 'the exit status of COMMAND',
     seeAlso: ['rootlesskit(1)', 'nsenter_u7s(8)', 'podsec-u7s-kubeadm(1)'],
   },
   t,

@@ -10,36 +10,13 @@ import { U7S_ADMIN_USER } from '../lib/names.ts';
 import { nodeAccount } from './lib/accounts.ts';
 import { logger } from './lib/log.ts';
 import { ensureUserManager, NODE_UNITS, startUnits, stopUnits } from './lib/node-service.ts';
-import { nodeStatus, type NodeStatus } from './lib/node-status.ts';
+import { nodeStatus, statusText } from './lib/node-status.ts';
 
 const t = translator('podsec-k8s');
 const log = logger('u7s-start-stop');
 
 /** Exit status of `status` when the node is not running (systemctl status and LSB use 3). */
 const NOT_RUNNING = 3;
-
-function statusText(status: NodeStatus): string {
-  const yesNo = (value: boolean) => (value ? t('yes') : t('no'));
-  const lines = [
-    t('{user} (uid {uid}): lingering {linger}, user manager {state}', {
-      user: status.user,
-      uid: status.uid,
-      linger: yesNo(status.linger),
-      state: status.userManager,
-    }),
-    t('{unit}: {state}, {enabled}', { unit: status.service.unit, state: status.service.activeState, enabled: status.service.enabled }),
-  ];
-  for (const unit of status.units) {
-    const parts = [`${unit.activeState} (${unit.subState})`];
-    if (unit.activeSince && unit.activeState === 'active') parts.push(t('since {time}', { time: unit.activeSince }));
-    if (unit.mainPid !== null) parts.push(t('PID {pid}', { pid: unit.mainPid }));
-    if (unit.result !== 'success') parts.push(t('last result {result}', { result: unit.result }));
-    parts.push(t('restarts {count}', { count: unit.restarts }));
-    lines.push(`${unit.unit}: ${parts.join(', ')}`);
-  }
-  lines.push(status.running ? t('The node is running.') : t('The node is not running.'));
-  return lines.join('\n') + '\n';
-}
 
 runCommand(
   {
@@ -65,7 +42,6 @@ runCommand(
     ],
     exitCodes: {
       1: 'the node did not start or stop (one line says why)',
-      2: 'invalid arguments',
       3: 'status: the node is not running (a user unit is not active)',
     },
     examples: { 'u7s-start-stop status': 'is the node running?', 'u7s-start-stop status --json': 'the same for monitoring' },

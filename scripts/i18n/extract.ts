@@ -1,7 +1,8 @@
 /**
  * Finds every translatable message in the runtime code (bin/), by parsing it with the TypeScript
  * compiler — no hand-kept msgid list:
- *  - the first argument of calls `t('…')` (string or template literal without substitutions);
+ *  - the first argument of calls `t('…')` (string or template literal without substitutions), and
+ *    the first two of `t.n('{count} image', '{count} images', count)` (a plural message);
  *  - the strings of command definitions: `summary`, `description`, and the values of
  *    `environment`, `files`, `exitCodes`, `examples` object literals, option `description`s.
  * Texts the parser cannot read (a template with substitutions, a conditional, a variable where a
@@ -18,8 +19,11 @@ import { globby } from 'globby';
 import ts from 'typescript';
 import { REPO_ROOT } from '../paths.ts';
 
-const SPEC_TEXT_KEYS = new Set(['summary', 'description']);
-const SPEC_TABLE_KEYS = new Set(['environment', 'files', 'exitCodes', 'examples']);
+/** Joins a plural message's singular and plural msgid in a key, as the .mo file does. */
+export const PLURAL_SEPARATOR = '\0';
+
+const SPEC_TEXT_KEYS = new Set(['summary', 'description', 'otherExitCodes']);
+const SPEC_TABLE_KEYS = new Set(['environment', 'files', 'exitCodes', 'examples', 'manSections']);
 
 /** A string literal, or literals joined with `+` (how a text longer than a line is written). */
 function literalText(node: ts.Node): string | undefined {
@@ -74,6 +78,18 @@ export function extractFromSource(file: string, source: string): FileMessages {
         else add(literalText(node.arguments[0]), node);
       }
       if (node.expression.text === 'translator') domain = literalText(node.arguments[0]) ?? domain;
+    }
+    // t.n('{count} image', '{count} images', count): a plural message, keyed as in the .mo file.
+    if (
+      ts.isCallExpression(node) &&
+      ts.isPropertyAccessExpression(node.expression) &&
+      ts.isIdentifier(node.expression.expression) &&
+      node.expression.expression.text === 't' &&
+      node.expression.name.text === 'n'
+    ) {
+      const [singular, plural] = node.arguments.slice(0, 2).map(literalText);
+      if (singular === undefined || plural === undefined) refuse(node);
+      else add(`${singular}${PLURAL_SEPARATOR}${plural}`, node);
     }
     if (ts.isPropertyAssignment(node)) {
       const key = ts.isIdentifier(node.name) || ts.isStringLiteral(node.name) ? node.name.text : undefined;

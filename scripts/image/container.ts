@@ -97,6 +97,18 @@ Boot=yes
 Private=yes
 `;
 
+/** Whether this host runs systemd as PID 1 (sd_booted(3): /run/systemd/system exists). */
+export const systemdIsPid1 = () => existsSync('/run/systemd/system');
+
+/**
+ * The command that boots a machine directory here. Without systemd as PID 1 (a CI machine, a
+ * container) there is no machined to register with and no bus: nspawn then needs --register=no
+ * and --keep-unit, or it fails with "Failed to open system bus".
+ */
+export function nspawnBootCommand(machine: string, withSystemd: boolean): string {
+  return ['systemd-nspawn', '-D', machine, '-b', '--private-network', ...(withSystemd ? [] : ['--register=no', '--keep-unit'])].join(' ');
+}
+
 /**
  * A machine directory `<dir>/<name>` (a writable copy of the rootfs) and `<dir>/<name>.nspawn`.
  * An existing machine of that name is replaced only once the new copy is complete.

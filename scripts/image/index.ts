@@ -13,7 +13,7 @@ import type { ProjectModel } from '../model/types.ts';
 import { REPO_ROOT } from '../paths.ts';
 import { altImageReference, ensureAltRootfs } from './alt.ts';
 import { replaceSymlink } from './cache.ts';
-import { importOci, type PodmanStorage, writeDeterministicTar, writeMachineDir } from './container.ts';
+import { importOci, nspawnBootCommand, type PodmanStorage, systemdIsPid1, writeDeterministicTar, writeMachineDir } from './container.ts';
 import { ensureRootfs, type RootfsResult } from './rootfs.ts';
 import { ensureVm, kernelCommandLine, qemuArgv } from './vm.ts';
 
@@ -116,7 +116,7 @@ export async function buildImage(o: ImageOptions): Promise<ImageResult> {
       o.log(`container: podman image ${imported.reference} (${imported.imageId.slice(0, 12)}, layer ${imported.layer})`);
     }
     outputs.machine = await writeMachineDir(rootfs.path, join(dir, 'machines'), MACHINE_NAME);
-    o.log(`container: nspawn machine ${outputs.machine} (+ ${MACHINE_NAME}.nspawn); boot: systemd-nspawn -D ${outputs.machine} -b`);
+    o.log(`container: nspawn machine ${outputs.machine} (+ ${MACHINE_NAME}.nspawn); boot: ${nspawnBootCommand(outputs.machine, systemdIsPid1())}`);
     await writeJson(join(dir, 'manifest.json'), { version, tarSha256: sha256, ...outputs });
   }
   if (o.kind === 'vm') {

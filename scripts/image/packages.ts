@@ -23,6 +23,10 @@ const BASE_PACKAGES: readonly string[] = [
   'kmod',
   'rpm', // an ALT node has rpm: upgrades and erases run inside the booted image
   'nodejs', // the bundled programs' interpreter
+  // What the README sends an operator to: `man podsec-…` and `LANG=ru_RU.UTF-8 man …` (every
+  // locale precompiled, so ru_RU.UTF-8 needs no locale-gen step in the recipe).
+  'man-db',
+  'locales-all',
 ];
 
 /**

@@ -81,6 +81,16 @@ for (const c of commands) {
         const man = await run('man', ['-l', '-E', 'UTF-8', '-'], { input: source, env: { MANWIDTH: '100', LC_ALL: 'C.UTF-8', MAN_DISABLE_SECCOMP: '1' } });
         assert.is(man.exitCode, 0, man.stderr);
         assert.ok(man.stdout.startsWith(`${c.name.toUpperCase()}(${c.section})`), man.stdout.split('\n')[0]);
+        // Names, options and paths are never hyphenated across lines (groff marks a break with U+2010).
+        assert.match(source, /^\.nh$/m);
+        const narrow = await run('man', ['-l', '-E', 'UTF-8', '-'], { input: source, env: { MANWIDTH: '60', LC_ALL: 'C.UTF-8', MAN_DISABLE_SECCOMP: '1' } });
+        assert.not.ok(
+          narrow.stdout.includes('\u2010'),
+          `hyphenated: ${narrow.stdout
+            .split('\n')
+            .filter((l) => l.includes('\u2010'))
+            .join(' | ')}`,
+        );
         for (const option of optionNames(descriptions.get(c.name)!))
           assert.ok(man.stdout.includes(`--${option}`), `--${option} missing from the ${language} page`);
         // The summary, not only the headings, is in the page's language.

@@ -38,7 +38,7 @@ const commands = documentedPrograms(model).map((p) => ({ name: p.name, section: 
 /** Severity words monitoring parses at the start of a line (`Critical:`, `Critical(102):`). */
 const SEVERITY = /^(Crash|Fatal|Critical|High|Middle|Medium|Warning|Low|Debug|Info|Notice|Error)(\(\d+\))?:/;
 const CYRILLIC = /[\u0400-\u04ff]/;
-const placeholders = (text: string) => [...text.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!).sort();
+const placeholders = (text: string) => [...new Set([...text.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!))].sort();
 
 let tree: string;
 /** The built packages unpacked: the programs as %build made them, at their installed paths. */
@@ -193,6 +193,144 @@ test('severity prefixes and the Nagios plugin output stay English under LANG=ru_
   } finally {
     drifted.cleanup();
   }
+});
+
+/** Latin words of a Russian message, leaving out options, paths, variables, the program's name and the user's own words. */
+const englishWords = (line: string, program: string, given: string[] = []) =>
+  line
+    .replace(`${program}: `, '')
+    .split(/\s+/)
+    .filter((word) => !/^-|[/_=.]|\d/.test(word) && !given.some((g) => word.startsWith(g)))
+    .filter((word) => /[A-Za-z]{2,}/.test(word));
+
+const runRu = (bundle: string, args: string[], env: Record<string, string> = {}) =>
+  run(process.execPath, ['-e', 'require(process.argv[1])', join(installed, bundle), ...args], { env: { ...localeEnv('ru_RU.UTF-8'), ...env } });
+
+for (const c of commands) {
+  test(`${c.name}: the option parser's refusal is Russian under LANG=ru_RU.UTF-8`, async () => {
+    const refused = await runRu(c.bundle, ['--root']);
+    assert.is.not(refused.exitCode, 0);
+    assert.ok(CYRILLIC.test(refused.stderr), refused.stderr);
+    assert.equal(englishWords(refused.stderr.trim(), c.name), [], refused.stderr);
+  });
+}
+
+test('podsec-get-platform: every refusal of the option parser, and no platform, in Russian, naming the fix', async () => {
+  const program = commands.find((c) => c.name === 'podsec-get-platform')!;
+  for (const args of [['--bogus'], ['--json=yes'], ['--root', '--json'], ['extra']]) {
+    const refused = await runRu(program.bundle, args);
+    assert.is(refused.exitCode, 2, refused.stderr);
+    assert.ok(CYRILLIC.test(refused.stderr), refused.stderr);
+    assert.equal(englishWords(refused.stderr.trim(), program.name, args), [], refused.stderr);
+  }
+  const empty = podsecTree();
+  try {
+    const unknown = await runRu(program.bundle, ['--root', empty.root], { U7S_PLATFORM: '' });
+    assert.is(unknown.exitCode, 1, unknown.stderr);
+    assert.match(unknown.stderr, 'U7S_PLATFORM');
+    assert.equal(englishWords(unknown.stderr.trim(), program.name), [], unknown.stderr);
+  } finally {
+    empty.cleanup();
+  }
+});
+
+test('u7s-start-stop status: systemd states in Russian in the text, as systemd says them in --json', async () => {
+  const { statusText } = await import('../../bin/u7s/lib/node-status.ts');
+  const saved = { ...process.env };
+  Object.assign(process.env, localeEnv('ru_RU.UTF-8'));
+  try {
+    const unit = { unit: 'kubelet.service', activeState: 'failed', subState: 'failed', result: 'exit-code', mainPid: null, activeSince: null, restarts: 2 };
+    const status = {
+      user: 'u7s-admin',
+      uid: 990,
+      linger: false,
+      userManager: 'inactive',
+      service: { unit: 'u7s.service', activeState: 'active', enabled: 'enabled' },
+      units: [unit],
+      running: false,
+    };
+    const text = statusText(status);
+    for (const state of ['inactive', 'active', 'enabled', 'failed', 'exit-code']) assert.not.match(text, new RegExp(`\\b${state}\\b`), text);
+    assert.ok(CYRILLIC.test(text), text);
+  } finally {
+    for (const key of Object.keys(localeEnv(''))) {
+      if (saved[key] === undefined) delete process.env[key];
+      else process.env[key] = saved[key];
+    }
+  }
+});
+
+test('plural forms from the built catalogs: 1, 2, 5 and 21 in Russian and English, and every plural message has three Russian forms', async () => {
+  const { translator } = await import('../../bin/lib/i18n.ts');
+  const ru = translator('podsec', localeEnv('ru_RU.UTF-8'));
+  const en = translator('podsec', localeEnv('C'));
+  const pushed = (t: typeof ru) => [1, 2, 5, 21].map((count) => t.n('{count} image pushed and signed.', '{count} images pushed and signed.', count));
+  assert.equal(pushed(ru), [
+    '1 образ отправлен и подписан.',
+    '2 образа отправлены и подписаны.',
+    '5 образов отправлены и подписаны.',
+    '21 образ отправлен и подписан.',
+  ]);
+  assert.equal(pushed(en), ['1 image pushed and signed.', '2 images pushed and signed.', '5 images pushed and signed.', '21 images pushed and signed.']);
+  const k8s = translator('podsec-k8s', localeEnv('ru_RU.UTF-8'));
+  assert.equal(
+    [1, 2, 5, 21].map((count) => k8s.n('{count} restart', '{count} restarts', count)),
+    ['1 перезапуск', '2 перезапуска', '5 перезапусков', '21 перезапуск'],
+  );
+  for (const domain of domains.keys()) {
+    for (const [key, forms] of translationsOf(await readPo(domain, 'ru'))) {
+      if (key.includes('\0')) assert.is(forms.split('\0').length, 3, `${domain}: ${key}`);
+    }
+    const plurals = [...domains.get(domain)!.keys()].filter((key) => key.includes('\0'));
+    if (domain === 'podsec') assert.ok(plurals.length > 0, 'the extractor finds the plural messages of t.n()');
+  }
+});
+
+test('no count is put into a singular message: a {count} msgid is plural, or says the count after a colon', () => {
+  const problems: string[] = [];
+  for (const [domain, messages] of domains) {
+    for (const key of messages.keys()) if (!key.includes('\0') && /\{count\} [a-z]/.test(key)) problems.push(`${domain}: ${key}`);
+  }
+  assert.equal(problems, []);
+});
+
+/** Words the terminology table of the Russian review rules out (research/russian-review.md, section 2). */
+const RULED_OUT = [
+  ['регистратор', 'registry is «реестр»'],
+  ['находк', 'a finding is «нарушение» (or «обнаруженные уязвимости» for trivy)'],
+  ['мастеры', 'control-plane nodes are «узлы плоскости управления»'],
+  ['менеджер пользователя', 'the user manager is «менеджер служб пользователя»'],
+  ['rootless-контейнер', 'rootless containers are «контейнеры без прав root»'],
+  ['возврата', 'an exit code is «код завершения»'],
+  ['модуль Nagios', 'a Nagios plugin is «плагин Nagios»'],
+] as const;
+
+test('the Russian terminology holds in every catalog', async () => {
+  const problems: string[] = [];
+  for (const domain of domains.keys()) {
+    for (const [msgid, msgstr] of translationsOf(await readPo(domain, 'ru'))) {
+      for (const [word, rule] of RULED_OUT)
+        if (msgstr.toLowerCase().includes(word.toLowerCase())) problems.push(`${domain}: ${rule}: ${JSON.stringify(msgid)}`);
+    }
+  }
+  assert.equal(problems, []);
+});
+
+test('the change-list steps (plan.change) say what is done as verbal nouns, never as infinitives, in Russian', async () => {
+  const { extractAll } = await import('../../scripts/i18n/extract.ts');
+  const { readFile } = await import('node:fs/promises');
+  const { REPO_ROOT } = await import('../../scripts/paths.ts');
+  const steps = new Set<string>();
+  for (const file of await extractAll()) {
+    const source = await readFile(join(REPO_ROOT, file.file), 'utf8');
+    for (const m of source.matchAll(/\.change\(\s*t\(\s*'((?:[^'\\]|\\.)*)'/g)) steps.add(m[1]!);
+  }
+  assert.ok(steps.size > 15, `${steps.size} steps found`);
+  const translations = new Map<string, string>();
+  for (const domain of domains.keys()) for (const [msgid, msgstr] of translationsOf(await readPo(domain, 'ru'))) translations.set(msgid, msgstr);
+  const infinitives = [...steps].filter((step) => /^[а-яё]+(ть|ти|чь)(ся)?(\s|$)/i.test(translations.get(step) ?? ''));
+  assert.equal(infinitives, [], 'steps in the infinitive');
+  assert.is(translations.get('Changes made:'), 'Внесённые изменения:');
 });
 
 base.after(async () => {

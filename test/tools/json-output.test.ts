@@ -168,7 +168,7 @@ test('podsec-inotify-check-policy --json: OK, CRITICAL, WARNING and UNKNOWN docu
     assert.equal(validJson(policySchema, unknown.stdout, 'UNKNOWN'), { status: 'UNKNOWN', exitCode: 3, reason: 'invalid threshold range "ten"', findings: [] });
 
     const watch = await check(['--watch', '--json']);
-    assert.is(watch.exitCode, 2);
+    assert.is(watch.exitCode, 3, 'an invalid command line is UNKNOWN (3), as the table says');
     assert.match(watch.stderr, /--json is for the one-shot check/);
   });
 });

@@ -188,7 +188,7 @@ test('create-kubeconfig: waits for a late certificate; bounded wait; denial; wro
   c.setState([], { mode: ['deny'] });
   const denied = await rbac('create-kubeconfig', ['--root', c.root, 'u1']);
   assert.is(denied.exitCode, 1);
-  assert.match(denied.stderr, /was Denied/);
+  assert.match(denied.stderr, /was denied/);
 
   const before = readFileSync(join(c.root, 'home/u1/.kube/config'));
   c.setState([], { mode: ['wrong-key'] });

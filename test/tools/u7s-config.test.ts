@@ -102,6 +102,40 @@ test('wrapper: --help and init --help change nothing; --plan prints and changes 
   assert.equal(snapshot(root), before);
 });
 
+test('wrapper: --plan init names every missing input in one run (account, platform, version, settings)', async () => {
+  const bare = mkdtempSync(join(work, 'bare-'));
+  const r = await node('podsec-u7s-kubeadm', ['--root', bare, '--plan', 'init'], { U7S_CNI_PLUGIN: 'weave', U7S_SLIRP_CIDR: '10.0.2.0/99' });
+  assert.is(r.exitCode, 1, r.stderr);
+  const lines = r.stderr.trim().split('\n');
+  assert.is(lines[0], 'podsec-u7s-kubeadm: 5 problems stop the deployment:', r.stderr);
+  for (const expected of [/the user u7s-admin does not exist/, /U7S_PLATFORM/, /U7S_KUBEVERSION/, /U7S_CNI_PLUGIN/, /U7S_SLIRP_CIDR/])
+    assert.ok(
+      lines.slice(1).some((line) => line.startsWith('  - ') && expected.test(line)),
+      `${expected} in\n${r.stderr}`,
+    );
+  assert.is(readdirSync(bare).length, 0, 'nothing written');
+});
+
+test('wrapper: init --help and join --help list exactly the flags the parser accepts for them', async () => {
+  const { FLAGS } = await import('../../bin/u7s/lib/kubeadm-flags.ts');
+  for (const command of ['init', 'join'] as const) {
+    const help = await node('podsec-u7s-kubeadm', [command, '--help']);
+    assert.is(help.exitCode, 0, help.stderr);
+    const listed = [...help.stdout.matchAll(/^\s+(?:-v, )?--([\w-]+)/gm)].map((m) => m[1]);
+    const accepted = Object.entries(FLAGS)
+      .filter(([, def]) => def.commands.includes(command))
+      .map(([name]) => name);
+    assert.equal(listed.sort(), accepted.sort(), command);
+    for (const name of accepted.filter((n) => FLAGS[n]!.valueName === undefined && n !== 'help')) {
+      const other = command === 'init' ? 'join' : 'init';
+      if (!FLAGS[name]!.commands.includes(other)) {
+        const refused = await node('podsec-u7s-kubeadm', ['--plan', other, `--${name}`]);
+        assert.match(refused.stderr, `--${name} is a flag of kubeadm ${command}, not of kubeadm ${other}`);
+      }
+    }
+  }
+});
+
 test('wrapper: unknown flags and injection strings are refused with one line; no canary, nothing changed', async () => {
   const canary = join(work, 'canary');
   const before = snapshot(root);

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test as base } from 'uvu';
 import * as assert from 'uvu/assert';
-import { messageLanguage, messageLanguages, parseMo, registerCatalog, translator } from '../../bin/lib/i18n.ts';
+import { messageLanguage, messageLanguages, parseMo, pluralRule, registerCatalog, translator } from '../../bin/lib/i18n.ts';
 import { withTools } from '../support/tools.ts';
 
 const test = withTools(base, ['msgfmt']);
@@ -78,17 +78,19 @@ const EXPECTED = new Map([
   ['invalid user name {name}: {reason}', 'недопустимое имя пользователя {name}: {reason}'],
   ['a "quoted" word\nand a second line', '«слово» в кавычках\nи вторая строка'],
   ['a long message that msgfmt reads from several string parts', 'длинное сообщение, которое msgfmt читает из нескольких частей строки'],
+  ['{count} image\0{count} images', '{count} образ\0{count} образа\0{count} образов'],
 ]);
 
-test('parseMo reads what msgfmt compiles: UTF-8, escapes, joined strings; no header, fuzzy, empty, context or plural entries', () => {
+test('parseMo reads what msgfmt compiles: UTF-8, escapes, joined strings, plural forms; no header, fuzzy, empty or context entries', () => {
   const catalog = parseMo(compile('little'));
-  assert.equal(new Map([...catalog].sort()), new Map([...EXPECTED].sort()));
+  assert.equal(new Map([...catalog.messages].sort()), new Map([...EXPECTED].sort()));
+  assert.equal([1, 2, 5, 21].map(catalog.plural), [0, 1, 2, 0], 'the Plural-Forms rule of the header');
 });
 
 test('parseMo reads a big-endian catalog (msgfmt --endianness=big) the same way', () => {
   const data = compile('big', ['--endianness=big']);
   assert.is(data.readUInt32BE(0), 0x950412de);
-  assert.equal(new Map([...parseMo(data)].sort()), new Map([...EXPECTED].sort()));
+  assert.equal(new Map([...parseMo(data).messages].sort()), new Map([...EXPECTED].sort()));
 });
 
 test('parseMo refuses what is not a .mo file, and a truncated one', () => {
@@ -176,6 +178,31 @@ test('translator: placeholders the caller does not give stay as they are; values
   const t = translator('podsec-test-none', { LANG: 'C' });
   assert.is(t('{a} and {b}', { a: '{b}' }), '{b} and {b}');
   assert.is(t('{a} and {b}', { a: 1, b: 0 }), '1 and 0');
+});
+
+const RUSSIAN_PLURAL = 'nplurals=3; plural=(n%10==1 && n%100!=11 ? 0 : n%10>=2 && n%10<=4 && (n%100<10 || n%100>=20) ? 1 : 2);';
+
+test('pluralRule: Russian three forms, English two, C precedence, refuses what is no plural expression', () => {
+  const russian = pluralRule(RUSSIAN_PLURAL);
+  const counts = [0, 1, 2, 4, 5, 11, 12, 14, 21, 22, 25, 101, 111, 112, 1001];
+  assert.equal(counts.map(russian), [2, 0, 1, 1, 2, 2, 2, 2, 0, 1, 2, 0, 2, 2, 0]);
+  assert.equal([0, 1, 2, 21].map(pluralRule('nplurals=2; plural=(n != 1);')), [1, 0, 1, 1]);
+  assert.equal([0, 1, 2].map(pluralRule('nplurals=1; plural=0;')), [0, 0, 0]);
+  assert.is(pluralRule('plural=1 + 2 * 3 - 4 % 3;')(0), 6);
+  assert.is(pluralRule('plural=!(n > 1) || n == 7 && n >= 7;')(7), 1);
+  for (const bad of ['plural=n + process.exit(1);', 'plural=(n == 1;', 'plural=n ? 1;', 'plural=constructor;', 'nplurals=2;']) {
+    assert.throws(() => pluralRule(bad)(1), undefined, bad);
+  }
+});
+
+test("ngettext (t.n) with msgfmt's catalog: 1, 2, 5 and 21 in Russian and English", () => {
+  compile('podsec-plural-test');
+  const ru = translator('podsec-plural-test', { LANG: 'ru_RU.UTF-8', PODSEC_LOCALEDIR: join(dir, 'locale') });
+  const en = translator('podsec-plural-test', { LANG: 'C' });
+  const forms = (t: typeof ru) => [1, 2, 5, 21].map((count) => t.n('{count} image', '{count} images', count));
+  assert.equal(forms(ru), ['1 образ', '2 образа', '5 образов', '21 образ']);
+  assert.equal(forms(en), ['1 image', '2 images', '5 images', '21 images']);
+  assert.is(ru.n('{count} file', '{count} files', 2), '2 files', 'an untranslated plural falls back to English');
 });
 
 test.run();

@@ -13,7 +13,9 @@ import * as assert from 'uvu/assert';
 import { cachedEntry, contentHash } from '../../scripts/image/cache.ts';
 import { type CpioEntry, withParents, writeCpio } from '../../scripts/image/cpio.ts';
 import { moduleDepends } from '../../scripts/image/kernel.ts';
+import { nspawnBootCommand } from '../../scripts/image/container.ts';
 import { ALT_TO_DEBIAN, planPackages } from '../../scripts/image/packages.ts';
+import { REPO_ROOT } from '../../scripts/paths.ts';
 import { bumpRelease } from '../support/image-rpm.ts';
 import model from '../../scripts/model/index.ts';
 import { expectedEnablement, globToRegExp, isInstallable } from '../support/image-facts.ts';
@@ -215,6 +217,20 @@ test('preset evaluation: first matching rule wins, globs, no rule = enable, no [
 test('the bumped release for the upgrade test', () => {
   assert.is(bumpRelease('alt1'), 'alt2');
   assert.is(bumpRelease('alt9'), 'alt10');
+});
+
+test('the node image has what the README points at: man (man-db) and the Russian locale (ru_RU.UTF-8 in locales-all)', () => {
+  const plan = planPackages(model);
+  assert.ok(plan.base.includes('man-db') && plan.base.includes('locales-all'), plan.base.join(' '));
+});
+
+test('the boot command printed and in the README works where PID 1 is not systemd (--register=no --keep-unit)', async () => {
+  const machine = 'dist/image/container/machines/podsec-node';
+  assert.is(nspawnBootCommand(machine, true), `systemd-nspawn -D ${machine} -b --private-network`);
+  assert.is(nspawnBootCommand(machine, false), `systemd-nspawn -D ${machine} -b --private-network --register=no --keep-unit`);
+  const readme = await fs.readFile(join(REPO_ROOT, 'README.md'), 'utf8');
+  assert.ok(readme.includes('--register=no --keep-unit'), 'the README gives the flags');
+  assert.ok(readme.includes('U7S_PLATFORM=p11'), 'the README says the stand-in node needs U7S_PLATFORM');
 });
 
 test.run();

@@ -95,7 +95,12 @@ export function readLayout(dir: string): LayoutImage[] {
     }
     if (typeof entry.size === 'number' && entry.size !== size)
       throw new LayoutError(
-        t('{image}: its manifest blob has {size} bytes, index.json says {declared}', { image: JSON.stringify(ref), size, declared: entry.size }),
+        t.n(
+          '{image}: its manifest blob has {count} byte, index.json says {declared}',
+          '{image}: its manifest blob has {count} bytes, index.json says {declared}',
+          size,
+          { image: JSON.stringify(ref), declared: entry.size },
+        ),
         ref,
       );
     return { ref, name, digest: entry.digest as string, mediaType: entry.mediaType };

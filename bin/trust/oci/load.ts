@@ -121,7 +121,9 @@ export async function signerProblems(root: string, policy: ContainersPolicy, tra
       throw new CommandError(t('no secret key {signer} in your GPG keyring; nothing was pushed', { signer: JSON.stringify(signer.id) }), EXIT.usage);
     if (info.primaries.length > 1)
       throw new CommandError(
-        t('{signer} matches {count} secret keys; give the fingerprint', { signer: JSON.stringify(signer.id), count: info.primaries.length }),
+        t.n('{signer} matches {count} secret key; give the fingerprint', '{signer} matches {count} secret keys; give the fingerprint', info.primaries.length, {
+          signer: JSON.stringify(signer.id),
+        }),
         EXIT.usage,
       );
     signerKeys = { gpg: info.signing };

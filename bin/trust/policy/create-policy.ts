@@ -53,6 +53,7 @@ import {
   SYSCTL_FILE,
   USERNS_SYSCTL,
   usernsSysctlValue,
+  writesUsernsSysctl,
 } from '../userns.ts';
 
 const t = translator('podsec');
@@ -129,12 +130,16 @@ function planGroups(plan: Plan, root: string): void {
 }
 
 function planSysctl(plan: Plan, root: string): void {
+  const value = root === '/' ? usernsSysctlValue() : undefined;
+  if (!writesUsernsSysctl(root, value)) {
+    plan.note(
+      t('This kernel has no {setting}: unprivileged user namespaces need no switch, and {file} is not written.', { setting: USERNS_SYSCTL, file: SYSCTL_FILE }),
+    );
+    return;
+  }
   planParentDir(plan, root, '/etc/sysctl.d');
   planFile(plan, root, SYSCTL_FILE, SYSCTL_CONTENT, { mode: 0o644, what: `${USERNS_SYSCTL}=1` });
-  if (root !== '/') return;
-  const value = usernsSysctlValue();
-  if (value === undefined) plan.note(t('This kernel has no {setting}: unprivileged user namespaces need no switch.', { setting: USERNS_SYSCTL }));
-  else if (value !== '1') plan.change(t('set {setting}=1 in the running kernel', { setting: USERNS_SYSCTL }), applyUsernsSysctl);
+  if (root === '/' && value !== '1') plan.change(t('set {setting}=1 in the running kernel', { setting: USERNS_SYSCTL }), applyUsernsSysctl);
 }
 
 function planControl(plan: Plan, root: string): void {

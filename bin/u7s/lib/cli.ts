@@ -37,7 +37,7 @@ const FRAME_VALUED = ['root'];
  */
 export function runShim(spec: Omit<CommandSpec, 'options'>, t: Translate, main: (argv: string[]) => Promise<number>): void {
   const argv = process.argv.slice(2);
-  runCommand({ ...spec, options: {} }, t, () => main(argv), []);
+  runCommand({ otherExitCodes: 'the exit status of the program this one stands for', ...spec, options: {} }, t, () => main(argv), []);
 }
 
 /**

@@ -6,7 +6,8 @@
  */
 import { join } from 'node:path';
 import { DEFAULT_APISERVER_BIND_PORT, DEFAULT_DNS_DOMAIN, DEFAULT_POD_NETWORK_CIDR, DEFAULT_SERVICE_CIDR } from './kubeadm-fields.ts';
-import { translator } from '../../lib/i18n.ts';
+import { CommandError } from '../../lib/command.ts';
+import { TranslatableError, translator } from '../../lib/i18n.ts';
 import { readRegularFile } from '../../lib/safe-fs.ts';
 import type { Account } from './accounts.ts';
 import { crossing, externalAddress, type HostNetwork } from './host-network.ts';
@@ -68,6 +69,65 @@ class PlanError extends Error {
   readonly expected = true;
 }
 
+/** Every refusal of a deployment's inputs, reported together so that one run names all that is missing. */
+export class ProblemsError extends Error {
+  readonly expected = true;
+  constructor(readonly problems: string[]) {
+    super(
+      problems.length === 1
+        ? problems[0]
+        : [t.n('{count} problem stops the deployment:', '{count} problems stop the deployment:', problems.length), ...problems.map((p) => `  - ${p}`)].join(
+            '\n',
+          ),
+    );
+  }
+}
+
+/** Collects the refusals (expected errors) of checks that do not depend on each other. */
+export class Problems {
+  private readonly found: string[] = [];
+
+  check<T>(step: () => T): T | undefined {
+    try {
+      return step();
+    } catch (error) {
+      this.add(error);
+      return undefined;
+    }
+  }
+
+  async checkAsync<T>(step: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await step();
+    } catch (error) {
+      this.add(error);
+      return undefined;
+    }
+  }
+
+  private first: unknown;
+
+  /** Throws one ProblemsError naming every refusal collected (a single one as it was thrown), if there is any. */
+  report(): void {
+    if (this.found.length === 1 && !(this.first instanceof TranslatableError)) throw this.first;
+    if (this.found.length) throw new ProblemsError(this.found);
+  }
+
+  private add(error: unknown): void {
+    this.first ??= error;
+    const messages =
+      error instanceof ProblemsError
+        ? error.problems
+        : error instanceof TranslatableError
+          ? [error.in(t)]
+          : error instanceof CommandError || (error as { expected?: unknown })?.expected === true
+            ? [(error as Error).message]
+            : undefined;
+    if (!messages) throw error;
+    for (const message of messages) if (!this.found.includes(message)) this.found.push(message);
+  }
+}
+
 function chooseCni(env: NodeJS.ProcessEnv): CniPlugin {
   const value = env.U7S_CNI_PLUGIN ?? 'flannel';
   if (value !== 'flannel' && value !== 'calico') throw new PlanError(t('U7S_CNI_PLUGIN: {value} is not flannel or calico', { value: v.shown(value) }));
@@ -124,6 +184,19 @@ function joinEndpoint(parsed: ParsedFlags): string | undefined {
   return v.endpoint(parsed.positionals[0]!, t('the API server endpoint')).text;
 }
 
+/** The discovery flags a join needs. */
+function checkDiscovery(parsed: ParsedFlags): void {
+  const discoveryFile = flag(parsed, 'discovery-file');
+  const token = flag(parsed, 'token');
+  if (!discoveryFile) {
+    if (!(flag(parsed, 'discovery-token') ?? token)) throw new PlanError(t('kubeadm join needs --token (or --discovery-token), or --discovery-file'));
+    if (!flagAll(parsed, 'discovery-token-ca-cert-hash').length && !isSet(parsed, 'discovery-token-unsafe-skip-ca-verification'))
+      throw new PlanError(t('kubeadm join needs --discovery-token-ca-cert-hash, or ' + '--discovery-token-unsafe-skip-ca-verification'));
+  } else if (!(flag(parsed, 'tls-bootstrap-token') ?? token)) {
+    throw new PlanError(t('kubeadm join with --discovery-file needs --tls-bootstrap-token or --token'));
+  }
+}
+
 interface PlanInput {
   parsed: ParsedFlags;
   env: NodeJS.ProcessEnv;
@@ -136,30 +209,42 @@ export function planDeploy({ parsed, env, root, account, facts }: PlanInput): De
   const command = parsed.command;
   const controlPlaneJoin = command === 'join' && isSet(parsed, 'control-plane');
   const controlPlane: NodeSettings['controlPlane'] = command === 'init' ? 'initMaster' : controlPlaneJoin ? 'master' : '';
-  const cni = chooseCni(env);
-  const version = chooseVersion(parsed, env, facts.installedVersion, command === 'init');
+  // The inputs are checked independently and every refusal is reported at once.
+  const problems = new Problems();
+  const cni = problems.check(() => chooseCni(env)) ?? 'flannel';
+  const version = problems.check(() => chooseVersion(parsed, env, facts.installedVersion, command === 'init'));
   const registry = chooseRegistry(env, facts.platform, root);
   const repository = flag(parsed, 'image-repository') ?? registry.repository;
-  const endpoint = joinEndpoint(parsed);
+  const endpoint = problems.check(() => joinEndpoint(parsed));
 
   const ext = externalAddress(facts.network);
   const advertise = flag(parsed, 'apiserver-advertise-address') ?? ext?.address;
   if (!advertise)
-    throw new PlanError(
-      t("cannot find the host's external address (no default route with an address on its network); give " + '--apiserver-advertise-address'),
-    );
+    problems.check(() => {
+      throw new PlanError(
+        t("cannot find the host's external address (no default route with an address on its network); give " + '--apiserver-advertise-address'),
+      );
+    });
   const bindPort = Number(flag(parsed, 'apiserver-bind-port') ?? DEFAULT_APISERVER_BIND_PORT);
-  const nodeName = flag(parsed, 'node-name') ?? v.dnsSubdomain(facts.hostname.toLowerCase(), t('the host name (give --node-name)'));
+  const nodeName = problems.check(() => flag(parsed, 'node-name') ?? v.dnsSubdomain(facts.hostname.toLowerCase(), t('the host name (give --node-name)')));
   const podCidr = flag(parsed, 'pod-network-cidr') ?? (cni === 'calico' ? CALICO_POD_CIDR : DEFAULT_POD_NETWORK_CIDR);
   const serviceCidr = flag(parsed, 'service-cidr') ?? DEFAULT_SERVICE_CIDR;
-  const slirpCidr = v.parseCidr(env.U7S_SLIRP_CIDR ?? DEFAULT_SLIRP_CIDR, 'U7S_SLIRP_CIDR').text;
+  const slirpCidr = problems.check(() => v.parseCidr(env.U7S_SLIRP_CIDR ?? DEFAULT_SLIRP_CIDR, 'U7S_SLIRP_CIDR').text);
   const token = flag(parsed, 'token');
   const certificateKey = flag(parsed, 'certificate-key');
   const skipPhases = flag(parsed, 'skip-phases') ?? (env.U7S_SKIP_PHASES ? env.U7S_SKIP_PHASES : undefined);
-  if (skipPhases !== undefined) v.nameList(skipPhases, flag(parsed, 'skip-phases') ? '--skip-phases' : 'U7S_SKIP_PHASES');
+  if (skipPhases !== undefined) problems.check(() => v.nameList(skipPhases, flag(parsed, 'skip-phases') ? '--skip-phases' : 'U7S_SKIP_PHASES'));
   const phases = skipPhases?.split(',');
-  if (controlPlaneJoin && !certificateKey) throw new PlanError(t('kubeadm join --control-plane needs --certificate-key (printed by kubeadm init)'));
-  if (command === 'join' && !controlPlaneJoin && certificateKey) throw new PlanError(t('--certificate-key is for a control-plane join (--control-plane)'));
+  if (controlPlaneJoin && !certificateKey)
+    problems.check(() => {
+      throw new PlanError(t('kubeadm join --control-plane needs --certificate-key (printed by kubeadm init)'));
+    });
+  if (command === 'join' && !controlPlaneJoin && certificateKey)
+    problems.check(() => {
+      throw new PlanError(t('--certificate-key is for a control-plane join (--control-plane)'));
+    });
+  if (command === 'join') problems.check(() => checkDiscovery(parsed));
+  problems.report();
 
   const template = (kind: TemplateKind) => readTemplate(root, command, kind);
   const documents: Doc[] = [];
@@ -183,13 +268,7 @@ export function planDeploy({ parsed, env, root, account, facts }: PlanInput): De
     const discoveryToken = flag(parsed, 'discovery-token') ?? token;
     const hashes = flagAll(parsed, 'discovery-token-ca-cert-hash');
     const unsafe = isSet(parsed, 'discovery-token-unsafe-skip-ca-verification');
-    if (!discoveryFile) {
-      if (!discoveryToken) throw new PlanError(t('kubeadm join needs --token (or --discovery-token), or --discovery-file'));
-      if (!hashes.length && !unsafe)
-        throw new PlanError(t('kubeadm join needs --discovery-token-ca-cert-hash, or ' + '--discovery-token-unsafe-skip-ca-verification'));
-    }
     const tlsToken = flag(parsed, 'tls-bootstrap-token') ?? token;
-    if (discoveryFile && !tlsToken) throw new PlanError(t('kubeadm join with --discovery-file needs --tls-bootstrap-token or --token'));
     const values: Record<string, unknown> = {
       'discovery.bootstrapToken.apiServerEndpoint': endpoint,
       'discovery.bootstrapToken.token': discoveryFile ? undefined : discoveryToken,
@@ -261,7 +340,7 @@ export function planDeploy({ parsed, env, root, account, facts }: PlanInput): De
   v.dnsSubdomain(effective.nodeName, `${what}: nodeRegistration.name`);
   const service = v.parseCidr(effective.serviceCidr, `${what}: networking.serviceSubnet`);
   const pods = v.parseCidr(effective.podCidr, `${what}: networking.podSubnet`);
-  const slirp = v.parseCidr(slirpCidr, 'U7S_SLIRP_CIDR');
+  const slirp = v.parseCidr(slirpCidr!, 'U7S_SLIRP_CIDR');
   const problem =
     crossing(facts.network, [
       { name: t('service network'), cidr: service },

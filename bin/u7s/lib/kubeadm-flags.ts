@@ -35,7 +35,7 @@ interface FlagDef {
 const BOTH: DeployCommand[] = ['init', 'join'];
 
 /** Help texts are msgids; they are translated when shown. */
-const FLAGS: Record<string, FlagDef> = {
+export const FLAGS: Record<string, FlagDef> = {
   'apiserver-advertise-address': {
     commands: BOTH,
     check: v.ipv4,

@@ -6,6 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { translator } from '../../lib/i18n.ts';
 import type { Account } from './accounts.ts';
 import { NODE_UNITS, systemSystemctl, userManagerActive, userSystemctl } from './node-service.ts';
 
@@ -34,6 +35,8 @@ export interface NodeStatus {
   /** Every user unit of the node is active. */
   running: boolean;
 }
+
+const t = translator('podsec-k8s');
 
 const SHOW_PROPERTIES = ['Id', 'ActiveState', 'SubState', 'Result', 'MainPID', 'ActiveEnterTimestamp', 'NRestarts'];
 
@@ -95,4 +98,60 @@ export async function nodeStatus(account: Account, root = '/'): Promise<NodeStat
     units,
     running: units.every((u) => u.activeState === 'active'),
   };
+}
+
+/** systemd's state words in the user's language, for the text report (--json keeps systemd's own). */
+function stateWord(state: string): string {
+  const words: Record<string, string> = {
+    active: t('active'),
+    inactive: t('inactive'),
+    failed: t('failed'),
+    activating: t('activating'),
+    deactivating: t('deactivating'),
+    reloading: t('reloading'),
+    maintenance: t('maintenance'),
+    running: t('running'),
+    dead: t('stopped'),
+    exited: t('exited'),
+    start: t('starting'),
+    stop: t('stopping'),
+    'auto-restart': t('waiting to restart'),
+    enabled: t('enabled'),
+    'enabled-runtime': t('enabled until reboot'),
+    disabled: t('disabled'),
+    static: t('static'),
+    masked: t('masked'),
+    'exit-code': t('non-zero exit status'),
+    signal: t('killed by a signal'),
+    'core-dump': t('core dumped'),
+    timeout: t('timed out'),
+    watchdog: t('watchdog timeout'),
+    'start-limit-hit': t('restarted too often'),
+    'oom-kill': t('killed for lack of memory'),
+  };
+  return words[state] ?? state;
+}
+
+/** The text report of `u7s-start-stop status`: systemd's states in the user's language. */
+export function statusText(status: NodeStatus): string {
+  const yesNo = (value: boolean) => (value ? t('yes') : t('no'));
+  const lines = [
+    t('{user} (uid {uid}): lingering {linger}, user manager {state}', {
+      user: status.user,
+      uid: status.uid,
+      linger: yesNo(status.linger),
+      state: stateWord(status.userManager),
+    }),
+    t('{unit}: {state}, {enabled}', { unit: status.service.unit, state: stateWord(status.service.activeState), enabled: stateWord(status.service.enabled) }),
+  ];
+  for (const unit of status.units) {
+    const parts = [`${stateWord(unit.activeState)} (${stateWord(unit.subState)})`];
+    if (unit.activeSince && unit.activeState === 'active') parts.push(t('since {time}', { time: unit.activeSince }));
+    if (unit.mainPid !== null) parts.push(t('PID {pid}', { pid: unit.mainPid }));
+    if (unit.result !== 'success') parts.push(t('last result {result}', { result: stateWord(unit.result) }));
+    parts.push(t.n('{count} restart', '{count} restarts', unit.restarts));
+    lines.push(`${unit.unit}: ${parts.join(', ')}`);
+  }
+  lines.push(status.running ? t('The node is running.') : t('The node is not running.'));
+  return lines.join('\n') + '\n';
 }

@@ -177,7 +177,7 @@ export async function runChecks(probe: Probe, options: PreflightOptions): Promis
       add(
         kind,
         count >= 65536,
-        t('{count} subordinate ids in /etc/{kind}', { count, kind }),
+        t.n('{count} subordinate id in /etc/{kind}', '{count} subordinate ids in /etc/{kind}', count, { kind }),
         t('kubeadm init/join adds a range; by hand: usermod --add-{kind}s 200000-265535 {user}', { kind, user: account.name }),
       );
     }

@@ -42,7 +42,13 @@ export function planSubids(root: string, account: Account): SubidResult & { appl
   const min = loginDefsNumber(root, 'SUB_UID_MIN', 100000);
   const max = loginDefsNumber(root, 'SUB_UID_MAX', 600100000);
   const start = added.length ? freeStart([...ranges.subuid, ...ranges.subgid], min, max) : (rangesOf(ranges.subuid, account)[0]?.start ?? 0);
-  if (start === undefined) throw new SubidError(t('no free range of {count} subordinate ids between {min} and {max}', { count: SUBID_COUNT, min, max }));
+  if (start === undefined)
+    throw new SubidError(
+      t.n('no free range of {count} subordinate id between {min} and {max}', 'no free range of {count} subordinate ids between {min} and {max}', SUBID_COUNT, {
+        min,
+        max,
+      }),
+    );
   return {
     start,
     count: SUBID_COUNT,
