@@ -46,7 +46,7 @@ const INIT_TIMEOUT_MS = 30 * 60_000;
 const READY_TIMEOUT_MS = 15 * 60_000;
 const POLL_MS = 5_000;
 
-interface UpOptions {
+export interface UpOptions {
   nodes: number;
   controlPlanes: number;
   /** haproxy (configured by podsec-u7s-loadbalancer) in front of the control planes; needed for more than one. */

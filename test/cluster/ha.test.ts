@@ -8,22 +8,18 @@
  * the load balancer and the workload keeps running; booting it again: Ready, and etcd has its
  * three healthy members.
  */
-import { mkdtempSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import YAML from 'yaml';
-import { CLUSTER_PLATFORM, down, kubectlArgs, up, waitReady } from '../../scripts/cluster/cluster.ts';
+import { CLUSTER_PLATFORM, kubectlArgs, waitReady } from '../../scripts/cluster/cluster.ts';
 import { mustExec, nodeExec, startClusterNode } from '../../scripts/cluster/machines.ts';
 import { writeState, type ClusterState, type NodeState } from '../../scripts/cluster/state.ts';
-import { ensureBuild } from '../support/build.ts';
-import { dropImages, loadAndSign, until } from '../support/cluster-workloads.ts';
+import { clusterHooks, signedWorkload, until } from '../support/cluster-workloads.ts';
 import { stopwatch } from '../support/exec.ts';
-import { hookError, NODE_TOOLS, runGated } from '../support/image-env.ts';
+import { NODE_TOOLS, runGated } from '../support/image-env.ts';
 import { stopMachine } from '../support/nspawn.ts';
-import { removeTree } from '../support/oci-fixtures.ts';
 
 let state: ClusterState | undefined;
-let work = '';
 const times: Record<string, number> = {};
 const timed = stopwatch(times);
 const WEB = `${CLUSTER_PLATFORM}/web:1`;
@@ -33,25 +29,9 @@ const node = (index: number): NodeState => state!.nodes[index - 1]!;
 /** kubectl with the admin kubeconfig on `on` (its server is the load balancer's address). */
 const kubectlOn = (on: NodeState, ...args: string[]) => nodeExec(on, kubectlArgs(...args), { timeoutMs: 60_000 });
 
-test.before(async () => {
-  try {
-    const built = await ensureBuild('p11');
-    work = mkdtempSync('/var/tmp/podsec-cluster-test-');
-    state = await timed('npm run cluster -- up --nodes 4 --control-planes 3 --load-balancer', () =>
-      up({ nodes: 4, controlPlanes: 3, loadBalancer: true, rpms: built.rpms, log }),
-    );
-    await dropImages(node(1), work, [['web', WEB]]);
-    const loaded = await loadAndSign(node(1), 'web');
-    if (loaded.exitCode !== 0) throw new Error(`podsec-load-sign-oci: ${loaded.stderr}${loaded.stdout}`);
-  } catch (err) {
-    hookError(err);
-  }
-});
-
-test.after(async () => {
-  if (process.env.PODSEC_CLUSTER_KEEP !== 'yes') await down(log);
-  if (work) removeTree(work);
-  console.log('  timings (ms):', times);
+clusterHooks(test, { nodes: 4, controlPlanes: 3, loadBalancer: true }, times, async (up, work) => {
+  state = up;
+  await signedWorkload(node(1), work, 'web', WEB);
 });
 
 /** `etcdctl endpoint health --cluster` in the etcd pod on `on`: a line per member, healthy or not. */

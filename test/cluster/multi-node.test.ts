@@ -9,20 +9,16 @@
  * the first token is gone, pulling an extra image given in U7S_ARCHIMAGES; a NodePort Service
  * answering on every node's address from outside, with no manual port publishing.
  */
-import { mkdtempSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { CLUSTER_PLATFORM, down, joinNode, kubectlArgs, parseJoinCommand, up, waitReady } from '../../scripts/cluster/cluster.ts';
+import { CLUSTER_PLATFORM, joinNode, kubectlArgs, parseJoinCommand, waitReady } from '../../scripts/cluster/cluster.ts';
 import { mustExec, netnsExec, nodeExec } from '../../scripts/cluster/machines.ts';
 import type { ClusterState, NodeState } from '../../scripts/cluster/state.ts';
-import { ensureBuild } from '../support/build.ts';
-import { dropImages, loadAndSign, until } from '../support/cluster-workloads.ts';
+import { clusterHooks, signedWorkload, until } from '../support/cluster-workloads.ts';
 import { stopwatch } from '../support/exec.ts';
-import { hookError, NODE_TOOLS, runGated } from '../support/image-env.ts';
-import { removeTree } from '../support/oci-fixtures.ts';
+import { NODE_TOOLS, runGated } from '../support/image-env.ts';
 
 let state: ClusterState | undefined;
-let work = '';
 const times: Record<string, number> = {};
 const timed = stopwatch(times);
 const WEB = `${CLUSTER_PLATFORM}/web:1`;
@@ -34,23 +30,9 @@ const workers = (): NodeState[] => state!.nodes.slice(1);
 const kubectl = (...args: string[]) => nodeExec(master(), kubectlArgs(...args), { timeoutMs: 120_000 });
 const mustKubectl = (...args: string[]) => mustExec(master(), kubectlArgs(...args), { timeoutMs: 120_000 });
 
-test.before(async () => {
-  try {
-    const built = await ensureBuild('p11');
-    work = mkdtempSync('/var/tmp/podsec-cluster-test-');
-    state = await timed('npm run cluster -- up --nodes 3', () => up({ nodes: 3, controlPlanes: 1, rpms: built.rpms, log }));
-    await dropImages(master(), work, [['web', WEB]]);
-    const loaded = await loadAndSign(master(), 'web');
-    if (loaded.exitCode !== 0) throw new Error(`podsec-load-sign-oci: ${loaded.stderr}${loaded.stdout}`);
-  } catch (err) {
-    hookError(err);
-  }
-});
-
-test.after(async () => {
-  if (process.env.PODSEC_CLUSTER_KEEP !== 'yes') await down(log);
-  if (work) removeTree(work);
-  console.log('  timings (ms):', times);
+clusterHooks(test, { nodes: 3, controlPlanes: 1 }, times, async (up, work) => {
+  state = up;
+  await signedWorkload(master(), work, 'web', WEB);
 });
 
 interface NodeList {

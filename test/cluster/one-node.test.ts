@@ -12,7 +12,7 @@
  * commands and the monitors against the real apiserver, audit log and CRI-O storage; and
  * kubeadm reset through the wrapper leaves nothing running.
  */
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'smol-toml';
@@ -22,24 +22,22 @@ import YAML from 'yaml';
 import { crioImageStore, crioTables } from '../../bin/u7s/lib/crio-config.ts';
 import { patchKubeletConfig } from '../../bin/u7s/lib/kubelet-config.ts';
 import { userLayout } from '../../bin/u7s/lib/paths.ts';
-import { CLUSTER_PLATFORM, down, kubeconfigPath, kubectlArgs, up, waitReady } from '../../scripts/cluster/cluster.ts';
+import { CLUSTER_PLATFORM, kubeconfigPath, kubectlArgs, waitReady } from '../../scripts/cluster/cluster.ts';
 import { mustExec, nodeExec, rebootClusterNode } from '../../scripts/cluster/machines.ts';
 import { writeState, type ClusterState, type NodeState } from '../../scripts/cluster/state.ts';
 import { MAKER } from '../../scripts/cluster/supply.ts';
 import { ensureK8sTools } from '../../scripts/k8s-tools/build.ts';
-import { ensureBuild } from '../support/build.ts';
-import { hookError, NODE_TOOLS, runGated } from '../support/image-env.ts';
+import { NODE_TOOLS, runGated } from '../support/image-env.ts';
 import { pushUnsigned } from '../support/image-nspawn.ts';
-import { ACCEPT_ANYTHING, removeTree } from '../support/oci-fixtures.ts';
+import { ACCEPT_ANYTHING } from '../support/oci-fixtures.ts';
 import { registerRbacFlow } from '../support/rbac-flow.ts';
 import { stopwatch } from '../support/exec.ts';
-import { DROP, dropImages, loadAndSign, runnerOf, until } from '../support/cluster-workloads.ts';
+import { clusterHooks, DROP, dropImages, loadAndSign, runnerOf, until } from '../support/cluster-workloads.ts';
 import { runCommand } from '../support/trust-fixtures.ts';
 
 let state: ClusterState | undefined;
 /** The kubectl of the built Kubernetes, for the host's side of the RBAC flow. */
 let kubectlOnHost = 'kubectl';
-let work = '';
 const times: Record<string, number> = {};
 const SIGNED = `${CLUSTER_PLATFORM}/app:1`;
 const UNSIGNED = `${CLUSTER_PLATFORM}/unsigned:1`;
@@ -56,26 +54,14 @@ const master = (): NodeState => state!.nodes[0]!;
 const kubectl = (...args: string[]) => nodeExec(master(), kubectlArgs(...args), { timeoutMs: 120_000 });
 const mustKubectl = (...args: string[]) => mustExec(master(), kubectlArgs(...args), { timeoutMs: 120_000 });
 
-test.before(async () => {
-  try {
-    const built = await ensureBuild('p11');
-    work = mkdtempSync('/var/tmp/podsec-cluster-test-');
-    state = await timed('npm run cluster -- up --nodes 1', () => up({ nodes: 1, controlPlanes: 1, rpms: built.rpms, log }));
-    kubectlOnHost = (await ensureK8sTools({ log })).bin('kubectl');
-    await dropImages(master(), work, [
-      ['signed', SIGNED],
-      ['unsigned', UNSIGNED],
-      ['otherkey', OTHER_KEY],
-    ]);
-  } catch (err) {
-    hookError(err);
-  }
-});
-
-test.after(async () => {
-  if (process.env.PODSEC_CLUSTER_KEEP !== 'yes') await down(log);
-  if (work) removeTree(work);
-  console.log('  timings (ms):', times);
+clusterHooks(test, { nodes: 1, controlPlanes: 1 }, times, async (up, work) => {
+  state = up;
+  kubectlOnHost = (await ensureK8sTools({ log })).bin('kubectl');
+  await dropImages(master(), work, [
+    ['signed', SIGNED],
+    ['unsigned', UNSIGNED],
+    ['otherkey', OTHER_KEY],
+  ]);
 });
 
 /** The signed Deployment's one replica available (its pod Running and ready). */

@@ -1,17 +1,22 @@
 /**
- * Workloads for the cluster tier: busybox images made on the host as podsec-save-oci archives,
- * dropped on the master, and pushed and signed there by the cluster's image maker (the flow a
- * node operator follows), plus a bounded poll.
+ * The cluster tier's frame and workloads: a cluster brought up before a test file and removed
+ * after it; busybox images made on the host as podsec-save-oci archives, dropped on the master,
+ * and pushed and signed there by the cluster's image maker (the flow a node operator follows);
+ * a bounded poll.
  */
+import { mkdtempSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
-import { CLUSTER_PLATFORM } from '../../scripts/cluster/cluster.ts';
+import { CLUSTER_PLATFORM, down, up, type UpOptions } from '../../scripts/cluster/cluster.ts';
 import { nodeExec } from '../../scripts/cluster/machines.ts';
-import { readState, type NodeState } from '../../scripts/cluster/state.ts';
+import { readState, type ClusterState, type NodeState } from '../../scripts/cluster/state.ts';
 import { MAKER } from '../../scripts/cluster/supply.ts';
 import { sleep } from '../../scripts/image/cache.ts';
 import { lingerUser, userRun } from './image-nspawn.ts';
-import { buildImage, imageStore, saveArchive } from './oci-fixtures.ts';
+import { ensureBuild } from './build.ts';
+import { stopwatch } from './exec.ts';
+import { hookError } from './image-env.ts';
+import { buildImage, imageStore, removeTree, saveArchive } from './oci-fixtures.ts';
 import type { RunResult } from './rootfs.ts';
 import { runCommand } from './trust-fixtures.ts';
 
@@ -59,4 +64,43 @@ export async function until(what: string, seconds: number, probe: () => Promise<
     await sleep(2000);
   }
   throw new Error(`${what}: not within ${seconds} s (last: ${last})`);
+}
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+/**
+ * Before the file's tests: `npm run cluster -- up` with `options` and our RPMs, then `prepare`
+ * with the cluster and a scratch directory (workloads, images). After them: `down` (unless
+ * PODSEC_CLUSTER_KEEP=yes), the scratch directory removed, and the timings printed.
+ */
+export function clusterHooks(
+  suite: { before(hook: () => Promise<void>): void; after(hook: () => Promise<void>): void },
+  options: Omit<UpOptions, 'rpms' | 'log'>,
+  times: Record<string, number>,
+  prepare: (state: ClusterState, work: string) => Promise<void>,
+): void {
+  const timed = stopwatch(times);
+  let work = '';
+  suite.before(async () => {
+    try {
+      const built = await ensureBuild('p11');
+      work = mkdtempSync('/var/tmp/podsec-cluster-test-');
+      const state = await timed('up', () => up({ ...options, rpms: built.rpms, log }));
+      await prepare(state, work);
+    } catch (err) {
+      hookError(err);
+    }
+  });
+  suite.after(async () => {
+    if (process.env.PODSEC_CLUSTER_KEEP !== 'yes') await down(log);
+    if (work) removeTree(work);
+    console.log('  timings (ms):', times);
+  });
+}
+
+/** A busybox image dropped on the master and signed by the cluster's image maker. */
+export async function signedWorkload(master: NodeState, work: string, dir: string, name: string): Promise<void> {
+  await dropImages(master, work, [[dir, name]]);
+  const loaded = await loadAndSign(master, dir);
+  if (loaded.exitCode !== 0) throw new Error(`podsec-load-sign-oci: ${loaded.stderr}${loaded.stdout}`);
 }

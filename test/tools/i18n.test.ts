@@ -13,6 +13,7 @@ import { rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { test as base } from 'uvu';
 import * as assert from 'uvu/assert';
+import { nodeStatusWith } from '../support/u7s-fixtures.ts';
 import type { BuildResult } from '../../scripts/build.ts';
 import { LANGUAGES, readPo, translationsOf } from '../../scripts/i18n/catalog.ts';
 import { extractAll, extractFromSource } from '../../scripts/i18n/extract.ts';
@@ -240,15 +241,7 @@ test('u7s-start-stop status: systemd states in Russian in the text, as systemd s
   Object.assign(process.env, localeEnv('ru_RU.UTF-8'));
   try {
     const unit = { unit: 'kubelet.service', activeState: 'failed', subState: 'failed', result: 'exit-code', mainPid: null, activeSince: null, restarts: 2 };
-    const status = {
-      user: 'u7s-admin',
-      uid: 990,
-      linger: false,
-      userManager: 'inactive',
-      service: { unit: 'u7s.service', activeState: 'active', enabled: 'enabled' },
-      units: [unit],
-      running: false,
-    };
+    const status = nodeStatusWith([unit], { linger: false, userManager: 'inactive' });
     const text = statusText(status);
     for (const state of ['inactive', 'active', 'enabled', 'failed', 'exit-code']) assert.not.match(text, new RegExp(`\\b${state}\\b`), text);
     assert.ok(CYRILLIC.test(text), text);

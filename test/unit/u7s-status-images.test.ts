@@ -5,6 +5,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { nodeStatusWith } from '../support/u7s-fixtures.ts';
 import AjvModule from 'ajv';
 import schema from '../../policies/schemas/u7s-start-stop-status.schema.ts';
 import preflightSchema from '../../policies/schemas/podsec-u7s-preflight.schema.ts';
@@ -69,15 +70,7 @@ test('systemctl show blocks become unit states; no PID and no timestamp are null
 test('the status schema accepts what the parser makes and refuses what it must not', () => {
   const validate = new Ajv({ allErrors: true, strict: true }).compile(schema);
   const units = parseShow(SHOW).map((show) => unitStatus(show.Id!, show));
-  const status = {
-    user: 'u7s-admin',
-    uid: 990,
-    linger: true,
-    userManager: 'active',
-    service: { unit: 'u7s.service', activeState: 'active', enabled: 'enabled' },
-    units,
-    running: false,
-  };
+  const status = nodeStatusWith(units);
   assert.ok(validate(status), JSON.stringify(validate.errors));
   assert.not.ok(validate({ ...status, units: [{ ...units[0], mainPid: 0 }, units[1]] }), 'PID 0 is not a process');
   assert.not.ok(validate({ ...status, extra: 1 }));
