@@ -10,10 +10,10 @@ import { join, posix } from 'node:path';
 import { test as base } from 'uvu';
 import * as assert from 'uvu/assert';
 import { EXIT_CLOSED_PIPE } from '../../bin/lib/command.ts';
-import { treePath } from '../../scripts/layout.ts';
+import { resolvePath } from '../../scripts/model/branches.ts';
 import { documentedPrograms } from '../../scripts/model/docs.ts';
 import model from '../../scripts/model/index.ts';
-import { ensureBuild } from '../support/build.ts';
+import { ensureBuild, unpackRpms } from '../support/build.ts';
 import { run } from '../support/exec.ts';
 import { withTools } from '../support/tools.ts';
 
@@ -36,16 +36,17 @@ echo "\${PIPESTATUS[0]}"
 exit 0
 `;
 
-let tree: string;
+/** The built packages unpacked: the programs as %build made them, at their installed paths. */
+let installed: string;
 let work: string;
 
 base.before(async () => {
   const built = await ensureBuild('p11');
-  tree = join(built.tarball, '..', 'source', posix.basename(built.tarball, '.tar'));
+  installed = await unpackRpms(built.rpms);
   work = await mkdtemp(join(tmpdir(), 'podsec-pipe-'));
 });
 base.after(async () => {
-  if (work) await rm(work, { recursive: true, force: true });
+  for (const dir of [work, installed]) if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 async function runIntoClosedPipe(bundle: string, closed: 'stdout' | 'stderr', args: string[]) {
@@ -67,7 +68,7 @@ test('there are programs to pipe', () => {
 
 for (const p of programs) {
   test(`${p.name} --help | (a reader that has closed): quiet, exit ${EXIT_CLOSED_PIPE}`, async () => {
-    const { status, stderr } = await runIntoClosedPipe(join(tree, treePath(p.path)), 'stdout', ['--help']);
+    const { status, stderr } = await runIntoClosedPipe(join(installed, resolvePath(p.path, 'p11')), 'stdout', ['--help']);
     assert.is(stderr.trim(), '', 'nothing on stderr, no stack trace');
     assert.is(status, EXIT_CLOSED_PIPE);
   });
@@ -75,7 +76,7 @@ for (const p of programs) {
 
 test('an error message into a closed stderr ends with the same quiet status', async () => {
   const p = programs.find((program) => program.name === 'podsec-get-platform')!;
-  const { status } = await runIntoClosedPipe(join(tree, treePath(p.path)), 'stderr', ['--no-such-option']);
+  const { status } = await runIntoClosedPipe(join(installed, resolvePath(p.path, 'p11')), 'stderr', ['--no-such-option']);
   assert.is(status, EXIT_CLOSED_PIPE);
 });
 

@@ -4,26 +4,32 @@
  * lists the table, and a command whose own table gives the frame's usage code another meaning
  * (create-policy's 2: "not four dot-separated fields") must name its usage code explicitly.
  */
-import { join, posix } from 'node:path';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { test as base } from 'uvu';
 import * as assert from 'uvu/assert';
 import { exitCodeTable, usageExitCode, type CommandDescription } from '../../bin/lib/command.ts';
 import { describeProgram } from '../../scripts/docs/describe.ts';
-import { treePath } from '../../scripts/layout.ts';
+import { resolvePath } from '../../scripts/model/branches.ts';
 import { documentedPrograms } from '../../scripts/model/docs.ts';
 import model from '../../scripts/model/index.ts';
-import { ensureBuild } from '../support/build.ts';
+import { ensureBuild, unpackRpms } from '../support/build.ts';
 import { run } from '../support/exec.ts';
 
 const test = base;
-const programs = documentedPrograms(model).map((p) => ({ name: p.name, bundle: treePath(p.path) }));
+const programs = documentedPrograms(model).map((p) => ({ name: p.name, bundle: resolvePath(p.path, 'p11') }));
+/** The built packages unpacked: the programs as %build made them, at their installed paths. */
 let tree: string;
 const descriptions = new Map<string, CommandDescription>();
 
 base.before(async () => {
   const built = await ensureBuild('p11');
-  tree = join(built.tarball, '..', 'source', posix.basename(built.tarball, '.tar'));
+  tree = await unpackRpms(built.rpms);
   for (const p of programs) descriptions.set(p.name, await describeProgram(join(tree, p.bundle)));
+});
+
+base.after(async () => {
+  if (tree) await rm(tree, { recursive: true, force: true });
 });
 
 const runBundle = (bundle: string, args: string[]) =>
