@@ -117,7 +117,7 @@ class Publisher {
     const changes = portChanges(serviceForwards(services), await listPorts(this.socket), this.ours);
     for (const c of changes.remove) {
       await removePort(this.socket, c.id);
-      this.ours.delete(forwardKey(c.spec as Parameters<typeof forwardKey>[0]));
+      this.ours.delete(forwardKey(c.spec));
       log(t('unpublished {port}', { port: `${c.spec.parentPort}/${c.spec.proto}` }));
     }
     for (const f of changes.add) {

@@ -26,7 +26,7 @@ export interface Forward {
   service: string;
 }
 
-const key = (f: Pick<Forward, 'proto' | 'parentPort'>) => `${f.proto}/${f.parentPort}`;
+const key = (f: { proto: string; parentPort: number }) => `${f.proto}/${f.parentPort}`;
 
 /** The forwards the Services ask for; a host port asked twice goes to the first Service (in the given order). */
 export function serviceForwards(services: Iterable<Service>): Forward[] {
@@ -61,10 +61,10 @@ export interface PortChanges {
  */
 export function portChanges(wanted: Forward[], current: PortStatus[], ours: ReadonlySet<string>): PortChanges {
   const wantedKeys = new Map(wanted.map((f) => [key(f), f]));
-  const currentKeys = new Map(current.map((c) => [key(c.spec as Pick<Forward, 'proto' | 'parentPort'>), c]));
+  const currentKeys = new Map(current.map((c) => [key(c.spec), c]));
   const changes: PortChanges = { add: [], remove: [], taken: [] };
   for (const c of current) {
-    const k = key(c.spec as Pick<Forward, 'proto' | 'parentPort'>);
+    const k = key(c.spec);
     const w = wantedKeys.get(k);
     if (ours.has(k) && (!w || w.childPort !== c.spec.childPort)) changes.remove.push(c);
   }
