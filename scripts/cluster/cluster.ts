@@ -192,7 +192,7 @@ export function parseJoinCommand(output: string, kind: 'worker' | 'control-plane
 
 /** `podsec-u7s-kubeadm join` on `node`; `env`: more NAME=VALUE settings for the wrapper. */
 export async function joinNode(state: ClusterState, node: NodeState, joinCommand: string[], log: Log, env: string[] = []): Promise<void> {
-  log(`cluster: ${node.name}: ${[...env, 'podsec-u7s-kubeadm', ...joinCommand].join(' ').replace(/--token \S+/, '--token …')}`);
+  log(`cluster: ${node.name}: ${[...env, 'podsec-u7s-kubeadm', ...joinCommand].join(' ').replace(/(--token|--certificate-key) \S+/g, '$1 …')}`);
   await mustExec(node, [...wrapperEnv(state), ...env, 'podsec-u7s-kubeadm', ...joinCommand], { timeoutMs: INIT_TIMEOUT_MS });
 }
 
