@@ -100,6 +100,9 @@ const programsOf = (model: ProjectModel) => [
   ...new Set(model.packages.flatMap((p) => p.entries).flatMap((e) => (e.content && 'program' in e.content ? [e.content.program] : []))),
 ];
 
+const unitNames = (pkg: PackageDecl, pick: (e: Entry) => boolean) =>
+  pkg.entries.filter((e) => e.kind === 'system-unit' && pick(e)).map((e) => posix.basename(e.path));
+
 const suffixOf = (pkg: PackageDecl, main: PackageDecl) => (pkg === main ? '' : pkg.name.slice(main.name.length + 1));
 
 /** `packager`: the maintainer's `Name <login@altlinux.org>` for the Packager: tag (none when absent). */
@@ -118,7 +121,9 @@ export async function renderSpec(model: ProjectModel, changelog: ChangelogEntry[
     description: pkg.description,
     requires: [...pkg.requires.map((dep) => `Requires: ${dependencyLine(dep)}`), ...scriptletRequires(pkg)],
     preLines: preLines(pkg),
-    units: pkg.entries.filter((e) => e.kind === 'system-unit').map((e) => posix.basename(e.path)),
+    units: unitNames(pkg, () => true),
+    restartedUnits: unitNames(pkg, (e) => !e.keepRunningOnUpgrade),
+    keptRunningUnits: unitNames(pkg, (e) => e.keepRunningOnUpgrade === true),
     // Catalogs are listed by %find_lang, not line by line.
     filesOptions: textDomains(pkg)
       .map((domain) => ` -f ${domain}.lang`)

@@ -49,6 +49,17 @@ const unitFile = (kind: 'system-unit' | 'user-unit' | 'drop-in', path: string, c
   group: 'root',
 });
 
-export const systemUnit = (name: string, content: Content): Entry => unitFile('system-unit', `%_unitdir/${name}`, content);
+export const systemUnit = (name: string, content: Content, o: { keepRunningOnUpgrade?: boolean } = {}): Entry => ({
+  ...unitFile('system-unit', `%_unitdir/${name}`, content),
+  ...(o.keepRunningOnUpgrade ? { keepRunningOnUpgrade: true } : {}),
+});
+
+/**
+ * The package's systemd preset file: the units `systemctl preset` (run by %post_systemd on first
+ * install) enables. ALT's default policy (99-default-disable.preset) disables every unit no preset
+ * file names, so the units not listed here stay disabled. Priority 85, as ALT's own systemd presets.
+ */
+export const presetFile = (packageName: string, enable: string[]): Entry =>
+  file(`%_presetdir/85-${packageName}.preset`, { ejs: 'units/preset.ejs', data: { packageName, enable } });
 export const userUnit = (name: string, content: Content): Entry => unitFile('user-unit', `%_userunitdir/${name}`, content);
 export const dropIn = (path: string, content: Content): Entry => unitFile('drop-in', path, content);

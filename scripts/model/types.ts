@@ -11,7 +11,7 @@ type EntryKind =
   | 'config-noreplace' // %config(noreplace): a local edit survives upgrades (.rpmnew beside it)
   | 'dir' // %dir: an owned directory
   | 'symlink' // a symbolic link; `target` says where it points
-  | 'system-unit' // a unit in %_unitdir; gets %post_systemd / %preun_systemd
+  | 'system-unit' // a unit in %_unitdir; gets %post_systemd (or %systemd_post, see keepRunningOnUpgrade) / %preun_systemd
   | 'user-unit' // a unit in %_userunitdir
   | 'drop-in'; // a unit drop-in (<unit>.d/<name>.conf)
 
@@ -56,6 +56,12 @@ export interface Entry {
    * link's target first (or aside, to `<path>.rpmsave`, when the target exists), as upstream's %pre did.
    */
   replacesDirectory?: boolean;
+  /**
+   * For system units: an upgrade must not restart it (%systemd_post, preset on first install
+   * only, instead of %post_systemd, which also try-restarts on upgrade). u7s.service: a restart
+   * restarts the whole Kubernetes node.
+   */
+  keepRunningOnUpgrade?: boolean;
 }
 
 export interface Dependency {

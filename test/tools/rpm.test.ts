@@ -49,7 +49,7 @@ test('rpmspec -P expands the spec with the ALT macro emulation; no ALT macro is 
   await writeFile(join(dir, 'podsec.spec'), forUpstreamRpm(await readFile(built.spec, 'utf8')));
   const result = await run('rpmspec', ['-P', '--load', macros, join(dir, 'podsec.spec')]).finally(() => rm(dir, { recursive: true, force: true }));
   assert.is(result.exitCode, 0, result.stderr);
-  for (const macro of ['%post_systemd', '%preun_systemd', '%EVR', '%_unitdir', '%_libexecdir', '%_localedir']) {
+  for (const macro of ['%post_systemd', '%systemd_post', '%preun_systemd', '%EVR', '%_unitdir', '%_libexecdir', '%_localedir']) {
     assert.not.ok(result.stdout.includes(macro), `${macro} left unexpanded`);
   }
   assert.match(result.stdout, new RegExp(`^Requires: podsec = ${version}-${release}$`, 'm'));

@@ -1,5 +1,5 @@
 /** podsec-inotify: security monitors reporting through the journal to nagwad. */
-import { dir, file, program, systemUnit } from '../entries.ts';
+import { dir, file, presetFile, program, systemUnit } from '../entries.ts';
 import type { PackageDecl } from '../types.ts';
 
 /**
@@ -18,6 +18,12 @@ const UNITS = [
   'podsec-inotify-check-vuln.service',
   'podsec-inotify-check-vuln.timer',
 ];
+/**
+ * Enabled on install, as upstream: the two event-driven monitors. On a node without a cluster
+ * they idle (no container storage, no audit log yet) and start reporting when those appear. The
+ * timers (scans that cost CPU and network) and the mail digest need the admin's decision.
+ */
+export const ENABLED_ON_INSTALL = ['podsec-inotify-check-containers.service', 'podsec-inotify-check-kubeapi.service'];
 
 const podsecInotify: PackageDecl = {
   name: 'podsec-inotify',
@@ -46,6 +52,7 @@ them into Nagios/Icinga alerts.`,
   entries: [
     ...PROGRAMS.map((name) => program(`%_bindir/podsec-inotify-${name}`, `podsec-inotify-${name}`)),
     ...UNITS.map((name) => systemUnit(name, { ejs: `units/${name}.ejs` })),
+    presetFile('podsec-inotify', ENABLED_ON_INSTALL),
     // The documented shapes of the monitors' --json output.
     dir('%_docdir/podsec-inotify'),
     ...['check-policy', 'check-images', 'check-vuln', 'check-kubeapi'].map((name) =>
