@@ -32,6 +32,8 @@ interface GetOptions {
   ca?: string | Buffer;
   /** Resolve host names differently (tests: registry.local -> 127.0.0.1). */
   lookup?: RequestOptions['lookup'];
+  /** A client certificate and its key (PEM), for a server that asks for one (the Kubernetes API). */
+  client?: { cert: Buffer; key: Buffer };
 }
 
 export function httpGet(url: string, options: GetOptions): Promise<{ status: number; body: Buffer }> {
@@ -57,6 +59,7 @@ export function httpGet(url: string, options: GetOptions): Promise<{ status: num
         agent: false,
         ...(options.lookup ? { lookup: options.lookup } : {}),
         ...(options.ca ? { ca: options.ca } : {}),
+        ...(options.client ?? {}),
       },
       (response: IncomingMessage) => {
         const status = response.statusCode ?? 0;

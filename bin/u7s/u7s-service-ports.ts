@@ -10,6 +10,7 @@ import { request } from 'node:https';
 import { createInterface } from 'node:readline';
 import YAML from 'yaml';
 import { CommandError } from '../lib/command.ts';
+import { httpGet } from '../lib/http.ts';
 import { translator } from '../lib/i18n.ts';
 import { atomicWrite } from '../lib/safe-fs.ts';
 import { runWrapper } from './lib/cli.ts';
@@ -52,8 +53,8 @@ function apiAccess(file: string): ApiAccess {
   return { server: new URL(cluster.server), ca, cert, key };
 }
 
-/** One GET against the API server; `onLine` gets each line of the body (a list is one line, a watch one line per event). */
-function apiGet(api: ApiAccess, path: string, maxLine: number, onLine: (line: string) => void, timeoutMs: number): Promise<void> {
+/** A watch of the API server, streamed (httpGet reads whole bodies): `onLine` gets each event, a line each. */
+function watchLines(api: ApiAccess, path: string, maxLine: number, onLine: (line: string) => void, timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const req = request(new URL(path, api.server), { ca: api.ca, cert: api.cert, key: api.key, agent: false, timeout: timeoutMs }, (res) => {
       if (res.statusCode !== 200) {
@@ -146,22 +147,21 @@ const serviceKey = (s: Service) => `${s.metadata.namespace}/${s.metadata.name}`;
 /** List, then watch from the list's version; returns when the watch ends (the caller lists again). */
 async function listAndWatch(api: ApiAccess, publisher: Publisher): Promise<void> {
   const services = new Map<string, Service>();
-  let version = '';
-  await apiGet(
-    api,
-    '/api/v1/services',
-    MAX_LIST_BYTES,
-    (line) => {
-      const list = JSON.parse(line) as { metadata: { resourceVersion: string }; items: Service[] };
-      version = list.metadata.resourceVersion;
-      for (const s of list.items) services.set(serviceKey(s), s);
-    },
-    30_000,
-  );
+  const url = new URL('/api/v1/services', api.server).href;
+  const listed = await httpGet(url, {
+    timeoutMs: 30_000,
+    maxBytes: MAX_LIST_BYTES,
+    accept: 'application/json',
+    ca: api.ca,
+    client: { cert: api.cert, key: api.key },
+  });
+  if (listed.status !== 200) throw new Error(`GET ${url}: HTTP ${listed.status}`);
+  const list = JSON.parse(listed.body.toString('utf8')) as { metadata: { resourceVersion: string }; items: Service[] };
+  for (const s of list.items) services.set(serviceKey(s), s);
   await publisher.sync([...services.values()]);
-  await apiGet(
+  await watchLines(
     api,
-    `/api/v1/services?watch=1&resourceVersion=${encodeURIComponent(version)}&timeoutSeconds=1800`,
+    `/api/v1/services?watch=1&resourceVersion=${encodeURIComponent(list.metadata.resourceVersion)}&timeoutSeconds=1800`,
     MAX_EVENT_BYTES,
     (line) => {
       const event = JSON.parse(line) as { type: string; object: Service };
