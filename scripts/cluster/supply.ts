@@ -12,6 +12,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFil
 import { basename, dirname, join } from 'node:path';
 import { registryConfig } from '../../bin/trust/services/service-configs.ts';
 import { lingerUser, userRun } from '../../test/support/image-nspawn.ts';
+import type { RunResult } from '../../test/support/rootfs.ts';
 import { pruneEntries, sleep } from '../image/cache.ts';
 import type { K8sTools } from '../k8s-tools/build.ts';
 import { IMAGE_TAGS } from '../k8s-tools/versions.ts';
@@ -73,7 +74,7 @@ async function waitHttp(url: string, timeoutMs: number): Promise<void> {
 }
 
 /** A node as image-nspawn's helpers see it. */
-const asNode = (node: NodeState) => ({ name: node.name, exec: (argv: string[], opts?: { timeoutMs?: number }) => nodeExec(node, argv, opts) });
+export const nodeRunner = (node: NodeState) => ({ name: node.name, exec: (argv: string[], opts?: { timeoutMs?: number }) => nodeExec(node, argv, opts) });
 
 interface MasterTrust {
   fingerprint: string;
@@ -157,14 +158,15 @@ export async function signClusterImages(master: NodeState, state: ClusterState, 
   }
   await mustExec(master, ['chmod', '-R', 'a+rX', ARCHIVE_DIR]);
   log(`cluster: ${master.name}: podsec-load-sign-oci as ${MAKER}`);
-  const node = asNode(master);
-  await lingerUser(node, MAKER);
-  const loaded = await userRun(node, MAKER, ['podsec-load-sign-oci', `${ARCHIVE_DIR}/amd64.tar.xz`, 'amd64', trust.makerKey], {
-    env: { U7S_PLATFORM: state.platform },
-    timeoutMs: 1_800_000,
-  });
+  const loaded = await loadAndSignAsMaker(master, `${ARCHIVE_DIR}/amd64.tar.xz`, trust.makerKey, state.platform, 1_800_000);
   if (loaded.exitCode !== 0) throw new Error(`podsec-load-sign-oci: ${loaded.stderr}\n${loaded.stdout}`);
   await mustExec(master, ['rm', '-rf', '--', ARCHIVE_DIR, sourcePolicy]);
+}
+
+/** podsec-load-sign-oci of `archive` on the master, as the cluster's image maker in its own session. */
+export async function loadAndSignAsMaker(master: NodeState, archive: string, makerKey: string, platform: string, timeoutMs: number): Promise<RunResult> {
+  await lingerUser(nodeRunner(master), MAKER);
+  return userRun(nodeRunner(master), MAKER, ['podsec-load-sign-oci', archive, 'amd64', makerKey], { env: { U7S_PLATFORM: platform }, timeoutMs });
 }
 
 /** A node other than the master adopts the master's policy from its signed trust bundle. */

@@ -25,14 +25,14 @@ import { userLayout } from '../../bin/u7s/lib/paths.ts';
 import { CLUSTER_PLATFORM, kubeconfigPath, kubectlArgs, waitReady } from '../../scripts/cluster/cluster.ts';
 import { mustExec, nodeExec, rebootClusterNode } from '../../scripts/cluster/machines.ts';
 import { writeState, type ClusterState, type NodeState } from '../../scripts/cluster/state.ts';
-import { MAKER } from '../../scripts/cluster/supply.ts';
+import { MAKER, nodeRunner } from '../../scripts/cluster/supply.ts';
 import { ensureK8sTools } from '../../scripts/k8s-tools/build.ts';
 import { NODE_TOOLS, runGated } from '../support/image-env.ts';
 import { pushUnsigned } from '../support/image-nspawn.ts';
 import { ACCEPT_ANYTHING } from '../support/oci-fixtures.ts';
 import { registerRbacFlow } from '../support/rbac-flow.ts';
 import { stopwatch } from '../support/exec.ts';
-import { clusterHooks, DROP, dropImages, loadAndSign, runnerOf, until } from '../support/cluster-workloads.ts';
+import { clusterHooks, DROP, dropImages, loadAndSign, until } from '../support/cluster-workloads.ts';
 import { runCommand } from '../support/trust-fixtures.ts';
 
 let state: ClusterState | undefined;
@@ -170,7 +170,7 @@ test('the control-plane images came from registry.local, signed by the image mak
 test('CRI-O runs a pod of a signed image; refuses an unsigned one and one signed by a key the policy does not name', async () => {
   const loaded = await loadAndSign(master(), 'signed');
   assert.is(loaded.exitCode, 0, loaded.stderr + loaded.stdout);
-  const pushed = await pushUnsigned(runnerOf(master()), MAKER, `${DROP}/unsigned/amd64`, UNSIGNED);
+  const pushed = await pushUnsigned(nodeRunner(master()), MAKER, `${DROP}/unsigned/amd64`, UNSIGNED);
   assert.is(pushed.exitCode, 0, pushed.stderr);
   // Signed with a key of its own (a GPG key the policy does not name), by root on the master.
   const gnupg = `${DROP}/othergpg`;

@@ -8,11 +8,9 @@ import { mkdtempSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
 import { CLUSTER_PLATFORM, down, up, type UpOptions } from '../../scripts/cluster/cluster.ts';
-import { nodeExec } from '../../scripts/cluster/machines.ts';
 import { readState, type ClusterState, type NodeState } from '../../scripts/cluster/state.ts';
-import { MAKER } from '../../scripts/cluster/supply.ts';
+import { loadAndSignAsMaker } from '../../scripts/cluster/supply.ts';
 import { sleep } from '../../scripts/image/cache.ts';
-import { lingerUser, userRun } from './image-nspawn.ts';
 import { ensureBuild } from './build.ts';
 import { stopwatch } from './exec.ts';
 import { hookError } from './image-env.ts';
@@ -39,20 +37,9 @@ export async function dropImages(master: NodeState, work: string, images: readon
   await runCommand('chmod', ['-R', 'a+rX', drop]);
 }
 
-/** The master as userRun and lingerUser take it. */
-export const runnerOf = (master: NodeState) => ({
-  name: master.name,
-  exec: (argv: string[], opts?: { timeoutMs?: number }) => nodeExec(master, argv, opts),
-});
-
 /** podsec-load-sign-oci of DROP/<dir>.tar.xz as the cluster's image maker on the master. */
-export async function loadAndSign(master: NodeState, dir: string): Promise<RunResult> {
-  await lingerUser(runnerOf(master), MAKER);
-  return userRun(runnerOf(master), MAKER, ['podsec-load-sign-oci', `${DROP}/${dir}.tar.xz`, 'amd64', readState()!.makerKey!], {
-    env: { U7S_PLATFORM: CLUSTER_PLATFORM },
-    timeoutMs: 300_000,
-  });
-}
+export const loadAndSign = (master: NodeState, dir: string): Promise<RunResult> =>
+  loadAndSignAsMaker(master, `${DROP}/${dir}.tar.xz`, readState()!.makerKey!, CLUSTER_PLATFORM, 300_000);
 
 /** Bounded poll of `probe` every 2 s; the last answer in the error. */
 export async function until(what: string, seconds: number, probe: () => Promise<string | true>): Promise<void> {
