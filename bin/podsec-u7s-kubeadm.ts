@@ -77,6 +77,9 @@ const spec: CommandSpec = {
     U7S_FLANNELCNIPLUGIN_TAG: 'tag of the flannel-cni-plugin image',
     U7S_SKIP_PHASES: 'kubeadm phases to skip when --skip-phases is not given',
     U7S_SLIRP_CIDR: "slirp4netns' network inside the namespace (default 10.0.2.0/24)",
+    U7S_MTU:
+      "the node namespace's MTU (default 65520, the fastest; flannel's VXLAN then crosses the network between nodes as IP fragments): " +
+      "set the host's interface MTU where fragments do not pass",
     U7S_PUBLISH_ADDRESS: 'host address the node ports are published on (default 0.0.0.0)',
     U7S_ROOTLESSKIT_FLAGS: 'extra rootlesskit options, --name[=value] separated by spaces',
   },

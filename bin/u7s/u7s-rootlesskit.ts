@@ -84,7 +84,7 @@ function rootlesskitArguments(context: RunContext, settings: NodeSettings, cgrou
   const args = [
     `--state-dir=${context.layout.stateDir}`,
     '--net=slirp4netns',
-    '--mtu=65520',
+    `--mtu=${settings.mtu}`,
     `--cidr=${settings.slirpCidr}`,
     '--disable-host-loopback',
     '--slirp4netns-sandbox=auto',

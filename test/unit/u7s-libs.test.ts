@@ -61,6 +61,8 @@ test('node settings: every value is validated again when read; a bad one names t
   assert.is(s.role, 'control-plane');
   assert.is(s.apiserverBindPort, 6443);
   assert.is(s.slirpCidr, '10.0.2.0/24');
+  assert.is(s.mtu, 65520);
+  assert.is(nodeSettings(new Map([...base, ['U7S_MTU', '1450']]), 'env').mtu, 1450);
   for (const [key, value] of [
     ['U7S_EXTIP', `$(touch ${CANARY})`],
     ['U7S_CONTROLPLANE', 'root'],
@@ -69,6 +71,8 @@ test('node settings: every value is validated again when read; a bad one names t
     ['U7S_PUBLISH_ADDRESS', '0.0.0.0 -p'],
     ['U7S_PAUSE_IMAGE', 'pause:3.9 --privileged'],
     ['U7S_SERVICECIDR', '10.96.0.0/12,1.2.3.4/8'],
+    ['U7S_MTU', '1500 --net=host'],
+    ['U7S_MTU', '65521'],
   ] as [string, string][]) {
     assert.throws(() => nodeSettings(new Map<string, string>([...base, [key, value]]), '/etc/x/env'), new RegExp(`/etc/x/env: ${key}`), key);
   }
@@ -267,6 +271,10 @@ function fakeProbe(overrides: Partial<Probe> = {}): Probe {
     '/proc/sys/user/max_user_namespaces': '1000\n',
     '/sys/fs/cgroup/user.slice/user-995.slice/user@995.service/cgroup.controllers': 'cpuset cpu io memory pids\n',
     '/usr/lib/modules-load.d/u7s.conf': '# x\ntun\nbr_netfilter\n',
+    '/proc/net/route': 'Iface\tDestination\tGateway\nlo\t0000007F\t00000000\neth0\t00000000\t0102000A\n',
+    '/sys/class/net/eth0/mtu': '1500\n',
+    '/sys/class/net/eth1/mtu': '9000\n',
+    '/etc/podsec/u7s/config/env': 'U7S_MTU=1500\n',
   };
   const exists = new Set([
     '/var/lib/systemd/linger/u7s-admin',
@@ -322,6 +330,19 @@ test('preflight: a ready host passes; each problem is named with its fix and mak
     assert.is(strict.find((r) => r.id === 'rp-filter')?.status, 'warn');
     assert.match(strict.find((r) => r.id === 'rp-filter')!.fix!, /net\.ipv4\.conf\.all\.rp_filter=2/);
     assert.is(good.find((r) => r.id === 'rp-filter')?.status, 'ok');
+    // The namespace's MTU above the interface's: VXLAN as IP fragments, a warning naming U7S_MTU; the
+    // deployed node's device and MTU are the ones checked.
+    assert.is(good.find((r) => r.id === 'mtu')?.status, 'ok');
+    const mtuWith = async (env: string | undefined) => {
+      const probe = fakeProbe({ readFile: (p) => (p === '/etc/podsec/u7s/config/env' ? env : fakeProbe().readFile(p)) });
+      return (await runChecks({ ...probe, root }, { user: 'u7s-admin', role: 'worker', ports: false })).find((r) => r.id === 'mtu')!;
+    };
+    const fragments = await mtuWith(undefined);
+    assert.is(fragments.status, 'warn');
+    assert.match(fragments.detail, /65520.*eth0.*1500.*fragments/);
+    assert.match(fragments.fix!, /U7S_MTU=1500/);
+    assert.is((await mtuWith('U7S_EXTDEV=eth1:0\nU7S_MTU=9000\n')).status, 'ok');
+    assert.is((await mtuWith('U7S_EXTDEV=eth1\nU7S_MTU=9001\n')).status, 'warn');
     // CRI-O installed without its pinns: named, with the path it must have.
     const withCrio = (pinns: boolean) => fakeProbe({ exists: (p) => p === '/usr/bin/crio' || (pinns && p === '/usr/bin/pinns') || fakeProbe().exists(p) });
     const noPinns = await runChecks({ ...withCrio(false), root }, { user: 'u7s-admin', role: 'worker', ports: false });

@@ -207,6 +207,8 @@ test('values with quotes and YAML syntax cannot change the documents: they are r
   assert.throws(() => plan('init', [], { U7S_REGISTRY: '"; reboot; "' }), /U7S_REGISTRY/);
   assert.throws(() => plan('init', [], { U7S_KUBEVERSION: '$(reboot)' }), /U7S_KUBEVERSION/);
   assert.throws(() => plan('init', [], { U7S_ROOTLESSKIT_FLAGS: '--net=host $(reboot)' }), /rootlesskit option/);
+  assert.throws(() => plan('init', [], { U7S_MTU: '100' }), /U7S_MTU: "100" is not an MTU/);
+  assert.is(plan('init', [], { U7S_MTU: '1500' }).settings.mtu, 1500);
 });
 
 test('unknown, misplaced, refused and repeated flags: one clear line each', () => {

@@ -230,6 +230,7 @@ export function planDeploy({ parsed, env, root, account, facts }: PlanInput): De
   const podCidr = flag(parsed, 'pod-network-cidr') ?? (cni === 'calico' ? CALICO_POD_CIDR : DEFAULT_POD_NETWORK_CIDR);
   const serviceCidr = flag(parsed, 'service-cidr') ?? DEFAULT_SERVICE_CIDR;
   const slirpCidr = problems.check(() => v.parseCidr(env.U7S_SLIRP_CIDR ?? DEFAULT_SLIRP_CIDR, 'U7S_SLIRP_CIDR').text);
+  const mtu = problems.check(() => v.mtu(env.U7S_MTU ?? String(v.MAX_MTU), 'U7S_MTU'));
   const token = flag(parsed, 'token');
   const certificateKey = flag(parsed, 'certificate-key');
   const skipPhases = flag(parsed, 'skip-phases') ?? (env.U7S_SKIP_PHASES ? env.U7S_SKIP_PHASES : undefined);
@@ -375,6 +376,7 @@ export function planDeploy({ parsed, env, root, account, facts }: PlanInput): De
     serviceCidr: service.text,
     podNetworkCidr: pods.text,
     slirpCidr: slirp.text,
+    mtu: mtu!,
     cniPlugin: cni,
     publishAddress,
     rootlesskitFlags: rootlesskitFlags(env.U7S_ROOTLESSKIT_FLAGS ?? '', 'U7S_ROOTLESSKIT_FLAGS'),

@@ -15,7 +15,9 @@ import { hostCgroupProbe, REQUIRED_CONTROLLERS } from './cgroups.ts';
 import { PINNS } from './crio-config.ts';
 import { rolePorts, portText, type Role } from './ports.ts';
 import { SYSTEM_PATH } from '../../lib/proc.ts';
-import { SYSTEM_PROGRAMS, U7S_MODULES_LOAD } from './paths.ts';
+import { SYSTEM_PROGRAMS, U7S_ENV_FILE, U7S_MODULES_LOAD } from './paths.ts';
+import { parseEnvFile } from './envfile.ts';
+import { MAX_MTU } from './values.ts';
 
 const t = translator('podsec-k8s');
 
@@ -291,6 +293,26 @@ export async function runChecks(probe: Probe, options: PreflightOptions): Promis
     'warn',
   );
 
+  const mtu = nodeMtu(probe);
+  if (mtu)
+    add(
+      'mtu',
+      mtu.node <= mtu.link,
+      mtu.node <= mtu.link
+        ? t("the node namespace's MTU {mtu} fits {dev}'s {link}", { mtu: mtu.node, dev: mtu.dev, link: mtu.link })
+        : t("the node namespace's MTU {mtu} is above {dev}'s {link}: flannel's VXLAN datagrams cross the network between nodes as IP fragments", {
+            mtu: mtu.node,
+            dev: mtu.dev,
+            link: mtu.link,
+          }),
+      t(
+        'let IP fragments of UDP 8472 pass between the nodes (firewalls, cloud security groups), ' +
+          'or deploy with U7S_MTU={link} (no fragments, slower pod traffic through slirp4netns)',
+        { link: mtu.link },
+      ),
+      'warn',
+    );
+
   if (options.ports) {
     for (const forward of rolePorts(options.role)) {
       const free = await probe.portFree(forward.proto, forward.parentPort);
@@ -304,5 +326,31 @@ export async function runChecks(probe: Probe, options: PreflightOptions): Promis
   }
   return results;
 }
+
+/**
+ * The node namespace's MTU (the deployed node's U7S_MTU, else rootlesskit's default) and the MTU of
+ * the host interface its traffic leaves by (U7S_EXTDEV, else the default route's); undefined when
+ * the host has no such interface.
+ */
+function nodeMtu(probe: Probe): { node: number; dev: string; link: number } | undefined {
+  let env = new Map<string, string>();
+  try {
+    env = parseEnvFile(probe.readFile(U7S_ENV_FILE) ?? '', U7S_ENV_FILE);
+  } catch {
+    // a damaged file: the launcher reports it; the defaults are checked here
+  }
+  const node = Number(env.get('U7S_MTU') || MAX_MTU);
+  const dev = env.get('U7S_EXTDEV')?.split(':')[0] || defaultRouteDevice(probe.readFile('/proc/net/route') ?? '');
+  const link = dev && /^[\w.-]+$/.test(dev) ? Number(probe.readFile(`/sys/class/net/${dev}/mtu`)?.trim()) : NaN;
+  return dev && Number.isInteger(link) && link > 0 ? { node, dev, link } : undefined;
+}
+
+/** The device of the IPv4 default route in the kernel's route table (columns: Iface Destination …; 00000000 is default). */
+const defaultRouteDevice = (table: string) =>
+  table
+    .split('\n')
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/))
+    .find((columns) => columns[1] === '00000000')?.[0];
 
 export const ready = (results: CheckResult[]) => results.every((r) => r.status !== 'fail');

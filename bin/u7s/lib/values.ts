@@ -83,6 +83,17 @@ export function port(value: string, what: string): number {
   return Number(value);
 }
 
+/** slirp4netns' largest MTU, which rootlesskit uses by default for the fastest pod traffic. */
+export const MAX_MTU = 65520;
+
+/** An interface MTU the node namespace can take: IPv4's floor for flannel's VXLAN (576 + 50) up to slirp4netns' ceiling. */
+export function mtu(value: string, what: string): number {
+  if (!/^\d{3,5}$/.test(value) || Number(value) < 626 || Number(value) > MAX_MTU) {
+    fail(t('{what}: {value} is not an MTU (626-65520)', { what, value: shown(value) }));
+  }
+  return Number(value);
+}
+
 const DNS_LABEL = '[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?';
 const DNS_SUBDOMAIN = new RegExp(`^${DNS_LABEL}(\\.${DNS_LABEL})*$`);
 const HOST_NAME = /^[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*$/;
