@@ -43,7 +43,9 @@ runCommand(
       'haproxy: a TCP frontend that passes TLS through to the API servers, round robin, with HTTPS ' +
         'health checks of /healthz; a stopped API server is skipped (and a connection that fails is ' +
         'retried on another). Check it with haproxy -c -f FILE.',
-      'keepalived: a VRRP instance holding the virtual address on a load balancer whose haproxy process runs. Check it with keepalived -t -f FILE.',
+      'keepalived: a VRRP instance holding the virtual address on a load balancer whose haproxy process runs (pgrep, run as nobody, ' +
+        "every second; keepalived's process tracking would fail in a container's network namespace). Check it with keepalived -t -f FILE " +
+        '(keepalived 2.2.8 or later: the check of 2.2.7 stops itself on any vrrp_script).',
     ],
     examples: {
       'podsec-u7s-loadbalancer haproxy --master 192.0.2.11 --master 192.0.2.12 --output /etc/haproxy/haproxy.cfg': 'haproxy for two control-plane nodes',

@@ -1,5 +1,5 @@
 /**
- * npm run cluster -- up [--nodes N] [--control-planes M] [--load-balancer] [--kubernetes-version V]
+ * npm run cluster -- up [--nodes N] [--control-planes M] [--load-balancers L] [--kubernetes-version V]
  *                  | down | status | kubeconfig | exec NODE -- COMMAND...
  * (scripts/cluster/cluster.ts). Needs root: it creates a network namespace and boots nodes.
  */
@@ -9,7 +9,8 @@ import { isAlive } from '../image/cache.ts';
 import { down, kubeconfigPath, kubectlArgs, liveState, up } from './cluster.ts';
 import { nodeExec } from './machines.ts';
 
-const USAGE = `usage: npm run cluster -- up [--nodes N] [--control-planes M] [--load-balancer] [--kubernetes-version V]
+const USAGE = `usage: npm run cluster -- up [--nodes N] [--control-planes M] [--load-balancers L] [--kubernetes-version V]
+         (L load balancer hosts, 0-3: haproxy, and keepalived moving one address when L > 1; --load-balancer is L=1)
        npm run cluster -- down | status | kubeconfig
        npm run cluster -- exec NODE -- COMMAND [ARG...]      (NODE: 1..N; 1 is the first control plane)`;
 
@@ -24,6 +25,7 @@ async function main(argv: string[]): Promise<number> {
       nodes: { type: 'string', default: '1' },
       'control-planes': { type: 'string', default: '1' },
       'load-balancer': { type: 'boolean' },
+      'load-balancers': { type: 'string' },
       'kubernetes-version': { type: 'string' },
       help: { type: 'boolean' },
     },
@@ -39,7 +41,7 @@ async function main(argv: string[]): Promise<number> {
       const state = await up({
         nodes: wholeNumber(values.nodes!, '--nodes'),
         controlPlanes: wholeNumber(values['control-planes']!, '--control-planes'),
-        loadBalancer: values['load-balancer'] === true,
+        loadBalancers: values['load-balancers'] !== undefined ? wholeNumber(values['load-balancers'], '--load-balancers') : values['load-balancer'] ? 1 : 0,
         kubernetesVersion: values['kubernetes-version'],
         log,
       });

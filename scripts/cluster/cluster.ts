@@ -19,12 +19,13 @@ import { K8S_TOOLS_VERSIONS } from '../k8s-tools/versions.ts';
 import model from '../model/index.ts';
 import { REPO_ROOT } from '../paths.ts';
 import {
-  addBridgeAddress,
+  addSideHost,
   bootClusterNode,
   createNetwork,
   freeLoopbackPort,
   mustExec,
   NETNS,
+  netnsExec,
   nodeExec,
   removeNetwork,
   startDaemon,
@@ -49,8 +50,11 @@ const POLL_MS = 5_000;
 export interface UpOptions {
   nodes: number;
   controlPlanes: number;
-  /** haproxy (configured by podsec-u7s-loadbalancer) in front of the control planes; needed for more than one. */
-  loadBalancer?: boolean;
+  /**
+   * Load balancer hosts in front of the control planes (needed for more than one): haproxy configured
+   * by podsec-u7s-loadbalancer, and with two or more keepalived moving one address between them.
+   */
+  loadBalancers?: number;
   kubernetesVersion?: string;
   /** The RPMs to install (default: built into the checkout's dist/). */
   rpms?: string[];
@@ -74,8 +78,10 @@ export async function up(options: UpOptions): Promise<ClusterState> {
   const { log } = options;
   if (options.nodes < 1 || options.nodes > 9) throw new Error('--nodes: 1 to 9');
   if (options.controlPlanes < 1 || options.controlPlanes > options.nodes) throw new Error('--control-planes: 1 to --nodes');
-  if (options.controlPlanes > 1 && !options.loadBalancer)
-    throw new Error('--control-planes above 1 needs --load-balancer: the control planes share one endpoint');
+  const loadBalancers = options.loadBalancers ?? 0;
+  if (loadBalancers < 0 || loadBalancers > MAX_LOAD_BALANCERS) throw new Error(`--load-balancers: 0 to ${MAX_LOAD_BALANCERS}`);
+  if (options.controlPlanes > 1 && !loadBalancers)
+    throw new Error('--control-planes above 1 needs --load-balancers 1 or more: the control planes share one endpoint');
   if (await liveState(log)) throw new Error('a cluster is up: npm run cluster -- down first');
 
   const built = K8S_TOOLS_VERSIONS.kubernetes.version;
@@ -115,9 +121,9 @@ export async function up(options: UpOptions): Promise<ClusterState> {
     await signClusterImages(master, state, tools, trust, log);
     for (const node of state.nodes.slice(1)) await adoptTrust(node, master, trust.fingerprint);
 
-    if (options.loadBalancer) {
-      state.loadBalancer = await startLoadBalancer(state, log);
-      writeState(state);
+    if (loadBalancers) {
+      state.loadBalancer = { address: '', hosts: [] };
+      await startLoadBalancers(state, loadBalancers, log);
     }
     const joins = await initFirst(state, log);
     for (const node of state.nodes.slice(1)) await joinNode(state, node, node.role === 'control-plane' ? joins.controlPlane : joins.worker, log);
@@ -141,24 +147,66 @@ async function buildRpms(log: Log): Promise<string[]> {
 
 const wrapperEnv = (state: ClusterState) => ['env', `U7S_PLATFORM=${state.platform}`];
 
-/** The load balancer's address in the cluster's namespace (not a node's, not the gateway's). */
+/** The load balancers' shared address (the one haproxy's, or keepalived's virtual one); their hosts follow it. */
 const LOAD_BALANCER_HOST = 200;
+const MAX_LOAD_BALANCERS = 3;
+const VRRP_ROUTER_ID = 51;
 
 /**
- * haproxy on its own address in the cluster's namespace, in front of every control plane's API
- * server, with the configuration podsec-u7s-loadbalancer writes on the master (as an admin would
- * make it for the load balancer's host). It runs before init: kubeadm reaches the API through it.
+ * Load balancer hosts beside the nodes, before init (kubeadm reaches the API through them), with
+ * the files podsec-u7s-loadbalancer writes on the master as an admin would make them for those
+ * hosts. Each host runs its programs under a PID namespace of its own, so that keepalived's check
+ * sees only its own haproxy; the first one is keepalived's MASTER.
  */
-async function startLoadBalancer(state: ClusterState, log: Log): Promise<ServiceState> {
-  const address = `${state.subnet}.${LOAD_BALANCER_HOST}`;
-  const masters = state.nodes.filter((n) => n.role === 'control-plane').flatMap((n) => ['--master', `${n.address}:${APISERVER_PORT}`]);
-  const file = '/root/haproxy.cfg';
-  log(`cluster: haproxy on ${address}:${APISERVER_PORT} in front of ${masters.filter((m) => m !== '--master').join(' ')}`);
-  await mustExec(state.nodes[0]!, ['podsec-u7s-loadbalancer', 'haproxy', ...masters, '--bind', `${address}:${APISERVER_PORT}`, '--output', file]);
-  const config = join(state.work, 'haproxy.cfg');
-  copyFileSync(join(state.nodes[0]!.root, file), config);
-  await addBridgeAddress(address);
-  return startDaemon(['haproxy', '-db', '-f', config], join(state.work, 'haproxy.log'), `${address}:${APISERVER_PORT}`);
+async function startLoadBalancers(state: ClusterState, count: number, log: Log): Promise<void> {
+  const lb = state.loadBalancer!;
+  const master = state.nodes[0]!;
+  const servers = state.nodes.filter((n) => n.role === 'control-plane').flatMap((n) => ['--master', `${n.address}:${APISERVER_PORT}`]);
+  const shared = `${state.subnet}.${LOAD_BALANCER_HOST}`;
+  lb.address = `${shared}:${APISERVER_PORT}`;
+  await mustExec(master, ['podsec-u7s-loadbalancer', 'haproxy', ...servers, '--bind', `*:${APISERVER_PORT}`, '--output', '/root/haproxy.cfg']);
+  const haproxyConfig = join(state.work, 'haproxy.cfg');
+  copyFileSync(join(master.root, 'root/haproxy.cfg'), haproxyConfig);
+  for (let k = 1; k <= count; k++) {
+    const name = `lb${k}`;
+    const address = count === 1 ? shared : `${shared.replace(/\d+$/, '')}${LOAD_BALANCER_HOST + k}`;
+    const netns = await addSideHost(name, address);
+    let run = `exec haproxy -db -f ${haproxyConfig}`;
+    if (count > 1) {
+      const role = k === 1 ? 'MASTER' : 'BACKUP';
+      const file = `/root/keepalived-${name}.conf`;
+      await mustExec(master, [
+        'podsec-u7s-loadbalancer',
+        'keepalived',
+        ...['--vip', `${shared}/24`, '--interface', 'eth0', '--state', role, '--priority', String(102 - k), '--router-id', String(VRRP_ROUTER_ID)],
+        ...['--output', file],
+      ]);
+      const config = join(state.work, `keepalived-${name}.conf`);
+      copyFileSync(join(master.root, file), config);
+      const pids = join(state.work, name);
+      run = `haproxy -D -f ${haproxyConfig} && exec keepalived --dont-fork --log-console -f ${config} -p ${pids}-keepalived.pid -r ${pids}-vrrp.pid`;
+    }
+    log(
+      `cluster: load balancer ${name} on ${address}: haproxy${count > 1 ? ' and keepalived' : ''} in front of ${servers.filter((m) => m !== '--master').join(' ')}`,
+    );
+    const argv = ['unshare', '--pid', '--fork', '--kill-child', '--mount-proc', '--', 'sh', '-c', run];
+    lb.hosts.push({ ...startDaemon(argv, join(state.work, `${name}.log`), address, netns), netns });
+    writeState(state);
+  }
+  if (count > 1) await untilAddressHeld(state, shared);
+}
+
+/** Which load balancer host holds `address` now (keepalived's MASTER), bounded. */
+export async function untilAddressHeld(state: ClusterState, address: string, timeoutMs = 60_000, except?: string): Promise<string> {
+  for (let waited = 0; waited <= timeoutMs; waited += 500) {
+    for (const host of state.loadBalancer?.hosts ?? []) {
+      if (host.netns === except) continue;
+      const r = await netnsExec(['ip', '-4', '-o', 'addr', 'show', 'dev', 'eth0'], 10_000, host.netns);
+      if (r.stdout.includes(` ${address}/24 `)) return host.netns;
+    }
+    await sleep(500);
+  }
+  throw new Error(`no load balancer${except ? ` but ${except}` : ''} took ${address} within ${timeoutMs / 1000} s`);
 }
 
 interface JoinCommands {
@@ -269,7 +317,7 @@ export async function down(log: Log): Promise<void> {
     log(`cluster: stopping ${node.name}`);
     await stopClusterNode(node).catch((e: Error) => log(`cluster: ${node.name}: ${e.message}`));
   }
-  for (const service of [state.loadBalancer, state.upstream]) if (service) await stopProcess(service.pid);
+  for (const service of [...(state.loadBalancer?.hosts ?? []), state.upstream]) if (service) await stopProcess(service.pid);
   for (const pid of state.apiProxy?.pids ?? []) await stopProcess(pid);
   await removeNetwork();
   if (state.work.startsWith('/var/tmp/podsec-cluster-') && existsSync(state.work))

@@ -57,20 +57,35 @@ export async function createNetwork(): Promise<{ subnet: string; gateway: string
   return { subnet, gateway };
 }
 
-/** One more address of the namespace itself on the bridge (a service that is not a node: the load balancer). */
-export async function addBridgeAddress(address: string): Promise<void> {
-  await ip(['-n', NETNS, 'addr', 'add', `${address}/24`, 'dev', BRIDGE]);
+/**
+ * A host beside the nodes that is not a node (a load balancer): a network namespace of its own,
+ * `<cluster namespace>-<name>`, whose eth0 is a veth on the bridge with `address`. Its name.
+ */
+export async function addSideHost(name: string, address: string): Promise<string> {
+  const netns = `${NETNS}-${name}`;
+  const port = `u7s${name}`.slice(0, 15);
+  await ip(['netns', 'add', netns]);
+  await ip(['-n', NETNS, 'link', 'add', port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', netns]);
+  await ip(['-n', NETNS, 'link', 'set', port, 'master', BRIDGE, 'up']);
+  await ip(['-n', netns, 'link', 'set', 'lo', 'up']);
+  await ip(['-n', netns, 'addr', 'add', `${address}/24`, 'dev', 'eth0']);
+  await ip(['-n', netns, 'link', 'set', 'eth0', 'up']);
+  return netns;
 }
 
+/** The cluster's namespace and every side host's. */
 export async function removeNetwork(): Promise<void> {
+  const names = (await ip(['netns', 'list']).catch(() => '')).split('\n').map((line) => line.split(' ')[0]!);
+  for (const netns of names.filter((n) => n.startsWith(`${NETNS}-`))) await ip(['netns', 'del', netns]).catch(() => {});
   await ip(['netns', 'del', NETNS]).catch(() => {});
 }
 
-const inNetns = (argv: string[]) => ['ip', 'netns', 'exec', NETNS, ...argv];
+const inNetns = (argv: string[], netns = NETNS) => ['ip', 'netns', 'exec', netns, ...argv];
 
-/** A command in the cluster's namespace (not in a node). */
-export async function netnsExec(argv: string[], timeoutMs = 60_000): Promise<RunResult> {
-  const r = await execa('ip', ['netns', 'exec', NETNS, ...argv], { reject: false, stdin: 'ignore', timeout: timeoutMs });
+/** A command in the cluster's namespace (not in a node), or in a side host's. */
+export async function netnsExec(argv: string[], timeoutMs = 60_000, netns = NETNS): Promise<RunResult> {
+  const [command, ...args] = inNetns(argv, netns);
+  const r = await execa(command!, args, { reject: false, stdin: 'ignore', timeout: timeoutMs });
   return { stdout: r.stdout, stderr: r.timedOut ? `timed out after ${timeoutMs / 1000} s\n${r.stderr}` : r.stderr, exitCode: r.exitCode ?? -1 };
 }
 
@@ -84,9 +99,9 @@ export function startHostDaemon(argv: string[], log: string): number {
   return child.pid;
 }
 
-/** A daemon in the cluster's namespace (startHostDaemon there). */
-export function startDaemon(argv: string[], log: string, address: string): ServiceState {
-  return { pid: startHostDaemon(inNetns(argv), log), address, log };
+/** A daemon in the cluster's namespace or a side host's (startHostDaemon there). */
+export function startDaemon(argv: string[], log: string, address: string, netns = NETNS): ServiceState {
+  return { pid: startHostDaemon(inNetns(argv, netns), log), address, log };
 }
 
 /** A TCP port free on 127.0.0.1 right now. */

@@ -39,6 +39,13 @@ export interface ServiceState {
   log: string;
 }
 
+export interface LoadBalancerState {
+  /** What kubeadm's controlPlaneEndpoint names: the one haproxy's address, or the address keepalived moves between several. */
+  address: string;
+  /** Each load balancer host: its own network namespace on the bridge, and haproxy (with keepalived) under one PID namespace there. */
+  hosts: (ServiceState & { netns: string })[];
+}
+
 export interface ClusterState {
   format: 1;
   /** The process of `up` that made the cluster (while it runs, the cluster is being made). */
@@ -54,8 +61,8 @@ export interface ClusterState {
   kubernetesVersion: string;
   nodes: NodeState[];
   upstream?: ServiceState;
-  /** haproxy in front of the control planes (`--load-balancer`): what kubeadm's controlPlaneEndpoint names. */
-  loadBalancer?: ServiceState;
+  /** haproxy in front of the control planes (`--load-balancers N`). */
+  loadBalancer?: LoadBalancerState;
   /** The image maker's GPG key on the master, and the trust fingerprint nodes pin. */
   makerKey?: string;
   trustFingerprint?: string;

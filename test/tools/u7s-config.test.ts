@@ -1,6 +1,6 @@
 /**
  * u7s output checked by the programs that read it: CRI-O's TOML by a TOML parser (python3
- * tomllib), the haproxy and keepalived files by `haproxy -c` and `keepalived -t`; and the
+ * tomllib), the haproxy file by `haproxy -c`, the keepalived file by running keepalived; and the
  * wrapper's command line: help changes nothing, bad input is one line and leaves no trace.
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -49,7 +49,7 @@ test("CRI-O's configuration is TOML that a TOML parser reads back as written", a
 /** podsec-u7s-loadbalancer with its arguments in one space-separated string, writing under `work`. */
 const loadbalancer = (args: string) => node('podsec-u7s-loadbalancer', ['--root', work, ...args.split(' ')]);
 
-test('haproxy -c and keepalived -t accept the generated files', async () => {
+test('haproxy -c accepts the generated file; keepalived runs its file and takes the address while the tracked process runs', async () => {
   const haproxy = join(work, 'haproxy.cfg');
   // --output under --root: the file is written atomically below the root, never through /tmp's links.
   const made = await loadbalancer('haproxy --master 192.0.2.11 --master 192.0.2.12:6443 --bind 127.0.0.1:18443 --output /haproxy.cfg');
@@ -57,12 +57,24 @@ test('haproxy -c and keepalived -t accept the generated files', async () => {
   const checked = await run('haproxy', ['-c', '-f', haproxy]);
   assert.is(checked.exitCode, 0, checked.stdout + checked.stderr);
   const keepalived = join(work, 'keepalived.conf');
-  const ka = await loadbalancer('keepalived --vip 192.0.2.100/24 --interface u7s0 --state MASTER --auth-pass u7s42 --output /keepalived.conf');
+  const ka = await loadbalancer('keepalived --vip 192.0.2.100/24 --interface u7s0 --state MASTER --auth-pass u7s42 --process sleep --output /keepalived.conf');
   assert.is(ka.exitCode, 0, ka.stderr);
-  // keepalived -t wants the interface to exist and not be loopback: a veth in a network namespace of our own.
-  const script = 'ip link add u7s0 type veth peer name u7s1 && ip link set u7s0 up && exec keepalived -t -f "$1"';
-  const kaChecked = await run('unshare', ['--net', '--', 'sh', '-c', script, 'sh', keepalived]);
-  assert.is(kaChecked.exitCode, 0, kaChecked.stdout + kaChecked.stderr);
+  // Debian 12's keepalived 2.2.7 kills its own `-t` when a vrrp_script has a user (fixed in 2.2.8), so
+  // the file is run instead: in network and PID namespaces of our own, with a veth for the
+  // interface and a `sleep` as the tracked process, the address must come within 20 s.
+  const script = [
+    'set -e',
+    'ip link add u7s0 type veth peer name u7s1; ip link set u7s0 up; ip link set u7s1 up; ip addr add 192.0.2.1/24 dev u7s0',
+    'sleep 60 & tracked=$!',
+    'keepalived --dont-fork --log-console -f "$1" -p "$2/ka.pid" -r "$2/vrrp.pid" & ka=$!',
+    'for i in $(seq 40); do if ip -4 addr show u7s0 | grep -q 192.0.2.100/24; then echo HOLDS; break; fi; sleep 0.5; done',
+    'kill $ka $tracked; wait $ka || true',
+  ].join('\n');
+  const kaRun = await run('unshare', ['--net', '--pid', '--fork', '--kill-child', '--mount-proc', '--', 'sh', '-c', script, 'sh', keepalived, work], {
+    timeoutMs: 60_000,
+  });
+  assert.match(kaRun.stdout, /^HOLDS$/m, kaRun.stdout + kaRun.stderr);
+  assert.match(kaRun.stderr + kaRun.stdout, /VRRP_Script\(track_sleep\) succeeded/);
   const bad = await node('podsec-u7s-loadbalancer', ['haproxy', '--master', '192.0.2.11\n    server evil 203.0.113.1:6443']);
   assert.is(bad.exitCode, 1);
   assert.match(bad.stderr, /^podsec-u7s-loadbalancer: --master: .* is not /);

@@ -381,6 +381,16 @@ test('load balancer configuration: values are validated before they reach the te
   const ka = renderKeepalived({ vip: '192.0.2.100/24', interface: 'eth0', state: 'MASTER', priority: 101, routerId: 51, process: 'haproxy' });
   assert.match(ka, /virtual_router_id 51/);
   assert.not.match(ka, /authentication/);
+  // Checked by pgrep as nobody (process tracking never works in a network namespace of a container).
+  assert.match(ka, /^    script "\/usr\/bin\/pgrep -x haproxy"$/m);
+  assert.match(ka, /^    script_user nobody$/m);
+  assert.not.match(ka, /track_process/);
+  for (const process of ['-v', 'ha"proxy', 'a b', 'x'.repeat(16)])
+    assert.throws(
+      () => renderKeepalived({ vip: '192.0.2.100/24', interface: 'eth0', state: 'MASTER', priority: 101, routerId: 51, process }),
+      /--process/,
+      process,
+    );
   assert.throws(
     () => renderKeepalived({ vip: '192.0.2.100/24', interface: 'eth0\n}', state: 'MASTER', priority: 101, routerId: 51, process: 'haproxy' }),
     /interface/,

@@ -2,8 +2,8 @@
  * Load balancer configuration for several control-plane nodes (upstream's "HAProxy – Masters –
  * Workers" and "HAProxies – Masters – Workers" with a keepalived VIP): a TCP frontend passing
  * TLS through to the API servers, with HTTPS health checks of /healthz, and a VRRP instance that
- * moves the VIP away from a host whose haproxy is gone (keepalived's process tracking: no
- * script runs as root). Every value is validated before it is written into the text.
+ * moves the VIP away from a host whose haproxy is gone (pgrep, run as nobody: no check runs
+ * as root). Every value is validated before it is written into the text.
  */
 import { translator } from '../../lib/i18n.ts';
 import * as v from './values.ts';
@@ -99,21 +99,27 @@ export function renderKeepalived(options: KeepalivedOptions): string {
   if (!Number.isInteger(options.routerId) || options.routerId < 1 || options.routerId > 255)
     throw new v.ValueError(t('--router-id: {value} is not 1-255', { value: String(options.routerId) }));
   if (options.authPass !== undefined && !/^[A-Za-z0-9]{1,8}$/.test(options.authPass)) throw new v.ValueError(t('--auth-pass: 1 to 8 letters and digits'));
-  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(options.process))
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/.test(options.process))
     throw new v.ValueError(t('--process: {value} is not a process name', { value: v.shown(options.process) }));
   const auth = options.authPass ? ['    authentication {', '        auth_type PASS', `        auth_pass ${options.authPass}`, '    }'] : [];
+  const track = `track_${options.process.replace(/[^A-Za-z0-9_]/g, '_')}`;
   return [
     '# podsec-u7s-loadbalancer: keepalived keeps the API endpoint address on a host whose haproxy runs.',
     '# The same file on every load balancer host, with --state MASTER and a higher priority on one.',
+    "# The process is looked for by pgrep as nobody, every second: keepalived's own process tracking",
+    "# needs the kernel's process events, which reach only the host's first network namespace (in a",
+    '# container it would hold every load balancer in FAULT, and the address on none).',
     'global_defs {',
     '    router_id u7s_lb',
     '    enable_script_security',
+    '    script_user nobody',
     '}',
     '',
-    `vrrp_track_process track_${options.process.replace(/[^A-Za-z0-9_]/g, '_')} {`,
-    `    process ${options.process}`,
-    '    quorum 1',
-    '    delay 2',
+    `vrrp_script ${track} {`,
+    `    script "/usr/bin/pgrep -x ${options.process}"`,
+    '    interval 1',
+    '    fall 2',
+    '    rise 2',
     '}',
     '',
     'vrrp_instance u7s_api {',
@@ -126,8 +132,8 @@ export function renderKeepalived(options: KeepalivedOptions): string {
     '    virtual_ipaddress {',
     `        ${options.vip}`,
     '    }',
-    '    track_process {',
-    `        track_${options.process.replace(/[^A-Za-z0-9_]/g, '_')}`,
+    '    track_script {',
+    `        ${track}`,
     '    }',
     '}',
     '',
