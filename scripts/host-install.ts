@@ -6,8 +6,8 @@
  * caller goes on with what there is.
  */
 import { spawn } from 'node:child_process';
-import { accessSync, constants, readdirSync, statSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { accessSync, constants, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { delimiter, dirname, join } from 'node:path';
 import { HOST_NEEDS, type HostNeed, type Purpose } from './host-packages.ts';
 
 /** Set to 1 (or anything but 0 and empty) and nothing is installed: what is missing is only named. */
@@ -21,6 +21,8 @@ const WITHOUT: Record<Purpose, string> = {
 };
 /** apt keeps the package lists here; the tests read them too (the VM kernel, package checks). */
 export const APT_LISTS = '/var/lib/apt/lists';
+/** Touched after each apt-get update made here (apt leaves the lists' times at the archive's). */
+export const APT_UPDATE_STAMP = '/var/cache/podsec/apt-update.stamp';
 /** Lists older than this are refreshed before a test run. */
 const LISTS_MAX_AGE_MS = 24 * 60 * 60 * 1000;
 
@@ -66,7 +68,7 @@ export function missingNeeds(needs: readonly HostNeed[], installed: ReadonlySet<
   });
 }
 
-const describe = (need: HostNeed, name = need.deb) => `  ${name}: ${need.why}`;
+const describe = (need: HostNeed, name = need.deb) => `  ${name} — ${need.why}`;
 
 /** What to do and say about `missing`; `listsStale`: the apt lists are absent or old (a test run refreshes them as root). */
 export function planInstall(purpose: Purpose, missing: readonly HostNeed[], facts: HostFacts, listsStale = false): InstallPlan {
@@ -78,7 +80,7 @@ export function planInstall(purpose: Purpose, missing: readonly HostNeed[], fact
     return {
       update,
       install: [],
-      lines: update ? [`${label}: apt-get update (the package lists are missing or older than a day, and the tests read them)`] : [],
+      lines: update ? [`${label}: apt-get update (none made here in the last day, and the tests read the package lists)`] : [],
     };
   }
   if (mayInstall) {
@@ -131,17 +133,19 @@ export function onPath(command: string, path = process.env.PATH ?? ''): boolean 
   });
 }
 
-/** True when the lists directory holds no package index or its newest one is older than a day. */
-export function aptListsStale(dir = APT_LISTS, now = Date.now()): boolean {
-  let newest = 0;
+/** True when the lists directory holds no package index, or no apt-get update made here is less than a day old. */
+export function aptListsStale(lists = { dir: APT_LISTS, stamp: APT_UPDATE_STAMP }, now = Date.now()): boolean {
   try {
-    for (const name of readdirSync(dir)) {
-      if (/_Packages(\.\w+)?$/.test(name)) newest = Math.max(newest, statSync(join(dir, name)).mtimeMs);
-    }
+    if (!readdirSync(lists.dir).some((name) => /_Packages(\.\w+)?$/.test(name))) return true;
+    return now - statSync(lists.stamp).mtimeMs > LISTS_MAX_AGE_MS;
   } catch {
     return true;
   }
-  return now - newest > LISTS_MAX_AGE_MS;
+}
+
+function touch(file: string): void {
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, '');
 }
 
 function run(command: string, args: string[], env: NodeJS.ProcessEnv, capture: boolean): Promise<{ code: number | null; stdout: string; missing: boolean }> {
@@ -163,7 +167,8 @@ export interface EnsureOptions {
   root?: boolean;
   /** Refresh the apt lists when they are stale even if nothing is missing (the test run). */
   freshLists?: boolean;
-  listsDir?: string;
+  /** Where the lists and the update stamp are (tests). */
+  lists?: { dir: string; stamp: string };
 }
 
 /**
@@ -188,13 +193,14 @@ export async function ensureHostPackages(purpose: Purpose, options: EnsureOption
     root: options.root ?? process.geteuid?.() === 0,
     optOut: installOptedOut(env),
   };
-  const plan = planInstall(purpose, missing, facts, options.freshLists === true && facts.debian && aptListsStale(options.listsDir));
+  const plan = planInstall(purpose, missing, facts, options.freshLists === true && facts.debian && aptListsStale(options.lists));
   for (const line of plan.lines) options.log(line);
   const aptEnv = { ...env, DEBIAN_FRONTEND: 'noninteractive' };
   const lock = ['-o', 'DPkg::Lock::Timeout=600'];
   if (plan.update) {
     const update = await run('apt-get', ['update', '-q', ...lock], aptEnv, false);
     if (update.code !== 0) options.log(`${LABEL[purpose]}: apt-get update failed (exit ${update.code}); going on with the lists there are`);
+    else touch(options.lists?.stamp ?? APT_UPDATE_STAMP);
   }
   if (plan.install.length === 0) return missing;
   const install = await run('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...lock, ...plan.install], aptEnv, false);

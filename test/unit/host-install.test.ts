@@ -48,7 +48,7 @@ test('plan as root on Debian: update, then install exactly what is missing, each
   assert.is(plan.update, true);
   assert.equal(plan.install, ['rpm']);
   assert.match(plan.lines[0]!, /^npm run build: installing with apt-get/);
-  assert.equal(plan.lines.slice(1), [`  rpm: ${missing[0]!.why}`]);
+  assert.equal(plan.lines.slice(1), [`  rpm — ${missing[0]!.why}`]);
   assert.equal(planInstall('build', [], rootDebian), { update: false, install: [], lines: [] }, 'nothing missing: nothing said or done');
 });
 
@@ -85,17 +85,39 @@ test('plan off Debian: ALT package names, and the commands where no ALT name is 
 test('stale package lists: a test run as root refreshes them even with nothing missing', () => {
   assert.is(planInstall('test', [], rootDebian, true).update, true);
   assert.is(planInstall('test', [], { ...rootDebian, root: false }, true).update, false);
-  const lists = mkdtempSync(join(tmpdir(), 'podsec-apt-lists-'));
+  const dir = mkdtempSync(join(tmpdir(), 'podsec-apt-lists-'));
+  const lists = { dir, stamp: join(dir, 'stamp') };
   try {
+    writeFileSync(lists.stamp, '');
     assert.is(aptListsStale(lists), true, 'no index');
-    const index = join(lists, 'deb.example_debian_dists_bookworm_main_binary-amd64_Packages');
-    writeFileSync(index, '');
-    assert.is(aptListsStale(lists), false);
+    writeFileSync(join(dir, 'deb.example_debian_dists_bookworm_main_binary-amd64_Packages.lz4'), '');
+    assert.is(aptListsStale(lists), false, 'an index and a fresh stamp');
     const twoDaysAgo = (Date.now() - 2 * 24 * 3600_000) / 1000;
-    utimesSync(index, twoDaysAgo, twoDaysAgo);
-    assert.is(aptListsStale(lists), true, 'older than a day');
+    utimesSync(lists.stamp, twoDaysAgo, twoDaysAgo);
+    assert.is(aptListsStale(lists), true, 'the last update here is older than a day');
+    rmSync(lists.stamp);
+    assert.is(aptListsStale(lists), true, 'no update made here');
   } finally {
-    rmSync(lists, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('as root with stale lists and nothing missing: apt-get update alone, and the stamp is touched', async () => {
+  const host = doubleHost(['rpm', 'xz-utils', 'bzip2']);
+  const lists = { dir: host.dir, stamp: join(host.dir, 'stamp') };
+  try {
+    const { lines, log } = collect();
+    await ensureHostPackages('build', { log, env: host.env, root: true, freshLists: true, lists });
+    assert.equal(
+      host.calls().map((c) => `${c.name} ${c.argv[0]}`),
+      ['dpkg-query -W', 'apt-get update'],
+    );
+    assert.match(lines.join('\n'), /apt-get update \(none made here in the last day/);
+    assert.is(aptListsStale(lists), true, 'still no index in this directory');
+    writeFileSync(join(host.dir, 'x_Packages'), '');
+    assert.is(aptListsStale(lists), false, 'the stamp was touched');
+  } finally {
+    host.remove();
   }
 });
 
@@ -139,7 +161,7 @@ test('as root on Debian: dpkg-query, apt-get update, apt-get install of the miss
     assert.equal(install.slice(0, 4), ['install', '-y', '-q', '--no-install-recommends']);
     assert.equal(install.at(-1), 'rpm');
     assert.not.ok(install.includes('xz-utils'), 'installed packages are not installed again');
-    assert.match(lines.join('\n'), /installing with apt-get[^]*\n {2}rpm: rpmbuild/);
+    assert.match(lines.join('\n'), /installing with apt-get[^]*\n {2}rpm — rpmbuild/);
   } finally {
     host.remove();
   }
