@@ -71,7 +71,7 @@ const TEST_TOOLS: HostNeed[] = [
   { deb: 'rootlesskit', alt: 'rootlesskit', commands: ['rootlesskit'], why: 'the u7s namespace' },
   { deb: 'docker-registry', alt: 'docker-registry', commands: ['docker-registry'], why: 'registry.local' },
   { deb: 'nginx', alt: 'nginx', commands: ['nginx'], why: 'the signature server' },
-  { deb: 'gnupg', alt: 'gnupg2', commands: ['gpg'], why: 'image signing keys' },
+  { deb: 'gnupg', commands: ['gpg'], why: 'image signing keys' },
   { deb: 'jq', alt: 'jq', commands: ['jq'], why: 'JSON read by a second parser' },
   { deb: 'conmon', alt: 'conmon', commands: ['conmon'], why: 'the container monitor of CRI-O' },
   { deb: 'containernetworking-plugins', alt: 'cni-plugins', why: 'the standard CNI plugins of a real node' },
