@@ -4,15 +4,15 @@
  * (it checks the wrapper's kubeadm documents). Progress goes to stderr; each component's build
  * time and, as the last line, the cache directory go to stdout. A second run builds nothing.
  */
-import { parseArgs } from 'node:util';
+import { runScript, type ScriptArgs } from '../script-cli.ts';
 import { ensureAllK8sTools } from './build.ts';
 
-async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { cache: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
-  if (values.help) {
-    process.stdout.write('usage: npm run k8s-tools [-- --cache DIR]   (default: $PODSEC_K8S_TOOLS_CACHE or /var/cache/podsec/k8s-tools)\n');
-    return 0;
-  }
+const USAGE = 'usage: npm run k8s-tools [-- --cache DIR]   (default: $PODSEC_K8S_TOOLS_CACHE or /var/cache/podsec/k8s-tools)';
+const OPTIONS = { cache: { type: 'string' } } as const;
+
+runScript({ name: 'k8s-tools', usage: USAGE, options: OPTIONS }, main);
+
+async function main({ values }: ScriptArgs<typeof OPTIONS>): Promise<number> {
   const stdout = (line: string) => process.stdout.write(`${line}\n`);
   const tools = await ensureAllK8sTools({
     ...(values.cache ? { cache: values.cache } : {}),
@@ -23,11 +23,3 @@ async function main(): Promise<number> {
   stdout(tools.dir);
   return 0;
 }
-
-main().then(
-  (code) => process.exit(code),
-  (error: Error) => {
-    process.stderr.write(`k8s-tools: ${error.message}\n`);
-    process.exit(1);
-  },
-);
