@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { hashInputs, upToDateState } from './build-state.ts';
+import { ensureHostPackages } from './host-install.ts';
 import { BRANCHES, DEFAULT_BRANCH, isBranch } from './model/branches.ts';
 import type { ProjectModel } from './model/types.ts';
 import { REPO_ROOT } from './paths.ts';
@@ -48,6 +49,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const log = (line: string) => process.stdout.write(line + '\n');
   const outDir = resolve(values.out);
+  // What the build needs and the host lacks (rpm): installed as root on Debian, otherwise named.
+  if (command === 'build') await ensureHostPackages('build', { log });
 
   // The up-to-date check first, before the pipeline's heavy modules are loaded.
   if (command === 'build' && !values.force && !values.model) {

@@ -9,6 +9,12 @@
  * leading comment lines hold `// test-runner: exclusive` (it boots machines, takes the whole
  * machine or uses a fixed global resource) runs with nothing else beside it, in any tier. The run
  * ends with the slowest files and their times, then the counts line.
+ *
+ * Before a run of more than the unit tier, the host gets what the tests need (scripts/host-install.ts:
+ * as root on Debian, apt-get installs the missing packages of scripts/host-packages.ts and refreshes
+ * old package lists; otherwise it says what to install), and when a selected file's leading comments
+ * hold `// test-runner: k8s-tools`, the Kubernetes components of `npm run k8s-tools` are built (a
+ * no-op when cached). PODSEC_NO_INSTALL=1 does neither. The test files run with PODSEC_NO_INSTALL=1.
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -17,6 +23,7 @@ import { parseArgs } from 'node:util';
 import { globby } from 'globby';
 import { REPO_ROOT } from './paths.ts';
 import { CHECK_EXIT_CODES_ENV } from '../bin/lib/command.ts';
+import { ensureHostPackages, installOptedOut, NO_INSTALL_ENV } from './host-install.ts';
 
 /**
  * `npm test` runs these (`cluster`: a real rootless cluster of booted nodes, npm run cluster);
@@ -49,17 +56,22 @@ export function parseUvuSummary(output: string): Counts | undefined {
   return { passed, skipped, failed: total - passed };
 }
 
-/** The marker, in a comment among the file's first lines (before any code). */
-const EXCLUSIVE = /^\s*(?:\/\/|\/?\*+)\s*test-runner:\s*exclusive\b/;
+/** A marker, in a comment among the file's first lines (before any code): `test-runner: WORD`. */
+const MARKER = /^\s*(?:\/\/|\/?\*+)\s*test-runner:\s*([\w-]+)/;
 
-export function isExclusive(source: string): boolean {
+/** The markers of a test file: `exclusive` (runs alone), `k8s-tools` (needs the components of npm run k8s-tools). */
+export function runnerMarkers(source: string): Set<string> {
+  const markers = new Set<string>();
   for (const line of source.split('\n').slice(0, 20)) {
-    if (EXCLUSIVE.test(line)) return true;
+    const match = MARKER.exec(line);
+    if (match) markers.add(match[1]!);
     const trimmed = line.trim();
-    if (trimmed !== '' && !trimmed.startsWith('//') && !trimmed.startsWith('/*') && !trimmed.startsWith('*')) return false;
+    if (!match && trimmed !== '' && !trimmed.startsWith('//') && !trimmed.startsWith('/*') && !trimmed.startsWith('*')) break;
   }
-  return false;
+  return markers;
 }
+
+export const isExclusive = (source: string) => runnerMarkers(source).has('exclusive');
 
 export interface Job {
   file: string;
@@ -130,7 +142,8 @@ function runFile(file: string): Promise<{ output: string; exitCode: number | nul
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--import', 'tsx', file], {
       cwd: REPO_ROOT,
-      env: { ...process.env, NO_COLOR: '1', [CHECK_EXIT_CODES_ENV]: '1' },
+      // The runner prepared the host: a test file installs nothing.
+      env: { ...process.env, NO_COLOR: '1', [CHECK_EXIT_CODES_ENV]: '1', [NO_INSTALL_ENV]: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
@@ -148,6 +161,27 @@ function runFile(file: string): Promise<{ output: string; exitCode: number | nul
       resolve({ output, exitCode });
     });
   });
+}
+
+/**
+ * The packages the tests need (installed as root on Debian, named otherwise), then, when a selected
+ * file needs them, the Kubernetes components, built as `npm run k8s-tools` builds them. A failure
+ * is printed and the run goes on: the tests that need what is missing skip, or fail under CI.
+ */
+async function prepareHost(needK8sTools: boolean): Promise<void> {
+  const log = (line: string) => {
+    process.stdout.write(`${line}\n`);
+  };
+  await ensureHostPackages('test', { log, freshLists: true });
+  if (!needK8sTools) return;
+  if (installOptedOut(process.env)) return log(`npm test: ${NO_INSTALL_ENV} is set: the components of npm run k8s-tools are not built`);
+  if (process.geteuid?.() !== 0)
+    return log('npm test: not root: the components of npm run k8s-tools are not built (root builds them into the machine-wide cache)');
+  const { ensureAllK8sTools } = await import('./k8s-tools/build.ts');
+  await ensureAllK8sTools({ log, report: log }).then(
+    (tools) => log(`npm test: the Kubernetes components: ${tools.dir}`),
+    (error: Error) => log(`npm test: npm run k8s-tools failed: ${error.message}`),
+  );
 }
 
 async function main(): Promise<number> {
@@ -168,10 +202,16 @@ async function main(): Promise<number> {
   const total: Counts = { passed: 0, failed: 0, skipped: 0 };
   const failedFiles: string[] = [];
   const list: Job[] = [];
+  let needK8sTools = false;
   for (const tier of tiers) {
     const files = (await globby(`test/${tier}/**/*.test.ts`, { cwd: REPO_ROOT })).sort().filter((f) => !values.filter || f.includes(values.filter));
-    for (const file of files) list.push({ file, exclusive: isExclusive(readFileSync(`${REPO_ROOT}/${file}`, 'utf8')) });
+    for (const file of files) {
+      const markers = runnerMarkers(readFileSync(`${REPO_ROOT}/${file}`, 'utf8'));
+      list.push({ file, exclusive: markers.has('exclusive') });
+      if (markers.has('k8s-tools')) needK8sTools = true;
+    }
   }
+  if (list.some((job) => !job.file.startsWith('test/unit/'))) await prepareHost(needK8sTools);
   const times: { file: string; ms: number }[] = [];
   const started = Date.now();
   process.stdout.write(`${list.length} test files, ${jobs} at a time (${list.filter((j) => j.exclusive).length} exclusive)\n`);

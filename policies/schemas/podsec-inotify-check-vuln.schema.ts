@@ -2,15 +2,13 @@
  * JSON Schema (draft-07) of `podsec-inotify-check-vuln --json`. test/tools/json-output.test.ts
  * validates real output against it; change both together. Keys are English and never translated.
  */
-const schema = {
-  $schema: 'http://json-schema.org/draft-07/schema#',
-  $id: 'https://altlinux.org/podsec/podsec-inotify-check-vuln.schema.json',
-  title: 'podsec-inotify-check-vuln --json output',
-  description: 'The trivy scans of the images of root and the users; the exit code and the journal entries are the same as without --json.',
-  type: 'object',
-  additionalProperties: false,
-  required: ['status', 'exitCode', 'images', 'unreadable', 'unnamed'],
-  properties: {
+import { closedObject, outputSchema } from './json-schema.ts';
+
+const schema = outputSchema(
+  'podsec-inotify-check-vuln',
+  'podsec-inotify-check-vuln --json output',
+  'The trivy scans of the images of root and the users; the exit code and the journal entries are the same as without --json.',
+  closedObject(['status', 'exitCode', 'images', 'unreadable', 'unnamed'], {
     status: {
       enum: ['OK', 'HIGH', 'CRITICAL', 'UNKNOWN'],
       description: 'the worst result: UNKNOWN when a scan failed, an image list could not be read or trivy is not ' + 'installed',
@@ -20,31 +18,26 @@ const schema = {
     images: {
       type: 'array',
       description: 'every scanned image, by its first name, once per user',
-      items: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['user', 'image', 'exitCode', 'high', 'critical'],
-        properties: {
-          user: { type: 'string', description: 'the owner of the container storage' },
-          image: { type: 'string', description: 'the image name given to trivy' },
-          exitCode: { enum: [0, 3, 4, 5], description: 'the result of this scan, on the scale of the exit code' },
-          high: { type: 'integer', minimum: 0, description: 'HIGH vulnerabilities found' },
-          critical: { type: 'integer', minimum: 0, description: 'CRITICAL vulnerabilities found' },
-          error: { type: 'string', description: 'only for a failed scan (exitCode 3): why' },
-        },
-      },
+      items: closedObject(['user', 'image', 'exitCode', 'high', 'critical'], {
+        user: { type: 'string', description: 'the owner of the container storage' },
+        image: { type: 'string', description: 'the image name given to trivy' },
+        exitCode: { enum: [0, 3, 4, 5], description: 'the result of this scan, on the scale of the exit code' },
+        high: { type: 'integer', minimum: 0, description: 'HIGH vulnerabilities found' },
+        critical: { type: 'integer', minimum: 0, description: 'CRITICAL vulnerabilities found' },
+        error: { type: 'string', description: 'only for a failed scan (exitCode 3): why' },
+      }),
     },
     unreadable: {
       type: 'array',
       description: 'users whose image lists cannot be read',
-      items: { type: 'object', additionalProperties: false, required: ['user', 'error'], properties: { user: { type: 'string' }, error: { type: 'string' } } },
+      items: closedObject(['user', 'error'], { user: { type: 'string' }, error: { type: 'string' } }),
     },
     unnamed: {
       type: 'array',
       description: 'images without a name, not scanned',
-      items: { type: 'object', additionalProperties: false, required: ['user', 'id'], properties: { user: { type: 'string' }, id: { type: 'string' } } },
+      items: closedObject(['user', 'id'], { user: { type: 'string' }, id: { type: 'string' } }),
     },
-  },
-};
+  }),
+);
 
 export default schema;

@@ -4,32 +4,32 @@
  * and on a booted node in test/e2e/u7s-node.test.ts. Ids, statuses and keys are English, never translated;
  * detail and fix follow the locale.
  */
-const schema = {
-  $schema: 'http://json-schema.org/draft-07/schema#',
-  $id: 'https://altlinux.org/podsec/podsec-u7s-preflight.schema.json',
-  title: 'podsec-u7s-preflight --json output',
-  description: 'The checks a host must pass before kubeadm init or join; the exit status is 1 when one has status fail.',
-  type: 'array',
-  minItems: 1,
-  items: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['id', 'status', 'detail'],
-    properties: {
-      id: {
-        type: 'string',
-        pattern: '^[a-z0-9][a-z0-9-]*$',
-        description:
-          'stable name of the check: kernel, cgroup-v2, user, linger, subuid, subgid, delegation, ' + 'dev-net-tun, tool-<name>, port-<port>-<proto>, ...',
-      },
-      status: { enum: ['ok', 'warn', 'fail'] },
-      detail: { type: 'string', minLength: 1, description: 'what was found' },
-      fix: { type: 'string', minLength: 1, description: 'what to do about it (warn and fail only)' },
+import { closedObject, outputSchema } from './json-schema.ts';
+
+const schema = outputSchema(
+  'podsec-u7s-preflight',
+  'podsec-u7s-preflight --json output',
+  'The checks a host must pass before kubeadm init or join; the exit status is 1 when one has status fail.',
+  {
+    type: 'array',
+    minItems: 1,
+    items: {
+      ...closedObject(['id', 'status', 'detail'], {
+        id: {
+          type: 'string',
+          pattern: '^[a-z0-9][a-z0-9-]*$',
+          description:
+            'stable name of the check: kernel, cgroup-v2, user, linger, subuid, subgid, delegation, ' + 'dev-net-tun, tool-<name>, port-<port>-<proto>, ...',
+        },
+        status: { enum: ['ok', 'warn', 'fail'] },
+        detail: { type: 'string', minLength: 1, description: 'what was found' },
+        fix: { type: 'string', minLength: 1, description: 'what to do about it (warn and fail only)' },
+      }),
+      if: { properties: { status: { const: 'ok' } } },
+      then: { properties: { fix: false } },
+      else: { required: ['fix'] },
     },
-    if: { properties: { status: { const: 'ok' } } },
-    then: { properties: { fix: false } },
-    else: { required: ['fix'] },
   },
-};
+);
 
 export default schema;

@@ -4,8 +4,8 @@
  * (scripts/cluster/cluster.ts). Needs root: it creates a network namespace and boots nodes.
  */
 import { spawnSync } from 'node:child_process';
-import { parseArgs } from 'node:util';
 import { isAlive } from '../image/cache.ts';
+import { runScript, UsageError, type ScriptArgs } from '../script-cli.ts';
 import { down, kubeconfigPath, kubectlArgs, liveState, up } from './cluster.ts';
 import { nodeExec } from './machines.ts';
 
@@ -16,25 +16,21 @@ const USAGE = `usage: npm run cluster -- up [--nodes N] [--control-planes M] [--
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
-async function main(argv: string[]): Promise<number> {
+const OPTIONS = {
+  nodes: { type: 'string', default: '1' },
+  'control-planes': { type: 'string', default: '1' },
+  'load-balancer': { type: 'boolean' },
+  'load-balancers': { type: 'string' },
+  'kubernetes-version': { type: 'string' },
+} as const;
+
+runScript({ name: 'cluster', usage: USAGE, options: OPTIONS, positionals: true }, main);
+
+async function main({ values, positionals, argv }: ScriptArgs<typeof OPTIONS>): Promise<number> {
+  // What follows `--` is exec's command: parseArgs leaves it to the positionals, after the node.
   const dash = argv.indexOf('--');
-  const { values, positionals } = parseArgs({
-    args: dash < 0 ? argv : argv.slice(0, dash),
-    allowPositionals: true,
-    options: {
-      nodes: { type: 'string', default: '1' },
-      'control-planes': { type: 'string', default: '1' },
-      'load-balancer': { type: 'boolean' },
-      'load-balancers': { type: 'string' },
-      'kubernetes-version': { type: 'string' },
-      help: { type: 'boolean' },
-    },
-  });
   const [command, ...rest] = positionals;
-  if (values.help || !command) {
-    process.stdout.write(`${USAGE}\n`);
-    return values.help ? 0 : 2;
-  }
+  if (!command) throw new UsageError('a command is needed');
   if (process.getuid?.() !== 0) throw new Error('npm run cluster needs root (network namespaces, nspawn, overlays)');
   switch (command) {
     case 'up': {
@@ -78,8 +74,7 @@ async function main(argv: string[]): Promise<number> {
       return result.status ?? 1;
     }
     default:
-      process.stderr.write(`unknown command ${command}\n${USAGE}\n`);
-      return 2;
+      throw new UsageError(`unknown command ${command}`);
   }
 }
 
@@ -87,11 +82,3 @@ function wholeNumber(text: string, name: string): number {
   if (!/^\d+$/.test(text)) throw new Error(`${name}: ${JSON.stringify(text)} is not a whole number`);
   return Number(text);
 }
-
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (error: Error) => {
-    process.stderr.write(`cluster: ${error.message}\n`);
-    process.exit(1);
-  },
-);

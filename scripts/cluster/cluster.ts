@@ -186,9 +186,8 @@ async function startLoadBalancers(state: ClusterState, count: number, log: Log):
       const pids = join(state.work, name);
       run = `haproxy -D -f ${haproxyConfig} && exec keepalived --dont-fork --log-console -f ${config} -p ${pids}-keepalived.pid -r ${pids}-vrrp.pid`;
     }
-    log(
-      `cluster: load balancer ${name} on ${address}: haproxy${count > 1 ? ' and keepalived' : ''} in front of ${servers.filter((m) => m !== '--master').join(' ')}`,
-    );
+    const programs = count > 1 ? 'haproxy and keepalived' : 'haproxy';
+    log(`cluster: load balancer ${name} on ${address}: ${programs} in front of ${servers.filter((m) => m !== '--master').join(' ')}`);
     const argv = ['unshare', '--pid', '--fork', '--kill-child', '--mount-proc', '--', 'sh', '-c', run];
     lb.hosts.push({ ...startDaemon(argv, join(state.work, `${name}.log`), address, netns), netns });
     writeState(state);

@@ -3,8 +3,8 @@
  * Builds a node image with the podsec packages installed (see scripts/image/index.ts).
  */
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { BRANCHES, DEFAULT_BRANCH, isBranch } from '../model/branches.ts';
+import { runScript, UsageError } from '../script-cli.ts';
 import type { Base, Kind } from './index.ts';
 
 const USAGE = `usage: npm run image -- --kind rootfs|container|vm [--base debian|alt] [--out DIR]
@@ -18,12 +18,12 @@ const USAGE = `usage: npm run image -- --kind rootfs|container|vm [--base debian
   --pull                 --base alt: pull the ALT image if it is not in local storage
   --repo DIR             --base alt: apt-rpm repository with our packages (default dist/repo)`;
 
-class UsageError extends Error {}
+const kindsOfError = ['AltUnavailableError', 'BuildError'];
 
-async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
+runScript(
+  {
+    name: 'image',
+    usage: USAGE,
     options: {
       kind: { type: 'string' },
       base: { type: 'string', default: 'debian' },
@@ -38,58 +38,36 @@ async function main(argv: string[]): Promise<number> {
       'alt-image': { type: 'string' },
       pull: { type: 'boolean', default: false },
       repo: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
     },
-  });
-  if (values.help) {
-    process.stdout.write(USAGE + '\n');
-    return 0;
-  }
-  if (positionals.length) throw new UsageError(`unexpected argument: ${positionals[0]}`);
-  const kinds = ['rootfs', 'container', 'vm'];
-  if (!values.kind) throw new UsageError('--kind is required');
-  if (!kinds.includes(values.kind)) throw new UsageError(`unknown kind ${values.kind}; one of ${kinds.join(', ')}`);
-  if (!['debian', 'alt'].includes(values.base)) throw new UsageError(`unknown base ${values.base}; one of debian, alt`);
-  if (!isBranch(values.branch)) throw new UsageError(`unknown branch ${values.branch}; one of ${BRANCHES.join(', ')}`);
-  if (process.getuid?.() !== 0) throw new UsageError('building images needs root (mmdebstrap, rpm --root, mknod, podman import)');
-
-  // Loaded after the argument checks: a usage error costs no pipeline import.
-  const { buildImage, defaultCacheDir, defaultOutDir } = await import('./index.ts');
-  const model = (await import('../model/index.ts')).default;
-  const log = (line: string) => process.stdout.write(line + '\n');
-  await buildImage({
-    kind: values.kind as Kind,
-    base: values.base as Base,
-    model,
-    branch: values.branch,
-    outDir: resolve(values.out ?? defaultOutDir()),
-    cacheDir: resolve(values.cache ?? defaultCacheDir()),
-    rpms: values.rpms?.map((r) => resolve(r)),
-    sources: values.sources,
-    podman: { root: values['podman-root'], runroot: values['podman-runroot'], skipImport: values['no-import'] },
-    altImage: values['alt-image'],
-    pull: values.pull,
-    repo: values.repo ? resolve(values.repo) : undefined,
-    log,
-  });
-  return 0;
-}
-
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
+    expected: (error) => kindsOfError.includes(error.name),
   },
-  (error: unknown) => {
-    const e = error as Error & { code?: string };
-    if (error instanceof UsageError || e.code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`image: ${e.message}\n${USAGE}\n`);
-      process.exitCode = 2;
-    } else if (e.name === 'AltUnavailableError' || e.name === 'BuildError') {
-      process.stderr.write(`image: ${e.message}\n`);
-      process.exitCode = 1;
-    } else {
-      process.stderr.write(`image: ${e.stack ?? String(error)}\n`);
-      process.exitCode = 1;
-    }
+  async ({ values }) => {
+    const kinds = ['rootfs', 'container', 'vm'];
+    if (!values.kind) throw new UsageError('--kind is required');
+    if (!kinds.includes(values.kind)) throw new UsageError(`unknown kind ${values.kind}; one of ${kinds.join(', ')}`);
+    if (!['debian', 'alt'].includes(values.base)) throw new UsageError(`unknown base ${values.base}; one of debian, alt`);
+    if (!isBranch(values.branch)) throw new UsageError(`unknown branch ${values.branch}; one of ${BRANCHES.join(', ')}`);
+    if (process.getuid?.() !== 0) throw new UsageError('building images needs root (mmdebstrap, rpm --root, mknod, podman import)');
+
+    // Loaded after the argument checks: a usage error costs no pipeline import.
+    const { buildImage, defaultCacheDir, defaultOutDir } = await import('./index.ts');
+    const model = (await import('../model/index.ts')).default;
+    const log = (line: string) => process.stdout.write(line + '\n');
+    await buildImage({
+      kind: values.kind as Kind,
+      base: values.base as Base,
+      model,
+      branch: values.branch,
+      outDir: resolve(values.out ?? defaultOutDir()),
+      cacheDir: resolve(values.cache ?? defaultCacheDir()),
+      rpms: values.rpms?.map((r) => resolve(r)),
+      sources: values.sources,
+      podman: { root: values['podman-root'], runroot: values['podman-runroot'], skipImport: values['no-import'] },
+      altImage: values['alt-image'],
+      pull: values.pull,
+      repo: values.repo ? resolve(values.repo) : undefined,
+      log,
+    });
+    return 0;
   },
 );

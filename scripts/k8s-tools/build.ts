@@ -26,6 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { cachedEntry, fileSha256, pruneEntries } from '../image/cache.ts';
 import { hostDebianMirror } from '../image/debian-mirror.ts';
+import { ensureHostPackages, parseDpkgQuery } from '../host-install.ts';
 import { buildImages } from './images.ts';
 import {
   BINARIES,
@@ -130,26 +131,10 @@ async function debianVersions(packages: readonly string[]): Promise<Record<strin
   return parseDpkgQuery(r.stdout, packages);
 }
 
-/** `dpkg-query -W -f '${Package}\t${db:Status-Abbrev}\t${Version}\n'` output -> installed versions ("absent" otherwise). */
-export function parseDpkgQuery(output: string, packages: readonly string[]): Record<string, string> {
-  const found = new Map<string, string>();
-  for (const line of output.split('\n')) {
-    const [name, status, version] = line.split('\t');
-    if (name && status?.startsWith('ii') && version) found.set(name.replace(/:.*$/, ''), version);
-  }
-  return Object.fromEntries(packages.map((p) => [p, found.get(p) ?? 'absent']));
-}
-
-/** Installs the Debian packages the build needs that are missing (as root, saying which). */
-async function ensureBuildPackages(log: Log = stderrLog): Promise<void> {
-  const versions = await debianVersions(BUILD_PACKAGES);
-  const missing = BUILD_PACKAGES.filter((p) => versions[p] === 'absent');
-  if (missing.length === 0) return;
-  if (process.getuid?.() !== 0) throw new Error(`k8s-tools needs these Debian packages: ${missing.join(' ')} (apt-get install them as root)`);
-  log(`k8s-tools: installing the build dependencies: apt-get install ${missing.join(' ')}`);
-  await must('apt-get', ['install', '-y', '-q', '--no-install-recommends', '-o', 'DPkg::Lock::Timeout=600', ...missing], {
-    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-  });
+/** Installs the Debian packages the build needs that are missing (as root, saying which); refuses to go on without them. */
+async function ensureBuildPackages(log: Log): Promise<void> {
+  const missing = await ensureHostPackages('k8s-tools', { log });
+  if (missing.length > 0) throw new Error(`k8s-tools needs these Debian packages: ${missing.map((n) => n.deb).join(' ')}`);
 }
 
 /** go.mod and go.sum of the wrapper modules of `builds`, and the Go version. */
@@ -406,4 +391,20 @@ export async function ensureNewestKubeadm(options: { cache?: string; log?: Log }
   );
   if (!entry.cached) await pruneEntries(root, '', KEEP_ENTRIES, [name]);
   return newestKubeadm(entry.path, entry.cached);
+}
+
+/**
+ * What `npm run k8s-tools` does, for it and for `npm test`: kubeadm of the newest minor, then the
+ * set; a no-op (about a second) when both are cached. `report` gets the result lines (each build
+ * time, what was cached), `log` the progress.
+ */
+export async function ensureAllK8sTools(options: { cache?: string; log?: Log; report?: Log } = {}): Promise<K8sTools> {
+  const report = options.report ?? options.log ?? stderrLog;
+  const started = performance.now();
+  const newest = await ensureNewestKubeadm(options);
+  report(`k8s-tools: kubeadm ${newest.version}: ${newest.kubeadm}${newest.cached ? ' (cached)' : ''}`);
+  const tools = await ensureK8sTools(options);
+  const seconds = ((performance.now() - started) / 1000).toFixed(1);
+  report(tools.cached ? `k8s-tools: cached, nothing to build (${seconds} s)` : `k8s-tools: built in ${seconds} s`);
+  return tools;
 }

@@ -4,37 +4,22 @@
  * (it checks the wrapper's kubeadm documents). Progress goes to stderr; each component's build
  * time and, as the last line, the cache directory go to stdout. A second run builds nothing.
  */
-import { parseArgs } from 'node:util';
-import { ensureK8sTools, ensureNewestKubeadm } from './build.ts';
+import { runScript, type ScriptArgs } from '../script-cli.ts';
+import { ensureAllK8sTools } from './build.ts';
 
-async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { cache: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
-  if (values.help) {
-    process.stdout.write('usage: npm run k8s-tools [-- --cache DIR]   (default: $PODSEC_K8S_TOOLS_CACHE or /var/cache/podsec/k8s-tools)\n');
-    return 0;
-  }
-  const started = performance.now();
-  const options = {
+const USAGE = 'usage: npm run k8s-tools [-- --cache DIR]   (default: $PODSEC_K8S_TOOLS_CACHE or /var/cache/podsec/k8s-tools)';
+const OPTIONS = { cache: { type: 'string' } } as const;
+
+runScript({ name: 'k8s-tools', usage: USAGE, options: OPTIONS }, main);
+
+async function main({ values }: ScriptArgs<typeof OPTIONS>): Promise<number> {
+  const stdout = (line: string) => process.stdout.write(`${line}\n`);
+  const tools = await ensureAllK8sTools({
     ...(values.cache ? { cache: values.cache } : {}),
-    log: (line: string) => {
-      // Build times are results (stdout); the rest is progress (stderr).
-      if (/ built in | total /.test(line)) process.stdout.write(`${line}\n`);
-      else process.stderr.write(`${line}\n`);
-    },
-  };
-  const newest = await ensureNewestKubeadm(options);
-  process.stdout.write(`k8s-tools: kubeadm ${newest.version}: ${newest.kubeadm}${newest.cached ? ' (cached)' : ''}\n`);
-  const tools = await ensureK8sTools(options);
-  const seconds = ((performance.now() - started) / 1000).toFixed(1);
-  process.stdout.write(tools.cached ? `k8s-tools: cached, nothing to build (${seconds} s)\n` : `k8s-tools: built in ${seconds} s\n`);
-  process.stdout.write(`${tools.dir}\n`);
+    // Build times are results (stdout); the rest is progress (stderr).
+    log: (line) => (/ built in | total /.test(line) ? stdout(line) : process.stderr.write(`${line}\n`)),
+    report: stdout,
+  });
+  stdout(tools.dir);
   return 0;
 }
-
-main().then(
-  (code) => process.exit(code),
-  (error: Error) => {
-    process.stderr.write(`k8s-tools: ${error.message}\n`);
-    process.exit(1);
-  },
-);

@@ -4,6 +4,7 @@
  * I/O), so the key is unit-tested; build.ts runs the recipe.
  */
 import { contentHash } from '../image/cache.ts';
+import { HOST_NEEDS } from '../host-packages.ts';
 import { bare, CRUN, IMAGE_TAGS, K8S_TOOLS_VERSIONS, NEWEST_KUBEADM, type GoSource } from './versions.ts';
 
 /** Bump when the way anything is built or laid out changes without a version or flag changing. */
@@ -149,21 +150,8 @@ export const C_BUILDS = {
   crun: { configure: ['--disable-criu', '--enable-shared=no'] },
 } as const;
 
-/** Debian 12 packages the build needs (checked with dpkg-query, installed with apt-get when missing). */
-export const BUILD_PACKAGES = [
-  'gcc',
-  'make',
-  'libc6-dev',
-  'pkg-config',
-  'file',
-  'binutils',
-  'libseccomp-dev', // crio (cgo) and crun
-  'libcap-dev',
-  'libsystemd-dev',
-  'libyajl-dev', // crun
-  'iptables',
-  'coreutils', // copied into the kube-proxy and flannel images
-] as const;
+/** Debian 12 packages the build needs (scripts/host-packages.ts; checked with dpkg-query, installed with apt-get when missing). */
+export const BUILD_PACKAGES: readonly string[] = HOST_NEEDS['k8s-tools'].map((need) => need.deb);
 
 export interface KeyInputs {
   recipe: number;

@@ -6,9 +6,8 @@
  * Prints `FILE:LINE: RULE: message` per finding on stderr; exits 1 if there is any finding.
  */
 import { readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { join } from 'node:path';
+import { runScript, UsageError } from '../script-cli.ts';
 import { lintSpec, lintTree, type LintOptions } from './rules.ts';
 
 /** Base-system directory macros the CLI assumes when no --root-macro is given. */
@@ -31,28 +30,26 @@ const DEFAULT_ROOT_MACROS = [
   '%_man8dir',
 ];
 
-async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
+const USAGE = 'usage: scripts/lint/cli.ts SPEC [--tree DIR] [--known-dir D]... [--root-macro M]...';
+
+runScript(
+  {
+    name: 'lint',
+    usage: USAGE,
     options: {
       tree: { type: 'string' },
       'known-dir': { type: 'string', multiple: true, default: [] },
       'root-macro': { type: 'string', multiple: true },
     },
-  });
-  const [specPath] = positionals;
-  if (positionals.length !== 1 || !specPath) {
-    console.error('usage: scripts/lint/cli.ts SPEC [--tree DIR] [--known-dir D]... [--root-macro M]...');
-    return 2;
-  }
-  const options: LintOptions = { knownDirs: values['known-dir'], rootMacros: values['root-macro'] ?? DEFAULT_ROOT_MACROS };
-  const reports = lintSpec(await readFile(specPath, 'utf8'), options).map((finding) => ({ ...finding, file: specPath }));
-  if (values.tree) reports.push(...(await lintTree(values.tree)).map((finding) => ({ ...finding, file: join(values.tree!, finding.file!) })));
-  for (const finding of reports) console.error(`${finding.file}:${finding.line}: ${finding.rule}: ${finding.message}`);
-  return reports.length > 0 ? 1 : 0;
-}
-
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  process.exitCode = await main(process.argv.slice(2));
-}
+    positionals: true,
+  },
+  async ({ values, positionals }) => {
+    const [specPath] = positionals;
+    if (positionals.length !== 1 || !specPath) throw new UsageError('one SPEC is needed');
+    const options: LintOptions = { knownDirs: values['known-dir'], rootMacros: values['root-macro'] ?? DEFAULT_ROOT_MACROS };
+    const reports = lintSpec(await readFile(specPath, 'utf8'), options).map((finding) => ({ ...finding, file: specPath }));
+    if (values.tree) reports.push(...(await lintTree(values.tree)).map((finding) => ({ ...finding, file: join(values.tree!, finding.file!) })));
+    for (const finding of reports) console.error(`${finding.file}:${finding.line}: ${finding.rule}: ${finding.message}`);
+    return reports.length > 0 ? 1 : 0;
+  },
+);

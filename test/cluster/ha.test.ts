@@ -1,4 +1,5 @@
 // test-runner: exclusive
+// test-runner: k8s-tools — npm test builds the components of npm run k8s-tools first
 /**
  * "HAProxies (keepalived) – Masters – Workers" for real (`npm run cluster -- up --nodes 4
  * --control-planes 3 --load-balancers 2`): two load balancer hosts, each with haproxy and

@@ -1,4 +1,5 @@
 // test-runner: exclusive
+// test-runner: k8s-tools — npm test builds the components of npm run k8s-tools first
 /**
  * "Master – Workers" for real (`npm run cluster -- up --nodes 3`): node 1 (the podsec master)
  * inits through `podsec-u7s-kubeadm init`, nodes 2 and 3 join as workers with the join command the

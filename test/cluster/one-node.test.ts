@@ -1,4 +1,5 @@
 // test-runner: exclusive
+// test-runner: k8s-tools — npm test builds the components of npm run k8s-tools first
 /**
  * A real rootless one-node cluster (`npm run cluster -- up --nodes 1`): Kubernetes 1.34, CRI-O,
  * etcd, coredns and flannel built from their Go modules (npm run k8s-tools), their images signed

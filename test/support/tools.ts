@@ -1,6 +1,6 @@
 /**
- * Tool gates for tests: a test that needs a missing tool fails in CI (CI installs everything)
- * and is skipped with the reason on a developer machine.
+ * Tool gates for tests: a test that needs a missing tool fails in CI (`npm test` installs everything
+ * as root: scripts/host-packages.ts) and is skipped with the reason on a developer machine.
  */
 import { execFileSync } from 'node:child_process';
 import type { Test } from 'uvu';
@@ -37,7 +37,7 @@ export function gated<T extends Test>(suite: T, reason: string): T {
   const gate = ((name: string, _fn: unknown) => {
     if (inCI()) {
       suite(`${name} [${reason}]`, () => {
-        throw new Error(`${reason} — CI must install what is missing (.ci/run)`);
+        throw new Error(`${reason} — CI must have what is missing (npm test installs scripts/host-packages.ts as root)`);
       });
     } else {
       process.stdout.write(`skip: ${name} (${reason})\n`);
@@ -61,6 +61,6 @@ export function runGated(suite: { run(): void }, label: string, tools: string[])
   const missing = missingTools(tools);
   if (process.getuid?.() !== 0) missing.push('root privileges');
   if (missing.length === 0) return suite.run();
-  if (inCI()) throw new Error(`${label}: missing ${missing.join(', ')} (required in CI: .ci/run installs them)`);
+  if (inCI()) throw new Error(`${label}: missing ${missing.join(', ')} (required in CI: npm test installs them as root)`);
   console.log(`SKIP ${label}: missing ${missing.join(', ')}`);
 }

@@ -1,3 +1,4 @@
+// test-runner: k8s-tools — npm test builds the components of npm run k8s-tools first
 /**
  * npm run k8s-tools, checked on its cache entry: the binaries report the pinned versions, the ones
  * meant for images are static, kubeadm lists exactly the images we made, the images are
@@ -5,8 +6,9 @@
  * real docker-registry with skopeo and shows its entrypoint there, the iptables and cp inside the
  * images run, and a second `npm run k8s-tools` builds nothing.
  *
- * The entry is built by `npm run k8s-tools` (.ci/run does it before the tests); on a developer
- * machine without it these tests skip (a cold build takes most of an hour).
+ * The entry is built by `npm test` before the tests (the marker above; as `npm run k8s-tools` does);
+ * where it is not built (not root, PODSEC_NO_INSTALL=1, the file run alone) these tests skip (a cold
+ * build takes most of an hour), and under CI the file builds it.
  */
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -27,7 +29,7 @@ const TOOLS = ['go', 'gcc', 'file', 'ldd', 'skopeo', 'docker-registry', 'chroot'
 
 async function entry(): Promise<K8sTools | undefined> {
   if (missingTools(['go', 'dpkg-query']).length) return undefined;
-  // CI built it with `npm run k8s-tools` before the tests (a no-op here then); elsewhere only look.
+  // npm test built it before the tests (a no-op here then); elsewhere only look, but CI builds it.
   return (await lookupK8sTools()) ?? (inCI() ? await ensureK8sTools() : undefined);
 }
 

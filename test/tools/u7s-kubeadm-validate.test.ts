@@ -1,3 +1,4 @@
+// test-runner: k8s-tools — npm test builds the components of npm run k8s-tools first
 /**
  * The wrapper's kubeadm documents checked by the real kubeadm that reads them: `--plan` of init, a
  * worker join and a control-plane join, under --root on a scratch tree, for kubeadm 1.34 (the
@@ -6,8 +7,9 @@
  * the wrapper wrote before it knew v1beta4) are refused by the newest kubeadm, and relabelled
  * v1beta4 without the conversion, by 1.34: the check can fail.
  *
- * Both kubeadm builds are made by `npm run k8s-tools` (.ci/run runs it); CI builds what is missing
- * here, elsewhere the file is skipped with the reason when they are not built.
+ * Both kubeadm builds are made by `npm test` before the tests (the marker above) or by `npm run
+ * k8s-tools`; CI builds what is missing here, elsewhere the file is skipped with the reason when
+ * they are not built.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -7,30 +7,20 @@ import { classify, locate } from '../../bin/inotify/containers.ts';
 import { countSeverities } from '../../bin/inotify/trivy.ts';
 
 test('range truth table (nagios-plugins guidelines; alert outside, @ inverts)', () => {
-  const table: [string, number, boolean][] = [
-    ['100', 100, false],
-    ['100', 101, true],
-    ['100', 0, false],
-    ['100', -1, true],
-    ['100:', 99, true],
-    ['100:', 100, false],
-    ['100:', 1e9, false],
-    ['~:100', 101, true],
-    ['~:100', -1e9, false],
-    ['20:100', 19, true],
-    ['20:100', 20, false],
-    ['20:100', 100, false],
-    ['20:100', 101, true],
-    ['@20:100', 50, true],
-    ['@20:100', 19, false],
-    ['@20:100', 101, false],
-    ['0', 0, false],
-    ['0', 1, true],
-    ['0', 102, true],
-    ['10.5', 10.6, true],
-    ['10.5', 10.5, false],
-  ];
-  for (const [range, value, expected] of table) assert.is(alerts(parseRange(range), value), expected, `${range} ${value}`);
+  // Per range: the values that alert and the values that do not.
+  const table: Record<string, { alert: number[]; quiet: number[] }> = {
+    '100': { alert: [101, -1], quiet: [100, 0] },
+    '100:': { alert: [99], quiet: [100, 1e9] },
+    '~:100': { alert: [101], quiet: [-1e9] },
+    '20:100': { alert: [19, 101], quiet: [20, 100] },
+    '@20:100': { alert: [50], quiet: [19, 101] },
+    '0': { alert: [1, 102], quiet: [0] },
+    '10.5': { alert: [10.6], quiet: [10.5] },
+  };
+  for (const [range, { alert, quiet }] of Object.entries(table)) {
+    for (const value of alert) assert.is(alerts(parseRange(range), value), true, `${range} ${value}`);
+    for (const value of quiet) assert.is(alerts(parseRange(range), value), false, `${range} ${value}`);
+  }
   for (const bad of ['20-100', '', 'abc', '10:5', '@', '1:2:3']) assert.throws(() => parseRange(bad), bad);
 });
 

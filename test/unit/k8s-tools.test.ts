@@ -9,7 +9,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import kubeFlannel from '../../policies/u7s/manifests/kube-flannel.ts';
 import { hostDebianMirror } from '../../scripts/image/debian-mirror.ts';
-import { GO_MODULES_DIR, goBinaryName, parseDpkgQuery, privateAptOptions, sourceFile } from '../../scripts/k8s-tools/build.ts';
+import { GO_MODULES_DIR, goBinaryName, privateAptOptions, sourceFile } from '../../scripts/k8s-tools/build.ts';
 import { imageRef, imageSpecs, KUBEADM_REGISTRY } from '../../scripts/k8s-tools/images.ts';
 import {
   BINARIES,
@@ -192,11 +192,6 @@ test("apt-cache showsrc: a source file's directory and sha256 for one version", 
   });
   assert.is(sourceFile(showsrc, '1.21-2', 'crun_1.21.orig.tar.gz'), undefined);
   assert.is(sourceFile(showsrc, '1.21-1', 'crun_1.22.orig.tar.gz'), undefined);
-});
-
-test('dpkg-query: installed versions, everything else absent', () => {
-  const out = 'gcc\tii \t4:12.2.0-3\nlibc6:amd64\tii \t2.36-9\nconmon\tiU \t2.1.6\n';
-  assert.equal(parseDpkgQuery(out, ['gcc', 'libc6', 'conmon', 'nothing']), { gcc: '4:12.2.0-3', libc6: '2.36-9', conmon: 'absent', nothing: 'absent' });
 });
 
 test("the Debian mirror is the host's own main archive (not -security); apt state stays private", () => {

@@ -1,6 +1,9 @@
+import { readFileSync } from 'node:fs';
+import { globby } from 'globby';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { isExclusive, jobCount, parseUvuSummary, schedule, slowestReport, type Job } from '../../scripts/run-tests.ts';
+import { REPO_ROOT } from '../../scripts/paths.ts';
+import { isExclusive, jobCount, runnerMarkers, parseUvuSummary, schedule, slowestReport, type Job } from '../../scripts/run-tests.ts';
 
 test("uvu's Total leaves skipped tests out: failed = total - passed", () => {
   assert.equal(parseUvuSummary('  Total:     3\n  Passed:    2\n  Skipped:   1\n  Duration:  1ms\n'), { passed: 2, skipped: 1, failed: 1 });
@@ -19,6 +22,21 @@ test('the exclusive marker is read from the leading comment lines only', () => {
   assert.not.ok(isExclusive('import x from "y";\n// test-runner: exclusive\n'), 'after code it is just text');
   assert.not.ok(isExclusive('// test-runner: shared\n'));
   assert.not.ok(isExclusive("const s = 'test-runner: exclusive';\n"));
+});
+
+test('markers: exclusive and k8s-tools, each on its own line, with or without a reason', () => {
+  const cluster = '// test-runner: exclusive\n// test-runner: k8s-tools — builds first\n/**\n * A cluster.\n */\nimport x from "y";\n';
+  assert.equal([...runnerMarkers(cluster)].sort(), ['exclusive', 'k8s-tools']);
+  assert.equal([...runnerMarkers('// test-runner: k8s-tools\nimport x from "y";\n')], ['k8s-tools']);
+  assert.is(isExclusive('// test-runner: k8s-tools\n'), false);
+  assert.equal([...runnerMarkers('import x from "y";\n// test-runner: k8s-tools\n')], [], 'after code it is just text');
+});
+
+test('every test file that uses the k8s-tools cache or boots a cluster says so (npm test builds the cache first)', async () => {
+  const files = await globby('test/**/*.test.ts', { cwd: REPO_ROOT });
+  const users = files.filter((f) => /\b(?:lookup|ensure)(?:K8sTools|NewestKubeadm)\(|\bclusterHooks\(/.test(readFileSync(`${REPO_ROOT}/${f}`, 'utf8')));
+  assert.ok(users.length >= 5, users.join(' '));
+  for (const file of users) assert.ok(runnerMarkers(readFileSync(`${REPO_ROOT}/${file}`, 'utf8')).has('k8s-tools'), file);
 });
 
 test('jobs: --jobs over PODSEC_TEST_JOBS over the default 2; nonsense is refused', () => {

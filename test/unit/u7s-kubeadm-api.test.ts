@@ -91,27 +91,23 @@ test('a 1.30 kubeadm keeps v1beta3: maps and the old timeout fields', () => {
   assert.is(join.discovery.timeout, '5m0s');
 });
 
-function withConfig(text: string, command: 'init' | 'join', args: string[], facts = K34) {
-  writeFileSync(join(root, 'user.yaml'), text);
+/** Plans with a --config file that holds these documents. */
+function withConfig(documents: Doc[], command: 'init' | 'join', args: string[], facts = K34) {
+  writeFileSync(join(root, 'user.yaml'), documents.map((d) => YAML.stringify(d)).join('---\n'));
   return kinds(plan(command, [...args, '--config', '/user.yaml'], facts).documents);
 }
 
 test('--config in v1beta3 for kubeadm 1.34: converted, then merged flag by flag; its timeouts move too', () => {
   const docs = withConfig(
     [
-      `apiVersion: ${V3}`,
-      'kind: ClusterConfiguration',
-      'apiServer:',
-      '  timeoutForControlPlane: 7m0s',
-      '  extraArgs: {audit-log-maxsize: "100", audit-log-maxage: "30"}',
-      'scheduler:',
-      '  extraArgs: {bind-address: 0.0.0.0}',
-      '---',
-      `apiVersion: ${V3}`,
-      'kind: InitConfiguration',
-      'nodeRegistration:',
-      '  kubeletExtraArgs: {max-pods: "50"}',
-    ].join('\n'),
+      {
+        apiVersion: V3,
+        kind: 'ClusterConfiguration',
+        apiServer: { timeoutForControlPlane: '7m0s', extraArgs: { 'audit-log-maxsize': '100', 'audit-log-maxage': '30' } },
+        scheduler: { extraArgs: { 'bind-address': '0.0.0.0' } },
+      },
+      { apiVersion: V3, kind: 'InitConfiguration', nodeRegistration: { kubeletExtraArgs: { 'max-pods': '50' } } },
+    ],
     'init',
     [],
   );
@@ -134,9 +130,9 @@ test('--config in v1beta3 for kubeadm 1.34: converted, then merged flag by flag;
   assert.is(docs.InitConfiguration.apiVersion, V4);
   assert.is(docs.ClusterConfiguration.apiServer.timeoutForControlPlane, undefined);
   // A v1beta3 ClusterConfiguration alone: its timeout still reaches the init document.
-  const alone = withConfig(`apiVersion: ${V3}\nkind: ClusterConfiguration\napiServer:\n  timeoutForControlPlane: 9m0s\n`, 'init', []);
+  const alone = withConfig([{ apiVersion: V3, kind: 'ClusterConfiguration', apiServer: { timeoutForControlPlane: '9m0s' } }], 'init', []);
   assert.equal(alone.InitConfiguration.timeouts, { controlPlaneComponentHealthCheck: '9m0s' });
-  const join = withConfig(`apiVersion: ${V3}\nkind: JoinConfiguration\ndiscovery:\n  timeout: 1m0s\n`, 'join', workerJoin);
+  const join = withConfig([{ apiVersion: V3, kind: 'JoinConfiguration', discovery: { timeout: '1m0s' } }], 'join', workerJoin);
   assert.equal(join.JoinConfiguration.timeouts, { discovery: '1m0s' });
   assert.is(join.JoinConfiguration.discovery.timeout, undefined);
 });
@@ -144,23 +140,20 @@ test('--config in v1beta3 for kubeadm 1.34: converted, then merged flag by flag;
 test('--config in v1beta4 for kubeadm 1.34 merges by flag name and keeps duplicates it gives; a mixed file is converted document by document', () => {
   const docs = withConfig(
     [
-      `apiVersion: ${V4}`,
-      'kind: ClusterConfiguration',
-      'apiServer:',
-      '  extraArgs:',
-      '    - {name: audit-log-maxsize, value: "200"}',
-      '    - {name: tls-cipher-suites, value: A}',
-      '    - {name: tls-cipher-suites, value: B}',
-      '---',
-      `apiVersion: ${V3}`,
-      'kind: InitConfiguration',
-      'nodeRegistration:',
-      '  kubeletExtraArgs: {v: "2"}',
-      '---',
-      `apiVersion: ${V4}`,
-      'kind: InitConfiguration',
-      'timeouts: {kubeletHealthCheck: 2m0s}',
-    ].join('\n'),
+      {
+        apiVersion: V4,
+        kind: 'ClusterConfiguration',
+        apiServer: {
+          extraArgs: [
+            { name: 'audit-log-maxsize', value: '200' },
+            { name: 'tls-cipher-suites', value: 'A' },
+            { name: 'tls-cipher-suites', value: 'B' },
+          ],
+        },
+      },
+      { apiVersion: V3, kind: 'InitConfiguration', nodeRegistration: { kubeletExtraArgs: { v: '2' } } },
+      { apiVersion: V4, kind: 'InitConfiguration', timeouts: { kubeletHealthCheck: '2m0s' } },
+    ],
     'init',
     [],
   );

@@ -1,6 +1,7 @@
 /** podsec-inotify: security monitors reporting through the journal to nagwad. */
 import { dir, file, presetFile, program, systemUnit } from '../entries.ts';
 import type { PackageDecl } from '../types.ts';
+import { podsecThisOrNewer } from './podsec.ts';
 
 /**
  * All 0755 (upstream: the four root monitors 0700): the programs hold no secret and refuse
@@ -34,8 +35,7 @@ requests and image vulnerabilities to the journal, where nagwad turns
 them into Nagios/Icinga alerts.`,
   group: 'Monitoring',
   requires: [
-    // As upstream: any podsec at least as new as this package.
-    { name: 'podsec', op: '>=', version: '%EVR' },
+    podsecThisOrNewer,
     // inotifywait: the recursive, NUL-separated event stream of check-containers.
     { name: 'inotify-tools' },
     // lsattr: whether a user's ~/.config/containers is immutable (check-policy).

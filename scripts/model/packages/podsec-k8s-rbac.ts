@@ -1,6 +1,7 @@
 /** podsec-k8s-rbac: cluster users, their kubeconfigs and role bindings. */
 import { dir, file, program } from '../entries.ts';
 import type { PackageDecl } from '../types.ts';
+import { podsecThisOrNewer } from './podsec.ts';
 
 const RBAC_PROGRAMS = ['create-user', 'create-kubeconfig', 'create-remoteplace', 'bindrole', 'unbindrole', 'get-userroles'];
 
@@ -15,8 +16,7 @@ and report a user's roles as JSON or YAML.`,
   // podsec-k8s, the Kubernetes client comes in the version the cluster is built with (ALT's
   // kubernetes<version>-client), and the programs say "kubectl is not installed" without it.
   requires: [
-    // As upstream: any podsec at least as new as this package.
-    { name: 'podsec', op: '>=', version: '%EVR' },
+    podsecThisOrNewer,
     // scp for podsec-k8s-rbac-create-remoteplace.
     { name: 'openssh-clients' },
     // useradd/groupadd and passwd for podsec-k8s-rbac-create-user.

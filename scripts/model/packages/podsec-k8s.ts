@@ -12,6 +12,7 @@
 import { U7S_ADMIN_GROUP, U7S_ADMIN_USER, U7S_CONFIG_DIR, U7S_LIBEXEC_BIN } from '../../../bin/lib/names.ts';
 import { config, configNoReplace, dir, dropIn, file, program, symlink, systemUnit, userUnit } from '../entries.ts';
 import type { PackageDecl } from '../types.ts';
+import { podsecThisOrNewer } from './podsec.ts';
 
 const u7sAdmin = { owner: U7S_ADMIN_USER, group: U7S_ADMIN_GROUP };
 const readableByU7sAdmin = { owner: 'root', group: U7S_ADMIN_GROUP };
@@ -46,8 +47,7 @@ through the podsec wrapper, flannel networking, API audit and podsec's
 signed-image policy.`,
   group: 'Development/Other',
   requires: [
-    // As upstream: any podsec at least as new as this package.
-    { name: 'podsec', op: '>=', version: '%EVR' },
+    podsecThisOrNewer,
     { name: 'rootlesskit', op: '>=', version: '1.1.0' },
     { name: 'slirp4netns', op: '>=', version: '1.1.12' },
     // CRI-O 1.34 writes OCI runtime-spec 1.2.x, which crun before 1.14.3 refuses ("unknown version

@@ -1,9 +1,12 @@
 /** podsec: signed-image trust for a node (policy, local registry, signature server, users). */
 import { PODMAN_DEV_GROUP, PODMAN_GROUP } from '../../../bin/lib/names.ts';
 import { dir, file, program, systemUnit } from '../entries.ts';
-import type { PackageDecl } from '../types.ts';
+import type { Dependency, PackageDecl } from '../types.ts';
 import nagwadFilter from './nagwad-entry.ts';
 import { trustUserEntries, trustUserExternalPrograms } from './podsec-trust-users.ts';
+
+/** What podsec-k8s, podsec-k8s-rbac and podsec-inotify require, as upstream: any podsec at least as new as themselves. */
+export const podsecThisOrNewer: Dependency = { name: 'podsec', op: '>=', version: '%EVR' };
 
 const podsec: PackageDecl = {
   name: 'podsec',
