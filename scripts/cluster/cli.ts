@@ -1,5 +1,5 @@
 /**
- * npm run cluster -- up [--nodes N] [--control-planes M] [--load-balancers L] [--kubernetes-version V]
+ * npm run cluster -- up [--nodes N] [--control-planes M] [--load-balancers L] [--rootful I,J...] [--kubernetes-version V]
  *                  | down | status | kubeconfig | exec NODE -- COMMAND...
  * (scripts/cluster/cluster.ts). Needs root: it creates a network namespace and boots nodes.
  */
@@ -9,8 +9,9 @@ import { runScript, UsageError, type ScriptArgs } from '../script-cli.ts';
 import { down, kubeconfigPath, kubectlArgs, liveState, up } from './cluster.ts';
 import { nodeExec } from './machines.ts';
 
-const USAGE = `usage: npm run cluster -- up [--nodes N] [--control-planes M] [--load-balancers L] [--kubernetes-version V]
-         (L load balancer hosts, 0-3: haproxy, and keepalived moving one address when L > 1; --load-balancer is L=1)
+const USAGE = `usage: npm run cluster -- up [--nodes N] [--control-planes M] [--load-balancers L] [--rootful I,J...] [--kubernetes-version V]
+         (L load balancer hosts, 0-3: haproxy, and keepalived moving one address when L > 1; --load-balancer is L=1;
+          --rootful: these nodes run CRI-O and kubelet as root, the others rootless)
        npm run cluster -- down | status | kubeconfig
        npm run cluster -- exec NODE -- COMMAND [ARG...]      (NODE: 1..N; 1 is the first control plane)`;
 
@@ -21,6 +22,7 @@ const OPTIONS = {
   'control-planes': { type: 'string', default: '1' },
   'load-balancer': { type: 'boolean' },
   'load-balancers': { type: 'string' },
+  rootful: { type: 'string' },
   'kubernetes-version': { type: 'string' },
 } as const;
 
@@ -39,6 +41,7 @@ async function main({ values, positionals, argv }: ScriptArgs<typeof OPTIONS>): 
         controlPlanes: wholeNumber(values['control-planes']!, '--control-planes'),
         loadBalancers: values['load-balancers'] !== undefined ? wholeNumber(values['load-balancers'], '--load-balancers') : values['load-balancer'] ? 1 : 0,
         kubernetesVersion: values['kubernetes-version'],
+        rootful: values.rootful?.split(',').map((n) => wholeNumber(n, '--rootful')),
         log,
       });
       process.stdout.write(`${kubeconfigPath(state)}\n`);

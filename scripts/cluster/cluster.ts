@@ -33,6 +33,7 @@ import {
   stopClusterNode,
   stopProcess,
 } from './machines.ts';
+import { defaultRootfulDocuments, prepareRootful, rootfulInit, rootfulJoin } from './rootful.ts';
 import { clusterDir, readState, removeState, writeState, type ClusterState, type NodeState, type ServiceState } from './state.ts';
 import { adoptTrust, fillUpstream, setUpMaster, signClusterImages, startUpstream } from './supply.ts';
 
@@ -56,6 +57,8 @@ export interface UpOptions {
    */
   loadBalancers?: number;
   kubernetesVersion?: string;
+  /** The nodes (1..N) that run rootful: the same packages, CRI-O and kubelet as root, kubeadm run directly (RootFullLess). */
+  rootful?: number[];
   /** The RPMs to install (default: built into the checkout's dist/). */
   rpms?: string[];
   log: Log;
@@ -77,6 +80,7 @@ export async function liveState(log: Log): Promise<ClusterState | undefined> {
 export async function up(options: UpOptions): Promise<ClusterState> {
   const { log } = options;
   if (options.nodes < 1 || options.nodes > 9) throw new Error('--nodes: 1 to 9');
+  if (options.rootful?.some((i) => !Number.isInteger(i) || i < 1 || i > options.nodes)) throw new Error('--rootful: node numbers 1 to --nodes');
   if (options.controlPlanes < 1 || options.controlPlanes > options.nodes) throw new Error('--control-planes: 1 to --nodes');
   const loadBalancers = options.loadBalancers ?? 0;
   if (loadBalancers < 0 || loadBalancers > MAX_LOAD_BALANCERS) throw new Error(`--load-balancers: 0 to ${MAX_LOAD_BALANCERS}`);
@@ -111,7 +115,8 @@ export async function up(options: UpOptions): Promise<ClusterState> {
     for (let index = 1; index <= options.nodes; index++) {
       log(`cluster: booting node ${index}`);
       const role = index <= options.controlPlanes ? 'control-plane' : 'worker';
-      state.nodes.push(await bootClusterNode({ index, role, ...network, image: image.path, tools, work }));
+      const node = await bootClusterNode({ index, role, ...network, image: image.path, tools, work });
+      state.nodes.push(options.rootful?.includes(index) ? { ...node, rootful: true } : node);
       writeState(state);
     }
     const master = state.nodes[0]!;
@@ -120,6 +125,7 @@ export async function up(options: UpOptions): Promise<ClusterState> {
     writeState(state);
     await signClusterImages(master, state, tools, trust, log);
     for (const node of state.nodes.slice(1)) await adoptTrust(node, master, trust.fingerprint);
+    for (const node of state.nodes.filter((n) => n.rootful)) await prepareRootful(node, state.platform);
 
     if (loadBalancers) {
       state.loadBalancer = { address: '', hosts: [] };
@@ -214,12 +220,22 @@ interface JoinCommands {
   controlPlane: string[];
 }
 
-/** kubeadm init through the wrapper on node 1 (behind the load balancer when there is one); the join commands it printed. */
+/**
+ * kubeadm init on node 1 (behind the load balancer when there is one): through the wrapper, or on
+ * a rootful node by root with kubeadm's defaults; the join commands it printed.
+ */
 export async function initFirst(state: ClusterState, log: Log): Promise<JoinCommands> {
   const master = state.nodes[0]!;
   const endpoint = state.loadBalancer ? ['--control-plane-endpoint', state.loadBalancer.address] : [];
-  log(`cluster: ${master.name}: podsec-u7s-kubeadm init ${endpoint.join(' ')}`.trimEnd());
-  const out = await mustExec(master, [...wrapperEnv(state), 'podsec-u7s-kubeadm', 'init', ...endpoint], { timeoutMs: INIT_TIMEOUT_MS });
+  let out: string;
+  if (master.rootful) {
+    log(`cluster: ${master.name}: kubeadm init as root ${endpoint.join(' ')}`.trimEnd());
+    const plan = await mustExec(master, [...wrapperEnv(state), 'LANG=C', 'podsec-u7s-kubeadm', '--plan', 'init', ...endpoint]);
+    out = await rootfulInit(master, state.platform, defaultRootfulDocuments(plan));
+  } else {
+    log(`cluster: ${master.name}: podsec-u7s-kubeadm init ${endpoint.join(' ')}`.trimEnd());
+    out = await mustExec(master, [...wrapperEnv(state), 'podsec-u7s-kubeadm', 'init', ...endpoint], { timeoutMs: INIT_TIMEOUT_MS });
+  }
   writeFileSync(join(state.work, 'init.log'), out);
   const controlPlane = state.nodes.some((n, i) => i > 0 && n.role === 'control-plane');
   return { worker: parseJoinCommand(out), controlPlane: controlPlane ? parseJoinCommand(out, 'control-plane') : [] };
@@ -237,10 +253,12 @@ export function parseJoinCommand(output: string, kind: 'worker' | 'control-plane
   return line.trim().split(/\s+/).slice(1);
 }
 
-/** `podsec-u7s-kubeadm join` on `node`; `env`: more NAME=VALUE settings for the wrapper. */
+/** `podsec-u7s-kubeadm join` on `node` (`kubeadm join` by root on a rootful node); `env`: more NAME=VALUE settings for the wrapper. */
 export async function joinNode(state: ClusterState, node: NodeState, joinCommand: string[], log: Log, env: string[] = []): Promise<void> {
-  log(`cluster: ${node.name}: ${[...env, 'podsec-u7s-kubeadm', ...joinCommand].join(' ').replace(/(--token|--certificate-key) \S+/g, '$1 …')}`);
-  await mustExec(node, [...wrapperEnv(state), ...env, 'podsec-u7s-kubeadm', ...joinCommand], { timeoutMs: INIT_TIMEOUT_MS });
+  const argv = node.rootful ? ['kubeadm', ...joinCommand] : [...env, 'podsec-u7s-kubeadm', ...joinCommand];
+  log(`cluster: ${node.name}: ${argv.join(' ').replace(/(--token|--certificate-key) \S+/g, '$1 …')}`);
+  if (node.rootful) await rootfulJoin(node, joinCommand);
+  else await mustExec(node, [...wrapperEnv(state), ...argv], { timeoutMs: INIT_TIMEOUT_MS });
 }
 
 interface PodList {

@@ -19,6 +19,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFil
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { deepMerge, kubeletMinor, ROOTLESS_KUBELET_SETTINGS } from '../../bin/u7s/lib/kubelet-config.ts';
+import { renderFlannel } from '../../bin/u7s/lib/flannel.ts';
+import { U7S_CNI_FLANNEL, U7S_FLANNEL_MANIFEST, U7S_RENDERED_DIR } from '../../bin/u7s/lib/paths.ts';
 import { sleep } from '../image/cache.ts';
 import { IMAGE_TAGS, K8S_TOOLS_VERSIONS } from '../k8s-tools/versions.ts';
 import { mustExec, nodeExec } from './machines.ts';
@@ -27,7 +29,7 @@ import type { NodeState } from './state.ts';
 export const ROOTFUL_DIR = '/etc/podsec-rootful';
 export const CRIO_SOCKET = 'unix:///run/crio/crio.sock';
 const KUBELET_CONFIG = '/var/lib/kubelet/config.yaml';
-const PACKAGED_FLANNEL_CNI = 'etc/podsec/u7s/config/flannel/cni_net.d/10-flannel.conflist';
+const PACKAGED_FLANNEL_CNI = U7S_CNI_FLANNEL.slice(1);
 /** Linux capabilities by bit number (linux/capability.h). */
 const CAPABILITIES = [
   'CHOWN',
@@ -205,6 +207,37 @@ export async function startRootfulCrio(node: NodeState): Promise<void> {
     if (waited > 60_000) throw new Error(`${node.name}: the rootful CRI-O did not answer within 60 s`);
     await sleep(200);
   }
+}
+
+/**
+ * The documents of a rootful control plane as an admin makes it with kubeadm's defaults: the
+ * wrapper's init plan for this node without what makes a cluster rootless-ready (kube-proxy's
+ * conntrack settings, etcd's directory), run by root on this host (rootfulDocuments).
+ */
+export function defaultRootfulDocuments(planOutput: string): string {
+  const start = planOutput.indexOf(`# ${U7S_RENDERED_DIR}/init.yaml\n`);
+  const end = planOutput.indexOf('\n# kubeadm command');
+  if (start < 0 || end < start) throw new Error(`podsec-u7s-kubeadm --plan init printed no documents:\n${planOutput}`);
+  const docs = YAML.parseAllDocuments(planOutput.slice(start, end))
+    .map((d) => d.toJS() as Record<string, unknown>)
+    .filter((doc) => doc && doc.kind !== 'KubeProxyConfiguration');
+  for (const doc of docs) if (doc.kind === 'ClusterConfiguration') delete ((doc.etcd as Record<string, Record<string, unknown>>)?.local ?? {}).dataDir;
+  return rootfulDocuments(docs.map((doc) => YAML.stringify(doc)).join('---\n'));
+}
+
+/** `kubeadm init` as root with `documents`, root's kubeconfig, and flannel as the wrapper deploys it. */
+export async function rootfulInit(node: NodeState, platform: string, documents: string): Promise<string> {
+  writeFileSync(join(node.root, ROOTFUL_DIR, 'kubeadm.yaml'), documents);
+  const flannel = renderFlannel(readFileSync(join(node.root, U7S_FLANNEL_MANIFEST), 'utf8'), {
+    podCidr: '10.244.0.0/16',
+    repository: `registry.local/${platform}`,
+  });
+  writeFileSync(join(node.root, ROOTFUL_DIR, 'kube-flannel.yml'), flannel);
+  await startRootfulCrio(node);
+  const out = await mustExec(node, ['kubeadm', 'init', '--config', `${ROOTFUL_DIR}/kubeadm.yaml`, '--ignore-preflight-errors=all'], { timeoutMs: 900_000 });
+  await mustExec(node, ['sh', '-ec', 'mkdir -p /root/.kube && cp /etc/kubernetes/admin.conf /root/.kube/config']);
+  await mustExec(node, ['kubectl', '--kubeconfig', '/root/.kube/config', 'apply', '-f', `${ROOTFUL_DIR}/kube-flannel.yml`]);
+  return out;
 }
 
 /** `kubeadm join` as root with the join command kubeadm printed, and this host's kubelet patch. */

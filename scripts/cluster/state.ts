@@ -24,6 +24,8 @@ export interface NodeState extends MachineState {
   index: number;
   name: string;
   role: NodeRole;
+  /** Runs CRI-O and kubelet as root (scripts/cluster/rootful.ts) instead of podsec-k8s's rootless node. */
+  rootful?: boolean;
   address: string;
   /** The overlay's directory (root/, upper/, work/ below it) and its mounted root. */
   overlay: string;

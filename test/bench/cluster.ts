@@ -16,10 +16,9 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { IMAGE_TAGS } from '../../scripts/k8s-tools/versions.ts';
-import { renderFlannel } from '../../bin/u7s/lib/flannel.ts';
 import { down, initFirst, kubectlArgs, liveState, up, waitReady } from '../../scripts/cluster/cluster.ts';
 import { mustExec } from '../../scripts/cluster/machines.ts';
-import { CRIO_SOCKET, prepareRootful, ROOTFUL_DIR, rootfulDocuments, rootfulReset, startRootfulCrio } from '../../scripts/cluster/rootful.ts';
+import { CRIO_SOCKET, prepareRootful, ROOTFUL_DIR, rootfulDocuments, rootfulInit, rootfulReset } from '../../scripts/cluster/rootful.ts';
 import type { ClusterState, NodeState } from '../../scripts/cluster/state.ts';
 import { sleep } from '../../scripts/image/cache.ts';
 import { median } from './median.ts';
@@ -31,7 +30,6 @@ const MEMORY_SAMPLES = 3;
 const SAMPLE_GAP_MS = 10_000;
 
 const RENDERED_INIT = 'etc/podsec/u7s/config/rendered/init.yaml';
-const FLANNEL_MANIFEST = 'etc/podsec/u7s/manifests/kube-flannel.yml';
 
 interface Sample {
   initMs: number;
@@ -103,27 +101,15 @@ async function measure(state: ClusterState, label: string, start: () => Promise<
 
 const rootlessReset = (node: NodeState) => mustExec(node, ['podsec-u7s-kubeadm', 'reset', '--force'], { timeoutMs: 600_000 });
 
-/** What the rootful init needs on top of a rootful node: the wrapper's documents for root, flannel's manifest, the images in store. */
-async function prepareRootfulInit(state: ClusterState, renderedInit: string): Promise<void> {
+/** The rootful node, and its images in store, once. */
+async function prepareRootfulInit(state: ClusterState, documents: string): Promise<void> {
   const node = state.nodes[0]!;
   await prepareRootful(node, state.platform);
-  writeFileSync(join(node.root, ROOTFUL_DIR, 'kubeadm.yaml'), rootfulDocuments(renderedInit));
-  const flannel = renderFlannel(readFileSync(join(node.root, FLANNEL_MANIFEST), 'utf8'), {
-    podCidr: '10.244.0.0/16',
-    repository: `registry.local/${state.platform}`,
-  });
-  writeFileSync(join(node.root, ROOTFUL_DIR, 'kube-flannel.yml'), flannel);
+  writeFileSync(join(node.root, ROOTFUL_DIR, 'kubeadm.yaml'), documents);
   await mustExec(node, ['kubeadm', 'config', 'images', 'pull', '--config', `${ROOTFUL_DIR}/kubeadm.yaml`], { timeoutMs: 600_000 });
   for (const image of [`flannel:${IMAGE_TAGS.flannel}`, `flannel-cni-plugin:${IMAGE_TAGS.flannelCniPlugin}`])
     await mustExec(node, ['crictl', '--runtime-endpoint', CRIO_SOCKET, 'pull', `registry.local/${state.platform}/${image}`], { timeoutMs: 300_000 });
   await mustExec(node, ['systemctl', 'stop', 'podsec-rootful-crio.service']);
-}
-
-async function rootfulInit(node: NodeState): Promise<void> {
-  await startRootfulCrio(node);
-  await mustExec(node, ['kubeadm', 'init', '--config', `${ROOTFUL_DIR}/kubeadm.yaml`, '--ignore-preflight-errors=all'], { timeoutMs: 900_000 });
-  await mustExec(node, ['sh', '-ec', 'mkdir -p /root/.kube && cp /etc/kubernetes/admin.conf /root/.kube/config']);
-  await mustExec(node, kubectlArgs('apply', '-f', `${ROOTFUL_DIR}/kube-flannel.yml`));
 }
 
 async function runSession(): Promise<{ rootless: Sample[]; rootful: Sample[] }> {
@@ -134,15 +120,15 @@ async function runSession(): Promise<{ rootless: Sample[]; rootful: Sample[] }> 
   const rootful: Sample[] = [];
   try {
     // The wrapper's documents of the init `up` ran (a reset removes them).
-    const renderedInit = readFileSync(join(node.root, RENDERED_INIT), 'utf8');
+    const documents = rootfulDocuments(readFileSync(join(node.root, RENDERED_INIT), 'utf8'));
     await rootlessReset(node);
-    await prepareRootfulInit(state, renderedInit);
+    await prepareRootfulInit(state, documents);
     for (let i = 0; i < RUNS; i++) {
       log(`cluster bench: run ${i + 1}/${RUNS}, rootless`);
       rootless.push(await measure(state, 'rootless', async () => void (await initFirst(state, log))));
       await rootlessReset(node);
       log(`cluster bench: run ${i + 1}/${RUNS}, rootful`);
-      rootful.push(await measure(state, 'rootful', () => rootfulInit(node)));
+      rootful.push(await measure(state, 'rootful', async () => void (await rootfulInit(node, state.platform, documents))));
       await rootfulReset(node);
     }
   } finally {
