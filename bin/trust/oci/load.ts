@@ -14,7 +14,7 @@ import { readRegularFile } from '../../lib/safe-fs.ts';
 import { POLICY_FILE, SIGNATURES_DIR } from '../policy/create-policy.ts';
 import { readCurrent } from '../file-changes.ts';
 import { checkPublicKey, secretKeysOf } from '../keys/gpg.ts';
-import { failure, run, runWithSecretFile } from '../../lib/proc.ts';
+import { failure, run, runWithSecretFile, type RunResult } from '../../lib/proc.ts';
 import { decryptSigstorePrivateKey, parsePublicKeyPem, publicPemOf, samePublicKey, SigstoreKeyError } from '../keys/sigstore-key.ts';
 import { ArchiveError, extractLayout, type ArchiveLimits } from './archive.ts';
 import { LayoutError, readLayout, type LayoutImage } from './layout.ts';
@@ -113,7 +113,12 @@ export function readSystemPolicy(root: string): ContainersPolicy | undefined {
  * reject scope, no maker scope, another maker's key), or undefined when it would. Pushing such
  * images would only produce images nobody can pull.
  */
-export async function signerProblems(root: string, policy: ContainersPolicy, transfers: Transfer[], signer: Signer): Promise<(string | undefined)[]> {
+export async function signerProblems(
+  root: string,
+  policy: ContainersPolicy,
+  transfers: { destination: string }[],
+  signer: Signer,
+): Promise<(string | undefined)[]> {
   let signerKeys: { gpg?: string[]; sigstore?: ReturnType<typeof parsePublicKeyPem> } = {};
   if (signer.kind === 'gpg') {
     const info = await secretKeysOf(signer.id);
@@ -248,24 +253,22 @@ export async function pushAndSign(layout: string, arch: string, transfer: Transf
     `docker://${transfer.destination}`,
   ];
   const result = signer.passphrase !== undefined ? await runWithSecretFile('skopeo', args, signer.passphrase) : await run('skopeo', args());
-  if (result.error || result.status !== 0) {
-    // The push went through and only the signature failed: the image is in the registry, unsigned.
-    if (/writing signatures?:/i.test(result.stderr ?? '')) {
-      throw new CommandError(
-        t('{destination} was pushed to the registry but is NOT signed (nodes refuse it): {reason}; fix the cause and run the command again to sign it', {
-          destination: transfer.destination,
-          reason: failure(result),
-        }),
-        EXIT.copy,
-      );
-    }
-    throw new CommandError(
-      t('{image} → {destination}: skopeo copy failed: {reason}', {
-        image: formatName(transfer.image.name),
-        destination: transfer.destination,
+  if (result.error || result.status !== 0) throw copyFailure(result, formatName(transfer.image.name), transfer.destination, 'skopeo copy');
+}
+
+/**
+ * Why a signed push failed, as the error to throw. When the push went through and only the
+ * signature failed, the image is in the registry unsigned: the message says so and names it.
+ */
+export function copyFailure(result: RunResult, image: string, destination: string, tool: string): CommandError {
+  if (/writing signatures?:/i.test(result.stderr ?? '')) {
+    return new CommandError(
+      t('{destination} was pushed to the registry but is NOT signed (nodes refuse it): {reason}; fix the cause and run the command again to sign it', {
+        destination,
         reason: failure(result),
       }),
       EXIT.copy,
     );
   }
+  return new CommandError(t('{image} → {destination}: {tool} failed: {reason}', { image, destination, tool, reason: failure(result) }), EXIT.copy);
 }
