@@ -13,9 +13,10 @@ import { readRegularFile } from './lib/safe-fs.ts';
 import { groupGid } from './lib/accounts.ts';
 import { confirmOnTerminal, promptSecret, secretFromFile } from './lib/secrets.ts';
 import { DEFAULT_ARCHIVE_LIMITS, type ArchiveLimits } from './trust/oci/archive.ts';
-import { EXIT, signerProblems, planTransfers, prepareLookaside, pushAndSign, readSystemPolicy, unpackArchive, type Signer } from './trust/oci/load.ts';
+import { EXIT, signerProblems, planTransfers, pushAndSign, readSystemPolicy, unpackArchive, type Signer } from './trust/oci/load.ts';
 import { ARCHITECTURES, formatName, isArchitecture, parseDestination } from './trust/oci/refs.ts';
 import { requireSigstoreServer } from './trust/hosts.ts';
+import { prepareLookaside } from './trust/policy/lookaside.ts';
 
 const t = translator('podsec');
 const NAME = 'podsec-load-sign-oci';

@@ -10,8 +10,9 @@ import { groupGid, readAccounts } from './lib/accounts.ts';
 import { readRegularFile } from './lib/safe-fs.ts';
 import { promptSecret, secretFromFile } from './lib/secrets.ts';
 import { requireSigstoreServer } from './trust/hosts.ts';
+import { prepareLookaside } from './trust/policy/lookaside.ts';
 import { POLICY_FILE } from './trust/policy/create-policy.ts';
-import { EXIT, prepareLookaside, readSystemPolicy, signerProblems, type Signer } from './trust/oci/load.ts';
+import { EXIT, readSystemPolicy, signerProblems, type Signer } from './trust/oci/load.ts';
 import { formatName, parseRegistryImage } from './trust/oci/refs.ts';
 import { checkLocalImage, defaultSigner, localImageId, pushLocalImage, requireScopes, scopeRefusal } from './trust/makers/push-image.ts';
 

@@ -113,7 +113,7 @@ test('push-sign-image: a maker signs only where the longest matching scope is th
   );
 });
 
-test('push-sign-image: the image is a name or ID of the caller\'s own storage, never a transport or another storage', () => {
+test("push-sign-image: the image is a name or ID of the caller's own storage, never a transport or another storage", () => {
   for (const ok of ['myapp:1', 'localhost/myapp:1', 'p11/app', 'a'.repeat(12), 'app@sha256:' + 'a'.repeat(64)]) checkLocalImage(ok);
   for (const bad of ['containers-storage:[vfs@/home/x]app', '[vfs@/root]app', 'docker://x/y', 'oci:/tmp/x', '-x', '--help', '../x', 'a//b', 'app:1 x', '']) {
     assert.throws(() => checkLocalImage(bad), /is not an image name or ID of your podman storage/, bad);

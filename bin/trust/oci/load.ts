@@ -5,13 +5,13 @@
  * signature written through the maker's lookaside staging or, for sigstore, as an attachment).
  * Nothing is pushed until every check has passed; a failing copy stops the run naming the image.
  */
-import { chmodSync, lstatSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CommandError } from '../../lib/command.ts';
 import { parsePolicy, PolicySyntaxError, requirementsFor, type ContainersPolicy } from '../../lib/containers-policy.ts';
 import { translator } from '../../lib/i18n.ts';
 import { readRegularFile } from '../../lib/safe-fs.ts';
-import { POLICY_FILE, SIGNATURES_DIR } from '../policy/create-policy.ts';
+import { POLICY_FILE } from '../policy/create-policy.ts';
 import { readCurrent } from '../file-changes.ts';
 import { checkPublicKey, secretKeysOf } from '../keys/gpg.ts';
 import { failure, run, runWithSecretFile, type RunResult } from '../../lib/proc.ts';
@@ -199,42 +199,6 @@ export async function signerProblems(
     problems.push(problem);
   }
   return problems;
-}
-
-/**
- * The lookaside directories above a destination's signatures (/var/sigstore/sigstore/<path>/),
- * made by this maker as 03775 before skopeo signs: containers/image makes them 0755 whatever the
- * umask, and a maker whose scope lies below another's could then not write its signatures. The
- * setgid bit keeps the group podman_dev; the sticky bit keeps each maker's entries its own. A
- * directory of another owner that is not group-writable is left alone (skopeo will say so).
- */
-export function prepareLookaside(root: string, destination: string): void {
-  const repository = destination.replace(/@.*$/, '').replace(/:[^/:]*$/, '');
-  const parts = repository.split('/').slice(1, -1);
-  for (let n = 1; n <= parts.length; n++) {
-    const dir = join(root, SIGNATURES_DIR, ...parts.slice(0, n));
-    let st = lstatOrUndefined(dir);
-    if (!st) {
-      try {
-        mkdirSync(dir, 0o775);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') return;
-      }
-      st = lstatOrUndefined(dir);
-    }
-    if (!st?.isDirectory()) return;
-    if (st.uid === process.geteuid?.() && (st.mode & 0o7777) !== LOOKASIDE_DIR_MODE) chmodSync(dir, LOOKASIDE_DIR_MODE);
-  }
-}
-
-const LOOKASIDE_DIR_MODE = 0o3775;
-
-function lstatOrUndefined(path: string) {
-  try {
-    return lstatSync(path);
-  } catch {
-    return undefined;
-  }
 }
 
 /** skopeo copy of one image from the layout to the registry, signed. */
