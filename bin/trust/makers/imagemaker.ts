@@ -19,7 +19,7 @@ import { CommandError } from '../../lib/command.ts';
 import { installManaged } from '../../lib/config-history.ts';
 import { serializePolicy, serializeRegistriesD, type ContainersPolicy } from '../../lib/containers-policy.ts';
 import { translator } from '../../lib/i18n.ts';
-import { PODMAN_DEV_GROUP, PODMAN_GROUP, SIGSTORE_ROOT } from '../../lib/names.ts';
+import { PODMAN_DEV_GROUP, PODMAN_GROUP, REGISTRY_HOST, SIGSTORE_ROOT } from '../../lib/names.ts';
 import { findAccount, type Account } from '../../lib/accounts.ts';
 import { atomicWrite, openTrustedDir, safeMkdir, UnsafePathError } from '../../lib/safe-fs.ts';
 import { BUNDLE_NAME, PUBLISHED_POLICY_NAME } from '../bundle/format.ts';
@@ -304,7 +304,16 @@ function planKey(run: Run, maker: MakerPlan): void {
     const info = await checkPublicKey(exported, t('the exported key of {user}', { user }));
     if (!info.primaries.includes(fingerprint)) throw new CommandError(t('gpg exported another key than {fingerprint}', { fingerprint }), 1);
     run.publicKeys.set(keyFile, exported);
-    plan.note(t('{user} signs with the GPG key {fingerprint}: podsec-load-sign-oci ARCHIVE ARCH {fingerprint}', { user, fingerprint }));
+    plan.note(
+      t(
+        '{user} signs with the GPG key {fingerprint}: podsec-push-sign-image IMAGE {registry}/PATH:TAG (images built with podman) or podsec-load-sign-oci ARCHIVE ARCH {fingerprint}',
+        {
+          user,
+          fingerprint,
+          registry: REGISTRY_HOST,
+        },
+      ),
+    );
   });
   let previousKey: Buffer | undefined;
   plan.change(
