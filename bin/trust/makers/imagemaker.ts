@@ -306,7 +306,8 @@ function planKey(run: Run, maker: MakerPlan): void {
     run.publicKeys.set(keyFile, exported);
     plan.note(
       t(
-        '{user} signs with the GPG key {fingerprint}: podsec-push-sign-image IMAGE {registry}/PATH:TAG (images built with podman) or podsec-load-sign-oci ARCHIVE ARCH {fingerprint}',
+        '{user} signs with the GPG key {fingerprint}: podsec-push-sign-image IMAGE {registry}/PATH:TAG (images built with podman) ' +
+          'or podsec-load-sign-oci ARCHIVE ARCH {fingerprint}',
         {
           user,
           fingerprint,
