@@ -5,14 +5,14 @@
  */
 import { CommandError, runCommand } from './lib/command.ts';
 import { translator } from './lib/i18n.ts';
-import { PODMAN_DEV_GROUP, REGISTRY_HOST } from './lib/names.ts';
-import { groupGid, readAccounts } from './lib/accounts.ts';
+import { REGISTRY_HOST } from './lib/names.ts';
+import { readAccounts } from './lib/accounts.ts';
 import { readRegularFile } from './lib/safe-fs.ts';
 import { promptSecret, secretFromFile } from './lib/secrets.ts';
 import { requireSigstoreServer } from './trust/hosts.ts';
 import { prepareLookaside } from './trust/policy/lookaside.ts';
 import { POLICY_FILE } from './trust/policy/create-policy.ts';
-import { EXIT, readSystemPolicy, signerProblems, type Signer } from './trust/oci/load.ts';
+import { EXIT, PASSPHRASE_OPTIONS, requireMakerGroup, readSystemPolicy, signerProblems, type Signer } from './trust/oci/load.ts';
 import { formatName, parseRegistryImage } from './trust/oci/refs.ts';
 import { checkLocalImage, defaultSigner, localImageId, pushLocalImage, requireScopes, scopeRefusal } from './trust/makers/push-image.ts';
 
@@ -50,8 +50,7 @@ runCommand(
         valueName: 'FILE',
         description: 'the sigstore private key to sign with (default for sigstore makers: ~/.config/podsec/sigstore.key)',
       },
-      'passphrase-file': { type: 'string', valueName: 'FILE', description: 'the passphrase of the signing key is the first line of FILE' },
-      'no-passphrase': { type: 'boolean', description: 'the key has no passphrase (do not ask)' },
+      ...PASSPHRASE_OPTIONS,
     },
     usageExitCode: EXIT.usage,
     exitCodes: {
@@ -78,10 +77,7 @@ runCommand(
     if (image === undefined || target === undefined || rest.length > 0)
       throw new CommandError(t('wrong number of arguments; usage: {usage}', { usage: `${NAME} IMAGE ${REGISTRY_HOST}/PATH[:TAG]` }), EXIT.usage);
     requireSigstoreServer(root, t('Unable to push images.'));
-    const devGid = groupGid(root, PODMAN_DEV_GROUP);
-    const groups = new Set([process.getgid?.(), ...(process.getgroups?.() ?? [])]);
-    if (devGid === undefined || !groups.has(devGid))
-      throw new CommandError(t('The script is called by a user not included in the {group} group', { group: PODMAN_DEV_GROUP }), EXIT.usage);
+    requireMakerGroup(root);
     const user = readAccounts(root).find((a) => a.uid === process.getuid?.())?.name;
     if (user === undefined) throw new CommandError(t('your uid {uid} has no account', { uid: String(process.getuid?.()) }), EXIT.usage);
 

@@ -9,16 +9,16 @@
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { CommandError } from '../../lib/command.ts';
 import { requirementsFor, type ContainersPolicy } from '../../lib/containers-policy.ts';
 import { translator } from '../../lib/i18n.ts';
-import { run, runWithSecretFile, type RunResult } from '../../lib/proc.ts';
+import { run } from '../../lib/proc.ts';
 import { readRegularFile } from '../../lib/safe-fs.ts';
 import { checkPublicKey } from '../keys/gpg.ts';
 import { KEYS_DIR, keyFileName, ownerOf, scopesOf } from '../policy/maker-policy.ts';
 import { USER_SIGSTORE_KEY } from './homes.ts';
-import { copyFailure, EXIT, type Signer } from '../oci/load.ts';
+import { copyFailure, EXIT, runSigning, type Signer } from '../oci/load.ts';
 
 const t = translator('podsec');
 
@@ -109,20 +109,22 @@ export async function pushLocalImage(image: string, destination: string, signer:
   const work = mkdtempSync(join(process.env.TMPDIR || '/var/tmp', 'podsec-push-'));
   try {
     const digestFile = join(work, 'digest');
-    const args = (passphraseFile?: string) => [
-      'push',
-      '--quiet',
-      '--tls-verify=false',
-      '--remove-signatures',
-      ...(signer.kind === 'gpg' ? ['--sign-by', signer.id] : ['--sign-by-sigstore-private-key', resolve(signer.keyFile)]),
-      ...(passphraseFile !== undefined ? ['--sign-passphrase-file', passphraseFile] : []),
-      '--digestfile',
-      digestFile,
-      '--',
-      image,
-      `docker://${destination}`,
-    ];
-    const result: RunResult = signer.passphrase !== undefined ? await runWithSecretFile('podman', args, signer.passphrase) : await run('podman', args());
+    const result = await runSigning(
+      'podman',
+      (signing) => [
+        'push',
+        '--quiet',
+        '--tls-verify=false',
+        '--remove-signatures',
+        ...signing,
+        '--digestfile',
+        digestFile,
+        '--',
+        image,
+        `docker://${destination}`,
+      ],
+      signer,
+    );
     if (result.error || result.status !== 0) throw copyFailure(result, image, destination, 'podman push');
     return readFileSync(digestFile, 'utf8').trim();
   } finally {

@@ -10,6 +10,8 @@ import { join, resolve } from 'node:path';
 import { CommandError } from '../../lib/command.ts';
 import { parsePolicy, PolicySyntaxError, requirementsFor, type ContainersPolicy } from '../../lib/containers-policy.ts';
 import { translator } from '../../lib/i18n.ts';
+import { groupGid } from '../../lib/accounts.ts';
+import { PODMAN_DEV_GROUP } from '../../lib/names.ts';
 import { readRegularFile } from '../../lib/safe-fs.ts';
 import { POLICY_FILE } from '../policy/create-policy.ts';
 import { readCurrent } from '../file-changes.ts';
@@ -33,6 +35,20 @@ export const EXIT = {
   policy: 10,
   copy: 11,
 } as const;
+
+/** The options of the commands that sign, for the signing key's passphrase. */
+export const PASSPHRASE_OPTIONS = {
+  'passphrase-file': { type: 'string', valueName: 'FILE', description: 'the passphrase of the signing key is the first line of FILE' },
+  'no-passphrase': { type: 'boolean', description: 'the sigstore key has no passphrase (do not ask)' },
+} as const;
+
+/** Only image makers (group podman_dev) push and sign. */
+export function requireMakerGroup(root: string): void {
+  const devGid = groupGid(root, PODMAN_DEV_GROUP);
+  const groups = new Set([process.getgid?.(), ...(process.getgroups?.() ?? [])]);
+  if (devGid === undefined || !groups.has(devGid))
+    throw new CommandError(t('The script is called by a user not included in the {group} group', { group: PODMAN_DEV_GROUP }), EXIT.usage);
+}
 
 export type Signer = { kind: 'gpg'; id: string; passphrase?: string } | { kind: 'sigstore'; keyFile: string; keyText: string; passphrase: string };
 
@@ -201,22 +217,36 @@ export async function signerProblems(
   return problems;
 }
 
+/** The signing options for `signer`, which skopeo copy and podman push spell alike. */
+const signingArgs = (signer: Signer, passphraseFile?: string) => [
+  ...(signer.kind === 'gpg' ? ['--sign-by', signer.id] : ['--sign-by-sigstore-private-key', resolve(signer.keyFile)]),
+  ...(passphraseFile !== undefined ? ['--sign-passphrase-file', passphraseFile] : []),
+];
+
+/** Runs a tool that signs: `args` gets the signing options; the passphrase, if any, through a FIFO (runWithSecretFile). */
+export function runSigning(tool: string, args: (signing: string[]) => string[], signer: Signer): Promise<RunResult> {
+  if (signer.passphrase === undefined) return run(tool, args(signingArgs(signer)));
+  return runWithSecretFile(tool, (file) => args(signingArgs(signer, file)), signer.passphrase);
+}
+
 /** skopeo copy of one image from the layout to the registry, signed. */
 export async function pushAndSign(layout: string, arch: string, transfer: Transfer, signer: Signer): Promise<void> {
-  const args = (passphraseFile?: string) => [
-    '--override-arch',
-    arch,
-    'copy',
-    '--quiet',
-    '--retry-times',
-    '2',
-    '--dest-tls-verify=false',
-    ...(signer.kind === 'gpg' ? ['--sign-by', signer.id] : ['--sign-by-sigstore-private-key', resolve(signer.keyFile)]),
-    ...(passphraseFile !== undefined ? ['--sign-passphrase-file', passphraseFile] : []),
-    `oci:${layout}:${transfer.image.ref}`,
-    `docker://${transfer.destination}`,
-  ];
-  const result = signer.passphrase !== undefined ? await runWithSecretFile('skopeo', args, signer.passphrase) : await run('skopeo', args());
+  const result = await runSigning(
+    'skopeo',
+    (signing) => [
+      '--override-arch',
+      arch,
+      'copy',
+      '--quiet',
+      '--retry-times',
+      '2',
+      '--dest-tls-verify=false',
+      ...signing,
+      `oci:${layout}:${transfer.image.ref}`,
+      `docker://${transfer.destination}`,
+    ],
+    signer,
+  );
   if (result.error || result.status !== 0) throw copyFailure(result, formatName(transfer.image.name), transfer.destination, 'skopeo copy');
 }
 
