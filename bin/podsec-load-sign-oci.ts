@@ -7,15 +7,25 @@ import { createProgress } from './lib/progress.ts';
 import { rmSync, statSync } from 'node:fs';
 import { CommandError, runCommand } from './lib/command.ts';
 import { translator } from './lib/i18n.ts';
-import { PODMAN_DEV_GROUP, REGISTRY_HOST } from './lib/names.ts';
+import { REGISTRY_HOST } from './lib/names.ts';
 import { hostPlatform, PLATFORM_NAME } from './lib/platform.ts';
 import { readRegularFile } from './lib/safe-fs.ts';
-import { groupGid } from './lib/accounts.ts';
 import { confirmOnTerminal, promptSecret, secretFromFile } from './lib/secrets.ts';
 import { DEFAULT_ARCHIVE_LIMITS, type ArchiveLimits } from './trust/oci/archive.ts';
-import { EXIT, signerProblems, planTransfers, prepareLookaside, pushAndSign, readSystemPolicy, unpackArchive, type Signer } from './trust/oci/load.ts';
+import {
+  EXIT,
+  PASSPHRASE_OPTIONS,
+  requireMakerGroup,
+  signerProblems,
+  planTransfers,
+  pushAndSign,
+  readSystemPolicy,
+  unpackArchive,
+  type Signer,
+} from './trust/oci/load.ts';
 import { ARCHITECTURES, formatName, isArchitecture, parseDestination } from './trust/oci/refs.ts';
 import { requireSigstoreServer } from './trust/hosts.ts';
+import { prepareLookaside } from './trust/policy/lookaside.ts';
 
 const t = translator('podsec');
 const NAME = 'podsec-load-sign-oci';
@@ -60,8 +70,7 @@ runCommand(
         valueName: 'FILE',
         description: 'sign with this sigstore private key (e.g. ~/.config/podsec/sigstore.key) instead of GPG',
       },
-      'passphrase-file': { type: 'string', valueName: 'FILE', description: 'the passphrase of the signing key is the first line of FILE' },
-      'no-passphrase': { type: 'boolean', description: 'the sigstore key has no passphrase (do not ask)' },
+      ...PASSPHRASE_OPTIONS,
       platform: { type: 'string', valueName: 'NAME', description: "accept an archive for this platform although the host's platform differs" },
       'archive-max-bytes': {
         type: 'string',
@@ -100,10 +109,7 @@ runCommand(
       throw new CommandError(t('cannot determine the platform: {reason}; set U7S_PLATFORM', { reason: host.reason }), EXIT.usage);
     const platform = host.platform;
     requireSigstoreServer(root, t('Unable to load images.'));
-    const devGid = groupGid(root, PODMAN_DEV_GROUP);
-    const groups = new Set([process.getgid?.(), ...(process.getgroups?.() ?? [])]);
-    if (devGid === undefined || !groups.has(devGid))
-      throw new CommandError(t('The script is called by a user not included in the {group} group', { group: PODMAN_DEV_GROUP }), EXIT.usage);
+    requireMakerGroup(root);
 
     const sigstoreKey = values['sigstore-key'] as string | undefined;
     const [archive, arch, ...rest] = positionals;

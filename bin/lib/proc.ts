@@ -54,7 +54,7 @@ interface RunOptions {
   timeoutMs?: number;
 }
 
-interface RunResult {
+export interface RunResult {
   status: number | null;
   signal: NodeJS.Signals | null;
   stdout: string;

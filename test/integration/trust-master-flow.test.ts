@@ -8,12 +8,12 @@
  * and one signed by an unknown key are rejected by containers/image, docker.io is rejected by the
  * policy before any network access, and each maker's path verifies only against its own key.
  */
-import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, lchownSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { buildImage, imageStore, saveArchive, useMaster, type ImageStore, type MasterEnv } from '../support/oci-fixtures.ts';
-import { runCommand } from '../support/trust-fixtures.ts';
+import { PODMAN_DEV_GID, runCommand } from '../support/trust-fixtures.ts';
 import { withTools } from '../support/tools.ts';
 
 const base = suite('trust master flow');
@@ -156,6 +156,43 @@ test('a signature that cannot be written after the push is reported as an unsign
   assert.is(ran.exitCode, 11, ran.stdout + ran.stderr);
   assert.is(ran.stderr.trimEnd().split('\n').length, 1, ran.stderr);
   assert.match(ran.stderr, /registry\.local\/c10f\/team\/blocked\/c10f\/busybox:1 was pushed to the registry but is NOT signed \(nodes refuse it\)/);
+});
+
+test('makers: lookaside directories an older podsec left 0755 by one maker are repaired by create-imagemakeruser, never through a symlink', async () => {
+  const tree = (path: string) => join(m.root, 'var/sigstore/sigstore', path);
+  const makerA = statSync(join(m.root, 'home/maker-a'));
+  // As an older podsec left them: made by maker-a (containers/image), 0755 whatever the umask.
+  for (const dir of ['c10f', 'c10f/team']) {
+    chownSync(tree(dir), makerA.uid, makerA.gid);
+    chmodSync(tree(dir), 0o755);
+  }
+  const refused = await loadAsMakerD('registry.local/c10f/team/again/c10f');
+  assert.is(refused.exitCode, 11, `maker-d signed below a 0755 directory of maker-a:\n${refused.stdout}${refused.stderr}`);
+  // A maker plants a symlink where maker-c's scope lies: the repair must not follow it.
+  const victim = join(m.work, 'victim');
+  mkdirSync(victim, { mode: 0o755 });
+  symlinkSync(victim, tree('p11'));
+  lchownSync(tree('p11'), makerA.uid, makerA.gid);
+
+  const fixed = await m.program('podsec-create-imagemakeruser', ['--reconfigure', 'maker-d@registry.local/c10f/team']);
+  ok(fixed, 'create-imagemakeruser --reconfigure maker-d');
+  assert.match(
+    fixed.stdout,
+    /make the signature directories \/var\/sigstore\/sigstore\/c10f, \/var\/sigstore\/sigstore\/c10f\/team writable for every image maker/,
+  );
+  for (const dir of ['c10f', 'c10f/team']) {
+    const st = statSync(tree(dir));
+    assert.is(st.mode & 0o7777, 0o3775, dir);
+    assert.equal([st.uid, st.gid], [makerA.uid, PODMAN_DEV_GID], `${dir}: the owner is kept, the group is podman_dev`);
+  }
+  const victimSt = statSync(victim);
+  assert.equal([victimSt.mode & 0o7777, victimSt.uid, victimSt.gid], [0o755, 0, 0], 'the repair followed the symlink');
+  ok(await loadAsMakerD('registry.local/c10f/team/again/c10f'), 'load-sign-oci as maker-d after the repair');
+  ok(await pull('registry.local/c10f/team/again/c10f/busybox:1'), 'the image maker-d signed after the repair pulls');
+  const again = await m.program('podsec-create-imagemakeruser', ['--reconfigure', '--dry-run', 'maker-d@registry.local/c10f/team']);
+  ok(again, 'create-imagemakeruser --reconfigure --dry-run');
+  assert.not.match(again.stdout, /signature director/, 'a repaired tree is repaired again');
+  unlinkSync(tree('p11'));
 });
 
 test('a passphrase-protected GPG key: load-sign-oci --passphrase-file hands the passphrase to skopeo, the image verifies', async () => {

@@ -81,7 +81,7 @@ export function removeTree(root: string): void {
 }
 
 /** A busybox-static root file system as a tar (deterministic); `variant` changes its content (another digest). */
-function busyboxTar(dir: string, variant: string): string {
+export function busyboxTar(dir: string, variant: string): string {
   const rootfs = join(dir, `rootfs-${variant}`);
   mkdirSync(join(rootfs, 'bin'), { recursive: true });
   mkdirSync(join(rootfs, 'etc'), { recursive: true });

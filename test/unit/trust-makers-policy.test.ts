@@ -13,6 +13,8 @@ import {
   withMakers,
 } from '../../bin/trust/policy/maker-policy.ts';
 
+import { checkLocalImage, requireScopes, scopeRefusal } from '../../bin/trust/makers/push-image.ts';
+
 const gpg = (user: string) => makerRequirement(user, 'gpg');
 
 test('makers get one scope each; the longest prefix decides whose key verifies', () => {
@@ -81,6 +83,41 @@ test('registries.d: sigstore scopes read attachments; makers write signatures in
     },
     docker: { 'registry.local/s': { 'use-sigstore-attachments': true } },
   });
+});
+
+test('push-sign-image: a maker signs only where the longest matching scope is theirs; refusals name their scopes', () => {
+  const policy = withMakers(rejectAllPolicy(), [
+    { user: 'maker1', kind: 'gpg', repoPaths: ['registry.local/p11'] },
+    { user: 'maker2', kind: 'gpg', repoPaths: ['registry.local/p11/team'] },
+  ]);
+  assert.is(scopeRefusal(policy, 'maker1', 'registry.local/p11/x:1'), undefined);
+  assert.is(scopeRefusal(policy, 'maker2', 'registry.local/p11/team/y:1'), undefined);
+  assert.is(
+    scopeRefusal(policy, 'maker1', 'registry.local/p11/team/y:1'),
+    'registry.local/p11/team/y:1 is outside your signing scope (registry.local/p11): the system policy gives registry.local/p11/team to the image maker maker2',
+  );
+  assert.is(
+    scopeRefusal(policy, 'maker2', 'registry.local/p11/x:1'),
+    'registry.local/p11/x:1 is outside your signing scope (registry.local/p11/team): the system policy gives registry.local/p11 to the image maker maker1',
+  );
+  assert.is(
+    scopeRefusal(policy, 'maker1', 'registry.local/other/x:1'),
+    'registry.local/other/x:1 is outside your signing scope (registry.local/p11): the system policy gives it to no image maker',
+  );
+  // A prefix that is not a path component boundary is not the scope: p111 is nobody's.
+  assert.match(scopeRefusal(policy, 'maker1', 'registry.local/p111/x:1')!, /gives it to no image maker/);
+  assert.equal(requireScopes(policy, 'maker2', '/etc/containers/policy.json'), ['registry.local/p11/team']);
+  assert.throws(
+    () => requireScopes(policy, 'poduser', '/etc/containers/policy.json'),
+    (e: unknown) => e instanceof Error && /^poduser has no signing scope in \/etc\/containers\/policy\.json/.test(e.message),
+  );
+});
+
+test("push-sign-image: the image is a name or ID of the caller's own storage, never a transport or another storage", () => {
+  for (const ok of ['myapp:1', 'localhost/myapp:1', 'p11/app', 'a'.repeat(12), 'app@sha256:' + 'a'.repeat(64)]) checkLocalImage(ok);
+  for (const bad of ['containers-storage:[vfs@/home/x]app', '[vfs@/root]app', 'docker://x/y', 'oci:/tmp/x', '-x', '--help', '../x', 'a//b', 'app:1 x', '']) {
+    assert.throws(() => checkLocalImage(bad), /is not an image name or ID of your podman storage/, bad);
+  }
 });
 
 test.run();

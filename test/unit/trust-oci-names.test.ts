@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { allowedEntry, unsafeName } from '../../bin/trust/oci/archive.ts';
-import { destinationOf, formatName, ImageNameError, parseDestination, parseImageName } from '../../bin/trust/oci/refs.ts';
+import { destinationOf, formatName, ImageNameError, parseDestination, parseImageName, parseRegistryImage } from '../../bin/trust/oci/refs.ts';
 import { isTransport, parseArchitectures, parseImages } from '../../bin/trust/oci/save.ts';
 
 test('image names: <platform>/<path>:<tag>', () => {
@@ -46,6 +46,18 @@ test('destinations: registry.local/<path> only', () => {
   assert.equal(parseDestination('registry.local:80/c10f'), { problem: 'host' });
   assert.equal(parseDestination('registry.local/../etc'), { problem: 'path' });
   assert.equal(parseDestination('registry.local/c10f/'), { problem: 'path' });
+});
+
+test('push-sign-image destinations: registry.local/<path>[:<tag>], tag latest by default', () => {
+  assert.equal(parseRegistryImage('registry.local/p11/app:1'), { path: ['p11', 'app'], tag: '1' });
+  assert.equal(parseRegistryImage('registry.local/p11/team/app'), { path: ['p11', 'team', 'app'], tag: 'latest' });
+  assert.equal(parseRegistryImage('registry.local'), { problem: 'no-path' });
+  assert.equal(parseRegistryImage('registry.local:5000/p11/app:1'), { problem: 'host' });
+  assert.equal(parseRegistryImage('docker.io/p11/app:1'), { problem: 'host' });
+  assert.equal(parseRegistryImage('registry.local/p11/../app:1'), { problem: 'path' });
+  assert.equal(parseRegistryImage('registry.local/p11/App:1'), { problem: 'path' });
+  assert.equal(parseRegistryImage('registry.local/p11/app:-x'), { problem: 'tag' });
+  assert.equal(parseRegistryImage('registry.local/p11/app@sha256:' + '0'.repeat(64)), { problem: 'digest' });
 });
 
 test("the destination prefix replaces the archive's platform prefix", () => {

@@ -19,7 +19,7 @@ import { CommandError } from '../../lib/command.ts';
 import { installManaged } from '../../lib/config-history.ts';
 import { serializePolicy, serializeRegistriesD, type ContainersPolicy } from '../../lib/containers-policy.ts';
 import { translator } from '../../lib/i18n.ts';
-import { PODMAN_DEV_GROUP, PODMAN_GROUP, SIGSTORE_ROOT } from '../../lib/names.ts';
+import { PODMAN_DEV_GROUP, PODMAN_GROUP, REGISTRY_HOST, SIGSTORE_ROOT } from '../../lib/names.ts';
 import { findAccount, type Account } from '../../lib/accounts.ts';
 import { atomicWrite, openTrustedDir, safeMkdir, UnsafePathError } from '../../lib/safe-fs.ts';
 import { BUNDLE_NAME, PUBLISHED_POLICY_NAME } from '../bundle/format.ts';
@@ -56,6 +56,7 @@ import {
   type KeyKind,
 } from '../policy/maker-policy.ts';
 import { promptSecret, secretFromFile, secretFromStdin } from '../../lib/secrets.ts';
+import { lookasideRepairs, repairLookaside } from '../policy/lookaside.ts';
 import { generateSigstoreKeyPair } from '../keys/sigstore-key.ts';
 
 const t = translator('podsec');
@@ -303,7 +304,17 @@ function planKey(run: Run, maker: MakerPlan): void {
     const info = await checkPublicKey(exported, t('the exported key of {user}', { user }));
     if (!info.primaries.includes(fingerprint)) throw new CommandError(t('gpg exported another key than {fingerprint}', { fingerprint }), 1);
     run.publicKeys.set(keyFile, exported);
-    plan.note(t('{user} signs with the GPG key {fingerprint}: podsec-load-sign-oci ARCHIVE ARCH {fingerprint}', { user, fingerprint }));
+    plan.note(
+      t(
+        '{user} signs with the GPG key {fingerprint}: podsec-push-sign-image IMAGE {registry}/PATH:TAG (images built with podman) ' +
+          'or podsec-load-sign-oci ARCHIVE ARCH {fingerprint}',
+        {
+          user,
+          fingerprint,
+          registry: REGISTRY_HOST,
+        },
+      ),
+    );
   });
   let previousKey: Buffer | undefined;
   plan.change(
@@ -468,6 +479,26 @@ function planPublishing(run: Run, policyText: string, masterKey: KeyObject): voi
 }
 
 /**
+ * The signature directories on the makers' scope paths that an older podsec (or containers/image)
+ * left 0755 and owned by one maker: made 03775 group podman_dev, so every maker can sign below
+ * another's scope. Nodes see no change from it, so it comes last.
+ */
+function planLookasideRepair(run: Run, policy: ContainersPolicy): void {
+  const devGid = groupGid(run.root, PODMAN_DEV_GROUP)!;
+  const dirs = lookasideRepairs(run.root, policy, devGid);
+  if (dirs.length === 0) return;
+  run.plan.change(
+    t.n(
+      'make the signature directory {dirs} writable for every image maker (mode 03775, group {group})',
+      'make the signature directories {dirs} writable for every image maker (mode 03775, group {group})',
+      dirs.length,
+      { dirs: dirs.join(', '), group: PODMAN_DEV_GROUP },
+    ),
+    () => repairLookaside(run.root, policy, devGid),
+  );
+}
+
+/**
  * Everything that can refuse is checked here; the returned plan only applies. Its order and what
  * a failure undoes are described in the header.
  */
@@ -498,5 +529,6 @@ export async function planImageMakers(input: ImageMakerInput): Promise<{ plan: P
   planSystemPolicy(run, makers, policy, policyText);
   planMakerCopies(run, makers, current, policy);
   planPublishing(run, policyText, masterKey);
+  planLookasideRepair(run, policy);
   return { plan, policy };
 }

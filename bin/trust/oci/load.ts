@@ -5,16 +5,18 @@
  * signature written through the maker's lookaside staging or, for sigstore, as an attachment).
  * Nothing is pushed until every check has passed; a failing copy stops the run naming the image.
  */
-import { chmodSync, lstatSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CommandError } from '../../lib/command.ts';
 import { parsePolicy, PolicySyntaxError, requirementsFor, type ContainersPolicy } from '../../lib/containers-policy.ts';
 import { translator } from '../../lib/i18n.ts';
+import { groupGid } from '../../lib/accounts.ts';
+import { PODMAN_DEV_GROUP } from '../../lib/names.ts';
 import { readRegularFile } from '../../lib/safe-fs.ts';
-import { POLICY_FILE, SIGNATURES_DIR } from '../policy/create-policy.ts';
+import { POLICY_FILE } from '../policy/create-policy.ts';
 import { readCurrent } from '../file-changes.ts';
 import { checkPublicKey, secretKeysOf } from '../keys/gpg.ts';
-import { failure, run, runWithSecretFile } from '../../lib/proc.ts';
+import { failure, run, runWithSecretFile, type RunResult } from '../../lib/proc.ts';
 import { decryptSigstorePrivateKey, parsePublicKeyPem, publicPemOf, samePublicKey, SigstoreKeyError } from '../keys/sigstore-key.ts';
 import { ArchiveError, extractLayout, type ArchiveLimits } from './archive.ts';
 import { LayoutError, readLayout, type LayoutImage } from './layout.ts';
@@ -33,6 +35,20 @@ export const EXIT = {
   policy: 10,
   copy: 11,
 } as const;
+
+/** The options of the commands that sign, for the signing key's passphrase. */
+export const PASSPHRASE_OPTIONS = {
+  'passphrase-file': { type: 'string', valueName: 'FILE', description: 'the passphrase of the signing key is the first line of FILE' },
+  'no-passphrase': { type: 'boolean', description: 'the sigstore key has no passphrase (do not ask)' },
+} as const;
+
+/** Only image makers (group podman_dev) push and sign. */
+export function requireMakerGroup(root: string): void {
+  const devGid = groupGid(root, PODMAN_DEV_GROUP);
+  const groups = new Set([process.getgid?.(), ...(process.getgroups?.() ?? [])]);
+  if (devGid === undefined || !groups.has(devGid))
+    throw new CommandError(t('The script is called by a user not included in the {group} group', { group: PODMAN_DEV_GROUP }), EXIT.usage);
+}
 
 export type Signer = { kind: 'gpg'; id: string; passphrase?: string } | { kind: 'sigstore'; keyFile: string; keyText: string; passphrase: string };
 
@@ -113,7 +129,12 @@ export function readSystemPolicy(root: string): ContainersPolicy | undefined {
  * reject scope, no maker scope, another maker's key), or undefined when it would. Pushing such
  * images would only produce images nobody can pull.
  */
-export async function signerProblems(root: string, policy: ContainersPolicy, transfers: Transfer[], signer: Signer): Promise<(string | undefined)[]> {
+export async function signerProblems(
+  root: string,
+  policy: ContainersPolicy,
+  transfers: { destination: string }[],
+  signer: Signer,
+): Promise<(string | undefined)[]> {
   let signerKeys: { gpg?: string[]; sigstore?: ReturnType<typeof parsePublicKeyPem> } = {};
   if (signer.kind === 'gpg') {
     const info = await secretKeysOf(signer.id);
@@ -196,76 +217,52 @@ export async function signerProblems(root: string, policy: ContainersPolicy, tra
   return problems;
 }
 
-/**
- * The lookaside directories above a destination's signatures (/var/sigstore/sigstore/<path>/),
- * made by this maker as 03775 before skopeo signs: containers/image makes them 0755 whatever the
- * umask, and a maker whose scope lies below another's could then not write its signatures. The
- * setgid bit keeps the group podman_dev; the sticky bit keeps each maker's entries its own. A
- * directory of another owner that is not group-writable is left alone (skopeo will say so).
- */
-export function prepareLookaside(root: string, destination: string): void {
-  const repository = destination.replace(/@.*$/, '').replace(/:[^/:]*$/, '');
-  const parts = repository.split('/').slice(1, -1);
-  for (let n = 1; n <= parts.length; n++) {
-    const dir = join(root, SIGNATURES_DIR, ...parts.slice(0, n));
-    let st = lstatOrUndefined(dir);
-    if (!st) {
-      try {
-        mkdirSync(dir, 0o775);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') return;
-      }
-      st = lstatOrUndefined(dir);
-    }
-    if (!st?.isDirectory()) return;
-    if (st.uid === process.geteuid?.() && (st.mode & 0o7777) !== LOOKASIDE_DIR_MODE) chmodSync(dir, LOOKASIDE_DIR_MODE);
-  }
-}
+/** The signing options for `signer`, which skopeo copy and podman push spell alike. */
+const signingArgs = (signer: Signer, passphraseFile?: string) => [
+  ...(signer.kind === 'gpg' ? ['--sign-by', signer.id] : ['--sign-by-sigstore-private-key', resolve(signer.keyFile)]),
+  ...(passphraseFile !== undefined ? ['--sign-passphrase-file', passphraseFile] : []),
+];
 
-const LOOKASIDE_DIR_MODE = 0o3775;
-
-function lstatOrUndefined(path: string) {
-  try {
-    return lstatSync(path);
-  } catch {
-    return undefined;
-  }
+/** Runs a tool that signs: `args` gets the signing options; the passphrase, if any, through a FIFO (runWithSecretFile). */
+export function runSigning(tool: string, args: (signing: string[]) => string[], signer: Signer): Promise<RunResult> {
+  if (signer.passphrase === undefined) return run(tool, args(signingArgs(signer)));
+  return runWithSecretFile(tool, (file) => args(signingArgs(signer, file)), signer.passphrase);
 }
 
 /** skopeo copy of one image from the layout to the registry, signed. */
 export async function pushAndSign(layout: string, arch: string, transfer: Transfer, signer: Signer): Promise<void> {
-  const args = (passphraseFile?: string) => [
-    '--override-arch',
-    arch,
-    'copy',
-    '--quiet',
-    '--retry-times',
-    '2',
-    '--dest-tls-verify=false',
-    ...(signer.kind === 'gpg' ? ['--sign-by', signer.id] : ['--sign-by-sigstore-private-key', resolve(signer.keyFile)]),
-    ...(passphraseFile !== undefined ? ['--sign-passphrase-file', passphraseFile] : []),
-    `oci:${layout}:${transfer.image.ref}`,
-    `docker://${transfer.destination}`,
-  ];
-  const result = signer.passphrase !== undefined ? await runWithSecretFile('skopeo', args, signer.passphrase) : await run('skopeo', args());
-  if (result.error || result.status !== 0) {
-    // The push went through and only the signature failed: the image is in the registry, unsigned.
-    if (/writing signatures?:/i.test(result.stderr ?? '')) {
-      throw new CommandError(
-        t('{destination} was pushed to the registry but is NOT signed (nodes refuse it): {reason}; fix the cause and run the command again to sign it', {
-          destination: transfer.destination,
-          reason: failure(result),
-        }),
-        EXIT.copy,
-      );
-    }
-    throw new CommandError(
-      t('{image} → {destination}: skopeo copy failed: {reason}', {
-        image: formatName(transfer.image.name),
-        destination: transfer.destination,
+  const result = await runSigning(
+    'skopeo',
+    (signing) => [
+      '--override-arch',
+      arch,
+      'copy',
+      '--quiet',
+      '--retry-times',
+      '2',
+      '--dest-tls-verify=false',
+      ...signing,
+      `oci:${layout}:${transfer.image.ref}`,
+      `docker://${transfer.destination}`,
+    ],
+    signer,
+  );
+  if (result.error || result.status !== 0) throw copyFailure(result, formatName(transfer.image.name), transfer.destination, 'skopeo copy');
+}
+
+/**
+ * Why a signed push failed, as the error to throw. When the push went through and only the
+ * signature failed, the image is in the registry unsigned: the message says so and names it.
+ */
+export function copyFailure(result: RunResult, image: string, destination: string, tool: string): CommandError {
+  if (/writing signatures?:/i.test(result.stderr ?? '')) {
+    return new CommandError(
+      t('{destination} was pushed to the registry but is NOT signed (nodes refuse it): {reason}; fix the cause and run the command again to sign it', {
+        destination,
         reason: failure(result),
       }),
       EXIT.copy,
     );
   }
+  return new CommandError(t('{image} → {destination}: {tool} failed: {reason}', { image, destination, tool, reason: failure(result) }), EXIT.copy);
 }

@@ -71,6 +71,22 @@ export function parseDestination(text: string): string[] | { problem: 'no-path' 
   return path;
 }
 
+/**
+ * An image in registry.local with its tag (`registry.local/<path>[:<tag>]`, tag `latest` when
+ * none is given, as podman push does): its path components and tag.
+ */
+export function parseRegistryImage(text: string): ImageName | { problem: 'no-path' | 'host' | 'path' | 'tag' | 'digest' } {
+  if (text.includes('@')) return { problem: 'digest' };
+  if (text.length > REGISTRY_HOST.length + 1 + MAX_NAME) return { problem: 'path' };
+  const colon = text.lastIndexOf(':');
+  const hasTag = colon > text.lastIndexOf('/');
+  const path = parseDestination(hasTag ? text.slice(0, colon) : text);
+  if (!Array.isArray(path)) return path;
+  const tag = hasTag ? text.slice(colon + 1) : 'latest';
+  if (!TAG.test(tag)) return { problem: 'tag' };
+  return { path, tag };
+}
+
 /** Where load-sign-oci pushes an archive image: the destination prefix replaces the archive's platform prefix. */
 export function destinationOf(name: ImageName, prefix: string[]): string {
   return `${REGISTRY_HOST}/${[...prefix, ...name.path.slice(1)].join('/')}:${name.tag}`;
