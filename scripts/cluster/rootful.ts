@@ -165,6 +165,8 @@ export async function prepareRootful(node: NodeState, platform: string): Promise
       `pause_image = "registry.local/${platform}/pause:${IMAGE_TAGS.pause}"`,
       '[crio.network]',
       'network_dir = "/etc/cni/net.d/"',
+      // flannel's network only (podman's bridge is in the same directory), waited for until flannel writes it.
+      'cni_default_network = "cbr0"',
       'plugin_dirs = ["/opt/cni/bin/"]',
       '',
     ].join('\n'),

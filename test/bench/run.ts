@@ -13,6 +13,7 @@ import { REPO_ROOT } from '../../scripts/paths.ts';
 import { reproducibleDefines } from '../../scripts/rpm.ts';
 import { unpackRpms } from '../support/build.ts';
 import { benchmarks as clusterBenchmarks } from './cluster.ts';
+import { benchmarks as clusterNetworkBenchmarks } from './cluster-network.ts';
 import { boot, imageCache } from './image.ts';
 import { benchmarks as inotifyBenchmarks } from './inotify.ts';
 import { repoIndexBench } from './repo-index.ts';
@@ -114,6 +115,7 @@ const BENCHES: Record<string, (work: string) => Promise<string>> = {
   'image-cache': imageCache,
   boot,
   ...clusterBenchmarks,
+  ...clusterNetworkBenchmarks,
 };
 
 async function main() {

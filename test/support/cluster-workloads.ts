@@ -21,12 +21,15 @@ import { runCommand } from './trust-fixtures.ts';
 /** Where the archives go on the master: `<dir>.tar.xz` and its unpacked layout `<dir>/`. */
 export const DROP = '/var/tmp/podsec-cluster-test';
 
-/** Each [dir, image name] as a busybox image saved by podsec-save-oci under DROP on the master, readable by everyone. */
-export async function dropImages(master: NodeState, work: string, images: readonly (readonly [string, string])[]): Promise<void> {
+/**
+ * Each [dir, image name, more programs] as a busybox image saved by podsec-save-oci under DROP on
+ * the master, readable by everyone.
+ */
+export async function dropImages(master: NodeState, work: string, images: readonly (readonly [string, string, Record<string, string>?])[]): Promise<void> {
   const store = imageStore(work);
   const drop = join(master.root, DROP);
-  for (const [dir, name] of images) {
-    await buildImage(store, name, dir);
+  for (const [dir, name, programs] of images) {
+    await buildImage(store, name, dir, programs);
     const saved = await saveArchive(store, join(work, dir), 'amd64', [name]);
     if (saved.exitCode !== 0) throw new Error(`podsec-save-oci ${name}: ${saved.stderr}`);
     await fs.mkdir(join(drop, dir), { recursive: true });
@@ -86,8 +89,8 @@ export function clusterHooks(
 }
 
 /** A busybox image dropped on the master and signed by the cluster's image maker. */
-export async function signedWorkload(master: NodeState, work: string, dir: string, name: string): Promise<void> {
-  await dropImages(master, work, [[dir, name]]);
+export async function signedWorkload(master: NodeState, work: string, dir: string, name: string, programs?: Record<string, string>): Promise<void> {
+  await dropImages(master, work, [[dir, name, programs]]);
   const loaded = await loadAndSign(master, dir);
   if (loaded.exitCode !== 0) throw new Error(`podsec-load-sign-oci: ${loaded.stderr}${loaded.stdout}`);
 }

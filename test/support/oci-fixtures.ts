@@ -81,12 +81,14 @@ export function removeTree(root: string): void {
 }
 
 /** A busybox-static root file system as a tar (deterministic); `variant` changes its content (another digest). */
-export function busyboxTar(dir: string, variant: string): string {
+export function busyboxTar(dir: string, variant: string, programs: Record<string, string> = {}): string {
   const rootfs = join(dir, `rootfs-${variant}`);
   mkdirSync(join(rootfs, 'bin'), { recursive: true });
   mkdirSync(join(rootfs, 'etc'), { recursive: true });
-  copyFileSync('/bin/busybox', join(rootfs, 'bin/busybox'));
-  chmodSync(join(rootfs, 'bin/busybox'), 0o755);
+  for (const [name, source] of Object.entries({ busybox: '/bin/busybox', ...programs })) {
+    copyFileSync(source, join(rootfs, 'bin', name));
+    chmodSync(join(rootfs, 'bin', name), 0o755);
+  }
   for (const applet of ['sh', 'echo', 'cat', 'true', 'id', 'ls']) symlinkSync('busybox', join(rootfs, 'bin', applet));
   writeFileSync(join(rootfs, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
   writeFileSync(join(rootfs, 'etc/variant'), `${variant}\n`);
@@ -115,8 +117,9 @@ export function imageStore(work: string): ImageStore {
 }
 
 /** podman import of a busybox rootfs as localhost/<name> into the store. */
-export async function buildImage(store: ImageStore, name: string, variant: string): Promise<void> {
-  const tar = busyboxTar(store.dir, variant);
+/** `programs`: more static programs for /bin, by name and the host file they are copied from. */
+export async function buildImage(store: ImageStore, name: string, variant: string, programs?: Record<string, string>): Promise<void> {
+  const tar = busyboxTar(store.dir, variant, programs);
   const ran = await runCommand(
     'podman',
     [

@@ -1,0 +1,3 @@
+module podsec.local/netbench
+
+go 1.22
