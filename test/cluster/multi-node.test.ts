@@ -15,7 +15,7 @@ import * as assert from 'uvu/assert';
 import { CLUSTER_PLATFORM, joinNode, kubectlArgs, parseJoinCommand, waitReady } from '../../scripts/cluster/cluster.ts';
 import { mustExec, netnsExec, nodeExec } from '../../scripts/cluster/machines.ts';
 import type { ClusterState, NodeState } from '../../scripts/cluster/state.ts';
-import { clusterHooks, signedWorkload, until } from '../support/cluster-workloads.ts';
+import { clusterHooks, fetchVariant, podIp as podIpOf, podOn as podOnNode, signedWorkload, until } from '../support/cluster-workloads.ts';
 import { stopwatch } from '../support/exec.ts';
 import { NODE_TOOLS, runGated } from '../support/image-env.ts';
 
@@ -66,15 +66,8 @@ test('Master – Workers: node 1 is the control plane, nodes 2 and 3 joined as w
   }
 });
 
-/** A pod of the signed image on `node` (tolerating the control plane's taint), running `argv`. */
-async function podOn(name: string, node: NodeState, argv: string[]): Promise<void> {
-  const overrides = {
-    spec: { nodeName: node.name, tolerations: [{ key: 'node-role.kubernetes.io/control-plane', operator: 'Exists', effect: 'NoSchedule' }] },
-  };
-  await mustKubectl('run', name, `--image=registry.local/${WEB}`, '--restart=Never', `--overrides=${JSON.stringify(overrides)}`, '--command', '--', ...argv);
-}
-
-const podIp = async (name: string) => (await mustKubectl('get', 'pod', name, '-o', 'jsonpath={.status.podIP}')).trim();
+const podOn = (name: string, node: NodeState, argv: string[]) => podOnNode(master(), name, node, `registry.local/${WEB}`, argv);
+const podIp = (name: string) => podIpOf(master(), name);
 
 test('flannel across rootless nodes: pod to pod between the workers, a Service ClusterIP, and coredns from every node', async () => {
   const [node2, node3] = workers() as [NodeState, NodeState];
@@ -90,12 +83,7 @@ test('flannel across rootless nodes: pod to pod between the workers, a Service C
   // Each node has its own pod subnet (flannel's lease): the two pods are on different nodes' networks.
   assert.is.not(webIp.split('.').slice(0, 3).join('.'), clientIp.split('.').slice(0, 3).join('.'), `${webIp} and ${clientIp} share a subnet`);
 
-  // busybox's nc (its static wget crashes in getaddrinfo without the libc's NSS modules).
-  const fetch = async (client: string, host: string, port: number) => {
-    const request = `printf 'GET /variant HTTP/1.0\\r\\n\\r\\n' | /bin/busybox nc -w 5 "$1" "$2"`;
-    const r = await kubectl('exec', client, '--', '/bin/sh', '-c', request, 'sh', host, String(port));
-    return r.stdout.trim().split('\n').at(-1) === 'web' || (r.stdout + r.stderr).trim().slice(-300);
-  };
+  const fetch = (client: string, host: string, port: number) => fetchVariant(master(), client, host, port, 'web');
   await until('pod to pod across the workers', 120, () => fetch(`client-${node3.index}`, webIp, 8080));
   for (const node of state!.nodes) {
     const client = `client-${node.index}`;

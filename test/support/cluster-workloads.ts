@@ -7,7 +7,8 @@
 import { mkdtempSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
-import { CLUSTER_PLATFORM, down, up, type UpOptions } from '../../scripts/cluster/cluster.ts';
+import { CLUSTER_PLATFORM, down, kubectlArgs, up, type UpOptions } from '../../scripts/cluster/cluster.ts';
+import { mustExec, nodeExec } from '../../scripts/cluster/machines.ts';
 import { readState, type ClusterState, type NodeState } from '../../scripts/cluster/state.ts';
 import { loadAndSignAsMaker } from '../../scripts/cluster/supply.ts';
 import { sleep } from '../../scripts/image/cache.ts';
@@ -93,4 +94,29 @@ export async function signedWorkload(master: NodeState, work: string, dir: strin
   await dropImages(master, work, [[dir, name, programs]]);
   const loaded = await loadAndSign(master, dir);
   if (loaded.exitCode !== 0) throw new Error(`podsec-load-sign-oci: ${loaded.stderr}${loaded.stdout}`);
+}
+
+/** A pod of `image` on `node` (placed by name, tolerating the control plane's taint), running `argv`. */
+export async function podOn(master: NodeState, name: string, node: NodeState, image: string, argv: string[]): Promise<void> {
+  const overrides = {
+    spec: { nodeName: node.name, tolerations: [{ key: 'node-role.kubernetes.io/control-plane', operator: 'Exists', effect: 'NoSchedule' }] },
+  };
+  await mustExec(
+    master,
+    kubectlArgs('run', name, `--image=${image}`, '--restart=Never', `--overrides=${JSON.stringify(overrides)}`, '--command', '--', ...argv),
+  );
+}
+
+export const podIp = async (master: NodeState, name: string) =>
+  (await mustExec(master, kubectlArgs('get', 'pod', name, '-o', 'jsonpath={.status.podIP}'))).trim();
+
+/**
+ * From inside pod `client`, GET /variant of a busybox httpd serving the image's /etc at host:port:
+ * true when the answer is `variant`, else what came back. busybox's nc: its static wget crashes in
+ * getaddrinfo without the libc's NSS modules.
+ */
+export async function fetchVariant(master: NodeState, client: string, host: string, port: number, variant: string): Promise<string | true> {
+  const request = `printf 'GET /variant HTTP/1.0\\r\\n\\r\\n' | /bin/busybox nc -w 5 "$1" "$2"`;
+  const r = await nodeExec(master, kubectlArgs('exec', client, '--', '/bin/sh', '-c', request, 'sh', host, String(port)), { timeoutMs: 120_000 });
+  return r.stdout.trim().split('\n').at(-1) === variant || (r.stdout + r.stderr).trim().slice(-300);
 }
