@@ -82,7 +82,7 @@ async function runSession(): Promise<Samples> {
   const work = mkdtempSync('/var/tmp/podsec-bench-network-');
   const samples: Samples = { podMBs: [], hostMBs: [], rootlessJoin: [], rootfulJoin: [] };
   try {
-    const program = join(work, 'netbench');
+    const program = join(work, 'bin', 'netbench');
     await execa('go', ['build', '-C', join(import.meta.dirname, 'netbench'), '-trimpath', '-o', program, '.'], { env: { ...process.env, CGO_ENABLED: '0' } });
     const state = await up({ nodes: 3, controlPlanes: 1, rpms: (await ensureBuild('p11')).rpms, log });
     const [master, two, three] = state.nodes as [NodeState, NodeState, NodeState];
