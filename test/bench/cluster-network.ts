@@ -133,7 +133,10 @@ async function podNetwork(): Promise<string> {
 async function clusterJoin(): Promise<string> {
   const { rootlessJoin, rootfulJoin } = await shared();
   const [a, b] = [median(rootlessJoin), median(rootfulJoin)];
-  return `cluster-join: podsec-u7s-kubeadm join to Ready ${a.toFixed(1)} s / rootful kubeadm join to Ready ${b.toFixed(1)} s = ${(a / b).toFixed(2)}x (median of ${RUNS})`;
+  return (
+    `cluster-join: podsec-u7s-kubeadm join to Ready ${a.toFixed(1)} s / rootful kubeadm join to Ready ${b.toFixed(1)} s` +
+    ` = ${(a / b).toFixed(2)}x (median of ${RUNS})`
+  );
 }
 
 export const benchmarks = { 'pod-network': podNetwork, 'cluster-join': clusterJoin };
