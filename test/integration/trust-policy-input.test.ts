@@ -297,12 +297,22 @@ test("master: the first run writes upstream's files, modes and history", async (
   };
   assert.is(mode('var/sigstore'), '755 0:0');
   assert.is(mode('var/sigstore/keys'), `755 0:${PODMAN_DEV_GID}`);
-  assert.is(mode('var/sigstore/sigstore'), `2775 0:${PODMAN_DEV_GID}`);
+  assert.is(mode('var/sigstore/sigstore'), `3775 0:${PODMAN_DEV_GID}`);
   assert.is(mode('var/sigstore/keys/policy.json'), '644 0:0');
   assert.is(mode('var/sigstore/keys/podsec-trust-bundle.json'), '644 0:0');
   assert.is(mode('var/lib/podsec/trust'), '700 0:0');
   assert.is(mode('var/lib/podsec/trust/master-key.pem'), '600 0:0');
   assert.match(readFileSync(join(root, 'var/sigstore/index.html'), 'utf8'), /SigStore works!/);
+
+  // Two makers of group podman_dev: each makes its own directory; neither moves the other's away.
+  const signatures = join(root, 'var/sigstore/sigstore');
+  const asMaker = (uid: number, ...command: string[]) =>
+    spawnSync('setpriv', [`--reuid=${uid}`, `--regid=${PODMAN_DEV_GID}`, '--clear-groups', '--', ...command], { encoding: 'utf8' });
+  assert.is(asMaker(60001, 'mkdir', join(signatures, 'team-a')).status, 0, 'a maker makes its directory');
+  assert.is(asMaker(60002, 'mkdir', join(signatures, 'team-b')).status, 0, 'another maker makes its directory');
+  const moved = asMaker(60002, 'mv', join(signatures, 'team-a'), join(signatures, 'team-b/stolen'));
+  assert.is.not(moved.status, 0, "a maker moved another maker's signatures away");
+  assert.match(moved.stderr, /not permitted/);
   assert.is(readFileSync(join(root, 'var/sigstore/keys/policy.json'), 'utf8'), readFileSync(join(containers, 'policy.json'), 'utf8'));
 });
 

@@ -163,7 +163,8 @@ function planSigstoreTree(plan: Plan, root: string, role: Role): void {
   // the published policy. Keys are installed by root now; the group is kept for compatibility.
   planDir(plan, root, KEYS_DIR, { mode: 0o755, group: role === 'master' ? PODMAN_DEV_GROUP : PODMAN_GROUP });
   if (role === 'master') {
-    planDir(plan, root, SIGNATURES_DIR, { mode: 0o2775, group: PODMAN_DEV_GROUP });
+    // Every maker writes here (setgid keeps the group); sticky: no maker renames or removes another's directory.
+    planDir(plan, root, SIGNATURES_DIR, { mode: 0o3775, group: PODMAN_DEV_GROUP });
     planFile(plan, root, INDEX_HTML, INDEX_HTML_CONTENT, { mode: 0o644, what: t('the signature server page') });
   }
 }
