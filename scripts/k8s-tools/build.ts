@@ -181,7 +181,11 @@ async function goBuild(build: GoBuild, bin: string, work: string): Promise<void>
 
 /** The directory of a module of a wrapper's build list (downloaded and checked against go.sum if needed). */
 async function moduleDir(wrapper: string, module: string): Promise<string> {
-  return (await must('go', ['list', '-m', '-f', '{{.Dir}}', module], { cwd: join(GO_MODULES_DIR, wrapper), env: goEnv(false) })).trim();
+  // `go list -m` names no directory for a module not yet in the module cache; `go mod download` fetches it first.
+  const downloaded = await must('go', ['mod', 'download', '-json', module], { cwd: join(GO_MODULES_DIR, wrapper), env: goEnv(false) });
+  const { Dir: dir } = JSON.parse(downloaded) as { Dir?: string };
+  if (!dir) throw new Error(`go mod download ${module}: no directory`);
+  return dir;
 }
 
 async function buildPinns(bin: string, work: string): Promise<void> {
