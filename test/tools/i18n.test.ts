@@ -307,6 +307,7 @@ const RULED_OUT = [
   ['скрипт должен', 'the programs are commands, not scripts'],
   ['скрипт вызван', 'the programs are commands, not scripts'],
   ['вызовите скрипт', 'the programs are commands, not scripts'],
+  ['образов в узел', 'images are pulled «на узел»'],
   ['Формат: {', 'a synopsis is introduced by «Использование:»'],
 ] as const;
 
@@ -355,6 +356,19 @@ test('podsec-k8s: the Linux namespace of the u7s node is always named as the nod
     }
   }
   assert.equal(bare, []);
+});
+
+test('every yes/no question asks in one style in Russian, ending with «(y/N) » (y means yes; an empty answer means no)', async () => {
+  const questions: string[] = [];
+  let asked = 0;
+  for (const domain of domains.keys())
+    for (const [msgid, msgstr] of translationsOf(await readPo(domain, 'ru')))
+      if (/\by\/N\b|\(Yes\/no\)/.test(msgid)) {
+        asked++;
+        if (!msgstr.endsWith('? (y/N) ')) questions.push(`${domain}: ${JSON.stringify(msgstr)}`);
+      }
+  assert.equal(questions, []);
+  assert.ok(asked >= 3, `${asked} questions found`);
 });
 
 test('the change-list steps (plan.change) say what is done as verbal nouns, never as infinitives, in Russian', async () => {
