@@ -21,6 +21,12 @@ function roffText(text: string): string {
 
 const bold = (text: string) => `\\fB${roffText(text)}\\fR`;
 
+/**
+ * The NAME line's description as man pages write it (ls - list directory contents): without the
+ * summary's final full stop, and lower-case unless its first word is an acronym (ALT, SSH).
+ */
+const nameLine = (summary: string) => summary.replace(/\.$/, '').replace(/^(\p{Lu})(?=\p{Ll})/u, (first) => first.toLowerCase());
+
 function optionHead(name: string, option: OptionSpec): string {
   const flags = [option.short ? bold(`-${option.short}`) : undefined, bold(`--${name}`)].filter(Boolean).join(', ');
   return option.valueName ? `${flags} \\fI${roffText(option.valueName)}\\fR` : flags;
@@ -56,7 +62,7 @@ export function renderManPage(
     '.nh',
     '.ad l',
     `.SH ${titles.name}`,
-    `${roffText(spec.name)} \\- ${roffText(t(spec.summary).replace(/\.$/, ''))}`,
+    `${roffText(spec.name)} \\- ${roffText(nameLine(t(spec.summary)))}`,
     `.SH ${titles.synopsis}`,
     ...spec.usage.flatMap((usage, i) => [...(i ? ['.br'] : []), `${bold(spec.name)} ${roffText(usage)}`]),
     `.SH ${titles.description}`,

@@ -98,6 +98,15 @@ for (const c of commands) {
         assert.ok(summary.startsWith(`${c.name} `), summary);
         if (language === 'ru') assert.ok(CYRILLIC.test(summary), `the Russian page's NAME is not Russian: ${summary}`);
         else assert.not.ok(CYRILLIC.test(man.stdout), `Cyrillic in the English page of ${c.name}`);
+        // Section titles come from the catalog: none is left in English in a Russian page.
+        const titles = [...source.matchAll(/^\.SH (.*)$/gm)].map((m) => m[1]!);
+        assert.ok(titles.length >= 4, source);
+        if (language === 'ru')
+          assert.equal(
+            titles.filter((title) => /[A-Za-z]/.test(title)),
+            [],
+            'English section titles in the Russian page',
+          );
       },
     );
   }
