@@ -111,7 +111,6 @@ runCommand(
           : passphraseOption === 'no-key-passphrase'
             ? { kind: 'none' }
             : undefined;
-    const dryRun = values['dry-run'] === true;
     const { plan } = await planImageMakers({
       root,
       args: positionals,
@@ -122,9 +121,7 @@ runCommand(
       now: new Date(),
       interactive: process.stdin.isTTY === true,
     });
-    if (!dryRun) await plan.apply();
-    for (const warning of plan.warnings) process.stderr.write(`${NAME}: ${t('warning: {message}', { message: warning })}\n`);
-    process.stdout.write(plan.report(dryRun));
+    await plan.carryOut(NAME, values['dry-run'] === true);
     return 0;
   },
 );

@@ -120,10 +120,7 @@ runCommand(
         },
       );
     }
-    const dryRun = values['dry-run'] === true;
-    if (!dryRun) await plan.apply();
-    for (const warning of plan.warnings) process.stderr.write(`${NAME}: ${t('warning: {message}', { message: warning })}\n`);
-    process.stdout.write(plan.report(dryRun));
+    await plan.carryOut(NAME, values['dry-run'] === true);
     return 0;
   },
 );

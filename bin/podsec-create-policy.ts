@@ -173,9 +173,7 @@ runCommand(
 
     const dryRun = values['dry-run'] === true;
     const { plan } = await planCreatePolicy({ root, address: ip.address, role, now: new Date(), pin, keysUrl, maxBundleAgeDays, dryRun });
-    for (const warning of plan.warnings) process.stderr.write(`${NAME}: ${t('warning: {message}', { message: warning })}\n`);
-    if (!dryRun) await plan.apply();
-    process.stdout.write(plan.report(dryRun));
+    await plan.carryOut(NAME, dryRun);
     return 0;
   },
 );

@@ -48,9 +48,7 @@ runCommand(
     if (process.geteuid?.() !== 0) throw new CommandError(t('{command} must be run as root', { command: NAME }), 1);
     const dryRun = values['dry-run'] === true;
     const plan = await planCreateServices(root);
-    for (const warning of plan.warnings) process.stderr.write(`${NAME}: ${t('warning: {message}', { message: warning })}\n`);
-    if (!dryRun) await plan.apply();
-    process.stdout.write(plan.report(dryRun));
+    await plan.carryOut(NAME, dryRun);
     return 0;
   },
 );

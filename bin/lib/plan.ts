@@ -54,6 +54,22 @@ export class Plan {
     return lines.join('\n') + '\n';
   }
 
+  /**
+   * What a command does with its plan: applies it unless `dryRun`, then prints the report on
+   * stdout. Each warning goes to stderr, after the command's name, as soon as it is known: those
+   * of planning before anything is changed, those of the changes after them.
+   */
+  async carryOut(command: string, dryRun: boolean): Promise<void> {
+    const printWarnings = (from: number) => {
+      for (const warning of this.warnings.slice(from)) process.stderr.write(`${command}: ${t('warning: {message}', { message: warning })}\n`);
+    };
+    const planned = this.warnings.length;
+    printWarnings(0);
+    if (!dryRun) await this.apply();
+    printWarnings(planned);
+    process.stdout.write(this.report(dryRun));
+  }
+
   async apply(): Promise<void> {
     for (const [index, step] of this.steps.entries()) {
       try {
