@@ -7,6 +7,7 @@
  */
 import { CommandError, runCommand } from './lib/command.ts';
 import { translator } from './lib/i18n.ts';
+import { DRY_RUN_OPTION } from './lib/plan.ts';
 import { readRegularFile } from './lib/safe-fs.ts';
 import { exclusiveOption, PASSWORD_OPTION_NAMES, PASSWORD_SOURCE_OPTIONS } from './trust/makers/password-options.ts';
 import { planImageMakers, type ImageMakerInput, type KeySource, type PasswordSource } from './trust/makers/imagemaker.ts';
@@ -41,7 +42,7 @@ runCommand(
         "refused. Nothing under a user's home is ever followed through a symlink or chowned recursively.",
     ],
     options: {
-      'dry-run': { type: 'boolean', description: 'show what would change and change nothing' },
+      ...DRY_RUN_OPTION,
       reconfigure: { type: 'boolean', description: 'allow existing (non-system) accounts: make them image makers or update their configuration' },
       ...PASSWORD_SOURCE_OPTIONS,
       'no-password': { type: 'boolean', description: 'leave the new accounts without a password (locked; log in with keys or runuser)' },

@@ -6,6 +6,7 @@
 import { createPublicKey } from 'node:crypto';
 import { CommandError, runCommand } from './lib/command.ts';
 import { translator } from './lib/i18n.ts';
+import { DRY_RUN_OPTION } from './lib/plan.ts';
 import { fingerprintOf, formatFingerprint, normalizeHash, type Pin } from './trust/bundle/format.ts';
 import { readMasterKey } from './trust/bundle/key.ts';
 import { DEFAULT_MAX_BUNDLE_AGE_DAYS } from './trust/bundle/node.ts';
@@ -44,7 +45,7 @@ runCommand(
         "the image makers' scopes are kept.",
     ],
     options: {
-      'dry-run': { type: 'boolean', description: 'show what would change and change nothing' },
+      ...DRY_RUN_OPTION,
       'trust-fingerprint': {
         type: 'string',
         valueName: 'FINGERPRINT',

@@ -4,6 +4,7 @@
  */
 import { CommandError, runCommand } from './lib/command.ts';
 import { translator } from './lib/i18n.ts';
+import { DRY_RUN_OPTION } from './lib/plan.ts';
 import { planCreateServices } from './trust/services/create-services.ts';
 
 const t = translator('podsec');
@@ -27,9 +28,7 @@ runCommand(
         'when they hold those ports, and starts trivy when it is installed. Running it again changes ' +
         'nothing.',
     ],
-    options: {
-      'dry-run': { type: 'boolean', description: 'show what would change and change nothing' },
-    },
+    options: DRY_RUN_OPTION,
     files: {
       '/etc/podsec/sigstore/nginx.conf': 'the signature server configuration',
       '/etc/podsec/registry/config.yml': 'the registry configuration',

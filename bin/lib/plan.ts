@@ -5,9 +5,15 @@
  * A step may carry its undo: when a later step fails, the steps already applied are undone in
  * reverse order.
  */
+import type { OptionSpec } from './command.ts';
 import { translator } from './i18n.ts';
 
 const t = translator('podsec');
+
+/** The --dry-run of a command that carries out a plan (Plan.carryOut). */
+export const DRY_RUN_OPTION: Record<string, OptionSpec> = {
+  'dry-run': { type: 'boolean', description: 'show what would change and change nothing' },
+};
 
 interface Step {
   /** What the step changes, one translated line. */
