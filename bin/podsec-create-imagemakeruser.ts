@@ -7,6 +7,7 @@
  */
 import { CommandError, runCommand } from './lib/command.ts';
 import { translator } from './lib/i18n.ts';
+import { DRY_RUN_OPTION } from './lib/plan.ts';
 import { readRegularFile } from './lib/safe-fs.ts';
 import { exclusiveOption, PASSWORD_OPTION_NAMES, PASSWORD_SOURCE_OPTIONS } from './trust/makers/password-options.ts';
 import { planImageMakers, type ImageMakerInput, type KeySource, type PasswordSource } from './trust/makers/imagemaker.ts';
@@ -41,7 +42,7 @@ runCommand(
         "refused. Nothing under a user's home is ever followed through a symlink or chowned recursively.",
     ],
     options: {
-      'dry-run': { type: 'boolean', description: 'show what would change and change nothing' },
+      ...DRY_RUN_OPTION,
       reconfigure: { type: 'boolean', description: 'allow existing (non-system) accounts: make them image makers or update their configuration' },
       ...PASSWORD_SOURCE_OPTIONS,
       'no-password': { type: 'boolean', description: 'leave the new accounts without a password (locked; log in with keys or runuser)' },
@@ -111,7 +112,6 @@ runCommand(
           : passphraseOption === 'no-key-passphrase'
             ? { kind: 'none' }
             : undefined;
-    const dryRun = values['dry-run'] === true;
     const { plan } = await planImageMakers({
       root,
       args: positionals,
@@ -122,9 +122,7 @@ runCommand(
       now: new Date(),
       interactive: process.stdin.isTTY === true,
     });
-    if (!dryRun) await plan.apply();
-    for (const warning of plan.warnings) process.stderr.write(`${NAME}: ${t('warning: {message}', { message: warning })}\n`);
-    process.stdout.write(plan.report(dryRun));
+    await plan.carryOut(NAME, values['dry-run'] === true);
     return 0;
   },
 );

@@ -14,7 +14,7 @@ import { addSystemGroup, createUser, groupGid, hasSubIds, isSystemAccount, setPa
 import { lockedDirState, lockEmptyDir, supportsImmutable, USER_CONTAINERS_DIR } from './trust/makers/homes.ts';
 import { promptSecret, secretFromFile, secretFromStdin } from './lib/secrets.ts';
 import { exclusiveOption, PASSWORD_OPTION_NAMES, PASSWORD_SOURCE_OPTIONS } from './trust/makers/password-options.ts';
-import { Plan } from './lib/plan.ts';
+import { DRY_RUN_OPTION, Plan } from './lib/plan.ts';
 import { checkUserName, quote } from './trust/validate.ts';
 
 const t = translator('podsec');
@@ -39,7 +39,7 @@ runCommand(
         '~/.config/containers.podsec-<time>.',
     ],
     options: {
-      'dry-run': { type: 'boolean', description: 'show what would change and change nothing' },
+      ...DRY_RUN_OPTION,
       reconfigure: { type: 'boolean', description: 'allow existing (non-system) accounts and lock their ~/.config/containers' },
       ...PASSWORD_SOURCE_OPTIONS,
       'no-password': { type: 'boolean', description: 'leave the new accounts without a password (locked)' },
@@ -120,10 +120,7 @@ runCommand(
         },
       );
     }
-    const dryRun = values['dry-run'] === true;
-    if (!dryRun) await plan.apply();
-    for (const warning of plan.warnings) process.stderr.write(`${NAME}: ${t('warning: {message}', { message: warning })}\n`);
-    process.stdout.write(plan.report(dryRun));
+    await plan.carryOut(NAME, values['dry-run'] === true);
     return 0;
   },
 );

@@ -6,6 +6,7 @@
 import { createPublicKey } from 'node:crypto';
 import { CommandError, runCommand } from './lib/command.ts';
 import { translator } from './lib/i18n.ts';
+import { DRY_RUN_OPTION } from './lib/plan.ts';
 import { fingerprintOf, formatFingerprint, normalizeHash, type Pin } from './trust/bundle/format.ts';
 import { readMasterKey } from './trust/bundle/key.ts';
 import { DEFAULT_MAX_BUNDLE_AGE_DAYS } from './trust/bundle/node.ts';
@@ -44,7 +45,7 @@ runCommand(
         "the image makers' scopes are kept.",
     ],
     options: {
-      'dry-run': { type: 'boolean', description: 'show what would change and change nothing' },
+      ...DRY_RUN_OPTION,
       'trust-fingerprint': {
         type: 'string',
         valueName: 'FINGERPRINT',
@@ -173,9 +174,7 @@ runCommand(
 
     const dryRun = values['dry-run'] === true;
     const { plan } = await planCreatePolicy({ root, address: ip.address, role, now: new Date(), pin, keysUrl, maxBundleAgeDays, dryRun });
-    for (const warning of plan.warnings) process.stderr.write(`${NAME}: ${t('warning: {message}', { message: warning })}\n`);
-    if (!dryRun) await plan.apply();
-    process.stdout.write(plan.report(dryRun));
+    await plan.carryOut(NAME, dryRun);
     return 0;
   },
 );

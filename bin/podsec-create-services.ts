@@ -4,6 +4,7 @@
  */
 import { CommandError, runCommand } from './lib/command.ts';
 import { translator } from './lib/i18n.ts';
+import { DRY_RUN_OPTION } from './lib/plan.ts';
 import { planCreateServices } from './trust/services/create-services.ts';
 
 const t = translator('podsec');
@@ -27,9 +28,7 @@ runCommand(
         'when they hold those ports, and starts trivy when it is installed. Running it again changes ' +
         'nothing.',
     ],
-    options: {
-      'dry-run': { type: 'boolean', description: 'show what would change and change nothing' },
-    },
+    options: DRY_RUN_OPTION,
     files: {
       '/etc/podsec/sigstore/nginx.conf': 'the signature server configuration',
       '/etc/podsec/registry/config.yml': 'the registry configuration',
@@ -48,9 +47,7 @@ runCommand(
     if (process.geteuid?.() !== 0) throw new CommandError(t('{command} must be run as root', { command: NAME }), 1);
     const dryRun = values['dry-run'] === true;
     const plan = await planCreateServices(root);
-    for (const warning of plan.warnings) process.stderr.write(`${NAME}: ${t('warning: {message}', { message: warning })}\n`);
-    if (!dryRun) await plan.apply();
-    process.stdout.write(plan.report(dryRun));
+    await plan.carryOut(NAME, dryRun);
     return 0;
   },
 );

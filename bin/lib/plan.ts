@@ -5,9 +5,15 @@
  * A step may carry its undo: when a later step fails, the steps already applied are undone in
  * reverse order.
  */
+import type { OptionSpec } from './command.ts';
 import { translator } from './i18n.ts';
 
 const t = translator('podsec');
+
+/** The --dry-run of a command that carries out a plan (Plan.carryOut). */
+export const DRY_RUN_OPTION: Record<string, OptionSpec> = {
+  'dry-run': { type: 'boolean', description: 'show what would change and change nothing' },
+};
 
 interface Step {
   /** What the step changes, one translated line. */
@@ -52,6 +58,22 @@ export class Plan {
     }
     lines.push(...this.notes);
     return lines.join('\n') + '\n';
+  }
+
+  /**
+   * What a command does with its plan: applies it unless `dryRun`, then prints the report on
+   * stdout. Each warning goes to stderr, after the command's name, as soon as it is known: those
+   * of planning before anything is changed, those of the changes after them.
+   */
+  async carryOut(command: string, dryRun: boolean): Promise<void> {
+    const printWarnings = (from: number) => {
+      for (const warning of this.warnings.slice(from)) process.stderr.write(`${command}: ${t('warning: {message}', { message: warning })}\n`);
+    };
+    const planned = this.warnings.length;
+    printWarnings(0);
+    if (!dryRun) await this.apply();
+    printWarnings(planned);
+    process.stdout.write(this.report(dryRun));
   }
 
   async apply(): Promise<void> {
