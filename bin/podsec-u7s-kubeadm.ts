@@ -56,6 +56,13 @@ const spec: CommandSpec = {
       'Documents of --config and the templates may be v1beta3 or v1beta4: v1beta3 ones are converted (extraArgs ' +
       'maps become name/value lists, merged flag by flag; the timeouts move to timeouts:), a v1beta4 one for an ' +
       'older kubeadm is refused. --plan shows the API used.',
+    'Before a join changes anything, the wrapper asks the cluster, as kubeadm discovery does, whether a rootless node can join it: ' +
+      'kube-public/cluster-info anonymously (its CA must match a --discovery-token-ca-cert-hash), then, over TLS checked with that CA ' +
+      'and with the token, the ConfigMaps kube-system/kube-proxy and (for --control-plane) kube-system/kubeadm-config. A control plane ' +
+      "set up rootful with kubeadm's defaults leaves kube-proxy's conntrack.maxPerCore, tcpEstablishedTimeout and tcpCloseWaitTimeout " +
+      'unset (kube-proxy would write the nf_conntrack sysctls, which fails in a user namespace) and etcd.local.dataDir at /var/lib/etcd; ' +
+      'the wrapper then refuses (exit status 3) and prints the kubectl commands that set 0, 0s, 0s and /var/lib/podsec/u7s/etcd, to run ' +
+      'on a control-plane node of that cluster. An endpoint that does not answer refuses the join too (U7S_JOIN_CHECK=no skips the check).',
     'reset and any other command (token, config, version, init phase, ...) run as /usr/bin/kubeadm ' +
       'inside the namespace. reset also stops and disables the node.',
     'A leading -v N is passed on to kubeadm.',
@@ -67,6 +74,7 @@ const spec: CommandSpec = {
     U7S_CNI_PLUGIN: 'flannel (default) or calico',
     U7S_SETAVAILABLEIMAGES: 'yes: use the newest tags on the registry where the expected ones are missing',
     U7S_IMAGE_CHECK: 'no: do not ask the registry for the image tags',
+    U7S_JOIN_CHECK: 'no: a join does not ask the cluster whether a rootless node can join it (kube-proxy conntrack settings, etcd data directory)',
     U7S_PULL_IMAGES:
       "no: do not pull the node's images into u7s-admin's CRI-O store before kubeadm (with progress, " +
       'checked against /etc/containers/policy.json); CRI-O then pulls them when kubelet asks',
@@ -93,6 +101,7 @@ const spec: CommandSpec = {
   exitCodes: {
     1: 'invalid input, a check failed, or kubeadm failed (one line says why)',
     2: 'invalid arguments, or no admin.conf after init',
+    3: "join: the cluster's kube-proxy or kubeadm-config settings do not allow a rootless node; the message prints the commands that change them",
   },
   examples: {
     'kubeadm init': 'deploy the first control-plane node with the defaults',
@@ -157,7 +166,17 @@ async function imageList(version: string | undefined, repository: string): Promi
 async function deploy(command: DeployCommand, args: string[], root: string, plan: boolean): Promise<number> {
   const parsed = parseDeployArgs(command, args);
   if (parsed.values.has('help')) {
-    process.stdout.write(`${t('Usage:')} kubeadm ${command} ${command === 'join' ? 'HOST:PORT ' : ''}[FLAG...]\n\n${t('Flags:')}\n${flagsHelp(command, t)}\n`);
+    const note =
+      command === 'join'
+        ? `\n${t(
+            'Before changing anything, join asks the cluster whether a rootless node can join it (kube-proxy conntrack.maxPerCore, ' +
+              'tcpEstablishedTimeout and tcpCloseWaitTimeout 0; for --control-plane, etcd.local.dataDir /var/lib/podsec/u7s/etcd) and otherwise ' +
+              'refuses (exit status 3) with the kubectl commands that change them. --plan does not ask; U7S_JOIN_CHECK=no skips the check.',
+          )}\n`
+        : '';
+    process.stdout.write(
+      `${t('Usage:')} kubeadm ${command} ${command === 'join' ? 'HOST:PORT ' : ''}[FLAG...]\n\n${t('Flags:')}\n${flagsHelp(command, t)}\n${note}`,
+    );
     return 0;
   }
   if (!plan) requireRoot(command);
@@ -187,7 +206,12 @@ async function deploy(command: DeployCommand, args: string[], root: string, plan
     process.stdout.write(
       `# ${U7S_ENV_FILE}\n${formatNodeEnv(deployPlan.settings)}\n# ${deployPlan.configFile}\n${planText(deployPlan)}` +
         `\n# ${t('kubeadm command, run as {user} inside the node namespace:', { user: account.name })}` +
-        `\n${[SYSTEM_PROGRAMS.kubeadm, ...deployPlan.kubeadmArgs].join(' ')}\n`,
+        `\n${[SYSTEM_PROGRAMS.kubeadm, ...deployPlan.kubeadmArgs].join(' ')}\n` +
+        (command === 'join'
+          ? `# ${t('Before any change, the join asks the cluster at {endpoint} whether a rootless node can join it (--plan does not ask).', {
+              endpoint: deployPlan.settings.apiserverEndpoint,
+            })}\n`
+          : ''),
     );
     return 0;
   }

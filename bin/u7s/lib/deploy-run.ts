@@ -1,5 +1,6 @@
 /**
- * Carrying out a deploy plan, as root, in this order: checks that change nothing (stale etcd
+ * Carrying out a deploy plan, as root, in this order: checks that change nothing (a join: the
+ * cluster's settings a rootless node needs, join-check.ts; stale etcd
  * data, the images on the registry), then the node's files (environment file, kubeadm documents,
  * subordinate ids, /etc/kubernetes), then the namespace (linger, rootlesskit.service), the
  * images pulled into the node's CRI-O store (with progress), kubeadm inside it as u7s-admin, and
@@ -19,6 +20,7 @@ import { crioImageStore, SIGNATURE_POLICY } from './crio-config.ts';
 import { manifestImages, renderFlannel } from './flannel.ts';
 import { archImages, imagesForRole, pullImages } from './image-pull.ts';
 import { setPath, findKind } from './kubeadm-documents.ts';
+import { checkJoinCluster, joinTargetOf } from './join-check.ts';
 import { checkedKubeconfig } from './kubeconfig.ts';
 import { formatNodeEnv } from './node-env.ts';
 import { ensureUserManager, startUnits, systemSystemctl } from './node-service.ts';
@@ -228,8 +230,25 @@ async function applyFlannel(plan: DeployPlan, options: RunOptions): Promise<void
   );
 }
 
+/** A join first asks the cluster whether a rootless node can join it (join-check.ts); U7S_JOIN_CHECK=no skips that. */
+async function checkCluster(plan: DeployPlan, options: RunOptions): Promise<void> {
+  if (options.env.U7S_JOIN_CHECK === 'no') {
+    say(t('U7S_JOIN_CHECK=no: the cluster is not asked whether a rootless node can join it'));
+    return;
+  }
+  const target = joinTargetOf(plan.documents, options.root);
+  say(
+    t('Checking the cluster at {endpoint} (kube-proxy conntrack settings{etcd})', {
+      endpoint: target.endpoint,
+      etcd: target.required.etcdDataDir !== undefined ? t(', the etcd data directory') : '',
+    }),
+  );
+  await checkJoinCluster(target);
+}
+
 export async function executeDeploy(plan: DeployPlan, images: string[], options: RunOptions): Promise<number> {
   const { account } = options;
+  if (plan.command === 'join') await checkCluster(plan, options);
   if (plan.settings.role === 'control-plane') await staleEtcd(options);
   const kubeadmImages = await checkRegistry(plan, images, options);
 
