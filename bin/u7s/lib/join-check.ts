@@ -165,15 +165,20 @@ const shownValue = (value: unknown) =>
 
 const sedEscape = (text: string) => text.replace(/[\\|&]/g, '\\$&');
 
-/** One sed -e expression per mismatch: change the field's line, or add it below its parent map. */
+/**
+ * The sed -e expressions: a field's line is changed in place; fields missing from the text are
+ * added below their parent map's line, all in one expression (after an addition the pattern space
+ * holds several lines and `$` no longer ends the parent's line).
+ */
 function sedExpressions(mismatches: Mismatch[]): string[] {
-  return mismatches.map((m) => {
-    const leaf = m.field.split('.').at(-1)!;
-    const value = sedEscape(String(m.want));
-    if (!m.absent) return `s|^\\( *${leaf}:\\).*|\\1 ${value}|`;
-    const parent = m.field.split('.').at(-2)!;
-    return `s|^\\( *\\)${parent}:$|&\\n\\1  ${leaf}: ${value}|`;
+  const leaf = (m: Mismatch) => m.field.split('.').at(-1)!;
+  const changed = mismatches.filter((m) => !m.absent).map((m) => `s|^\\( *${leaf(m)}:\\).*|\\1 ${sedEscape(String(m.want))}|`);
+  const parents = [...new Set(mismatches.filter((m) => m.absent).map((m) => m.field.split('.').at(-2)!))];
+  const added = parents.map((parent) => {
+    const lines = mismatches.filter((m) => m.absent && m.field.split('.').at(-2) === parent).map((m) => `\\n\\1  ${leaf(m)}: ${sedEscape(String(m.want))}`);
+    return `s|^\\( *\\)${parent}:$|&${lines.join('')}|`;
   });
+  return [...changed, ...added];
 }
 
 function editCommand(configMap: string, mismatches: Mismatch[]): string {

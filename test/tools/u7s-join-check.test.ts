@@ -1,0 +1,372 @@
+// test-runner: k8s-tools — npm test builds the components of npm run k8s-tools first
+/**
+ * The join check (join-check.ts) against an API server stand-in: Node https with a CA and a
+ * server certificate made by the real `openssl`, serving kube-public/cluster-info anonymously and
+ * kube-system/kube-proxy and kubeadm-config to the bearer token only, as the API server does for
+ * kubeadm's RBAC. The ConfigMaps are the ones a rootful `kubeadm init` with its defaults writes:
+ * kube-proxy's from the real kubeadm (`kubeadm init phase addon kube-proxy --print-manifest`),
+ * kubeadm-config's ClusterConfiguration from `kubeadm config print init-defaults`. The commands the
+ * refusal prints are run as printed (sh, the real sed; kubectl is a double that prints the served
+ * ConfigMap and keeps what `kubectl replace` gets), and the edited ConfigMaps then pass the check.
+ * The join targets come from the wrapper's own plan of the join (planDeploy).
+ *
+ * kubeadm is the newest one of npm run k8s-tools (else the 1.34 of the set); CI builds it when
+ * missing, elsewhere the file is skipped with the reason.
+ */
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test as base } from 'uvu';
+import * as assert from 'uvu/assert';
+import YAML from 'yaml';
+import { CommandError } from '../../bin/lib/command.ts';
+import { nodeAccount } from '../../bin/u7s/lib/accounts.ts';
+import { planDeploy } from '../../bin/u7s/lib/deploy-plan.ts';
+import { caCertHashes, checkJoinCluster, EXIT_CLUSTER_NOT_READY, joinTargetOf, MAX_ANSWER_BYTES, type JoinTarget } from '../../bin/u7s/lib/join-check.ts';
+import { parseDeployArgs } from '../../bin/u7s/lib/kubeadm-flags.ts';
+import { ensureNewestKubeadm, lookupK8sTools, lookupNewestKubeadm } from '../../scripts/k8s-tools/build.ts';
+import { run } from '../support/exec.ts';
+import { gated, inCI, missingTools, withTools } from '../support/tools.ts';
+import { HOST_FACTS, KEY, removeRoot, renderedRoot } from '../support/u7s-fixtures.ts';
+
+const TOOLS = ['openssl', 'sed', 'sh', 'go'];
+const TOKEN = 'abcdef.0123456789abcdef';
+
+async function findKubeadm(): Promise<string | undefined> {
+  if (missingTools(TOOLS).length) return undefined;
+  const newest = (await lookupNewestKubeadm()) ?? (inCI() && process.getuid?.() === 0 ? await ensureNewestKubeadm() : undefined);
+  if (newest) return newest.kubeadm;
+  return (await lookupK8sTools())?.bin('kubeadm');
+}
+
+const kubeadm = await findKubeadm();
+const test = missingTools(TOOLS).length ? withTools(base, TOOLS) : kubeadm ? base : gated(base, 'kubeadm is not built (npm run k8s-tools)');
+const work = mkdtempSync(join(tmpdir(), 'podsec-join-check-'));
+let root: string;
+
+/** What the stand-in serves, and what it saw. */
+const served = {
+  kubeProxy: '' as string,
+  kubeadmConfig: '' as string,
+  oversized: false,
+  requests: [] as { path: string; authorization?: string }[],
+};
+let server: Server;
+let port: number;
+let caPem: string;
+/** kubeadm's --discovery-token-ca-cert-hash of the CA, computed by openssl as kubeadm's documentation does. */
+let opensslHash: string;
+
+async function openssl(args: string[]): Promise<string> {
+  const r = await run('openssl', args, { cwd: work });
+  assert.is(r.exitCode, 0, `openssl ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** A ConfigMap manifest (as kubectl get -o yaml prints it) to the JSON the API server answers with. */
+const asJson = (manifest: string) => JSON.stringify({ ...YAML.parse(manifest), metadata: { ...YAML.parse(manifest).metadata, resourceVersion: '4711' } });
+
+/** The state of a rootful cluster made by kubeadm with its defaults. */
+let rootfulKubeProxy: string;
+let rootfulKubeadmConfig: string;
+
+base.before(async () => {
+  if (!kubeadm) return;
+  root = await renderedRoot();
+  const version = (await run(kubeadm, ['version', '-o', 'short'], { cwd: work })).stdout.trim();
+  // --kubernetes-version: kubeadm asks the internet for "stable-1" otherwise.
+  const manifest = await run(
+    kubeadm,
+    ['init', 'phase', 'addon', 'kube-proxy', '--print-manifest', '--kubernetes-version', version, '--pod-network-cidr', '10.244.0.0/16'],
+    {
+      cwd: work,
+    },
+  );
+  assert.is(manifest.exitCode, 0, manifest.stderr);
+  const configMap = YAML.parseAllDocuments(manifest.stdout).find(
+    (d) => d.get('kind') === 'ConfigMap' && (d.get('metadata') as YAML.YAMLMap).get('name') === 'kube-proxy',
+  );
+  assert.ok(configMap, `kubeadm prints the kube-proxy ConfigMap:\n${manifest.stdout}`);
+  rootfulKubeProxy = configMap.toString();
+  const defaults = await run(kubeadm, ['config', 'print', 'init-defaults'], { cwd: work });
+  assert.is(defaults.exitCode, 0, defaults.stderr);
+  const cluster = YAML.parseAllDocuments(defaults.stdout).find((d) => d.get('kind') === 'ClusterConfiguration');
+  assert.ok(cluster, defaults.stdout);
+  rootfulKubeadmConfig = YAML.stringify({
+    apiVersion: 'v1',
+    data: { ClusterConfiguration: cluster.toString() },
+    kind: 'ConfigMap',
+    metadata: { name: 'kubeadm-config', namespace: 'kube-system' },
+  });
+
+  await openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '1', '-subj', '/CN=kubernetes']);
+  await openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=kube-apiserver']);
+  writeFileSync(join(work, 'san.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:kubernetes\n');
+  await openssl([
+    'x509',
+    '-req',
+    '-in',
+    'server.csr',
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'server.crt',
+    '-days',
+    '1',
+    '-extfile',
+    'san.cnf',
+  ]);
+  await openssl(['x509', '-pubkey', '-noout', '-in', 'ca.crt', '-out', 'ca.pub']);
+  await openssl(['pkey', '-pubin', '-in', 'ca.pub', '-outform', 'der', '-out', 'ca.pub.der']);
+  opensslHash = `sha256:${/([0-9a-f]{64})\s*$/.exec(await openssl(['dgst', '-sha256', '-hex', 'ca.pub.der']))![1]}`;
+  caPem = readFileSync(join(work, 'ca.crt'), 'utf8');
+
+  server = createServer({ key: readFileSync(join(work, 'server.key')), cert: readFileSync(join(work, 'server.crt')) }, (req, res) => {
+    served.requests.push({ path: req.url ?? '', ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}) });
+    const answer = (status: number, body: string) => {
+      res.writeHead(status, { 'Content-Type': 'application/json' });
+      res.end(body);
+    };
+    if (served.oversized) return answer(200, `{"kind":"ConfigMap","data":{"config.conf":"${'x'.repeat(2 * MAX_ANSWER_BYTES)}"}}`);
+    if (req.url === '/api/v1/namespaces/kube-public/configmaps/cluster-info') {
+      const kubeconfig = YAML.stringify({
+        apiVersion: 'v1',
+        clusters: [{ cluster: { 'certificate-authority-data': Buffer.from(caPem).toString('base64'), server: `https://127.0.0.1:${port}` }, name: '' }],
+        contexts: null,
+        'current-context': '',
+        kind: 'Config',
+        preferences: {},
+        users: null,
+      });
+      return answer(
+        200,
+        JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cluster-info', namespace: 'kube-public' }, data: { kubeconfig } }),
+      );
+    }
+    const names: Record<string, string> = {
+      '/api/v1/namespaces/kube-system/configmaps/kube-proxy': served.kubeProxy,
+      '/api/v1/namespaces/kube-system/configmaps/kubeadm-config': served.kubeadmConfig,
+    };
+    const manifest = names[req.url ?? ''];
+    if (manifest === undefined) return answer(404, '{"kind":"Status","code":404}');
+    if (req.headers.authorization !== `Bearer ${TOKEN}`) return answer(401, '{"kind":"Status","status":"Failure","reason":"Unauthorized","code":401}');
+    return answer(200, manifest.startsWith('{') ? manifest : asJson(manifest));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  port = (server.address() as AddressInfo).port;
+
+  // kubectl for the printed commands: get prints the served ConfigMap, replace keeps what it reads.
+  writeFileSync(
+    join(work, 'kubectl'),
+    [
+      '#!/bin/sh',
+      'case "$*" in',
+      `"-n kube-system get configmap kube-proxy -o yaml") cat "${work}/served-kube-proxy.yaml" ;;`,
+      `"-n kube-system get configmap kubeadm-config -o yaml") cat "${work}/served-kubeadm-config.yaml" ;;`,
+      `"replace -f -") n=$(ls "${work}" | grep -c '^replaced-'); cat > "${work}/replaced-$n.yaml" ;;`,
+      `"-n kube-system rollout restart daemonset kube-proxy") echo restart >> "${work}/restarts" ;;`,
+      '*) echo "kubectl double: unexpected $*" >&2; exit 1 ;;',
+      'esac',
+      '',
+    ].join('\n'),
+  );
+  chmodSync(join(work, 'kubectl'), 0o755);
+});
+
+base.after(async () => {
+  if (server) await new Promise((resolve) => server.close(resolve));
+  rmSync(work, { recursive: true, force: true });
+  if (root) removeRoot(root);
+});
+
+function serve(kubeProxy: string, kubeadmConfig: string) {
+  Object.assign(served, { kubeProxy, kubeadmConfig, oversized: false, requests: [] });
+}
+
+/** The target of the wrapper's own plan of a join to the stand-in. */
+function target(extra: string[] = [], hash = opensslHash): JoinTarget {
+  const args = [`127.0.0.1:${port}`, '--token', TOKEN, '--discovery-token-ca-cert-hash', hash, ...extra];
+  const plan = planDeploy({ parsed: parseDeployArgs('join', args), env: {}, root, account: nodeAccount(root), facts: HOST_FACTS });
+  return joinTargetOf(plan.documents, root);
+}
+const CONTROL_PLANE = ['--control-plane', '--certificate-key', KEY, '--apiserver-advertise-address', '192.0.2.11'];
+
+async function refusal(promise: Promise<unknown>): Promise<CommandError> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.instance(error, CommandError, String((error as Error).stack));
+    return error as CommandError;
+  }
+  assert.unreachable('the check passed; a refusal was expected');
+  throw new Error('unreachable');
+}
+
+/** Runs each printed command line as printed (sh; PATH: the kubectl double first), with the given ConfigMaps served to `kubectl get`. */
+async function runPrinted(
+  commands: string[],
+  kubeProxy: string,
+  kubeadmConfig: string,
+): Promise<{ kubeProxy: string; kubeadmConfig: string; restarts: number }> {
+  for (const name of readdirSync(work)) if (name.startsWith('replaced-') || name === 'restarts') rmSync(join(work, name));
+  writeFileSync(join(work, 'served-kube-proxy.yaml'), kubeProxy);
+  writeFileSync(join(work, 'served-kubeadm-config.yaml'), kubeadmConfig);
+  for (const command of commands) {
+    const r = await run('sh', ['-c', command], { cwd: work, env: { PATH: `${work}:${process.env.PATH}`, LANG: 'C' } });
+    assert.is(r.exitCode, 0, `${command}: ${r.stderr}`);
+  }
+  const replaced = readdirSync(work)
+    .filter((name) => name.startsWith('replaced-'))
+    .map((name) => readFileSync(join(work, name), 'utf8'));
+  const byName = (name: string) => replaced.find((text) => YAML.parse(text).metadata.name === name);
+  return {
+    kubeProxy: byName('kube-proxy') ?? kubeProxy,
+    kubeadmConfig: byName('kubeadm-config') ?? kubeadmConfig,
+    restarts: existsSync(join(work, 'restarts')) ? readFileSync(join(work, 'restarts'), 'utf8').split('\n').filter(Boolean).length : 0,
+  };
+}
+
+/** The command lines of a refusal (its indented lines after "Run on a control-plane node"). */
+const printedCommands = (message: string) =>
+  message
+    .split('\n')
+    .slice(message.split('\n').findIndex((line) => line.startsWith('Run on a control-plane node')) + 1)
+    .map((line) => line.trim());
+
+test("the CA's hash is kubeadm's: sha256 of the DER SubjectPublicKeyInfo, as openssl computes it", () => {
+  assert.equal(caCertHashes(caPem), [opensslHash]);
+  assert.equal(caCertHashes(`${caPem}\n${caPem}`), [opensslHash, opensslHash], 'each certificate of a bundle');
+});
+
+test("a worker join to a rootful kubeadm cluster with kubeadm's defaults is refused with the commands; after them it passes", async () => {
+  assert.match(rootfulKubeProxy, /^ +maxPerCore: null$/m, "kubeadm's text has the field the sed changes");
+  serve(rootfulKubeProxy, rootfulKubeadmConfig);
+  const error = await refusal(checkJoinCluster(target()));
+  assert.is(error.exitCode, EXIT_CLUSTER_NOT_READY);
+  assert.match(error.message, new RegExp(`^the cluster at 127\\.0\\.0\\.1:${port} is not ready for a rootless node:$`, 'm'));
+  for (const field of ['maxPerCore', 'tcpEstablishedTimeout', 'tcpCloseWaitTimeout'])
+    assert.match(error.message, new RegExp(`ConfigMap kube-system/kube-proxy: conntrack\\.${field} is null`));
+  assert.not.match(error.message, /kubeadm-config/, 'a worker join does not need etcd');
+  const commands = printedCommands(error.message);
+  assert.is(commands.length, 2, error.message);
+  assert.match(commands[0]!, /^kubectl -n kube-system get configmap kube-proxy -o yaml \| sed .* \| kubectl replace -f -$/);
+  assert.is(commands[1], 'kubectl -n kube-system rollout restart daemonset kube-proxy');
+  // The anonymous request carries no token; the token goes only to the server whose CA matched.
+  assert.equal(served.requests[0], { path: '/api/v1/namespaces/kube-public/configmaps/cluster-info' });
+  assert.ok(served.requests.slice(1).every((r) => r.authorization === `Bearer ${TOKEN}`));
+  assert.not.ok(
+    served.requests.some((r) => r.path.endsWith('/kubeadm-config')),
+    'a worker join does not read kubeadm-config',
+  );
+
+  const fixed = await runPrinted(commands, rootfulKubeProxy, rootfulKubeadmConfig);
+  assert.is(fixed.restarts, 1);
+  const conf = YAML.parse(YAML.parse(fixed.kubeProxy).data['config.conf']);
+  assert.equal(
+    [conf.conntrack.maxPerCore, conf.conntrack.tcpEstablishedTimeout, conf.conntrack.tcpCloseWaitTimeout, conf.conntrack.min],
+    [0, '0s', '0s', null],
+    'the fields changed, the rest as kubeadm wrote it',
+  );
+  assert.is(conf.clusterCIDR, '10.244.0.0/16');
+  serve(fixed.kubeProxy, rootfulKubeadmConfig);
+  const passed = await checkJoinCluster(target());
+  assert.is(passed.kubeProxy, YAML.parse(fixed.kubeProxy).data['config.conf'], 'the check read the edited ConfigMap');
+});
+
+test('fields missing from the ConfigMap are added below conntrack: by the printed sed', async () => {
+  const without = rootfulKubeProxy.replace(/^ +maxPerCore: null\n/m, '').replace(/^ +tcpCloseWaitTimeout: null\n/m, '');
+  assert.not.match(without, /maxPerCore/);
+  serve(without, rootfulKubeadmConfig);
+  const error = await refusal(checkJoinCluster(target()));
+  assert.match(error.message, /conntrack\.maxPerCore is unset/);
+  const fixed = await runPrinted(printedCommands(error.message), without, rootfulKubeadmConfig);
+  serve(fixed.kubeProxy, rootfulKubeadmConfig);
+  await checkJoinCluster(target());
+});
+
+test('a control-plane join with etcd in /var/lib/etcd is refused naming the etcd command; after the commands it passes', async () => {
+  assert.match(rootfulKubeadmConfig, /^ +dataDir: \/var\/lib\/etcd$/m);
+  serve(rootfulKubeProxy, rootfulKubeadmConfig);
+  const error = await refusal(checkJoinCluster(target(CONTROL_PLANE)));
+  assert.is(error.exitCode, EXIT_CLUSTER_NOT_READY);
+  assert.match(
+    error.message,
+    /ConfigMap kube-system\/kubeadm-config: etcd\.local\.dataDir is "\/var\/lib\/etcd", a rootless node needs "\/var\/lib\/podsec\/u7s\/etcd"/,
+  );
+  const commands = printedCommands(error.message);
+  assert.is(commands.length, 3, error.message);
+  assert.match(commands[2]!, /^kubectl -n kube-system get configmap kubeadm-config -o yaml \| sed .*\/var\/lib\/podsec\/u7s\/etcd.* \| kubectl replace -f -$/);
+  const fixed = await runPrinted(commands, rootfulKubeProxy, rootfulKubeadmConfig);
+  const cluster = YAML.parse(YAML.parse(fixed.kubeadmConfig).data.ClusterConfiguration);
+  assert.is(cluster.etcd.local.dataDir, '/var/lib/podsec/u7s/etcd');
+  assert.is(cluster.certificatesDir, '/etc/kubernetes/pki', 'the rest as kubeadm wrote it');
+  serve(fixed.kubeProxy, fixed.kubeadmConfig);
+  const passed = await checkJoinCluster(target(CONTROL_PLANE));
+  assert.ok(passed.cluster?.includes('/var/lib/podsec/u7s/etcd'));
+  // Only etcd wrong: only the etcd command.
+  serve(fixed.kubeProxy, rootfulKubeadmConfig);
+  const etcdOnly = printedCommands((await refusal(checkJoinCluster(target(CONTROL_PLANE)))).message);
+  assert.is(etcdOnly.length, 1);
+  assert.match(etcdOnly[0]!, /configmap kubeadm-config/);
+});
+
+test('a CA that matches no --discovery-token-ca-cert-hash: refused before the token is sent; the unsafe flag skips the pin', async () => {
+  serve(rootfulKubeProxy, rootfulKubeadmConfig);
+  const wrong = `sha256:${'ab'.repeat(32)}`;
+  const error = await refusal(checkJoinCluster(target([], wrong)));
+  assert.is(error.exitCode, 1);
+  assert.match(
+    error.message,
+    new RegExp(`the CA of the cluster at 127\\.0\\.0\\.1:${port} \\(${opensslHash}\\) matches no --discovery-token-ca-cert-hash \\(${wrong}\\)`),
+  );
+  assert.equal(served.requests, [{ path: '/api/v1/namespaces/kube-public/configmaps/cluster-info' }], 'nothing else was asked, no token sent');
+  // One of several hashes is enough (kubeadm's rule: CA rotation gives old and new).
+  const several = await refusal(checkJoinCluster(target(['--discovery-token-ca-cert-hash', opensslHash], wrong)));
+  assert.is(several.exitCode, EXIT_CLUSTER_NOT_READY, several.message);
+  const unsafe = { ...target(), caCertHashes: [], unsafeSkipCaVerification: true };
+  assert.is((await refusal(checkJoinCluster(unsafe))).exitCode, EXIT_CLUSTER_NOT_READY);
+});
+
+test('a token the API server does not take: refused naming HTTP 401 and how to get a new join command', async () => {
+  serve(rootfulKubeProxy, rootfulKubeadmConfig);
+  const error = await refusal(checkJoinCluster({ ...target(), token: 'zzzzzz.0123456789abcdef' }));
+  assert.is(error.exitCode, 1);
+  assert.match(
+    error.message,
+    new RegExp(`^cannot check the cluster at 127\\.0\\.0\\.1:${port} before joining: .*/configmaps/kube-proxy: HTTP 401; the token is not valid`),
+  );
+  assert.match(error.message, /kubeadm token create --print-join-command/);
+  assert.is(error.message.split('\n').length, 1);
+});
+
+test('an endpoint that does not answer, an oversized answer, a malformed ConfigMap: one line naming the endpoint', async () => {
+  const spare = createServer();
+  await new Promise<void>((resolve) => spare.listen(0, '127.0.0.1', resolve));
+  const downPort = (spare.address() as AddressInfo).port;
+  await new Promise((resolve) => spare.close(resolve));
+  const down = await refusal(checkJoinCluster({ ...target(), endpoint: `127.0.0.1:${downPort}` }));
+  assert.is(down.exitCode, 1);
+  assert.match(down.message, new RegExp(`^cannot check the cluster at 127\\.0\\.0\\.1:${downPort} before joining: .*ECONNREFUSED`));
+
+  serve(rootfulKubeProxy, rootfulKubeadmConfig);
+  served.oversized = true;
+  const large = await refusal(checkJoinCluster(target()));
+  assert.match(large.message, new RegExp(`^cannot check the cluster at 127\\.0\\.0\\.1:${port} before joining: .*larger than ${MAX_ANSWER_BYTES} bytes$`));
+
+  serve(JSON.stringify({ kind: 'ConfigMap', data: { 'config.conf': 'conntrack: [' } }), rootfulKubeadmConfig);
+  const malformed = await refusal(checkJoinCluster(target()));
+  assert.match(
+    malformed.message,
+    new RegExp(`^cannot check the cluster at 127\\.0\\.0\\.1:${port} before joining: kube-system/kube-proxy config\\.conf is not YAML`),
+  );
+  serve(JSON.stringify({ kind: 'ConfigMap', data: {} }), rootfulKubeadmConfig);
+  assert.match((await refusal(checkJoinCluster(target()))).message, /not a ConfigMap with the key config\.conf/);
+  for (const error of [down, large, malformed]) assert.not.match(error.message, /\n\s+at /, 'no stack trace');
+});
+
+test.run();
