@@ -238,10 +238,9 @@ async function checkCluster(plan: DeployPlan, options: RunOptions): Promise<void
   }
   const target = joinTargetOf(plan.documents, options.root);
   say(
-    t('Checking the cluster at {endpoint} (kube-proxy conntrack settings{etcd})', {
-      endpoint: target.endpoint,
-      etcd: target.required.etcdDataDir !== undefined ? t(', the etcd data directory') : '',
-    }),
+    target.required.etcdDataDir !== undefined
+      ? t('Checking the cluster at {endpoint}: kube-proxy conntrack settings, etcd data directory', { endpoint: target.endpoint })
+      : t('Checking the cluster at {endpoint}: kube-proxy conntrack settings', { endpoint: target.endpoint }),
   );
   await checkJoinCluster(target);
 }
