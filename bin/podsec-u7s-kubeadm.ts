@@ -13,7 +13,7 @@ import { osReleaseFields, platformFromOsRelease, UnknownPlatformError } from './
 import { nodeAccount, type Account } from './u7s/lib/accounts.ts';
 import { splitAtCommand } from './u7s/lib/cli.ts';
 import { chooseVersion, planDeploy, planText, Problems, type HostFacts } from './u7s/lib/deploy-plan.ts';
-import { executeDeploy, inNamespace } from './u7s/lib/deploy-run.ts';
+import { checkJoinPlan, executeDeploy, inNamespace } from './u7s/lib/deploy-run.ts';
 import { readHostNetwork } from './u7s/lib/host-network.ts';
 import { flagsHelp, parseDeployArgs, type DeployCommand } from './u7s/lib/kubeadm-flags.ts';
 import { formatNodeEnv } from './u7s/lib/node-env.ts';
@@ -184,21 +184,31 @@ async function deploy(command: DeployCommand, args: string[], root: string, plan
   const problems = new Problems();
   const account = problems.check(() => nodeAccount(root, U7S_ADMIN_USER));
   const platform = problems.check(() => platformOf(root));
+  // An unknown platform is already a problem; the rest is checked with a stand-in name.
+  const checkedPlatform = platform ?? 'unknown';
+  // Without the node account the plan is still checked, with a stand-in that is never used.
+  const checked = account ?? { name: U7S_ADMIN_USER, uid: 0, gid: 0, home: `/home/${U7S_ADMIN_USER}`, shell: '/bin/false' };
+  const network = await readHostNetwork();
+  let installed = await kubeadmVersion();
+  if (!plan && command === 'join') {
+    // Before any change to the host, the packages included: does the cluster take a rootless node?
+    // Only the join's documents are needed for that, not kubeadm's image list.
+    const facts: HostFacts = { network, hostname: hostname(), platform: checkedPlatform, installedVersion: installed, images: [] };
+    const early = problems.check(() => planDeploy({ parsed, env: process.env, root, account: checked, facts }));
+    problems.report();
+    await checkJoinPlan(early!, { root, env: process.env });
+  }
   if (!plan && !kubeadmInstalled()) {
     problems.report();
     const wanted = chooseVersion(parsed, process.env, undefined, false);
     await installKubernetes(wanted, 26);
+    installed = await kubeadmVersion();
   }
-  const installed = await kubeadmVersion();
   const version = problems.check(() => chooseVersion(parsed, process.env, installed, command === 'init'));
-  // An unknown platform is already a problem; the rest is checked with a stand-in name.
-  const checkedPlatform = platform ?? 'unknown';
   const registry = chooseRegistry(process.env, checkedPlatform, root);
   const repository = parsed.values.get('image-repository')?.at(-1) ?? registry.repository;
   const images = (await problems.checkAsync(() => imageList(version?.text ?? installed, repository))) ?? [];
-  const facts: HostFacts = { network: await readHostNetwork(), hostname: hostname(), platform: checkedPlatform, installedVersion: installed, images };
-  // Without the node account the plan is still checked, with a stand-in that is never used.
-  const checked = account ?? { name: U7S_ADMIN_USER, uid: 0, gid: 0, home: `/home/${U7S_ADMIN_USER}`, shell: '/bin/false' };
+  const facts: HostFacts = { network, hostname: hostname(), platform: checkedPlatform, installedVersion: installed, images };
   const deployPlan = problems.check(() => planDeploy({ parsed, env: process.env, root, account: checked, facts }));
   problems.report();
   if (!deployPlan || !account) throw new Error('unreachable: problems were reported');

@@ -13,11 +13,11 @@
  * kubeadm is the newest one of npm run k8s-tools (else the 1.34 of the set); CI builds it when
  * missing, elsewhere the file is skipped with the reason.
  */
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { test as base } from 'uvu';
 import * as assert from 'uvu/assert';
 import YAML from 'yaml';
@@ -29,9 +29,9 @@ import { parseDeployArgs } from '../../bin/u7s/lib/kubeadm-flags.ts';
 import { ensureNewestKubeadm, lookupK8sTools, lookupNewestKubeadm } from '../../scripts/k8s-tools/build.ts';
 import { run } from '../support/exec.ts';
 import { gated, inCI, missingTools, withTools } from '../support/tools.ts';
-import { HOST_FACTS, KEY, removeRoot, renderedRoot } from '../support/u7s-fixtures.ts';
+import { bundledPrograms, HOST_FACTS, KEY, removeRoot, renderedRoot } from '../support/u7s-fixtures.ts';
 
-const TOOLS = ['openssl', 'sed', 'sh', 'go'];
+const TOOLS = ['openssl', 'sed', 'sh', 'go', 'unshare', 'ip'];
 const TOKEN = 'abcdef.0123456789abcdef';
 
 async function findKubeadm(): Promise<string | undefined> {
@@ -45,6 +45,7 @@ const kubeadm = await findKubeadm();
 const test = missingTools(TOOLS).length ? withTools(base, TOOLS) : kubeadm ? base : gated(base, 'kubeadm is not built (npm run k8s-tools)');
 const work = mkdtempSync(join(tmpdir(), 'podsec-join-check-'));
 let root: string;
+let bin: string;
 
 /** What the stand-in serves, and what it saw. */
 const served = {
@@ -75,6 +76,7 @@ let rootfulKubeadmConfig: string;
 base.before(async () => {
   if (!kubeadm) return;
   root = await renderedRoot();
+  bin = await bundledPrograms(['podsec-u7s-kubeadm']);
   const version = (await run(kubeadm, ['version', '-o', 'short'], { cwd: work })).stdout.trim();
   // --kubernetes-version: kubeadm asks the internet for "stable-1" otherwise.
   const manifest = await run(
@@ -182,6 +184,7 @@ base.after(async () => {
   if (server) await new Promise((resolve) => server.close(resolve));
   rmSync(work, { recursive: true, force: true });
   if (root) removeRoot(root);
+  if (bin) removeRoot(bin);
 });
 
 function serve(kubeProxy: string, kubeadmConfig: string) {
@@ -367,6 +370,123 @@ test('an endpoint that does not answer, an oversized answer, a malformed ConfigM
   serve(JSON.stringify({ kind: 'ConfigMap', data: {} }), rootfulKubeadmConfig);
   assert.match((await refusal(checkJoinCluster(target()))).message, /not a ConfigMap with the key config\.conf/);
   for (const error of [down, large, malformed]) assert.not.match(error.message, /\n\s+at /, 'no stack trace');
+});
+
+/** Every path under `dir` with its size and modification time. */
+function snapshot(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const name of readdirSync(d)) {
+      const p = join(d, name);
+      const st = statSync(p, { throwIfNoEntry: false });
+      out.push(`${relative(dir, p)} ${st?.size} ${st?.mtimeMs}`);
+      if (st?.isDirectory()) walk(p);
+    }
+  };
+  walk(dir);
+  return out.sort();
+}
+
+/**
+ * The API server stand-in as a process of its own, for the wrapper run in a network namespace of
+ * the test's own (no traffic leaves it, whatever the wrapper does after the check): serves
+ * cluster-info anonymously and the two ConfigMaps (JSON files) to the bearer token only.
+ */
+const NETNS_SERVER = `
+import { createServer } from 'node:https';
+import { readFileSync, writeFileSync } from 'node:fs';
+const [dir, token] = process.argv.slice(2);
+const files = {
+  '/api/v1/namespaces/kube-public/configmaps/cluster-info': ['cluster-info.json', false],
+  '/api/v1/namespaces/kube-system/configmaps/kube-proxy': ['kube-proxy.json', true],
+  '/api/v1/namespaces/kube-system/configmaps/kubeadm-config': ['kubeadm-config.json', true],
+};
+const server = createServer({ key: readFileSync(dir + '/server.key'), cert: readFileSync(dir + '/server.crt') }, (req, res) => {
+  const file = files[req.url];
+  if (!file) { res.writeHead(404); return res.end('{}'); }
+  if (file[1] && req.headers.authorization !== 'Bearer ' + token) { res.writeHead(401); return res.end('{}'); }
+  res.writeHead(200, { 'Content-Type': 'application/json' });
+  res.end(readFileSync(dir + '/' + file[0]));
+});
+server.listen(6443, '127.0.0.1', () => writeFileSync(dir + '/ready', ''));
+setTimeout(() => process.exit(0), 60_000).unref();
+`;
+
+/** The bundled wrapper, as root, in new network and mount namespaces with the stand-in at 127.0.0.1:6443 (when `serve`) and nothing else. */
+async function wrapperInNetns(args: string[], serveIt: boolean) {
+  writeFileSync(join(work, 'server.mjs'), NETNS_SERVER);
+  rmSync(join(work, 'ready'), { force: true });
+  const script = [
+    'ip link set lo up',
+    // Were the check to pass, the wrapper would install kubeadm next: apt's state is a scratch tmpfs in this mount namespace.
+    'mount -t tmpfs tmpfs /var/lib/apt && mount -t tmpfs tmpfs /var/cache/apt',
+    serveIt ? `"$0" "${work}/server.mjs" "${work}" "${TOKEN}" & server=$!` : 'server=',
+    // Bounded wait for the server: at most 10 s.
+    serveIt ? `i=0; while [ ! -e "${work}/ready" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done` : 'true',
+    '"$0" "$@"; rc=$?',
+    '[ -z "$server" ] || kill "$server"',
+    'exit $rc',
+  ].join('\n');
+  return run(
+    'unshare',
+    [
+      '--net',
+      '--mount',
+      '--propagation',
+      'private',
+      '--',
+      'sh',
+      '-c',
+      script,
+      process.execPath,
+      join(bin, 'podsec-u7s-kubeadm'),
+      '--root',
+      root,
+      'join',
+      ...args,
+    ],
+    {
+      env: { PATH: process.env.PATH, LANG: 'C', U7S_PLATFORM: 'p11' },
+      cwd: work,
+      timeoutMs: 120_000,
+    },
+  );
+}
+
+test('the wrapper itself refuses a rootful cluster before any change: exit 3, the commands on stderr, the root tree untouched', async () => {
+  if (process.getuid?.() !== 0) return assert.unreachable('needs root (the wrapper refuses a join otherwise; unshare --net)');
+  const clusterInfo = await (async () => {
+    serve(rootfulKubeProxy, rootfulKubeadmConfig);
+    const { httpGet } = await import('../../bin/lib/http.ts');
+    const answer = await httpGet(`https://127.0.0.1:${port}/api/v1/namespaces/kube-public/configmaps/cluster-info`, {
+      timeoutMs: 5000,
+      maxBytes: 1 << 20,
+      insecure: true,
+    });
+    return answer.body.toString('utf8').replaceAll(`127.0.0.1:${port}`, '127.0.0.1:6443');
+  })();
+  writeFileSync(join(work, 'cluster-info.json'), clusterInfo);
+  writeFileSync(join(work, 'kube-proxy.json'), asJson(rootfulKubeProxy));
+  writeFileSync(join(work, 'kubeadm-config.json'), asJson(rootfulKubeadmConfig));
+  const before = snapshot(root);
+  const joinArgs = ['127.0.0.1:6443', '--token', TOKEN, '--discovery-token-ca-cert-hash', opensslHash, '--node-name', 'n2'];
+  const refused = await wrapperInNetns([...joinArgs, ...CONTROL_PLANE], true);
+  assert.is(refused.exitCode, EXIT_CLUSTER_NOT_READY, refused.stdout + refused.stderr);
+  assert.match(refused.stderr, /^Checking the cluster at 127\.0\.0\.1:6443: kube-proxy conntrack settings, etcd data directory$/m);
+  assert.match(refused.stderr, /^podsec-u7s-kubeadm: the cluster at 127\.0\.0\.1:6443 is not ready for a rootless node:$/m);
+  assert.match(refused.stderr, /^ {2}kubectl -n kube-system get configmap kube-proxy -o yaml \| sed .* \| kubectl replace -f -$/m);
+  assert.match(
+    refused.stderr,
+    /^ {2}kubectl -n kube-system get configmap kubeadm-config -o yaml \| sed .*\/var\/lib\/podsec\/u7s\/etcd.* \| kubectl replace -f -$/m,
+  );
+  assert.not.match(refused.stderr, /apt-get|Starting the node namespace/, 'nothing after the check ran');
+  assert.equal(snapshot(root), before, 'nothing under --root changed');
+
+  const down = await wrapperInNetns([...joinArgs, '--apiserver-advertise-address', '192.0.2.12'], false);
+  assert.is(down.exitCode, 1, down.stdout + down.stderr);
+  assert.ok(/^podsec-u7s-kubeadm: cannot check the cluster at 127\.0\.0\.1:6443 before joining: .*ECONNREFUSED/m.test(down.stderr), down.stderr);
+  assert.not.match(down.stderr, /\n\s+at /, 'no stack trace');
+  assert.equal(snapshot(root), before);
 });
 
 test.run();

@@ -1,7 +1,7 @@
 /**
- * Carrying out a deploy plan, as root, in this order: checks that change nothing (a join: the
- * cluster's settings a rootless node needs, join-check.ts; stale etcd
- * data, the images on the registry), then the node's files (environment file, kubeadm documents,
+ * Carrying out a deploy plan, as root, in this order: checks that change nothing (before all, for
+ * a join: the cluster's settings a rootless node needs, checkJoinPlan; stale etcd data, the
+ * images on the registry), then the node's files (environment file, kubeadm documents,
  * subordinate ids, /etc/kubernetes), then the namespace (linger, rootlesskit.service), the
  * images pulled into the node's CRI-O store (with progress), kubeadm inside it as u7s-admin, and
  * the follow-up (kubeconfigs, flannel, u7s.service). Everything the
@@ -230,8 +230,11 @@ async function applyFlannel(plan: DeployPlan, options: RunOptions): Promise<void
   );
 }
 
-/** A join first asks the cluster whether a rootless node can join it (join-check.ts); U7S_JOIN_CHECK=no skips that. */
-async function checkCluster(plan: DeployPlan, options: RunOptions): Promise<void> {
+/**
+ * A join first asks the cluster whether a rootless node can join it (join-check.ts); U7S_JOIN_CHECK=no skips that.
+ * The wrapper calls it before anything else changes the host, the installation of missing packages included.
+ */
+export async function checkJoinPlan(plan: DeployPlan, options: Pick<RunOptions, 'root' | 'env'>): Promise<void> {
   if (options.env.U7S_JOIN_CHECK === 'no') {
     say(t('U7S_JOIN_CHECK=no: the cluster is not asked whether a rootless node can join it'));
     return;
@@ -247,7 +250,6 @@ async function checkCluster(plan: DeployPlan, options: RunOptions): Promise<void
 
 export async function executeDeploy(plan: DeployPlan, images: string[], options: RunOptions): Promise<number> {
   const { account } = options;
-  if (plan.command === 'join') await checkCluster(plan, options);
   if (plan.settings.role === 'control-plane') await staleEtcd(options);
   const kubeadmImages = await checkRegistry(plan, images, options);
 
