@@ -372,6 +372,46 @@ test('an endpoint that does not answer, an oversized answer, a malformed ConfigM
   for (const error of [down, large, malformed]) assert.not.match(error.message, /\n\s+at /, 'no stack trace');
 });
 
+test('--discovery-file: its server and CA are used, cluster-info is not asked; a CA given as a file is read beside it', async () => {
+  const kubeconfig = (cluster: Record<string, string>) =>
+    YAML.stringify({ apiVersion: 'v1', kind: 'Config', clusters: [{ name: 'k', cluster: { server: `https://127.0.0.1:${port}`, ...cluster } }] });
+  writeFileSync(join(root, 'discovery.conf'), kubeconfig({ 'certificate-authority-data': Buffer.from(caPem).toString('base64') }));
+  writeFileSync(join(root, 'discovery-file-ca.conf'), kubeconfig({ 'certificate-authority': 'discovery-ca.crt' }));
+  writeFileSync(join(root, 'discovery-ca.crt'), caPem);
+  for (const file of ['/discovery.conf', '/discovery-file-ca.conf']) {
+    const plan = planDeploy({
+      parsed: parseDeployArgs('join', ['--discovery-file', file, '--token', TOKEN]),
+      env: {},
+      root,
+      account: nodeAccount(root),
+      facts: HOST_FACTS,
+    });
+    const fromFile = joinTargetOf(plan.documents, root);
+    assert.is(fromFile.endpoint, `127.0.0.1:${port}`);
+    serve(rootfulKubeProxy, rootfulKubeadmConfig);
+    const error = await refusal(checkJoinCluster(fromFile));
+    assert.is(error.exitCode, EXIT_CLUSTER_NOT_READY, error.message);
+    assert.equal(
+      served.requests.map((r) => r.path),
+      ['/api/v1/namespaces/kube-system/configmaps/kube-proxy'],
+    );
+  }
+  // A discovery file whose CA is not the server's: TLS refuses, one line.
+  writeFileSync(
+    join(root, 'discovery.conf'),
+    kubeconfig({ 'certificate-authority-data': Buffer.from(readFileSync(join(work, 'server.crt'))).toString('base64') }),
+  );
+  const plan = planDeploy({
+    parsed: parseDeployArgs('join', ['--discovery-file', '/discovery.conf', '--token', TOKEN]),
+    env: {},
+    root,
+    account: nodeAccount(root),
+    facts: HOST_FACTS,
+  });
+  const wrongCa = await refusal(checkJoinCluster(joinTargetOf(plan.documents, root)));
+  assert.match(wrongCa.message, /^cannot check the cluster at 127\.0\.0\.1:\d+ before joining: .*certificate/);
+});
+
 /** Every path under `dir` with its size and modification time. */
 function snapshot(dir: string): string[] {
   const out: string[] = [];
