@@ -33,6 +33,8 @@ import { bundledPrograms, HOST_FACTS, KEY, removeRoot, renderedRoot } from '../s
 
 const TOOLS = ['openssl', 'sed', 'sh', 'go', 'unshare', 'ip'];
 const TOKEN = 'abcdef.0123456789abcdef';
+/** A second token the cluster signs cluster-info for, but the API server does not take as a bearer (as when RBAC or expiry stop it). */
+const SIGNED_ONLY = 'qwerty.0123456789abcdef';
 
 async function findKubeadm(): Promise<string | undefined> {
   if (missingTools(TOOLS).length) return undefined;
@@ -64,6 +66,34 @@ async function openssl(args: string[]): Promise<string> {
   const r = await run('openssl', args, { cwd: work });
   assert.is(r.exitCode, 0, `openssl ${args.join(' ')}: ${r.stderr}`);
   return r.stdout;
+}
+
+let clusterInfoHere: string;
+let clusterInfoNetns: string;
+
+/**
+ * kube-public/cluster-info as the API server answers it: the kubeconfig with the CA, and for each
+ * token the bootstrap signer's detached JWS of it (HS256 keyed with the token secret; the HMAC by openssl).
+ */
+async function clusterInfo(server: string): Promise<string> {
+  const kubeconfig = YAML.stringify({
+    apiVersion: 'v1',
+    clusters: [{ cluster: { 'certificate-authority-data': Buffer.from(caPem).toString('base64'), server }, name: '' }],
+    contexts: null,
+    'current-context': '',
+    kind: 'Config',
+    preferences: {},
+    users: null,
+  });
+  const data: Record<string, string> = { kubeconfig };
+  for (const token of [TOKEN, SIGNED_ONLY]) {
+    const [id, secret] = token.split('.') as [string, string];
+    const header = Buffer.from(JSON.stringify({ alg: 'HS256', kid: id })).toString('base64url');
+    writeFileSync(join(work, 'jws-input'), `${header}.${Buffer.from(kubeconfig).toString('base64url')}`);
+    await openssl(['dgst', '-sha256', '-hmac', secret, '-binary', '-out', 'jws.sig', 'jws-input']);
+    data[`jws-kubeconfig-${id}`] = `${header}..${readFileSync(join(work, 'jws.sig')).toString('base64url')}`;
+  }
+  return JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cluster-info', namespace: 'kube-public' }, data });
 }
 
 /** A ConfigMap manifest (as kubectl get -o yaml prints it) to the JSON the API server answers with. */
@@ -135,21 +165,7 @@ base.before(async () => {
       res.end(body);
     };
     if (served.oversized) return answer(200, `{"kind":"ConfigMap","data":{"config.conf":"${'x'.repeat(2 * MAX_ANSWER_BYTES)}"}}`);
-    if (req.url === '/api/v1/namespaces/kube-public/configmaps/cluster-info') {
-      const kubeconfig = YAML.stringify({
-        apiVersion: 'v1',
-        clusters: [{ cluster: { 'certificate-authority-data': Buffer.from(caPem).toString('base64'), server: `https://127.0.0.1:${port}` }, name: '' }],
-        contexts: null,
-        'current-context': '',
-        kind: 'Config',
-        preferences: {},
-        users: null,
-      });
-      return answer(
-        200,
-        JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cluster-info', namespace: 'kube-public' }, data: { kubeconfig } }),
-      );
-    }
+    if (req.url === '/api/v1/namespaces/kube-public/configmaps/cluster-info') return answer(200, clusterInfoHere);
     const names: Record<string, string> = {
       '/api/v1/namespaces/kube-system/configmaps/kube-proxy': served.kubeProxy,
       '/api/v1/namespaces/kube-system/configmaps/kubeadm-config': served.kubeadmConfig,
@@ -161,6 +177,8 @@ base.before(async () => {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   port = (server.address() as AddressInfo).port;
+  clusterInfoHere = await clusterInfo(`https://127.0.0.1:${port}`);
+  clusterInfoNetns = await clusterInfo('https://127.0.0.1:6443');
 
   // kubectl for the printed commands: get prints the served ConfigMap, replace keeps what it reads.
   writeFileSync(
@@ -335,16 +353,32 @@ test('a CA that matches no --discovery-token-ca-cert-hash: refused before the to
   assert.is((await refusal(checkJoinCluster(unsafe))).exitCode, EXIT_CLUSTER_NOT_READY);
 });
 
-test('a token the API server does not take: refused naming HTTP 401 and how to get a new join command', async () => {
+test('a token cluster-info is not signed for, or with another secret: refused before it is sent; one the API server does not take: HTTP 401', async () => {
   serve(rootfulKubeProxy, rootfulKubeadmConfig);
-  const error = await refusal(checkJoinCluster({ ...target(), token: 'zzzzzz.0123456789abcdef' }));
-  assert.is(error.exitCode, 1);
+  const unknown = await refusal(checkJoinCluster({ ...target(), token: 'zzzzzz.0123456789abcdef' }));
+  assert.is(unknown.exitCode, 1);
   assert.match(
-    error.message,
+    unknown.message,
+    new RegExp(`^cannot check the cluster at 127\\.0\\.0\\.1:${port} before joining: kube-public/cluster-info is not signed for the token zzzzzz`),
+  );
+  assert.match(unknown.message, /kubeadm token create --print-join-command/);
+  const wrongSecret = await refusal(checkJoinCluster({ ...target(), token: 'abcdef.ffffffffffffffff' }));
+  assert.match(wrongSecret.message, /the signature of kube-public\/cluster-info does not match the token abcdef/);
+  assert.not.ok(
+    served.requests.some((r) => r.authorization),
+    'no token was sent',
+  );
+  // Even without the CA pin (the unsafe flag), the signature is checked: the token goes nowhere unproven.
+  const unsafe = await refusal(checkJoinCluster({ ...target(), caCertHashes: [], unsafeSkipCaVerification: true, token: 'abcdef.ffffffffffffffff' }));
+  assert.match(unsafe.message, /does not match the token abcdef/);
+
+  const rejected = await refusal(checkJoinCluster({ ...target(), token: SIGNED_ONLY }));
+  assert.is(rejected.exitCode, 1);
+  assert.match(
+    rejected.message,
     new RegExp(`^cannot check the cluster at 127\\.0\\.0\\.1:${port} before joining: .*/configmaps/kube-proxy: HTTP 401; the token is not valid`),
   );
-  assert.match(error.message, /kubeadm token create --print-join-command/);
-  assert.is(error.message.split('\n').length, 1);
+  assert.is(rejected.message.split('\n').length, 1);
 });
 
 test('an endpoint that does not answer, an oversized answer, a malformed ConfigMap: one line naming the endpoint', async () => {
@@ -495,17 +529,7 @@ async function wrapperInNetns(args: string[], serveIt: boolean) {
 
 test('the wrapper itself refuses a rootful cluster before any change: exit 3, the commands on stderr, the root tree untouched', async () => {
   if (process.getuid?.() !== 0) return assert.unreachable('needs root (the wrapper refuses a join otherwise; unshare --net)');
-  const clusterInfo = await (async () => {
-    serve(rootfulKubeProxy, rootfulKubeadmConfig);
-    const { httpGet } = await import('../../bin/lib/http.ts');
-    const answer = await httpGet(`https://127.0.0.1:${port}/api/v1/namespaces/kube-public/configmaps/cluster-info`, {
-      timeoutMs: 5000,
-      maxBytes: 1 << 20,
-      insecure: true,
-    });
-    return answer.body.toString('utf8').replaceAll(`127.0.0.1:${port}`, '127.0.0.1:6443');
-  })();
-  writeFileSync(join(work, 'cluster-info.json'), clusterInfo);
+  writeFileSync(join(work, 'cluster-info.json'), clusterInfoNetns);
   writeFileSync(join(work, 'kube-proxy.json'), asJson(rootfulKubeProxy));
   writeFileSync(join(work, 'kubeadm-config.json'), asJson(rootfulKubeadmConfig));
   const before = snapshot(root);

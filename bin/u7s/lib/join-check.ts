@@ -4,11 +4,12 @@
  * takes from the cluster and not from our documents: kube-proxy's conntrack values (unset, kube-proxy
  * writes the host-global nf_conntrack sysctls, which fails in a user namespace) and, for a
  * control-plane join, etcd's data directory. The cluster is asked as kubeadm's discovery does:
- * cluster-info anonymously (its CA checked against the pinned hashes), then the two ConfigMaps
- * over TLS verified with that CA, with the bootstrap token (kubeadm's RBAC lets it read both). A
+ * cluster-info anonymously (its CA checked against the pinned hashes, its signature against the
+ * token), then the two ConfigMaps over TLS verified with that CA, with the bootstrap token
+ * (kubeadm's RBAC lets it read both). A
  * refusal names what is wrong and prints the commands that fix it on a control-plane node.
  */
-import { createHash, X509Certificate } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual, X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { CommandError } from '../../lib/command.ts';
@@ -74,17 +75,65 @@ export function caCertHashes(pem: string): string[] {
   });
 }
 
-/** data[key] of a ConfigMap the API server answered with (JSON). */
-export function configMapValue(body: string, key: string): string {
+/** The data of a ConfigMap the API server answered with (JSON). */
+export function configMapData(body: string): Doc {
   let object: unknown;
   try {
     object = JSON.parse(body);
   } catch {
     throw new Error(t('the answer is not JSON'));
   }
-  const value = isMap(object) && object.kind === 'ConfigMap' && isMap(object.data) ? object.data[key] : undefined;
+  if (!isMap(object) || object.kind !== 'ConfigMap') throw new Error(t('the answer is not a ConfigMap'));
+  return isMap(object.data) ? object.data : {};
+}
+
+/** data[key] of a ConfigMap the API server answered with (JSON). */
+export function configMapValue(body: string, key: string): string {
+  const value = configMapData(body)[key];
   if (typeof value !== 'string') throw new Error(t('not a ConfigMap with the key {key}', { key }));
   return value;
+}
+
+const base64url = (data: string | Buffer) => Buffer.from(data).toString('base64url');
+
+/**
+ * kubeadm's token check of cluster-info, before the token is sent anywhere: the ConfigMap holds,
+ * under jws-kubeconfig-<token id>, a detached JWS (HS256, keyed with the token's secret) of its
+ * kubeconfig, made by the cluster's bootstrap signer for every valid token. undefined when it matches.
+ */
+export function clusterInfoSignatureProblem(data: Doc, token: string): string | undefined {
+  const [id, secret, ...rest] = token.split('.');
+  if (!id || !secret || rest.length) return t('the token is not of the form ID.SECRET');
+  const kubeconfig = data.kubeconfig;
+  const jws = data[`jws-kubeconfig-${id}`];
+  if (typeof kubeconfig !== 'string' || typeof jws !== 'string')
+    return t(
+      'kube-public/cluster-info is not signed for the token {id}: the token is not (or no longer) valid in this cluster; ' +
+        'make a new join command on a control-plane node: kubeadm token create --print-join-command',
+      { id },
+    );
+  const [header, payload, signature, ...more] = jws.split('.');
+  let alg: unknown;
+  let kid: unknown;
+  try {
+    ({ alg, kid } = JSON.parse(Buffer.from(header ?? '', 'base64url').toString('utf8')) as { alg?: unknown; kid?: unknown });
+  } catch {
+    // a header that is not JSON does not match below
+  }
+  const expected = createHmac('sha256', secret)
+    .update(`${header}.${base64url(kubeconfig)}`)
+    .digest();
+  const given = Buffer.from(signature ?? '', 'base64url');
+  const matches =
+    payload === '' &&
+    !more.length &&
+    alg === 'HS256' &&
+    (kid === undefined || kid === id) &&
+    given.length === expected.length &&
+    timingSafeEqual(given, expected);
+  return matches
+    ? undefined
+    : t('the signature of kube-public/cluster-info does not match the token {id}: a wrong token secret, or not the cluster meant', { id });
 }
 
 /** The CA certificates (PEM) of a kubeconfig's first cluster, and its server. */
@@ -279,19 +328,23 @@ interface CheckOptions {
  */
 export async function checkJoinCluster(target: JoinTarget, options: CheckOptions = {}): Promise<{ kubeProxy: string; cluster?: string }> {
   const base = `https://${target.endpoint}`;
-  const get = async (path: string, how: { ca?: string; bearer?: string }, key: string): Promise<string> => {
+  const refuse = (reason: string) =>
+    new CommandError(t('cannot check the cluster at {endpoint} before joining: {reason}', { endpoint: target.endpoint, reason }));
+  /** The value of `key` in a ConfigMap of the API server, or the whole data of it (key undefined). */
+  async function get(path: string, how: { ca?: string; bearer?: string }, key: string): Promise<string>;
+  async function get(path: string, how: { ca?: string; bearer?: string }): Promise<Doc>;
+  async function get(path: string, how: { ca?: string; bearer?: string }, key?: string): Promise<string | Doc> {
+    const url = `${base}${path}`;
     let answer;
     try {
-      answer = await httpGet(`${base}${path}`, {
+      answer = await httpGet(url, {
         timeoutMs: options.timeoutMs ?? TIMEOUT_MS,
         maxBytes: options.maxBytes ?? MAX_ANSWER_BYTES,
         accept: 'application/json',
         ...(how.ca ? { ca: how.ca, bearer: how.bearer } : { insecure: true }),
       });
     } catch (error) {
-      throw new CommandError(
-        t('cannot check the cluster at {endpoint} before joining: {reason}', { endpoint: target.endpoint, reason: (error as Error).message }),
-      );
+      throw refuse((error as Error).message);
     }
     if (answer.status !== 200) {
       const hint =
@@ -299,32 +352,27 @@ export async function checkJoinCluster(target: JoinTarget, options: CheckOptions
           ? t('the token is not valid (expired?); make a new join command on a control-plane node: kubeadm token create --print-join-command')
           : '';
       throw new CommandError(
-        t('cannot check the cluster at {endpoint} before joining: {url}: HTTP {status}', {
-          endpoint: target.endpoint,
-          url: `${base}${path}`,
-          status: answer.status,
-        }) + (hint ? `; ${hint}` : ''),
+        t('cannot check the cluster at {endpoint} before joining: {url}: HTTP {status}', { endpoint: target.endpoint, url, status: answer.status }) +
+          (hint ? `; ${hint}` : ''),
       );
     }
     try {
-      return configMapValue(answer.body.toString('utf8'), key);
+      const body = answer.body.toString('utf8');
+      return key === undefined ? configMapData(body) : configMapValue(body, key);
     } catch (error) {
       throw new CommandError(
-        t('cannot check the cluster at {endpoint} before joining: {url}: {reason}', {
-          endpoint: target.endpoint,
-          url: `${base}${path}`,
-          reason: (error as Error).message,
-        }),
+        t('cannot check the cluster at {endpoint} before joining: {url}: {reason}', { endpoint: target.endpoint, url, reason: (error as Error).message }),
       );
     }
-  };
+  }
 
   let ca = target.ca;
   if (ca === undefined) {
-    const kubeconfig = await get('/api/v1/namespaces/kube-public/configmaps/cluster-info', {}, 'kubeconfig');
+    const info = await get('/api/v1/namespaces/kube-public/configmaps/cluster-info', {});
     let hashes: string[];
     try {
-      ca = kubeconfigCluster(kubeconfig).ca;
+      if (typeof info.kubeconfig !== 'string') throw new Error(t('not a ConfigMap with the key {key}', { key: 'kubeconfig' }));
+      ca = kubeconfigCluster(info.kubeconfig).ca;
       hashes = caCertHashes(ca);
       if (!hashes.length) throw new Error(t('no certificate'));
     } catch (error) {
@@ -344,6 +392,8 @@ export async function checkJoinCluster(target: JoinTarget, options: CheckOptions
           pinned: target.caCertHashes.join(', '),
         }),
       );
+    const unsigned = clusterInfoSignatureProblem(info, target.token);
+    if (unsigned) throw refuse(unsigned);
   }
   const controlPlane = target.required.etcdDataDir !== undefined;
   const kubeProxy = await get('/api/v1/namespaces/kube-system/configmaps/kube-proxy', { ca, bearer: target.token }, 'config.conf');
