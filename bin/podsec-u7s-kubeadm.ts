@@ -57,8 +57,9 @@ const spec: CommandSpec = {
       'maps become name/value lists, merged flag by flag; the timeouts move to timeouts:), a v1beta4 one for an ' +
       'older kubeadm is refused. --plan shows the API used.',
     'Before a join changes anything, the wrapper asks the cluster, as kubeadm discovery does, whether a rootless node can join it: ' +
-      'kube-public/cluster-info anonymously (its CA must match a --discovery-token-ca-cert-hash, its signature the token), then, over TLS checked with that CA ' +
-      'and with the token, the ConfigMaps kube-system/kube-proxy and (for --control-plane) kube-system/kubeadm-config. A control plane ' +
+      'kube-public/cluster-info anonymously (its CA must match a --discovery-token-ca-cert-hash, its signature the token), ' +
+      'then, over TLS checked with that CA and with the token, the ConfigMaps kube-system/kube-proxy and (for --control-plane) ' +
+      'kube-system/kubeadm-config. A control plane ' +
       "set up rootful with kubeadm's defaults leaves kube-proxy's conntrack.maxPerCore, tcpEstablishedTimeout and tcpCloseWaitTimeout " +
       'unset (kube-proxy would write the nf_conntrack sysctls, which fails in a user namespace) and etcd.local.dataDir at /var/lib/etcd; ' +
       'the wrapper then refuses (exit status 3) and prints the kubectl commands that set 0, 0s, 0s and /var/lib/podsec/u7s/etcd, to run ' +
