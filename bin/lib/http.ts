@@ -46,6 +46,8 @@ export function httpGet(url: string, options: GetOptions): Promise<{ status: num
   const parsed = new URL(url);
   const request = parsed.protocol === 'https:' ? httpsRequest : parsed.protocol === 'http:' ? httpRequest : undefined;
   if (!request) return Promise.reject(new HttpError(url, undefined, t('unsupported protocol {protocol}', { protocol: parsed.protocol })));
+  if (options.bearer && (options.insecure || parsed.protocol !== 'https:'))
+    return Promise.reject(new HttpError(url, undefined, t('a bearer token is sent only over HTTPS with a verified certificate')));
   return new Promise((resolve, reject) => {
     let settled = false;
     const finish = (error: HttpError | undefined, value?: { status: number; body: Buffer }) => {

@@ -7,6 +7,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { httpGet } from '../../bin/lib/http.ts';
 import { nodeAccount } from '../../bin/u7s/lib/accounts.ts';
 import { planDeploy } from '../../bin/u7s/lib/deploy-plan.ts';
 import { clusterMismatches, configMapValue, durationSeconds, fixCommands, joinTargetOf, refusalText, requirementsOf } from '../../bin/u7s/lib/join-check.ts';
@@ -115,6 +116,21 @@ test('the refusal names each setting and prints kubectl | sed | kubectl replace,
   for (const command of commands) assert.ok(text.includes(`\n  ${command}`), command);
   const onlyEtcd = fixCommands(found.filter((m) => m.configMap === 'kubeadm-config'));
   assert.is(onlyEtcd.length, 1, 'no kube-proxy commands when kube-proxy is fine');
+});
+
+test('httpGet sends a bearer token only over verified HTTPS (refused before any connection)', async () => {
+  const options = { timeoutMs: 1000, maxBytes: 100, bearer: 'abcdef.0123456789abcdef' };
+  for (const [url, extra] of [
+    ['http://127.0.0.1:9/x', {}],
+    ['https://127.0.0.1:9/x', { insecure: true }],
+  ] as const) {
+    try {
+      await httpGet(url, { ...options, ...extra });
+      assert.unreachable('sent');
+    } catch (error) {
+      assert.match((error as Error).message, /a bearer token is sent only over HTTPS with a verified certificate/);
+    }
+  }
 });
 
 test('Go durations', () => {
