@@ -54,6 +54,8 @@ const served = {
   kubeProxy: '' as string,
   kubeadmConfig: '' as string,
   oversized: false,
+  /** cluster-info answers without signatures before the signed ones (the bootstrap signer not done yet). */
+  unsignedAnswers: 0,
   requests: [] as { path: string; authorization?: string }[],
 };
 let server: Server;
@@ -165,7 +167,15 @@ base.before(async () => {
       res.end(body);
     };
     if (served.oversized) return answer(200, `{"kind":"ConfigMap","data":{"config.conf":"${'x'.repeat(2 * MAX_ANSWER_BYTES)}"}}`);
-    if (req.url === '/api/v1/namespaces/kube-public/configmaps/cluster-info') return answer(200, clusterInfoHere);
+    if (req.url === '/api/v1/namespaces/kube-public/configmaps/cluster-info') {
+      if (served.unsignedAnswers > 0) {
+        served.unsignedAnswers--;
+        const unsigned = JSON.parse(clusterInfoHere);
+        unsigned.data = { kubeconfig: unsigned.data.kubeconfig };
+        return answer(200, JSON.stringify(unsigned));
+      }
+      return answer(200, clusterInfoHere);
+    }
     const names: Record<string, string> = {
       '/api/v1/namespaces/kube-system/configmaps/kube-proxy': served.kubeProxy,
       '/api/v1/namespaces/kube-system/configmaps/kubeadm-config': served.kubeadmConfig,
@@ -206,7 +216,7 @@ base.after(async () => {
 });
 
 function serve(kubeProxy: string, kubeadmConfig: string) {
-  Object.assign(served, { kubeProxy, kubeadmConfig, oversized: false, requests: [] });
+  Object.assign(served, { kubeProxy, kubeadmConfig, oversized: false, unsignedAnswers: 0, requests: [] });
 }
 
 /** The target of the wrapper's own plan of a join to the stand-in. */
@@ -355,13 +365,14 @@ test('a CA that matches no --discovery-token-ca-cert-hash: refused before the to
 
 test('a token cluster-info is not signed for, or with another secret: refused before it is sent; one the API server does not take: HTTP 401', async () => {
   serve(rootfulKubeProxy, rootfulKubeadmConfig);
-  const unknown = await refusal(checkJoinCluster({ ...target(), token: 'zzzzzz.0123456789abcdef' }));
+  const unknown = await refusal(checkJoinCluster({ ...target(), token: 'zzzzzz.0123456789abcdef' }, { unsigned: { attempts: 2, delayMs: 10 } }));
   assert.is(unknown.exitCode, 1);
   assert.match(
     unknown.message,
     new RegExp(`^cannot check the cluster at 127\\.0\\.0\\.1:${port} before joining: kube-public/cluster-info is not signed for the token zzzzzz`),
   );
   assert.match(unknown.message, /kubeadm token create --print-join-command/);
+  assert.is(served.requests.length, 2, 'cluster-info asked twice (the signer may be late), then refused');
   const wrongSecret = await refusal(checkJoinCluster({ ...target(), token: 'abcdef.ffffffffffffffff' }));
   assert.match(wrongSecret.message, /the signature of kube-public\/cluster-info does not match the token abcdef/);
   assert.not.ok(
@@ -379,6 +390,17 @@ test('a token cluster-info is not signed for, or with another secret: refused be
     new RegExp(`^cannot check the cluster at 127\\.0\\.0\\.1:${port} before joining: .*/configmaps/kube-proxy: HTTP 401; the token is not valid`),
   );
   assert.is(rejected.message.split('\n').length, 1);
+});
+
+test('a token cluster-info is signed for only a moment later (the bootstrap signer): asked again, then the check goes on', async () => {
+  serve(rootfulKubeProxy, rootfulKubeadmConfig);
+  served.unsignedAnswers = 2;
+  const error = await refusal(checkJoinCluster(target(), { unsigned: { attempts: 3, delayMs: 10 } }));
+  assert.is(error.exitCode, EXIT_CLUSTER_NOT_READY, error.message);
+  assert.equal(
+    served.requests.map((r) => r.path.split('/').at(-1)),
+    ['cluster-info', 'cluster-info', 'cluster-info', 'kube-proxy'],
+  );
 });
 
 test('an endpoint that does not answer, an oversized answer, a malformed ConfigMap: one line naming the endpoint', async () => {

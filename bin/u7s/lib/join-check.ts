@@ -18,6 +18,7 @@ import { translator } from '../../lib/i18n.ts';
 import { readRegularFile } from '../../lib/safe-fs.ts';
 import { shellQuote } from '../../rbac/names.ts';
 import { findKind, getPath, type Doc } from './kubeadm-documents.ts';
+import { sleep } from './poll.ts';
 
 const t = translator('podsec-k8s');
 
@@ -319,6 +320,11 @@ export function joinTargetOf(documents: Doc[], root: string): JoinTarget {
 interface CheckOptions {
   timeoutMs?: number;
   maxBytes?: number;
+  /**
+   * How often cluster-info is asked again while it holds no signature for the token: the bootstrap
+   * signer adds it a moment after `kubeadm token create` (kubeadm join waits for it too). Default 10, 3 s apart.
+   */
+  unsigned?: { attempts: number; delayMs: number };
 }
 
 /**
@@ -368,30 +374,43 @@ export async function checkJoinCluster(target: JoinTarget, options: CheckOptions
 
   let ca = target.ca;
   if (ca === undefined) {
-    const info = await get('/api/v1/namespaces/kube-public/configmaps/cluster-info', {});
-    let hashes: string[];
-    try {
-      if (typeof info.kubeconfig !== 'string') throw new Error(t('not a ConfigMap with the key {key}', { key: 'kubeconfig' }));
-      ca = kubeconfigCluster(info.kubeconfig).ca;
-      hashes = caCertHashes(ca);
-      if (!hashes.length) throw new Error(t('no certificate'));
-    } catch (error) {
-      throw new CommandError(
-        t('cannot check the cluster at {endpoint} before joining: the CA of kube-public/cluster-info: {reason}', {
-          endpoint: target.endpoint,
-          reason: (error as Error).message,
-        }),
-      );
+    /** cluster-info and its CA, checked against the pins. */
+    const clusterInfo = async (): Promise<{ info: Doc; ca: string }> => {
+      const info = await get('/api/v1/namespaces/kube-public/configmaps/cluster-info', {});
+      let served: string;
+      let hashes: string[];
+      try {
+        if (typeof info.kubeconfig !== 'string') throw new Error(t('not a ConfigMap with the key {key}', { key: 'kubeconfig' }));
+        served = kubeconfigCluster(info.kubeconfig).ca;
+        hashes = caCertHashes(served);
+        if (!hashes.length) throw new Error(t('no certificate'));
+      } catch (error) {
+        throw new CommandError(
+          t('cannot check the cluster at {endpoint} before joining: the CA of kube-public/cluster-info: {reason}', {
+            endpoint: target.endpoint,
+            reason: (error as Error).message,
+          }),
+        );
+      }
+      const pinned = target.caCertHashes.map((hash) => hash.toLowerCase());
+      if (!target.unsafeSkipCaVerification && !hashes.some((hash) => pinned.includes(hash)))
+        throw new CommandError(
+          t('the CA of the cluster at {endpoint} ({hash}) matches no --discovery-token-ca-cert-hash ({pinned}); not joining', {
+            endpoint: target.endpoint,
+            hash: hashes.join(', '),
+            pinned: target.caCertHashes.join(', '),
+          }),
+        );
+      return { info, ca: served };
+    };
+    const retry = options.unsigned ?? { attempts: 10, delayMs: 3000 };
+    const signatureKey = `jws-kubeconfig-${target.token.split('.')[0]}`;
+    let { info, ca: served } = await clusterInfo();
+    for (let attempt = 1; attempt < retry.attempts && typeof info[signatureKey] !== 'string'; attempt++) {
+      await sleep(retry.delayMs);
+      ({ info, ca: served } = await clusterInfo());
     }
-    const pinned = target.caCertHashes.map((hash) => hash.toLowerCase());
-    if (!target.unsafeSkipCaVerification && !hashes.some((hash) => pinned.includes(hash)))
-      throw new CommandError(
-        t('the CA of the cluster at {endpoint} ({hash}) matches no --discovery-token-ca-cert-hash ({pinned}); not joining', {
-          endpoint: target.endpoint,
-          hash: hashes.join(', '),
-          pinned: target.caCertHashes.join(', '),
-        }),
-      );
+    ca = served;
     const unsigned = clusterInfoSignatureProblem(info, target.token);
     if (unsigned) throw refuse(unsigned);
   }
