@@ -13,7 +13,7 @@ import { osReleaseFields, platformFromOsRelease, UnknownPlatformError } from './
 import { nodeAccount, type Account } from './u7s/lib/accounts.ts';
 import { splitAtCommand } from './u7s/lib/cli.ts';
 import { chooseVersion, planDeploy, planText, Problems, type HostFacts } from './u7s/lib/deploy-plan.ts';
-import { executeDeploy, inNamespace } from './u7s/lib/deploy-run.ts';
+import { checkJoinPlan, executeDeploy, inNamespace } from './u7s/lib/deploy-run.ts';
 import { readHostNetwork } from './u7s/lib/host-network.ts';
 import { flagsHelp, parseDeployArgs, type DeployCommand } from './u7s/lib/kubeadm-flags.ts';
 import { formatNodeEnv } from './u7s/lib/node-env.ts';
@@ -56,6 +56,14 @@ const spec: CommandSpec = {
       'Documents of --config and the templates may be v1beta3 or v1beta4: v1beta3 ones are converted (extraArgs ' +
       'maps become name/value lists, merged flag by flag; the timeouts move to timeouts:), a v1beta4 one for an ' +
       'older kubeadm is refused. --plan shows the API used.',
+    'Before a join changes anything, the wrapper asks the cluster, as kubeadm discovery does, whether a rootless node can join it: ' +
+      'kube-public/cluster-info anonymously (its CA must match a --discovery-token-ca-cert-hash, its signature the token), ' +
+      'then, over TLS checked with that CA and with the token, the ConfigMaps kube-system/kube-proxy and (for --control-plane) ' +
+      'kube-system/kubeadm-config. A control plane ' +
+      "set up rootful with kubeadm's defaults leaves kube-proxy's conntrack.maxPerCore, tcpEstablishedTimeout and tcpCloseWaitTimeout " +
+      'unset (kube-proxy would write the nf_conntrack sysctls, which fails in a user namespace) and etcd.local.dataDir at /var/lib/etcd; ' +
+      'the wrapper then refuses (exit status 3) and prints the kubectl commands that set 0, 0s, 0s and /var/lib/podsec/u7s/etcd, to run ' +
+      'on a control-plane node of that cluster. An endpoint that does not answer refuses the join too (U7S_JOIN_CHECK=no skips the check).',
     'reset and any other command (token, config, version, init phase, ...) run as /usr/bin/kubeadm ' +
       'inside the namespace. reset also stops and disables the node.',
     'A leading -v N is passed on to kubeadm.',
@@ -67,6 +75,7 @@ const spec: CommandSpec = {
     U7S_CNI_PLUGIN: 'flannel (default) or calico',
     U7S_SETAVAILABLEIMAGES: 'yes: use the newest tags on the registry where the expected ones are missing',
     U7S_IMAGE_CHECK: 'no: do not ask the registry for the image tags',
+    U7S_JOIN_CHECK: 'no: a join does not ask the cluster whether a rootless node can join it (kube-proxy conntrack settings, etcd data directory)',
     U7S_PULL_IMAGES:
       "no: do not pull the node's images into u7s-admin's CRI-O store before kubeadm (with progress, " +
       'checked against /etc/containers/policy.json); CRI-O then pulls them when kubelet asks',
@@ -93,6 +102,7 @@ const spec: CommandSpec = {
   exitCodes: {
     1: 'invalid input, a check failed, or kubeadm failed (one line says why)',
     2: 'invalid arguments, or no admin.conf after init',
+    3: "join: the cluster's kube-proxy or kubeadm-config settings do not allow a rootless node; the message prints the commands that change them",
   },
   examples: {
     'kubeadm init': 'deploy the first control-plane node with the defaults',
@@ -157,7 +167,17 @@ async function imageList(version: string | undefined, repository: string): Promi
 async function deploy(command: DeployCommand, args: string[], root: string, plan: boolean): Promise<number> {
   const parsed = parseDeployArgs(command, args);
   if (parsed.values.has('help')) {
-    process.stdout.write(`${t('Usage:')} kubeadm ${command} ${command === 'join' ? 'HOST:PORT ' : ''}[FLAG...]\n\n${t('Flags:')}\n${flagsHelp(command, t)}\n`);
+    const note =
+      command === 'join'
+        ? `\n${t(
+            'Before changing anything, join asks the cluster whether a rootless node can join it (kube-proxy conntrack.maxPerCore, ' +
+              'tcpEstablishedTimeout and tcpCloseWaitTimeout 0; for --control-plane, etcd.local.dataDir /var/lib/podsec/u7s/etcd) and otherwise ' +
+              'refuses (exit status 3) with the kubectl commands that change them. --plan does not ask; U7S_JOIN_CHECK=no skips the check.',
+          )}\n`
+        : '';
+    process.stdout.write(
+      `${t('Usage:')} kubeadm ${command} ${command === 'join' ? 'HOST:PORT ' : ''}[FLAG...]\n\n${t('Flags:')}\n${flagsHelp(command, t)}\n${note}`,
+    );
     return 0;
   }
   if (!plan) requireRoot(command);
@@ -165,21 +185,31 @@ async function deploy(command: DeployCommand, args: string[], root: string, plan
   const problems = new Problems();
   const account = problems.check(() => nodeAccount(root, U7S_ADMIN_USER));
   const platform = problems.check(() => platformOf(root));
+  // An unknown platform is already a problem; the rest is checked with a stand-in name.
+  const checkedPlatform = platform ?? 'unknown';
+  // Without the node account the plan is still checked, with a stand-in that is never used.
+  const checked = account ?? { name: U7S_ADMIN_USER, uid: 0, gid: 0, home: `/home/${U7S_ADMIN_USER}`, shell: '/bin/false' };
+  const network = await readHostNetwork();
+  let installed = await kubeadmVersion();
+  if (!plan && command === 'join') {
+    // Before any change to the host, the packages included: does the cluster take a rootless node?
+    // Only the join's documents are needed for that, not kubeadm's image list.
+    const facts: HostFacts = { network, hostname: hostname(), platform: checkedPlatform, installedVersion: installed, images: [] };
+    const early = problems.check(() => planDeploy({ parsed, env: process.env, root, account: checked, facts }));
+    problems.report();
+    await checkJoinPlan(early!, { root, env: process.env });
+  }
   if (!plan && !kubeadmInstalled()) {
     problems.report();
     const wanted = chooseVersion(parsed, process.env, undefined, false);
     await installKubernetes(wanted, 26);
+    installed = await kubeadmVersion();
   }
-  const installed = await kubeadmVersion();
   const version = problems.check(() => chooseVersion(parsed, process.env, installed, command === 'init'));
-  // An unknown platform is already a problem; the rest is checked with a stand-in name.
-  const checkedPlatform = platform ?? 'unknown';
   const registry = chooseRegistry(process.env, checkedPlatform, root);
   const repository = parsed.values.get('image-repository')?.at(-1) ?? registry.repository;
   const images = (await problems.checkAsync(() => imageList(version?.text ?? installed, repository))) ?? [];
-  const facts: HostFacts = { network: await readHostNetwork(), hostname: hostname(), platform: checkedPlatform, installedVersion: installed, images };
-  // Without the node account the plan is still checked, with a stand-in that is never used.
-  const checked = account ?? { name: U7S_ADMIN_USER, uid: 0, gid: 0, home: `/home/${U7S_ADMIN_USER}`, shell: '/bin/false' };
+  const facts: HostFacts = { network, hostname: hostname(), platform: checkedPlatform, installedVersion: installed, images };
   const deployPlan = problems.check(() => planDeploy({ parsed, env: process.env, root, account: checked, facts }));
   problems.report();
   if (!deployPlan || !account) throw new Error('unreachable: problems were reported');
@@ -187,7 +217,12 @@ async function deploy(command: DeployCommand, args: string[], root: string, plan
     process.stdout.write(
       `# ${U7S_ENV_FILE}\n${formatNodeEnv(deployPlan.settings)}\n# ${deployPlan.configFile}\n${planText(deployPlan)}` +
         `\n# ${t('kubeadm command, run as {user} inside the node namespace:', { user: account.name })}` +
-        `\n${[SYSTEM_PROGRAMS.kubeadm, ...deployPlan.kubeadmArgs].join(' ')}\n`,
+        `\n${[SYSTEM_PROGRAMS.kubeadm, ...deployPlan.kubeadmArgs].join(' ')}\n` +
+        (command === 'join'
+          ? `# ${t('Before any change, the join asks the cluster at {endpoint} whether a rootless node can join it (--plan does not ask).', {
+              endpoint: deployPlan.settings.apiserverEndpoint,
+            })}\n`
+          : ''),
     );
     return 0;
   }

@@ -2,7 +2,9 @@
  * The one HTTP GET of the runtime programs (trust bundles, registry tag lists, signature checks):
  * bounded in time and size, no redirects, HTTPS with certificate verification, an optional Host
  * header (a node connects to the master's address and names sigstore.local, so the result does
- * not depend on the resolver or on /etc/hosts being written yet). node:http rather than fetch:
+ * not depend on the resolver or on /etc/hosts being written yet), an optional bearer token and
+ * trusted CA (the Kubernetes API), or, only where the answer is checked by other means (a cluster
+ * CA pinned by its hash), no certificate verification at all. node:http rather than fetch:
  * Node 18's fetch is experimental and cannot set Host.
  */
 import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
@@ -28,8 +30,12 @@ interface GetOptions {
   maxBytes: number;
   /** The Accept header; default any type. */
   accept?: string;
-  /** Extra CA certificates (tests), in addition to the system's. */
+  /** The CA certificates to trust instead of the system's (tests; a cluster's own CA). */
   ca?: string | Buffer;
+  /** No certificate verification: only for an answer checked by other means (kubeadm's discovery: the CA's hash). */
+  insecure?: boolean;
+  /** Sent as `Authorization: Bearer <token>`. */
+  bearer?: string;
   /** Resolve host names differently (tests: registry.local -> 127.0.0.1). */
   lookup?: RequestOptions['lookup'];
   /** A client certificate and its key (PEM), for a server that asks for one (the Kubernetes API). */
@@ -40,6 +46,8 @@ export function httpGet(url: string, options: GetOptions): Promise<{ status: num
   const parsed = new URL(url);
   const request = parsed.protocol === 'https:' ? httpsRequest : parsed.protocol === 'http:' ? httpRequest : undefined;
   if (!request) return Promise.reject(new HttpError(url, undefined, t('unsupported protocol {protocol}', { protocol: parsed.protocol })));
+  if (options.bearer && (options.insecure || parsed.protocol !== 'https:'))
+    return Promise.reject(new HttpError(url, undefined, t('a bearer token is sent only over HTTPS with a verified certificate')));
   return new Promise((resolve, reject) => {
     let settled = false;
     const finish = (error: HttpError | undefined, value?: { status: number; body: Buffer }) => {
@@ -55,10 +63,16 @@ export function httpGet(url: string, options: GetOptions): Promise<{ status: num
       parsed,
       {
         method: 'GET',
-        headers: { ...(options.host ? { Host: options.host } : {}), 'User-Agent': 'podsec', Accept: options.accept ?? '*/*' },
+        headers: {
+          ...(options.host ? { Host: options.host } : {}),
+          ...(options.bearer ? { Authorization: `Bearer ${options.bearer}` } : {}),
+          'User-Agent': 'podsec',
+          Accept: options.accept ?? '*/*',
+        },
         agent: false,
         ...(options.lookup ? { lookup: options.lookup } : {}),
         ...(options.ca ? { ca: options.ca } : {}),
+        ...(options.insecure ? { rejectUnauthorized: false } : {}),
         ...(options.client ?? {}),
       },
       (response: IncomingMessage) => {

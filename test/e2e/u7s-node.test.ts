@@ -38,8 +38,11 @@ const test = withTools(base, ['rpm', 'rpmbuild', 'mmdebstrap', 'systemd-nspawn',
 const PACKAGES = [...DEFAULT_PACKAGES, 'rootlesskit', 'slirp4netns', 'uidmap', 'skopeo'];
 const LIBEXEC = '/usr/libexec/podsec/u7s/bin';
 const RECORDS = '/var/lib/u7s-doubles';
-/** The wrapper's environment in these tests: no registry to ask, no pulls (but in the pull test); ports on the node's loopback. */
-const WRAPPER_ENV = ['U7S_PLATFORM=p11', 'U7S_IMAGE_CHECK=no', 'U7S_PUBLISH_ADDRESS=127.0.0.1'];
+/**
+ * The wrapper's environment in these tests: no registry to ask, no pulls (but in the pull test); ports on the node's loopback;
+ * no cluster for a join to ask (the join check is tested in tools/u7s-join-check.test.ts).
+ */
+const WRAPPER_ENV = ['U7S_PLATFORM=p11', 'U7S_IMAGE_CHECK=no', 'U7S_JOIN_CHECK=no', 'U7S_PUBLISH_ADDRESS=127.0.0.1'];
 const NO_PULLS = 'U7S_PULL_IMAGES=no';
 const Ajv = AjvModule as unknown as typeof AjvModule.default;
 const validateStatus = new Ajv({ allErrors: true, strict: true }).compile(statusSchema);

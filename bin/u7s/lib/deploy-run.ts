@@ -1,6 +1,7 @@
 /**
- * Carrying out a deploy plan, as root, in this order: checks that change nothing (stale etcd
- * data, the images on the registry), then the node's files (environment file, kubeadm documents,
+ * Carrying out a deploy plan, as root, in this order: checks that change nothing (before all, for
+ * a join: the cluster's settings a rootless node needs, checkJoinPlan; stale etcd data, the
+ * images on the registry), then the node's files (environment file, kubeadm documents,
  * subordinate ids, /etc/kubernetes), then the namespace (linger, rootlesskit.service), the
  * images pulled into the node's CRI-O store (with progress), kubeadm inside it as u7s-admin, and
  * the follow-up (kubeconfigs, flannel, u7s.service). Everything the
@@ -19,6 +20,7 @@ import { crioImageStore, SIGNATURE_POLICY } from './crio-config.ts';
 import { manifestImages, renderFlannel } from './flannel.ts';
 import { archImages, imagesForRole, pullImages } from './image-pull.ts';
 import { setPath, findKind } from './kubeadm-documents.ts';
+import { checkJoinCluster, joinTargetOf } from './join-check.ts';
 import { checkedKubeconfig } from './kubeconfig.ts';
 import { formatNodeEnv } from './node-env.ts';
 import { ensureUserManager, startUnits, systemSystemctl } from './node-service.ts';
@@ -226,6 +228,24 @@ async function applyFlannel(plan: DeployPlan, options: RunOptions): Promise<void
   throw new CommandError(
     t('flannel could not be applied in five minutes; apply {file} with kubectl when the API server ' + 'answers', { file: U7S_FLANNEL_MANIFEST }),
   );
+}
+
+/**
+ * A join first asks the cluster whether a rootless node can join it (join-check.ts); U7S_JOIN_CHECK=no skips that.
+ * The wrapper calls it before anything else changes the host, the installation of missing packages included.
+ */
+export async function checkJoinPlan(plan: DeployPlan, options: Pick<RunOptions, 'root' | 'env'>): Promise<void> {
+  if (options.env.U7S_JOIN_CHECK === 'no') {
+    say(t('U7S_JOIN_CHECK=no: the cluster is not asked whether a rootless node can join it'));
+    return;
+  }
+  const target = joinTargetOf(plan.documents, options.root);
+  say(
+    target.required.etcdDataDir !== undefined
+      ? t('Checking the cluster at {endpoint}: kube-proxy conntrack settings, etcd data directory', { endpoint: target.endpoint })
+      : t('Checking the cluster at {endpoint}: kube-proxy conntrack settings', { endpoint: target.endpoint }),
+  );
+  await checkJoinCluster(target);
 }
 
 export async function executeDeploy(plan: DeployPlan, images: string[], options: RunOptions): Promise<number> {
