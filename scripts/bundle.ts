@@ -5,7 +5,7 @@
  * the sources the tarball ships (`runtimeDependencyFiles`); the pipeline bundles with the same
  * options through esbuild's API for the man pages, completions and the tests.
  */
-import { build, type BuildOptions } from 'esbuild';
+import { build } from 'esbuild';
 import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';

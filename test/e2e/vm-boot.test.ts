@@ -6,7 +6,6 @@
  * off; the host compares it with the model. Bounded: qemu is killed by PID after VM_TIMEOUT_MS.
  */
 import * as fs from 'node:fs/promises';
-import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { CpioEntry } from '../../scripts/image/cpio.ts';

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { test as base } from 'uvu';
 import * as assert from 'uvu/assert';
 import { inotifyProgram, JOURNAL_ENV } from '../support/inotify-programs.ts';
-import { podsecTree, type Tree } from '../support/inotify-tree.ts';
+import { podsecTree } from '../support/inotify-tree.ts';
 import { run, type Ran } from '../support/exec.ts';
 import { withTools } from '../support/tools.ts';
 import { enterableTempDir } from '../support/temp-dir.ts';

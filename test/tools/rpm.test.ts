@@ -2,7 +2,7 @@
  * The spec and the RPMs, checked by the real consumers: rpmspec, rpmbuild, rpm, rpmlint, tar.
  */
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, readdir, rm, writeFile, mkdir, chmod } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { test as base } from 'uvu';

@@ -3,16 +3,16 @@
  * tomllib), the haproxy file by `haproxy -c`, the keepalived file by running keepalived; and the
  * wrapper's command line: help changes nothing, bad input is one line and leaves no trace.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { test as base } from 'uvu';
 import * as assert from 'uvu/assert';
 import { crioConfig, crioTables } from '../../bin/u7s/lib/crio-config.ts';
 import { userLayout } from '../../bin/u7s/lib/paths.ts';
 import { run } from '../support/exec.ts';
 import { withTools } from '../support/tools.ts';
-import { bundledPrograms, removeRoot, renderedRoot } from '../support/u7s-fixtures.ts';
+import { bundledPrograms, removeRoot, renderedRoot, snapshot } from '../support/u7s-fixtures.ts';
 
 const test = withTools(base, ['python3', 'haproxy', 'keepalived', 'ip', 'unshare']);
 const work = mkdtempSync(join(tmpdir(), 'podsec-u7s-tools-'));
@@ -80,21 +80,6 @@ test('haproxy -c accepts the generated file; keepalived runs its file and takes 
   assert.match(bad.stderr, /^podsec-u7s-loadbalancer: --master: .* is not /);
   assert.is(bad.stderr.trim().split('\n').length, 1);
 });
-
-/** Every file under dir with its size and mtime: what "nothing changed" means. */
-function snapshot(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const name of readdirSync(d)) {
-      const p = join(d, name);
-      const st = statSync(p, { throwIfNoEntry: false });
-      out.push(`${relative(dir, p)} ${st?.size} ${st?.mtimeMs}`);
-      if (st?.isDirectory()) walk(p);
-    }
-  };
-  walk(dir);
-  return out.sort();
-}
 
 test('wrapper: --help and init --help change nothing; --plan prints and changes nothing', async () => {
   const before = snapshot(root);

@@ -13,11 +13,11 @@
  * kubeadm is the newest one of npm run k8s-tools (else the 1.34 of the set); CI builds it when
  * missing, elsewhere the file is skipped with the reason.
  */
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { test as base } from 'uvu';
 import * as assert from 'uvu/assert';
 import YAML from 'yaml';
@@ -29,7 +29,7 @@ import { parseDeployArgs } from '../../bin/u7s/lib/kubeadm-flags.ts';
 import { ensureNewestKubeadm, lookupK8sTools, lookupNewestKubeadm } from '../../scripts/k8s-tools/build.ts';
 import { run } from '../support/exec.ts';
 import { gated, inCI, missingTools, withTools } from '../support/tools.ts';
-import { bundledPrograms, HOST_FACTS, KEY, removeRoot, renderedRoot } from '../support/u7s-fixtures.ts';
+import { bundledPrograms, HOST_FACTS, KEY, removeRoot, renderedRoot, snapshot } from '../support/u7s-fixtures.ts';
 
 const TOOLS = ['openssl', 'sed', 'sh', 'go', 'unshare', 'ip'];
 const TOKEN = 'abcdef.0123456789abcdef';
@@ -467,21 +467,6 @@ test('--discovery-file: its server and CA are used, cluster-info is not asked; a
   const wrongCa = await refusal(checkJoinCluster(joinTargetOf(plan.documents, root)));
   assert.match(wrongCa.message, /^cannot check the cluster at 127\.0\.0\.1:\d+ before joining: .*certificate/);
 });
-
-/** Every path under `dir` with its size and modification time. */
-function snapshot(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const name of readdirSync(d)) {
-      const p = join(d, name);
-      const st = statSync(p, { throwIfNoEntry: false });
-      out.push(`${relative(dir, p)} ${st?.size} ${st?.mtimeMs}`);
-      if (st?.isDirectory()) walk(p);
-    }
-  };
-  walk(dir);
-  return out.sort();
-}
 
 /**
  * The API server stand-in as a process of its own, for the wrapper run in a network namespace of

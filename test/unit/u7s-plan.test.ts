@@ -3,7 +3,7 @@
  * node settings, networks that overlap, registry and version choice, and bad input refused
  * before anything is written.
  */
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
