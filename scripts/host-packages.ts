@@ -77,6 +77,7 @@ const TEST_TOOLS: HostNeed[] = [
   { deb: 'containernetworking-plugins', alt: 'cni-plugins', why: 'the standard CNI plugins of a real node' },
   { deb: 'socat', alt: 'socat', commands: ['socat'], why: "npm run cluster: the apiserver on the host's loopback" },
   { deb: 'curl', alt: 'curl', commands: ['curl'], why: 'npm run cluster: registry readiness' },
+  { deb: 'ethtool', alt: 'ethtool', commands: ['ethtool'], why: "npm run cluster: a rootful node's VXLAN checksums computed before encapsulation" },
   {
     deb: 'kubernetes-client',
     unlessCommand: 'kubectl',

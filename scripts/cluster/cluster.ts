@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import YAML from 'yaml';
 import { DEFAULT_APISERVER_BIND_PORT as APISERVER_PORT } from '../../bin/u7s/lib/kubeadm-fields.ts';
+import { EXIT_CLUSTER_NOT_READY } from '../../bin/u7s/lib/join-check.ts';
 import { build } from '../build.ts';
 import { isAlive, sleep } from '../image/cache.ts';
 import { defaultCacheDir } from '../image/index.ts';
@@ -33,8 +34,8 @@ import {
   stopClusterNode,
   stopProcess,
 } from './machines.ts';
-import { defaultRootfulDocuments, prepareRootful, rootfulInit, rootfulJoin } from './rootful.ts';
-import { clusterDir, readState, removeState, writeState, type ClusterState, type NodeState, type ServiceState } from './state.ts';
+import { defaultRootfulDocuments, prepareRootful, rootfulInit, rootfulJoin, vxlanChecksumsInSoftware } from './rootful.ts';
+import { clusterDir, readState, removeState, writeState, type ClusterState, type NodeState } from './state.ts';
 import { adoptTrust, fillUpstream, setUpMaster, signClusterImages, startUpstream } from './supply.ts';
 
 type Log = (line: string) => void;
@@ -135,6 +136,7 @@ export async function up(options: UpOptions): Promise<ClusterState> {
     for (const node of state.nodes.slice(1)) await joinNode(state, node, node.role === 'control-plane' ? joins.controlPlane : joins.worker, log);
     if (options.nodes === 1) await mustExec(master, kubectlArgs('taint', 'nodes', '--all', 'node-role.kubernetes.io/control-plane-'));
     await waitReady(state, log);
+    for (const node of state.nodes.filter((n) => n.rootful)) await vxlanChecksumsInSoftware(node);
     await startApiProxy(state);
     await writeKubeconfig(state);
     writeState(state);
@@ -257,9 +259,26 @@ export function parseJoinCommand(output: string, kind: 'worker' | 'control-plane
 export async function joinNode(state: ClusterState, node: NodeState, joinCommand: string[], log: Log, env: string[] = []): Promise<void> {
   const argv = node.rootful ? ['kubeadm', ...joinCommand] : [...env, 'podsec-u7s-kubeadm', ...joinCommand];
   log(`cluster: ${node.name}: ${argv.join(' ').replace(/(--token|--certificate-key) \S+/g, '$1 …')}`);
-  if (node.rootful) await rootfulJoin(node, joinCommand);
-  else await mustExec(node, [...wrapperEnv(state), ...argv], { timeoutMs: INIT_TIMEOUT_MS });
+  if (node.rootful) return rootfulJoin(node, joinCommand);
+  const joined = await nodeExec(node, [...wrapperEnv(state), ...argv], { timeoutMs: INIT_TIMEOUT_MS });
+  if (joined.exitCode === 0) return;
+  const master = state.nodes[0]!;
+  const fixes = joined.exitCode === EXIT_CLUSTER_NOT_READY && master.rootful ? printedFixes(joined.stderr) : [];
+  if (!fixes.length) throw new Error(`${node.name}: ${argv.join(' ')} failed (${joined.exitCode}):\n${joined.stderr}\n${joined.stdout}`.trimEnd());
+  // A rootful control plane made with kubeadm's defaults: what an operator does with the refusal.
+  log(`cluster: ${node.name}: the wrapper refused the rootful cluster's settings; on ${master.name}, as printed:\n  ${fixes.join('\n  ')}`);
+  for (const fix of fixes) await mustExec(master, ['env', 'KUBECONFIG=/etc/kubernetes/admin.conf', 'sh', '-ec', fix]);
+  (state.joinFixes ??= []).push(...fixes);
+  writeState(state);
+  await mustExec(node, [...wrapperEnv(state), ...argv], { timeoutMs: INIT_TIMEOUT_MS });
 }
+
+/** The commands podsec-u7s-kubeadm's refusal of a cluster prints, one per indented `kubectl` line. */
+export const printedFixes = (refusal: string): string[] =>
+  refusal
+    .split('\n')
+    .filter((line) => /^ {2}kubectl /.test(line))
+    .map((line) => line.trim());
 
 interface PodList {
   items: { metadata: { namespace: string; name: string }; status: { phase: string; containerStatuses?: { ready: boolean }[] } }[];

@@ -17,6 +17,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import YAML from 'yaml';
 import { deepMerge, kubeletMinor, ROOTLESS_KUBELET_SETTINGS } from '../../bin/u7s/lib/kubelet-config.ts';
 import { renderFlannel } from '../../bin/u7s/lib/flannel.ts';
@@ -29,6 +30,7 @@ import type { NodeState } from './state.ts';
 export const ROOTFUL_DIR = '/etc/podsec-rootful';
 export const CRIO_SOCKET = 'unix:///run/crio/crio.sock';
 const KUBELET_CONFIG = '/var/lib/kubelet/config.yaml';
+const ROOTFUL_SYSCTL = '/etc/sysctl.d/90-podsec-rootful.conf';
 const PACKAGED_FLANNEL_CNI = U7S_CNI_FLANNEL.slice(1);
 /** Linux capabilities by bit number (linux/capability.h). */
 const CAPABILITIES = [
@@ -198,7 +200,13 @@ export async function prepareRootful(node: NodeState, platform: string): Promise
       return `printf '%s\\n' ${value} > ${file} && { grep -q ' /proc/sys/${path} ' /proc/self/mountinfo || mount --bind ${file} /proc/sys/${path}; }`;
     })
     .join(' && ');
-  await mustExec(node, ['sh', '-ec', `${binds} && : > /dev/kmsg && mkdir -p -m 700 ${storage} && systemctl daemon-reload`]);
+  // What kubeadm's preflight asks of a rootful node's own network namespace (the rootless node's
+  // u7s-rootlesskit sets the same in its namespace): forwarding, and bridged traffic through iptables.
+  const sysctls =
+    `echo net.ipv4.ip_forward=1 > ${ROOTFUL_SYSCTL}` +
+    ` && { [ ! -e /proc/sys/net/bridge/bridge-nf-call-iptables ] || echo net.bridge.bridge-nf-call-iptables=1 >> ${ROOTFUL_SYSCTL}; }` +
+    ` && sysctl -q -p ${ROOTFUL_SYSCTL}`;
+  await mustExec(node, ['sh', '-ec', `${binds} && ${sysctls} && : > /dev/kmsg && mkdir -p -m 700 ${storage} && systemctl daemon-reload`]);
   await startRootfulCrio(node);
 }
 
@@ -247,6 +255,21 @@ export async function rootfulJoin(node: NodeState, joinCommand: string[]): Promi
   await startRootfulCrio(node);
   const args = [...joinCommand, '--cri-socket', CRIO_SOCKET, '--patches', `${ROOTFUL_DIR}/patches`, '--ignore-preflight-errors=all'];
   await mustExec(node, ['kubeadm', ...args], { timeoutMs: 900_000 });
+}
+
+/**
+ * flannel's VXLAN device on a rootful node with the inner checksums computed before encapsulation
+ * (`ethtool -K flannel.1 tx-checksum-ip-generic off`, the host's ethtool in the node's network).
+ * Otherwise the kernel leaves them to the NIC, and over a veth (or between VMs of one hypervisor)
+ * nothing computes them: a rootless node's rootlesskit reads the datagram in user space and passes
+ * on inner TCP checksums that were never filled in, which its conntrack marks INVALID and
+ * kube-proxy's rule drops (seen here: pod traffic between a rootful and a rootless node, both
+ * ways, and only that). Run once flannel is ready on the node.
+ */
+export async function vxlanChecksumsInSoftware(node: NodeState): Promise<void> {
+  const ethtool = ['nsenter', '-t', String(node.leader), '-n', 'ethtool', '-K', 'flannel.1', 'tx-checksum-ip-generic', 'off'];
+  const r = await execa(ethtool[0]!, ethtool.slice(1), { reject: false, stdin: 'ignore', timeout: 30_000 });
+  if (r.exitCode !== 0) throw new Error(`${node.name}: ${ethtool.join(' ')} failed (${r.exitCode}): ${r.stderr}`);
 }
 
 /** `kubeadm reset` as root, the services stopped, and what kubeadm leaves (flannel's devices, the rules) removed. */

@@ -68,6 +68,8 @@ export interface ClusterState {
   /** The image maker's GPG key on the master, and the trust fingerprint nodes pin. */
   makerKey?: string;
   trustFingerprint?: string;
+  /** The commands a wrapper's join refusal printed, run on a rootful node 1 before joining again. */
+  joinFixes?: string[];
   /** Forwarder of the apiserver to the host's loopback. */
   apiProxy?: { pids: number[]; port: number; socket: string };
 }

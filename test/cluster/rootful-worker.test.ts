@@ -17,7 +17,7 @@ import { mustExec, nodeExec } from '../../scripts/cluster/machines.ts';
 import type { ClusterState, NodeState } from '../../scripts/cluster/state.ts';
 import { CRIO_SOCKET } from '../../scripts/cluster/rootful.ts';
 import { MAKER, nodeRunner } from '../../scripts/cluster/supply.ts';
-import { clusterHooks, DROP, dropImages, fetchVariant, podIp, podOn, signedWorkload, until } from '../support/cluster-workloads.ts';
+import { assertRootfulLessPair, clusterHooks, DROP, dropImages, podTrafficEveryWay, signedWorkload } from '../support/cluster-workloads.ts';
 import { pushUnsigned } from '../support/image-nspawn.ts';
 import { NODE_TOOLS, runGated } from '../support/image-env.ts';
 
@@ -37,34 +37,13 @@ clusterHooks(test, { nodes: 2, controlPlanes: 1, rootful: [2] }, times, async (u
 });
 
 test('a rootful worker joined a rootless control plane: both Ready, flannel and kube-proxy on each, each kubelet run by whom it should', async () => {
-  const ready = await mustKubectl('get', 'nodes', '-o', 'jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status} {end}');
-  assert.equal(ready.trim().split(' ').sort(), ['u7s-node1=True', 'u7s-node2=True']);
-  for (const [namespace, daemonSet] of [
-    ['kube-flannel', 'kube-flannel-ds'],
-    ['kube-system', 'kube-proxy'],
-  ] as const)
-    assert.is(await mustKubectl('-n', namespace, 'get', 'daemonset', daemonSet, '-o', 'jsonpath={.status.numberReady}'), '2', `${namespace}/${daemonSet}`);
-  assert.is((await nodeExec(rootless(), ['pgrep', '-u', 'u7s-admin', '-x', 'kubelet'])).exitCode, 0, 'node 1: no kubelet of u7s-admin');
-  assert.is((await nodeExec(rootless(), ['pgrep', '-u', 'root', '-x', 'kubelet'])).exitCode, 1, 'node 1: a kubelet runs as root');
-  assert.is((await nodeExec(rootful(), ['pgrep', '-u', 'root', '-x', 'kubelet'])).exitCode, 0, 'node 2: no kubelet of root');
-  assert.is((await nodeExec(rootful(), ['pgrep', '-u', 'u7s-admin'])).exitCode, 1, 'node 2: u7s-admin runs something');
+  await assertRootfulLessPair(rootless(), rootful(), rootless());
   // The cluster's kube-proxy settings are the rootless ones, unedited.
   assert.match(await mustKubectl('-n', 'kube-system', 'get', 'configmap', 'kube-proxy', '-o', 'jsonpath={.data.config\\.conf}'), /maxPerCore: 0/);
 });
 
 test('pod traffic both ways between the rootless and the rootful node, and a Service from each', async () => {
-  for (const node of state!.nodes) {
-    await podOn(rootless(), `web-${node.index}`, node, WEB, ['/bin/busybox', 'httpd', '-f', '-p', '8080', '-h', '/etc']);
-    await podOn(rootless(), `client-${node.index}`, node, WEB, ['/bin/busybox', 'sleep', '3600']);
-  }
-  await mustKubectl('expose', 'pod', 'web-2', '--name=web', '--port=80', '--target-port=8080');
-  await mustKubectl('wait', '--for=condition=Ready', '--timeout=300s', 'pod/web-1', 'pod/web-2', 'pod/client-1', 'pod/client-2');
-  const clusterIp = (await mustKubectl('get', 'service', 'web', '-o', 'jsonpath={.spec.clusterIP}')).trim();
-  const [web1, web2] = [await podIp(rootless(), 'web-1'), await podIp(rootless(), 'web-2')];
-  assert.is.not(web1.split('.').slice(0, 3).join('.'), web2.split('.').slice(0, 3).join('.'), `${web1} and ${web2} share a subnet`);
-  await until('rootless to rootful, pod to pod', 120, () => fetchVariant(rootless(), 'client-1', web2, 8080, 'web'));
-  await until('rootful to rootless, pod to pod', 120, () => fetchVariant(rootless(), 'client-2', web1, 8080, 'web'));
-  for (const node of state!.nodes) await until(`${node.name}: the Service`, 120, () => fetchVariant(rootless(), `client-${node.index}`, clusterIp, 80, 'web'));
+  await podTrafficEveryWay(rootless(), state!.nodes, WEB);
 });
 
 test("the rootful node's CRI-O checks signatures too: the signed image pulls, one pushed unsigned is refused", async () => {

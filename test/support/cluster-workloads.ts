@@ -7,6 +7,7 @@
 import { mkdtempSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
+import * as assert from 'uvu/assert';
 import { CLUSTER_PLATFORM, down, kubectlArgs, up, type UpOptions } from '../../scripts/cluster/cluster.ts';
 import { mustExec, nodeExec } from '../../scripts/cluster/machines.ts';
 import { readState, type ClusterState, type NodeState } from '../../scripts/cluster/state.ts';
@@ -119,4 +120,50 @@ export async function fetchVariant(master: NodeState, client: string, host: stri
   const request = `printf 'GET /variant HTTP/1.0\\r\\n\\r\\n' | /bin/busybox nc -w 5 "$1" "$2"`;
   const r = await nodeExec(master, kubectlArgs('exec', client, '--', '/bin/sh', '-c', request, 'sh', host, String(port)), { timeoutMs: 120_000 });
   return r.stdout.trim().split('\n').at(-1) === variant || (r.stdout + r.stderr).trim().slice(-300);
+}
+
+/**
+ * Pod traffic between every pair of `nodes` (a busybox httpd and a client pod on each, the client
+ * of one node fetching the other's httpd pod by its IP), and a ClusterIP Service of the last
+ * node's httpd from every node's client. The nodes' pods must get subnets of their own.
+ */
+export async function podTrafficEveryWay(master: NodeState, nodes: NodeState[], image: string, seconds = 120): Promise<void> {
+  for (const node of nodes) {
+    await podOn(master, `web-${node.index}`, node, image, ['/bin/busybox', 'httpd', '-f', '-p', '8080', '-h', '/etc']);
+    await podOn(master, `client-${node.index}`, node, image, ['/bin/busybox', 'sleep', '3600']);
+  }
+  const last = nodes.at(-1)!;
+  await mustExec(master, kubectlArgs('expose', 'pod', `web-${last.index}`, '--name=web', '--port=80', '--target-port=8080'));
+  const pods = nodes.flatMap((n) => [`pod/web-${n.index}`, `pod/client-${n.index}`]);
+  await mustExec(master, kubectlArgs('wait', '--for=condition=Ready', '--timeout=300s', ...pods), { timeoutMs: 320_000 });
+  const clusterIp = (await mustExec(master, kubectlArgs('get', 'service', 'web', '-o', 'jsonpath={.spec.clusterIP}'))).trim();
+  const ips = new Map<number, string>();
+  for (const node of nodes) ips.set(node.index, await podIp(master, `web-${node.index}`));
+  const subnets = new Set([...ips.values()].map((ip) => ip.split('.').slice(0, 3).join('.')));
+  if (subnets.size !== nodes.length) throw new Error(`the nodes' pods share subnets: ${[...ips.values()].join(' ')}`);
+  for (const from of nodes) {
+    for (const to of nodes.filter((n) => n !== from))
+      await until(`${from.name} to ${to.name}, pod to pod`, seconds, () => fetchVariant(master, `client-${from.index}`, ips.get(to.index)!, 8080, 'web'));
+    await until(`${from.name}: the Service`, seconds, () => fetchVariant(master, `client-${from.index}`, clusterIp, 80, 'web'));
+  }
+}
+
+/**
+ * A RootFullLess pair after up: both nodes Ready, flannel and kube-proxy ready on each, the rootful
+ * node's kubelet run by root and nothing by u7s-admin, the rootless node's kubelet by u7s-admin.
+ */
+export async function assertRootfulLessPair(master: NodeState, rootful: NodeState, rootless: NodeState): Promise<void> {
+  const kubectl = (...args: string[]) => mustExec(master, kubectlArgs(...args), { timeoutMs: 120_000 });
+  const ready = await kubectl('get', 'nodes', '-o', 'jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status} {end}');
+  assert.equal(ready.trim().split(' ').sort(), [`${rootful.name}=True`, `${rootless.name}=True`].sort());
+  for (const [namespace, daemonSet] of [
+    ['kube-flannel', 'kube-flannel-ds'],
+    ['kube-system', 'kube-proxy'],
+  ] as const)
+    assert.is(await kubectl('-n', namespace, 'get', 'daemonset', daemonSet, '-o', 'jsonpath={.status.numberReady}'), '2', `${namespace}/${daemonSet}`);
+  const runs = async (node: NodeState, ...pgrep: string[]) => (await nodeExec(node, ['pgrep', ...pgrep])).exitCode === 0;
+  assert.ok(await runs(rootful, '-u', 'root', '-x', 'kubelet'), `${rootful.name}: no kubelet of root`);
+  assert.not.ok(await runs(rootful, '-u', 'u7s-admin'), `${rootful.name}: u7s-admin runs something`);
+  assert.ok(await runs(rootless, '-u', 'u7s-admin', '-x', 'kubelet'), `${rootless.name}: no kubelet of u7s-admin`);
+  assert.not.ok(await runs(rootless, '-u', 'root', '-x', 'kubelet'), `${rootless.name}: a kubelet runs as root`);
 }
