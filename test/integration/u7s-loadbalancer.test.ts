@@ -4,7 +4,7 @@
  * that haproxy's health checks verify), balances between them and keeps serving when one stops.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer as createHttpsServer, request, type Server } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,7 @@ import { test as base } from 'uvu';
 import * as assert from 'uvu/assert';
 import { run } from '../support/exec.ts';
 import { withTools } from '../support/tools.ts';
+import { testCertificates } from '../support/test-certificates.ts';
 import { bundledPrograms, removeRoot } from '../support/u7s-fixtures.ts';
 
 const test = withTools(base, ['haproxy', 'openssl']);
@@ -31,36 +32,6 @@ const freePort = () =>
     });
     s.on('error', reject);
   });
-
-async function openssl(args: string[]) {
-  const r = await run('openssl', args, { cwd: work });
-  if (r.exitCode !== 0) throw new Error(`openssl ${args.join(' ')}: ${r.stderr}`);
-}
-
-async function certificates(names: string[]) {
-  await openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '1', '-subj', '/CN=u7s test CA']);
-  for (const name of names) {
-    await openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`]);
-    writeFileSync(join(work, `${name}.ext`), 'subjectAltName=IP:127.0.0.1\n');
-    await openssl([
-      'x509',
-      '-req',
-      '-in',
-      `${name}.csr`,
-      '-CA',
-      'ca.crt',
-      '-CAkey',
-      'ca.key',
-      '-CAcreateserial',
-      '-out',
-      `${name}.crt`,
-      '-days',
-      '1',
-      '-extfile',
-      `${name}.ext`,
-    ]);
-  }
-}
 
 /** A stand-in API server: /healthz answers ok, everything else names the server. */
 async function apiServer(name: string) {
@@ -109,7 +80,10 @@ base.after(async () => {
 
 test('haproxy from podsec-u7s-loadbalancer balances two TLS API servers and keeps serving when one stops', async () => {
   bin = await bundledPrograms(['podsec-u7s-loadbalancer']);
-  await certificates(['master-1', 'master-2']);
+  await testCertificates(work, 'u7s test CA', [
+    { name: 'master-1', altNames: 'IP:127.0.0.1' },
+    { name: 'master-2', altNames: 'IP:127.0.0.1' },
+  ]);
   const ports = [await apiServer('master-1'), await apiServer('master-2')];
   const front = await freePort();
   const made = await run(process.execPath, [

@@ -29,6 +29,7 @@ import { parseDeployArgs } from '../../bin/u7s/lib/kubeadm-flags.ts';
 import { ensureNewestKubeadm, lookupK8sTools, lookupNewestKubeadm } from '../../scripts/k8s-tools/build.ts';
 import { run } from '../support/exec.ts';
 import { gated, inCI, missingTools, withTools } from '../support/tools.ts';
+import { openssl as opensslIn, testCertificates } from '../support/test-certificates.ts';
 import { bundledPrograms, HOST_FACTS, KEY, removeRoot, renderedRoot, snapshot } from '../support/u7s-fixtures.ts';
 
 const TOOLS = ['openssl', 'sed', 'sh', 'go', 'unshare', 'ip'];
@@ -64,11 +65,7 @@ let caPem: string;
 /** kubeadm's --discovery-token-ca-cert-hash of the CA, computed by openssl as kubeadm's documentation does. */
 let opensslHash: string;
 
-async function openssl(args: string[]): Promise<string> {
-  const r = await run('openssl', args, { cwd: work });
-  assert.is(r.exitCode, 0, `openssl ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
+const openssl = (args: string[]) => opensslIn(work, args);
 
 let clusterInfoHere: string;
 let clusterInfoNetns: string;
@@ -135,26 +132,7 @@ base.before(async () => {
     metadata: { name: 'kubeadm-config', namespace: 'kube-system' },
   });
 
-  await openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '1', '-subj', '/CN=kubernetes']);
-  await openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=kube-apiserver']);
-  writeFileSync(join(work, 'san.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:kubernetes\n');
-  await openssl([
-    'x509',
-    '-req',
-    '-in',
-    'server.csr',
-    '-CA',
-    'ca.crt',
-    '-CAkey',
-    'ca.key',
-    '-CAcreateserial',
-    '-out',
-    'server.crt',
-    '-days',
-    '1',
-    '-extfile',
-    'san.cnf',
-  ]);
+  await testCertificates(work, 'kubernetes', [{ name: 'server', commonName: 'kube-apiserver', altNames: 'IP:127.0.0.1,DNS:kubernetes' }]);
   await openssl(['x509', '-pubkey', '-noout', '-in', 'ca.crt', '-out', 'ca.pub']);
   await openssl(['pkey', '-pubin', '-in', 'ca.pub', '-outform', 'der', '-out', 'ca.pub.der']);
   opensslHash = `sha256:${/([0-9a-f]{64})\s*$/.exec(await openssl(['dgst', '-sha256', '-hex', 'ca.pub.der']))![1]}`;
