@@ -54,7 +54,7 @@ async function hostThroughput(program: string, from: NodeState, to: NodeState): 
 /** A pod running netbench's image on `node`, idle until exec'd into. */
 async function benchPod(master: NodeState, name: string, node: NodeState): Promise<string> {
   const overrides = JSON.stringify({ spec: { nodeName: node.name } });
-  await mustExec(master, kubectlArgs('run', name, `--image=${IMAGE}`, `--overrides=${overrides}`, '--command', '--', '/bin/sleep', '86400'));
+  await mustExec(master, kubectlArgs('run', name, `--image=${IMAGE}`, `--overrides=${overrides}`, '--command', '--', '/bin/busybox', 'sleep', '86400'));
   await mustExec(master, kubectlArgs('wait', '--for=condition=Ready', `pod/${name}`, '--timeout=300s'), { timeoutMs: 320_000 });
   return (await mustExec(master, kubectlArgs('get', 'pod', name, '-o', 'jsonpath={.status.podIP}'))).trim();
 }
