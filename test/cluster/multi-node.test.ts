@@ -8,7 +8,10 @@
  * Running; flannel's VXLAN between the rootless nodes carries pod-to-pod and Service traffic, and
  * coredns answers from every node; a worker reset and joined again with a join command made after
  * the first token is gone, pulling an extra image given in U7S_ARCHIMAGES; a NodePort Service
- * answering on every node's address from outside, with no manual port publishing.
+ * answering on every node's address from outside, with no manual port publishing; "Masters –
+ * Workers + ingress": the packaged ingress manifest applied as the README says, its controller
+ * (Traefik, built from its Go module, in a signed image) routing a host name to a Service through
+ * the NodePort every node publishes.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -18,6 +21,9 @@ import type { ClusterState, NodeState } from '../../scripts/cluster/state.ts';
 import { clusterHooks, fetchVariant, podIp as podIpOf, podOn as podOnNode, signedWorkload, until } from '../support/cluster-workloads.ts';
 import { stopwatch } from '../support/exec.ts';
 import { NODE_TOOLS, runGated } from '../support/image-env.ts';
+import { ensureIngressController, lookupIngressController } from '../../scripts/k8s-tools/build.ts';
+import { TRAEFIK_VERSION } from '../../bin/u7s/lib/kubeadm-fields.ts';
+import { INGRESS_NAMESPACE, INGRESS_NODE_PORT } from '../../policies/u7s/manifests/ingress-traefik.ts';
 
 let state: ClusterState | undefined;
 const times: Record<string, number> = {};
@@ -34,6 +40,8 @@ const mustKubectl = (...args: string[]) => mustExec(master(), kubectlArgs(...arg
 clusterHooks(test, { nodes: 3, controlPlanes: 1 }, times, async (up, work) => {
   state = up;
   await signedWorkload(master(), work, 'web', WEB);
+  const controller = (await lookupIngressController()) ?? (await ensureIngressController());
+  await signedWorkload(master(), work, 'traefik', `${CLUSTER_PLATFORM}/traefik:${TRAEFIK_VERSION}`, { traefik: controller.path });
 });
 
 interface NodeList {
@@ -123,6 +131,47 @@ test("Services from outside: a NodePort answers on every node's address from the
   }
   for (const name of ['web', ...state!.nodes.map((n) => `client-${n.index}`)]) await mustKubectl('delete', 'pod', name, '--wait=false');
   await mustKubectl('delete', 'service', 'web');
+});
+
+test('Masters – Workers + ingress: the packaged manifest as the README applies it; a host name routed to a Service through every node', async () => {
+  // What the README has an operator type on the master: the site's platform into the packaged manifest.
+  const withManifest = (...verb: string[]) => [
+    'sh',
+    '-c',
+    `sed 's|<platform>|${CLUSTER_PLATFORM}|' /etc/podsec/u7s/manifests/ingress-traefik.yaml | ${kubectlArgs(...verb, '-f', '-').join(' ')}`,
+  ];
+  await mustExec(master(), withManifest('apply'), { timeoutMs: 120_000 });
+  await timed('ingress controller ready', () => mustKubectl('-n', INGRESS_NAMESPACE, 'rollout', 'status', 'deployment/traefik', '--timeout=300s'));
+  await mustKubectl('create', 'deployment', 'shop', `--image=registry.local/${WEB}`, '--', '/bin/busybox', 'httpd', '-f', '-p', '8080', '-h', '/etc');
+  await mustKubectl('expose', 'deployment', 'shop', '--port=80', '--target-port=8080');
+  await mustKubectl('create', 'ingress', 'shop', '--class=traefik', '--rule=shop.podsec.test/*=shop:80');
+  await mustKubectl('rollout', 'status', 'deployment/shop', '--timeout=300s');
+  const get = (address: string, host: string) =>
+    netnsExec(
+      ['curl', '-s', '-o', '/dev/stdout', '-w', ' %{http_code}', '--max-time', '5', '-H', `Host: ${host}`, `http://${address}:${INGRESS_NODE_PORT}/variant`],
+      30_000,
+    );
+  for (const node of state!.nodes) {
+    await until(`${node.name}:${INGRESS_NODE_PORT} routes shop.podsec.test`, 180, async () => {
+      const r = await get(node.address, 'shop.podsec.test');
+      return r.stdout.trim() === 'web 200' || `curl ${r.exitCode}: ${r.stdout.trim()} ${r.stderr}`;
+    });
+    // A name no Ingress routes: the controller answers, the Service is not reached.
+    const other = await get(node.address, 'other.podsec.test');
+    assert.is(other.stdout.trim().split(' ').at(-1), '404', `${node.name}: ${other.stdout}`);
+  }
+  // Hardened as its manifest says: not root, nothing writable, no capabilities, under the restricted Pod Security level.
+  const pod = JSON.parse(await mustKubectl('-n', INGRESS_NAMESPACE, 'get', 'pods', '-o', 'json')) as {
+    items: { spec: { securityContext: { runAsUser: number } } }[];
+  };
+  assert.ok(
+    pod.items.length >= 1 && pod.items.every((p) => p.spec.securityContext.runAsUser === 65532),
+    JSON.stringify(pod.items.map((p) => p.spec.securityContext)),
+  );
+  await mustKubectl('delete', 'ingress', 'shop');
+  await mustKubectl('delete', 'service', 'shop');
+  await mustKubectl('delete', 'deployment', 'shop', '--wait=false');
+  await mustExec(master(), withManifest('delete', '--wait=false'), { timeoutMs: 120_000 });
 });
 
 interface TokenList {

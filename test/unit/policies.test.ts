@@ -16,6 +16,7 @@ import {
   MANIFEST_TEMPLATED_FIELDS,
   PLATFORM_PLACEHOLDER,
   pathSegments,
+  TRAEFIK_VERSION,
   type TemplatedField,
 } from '../../bin/u7s/lib/kubeadm-fields.ts';
 import { BRANCHES, resolvePath, rootMacroOf } from '../../scripts/model/branches.ts';
@@ -24,6 +25,7 @@ import nagwadFilter from '../../scripts/model/packages/nagwad-entry.ts';
 import podsecIcinga from '../../scripts/model/packages/podsec-icinga.ts';
 import podsecK8s from '../../scripts/model/packages/podsec-k8s.ts';
 import podsecNagios from '../../scripts/model/packages/podsec-nagios.ts';
+import { INGRESS_NAMESPACE, INGRESS_NODE_PORT } from '../../policies/u7s/manifests/ingress-traefik.ts';
 import type { Entry, PackageDecl } from '../../scripts/model/types.ts';
 import { renderContent, type RenderContext } from '../../scripts/render.ts';
 
@@ -52,6 +54,7 @@ const U7S = '%_sysconfdir/podsec/u7s';
 const KUBEADM = `${U7S}/config/kubeadm-configs`;
 const FLANNEL_MANIFEST = `${U7S}/manifests/kube-flannel.yml`;
 const COREDNS_MANIFEST = `${U7S}/manifests/coredns.yaml`;
+const INGRESS_MANIFEST = `${U7S}/manifests/ingress-traefik.yaml`;
 const SED = '%_sysconfdir/nagwad/podsec.sed';
 
 function valueAt(document: unknown, path: string): unknown {
@@ -161,6 +164,30 @@ test('cluster manifests: placeholders and defaults match templated-fields, image
     flannelDocuments.map((d) => d.kind),
     ['Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'DaemonSet'],
   );
+});
+
+test('the ingress manifest: the registry.local placeholder image, a restricted namespace, a hardened non-root controller, the published NodePort', async () => {
+  const documents = await yamlDocumentsAt(INGRESS_MANIFEST);
+  assert.equal(
+    documents.map((d) => d.kind),
+    ['Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'IngressClass', 'Deployment', 'Service'],
+  );
+  assert.is(manifestDocument(documents, `Namespace/${INGRESS_NAMESPACE}`).metadata.labels['pod-security.kubernetes.io/enforce'], 'restricted');
+  const pod = manifestDocument(documents, 'Deployment/traefik').spec.template.spec;
+  const [container] = pod.containers;
+  assert.is(container.image, `registry.local/${PLATFORM_PLACEHOLDER}/traefik:${TRAEFIK_VERSION}`);
+  assert.is(pod.securityContext.runAsNonRoot, true);
+  assert.equal(container.securityContext, { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, readOnlyRootFilesystem: true });
+  // A closed network: the controller must not call home.
+  for (const flag of ['--global.checkNewVersion=false', '--global.sendAnonymousUsage=false']) assert.ok(container.args.includes(flag), flag);
+  const rules = manifestDocument(documents, 'ClusterRole/podsec-ingress-traefik').rules as { verbs: string[] }[];
+  assert.ok(
+    rules.every((r) => r.verbs.every((v) => ['get', 'list', 'watch', 'update'].includes(v))),
+    'the controller only reads, and updates Ingress status',
+  );
+  const service = manifestDocument(documents, 'Service/traefik');
+  assert.is(service.spec.type, 'NodePort');
+  assert.is(service.spec.ports[0].nodePort, INGRESS_NODE_PORT);
 });
 
 test('the flannel Network is the same everywhere: net-conf.json, manifest, kubeadm pod subnet; CNI conflist too', async () => {

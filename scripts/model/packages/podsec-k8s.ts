@@ -136,6 +136,8 @@ signed-image policy.`,
     config(`${etc}/manifests/coredns.yaml`, { yaml: 'policies/u7s/manifests/coredns.ts', multiDocument: true }, 0o640, readableByU7sAdmin),
     // One flannel version instead of upstream's 26 vendored manifests.
     config(`${etc}/manifests/kube-flannel.yml`, { yaml: 'policies/u7s/manifests/kube-flannel.ts', multiDocument: true }, 0o640, readableByU7sAdmin),
+    // Not applied by the wrapper: the operator's choice, with the site's platform filled in (README, "Ingress").
+    config(`${etc}/manifests/ingress-traefik.yaml`, { yaml: 'policies/u7s/manifests/ingress-traefik.ts', multiDocument: true }, 0o640, readableByU7sAdmin),
 
     // u7s-admin's home: its own, as upstream.
     dir(home, 0o700, u7sAdmin),
