@@ -38,7 +38,11 @@ runCommand(
       '/root/.kube/config': "root's copy of admin.conf",
       '~USER/.kube/config': "users' kubeconfigs (podsec-k8s-rbac-create-kubeconfig)",
     },
-    exitCodes: { 1: 'WARNING: a certificate expires within the warning period', 2: 'CRITICAL: a certificate has expired', 3: 'UNKNOWN: a file could not be read, or a bad --days' },
+    exitCodes: {
+      1: 'WARNING: a certificate expires within the warning period',
+      2: 'CRITICAL: a certificate has expired',
+      3: 'UNKNOWN: a file could not be read, or a bad --days',
+    },
     usageExitCode: 3,
     examples: {
       'podsec-inotify-check-certs': 'warn 30 days ahead',
@@ -50,7 +54,8 @@ runCommand(
   ({ values, root }) => {
     const text = typeof values.days === 'string' ? values.days : (process.env.PODSEC_CERTS_WARN_DAYS ?? String(DEFAULT_DAYS));
     const days = parseDays(text);
-    if (days === undefined) throw new CommandError(t('the warning period must be a number of days from 0 to 3650, not {value}', { value: JSON.stringify(text) }), 3);
+    if (days === undefined)
+      throw new CommandError(t('the warning period must be a number of days from 0 to 3650, not {value}', { value: JSON.stringify(text) }), 3);
     const journal = new Journal(NAME);
     const now = new Date();
     const scan = scanNodeCertificates(root, { nodeOwner: findAccount(root, U7S_ADMIN_USER)?.uid });
@@ -68,13 +73,15 @@ runCommand(
     // An expired certificate is CRITICAL even when another file could not be read; never OK with either.
     const code = expired ? 2 : scan.problems.length ? 3 : due.length ? 1 : 0;
     const status = ['OK', 'WARNING', 'CRITICAL', 'UNKNOWN'][code]!;
-    process.stdout.write(`${status}: ${t('{count} certificates checked, {expired} expired, {soon} expiring within {days} days, {problems} unreadable', {
-      count: scan.certificates.length,
-      expired,
-      soon: due.length - expired,
-      days,
-      problems: scan.problems.length,
-    })}\n`);
+    process.stdout.write(
+      `${status}: ${t('{count} certificates checked, {expired} expired, {soon} expiring within {days} days, {problems} unreadable', {
+        count: scan.certificates.length,
+        expired,
+        soon: due.length - expired,
+        days,
+        problems: scan.problems.length,
+      })}\n`,
+    );
     return code;
   },
 );

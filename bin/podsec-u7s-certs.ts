@@ -20,11 +20,11 @@ const spec: CommandSpec = {
   positionals: true,
   description: [
     'check-expiration runs kubeadm certs check-expiration as u7s-admin inside the node namespace (the certificates of ' +
-      '/etc/kubernetes/pki and the kubeconfigs of /etc/kubernetes), then lists the client certificates of root\'s ' +
-      '/root/.kube/config and of the users\' ~/.kube/config (written by podsec-k8s-rbac-create-kubeconfig) with their expiry dates.',
+      "/etc/kubernetes/pki and the kubeconfigs of /etc/kubernetes), then lists the client certificates of root's " +
+      "/root/.kube/config and of the users' ~/.kube/config (written by podsec-k8s-rbac-create-kubeconfig) with their expiry dates.",
     'renew runs kubeadm certs renew (all unless certificates are named) there, restarts the control-plane static pods ' +
       '(their manifests are moved out of /etc/kubernetes/manifests until kubelet has stopped them, then back), copies ' +
-      'admin.conf again to /root/.kube/config (checked as on init) and to ~u7s-admin/.kube/config, and names the users\' ' +
+      "admin.conf again to /root/.kube/config (checked as on init) and to ~u7s-admin/.kube/config, and names the users' " +
       'kubeconfigs expiring within --days with the podsec-k8s-rbac-create-kubeconfig command that issues them again: their ' +
       'certificates are signed through the API for five years and kubeadm does not renew them. The cluster CA is not renewed.',
     'kubeadm certs renew and kubeadm certs check-expiration through the kubeadm wrapper (podsec-u7s-kubeadm) run this command.',
@@ -33,7 +33,7 @@ const spec: CommandSpec = {
     '/etc/kubernetes/pki/': 'the certificates kubeadm renews (owned by u7s-admin)',
     '/etc/kubernetes/manifests/': 'the control-plane static pods restarted after a renewal',
     '/root/.kube/config': "root's copy of admin.conf, refreshed after a renewal",
-    '~USER/.kube/config': 'users\' kubeconfigs, only read',
+    '~USER/.kube/config': "users' kubeconfigs, only read",
   },
   exitCodes: { 1: 'kubeadm failed, the namespace is not running, or the control plane did not stop', 2: 'invalid arguments' },
   usageExitCode: 2,

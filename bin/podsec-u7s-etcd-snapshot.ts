@@ -31,7 +31,7 @@ const spec: CommandSpec = {
       'come from /etc/kubernetes/manifests/etcd.yaml); a snapshot that does not restore (missing, truncated, corrupt) ' +
       'changes nothing. Then the control-plane static pods are stopped (their manifests moved out of ' +
       '/etc/kubernetes/manifests until no etcd, kube-apiserver, kube-controller-manager or kube-scheduler of u7s-admin runs), ' +
-      'the data directory\'s member/ is moved to member.before-restore-TIME, the restored member/ moved in, and the ' +
+      "the data directory's member/ is moved to member.before-restore-TIME, the restored member/ moved in, and the " +
       'manifests moved back. Only single-member etcd clusters are restored.',
     'etcdctl and etcdutl are run from /usr/bin inside the node namespace.',
   ],

@@ -39,14 +39,19 @@ async function kubeadm(args: string[]): Promise<string> {
 async function reissue(name: string, ca: string, days: number): Promise<void> {
   await openssl(pki, ['req', '-new', '-key', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`]);
   // kubeadm renews a certificate with the same key usages and names: they must be there.
-  writeFileSync(join(pki, `${name}.ext`), 'keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=DNS:kubernetes,IP:192.0.2.10\n');
+  writeFileSync(
+    join(pki, `${name}.ext`),
+    'keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=DNS:kubernetes,IP:192.0.2.10\n',
+  );
   const signing = ['-CA', `${ca}.crt`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-extfile', `${name}.ext`];
   await openssl(pki, ['x509', '-req', '-in', `${name}.csr`, ...signing, '-days', String(days), '-out', `${name}.crt`]);
   for (const suffix of ['csr', 'ext']) unlinkSync(join(pki, `${name}.${suffix}`));
 }
 
 async function monitor(args: string[] = []) {
-  const r = await runTs('bin/podsec-inotify-check-certs.ts', ['--root', root, ...args], { env: { ...process.env, PODSEC_INOTIFY_JOURNAL: 'stderr', LANG: 'C' } });
+  const r = await runTs('bin/podsec-inotify-check-certs.ts', ['--root', root, ...args], {
+    env: { ...process.env, PODSEC_INOTIFY_JOURNAL: 'stderr', LANG: 'C' },
+  });
   return { ...r, journal: r.stderr.split('\n').filter((l) => /^<\d>/.test(l)) };
 }
 
@@ -58,7 +63,12 @@ base.before(async () => {
   const version = (await kubeadm(['version', '-o', 'short'])).trim();
   writeFileSync(
     config,
-    YAML.stringify({ apiVersion: 'kubeadm.k8s.io/v1beta4', kind: 'InitConfiguration', localAPIEndpoint: { advertiseAddress: '192.0.2.10' }, nodeRegistration: { name: 'n1' } }) +
+    YAML.stringify({
+      apiVersion: 'kubeadm.k8s.io/v1beta4',
+      kind: 'InitConfiguration',
+      localAPIEndpoint: { advertiseAddress: '192.0.2.10' },
+      nodeRegistration: { name: 'n1' },
+    }) +
       '---\n' +
       YAML.stringify({ apiVersion: 'kubeadm.k8s.io/v1beta4', kind: 'ClusterConfiguration', kubernetesVersion: version, certificatesDir: pki }),
   );
@@ -87,10 +97,15 @@ test('a certificate expiring in 3 days: kubeadm check-expiration and the monitor
   assert.is(r.exitCode, 1, r.stderr);
   assert.match(r.stdout, /^WARNING: /);
   assert.is(r.journal.length, 1, r.stderr);
-  assert.match(r.journal[0]!, /^<5>Warning: The certificate of "apiserver" in "\/etc\/kubernetes\/pki\/apiserver.crt" expires on .* \(in 2 days\); renew it with: podsec-u7s-certs renew$/);
+  assert.match(
+    r.journal[0]!,
+    /^<5>Warning: The certificate of "apiserver" in "\/etc\/kubernetes\/pki\/apiserver.crt" expires on .* \(in 2 days\); renew it with: podsec-u7s-certs renew$/,
+  );
   const quiet = await monitor(['--days', '2']);
   assert.is(quiet.exitCode, 0, quiet.stderr);
-  const env = await runTs('bin/podsec-inotify-check-certs.ts', ['--root', root], { env: { ...process.env, PODSEC_INOTIFY_JOURNAL: 'stderr', PODSEC_CERTS_WARN_DAYS: '1' } });
+  const env = await runTs('bin/podsec-inotify-check-certs.ts', ['--root', root], {
+    env: { ...process.env, PODSEC_INOTIFY_JOURNAL: 'stderr', PODSEC_CERTS_WARN_DAYS: '1' },
+  });
   assert.is(env.exitCode, 0, 'PODSEC_CERTS_WARN_DAYS sets the period');
   const bad = await monitor(['--days', 'soon']);
   assert.is(bad.exitCode, 3);
@@ -102,12 +117,18 @@ test('an expired certificate is CRITICAL, also when another file cannot be read;
   const r = await monitor();
   assert.is(r.exitCode, 2, r.stderr);
   assert.match(r.stdout, /^CRITICAL: .* 1 expired/);
-  assert.ok(r.journal.some((l) => /^<2>Critical: The certificate of "front-proxy-client" in "\/etc\/kubernetes\/pki\/front-proxy-client.crt" expired on /.test(l)), r.stderr);
+  assert.ok(
+    r.journal.some((l) => /^<2>Critical: The certificate of "front-proxy-client" in "\/etc\/kubernetes\/pki\/front-proxy-client.crt" expired on /.test(l)),
+    r.stderr,
+  );
   // A symlink planted among the certificates is not followed: a Fatal entry, and still CRITICAL.
   symlinkSync('/etc/shadow', join(pki, 'planted.crt'));
   const both = await monitor();
   assert.is(both.exitCode, 2, both.stderr);
-  assert.ok(both.journal.some((l) => /^<1>Fatal: The certificates of "\/etc\/kubernetes\/pki\/planted.crt" cannot be checked: .*symlink/.test(l)), both.stderr);
+  assert.ok(
+    both.journal.some((l) => /^<1>Fatal: The certificates of "\/etc\/kubernetes\/pki\/planted.crt" cannot be checked: .*symlink/.test(l)),
+    both.stderr,
+  );
   assert.not.match(both.stderr, /root:/, 'nothing of the link target is shown');
 
   await kubeadm(['certs', 'renew', 'front-proxy-client', '--config', config]);
@@ -127,9 +148,25 @@ test("root's copy of admin.conf and a user's kubeconfig: listed, and the user's 
   const home = join(root, 'home/alice');
   mkdirSync(join(home, '.kube'), { recursive: true, mode: 0o700 });
   await openssl(home, ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'alice.key', '-out', 'alice.csr', '-subj', '/O=k8s/CN=alice']);
-  await openssl(home, ['x509', '-req', '-in', 'alice.csr', '-CA', join(pki, 'ca.crt'), '-CAkey', join(pki, 'ca.key'), '-CAcreateserial', '-days', '5', '-out', 'alice.crt']);
+  await openssl(home, [
+    'x509',
+    '-req',
+    '-in',
+    'alice.csr',
+    '-CA',
+    join(pki, 'ca.crt'),
+    '-CAkey',
+    join(pki, 'ca.key'),
+    '-CAcreateserial',
+    '-days',
+    '5',
+    '-out',
+    'alice.crt',
+  ]);
   const kubeconfig = YAML.parse(readFileSync(join(etc, 'admin.conf'), 'utf8'));
-  kubeconfig.users = [{ name: 'alice', user: { 'client-certificate-data': readFileSync(join(home, 'alice.crt')).toString('base64'), 'client-key-data': 'eA==' } }];
+  kubeconfig.users = [
+    { name: 'alice', user: { 'client-certificate-data': readFileSync(join(home, 'alice.crt')).toString('base64'), 'client-key-data': 'eA==' } },
+  ];
   writeFileSync(join(home, '.kube/config'), YAML.stringify(kubeconfig), { mode: 0o600 });
   for (const path of [home, join(home, '.kube'), join(home, '.kube/config')]) chownSync(path, ALICE, ALICE);
 
@@ -142,7 +179,12 @@ test("root's copy of admin.conf and a user's kubeconfig: listed, and the user's 
 
   const r = await monitor();
   assert.is(r.exitCode, 1, r.stderr);
-  assert.ok(r.journal.some((l) => /Warning: The certificate of "alice" in "\/home\/alice\/\.kube\/config" expires .*renew it with: podsec-k8s-rbac-create-kubeconfig alice k8s$/.test(l)), r.stderr);
+  assert.ok(
+    r.journal.some((l) =>
+      /Warning: The certificate of "alice" in "\/home\/alice\/\.kube\/config" expires .*renew it with: podsec-k8s-rbac-create-kubeconfig alice k8s$/.test(l),
+    ),
+    r.stderr,
+  );
 });
 
 test('a tree without any certificate (no cluster) is OK', async () => {

@@ -8,7 +8,20 @@
  * nothing changed (etcd keeps running on the same data).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { test as base } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -16,7 +29,6 @@ import { lookupK8sTools } from '../../scripts/k8s-tools/build.ts';
 import { restoreSnapshot, saveSnapshot, type AccountRunner, type ControlPlane, type EtcdClient, type EtcdMember } from '../../bin/u7s/lib/etcd-snapshot.ts';
 import { capture } from '../../bin/lib/proc.ts';
 import { etcdutlBinary } from '../support/etcdutl.ts';
-import { enterableTempDir } from '../support/temp-dir.ts';
 import { asRoot, gated, withTools } from '../support/tools.ts';
 import { freePort } from '../support/trust-fixtures.ts';
 
@@ -29,7 +41,9 @@ const test = !tools
     : asRoot(withTools(base, ['setpriv']));
 
 const NOBODY = 65534;
-const work = enterableTempDir('podsec-etcd-snapshot-');
+// Under /var/lib (root's, 0755): safe-fs refuses a path through the sticky, world-writable /tmp.
+const work = mkdtempSync('/var/lib/podsec-etcd-snapshot-test-');
+chmodSync(work, 0o755);
 const account = join(work, 'account');
 const snapshots = join(work, 'snapshots');
 const dataDir = join(account, 'etcd');
@@ -84,6 +98,18 @@ async function stopEtcd(): Promise<void> {
   await Promise.race([exited, new Promise((r) => setTimeout(r, 20_000))]);
   if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   etcd = undefined;
+}
+
+/** The promise `f` returns is rejected with a message matching `pattern`. */
+async function rejects(f: () => Promise<unknown>, pattern: RegExp): Promise<void> {
+  let error: unknown;
+  try {
+    await f();
+  } catch (e) {
+    error = e;
+  }
+  assert.ok(error instanceof Error, `rejected (expected ${pattern})`);
+  assert.match((error as Error).message, pattern);
 }
 
 const etcdctl = (args: string[]) => run([client.etcdctl, `--endpoints=${client.endpoint}`, ...args], 30_000);
@@ -162,21 +188,21 @@ test('save refuses a target that is a symlink, or in a directory the account con
   writeFileSync(victim, 'precious\n');
   // A symlink at the target name in the root-only directory.
   symlinkSync(victim, join(snapshots, 'link.db'));
-  await assert.rejects(() => saveSnapshot({ run, client, staging, target: join(snapshots, 'link.db') }), /exists; a snapshot never replaces a file/);
+  await rejects(() => saveSnapshot({ run, client, staging, target: join(snapshots, 'link.db') }), /exists; a snapshot never replaces a file/);
   assert.is(readFileSync(victim, 'utf8'), 'precious\n');
   assert.ok(lstatSync(join(snapshots, 'link.db')).isSymbolicLink(), 'the link is left alone');
   // The account's own directory, with a symlink the account planted.
   symlinkSync(victim, join(account, 'planted.db'));
-  await assert.rejects(() => saveSnapshot({ run, client, staging, target: join(account, 'planted.db') }), /refusing to use .*owned by uid 65534/);
+  await rejects(() => saveSnapshot({ run, client, staging, target: join(account, 'planted.db') }), /refusing to use .*owned by uid 65534/);
   // A directory component that is a symlink the account planted.
   const linked = join(account, 'dirlink');
   symlinkSync(snapshots, linked);
-  await assert.rejects(() => saveSnapshot({ run, client, staging, target: join(linked, 'x.db') }), /refusing to use/);
+  await rejects(() => saveSnapshot({ run, client, staging, target: join(linked, 'x.db') }), /refusing to use/);
   // Root's, but readable by others.
   const open = join(work, 'open');
   mkdirSync(open, { mode: 0o755 });
   chmodSync(open, 0o755);
-  await assert.rejects(() => saveSnapshot({ run, client, staging, target: join(open, 'x.db') }), /owned by root with mode 0700/);
+  await rejects(() => saveSnapshot({ run, client, staging, target: join(open, 'x.db') }), /owned by root with mode 0700/);
   assert.equal(readdirSync(open), []);
   assert.is(readFileSync(victim, 'utf8'), 'precious\n');
 });
@@ -195,7 +221,7 @@ test('a snapshot the account swaps for a symlink while it is staged is refused; 
     if (argv[0] === client.etcdutl) return { stdout: '{}', stderr: '', code: 0 };
     return r;
   };
-  await assert.rejects(() => saveSnapshot({ run: evil, client, staging, target: join(snapshots, 'swapped.db') }), /symlink/);
+  await rejects(() => saveSnapshot({ run: evil, client, staging, target: join(snapshots, 'swapped.db') }), /symlink/);
   assert.not.ok(existsSync(join(snapshots, 'swapped.db')));
   assert.equal(
     readdirSync(snapshots).filter((n) => n.startsWith('.')),
@@ -207,19 +233,19 @@ test('restore of a missing or truncated snapshot: a clear error, the control pla
   assert.is((await etcdctl(['put', '/podsec/live', 'still'])).code, 0);
   const memberBefore = statSync(join(dataDir, 'member')).ino;
   const { plane, calls } = controlPlane();
-  await assert.rejects(
+  await rejects(
     () => restoreSnapshot({ run, client, staging, member, controlPlane: plane, snapshot: join(snapshots, 'missing.db') }),
     /missing\.db: no such file/,
   );
   const good = readFileSync(join(snapshots, 'one.db'));
   writeFileSync(join(snapshots, 'truncated.db'), good.subarray(0, good.length >> 1), { mode: 0o600 });
-  await assert.rejects(
+  await rejects(
     () => restoreSnapshot({ run, client, staging, member, controlPlane: plane, snapshot: join(snapshots, 'truncated.db') }),
     /etcdutl snapshot restore failed, nothing was changed/,
   );
   // A snapshot outside a root-only directory is refused before anything runs.
   writeFileSync(join(account, 'theirs.db'), good);
-  await assert.rejects(() => restoreSnapshot({ run, client, staging, member, controlPlane: plane, snapshot: join(account, 'theirs.db') }), /refusing to use/);
+  await rejects(() => restoreSnapshot({ run, client, staging, member, controlPlane: plane, snapshot: join(account, 'theirs.db') }), /refusing to use/);
   assert.equal(calls, [], 'the control plane was never stopped');
   assert.is(statSync(join(dataDir, 'member')).ino, memberBefore, 'the member directory is the same');
   assert.equal(
@@ -232,7 +258,7 @@ test('restore of a missing or truncated snapshot: a clear error, the control pla
 test('a multi-member etcd is not restored', async () => {
   const { plane, calls } = controlPlane();
   const multi = { ...member, initialCluster: `n1=${member.peerUrls},n2=http://127.0.0.2:2380` };
-  await assert.rejects(() => restoreSnapshot({ run, client, staging, member: multi, controlPlane: plane, snapshot: join(snapshots, 'one.db') }), /has 2 members/);
+  await rejects(() => restoreSnapshot({ run, client, staging, member: multi, controlPlane: plane, snapshot: join(snapshots, 'one.db') }), /has 2 members/);
   assert.equal(calls, []);
 });
 

@@ -27,7 +27,11 @@ export async function etcdutlBinary(): Promise<string | undefined> {
     const got = await run('go', ['get', `go.etcd.io/etcd/etcdutl/v3@${version}`], { cwd: work, env, timeoutMs: 900_000 });
     if (got.exitCode !== 0) throw new Error(`go get etcdutl: ${got.stderr}`);
     mkdirSync(join(work, 'out', version), { recursive: true });
-    const built = await run('go', ['build', '-trimpath', '-o', join(work, 'out', version, 'etcdutl'), 'go.etcd.io/etcd/etcdutl/v3'], { cwd: work, env, timeoutMs: 1_800_000 });
+    const built = await run('go', ['build', '-trimpath', '-o', join(work, 'out', version, 'etcdutl'), 'go.etcd.io/etcd/etcdutl/v3'], {
+      cwd: work,
+      env,
+      timeoutMs: 1_800_000,
+    });
     if (built.exitCode !== 0) throw new Error(`go build etcdutl: ${built.stderr}`);
     chmodSync(join(work, 'out', version), 0o755);
     if (!existsSync(binary)) renameSync(join(work, 'out', version), dir);

@@ -37,7 +37,10 @@ export function kubeconfigReport(ops: Pick<NodeOps, 'root' | 'account'>, now: Da
     if (command) lines.push(`  ${t('issue {file} again with: {command}', { file: cert.file, command })}`);
   }
   for (const problem of scan.problems) lines.push(`  ${t('{file}: cannot be read: {reason}', { file: problem.file, reason: problem.reason })}`);
-  return { text: lines.length ? `${t('Kubeconfigs outside /etc/kubernetes:')}\n${lines.join('\n')}\n` : '', expired: outside.filter((c) => isExpired(c, now)).length };
+  return {
+    text: lines.length ? `${t('Kubeconfigs outside /etc/kubernetes:')}\n${lines.join('\n')}\n` : '',
+    expired: outside.filter((c) => isExpired(c, now)).length,
+  };
 }
 
 /** kubeadm certs check-expiration in the namespace, then root's and the users' kubeconfigs. */

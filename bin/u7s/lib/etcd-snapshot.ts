@@ -49,7 +49,11 @@ const brief = (r: Captured) =>
     .slice(-3)
     .join(' / ');
 
-const stamp = (now: Date) => now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+const stamp = (now: Date) =>
+  now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
 
 /** The default file name of a snapshot taken at `now`: etcd-snapshot-YYYYMMDDTHHMMSSZ.db. */
 export const snapshotName = (now: Date) => `etcd-snapshot-${stamp(now)}.db`;
@@ -64,10 +68,13 @@ function openRootOnlyDir(dir: string, root: string): TrustedDir {
   const st = fstatSync(opened.fd);
   if (st.uid !== 0 || st.mode & 0o077) {
     opened.close();
-    throw new UnsafePathError(dir, t('a snapshot directory must be owned by root with mode 0700 (it is uid {uid}, mode {mode})', {
-      uid: st.uid,
-      mode: (st.mode & 0o7777).toString(8).padStart(4, '0'),
-    }));
+    throw new UnsafePathError(
+      dir,
+      t('a snapshot directory must be owned by root with mode 0700 (it is uid {uid}, mode {mode})', {
+        uid: st.uid,
+        mode: (st.mode & 0o7777).toString(8).padStart(4, '0'),
+      }),
+    );
   }
   return opened;
 }
@@ -98,7 +105,7 @@ function copyFd(from: number, to: number): number {
   for (;;) {
     const n = readSync(from, buffer, 0, buffer.length, null);
     if (n === 0) break;
-    for (let offset = 0; offset < n; ) offset += writeSync(to, buffer, offset, n - offset);
+    for (let offset = 0; offset < n;) offset += writeSync(to, buffer, offset, n - offset);
     total += n;
   }
   fsyncSync(to);

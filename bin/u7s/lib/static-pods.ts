@@ -66,7 +66,8 @@ export function etcdMemberOf(manifest: string): EtcdMember {
 export function readEtcdManifest(root: string, account: Account): string {
   const dir = openTrustedDir(join(root, MANIFESTS_DIR), { root, trustedOwner: account.uid });
   try {
-    if (!dir.lstat('etcd.yaml')) throw new CommandError(t('{file} is missing: this node runs no etcd (is it a control-plane node?)', { file: join(MANIFESTS_DIR, 'etcd.yaml') }));
+    if (!dir.lstat('etcd.yaml'))
+      throw new CommandError(t('{file} is missing: this node runs no etcd (is it a control-plane node?)', { file: join(MANIFESTS_DIR, 'etcd.yaml') }));
     return dir.readFile('etcd.yaml', 1 << 20).toString('utf8');
   } finally {
     dir.close();
@@ -99,7 +100,8 @@ export function staticPodControlPlane(options: StaticPodOptions): ControlPlane {
   const moveBack = async () => {
     for (const pod of moved) {
       const back = await options.run(['mv', '-T', '--', join(aside, `${pod}.yaml`), join(MANIFESTS_DIR, `${pod}.yaml`)]);
-      if (back.code !== 0) throw new CommandError(t('cannot move the manifest {file} back: {reason}', { file: join(aside, `${pod}.yaml`), reason: back.stderr.trim() }));
+      if (back.code !== 0)
+        throw new CommandError(t('cannot move the manifest {file} back: {reason}', { file: join(aside, `${pod}.yaml`), reason: back.stderr.trim() }));
     }
     moved = [];
     await options.run(['rmdir', '--', aside]);
@@ -124,10 +126,12 @@ export function staticPodControlPlane(options: StaticPodOptions): ControlPlane {
         await sleep(1000);
       }
       await moveBack();
-      throw new CommandError(t('{pods} did not stop within {seconds} s after their manifests were moved; the manifests are back, nothing was changed', {
-        pods: names.join(', '),
-        seconds: wait,
-      }));
+      throw new CommandError(
+        t('{pods} did not stop within {seconds} s after their manifests were moved; the manifests are back, nothing was changed', {
+          pods: names.join(', '),
+          seconds: wait,
+        }),
+      );
     },
     async start() {
       await moveBack();
