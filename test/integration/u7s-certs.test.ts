@@ -1,3 +1,4 @@
+// test-runner: k8s-tools — npm test builds the components of npm run k8s-tools first
 /**
  * Certificate expiry with the real kubeadm (k8s-tools cache) and openssl: kubeadm makes a node's
  * PKI and kubeconfigs under a --root tree, openssl replaces some certificates by ones signed by the
@@ -99,7 +100,10 @@ test('a certificate expiring in 3 days: kubeadm check-expiration and the monitor
   assert.is(r.journal.length, 1, r.stderr);
   assert.match(
     r.journal[0]!,
-    /^<5>Warning: The certificate of "apiserver" in "\/etc\/kubernetes\/pki\/apiserver.crt" expires on .* \(in 2 days\); renew it with: podsec-u7s-certs renew$/,
+    new RegExp(
+      '^<5>Warning: The certificate of "apiserver" in "/etc/kubernetes/pki/apiserver.crt" expires on .* \\(in 2 days\\); ' +
+        'renew it with: podsec-u7s-certs renew$',
+    ),
   );
   const quiet = await monitor(['--days', '2']);
   assert.is(quiet.exitCode, 0, quiet.stderr);

@@ -1,3 +1,4 @@
+// test-runner: k8s-tools — npm test builds the components of npm run k8s-tools first
 /**
  * etcd snapshots (bin/u7s/lib/etcd-snapshot.ts) with the real etcd, etcdctl (k8s-tools cache) and
  * etcdutl (built from its Go module): an unprivileged account (nobody) runs etcd on 127.0.0.1
