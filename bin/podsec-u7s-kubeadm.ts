@@ -12,6 +12,8 @@ import { U7S_ADMIN_USER } from './lib/names.ts';
 import { osReleaseFields, platformFromOsRelease, UnknownPlatformError } from './lib/platform.ts';
 import { nodeAccount, type Account } from './u7s/lib/accounts.ts';
 import { splitAtCommand } from './u7s/lib/cli.ts';
+import { certsThroughWrapper } from './u7s/lib/certs.ts';
+import { nodeOps } from './u7s/lib/node-ops.ts';
 import { chooseVersion, planDeploy, planText, Problems, type HostFacts } from './u7s/lib/deploy-plan.ts';
 import { checkJoinPlan, executeDeploy, inNamespace } from './u7s/lib/deploy-run.ts';
 import { readHostNetwork } from './u7s/lib/host-network.ts';
@@ -65,7 +67,8 @@ const spec: CommandSpec = {
       'the wrapper then refuses (exit status 3) and prints the kubectl commands that set 0, 0s, 0s and /var/lib/podsec/u7s/etcd, to run ' +
       'on a control-plane node of that cluster. An endpoint that does not answer refuses the join too (U7S_JOIN_CHECK=no skips the check).',
     'reset and any other command (token, config, version, init phase, ...) run as /usr/bin/kubeadm ' +
-      'inside the namespace. reset also stops and disables the node.',
+      'inside the namespace. reset also stops and disables the node. certs renew and certs check-expiration are ' +
+      'podsec-u7s-certs: after a renewal the control plane is restarted and /root/.kube/config refreshed.',
     'A leading -v N is passed on to kubeadm.',
   ],
   environment: {
@@ -287,6 +290,7 @@ runCommand(
     if (plan) throw new CommandError(t('--plan is for init and join'), 2);
     const withVerbosity = verbose !== undefined ? [`--v=${verbose}`] : [];
     if (command === 'reset') return reset([...withVerbosity, ...args], root);
+    if (command === 'certs' && (args[0] === 'renew' || args[0] === 'check-expiration')) return certsThroughWrapper(args[0], args.slice(1), root, nodeOps);
     return passthrough([command, ...args, ...withVerbosity]);
   },
   ours,

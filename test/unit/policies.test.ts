@@ -257,7 +257,7 @@ test('every monitored program appears in the sed filter, Icinga, the Director ba
   const director = await jsonAt('%_docdir/podsec-icinga/podsec-icinga2.json');
   const nagios = await rendered('%_sysconfdir/nagios/templates/podsec-services.cfg');
   const nrpe = await rendered('%_sysconfdir/nagios/nrpe-commands/podsec-commands.cfg');
-  assert.is(MONITORED_PROGRAMS.length, 6);
+  assert.is(MONITORED_PROGRAMS.length, 7);
   for (const { name, nrpeCommand, description } of MONITORED_PROGRAMS) {
     assert.ok(sed.includes(`[[:space:]]${name}\\[`), `sed: ${name}`);
     assert.ok(icinga.includes(`apply Service "${name}" {`), `icinga: ${name}`);
@@ -267,10 +267,10 @@ test('every monitored program appears in the sed filter, Icinga, the Director ba
     assert.ok(nagios.includes(`service_description     ${description}\n`), `nagios description: ${name}`);
     assert.ok(nrpe.includes(`command[${nrpeCommand}]=/usr/lib/nagios/plugins/check_nagwad ${name}\n`), `nrpe: ${name}`);
   }
-  assert.is(icinga.match(/^apply Service /gm)?.length, 6);
-  assert.is(nagios.match(/^define service \{/gm)?.length, 6);
-  assert.is(nrpe.match(/^command\[/gm)?.length, 6);
-  assert.is(director.ServiceSet['d-nagwad-podsec-set'].services.length, 6);
+  assert.is(icinga.match(/^apply Service /gm)?.length, 7);
+  assert.is(nagios.match(/^define service \{/gm)?.length, 7);
+  assert.is(nrpe.match(/^command\[/gm)?.length, 7);
+  assert.is(director.ServiceSet['d-nagwad-podsec-set'].services.length, 7);
   assert.match(icinga, /assign where "nagwad-nodes" in host.groups && "podsec-nodes" in host.groups/);
   // Every Nagios service is scoped to the podsec nodes (upstream: all nagwad nodes).
   assert.equal([...new Set(nagios.match(/^\s*hostgroup_name\s+\S+/gm)!.map((l) => l.trim().split(/\s+/)[1]))], ['podsec-nodes']);
