@@ -9,6 +9,7 @@
  *     images/oci/           one OCI layout, an index entry per image (ref.name = name:tag)
  *     images/images.json    name:tag -> manifest digest
  *   …/kubeadm/<version>-<key>/bin/kubeadm   kubeadm of the newest Kubernetes minor alone (ensureNewestKubeadm)
+ *   …/etcdutl/<version>-<key>/bin/etcdutl   etcdutl of the set's etcd release alone (ensureEtcdutl)
  *   …/ingress/<version>-<key>/bin/traefik   the ingress controller alone (ensureIngressController)
  *
  * The key hashes the versions, the wrapper modules' go.mod/go.sum, the Go version, the build
@@ -37,6 +38,7 @@ import {
   GO_BUILDS,
   GO_FLAGS,
   NEWEST_KUBEADM_BUILD,
+  ETCDUTL_BUILD,
   INGRESS_CONTROLLER_BUILD,
   soloRecipeInputs,
   recipeInputs,
@@ -44,7 +46,7 @@ import {
   type GoBuild,
   type KeyInputs,
 } from './recipe.ts';
-import { CRUN, IMAGE_TAGS, INGRESS_CONTROLLER, K8S_TOOLS_VERSIONS, NEWEST_KUBEADM, type GoSource } from './versions.ts';
+import { CRUN, ETCDUTL, IMAGE_TAGS, INGRESS_CONTROLLER, K8S_TOOLS_VERSIONS, NEWEST_KUBEADM, type GoSource } from './versions.ts';
 
 const K8S_TOOLS_DIR = dirname(fileURLToPath(import.meta.url));
 export const GO_MODULES_DIR = join(K8S_TOOLS_DIR, 'go');
@@ -358,7 +360,7 @@ export async function ensureK8sTools(options: { cache?: string; log?: Log } = {}
   const root = options.cache ?? cacheRoot();
   const entry = await cachedEntry(root, key, (tmp) => buildAll(tmp, inputs, key, log), { lockWaitMs: LOCK_WAIT_MS });
   // Entries of older recipes: the two most recently used stay (and any used in the last half hour).
-  if (!entry.cached) await pruneEntries(root, '', KEEP_ENTRIES, [key, ...[NEWEST_KUBEADM_SOLO, INGRESS_CONTROLLER_SOLO].map((solo) => solo.dir)]);
+  if (!entry.cached) await pruneEntries(root, '', KEEP_ENTRIES, [key, ...SOLO_BUILDS.map((solo) => solo.dir)]);
   const versions = JSON.parse(await fs.readFile(join(entry.path, 'versions.json'), 'utf8')) as VersionsJson;
   return describe(entry.path, entry.cached, versions);
 }
@@ -372,8 +374,12 @@ interface SoloBuild {
 
 /** kubeadm of the newest Kubernetes minor: the generated kubeadm documents are checked by it too. */
 const NEWEST_KUBEADM_SOLO: SoloBuild = { dir: 'kubeadm', source: NEWEST_KUBEADM, build: NEWEST_KUBEADM_BUILD };
+/** etcdutl, for the snapshot restore of podsec-u7s-etcd-snapshot on the cluster's nodes and in its tests. */
+const ETCDUTL_SOLO: SoloBuild = { dir: 'etcdutl', source: ETCDUTL, build: ETCDUTL_BUILD };
 /** The ingress controller the cluster test of the ingress layout runs in a signed image. */
 const INGRESS_CONTROLLER_SOLO: SoloBuild = { dir: 'ingress', source: INGRESS_CONTROLLER, build: INGRESS_CONTROLLER_BUILD };
+
+const SOLO_BUILDS = [NEWEST_KUBEADM_SOLO, ETCDUTL_SOLO, INGRESS_CONTROLLER_SOLO];
 
 export interface SoloBinary {
   /** The version it was built from. */
@@ -424,23 +430,27 @@ async function ensureSolo(solo: SoloBuild, options: { cache?: string; log?: Log 
 export const lookupNewestKubeadm = (options: { cache?: string } = {}) => lookupSolo(NEWEST_KUBEADM_SOLO, options);
 /** kubeadm of the newest Kubernetes minor (versions.ts NEWEST_KUBEADM), built alone when absent. */
 export const ensureNewestKubeadm = (options: { cache?: string; log?: Log } = {}) => ensureSolo(NEWEST_KUBEADM_SOLO, options);
+/** etcdutl's cache entry if it is built; nothing is built. */
+export const lookupEtcdutl = (options: { cache?: string } = {}) => lookupSolo(ETCDUTL_SOLO, options);
+/** etcdutl (versions.ts ETCDUTL), built alone when absent. */
+export const ensureEtcdutl = (options: { cache?: string; log?: Log } = {}) => ensureSolo(ETCDUTL_SOLO, options);
 /** The ingress controller's cache entry if it is built; nothing is built. */
 export const lookupIngressController = (options: { cache?: string } = {}) => lookupSolo(INGRESS_CONTROLLER_SOLO, options);
 /** The ingress controller (versions.ts INGRESS_CONTROLLER), built alone when absent. */
 export const ensureIngressController = (options: { cache?: string; log?: Log } = {}) => ensureSolo(INGRESS_CONTROLLER_SOLO, options);
 
 /**
- * What `npm run k8s-tools` does, for it and for `npm test`: kubeadm of the newest minor, then the
- * set; a no-op (about a second) when both are cached. `report` gets the result lines (each build
+ * What `npm run k8s-tools` does, for it and for `npm test`: the programs built alone (the newest
+ * minor's kubeadm, etcdutl, the ingress controller), then the set; a no-op (about a second) when all are cached. `report` gets the result lines (each build
  * time, what was cached), `log` the progress.
  */
 export async function ensureAllK8sTools(options: { cache?: string; log?: Log; report?: Log } = {}): Promise<K8sTools> {
   const report = options.report ?? options.log ?? stderrLog;
   const started = performance.now();
-  const newest = await ensureNewestKubeadm(options);
-  report(`k8s-tools: kubeadm ${newest.version}: ${newest.path}${newest.cached ? ' (cached)' : ''}`);
-  const ingress = await ensureIngressController(options);
-  report(`k8s-tools: ingress controller ${ingress.version}: ${ingress.path}${ingress.cached ? ' (cached)' : ''}`);
+  for (const solo of SOLO_BUILDS) {
+    const built = await ensureSolo(solo, options);
+    report(`k8s-tools: ${solo.build.component} ${built.version}: ${built.path}${built.cached ? ' (cached)' : ''}`);
+  }
   const tools = await ensureK8sTools(options);
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   report(tools.cached ? `k8s-tools: cached, nothing to build (${seconds} s)` : `k8s-tools: built in ${seconds} s`);

@@ -5,7 +5,7 @@
  */
 import { contentHash } from '../image/cache.ts';
 import { HOST_NEEDS } from '../host-packages.ts';
-import { bare, CRUN, IMAGE_TAGS, INGRESS_CONTROLLER, K8S_TOOLS_VERSIONS, NEWEST_KUBEADM, type GoSource } from './versions.ts';
+import { bare, CRUN, ETCDUTL, IMAGE_TAGS, INGRESS_CONTROLLER, K8S_TOOLS_VERSIONS, NEWEST_KUBEADM, type GoSource } from './versions.ts';
 
 /** Bump when the way anything is built or laid out changes without a version or flag changing. */
 const RECIPE_VERSION = 1;
@@ -72,7 +72,7 @@ function kubeVersionLdflags(source: GoSource): string[] {
 }
 
 /** A Go build without cgo or build tags whose version is stamped into one variable. */
-const pureGo = (component: string, module: string, packages: Record<string, Binary>, variable: string, value: string): GoBuild => ({
+const pureGo = (component: string, module: string, packages: Record<string, string>, variable: string, value: string): GoBuild => ({
   component,
   module,
   packages,
@@ -145,6 +145,9 @@ export const NEWEST_KUBEADM_BUILD: GoBuild = {
   tags: [],
   ldflags: [...SHRINK, ...kubeVersionLdflags(NEWEST_KUBEADM)],
 };
+
+/** etcdutl, stamped as the set's etcd and etcdctl. */
+export const ETCDUTL_BUILD = pureGo('etcdutl', 'etcdutl', { [ETCDUTL.module]: 'etcdutl' }, 'go.etcd.io/etcd/api/v3/version.GitSHA', ETCDUTL.commit.slice(0, 7));
 
 /** The ingress controller: its go.mod replaces a module by a directory of its own, so it builds only as the main module. */
 export const INGRESS_CONTROLLER_BUILD: GoBuild = {

@@ -44,6 +44,12 @@ export const K8S_TOOLS_VERSIONS = {
 export const NEWEST_KUBEADM = { module: 'k8s.io/kubernetes', version: 'v1.37.2', commit: '', date: '2026-10-27T12:01:04Z' } satisfies GoSource;
 
 /**
+ * etcdutl of the set's etcd release, built alone (ensureEtcdutl): etcd 3.6's etcdctl no longer
+ * restores snapshots, podsec-u7s-etcd-snapshot restores with it.
+ */
+export const ETCDUTL = { ...K8S_TOOLS_VERSIONS.etcd, module: 'go.etcd.io/etcd/etcdutl/v3' } satisfies GoSource;
+
+/**
  * The ingress controller of the packaged ingress manifest (policies/u7s/manifests/ingress-traefik.ts),
  * built alone (ensureIngressController) for the cluster tests of that layout. v3.6: every module
  * of its build list is served by the module proxy here; v3.7's ACME DNS providers are not all.

@@ -1,7 +1,7 @@
 // test-runner: k8s-tools — npm test builds the components of npm run k8s-tools first
 /**
  * etcd snapshots (bin/u7s/lib/etcd-snapshot.ts) with the real etcd, etcdctl (k8s-tools cache) and
- * etcdutl (built from its Go module): an unprivileged account (nobody) runs etcd on 127.0.0.1
+ * etcdutl (built alone into the same cache): an unprivileged account (nobody) runs etcd on 127.0.0.1
  * random ports and the etcd tools, root keeps the snapshots in a 0700 directory. Keys put,
  * snapshot, keys deleted, restore, etcd started on the restored data: the keys are back. And the
  * refusals: a target through a symlink or in a directory the account controls, a snapshot the
@@ -26,19 +26,18 @@ import {
 import { join } from 'node:path';
 import { test as base } from 'uvu';
 import * as assert from 'uvu/assert';
-import { lookupK8sTools } from '../../scripts/k8s-tools/build.ts';
+import { ensureEtcdutl, lookupEtcdutl, lookupK8sTools } from '../../scripts/k8s-tools/build.ts';
 import { restoreSnapshot, saveSnapshot, type AccountRunner, type ControlPlane, type EtcdClient, type EtcdMember } from '../../bin/u7s/lib/etcd-snapshot.ts';
 import { capture } from '../../bin/lib/proc.ts';
-import { etcdutlBinary } from '../support/etcdutl.ts';
-import { asRoot, gated, withTools } from '../support/tools.ts';
+import { asRoot, gated, inCI, withTools } from '../support/tools.ts';
 import { freePort } from '../support/trust-fixtures.ts';
 
 const tools = await lookupK8sTools();
-const etcdutl = tools && process.getuid?.() === 0 ? await etcdutlBinary() : undefined;
+const etcdutl = tools ? ((await lookupEtcdutl()) ?? (inCI() ? await ensureEtcdutl() : undefined))?.path : undefined;
 const test = !tools
   ? gated(base, 'the k8s-tools cache is not built (npm run k8s-tools)')
   : !etcdutl
-    ? gated(base, 'etcdutl could not be built (needs root and go)')
+    ? gated(base, 'etcdutl is not built (npm run k8s-tools)')
     : asRoot(withTools(base, ['setpriv']));
 
 const NOBODY = 65534;

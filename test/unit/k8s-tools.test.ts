@@ -15,6 +15,7 @@ import {
   BINARIES,
   cacheKey,
   GO_BUILDS,
+  ETCDUTL_BUILD,
   INGRESS_CONTROLLER_BUILD,
   NEWEST_KUBEADM_BUILD,
   soloRecipeInputs,
@@ -23,7 +24,7 @@ import {
   type KeyInputs,
 } from '../../scripts/k8s-tools/recipe.ts';
 import { TRAEFIK_VERSION } from '../../bin/u7s/lib/kubeadm-fields.ts';
-import { IMAGE_TAGS, INGRESS_CONTROLLER, K8S_TOOLS_VERSIONS, NEWEST_KUBEADM } from '../../scripts/k8s-tools/versions.ts';
+import { ETCDUTL, IMAGE_TAGS, INGRESS_CONTROLLER, K8S_TOOLS_VERSIONS, NEWEST_KUBEADM } from '../../scripts/k8s-tools/versions.ts';
 
 const inputs = (): KeyInputs => ({
   ...structuredClone(recipeInputs()),
@@ -69,11 +70,11 @@ function requires(goMod: string): Map<string, string> {
 
 test('every wrapper go.mod requires the version of versions.ts, and tools.go imports what is built', () => {
   const wrappers = readdirSync(GO_MODULES_DIR).sort();
-  const builds = [...GO_BUILDS, NEWEST_KUBEADM_BUILD];
+  const builds = [...GO_BUILDS, NEWEST_KUBEADM_BUILD, ETCDUTL_BUILD];
   assert.equal(wrappers, [...new Set([...builds, INGRESS_CONTROLLER_BUILD].map((b) => b.module))].sort());
   for (const build of builds) {
-    // The newest kubeadm's wrapper pins its own Kubernetes release.
-    const moduleOf = build === NEWEST_KUBEADM_BUILD ? [NEWEST_KUBEADM] : Object.values(K8S_TOOLS_VERSIONS);
+    // The programs built alone pin their own releases.
+    const moduleOf = build === NEWEST_KUBEADM_BUILD ? [NEWEST_KUBEADM] : build === ETCDUTL_BUILD ? [ETCDUTL] : Object.values(K8S_TOOLS_VERSIONS);
     const dir = join(GO_MODULES_DIR, build.module);
     const goMod = readFileSync(join(dir, 'go.mod'), 'utf8');
     const req = requires(goMod);
