@@ -74,7 +74,7 @@ runCommand(
     const code = expired ? 2 : scan.problems.length ? 3 : due.length ? 1 : 0;
     const status = ['OK', 'WARNING', 'CRITICAL', 'UNKNOWN'][code]!;
     process.stdout.write(
-      `${status}: ${t('{count} certificates checked, {expired} expired, {soon} expiring within {days} days, {problems} unreadable', {
+      `${status}: ${t('certificates checked: {count}, expired: {expired}, expiring within {days} days: {soon}, unreadable: {problems}', {
         count: scan.certificates.length,
         expired,
         soon: due.length - expired,

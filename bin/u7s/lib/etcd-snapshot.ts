@@ -251,7 +251,7 @@ export async function restoreSnapshot(options: RestoreOptions): Promise<RestoreR
   const peers = member.initialCluster.split(',').filter(Boolean);
   if (peers.length > 1)
     throw new CommandError(
-      t('etcd has {count} members ({cluster}); restore a multi-member cluster member by member as the etcd documentation describes', {
+      t('etcd members: {count} ({cluster}); restore a multi-member cluster member by member as the etcd documentation describes', {
         count: peers.length,
         cluster: member.initialCluster,
       }),
