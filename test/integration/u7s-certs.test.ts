@@ -7,7 +7,7 @@
  * when another file cannot be read), never OK; kubeadm certs renew makes it OK again; a user's
  * kubeconfig from podsec-k8s-rbac-create-kubeconfig is named with the command that issues it again.
  */
-import { chownSync, copyFileSync, mkdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync, readFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, mkdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test as base } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -60,7 +60,16 @@ base.before(async () => {
   if (!tools || process.getuid?.() !== 0) return;
   mkdirSync(pki, { recursive: true });
   mkdirSync(join(root, 'etc'), { recursive: true });
-  writeFileSync(join(root, 'etc/passwd'), `root:x:0:0:root:/root:/bin/sh\nalice:x:${ALICE}:${ALICE}::/home/alice:/bin/sh\n`);
+  // System accounts as a Debian or ALT system has them: homes they do not own, one a link (merged /usr), one group-writable.
+  writeFileSync(
+    join(root, 'etc/passwd'),
+    `root:x:0:0:root:/root:/bin/sh\nbin:x:2:2:bin:/bin:/usr/sbin/nologin\nmail:x:8:8:mail:/var/mail:/usr/sbin/nologin\n` +
+      `alice:x:${ALICE}:${ALICE}::/home/alice:/bin/sh\n`,
+  );
+  mkdirSync(join(root, 'usr/bin'), { recursive: true });
+  symlinkSync('usr/bin', join(root, 'bin'));
+  mkdirSync(join(root, 'var/mail'), { recursive: true });
+  chmodSync(join(root, 'var/mail'), 0o2775);
   const version = (await kubeadm(['version', '-o', 'short'])).trim();
   writeFileSync(
     config,
@@ -77,7 +86,7 @@ base.before(async () => {
   await kubeadm(['init', 'phase', 'kubeconfig', 'all', '--config', config, '--kubeconfig-dir', etc]);
 });
 
-test('a fresh PKI: every certificate and kubeconfig read, the monitor says OK', async () => {
+test("a fresh PKI: every certificate and kubeconfig read, system accounts' homes passed over, the monitor says OK", async () => {
   const scan = scanNodeCertificates(root);
   assert.equal(scan.problems, []);
   const files = new Set(scan.certificates.map((c) => c.file));
@@ -120,7 +129,7 @@ test('an expired certificate is CRITICAL, also when another file cannot be read;
   await reissue('front-proxy-client', 'front-proxy-ca', -1);
   const r = await monitor();
   assert.is(r.exitCode, 2, r.stderr);
-  assert.match(r.stdout, /^CRITICAL: .* 1 expired/);
+  assert.match(r.stdout, /^CRITICAL: .*, expired: 1,/);
   assert.ok(
     r.journal.some((l) => /^<2>Critical: The certificate of "front-proxy-client" in "\/etc\/kubernetes\/pki\/front-proxy-client.crt" expired on /.test(l)),
     r.stderr,

@@ -4,15 +4,16 @@
  * and pushed and signed there by the cluster's image maker (the flow a node operator follows);
  * a bounded poll.
  */
-import { mkdtempSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import * as assert from 'uvu/assert';
 import { CLUSTER_PLATFORM, down, kubectlArgs, up, type UpOptions } from '../../scripts/cluster/cluster.ts';
 import { mustExec, nodeExec } from '../../scripts/cluster/machines.ts';
 import { readState, type ClusterState, type NodeState } from '../../scripts/cluster/state.ts';
 import { loadAndSignAsMaker } from '../../scripts/cluster/supply.ts';
-import { sleep } from '../../scripts/image/cache.ts';
+import { fileSha256, pruneEntries, sleep } from '../../scripts/image/cache.ts';
 import { ensureBuild } from './build.ts';
 import { stopwatch } from './exec.ts';
 import { hookError } from './image-env.ts';
@@ -24,27 +25,54 @@ import { runCommand } from './trust-fixtures.ts';
 export const DROP = '/var/tmp/podsec-cluster-test';
 
 /**
+ * Archives of workload images that carry programs of their own (the ingress controller: xz -9 of
+ * its 180 MB takes minutes), kept across runs under a key of what goes into the image.
+ */
+const WORKLOAD_ARCHIVES = '/var/cache/podsec/cluster-archives';
+
+/** podsec-save-oci of a busybox image with `programs` into `<work>/<dir>/amd64.tar.xz`, or the same image's archive of an earlier run. */
+async function workloadArchive(work: string, dir: string, name: string, programs?: Record<string, string>): Promise<string> {
+  const out = join(work, dir, 'amd64.tar.xz');
+  const key = createHash('sha256').update(JSON.stringify([name, dir]));
+  for (const [program, path] of Object.entries(programs ?? {}).sort()) key.update(`${program}:${await fileSha256(path)}`);
+  const cached = programs && join(WORKLOAD_ARCHIVES, `workload-${dir}-${key.digest('hex').slice(0, 16)}.tar.xz`);
+  if (cached && existsSync(cached)) {
+    await fs.mkdir(join(work, dir), { recursive: true });
+    await fs.copyFile(cached, out);
+    return out;
+  }
+  const store = imageStore(work);
+  await buildImage(store, name, dir, programs);
+  const saved = await saveArchive(store, join(work, dir), 'amd64', [name], 1_200_000);
+  if (saved.exitCode !== 0) throw new Error(`podsec-save-oci ${name}: ${saved.stderr}`);
+  if (cached) {
+    await fs.mkdir(WORKLOAD_ARCHIVES, { recursive: true });
+    await fs.copyFile(out, `${cached}.tmp-${process.pid}`);
+    await fs.rename(`${cached}.tmp-${process.pid}`, cached);
+    await pruneEntries(WORKLOAD_ARCHIVES, `workload-${dir}-`, 2, [basename(cached)]);
+  }
+  return out;
+}
+
+/**
  * Each [dir, image name, more programs] as a busybox image saved by podsec-save-oci under DROP on
  * the master, readable by everyone.
  */
 export async function dropImages(master: NodeState, work: string, images: readonly (readonly [string, string, Record<string, string>?])[]): Promise<void> {
-  const store = imageStore(work);
   const drop = join(master.root, DROP);
   for (const [dir, name, programs] of images) {
-    await buildImage(store, name, dir, programs);
-    const saved = await saveArchive(store, join(work, dir), 'amd64', [name]);
-    if (saved.exitCode !== 0) throw new Error(`podsec-save-oci ${name}: ${saved.stderr}`);
+    const archive = await workloadArchive(work, dir, name, programs);
     await fs.mkdir(join(drop, dir), { recursive: true });
-    const unpacked = await runCommand('tar', ['-xJf', join(work, dir, 'amd64.tar.xz'), '-C', join(drop, dir)]);
+    const unpacked = await runCommand('tar', ['-xJf', archive, '-C', join(drop, dir)]);
     if (unpacked.exitCode !== 0) throw new Error(`tar: ${unpacked.stderr}`);
-    await fs.copyFile(join(work, dir, 'amd64.tar.xz'), join(drop, `${dir}.tar.xz`));
+    await fs.copyFile(archive, join(drop, `${dir}.tar.xz`));
   }
   await runCommand('chmod', ['-R', 'a+rX', drop]);
 }
 
 /** podsec-load-sign-oci of DROP/<dir>.tar.xz as the cluster's image maker on the master. */
 export const loadAndSign = (master: NodeState, dir: string): Promise<RunResult> =>
-  loadAndSignAsMaker(master, `${DROP}/${dir}.tar.xz`, readState()!.makerKey!, CLUSTER_PLATFORM, 300_000);
+  loadAndSignAsMaker(master, `${DROP}/${dir}.tar.xz`, readState()!.makerKey!, CLUSTER_PLATFORM, 600_000);
 
 /** Bounded poll of `probe` every 2 s; the last answer in the error. */
 export async function until(what: string, seconds: number, probe: () => Promise<string | true>): Promise<void> {

@@ -143,9 +143,9 @@ export async function buildImage(store: ImageStore, name: string, variant: strin
 }
 
 /** podsec-save-oci of images from the store into `<ociDir>/<arch>.tar.xz`. */
-export async function saveArchive(store: ImageStore, ociDir: string, arch: string, images: string[]): Promise<Ran> {
+export async function saveArchive(store: ImageStore, ociDir: string, arch: string, images: string[], timeoutMs = 300_000): Promise<Ran> {
   return runProgram('podsec-save-oci', ['--registry', 'localhost', '--signature-policy', store.policy, ociDir, arch, store.transport, ...images], {
-    timeoutMs: 300_000,
+    timeoutMs,
   });
 }
 

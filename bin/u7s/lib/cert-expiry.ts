@@ -6,6 +6,7 @@
  * users own, so every read is bounded, follows no symlink and parses the text as data only.
  */
 import { X509Certificate } from 'node:crypto';
+import { lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { readAccounts, type Account } from '../../lib/accounts.ts';
@@ -127,6 +128,10 @@ function scanPki(context: ReadContext, dir: string, owner: number | undefined): 
 function scanUsers(context: ReadContext, accounts: Account[]): void {
   for (const account of accounts) {
     if (account.uid === 0 || !account.home.startsWith('/') || account.home === '/') continue;
+    // A kubeconfig of the user's own is in a home the user owns; system accounts' homes (/bin, a link
+    // on merged /usr; /var/mail, root's and group-writable; /nonexistent) hold none.
+    const home = lstatSync(join(context.root, account.home), { throwIfNoEntry: false });
+    if (!home?.isDirectory() || home.uid !== account.uid) continue;
     const dir = join(account.home, '.kube');
     const text = readIn(context, dir, 'config', account.uid);
     if (text === undefined) continue;
