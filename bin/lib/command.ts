@@ -170,12 +170,32 @@ export const CHECK_EXIT_CODES_ENV = 'PODSEC_CHECK_EXIT_CODES';
 export const EXIT_CLOSED_PIPE = 141;
 
 function exitQuietlyOnClosedPipe(): void {
-  for (const stream of [process.stdout, process.stderr]) {
-    stream.on('error', (error: NodeJS.ErrnoException) => {
-      if (error.code === 'EPIPE') process.exit(EXIT_CLOSED_PIPE);
-      throw error;
+  for (const name of ['stdout', 'stderr'] as const) {
+    // process.stdout and process.stderr are made on first use, a pipe's with node:net: the handler
+    // is added then, so a program that never writes to one does not pay for making it at start-up.
+    const made = Object.getOwnPropertyDescriptor(process, name);
+    if (!made?.get || !made.configurable) {
+      onClosedPipe(process[name]);
+      continue;
+    }
+    Object.defineProperty(process, name, {
+      configurable: true,
+      enumerable: made.enumerable,
+      get() {
+        const stream = made.get!.call(process) as NodeJS.WriteStream;
+        Object.defineProperty(process, name, made);
+        onClosedPipe(stream);
+        return stream;
+      },
     });
   }
+}
+
+function onClosedPipe(stream: NodeJS.WriteStream): void {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(EXIT_CLOSED_PIPE);
+    throw error;
+  });
 }
 
 type Translate = (msgid: string, params?: Record<string, string | number>) => string;
