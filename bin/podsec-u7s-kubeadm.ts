@@ -21,11 +21,13 @@ import type { DeployCommand } from './u7s/lib/kubeadm-flags.ts';
  */
 const commandModules = async () => ({
   ...(await import('./u7s/lib/accounts.ts')),
+  ...(await import('./u7s/lib/certs.ts')),
   ...(await import('./u7s/lib/deploy-plan.ts')),
   ...(await import('./u7s/lib/deploy-run.ts')),
   ...(await import('./u7s/lib/host-network.ts')),
   ...(await import('./u7s/lib/kubeadm-flags.ts')),
   ...(await import('./u7s/lib/node-env.ts')),
+  ...(await import('./u7s/lib/node-ops.ts')),
   ...(await import('./u7s/lib/node-service.ts')),
   ...(await import('./u7s/lib/packages.ts')),
   ...(await import('./u7s/lib/paths.ts')),
@@ -75,7 +77,8 @@ const spec: CommandSpec = {
       'the wrapper then refuses (exit status 3) and prints the kubectl commands that set 0, 0s, 0s and /var/lib/podsec/u7s/etcd, to run ' +
       'on a control-plane node of that cluster. An endpoint that does not answer refuses the join too (U7S_JOIN_CHECK=no skips the check).',
     'reset and any other command (token, config, version, init phase, ...) run as /usr/bin/kubeadm ' +
-      'inside the namespace. reset also stops and disables the node.',
+      'inside the namespace. reset also stops and disables the node. certs renew and certs check-expiration are ' +
+      'podsec-u7s-certs: after a renewal the control plane is restarted and /root/.kube/config refreshed.',
     'A leading -v N is passed on to kubeadm.',
   ],
   environment: {
@@ -335,6 +338,10 @@ runCommand(
     if (plan) throw new CommandError(t('--plan is for init and join'), 2);
     const withVerbosity = verbose !== undefined ? [`--v=${verbose}`] : [];
     if (command === 'reset') return reset([...withVerbosity, ...args], root);
+    if (command === 'certs' && (args[0] === 'renew' || args[0] === 'check-expiration')) {
+      const { certsThroughWrapper, nodeOps } = await commandModules();
+      return certsThroughWrapper(args[0], args.slice(1), root, nodeOps);
+    }
     return passthrough([command, ...args, ...withVerbosity]);
   },
   ours,

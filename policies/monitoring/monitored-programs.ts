@@ -37,6 +37,7 @@ export const MONITORED_PROGRAMS: readonly MonitoredProgram[] = [
   program('podsec-inotify-check-images', 'Images inconsistent with the container policy detected', true),
   program('podsec-inotify-check-containers', 'Critical files modified in a running container', true),
   program('podsec-inotify-check-kubeapi', 'Alerts detected in the Kubernetes API audit log', true),
+  program('podsec-inotify-check-certs', 'Kubernetes node certificates expired or expiring', true),
 ];
 
 /** Host group of the nodes that run podsec (and therefore nagwad: podsec requires nagwad-service). */

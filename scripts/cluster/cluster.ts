@@ -15,7 +15,7 @@ import { build } from '../build.ts';
 import { isAlive, sleep } from '../image/cache.ts';
 import { defaultCacheDir } from '../image/index.ts';
 import { ensureRootfs } from '../image/rootfs.ts';
-import { ensureK8sTools } from '../k8s-tools/build.ts';
+import { ensureEtcdutl, ensureK8sTools } from '../k8s-tools/build.ts';
 import { K8S_TOOLS_VERSIONS } from '../k8s-tools/versions.ts';
 import model from '../model/index.ts';
 import { REPO_ROOT } from '../paths.ts';
@@ -93,6 +93,7 @@ export async function up(options: UpOptions): Promise<ClusterState> {
   const version = options.kubernetesVersion ?? built;
   if (version !== built) throw new Error(`--kubernetes-version ${version}: only ${built} is built (scripts/k8s-tools/versions.ts)`);
   const tools = await ensureK8sTools({ log });
+  const etcdutl = (await ensureEtcdutl({ log })).path;
   const rpms = options.rpms ?? (await buildRpms(log));
   const image = await ensureRootfs({ model, rpms, cacheDir: defaultCacheDir(), log });
 
@@ -116,7 +117,7 @@ export async function up(options: UpOptions): Promise<ClusterState> {
     for (let index = 1; index <= options.nodes; index++) {
       log(`cluster: booting node ${index}`);
       const role = index <= options.controlPlanes ? 'control-plane' : 'worker';
-      const node = await bootClusterNode({ index, role, ...network, image: image.path, tools, work });
+      const node = await bootClusterNode({ index, role, ...network, image: image.path, tools, etcdutl, work });
       state.nodes.push(options.rootful?.includes(index) ? { ...node, rootful: true } : node);
       writeState(state);
     }

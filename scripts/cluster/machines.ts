@@ -24,8 +24,8 @@ const SUBNET_CANDIDATES = ['198.51.100', '203.0.113', '192.0.2'];
 /** The bridge's address in the namespace (the nodes' gateway) and the upstream registry's. */
 const GATEWAY_HOST = 254;
 
-/** What each node gets from the k8s-tools cache, at the paths ALT's packages install them. */
-const NODE_BINARIES = ['kubeadm', 'kubelet', 'kubectl', 'crio', 'pinns', 'crictl', 'crun'] as const;
+/** What each node gets from the k8s-tools cache, at the paths ALT's packages install them (and etcdutl, built alone). */
+const NODE_BINARIES = ['kubeadm', 'kubelet', 'kubectl', 'crio', 'pinns', 'crictl', 'crun', 'etcdctl'] as const;
 
 async function ip(args: string[]): Promise<string> {
   const r = await execa('ip', args, { reject: false, stdin: 'ignore', timeout: 10_000 });
@@ -124,10 +124,11 @@ export async function stopProcess(pid: number, timeoutMs = 10_000): Promise<void
 }
 
 /** The real components into a node's tree, before it boots. */
-function installComponents(root: string, tools: K8sTools): void {
-  for (const name of NODE_BINARIES) {
+function installComponents(root: string, tools: K8sTools, etcdutl: string): void {
+  const binaries: [string, string][] = [...NODE_BINARIES.map((name) => [name, tools.bin(name)] as [string, string]), ['etcdutl', etcdutl]];
+  for (const [name, source] of binaries) {
     const target = join(root, 'usr/bin', name);
-    copyFileSync(tools.bin(name), target);
+    copyFileSync(source, target);
     chmodSync(target, 0o755);
   }
 }
@@ -168,6 +169,7 @@ interface BootRequest {
   gateway: string;
   image: string;
   tools: K8sTools;
+  etcdutl: string;
   work: string;
 }
 
@@ -178,7 +180,7 @@ export async function bootClusterNode(request: BootRequest): Promise<NodeState> 
   const name = `u7s-node${index}`;
   const log = join(request.work, `${name}.log`);
   try {
-    installComponents(overlay.root, request.tools);
+    installComponents(overlay.root, request.tools, request.etcdutl);
     const address = `${subnet}.${index}`;
     await persistentAddress(overlay.root, address, gateway);
     writeFileSync(join(overlay.root, 'etc/hostname'), `${name}\n`);

@@ -214,7 +214,10 @@ export async function prepareRootful(node: NodeState, platform: string): Promise
 export async function startRootfulCrio(node: NodeState): Promise<void> {
   await mustExec(node, ['systemctl', 'start', 'podsec-rootful-crio.service']);
   for (let waited = 0; (await nodeExec(node, ['crictl', '--runtime-endpoint', CRIO_SOCKET, 'version'])).exitCode !== 0; waited += 200) {
-    if (waited > 60_000) throw new Error(`${node.name}: the rootful CRI-O did not answer within 60 s`);
+    if (waited > 60_000) {
+      const journal = await nodeExec(node, ['journalctl', '-u', 'podsec-rootful-crio.service', '-n', '30', '--no-pager', '-o', 'cat']);
+      throw new Error(`${node.name}: the rootful CRI-O did not answer within 60 s; its journal:\n${journal.stdout}`);
+    }
     await sleep(200);
   }
 }

@@ -9,6 +9,8 @@
  *     images/oci/           one OCI layout, an index entry per image (ref.name = name:tag)
  *     images/images.json    name:tag -> manifest digest
  *   …/kubeadm/<version>-<key>/bin/kubeadm   kubeadm of the newest Kubernetes minor alone (ensureNewestKubeadm)
+ *   …/etcdutl/<version>-<key>/bin/etcdutl   etcdutl of the set's etcd release alone (ensureEtcdutl)
+ *   …/ingress/<version>-<key>/bin/traefik   the ingress controller alone (ensureIngressController)
  *
  * The key hashes the versions, the wrapper modules' go.mod/go.sum, the Go version, the build
  * recipe (flags, tags, ldflags, recipe version) and the versions of the Debian packages whose files
@@ -36,20 +38,20 @@ import {
   GO_BUILDS,
   GO_FLAGS,
   NEWEST_KUBEADM_BUILD,
-  newestKubeadmRecipeInputs,
+  ETCDUTL_BUILD,
+  INGRESS_CONTROLLER_BUILD,
+  soloRecipeInputs,
   recipeInputs,
   type Binary,
   type GoBuild,
   type KeyInputs,
 } from './recipe.ts';
-import { CRUN, IMAGE_TAGS, K8S_TOOLS_VERSIONS, NEWEST_KUBEADM } from './versions.ts';
+import { CRUN, ETCDUTL, IMAGE_TAGS, INGRESS_CONTROLLER, K8S_TOOLS_VERSIONS, NEWEST_KUBEADM, type GoSource } from './versions.ts';
 
 const K8S_TOOLS_DIR = dirname(fileURLToPath(import.meta.url));
 export const GO_MODULES_DIR = join(K8S_TOOLS_DIR, 'go');
 const DEFAULT_CACHE = '/var/cache/podsec/k8s-tools';
 const cacheRoot = () => process.env.PODSEC_K8S_TOOLS_CACHE || DEFAULT_CACHE;
-/** The newest kubeadm's entries, inside the cache root (spared when the root's entries are pruned). */
-const NEWEST_KUBEADM_DIR = 'kubeadm';
 
 /** Debian packages whose files are copied into the images (their versions are part of the key). */
 const IMAGE_PACKAGES = [
@@ -175,8 +177,18 @@ async function goBuild(build: GoBuild, bin: string, work: string): Promise<void>
     `${out}/`,
     ...Object.keys(build.packages),
   ];
-  await must('go', args, { cwd: join(GO_MODULES_DIR, build.module), env: goEnv(build.cgo), timeout: GO_BUILD_TIMEOUT_MS });
+  await must('go', args, { cwd: await buildDirectory(build, work), env: goEnv(build.cgo), timeout: GO_BUILD_TIMEOUT_MS });
   for (const [pkg, name] of Object.entries(build.packages)) await fs.rename(join(out, goBinaryName(pkg)), join(bin, name));
+}
+
+/** Where `go build` runs: the wrapper module, or a writable copy of the module built as the main module. */
+async function buildDirectory(build: GoBuild, work: string): Promise<string> {
+  const wrapper = join(GO_MODULES_DIR, build.module);
+  if (!build.inModule) return wrapper;
+  const copy = join(work, `src-${build.component}`);
+  await fs.cp(await moduleDir(build.module, build.inModule), copy, { recursive: true });
+  await must('chmod', ['-R', 'u+w', copy]); // the module cache is read-only
+  return copy;
 }
 
 /** The directory of a module of a wrapper's build list (downloaded and checked against go.sum if needed). */
@@ -348,65 +360,97 @@ export async function ensureK8sTools(options: { cache?: string; log?: Log } = {}
   const root = options.cache ?? cacheRoot();
   const entry = await cachedEntry(root, key, (tmp) => buildAll(tmp, inputs, key, log), { lockWaitMs: LOCK_WAIT_MS });
   // Entries of older recipes: the two most recently used stay (and any used in the last half hour).
-  if (!entry.cached) await pruneEntries(root, '', KEEP_ENTRIES, [key, NEWEST_KUBEADM_DIR]);
+  if (!entry.cached) await pruneEntries(root, '', KEEP_ENTRIES, [key, ...SOLO_BUILDS.map((solo) => solo.dir)]);
   const versions = JSON.parse(await fs.readFile(join(entry.path, 'versions.json'), 'utf8')) as VersionsJson;
   return describe(entry.path, entry.cached, versions);
 }
 
-export interface NewestKubeadm {
-  /** The Kubernetes version it reports (`kubeadm version -o short`). */
+/** A Go program built alone into `<cache>/<dir>/<version>-<key>/bin/`, outside the set. */
+interface SoloBuild {
+  dir: string;
+  source: GoSource;
+  build: GoBuild;
+}
+
+/** kubeadm of the newest Kubernetes minor: the generated kubeadm documents are checked by it too. */
+const NEWEST_KUBEADM_SOLO: SoloBuild = { dir: 'kubeadm', source: NEWEST_KUBEADM, build: NEWEST_KUBEADM_BUILD };
+/** etcdutl, for the snapshot restore of podsec-u7s-etcd-snapshot on the cluster's nodes and in its tests. */
+const ETCDUTL_SOLO: SoloBuild = { dir: 'etcdutl', source: ETCDUTL, build: ETCDUTL_BUILD };
+/** The ingress controller the cluster test of the ingress layout runs in a signed image. */
+const INGRESS_CONTROLLER_SOLO: SoloBuild = { dir: 'ingress', source: INGRESS_CONTROLLER, build: INGRESS_CONTROLLER_BUILD };
+
+const SOLO_BUILDS = [NEWEST_KUBEADM_SOLO, ETCDUTL_SOLO, INGRESS_CONTROLLER_SOLO];
+
+export interface SoloBinary {
+  /** The version it was built from. */
   version: string;
-  kubeadm: string;
+  /** The binary's path. */
+  path: string;
   /** false when this call built it. */
   cached: boolean;
 }
 
-async function newestKubeadmEntry(cache: string | undefined): Promise<{ root: string; name: string }> {
-  const key = cacheKey({ ...newestKubeadmRecipeInputs(), ...(await goInputs([NEWEST_KUBEADM_BUILD])) });
-  return { root: join(cache ?? cacheRoot(), NEWEST_KUBEADM_DIR), name: `${NEWEST_KUBEADM.version}-${key}` };
+async function soloEntry(solo: SoloBuild, cache: string | undefined): Promise<{ root: string; name: string }> {
+  const key = cacheKey({ ...soloRecipeInputs(solo.source, solo.build), ...(await goInputs([solo.build])) });
+  return { root: join(cache ?? cacheRoot(), solo.dir), name: `${solo.source.version}-${key}` };
 }
 
-const newestKubeadm = (dir: string, cached: boolean): NewestKubeadm => ({ version: NEWEST_KUBEADM.version, kubeadm: join(dir, 'bin', 'kubeadm'), cached });
+const soloBinary = (solo: SoloBuild, dir: string, cached: boolean): SoloBinary => ({
+  version: solo.source.version,
+  path: join(dir, 'bin', Object.values(solo.build.packages)[0]!),
+  cached,
+});
 
-/** The newest kubeadm's cache entry if it is built; nothing is built. */
-export async function lookupNewestKubeadm(options: { cache?: string } = {}): Promise<NewestKubeadm | undefined> {
-  const { root, name } = await newestKubeadmEntry(options.cache);
-  return existsSync(join(root, name, 'build.json')) ? newestKubeadm(join(root, name), true) : undefined;
+async function lookupSolo(solo: SoloBuild, options: { cache?: string }): Promise<SoloBinary | undefined> {
+  const { root, name } = await soloEntry(solo, options.cache);
+  return existsSync(join(root, name, 'build.json')) ? soloBinary(solo, join(root, name), true) : undefined;
 }
 
-/**
- * kubeadm of the newest Kubernetes minor (versions.ts NEWEST_KUBEADM), built alone from its own
- * wrapper module into `<cache>/kubeadm/<version>-<key>/bin/kubeadm` when absent. Needs only Go.
- */
-export async function ensureNewestKubeadm(options: { cache?: string; log?: Log } = {}): Promise<NewestKubeadm> {
+/** Builds `solo` into its cache entry when absent (needs only Go); older entries of its directory are pruned. */
+async function ensureSolo(solo: SoloBuild, options: { cache?: string; log?: Log }): Promise<SoloBinary> {
   const log = options.log ?? stderrLog;
-  const { root, name } = await newestKubeadmEntry(options.cache);
+  const { root, name } = await soloEntry(solo, options.cache);
   const entry = await cachedEntry(
     root,
     name,
     async (tmp) => {
       const times: Record<string, number> = {};
       await fs.mkdir(join(tmp, 'bin'), { recursive: true });
-      await timed(`kubeadm ${NEWEST_KUBEADM.version}`, times, log, () => goBuild(NEWEST_KUBEADM_BUILD, join(tmp, 'bin'), join(tmp, 'work')));
+      await timed(`${solo.build.component} ${solo.source.version}`, times, log, () => goBuild(solo.build, join(tmp, 'bin'), join(tmp, 'work')));
       await fs.rm(join(tmp, 'work'), { recursive: true, force: true });
-      await fs.writeFile(join(tmp, 'build.json'), `${JSON.stringify({ version: NEWEST_KUBEADM.version, seconds: times }, null, 2)}\n`);
+      await fs.writeFile(join(tmp, 'build.json'), `${JSON.stringify({ version: solo.source.version, seconds: times }, null, 2)}\n`);
     },
     { lockWaitMs: LOCK_WAIT_MS },
   );
   if (!entry.cached) await pruneEntries(root, '', KEEP_ENTRIES, [name]);
-  return newestKubeadm(entry.path, entry.cached);
+  return soloBinary(solo, entry.path, entry.cached);
 }
 
+/** The newest kubeadm's cache entry if it is built; nothing is built. */
+export const lookupNewestKubeadm = (options: { cache?: string } = {}) => lookupSolo(NEWEST_KUBEADM_SOLO, options);
+/** kubeadm of the newest Kubernetes minor (versions.ts NEWEST_KUBEADM), built alone when absent. */
+export const ensureNewestKubeadm = (options: { cache?: string; log?: Log } = {}) => ensureSolo(NEWEST_KUBEADM_SOLO, options);
+/** etcdutl's cache entry if it is built; nothing is built. */
+export const lookupEtcdutl = (options: { cache?: string } = {}) => lookupSolo(ETCDUTL_SOLO, options);
+/** etcdutl (versions.ts ETCDUTL), built alone when absent. */
+export const ensureEtcdutl = (options: { cache?: string; log?: Log } = {}) => ensureSolo(ETCDUTL_SOLO, options);
+/** The ingress controller's cache entry if it is built; nothing is built. */
+export const lookupIngressController = (options: { cache?: string } = {}) => lookupSolo(INGRESS_CONTROLLER_SOLO, options);
+/** The ingress controller (versions.ts INGRESS_CONTROLLER), built alone when absent. */
+export const ensureIngressController = (options: { cache?: string; log?: Log } = {}) => ensureSolo(INGRESS_CONTROLLER_SOLO, options);
+
 /**
- * What `npm run k8s-tools` does, for it and for `npm test`: kubeadm of the newest minor, then the
- * set; a no-op (about a second) when both are cached. `report` gets the result lines (each build
+ * What `npm run k8s-tools` does, for it and for `npm test`: the programs built alone (the newest
+ * minor's kubeadm, etcdutl, the ingress controller), then the set; a no-op (about a second) when all are cached. `report` gets the result lines (each build
  * time, what was cached), `log` the progress.
  */
 export async function ensureAllK8sTools(options: { cache?: string; log?: Log; report?: Log } = {}): Promise<K8sTools> {
   const report = options.report ?? options.log ?? stderrLog;
   const started = performance.now();
-  const newest = await ensureNewestKubeadm(options);
-  report(`k8s-tools: kubeadm ${newest.version}: ${newest.kubeadm}${newest.cached ? ' (cached)' : ''}`);
+  for (const solo of SOLO_BUILDS) {
+    const built = await ensureSolo(solo, options);
+    report(`k8s-tools: ${solo.build.component} ${built.version}: ${built.path}${built.cached ? ' (cached)' : ''}`);
+  }
   const tools = await ensureK8sTools(options);
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   report(tools.cached ? `k8s-tools: cached, nothing to build (${seconds} s)` : `k8s-tools: built in ${seconds} s`);

@@ -5,7 +5,7 @@
  */
 import { contentHash } from '../image/cache.ts';
 import { HOST_NEEDS } from '../host-packages.ts';
-import { bare, CRUN, IMAGE_TAGS, K8S_TOOLS_VERSIONS, NEWEST_KUBEADM, type GoSource } from './versions.ts';
+import { bare, CRUN, ETCDUTL, IMAGE_TAGS, INGRESS_CONTROLLER, K8S_TOOLS_VERSIONS, NEWEST_KUBEADM, type GoSource } from './versions.ts';
 
 /** Bump when the way anything is built or laid out changes without a version or flag changing. */
 const RECIPE_VERSION = 1;
@@ -40,7 +40,13 @@ export interface GoBuild {
   /** Directory under scripts/k8s-tools/go/. */
   module: string;
   /** Main package -> output binary name. */
-  packages: Record<string, Binary>;
+  packages: Record<string, string>;
+  /**
+   * Built in a copy of this module's own directory (downloaded through the wrapper, which pins its
+   * go.sum line) instead of in the wrapper: the module is then the main module and its go.mod's
+   * replace directives, which a dependent module's build ignores, apply. `packages` are relative to it.
+   */
+  inModule?: string;
   cgo: boolean;
   tags: string[];
   ldflags: string[];
@@ -66,7 +72,7 @@ function kubeVersionLdflags(source: GoSource): string[] {
 }
 
 /** A Go build without cgo or build tags whose version is stamped into one variable. */
-const pureGo = (component: string, module: string, packages: Record<string, Binary>, variable: string, value: string): GoBuild => ({
+const pureGo = (component: string, module: string, packages: Record<string, string>, variable: string, value: string): GoBuild => ({
   component,
   module,
   packages,
@@ -140,6 +146,24 @@ export const NEWEST_KUBEADM_BUILD: GoBuild = {
   ldflags: [...SHRINK, ...kubeVersionLdflags(NEWEST_KUBEADM)],
 };
 
+/** etcdutl, stamped as the set's etcd and etcdctl. */
+export const ETCDUTL_BUILD = pureGo('etcdutl', 'etcdutl', { [ETCDUTL.module]: 'etcdutl' }, 'go.etcd.io/etcd/api/v3/version.GitSHA', ETCDUTL.commit.slice(0, 7));
+
+/** The ingress controller: its go.mod replaces a module by a directory of its own, so it builds only as the main module. */
+export const INGRESS_CONTROLLER_BUILD: GoBuild = {
+  component: 'ingress-controller',
+  module: 'traefik',
+  packages: { './cmd/traefik': 'traefik' },
+  inModule: INGRESS_CONTROLLER.module,
+  cgo: false,
+  tags: [],
+  ldflags: [
+    ...SHRINK,
+    x('github.com/traefik/traefik/v3/pkg/version.Version', INGRESS_CONTROLLER.version),
+    x('github.com/traefik/traefik/v3/pkg/version.BuildDate', INGRESS_CONTROLLER.date),
+  ],
+};
+
 /** The C programs: compiler flags as their upstream Makefiles use them. */
 export const C_BUILDS = {
   /** cri-o's pinns/Makefile: CFLAGS plus -O3 for the objects, then strip -s. */
@@ -174,9 +198,9 @@ export function recipeInputs(): Pick<KeyInputs, 'recipe' | 'versions' | 'builds'
   };
 }
 
-/** The same for the newest kubeadm (no Debian package ends up in it). */
-export function newestKubeadmRecipeInputs(): Pick<KeyInputs, 'recipe' | 'versions' | 'builds' | 'debian'> {
-  return { recipe: RECIPE_VERSION, versions: { go: NEWEST_KUBEADM }, builds: { go: [NEWEST_KUBEADM_BUILD], goFlags: GO_FLAGS }, debian: {} };
+/** The same for a Go program built alone, such as the newest kubeadm (no Debian package ends up in it). */
+export function soloRecipeInputs(source: GoSource, build: GoBuild): Pick<KeyInputs, 'recipe' | 'versions' | 'builds' | 'debian'> {
+  return { recipe: RECIPE_VERSION, versions: { go: source }, builds: { go: [build], goFlags: GO_FLAGS }, debian: {} };
 }
 
 /** The cache directory name for a set of inputs. */

@@ -6,7 +6,7 @@
  * flannel's two image tags are the ones the packaged manifest template deploys
  * (bin/u7s/lib/kubeadm-fields.ts), so the images we build are the ones it names.
  */
-import { FLANNEL_CNI_PLUGIN_VERSION, FLANNEL_VERSION } from '../../bin/u7s/lib/kubeadm-fields.ts';
+import { FLANNEL_CNI_PLUGIN_VERSION, FLANNEL_VERSION, TRAEFIK_VERSION } from '../../bin/u7s/lib/kubeadm-fields.ts';
 
 export interface GoSource {
   /** Go module path of the upstream. */
@@ -42,6 +42,24 @@ export const K8S_TOOLS_VERSIONS = {
  * for this tag.
  */
 export const NEWEST_KUBEADM = { module: 'k8s.io/kubernetes', version: 'v1.37.2', commit: '', date: '2026-10-27T12:01:04Z' } satisfies GoSource;
+
+/**
+ * etcdutl of the set's etcd release, built alone (ensureEtcdutl): etcd 3.6's etcdctl no longer
+ * restores snapshots, podsec-u7s-etcd-snapshot restores with it.
+ */
+export const ETCDUTL = { ...K8S_TOOLS_VERSIONS.etcd, module: 'go.etcd.io/etcd/etcdutl/v3' } satisfies GoSource;
+
+/**
+ * The ingress controller of the packaged ingress manifest (policies/u7s/manifests/ingress-traefik.ts),
+ * built alone (ensureIngressController) for the cluster tests of that layout. v3.6: every module
+ * of its build list is served by the module proxy here; v3.7's ACME DNS providers are not all.
+ */
+export const INGRESS_CONTROLLER = {
+  module: 'github.com/traefik/traefik/v3',
+  version: TRAEFIK_VERSION,
+  commit: '',
+  date: '2026-03-26T09:54:04Z',
+} satisfies GoSource;
 
 /** Image tags that are not the version of a Go module. */
 export const IMAGE_TAGS = {

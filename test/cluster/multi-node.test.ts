@@ -8,8 +8,14 @@
  * Running; flannel's VXLAN between the rootless nodes carries pod-to-pod and Service traffic, and
  * coredns answers from every node; a worker reset and joined again with a join command made after
  * the first token is gone, pulling an extra image given in U7S_ARCHIMAGES; a NodePort Service
- * answering on every node's address from outside, with no manual port publishing.
+ * answering on every node's address from outside, with no manual port publishing; "Masters –
+ * Workers + ingress": the packaged ingress manifest applied as the README says, its controller
+ * (Traefik, built from its Go module, in a signed image) routing a host name to a Service through
+ * the NodePort every node publishes; a package upgrade (rpm -U to a bumped release) on a running
+ * worker that restarts nothing, and an erase that stops the node.
  */
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CLUSTER_PLATFORM, joinNode, kubectlArgs, parseJoinCommand, waitReady } from '../../scripts/cluster/cluster.ts';
@@ -18,6 +24,10 @@ import type { ClusterState, NodeState } from '../../scripts/cluster/state.ts';
 import { clusterHooks, fetchVariant, podIp as podIpOf, podOn as podOnNode, signedWorkload, until } from '../support/cluster-workloads.ts';
 import { stopwatch } from '../support/exec.ts';
 import { NODE_TOOLS, runGated } from '../support/image-env.ts';
+import { buildBumpedRelease } from '../support/image-rpm.ts';
+import { ensureIngressController, lookupIngressController } from '../../scripts/k8s-tools/build.ts';
+import { TRAEFIK_VERSION } from '../../bin/u7s/lib/kubeadm-fields.ts';
+import { INGRESS_NAMESPACE, INGRESS_NODE_PORT } from '../../policies/u7s/manifests/ingress-traefik.ts';
 
 let state: ClusterState | undefined;
 const times: Record<string, number> = {};
@@ -34,6 +44,8 @@ const mustKubectl = (...args: string[]) => mustExec(master(), kubectlArgs(...arg
 clusterHooks(test, { nodes: 3, controlPlanes: 1 }, times, async (up, work) => {
   state = up;
   await signedWorkload(master(), work, 'web', WEB);
+  const controller = (await lookupIngressController()) ?? (await ensureIngressController());
+  await signedWorkload(master(), work, 'traefik', `${CLUSTER_PLATFORM}/traefik:${TRAEFIK_VERSION}`, { traefik: controller.path });
 });
 
 interface NodeList {
@@ -125,6 +137,47 @@ test("Services from outside: a NodePort answers on every node's address from the
   await mustKubectl('delete', 'service', 'web');
 });
 
+test('Masters – Workers + ingress: the packaged manifest as the README applies it; a host name routed to a Service through every node', async () => {
+  // What the README has an operator type on the master: the site's platform into the packaged manifest.
+  const withManifest = (...verb: string[]) => [
+    'sh',
+    '-c',
+    `sed 's|<platform>|${CLUSTER_PLATFORM}|' /etc/podsec/u7s/manifests/ingress-traefik.yaml | ${kubectlArgs(...verb, '-f', '-').join(' ')}`,
+  ];
+  await mustExec(master(), withManifest('apply'), { timeoutMs: 120_000 });
+  await timed('ingress controller ready', () => mustKubectl('-n', INGRESS_NAMESPACE, 'rollout', 'status', 'deployment/traefik', '--timeout=300s'));
+  await mustKubectl('create', 'deployment', 'shop', `--image=registry.local/${WEB}`, '--', '/bin/busybox', 'httpd', '-f', '-p', '8080', '-h', '/etc');
+  await mustKubectl('expose', 'deployment', 'shop', '--port=80', '--target-port=8080');
+  await mustKubectl('create', 'ingress', 'shop', '--class=traefik', '--rule=shop.podsec.test/*=shop:80');
+  await mustKubectl('rollout', 'status', 'deployment/shop', '--timeout=300s');
+  const get = (address: string, host: string) =>
+    netnsExec(
+      ['curl', '-s', '-o', '/dev/stdout', '-w', ' %{http_code}', '--max-time', '5', '-H', `Host: ${host}`, `http://${address}:${INGRESS_NODE_PORT}/variant`],
+      30_000,
+    );
+  for (const node of state!.nodes) {
+    await until(`${node.name}:${INGRESS_NODE_PORT} routes shop.podsec.test`, 180, async () => {
+      const r = await get(node.address, 'shop.podsec.test');
+      return r.stdout.trim() === 'web 200' || `curl ${r.exitCode}: ${r.stdout.trim()} ${r.stderr}`;
+    });
+    // A name no Ingress routes: the controller answers, the Service is not reached.
+    const other = await get(node.address, 'other.podsec.test');
+    assert.is(other.stdout.trim().split(' ').at(-1), '404', `${node.name}: ${other.stdout}`);
+  }
+  // Hardened as its manifest says: not root, nothing writable, no capabilities, under the restricted Pod Security level.
+  const pod = JSON.parse(await mustKubectl('-n', INGRESS_NAMESPACE, 'get', 'pods', '-o', 'json')) as {
+    items: { spec: { securityContext: { runAsUser: number } } }[];
+  };
+  assert.ok(
+    pod.items.length >= 1 && pod.items.every((p) => p.spec.securityContext.runAsUser === 65532),
+    JSON.stringify(pod.items.map((p) => p.spec.securityContext)),
+  );
+  await mustKubectl('delete', 'ingress', 'shop');
+  await mustKubectl('delete', 'service', 'shop');
+  await mustKubectl('delete', 'deployment', 'shop', '--wait=false');
+  await mustExec(master(), withManifest('delete', '--wait=false'), { timeoutMs: 120_000 });
+});
+
 interface TokenList {
   token: string;
 }
@@ -168,6 +221,57 @@ test('a worker reset and joined again with a join command made after the first t
   const tags = (JSON.parse(images) as { images: { repoTags: string[] }[] }).images.flatMap((i) => i.repoTags);
   assert.ok(tags.includes(`registry.local/${WEB}`), `U7S_ARCHIMAGES not pulled: ${tags.join(' ')}`);
   await timed('rejoined to Ready', () => waitReady(state!, log, 600_000));
+});
+
+test('a package upgrade on a running worker does not restart it: pods keep running, edits survive; erasing the package stops the node cleanly', async () => {
+  const node3 = workers()[1]!;
+  const pidOf = async (argv: string[]) => (await mustExec(node3, argv)).trim();
+  const nodePids = async () => ({
+    service: await pidOf(['systemctl', 'show', '-p', 'MainPID', '--value', 'u7s.service']),
+    kubelet: await pidOf(['pgrep', '-u', 'u7s-admin', '-x', 'kubelet']),
+    crio: await pidOf(['pgrep', '-u', 'u7s-admin', '-x', 'crio']),
+  });
+  await podOn('steady', node3, ['/bin/busybox', 'httpd', '-f', '-p', '8080', '-h', '/etc']);
+  await mustKubectl('wait', '--for=condition=Ready', '--timeout=300s', 'pod/steady');
+  const containerOf = async () =>
+    (await mustKubectl('get', 'pod', 'steady', '-o', 'jsonpath={.status.containerStatuses[0].containerID} {.status.containerStatuses[0].restartCount}')).trim();
+  const [before, containerBefore] = [await nodePids(), await containerOf()];
+  const edited = '/etc/podsec/u7s/config/kubeadm-configs/KubeletConfiguration.yaml';
+  await mustExec(node3, ['sh', '-c', 'echo "# a site edit" >> "$0"', edited]);
+
+  const work = mkdtempSync('/var/tmp/podsec-cluster-upgrade-');
+  try {
+    const bumped = await timed('bumped release built', () => buildBumpedRelease(work));
+    const installed = (await mustExec(node3, ['rpm', '-qa', '--qf', '%{NAME}\\n', 'podsec*'])).trim().split('\n').sort();
+    assert.ok(installed.includes('podsec-k8s'), installed.join(' '));
+    const stage = join(node3.root, 'var/tmp/podsec-upgrade');
+    mkdirSync(stage, { recursive: true });
+    const upgrades = bumped.rpms.filter((rpm) => installed.some((name) => basename(rpm).startsWith(`${name}-${bumped.version}-`)));
+    assert.is(upgrades.length, installed.length, upgrades.join(' '));
+    for (const rpm of upgrades) copyFileSync(rpm, join(stage, basename(rpm)));
+    // --nodeps: the Debian stand-in provides no ALT names (the e2e upgrade test checks the dependencies).
+    await timed('rpm -U on the running node', () =>
+      mustExec(node3, ['rpm', '-U', '--nodeps', ...upgrades.map((rpm) => `/var/tmp/podsec-upgrade/${basename(rpm)}`)], { timeoutMs: 300_000 }),
+    );
+    assert.match(await mustExec(node3, ['rpm', '-q', 'podsec-k8s']), `podsec-k8s-${bumped.version}-${bumped.release}`);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  assert.equal(await nodePids(), before, 'the upgrade restarted the node (u7s.service, kubelet or CRI-O)');
+  assert.is(await containerOf(), containerBefore, 'the pod was restarted');
+  assert.match(await mustExec(node3, ['tail', '-n', '1', edited]), '# a site edit');
+  await waitReady(state!, log, 120_000);
+  assert.is(await fetchVariant(master(), 'steady', '127.0.0.1', 8080, 'web'), true, 'the pod does not serve after the upgrade');
+
+  const erased = await nodeExec(node3, ['rpm', '-e', '--nodeps', 'podsec-k8s'], { timeoutMs: 600_000 });
+  assert.is(erased.exitCode, 0, erased.stderr);
+  assert.is((await nodeExec(node3, ['systemctl', 'is-active', 'u7s.service'])).stdout.trim(), 'inactive');
+  // Neither the node's programs nor its pods' (these run as u7s-admin's subordinate ids).
+  await until(`${node3.name}: nothing of the node runs`, 120, async () => {
+    const left = await nodeExec(node3, ['pgrep', '-a', '-x', 'rootlesskit|slirp4netns|crio|conmon|kubelet|kube-proxy|flanneld|httpd|pause']);
+    return left.exitCode === 1 || left.stdout.trim();
+  });
+  await mustKubectl('delete', 'pod', 'steady', '--wait=false', '--force', '--grace-period=0');
 });
 
 runGated(test, 'multi-node cluster', [...NODE_TOOLS, 'ip', 'podman', 'skopeo', 'busybox', 'xz', 'tar', 'go', 'gcc', 'curl']);

@@ -13,6 +13,7 @@
  * commands and the monitors against the real apiserver, audit log and CRI-O storage; and
  * kubeadm reset through the wrapper leaves nothing running.
  */
+import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
@@ -24,7 +25,7 @@ import { crioImageStore, crioTables } from '../../bin/u7s/lib/crio-config.ts';
 import { patchKubeletConfig } from '../../bin/u7s/lib/kubelet-config.ts';
 import { userLayout } from '../../bin/u7s/lib/paths.ts';
 import { CLUSTER_PLATFORM, kubeconfigPath, kubectlArgs, waitReady } from '../../scripts/cluster/cluster.ts';
-import { mustExec, nodeExec, rebootClusterNode } from '../../scripts/cluster/machines.ts';
+import { mustExec, netnsExec, nodeExec, rebootClusterNode } from '../../scripts/cluster/machines.ts';
 import { writeState, type ClusterState, type NodeState } from '../../scripts/cluster/state.ts';
 import { MAKER, nodeRunner } from '../../scripts/cluster/supply.ts';
 import { ensureK8sTools } from '../../scripts/k8s-tools/build.ts';
@@ -400,6 +401,58 @@ test('what the wrapper wrote is accepted by the real tools: kubeadm config valid
       else assert.equal(shown, value, `[${table}] ${key} in ${JSON.stringify(node)}`);
     }
   }
+});
+
+interface Kubeconfig {
+  users: { user: Record<string, string> }[];
+}
+
+/** The API answers, etcd among its checks, and the node is Ready. */
+async function healthy(what: string): Promise<void> {
+  await until(`${what}: the API server ready with etcd`, 300, async () => {
+    const r = await kubectl('get', '--raw', '/readyz?verbose');
+    return (r.exitCode === 0 && /\[\+\]etcd ok/.test(r.stdout)) || (r.stdout + r.stderr).slice(-300);
+  });
+  await waitReady(state!, log, 600_000);
+}
+
+test('day 2: an etcd snapshot saved by root, objects deleted, the snapshot restored: the objects are back, the cluster healthy', async () => {
+  await mustKubectl('create', 'namespace', 'day2');
+  await mustKubectl('-n', 'day2', 'create', 'configmap', 'kept', '--from-literal=answer=42');
+  const saved = await timed('etcd snapshot save', () => mustExec(master(), ['podsec-u7s-etcd-snapshot', 'save'], { timeoutMs: 600_000 }));
+  const snapshot = saved.trim().split('\n').at(-1)!;
+  assert.match(snapshot, /^\/var\/lib\/podsec\/u7s\/etcd-snapshots\/etcd-snapshot-\d{8}T\d{6}Z\.db$/);
+  // Every Secret of the cluster is in it: root's alone, in root's 0700 directory.
+  assert.is((await mustExec(master(), ['stat', '-c', '%U %a', snapshot, '/var/lib/podsec/u7s/etcd-snapshots'])).trim(), 'root 600\nroot 700');
+  await mustKubectl('delete', 'namespace', 'day2', '--timeout=120s');
+  assert.is((await kubectl('get', 'namespace', 'day2')).exitCode, 1, 'the namespace is still there');
+  await timed('etcd snapshot restore', () => mustExec(master(), ['podsec-u7s-etcd-snapshot', 'restore', snapshot], { timeoutMs: 900_000 }));
+  await timed('restore to healthy', () => healthy('after the restore'));
+  assert.is((await mustKubectl('-n', 'day2', 'get', 'configmap', 'kept', '-o', 'jsonpath={.data.answer}')).trim(), '42');
+  await mustKubectl('delete', 'namespace', 'day2', '--wait=false');
+});
+
+test("day 2: certificates checked and renewed inside the namespace; root's admin kubeconfig refreshed; the monitor says OK", async () => {
+  // Read from the node's tree on the host (the node image has no openssl).
+  const serial = (file: string) => BigInt(`0x${new X509Certificate(readFileSync(join(master().root, file))).serialNumber}`);
+  const rootClientCert = () =>
+    (YAML.parse(readFileSync(join(master().root, 'root/.kube/config'), 'utf8')) as Kubeconfig).users[0]!.user['client-certificate-data'];
+  const checked = await mustExec(master(), ['podsec-u7s-kubeadm', 'certs', 'check-expiration'], { timeoutMs: 300_000 });
+  for (const name of ['admin.conf', 'apiserver', 'etcd-server', 'front-proxy-client'])
+    assert.match(checked, new RegExp(`^${name.replace('.', '\\.')}\\s`, 'm'), checked);
+  const [apiserverBefore, adminBefore] = [serial('etc/kubernetes/pki/apiserver.crt'), rootClientCert()];
+  await timed('certs renew', () => mustExec(master(), ['podsec-u7s-certs', 'renew'], { timeoutMs: 900_000 }));
+  assert.is.not(serial('etc/kubernetes/pki/apiserver.crt'), apiserverBefore, 'apiserver.crt was not renewed');
+  assert.is.not(rootClientCert(), adminBefore, "root's /root/.kube/config still has the old client certificate");
+  await timed('renew to healthy', () => healthy('after the renewal'));
+  // The API server serves the renewed certificate (it was restarted to read it).
+  const served = await netnsExec(
+    ['sh', '-c', 'openssl s_client -connect "$0:6443" </dev/null 2>/dev/null | openssl x509 -noout -serial', master().address],
+    30_000,
+  );
+  assert.is(BigInt(`0x${served.stdout.trim().replace(/^serial=/, '')}`), serial('etc/kubernetes/pki/apiserver.crt'), served.stdout + served.stderr);
+  const monitor = await nodeExec(master(), ['podsec-inotify-check-certs']);
+  assert.is(monitor.exitCode, 0, monitor.stdout + monitor.stderr);
 });
 
 test('stop, start and restart through u7s.service; CRI-O killed; a reboot of the node: Ready again with no manual step', async () => {

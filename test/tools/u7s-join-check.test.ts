@@ -40,7 +40,7 @@ const SIGNED_ONLY = 'qwerty.0123456789abcdef';
 async function findKubeadm(): Promise<string | undefined> {
   if (missingTools(TOOLS).length) return undefined;
   const newest = (await lookupNewestKubeadm()) ?? (inCI() && process.getuid?.() === 0 ? await ensureNewestKubeadm() : undefined);
-  if (newest) return newest.kubeadm;
+  if (newest) return newest.path;
   return (await lookupK8sTools())?.bin('kubeadm');
 }
 

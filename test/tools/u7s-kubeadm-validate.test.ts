@@ -30,7 +30,7 @@ async function kubeadms(): Promise<string[] | undefined> {
   if (missingTools(TOOLS).length || process.getuid?.() !== 0) return undefined;
   const set = (await lookupK8sTools()) ?? (inCI() ? await ensureK8sTools() : undefined);
   const newest = (await lookupNewestKubeadm()) ?? (inCI() ? await ensureNewestKubeadm() : undefined);
-  return set && newest ? [set.bin('kubeadm'), newest.kubeadm] : undefined;
+  return set && newest ? [set.bin('kubeadm'), newest.path] : undefined;
 }
 
 const binaries = await kubeadms();

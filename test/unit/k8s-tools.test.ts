@@ -15,13 +15,16 @@ import {
   BINARIES,
   cacheKey,
   GO_BUILDS,
+  ETCDUTL_BUILD,
+  INGRESS_CONTROLLER_BUILD,
   NEWEST_KUBEADM_BUILD,
-  newestKubeadmRecipeInputs,
+  soloRecipeInputs,
   recipeInputs,
   STATIC_BINARIES,
   type KeyInputs,
 } from '../../scripts/k8s-tools/recipe.ts';
-import { IMAGE_TAGS, K8S_TOOLS_VERSIONS, NEWEST_KUBEADM } from '../../scripts/k8s-tools/versions.ts';
+import { TRAEFIK_VERSION } from '../../bin/u7s/lib/kubeadm-fields.ts';
+import { ETCDUTL, IMAGE_TAGS, INGRESS_CONTROLLER, K8S_TOOLS_VERSIONS, NEWEST_KUBEADM } from '../../scripts/k8s-tools/versions.ts';
 
 const inputs = (): KeyInputs => ({
   ...structuredClone(recipeInputs()),
@@ -67,11 +70,11 @@ function requires(goMod: string): Map<string, string> {
 
 test('every wrapper go.mod requires the version of versions.ts, and tools.go imports what is built', () => {
   const wrappers = readdirSync(GO_MODULES_DIR).sort();
-  const builds = [...GO_BUILDS, NEWEST_KUBEADM_BUILD];
-  assert.equal(wrappers, [...new Set(builds.map((b) => b.module))].sort());
+  const builds = [...GO_BUILDS, NEWEST_KUBEADM_BUILD, ETCDUTL_BUILD];
+  assert.equal(wrappers, [...new Set([...builds, INGRESS_CONTROLLER_BUILD].map((b) => b.module))].sort());
   for (const build of builds) {
-    // The newest kubeadm's wrapper pins its own Kubernetes release.
-    const moduleOf = build === NEWEST_KUBEADM_BUILD ? [NEWEST_KUBEADM] : Object.values(K8S_TOOLS_VERSIONS);
+    // The programs built alone pin their own releases.
+    const moduleOf = build === NEWEST_KUBEADM_BUILD ? [NEWEST_KUBEADM] : build === ETCDUTL_BUILD ? [ETCDUTL] : Object.values(K8S_TOOLS_VERSIONS);
     const dir = join(GO_MODULES_DIR, build.module);
     const goMod = readFileSync(join(dir, 'go.mod'), 'utf8');
     const req = requires(goMod);
@@ -108,7 +111,23 @@ test("the newest kubeadm: a newer minor than the set's, its version stamped, its
   assert.ok(NEWEST_KUBEADM_BUILD.ldflags.includes(`-X=k8s.io/component-base/version.gitVersion=${NEWEST_KUBEADM.version}`));
   assert.ok(GO_BUILDS[0]!.ldflags.includes(`-X=k8s.io/component-base/version.gitVersion=${K8S_TOOLS_VERSIONS.kubernetes.version}`));
   const host = { modules: {}, goVersion: 'go1.26.8', debian: {} };
-  assert.is.not(cacheKey({ ...newestKubeadmRecipeInputs(), ...host }), cacheKey({ ...recipeInputs(), ...host }));
+  assert.is.not(cacheKey({ ...soloRecipeInputs(NEWEST_KUBEADM, NEWEST_KUBEADM_BUILD), ...host }), cacheKey({ ...recipeInputs(), ...host }));
+});
+
+test("the ingress controller: the manifest's version, built as its own main module, pinned by its wrapper's go.sum", () => {
+  assert.is(INGRESS_CONTROLLER.version, TRAEFIK_VERSION);
+  assert.is(INGRESS_CONTROLLER_BUILD.inModule, INGRESS_CONTROLLER.module);
+  assert.ok(INGRESS_CONTROLLER_BUILD.ldflags.includes(`-X=github.com/traefik/traefik/v3/pkg/version.Version=${TRAEFIK_VERSION}`));
+  const dir = join(GO_MODULES_DIR, INGRESS_CONTROLLER_BUILD.module);
+  assert.is(requires(readFileSync(join(dir, 'go.mod'), 'utf8')).get(INGRESS_CONTROLLER.module), TRAEFIK_VERSION);
+  const sums = readFileSync(join(dir, 'go.sum'), 'utf8');
+  for (const line of [`${INGRESS_CONTROLLER.module} ${TRAEFIK_VERSION} h1:`, `${INGRESS_CONTROLLER.module} ${TRAEFIK_VERSION}/go.mod h1:`])
+    assert.ok(sums.includes(line), line);
+  const host = { modules: {}, goVersion: 'go1.26.8', debian: {} };
+  assert.is.not(
+    cacheKey({ ...soloRecipeInputs(INGRESS_CONTROLLER, INGRESS_CONTROLLER_BUILD), ...host }),
+    cacheKey({ ...soloRecipeInputs(NEWEST_KUBEADM, NEWEST_KUBEADM_BUILD), ...host }),
+  );
 });
 
 test('every binary is built by exactly one recipe; images hold only static binaries', () => {

@@ -16,6 +16,7 @@ import {
   MANIFEST_TEMPLATED_FIELDS,
   PLATFORM_PLACEHOLDER,
   pathSegments,
+  TRAEFIK_VERSION,
   type TemplatedField,
 } from '../../bin/u7s/lib/kubeadm-fields.ts';
 import { BRANCHES, resolvePath, rootMacroOf } from '../../scripts/model/branches.ts';
@@ -24,6 +25,7 @@ import nagwadFilter from '../../scripts/model/packages/nagwad-entry.ts';
 import podsecIcinga from '../../scripts/model/packages/podsec-icinga.ts';
 import podsecK8s from '../../scripts/model/packages/podsec-k8s.ts';
 import podsecNagios from '../../scripts/model/packages/podsec-nagios.ts';
+import { INGRESS_NAMESPACE, INGRESS_NODE_PORT } from '../../policies/u7s/manifests/ingress-traefik.ts';
 import type { Entry, PackageDecl } from '../../scripts/model/types.ts';
 import { renderContent, type RenderContext } from '../../scripts/render.ts';
 
@@ -52,6 +54,7 @@ const U7S = '%_sysconfdir/podsec/u7s';
 const KUBEADM = `${U7S}/config/kubeadm-configs`;
 const FLANNEL_MANIFEST = `${U7S}/manifests/kube-flannel.yml`;
 const COREDNS_MANIFEST = `${U7S}/manifests/coredns.yaml`;
+const INGRESS_MANIFEST = `${U7S}/manifests/ingress-traefik.yaml`;
 const SED = '%_sysconfdir/nagwad/podsec.sed';
 
 function valueAt(document: unknown, path: string): unknown {
@@ -163,6 +166,30 @@ test('cluster manifests: placeholders and defaults match templated-fields, image
   );
 });
 
+test('the ingress manifest: the registry.local placeholder image, a restricted namespace, a hardened non-root controller, the published NodePort', async () => {
+  const documents = await yamlDocumentsAt(INGRESS_MANIFEST);
+  assert.equal(
+    documents.map((d) => d.kind),
+    ['Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'IngressClass', 'Deployment', 'Service'],
+  );
+  assert.is(manifestDocument(documents, `Namespace/${INGRESS_NAMESPACE}`).metadata.labels['pod-security.kubernetes.io/enforce'], 'restricted');
+  const pod = manifestDocument(documents, 'Deployment/traefik').spec.template.spec;
+  const [container] = pod.containers;
+  assert.is(container.image, `registry.local/${PLATFORM_PLACEHOLDER}/traefik:${TRAEFIK_VERSION}`);
+  assert.is(pod.securityContext.runAsNonRoot, true);
+  assert.equal(container.securityContext, { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, readOnlyRootFilesystem: true });
+  // A closed network: the controller must not call home.
+  for (const flag of ['--global.checkNewVersion=false', '--global.sendAnonymousUsage=false']) assert.ok(container.args.includes(flag), flag);
+  const rules = manifestDocument(documents, 'ClusterRole/podsec-ingress-traefik').rules as { verbs: string[] }[];
+  assert.ok(
+    rules.every((r) => r.verbs.every((v) => ['get', 'list', 'watch', 'update'].includes(v))),
+    'the controller only reads, and updates Ingress status',
+  );
+  const service = manifestDocument(documents, 'Service/traefik');
+  assert.is(service.spec.type, 'NodePort');
+  assert.is(service.spec.ports[0].nodePort, INGRESS_NODE_PORT);
+});
+
 test('the flannel Network is the same everywhere: net-conf.json, manifest, kubeadm pod subnet; CNI conflist too', async () => {
   const netConf = await jsonAt(`${U7S}/config/flannel/net-conf.json`);
   const configMap = manifestDocument(await yamlDocumentsAt(FLANNEL_MANIFEST), 'ConfigMap/kube-flannel-cfg');
@@ -230,7 +257,7 @@ test('every monitored program appears in the sed filter, Icinga, the Director ba
   const director = await jsonAt('%_docdir/podsec-icinga/podsec-icinga2.json');
   const nagios = await rendered('%_sysconfdir/nagios/templates/podsec-services.cfg');
   const nrpe = await rendered('%_sysconfdir/nagios/nrpe-commands/podsec-commands.cfg');
-  assert.is(MONITORED_PROGRAMS.length, 6);
+  assert.is(MONITORED_PROGRAMS.length, 7);
   for (const { name, nrpeCommand, description } of MONITORED_PROGRAMS) {
     assert.ok(sed.includes(`[[:space:]]${name}\\[`), `sed: ${name}`);
     assert.ok(icinga.includes(`apply Service "${name}" {`), `icinga: ${name}`);
@@ -240,10 +267,10 @@ test('every monitored program appears in the sed filter, Icinga, the Director ba
     assert.ok(nagios.includes(`service_description     ${description}\n`), `nagios description: ${name}`);
     assert.ok(nrpe.includes(`command[${nrpeCommand}]=/usr/lib/nagios/plugins/check_nagwad ${name}\n`), `nrpe: ${name}`);
   }
-  assert.is(icinga.match(/^apply Service /gm)?.length, 6);
-  assert.is(nagios.match(/^define service \{/gm)?.length, 6);
-  assert.is(nrpe.match(/^command\[/gm)?.length, 6);
-  assert.is(director.ServiceSet['d-nagwad-podsec-set'].services.length, 6);
+  assert.is(icinga.match(/^apply Service /gm)?.length, 7);
+  assert.is(nagios.match(/^define service \{/gm)?.length, 7);
+  assert.is(nrpe.match(/^command\[/gm)?.length, 7);
+  assert.is(director.ServiceSet['d-nagwad-podsec-set'].services.length, 7);
   assert.match(icinga, /assign where "nagwad-nodes" in host.groups && "podsec-nodes" in host.groups/);
   // Every Nagios service is scoped to the podsec nodes (upstream: all nagwad nodes).
   assert.equal([...new Set(nagios.match(/^\s*hostgroup_name\s+\S+/gm)!.map((l) => l.trim().split(/\s+/)[1]))], ['podsec-nodes']);

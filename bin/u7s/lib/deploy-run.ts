@@ -158,7 +158,7 @@ async function writeNodeFiles(plan: DeployPlan, options: RunOptions): Promise<vo
 }
 
 /** admin.conf for root (checked, root's own copy) and for u7s-admin (copied by u7s-admin itself). */
-async function kubeconfigs(options: RunOptions): Promise<void> {
+export async function kubeconfigs(options: Pick<RunOptions, 'root' | 'account'>): Promise<void> {
   const { root, account } = options;
   const dir = openTrustedDir(join(root, KUBERNETES_DIR), { root, trustedOwner: account.uid });
   let text: string;

@@ -86,6 +86,8 @@ export const KUBEADM_TEMPLATED_FIELDS = {
 export const FLANNEL_VERSION = 'v0.26.7';
 export const FLANNEL_CNI_PLUGIN_VERSION = 'v1.6.2-flannel1';
 export const COREDNS_VERSION = 'v1.11.3';
+/** The ingress controller of the packaged ingress manifest (policies/u7s/manifests/ingress-traefik.ts). */
+export const TRAEFIK_VERSION = 'v3.6.12';
 
 /** Per manifest, per document (`<kind>/<metadata.name>`). */
 export const MANIFEST_TEMPLATED_FIELDS = {

@@ -24,6 +24,8 @@ export const SYSTEM_PROGRAMS = {
   kubeadm: '/usr/bin/kubeadm',
   kubelet: '/usr/bin/kubelet',
   kubectl: '/usr/bin/kubectl',
+  etcdctl: '/usr/bin/etcdctl',
+  etcdutl: '/usr/bin/etcdutl',
   crio: '/usr/bin/crio',
   crun: '/usr/bin/crun',
   rootlesskit: '/usr/bin/rootlesskit',
@@ -42,6 +44,8 @@ export const U7S_FLANNEL_MANIFEST = `${U7S_CONFIG_DIR}/manifests/kube-flannel.ym
 export const U7S_CNI_FLANNEL = `${U7S_CONFIG_DIR}/config/flannel/cni_net.d/10-flannel.conflist`;
 export const U7S_MODULES_LOAD = ['/usr/lib/modules-load.d/u7s.conf', '/lib/modules-load.d/u7s.conf'];
 export const U7S_ETCD_DIR = '/var/lib/podsec/u7s/etcd';
+/** Root-only (0700) home of etcd snapshots: they hold every Secret of the cluster. */
+export const PODSEC_ETCD_SNAPSHOT_DIR = '/var/lib/podsec/u7s/etcd-snapshots';
 export const KUBERNETES_DIR = '/etc/kubernetes';
 
 /** The per-user layout of a node account (u7s-admin, or a test user). */

@@ -7,7 +7,7 @@ import { podsecThisOrNewer } from './podsec.ts';
  * All 0755 (upstream: the four root monitors 0700): the programs hold no secret and refuse
  * themselves when they need root (check-policy/check-images answer UNKNOWN, exit 3).
  */
-const PROGRAMS = ['check-policy', 'check-images', 'check-containers', 'check-kubeapi', 'check-vuln', 'build-invulnerable-image'];
+const PROGRAMS = ['check-policy', 'check-images', 'check-containers', 'check-kubeapi', 'check-vuln', 'check-certs', 'build-invulnerable-image'];
 const UNITS = [
   'podsec-inotify-check-policy.service',
   'podsec-inotify-check-containers.service',
@@ -18,6 +18,8 @@ const UNITS = [
   'podsec-inotify-check-images.timer',
   'podsec-inotify-check-vuln.service',
   'podsec-inotify-check-vuln.timer',
+  'podsec-inotify-check-certs.service',
+  'podsec-inotify-check-certs.timer',
 ];
 /**
  * Enabled on install, as upstream: the two event-driven monitors. On a node without a cluster

@@ -74,6 +74,9 @@ signed-image policy.`,
     program('%_bindir/podsec-u7s-kubeadm', 'podsec-u7s-kubeadm'),
     program('%_bindir/podsec-u7s-preflight', 'podsec-u7s-preflight'),
     program('%_bindir/podsec-u7s-loadbalancer', 'podsec-u7s-loadbalancer'),
+    // Day-2 operations: certificate expiry and renewal, etcd snapshots.
+    program('%_bindir/podsec-u7s-certs', 'podsec-u7s-certs'),
+    program('%_bindir/podsec-u7s-etcd-snapshot', 'podsec-u7s-etcd-snapshot'),
     ...U7S_LIBEXEC_PROGRAMS.map((name) => program(`${libexecBin}/${name}`, `u7s/${name}`, 0o755, { manSection: 8 })),
     ...U7S_LIBEXEC_SHIMS.map((name) => program(`${libexecBin}/${name}`, `u7s/${name}`)),
     // PATH=/usr/libexec/podsec/u7s/bin:$PATH makes `kubeadm` the wrapper (upstream's procedure).
@@ -100,6 +103,8 @@ signed-image policy.`,
     // u7s-admin-owned path there would let it redirect root's writes through a symlink.
     dir(state, 0o755),
     dir(`${state}/etcd`, 0o700, u7sAdmin),
+    // etcd snapshots (podsec-u7s-etcd-snapshot): root's alone, they hold every Secret of the cluster.
+    dir(`${state}/etcd-snapshots`, 0o700),
     dir(`${state}/log`, 0o700),
     dir(`${state}/log/kubeapi`, 0o700),
 
@@ -136,6 +141,8 @@ signed-image policy.`,
     config(`${etc}/manifests/coredns.yaml`, { yaml: 'policies/u7s/manifests/coredns.ts', multiDocument: true }, 0o640, readableByU7sAdmin),
     // One flannel version instead of upstream's 26 vendored manifests.
     config(`${etc}/manifests/kube-flannel.yml`, { yaml: 'policies/u7s/manifests/kube-flannel.ts', multiDocument: true }, 0o640, readableByU7sAdmin),
+    // Not applied by the wrapper: the operator's choice, with the site's platform filled in (README, "Ingress").
+    config(`${etc}/manifests/ingress-traefik.yaml`, { yaml: 'policies/u7s/manifests/ingress-traefik.ts', multiDocument: true }, 0o640, readableByU7sAdmin),
 
     // u7s-admin's home: its own, as upstream.
     dir(home, 0o700, u7sAdmin),
