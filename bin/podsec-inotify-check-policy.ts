@@ -8,12 +8,12 @@
  * accounts and every podman user's ~/.config/containers through inotify and reports a drift to
  * the journal as soon as it happens (upstream polled hourly).
  */
-import { watch, type FSWatcher } from 'node:fs';
 import { CommandError, runCommand } from './lib/command.ts';
 import { translator } from './lib/i18n.ts';
 import { Journal, JOURNAL_HELP } from './inotify/journal.ts';
 import { evaluate, watchedDirs, type Finding } from './inotify/policy.ts';
 import { journalLine, notRoot, reportOnce, unknown } from './inotify/report.ts';
+import { DirsWatch } from './inotify/watch.ts';
 import { InvalidRangeError, legacyArgs, monitorOptions, THRESHOLD_HELP, THRESHOLD_MONITOR_OPTIONS, type MonitorOptions } from './inotify/severity.ts';
 
 const NAME = 'podsec-inotify-check-policy';
@@ -23,13 +23,24 @@ const DEFAULTS = { journal: { c: '100', h: '99' }, nagios: { c: '100', w: '99' }
 
 const key = (f: Finding) => JSON.stringify([f.code, f.users, f.details]);
 
+/**
+ * What the daemon watches for: a file closed after writing, renamed, removed or chmod-ed, a
+ * directory made, a watched directory removed or renamed. MODIFY and the CREATE of a file come
+ * while a writer may still be writing: they are checked only if its CLOSE_WRITE does not come first.
+ */
+const WATCHED_EVENTS = ['close_write', 'moved_to', 'moved_from', 'create', 'delete', 'attrib', 'modify', 'delete_self', 'move_self'];
+const WRITE_UNFINISHED_MS = 50;
+
 function watchLoop(root: string, options: MonitorOptions, journal: Journal, recheckSeconds: number): Promise<number> {
   const reported = new Map<number, string>();
-  const watchers = new Map<string, FSWatcher>();
   let timer: NodeJS.Timeout | undefined;
+  let immediate: NodeJS.Immediate | undefined;
+  let announced = false;
 
   const check = () => {
-    timer = undefined;
+    if (timer) clearTimeout(timer);
+    if (immediate) clearImmediate(immediate);
+    timer = immediate = undefined;
     const findings = evaluate(root);
     const now = new Set<number>();
     for (const f of findings) {
@@ -45,46 +56,42 @@ function watchLoop(root: string, options: MonitorOptions, journal: Journal, rech
         if (options.verbose >= 1) journal.debug(`finding ${code} resolved`);
       }
     }
-    sync();
+    watcher.set(watchedDirs(root));
   };
-  const schedule = () => {
-    // Coalesce a burst (an editor's write + rename) into one check, 50 ms after the first event.
-    timer ??= setTimeout(check, 50);
+  // The events read together (a burst: an editor's write and rename) make one check.
+  const checkNow = () => {
+    immediate ??= setImmediate(check);
   };
-  const sync = () => {
-    const wanted = new Set(watchedDirs(root));
-    for (const [dir, w] of watchers) {
-      if (!wanted.has(dir)) {
-        w.close();
-        watchers.delete(dir);
-      }
-    }
-    for (const dir of wanted) {
-      if (watchers.has(dir)) continue;
-      try {
-        const w = watch(dir, { persistent: true }, schedule);
-        w.on('error', () => {
-          w.close();
-          watchers.delete(dir);
-          schedule();
-        });
-        watchers.set(dir, w);
-      } catch {
-        // Gone between the scan and the watch: the next check rescans.
-      }
-    }
+  const checkSoon = () => {
+    timer ??= setTimeout(check, WRITE_UNFINISHED_MS);
   };
+  const watcher = new DirsWatch({
+    events: WATCHED_EVENTS,
+    onEvent: ({ events }) => {
+      const unfinished = events.includes('MODIFY') || (events.includes('CREATE') && !events.includes('ISDIR'));
+      if (unfinished) checkSoon();
+      else checkNow();
+    },
+    onReady: (count) => {
+      if (!announced && options.verbose >= 1) journal.debug(`watching ${count} directories`);
+      announced = true;
+      // What changed while the watches were being set up.
+      checkNow();
+    },
+    onLost: checkNow,
+    onError: (line) => journal.report('Fatal', `inotifywait: ${line}`),
+  });
 
   check();
-  if (options.verbose >= 1) journal.debug(`watching ${watchers.size} directories`);
   // inotify sees writes, renames and chmod, not `chattr +i` (no event for inode flags): a slow
   // periodic check catches what it cannot see.
-  const periodic = setInterval(schedule, recheckSeconds * 1000);
+  const periodic = setInterval(checkNow, recheckSeconds * 1000);
   return new Promise((resolve) => {
     const stop = () => {
       clearInterval(periodic);
-      for (const w of watchers.values()) w.close();
+      watcher.stop();
       if (timer) clearTimeout(timer);
+      if (immediate) clearImmediate(immediate);
       resolve(0);
     };
     process.once('SIGTERM', stop);
@@ -131,8 +138,9 @@ runCommand(
         'containerization policies <users> | violations=<sum>" (the findings follow with -v), exits with ' +
         'the Nagios code and, with -M, mails the report when it is not OK.',
       'With --watch the command keeps running (podsec-inotify-check-policy.service): it watches /etc, ' +
-        '/etc/containers, /home and the configuration directories of every podman user through inotify, ' +
-        'checks again 50 ms after a change and reports each new or changed finding within a second ' +
+        '/etc/containers, /home and the configuration directories of every podman user through inotify ' +
+        '(inotifywait), checks again as soon as a changed file is closed, renamed or removed (50 ms after a ' +
+        'write to a file that stays open) and reports each new or changed finding within a second ' +
         '(upstream checked hourly); a finding that goes away is reported at Debug level with -v. A full ' +
         'check also runs every --recheck seconds, for changes inotify does not see (chattr).',
       ...THRESHOLD_HELP.description,

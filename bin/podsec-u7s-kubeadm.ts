@@ -10,21 +10,31 @@ import { CommandError, helpText, runCommand, type CommandSpec } from './lib/comm
 import { translator } from './lib/i18n.ts';
 import { U7S_ADMIN_USER } from './lib/names.ts';
 import { osReleaseFields, platformFromOsRelease, UnknownPlatformError } from './lib/platform.ts';
-import { nodeAccount, type Account } from './u7s/lib/accounts.ts';
+import type { Account } from './u7s/lib/accounts.ts';
 import { splitAtCommand } from './u7s/lib/cli.ts';
-import { certsThroughWrapper } from './u7s/lib/certs.ts';
-import { nodeOps } from './u7s/lib/node-ops.ts';
-import { chooseVersion, planDeploy, planText, Problems, type HostFacts } from './u7s/lib/deploy-plan.ts';
-import { checkJoinPlan, executeDeploy, inNamespace } from './u7s/lib/deploy-run.ts';
-import { readHostNetwork } from './u7s/lib/host-network.ts';
-import { flagsHelp, parseDeployArgs, type DeployCommand } from './u7s/lib/kubeadm-flags.ts';
-import { formatNodeEnv } from './u7s/lib/node-env.ts';
-import { NODE_UNITS, ensureUserManager, startUnits, stopUnits, systemSystemctl, userSystemctl } from './u7s/lib/node-service.ts';
-import { installKubernetes } from './u7s/lib/packages.ts';
-import { SYSTEM_PROGRAMS, U7S_ENV_FILE, U7S_RENDERED_DIR } from './u7s/lib/paths.ts';
-import { capture, systemTool } from './lib/proc.ts';
-import { chooseRegistry } from './u7s/lib/registry.ts';
-import { platformName, verbosity } from './u7s/lib/values.ts';
+import type { HostFacts } from './u7s/lib/deploy-plan.ts';
+import type { DeployCommand } from './u7s/lib/kubeadm-flags.ts';
+
+/**
+ * The modules the commands run with (child processes, YAML, HTTP, TLS), imported when a command
+ * runs: --help and --version start with little more than node itself.
+ */
+const commandModules = async () => ({
+  ...(await import('./u7s/lib/accounts.ts')),
+  ...(await import('./u7s/lib/certs.ts')),
+  ...(await import('./u7s/lib/deploy-plan.ts')),
+  ...(await import('./u7s/lib/deploy-run.ts')),
+  ...(await import('./u7s/lib/host-network.ts')),
+  ...(await import('./u7s/lib/kubeadm-flags.ts')),
+  ...(await import('./u7s/lib/node-env.ts')),
+  ...(await import('./u7s/lib/node-ops.ts')),
+  ...(await import('./u7s/lib/node-service.ts')),
+  ...(await import('./u7s/lib/packages.ts')),
+  ...(await import('./u7s/lib/paths.ts')),
+  ...(await import('./lib/proc.ts')),
+  ...(await import('./u7s/lib/registry.ts')),
+  ...(await import('./u7s/lib/values.ts')),
+});
 
 const t = translator('podsec-k8s');
 const NAME = 'podsec-u7s-kubeadm';
@@ -133,7 +143,8 @@ function requireRoot(what: string): void {
   if (process.getuid!() !== 0) throw new CommandError(t('kubeadm {command} through the u7s wrapper must be run as root', { command: what }));
 }
 
-function platformOf(root: string): string {
+async function platformOf(root: string): Promise<string> {
+  const { platformName } = await commandModules();
   if (process.env.U7S_REGISTRY === '') return '';
   if (process.env.U7S_PLATFORM) return platformName(process.env.U7S_PLATFORM, 'U7S_PLATFORM');
   try {
@@ -146,16 +157,21 @@ function platformOf(root: string): string {
   }
 }
 
-const kubeadmInstalled = () => existsSync(SYSTEM_PROGRAMS.kubeadm);
+async function kubeadmInstalled(): Promise<boolean> {
+  const { SYSTEM_PROGRAMS } = await commandModules();
+  return existsSync(SYSTEM_PROGRAMS.kubeadm);
+}
 
 async function kubeadmVersion(): Promise<string | undefined> {
-  if (!kubeadmInstalled()) return undefined;
+  const { capture, SYSTEM_PROGRAMS } = await commandModules();
+  if (!(await kubeadmInstalled())) return undefined;
   const result = await capture(SYSTEM_PROGRAMS.kubeadm, ['version', '-o', 'short'], { timeoutMs: 30_000, cwd: '/' });
   return result.code === 0 ? result.stdout.trim() : undefined;
 }
 
 async function imageList(version: string | undefined, repository: string): Promise<string[]> {
-  if (!version || !kubeadmInstalled()) return [];
+  const { capture, SYSTEM_PROGRAMS } = await commandModules();
+  if (!version || !(await kubeadmInstalled())) return [];
   const result = await capture(SYSTEM_PROGRAMS.kubeadm, ['config', 'images', 'list', `--kubernetes-version=${version}`, `--image-repository=${repository}`], {
     timeoutMs: 60_000,
     cwd: '/',
@@ -168,6 +184,7 @@ async function imageList(version: string | undefined, repository: string): Promi
 }
 
 async function deploy(command: DeployCommand, args: string[], root: string, plan: boolean): Promise<number> {
+  const { flagsHelp, parseDeployArgs } = await commandModules();
   const parsed = parseDeployArgs(command, args);
   if (parsed.values.has('help')) {
     const note =
@@ -184,10 +201,25 @@ async function deploy(command: DeployCommand, args: string[], root: string, plan
     return 0;
   }
   if (!plan) requireRoot(command);
+  const {
+    checkJoinPlan,
+    chooseRegistry,
+    chooseVersion,
+    executeDeploy,
+    formatNodeEnv,
+    installKubernetes,
+    nodeAccount,
+    planDeploy,
+    planText,
+    Problems,
+    readHostNetwork,
+    SYSTEM_PROGRAMS,
+    U7S_ENV_FILE,
+  } = await commandModules();
   // Every missing input is named in one run (the account, the platform, the version, the flags).
   const problems = new Problems();
   const account = problems.check(() => nodeAccount(root, U7S_ADMIN_USER));
-  const platform = problems.check(() => platformOf(root));
+  const platform = await problems.checkAsync(() => platformOf(root));
   // An unknown platform is already a problem; the rest is checked with a stand-in name.
   const checkedPlatform = platform ?? 'unknown';
   // Without the node account the plan is still checked, with a stand-in that is never used.
@@ -202,7 +234,7 @@ async function deploy(command: DeployCommand, args: string[], root: string, plan
     problems.report();
     await checkJoinPlan(early!, { root, env: process.env });
   }
-  if (!plan && !kubeadmInstalled()) {
+  if (!plan && !(await kubeadmInstalled())) {
     problems.report();
     const wanted = chooseVersion(parsed, process.env, undefined, false);
     await installKubernetes(wanted, 26);
@@ -233,12 +265,27 @@ async function deploy(command: DeployCommand, args: string[], root: string, plan
 }
 
 async function namespaceRunning(account: Account): Promise<boolean> {
+  const { userSystemctl } = await commandModules();
   const state = await userSystemctl(account, ['is-active', 'rootlesskit.service'], 30_000).catch(() => undefined);
   return state?.stdout.trim() === 'active';
 }
 
 async function reset(args: string[], root: string): Promise<number> {
   requireRoot('reset');
+  const {
+    capture,
+    ensureUserManager,
+    inNamespace,
+    NODE_UNITS,
+    nodeAccount,
+    startUnits,
+    stopUnits,
+    SYSTEM_PROGRAMS,
+    systemSystemctl,
+    systemTool,
+    U7S_ENV_FILE,
+    U7S_RENDERED_DIR,
+  } = await commandModules();
   const account = nodeAccount(root, U7S_ADMIN_USER);
   if (!existsSync(join(root, U7S_ENV_FILE)))
     throw new CommandError(t('this node was not deployed by the u7s wrapper ({file} is missing); nothing to reset', { file: U7S_ENV_FILE }));
@@ -267,6 +314,7 @@ async function reset(args: string[], root: string): Promise<number> {
 
 async function passthrough(args: string[]): Promise<number> {
   requireRoot(args[0]!);
+  const { inNamespace, nodeAccount, SYSTEM_PROGRAMS } = await commandModules();
   const account = nodeAccount('/', U7S_ADMIN_USER);
   return inNamespace(account, [SYSTEM_PROGRAMS.kubeadm, ...args]);
 }
@@ -275,7 +323,7 @@ runCommand(
   spec,
   t,
   async ({ values, root }) => {
-    if (verbose !== undefined) verbosity(verbose, '-v');
+    if (verbose !== undefined) (await commandModules()).verbosity(verbose, '-v');
     const [command, ...args] = rest;
     if (command === undefined) {
       process.stdout.write(helpText(spec, t));
@@ -290,7 +338,10 @@ runCommand(
     if (plan) throw new CommandError(t('--plan is for init and join'), 2);
     const withVerbosity = verbose !== undefined ? [`--v=${verbose}`] : [];
     if (command === 'reset') return reset([...withVerbosity, ...args], root);
-    if (command === 'certs' && (args[0] === 'renew' || args[0] === 'check-expiration')) return certsThroughWrapper(args[0], args.slice(1), root, nodeOps);
+    if (command === 'certs' && (args[0] === 'renew' || args[0] === 'check-expiration')) {
+      const { certsThroughWrapper, nodeOps } = await commandModules();
+      return certsThroughWrapper(args[0], args.slice(1), root, nodeOps);
+    }
     return passthrough([command, ...args, ...withVerbosity]);
   },
   ours,

@@ -76,6 +76,21 @@ function readConfig(path: string, within: string, shown = path): string | undefi
   }
 }
 
+/**
+ * The last parse of each config file, by its text: the watching daemon evaluates the tree at every
+ * change, and all files but one are then as they were. A parse is a function of the text and the
+ * name shown alone, and its result is only read, so it is reused while the text is the same.
+ */
+const lastParse = new Map<string, { parse: unknown; text: string; value: unknown }>();
+
+function parseOnce<T>(parse: (text: string, shown: string) => T, text: string, shown: string): T {
+  const last = lastParse.get(shown);
+  if (last?.parse === parse && last.text === text) return last.value as T;
+  const value = parse(text, shown);
+  lastParse.set(shown, { parse, text, value });
+  return value;
+}
+
 interface SubjectConfig {
   policy?: ContainersPolicy;
   registries: RegistriesD;
@@ -92,7 +107,7 @@ export function loadSubjectConfig(root: string, subject: Subject): SubjectConfig
   try {
     const policyText = readConfig(join(policyDir, 'policy.json'), policyDir, shown(join(policyDir, 'policy.json')));
     if (policyText === undefined) return { registries: {}, error: `${JSON.stringify(shown(join(policyDir, 'policy.json')))} is missing` };
-    const policy = parsePolicy(policyText, shown(join(policyDir, 'policy.json')));
+    const policy = parseOnce(parsePolicy, policyText, shown(join(policyDir, 'policy.json')));
     const registries: RegistriesD = {};
     let names: string[] = [];
     try {
@@ -105,7 +120,7 @@ export function loadSubjectConfig(root: string, subject: Subject): SubjectConfig
     for (const name of names) {
       const text = readConfig(join(registriesDir, name), registriesDir, shown(join(registriesDir, name)));
       if (text === undefined) continue;
-      const parsed = parseRegistriesD(text, shown(join(registriesDir, name)));
+      const parsed = parseOnce(parseRegistriesD, text, shown(join(registriesDir, name)));
       if (parsed['default-docker']) {
         if (registries['default-docker']) throw new PolicySyntaxError(shown(join(registriesDir, name)), '', 'a second default-docker');
         registries['default-docker'] = parsed['default-docker'];

@@ -320,3 +320,88 @@ function readLines(child: ChildProcess, onLine: (line: string) => void): void {
     }
   });
 }
+
+// ------------------------------------------------------------------------------------------------
+// A watch of a few directories, not their subdirectories, with inotify's event names (fs.watch
+// reports a write as "change" at its first MODIFY, before the writer has finished; CLOSE_WRITE says
+// it has). One inotifywait process watches the current set; when the set changes, a new process
+// replaces it once its watches are established, so no event is lost in between.
+
+interface DirsWatchOptions {
+  events: string[];
+  onEvent: (event: WatchEvent) => void;
+  /** The watches of `set(dirs)` are established: `count` directories. */
+  onReady: (count: number) => void;
+  /** The process ended by itself (its directories were removed) or could not watch a directory: call set() again. */
+  onLost: () => void;
+  onError: (line: string) => void;
+}
+
+interface DirsProcess {
+  child: ChildProcess;
+  key: string;
+  retired: boolean;
+}
+
+export class DirsWatch {
+  private current: DirsProcess | undefined;
+  private starting: DirsProcess | undefined;
+  private stopped = false;
+  private failures = 0;
+  private retry: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: DirsWatchOptions) {}
+
+  /** Watches exactly `dirs` (a set equal to the current one changes nothing). */
+  set(dirs: string[]): void {
+    const key = [...dirs].sort().join('\0');
+    if (this.stopped || (this.starting ?? this.current)?.key === key) return;
+    if (this.starting) this.retire(this.starting);
+    // Names with a newline or a leading '@' can't be in the --fromfile list: they go as arguments.
+    const listed = dirs.filter((d) => !d.includes('\n') && !d.startsWith('@'));
+    const argv = dirs.filter((d) => d.includes('\n') || d.startsWith('@'));
+    const args = ['-m', '--format', '%e%0%w%0%f%0', '--no-newline', '-e', this.options.events.join(','), '--fromfile', '-', '--', ...argv];
+    const child = spawn('inotifywait', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const proc: DirsProcess = { child, key, retired: false };
+    this.starting = proc;
+    child.stdin!.on('error', () => {}); // it may exit before reading the list; its exit says why
+    child.stdin!.end(listed.map((d) => `${d}\n`).join(''));
+    parseEvents(child, (event) => {
+      if (!proc.retired) this.options.onEvent(event);
+    });
+    readLines(child, (line) => {
+      if (line.startsWith('Watches established')) {
+        if (proc !== this.starting) return;
+        this.starting = undefined;
+        if (this.current) this.retire(this.current);
+        this.current = proc;
+        this.failures = 0;
+        this.options.onReady(dirs.length);
+      } else if (!line.startsWith('Setting up watches') && !/^Couldn't watch .*: (No such file or directory|Not a directory)$/s.test(line)) {
+        this.options.onError(line);
+      }
+    });
+    child.on('error', (error) => this.options.onError(error.message));
+    child.on('exit', () => {
+      if (this.stopped || proc.retired) return;
+      proc.retired = true;
+      if (this.current === proc) this.current = undefined;
+      if (this.starting === proc) this.starting = undefined;
+      // Bounded: a directory that keeps vanishing, or no inotifywait at all, is retried at most every 10 s.
+      this.failures++;
+      const delay = this.failures > 1 ? Math.min(1000 * (this.failures - 1), 10_000) : 0;
+      this.retry = setTimeout(() => this.options.onLost(), delay);
+    });
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.retry) clearTimeout(this.retry);
+    for (const proc of [this.current, this.starting]) if (proc) this.retire(proc);
+  }
+
+  private retire(proc: DirsProcess): void {
+    proc.retired = true;
+    proc.child.kill('SIGTERM');
+  }
+}

@@ -2,7 +2,7 @@
  * The frame every podsec program runs in: option parsing (node:util parseArgs, long options),
  * --help, --version, --root, and the error contract — one clear line on stderr and a non-zero exit.
  */
-import { statSync } from 'node:fs';
+import { statSync, writeSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { TranslatableError } from './i18n.ts';
@@ -170,12 +170,51 @@ export const CHECK_EXIT_CODES_ENV = 'PODSEC_CHECK_EXIT_CODES';
 export const EXIT_CLOSED_PIPE = 141;
 
 function exitQuietlyOnClosedPipe(): void {
-  for (const stream of [process.stdout, process.stderr]) {
-    stream.on('error', (error: NodeJS.ErrnoException) => {
-      if (error.code === 'EPIPE') process.exit(EXIT_CLOSED_PIPE);
-      throw error;
+  for (const name of ['stdout', 'stderr'] as const) {
+    // process.stdout and process.stderr are made on first use, a pipe's with node:net: the handler
+    // is added then, so a program that never writes to one does not pay for making it at start-up.
+    const made = Object.getOwnPropertyDescriptor(process, name);
+    if (!made?.get || !made.configurable) {
+      onClosedPipe(process[name]);
+      continue;
+    }
+    Object.defineProperty(process, name, {
+      configurable: true,
+      enumerable: made.enumerable,
+      get() {
+        const stream = made.get!.call(process) as NodeJS.WriteStream;
+        Object.defineProperty(process, name, made);
+        onClosedPipe(stream);
+        return stream;
+      },
     });
   }
+}
+
+/**
+ * The frame's own output (help, version) goes out with write(2) on fd 1: process.stdout would first
+ * load node's stream modules, a good part of a short command's start-up. A closed pipe ends the
+ * program as the stream's handler does; a non-blocking stdout that is full takes the rest through
+ * process.stdout.
+ */
+function writeOut(text: string): void {
+  const data = Buffer.from(text);
+  let done = 0;
+  try {
+    while (done < data.length) done += writeSync(1, data, done);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EPIPE') process.exit(EXIT_CLOSED_PIPE);
+    if (code !== 'EAGAIN') throw error;
+    process.stdout.write(data.subarray(done));
+  }
+}
+
+function onClosedPipe(stream: NodeJS.WriteStream): void {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(EXIT_CLOSED_PIPE);
+    throw error;
+  });
 }
 
 type Translate = (msgid: string, params?: Record<string, string | number>) => string;
@@ -289,11 +328,11 @@ export function runCommand(
   try {
     const invocation = parse(spec, argv, t);
     if (invocation.values.help) {
-      process.stdout.write(helpText(spec, t));
+      writeOut(helpText(spec, t));
       return finish(0);
     }
     if (invocation.values.version) {
-      process.stdout.write(`${spec.name} (podsec) ${VERSION}\n`);
+      writeOut(`${spec.name} (podsec) ${VERSION}\n`);
       return finish(0);
     }
     Promise.resolve(main(invocation)).then((code) => finish(code ?? 0), fail);

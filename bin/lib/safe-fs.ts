@@ -367,9 +367,11 @@ function readRegular(openPath: string, shown: string, maxBytes: number): Buffer 
     const tooBig = () => new UnsafePathError(shown, t('larger than {max} bytes', { max: maxBytes }), 'too-large');
     if (st.size > maxBytes) throw tooBig();
     // The file may grow after fstat: read until EOF, but never more than one byte past the limit.
+    // The first buffer holds the file as fstat saw it and the byte that shows EOF (a small file is
+    // not worth zeroing 64 KiB for, when a monitor reads it at every change); only bytes read are kept.
     const chunks: Buffer[] = [];
     for (let total = 0; ;) {
-      const chunk = Buffer.alloc(Math.min(65536, maxBytes + 1 - total));
+      const chunk = Buffer.allocUnsafe(Math.min(total === 0 ? st.size + 1 : 65536, 65536, maxBytes + 1 - total));
       const n = readSync(fd, chunk, 0, chunk.length, null);
       if (n === 0) break;
       chunks.push(chunk.subarray(0, n));

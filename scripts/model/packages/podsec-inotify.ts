@@ -38,7 +38,7 @@ them into Nagios/Icinga alerts.`,
   group: 'Monitoring',
   requires: [
     podsecThisOrNewer,
-    // inotifywait: the recursive, NUL-separated event stream of check-containers.
+    // inotifywait: the recursive, NUL-separated event stream of check-containers; the CLOSE_WRITE events of check-policy --watch.
     { name: 'inotify-tools' },
     // lsattr: whether a user's ~/.config/containers is immutable (check-policy).
     { name: 'e2fsprogs' },
