@@ -71,6 +71,23 @@ export async function macrosAltLacks(specText: string, macrosText: string): Prom
   }
 }
 
+/**
+ * The rpmbuild command line and environment of the RPM step, for a topdir whose SOURCES/ holds the
+ * tarball and a spec already passed through `forUpstreamRpm` (the benchmark runs the same).
+ */
+export function rpmbuildInvocation(
+  topdir: string,
+  macrosFile: string,
+  specFile: string,
+  sourceDateEpoch: number,
+): { argv: string[]; env: Record<string, string> } {
+  return {
+    argv: [rpmbuildCommand(), '-bb', '--nodeps', '--quiet', '--load', macrosFile, ...reproducibleDefines(topdir), specFile],
+    // %build's esbuild (BuildRequires: esbuild) is the project's pinned one off-ALT.
+    env: { SOURCE_DATE_EPOCH: String(sourceDateEpoch), LC_ALL: 'C', TZ: 'UTC', PATH: `${esbuildBinDir()}:${process.env.PATH ?? '/usr/bin:/bin'}` },
+  };
+}
+
 export async function buildRpms(input: RpmBuildInput): Promise<string[]> {
   const lacking = await macrosAltLacks(await readFile(input.specFile, 'utf8'), input.macrosText);
   if (lacking.length > 0) {
@@ -86,13 +103,8 @@ export async function buildRpms(input: RpmBuildInput): Promise<string[]> {
     await writeFile(macros, input.macrosText);
     const spec = join(topdir, basename(input.specFile));
     await writeFile(spec, forUpstreamRpm(await readFile(input.specFile, 'utf8')));
-    const args = ['-bb', '--nodeps', '--quiet', '--load', macros, ...reproducibleDefines(topdir), spec];
-    const result = await execa(rpmbuildCommand(), args, {
-      // %build's esbuild (BuildRequires: esbuild) is the project's pinned one off-ALT.
-      env: { SOURCE_DATE_EPOCH: String(input.sourceDateEpoch), LC_ALL: 'C', TZ: 'UTC', PATH: `${esbuildBinDir()}:${process.env.PATH ?? '/usr/bin:/bin'}` },
-      reject: false,
-      all: true,
-    });
+    const { argv, env } = rpmbuildInvocation(topdir, macros, spec, input.sourceDateEpoch);
+    const result = await execa(argv[0]!, argv.slice(1), { env, reject: false, all: true });
     if (result.exitCode !== 0) throw new Error(`rpmbuild failed (exit ${result.exitCode}):\n${result.all}`);
     const built = join(topdir, 'RPMS', 'noarch');
     const target = join(input.outDir, 'noarch');
