@@ -89,20 +89,27 @@ export function rpmbuildInvocation(
 }
 
 export async function buildRpms(input: RpmBuildInput): Promise<string[]> {
-  const lacking = await macrosAltLacks(await readFile(input.specFile, 'utf8'), input.macrosText);
-  if (lacking.length > 0) {
-    throw new Error(
-      `the spec uses ${lacking.map((m) => `%${m}`).join(', ')}, which neither ALT's rpm-build nor rpm-macros-systemd defines (specs/macros/alt.macros)`,
-    );
-  }
+  const specText = await readFile(input.specFile, 'utf8');
   const topdir = await mkdtemp(join(tmpdir(), 'podsec-rpmbuild-'));
   try {
-    await mkdir(join(topdir, 'SOURCES'), { recursive: true });
-    await copyFile(input.tarball, join(topdir, 'SOURCES', basename(input.tarball)));
     const macros = join(topdir, 'alt.macros');
-    await writeFile(macros, input.macrosText);
     const spec = join(topdir, basename(input.specFile));
-    await writeFile(spec, forUpstreamRpm(await readFile(input.specFile, 'utf8')));
+    const prepare = async () => {
+      await mkdir(join(topdir, 'SOURCES'), { recursive: true });
+      await copyFile(input.tarball, join(topdir, 'SOURCES', basename(input.tarball)));
+      await writeFile(macros, input.macrosText);
+      await writeFile(spec, forUpstreamRpm(specText));
+    };
+    // The check and the topdir's files at once; rpmbuild only once both are done.
+    const [checked, prepared] = await Promise.allSettled([macrosAltLacks(specText, input.macrosText), prepare()]);
+    if (checked.status === 'rejected') throw checked.reason;
+    if (prepared.status === 'rejected') throw prepared.reason;
+    const lacking = checked.value;
+    if (lacking.length > 0) {
+      throw new Error(
+        `the spec uses ${lacking.map((m) => `%${m}`).join(', ')}, which neither ALT's rpm-build nor rpm-macros-systemd defines (specs/macros/alt.macros)`,
+      );
+    }
     const { argv, env } = rpmbuildInvocation(topdir, macros, spec, input.sourceDateEpoch);
     const result = await execa(argv[0]!, argv.slice(1), { env, reject: false, all: true });
     if (result.exitCode !== 0) throw new Error(`rpmbuild failed (exit ${result.exitCode}):\n${result.all}`);

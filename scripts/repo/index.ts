@@ -30,6 +30,7 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { copyFile, link, mkdir, mkdtemp, readFile, readdir, realpath, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { startBzip2, startXz } from '../compress.ts';
+import { mapLimit } from '../concurrency.ts';
 import { buildPkglist, SOURCE_TAGS, Tag, type PkglistInput } from './pkglist.ts';
 import { getString, readRpm } from './rpm-header.ts';
 
@@ -78,19 +79,6 @@ const PUBLISH_CONCURRENCY = 16;
 
 /** A package into RPMS.<component>: a hard link (no second copy of the bytes), a copy where links cannot be made (another file system). */
 const publish = (path: string, target: string) => link(path, target).catch(() => copyFile(path, target));
-
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
-}
 
 const md5 = (data: Buffer) => createHash('md5').update(data).digest('hex');
 const blake2b = (data: Buffer) => createHash('blake2b512').update(data).digest('hex');
