@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { globby } from 'globby';
 import { bundleForDescribing } from './bundle.ts';
 import { mapLimit } from './concurrency.ts';
-import { xz } from './compress.ts';
+import { xzFiles } from './compress.ts';
 import { renderCompletion } from './docs/completion.ts';
 import { describePrograms } from './docs/describe.ts';
 import { renderManPage } from './docs/man.ts';
@@ -36,9 +36,10 @@ export async function stageTree(model: ProjectModel, context: RenderContext, dir
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
   const written: string[] = [];
-  const write = async (entry: Entry, data: string | Buffer) => {
+  /** Writes an entry's file; `as`: another name under which it is written for now (a man page before xz). */
+  const write = async (entry: Entry, data: string | Buffer, as?: string) => {
     const relative = treePath(entry.path);
-    const target = join(dir, relative);
+    const target = join(dir, as ?? relative);
     await mkdir(dirname(target), { recursive: true });
     await writeFile(target, data);
     await chmod(target, entry.mode);
@@ -76,6 +77,8 @@ export async function stageTree(model: ProjectModel, context: RenderContext, dir
     );
     const descriptions = new Map((await described).map((description, i) => [programs[i]!, description]));
 
+    /** The man pages, written uncompressed: one xz makes them <page>.xz (each keeps its mode). */
+    const pages: string[] = [];
     const translations = new Map<string, Promise<Map<string, string>>>();
     const russian = (domain: string | undefined) => {
       if (!domain) return Promise.resolve(new Map<string, string>());
@@ -102,10 +105,13 @@ export async function stageTree(model: ProjectModel, context: RenderContext, dir
             `${context.version}-${context.release}`,
             context.date ?? '1970-01-01',
           );
-          await write(entry, await xz(page, 9));
+          const path = treePath(entry.path);
+          if (!path.endsWith('.xz')) throw new Error(`${entry.path}: a man page's path ends in .xz`);
+          pages.push(await write(entry, page, path.slice(0, -'.xz'.length)));
         }
       },
     );
+    await xzFiles(pages, 9);
     return bundles.dependencyFiles;
   }
 }
