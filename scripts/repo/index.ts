@@ -77,8 +77,26 @@ export class RepoIndexError extends Error {
 
 const PUBLISH_CONCURRENCY = 16;
 
-/** A package into RPMS.<component>: a hard link (no second copy of the bytes), a copy where links cannot be made (another file system). */
-const publish = (path: string, target: string) => link(path, target).catch(() => copyFile(path, target));
+/**
+ * The packages into `dir` (RPMS.<component>): hard links (no second copy of the bytes), all asked
+ * for at once; copies, a few at a time, where links cannot be made (another file system).
+ */
+async function publishAll(paths: readonly string[], dir: string): Promise<void> {
+  const target = (path: string) => join(dir, basename(path));
+  const linked = await Promise.all(
+    paths.map((path) =>
+      link(path, target(path)).then(
+        () => true,
+        () => false,
+      ),
+    ),
+  );
+  await mapLimit(
+    paths.filter((_, i) => !linked[i]),
+    PUBLISH_CONCURRENCY,
+    (path) => copyFile(path, target(path)),
+  );
+}
 
 const md5 = (data: Buffer) => createHash('md5').update(data).digest('hex');
 const blake2b = (data: Buffer) => createHash('blake2b512').update(data).digest('hex');
@@ -247,17 +265,16 @@ export async function indexRepository(options: IndexOptions): Promise<IndexResul
         xz: `pkglist.${component}.xz`,
         componentRelease: `release.${component}`,
       };
+      // The packages are linked by libuv's threads while this one makes the list.
+      if (!inPlace) await mkdir(join(stage, `RPMS.${component}`));
+      const publishing = inPlace ? Promise.resolve() : publishAll(inputs, join(stage, `RPMS.${component}`));
+      publishing.catch(() => {}); // awaited below
       const pkglist = buildPkglist(packages, component);
       await writeFile(join(base, names.pkglist), pkglist);
-      const copyPackages = async () => {
-        if (inPlace) return;
-        await mkdir(join(stage, `RPMS.${component}`));
-        await mapLimit(inputs, PUBLISH_CONCURRENCY, (path) => publish(path, join(stage, `RPMS.${component}`, basename(path))));
-      };
       await Promise.all([
         compressors.xz.compress(pkglist).then((data) => writeFile(join(base, names.xz), data)),
         compressors.bzip2.compress(pkglist).then((data) => writeFile(join(base, names.bz2), data)),
-        copyPackages(),
+        publishing,
       ]);
       await writeFile(join(base, names.componentRelease), componentRelease(options, component, arch));
 
