@@ -77,12 +77,15 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   };
   const label = `${branch}, ${version}-${release}${options.packager ? `, ${options.packager}` : ''}`;
 
-  const inputHash = await hashInputs(branch, options.packager);
-  const previous = options.force ? undefined : await upToDateState(outDir, inputHash);
+  // Hashing the inputs reads every source: a forced build does it while it builds.
+  const inputHashing = hashInputs(branch, options.packager);
+  inputHashing.catch(() => {}); // awaited below
+  const previous = options.force ? undefined : await upToDateState(outDir, await inputHashing);
   if (previous) {
     log(upToDateMessage(outDir, previous.label));
     return { upToDate: true, ...paths, rpms: previous.rpms, rpmSkipped: previous.rpmSkipped };
   }
+  const rpmbuildFound = hasRpmbuild();
 
   const problems = await checkModel(model, context);
   if (problems.length > 0) throw new BuildError(problems.join('\n'));
@@ -103,12 +106,14 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
 
   log(`source: ${relative(process.cwd(), paths.tarball)}, ${relative(process.cwd(), paths.gearDir)}/`);
   await writeSourceTarball(paths.tree, paths.tarball, topDir, epoch);
-  await writeGearDir(paths.tree, specText, paths.gearDir);
+  // The gear directory is written while rpmbuild runs.
+  const gearWriting = writeGearDir(paths.tree, specText, paths.gearDir);
+  gearWriting.catch(() => {}); // awaited below
 
   let rpms: string[] = [];
   let repoFiles: string[] = [];
   let rpmSkipped: string | undefined;
-  if (await hasRpmbuild()) {
+  if (await rpmbuildFound) {
     log(`rpm: rpmbuild (${branch})`);
     rpms = await buildRpms({ specFile: paths.spec, tarball: paths.tarball, macrosText, sourceDateEpoch: epoch, outDir: paths.rpms });
     log(`repo: ${relative(process.cwd(), paths.repo)}/ (apt-rpm: noarch podsec)`);
@@ -122,6 +127,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     log(rpmSkipped);
   }
 
+  await gearWriting;
+  const inputHash = await inputHashing;
   const outputFiles = [paths.spec, paths.tarball, paths.macros, ...rpms, ...repoFiles].map((p) => relative(outDir, p));
   const outputs = (await hashOutputs(outDir, outputFiles))!;
   await writeState(outDir, { inputHash, outputs, rpms, rpmSkipped, label });

@@ -5,7 +5,7 @@
  * the sources the tarball ships (`runtimeDependencyFiles`); the pipeline bundles with the same
  * options through esbuild's API for the man pages, completions and the tests.
  */
-import { build } from 'esbuild';
+import { build, type Metafile } from 'esbuild';
 import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -73,24 +73,38 @@ export function esbuildBinDir(): string {
 }
 
 /**
- * The files below node_modules that the programs' bundles are made of, with the package.json of
- * every package directory on their way and each package's licence: what %build needs to bundle
- * without the network, relative to the repository root.
+ * The programs as the build runs them to describe themselves (man pages, completion), made in one
+ * esbuild run: ES modules whose shared code is split into chunks, so that one Node process loads
+ * them all (scripts/docs/describe.ts) and what they share once. Written below `outDir`, one
+ * `<program>.mjs` each. Also returns the runtime dependency files the bundles are made of.
  */
-export async function runtimeDependencyFiles(programs: string[]): Promise<string[]> {
+export async function bundleForDescribing(programs: string[], version: string, outDir: string): Promise<{ files: string[]; dependencyFiles: string[] }> {
   const result = await build({
     ...COMMON,
+    format: 'esm',
+    splitting: true,
     absWorkingDir: REPO_ROOT,
-    entryPoints: programs.map(entryOf),
-    outdir: 'unused',
-    write: false,
+    entryPoints: programs.map((program) => ({ in: entryOf(program), out: program })),
+    outdir: outDir,
+    outExtension: { '.js': '.mjs' },
     metafile: true,
-    define: defines('x', false),
+    // The bundled CommonJS dependencies require() node's modules; an ES module has no require of its own.
+    banner: { js: "import { createRequire as podsecCreateRequire } from 'node:module';\nconst require = podsecCreateRequire(import.meta.url);" },
+    define: defines(version, false),
     logLevel: 'silent',
     // Paths as they are under the checkout, also when node_modules is a link (a build from a copy of the tree).
     preserveSymlinks: true,
   });
-  const inputs = Object.keys(result.metafile.inputs).filter((input) => input.startsWith('node_modules/'));
+  return { files: programs.map((program) => join(outDir, `${program}.mjs`)), dependencyFiles: dependencyFilesOf(result.metafile) };
+}
+
+/**
+ * The files below node_modules that the programs' bundles are made of, with the package.json of
+ * every package directory on their way and each package's licence: what %build needs to bundle
+ * without the network, relative to the repository root.
+ */
+function dependencyFilesOf(metafile: Metafile): string[] {
+  const inputs = Object.keys(metafile.inputs).filter((input) => input.startsWith('node_modules/'));
   const files = new Set(inputs);
   const dirs = new Set(inputs.flatMap((input) => input.split('/').map((_, end, parts) => parts.slice(0, end).join('/'))).filter(Boolean));
   for (const dir of dirs) {

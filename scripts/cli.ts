@@ -50,18 +50,20 @@ async function main(argv: string[]): Promise<number> {
   const log = (line: string) => process.stdout.write(line + '\n');
   const outDir = resolve(values.out);
   // What the build needs and the host lacks (rpm): installed as root on Debian, otherwise named.
-  if (command === 'build') await ensureHostPackages('build', { log });
+  // Checked while the inputs are hashed or the pipeline's modules load.
+  const hostChecked = command === 'build' ? ensureHostPackages('build', { log }) : undefined;
+  hostChecked?.catch(() => {}); // awaited below
 
   // The up-to-date check first, before the pipeline's heavy modules are loaded.
   if (command === 'build' && !values.force && !values.model) {
-    const state = await upToDateState(outDir, await hashInputs(values.branch, values.packager));
+    const [, inputHash] = await Promise.all([hostChecked, hashInputs(values.branch, values.packager)]);
+    const state = await upToDateState(outDir, inputHash);
     if (state) {
       log(`up to date: ${state.label}`);
       return 0;
     }
   }
-  const { build, checkModel } = await import('./build.ts');
-  const model = await loadModel(values.model);
+  const [{ build, checkModel }, model] = await Promise.all([import('./build.ts'), loadModel(values.model), hostChecked]);
 
   switch (command) {
     case 'build': {

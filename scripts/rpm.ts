@@ -71,28 +71,47 @@ export async function macrosAltLacks(specText: string, macrosText: string): Prom
   }
 }
 
+/**
+ * The rpmbuild command line and environment of the RPM step, for a topdir whose SOURCES/ holds the
+ * tarball and a spec already passed through `forUpstreamRpm` (the benchmark runs the same).
+ */
+export function rpmbuildInvocation(
+  topdir: string,
+  macrosFile: string,
+  specFile: string,
+  sourceDateEpoch: number,
+): { argv: string[]; env: Record<string, string> } {
+  return {
+    argv: [rpmbuildCommand(), '-bb', '--nodeps', '--quiet', '--load', macrosFile, ...reproducibleDefines(topdir), specFile],
+    // %build's esbuild (BuildRequires: esbuild) is the project's pinned one off-ALT.
+    env: { SOURCE_DATE_EPOCH: String(sourceDateEpoch), LC_ALL: 'C', TZ: 'UTC', PATH: `${esbuildBinDir()}:${process.env.PATH ?? '/usr/bin:/bin'}` },
+  };
+}
+
 export async function buildRpms(input: RpmBuildInput): Promise<string[]> {
-  const lacking = await macrosAltLacks(await readFile(input.specFile, 'utf8'), input.macrosText);
-  if (lacking.length > 0) {
-    throw new Error(
-      `the spec uses ${lacking.map((m) => `%${m}`).join(', ')}, which neither ALT's rpm-build nor rpm-macros-systemd defines (specs/macros/alt.macros)`,
-    );
-  }
+  const specText = await readFile(input.specFile, 'utf8');
   const topdir = await mkdtemp(join(tmpdir(), 'podsec-rpmbuild-'));
   try {
-    await mkdir(join(topdir, 'SOURCES'), { recursive: true });
-    await copyFile(input.tarball, join(topdir, 'SOURCES', basename(input.tarball)));
     const macros = join(topdir, 'alt.macros');
-    await writeFile(macros, input.macrosText);
     const spec = join(topdir, basename(input.specFile));
-    await writeFile(spec, forUpstreamRpm(await readFile(input.specFile, 'utf8')));
-    const args = ['-bb', '--nodeps', '--quiet', '--load', macros, ...reproducibleDefines(topdir), spec];
-    const result = await execa(rpmbuildCommand(), args, {
-      // %build's esbuild (BuildRequires: esbuild) is the project's pinned one off-ALT.
-      env: { SOURCE_DATE_EPOCH: String(input.sourceDateEpoch), LC_ALL: 'C', TZ: 'UTC', PATH: `${esbuildBinDir()}:${process.env.PATH ?? '/usr/bin:/bin'}` },
-      reject: false,
-      all: true,
-    });
+    const prepare = async () => {
+      await mkdir(join(topdir, 'SOURCES'), { recursive: true });
+      await copyFile(input.tarball, join(topdir, 'SOURCES', basename(input.tarball)));
+      await writeFile(macros, input.macrosText);
+      await writeFile(spec, forUpstreamRpm(specText));
+    };
+    // The check and the topdir's files at once; rpmbuild only once both are done.
+    const [checked, prepared] = await Promise.allSettled([macrosAltLacks(specText, input.macrosText), prepare()]);
+    if (checked.status === 'rejected') throw checked.reason;
+    if (prepared.status === 'rejected') throw prepared.reason;
+    const lacking = checked.value;
+    if (lacking.length > 0) {
+      throw new Error(
+        `the spec uses ${lacking.map((m) => `%${m}`).join(', ')}, which neither ALT's rpm-build nor rpm-macros-systemd defines (specs/macros/alt.macros)`,
+      );
+    }
+    const { argv, env } = rpmbuildInvocation(topdir, macros, spec, input.sourceDateEpoch);
+    const result = await execa(argv[0]!, argv.slice(1), { env, reject: false, all: true });
     if (result.exitCode !== 0) throw new Error(`rpmbuild failed (exit ${result.exitCode}):\n${result.all}`);
     const built = join(topdir, 'RPMS', 'noarch');
     const target = join(input.outDir, 'noarch');

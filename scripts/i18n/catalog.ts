@@ -7,7 +7,8 @@ import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import gettext, { type GetTextTranslations } from 'gettext-parser';
 import { REPO_ROOT } from '../paths.ts';
-import { PLURAL_SEPARATOR } from './extract.ts';
+// Not from extract.ts: that one loads the TypeScript compiler, which the build's catalogs do not need.
+import { PLURAL_SEPARATOR } from './plural.ts';
 
 export const LANGUAGES = ['ru'] as const;
 type Language = (typeof LANGUAGES)[number];

@@ -18,9 +18,7 @@ import { join, posix, relative } from 'node:path';
 import { globby } from 'globby';
 import ts from 'typescript';
 import { REPO_ROOT } from '../paths.ts';
-
-/** Joins a plural message's singular and plural msgid in a key, as the .mo file does. */
-export const PLURAL_SEPARATOR = '\0';
+import { PLURAL_SEPARATOR } from './plural.ts';
 
 const SPEC_TEXT_KEYS = new Set(['summary', 'description', 'otherExitCodes']);
 const SPEC_TABLE_KEYS = new Set(['environment', 'files', 'exitCodes', 'examples', 'manSections']);

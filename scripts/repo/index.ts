@@ -7,7 +7,8 @@
  *   <topDir>/<arch>/base/release          MD5Sum: and BLAKE2b: blocks, optionally a signature
  *
  * Every package is read and checked before anything is written; one unreadable package fails the
- * whole run, naming the file. Output goes to a staging directory inside <arch> and is renamed into
+ * whole run, naming the file. Packages are published as hard links where the file system allows (copies
+ * elsewhere). Output goes to a staging directory inside <arch> and is renamed into
  * place at the end, `release` last, so a failed run leaves the previous index as it was.
  *
  * Signing (genbasedir -s): `gpg --armor --detach-sign` of `release`, the armored signature appended
@@ -25,9 +26,11 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, readFile, readdir, realpath, rename, rm, writeFile } from 'node:fs/promises';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { copyFile, link, mkdir, mkdtemp, readFile, readdir, realpath, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { bzip2, xz } from '../compress.ts';
+import { startBzip2, startXz } from '../compress.ts';
+import { mapLimit } from '../concurrency.ts';
 import { buildPkglist, SOURCE_TAGS, Tag, type PkglistInput } from './pkglist.ts';
 import { getString, readRpm } from './rpm-header.ts';
 
@@ -72,19 +75,27 @@ export class RepoIndexError extends Error {
   }
 }
 
-const READ_CONCURRENCY = 16;
+const PUBLISH_CONCURRENCY = 16;
 
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
+/**
+ * The packages into `dir` (RPMS.<component>): hard links (no second copy of the bytes), all asked
+ * for at once; copies, a few at a time, where links cannot be made (another file system).
+ */
+async function publishAll(paths: readonly string[], dir: string): Promise<void> {
+  const target = (path: string) => join(dir, basename(path));
+  const linked = await Promise.all(
+    paths.map((path) =>
+      link(path, target(path)).then(
+        () => true,
+        () => false,
+      ),
+    ),
+  );
+  await mapLimit(
+    paths.filter((_, i) => !linked[i]),
+    PUBLISH_CONCURRENCY,
+    (path) => copyFile(path, target(path)),
+  );
 }
 
 const md5 = (data: Buffer) => createHash('md5').update(data).digest('hex');
@@ -95,16 +106,39 @@ async function rpmsIn(dir: string): Promise<string[]> {
   return names.sort().map((name) => join(dir, name));
 }
 
-/** Reads, checks and hashes one package; keeps only the header entries a pkglist record needs. */
-async function analyze(path: string): Promise<PkglistInput> {
-  const data = await readFile(path);
+/**
+ * Reads whole files into one buffer that grows to the largest file and is reused: a fresh buffer
+ * per package (readFile) costs more in allocation and page faults than the hashing does.
+ */
+function fileReader(): (path: string) => Buffer {
+  let buffer = Buffer.allocUnsafe(1 << 20);
+  return (path) => {
+    const fd = openSync(path, 'r');
+    try {
+      const size = fstatSync(fd).size;
+      if (size > buffer.length) buffer = Buffer.allocUnsafe(size);
+      let length = 0;
+      while (length < size) {
+        const n = readSync(fd, buffer, length, size - length, length);
+        if (n === 0) break;
+        length += n;
+      }
+      return buffer.subarray(0, length);
+    } finally {
+      closeSync(fd);
+    }
+  };
+}
+
+/** Reads, checks and hashes one package; keeps only the header entries a pkglist record needs (copied out of `data`). */
+function analyze(path: string, data: Buffer): PkglistInput {
   const pkg = readRpm(data);
   if (getString(pkg.header, Tag.SOURCERPM) === undefined) throw new Error('no SOURCERPM tag: a source package, or not a binary package');
   const header = pkg.header.filter((e) => SOURCE_TAGS.has(e.tag)).map((e) => ({ ...e, data: Buffer.from(e.data) }));
   return { header, file: { fileName: basename(path), size: data.length, md5: md5(data), blake2b: blake2b(data) } };
 }
 
-async function analyzeAll(paths: readonly string[]): Promise<PkglistInput[]> {
+function analyzeAll(paths: readonly string[]): PkglistInput[] {
   const problems: string[] = [];
   const seen = new Map<string, string>();
   for (const path of paths) {
@@ -112,9 +146,10 @@ async function analyzeAll(paths: readonly string[]): Promise<PkglistInput[]> {
     if (previous) problems.push(`${path}: same file name as ${previous}`);
     seen.set(basename(path), path);
   }
-  const analyzed = await mapLimit(paths, READ_CONCURRENCY, async (path) => {
+  const read = fileReader();
+  const analyzed = paths.map((path) => {
     try {
-      return await analyze(path);
+      return analyze(path, read(path));
     } catch (error) {
       problems.push(`${path}: ${(error as Error).message}`);
       return undefined;
@@ -208,61 +243,70 @@ export async function indexRepository(options: IndexOptions): Promise<IndexResul
     inputs = await rpmsIn(rpmsDir);
     inPlace = true;
   }
-  const packages = await analyzeAll(inputs);
-
-  await mkdir(archDir, { recursive: true });
-  const stage = await mkdtemp(join(archDir, '.index-'));
+  // The list's compressors start now and wait for it: their start-up overlaps the reading and hashing.
+  const compressors = { xz: startXz(), bzip2: startBzip2() };
   try {
-    const base = join(stage, 'base');
-    await mkdir(base);
-    const names = {
-      pkglist: `pkglist.${component}`,
-      bz2: `pkglist.${component}.bz2`,
-      xz: `pkglist.${component}.xz`,
-      componentRelease: `release.${component}`,
-    };
-    const pkglist = buildPkglist(packages, component);
-    await writeFile(join(base, names.pkglist), pkglist);
-    const copyPackages = async () => {
-      if (inPlace) return;
-      await mkdir(join(stage, `RPMS.${component}`));
-      await mapLimit(inputs, READ_CONCURRENCY, (path) => copyFile(path, join(stage, `RPMS.${component}`, basename(path))));
-    };
-    await Promise.all([
-      xz(pkglist).then((data) => writeFile(join(base, names.xz), data)),
-      bzip2(pkglist).then((data) => writeFile(join(base, names.bz2), data)),
-      copyPackages(),
-    ]);
-    await writeFile(join(base, names.componentRelease), componentRelease(options, component, arch));
-
-    // genbasedir's order: the plain list, .bz2, .xz, then release.<component>
-    const hashed = await Promise.all(
-      [names.pkglist, names.bz2, names.xz, names.componentRelease].map(async (name) => {
-        const data = await readFile(join(base, name));
-        return { path: `base/${name}`, size: data.length, md5: md5(data), blake2b: blake2b(data) };
-      }),
-    );
-    const releaseFile = join(base, 'release');
-    await writeFile(releaseFile, globalRelease(options, component, arch, options.date ?? defaultDate(), hashed));
-    if (options.signKey) await writeFile(releaseFile, await detachSign(releaseFile, options.signKey, gnupgHome!), { flag: 'a' });
-
-    // Commit: packages first, then the lists, release last.
-    if (!inPlace) {
-      await rename(rpmsDir, join(stage, 'previous-RPMS')).catch((error: NodeJS.ErrnoException) => {
-        if (error.code !== 'ENOENT') throw error;
-      });
-      await rename(join(stage, `RPMS.${component}`), rpmsDir);
-    }
-    await mkdir(join(archDir, 'base'), { recursive: true });
-    for (const name of [...Object.values(names), 'release']) await rename(join(base, name), join(archDir, 'base', name));
+    return await publishIndex(analyzeAll(inputs));
   } finally {
-    await rm(stage, { recursive: true, force: true });
+    // Stops them where the list never came (a no-op for those that finished).
+    compressors.xz.cancel();
+    compressors.bzip2.cancel();
   }
-  return {
-    archDir,
-    packages: packages.length,
-    pkglist: join(archDir, 'base', `pkglist.${component}`),
-    release: join(archDir, 'base', 'release'),
-    signed: Boolean(options.signKey),
-  };
+
+  async function publishIndex(packages: PkglistInput[]): Promise<IndexResult> {
+    await mkdir(archDir, { recursive: true });
+    const stage = await mkdtemp(join(archDir, '.index-'));
+    try {
+      const base = join(stage, 'base');
+      await mkdir(base);
+      const names = {
+        pkglist: `pkglist.${component}`,
+        bz2: `pkglist.${component}.bz2`,
+        xz: `pkglist.${component}.xz`,
+        componentRelease: `release.${component}`,
+      };
+      // The packages are linked by libuv's threads while this one makes the list.
+      if (!inPlace) await mkdir(join(stage, `RPMS.${component}`));
+      const publishing = inPlace ? Promise.resolve() : publishAll(inputs, join(stage, `RPMS.${component}`));
+      publishing.catch(() => {}); // awaited below
+      const pkglist = buildPkglist(packages, component);
+      await writeFile(join(base, names.pkglist), pkglist);
+      await Promise.all([
+        compressors.xz.compress(pkglist).then((data) => writeFile(join(base, names.xz), data)),
+        compressors.bzip2.compress(pkglist).then((data) => writeFile(join(base, names.bz2), data)),
+        publishing,
+      ]);
+      await writeFile(join(base, names.componentRelease), componentRelease(options, component, arch));
+
+      // genbasedir's order: the plain list, .bz2, .xz, then release.<component>
+      const hashed = await Promise.all(
+        [names.pkglist, names.bz2, names.xz, names.componentRelease].map(async (name) => {
+          const data = await readFile(join(base, name));
+          return { path: `base/${name}`, size: data.length, md5: md5(data), blake2b: blake2b(data) };
+        }),
+      );
+      const releaseFile = join(base, 'release');
+      await writeFile(releaseFile, globalRelease(options, component, arch, options.date ?? defaultDate(), hashed));
+      if (options.signKey) await writeFile(releaseFile, await detachSign(releaseFile, options.signKey, gnupgHome!), { flag: 'a' });
+
+      // Commit: packages first, then the lists, release last.
+      if (!inPlace) {
+        await rename(rpmsDir, join(stage, 'previous-RPMS')).catch((error: NodeJS.ErrnoException) => {
+          if (error.code !== 'ENOENT') throw error;
+        });
+        await rename(join(stage, `RPMS.${component}`), rpmsDir);
+      }
+      await mkdir(join(archDir, 'base'), { recursive: true });
+      for (const name of [...Object.values(names), 'release']) await rename(join(base, name), join(archDir, 'base', name));
+    } finally {
+      await rm(stage, { recursive: true, force: true });
+    }
+    return {
+      archDir,
+      packages: packages.length,
+      pkglist: join(archDir, 'base', `pkglist.${component}`),
+      release: join(archDir, 'base', 'release'),
+      signed: Boolean(options.signKey),
+    };
+  }
 }

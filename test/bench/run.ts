@@ -5,12 +5,13 @@
  *   npm run bench [-- NAME ...]      runs the named benchmarks (default: all; see BENCHES)
  */
 import { spawnSync } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { REPO_ROOT } from '../../scripts/paths.ts';
-import { reproducibleDefines } from '../../scripts/rpm.ts';
+import { loadChangelog, sourceDateEpoch } from '../../scripts/changelog.ts';
+import { forUpstreamRpm, rpmbuildInvocation } from '../../scripts/rpm.ts';
 import { unpackRpms } from '../support/build.ts';
 import { benchmarks as clusterBenchmarks } from './cluster.ts';
 import { benchmarks as clusterNetworkBenchmarks } from './cluster-network.ts';
@@ -67,11 +68,10 @@ async function buildOverhead(work: string): Promise<string> {
   await mkdir(join(topdir, 'SOURCES'), { recursive: true });
   const tarball = (await readdir(out)).find((f) => f.endsWith('.tar'))!;
   await copyFile(join(out, tarball), join(topdir, 'SOURCES', basename(tarball)));
-  const macros = join(out, 'macros', 'p11.macros');
-  const bareRpmbuild: Command = {
-    argv: ['rpmbuild', '-bb', '--nodeps', '--quiet', '--load', macros, ...reproducibleDefines(topdir), join(out, 'podsec.spec')],
-    env: { SOURCE_DATE_EPOCH: '1700000000' },
-  };
+  // The spec as the RPM step hands it to rpmbuild, with the same arguments and environment.
+  const spec = join(topdir, 'podsec.spec');
+  await writeFile(spec, forUpstreamRpm(await readFile(join(out, 'podsec.spec'), 'utf8')));
+  const bareRpmbuild: Command = rpmbuildInvocation(topdir, join(out, 'macros', 'p11.macros'), spec, sourceDateEpoch(loadChangelog()));
   return report('build-overhead', 'npm run build (full)', 'bare rpmbuild -bb', compare(fullBuild, bareRpmbuild, runs), runs);
 }
 
