@@ -5,6 +5,7 @@
  * filled in by the wrapper: MANIFEST_TEMPLATED_FIELDS.coredns.
  */
 import { COREDNS_VERSION, DEFAULT_CLUSTER_DNS_IP, placeholderImage } from '../../../bin/u7s/lib/kubeadm-fields.ts';
+import { accountWithClusterRole } from './rbac.ts';
 
 const namespace = 'kube-system';
 const name = 'coredns';
@@ -39,27 +40,15 @@ const dnsPorts = (portKey: 'containerPort' | 'port') => [
 ];
 
 export default [
-  {
-    apiVersion: 'v1',
-    kind: 'ServiceAccount',
-    metadata: { name, namespace },
-  },
-  {
-    apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'ClusterRole',
-    metadata: { name: 'system:coredns' },
+  ...accountWithClusterRole({
+    account: name,
+    namespace,
+    role: 'system:coredns',
     rules: [
       { apiGroups: [''], resources: ['endpoints', 'services', 'pods', 'namespaces'], verbs: ['list', 'watch'] },
       { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['list', 'watch'] },
     ],
-  },
-  {
-    apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'ClusterRoleBinding',
-    metadata: { name: 'system:coredns' },
-    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:coredns' },
-    subjects: [{ kind: 'ServiceAccount', name, namespace }],
-  },
+  }),
   {
     apiVersion: 'v1',
     kind: 'ConfigMap',

@@ -7,6 +7,7 @@
  * (README, "Ingress").
  */
 import { placeholderImage, TRAEFIK_VERSION } from '../../../bin/u7s/lib/kubeadm-fields.ts';
+import { accountWithClusterRole } from './rbac.ts';
 
 /** The NodePort every node publishes for HTTP to the ingress controller (upstream's ingress-nginx example used the same). */
 export const INGRESS_NODE_PORT = 31000;
@@ -27,29 +28,17 @@ export default [
     // The controller needs nothing the restricted Pod Security Standard forbids.
     metadata: { name: namespace, labels: { 'pod-security.kubernetes.io/enforce': 'restricted' } },
   },
-  {
-    apiVersion: 'v1',
-    kind: 'ServiceAccount',
-    metadata: { name, namespace },
-  },
-  {
-    apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'ClusterRole',
-    metadata: { name: 'podsec-ingress-traefik' },
+  ...accountWithClusterRole({
+    account: name,
+    namespace,
+    role: 'podsec-ingress-traefik',
     rules: [
       { apiGroups: [''], resources: ['services', 'secrets', 'nodes'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['list', 'watch'] },
       { apiGroups: ['networking.k8s.io'], resources: ['ingresses', 'ingressclasses'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: ['networking.k8s.io'], resources: ['ingresses/status'], verbs: ['update'] },
     ],
-  },
-  {
-    apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'ClusterRoleBinding',
-    metadata: { name: 'podsec-ingress-traefik' },
-    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'podsec-ingress-traefik' },
-    subjects: [{ kind: 'ServiceAccount', name, namespace }],
-  },
+  }),
   {
     apiVersion: 'networking.k8s.io/v1',
     kind: 'IngressClass',

@@ -6,6 +6,7 @@
 import cniConf from '../cni/10-flannel.conflist.ts';
 import netConf from '../flannel/network-config.ts';
 import { FLANNEL_CNI_PLUGIN_VERSION, FLANNEL_VERSION, placeholderImage } from '../../../bin/u7s/lib/kubeadm-fields.ts';
+import { accountWithClusterRole } from './rbac.ts';
 
 const namespace = 'kube-flannel';
 const name = 'flannel';
@@ -27,28 +28,17 @@ export default [
       labels: { 'k8s-app': name, 'pod-security.kubernetes.io/enforce': 'privileged' },
     },
   },
-  {
-    apiVersion: 'v1',
-    kind: 'ServiceAccount',
-    metadata: { name, namespace, labels: { 'k8s-app': name } },
-  },
-  {
-    apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'ClusterRole',
-    metadata: { name, labels: { 'k8s-app': name } },
+  ...accountWithClusterRole({
+    account: name,
+    namespace,
+    role: name,
+    labels: { 'k8s-app': name },
     rules: [
       { apiGroups: [''], resources: ['pods'], verbs: ['get'] },
       { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: [''], resources: ['nodes/status'], verbs: ['patch'] },
     ],
-  },
-  {
-    apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'ClusterRoleBinding',
-    metadata: { name, labels: { 'k8s-app': name } },
-    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name },
-    subjects: [{ kind: 'ServiceAccount', name, namespace }],
-  },
+  }),
   {
     apiVersion: 'v1',
     kind: 'ConfigMap',
