@@ -150,31 +150,36 @@ test('Masters – Workers + ingress: the packaged manifest as the README applies
   await mustKubectl('expose', 'deployment', 'shop', '--port=80', '--target-port=8080');
   await mustKubectl('create', 'ingress', 'shop', '--class=traefik', '--rule=shop.podsec.test/*=shop:80');
   await mustKubectl('rollout', 'status', 'deployment/shop', '--timeout=300s');
-  const get = (address: string, host: string) =>
-    netnsExec(
-      ['curl', '-s', '-o', '/dev/stdout', '-w', ' %{http_code}', '--max-time', '5', '-H', `Host: ${host}`, `http://${address}:${INGRESS_NODE_PORT}/variant`],
-      30_000,
-    );
-  for (const node of state!.nodes) {
-    await until(`${node.name}:${INGRESS_NODE_PORT} routes shop.podsec.test`, 180, async () => {
-      const r = await get(node.address, 'shop.podsec.test');
-      return r.stdout.trim() === 'web 200' || `curl ${r.exitCode}: ${r.stdout.trim()} ${r.stderr}`;
-    });
-    // A name no Ingress routes: the controller answers, the Service is not reached.
-    const other = await get(node.address, 'other.podsec.test');
-    assert.is(other.stdout.trim().split(' ').at(-1), '404', `${node.name}: ${other.stdout}`);
-  }
-  // Hardened as its manifest says: not root, nothing writable, no capabilities, under the restricted Pod Security level.
-  const pod = JSON.parse(await mustKubectl('-n', INGRESS_NAMESPACE, 'get', 'pods', '-o', 'json')) as {
-    items: { spec: { securityContext: { runAsUser: number } } }[];
+  /** The body and the HTTP status of GET /variant on the ingress port of `address` for the name `host`. */
+  const get = async (address: string, host: string) => {
+    const url = `http://${address}:${INGRESS_NODE_PORT}/variant`;
+    const r = await netnsExec(['curl', '-s', '-w', '\\n%{http_code}', '--max-time', '5', '-H', `Host: ${host}`, url], 30_000);
+    const lines = r.stdout.trim().split('\n');
+    return { body: lines.slice(0, -1).join('\n').trim(), status: lines.at(-1)!, failure: `curl ${r.exitCode}: ${r.stdout.trim()} ${r.stderr}` };
   };
-  assert.ok(
-    pod.items.length >= 1 && pod.items.every((p) => p.spec.securityContext.runAsUser === 65532),
-    JSON.stringify(pod.items.map((p) => p.spec.securityContext)),
-  );
-  await mustKubectl('delete', 'ingress', 'shop');
-  await mustKubectl('delete', 'service', 'shop');
-  await mustKubectl('delete', 'deployment', 'shop', '--wait=false');
+  try {
+    for (const node of state!.nodes) {
+      await until(`${node.name}:${INGRESS_NODE_PORT} routes shop.podsec.test`, 180, async () => {
+        const r = await get(node.address, 'shop.podsec.test');
+        return (r.status === '200' && r.body === 'web') || r.failure;
+      });
+      // A name no Ingress routes: the controller answers, the Service is not reached.
+      const other = await get(node.address, 'other.podsec.test');
+      assert.is(other.status, '404', `${node.name}: ${other.failure}`);
+    }
+    // Hardened as its manifest says: not root, nothing writable, no capabilities, under the restricted Pod Security level.
+    const pod = JSON.parse(await mustKubectl('-n', INGRESS_NAMESPACE, 'get', 'pods', '-o', 'json')) as {
+      items: { spec: { securityContext: { runAsUser: number } } }[];
+    };
+    assert.ok(
+      pod.items.length >= 1 && pod.items.every((p) => p.spec.securityContext.runAsUser === 65532),
+      JSON.stringify(pod.items.map((p) => p.spec.securityContext)),
+    );
+  } finally {
+    await kubectl('delete', 'ingress', 'shop');
+    await kubectl('delete', 'service', 'shop');
+    await kubectl('delete', 'deployment', 'shop', '--wait=false');
+  }
   await mustExec(master(), withManifest('delete', '--wait=false'), { timeoutMs: 120_000 });
 });
 
