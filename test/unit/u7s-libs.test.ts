@@ -3,7 +3,7 @@
  * per role, the host's addresses, kubelet configuration patch, admin.conf check, subordinate ids,
  * the CRI-O configuration, preflight with a fake host, load balancer configuration checks.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify as toToml } from 'smol-toml';
@@ -23,6 +23,7 @@ import { userLayout } from '../../bin/u7s/lib/paths.ts';
 import { rolePorts, portText } from '../../bin/u7s/lib/ports.ts';
 import { availableMinors, packagesFor } from '../../bin/u7s/lib/packages.ts';
 import { ready, runChecks, type Probe } from '../../bin/u7s/lib/preflight.ts';
+import { processesOf } from '../../bin/u7s/lib/static-pods.ts';
 import { freeStart, planSubids } from '../../bin/u7s/lib/subid.ts';
 import { parseCidr } from '../../bin/u7s/lib/values.ts';
 import { HOST_FACTS, removeRoot, renderedRoot } from '../support/u7s-fixtures.ts';
@@ -409,6 +410,25 @@ test('Kubernetes packages: minors from the apt package names, newest first, comp
     [100, 28, 26, 9],
   );
   assert.equal(packagesFor(30), ['kubernetes1.30-kubeadm', 'kubernetes1.30-kubelet', 'kubernetes1.30-crio', 'cri-tools1.30']);
+});
+
+test("static pods: processes found by the kernel's name (15 bytes: kube-controller-manager is kube-controller) and by owner", () => {
+  const proc = mkdtempSync(join(tmpdir(), 'podsec-proc-'));
+  try {
+    const task = (pid: number, name: string, uid: number) => {
+      mkdirSync(join(proc, String(pid)));
+      writeFileSync(join(proc, String(pid), 'status'), `Name:\t${name}\nUmask:\t0022\nUid:\t${uid}\t${uid}\t${uid}\t${uid}\n`);
+    };
+    task(10, 'kube-controller', 100000);
+    task(11, 'kube-apiserver', 999);
+    task(12, 'kube-apiserver', 0);
+    task(13, 'etcd', 5000);
+    mkdirSync(join(proc, 'self'));
+    const owned = (uid: number) => uid === 999 || uid >= 100000;
+    assert.equal(processesOf(['kube-controller-manager', 'kube-apiserver', 'etcd'], owned, proc).sort(), [10, 11]);
+  } finally {
+    rmSync(proc, { recursive: true, force: true });
+  }
 });
 
 test.run();

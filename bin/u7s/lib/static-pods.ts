@@ -32,8 +32,12 @@ export function accountUids(root: string, account: Account): (uid: number) => bo
   return (uid) => uid === account.uid || ranges.some((r) => uid >= r.start && uid < r.start + r.count);
 }
 
+/** The kernel's name of a process (/proc/PID/status Name:) is its program's name cut to 15 bytes: kube-controller-manager is kube-controller. */
+const COMM_LENGTH = 15;
+
 /** The pids of running processes named one of `names` whose real uid passes `owned`. */
 export function processesOf(names: string[], owned: (uid: number) => boolean, proc = '/proc'): number[] {
+  const comms = names.map((name) => name.slice(0, COMM_LENGTH));
   const found: number[] = [];
   for (const entry of readdirSync(proc)) {
     if (!/^\d+$/.test(entry)) continue;
@@ -41,7 +45,7 @@ export function processesOf(names: string[], owned: (uid: number) => boolean, pr
       const status = readFileSync(join(proc, entry, 'status'), 'utf8');
       const name = /^Name:\s*(.*)$/m.exec(status)?.[1];
       const uid = Number(/^Uid:\s*(\d+)/m.exec(status)?.[1]);
-      if (name !== undefined && names.includes(name) && owned(uid)) found.push(Number(entry));
+      if (name !== undefined && comms.includes(name) && owned(uid)) found.push(Number(entry));
     } catch {
       // gone meanwhile
     }
