@@ -125,7 +125,7 @@ export async function up(options: UpOptions): Promise<ClusterState> {
     const trust = await setUpMaster(master, state.platform, log);
     Object.assign(state, { makerKey: trust.makerKey, trustFingerprint: trust.fingerprint });
     writeState(state);
-    await signClusterImages(master, state, tools, trust, log);
+    await signClusterImages(master, state, { dir: tools.dir, version }, trust, log);
     for (const node of state.nodes.slice(1)) await adoptTrust(node, master, trust.fingerprint);
     for (const node of state.nodes.filter((n) => n.rootful)) await prepareRootful(node, state.platform);
 

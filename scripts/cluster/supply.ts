@@ -45,8 +45,8 @@ export function startUpstream(state: ClusterState): ServiceState {
   return startDaemon(['docker-registry', 'serve', config], join(state.work, 'upstream.log'), address);
 }
 
-/** Every image of the k8s-tools cache into the upstream registry, under `<platform>/`. */
-export async function fillUpstream(state: ClusterState, tools: K8sTools, log: Log): Promise<void> {
+/** Every image of a k8s-tools cache entry (the set, or the upgrade target) into the upstream registry, under `<platform>/`. */
+export async function fillUpstream(state: ClusterState, tools: Pick<K8sTools, 'images'>, log: Log): Promise<void> {
   const { address } = state.upstream!;
   const policy = join(upstreamDir(state), 'policy.json');
   writeFileSync(policy, ACCEPT_ANYTHING);
@@ -76,7 +76,7 @@ async function waitHttp(url: string, timeoutMs: number): Promise<void> {
 /** A node as image-nspawn's helpers see it. */
 export const nodeRunner = (node: NodeState) => ({ name: node.name, exec: (argv: string[], opts?: { timeoutMs?: number }) => nodeExec(node, argv, opts) });
 
-interface MasterTrust {
+export interface MasterTrust {
   fingerprint: string;
   makerKey: string;
 }
@@ -98,15 +98,21 @@ export async function setUpMaster(master: NodeState, platform: string, log: Log)
   return { fingerprint, makerKey };
 }
 
+/** The images of one Kubernetes version: the k8s-tools entry they were built into, and the version podsec-k8s-save-oci is asked for. */
+export interface ImageRelease {
+  dir: string;
+  version: string;
+}
+
 /**
  * Where the archive podsec-k8s-save-oci wrote is kept for the next `up`: keyed by the program
  * (its bundle's hash), the images (the k8s-tools entry) and what it was asked for. xz -9 of the
  * images is the longest step of an `up` (3-7 minutes) and gives the same bytes every time.
  */
-function archiveCacheFile(master: NodeState, state: ClusterState, tools: K8sTools): string {
+function archiveCacheFile(master: NodeState, state: ClusterState, release: ImageRelease): string {
   const program = readFileSync(join(master.root, 'usr/bin/podsec-k8s-save-oci'));
   const key = createHash('sha256')
-    .update(JSON.stringify([tools.dir, state.kubernetesVersion, state.platform, IMAGE_TAGS]))
+    .update(JSON.stringify([release.dir, release.version, state.platform, IMAGE_TAGS]))
     .update(program)
     .digest('hex')
     .slice(0, 16);
@@ -114,17 +120,17 @@ function archiveCacheFile(master: NodeState, state: ClusterState, tools: K8sTool
 }
 
 /**
- * podsec-k8s-save-oci from the upstream registry on the master (or the same archive from an
- * earlier run), then podsec-load-sign-oci as the image maker: every image the cluster runs,
- * signed, in registry.local/<platform>.
+ * podsec-k8s-save-oci of `release` from the upstream registry on the master (or the same archive
+ * from an earlier run), then podsec-load-sign-oci as the image maker: every image the cluster runs
+ * at that version, signed, in registry.local/<platform>.
  */
-export async function signClusterImages(master: NodeState, state: ClusterState, tools: K8sTools, trust: MasterTrust, log: Log): Promise<void> {
+export async function signClusterImages(master: NodeState, state: ClusterState, release: ImageRelease, trust: MasterTrust, log: Log): Promise<void> {
   const upstream = `${state.gateway}:${UPSTREAM_PORT}`;
   // The upstream registry's images are taken as they are: the maker's signature is what the cluster checks.
   const sourcePolicy = `${ARCHIVE_DIR}-source-policy.json`;
   await mustExec(master, ['sh', '-c', 'cat > "$1"', 'sh', sourcePolicy], { input: ACCEPT_ANYTHING });
   const archive = join(master.root, ARCHIVE_DIR, 'amd64.tar.xz');
-  const cached = archiveCacheFile(master, state, tools);
+  const cached = archiveCacheFile(master, state, release);
   if (existsSync(cached)) {
     log(`cluster: ${master.name}: the archive of an earlier podsec-k8s-save-oci run of the same program and images (${cached})`);
     mkdirSync(dirname(archive), { recursive: true });
@@ -135,7 +141,7 @@ export async function signClusterImages(master: NodeState, state: ClusterState, 
       master,
       [
         'env',
-        `U7S_KUBEVERSION=${state.kubernetesVersion}`,
+        `U7S_KUBEVERSION=${release.version}`,
         `U7S_FLANNEL_TAG=${IMAGE_TAGS.flannel}`,
         `U7S_FLANNELCNIPLUGIN_TAG=${IMAGE_TAGS.flannelCniPlugin}`,
         `U7S_PLATFORM=${state.platform}`,
@@ -154,7 +160,7 @@ export async function signClusterImages(master: NodeState, state: ClusterState, 
     mkdirSync(dirname(cached), { recursive: true });
     copyFileSync(archive, `${cached}.tmp-${process.pid}`);
     renameSync(`${cached}.tmp-${process.pid}`, cached);
-    await pruneEntries(ARCHIVE_CACHE, 'k8s-', 2, [basename(cached)]);
+    await pruneEntries(ARCHIVE_CACHE, 'k8s-', 3, [basename(cached)]);
   }
   await mustExec(master, ['chmod', '-R', 'a+rX', ARCHIVE_DIR]);
   log(`cluster: ${master.name}: podsec-load-sign-oci as ${MAKER}`);

@@ -11,6 +11,8 @@
  *   …/kubeadm/<version>-<key>/bin/kubeadm   kubeadm of the newest Kubernetes minor alone (ensureNewestKubeadm)
  *   …/etcdutl/<version>-<key>/bin/etcdutl   etcdutl of the set's etcd release alone (ensureEtcdutl)
  *   …/ingress/<version>-<key>/bin/traefik   the ingress controller alone (ensureIngressController)
+ *   …/upgrade/<version>-<key>/              the release an upgrade goes to (ensureUpgradeTarget):
+ *     bin/, images/oci/, images/images.json   its Kubernetes programs, etcd, CoreDNS and their images
  *
  * The key hashes the versions, the wrapper modules' go.mod/go.sum, the Go version, the build
  * recipe (flags, tags, ldflags, recipe version) and the versions of the Debian packages whose files
@@ -29,7 +31,7 @@ import { execa } from 'execa';
 import { cachedEntry, fileSha256, pruneEntries } from '../image/cache.ts';
 import { hostDebianMirror } from '../image/debian-mirror.ts';
 import { ensureHostPackages, parseDpkgQuery } from '../host-install.ts';
-import { buildImages } from './images.ts';
+import { buildImages, upgradeTargetSpecs } from './images.ts';
 import {
   BINARIES,
   BUILD_PACKAGES,
@@ -41,12 +43,13 @@ import {
   ETCDUTL_BUILD,
   INGRESS_CONTROLLER_BUILD,
   soloRecipeInputs,
+  UPGRADE_TARGET_BUILDS,
   recipeInputs,
   type Binary,
   type GoBuild,
   type KeyInputs,
 } from './recipe.ts';
-import { CRUN, ETCDUTL, IMAGE_TAGS, INGRESS_CONTROLLER, K8S_TOOLS_VERSIONS, NEWEST_KUBEADM, type GoSource } from './versions.ts';
+import { CRUN, ETCDUTL, IMAGE_TAGS, INGRESS_CONTROLLER, K8S_TOOLS_VERSIONS, NEWEST_KUBEADM, UPGRADE_TARGET, type GoSource } from './versions.ts';
 
 const K8S_TOOLS_DIR = dirname(fileURLToPath(import.meta.url));
 export const GO_MODULES_DIR = join(K8S_TOOLS_DIR, 'go');
@@ -75,6 +78,8 @@ const IMAGE_PACKAGES = [
 /** A whole cold build on 2 shared cores can take hours; a waiting run gives up after this. */
 const LOCK_WAIT_MS = 4 * 60 * 60_000;
 const KEEP_ENTRIES = 2;
+/** The upgrade target's entries, beside the set's (ensureUpgradeTarget). */
+const UPGRADE_DIR = 'upgrade';
 const GO_BUILD_TIMEOUT_MS = 3 * 60 * 60_000;
 const STEP_TIMEOUT_MS = 30 * 60_000;
 
@@ -360,7 +365,7 @@ export async function ensureK8sTools(options: { cache?: string; log?: Log } = {}
   const root = options.cache ?? cacheRoot();
   const entry = await cachedEntry(root, key, (tmp) => buildAll(tmp, inputs, key, log), { lockWaitMs: LOCK_WAIT_MS });
   // Entries of older recipes: the two most recently used stay (and any used in the last half hour).
-  if (!entry.cached) await pruneEntries(root, '', KEEP_ENTRIES, [key, ...SOLO_BUILDS.map((solo) => solo.dir)]);
+  if (!entry.cached) await pruneEntries(root, '', KEEP_ENTRIES, [key, UPGRADE_DIR, ...SOLO_BUILDS.map((solo) => solo.dir)]);
   const versions = JSON.parse(await fs.readFile(join(entry.path, 'versions.json'), 'utf8')) as VersionsJson;
   return describe(entry.path, entry.cached, versions);
 }
@@ -439,10 +444,68 @@ export const lookupIngressController = (options: { cache?: string } = {}) => loo
 /** The ingress controller (versions.ts INGRESS_CONTROLLER), built alone when absent. */
 export const ensureIngressController = (options: { cache?: string; log?: Log } = {}) => ensureSolo(INGRESS_CONTROLLER_SOLO, options);
 
+/** The release an upgrade goes to: its programs in `bin/`, its images in an OCI layout, like the set's. */
+export interface UpgradeTarget {
+  version: string;
+  dir: string;
+  bin(name: Binary): string;
+  images: { layout: string; list: Record<string, string> };
+  cached: boolean;
+}
+
+async function upgradeEntry(cache: string | undefined): Promise<{ root: string; name: string }> {
+  const debian = await debianVersions(IMAGE_PACKAGES);
+  const inputs = { ...recipeInputs(), versions: { go: UPGRADE_TARGET }, builds: { go: UPGRADE_TARGET_BUILDS, goFlags: GO_FLAGS }, debian };
+  const key = cacheKey({ ...inputs, ...(await goInputs(UPGRADE_TARGET_BUILDS)) });
+  return { root: join(cache ?? cacheRoot(), UPGRADE_DIR), name: `${UPGRADE_TARGET.kubernetes.version}-${key}` };
+}
+
+async function describeUpgrade(dir: string, cached: boolean): Promise<UpgradeTarget> {
+  const list = JSON.parse(await fs.readFile(join(dir, 'images', 'images.json'), 'utf8')) as Record<string, string>;
+  return {
+    version: UPGRADE_TARGET.kubernetes.version,
+    dir,
+    bin: (name) => join(dir, 'bin', name),
+    images: { layout: join(dir, 'images', 'oci'), list },
+    cached,
+  };
+}
+
+/** The upgrade target's cache entry if it is built; nothing is built. */
+export async function lookupUpgradeTarget(options: { cache?: string } = {}): Promise<UpgradeTarget | undefined> {
+  const { root, name } = await upgradeEntry(options.cache);
+  return existsSync(join(root, name, 'build.json')) ? describeUpgrade(join(root, name), true) : undefined;
+}
+
+/** The release of versions.ts UPGRADE_TARGET (the next minor's Kubernetes, its etcd and CoreDNS, their images), built when absent. */
+export async function ensureUpgradeTarget(options: { cache?: string; log?: Log } = {}): Promise<UpgradeTarget> {
+  const log = options.log ?? stderrLog;
+  const { root, name } = await upgradeEntry(options.cache);
+  const entry = await cachedEntry(
+    root,
+    name,
+    async (tmp) => {
+      const times: Record<string, number> = {};
+      const bin = join(tmp, 'bin');
+      await fs.mkdir(bin, { recursive: true });
+      for (const build of UPGRADE_TARGET_BUILDS) {
+        await timed(`${build.component} ${Object.values(build.packages).join(', ')}`, times, log, () => goBuild(build, bin, join(tmp, 'work')));
+      }
+      await timed('images', times, log, () => buildImages(bin, join(tmp, 'images'), upgradeTargetSpecs()));
+      await fs.rm(join(tmp, 'work'), { recursive: true, force: true });
+      await fs.writeFile(join(tmp, 'build.json'), `${JSON.stringify({ version: UPGRADE_TARGET.kubernetes.version, seconds: times }, null, 2)}\n`);
+    },
+    { lockWaitMs: LOCK_WAIT_MS },
+  );
+  if (!entry.cached) await pruneEntries(root, '', KEEP_ENTRIES, [name]);
+  return describeUpgrade(entry.path, entry.cached);
+}
+
 /**
  * What `npm run k8s-tools` does, for it and for `npm test`: the programs built alone (the newest
- * minor's kubeadm, etcdutl, the ingress controller), then the set; a no-op (about a second) when all are cached. `report` gets the result lines (each build
- * time, what was cached), `log` the progress.
+ * minor's kubeadm, etcdutl, the ingress controller), the upgrade target, then the set; a no-op
+ * (about a second) when all are cached. `report` gets the result lines (each build time, what was
+ * cached), `log` the progress.
  */
 export async function ensureAllK8sTools(options: { cache?: string; log?: Log; report?: Log } = {}): Promise<K8sTools> {
   const report = options.report ?? options.log ?? stderrLog;
@@ -451,6 +514,8 @@ export async function ensureAllK8sTools(options: { cache?: string; log?: Log; re
     const built = await ensureSolo(solo, options);
     report(`k8s-tools: ${solo.build.component} ${built.version}: ${built.path}${built.cached ? ' (cached)' : ''}`);
   }
+  const target = await ensureUpgradeTarget(options);
+  report(`k8s-tools: upgrade target ${target.version}: ${target.dir}${target.cached ? ' (cached)' : ''}`);
   const tools = await ensureK8sTools(options);
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   report(tools.cached ? `k8s-tools: cached, nothing to build (${seconds} s)` : `k8s-tools: built in ${seconds} s`);

@@ -15,7 +15,7 @@ import { promisify } from 'node:util';
 import { removeTree } from '../image/cache.ts';
 import { writeImageLayout, type LayoutImage } from '../image/oci-layout.ts';
 import type { Binary } from './recipe.ts';
-import { IMAGE_TAGS, K8S_TOOLS_VERSIONS } from './versions.ts';
+import { IMAGE_TAGS, K8S_TOOLS_VERSIONS, UPGRADE_TARGET, type GoSource } from './versions.ts';
 
 const run = promisify(execFile);
 
@@ -45,44 +45,71 @@ interface ImageSpec {
 }
 
 const v = K8S_TOOLS_VERSIONS;
-const kubernetesTag = v.kubernetes.version;
-const controlPlane = (name: 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler'): ImageSpec => ({
+
+/** The components whose images change with a Kubernetes release (the set's, or the upgrade target's). */
+interface Release {
+  kubernetes: GoSource;
+  etcd: GoSource;
+  coredns: GoSource;
+  etcdTag: string;
+}
+
+const controlPlane = (release: Release, name: 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler'): ImageSpec => ({
   name: `${KUBEADM_REGISTRY}/${name}`,
-  tag: kubernetesTag,
+  tag: release.kubernetes.version,
   binaries: { [name]: `/usr/local/bin/${name}` },
   host: [],
   entrypoint: [`/usr/local/bin/${name}`],
   env: [PATH],
-  source: v.kubernetes,
+  source: release.kubernetes,
   dirs: ['etc', 'tmp', 'run'],
 });
 
-/** Every image, in kubeadm's order followed by flannel's. */
-export function imageSpecs(): ImageSpec[] {
-  return [
-    controlPlane('kube-apiserver'),
-    controlPlane('kube-controller-manager'),
-    controlPlane('kube-scheduler'),
+/** kubeadm's images of a release but pause, in kubeadm's order (the control plane, kube-proxy, coredns), and etcd. */
+function releaseSpecs(release: Release): { kubeadm: ImageSpec[]; etcd: ImageSpec } {
+  const kubeadm: ImageSpec[] = [
+    controlPlane(release, 'kube-apiserver'),
+    controlPlane(release, 'kube-controller-manager'),
+    controlPlane(release, 'kube-scheduler'),
     {
       name: `${KUBEADM_REGISTRY}/kube-proxy`,
-      tag: kubernetesTag,
+      tag: release.kubernetes.version,
       binaries: { 'kube-proxy': '/usr/local/bin/kube-proxy' },
       host: ['iptables'],
       entrypoint: ['/usr/local/bin/kube-proxy'],
       env: [PATH],
-      source: v.kubernetes,
+      source: release.kubernetes,
       dirs: ['etc', 'tmp', 'run', 'var/lib/kube-proxy', 'lib/modules'],
     },
     {
       name: `${KUBEADM_REGISTRY}/coredns/coredns`,
-      tag: v.coredns.version,
+      tag: release.coredns.version,
       binaries: { coredns: '/coredns' },
       host: [],
       entrypoint: ['/coredns'],
       env: [PATH],
-      source: v.coredns,
+      source: release.coredns,
       dirs: ['etc', 'tmp'],
     },
+  ];
+  const etcd: ImageSpec = {
+    name: `${KUBEADM_REGISTRY}/etcd`,
+    tag: release.etcdTag,
+    binaries: { etcd: '/usr/local/bin/etcd', etcdctl: '/usr/local/bin/etcdctl' },
+    host: [],
+    entrypoint: ['/usr/local/bin/etcd'],
+    env: [PATH],
+    source: release.etcd,
+    dirs: ['etc', 'tmp', 'var/lib/etcd'],
+  };
+  return { kubeadm, etcd };
+}
+
+/** Every image of the set, in kubeadm's order followed by flannel's. */
+export function imageSpecs(): ImageSpec[] {
+  const release = releaseSpecs({ kubernetes: v.kubernetes, etcd: v.etcd, coredns: v.coredns, etcdTag: IMAGE_TAGS.etcd });
+  return [
+    ...release.kubeadm,
     {
       name: `${KUBEADM_REGISTRY}/pause`,
       tag: IMAGE_TAGS.pause,
@@ -94,16 +121,7 @@ export function imageSpecs(): ImageSpec[] {
       source: v.kubernetes,
       dirs: [],
     },
-    {
-      name: `${KUBEADM_REGISTRY}/etcd`,
-      tag: IMAGE_TAGS.etcd,
-      binaries: { etcd: '/usr/local/bin/etcd', etcdctl: '/usr/local/bin/etcdctl' },
-      host: [],
-      entrypoint: ['/usr/local/bin/etcd'],
-      env: [PATH],
-      source: v.etcd,
-      dirs: ['etc', 'tmp', 'var/lib/etcd'],
-    },
+    release.etcd,
     {
       name: `${FLANNEL_REPOSITORY}/flannel`,
       tag: IMAGE_TAGS.flannel,
@@ -126,6 +144,12 @@ export function imageSpecs(): ImageSpec[] {
       dirs: ['opt/cni/bin', 'tmp'],
     },
   ];
+}
+
+/** The images of the upgrade target whose tags differ from the set's (the pause image stays). */
+export function upgradeTargetSpecs(): ImageSpec[] {
+  const release = releaseSpecs(UPGRADE_TARGET);
+  return [...release.kubeadm, release.etcd];
 }
 
 export const imageRef = (spec: Pick<ImageSpec, 'name' | 'tag'>) => `${spec.name}:${spec.tag}`;
@@ -248,14 +272,13 @@ interface ImagesResult {
 }
 
 /**
- * Builds every image from the binaries in `binDir` into `<outDir>/oci/` (an OCI layout) and
+ * Builds the images of `specs` (default: every image of the set) from the binaries in `binDir` into `<outDir>/oci/` (an OCI layout) and
  * writes `<outDir>/images.json` (name:tag -> manifest digest). `outDir` must not exist yet.
  */
-export async function buildImages(binDir: string, outDir: string): Promise<ImagesResult> {
+export async function buildImages(binDir: string, outDir: string, specs = imageSpecs()): Promise<ImagesResult> {
   if (existsSync(outDir)) throw new Error(`${outDir} exists`);
   const staging = join(outDir, '.staging');
   const layout = join(outDir, 'oci');
-  const specs = imageSpecs();
   try {
     const images: LayoutImage[] = [];
     for (const [i, spec] of specs.entries()) {

@@ -5,7 +5,7 @@
  */
 import { contentHash } from '../image/cache.ts';
 import { HOST_NEEDS } from '../host-packages.ts';
-import { bare, CRUN, ETCDUTL, IMAGE_TAGS, INGRESS_CONTROLLER, K8S_TOOLS_VERSIONS, NEWEST_KUBEADM, type GoSource } from './versions.ts';
+import { bare, CRUN, ETCDUTL, IMAGE_TAGS, INGRESS_CONTROLLER, K8S_TOOLS_VERSIONS, NEWEST_KUBEADM, UPGRADE_TARGET, type GoSource } from './versions.ts';
 
 /** Bump when the way anything is built or laid out changes without a version or flag changing. */
 const RECIPE_VERSION = 1;
@@ -81,20 +81,32 @@ const pureGo = (component: string, module: string, packages: Record<string, stri
   ldflags: [...SHRINK, x(variable, value)],
 });
 
+const KUBERNETES_NODE_BINARIES = ['kubeadm', 'kubelet', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kube-proxy'] as const;
+
+/** The Kubernetes programs of `source`, from wrapper module `module`. */
+const kubernetesBuild = (component: string, module: string, source: GoSource, binaries: readonly Binary[]): GoBuild => ({
+  component,
+  module,
+  packages: Object.fromEntries(binaries.map((b) => [`k8s.io/kubernetes/cmd/${b}`, b])),
+  cgo: false,
+  tags: [],
+  ldflags: [...SHRINK, ...kubeVersionLdflags(source)],
+});
+
+const etcdBuild = (component: string, module: string, source: GoSource) =>
+  pureGo(
+    component,
+    module,
+    { 'go.etcd.io/etcd/server/v3': 'etcd', 'go.etcd.io/etcd/etcdctl/v3': 'etcdctl' },
+    'go.etcd.io/etcd/api/v3/version.GitSHA',
+    source.commit.slice(0, 7),
+  );
+
+const corednsBuild = (component: string, module: string, source: GoSource) =>
+  pureGo(component, module, { 'github.com/coredns/coredns': 'coredns' }, 'github.com/coredns/coredns/coremain.GitCommit', source.commit.slice(0, 7));
+
 export const GO_BUILDS: GoBuild[] = [
-  {
-    component: 'kubernetes',
-    module: 'kubernetes',
-    packages: Object.fromEntries(
-      (['kubeadm', 'kubelet', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kube-proxy', 'kubectl'] as const).map((b) => [
-        `k8s.io/kubernetes/cmd/${b}`,
-        b,
-      ]),
-    ) as Record<string, Binary>,
-    cgo: false,
-    tags: [],
-    ldflags: [...SHRINK, ...kubeVersionLdflags(k.kubernetes)],
-  },
+  kubernetesBuild('kubernetes', 'kubernetes', k.kubernetes, [...KUBERNETES_NODE_BINARIES, 'kubectl']),
   {
     component: 'crio',
     module: 'crio',
@@ -107,14 +119,8 @@ export const GO_BUILDS: GoBuild[] = [
     tags: ['containers_image_ostree_stub', 'exclude_graphdriver_btrfs', 'btrfs_noversion', 'containers_image_openpgp', 'seccomp'],
     ldflags: [...SHRINK, x('github.com/cri-o/cri-o/internal/version.buildDate', k.crio.date)],
   },
-  pureGo(
-    'etcd',
-    'etcd',
-    { 'go.etcd.io/etcd/server/v3': 'etcd', 'go.etcd.io/etcd/etcdctl/v3': 'etcdctl' },
-    'go.etcd.io/etcd/api/v3/version.GitSHA',
-    k.etcd.commit.slice(0, 7),
-  ),
-  pureGo('coredns', 'coredns', { 'github.com/coredns/coredns': 'coredns' }, 'github.com/coredns/coredns/coremain.GitCommit', k.coredns.commit.slice(0, 7)),
+  etcdBuild('etcd', 'etcd', k.etcd),
+  corednsBuild('coredns', 'coredns', k.coredns),
   {
     component: 'flannel',
     module: 'flannel',
@@ -134,6 +140,13 @@ export const GO_BUILDS: GoBuild[] = [
     k.flannelCni.version,
   ),
   pureGo('cri-tools', 'cri-tools', { 'sigs.k8s.io/cri-tools/cmd/crictl': 'crictl' }, 'sigs.k8s.io/cri-tools/pkg/version.Version', bare(k.criTools.version)),
+];
+
+/** The release an upgrade goes to (versions.ts UPGRADE_TARGET): its own wrapper modules and cache entry (ensureUpgradeTarget). */
+export const UPGRADE_TARGET_BUILDS: GoBuild[] = [
+  kubernetesBuild('kubernetes-next', 'kubernetes-next', UPGRADE_TARGET.kubernetes, KUBERNETES_NODE_BINARIES),
+  etcdBuild('etcd-next', 'etcd-next', UPGRADE_TARGET.etcd),
+  corednsBuild('coredns-next', 'coredns-next', UPGRADE_TARGET.coredns),
 ];
 
 /** kubeadm of the newest Kubernetes minor, alone (its own wrapper module and cache: ensureNewestKubeadm). */

@@ -61,6 +61,20 @@ export const INGRESS_CONTROLLER = {
   date: '2026-03-26T09:54:04Z',
 } satisfies GoSource;
 
+/**
+ * The release `podsec-u7s-upgrade` takes the cluster to in the upgrade test: the next minor's
+ * control plane, kubelet and kubeadm, and the etcd and CoreDNS its kubeadm lists
+ * (cmd/kubeadm/app/constants: DefaultEtcdVersion 3.6.6-0, CoreDNSVersion v1.13.1; the pause image
+ * stays 3.10.1). Built apart from the set (ensureUpgradeTarget). The proxy gives no Origin.Hash
+ * for the Kubernetes and etcd tags.
+ */
+export const UPGRADE_TARGET = {
+  kubernetes: { module: 'k8s.io/kubernetes', version: 'v1.35.4', commit: '', date: '2026-04-15T18:01:22Z' },
+  etcd: { module: 'go.etcd.io/etcd/server/v3', version: 'v3.6.6', commit: '', date: '2025-11-12T05:15:50Z' },
+  coredns: { module: 'github.com/coredns/coredns', version: 'v1.13.1', commit: '1db4568df6aaacda6ebbce87717156bd855f8103', date: '2025-10-08T15:26:37Z' },
+  etcdTag: '3.6.6-0',
+} as const satisfies { kubernetes: GoSource; etcd: GoSource; coredns: GoSource; etcdTag: string };
+
 /** Image tags that are not the version of a Go module. */
 export const IMAGE_TAGS = {
   /** kubeadm 1.34's etcd image tag (etcd 3.6.5, image revision 0). */

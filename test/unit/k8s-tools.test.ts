@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert';
 import kubeFlannel from '../../policies/u7s/manifests/kube-flannel.ts';
 import { hostDebianMirror } from '../../scripts/image/debian-mirror.ts';
 import { GO_MODULES_DIR, goBinaryName, privateAptOptions, sourceFile } from '../../scripts/k8s-tools/build.ts';
-import { imageRef, imageSpecs, KUBEADM_REGISTRY } from '../../scripts/k8s-tools/images.ts';
+import { imageRef, imageSpecs, KUBEADM_REGISTRY, upgradeTargetSpecs } from '../../scripts/k8s-tools/images.ts';
 import {
   BINARIES,
   cacheKey,
@@ -21,10 +21,11 @@ import {
   soloRecipeInputs,
   recipeInputs,
   STATIC_BINARIES,
+  UPGRADE_TARGET_BUILDS,
   type KeyInputs,
 } from '../../scripts/k8s-tools/recipe.ts';
 import { TRAEFIK_VERSION } from '../../bin/u7s/lib/kubeadm-fields.ts';
-import { ETCDUTL, IMAGE_TAGS, INGRESS_CONTROLLER, K8S_TOOLS_VERSIONS, NEWEST_KUBEADM } from '../../scripts/k8s-tools/versions.ts';
+import { ETCDUTL, IMAGE_TAGS, INGRESS_CONTROLLER, K8S_TOOLS_VERSIONS, NEWEST_KUBEADM, UPGRADE_TARGET } from '../../scripts/k8s-tools/versions.ts';
 
 const inputs = (): KeyInputs => ({
   ...structuredClone(recipeInputs()),
@@ -70,11 +71,18 @@ function requires(goMod: string): Map<string, string> {
 
 test('every wrapper go.mod requires the version of versions.ts, and tools.go imports what is built', () => {
   const wrappers = readdirSync(GO_MODULES_DIR).sort();
-  const builds = [...GO_BUILDS, NEWEST_KUBEADM_BUILD, ETCDUTL_BUILD];
+  const builds = [...GO_BUILDS, ...UPGRADE_TARGET_BUILDS, NEWEST_KUBEADM_BUILD, ETCDUTL_BUILD];
   assert.equal(wrappers, [...new Set([...builds, INGRESS_CONTROLLER_BUILD].map((b) => b.module))].sort());
   for (const build of builds) {
     // The programs built alone pin their own releases.
-    const moduleOf = build === NEWEST_KUBEADM_BUILD ? [NEWEST_KUBEADM] : build === ETCDUTL_BUILD ? [ETCDUTL] : Object.values(K8S_TOOLS_VERSIONS);
+    const moduleOf =
+      build === NEWEST_KUBEADM_BUILD
+        ? [NEWEST_KUBEADM]
+        : build === ETCDUTL_BUILD
+          ? [ETCDUTL]
+          : UPGRADE_TARGET_BUILDS.includes(build)
+            ? [UPGRADE_TARGET.kubernetes, UPGRADE_TARGET.coredns, UPGRADE_TARGET.etcd, { ...UPGRADE_TARGET.etcd, module: 'go.etcd.io/etcd/etcdctl/v3' }]
+            : Object.values(K8S_TOOLS_VERSIONS);
     const dir = join(GO_MODULES_DIR, build.module);
     const goMod = readFileSync(join(dir, 'go.mod'), 'utf8');
     const req = requires(goMod);
@@ -93,6 +101,7 @@ test('every wrapper go.mod requires the version of versions.ts, and tools.go imp
   for (const [module, release] of [
     ['kubernetes', K8S_TOOLS_VERSIONS.kubernetes.version],
     [NEWEST_KUBEADM_BUILD.module, NEWEST_KUBEADM.version],
+    [UPGRADE_TARGET_BUILDS[0]!.module, UPGRADE_TARGET.kubernetes.version],
   ] as const) {
     const kube = readFileSync(join(GO_MODULES_DIR, module, 'go.mod'), 'utf8');
     const staging = `v0.${release.split('.').slice(1).join('.')}`;
@@ -160,6 +169,33 @@ test("flannel's images are the ones the manifest template deploys, running what 
     else assert.ok(spec.host.includes(command as 'cp'), `${wanted} has ${command} on PATH`);
   }
   assert.is(specs.get(`flannel:${IMAGE_TAGS.flannel}`)?.binaries.flanneld, '/opt/bin/flanneld');
+});
+
+test("the upgrade target: the next minor, its kubeadm's etcd and CoreDNS, images of every tag that changes, stamped with its version", () => {
+  const minor = (v: string) => Number(v.split('.')[1]);
+  assert.is(minor(UPGRADE_TARGET.kubernetes.version), minor(K8S_TOOLS_VERSIONS.kubernetes.version) + 1);
+  const to = UPGRADE_TARGET.kubernetes.version;
+  assert.equal(upgradeTargetSpecs().map(imageRef), [
+    `registry.k8s.io/kube-apiserver:${to}`,
+    `registry.k8s.io/kube-controller-manager:${to}`,
+    `registry.k8s.io/kube-scheduler:${to}`,
+    `registry.k8s.io/kube-proxy:${to}`,
+    `registry.k8s.io/coredns/coredns:${UPGRADE_TARGET.coredns.version}`,
+    `registry.k8s.io/etcd:${UPGRADE_TARGET.etcdTag}`,
+  ]);
+  assert.ok(UPGRADE_TARGET_BUILDS[0]!.ldflags.includes(`-X=k8s.io/component-base/version.gitVersion=${to}`));
+  // The programs an upgrade swaps and the images need, nothing of the set's that stays (kubectl, CRI-O, flannel).
+  assert.equal(UPGRADE_TARGET_BUILDS.flatMap((b) => Object.values(b.packages)).sort(), [
+    'coredns',
+    'etcd',
+    'etcdctl',
+    'kube-apiserver',
+    'kube-controller-manager',
+    'kube-proxy',
+    'kube-scheduler',
+    'kubeadm',
+    'kubelet',
+  ]);
 });
 
 test("kubeadm's images: registry.k8s.io names with the pinned tags", () => {

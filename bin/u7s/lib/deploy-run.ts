@@ -200,8 +200,11 @@ async function pullNodeImages(plan: DeployPlan, kubeadmImages: string[], options
   const images = [
     ...new Set([...imagesForRole(plan.settings.role, kubeadmImages, cniImages), ...archImages(options.env.U7S_ARCHIMAGES, plan.registry.registry)]),
   ];
-  if (!images.length) return;
-  const { account } = options;
+  if (images.length) await pullIntoNode(options.account, images);
+}
+
+/** `images` into the node account's CRI-O store, as that account in its namespace, each checked against the node's signature policy. */
+export async function pullIntoNode(account: Account, images: string[]): Promise<void> {
   const skopeo = requireTool('skopeo', t('podsec requires skopeo'));
   await pullImages(images, {
     skopeo,

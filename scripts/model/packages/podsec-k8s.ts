@@ -74,9 +74,10 @@ signed-image policy.`,
     program('%_bindir/podsec-u7s-kubeadm', 'podsec-u7s-kubeadm'),
     program('%_bindir/podsec-u7s-preflight', 'podsec-u7s-preflight'),
     program('%_bindir/podsec-u7s-loadbalancer', 'podsec-u7s-loadbalancer'),
-    // Day-2 operations: certificate expiry and renewal, etcd snapshots.
+    // Day-2 operations: certificate expiry and renewal, etcd snapshots, upgrades.
     program('%_bindir/podsec-u7s-certs', 'podsec-u7s-certs'),
     program('%_bindir/podsec-u7s-etcd-snapshot', 'podsec-u7s-etcd-snapshot'),
+    program('%_bindir/podsec-u7s-upgrade', 'podsec-u7s-upgrade'),
     ...U7S_LIBEXEC_PROGRAMS.map((name) => program(`${libexecBin}/${name}`, `u7s/${name}`, 0o755, { manSection: 8 })),
     ...U7S_LIBEXEC_SHIMS.map((name) => program(`${libexecBin}/${name}`, `u7s/${name}`)),
     // PATH=/usr/libexec/podsec/u7s/bin:$PATH makes `kubeadm` the wrapper (upstream's procedure).
