@@ -7,11 +7,10 @@ import { translator } from './lib/i18n.ts';
 import { findAccount } from './lib/accounts.ts';
 import { U7S_ADMIN_USER } from './lib/names.ts';
 import { Journal, JOURNAL_HELP } from './inotify/journal.ts';
-import { daysLeft, expiringWithin, isExpired, parseDays, reissueCommand, scanNodeCertificates } from './u7s/lib/cert-expiry.ts';
+import { DEFAULT_CERT_WARN_DAYS, daysLeft, expiringWithin, isExpired, parseDays, reissueCommand, scanNodeCertificates } from './u7s/lib/cert-expiry.ts';
 
 const NAME = 'podsec-inotify-check-certs';
 const t = translator('podsec-inotify');
-const DEFAULT_DAYS = 30;
 
 runCommand(
   {
@@ -52,7 +51,7 @@ runCommand(
   },
   t,
   ({ values, root }) => {
-    const text = typeof values.days === 'string' ? values.days : (process.env.PODSEC_CERTS_WARN_DAYS ?? String(DEFAULT_DAYS));
+    const text = typeof values.days === 'string' ? values.days : (process.env.PODSEC_CERTS_WARN_DAYS ?? String(DEFAULT_CERT_WARN_DAYS));
     const days = parseDays(text);
     if (days === undefined)
       throw new CommandError(t('the warning period must be a number of days from 0 to 3650, not {value}', { value: JSON.stringify(text) }), 3);

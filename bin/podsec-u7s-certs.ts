@@ -4,7 +4,7 @@
  */
 import { CommandError, runCommand, type CommandSpec } from './lib/command.ts';
 import { translator } from './lib/i18n.ts';
-import { parseDays } from './u7s/lib/cert-expiry.ts';
+import { DEFAULT_CERT_WARN_DAYS, parseDays } from './u7s/lib/cert-expiry.ts';
 import { checkExpiration, renew } from './u7s/lib/certs.ts';
 import { nodeOps } from './u7s/lib/node-ops.ts';
 
@@ -47,7 +47,7 @@ const spec: CommandSpec = {
 
 runCommand(spec, t, async ({ values, positionals, root }) => {
   const [command, ...args] = positionals;
-  const days = typeof values.days === 'string' ? parseDays(values.days) : 30;
+  const days = typeof values.days === 'string' ? parseDays(values.days) : DEFAULT_CERT_WARN_DAYS;
   if (days === undefined) throw new CommandError(t('--days must be a number of days from 0 to 3650'), 2);
   if (command === 'check-expiration') return checkExpiration(nodeOps(root), args, days);
   if (command === 'renew') return renew(nodeOps(root), args, days);

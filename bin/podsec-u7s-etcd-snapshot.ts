@@ -6,9 +6,9 @@
 import { join, resolve } from 'node:path';
 import { CommandError, runCommand, type CommandSpec } from './lib/command.ts';
 import { translator } from './lib/i18n.ts';
-import { restoreSnapshot, saveSnapshot, snapshotName } from './u7s/lib/etcd-snapshot.ts';
+import { restoreSnapshot, saveSnapshot, snapshotMaxBytes, snapshotName } from './u7s/lib/etcd-snapshot.ts';
 import { nodeOps, PODSEC_ETCD_SNAPSHOT_DIR } from './u7s/lib/node-ops.ts';
-import { etcdMemberOf, readEtcdManifest, staticPodControlPlane, CONTROL_PLANE_PODS } from './u7s/lib/static-pods.ts';
+import { etcdMemberOf, etcdQuotaBytesOf, readEtcdManifest, staticPodControlPlane, CONTROL_PLANE_PODS } from './u7s/lib/static-pods.ts';
 
 const t = translator('podsec-k8s');
 const say = (line: string) => process.stderr.write(`${line}\n`);
@@ -25,7 +25,9 @@ const spec: CommandSpec = {
       'snapshot with etcdutl snapshot status, and copies it as root into FILE (default: ' +
       '/var/lib/podsec/u7s/etcd-snapshots/etcd-snapshot-YYYYMMDDTHHMMSSZ.db, the directory made 0700 root). FILE must be ' +
       'in a directory owned by root with mode 0700, every directory above it owned by root and not writable by others; ' +
-      'an existing file, a symlink included, is never replaced. The snapshot is 0600 root: it holds every Secret of the cluster.',
+      'an existing file, a symlink included, is never replaced. The snapshot is 0600 root: it holds every Secret of the cluster. ' +
+      "A staged snapshot larger than etcd's backend quota (--quota-backend-bytes in /etc/kubernetes/manifests/etcd.yaml, " +
+      'at least the default 2 GiB) plus 256 MiB is refused: u7s-admin owns it and could grow it while it is copied.',
     'restore copies FILE (in such a root-only directory) into a staging directory of u7s-admin and restores it with ' +
       'etcdutl snapshot restore into a new directory next to the etcd data (the member name, peer URL and data directory ' +
       'come from /etc/kubernetes/manifests/etcd.yaml); a snapshot that does not restore (missing, truncated, corrupt) ' +
@@ -59,7 +61,8 @@ runCommand(spec, t, async ({ positionals, root }) => {
   if (command === 'save') {
     const ops = nodeOps(root);
     const target = file !== undefined ? resolve(file) : join(PODSEC_ETCD_SNAPSHOT_DIR, snapshotName(new Date()));
-    const size = await saveSnapshot({ run: ops.run, client: ops.client, staging: ops.staging, target, createDir: file === undefined, root });
+    const maxBytes = snapshotMaxBytes(etcdQuotaBytesOf(readEtcdManifest(root, ops.account)));
+    const size = await saveSnapshot({ run: ops.run, client: ops.client, staging: ops.staging, target, createDir: file === undefined, maxBytes, root });
     process.stdout.write(`${target}\n`);
     say(t('etcd snapshot saved: {file} ({size} bytes)', { file: target, size }));
     return 0;
@@ -67,10 +70,23 @@ runCommand(spec, t, async ({ positionals, root }) => {
   if (command === 'restore') {
     if (file === undefined) throw new CommandError(t('restore needs the snapshot file; see --help'), 2);
     const ops = nodeOps(root);
-    const member = etcdMemberOf(readEtcdManifest(root, ops.account));
+    const manifest = readEtcdManifest(root, ops.account);
+    const member = etcdMemberOf(manifest);
     const now = new Date();
     const controlPlane = staticPodControlPlane({ root, account: ops.account, run: ops.run, pods: CONTROL_PLANE_PODS, id: now.getTime().toString(36), say });
-    const result = await restoreSnapshot({ run: ops.run, client: ops.client, staging: ops.staging, member, controlPlane, snapshot: file, root, now, say });
+    const maxBytes = snapshotMaxBytes(etcdQuotaBytesOf(manifest));
+    const result = await restoreSnapshot({
+      run: ops.run,
+      client: ops.client,
+      staging: ops.staging,
+      member,
+      controlPlane,
+      snapshot: file,
+      maxBytes,
+      root,
+      now,
+      say,
+    });
     say(t('etcd restored from {file}; the previous data is in {dir}', { file: resolve(file), dir: result.previous }));
     return 0;
   }

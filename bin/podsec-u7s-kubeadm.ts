@@ -15,26 +15,8 @@ import { splitAtCommand } from './u7s/lib/cli.ts';
 import type { HostFacts } from './u7s/lib/deploy-plan.ts';
 import type { DeployCommand } from './u7s/lib/kubeadm-flags.ts';
 
-/**
- * The modules the commands run with (child processes, YAML, HTTP, TLS), imported when a command
- * runs: --help and --version start with little more than node itself.
- */
-const commandModules = async () => ({
-  ...(await import('./u7s/lib/accounts.ts')),
-  ...(await import('./u7s/lib/certs.ts')),
-  ...(await import('./u7s/lib/deploy-plan.ts')),
-  ...(await import('./u7s/lib/deploy-run.ts')),
-  ...(await import('./u7s/lib/host-network.ts')),
-  ...(await import('./u7s/lib/kubeadm-flags.ts')),
-  ...(await import('./u7s/lib/node-env.ts')),
-  ...(await import('./u7s/lib/node-ops.ts')),
-  ...(await import('./u7s/lib/node-service.ts')),
-  ...(await import('./u7s/lib/packages.ts')),
-  ...(await import('./u7s/lib/paths.ts')),
-  ...(await import('./lib/proc.ts')),
-  ...(await import('./u7s/lib/registry.ts')),
-  ...(await import('./u7s/lib/values.ts')),
-});
+// The modules the commands run with (child processes, YAML, HTTP, TLS) are imported by each
+// command, just those it uses, when it runs: --help and --version start with little more than node.
 
 const t = translator('podsec-k8s');
 const NAME = 'podsec-u7s-kubeadm';
@@ -144,7 +126,7 @@ function requireRoot(what: string): void {
 }
 
 async function platformOf(root: string): Promise<string> {
-  const { platformName } = await commandModules();
+  const { platformName } = await import('./u7s/lib/values.ts');
   if (process.env.U7S_REGISTRY === '') return '';
   if (process.env.U7S_PLATFORM) return platformName(process.env.U7S_PLATFORM, 'U7S_PLATFORM');
   try {
@@ -158,19 +140,21 @@ async function platformOf(root: string): Promise<string> {
 }
 
 async function kubeadmInstalled(): Promise<boolean> {
-  const { SYSTEM_PROGRAMS } = await commandModules();
+  const { SYSTEM_PROGRAMS } = await import('./u7s/lib/paths.ts');
   return existsSync(SYSTEM_PROGRAMS.kubeadm);
 }
 
 async function kubeadmVersion(): Promise<string | undefined> {
-  const { capture, SYSTEM_PROGRAMS } = await commandModules();
+  const { capture } = await import('./lib/proc.ts');
+  const { SYSTEM_PROGRAMS } = await import('./u7s/lib/paths.ts');
   if (!(await kubeadmInstalled())) return undefined;
   const result = await capture(SYSTEM_PROGRAMS.kubeadm, ['version', '-o', 'short'], { timeoutMs: 30_000, cwd: '/' });
   return result.code === 0 ? result.stdout.trim() : undefined;
 }
 
 async function imageList(version: string | undefined, repository: string): Promise<string[]> {
-  const { capture, SYSTEM_PROGRAMS } = await commandModules();
+  const { capture } = await import('./lib/proc.ts');
+  const { SYSTEM_PROGRAMS } = await import('./u7s/lib/paths.ts');
   if (!version || !(await kubeadmInstalled())) return [];
   const result = await capture(SYSTEM_PROGRAMS.kubeadm, ['config', 'images', 'list', `--kubernetes-version=${version}`, `--image-repository=${repository}`], {
     timeoutMs: 60_000,
@@ -184,7 +168,7 @@ async function imageList(version: string | undefined, repository: string): Promi
 }
 
 async function deploy(command: DeployCommand, args: string[], root: string, plan: boolean): Promise<number> {
-  const { flagsHelp, parseDeployArgs } = await commandModules();
+  const { flagsHelp, parseDeployArgs } = await import('./u7s/lib/kubeadm-flags.ts');
   const parsed = parseDeployArgs(command, args);
   if (parsed.values.has('help')) {
     const note =
@@ -201,21 +185,14 @@ async function deploy(command: DeployCommand, args: string[], root: string, plan
     return 0;
   }
   if (!plan) requireRoot(command);
-  const {
-    checkJoinPlan,
-    chooseRegistry,
-    chooseVersion,
-    executeDeploy,
-    formatNodeEnv,
-    installKubernetes,
-    nodeAccount,
-    planDeploy,
-    planText,
-    Problems,
-    readHostNetwork,
-    SYSTEM_PROGRAMS,
-    U7S_ENV_FILE,
-  } = await commandModules();
+  const { nodeAccount } = await import('./u7s/lib/accounts.ts');
+  const { chooseVersion, planDeploy, planText, Problems } = await import('./u7s/lib/deploy-plan.ts');
+  const { checkJoinPlan, executeDeploy } = await import('./u7s/lib/deploy-run.ts');
+  const { readHostNetwork } = await import('./u7s/lib/host-network.ts');
+  const { formatNodeEnv } = await import('./u7s/lib/node-env.ts');
+  const { installKubernetes } = await import('./u7s/lib/packages.ts');
+  const { SYSTEM_PROGRAMS, U7S_ENV_FILE } = await import('./u7s/lib/paths.ts');
+  const { chooseRegistry } = await import('./u7s/lib/registry.ts');
   // Every missing input is named in one run (the account, the platform, the version, the flags).
   const problems = new Problems();
   const account = problems.check(() => nodeAccount(root, U7S_ADMIN_USER));
@@ -265,27 +242,18 @@ async function deploy(command: DeployCommand, args: string[], root: string, plan
 }
 
 async function namespaceRunning(account: Account): Promise<boolean> {
-  const { userSystemctl } = await commandModules();
+  const { userSystemctl } = await import('./u7s/lib/node-service.ts');
   const state = await userSystemctl(account, ['is-active', 'rootlesskit.service'], 30_000).catch(() => undefined);
   return state?.stdout.trim() === 'active';
 }
 
 async function reset(args: string[], root: string): Promise<number> {
   requireRoot('reset');
-  const {
-    capture,
-    ensureUserManager,
-    inNamespace,
-    NODE_UNITS,
-    nodeAccount,
-    startUnits,
-    stopUnits,
-    SYSTEM_PROGRAMS,
-    systemSystemctl,
-    systemTool,
-    U7S_ENV_FILE,
-    U7S_RENDERED_DIR,
-  } = await commandModules();
+  const { capture, systemTool } = await import('./lib/proc.ts');
+  const { nodeAccount } = await import('./u7s/lib/accounts.ts');
+  const { inNamespace } = await import('./u7s/lib/deploy-run.ts');
+  const { ensureUserManager, NODE_UNITS, startUnits, stopUnits, systemSystemctl } = await import('./u7s/lib/node-service.ts');
+  const { SYSTEM_PROGRAMS, U7S_ENV_FILE, U7S_RENDERED_DIR } = await import('./u7s/lib/paths.ts');
   const account = nodeAccount(root, U7S_ADMIN_USER);
   if (!existsSync(join(root, U7S_ENV_FILE)))
     throw new CommandError(t('this node was not deployed by the u7s wrapper ({file} is missing); nothing to reset', { file: U7S_ENV_FILE }));
@@ -314,7 +282,9 @@ async function reset(args: string[], root: string): Promise<number> {
 
 async function passthrough(args: string[]): Promise<number> {
   requireRoot(args[0]!);
-  const { inNamespace, nodeAccount, SYSTEM_PROGRAMS } = await commandModules();
+  const { nodeAccount } = await import('./u7s/lib/accounts.ts');
+  const { inNamespace } = await import('./u7s/lib/deploy-run.ts');
+  const { SYSTEM_PROGRAMS } = await import('./u7s/lib/paths.ts');
   const account = nodeAccount('/', U7S_ADMIN_USER);
   return inNamespace(account, [SYSTEM_PROGRAMS.kubeadm, ...args]);
 }
@@ -323,7 +293,7 @@ runCommand(
   spec,
   t,
   async ({ values, root }) => {
-    if (verbose !== undefined) (await commandModules()).verbosity(verbose, '-v');
+    if (verbose !== undefined) (await import('./u7s/lib/values.ts')).verbosity(verbose, '-v');
     const [command, ...args] = rest;
     if (command === undefined) {
       process.stdout.write(helpText(spec, t));
@@ -339,7 +309,8 @@ runCommand(
     const withVerbosity = verbose !== undefined ? [`--v=${verbose}`] : [];
     if (command === 'reset') return reset([...withVerbosity, ...args], root);
     if (command === 'certs' && (args[0] === 'renew' || args[0] === 'check-expiration')) {
-      const { certsThroughWrapper, nodeOps } = await commandModules();
+      const { certsThroughWrapper } = await import('./u7s/lib/certs.ts');
+      const { nodeOps } = await import('./u7s/lib/node-ops.ts');
       return certsThroughWrapper(args[0], args.slice(1), root, nodeOps);
     }
     return passthrough([command, ...args, ...withVerbosity]);

@@ -68,11 +68,16 @@ export interface TrustOptions {
   trustedOwner?: number;
 }
 
-interface WriteOptions extends TrustOptions {
+/** How TrustedDir's writers publish a file: its mode and owner, and whether an existing name is kept (link) or replaced (rename). */
+export interface PublishOptions {
   mode: number;
   uid?: number;
   gid?: number;
+  /** Never replace: publish with link(2), which fails with EEXIST when the name exists (a symlink included). */
+  noReplace?: boolean;
 }
+
+interface WriteOptions extends TrustOptions, Omit<PublishOptions, 'noReplace'> {}
 
 const errno = (error: unknown) => (error as NodeJS.ErrnoException).code;
 
@@ -130,12 +135,8 @@ export class TrustedDir {
    * replaces whatever `name` was, including a symlink or hard link, and never writes through it.
    * With `noReplace`, link(2) publishes the file and fails with EEXIST if `name` exists.
    */
-  writeFile(name: string, data: string | Uint8Array, options: { mode: number; uid?: number; gid?: number; noReplace?: boolean }): void {
-    const temp = tempName(name);
-    const shown = `${this.path}/${name}`;
-    faultPoint(`create temp for ${shown}`);
-    const fd = openSync(this.at(temp), C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
-    try {
+  writeFile(name: string, data: string | Uint8Array, options: PublishOptions): void {
+    this.publish(name, options, (fd, shown) => {
       const bytes = typeof data === 'string' ? Buffer.from(data) : data;
       // Half the data written: a torn temp file must never become visible.
       const half = bytes.length >> 1;
@@ -143,6 +144,41 @@ export class TrustedDir {
         offset += writeSync(fd, bytes, offset, (offset < half ? half : bytes.length) - offset);
         if (offset === half) faultPoint(`half written temp for ${shown}`);
       }
+    });
+  }
+
+  /**
+   * writeFile with the content read from descriptor `from` (from its current offset to EOF), for
+   * files too large to hold in memory. A source someone else can write (a file in their directory)
+   * may grow while it is copied: past `maxBytes` it is refused (UnsafePathError, 'too-large') and
+   * nothing is published. `from.path` names the source in that refusal. Returns the byte count.
+   */
+  copyFile(name: string, from: { fd: number; maxBytes: number; path?: string }, options: PublishOptions): number {
+    let total = 0;
+    this.publish(name, options, (fd, shown) => {
+      const tooBig = () => new UnsafePathError(from.path ?? shown, t('larger than {max} bytes', { max: from.maxBytes }), 'too-large');
+      // fstat's size saves copying a file already too large; the count below catches one that grows.
+      if (fstatSync(from.fd).size > from.maxBytes) throw tooBig();
+      const buffer = Buffer.allocUnsafe(1 << 20);
+      for (;;) {
+        const n = readSync(from.fd, buffer, 0, Math.min(buffer.length, from.maxBytes + 1 - total), null);
+        if (n === 0) break;
+        total += n;
+        if (total > from.maxBytes) throw tooBig();
+        for (let offset = 0; offset < n;) offset += writeSync(fd, buffer, offset, n - offset);
+      }
+    });
+    return total;
+  }
+
+  /** The one writer behind writeFile and copyFile: O_EXCL temp, `fill`, owner and mode, fsync, publish. */
+  private publish(name: string, options: PublishOptions, fill: (fd: number, shown: string) => void): void {
+    const temp = tempName(name);
+    const shown = `${this.path}/${name}`;
+    faultPoint(`create temp for ${shown}`);
+    const fd = openSync(this.at(temp), C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
+    try {
+      fill(fd, shown);
       // chown before chmod: chown clears set-id bits, and the mode should end up exactly as asked.
       if (options.uid !== undefined || options.gid !== undefined) fchownSync(fd, options.uid ?? -1, options.gid ?? -1);
       fchmodSync(fd, options.mode);

@@ -52,6 +52,9 @@ export const ALT_TO_DEBIAN: Readonly<Record<string, string | null>> = {
   cri1: null,
   cri_o: null,
   'cri-o': null,
+  // Debian's etcd-client is etcd 3.4, without etcdutl: a node's etcdctl and etcdutl come from the
+  // k8s-tools cache (scripts/cluster/machines.ts), as Kubernetes does.
+  etcd: null,
 };
 
 /**

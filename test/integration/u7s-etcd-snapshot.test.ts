@@ -5,8 +5,8 @@
  * random ports and the etcd tools, root keeps the snapshots in a 0700 directory. Keys put,
  * snapshot, keys deleted, restore, etcd started on the restored data: the keys are back. And the
  * refusals: a target through a symlink or in a directory the account controls, a snapshot the
- * account swaps for a symlink while it is staged, a missing or truncated snapshot: clear error,
- * nothing changed (etcd keeps running on the same data).
+ * account swaps for a symlink while it is staged or grows past the copy's bound, a missing or
+ * truncated snapshot: clear error, nothing changed (etcd keeps running on the same data).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import {
@@ -227,6 +227,32 @@ test('a snapshot the account swaps for a symlink while it is staged is refused; 
     readdirSync(snapshots).filter((n) => n.startsWith('.')),
     [],
   );
+});
+
+test('a staged snapshot the account grows past the bound is refused; nothing is published', async () => {
+  const bound = 32 << 20;
+  // The account's etcdctl writes a real snapshot, then the account grows it past the bound (sparse: no disk used).
+  const growing: AccountRunner = async (argv, timeoutMs) => {
+    const r = await run(argv, timeoutMs);
+    if (argv[0] === client.etcdutl && argv.includes('status')) await run(['truncate', '-s', String(2 * bound), argv[argv.indexOf('status') + 1]!]);
+    return r;
+  };
+  const target = join(snapshots, 'grown.db');
+  await rejects(() => saveSnapshot({ run: growing, client, staging, target, maxBytes: bound }), /refusing to use .*snapshot\.db: larger than 33554432 bytes/);
+  assert.not.ok(existsSync(target), 'nothing published');
+  assert.equal(
+    readdirSync(snapshots).filter((n) => n.startsWith('.')),
+    [],
+    'no temp file left',
+  );
+  assert.equal(
+    readdirSync(account).filter((n) => n.startsWith('.etcd-snapshot-')),
+    [],
+    'the staging directory is removed',
+  );
+  // The same snapshot within the bound is taken.
+  const size = await saveSnapshot({ run, client, staging, target, maxBytes: bound });
+  assert.ok(size > 0 && size <= bound && statSync(target).size === size);
 });
 
 test('restore of a missing or truncated snapshot: a clear error, the control plane untouched, the data unchanged', async () => {

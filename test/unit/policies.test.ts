@@ -390,7 +390,7 @@ test('podsec-k8s: nothing root reads under /etc/podsec/u7s or /var/lib/podsec/u7
 
 test('package declarations: requires, users, config kinds', () => {
   const names = (p: PackageDecl) => p.requires.map((r) => `${r.name}${r.op ? ` ${r.op} ${r.version}` : ''}`);
-  assert.equal(names(podsecK8s), ['podsec >= %EVR', 'rootlesskit >= 1.1.0', 'slirp4netns >= 1.1.12', 'crun >= 1.14.3']);
+  assert.equal(names(podsecK8s), ['podsec >= %EVR', 'rootlesskit >= 1.1.0', 'slirp4netns >= 1.1.12', 'crun >= 1.14.3', 'etcd >= 3.5.0']);
   assert.equal(podsecK8s.groups, ['u7s-admin']);
   assert.equal(podsecK8s.users, [
     {

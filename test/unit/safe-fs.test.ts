@@ -1,5 +1,7 @@
 import {
   chmodSync,
+  closeSync,
+  openSync,
   lstatSync,
   lutimesSync,
   mkdirSync,
@@ -17,7 +19,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { formatTimestamp, historyName, installManaged, isHistoryName } from '../../bin/lib/config-history.ts';
-import { atomicWrite, isTempName, readRegularFile, safeMkdir, tempName, UnsafePathError } from '../../bin/lib/safe-fs.ts';
+import { atomicWrite, isTempName, openTrustedDir, readRegularFile, safeMkdir, tempName, UnsafePathError } from '../../bin/lib/safe-fs.ts';
 
 // Names use local time; a fixed zone with a non-zero offset shows that they do.
 process.env.TZ = 'Europe/Moscow';
@@ -106,6 +108,85 @@ test('readRegularFile: bounded, and refuses symlinks and directories', () => {
   symlinkSync(file, join(root, 'l'));
   assert.throws(() => readRegularFile(join(root, 'l'), { maxBytes: 10 }), unsafe);
   assert.throws(() => readRegularFile(root, { maxBytes: 10 }), unsafe);
+});
+
+/** Runs `body` with the TrustedDir of `etc` and a read descriptor of `source`, both closed after. */
+function withSource<T>(source: string, body: (dir: ReturnType<typeof openTrustedDir>, fd: number) => T): T {
+  const dir = openTrustedDir(etc, { root });
+  const fd = openSync(source, 'r');
+  try {
+    return body(dir, fd);
+  } finally {
+    closeSync(fd);
+    dir.close();
+  }
+}
+
+test('copyFile with noReplace: copies the whole source with its mode; an existing name, a symlink included, is never replaced', () => {
+  const source = join(root, 'source');
+  writeFileSync(source, Buffer.alloc(3 << 20, 7));
+  const size = withSource(source, (dir, fd) => dir.copyFile('copy.db', { fd, maxBytes: 3 << 20 }, { mode: 0o600, noReplace: true }));
+  assert.is(size, 3 << 20);
+  assert.ok(readFileSync(join(etc, 'copy.db')).equals(readFileSync(source)));
+  assert.is(mode(join(etc, 'copy.db')), 0o600);
+  const copied = statSync(join(etc, 'copy.db')).ino;
+  const code = (f: () => unknown) => {
+    try {
+      f();
+    } catch (error) {
+      return (error as NodeJS.ErrnoException).code;
+    }
+    return 'no error';
+  };
+  assert.is(
+    code(() => withSource(source, (dir, fd) => dir.copyFile('copy.db', { fd, maxBytes: 3 << 20 }, { mode: 0o600, noReplace: true }))),
+    'EEXIST',
+  );
+  assert.is(statSync(join(etc, 'copy.db')).ino, copied, 'the first copy stays');
+  const victim = join(root, 'victim');
+  writeFileSync(victim, 'precious');
+  symlinkSync(victim, join(etc, 'link.db'));
+  assert.is(
+    code(() => withSource(source, (dir, fd) => dir.copyFile('link.db', { fd, maxBytes: 3 << 20 }, { mode: 0o600, noReplace: true }))),
+    'EEXIST',
+  );
+  assert.is(
+    code(() => withSource(source, (dir) => dir.writeFile('link.db', 'x', { mode: 0o600, noReplace: true }))),
+    'EEXIST',
+  );
+  assert.is(readFileSync(victim, 'utf8'), 'precious', 'never written through the link');
+  assert.ok(lstatSync(join(etc, 'link.db')).isSymbolicLink(), 'the link is left alone');
+  assert.equal(entries(), ['copy.db', 'link.db'], 'no temp file left');
+});
+
+test('copyFile: a source larger than maxBytes, or one that grows past it while copied, is refused and nothing is published', () => {
+  const source = join(root, 'source');
+  writeFileSync(source, Buffer.alloc(4097, 1));
+  const refusal = (f: () => unknown) => {
+    try {
+      f();
+    } catch (error) {
+      return error instanceof UnsafePathError ? error.refusal : String(error);
+    }
+    return 'copied';
+  };
+  assert.is(
+    refusal(() => withSource(source, (dir, fd) => dir.copyFile('big.db', { fd, maxBytes: 4096 }, { mode: 0o600, noReplace: true }))),
+    'too-large',
+  );
+  // A /proc file's size is 0 to fstat, yet it reads more: a file that grew after fstat, without a race.
+  const status = '/proc/self/status';
+  assert.is(statSync(status).size, 0);
+  assert.is(
+    refusal(() => withSource(status, (dir, fd) => dir.copyFile('grown.db', { fd, maxBytes: 64 }, { mode: 0o600 }))),
+    'too-large',
+  );
+  assert.equal(entries(), [], 'neither the names nor a temp file are there');
+  assert.is(
+    withSource(source, (dir, fd) => dir.copyFile('fits.db', { fd, maxBytes: 4097 }, { mode: 0o600, noReplace: true })),
+    4097,
+    'exactly maxBytes fits',
+  );
 });
 
 test('names: upstream date format in local time; history and temp names never end in .yaml', () => {

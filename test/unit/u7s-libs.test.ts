@@ -23,7 +23,9 @@ import { userLayout } from '../../bin/u7s/lib/paths.ts';
 import { rolePorts, portText } from '../../bin/u7s/lib/ports.ts';
 import { availableMinors, packagesFor } from '../../bin/u7s/lib/packages.ts';
 import { ready, runChecks, type Probe } from '../../bin/u7s/lib/preflight.ts';
-import { processesOf } from '../../bin/u7s/lib/static-pods.ts';
+import { etcdMemberOf, etcdQuotaBytesOf, processesOf } from '../../bin/u7s/lib/static-pods.ts';
+import { ETCD_DEFAULT_QUOTA_BYTES, snapshotMaxBytes } from '../../bin/u7s/lib/etcd-snapshot.ts';
+import { DEFAULT_CERT_WARN_DAYS } from '../../bin/u7s/lib/cert-expiry.ts';
 import { freeStart, planSubids } from '../../bin/u7s/lib/subid.ts';
 import { parseCidr } from '../../bin/u7s/lib/values.ts';
 import { HOST_FACTS, removeRoot, renderedRoot } from '../support/u7s-fixtures.ts';
@@ -429,6 +431,50 @@ test("static pods: processes found by the kernel's name (15 bytes: kube-controll
   } finally {
     rmSync(proc, { recursive: true, force: true });
   }
+});
+
+test("etcd snapshots: the copy's bound follows the larger of etcd's default quota and the manifest's --quota-backend-bytes", () => {
+  const manifest = (...extra: string[]) =>
+    YAML.stringify({
+      spec: {
+        containers: [
+          {
+            command: [
+              'etcd',
+              '--data-dir=/var/lib/etcd',
+              '--name=n1',
+              '--initial-advertise-peer-urls=https://10.0.0.1:2380',
+              '--initial-cluster=n1=https://10.0.0.1:2380',
+              ...extra,
+            ],
+          },
+        ],
+      },
+    });
+  assert.is(etcdMemberOf(manifest()).dataDir, '/var/lib/etcd');
+  assert.is(etcdQuotaBytesOf(manifest()), undefined);
+  assert.is(etcdQuotaBytesOf(manifest('--quota-backend-bytes=8589934592')), 8 * 1024 ** 3);
+  for (const bad of ['0', '-1', '2G', '', '1e12']) assert.is(etcdQuotaBytesOf(manifest(`--quota-backend-bytes=${bad}`)), undefined, bad);
+  assert.is(ETCD_DEFAULT_QUOTA_BYTES, 2 * 1024 ** 3);
+  const headroom = snapshotMaxBytes() - ETCD_DEFAULT_QUOTA_BYTES;
+  assert.ok(headroom > 0 && headroom <= ETCD_DEFAULT_QUOTA_BYTES / 4, 'some headroom, far less than the quota');
+  assert.is(snapshotMaxBytes(1024 ** 3), snapshotMaxBytes(), 'a smaller quota keeps the default bound');
+  assert.is(snapshotMaxBytes(8 * 1024 ** 3), 8 * 1024 ** 3 + headroom);
+});
+
+test('certificate warning period: one default for podsec-u7s-certs, kubeadm certs through the wrapper and the monitor; their help says it', () => {
+  const sources = ['bin/podsec-u7s-certs.ts', 'bin/u7s/lib/certs.ts', 'bin/podsec-inotify-check-certs.ts'].map(
+    (file) => [file, readFileSync(file, 'utf8')] as const,
+  );
+  for (const [file, text] of sources) {
+    assert.ok(text.includes('DEFAULT_CERT_WARN_DAYS'), `${file} uses the shared default`);
+    const code = text.replace(/'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*"|`(?:[^`\\]|\\.)*`/g, "''");
+    assert.not.match(code, new RegExp(`\\b${DEFAULT_CERT_WARN_DAYS}\\b`), `${file} has no number of days of its own outside its texts`);
+  }
+  // Help texts are literal (translated as written): the default they state is the constant's.
+  const stated = sources.flatMap(([, text]) => [...text.matchAll(/\(default[^)]*?(\d+)\)/g)].map((m) => Number(m[1])));
+  assert.is(stated.length, 3, 'the two --days options and the environment variable state a default');
+  for (const days of stated) assert.is(days, DEFAULT_CERT_WARN_DAYS);
 });
 
 test.run();

@@ -16,6 +16,13 @@ import { KUBERNETES_DIR } from './paths.ts';
 const MAX_FILE = 1 << 20;
 const DAY_MS = 86_400_000;
 
+/**
+ * The warning period, in days, when none is given: podsec-u7s-certs and kubeadm certs through the
+ * wrapper name the kubeconfigs expiring within it, podsec-inotify-check-certs warns within it.
+ * Their help texts say 30 as literal text (messages are translated as written): change them with it.
+ */
+export const DEFAULT_CERT_WARN_DAYS = 30;
+
 /** The kubeconfigs kubeadm writes into /etc/kubernetes. */
 export const NODE_KUBECONFIGS = ['admin.conf', 'super-admin.conf', 'controller-manager.conf', 'scheduler.conf', 'kubelet.conf'];
 export const ROOT_KUBECONFIG = '/root/.kube/config';

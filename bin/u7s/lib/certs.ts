@@ -7,7 +7,7 @@
  */
 import { translator } from '../../lib/i18n.ts';
 import { CommandError } from '../../lib/command.ts';
-import { daysLeft, expiringWithin, isExpired, reissueCommand, scanNodeCertificates, type CertificateExpiry } from './cert-expiry.ts';
+import { DEFAULT_CERT_WARN_DAYS, daysLeft, expiringWithin, isExpired, reissueCommand, scanNodeCertificates, type CertificateExpiry } from './cert-expiry.ts';
 import { kubeconfigs } from './deploy-run.ts';
 import type { NodeOps } from './node-ops.ts';
 import { SYSTEM_PROGRAMS } from './paths.ts';
@@ -74,5 +74,5 @@ export async function renew(ops: NodeOps, args: string[], days: number, now = ne
 
 /** `kubeadm certs renew|check-expiration ...` through the kubeadm wrapper. */
 export function certsThroughWrapper(command: 'renew' | 'check-expiration', args: string[], root: string, ops: (root: string) => NodeOps): Promise<number> {
-  return command === 'renew' ? renew(ops(root), args, 30) : checkExpiration(ops(root), args, 30);
+  return command === 'renew' ? renew(ops(root), args, DEFAULT_CERT_WARN_DAYS) : checkExpiration(ops(root), args, DEFAULT_CERT_WARN_DAYS);
 }

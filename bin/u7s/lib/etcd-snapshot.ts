@@ -6,18 +6,19 @@
  * - save: the account writes the snapshot into a staging directory of its own; root opens it
  *   without following links (safe-fs walk, O_NOFOLLOW, a regular file), copies it into a temp file
  *   it created with O_EXCL in the root-only directory, fsyncs and links it to its final name (never
- *   replacing a file that exists), then removes the staging directory as the account.
+ *   replacing a file that exists), then removes the staging directory as the account. The account
+ *   owns the staged file and could grow it during the copy: past snapshotMaxBytes it is refused.
  * - restore: root copies the snapshot into a new staging directory of the account (O_EXCL there),
  *   the account restores it into a new data directory next to the live one, and only when that
  *   worked is the control plane stopped, the old member directory moved aside, the new one moved
  *   in and the control plane started again. A bad snapshot changes nothing.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants as C, fchownSync, fstatSync, fsyncSync, linkSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants as C, fstatSync, openSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { translator } from '../../lib/i18n.ts';
 import { CommandError } from '../../lib/command.ts';
-import { openTrustedDir, safeMkdir, tempName, UnsafePathError, type TrustedDir } from '../../lib/safe-fs.ts';
+import { openTrustedDir, safeMkdir, UnsafePathError, type TrustedDir } from '../../lib/safe-fs.ts';
 import type { Captured } from '../../lib/proc.ts';
 
 const t = translator('podsec-k8s');
@@ -98,49 +99,39 @@ function openRegular(dir: TrustedDir, name: string, uid?: number): number {
   return fd;
 }
 
-/** Copies everything from descriptor `from` to descriptor `to`, then fsyncs `to`; returns the byte count. */
-function copyFd(from: number, to: number): number {
-  const buffer = Buffer.alloc(1 << 20);
-  let total = 0;
-  for (;;) {
-    const n = readSync(from, buffer, 0, buffer.length, null);
-    if (n === 0) break;
-    for (let offset = 0; offset < n;) offset += writeSync(to, buffer, offset, n - offset);
-    total += n;
-  }
-  fsyncSync(to);
-  return total;
-}
+/** etcd's backend quota when --quota-backend-bytes is not set (etcd's DefaultQuotaBytes). */
+export const ETCD_DEFAULT_QUOTA_BYTES = 2 * 1024 ** 3;
 
 /**
- * Writes the content of descriptor `from` as a new file `name` in `dir`: O_EXCL temp, fsync, then
- * link(2) to the name, which fails if anything (a file, a symlink) is there already.
+ * What a snapshot may hold beyond the backend quota: etcd refuses a write once the database has
+ * reached the quota, so a snapshot is at most the quota plus the last transaction before the
+ * alarm (a request is at most --max-request-bytes, 1.5 MiB by default; a batch commits every
+ * 100 ms), bbolt's pages around it and the 32-byte hash etcdctl appends. 256 MiB covers that
+ * with room to spare and stays far below what a disk filling on purpose would take.
  */
-function publishNew(dir: TrustedDir, name: string, from: number, owner: { mode: number; uid?: number; gid?: number }): number {
-  const temp = tempName(name);
-  const fd = openSync(dir.at(temp), C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
-  let size: number;
+const SNAPSHOT_HEADROOM_BYTES = 256 * 1024 ** 2;
+
+/**
+ * The largest snapshot copied between the account's staging directory and root's: the account owns
+ * the staged file and could grow it while root copies it (to fill root's disk). The bound follows
+ * the larger of etcd's default quota and the cluster's --quota-backend-bytes.
+ */
+export const snapshotMaxBytes = (quotaBackendBytes?: number) => Math.max(ETCD_DEFAULT_QUOTA_BYTES, quotaBackendBytes ?? 0) + SNAPSHOT_HEADROOM_BYTES;
+
+/**
+ * Copies descriptor `from` as a new file `name` in `dir` (safe-fs: O_EXCL temp, fsync, link(2) to
+ * the name, which fails if anything, a file or a symlink, is there already). A source growing past
+ * `maxBytes` is refused and nothing is published.
+ */
+function publishNew(dir: TrustedDir, name: string, from: { fd: number; path: string }, maxBytes: number, owner: { uid: number; gid: number }): number {
   try {
-    if (owner.uid !== undefined || owner.gid !== undefined) fchownSync(fd, owner.uid ?? -1, owner.gid ?? -1);
-    size = copyFd(from, fd);
-  } catch (error) {
-    closeSync(fd);
-    unlinkSync(dir.at(temp));
-    throw error;
-  }
-  closeSync(fd);
-  try {
-    linkSync(dir.at(temp), dir.at(name));
+    return dir.copyFile(name, { ...from, maxBytes }, { mode: 0o600, uid: owner.uid, gid: owner.gid, noReplace: true });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
       throw new CommandError(t('{file} exists; a snapshot never replaces a file', { file: `${dir.path}/${name}` }));
     }
     throw error;
-  } finally {
-    unlinkSync(dir.at(temp));
-    dir.sync();
   }
-  return size;
 }
 
 /** A fresh staging directory made by the account in `staging.parent`; removed by `done`. */
@@ -173,6 +164,8 @@ export interface SaveOptions {
   target: string;
   /** Create the target's directory 0700 root when missing. */
   createDir?: boolean;
+  /** The largest snapshot accepted from the account (default: snapshotMaxBytes() for etcd's default quota). */
+  maxBytes?: number;
   root?: string;
 }
 
@@ -194,7 +187,7 @@ export async function saveSnapshot(options: SaveOptions): Promise<number> {
       if (status.code !== 0) throw new CommandError(t('the snapshot etcdctl wrote does not check out: {reason}', { reason: brief(status) }));
       const from = openRegular(staging, 'snapshot.db', options.staging.uid);
       try {
-        return publishNew(targetDir, name, from, { mode: 0o600, uid: 0, gid: 0 });
+        return publishNew(targetDir, name, { fd: from, path: `${staging.path}/snapshot.db` }, options.maxBytes ?? snapshotMaxBytes(), { uid: 0, gid: 0 });
       } finally {
         closeSync(from);
       }
@@ -229,6 +222,8 @@ export interface RestoreOptions {
   controlPlane: ControlPlane;
   /** The snapshot file, in a root-only directory. */
   snapshot: string;
+  /** The largest snapshot copied (default: snapshotMaxBytes() for etcd's default quota). */
+  maxBytes?: number;
   root?: string;
   now?: Date;
   say?: (line: string) => void;
@@ -270,7 +265,10 @@ export async function restoreSnapshot(options: RestoreOptions): Promise<RestoreR
   const live = join(member.dataDir, 'member');
   try {
     await withStaging(run, options.staging, root, async (staging, path) => {
-      publishNew(staging, 'snapshot.db', from, { mode: 0o600, uid: options.staging.uid, gid: options.staging.gid });
+      publishNew(staging, 'snapshot.db', { fd: from, path: snapshot }, options.maxBytes ?? snapshotMaxBytes(), {
+        uid: options.staging.uid,
+        gid: options.staging.gid,
+      });
       if (await exists(run, restored)) throw new CommandError(t('{dir} exists; remove it and try again', { dir: restored }));
       // The new data directory first: a snapshot that does not restore changes nothing.
       const made = await run(

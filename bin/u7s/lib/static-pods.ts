@@ -53,17 +53,33 @@ export function processesOf(names: string[], owned: (uid: number) => boolean, pr
   return found;
 }
 
-/** The etcd member a kubeadm etcd static pod runs (its command's flags). */
-export function etcdMemberOf(manifest: string): EtcdMember {
+/** The command of a kubeadm etcd static pod. */
+function etcdCommand(manifest: string): unknown[] {
   const doc = YAML.parse(manifest) as { spec?: { containers?: { command?: unknown }[] } } | null;
   const command = doc?.spec?.containers?.[0]?.command;
   if (!Array.isArray(command)) throw new CommandError(t('the etcd manifest has no command'));
+  return command;
+}
+
+const flagValue = (command: unknown[], name: string) =>
+  command.find((a): a is string => typeof a === 'string' && a.startsWith(`--${name}=`))?.slice(name.length + 3);
+
+/** The etcd member a kubeadm etcd static pod runs (its command's flags). */
+export function etcdMemberOf(manifest: string): EtcdMember {
+  const command = etcdCommand(manifest);
   const flag = (name: string) => {
-    const arg = command.find((a): a is string => typeof a === 'string' && a.startsWith(`--${name}=`));
-    if (arg === undefined) throw new CommandError(t('the etcd manifest has no --{flag}', { flag: name }));
-    return arg.slice(name.length + 3);
+    const value = flagValue(command, name);
+    if (value === undefined) throw new CommandError(t('the etcd manifest has no --{flag}', { flag: name }));
+    return value;
   };
   return { dataDir: flag('data-dir'), name: flag('name'), peerUrls: flag('initial-advertise-peer-urls'), initialCluster: flag('initial-cluster') };
+}
+
+/** The etcd static pod's --quota-backend-bytes when it sets a positive number (etcd's default applies otherwise). */
+export function etcdQuotaBytesOf(manifest: string): number | undefined {
+  const value = flagValue(etcdCommand(manifest), 'quota-backend-bytes');
+  const bytes = value !== undefined && /^\d+$/.test(value) ? Number(value) : 0;
+  return Number.isSafeInteger(bytes) && bytes > 0 ? bytes : undefined;
 }
 
 /** etcd.yaml of the node, read as data from the node account's directory. */

@@ -53,6 +53,10 @@ signed-image policy.`,
     // CRI-O 1.34 writes OCI runtime-spec 1.2.x, which crun before 1.14.3 refuses ("unknown version
     // specified"; crun 1.8.1 was seen failing, 1.21 runs the cluster tier).
     { name: 'crun', op: '>=', version: '1.14.3' },
+    // podsec-u7s-etcd-snapshot runs /usr/bin/etcdctl and /usr/bin/etcdutl (etcdutl exists since etcd
+    // 3.5). Not verified: research/alt-packaging.md does not record which ALT package ships them;
+    // 'etcd' is assumed (etcd's own name for the set etcd, etcdctl, etcdutl). Check on an ALT repository.
+    { name: 'etcd', op: '>=', version: '3.5.0' },
     // Upstream's machinectl sessions are gone (the user manager lingers, root hands work to
     // u7s-admin with setpriv from util-linux, which every ALT system has); kept until the package
     // declarations test is updated with it.
