@@ -60,7 +60,8 @@ const spec: CommandSpec = {
       'on a control-plane node of that cluster. An endpoint that does not answer refuses the join too (U7S_JOIN_CHECK=no skips the check).',
     'reset and any other command (token, config, version, init phase, ...) run as /usr/bin/kubeadm ' +
       'inside the namespace. reset also stops and disables the node. certs renew and certs check-expiration are ' +
-      'podsec-u7s-certs: after a renewal the control plane is restarted and /root/.kube/config refreshed.',
+      'podsec-u7s-certs: after a renewal the control plane is restarted and /root/.kube/config refreshed. upgrade plan, ' +
+      'upgrade apply and upgrade node are podsec-u7s-upgrade: every check before any change, the node drained, kubelet restarted in the namespace.',
     'A leading -v N is passed on to kubeadm.',
   ],
   environment: {
@@ -312,6 +313,14 @@ runCommand(
       const { certsThroughWrapper } = await import('./u7s/lib/certs.ts');
       const { nodeOps } = await import('./u7s/lib/node-ops.ts');
       return certsThroughWrapper(args[0], args.slice(1), root, nodeOps);
+    }
+    if (command === 'upgrade' && ['plan', 'apply', 'node'].includes(args[0]!)) {
+      const { upgradeCommand } = await import('./u7s/lib/upgrade-run.ts');
+      const { nodeOps } = await import('./u7s/lib/node-ops.ts');
+      return upgradeCommand(
+        args.filter((arg) => arg !== '--yes' && arg !== '-y'),
+        () => nodeOps(root),
+      );
     }
     return passthrough([command, ...args, ...withVerbosity]);
   },

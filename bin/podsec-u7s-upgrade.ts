@@ -2,10 +2,8 @@
  * podsec-u7s-upgrade plan|apply|node: a patch or one-minor upgrade of a rootless cluster, with
  * kubeadm and kubelet run as u7s-admin inside the node namespace (bin/u7s/lib/upgrade-run.ts).
  */
-import { CommandError, runCommand, type CommandSpec } from './lib/command.ts';
+import { runCommand, type CommandSpec } from './lib/command.ts';
 import { translator } from './lib/i18n.ts';
-import { nodeOps } from './u7s/lib/node-ops.ts';
-import { upgradeApply, upgradeNode, upgradePlan } from './u7s/lib/upgrade-run.ts';
 
 const t = translator('podsec-k8s');
 
@@ -31,6 +29,7 @@ const spec: CommandSpec = {
     'node runs kubeadm upgrade node and restarts kubelet; a control plane drains and uncordons itself, a worker is drained before ' +
       '(kubectl drain NODE --ignore-daemonsets --delete-emptydir-data on a control plane) and uncordoned after.',
     'plan shows the versions, the images and the steps of apply on this control plane, or why apply would refuse.',
+    'kubeadm upgrade plan, apply and node through the kubeadm wrapper (podsec-u7s-kubeadm) run this command (kubeadm --yes is implied).',
   ],
   files: {
     '/etc/kubernetes/admin.conf': 'the cluster administrator credentials kubectl uses on a control plane',
@@ -47,15 +46,9 @@ const spec: CommandSpec = {
   seeAlso: ['podsec-u7s-kubeadm(1)', 'podsec-k8s-save-oci(1)', 'podsec-load-sign-oci(1)', 'kubeadm(1)'],
 };
 
+// The modules of the upgrade (child processes, YAML, kubectl) are imported when a command runs: --help starts with little more than node.
 runCommand(spec, t, async ({ positionals, root }) => {
-  const [command, ...args] = positionals;
-  const extra = command === 'node' ? args : args.slice(1);
-  if (extra.length) throw new CommandError(t('unexpected arguments: {args}', { args: extra.join(' ') }), 2);
-  if (command === 'plan') return upgradePlan(nodeOps(root), args[0]);
-  if (command === 'apply') {
-    if (args[0] === undefined) throw new CommandError(t('apply needs the target version, for example v1.35.4'), 2);
-    return upgradeApply(nodeOps(root), args[0]);
-  }
-  if (command === 'node') return upgradeNode(nodeOps(root));
-  throw new CommandError(t('unknown command {command}: use plan, apply or node', { command: JSON.stringify(command ?? '') }), 2);
+  const { upgradeCommand } = await import('./u7s/lib/upgrade-run.ts');
+  const { nodeOps } = await import('./u7s/lib/node-ops.ts');
+  return upgradeCommand(positionals, () => nodeOps(root));
 });

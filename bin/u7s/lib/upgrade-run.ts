@@ -288,3 +288,17 @@ export async function upgradeNode(ops: NodeOps): Promise<number> {
   else say(t('{node} runs {version}; uncordon it on a control plane: kubectl uncordon {node}', { node: checked.name, version: checked.target.text }));
   return 0;
 }
+
+/** plan|apply|node with their arguments, for podsec-u7s-upgrade and for `kubeadm upgrade ...` through the kubeadm wrapper. */
+export function upgradeCommand(positionals: string[], ops: () => NodeOps): Promise<number> {
+  const [command, ...args] = positionals;
+  const extra = command === 'node' ? args : args.slice(1);
+  if (extra.length) throw new CommandError(t('unexpected arguments: {args}', { args: extra.join(' ') }), 2);
+  if (command === 'plan') return upgradePlan(ops(), args[0]);
+  if (command === 'apply') {
+    if (args[0] === undefined) throw new CommandError(t('apply needs the target version, for example v1.35.4'), 2);
+    return upgradeApply(ops(), args[0]);
+  }
+  if (command === 'node') return upgradeNode(ops());
+  throw new CommandError(t('unknown command {command}: use plan, apply or node', { command: JSON.stringify(command ?? '') }), 2);
+}
