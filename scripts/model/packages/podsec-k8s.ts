@@ -54,8 +54,8 @@ signed-image policy.`,
     // specified"; crun 1.8.1 was seen failing, 1.21 runs the cluster tier).
     { name: 'crun', op: '>=', version: '1.14.3' },
     // podsec-u7s-etcd-snapshot runs /usr/bin/etcdctl and /usr/bin/etcdutl (etcdutl exists since etcd
-    // 3.5). Not verified: research/alt-packaging.md does not record which ALT package ships them;
-    // 'etcd' is assumed (etcd's own name for the set etcd, etcdctl, etcdutl). Check on an ALT repository.
+    // 3.5). ALT's package `etcd` (altlinux/specs e/etcd/etcd.spec, 3.5.15-alt1) builds both into
+    // %_bindir; its server (/usr/sbin/etcd, etcd.service) is a unit of its own the node does not use.
     { name: 'etcd', op: '>=', version: '3.5.0' },
     // Upstream's machinectl sessions are gone (the user manager lingers, root hands work to
     // u7s-admin with setpriv from util-linux, which every ALT system has); kept until the package
