@@ -189,6 +189,8 @@ test(`apply on the control plane, then node on each worker: ${FROM} -> ${TO} wit
   assert.match(plan.stdout, `registry.local/${CLUSTER_PLATFORM}/etcd:${UPGRADE_TARGET.etcdTag}`);
 
   const requests = requestsThroughout(nodePort);
+  // The requests are stopped and counted whatever happens; an upgrade that failed is the error shown.
+  let failure: unknown;
   try {
     const applied = await timed(`apply ${master().name}`, () => upgrade(master(), 'apply', TO));
     assert.is(applied.exitCode, 0, `${applied.stderr}\n${applied.stdout}`);
@@ -201,13 +203,15 @@ test(`apply on the control plane, then node on each worker: ${FROM} -> ${TO} wit
       await mustKubectl('uncordon', node.name);
     }
     await bothReplicas();
-  } finally {
-    const { ok, failed } = await requests.stop();
-    times['requests answered'] = ok;
-    times['requests failed'] = failed.length;
-    assert.ok(ok > 100, `only ${ok} requests answered`);
-    assert.equal(failed, [], `${failed.length} of ${ok + failed.length} requests failed`);
+  } catch (error) {
+    failure = error;
   }
+  const { ok, failed } = await requests.stop();
+  times['requests answered'] = ok;
+  times['requests failed'] = failed.length;
+  if (failure) throw failure;
+  assert.ok(ok > 100, `only ${ok} requests answered`);
+  assert.equal(failed, [], `${failed.length} of ${ok + failed.length} requests failed`);
 
   const versions = await mustKubectl('get', 'nodes', '-o', 'jsonpath={range .items[*]}{.status.nodeInfo.kubeletVersion} {end}');
   assert.equal(versions.trim().split(' '), [TO, TO, TO]);

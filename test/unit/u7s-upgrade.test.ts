@@ -8,6 +8,7 @@ import {
   clusterVersion,
   gateChanges,
   installedProblems,
+  kubeadmUpgradeFlags,
   parseClusterConfiguration,
   parseKubeVersion,
   stepProblem,
@@ -83,6 +84,12 @@ test("kubeadm and kubelet must both be the target's before the upgrade; each oth
   assert.is(problems.length, 2);
   assert.match(problems[0]!, 'kubeadm v1.34.12 is installed; install the v1.35 packages of kubeadm (v1.35.4) first');
   assert.match(problems[1]!, 'kubelet (none) is installed');
+});
+
+test("kubeadm's cgroup v1 check is skipped only where kubelet needs failCgroupV1: false, a v1 host from 1.35 on", () => {
+  assert.equal(kubeadmUpgradeFlags(v('v1.35.4'), false), ['--ignore-preflight-errors=SystemVerification']);
+  assert.equal(kubeadmUpgradeFlags(v('v1.35.4'), true), []);
+  assert.equal(kubeadmUpgradeFlags(v('v1.34.12'), false), []);
 });
 
 test.run();

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { translator } from '../../lib/i18n.ts';
 import { CommandError } from '../../lib/command.ts';
 import { capture } from '../../lib/proc.ts';
+import { hostCgroupProbe } from './cgroups.ts';
 import { inNamespace, kubeconfigs, pullIntoNode } from './deploy-run.ts';
 import { imagesForRole } from './image-pull.ts';
 import type { NodeOps } from './node-ops.ts';
@@ -25,6 +26,7 @@ import {
   clusterVersion,
   gateChanges,
   installedProblems,
+  kubeadmUpgradeFlags,
   parseClusterConfiguration,
   parseKubeVersion,
   stepProblem,
@@ -188,9 +190,12 @@ async function restartKubelet(node: Node, checked: Checked): Promise<void> {
     );
 }
 
-async function kubeadmUpgrade(node: Node, args: string[]): Promise<void> {
+async function kubeadmUpgrade(node: Node, checked: Checked, args: string[]): Promise<void> {
   say(t('Running kubeadm {command} in the node namespace', { command: args.slice(0, 2).join(' ') }));
-  const code = await inNamespace(node.ops.account, [SYSTEM_PROGRAMS.kubeadm, ...args]);
+  const flags = kubeadmUpgradeFlags(checked.target, hostCgroupProbe.isCgroup2('/sys/fs/cgroup'));
+  if (flags.length)
+    say(t('cgroup v1 host: kubelet runs with failCgroupV1: false, so kubeadm is told to skip its cgroup v1 check ({flags})', { flags: flags.join(' ') }));
+  const code = await inNamespace(node.ops.account, [SYSTEM_PROGRAMS.kubeadm, ...args, ...flags]);
   if (code !== 0)
     throw new CommandError(
       t('kubeadm {command} failed (exit status {code}); the node stays cordoned: see journalctl _UID={uid}, then uncordon it', {
@@ -256,7 +261,7 @@ export async function upgradeApply(ops: NodeOps, wanted: string): Promise<number
   }
   say(t('Draining {node}', { node: checked.name }));
   await drain(node, checked.name);
-  await kubeadmUpgrade(node, ['upgrade', 'apply', checked.target.text, '--yes']);
+  await kubeadmUpgrade(node, checked, ['upgrade', 'apply', checked.target.text, '--yes']);
   await kubeconfigs({ root: ops.root, account: ops.account });
   await restartKubelet(node, checked);
   await uncordon(node, checked.name);
@@ -281,7 +286,7 @@ export async function upgradeNode(ops: NodeOps): Promise<number> {
     say(t('Draining {node}', { node: checked.name }));
     await drain(node, checked.name);
   }
-  await kubeadmUpgrade(node, ['upgrade', 'node']);
+  await kubeadmUpgrade(node, checked, ['upgrade', 'node']);
   if (node.controlPlane) await kubeconfigs({ root: ops.root, account: ops.account });
   await restartKubelet(node, checked);
   if (node.controlPlane) await uncordon(node, checked.name);

@@ -133,3 +133,15 @@ export function installedProblems(target: KubeVersion, installed: { kubeadm?: st
   }
   return problems;
 }
+
+/** kubelet 1.35 refuses cgroup v1 unless failCgroupV1: false (u7s-kubelet sets it on such hosts); kubeadm's check must then be skipped too. */
+const CGROUP_V1_REFUSED_FROM = 35;
+
+/**
+ * The flags kubeadm upgrade needs on this host for `target`: on a cgroup v1 or hybrid host, from
+ * 1.35 on, kubeadm's SystemVerification fails on cgroup v1 even with failCgroupV1: false and asks
+ * for the check to be skipped (system-validators' CgroupsValidator).
+ */
+export function kubeadmUpgradeFlags(target: KubeVersion, cgroupV2: boolean): string[] {
+  return !cgroupV2 && target.minor >= CGROUP_V1_REFUSED_FROM ? ['--ignore-preflight-errors=SystemVerification'] : [];
+}
