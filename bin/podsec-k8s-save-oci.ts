@@ -10,7 +10,7 @@ import { hostPlatform, PLATFORM_NAME } from './lib/platform.ts';
 import { failure, run } from './lib/proc.ts';
 import { confirmOnTerminal } from './lib/secrets.ts';
 import { isArchitecture } from './trust/oci/refs.ts';
-import { parseImages, SAVE_EXIT, saveAndList, SOURCE_OPTIONS, sourceRegistry } from './trust/oci/save.ts';
+import { compressionLevel, parseImages, SAVE_EXIT, saveAndList, SAVE_OPTIONS, sourceRegistry } from './trust/oci/save.ts';
 import { ARCHITECTURES } from './trust/oci/refs.ts';
 
 const t = translator('podsec');
@@ -60,7 +60,7 @@ runCommand(
         'tags you give.',
     ],
     options: {
-      ...SOURCE_OPTIONS,
+      ...SAVE_OPTIONS,
       'dry-run': { type: 'boolean', description: 'print the image list and save nothing' },
     },
     environment: {
@@ -91,6 +91,7 @@ runCommand(
       throw new CommandError(t('too many arguments; usage: {command} <ociDir> <arch> [platform]', { command: NAME }), SAVE_EXIT.usage);
     if (process.geteuid?.() !== 0 || process.getegid?.() !== 0) throw new CommandError(t('{command} must be run as root user', { command: NAME }), 1);
     const [ociDir, arch, wanted] = positionals as [string, string, string | undefined];
+    const level = compressionLevel(values);
     if (!isArchitecture(arch))
       throw new CommandError(
         t('Unknown architecture {arch}: give exactly one of {allowed}', { arch: JSON.stringify(arch), allowed: ARCHITECTURES.join(', ') }),
@@ -144,6 +145,6 @@ runCommand(
       for (const name of names) process.stdout.write(`  - ${registry}/${name}\n`);
       return 0;
     }
-    return saveAndList(values, { ociDir, architectures: [arch], transport: 'docker://', registry, images });
+    return saveAndList(values, { ociDir, architectures: [arch], transport: 'docker://', registry, images, level });
   },
 );

@@ -4,7 +4,7 @@
  */
 import { CommandError, runCommand } from './lib/command.ts';
 import { translator } from './lib/i18n.ts';
-import { isTransport, parseArchitectures, parseImages, SAVE_EXIT, saveAndList, SOURCE_OPTIONS, sourceRegistry } from './trust/oci/save.ts';
+import { compressionLevel, isTransport, parseArchitectures, parseImages, SAVE_EXIT, saveAndList, SAVE_OPTIONS, sourceRegistry } from './trust/oci/save.ts';
 
 const t = translator('podsec');
 const NAME = 'podsec-save-oci';
@@ -28,7 +28,7 @@ runCommand(
         "against the host's signature policy (or --signature-policy).",
     ],
     options: {
-      ...SOURCE_OPTIONS,
+      ...SAVE_OPTIONS,
       'dry-run': { type: 'boolean', description: 'check the arguments and print what would be saved' },
     },
     environment: { U7S_ALTREGISTRY: 'the source registry', PODSECSAVE_USEEXISTINGIMAGES: 'ignored (upstream left it unused)' },
@@ -48,6 +48,7 @@ runCommand(
   t,
   async ({ values, positionals }) => {
     const [ociDir, archList, ...rest] = positionals;
+    const level = compressionLevel(values);
     if (ociDir === undefined)
       throw new CommandError(
         t('Image archiving directory not specified; usage: {command} <ociDir> <arch,...|all> [transport] ' + '<image> ...', { command: NAME }),
@@ -73,6 +74,6 @@ runCommand(
       for (const arch of architectures) process.stdout.write(`  - ${ociDir}/${arch}.tar.xz: ${images.map((i) => `${i.path.join('/')}:${i.tag}`).join(' ')}\n`);
       return 0;
     }
-    return saveAndList(values, { ociDir, architectures, transport, registry, images });
+    return saveAndList(values, { ociDir, architectures, transport, registry, images, level });
   },
 );

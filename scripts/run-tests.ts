@@ -14,7 +14,9 @@
  * as root on Debian, apt-get installs the missing packages of scripts/host-packages.ts and refreshes
  * old package lists; otherwise it says what to install), and when a selected file's leading comments
  * hold `// test-runner: k8s-tools`, the Kubernetes components of `npm run k8s-tools` are built (a
- * no-op when cached). PODSEC_NO_INSTALL=1 does neither. The test files run with PODSEC_NO_INSTALL=1.
+ * no-op when cached) by a child process at a lower priority, while the files that do not need them
+ * run; those that do run last, once it has ended. PODSEC_NO_INSTALL=1 does neither. The test files
+ * run with PODSEC_NO_INSTALL=1.
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -138,50 +140,62 @@ export function jobCount(flag: string | undefined, env: string | undefined): num
   return 2;
 }
 
-function runFile(file: string): Promise<{ output: string; exitCode: number | null }> {
+/** The step-by-step output of a child process, printed as one block when it ends. */
+function runChild(argv: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ output: string; exitCode: number | null; timedOut: boolean }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', file], {
+    const child = spawn(argv[0]!, argv.slice(1), {
       cwd: REPO_ROOT,
-      // The runner prepared the host: a test file installs nothing.
-      env: { ...process.env, NO_COLOR: '1', [CHECK_EXIT_CODES_ENV]: '1', [NO_INSTALL_ENV]: '1' },
+      env: { ...process.env, NO_COLOR: '1', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
+    let timedOut = false;
     const collect = (chunk: Buffer) => {
       output += chunk.toString();
     };
     child.stdout.on('data', collect);
     child.stderr.on('data', collect);
     const timer = setTimeout(() => {
-      output += `\n${file}: timed out after ${fileTimeoutMs(file) / 1000} s\n`;
+      timedOut = true;
       child.kill('SIGKILL');
-    }, fileTimeoutMs(file));
+    }, timeoutMs);
     child.on('close', (exitCode) => {
       clearTimeout(timer);
-      resolve({ output, exitCode });
+      resolve({ output, exitCode, timedOut });
     });
   });
 }
 
+const runFile = async (file: string) => {
+  // The runner prepared the host: a test file installs nothing.
+  const result = await runChild([process.execPath, '--import', 'tsx', file], { [CHECK_EXIT_CODES_ENV]: '1', [NO_INSTALL_ENV]: '1' }, fileTimeoutMs(file));
+  return result.timedOut ? { ...result, output: `${result.output}\n${file}: timed out after ${fileTimeoutMs(file) / 1000} s\n` } : result;
+};
+
+const log = (line: string) => {
+  process.stdout.write(`${line}\n`);
+};
+
+/** A whole cold build of npm run k8s-tools on two shared cores takes more than an hour. */
+const K8S_TOOLS_TIMEOUT_MS = 4 * 60 * 60_000;
+
 /**
- * The packages the tests need (installed as root on Debian, named otherwise), then, when a selected
- * file needs them, the Kubernetes components, built as `npm run k8s-tools` builds them. A failure
- * is printed and the run goes on: the tests that need what is missing skip, or fail under CI.
+ * npm run k8s-tools in a child process at nice 10, so that the test files running beside it keep
+ * the CPU they need; its output is printed as one block when it ends. A failure is printed and the
+ * run goes on: the tests that need what is missing skip, or fail under CI.
  */
-async function prepareHost(needK8sTools: boolean): Promise<void> {
-  const log = (line: string) => {
-    process.stdout.write(`${line}\n`);
-  };
-  await ensureHostPackages('test', { log, freshLists: true });
-  if (!needK8sTools) return;
+async function buildK8sTools(): Promise<void> {
   if (installOptedOut(process.env)) return log(`npm test: ${NO_INSTALL_ENV} is set: the components of npm run k8s-tools are not built`);
   if (process.geteuid?.() !== 0)
     return log('npm test: not root: the components of npm run k8s-tools are not built (root builds them into the machine-wide cache)');
-  const { ensureAllK8sTools } = await import('./k8s-tools/build.ts');
-  await ensureAllK8sTools({ log, report: log }).then(
-    (tools) => log(`npm test: the Kubernetes components: ${tools.dir}`),
-    (error: Error) => log(`npm test: npm run k8s-tools failed: ${error.message}`),
+  const started = Date.now();
+  const { output, exitCode, timedOut } = await runChild(
+    ['nice', '-n', '10', process.execPath, '--import', 'tsx', 'scripts/k8s-tools/cli.ts'],
+    {},
+    K8S_TOOLS_TIMEOUT_MS,
   );
+  const verdict = timedOut ? 'timed out' : exitCode === 0 ? 'done' : `failed (exit ${exitCode})`;
+  log(`\n### npm run k8s-tools — ${verdict}, ${((Date.now() - started) / 1000).toFixed(1)} s\n${output.trimEnd()}`);
 }
 
 async function main(): Promise<number> {
@@ -202,23 +216,27 @@ async function main(): Promise<number> {
   const total: Counts = { passed: 0, failed: 0, skipped: 0 };
   const failedFiles: string[] = [];
   const list: Job[] = [];
-  let needK8sTools = false;
+  const needsTools = new Set<string>();
   for (const tier of tiers) {
     const files = (await globby(`test/${tier}/**/*.test.ts`, { cwd: REPO_ROOT })).sort().filter((f) => !values.filter || f.includes(values.filter));
     for (const file of files) {
       const markers = runnerMarkers(readFileSync(`${REPO_ROOT}/${file}`, 'utf8'));
       list.push({ file, exclusive: markers.has('exclusive') });
-      if (markers.has('k8s-tools')) needK8sTools = true;
+      if (markers.has('k8s-tools')) needsTools.add(file);
     }
   }
-  if (list.some((job) => !job.file.startsWith('test/unit/'))) await prepareHost(needK8sTools);
+  const needK8sTools = needsTools.size > 0;
+  if (list.some((job) => !job.file.startsWith('test/unit/'))) await ensureHostPackages('test', { log, freshLists: true });
+  const k8sTools = needK8sTools ? buildK8sTools() : Promise.resolve();
   const times: { file: string; ms: number }[] = [];
   const started = Date.now();
   process.stdout.write(`${list.length} test files, ${jobs} at a time (${list.filter((j) => j.exclusive).length} exclusive)\n`);
+  if (needK8sTools) process.stdout.write(`npm run k8s-tools runs beside the files that do not need it; the ${needsTools.size} that do wait for it\n`);
   await schedule(
-    list,
+    [...list.filter((job) => !needsTools.has(job.file)), ...list.filter((job) => needsTools.has(job.file))],
     jobs,
     async (job) => {
+      if (needsTools.has(job.file)) await k8sTools;
       const t0 = Date.now();
       const result = await runFile(job.file);
       return { ...result, ms: Date.now() - t0 };

@@ -4,7 +4,7 @@
  * `kubeadm config images list --kubernetes-version V --image-repository R` (the only two calls
  * the command makes); the images it lists are served by a local registry on a free 127.0.0.1 port.
  */
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
@@ -108,6 +108,25 @@ test('saves the kubeadm image set plus flannel for one architecture, named <plat
   );
 });
 
+test('--compression-level 0 gives the same layout in a larger archive than the default level 9', async () => {
+  const indexes: unknown[] = [];
+  const sizes: number[] = [];
+  for (const [dir, extra] of [
+    ['level-default', []],
+    ['level-0', ['--compression-level', '0']],
+  ] as const) {
+    const ran = await save([join(work, dir), 'amd64', ...extra]);
+    assert.is(ran.exitCode, 0, ran.stderr);
+    const archive = join(work, dir, 'amd64.tar.xz');
+    sizes.push(statSync(archive).size);
+    const index = await runCommand('tar', ['-xJOf', archive, 'amd64/index.json']);
+    assert.is(index.exitCode, 0, index.stderr);
+    indexes.push(JSON.parse(index.stdout));
+  }
+  assert.equal(indexes[1], indexes[0]);
+  assert.ok(sizes[1]! > sizes[0]!, `level 0: ${sizes[1]} bytes, level 9: ${sizes[0]} bytes`);
+});
+
 test('U7S_KUBEVERSION is passed to kubeadm', async () => {
   const ran = await save([join(work, 'oci-dry'), 'amd64', '--dry-run'], { U7S_KUBEVERSION: 'v1.28.3' });
   assert.is(ran.exitCode, 0, ran.stderr);
@@ -122,6 +141,10 @@ const refused = async (args: string[], exitCode: number, message: RegExp, extraE
   assert.throws(() => readFileSync(join(out, 'amd64.tar.xz')));
 };
 
+for (const level of ['10', '-1', '9; reboot', '']) {
+  test(`--compression-level ${JSON.stringify(level)} is refused (exit 1)`, () =>
+    refused(['amd64', `--compression-level=${level}`], 1, /--compression-level: expected a number from 0 to 9/));
+}
 test('more than one architecture is refused (exit 2)', () => refused(['amd64,arm64'], 2, /Unknown architecture "amd64,arm64": give exactly one/));
 test('a k8s- platform prefix is refused (exit 1)', () => refused(['amd64', 'k8s-c10f1'], 1, /k8s-c10f1 \(k8s-\.\.\.\) is not supported since 11\.11\.2024/));
 test('missing flannel tags are refused (exit 1)', () => refused(['amd64'], 1, /set U7S_FLANNEL_TAG and U7S_FLANNELCNIPLUGIN_TAG/, { U7S_FLANNEL_TAG: '' }));

@@ -12,7 +12,7 @@ import * as assert from 'uvu/assert';
 import { CLUSTER_PLATFORM, down, kubectlArgs, up, type UpOptions } from '../../scripts/cluster/cluster.ts';
 import { mustExec, nodeExec } from '../../scripts/cluster/machines.ts';
 import { readState, type ClusterState, type NodeState } from '../../scripts/cluster/state.ts';
-import { loadAndSignAsMaker } from '../../scripts/cluster/supply.ts';
+import { CLUSTER_ARCHIVE_LEVEL, loadAndSignAsMaker } from '../../scripts/cluster/supply.ts';
 import { fileSha256, pruneEntries, sleep } from '../../scripts/image/cache.ts';
 import { ensureBuild } from './build.ts';
 import { stopwatch } from './exec.ts';
@@ -25,8 +25,8 @@ import { runCommand } from './trust-fixtures.ts';
 export const DROP = '/var/tmp/podsec-cluster-test';
 
 /**
- * Archives of workload images that carry programs of their own (the ingress controller: xz -9 of
- * its 180 MB takes minutes), kept across runs under a key of what goes into the image.
+ * Archives of workload images that carry programs of their own (the ingress controller's 180 MB),
+ * kept across runs under a key of what goes into the image.
  */
 const WORKLOAD_ARCHIVES = '/var/cache/podsec/cluster-archives';
 
@@ -43,7 +43,7 @@ async function workloadArchive(work: string, dir: string, name: string, programs
   }
   const store = imageStore(work);
   await buildImage(store, name, dir, programs);
-  const saved = await saveArchive(store, join(work, dir), 'amd64', [name], 1_200_000);
+  const saved = await saveArchive(store, join(work, dir), 'amd64', [name], 1_200_000, CLUSTER_ARCHIVE_LEVEL);
   if (saved.exitCode !== 0) throw new Error(`podsec-save-oci ${name}: ${saved.stderr}`);
   if (cached) {
     await fs.mkdir(WORKLOAD_ARCHIVES, { recursive: true });

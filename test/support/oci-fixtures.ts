@@ -142,11 +142,16 @@ export async function buildImage(store: ImageStore, name: string, variant: strin
   if (ran.exitCode !== 0) throw new Error(`podman import ${name}: ${ran.stderr}`);
 }
 
-/** podsec-save-oci of images from the store into `<ociDir>/<arch>.tar.xz`. */
-export async function saveArchive(store: ImageStore, ociDir: string, arch: string, images: string[], timeoutMs = 300_000): Promise<Ran> {
-  return runProgram('podsec-save-oci', ['--registry', 'localhost', '--signature-policy', store.policy, ociDir, arch, store.transport, ...images], {
-    timeoutMs,
-  });
+/** podsec-save-oci of images from the store into `<ociDir>/<arch>.tar.xz` (at xz's default level 9 unless `level` is given). */
+export async function saveArchive(store: ImageStore, ociDir: string, arch: string, images: string[], timeoutMs = 300_000, level?: number): Promise<Ran> {
+  const compression = level === undefined ? [] : ['--compression-level', String(level)];
+  return runProgram(
+    'podsec-save-oci',
+    ['--registry', 'localhost', '--signature-policy', store.policy, ...compression, ociDir, arch, store.transport, ...images],
+    {
+      timeoutMs,
+    },
+  );
 }
 
 interface AsUserOptions {

@@ -231,13 +231,13 @@ function listTree(base: string, relative: string): string[] {
   return entries.flatMap((e) => (e.isDirectory() ? [`${relative}/${e.name}`, ...listTree(base, `${relative}/${e.name}`)] : [`${relative}/${e.name}`]));
 }
 
-/** Packs `<dir>/<arch>/` into `<dir>/<arch>.tar.xz` (xz -9), deterministic; written under a temp name, then renamed. */
-export async function packLayout(dir: string, arch: string, mtime: Date): Promise<string> {
+/** Packs `<dir>/<arch>/` into `<dir>/<arch>.tar.xz` (xz at `level`, one thread), deterministic; written under a temp name, then renamed. */
+export async function packLayout(dir: string, arch: string, mtime: Date, level: number): Promise<string> {
   const out = join(dir, `${arch}.tar.xz`);
   const partial = join(dir, `.${arch}.tar.xz.partial`);
   const files = [arch, ...listTree(dir, arch)];
   const tar = tarCreate({ cwd: dir, portable: true, mtime, noDirRecurse: true, gzip: false }, files);
-  const compress = xz(['-9', '--threads=1', '--stdout'], 'pipe');
+  const compress = xz([`-${level}`, '--threads=1', '--stdout'], 'pipe');
   try {
     await Promise.all([pipeline(tar, compress.child.stdin!), pipeline(compress.child.stdout!, createWriteStream(partial, { mode: 0o644 }))]);
     const { status, stderr } = await compress.done;

@@ -23,12 +23,28 @@ const t = translator('podsec');
 export const SAVE_EXIT = { usage: 1, arch: 2, image: 3, copy: 4 } as const;
 const DEFAULT_REGISTRY = 'registry.altlinux.org';
 
-/** The source options of podsec-save-oci and podsec-k8s-save-oci. */
-export const SOURCE_OPTIONS: Record<string, OptionSpec> = {
+/** The options podsec-save-oci and podsec-k8s-save-oci share: where the images come from, how hard they are compressed. */
+export const SAVE_OPTIONS: Record<string, OptionSpec> = {
   registry: { type: 'string', valueName: 'HOST', description: 'the source registry (default U7S_ALTREGISTRY, else registry.altlinux.org)' },
   'signature-policy': { type: 'string', valueName: 'FILE', description: "the policy skopeo checks the sources against (default: the host's)" },
   'no-tls-verify': { type: 'boolean', description: 'the source registry speaks plain HTTP or has no valid certificate (a local mirror)' },
+  'compression-level': {
+    type: 'string',
+    valueName: 'N',
+    description: 'the xz level, 0 to 9 (default 9, the smallest archive); 1 compresses several times faster into an archive about half as large again',
+  },
 };
+
+const DEFAULT_COMPRESSION_LEVEL = 9;
+
+/** --compression-level as a number, checked before anything is saved. */
+export function compressionLevel(values: Invocation['values']): number {
+  const text = values['compression-level'];
+  if (text === undefined) return DEFAULT_COMPRESSION_LEVEL;
+  if (typeof text !== 'string' || !/^[0-9]$/.test(text))
+    throw new CommandError(t('--compression-level: expected a number from 0 to 9, got {value}', { value: JSON.stringify(text) }), SAVE_EXIT.usage);
+  return Number(text);
+}
 
 export const sourceRegistry = (values: Invocation['values']) => (values.registry as string | undefined) ?? (process.env.U7S_ALTREGISTRY || DEFAULT_REGISTRY);
 
@@ -72,6 +88,8 @@ interface SaveInput {
   policy?: string;
   /** false: the source registry is plain HTTP or has no valid certificate (skopeo --src-tls-verify=false). */
   tlsVerify?: boolean;
+  /** xz's level (compressionLevel). */
+  level: number;
   log: (line: string) => void;
 }
 
@@ -142,7 +160,7 @@ async function saveImages(input: SaveInput): Promise<string[]> {
       }
       rmSync(staging, { recursive: true, force: true });
       input.log(t('compressing {file}', { file: join(dir, `${arch}.tar.xz`) }));
-      archives.push(await packLayout(dir, arch, ARCHIVE_MTIME));
+      archives.push(await packLayout(dir, arch, ARCHIVE_MTIME, input.level));
       rmSync(layout, { recursive: true, force: true });
     }
     progress.done();
