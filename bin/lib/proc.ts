@@ -173,17 +173,18 @@ export function runSync(command: string, args: string[], options: Omit<RunOption
   };
 }
 
-/** The last non-empty line of a tool's output, for one-line messages. */
-export function lastLine(text: string): string {
-  return (
-    text
-      .trim()
-      .split('\n')
-      .map((l) => l.trim())
-      .filter(Boolean)
-      .pop() ?? ''
-  );
+/** The last `count` non-empty lines of a tool's output, joined by " / ", for one-line messages. */
+export function lastLines(text: string, count: number): string {
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .slice(-count)
+    .join(' / ');
 }
+
+/** The last non-empty line of a tool's output, for one-line messages. */
+export const lastLine = (text: string) => lastLines(text, 1);
 
 /** Why a run failed, in one line. */
 export function failure(result: RunResult): string {

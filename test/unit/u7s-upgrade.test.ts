@@ -10,10 +10,10 @@ import {
   installedProblems,
   kubeadmUpgradeFlags,
   parseClusterConfiguration,
-  parseKubeVersion,
   stepProblem,
   withoutGates,
 } from '../../bin/u7s/lib/upgrade.ts';
+import { parseKubeVersion } from '../../bin/u7s/lib/values.ts';
 
 const v = (text: string) => parseKubeVersion(text)!;
 

@@ -19,7 +19,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { translator } from '../../lib/i18n.ts';
 import { CommandError } from '../../lib/command.ts';
 import { openTrustedDir, safeMkdir, UnsafePathError, type TrustedDir } from '../../lib/safe-fs.ts';
-import type { Captured } from '../../lib/proc.ts';
+import { lastLines, type Captured } from '../../lib/proc.ts';
 
 const t = translator('podsec-k8s');
 
@@ -43,12 +43,7 @@ export interface Staging {
   gid: number;
 }
 
-const brief = (r: Captured) =>
-  (r.stderr.trim() || r.stdout.trim())
-    .split('\n')
-    .filter((line) => line.trim())
-    .slice(-3)
-    .join(' / ');
+const brief = (r: Captured) => lastLines(r.stderr.trim() ? r.stderr : r.stdout, 3);
 
 const stamp = (now: Date) =>
   now

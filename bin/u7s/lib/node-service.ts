@@ -7,13 +7,11 @@
 import { translator } from '../../lib/i18n.ts';
 import { CommandError } from '../../lib/command.ts';
 import { accountEnv, asAccount, type Account } from './accounts.ts';
-import { capture, requireTool } from '../../lib/proc.ts';
+import { capture, lastLines, requireTool } from '../../lib/proc.ts';
 
 const t = translator('podsec-k8s');
 
 export const NODE_UNITS = ['rootlesskit.service', 'kubelet.service'];
-
-const brief = (text: string) => text.trim().split('\n').slice(-3).join(' / ');
 
 /** systemctl --user for the account's manager (its private socket under /run/user/UID). */
 export async function userSystemctl(account: Account, args: string[], timeoutMs = 120_000) {
@@ -31,10 +29,10 @@ export async function systemSystemctl(args: string[], timeoutMs = 120_000) {
 export async function ensureUserManager(account: Account): Promise<void> {
   const loginctl = requireTool('loginctl', t('the node needs systemd-logind'));
   const linger = await capture(loginctl, ['enable-linger', account.name], { timeoutMs: 30_000, cwd: '/' });
-  if (linger.code !== 0) throw new CommandError(t('cannot enable lingering for {user}: {reason}', { user: account.name, reason: brief(linger.stderr) }));
+  if (linger.code !== 0) throw new CommandError(t('cannot enable lingering for {user}: {reason}', { user: account.name, reason: lastLines(linger.stderr, 3) }));
   const started = await systemSystemctl(['start', `user@${account.uid}.service`], 120_000);
   if (started.code !== 0)
-    throw new CommandError(t('the user manager of {user} did not start: {reason}', { user: account.name, reason: brief(started.stderr) }));
+    throw new CommandError(t('the user manager of {user} did not start: {reason}', { user: account.name, reason: lastLines(started.stderr, 3) }));
 }
 
 export async function userManagerActive(account: Account): Promise<boolean> {
@@ -52,7 +50,7 @@ export async function startUnits(account: Account, units: string[], verb = 'star
         units: units.join(' '),
         user: account.name,
         uid: account.uid,
-        reason: brief(result.stderr),
+        reason: lastLines(result.stderr, 3),
       }),
     );
   }
@@ -62,5 +60,5 @@ export async function stopUnits(account: Account, units: string[]): Promise<void
   if (!(await userManagerActive(account))) return;
   const result = await userSystemctl(account, ['stop', ...units], 180_000);
   if (result.code !== 0)
-    throw new CommandError(t('{units} of {user} did not stop: {reason}', { units: units.join(' '), user: account.name, reason: brief(result.stderr) }));
+    throw new CommandError(t('{units} of {user} did not stop: {reason}', { units: units.join(' '), user: account.name, reason: lastLines(result.stderr, 3) }));
 }

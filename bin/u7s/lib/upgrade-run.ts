@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { translator } from '../../lib/i18n.ts';
 import { CommandError } from '../../lib/command.ts';
-import { capture } from '../../lib/proc.ts';
+import { capture, lastLines } from '../../lib/proc.ts';
 import { hostCgroupProbe } from './cgroups.ts';
 import { inNamespace, kubeconfigs, pullIntoNode } from './deploy-run.ts';
 import { imagesForRole } from './image-pull.ts';
@@ -28,15 +28,13 @@ import {
   installedProblems,
   kubeadmUpgradeFlags,
   parseClusterConfiguration,
-  parseKubeVersion,
   stepProblem,
   withoutGates,
-  type KubeVersion,
 } from './upgrade.ts';
+import { parseKubeVersion, type KubeVersion } from './values.ts';
 
 const t = translator('podsec-k8s');
 const say = (line: string) => process.stderr.write(`${line}\n`);
-const brief = (text: string) => text.trim().split('\n').slice(-3).join(' / ');
 
 const ADMIN_CONF = join(KUBERNETES_DIR, 'admin.conf');
 const KUBELET_CONF = join(KUBERNETES_DIR, 'kubelet.conf');
@@ -59,9 +57,13 @@ function nodeOf(ops: NodeOps): Node {
   return { ops, controlPlane, kubeconfig: controlPlane ? ADMIN_CONF : KUBELET_CONF };
 }
 
+const runKubectl = (node: Node, args: string[], timeoutMs: number) =>
+  node.ops.run([SYSTEM_PROGRAMS.kubectl, '--kubeconfig', node.kubeconfig, ...args], timeoutMs);
+
+/** kubectl with the node's kubeconfig; its output, or a CommandError. */
 async function kubectl(node: Node, args: string[], timeoutMs = 120_000): Promise<string> {
-  const r = await node.ops.run([SYSTEM_PROGRAMS.kubectl, '--kubeconfig', node.kubeconfig, ...args], timeoutMs);
-  if (r.code !== 0) throw new CommandError(t('kubectl {command} failed: {reason}', { command: args.slice(0, 2).join(' '), reason: brief(r.stderr) }));
+  const r = await runKubectl(node, args, timeoutMs);
+  if (r.code !== 0) throw new CommandError(t('kubectl {command} failed: {reason}', { command: args.slice(0, 2).join(' '), reason: lastLines(r.stderr, 3) }));
   return r.stdout;
 }
 
@@ -97,7 +99,7 @@ async function targetImages(cluster: Doc, version: KubeVersion): Promise<string[
     const file = join(dir, 'cluster.yaml');
     writeFileSync(file, atVersion(cluster, version), { mode: 0o600 });
     const r = await capture(SYSTEM_PROGRAMS.kubeadm, ['config', 'images', 'list', '--config', file], { timeoutMs: 60_000, cwd: '/' });
-    if (r.code !== 0) throw new CommandError(t('kubeadm config images list failed: {reason}', { reason: brief(r.stderr) }));
+    if (r.code !== 0) throw new CommandError(t('kubeadm config images list failed: {reason}', { reason: lastLines(r.stderr, 3) }));
     return r.stdout
       .split('\n')
       .map((line) => line.trim())
@@ -170,10 +172,7 @@ async function restartKubelet(node: Node, checked: Checked): Promise<void> {
   const jsonpath = '{.status.nodeInfo.kubeletVersion} {.status.conditions[?(@.type=="Ready")].status}';
   const ready = await poll(
     async () => {
-      const r = await node.ops.run(
-        [SYSTEM_PROGRAMS.kubectl, '--kubeconfig', node.kubeconfig, 'get', 'node', checked.name, '-o', `jsonpath=${jsonpath}`],
-        30_000,
-      );
+      const r = await runKubectl(node, ['get', 'node', checked.name, '-o', `jsonpath=${jsonpath}`], 30_000);
       return r.code === 0 && r.stdout.trim() === `${checked.target.text} True` ? true : undefined;
     },
     NODE_READY_TIMEOUT_MS,

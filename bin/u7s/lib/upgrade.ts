@@ -6,24 +6,9 @@
  */
 import YAML from 'yaml';
 import { translator } from '../../lib/i18n.ts';
+import { parseKubeVersion, type KubeVersion } from './values.ts';
 
 const t = translator('podsec-k8s');
-
-export interface KubeVersion {
-  major: number;
-  minor: number;
-  patch: number;
-  /** As given, with its leading v: v1.35.4. */
-  text: string;
-}
-
-/** v1.35.4 (or 1.35.4, or kubeadm's and kubelet's "Kubernetes v1.35.4") -> its numbers; undefined when it is none. */
-export function parseKubeVersion(text: string): KubeVersion | undefined {
-  const found = /^(?:Kubernetes\s+)?v?(\d+)\.(\d+)\.(\d+)$/.exec(text.trim());
-  if (!found) return undefined;
-  const [major, minor, patch] = [found[1]!, found[2]!, found[3]!].map(Number) as [number, number, number];
-  return { major, minor, patch, text: `v${major}.${minor}.${patch}` };
-}
 
 const minorOf = (v: KubeVersion) => `v${v.major}.${v.minor}`;
 

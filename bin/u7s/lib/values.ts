@@ -138,15 +138,21 @@ export interface KubeVersion {
   major: number;
   minor: number;
   patch: number;
+  /** With its leading v: v1.35.4. */
   text: string;
+}
+
+/** v1.35.4 (or 1.35.4, or kubeadm's and kubelet's "Kubernetes v1.35.4") -> its numbers; undefined when it is none (a pre-release too). */
+export function parseKubeVersion(text: string): KubeVersion | undefined {
+  const found = /^(?:Kubernetes\s+)?v?(\d+)\.(\d+)\.(\d+)$/.exec(text.trim());
+  if (!found) return undefined;
+  const [major, minor, patch] = [found[1]!, found[2]!, found[3]!].map(Number) as [number, number, number];
+  return { major, minor, patch, text: `v${major}.${minor}.${patch}` };
 }
 
 /** v1.26.3 (the leading v may be left out). */
 export function kubeVersion(value: string, what: string): KubeVersion {
-  const match = /^v?(\d+)\.(\d+)\.(\d+)$/.exec(value);
-  if (!match) return fail(t('{what}: {value} is not a Kubernetes version v1.MINOR.PATCH', { what, value: shown(value) }));
-  const [major, minor, patch] = [Number(match[1]), Number(match[2]), Number(match[3])];
-  return { major, minor, patch, text: `v${major}.${minor}.${patch}` };
+  return parseKubeVersion(value) ?? fail(t('{what}: {value} is not a Kubernetes version v1.MINOR.PATCH', { what, value: shown(value) }));
 }
 
 /** Numeric order of versions: v1.26.10 > v1.26.9. */
