@@ -411,23 +411,44 @@ async function lookupSolo(solo: SoloBuild, options: { cache?: string }): Promise
   return existsSync(join(root, name, 'build.json')) ? soloBinary(solo, join(root, name), true) : undefined;
 }
 
-/** Builds `solo` into its cache entry when absent (needs only Go); older entries of its directory are pruned. */
-async function ensureSolo(solo: SoloBuild, options: { cache?: string; log?: Log }): Promise<SoloBinary> {
-  const log = options.log ?? stderrLog;
-  const { root, name } = await soloEntry(solo, options.cache);
+/**
+ * The cache entry `<root>/<name>/` of `version`, made when absent: `builds` into bin/, then `more`
+ * (the upgrade target's images), and build.json with the seconds of each step; older entries of
+ * `root` are pruned.
+ */
+async function ensureBuiltEntry(
+  root: string,
+  name: string,
+  version: string,
+  builds: GoBuild[],
+  log: Log,
+  more: (tmp: string, times: Record<string, number>) => Promise<void> = async () => {},
+): Promise<{ path: string; cached: boolean }> {
   const entry = await cachedEntry(
     root,
     name,
     async (tmp) => {
       const times: Record<string, number> = {};
       await fs.mkdir(join(tmp, 'bin'), { recursive: true });
-      await timed(`${solo.build.component} ${solo.source.version}`, times, log, () => goBuild(solo.build, join(tmp, 'bin'), join(tmp, 'work')));
+      for (const build of builds) {
+        await timed(`${build.component} ${version} (${Object.values(build.packages).join(', ')})`, times, log, () =>
+          goBuild(build, join(tmp, 'bin'), join(tmp, 'work')),
+        );
+      }
+      await more(tmp, times);
       await fs.rm(join(tmp, 'work'), { recursive: true, force: true });
-      await fs.writeFile(join(tmp, 'build.json'), `${JSON.stringify({ version: solo.source.version, seconds: times }, null, 2)}\n`);
+      await fs.writeFile(join(tmp, 'build.json'), `${JSON.stringify({ version, seconds: times }, null, 2)}\n`);
     },
     { lockWaitMs: LOCK_WAIT_MS },
   );
   if (!entry.cached) await pruneEntries(root, '', KEEP_ENTRIES, [name]);
+  return entry;
+}
+
+/** Builds `solo` into its cache entry when absent (needs only Go). */
+async function ensureSolo(solo: SoloBuild, options: { cache?: string; log?: Log }): Promise<SoloBinary> {
+  const { root, name } = await soloEntry(solo, options.cache);
+  const entry = await ensureBuiltEntry(root, name, solo.source.version, [solo.build], options.log ?? stderrLog);
   return soloBinary(solo, entry.path, entry.cached);
 }
 
@@ -481,23 +502,9 @@ export async function lookupUpgradeTarget(options: { cache?: string } = {}): Pro
 export async function ensureUpgradeTarget(options: { cache?: string; log?: Log } = {}): Promise<UpgradeTarget> {
   const log = options.log ?? stderrLog;
   const { root, name } = await upgradeEntry(options.cache);
-  const entry = await cachedEntry(
-    root,
-    name,
-    async (tmp) => {
-      const times: Record<string, number> = {};
-      const bin = join(tmp, 'bin');
-      await fs.mkdir(bin, { recursive: true });
-      for (const build of UPGRADE_TARGET_BUILDS) {
-        await timed(`${build.component} ${Object.values(build.packages).join(', ')}`, times, log, () => goBuild(build, bin, join(tmp, 'work')));
-      }
-      await timed('images', times, log, () => buildImages(bin, join(tmp, 'images'), upgradeTargetSpecs()));
-      await fs.rm(join(tmp, 'work'), { recursive: true, force: true });
-      await fs.writeFile(join(tmp, 'build.json'), `${JSON.stringify({ version: UPGRADE_TARGET.kubernetes.version, seconds: times }, null, 2)}\n`);
-    },
-    { lockWaitMs: LOCK_WAIT_MS },
+  const entry = await ensureBuiltEntry(root, name, UPGRADE_TARGET.kubernetes.version, UPGRADE_TARGET_BUILDS, log, (tmp, times) =>
+    timed('images', times, log, () => buildImages(join(tmp, 'bin'), join(tmp, 'images'), upgradeTargetSpecs())).then(() => undefined),
   );
-  if (!entry.cached) await pruneEntries(root, '', KEEP_ENTRIES, [name]);
   return describeUpgrade(entry.path, entry.cached);
 }
 
