@@ -658,6 +658,31 @@ print(json.dumps(names))
     names,
   );
   assert.ok(back.every((p, i) => p.filename === `${names[i]}-1.2-alt${i + 1}.noarch.rpm` && p.release === `alt${i + 1}`));
+
+  // So many are hashed on worker threads, and the list goes to xz and bzip2 as it is made: the same checks as for the few above.
+  for (const p of back) {
+    const published = await readFile(join(top, 'noarch', p.directory, p.filename));
+    assert.ok(p.filesize === published.length && p.md5 === sha('md5', published) && p.blake2b === sha('blake2b512', published), p.filename);
+  }
+  const plain = await readFile(result.pkglist);
+  for (const [tool, suffix] of [
+    ['xz', '.xz'],
+    ['bzip2', '.bz2'],
+  ] as const) {
+    const decompressed = spawnSync(tool, ['-dc', result.pkglist + suffix], { maxBuffer: 64 * 1024 * 1024 });
+    assert.is(decompressed.status, 0, String(decompressed.stderr));
+    assert.ok(decompressed.stdout.equals(plain), `${tool} -dc ${basename(result.pkglist)}${suffix}`);
+  }
+
+  // Hashed in the inputs' order, listed in (SOURCERPM, file name) order: zzz-tool (alpha-src) comes first, hashed last.
+  const mixed = await indexRepository({
+    topDir: join(work, 'five-hundred-mixed'),
+    rpms: [...names.map((n, i) => join(dir, `${n}-1.2-alt${i + 1}.noarch.rpm`)), ...rpms],
+  });
+  assert.equal(
+    (await readPkglist(mixed.pkglist)).map((p) => p.name),
+    ['zzz-tool', 'podsec-test', 'podsec-test-b', ...names],
+  );
 });
 
 test.run();
