@@ -121,6 +121,11 @@ export async function schedule<R>(
   });
 }
 
+/** The run's order: the files that do not need npm run k8s-tools first (they run beside its build), then those that do; each group keeps its order. */
+export function k8sToolsLast(jobs: Job[], needsTools: ReadonlySet<string>): Job[] {
+  return [...jobs.filter((job) => !needsTools.has(job.file)), ...jobs.filter((job) => needsTools.has(job.file))];
+}
+
 /** The `count` slowest files, slowest first, as printable lines. */
 export function slowestReport(times: { file: string; ms: number }[], count = 10): string {
   const top = [...times].sort((a, b) => b.ms - a.ms || a.file.localeCompare(b.file)).slice(0, count);
@@ -233,7 +238,7 @@ async function main(): Promise<number> {
   process.stdout.write(`${list.length} test files, ${jobs} at a time (${list.filter((j) => j.exclusive).length} exclusive)\n`);
   if (needK8sTools) process.stdout.write(`npm run k8s-tools runs beside the files that do not need it; the ${needsTools.size} that do wait for it\n`);
   await schedule(
-    [...list.filter((job) => !needsTools.has(job.file)), ...list.filter((job) => needsTools.has(job.file))],
+    k8sToolsLast(list, needsTools),
     jobs,
     async (job) => {
       if (needsTools.has(job.file)) await k8sTools;

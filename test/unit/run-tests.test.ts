@@ -3,7 +3,7 @@ import { globby } from 'globby';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { REPO_ROOT } from '../../scripts/paths.ts';
-import { isExclusive, jobCount, runnerMarkers, parseUvuSummary, schedule, slowestReport, type Job } from '../../scripts/run-tests.ts';
+import { isExclusive, jobCount, k8sToolsLast, runnerMarkers, parseUvuSummary, schedule, slowestReport, type Job } from '../../scripts/run-tests.ts';
 
 test("uvu's Total leaves skipped tests out: failed = total - passed", () => {
   assert.equal(parseUvuSummary('  Total:     3\n  Passed:    2\n  Skipped:   1\n  Duration:  1ms\n'), { passed: 2, skipped: 1, failed: 1 });
@@ -110,6 +110,16 @@ test('slowest files: the top N, slowest first, with seconds', () => {
   );
   assert.equal(report.split('\n').filter(Boolean), ['slowest files:', '  test/e2e/b.test.ts       95.0 s', '  test/tools/c.test.ts     30.5 s']);
   assert.is(slowestReport([]), '');
+});
+
+test('the files that need npm run k8s-tools run after the others, each group in its own order', () => {
+  const jobs: Job[] = ['unit/a', 'tools/k8s', 'tools/b', 'integration/certs', 'e2e/boot', 'cluster/one'].map((file) => ({
+    file,
+    exclusive: file.startsWith('cluster'),
+  }));
+  const order = k8sToolsLast(jobs, new Set(['tools/k8s', 'integration/certs', 'cluster/one'])).map((job) => job.file);
+  assert.equal(order, ['unit/a', 'tools/b', 'e2e/boot', 'tools/k8s', 'integration/certs', 'cluster/one']);
+  assert.equal(k8sToolsLast(jobs, new Set()), jobs);
 });
 
 test.run();
