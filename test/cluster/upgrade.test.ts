@@ -7,13 +7,15 @@
  * podsec-k8s-save-oci, loaded and signed with podsec-load-sign-oci; the control plane with
  * `apply`, then each worker drained, its packages swapped, `node`, uncordoned. Refused before
  * any change: a version that skips a minor, a kubeadm that is not the target's, an unsigned image
- * of the target. Throughout, a Deployment of two replicas of a signed image with a
+ * of the target, a kubeadm feature gate set against the value the target fixes; a gate set to that
+ * value is taken out by the upgrade. Throughout, a Deployment of two replicas of a signed image with a
  * PodDisruptionBudget answers on a NodePort from outside the nodes: every failed request is counted.
  */
 import { renameSync, copyFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import YAML from 'yaml';
 import { CLUSTER_PLATFORM, kubectlArgs } from '../../scripts/cluster/cluster.ts';
 import { mustExec, netnsExec, nodeExec } from '../../scripts/cluster/machines.ts';
 import type { ClusterState, NodeState } from '../../scripts/cluster/state.ts';
@@ -60,12 +62,20 @@ const upgrade = (node: NodeState, ...args: string[]) => nodeExec(node, ['podsec-
 
 /** What must be the same after a refused upgrade: the cluster's version, the API server's image, no node cordoned. */
 async function unchanged(): Promise<void> {
-  const config = await mustKubectl('-n', 'kube-system', 'get', 'configmap', 'kubeadm-config', '-o', 'jsonpath={.data.ClusterConfiguration}');
-  assert.match(config, `kubernetesVersion: ${FROM}`);
+  assert.match(await kubeadmConfig(), `kubernetesVersion: ${FROM}`);
   const image = await mustKubectl('-n', 'kube-system', 'get', 'pod', `kube-apiserver-${master().name}`, '-o', 'jsonpath={.spec.containers[0].image}');
   assert.ok(image.endsWith(`:${FROM}`), image);
   const cordoned = await mustKubectl('get', 'nodes', '-o', 'jsonpath={.items[*].spec.unschedulable}');
   assert.is(cordoned.trim(), '', `cordoned: ${cordoned}`);
+}
+
+const kubeadmConfig = () => mustKubectl('-n', 'kube-system', 'get', 'configmap', 'kubeadm-config', '-o', 'jsonpath={.data.ClusterConfiguration}');
+
+/** kubeadm's own feature gates in the cluster's ClusterConfiguration, as an admin sets them with kubectl edit. */
+async function setKubeadmGates(gates: Record<string, boolean>): Promise<void> {
+  const cluster = { ...(YAML.parse(await kubeadmConfig()) as Record<string, unknown>), featureGates: gates };
+  const patch = JSON.stringify({ data: { ClusterConfiguration: YAML.stringify(cluster) } });
+  await mustKubectl('-n', 'kube-system', 'patch', 'configmap', 'kubeadm-config', '--type', 'merge', '-p', patch);
 }
 
 /**
@@ -137,7 +147,7 @@ const WEB_OBJECTS = [
 
 const bothReplicas = () => mustKubectl('rollout', 'status', 'deployment/web', '--timeout=300s');
 
-test(`refused before any change: a version that skips a minor, a kubeadm that is not ${TO}'s, an unsigned image of ${TO}`, async () => {
+test(`refused before any change: a version that skips a minor, a kubeadm that is not ${TO}'s, an unsigned image of ${TO}, a gate ${TO} refuses`, async () => {
   const skip = await upgrade(master(), 'apply', 'v1.36.0');
   assert.is(skip.exitCode, 1, skip.stderr);
   assert.match(skip.stderr, 'skips a minor');
@@ -167,6 +177,17 @@ test(`refused before any change: a version that skips a minor, a kubeadm that is
   assert.match(unsigned.stderr, `registry.local/${apiserver} could not be pulled`);
   assert.match(unsigned.stderr, 'nothing was changed');
   await unchanged();
+
+  // 1.35 has ControlPlaneKubeletLocalMode always on: a cluster that turned it off must decide first.
+  await setKubeadmGates({ ControlPlaneKubeletLocalMode: false });
+  const gate = await upgrade(master(), 'apply', TO);
+  assert.is(gate.exitCode, 1, gate.stderr);
+  assert.match(gate.stderr, 'kubeadm feature gate ControlPlaneKubeletLocalMode=false');
+  assert.match(gate.stderr, 'nothing was changed');
+  await unchanged();
+  assert.match(await kubeadmConfig(), 'ControlPlaneKubeletLocalMode: false');
+  // Set to the value 1.35 fixes, the upgrade takes it out itself (the next test).
+  await setKubeadmGates({ ControlPlaneKubeletLocalMode: true });
 });
 
 test(`apply on the control plane, then node on each worker: ${FROM} -> ${TO} with signed images, and not one failed request`, async () => {
@@ -187,6 +208,7 @@ test(`apply on the control plane, then node on each worker: ${FROM} -> ${TO} wit
   assert.is(plan.exitCode, 0, plan.stderr);
   assert.match(plan.stdout, `target: ${TO}`);
   assert.match(plan.stdout, `registry.local/${CLUSTER_PLATFORM}/etcd:${UPGRADE_TARGET.etcdTag}`);
+  assert.match(plan.stdout, 'taken out of the cluster configuration (fixed in the target): ControlPlaneKubeletLocalMode');
 
   const requests = requestsThroughout(nodePort);
   // The requests are stopped and counted whatever happens; an upgrade that failed is the error shown.
@@ -220,6 +242,7 @@ test(`apply on the control plane, then node on each worker: ${FROM} -> ${TO} wit
   const images = await mustKubectl('-n', 'kube-system', 'get', 'pods', '-o', 'jsonpath={range .items[*]}{.spec.containers[0].image} {end}');
   for (const expected of [`kube-apiserver:${TO}`, `kube-proxy:${TO}`, `etcd:${UPGRADE_TARGET.etcdTag}`, `coredns:${UPGRADE_TARGET.coredns.version}`])
     assert.ok(images.includes(`registry.local/${CLUSTER_PLATFORM}/${expected}`), `${expected} not running: ${images}`);
+  assert.not.match(await kubeadmConfig(), 'ControlPlaneKubeletLocalMode');
   // etcd answers after its own upgrade, and every node runs its kubelet rootless.
   await mustKubectl('get', '--raw', '/readyz/etcd');
   for (const node of state!.nodes)
