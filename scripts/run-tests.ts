@@ -145,8 +145,16 @@ export function jobCount(flag: string | undefined, env: string | undefined): num
   return 2;
 }
 
-/** The step-by-step output of a child process, printed as one block when it ends. */
-function runChild(argv: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ output: string; exitCode: number | null; timedOut: boolean }> {
+/**
+ * A child process to its end, killed after `timeoutMs`: its output (stdout and stderr) collected,
+ * or with `onLine`, each whole line given to it as it comes.
+ */
+function runChild(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  timeoutMs: number,
+  onLine?: (line: string) => void,
+): Promise<{ output: string; exitCode: number | null; timedOut: boolean }> {
   return new Promise((resolve) => {
     const child = spawn(argv[0]!, argv.slice(1), {
       cwd: REPO_ROOT,
@@ -157,6 +165,10 @@ function runChild(argv: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Pr
     let timedOut = false;
     const collect = (chunk: Buffer) => {
       output += chunk.toString();
+      if (!onLine) return;
+      const lines = output.split('\n');
+      output = lines.pop()!;
+      lines.forEach(onLine);
     };
     child.stdout.on('data', collect);
     child.stderr.on('data', collect);
@@ -166,7 +178,8 @@ function runChild(argv: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Pr
     }, timeoutMs);
     child.on('close', (exitCode) => {
       clearTimeout(timer);
-      resolve({ output, exitCode, timedOut });
+      if (onLine && output) onLine(output);
+      resolve({ output: onLine ? '' : output, exitCode, timedOut });
     });
   });
 }
@@ -186,21 +199,23 @@ const K8S_TOOLS_TIMEOUT_MS = 4 * 60 * 60_000;
 
 /**
  * npm run k8s-tools in a child process at nice 10, so that the test files running beside it keep
- * the CPU they need; its output is printed as one block when it ends. A failure is printed and the
- * run goes on: the tests that need what is missing skip, or fail under CI.
+ * the CPU they need; its lines are printed as they come (a cold build takes an hour), between the
+ * test files' blocks. A failure is printed and the run goes on: the tests that need what is
+ * missing skip, or fail under CI.
  */
 async function buildK8sTools(): Promise<void> {
   if (installOptedOut(process.env)) return log(`npm test: ${NO_INSTALL_ENV} is set: the components of npm run k8s-tools are not built`);
   if (process.geteuid?.() !== 0)
     return log('npm test: not root: the components of npm run k8s-tools are not built (root builds them into the machine-wide cache)');
   const started = Date.now();
-  const { output, exitCode, timedOut } = await runChild(
+  const { exitCode, timedOut } = await runChild(
     ['nice', '-n', '10', process.execPath, '--import', 'tsx', 'scripts/k8s-tools/cli.ts'],
     {},
     K8S_TOOLS_TIMEOUT_MS,
+    log,
   );
   const verdict = timedOut ? 'timed out' : exitCode === 0 ? 'done' : `failed (exit ${exitCode})`;
-  log(`\n### npm run k8s-tools — ${verdict}, ${((Date.now() - started) / 1000).toFixed(1)} s\n${output.trimEnd()}`);
+  log(`npm run k8s-tools: ${verdict} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 
 async function main(): Promise<number> {
