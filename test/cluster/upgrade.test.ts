@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import YAML from 'yaml';
+import { lastLines } from '../../bin/lib/proc.ts';
 import { CLUSTER_PLATFORM, kubectlArgs } from '../../scripts/cluster/cluster.ts';
 import { mustExec, netnsExec, nodeExec } from '../../scripts/cluster/machines.ts';
 import type { ClusterState, NodeState } from '../../scripts/cluster/state.ts';
@@ -59,6 +60,8 @@ function installTargetPackages(node: NodeState): void {
 }
 
 const upgrade = (node: NodeState, ...args: string[]) => nodeExec(node, ['podsec-u7s-upgrade', ...args], { timeoutMs: 1_800_000 });
+/** A failed run's last lines first: a long output is cut in the middle where it is shown. */
+const whyFailed = (r: { stdout: string; stderr: string }) => `${lastLines(r.stderr, 3)}\n---\n${r.stderr}\n${r.stdout}`;
 
 /** What must be the same after a refused upgrade: the cluster's version, the API server's image, no node cordoned. */
 async function unchanged(): Promise<void> {
@@ -215,13 +218,14 @@ test(`apply on the control plane, then node on each worker: ${FROM} -> ${TO} wit
   let failure: unknown;
   try {
     const applied = await timed(`apply ${master().name}`, () => upgrade(master(), 'apply', TO));
-    assert.is(applied.exitCode, 0, `${applied.stderr}\n${applied.stdout}`);
+    assert.is(applied.exitCode, 0, whyFailed(applied));
+    log(applied.stderr.split('\n').find((line) => line.includes('recreated the static pods')) ?? 'the static pods were kept by the new kubelet');
     for (const node of workers()) {
       await bothReplicas();
       await timed(`drain ${node.name}`, () => mustKubectl('drain', node.name, '--ignore-daemonsets', '--delete-emptydir-data', '--timeout=600s'));
       installTargetPackages(node);
       const upgraded = await timed(`node ${node.name}`, () => upgrade(node, 'node'));
-      assert.is(upgraded.exitCode, 0, `${upgraded.stderr}\n${upgraded.stdout}`);
+      assert.is(upgraded.exitCode, 0, whyFailed(upgraded));
       await mustKubectl('uncordon', node.name);
     }
     await bothReplicas();

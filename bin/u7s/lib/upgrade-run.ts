@@ -166,10 +166,42 @@ async function pullTarget(node: Node, checked: Checked): Promise<void> {
   }
 }
 
+/** A pod as the kubelet's own /pods lists it: its UID, its source and its Ready condition. */
+interface KubeletPod {
+  metadata?: { uid?: string; annotations?: Record<string, string> };
+  status?: { conditions?: { type?: string; status?: string }[] };
+}
+
+/**
+ * The static pods the node's kubelet runs now, by its own list (through the API server's node proxy):
+ * their UIDs are a hash of the pod as this kubelet reads it, so a kubelet of another minor may
+ * recreate them all; undefined while the kubelet does not answer.
+ */
+async function staticPods(node: Node, name: string): Promise<{ uids: string[]; ready: boolean } | undefined> {
+  const r = await runKubectl(node, ['get', '--raw', `/api/v1/nodes/${name}/proxy/pods`], 30_000);
+  if (r.code !== 0) return undefined;
+  let items: KubeletPod[];
+  try {
+    items = (JSON.parse(r.stdout) as { items?: KubeletPod[] }).items ?? [];
+  } catch {
+    return undefined;
+  }
+  const statics = items.filter((pod) => pod.metadata?.annotations?.['kubernetes.io/config.source'] === 'file');
+  const ready = (pod: KubeletPod) => pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+  return { uids: statics.map((pod) => pod.metadata?.uid ?? '').sort(), ready: statics.length > 0 && statics.every(ready) };
+}
+
+/**
+ * Restarts the node's kubelet and waits for it to report Ready at the target version; on a control
+ * plane also for its static pods (API server, etcd, ...) to be Ready as the new kubelet runs them,
+ * since it recreates them when their hash changed between minors and the API server is gone meanwhile.
+ */
 async function restartKubelet(node: Node, checked: Checked): Promise<void> {
+  const before = node.controlPlane ? await staticPods(node, checked.name) : undefined;
   say(t('Restarting kubelet of {user} in the node namespace', { user: node.ops.account.name }));
   await startUnits(node.ops.account, ['kubelet.service'], 'restart');
   const jsonpath = '{.status.nodeInfo.kubeletVersion} {.status.conditions[?(@.type=="Ready")].status}';
+  const deadline = Date.now() + NODE_READY_TIMEOUT_MS;
   const ready = await poll(
     async () => {
       const r = await runKubectl(node, ['get', 'node', checked.name, '-o', `jsonpath=${jsonpath}`], 30_000);
@@ -178,13 +210,27 @@ async function restartKubelet(node: Node, checked: Checked): Promise<void> {
     NODE_READY_TIMEOUT_MS,
     2000,
   );
+  const facts = { node: checked.name, version: checked.target.text, seconds: NODE_READY_TIMEOUT_MS / 1000, uid: node.ops.account.uid };
   if (!ready)
+    throw new CommandError(t('node {node} did not report Ready with kubelet {version} within {seconds} s; see journalctl _UID={uid} -t kubelet', facts));
+  if (!node.controlPlane) return;
+  const after = await poll(
+    async () => {
+      const pods = await staticPods(node, checked.name);
+      return pods?.ready ? pods : undefined;
+    },
+    Math.max(0, deadline - Date.now()),
+    2000,
+  );
+  if (!after)
     throw new CommandError(
-      t('node {node} did not report Ready with kubelet {version} within {seconds} s; see journalctl _UID={uid} -t kubelet', {
-        node: checked.name,
+      t('the static pods of node {node} were not Ready under kubelet {version} within {seconds} s; see journalctl _UID={uid} -t kubelet', facts),
+    );
+  if (before && before.uids.join() !== after.uids.join())
+    say(
+      t('kubelet {version} recreated the static pods of {node} (their hash changed); they are Ready again', {
         version: checked.target.text,
-        seconds: NODE_READY_TIMEOUT_MS / 1000,
-        uid: node.ops.account.uid,
+        node: checked.name,
       }),
     );
 }
