@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test as base } from 'uvu';
 import * as assert from 'uvu/assert';
-import { run } from '../support/exec.ts';
+import { run, runInPrivateMounts } from '../support/exec.ts';
 import { withTools } from '../support/tools.ts';
 
 const test = withTools(base, ['xz', 'tar', 'unshare', 'mount']);
@@ -104,14 +104,7 @@ test('a full disk is reported as a full disk (a 1 MiB tmpfs in a private mount n
   const { archive } = await archiveWith(randomBytes(3 * MiB));
   const mountPoint = freshDir();
   const script = 'mount -t tmpfs -o size=1m podsec-test "$1" && shift && exec "$@"';
-  const ran = await run('unshare', [
-    '-m',
-    '--propagation',
-    'private',
-    '--',
-    'sh',
-    '-c',
-    script,
+  const ran = await runInPrivateMounts(script, [
     'sh',
     mountPoint,
     process.execPath,

@@ -30,6 +30,15 @@ export function runTs(file: string, args: string[], options: Parameters<typeof r
   return run(process.execPath, ['--import', 'tsx', file, ...args], options);
 }
 
+/**
+ * Runs `sh -c SCRIPT` with ARGS as its $0, $1, ... as root in a mount namespace of its own, where
+ * the mounts SCRIPT makes stay private; UNSHARE adds namespaces (e.g. '--net').
+ */
+export function runInPrivateMounts(script: string, args: string[], options: Parameters<typeof run>[2] & { unshare?: string[] } = {}): Promise<Ran> {
+  const { unshare = [], ...runOptions } = options;
+  return run('unshare', [...unshare, '--mount', '--propagation', 'private', '--', 'sh', '-c', script, ...args], runOptions);
+}
+
 /** `timed(label, f)` runs f and records its duration in ms under label in `times` (printed by the tests that keep them). */
 export function stopwatch(times: Record<string, number>) {
   return async <T>(label: string, f: () => Promise<T>): Promise<T> => {

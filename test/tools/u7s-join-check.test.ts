@@ -27,7 +27,7 @@ import { planDeploy } from '../../bin/u7s/lib/deploy-plan.ts';
 import { caCertHashes, checkJoinCluster, EXIT_CLUSTER_NOT_READY, joinTargetOf, MAX_ANSWER_BYTES, type JoinTarget } from '../../bin/u7s/lib/join-check.ts';
 import { parseDeployArgs } from '../../bin/u7s/lib/kubeadm-flags.ts';
 import { ensureNewestKubeadm, lookupK8sTools, lookupNewestKubeadm } from '../../scripts/k8s-tools/build.ts';
-import { run } from '../support/exec.ts';
+import { run, runInPrivateMounts } from '../support/exec.ts';
 import { gated, inCI, missingTools, withTools } from '../support/tools.ts';
 import { openssl as opensslIn, testCertificates } from '../support/test-certificates.ts';
 import { bundledPrograms, HOST_FACTS, KEY, removeRoot, renderedRoot, snapshot } from '../support/u7s-fixtures.ts';
@@ -486,30 +486,12 @@ async function wrapperInNetns(args: string[], serveIt: boolean) {
     '[ -z "$server" ] || kill "$server"',
     'exit $rc',
   ].join('\n');
-  return run(
-    'unshare',
-    [
-      '--net',
-      '--mount',
-      '--propagation',
-      'private',
-      '--',
-      'sh',
-      '-c',
-      script,
-      process.execPath,
-      join(bin, 'podsec-u7s-kubeadm'),
-      '--root',
-      root,
-      'join',
-      ...args,
-    ],
-    {
-      env: { PATH: process.env.PATH, LANG: 'C', U7S_PLATFORM: 'p11' },
-      cwd: work,
-      timeoutMs: 120_000,
-    },
-  );
+  return runInPrivateMounts(script, [process.execPath, join(bin, 'podsec-u7s-kubeadm'), '--root', root, 'join', ...args], {
+    unshare: ['--net'],
+    env: { PATH: process.env.PATH, LANG: 'C', U7S_PLATFORM: 'p11' },
+    cwd: work,
+    timeoutMs: 120_000,
+  });
 }
 
 test('the wrapper itself refuses a rootful cluster before any change: exit 3, the commands on stderr, the root tree untouched', async () => {
