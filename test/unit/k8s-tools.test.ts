@@ -171,15 +171,16 @@ test("flannel's images are the ones the manifest template deploys, running what 
   assert.is(specs.get(`flannel:${IMAGE_TAGS.flannel}`)?.binaries.flanneld, '/opt/bin/flanneld');
 });
 
+/** The control-plane and kube-proxy images of one Kubernetes release, in kubeadm's order. */
+const kubeImages = (version: string) =>
+  ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kube-proxy'].map((name) => `registry.k8s.io/${name}:${version}`);
+
 test("the upgrade target: the next minor, its kubeadm's etcd and CoreDNS, images of every tag that changes, stamped with its version", () => {
   const minor = (v: string) => Number(v.split('.')[1]);
   assert.is(minor(UPGRADE_TARGET.kubernetes.version), minor(K8S_TOOLS_VERSIONS.kubernetes.version) + 1);
   const to = UPGRADE_TARGET.kubernetes.version;
   assert.equal(upgradeTargetSpecs().map(imageRef), [
-    `registry.k8s.io/kube-apiserver:${to}`,
-    `registry.k8s.io/kube-controller-manager:${to}`,
-    `registry.k8s.io/kube-scheduler:${to}`,
-    `registry.k8s.io/kube-proxy:${to}`,
+    ...kubeImages(to),
     `registry.k8s.io/coredns/coredns:${UPGRADE_TARGET.coredns.version}`,
     `registry.k8s.io/etcd:${UPGRADE_TARGET.etcdTag}`,
   ]);
@@ -204,10 +205,7 @@ test("kubeadm's images: registry.k8s.io names with the pinned tags", () => {
     .map(imageRef);
   const kube = K8S_TOOLS_VERSIONS.kubernetes.version;
   assert.equal(kubeadm, [
-    `registry.k8s.io/kube-apiserver:${kube}`,
-    `registry.k8s.io/kube-controller-manager:${kube}`,
-    `registry.k8s.io/kube-scheduler:${kube}`,
-    `registry.k8s.io/kube-proxy:${kube}`,
+    ...kubeImages(kube),
     `registry.k8s.io/coredns/coredns:${K8S_TOOLS_VERSIONS.coredns.version}`,
     `registry.k8s.io/pause:${IMAGE_TAGS.pause}`,
     `registry.k8s.io/etcd:${IMAGE_TAGS.etcd}`,
