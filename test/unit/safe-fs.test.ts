@@ -1,19 +1,5 @@
-import {
-  chmodSync,
-  closeSync,
-  openSync,
-  lstatSync,
-  lutimesSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  readlinkSync,
-  rmSync,
-  statSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+// Plain fs.* calls are the test's own set-up, plants and probes; the functions under test are imported by name.
+import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -29,25 +15,25 @@ const unsafe = (e: unknown) => e instanceof UnsafePathError;
 let root = '';
 let etc = '';
 test.before.each(() => {
-  root = mkdtempSync(join(tmpdir(), 'podsec-safe-fs-'));
+  root = fs.mkdtempSync(join(tmpdir(), 'podsec-safe-fs-'));
   etc = join(root, 'etc/containers');
   safeMkdir(etc, { mode: 0o755, root });
 });
-test.after.each(() => rmSync(root, { recursive: true, force: true }));
+test.after.each(() => fs.rmSync(root, { recursive: true, force: true }));
 
-const entries = () => readdirSync(etc).sort();
-const mode = (path: string) => statSync(path).mode & 0o7777;
+const entries = () => fs.readdirSync(etc).sort();
+const mode = (path: string) => fs.statSync(path).mode & 0o7777;
 
 test('atomicWrite: round trip, exact modes whatever the umask, a new inode each time, no temp left', () => {
   const file = join(etc, 'policy.json');
   const oldUmask = process.umask(0o077);
   try {
     for (const m of [0o600, 0o644, 0o640, 0o444]) {
-      const before = lstatSync(file, { throwIfNoEntry: false })?.ino;
+      const before = fs.lstatSync(file, { throwIfNoEntry: false })?.ino;
       atomicWrite(file, `{"mode":${m}}`, { mode: m, root });
       assert.is(readRegularFile(file, { maxBytes: 100 }).toString(), `{"mode":${m}}`);
       assert.is(mode(file), m);
-      assert.is.not(statSync(file).ino, before);
+      assert.is.not(fs.statSync(file).ino, before);
     }
   } finally {
     process.umask(oldUmask);
@@ -57,16 +43,16 @@ test('atomicWrite: round trip, exact modes whatever the umask, a new inode each 
 
 test('atomicWrite: a symlink at the target in a root-owned directory is replaced, its target untouched', () => {
   const elsewhere = join(root, 'elsewhere');
-  writeFileSync(elsewhere, 'keep');
-  symlinkSync(elsewhere, join(etc, 'policy.json'));
+  fs.writeFileSync(elsewhere, 'keep');
+  fs.symlinkSync(elsewhere, join(etc, 'policy.json'));
   atomicWrite(join(etc, 'policy.json'), 'new', { mode: 0o644, root });
-  assert.ok(lstatSync(join(etc, 'policy.json')).isFile());
-  assert.is(readFileSync(elsewhere, 'utf8'), 'keep');
+  assert.ok(fs.lstatSync(join(etc, 'policy.json')).isFile());
+  assert.is(fs.readFileSync(elsewhere, 'utf8'), 'keep');
 });
 
 test('atomicWrite: a symlinked directory component is refused with one line naming it', () => {
-  mkdirSync(join(root, 'real'));
-  symlinkSync(join(root, 'real'), join(root, 'etc/linked'));
+  fs.mkdirSync(join(root, 'real'));
+  fs.symlinkSync(join(root, 'real'), join(root, 'etc/linked'));
   assert.throws(
     () => atomicWrite(join(root, 'etc/linked/x.conf'), 'x', { mode: 0o644, root }),
     (e: unknown) => {
@@ -74,7 +60,7 @@ test('atomicWrite: a symlinked directory component is refused with one line nami
       return unsafe(e) && !message.includes('\n') && message.includes(join(root, 'etc/linked')) && message.includes('symlink');
     },
   );
-  assert.equal(readdirSync(join(root, 'real')), []);
+  assert.equal(fs.readdirSync(join(root, 'real')), []);
 });
 
 test('atomicWrite: a path outside the root, or the root itself, is refused', () => {
@@ -87,25 +73,25 @@ test('safeMkdir: creates parents 0755 and the last with its mode; re-running con
   safeMkdir(dir, { mode: 0o775, root });
   assert.is(mode(join(root, 'var/sigstore')), 0o755);
   assert.is(mode(dir), 0o775);
-  chmodSync(dir, 0o700);
+  fs.chmodSync(dir, 0o700);
   safeMkdir(dir, { mode: 0o775, root });
   assert.is(mode(dir), 0o775);
 });
 
 test('safeMkdir: refuses a symlinked component and a group-writable parent', () => {
-  symlinkSync(root, join(root, 'loop'));
+  fs.symlinkSync(root, join(root, 'loop'));
   assert.throws(() => safeMkdir(join(root, 'loop/x'), { mode: 0o755, root }), unsafe);
-  mkdirSync(join(root, 'open'));
-  chmodSync(join(root, 'open'), 0o777);
+  fs.mkdirSync(join(root, 'open'));
+  fs.chmodSync(join(root, 'open'), 0o777);
   assert.throws(() => safeMkdir(join(root, 'open/x'), { mode: 0o755, root }), unsafe);
 });
 
 test('readRegularFile: bounded, and refuses symlinks and directories', () => {
   const file = join(root, 'f');
-  writeFileSync(file, '12345');
+  fs.writeFileSync(file, '12345');
   assert.is(readRegularFile(file, { maxBytes: 5 }).toString(), '12345');
   assert.throws(() => readRegularFile(file, { maxBytes: 4 }), unsafe);
-  symlinkSync(file, join(root, 'l'));
+  fs.symlinkSync(file, join(root, 'l'));
   assert.throws(() => readRegularFile(join(root, 'l'), { maxBytes: 10 }), unsafe);
   assert.throws(() => readRegularFile(root, { maxBytes: 10 }), unsafe);
 });
@@ -113,23 +99,23 @@ test('readRegularFile: bounded, and refuses symlinks and directories', () => {
 /** Runs `body` with the TrustedDir of `etc` and a read descriptor of `source`, both closed after. */
 function withSource<T>(source: string, body: (dir: ReturnType<typeof openTrustedDir>, fd: number) => T): T {
   const dir = openTrustedDir(etc, { root });
-  const fd = openSync(source, 'r');
+  const fd = fs.openSync(source, 'r');
   try {
     return body(dir, fd);
   } finally {
-    closeSync(fd);
+    fs.closeSync(fd);
     dir.close();
   }
 }
 
 test('copyFile with noReplace: copies the whole source with its mode; an existing name, a symlink included, is never replaced', () => {
   const source = join(root, 'source');
-  writeFileSync(source, Buffer.alloc(3 << 20, 7));
+  fs.writeFileSync(source, Buffer.alloc(3 << 20, 7));
   const size = withSource(source, (dir, fd) => dir.copyFile('copy.db', { fd, maxBytes: 3 << 20 }, { mode: 0o600, noReplace: true }));
   assert.is(size, 3 << 20);
-  assert.ok(readFileSync(join(etc, 'copy.db')).equals(readFileSync(source)));
+  assert.ok(fs.readFileSync(join(etc, 'copy.db')).equals(fs.readFileSync(source)));
   assert.is(mode(join(etc, 'copy.db')), 0o600);
-  const copied = statSync(join(etc, 'copy.db')).ino;
+  const copied = fs.statSync(join(etc, 'copy.db')).ino;
   const code = (f: () => unknown) => {
     try {
       f();
@@ -142,10 +128,10 @@ test('copyFile with noReplace: copies the whole source with its mode; an existin
     code(() => withSource(source, (dir, fd) => dir.copyFile('copy.db', { fd, maxBytes: 3 << 20 }, { mode: 0o600, noReplace: true }))),
     'EEXIST',
   );
-  assert.is(statSync(join(etc, 'copy.db')).ino, copied, 'the first copy stays');
+  assert.is(fs.statSync(join(etc, 'copy.db')).ino, copied, 'the first copy stays');
   const victim = join(root, 'victim');
-  writeFileSync(victim, 'precious');
-  symlinkSync(victim, join(etc, 'link.db'));
+  fs.writeFileSync(victim, 'precious');
+  fs.symlinkSync(victim, join(etc, 'link.db'));
   assert.is(
     code(() => withSource(source, (dir, fd) => dir.copyFile('link.db', { fd, maxBytes: 3 << 20 }, { mode: 0o600, noReplace: true }))),
     'EEXIST',
@@ -154,14 +140,14 @@ test('copyFile with noReplace: copies the whole source with its mode; an existin
     code(() => withSource(source, (dir) => dir.writeFile('link.db', 'x', { mode: 0o600, noReplace: true }))),
     'EEXIST',
   );
-  assert.is(readFileSync(victim, 'utf8'), 'precious', 'never written through the link');
-  assert.ok(lstatSync(join(etc, 'link.db')).isSymbolicLink(), 'the link is left alone');
+  assert.is(fs.readFileSync(victim, 'utf8'), 'precious', 'never written through the link');
+  assert.ok(fs.lstatSync(join(etc, 'link.db')).isSymbolicLink(), 'the link is left alone');
   assert.equal(entries(), ['copy.db', 'link.db'], 'no temp file left');
 });
 
 test('copyFile: a source larger than maxBytes, or one that grows past it while copied, is refused and nothing is published', () => {
   const source = join(root, 'source');
-  writeFileSync(source, Buffer.alloc(4097, 1));
+  fs.writeFileSync(source, Buffer.alloc(4097, 1));
   const refusal = (f: () => unknown) => {
     try {
       f();
@@ -176,7 +162,7 @@ test('copyFile: a source larger than maxBytes, or one that grows past it while c
   );
   // A /proc file's size is 0 to fstat, yet it reads more: a file that grew after fstat, without a race.
   const status = '/proc/self/status';
-  assert.is(statSync(status).size, 0);
+  assert.is(fs.statSync(status).size, 0);
   assert.is(
     refusal(() => withSource(status, (dir, fd) => dir.copyFile('grown.db', { fd, maxBytes: 64 }, { mode: 0o600 }))),
     'too-large',
@@ -204,33 +190,33 @@ test('installManaged: the link points to a new timestamped entry with the conten
   const link = join(etc, 'policy.json');
   const result = installManaged(link, '{"a":1}', { prefix: 'policy_', timestamp: T0, mode: 0o644, root });
   assert.equal(result, { changed: true, target: 'policy_2024-03-05_10:08:09', backup: undefined });
-  assert.is(readlinkSync(link), 'policy_2024-03-05_10:08:09');
-  assert.is(readFileSync(link, 'utf8'), '{"a":1}');
+  assert.is(fs.readlinkSync(link), 'policy_2024-03-05_10:08:09');
+  assert.is(fs.readFileSync(link, 'utf8'), '{"a":1}');
   assert.is(mode(join(etc, result.target)), 0o644);
   assert.equal(entries(), ['policy.json', 'policy_2024-03-05_10:08:09']);
 });
 
 test('installManaged: a pre-existing regular file is moved to policy_<timestamp - 24 h>', () => {
   const link = join(etc, 'policy.json');
-  writeFileSync(link, 'original');
-  const inode = statSync(link).ino;
+  fs.writeFileSync(link, 'original');
+  const inode = fs.statSync(link).ino;
   const result = installManaged(link, 'new', { prefix: 'policy_', timestamp: T0, mode: 0o644, root });
   assert.is(result.backup, 'policy_2024-03-04_10:08:09');
-  assert.is(statSync(join(etc, result.backup!)).ino, inode);
-  assert.is(readFileSync(link, 'utf8'), 'new');
+  assert.is(fs.statSync(join(etc, result.backup!)).ino, inode);
+  assert.is(fs.readFileSync(link, 'utf8'), 'new');
   assert.equal(entries(), ['policy.json', 'policy_2024-03-04_10:08:09', 'policy_2024-03-05_10:08:09']);
 });
 
 test('installManaged: registries.conf style copies the original, keeping its mode', () => {
   const link = join(etc, 'registries.conf');
-  writeFileSync(link, 'unqualified-search-registries = []\n', { mode: 0o640 });
-  chmodSync(link, 0o640);
-  const inode = statSync(link).ino;
+  fs.writeFileSync(link, 'unqualified-search-registries = []\n', { mode: 0o640 });
+  fs.chmodSync(link, 0o640);
+  const inode = fs.statSync(link).ino;
   const result = installManaged(link, 'x', { prefix: 'registries_', backupPrefix: 'registries.conf.', backup: 'copy', timestamp: T0, mode: 0o644, root });
   const backup = join(etc, 'registries.conf.2024-03-04_10:08:09');
   assert.is(result.backup, 'registries.conf.2024-03-04_10:08:09');
-  assert.is(readFileSync(backup, 'utf8'), 'unqualified-search-registries = []\n');
-  assert.is.not(statSync(backup).ino, inode);
+  assert.is(fs.readFileSync(backup, 'utf8'), 'unqualified-search-registries = []\n');
+  assert.is.not(fs.statSync(backup).ino, inode);
   assert.is(mode(backup), 0o640);
 });
 
@@ -246,10 +232,10 @@ test('installManaged: identical content converges; different content adds histor
   assert.equal(
     entries()
       .slice(1)
-      .map((name) => readFileSync(join(etc, name), 'utf8')),
+      .map((name) => fs.readFileSync(join(etc, name), 'utf8')),
     ['A', 'B', 'A'],
   );
-  assert.is(readlinkSync(link), 'policy_2024-03-05_10:08:12');
+  assert.is(fs.readlinkSync(link), 'policy_2024-03-05_10:08:12');
 });
 
 test('installManaged: two writes in the same second get a numeric suffix, nothing is overwritten', () => {
@@ -259,31 +245,31 @@ test('installManaged: two writes in the same second get a numeric suffix, nothin
   installManaged(link, 'B', options);
   installManaged(link, 'C', options);
   assert.equal(entries(), ['policy.json', 'policy_2024-03-05_10:08:09', 'policy_2024-03-05_10:08:09.1', 'policy_2024-03-05_10:08:09.2']);
-  assert.is(readFileSync(join(etc, 'policy_2024-03-05_10:08:09'), 'utf8'), 'A');
-  assert.is(readFileSync(link, 'utf8'), 'C');
+  assert.is(fs.readFileSync(join(etc, 'policy_2024-03-05_10:08:09'), 'utf8'), 'A');
+  assert.is(fs.readFileSync(link, 'utf8'), 'C');
 });
 
 test('installManaged: registries.d names never end in .yaml (containers/image would load them)', () => {
   const dir = join(root, 'etc/containers/registries.d');
   safeMkdir(dir, { mode: 0o755, root });
   const link = join(dir, 'default.yaml');
-  writeFileSync(link, 'default-docker: {}\n');
+  fs.writeFileSync(link, 'default-docker: {}\n');
   const options = { prefix: 'default_', backupPrefix: 'default.yaml.', timestamp: T0, mode: 0o644, root };
   installManaged(link, 'one', options);
   installManaged(link, 'two', options);
-  const names = readdirSync(dir).filter((name) => name !== 'default.yaml');
+  const names = fs.readdirSync(dir).filter((name) => name !== 'default.yaml');
   assert.equal(names.sort(), ['default.yaml.2024-03-04_10:08:09', 'default_2024-03-05_10:08:09', 'default_2024-03-05_10:08:09.1']);
   for (const name of names) assert.not.ok(name.endsWith('.yaml'), name);
 });
 
 test('installManaged: a link to a file it does not manage is replaced, never followed or written', () => {
   const link = join(etc, 'policy.json');
-  writeFileSync(join(root, 'admin.json'), 'admin');
-  symlinkSync(join(root, 'admin.json'), link);
+  fs.writeFileSync(join(root, 'admin.json'), 'admin');
+  fs.symlinkSync(join(root, 'admin.json'), link);
   const result = installManaged(link, 'new', { prefix: 'policy_', timestamp: T0, mode: 0o644, root });
   assert.is(result.backup, undefined);
-  assert.is(readFileSync(join(root, 'admin.json'), 'utf8'), 'admin');
-  assert.is(readFileSync(link, 'utf8'), 'new');
+  assert.is(fs.readFileSync(join(root, 'admin.json'), 'utf8'), 'admin');
+  assert.is(fs.readFileSync(link, 'utf8'), 'new');
 });
 
 test('installManaged: bad prefixes are refused; a directory at the link is refused', () => {
@@ -291,20 +277,20 @@ test('installManaged: bad prefixes are refused; a directory at the link is refus
   for (const prefix of ['', '../policy_', '.policy_', 'a/b']) {
     assert.throws(() => installManaged(link, 'x', { prefix, timestamp: T0, mode: 0o644, root }), /invalid history prefix/);
   }
-  mkdirSync(link);
+  fs.mkdirSync(link);
   assert.throws(() => installManaged(link, 'x', { prefix: 'policy_', timestamp: T0, mode: 0o644, root }), unsafe);
 });
 
 test('installManaged: old crash leftovers (temp names) are removed, fresh ones are left to their writer', () => {
   const old = join(etc, tempName('policy.json'));
   const fresh = join(etc, tempName('policy_x'));
-  symlinkSync('policy_2024-03-05_10:08:09', old);
-  writeFileSync(fresh, 'partial');
+  fs.symlinkSync('policy_2024-03-05_10:08:09', old);
+  fs.writeFileSync(fresh, 'partial');
   const hourAgo = new Date(Date.now() - 3600_000);
-  lutimesSync(old, hourAgo, hourAgo);
+  fs.lutimesSync(old, hourAgo, hourAgo);
   installManaged(join(etc, 'policy.json'), 'A', { prefix: 'policy_', timestamp: T0, mode: 0o644, root });
-  assert.ok(lstatSync(old, { throwIfNoEntry: false }) === undefined);
-  assert.ok(lstatSync(fresh, { throwIfNoEntry: false }) !== undefined);
+  assert.ok(fs.lstatSync(old, { throwIfNoEntry: false }) === undefined);
+  assert.ok(fs.lstatSync(fresh, { throwIfNoEntry: false }) !== undefined);
 });
 
 test.run();
