@@ -3,7 +3,7 @@
  * %_docdir/podsec-k8s-rbac/get-userroles.schema.json. test/unit/rbac-lib.test.ts and the
  * cluster suite validate real output against it; change both together.
  */
-import { closedObject, outputSchema } from '../schemas/json-schema.ts';
+import { closedObject, listOf, outputSchema } from '../schemas/json-schema.ts';
 
 const roleEntry = closedObject(['bindName', 'roleType', 'roleName', 'unbindCmd'], {
   bindName: { type: 'string', minLength: 1, description: 'name of the RoleBinding or ClusterRoleBinding' },
@@ -25,18 +25,14 @@ const schema = outputSchema(
     minProperties: 1,
     maxProperties: 1,
     additionalProperties: closedObject(['clusterRoles', 'roles'], {
-      clusterRoles: { type: 'array', description: 'ClusterRoleBindings of the user', items: { $ref: '#/definitions/roleEntry' } },
+      clusterRoles: listOf('ClusterRoleBindings of the user', { $ref: '#/definitions/roleEntry' }),
       roles: closedObject(['namespaces'], {
-        namespaces: {
-          type: 'array',
-          description: 'one single-key object per namespace with RoleBindings of the user: {"<namespace>": [entries]}',
-          items: {
-            type: 'object',
-            minProperties: 1,
-            maxProperties: 1,
-            additionalProperties: { type: 'array', minItems: 1, items: { $ref: '#/definitions/roleEntry' } },
-          },
-        },
+        namespaces: listOf('one single-key object per namespace with RoleBindings of the user: {"<namespace>": [entries]}', {
+          type: 'object',
+          minProperties: 1,
+          maxProperties: 1,
+          additionalProperties: { type: 'array', minItems: 1, items: { $ref: '#/definitions/roleEntry' } },
+        }),
       }),
     }),
     definitions: { roleEntry },

@@ -14,6 +14,9 @@ export const outputSchema = <S extends object>(id: string, title: string, descri
   ...shape,
 });
 
+/** A list whose entries all have the shape `items`. */
+export const listOf = <I extends object>(description: string, items: I) => ({ type: 'array', description, items });
+
 /** An object with these properties and no others; `required` names those that are always there. */
 export const closedObject = <P extends object>(required: string[], properties: P) => ({
   type: 'object',

@@ -3,7 +3,7 @@
  * Kubernetes API requests. test/tools/json-output.test.ts validates real output against it; change
  * both together. Keys are English and never translated.
  */
-import { closedObject, outputSchema } from './json-schema.ts';
+import { closedObject, listOf, outputSchema } from './json-schema.ts';
 
 const nullableString = { oneOf: [{ type: 'string' }, { type: 'null' }] };
 
@@ -15,17 +15,16 @@ const schema = outputSchema(
     total: { type: 'integer', minimum: 0, description: 'the number of forbidden requests in the digest' },
     from: { ...nullableString, description: 'the audit time of the first request (RFC 3339), null when there is none' },
     to: { ...nullableString, description: 'the audit time of the last request (RFC 3339), null when there is none' },
-    requests: {
-      type: 'array',
-      description: 'one entry per user, verb, resource and namespace, the most frequent first; the counts add up to total',
-      items: closedObject(['user', 'verb', 'resource', 'namespace', 'count'], {
+    requests: listOf(
+      'one entry per user, verb, resource and namespace, the most frequent first; the counts add up to total',
+      closedObject(['user', 'verb', 'resource', 'namespace', 'count'], {
         user: { type: 'string', description: 'the user name of the request' },
         verb: { type: 'string', description: 'the API verb (get, list, create, ...)' },
         resource: { type: 'string', description: 'the resource (pods, deployments, ...)' },
         namespace: { ...nullableString, description: 'the namespace, null for cluster-scoped requests' },
         count: { type: 'integer', minimum: 1, description: 'how many such requests were refused' },
       }),
-    },
+    ),
   }),
 );
 

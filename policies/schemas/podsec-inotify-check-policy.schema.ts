@@ -3,7 +3,7 @@
  * podsec-inotify-check-images (one shape, bin/inotify/report.ts). test/tools/json-output.test.ts
  * validates real output against it; change both together. Keys and values are English, never translated.
  */
-import { closedObject, outputSchema } from './json-schema.ts';
+import { closedObject, listOf, outputSchema } from './json-schema.ts';
 
 export function pluginSchema(command: string, codes: string) {
   return outputSchema(
@@ -21,10 +21,9 @@ export function pluginSchema(command: string, codes: string) {
           description: 'the sum of the weights of all findings, checked against the Nagios thresholds (absent for ' + 'UNKNOWN)',
         },
         reason: { type: 'string', description: 'UNKNOWN only: why the check could not run (not root, a bad threshold, ...)' },
-        findings: {
-          type: 'array',
-          description: 'the findings, sorted by code; empty for UNKNOWN',
-          items: closedObject(['code', 'weight', 'severity', 'users', 'message', 'details'], {
+        findings: listOf(
+          'the findings, sorted by code; empty for UNKNOWN',
+          closedObject(['code', 'weight', 'severity', 'users', 'message', 'details'], {
             code: { type: 'integer', minimum: 100, description: codes },
             weight: { type: 'number', minimum: 0, description: 'what the finding adds to violations' },
             severity: {
@@ -37,7 +36,7 @@ export function pluginSchema(command: string, codes: string) {
             message: { type: 'string', minLength: 1, description: 'what is wrong, the text of the journal entry after the user names' },
             details: { type: 'array', items: { type: 'string' }, description: 'per user: "\\"USER\\": what was found", as in the journal entry' },
           }),
-        },
+        ),
       }),
       allOf: [
         {

@@ -2,7 +2,7 @@
  * JSON Schema (draft-07) of `podsec-inotify-check-vuln --json`. test/tools/json-output.test.ts
  * validates real output against it; change both together. Keys are English and never translated.
  */
-import { closedObject, outputSchema } from './json-schema.ts';
+import { closedObject, listOf, outputSchema } from './json-schema.ts';
 
 const schema = outputSchema(
   'podsec-inotify-check-vuln',
@@ -15,10 +15,9 @@ const schema = outputSchema(
     },
     exitCode: { enum: [0, 3, 4, 5], description: 'the exit code: 0 OK, 3 UNKNOWN, 4 HIGH, 5 CRITICAL' },
     reason: { type: 'string', description: 'only when nothing could be scanned: "trivy is not installed"' },
-    images: {
-      type: 'array',
-      description: 'every scanned image, by its first name, once per user',
-      items: closedObject(['user', 'image', 'exitCode', 'high', 'critical'], {
+    images: listOf(
+      'every scanned image, by its first name, once per user',
+      closedObject(['user', 'image', 'exitCode', 'high', 'critical'], {
         user: { type: 'string', description: 'the owner of the container storage' },
         image: { type: 'string', description: 'the image name given to trivy' },
         exitCode: { enum: [0, 3, 4, 5], description: 'the result of this scan, on the scale of the exit code' },
@@ -26,17 +25,9 @@ const schema = outputSchema(
         critical: { type: 'integer', minimum: 0, description: 'CRITICAL vulnerabilities found' },
         error: { type: 'string', description: 'only for a failed scan (exitCode 3): why' },
       }),
-    },
-    unreadable: {
-      type: 'array',
-      description: 'users whose image lists cannot be read',
-      items: closedObject(['user', 'error'], { user: { type: 'string' }, error: { type: 'string' } }),
-    },
-    unnamed: {
-      type: 'array',
-      description: 'images without a name, not scanned',
-      items: closedObject(['user', 'id'], { user: { type: 'string' }, id: { type: 'string' } }),
-    },
+    ),
+    unreadable: listOf('users whose image lists cannot be read', closedObject(['user', 'error'], { user: { type: 'string' }, error: { type: 'string' } })),
+    unnamed: listOf('images without a name, not scanned', closedObject(['user', 'id'], { user: { type: 'string' }, id: { type: 'string' } })),
   }),
 );
 
