@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
+  type ContainersPolicy,
   dockerScopesFor,
   lookasideFor,
   parsePolicy,
@@ -50,18 +51,15 @@ test('scopes: most specific first, as containers-policy.json(5) orders them', ()
 });
 
 test('requirements: the longest scope wins; then the transport default; then the global default', () => {
-  const policy = parsePolicy(
-    JSON.stringify({
-      default: [{ type: 'reject' }],
-      transports: {
-        docker: {
-          'registry.local': [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: '/var/sigstore/keys/b.pgp' }],
-          'registry.local/a': [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: '/var/sigstore/keys/a.pgp' }],
-        },
+  const policy: ContainersPolicy = {
+    default: [{ type: 'reject' }],
+    transports: {
+      docker: {
+        'registry.local': [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: '/var/sigstore/keys/b.pgp' }],
+        'registry.local/a': [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: '/var/sigstore/keys/a.pgp' }],
       },
-    }),
-    'p',
-  );
+    },
+  };
   assert.is(requirementsFor(policy, 'registry.local/a/x:1').scope, 'registry.local/a');
   assert.is(requirementsFor(policy, 'registry.local/ab/x:1').scope, 'registry.local');
   assert.is(requirementsFor(policy, 'docker.io/library/alpine:3').scope, undefined);

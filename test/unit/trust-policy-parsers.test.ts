@@ -7,7 +7,7 @@ import { createHash, generateKeyPairSync } from 'node:crypto';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CommandError } from '../../bin/lib/command.ts';
-import { parsePolicy } from '../../bin/lib/containers-policy.ts';
+import type { ContainersPolicy } from '../../bin/lib/containers-policy.ts';
 import { BundleRefusedError, verifyEnvelope } from '../../bin/trust/bundle/verify.ts';
 import { envelopeText } from '../../bin/trust/bundle/publish.ts';
 import { fingerprintOf, manifestText, normalizeHash, referencedKeys } from '../../bin/trust/bundle/format.ts';
@@ -174,20 +174,17 @@ test('registries.conf: malformed, v1 or unprovable files are refused with line a
 });
 
 test("master policy: makers' signed scopes are kept, everything else is dropped and reported", () => {
-  const current = parsePolicy(
-    JSON.stringify({
-      default: [{ type: 'insecureAcceptAnything' }],
-      transports: {
-        docker: {
-          'registry.local': [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: '/var/sigstore/keys/imagemaker.pgp' }],
-          'registry.local/s': [{ type: 'sigstoreSigned', keyPath: '/var/sigstore/keys/s.pub' }],
-          'docker.io': [{ type: 'insecureAcceptAnything' }],
-        },
-        'docker-daemon': { '': [{ type: 'insecureAcceptAnything' }] },
+  const current: ContainersPolicy = {
+    default: [{ type: 'insecureAcceptAnything' }],
+    transports: {
+      docker: {
+        'registry.local': [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: '/var/sigstore/keys/imagemaker.pgp' }],
+        'registry.local/s': [{ type: 'sigstoreSigned', keyPath: '/var/sigstore/keys/s.pub' }],
+        'docker.io': [{ type: 'insecureAcceptAnything' }],
       },
-    }),
-    'p',
-  );
+      'docker-daemon': { '': [{ type: 'insecureAcceptAnything' }] },
+    },
+  };
   const { policy, dropped } = masterPolicy(current);
   assert.equal(policy, {
     default: [{ type: 'reject' }],
