@@ -2,6 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
   type ContainersPolicy,
+  type PolicyRequirement,
   dockerScopesFor,
   lookasideFor,
   parsePolicy,
@@ -51,19 +52,18 @@ test('scopes: most specific first, as containers-policy.json(5) orders them', ()
 });
 
 test('requirements: the longest scope wins; then the transport default; then the global default', () => {
-  const policy: ContainersPolicy = {
-    default: [{ type: 'reject' }],
-    transports: {
-      docker: {
-        'registry.local': [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: '/var/sigstore/keys/b.pgp' }],
-        'registry.local/a': [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: '/var/sigstore/keys/a.pgp' }],
-      },
-    },
+  const docker: Record<string, PolicyRequirement[]> = {
+    'registry.local': [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: '/var/sigstore/keys/b.pgp' }],
+    'registry.local/a': [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: '/var/sigstore/keys/a.pgp' }],
   };
+  const policy: ContainersPolicy = { default: [{ type: 'reject' }], transports: { docker } };
   assert.is(requirementsFor(policy, 'registry.local/a/x:1').scope, 'registry.local/a');
   assert.is(requirementsFor(policy, 'registry.local/ab/x:1').scope, 'registry.local');
   assert.is(requirementsFor(policy, 'docker.io/library/alpine:3').scope, undefined);
   assert.equal(requirementsFor(policy, 'docker.io/library/alpine:3').requirements, [{ type: 'reject' }]);
+  const withTransportDefault: ContainersPolicy = { ...policy, transports: { docker: { ...docker, '': [{ type: 'insecureAcceptAnything' }] } } };
+  assert.equal(requirementsFor(withTransportDefault, 'docker.io/library/alpine:3'), { scope: '', requirements: [{ type: 'insecureAcceptAnything' }] });
+  assert.is(requirementsFor(withTransportDefault, 'registry.local/a/x:1').scope, 'registry.local/a');
 });
 
 test('registries.d: strict parse, lookaside by longest scope with default-docker as fallback', () => {
