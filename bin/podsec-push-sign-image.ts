@@ -18,12 +18,14 @@ import { checkLocalImage, defaultSigner, localImageId, pushLocalImage, requireSc
 
 const t = translator('podsec');
 const NAME = 'podsec-push-sign-image';
+/** The synopsis, in --help and the man page and in the refusal of a wrong number of arguments. */
+const SYNOPSIS = '[OPTIONS] <image> registry.local/<path>[:<tag>]';
 
 runCommand(
   {
     name: NAME,
     summary: 'Push an image you built with podman to registry.local and sign it with your key.',
-    usage: ['[OPTIONS] <image> registry.local/<path>[:<tag>]'],
+    usage: [SYNOPSIS],
     positionals: true,
     description: [
       'Run it as an image maker (an account made by podsec-create-imagemakeruser) on the master, from ' +
@@ -75,7 +77,7 @@ runCommand(
       );
     const [image, target, ...rest] = positionals;
     if (image === undefined || target === undefined || rest.length > 0)
-      throw new CommandError(t('wrong number of arguments; usage: {usage}', { usage: `${NAME} IMAGE ${REGISTRY_HOST}/PATH[:TAG]` }), EXIT.usage);
+      throw new CommandError(t('wrong number of arguments; usage: {usage}', { usage: `${NAME} ${SYNOPSIS}` }), EXIT.usage);
     requireSigstoreServer(root, t('Unable to push images.'));
     requireMakerGroup(root);
     const user = readAccounts(root).find((a) => a.uid === process.getuid?.())?.name;
