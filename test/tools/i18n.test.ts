@@ -287,7 +287,7 @@ test('no count is put into a singular message: a {count} msgid is plural, or say
   assert.equal(problems, []);
 });
 
-/** Words the terminology table of the Russian review rules out (research/russian-review.md, section 2). */
+/** Words a terminology review of the Russian catalogs ruled out, each with the term to use instead. */
 const RULED_OUT = [
   ['регистратор', 'registry is «реестр»'],
   ['находк', 'a finding is «нарушение» (or «обнаруженные уязвимости» for trivy)'],
@@ -324,7 +324,7 @@ test('the Russian terminology holds in every catalog', async () => {
 
 /**
  * Where "host" is not the machine, so «хост» is not the word: network host bits are «биты узла»,
- * as in Russian networking texts (research/russian-review.md, section 2).
+ * as in Russian networking texts.
  */
 const HOST_NOT_THE_MACHINE = new Set(['{what}: {value} has host bits set; the network is {network}']);
 
@@ -345,7 +345,7 @@ test('host (the machine) is «хост» and node is «узел»: a msgid about
 });
 
 test('podsec-k8s: the Linux namespace of the u7s node is always named as the node’s (or rootlesskit’s, a user namespace, …)', async () => {
-  // Next to Kubernetes namespaces a bare «пространство имён» is ambiguous (research/russian-review.md, section 2).
+  // Next to Kubernetes namespaces a bare «пространство имён» is ambiguous.
   const QUALIFIED_AFTER = /^\s+(узла|rootlesskit|RootlessKit|пользовател|контейнера|user|cgroup|Kubernetes)/;
   const QUALIFIED_BEFORE = /(этого|этом|своего|своём|собственном)\s+$/;
   const bare: string[] = [];
