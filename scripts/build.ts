@@ -22,7 +22,7 @@ export class BuildError extends Error {
   override name = 'BuildError';
 }
 
-export interface BuildOptions {
+interface BuildOptions {
   branch: Branch;
   outDir: string;
   model: ProjectModel;
@@ -50,14 +50,14 @@ export async function checkModel(model: ProjectModel, context: RenderContext): P
 }
 
 /** Directories a spec may install into without owning them: the branch's roots and the model's external dirs. */
-export function lintOptions(model: ProjectModel, branch: Branch) {
+function lintOptions(model: ProjectModel, branch: Branch) {
   return {
     rootMacros: Object.keys(BRANCH_MACROS[branch]).map((m) => `%${m}`),
     knownDirs: model.externalDirs.map((d) => d.path),
   };
 }
 
-export const upToDateMessage = (outDir: string, label: string) => `up to date: ${relative(process.cwd(), outDir) || '.'} (${label})`;
+const upToDateMessage = (outDir: string, label: string) => `up to date: ${relative(process.cwd(), outDir) || '.'} (${label})`;
 
 export async function build(options: BuildOptions): Promise<BuildResult> {
   const { branch, outDir, model, log } = options;

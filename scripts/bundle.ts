@@ -12,8 +12,8 @@ import { dirname, join } from 'node:path';
 import { REPO_ROOT } from './paths.ts';
 
 /** The oldest Node the packages run on: ALT p10 and Debian bookworm ship Node 18. */
-export const NODE_TARGET = 'node18';
-export const SHEBANG = '#!/usr/bin/node';
+const NODE_TARGET = 'node18';
+const SHEBANG = '#!/usr/bin/node';
 const BANNER = `${SHEBANG}\n"use strict";`;
 
 /** The options every bundle is made with, written once for the API and the %build command line. */

@@ -13,7 +13,7 @@ export interface ChangelogEntry {
   changes: string[];
 }
 
-export const CHANGELOG_FILE = join(REPO_ROOT, 'specs/changelog.yaml');
+const CHANGELOG_FILE = join(REPO_ROOT, 'specs/changelog.yaml');
 const CHANGELOG_SCHEMA = join(REPO_ROOT, 'specs/changelog.schema.json');
 
 const Ajv = AjvModule as unknown as typeof AjvModule.default;
@@ -89,7 +89,7 @@ export function formatChangelog(entries: ChangelogEntry[]): string {
   return entries.map((e) => [changelogHeader(e), ...e.changes.map((c) => `- ${c}`)].join('\n')).join('\n\n') + '\n';
 }
 
-export interface ChangelogHeader {
+interface ChangelogHeader {
   /** Milliseconds since the epoch of the entry's date; undefined when it is not a valid date. */
   time: number | undefined;
   /** `[epoch:]version-release`; '' when the line is no entry header. */

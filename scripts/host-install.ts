@@ -22,7 +22,7 @@ const WITHOUT: Record<Purpose, string> = {
 /** apt keeps the package lists here; the tests read them too (the VM kernel, package checks). */
 export const APT_LISTS = '/var/lib/apt/lists';
 /** Touched after each apt-get update made here (apt leaves the lists' times at the archive's). */
-export const APT_UPDATE_STAMP = '/var/cache/podsec/apt-update.stamp';
+const APT_UPDATE_STAMP = '/var/cache/podsec/apt-update.stamp';
 /** Lists older than this are refreshed before a test run. */
 const LISTS_MAX_AGE_MS = 24 * 60 * 60 * 1000;
 
@@ -36,7 +36,7 @@ export interface HostFacts {
   optOut: boolean;
 }
 
-export interface InstallPlan {
+interface InstallPlan {
   /** `apt-get update` first. */
   update: boolean;
   /** Debian packages for `apt-get install`. */
@@ -121,7 +121,7 @@ export function planInstall(purpose: Purpose, missing: readonly HostNeed[], fact
 }
 
 /** An executable file named `command` in one of PATH's directories. */
-export function onPath(command: string, path = process.env.PATH ?? ''): boolean {
+function onPath(command: string, path = process.env.PATH ?? ''): boolean {
   return path.split(delimiter).some((dir) => {
     if (!dir) return false;
     try {
@@ -159,7 +159,7 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv, capture: b
   });
 }
 
-export interface EnsureOptions {
+interface EnsureOptions {
   log: (line: string) => void;
   /** The environment for dpkg-query and apt-get, PATH included (default: this process's). */
   env?: NodeJS.ProcessEnv;

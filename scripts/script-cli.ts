@@ -12,7 +12,7 @@ type Options = NonNullable<ParseArgsConfig['options']>;
 /** Wrong arguments: reported with the usage, exit code 2. */
 export class UsageError extends Error {}
 
-export interface ScriptSpec<O extends Options> {
+interface ScriptSpec<O extends Options> {
   /** The prefix of every error line. */
   name: string;
   usage: string;

@@ -168,7 +168,7 @@ function interpolate(text: string, params: Params): string {
 }
 
 /** A message of shared code, translated later by the program that shows it (in its own domain). */
-export interface Message {
+interface Message {
   msgid: string;
   params: Params;
 }

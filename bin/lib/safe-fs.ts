@@ -69,7 +69,7 @@ export interface TrustOptions {
 }
 
 /** How TrustedDir's writers publish a file: its mode and owner, and whether an existing name is kept (link) or replaced (rename). */
-export interface PublishOptions {
+interface PublishOptions {
   mode: number;
   uid?: number;
   gid?: number;

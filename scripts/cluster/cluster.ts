@@ -275,7 +275,7 @@ export async function joinNode(state: ClusterState, node: NodeState, joinCommand
 }
 
 /** The commands podsec-u7s-kubeadm's refusal of a cluster prints, one per indented `kubectl` line. */
-export const printedFixes = (refusal: string): string[] =>
+const printedFixes = (refusal: string): string[] =>
   refusal
     .split('\n')
     .filter((line) => /^ {2}kubectl /.test(line))

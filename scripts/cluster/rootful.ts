@@ -211,7 +211,7 @@ export async function prepareRootful(node: NodeState, platform: string): Promise
 }
 
 /** CRI-O started as root, and answering (bounded). */
-export async function startRootfulCrio(node: NodeState): Promise<void> {
+async function startRootfulCrio(node: NodeState): Promise<void> {
   await mustExec(node, ['systemctl', 'start', 'podsec-rootful-crio.service']);
   for (let waited = 0; (await nodeExec(node, ['crictl', '--runtime-endpoint', CRIO_SOCKET, 'version'])).exitCode !== 0; waited += 200) {
     if (waited > 60_000) {

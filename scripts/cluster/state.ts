@@ -41,7 +41,7 @@ export interface ServiceState {
   log: string;
 }
 
-export interface LoadBalancerState {
+interface LoadBalancerState {
   /** What kubeadm's controlPlaneEndpoint names: the one haproxy's address, or the address keepalived moves between several. */
   address: string;
   /** Each load balancer host: its own network namespace on the bridge, and haproxy (with keepalived) under one PID namespace there. */

@@ -82,7 +82,7 @@ async function waitHttp(url: string, timeoutMs: number): Promise<void> {
 /** A node as image-nspawn's helpers see it. */
 export const nodeRunner = (node: NodeState) => ({ name: node.name, exec: (argv: string[], opts?: { timeoutMs?: number }) => nodeExec(node, argv, opts) });
 
-export interface MasterTrust {
+interface MasterTrust {
   fingerprint: string;
   makerKey: string;
 }
@@ -105,7 +105,7 @@ export async function setUpMaster(master: NodeState, platform: string, log: Log)
 }
 
 /** The images of one Kubernetes version: the k8s-tools entry they were built into, and the version podsec-k8s-save-oci is asked for. */
-export interface ImageRelease {
+interface ImageRelease {
   dir: string;
   version: string;
 }

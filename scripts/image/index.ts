@@ -19,15 +19,15 @@ import { ensureVm, kernelCommandLine, qemuArgv } from './vm.ts';
 
 export const KINDS = ['rootfs', 'container', 'vm'] as const;
 export type Kind = (typeof KINDS)[number];
-export const BASES = ['debian', 'alt'] as const;
+const BASES = ['debian', 'alt'] as const;
 export type Base = (typeof BASES)[number];
 
 export const defaultCacheDir = () => process.env.PODSEC_IMAGE_CACHE || '/var/cache/podsec-image';
 export const defaultOutDir = () => join(REPO_ROOT, 'dist', 'image');
-export const IMAGE_NAME = 'localhost/podsec-node';
-export const MACHINE_NAME = 'podsec-node';
+const IMAGE_NAME = 'localhost/podsec-node';
+const MACHINE_NAME = 'podsec-node';
 
-export interface ImageOptions {
+interface ImageOptions {
   kind: Kind;
   base: Base;
   model: ProjectModel;
@@ -46,14 +46,14 @@ export interface ImageOptions {
   log: (line: string) => void;
 }
 
-export interface ImageResult {
+interface ImageResult {
   rootfs: RootfsResult;
   /** What was written, by name: rootfs, tar, image, machine, vmlinuz, initrd, qemu. */
   outputs: Record<string, string>;
 }
 
 /** `podsec-2.0.0-alt1.noarch.rpm` -> `2.0.0-alt1`. */
-export function versionOfRpms(rpms: string[]): string {
+function versionOfRpms(rpms: string[]): string {
   for (const rpm of rpms) {
     const m = /^podsec-(\d[^-]*)-([^-]+)\.noarch\.rpm$/.exec(basename(rpm));
     if (m) return `${m[1]}-${m[2]}`;

@@ -386,7 +386,7 @@ const INGRESS_CONTROLLER_SOLO: SoloBuild = { dir: 'ingress', source: INGRESS_CON
 
 const SOLO_BUILDS = [NEWEST_KUBEADM_SOLO, ETCDUTL_SOLO, INGRESS_CONTROLLER_SOLO];
 
-export interface SoloBinary {
+interface SoloBinary {
   /** The version it was built from. */
   version: string;
   /** The binary's path. */

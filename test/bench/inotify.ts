@@ -12,7 +12,7 @@ import { Daemon, inotifyProgram } from '../support/inotify-programs.ts';
 
 const UPSTREAM_WORST_MS = 3600 * 1000;
 
-export async function policyDetect(_work: string): Promise<string> {
+async function policyDetect(_work: string): Promise<string> {
   const tree = podsecTree('podsec-bench-');
   const daemon = new Daemon(await inotifyProgram('podsec-inotify-check-policy'), ['--root', tree.root, '--watch', '-v']);
   const times: number[] = [];
@@ -53,7 +53,7 @@ function childPids(pid: number): number[] {
   }
 }
 
-export async function monitorIdle(_work: string, seconds = 60): Promise<string> {
+async function monitorIdle(_work: string, seconds = 60): Promise<string> {
   const tree = podsecTree('podsec-bench-');
   tree.addUser('u1', 2001, ['podman']);
   for (let l = 0; l < 20; l++) {

@@ -34,7 +34,7 @@ async function bundle(work: string, program: string, name: string): Promise<stri
   return file;
 }
 
-export async function wrapperStartup(work: string): Promise<string> {
+async function wrapperStartup(work: string): Promise<string> {
   const dir = join(work, 'u7s-startup');
   mkdirSync(dir, { recursive: true });
   const wrapper = await bundle(dir, 'podsec-u7s-kubeadm', 'podsec-u7s-kubeadm');
@@ -51,7 +51,7 @@ export async function wrapperStartup(work: string): Promise<string> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function u7sNamespace(work: string): Promise<string> {
+async function u7sNamespace(work: string): Promise<string> {
   const dir = join('/var/tmp', `podsec-u7s-bench-${process.pid}`);
   const home = join(dir, 'home');
   const user = `u7sb${process.pid % 100000}`;

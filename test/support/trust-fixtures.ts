@@ -32,7 +32,7 @@ import { bundleProgram } from '../../scripts/bundle.ts';
 import type { Ran } from './exec.ts';
 import type { Netns } from './netns.ts';
 
-export const ROOT_VIEW = fileURLToPath(new URL('./root-view.mjs', import.meta.url));
+const ROOT_VIEW = fileURLToPath(new URL('./root-view.mjs', import.meta.url));
 /** unshare's arguments that run COMMAND in a private mount namespace where root-view.mjs has laid VIEW_ARGS over the host. */
 export const rootViewArgs = (scratch: string, viewArgs: string[], command: string[]) => [
   '--mount',
@@ -76,7 +76,7 @@ export function bundledProgram(name: string): Promise<string> {
   return bundles.get(name)!;
 }
 
-export async function programCommand(name: string): Promise<[string, string[]]> {
+async function programCommand(name: string): Promise<[string, string[]]> {
   return [process.execPath, [await bundledProgram(name)]];
 }
 
@@ -196,7 +196,7 @@ process.on('exit', () => {
 });
 
 /** Starts a long-running command in its own process group. */
-export function spawnService(name: string, command: string, args: string[], options: { netns?: Netns; env?: NodeJS.ProcessEnv } = {}): Service {
+function spawnService(name: string, command: string, args: string[], options: { netns?: Netns; env?: NodeJS.ProcessEnv } = {}): Service {
   const [cmd, argv] = options.netns ? options.netns.argv(command, args) : [command, args];
   const child = spawn(cmd, argv, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: options.env ?? process.env });
   started.add(child);
@@ -231,7 +231,7 @@ export function spawnService(name: string, command: string, args: string[], opti
   };
 }
 
-export interface HttpResult {
+interface HttpResult {
   status: number;
   body: Buffer;
 }
@@ -347,14 +347,14 @@ export async function startSigstoreServer(options: {
   return { ...service, prefix };
 }
 
-export interface UnitCommands {
+interface UnitCommands {
   execStartPre: string[][];
   execStart: string[];
   runtimeDirectories: string[];
 }
 
 /** Splits an Exec*= value as systemd does for the simple cases our units use (words, "quoted words"). */
-export function splitExec(value: string): string[] {
+function splitExec(value: string): string[] {
   const words: string[] = [];
   const pattern = /"((?:[^"\\]|\\.)*)"|'([^']*)'|(\S+)/g;
   for (const match of value.matchAll(pattern)) words.push(match[1] !== undefined ? match[1].replace(/\\(.)/g, '$1') : (match[2] ?? match[3]!));

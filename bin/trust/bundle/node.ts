@@ -129,7 +129,7 @@ async function get(url: string, options: FetchOptions, maxBytes: number): Promis
   return result.body;
 }
 
-export const MAX_BUNDLE_AGE_OPTION = '--max-bundle-age';
+const MAX_BUNDLE_AGE_OPTION = '--max-bundle-age';
 export const DEFAULT_MAX_BUNDLE_AGE_DAYS = 30;
 const DAY_MS = 24 * 60 * 60 * 1000;
 

@@ -24,10 +24,10 @@ const DAY_MS = 86_400_000;
 export const DEFAULT_CERT_WARN_DAYS = 30;
 
 /** The kubeconfigs kubeadm writes into /etc/kubernetes. */
-export const NODE_KUBECONFIGS = ['admin.conf', 'super-admin.conf', 'controller-manager.conf', 'scheduler.conf', 'kubelet.conf'];
-export const ROOT_KUBECONFIG = '/root/.kube/config';
+const NODE_KUBECONFIGS = ['admin.conf', 'super-admin.conf', 'controller-manager.conf', 'scheduler.conf', 'kubelet.conf'];
+const ROOT_KUBECONFIG = '/root/.kube/config';
 
-export type CertificateKind = 'pki' | 'node-kubeconfig' | 'root-kubeconfig' | 'user-kubeconfig';
+type CertificateKind = 'pki' | 'node-kubeconfig' | 'root-kubeconfig' | 'user-kubeconfig';
 
 export interface CertificateExpiry {
   kind: CertificateKind;
@@ -40,14 +40,14 @@ export interface CertificateExpiry {
   groups?: string[];
 }
 
-export interface CertificateScan {
+interface CertificateScan {
   certificates: CertificateExpiry[];
   /** Files that exist but could not be read or parsed: a monitor must not call that OK. */
   problems: { file: string; reason: string }[];
 }
 
 /** The certificates of PEM text, in order; a block that is no certificate is an error. */
-export function pemCertificates(text: string): X509Certificate[] {
+function pemCertificates(text: string): X509Certificate[] {
   const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
   return blocks.map((block) => new X509Certificate(block));
 }
@@ -62,7 +62,7 @@ const field = (name: string, dn: string) =>
 export const subjectName = (cert: X509Certificate) => field('CN', cert.subject)[0] ?? cert.subject.replace(/\n/g, ', ');
 
 /** The client certificates embedded in a kubeconfig (users[].user.client-certificate-data). */
-export function kubeconfigCertificates(text: string): X509Certificate[] {
+function kubeconfigCertificates(text: string): X509Certificate[] {
   const doc = YAML.parse(text) as { users?: { user?: Record<string, unknown> }[] } | null;
   const certs: X509Certificate[] = [];
   for (const entry of Array.isArray(doc?.users) ? doc.users : []) {

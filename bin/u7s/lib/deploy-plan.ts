@@ -70,7 +70,7 @@ class PlanError extends Error {
 }
 
 /** Every refusal of a deployment's inputs, reported together so that one run names all that is missing. */
-export class ProblemsError extends Error {
+class ProblemsError extends Error {
   readonly expected = true;
   constructor(readonly problems: string[]) {
     super(

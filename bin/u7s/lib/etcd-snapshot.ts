@@ -151,7 +151,7 @@ const clientArgs = (client: EtcdClient) => [
   ...(client.tls ? [`--cacert=${client.tls.cacert}`, `--cert=${client.tls.cert}`, `--key=${client.tls.key}`] : []),
 ];
 
-export interface SaveOptions {
+interface SaveOptions {
   run: AccountRunner;
   client: EtcdClient;
   staging: Staging;
@@ -209,7 +209,7 @@ export interface ControlPlane {
   start(): Promise<void>;
 }
 
-export interface RestoreOptions {
+interface RestoreOptions {
   run: AccountRunner;
   client: Pick<EtcdClient, 'etcdutl'>;
   staging: Staging;
@@ -224,7 +224,7 @@ export interface RestoreOptions {
   say?: (line: string) => void;
 }
 
-export interface RestoreResult {
+interface RestoreResult {
   /** Where the data directory's previous member directory was kept. */
   previous: string;
 }

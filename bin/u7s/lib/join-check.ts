@@ -33,7 +33,7 @@ const KUBEADM_ETCD_DIR = '/var/lib/etcd';
 const CONNTRACK_FIELDS = ['maxPerCore', 'tcpEstablishedTimeout', 'tcpCloseWaitTimeout'] as const;
 
 /** What a rootless node needs of the cluster: the values of its own documents. */
-export interface ClusterRequirements {
+interface ClusterRequirements {
   /** conntrack fields of kube-proxy's configuration: a number (maxPerCore) or a duration (0s). */
   conntrack: Record<string, number | string>;
   /** etcd.local.dataDir, for a control-plane join. */
@@ -56,7 +56,7 @@ export interface JoinTarget {
 }
 
 /** One setting of the cluster that stops the join. */
-export interface Mismatch {
+interface Mismatch {
   configMap: 'kube-proxy' | 'kubeadm-config';
   field: string;
   have: unknown;
@@ -77,7 +77,7 @@ export function caCertHashes(pem: string): string[] {
 }
 
 /** The data of a ConfigMap the API server answered with (JSON). */
-export function configMapData(body: string): Doc {
+function configMapData(body: string): Doc {
   let object: unknown;
   try {
     object = JSON.parse(body);
@@ -102,7 +102,7 @@ const base64url = (data: string | Buffer) => Buffer.from(data).toString('base64u
  * under jws-kubeconfig-<token id>, a detached JWS (HS256, keyed with the token's secret) of its
  * kubeconfig, made by the cluster's bootstrap signer for every valid token. undefined when it matches.
  */
-export function clusterInfoSignatureProblem(data: Doc, token: string): string | undefined {
+function clusterInfoSignatureProblem(data: Doc, token: string): string | undefined {
   const [id, secret, ...rest] = token.split('.');
   if (!id || !secret || rest.length) return t('the token is not of the form ID.SECRET');
   const kubeconfig = data.kubeconfig;
@@ -138,7 +138,7 @@ export function clusterInfoSignatureProblem(data: Doc, token: string): string | 
 }
 
 /** The CA certificates (PEM) of a kubeconfig's first cluster, and its server. */
-export function kubeconfigCluster(text: string, dir?: string): { server: string; ca: string } {
+function kubeconfigCluster(text: string, dir?: string): { server: string; ca: string } {
   let doc: unknown;
   try {
     doc = YAML.parse(text);

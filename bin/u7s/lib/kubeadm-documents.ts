@@ -118,15 +118,15 @@ export function fillTemplate(kind: TemplateKind, template: Doc, values: Record<s
   return doc;
 }
 
-export const KUBEADM_V1BETA3 = 'kubeadm.k8s.io/v1beta3';
+const KUBEADM_V1BETA3 = 'kubeadm.k8s.io/v1beta3';
 export const KUBEADM_V1BETA4 = 'kubeadm.k8s.io/v1beta4';
 export type KubeadmApi = typeof KUBEADM_V1BETA3 | typeof KUBEADM_V1BETA4;
 /** kubeadm reads v1beta4 from 1.31 on (and no longer reads v1beta3 from 1.37 on). */
-export const V1BETA4_SINCE_MINOR = 31;
+const V1BETA4_SINCE_MINOR = 31;
 export const kubeadmApiFor = (minor: number): KubeadmApi => (minor >= V1BETA4_SINCE_MINOR ? KUBEADM_V1BETA4 : KUBEADM_V1BETA3);
 
 /** The kubeadm document that carries `timeouts` in v1beta4: the init document, or the join document. */
-export type MainKind = 'InitConfiguration' | 'JoinConfiguration';
+type MainKind = 'InitConfiguration' | 'JoinConfiguration';
 
 /** Flag maps of v1beta3 that are lists of {name, value} in v1beta4, per kind. */
 const FLAG_FIELDS: Record<string, string[]> = {

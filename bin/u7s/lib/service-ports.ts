@@ -18,7 +18,7 @@ export interface Service {
   spec?: { type?: string; ports?: ServicePort[] };
 }
 
-export interface Forward {
+interface Forward {
   proto: 'tcp' | 'udp';
   parentPort: number;
   childPort: number;
@@ -46,7 +46,7 @@ export function serviceForwards(services: Iterable<Service>): Forward[] {
   return [...wanted.values()];
 }
 
-export interface PortChanges {
+interface PortChanges {
   add: Forward[];
   /** rootlesskit's ids of the forwards to remove. */
   remove: PortStatus[];

@@ -18,11 +18,11 @@ import { sleep } from './poll.ts';
 
 const t = translator('podsec-k8s');
 
-export const MANIFESTS_DIR = join(KUBERNETES_DIR, 'manifests');
+const MANIFESTS_DIR = join(KUBERNETES_DIR, 'manifests');
 export const CONTROL_PLANE_PODS = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler'];
 
 /** Host uids a rootless control-plane process of `account` can run as. */
-export function accountUids(root: string, account: Account): (uid: number) => boolean {
+function accountUids(root: string, account: Account): (uid: number) => boolean {
   let ranges: { start: number; count: number }[] = [];
   try {
     ranges = rangesOf(parseSubid(readSubidFile(root, 'subuid')), account);

@@ -273,7 +273,7 @@ function planText(checked: Checked, node: Node): string {
 }
 
 /** `plan [VERSION]`: what apply would do on this control plane, or why it would refuse (exit status 1). Changes nothing. */
-export async function upgradePlan(ops: NodeOps, wanted: string | undefined): Promise<number> {
+async function upgradePlan(ops: NodeOps, wanted: string | undefined): Promise<number> {
   const node = nodeOf(ops);
   if (!node.controlPlane)
     throw new CommandError(t('plan and apply run on a control-plane node (no {file} here); on this node run: podsec-u7s-upgrade node', { file: ADMIN_CONF }));
@@ -283,7 +283,7 @@ export async function upgradePlan(ops: NodeOps, wanted: string | undefined): Pro
 }
 
 /** `apply VERSION` on the first control plane: the cluster's control plane, then this node's kubelet. */
-export async function upgradeApply(ops: NodeOps, wanted: string): Promise<number> {
+async function upgradeApply(ops: NodeOps, wanted: string): Promise<number> {
   const node = nodeOf(ops);
   if (!node.controlPlane)
     throw new CommandError(t('plan and apply run on a control-plane node (no {file} here); on this node run: podsec-u7s-upgrade node', { file: ADMIN_CONF }));
@@ -322,7 +322,7 @@ export async function upgradeApply(ops: NodeOps, wanted: string): Promise<number
 }
 
 /** `node` on every other node, after apply: kubeadm upgrade node and kubelet; a control plane drains and uncordons itself. */
-export async function upgradeNode(ops: NodeOps): Promise<number> {
+async function upgradeNode(ops: NodeOps): Promise<number> {
   const node = nodeOf(ops);
   const checked = await check(node, undefined);
   process.stderr.write(planText(checked, node));

@@ -34,14 +34,14 @@ export function stepProblem(current: KubeVersion, target: KubeVersion): string |
  * 1.37: from `lockedFrom` on a gate can only be set to `value`, from `removedIn` on kubeadm
  * refuses the gate's name. NodeLocalCRISocket's 1.34 source says GA in 1.36; 1.37 no longer has it.
  */
-export const KUBEADM_GATES: Record<string, { value: boolean; lockedFrom?: number; removedIn: number }> = {
+const KUBEADM_GATES: Record<string, { value: boolean; lockedFrom?: number; removedIn: number }> = {
   WaitForAllControlPlaneComponents: { value: true, lockedFrom: 34, removedIn: 35 },
   ControlPlaneKubeletLocalMode: { value: true, lockedFrom: 35, removedIn: 36 },
   NodeLocalCRISocket: { value: true, lockedFrom: 36, removedIn: 37 },
   PublicKeysECDSA: { value: false, removedIn: 37 },
 };
 
-export interface GateChanges {
+interface GateChanges {
   /** Gates the target's kubeadm locks or no longer knows, set to the value it has anyway: taken out of the cluster's configuration. */
   drop: string[];
   /** Gates set to a value the target's kubeadm refuses: the upgrade stops, the message says what to decide. */

@@ -24,11 +24,11 @@ export function ipv4(value: string, what: string): string {
   return value;
 }
 
-export function ipToNumber(ip: string): number {
+function ipToNumber(ip: string): number {
   return ip.split('.').reduce((n, octet) => n * 256 + Number(octet), 0);
 }
 
-export function numberToIp(n: number): string {
+function numberToIp(n: number): string {
   return [24, 16, 8, 0].map((shift) => Math.floor(n / 2 ** shift) % 256).join('.');
 }
 

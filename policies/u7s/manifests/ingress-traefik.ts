@@ -12,7 +12,7 @@ import { accountWithClusterRole } from './rbac.ts';
 /** The NodePort every node publishes for HTTP to the ingress controller (upstream's ingress-nginx example used the same). */
 export const INGRESS_NODE_PORT = 31000;
 export const INGRESS_NAMESPACE = 'ingress-traefik';
-export const INGRESS_CLASS = 'traefik';
+const INGRESS_CLASS = 'traefik';
 
 const name = 'traefik';
 const namespace = INGRESS_NAMESPACE;
