@@ -1,23 +1,43 @@
 /**
- * Bundle step: bin/<program>.ts -> one self-contained Node entrypoint with a #!/usr/bin/node
- * shebang (runtime dependencies inlined; nothing from node_modules at run time). The packaged
- * programs are bundled by the spec's %build with the esbuild command line (`buildCommand`), from
- * the sources the tarball ships (`runtimeDependencyFiles`); the pipeline bundles with the same
- * options through esbuild's API for the man pages, completions and the tests.
+ * Bundle step. The packaged programs are bundled by the spec's %build with the esbuild command
+ * line (`buildCommand`), from the sources the tarball ships (`runtimeDependencyFiles`), one
+ * esbuild run per package with code splitting (`bundlePackage` does the same through esbuild's
+ * API, for the tests): each program is a CommonJS file with a #!/usr/bin/node shebang at its
+ * installed path, and what it loads only when a command runs, or shares with the package's other
+ * programs, is in modules in the package's own directory (scripts/model/program-modules.ts),
+ * required by paths relative to the program. --help and --version parse little more than the
+ * program's own code. Runtime dependencies are inlined; nothing from node_modules at run time.
+ *
+ * Node runs an extensionless file as CommonJS, and starts CommonJS faster than an ES module,
+ * while esbuild splits only ES modules: so the split ES modules are turned into CommonJS, file by
+ * file (a second esbuild run, no bundling: `import()` of a module becomes a `require()` when it runs).
+ *
+ * `bundleProgram` makes one program as a single file (no modules): the tests that run a program
+ * from a directory of their own use it; the same code, only not split.
  */
 import { build, type Metafile } from 'esbuild';
 import { existsSync, readdirSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { dirname, join, posix } from 'node:path';
+import { DEFAULT_BRANCH, resolvePath } from './model/branches.ts';
+import { programModulesDir, programsOf } from './model/program-modules.ts';
+import type { PackageDecl } from './model/types.ts';
 import { REPO_ROOT } from './paths.ts';
 
 /** The oldest Node the packages run on: ALT p10 and Debian bookworm ship Node 18. */
 const NODE_TARGET = 'node18';
 const SHEBANG = '#!/usr/bin/node';
-const BANNER = `${SHEBANG}\n"use strict";`;
+const STRICT = '"use strict";';
+const BANNER = `${SHEBANG}\n${STRICT}`;
 
 /** The options every bundle is made with, written once for the API and the %build command line. */
 const COMMON = { bundle: true, platform: 'node', target: NODE_TARGET, format: 'cjs', charset: 'utf8', legalComments: 'inline' } as const;
+/** A package's programs, split: ES modules first (esbuild splits no other format). */
+const SPLIT = { ...COMMON, format: 'esm', splitting: true } as const;
+/** Then each file of the split turned into CommonJS, one by one. */
+const TO_COMMONJS = { platform: 'node', target: NODE_TARGET, format: 'cjs', charset: 'utf8', legalComments: 'inline' } as const;
 
 const defines = (version: string, faultPoints: boolean) => ({ PODSEC_VERSION: JSON.stringify(version), PODSEC_FAULT_POINTS: faultPoints ? 'true' : 'false' });
 
@@ -43,28 +63,117 @@ export async function bundleProgram(program: string, version: string, options: {
   return output.text;
 }
 
-/** Where %build writes the bundles, relative to the unpacked tarball: build/<program>.js. */
-export const bundleOutput = (program: string) => `build/${program}.js`;
+const PREFIX = '/usr';
 
 /**
- * The %build shell lines: esbuild's command line with the options of `bundleProgram`, run in the
- * tarball's src/ (the TypeScript sources and the runtime dependencies' sources). `version` is
- * written as the spec's macros (`%version-%release`).
+ * Where a file installed at `installedPath` is in a package's bundle directory: its path below
+ * /usr (`%_bindir/x` -> `bin/x`). The programs and their modules keep, below the bundle directory,
+ * their places relative to each other once installed, so that their relative requires hold both
+ * in the bundle directory and on the node.
  */
-export function buildCommand(programs: string[], version: string): string[] {
-  const flag = (name: string, value: string | boolean) => (value === true ? `--${name}` : `--${name}=${value}`);
+function bundlePath(installedPath: string): string {
+  const resolved = resolvePath(installedPath, DEFAULT_BRANCH);
+  if (!resolved.startsWith(`${PREFIX}/`)) throw new Error(`${installedPath}: programs and their modules are installed below ${PREFIX}`);
+  return resolved.slice(PREFIX.length + 1);
+}
+
+/** Where %build writes a package's bundles, relative to the unpacked tarball. */
+export const bundleDir = (packageName: string) => `build/${packageName}`;
+/** The file made of the program installed at `installedPath`, relative to its package's bundle directory. */
+export const programInBundle = (installedPath: string) => `${bundlePath(installedPath)}.js`;
+/** The file %build makes of the program installed at `installedPath`. */
+export const bundleOutput = (packageName: string, installedPath: string) => `${bundleDir(packageName)}/${programInBundle(installedPath)}`;
+/** The directory of %build's modules of a package (absent when its programs share nothing). */
+export const modulesOutput = (packageName: string) => `${bundleDir(packageName)}/${bundlePath(programModulesDir(packageName))}`;
+
+const splitOptions = (pkg: PackageDecl) => ({
+  entryPoints: programsOf(pkg).map(({ program, path }) => ({ in: entryOf(program), out: bundlePath(path) })),
+  chunkNames: `${bundlePath(programModulesDir(pkg.name))}/chunk-[hash]`,
+});
+
+/**
+ * A package's programs and modules as %build makes them, written below `outDir` (the layout of
+ * `bundleDir`: `bin/<program>.js`, `share/<package>/chunk-<hash>.js`, ...). Returns the files
+ * written, relative to `outDir`, sorted.
+ */
+export async function bundlePackage(pkg: PackageDecl, version: string, outDir: string): Promise<string[]> {
+  const esm = await mkdtemp(join(tmpdir(), 'podsec-split-'));
+  try {
+    const { entryPoints, chunkNames } = splitOptions(pkg);
+    const split = await build({
+      ...SPLIT,
+      absWorkingDir: REPO_ROOT,
+      entryPoints,
+      chunkNames,
+      outdir: esm,
+      define: defines(version, false),
+      logLevel: 'silent',
+      metafile: true,
+    });
+    const files = Object.keys(split.metafile.outputs).map((file) => posix.relative(esm, posix.resolve(REPO_ROOT, file)));
+    const programs = new Set(entryPoints.map((entry) => `${entry.out}.js`));
+    const toCommonJs = (paths: string[], banner: string) =>
+      paths.length
+        ? build({ ...TO_COMMONJS, absWorkingDir: esm, entryPoints: paths, outbase: '.', outdir: outDir, banner: { js: banner }, logLevel: 'silent' })
+        : undefined;
+    await toCommonJs(files.filter((f) => programs.has(f)).sort(), BANNER);
+    await toCommonJs(files.filter((f) => !programs.has(f)).sort(), STRICT);
+    return files.sort();
+  } finally {
+    await rm(esm, { recursive: true, force: true });
+  }
+}
+
+/** The program and module files of a package's bundle directory, by path relative to it, with their text. */
+export async function readBundle(dir: string, files: string[]): Promise<Map<string, string>> {
+  return new Map(await Promise.all(files.map(async (file) => [file, await readFile(join(dir, file), 'utf8')] as const)));
+}
+
+const shellWord = (word: string) => (/^[\w@%./:=,+-]+$/.test(word) ? word : `'${word.replace(/'/g, "'\\''")}'`);
+
+/**
+ * The %build shell lines: per package, esbuild's command line with the options of
+ * `bundlePackage`, run in the tarball's src/ (the TypeScript sources and the runtime dependencies'
+ * sources), then the command lines turning its output into CommonJS. `version` is written as the
+ * spec's macros (`%version-%release`).
+ */
+export function buildCommand(packages: PackageDecl[], version: string): string[] {
   const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-  const options = Object.entries(COMMON).map(([name, value]) => flag(kebab(name), value));
+  const flags = (options: Record<string, string | boolean>) =>
+    Object.entries(options).map(([name, value]) => (value === true ? `--${kebab(name)}` : `--${kebab(name)}=${value}`));
   const defineFlags = Object.entries(defines(version, false)).map(([name, value]) => `'--define:${name}=${value}'`);
-  return [
-    'cd src',
-    `esbuild ${options.join(' ')} --log-level=warning \\`,
-    `\t--banner:js="$(printf '${BANNER.replace('\n', '\\n')}')" \\`,
-    `\t${defineFlags.join(' ')} \\`,
-    '\t--outbase=bin --outdir=../build \\',
-    ...[...programs].sort().map((program, index, all) => `\t${entryOf(program)}${index < all.length - 1 ? ' \\' : ''}`),
-    'cd ..',
-  ];
+  /** A command line over several lines: the first, then one word a line. */
+  const lines = (first: string, words: string[]) =>
+    [first, ...words.map((word) => `\t${word}`)].map((line, i, all) => (i < all.length - 1 ? `${line} \\` : line));
+  const out: string[] = [];
+  for (const pkg of packages) {
+    const programs = programsOf(pkg);
+    if (!programs.length) continue;
+    const { entryPoints, chunkNames } = splitOptions(pkg);
+    const esm = `build/esm/${pkg.name}`;
+    const modules = bundlePath(programModulesDir(pkg.name));
+    out.push(
+      `# ${pkg.name}`,
+      'cd src',
+      ...lines(`esbuild ${flags(SPLIT).join(' ')} --log-level=warning`, [
+        ...defineFlags,
+        `--outdir=../${esm}`,
+        shellWord(`--chunk-names=${chunkNames}`),
+        ...entryPoints.map((entry) => `${entry.out}=${entry.in}`),
+      ]),
+      `cd ../${esm}`,
+      ...lines(`esbuild ${flags(TO_COMMONJS).join(' ')} --log-level=warning`, [
+        `--banner:js="$(printf '${BANNER.replace('\n', '\\n')}')"`,
+        `--outbase=. --outdir=../../${pkg.name}`,
+        ...entryPoints.map((entry) => `${entry.out}.js`),
+      ]),
+      `if [ -d ${modules} ]; then`,
+      `\tesbuild ${flags(TO_COMMONJS).join(' ')} --log-level=warning --banner:js=${shellWord(STRICT)} --outbase=. --outdir=../../${pkg.name} ${modules}/*.js`,
+      'fi',
+      'cd ../../..',
+    );
+  }
+  return out;
 }
 
 /** The esbuild binary of the project's pinned esbuild, for the off-ALT build's %build. */

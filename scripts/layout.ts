@@ -3,7 +3,7 @@
  *   tree/<root>/<rest>  the file installed at %_<root>/<rest> (e.g. tree/man1dir/podsec-get-platform.1.xz
  *                       for %_man1dir/podsec-get-platform.1.xz; tree/root/<path> for a literal /<path>)
  *   src/...             the programs' TypeScript sources and their runtime dependencies' files, which
- *                       %build bundles into build/<program>.js (the programs are not in tree/)
+ *                       %build bundles into build/<package>/ (scripts/bundle.ts; the programs are not in tree/)
  * Deriving the tree path from the installed path keeps the %install lines a pure function of the model.
  */
 import { rootMacroOf } from './model/branches.ts';

@@ -2,9 +2,10 @@
 import { readFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import ejs from 'ejs';
-import { buildCommand, bundleOutput } from './bundle.ts';
+import { buildCommand, bundleOutput, modulesOutput } from './bundle.ts';
 import { formatChangelog, type ChangelogEntry } from './changelog.ts';
 import { specPath, treePath } from './layout.ts';
+import { programModulesDir } from './model/program-modules.ts';
 import type { Dependency, Entry, PackageDecl, ProjectModel } from './model/types.ts';
 import { plainText } from './render.ts';
 import { REPO_ROOT } from './paths.ts';
@@ -17,18 +18,23 @@ function dependencyLine(dep: Dependency): string {
   return dep.op ? `${dep.name} ${dep.op} ${dep.version}` : dep.name;
 }
 
-/** The shell line of %install that puts one entry into the buildroot. */
-function installLine(entry: Entry): string {
+/** The shell lines of %install that put one entry of `pkg` into the buildroot. */
+function installLines(pkg: PackageDecl, entry: Entry): string[] {
   const dest = `%buildroot${specPath(entry.path)}`;
   switch (entry.kind) {
-    case 'dir':
-      return `install -d -m ${octal(entry.mode)} ${dest}`;
+    case 'dir': {
+      const made = `install -d -m ${octal(entry.mode)} ${dest}`;
+      if (entry.path !== programModulesDir(pkg.name)) return [made];
+      // The modules %build split off the package's programs (none when they share nothing).
+      const modules = modulesOutput(pkg.name);
+      return [made, `if [ -d ${modules} ]; then install -p -m 0644 -t ${dest} ${modules}/*.js; fi`];
+    }
     case 'symlink':
-      return `install -d -m 0755 ${posix.dirname(dest)} && ln -sfn ${entry.target} ${dest}`;
+      return [`install -d -m 0755 ${posix.dirname(dest)} && ln -sfn ${entry.target} ${dest}`];
     default: {
       // Programs come from %build; everything else from the staged tree.
-      const source = entry.content && 'program' in entry.content ? bundleOutput(entry.content.program) : treePath(entry.path);
-      return `install -D -p -m ${octal(entry.mode)} ${source} ${dest}`;
+      const source = entry.content && 'program' in entry.content ? bundleOutput(pkg.name, entry.path) : treePath(entry.path);
+      return [`install -D -p -m ${octal(entry.mode)} ${source} ${dest}`];
     }
   }
 }
@@ -39,8 +45,10 @@ const isCatalog = (entry: Entry) => entry.content !== undefined && 'catalog' in 
  * The %files line of one entry, in ALT's conventions: a man page as `%_man1dir/foo.1*` (whatever
  * compression the build root's brp scripts choose), files under %_docdir as %doc.
  */
-function filesLine(entry: Entry): string {
+function filesLine(pkg: PackageDecl, entry: Entry): string {
   const attr = entry.kind === 'symlink' ? `%attr(-,${entry.owner},${entry.group})` : `%attr(${octal(entry.mode)},${entry.owner},${entry.group})`;
+  // The program modules directory with what %build put in it (its modules are 0644, see installLines).
+  if (entry.path === programModulesDir(pkg.name)) return `%attr(-,${entry.owner},${entry.group}) ${specPath(entry.path)}`;
   const isDoc = entry.kind === 'file' && specPath(entry.path).startsWith('%_docdir/');
   const flags = { dir: '%dir ', config: '%config ', 'config-noreplace': '%config(noreplace) ' }[entry.kind as string] ?? (isDoc ? '%doc ' : '');
   const path = entry.content && 'manPage' in entry.content ? specPath(entry.path).replace(/\.xz$/, '*') : specPath(entry.path);
@@ -96,10 +104,6 @@ function preLines(pkg: PackageDecl): string[] {
   return [...lines, ...pkg.entries.filter((e) => e.replacesDirectory).flatMap(directoryMoveLines)];
 }
 
-const programsOf = (model: ProjectModel) => [
-  ...new Set(model.packages.flatMap((p) => p.entries).flatMap((e) => (e.content && 'program' in e.content ? [e.content.program] : []))),
-];
-
 const unitNames = (pkg: PackageDecl, pick: (e: Entry) => boolean) =>
   pkg.entries.filter((e) => e.kind === 'system-unit' && pick(e)).map((e) => posix.basename(e.path));
 
@@ -128,7 +132,7 @@ export async function renderSpec(model: ProjectModel, changelog: ChangelogEntry[
     filesOptions: textDomains(pkg)
       .map((domain) => ` -f ${domain}.lang`)
       .join(''),
-    fileLines: pkg.entries.filter((e) => !isCatalog(e)).map(filesLine),
+    fileLines: pkg.entries.filter((e) => !isCatalog(e)).map((e) => filesLine(pkg, e)),
   });
   const packages = model.packages.map(describe);
   const template = await readFile(join(REPO_ROOT, SPEC_TEMPLATE), 'utf8');
@@ -141,8 +145,11 @@ export async function renderSpec(model: ProjectModel, changelog: ChangelogEntry[
       packager,
       version: changelog[0]!.version,
       release: changelog[0]!.release,
-      buildLines: buildCommand(programsOf(model), '%version-%release'),
-      installLines: [...model.packages.flatMap((p) => p.entries).map(installLine), ...model.packages.flatMap(textDomains).map((d) => `%find_lang ${d}`)],
+      buildLines: buildCommand(model.packages, '%version-%release'),
+      installLines: [
+        ...model.packages.flatMap((p) => p.entries.flatMap((e) => installLines(p, e))),
+        ...model.packages.flatMap(textDomains).map((d) => `%find_lang ${d}`),
+      ],
       changelog: formatChangelog(changelog),
     },
     { escape: plainText },

@@ -8,6 +8,7 @@ import podsecNagios from './packages/podsec-nagios.ts';
 import podsec from './packages/podsec.ts';
 import externalDirs from './packages/external-dirs.ts';
 import { withGeneratedDocs } from './docs.ts';
+import { withProgramModules } from './program-modules.ts';
 import type { ProjectModel } from './types.ts';
 
 const declared: ProjectModel = {
@@ -16,7 +17,10 @@ const declared: ProjectModel = {
   externalPrograms: [],
 };
 
-/** The declared packages plus the man pages, completions and catalogs every command gets. */
-const model = withGeneratedDocs(declared);
+/**
+ * The declared packages plus the man pages, completions and catalogs every command gets, and the
+ * directory of each package's program modules.
+ */
+const model = withProgramModules(withGeneratedDocs(declared));
 
 export default model;

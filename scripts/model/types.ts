@@ -20,7 +20,8 @@ export type ManSection = 1 | 8;
 
 /**
  * Where a file's bytes come from. Paths are relative to the repository root.
- * - program:  bin/<name>.ts bundled by esbuild into one Node entrypoint. Its man pages
+ * - program:  bin/<name>.ts bundled by esbuild into one Node entrypoint (with its package's
+ *             modules: scripts/model/program-modules.ts). Its man pages
  *             (scripts/model/docs.ts) are in `manSection`: a command in %_bindir defaults to 1,
  *             a program anywhere else gets pages only when it declares a section (8 for the
  *             administrative programs in %_libexecdir)

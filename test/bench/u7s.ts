@@ -3,7 +3,8 @@
  * medians). Registered by test/bench/run.ts:
  *   u7s-namespace    launcher start until every port of the control-plane role is published
  *                    / bare `rootlesskit --net=slirp4netns ... true` + as many `rootlessctl add-ports`
- *   wrapper-startup  `podsec-u7s-kubeadm --help` / `node -e 0`
+ *   wrapper-startup  `podsec-u7s-kubeadm --help` / `node -e 0` (the program as the package has it:
+ *                    bundled with the package's modules, scripts/bundle.ts)
  * u7s-namespace needs root (it makes a user with subordinate ids, removed afterwards), rootlesskit,
  * rootlessctl, slirp4netns and newuidmap.
  */
@@ -11,7 +12,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { bundleProgram } from '../../scripts/bundle.ts';
+import { bundlePackage, bundleProgram, programInBundle } from '../../scripts/bundle.ts';
+import model from '../../scripts/model/index.ts';
 import { rolePorts } from '../../bin/u7s/lib/ports.ts';
 import { median } from './median.ts';
 
@@ -37,7 +39,9 @@ async function bundle(work: string, program: string, name: string): Promise<stri
 async function wrapperStartup(work: string): Promise<string> {
   const dir = join(work, 'u7s-startup');
   mkdirSync(dir, { recursive: true });
-  const wrapper = await bundle(dir, 'podsec-u7s-kubeadm', 'podsec-u7s-kubeadm');
+  const k8s = model.packages.find((p) => p.name === 'podsec-k8s')!;
+  await bundlePackage(k8s, 'bench', dir);
+  const wrapper = join(dir, programInBundle('%_bindir/podsec-u7s-kubeadm'));
   const runs = 25;
   const a: number[] = [];
   const b: number[] = [];

@@ -29,8 +29,13 @@ function expectedRow(entry: Entry, branch: Branch): FileRow {
   };
 }
 
-export function expectedRows(pkg: PackageDecl, branch: Branch): FileRow[] {
-  return pkg.entries.map((e) => expectedRow(e, branch)).sort((a, b) => a.path.localeCompare(b.path));
+/**
+ * `modules`: the installed paths of the package's program modules (scripts/model/program-modules.ts),
+ * which the model names by their directory only: esbuild names them (chunk-<hash>.js, 0644 root).
+ */
+export function expectedRows(pkg: PackageDecl, branch: Branch, modules: string[] = []): FileRow[] {
+  const moduleRows = modules.map((path) => ({ path, mode: (0o100000 | 0o644).toString(8), owner: 'root', group: 'root', config: false, noreplace: false }));
+  return [...pkg.entries.map((e) => expectedRow(e, branch)), ...moduleRows].sort((a, b) => a.path.localeCompare(b.path));
 }
 
 /** rpm -qp --queryformat producing the same row shape, one line per file. */

@@ -4,14 +4,15 @@
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm, writeFile, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { test as base } from 'uvu';
 import * as assert from 'uvu/assert';
 import { build, type BuildResult } from '../../scripts/build.ts';
 import { loadChangelog, sourceDateEpoch } from '../../scripts/changelog.ts';
-import { bundleProgram } from '../../scripts/bundle.ts';
+import { bundleOutput, bundlePackage, programInBundle } from '../../scripts/bundle.ts';
 import { renderMacros } from '../../scripts/macros.ts';
 import { resolvePath } from '../../scripts/model/branches.ts';
+import { programModulesDir } from '../../scripts/model/program-modules.ts';
 import model from '../../scripts/model/index.ts';
 import { REPO_ROOT } from '../../scripts/paths.ts';
 import { buildRpms, forUpstreamRpm, macrosAltLacks, reproducibleDefines } from '../../scripts/rpm.ts';
@@ -32,8 +33,23 @@ const sha256 = async (file: string) =>
     .update(await readFile(file))
     .digest('hex');
 
+/** The pipeline's own bundles of each package's programs (scripts/bundle.ts), made from the same sources as %build's. */
+let bundles: string;
+const bundled = new Map<string, string[]>();
+/** The installed paths of a package's program modules, as the pipeline's bundle names them. */
+const modulesOf = (pkgName: string) => {
+  const dir = resolvePath(programModulesDir(pkgName), 'p11');
+  return (bundled.get(pkgName) ?? []).filter((file) => `/usr/${file}`.startsWith(`${dir}/`)).map((file) => `/usr/${file}`);
+};
+
 base.before(async () => {
   built = await ensureBuild('p11');
+  bundles = await mkdtemp(join(tmpdir(), 'podsec-bundles-'));
+  for (const pkg of model.packages) bundled.set(pkg.name, await bundlePackage(pkg, `${version}-${release}`, join(bundles, pkg.name)));
+});
+
+base.after(async () => {
+  if (bundles) await rm(bundles, { recursive: true, force: true });
 });
 
 test('all seven packages come out of rpmbuild, named N-V-R.noarch.rpm', () => {
@@ -59,7 +75,7 @@ for (const pkg of model.packages) {
   test(`${pkg.name}: every path, mode, owner, group and config flag equals the model`, async () => {
     const result = await run('rpm', ['-qp', ...RPM_DB, '--queryformat', FILE_ROWS_QUERYFORMAT, rpmOf(pkg.name)]);
     assert.is(result.exitCode, 0, result.stderr);
-    assert.equal(parseFileRows(result.stdout), expectedRows(pkg, 'p11'));
+    assert.equal(parseFileRows(result.stdout), expectedRows(pkg, 'p11', modulesOf(pkg.name)));
   });
 
   test(`${pkg.name}: rpm --dump agrees (mode, owner, group, config)`, async () => {
@@ -74,7 +90,7 @@ for (const pkg of model.packages) {
         return [fields[0], Number.parseInt(fields[4]!, 8).toString(8), fields[5], fields[6], fields[7] === '1'].join(' ');
       })
       .sort();
-    const expected = expectedRows(pkg, 'p11')
+    const expected = expectedRows(pkg, 'p11', modulesOf(pkg.name))
       .map((row) => [row.path, row.mode, row.owner, row.group, row.config].join(' '))
       .sort();
     assert.equal(dumped, expected);
@@ -238,10 +254,14 @@ test('no prebuilt bundle in the tarball: %build bundles every program from src/ 
   const spec = await readFile(built.spec, 'utf8');
   assert.match(spec, /^BuildRequires: esbuild$/m);
   const buildSection = spec.slice(spec.indexOf('\n%build\n'), spec.indexOf('\n%install\n'));
-  const programs = [...new Set(model.packages.flatMap((p) => p.entries).flatMap((e) => (e.content && 'program' in e.content ? [e.content.program] : [])))];
+  const programs = model.packages.flatMap((pkg) =>
+    pkg.entries.flatMap((e) => (e.content && 'program' in e.content ? [{ pkg, entry: e, program: e.content.program }] : [])),
+  );
   assert.ok(programs.length > 20);
-  for (const program of programs) assert.match(buildSection, new RegExp(`^\\tbin/${program}\\.ts( \\\\)?$`, 'm'), program);
-  for (const program of programs) assert.match(spec, new RegExp(`^install -D -p -m 0[0-7]{3} build/${program}\\.js %buildroot`, 'm'), program);
+  for (const { program } of programs) assert.match(buildSection, new RegExp(`^\\t\\S+=bin/${program}\\.ts( \\\\)?$`, 'm'), program);
+  for (const { pkg, entry } of programs) {
+    assert.ok(spec.includes(`\ninstall -D -p -m 0${entry.mode.toString(8)} ${bundleOutput(pkg.name, entry.path)} %buildroot${entry.path}\n`), entry.path);
+  }
   const listing = await run('tar', ['-xOf', built.tarball, '--wildcards', `podsec-${version}/tree/*`]);
   assert.is(listing.exitCode, 0, listing.stderr);
   assert.not.match(listing.stdout, /#!\/usr\/bin\/node/, 'a bundled program in tree/');
@@ -249,7 +269,7 @@ test('no prebuilt bundle in the tarball: %build bundles every program from src/ 
   assert.not.match(tarList, /\/tree\/bindir\/podsec-get-platform$/m);
 });
 
-test("the programs %build made are byte-identical to the pipeline's own bundles of the same sources", async () => {
+test("the programs and modules %build made are byte-identical to the pipeline's own bundles of the same sources", async () => {
   const dir = await mkdtemp(join(tmpdir(), 'podsec-programs-'));
   try {
     for (const rpm of built.rpms) {
@@ -257,13 +277,21 @@ test("the programs %build made are byte-identical to the pipeline's own bundles 
       assert.is(extract.exitCode, 0, extract.stderr);
     }
     let compared = 0;
-    for (const entry of model.packages.flatMap((p) => p.entries)) {
-      if (!entry.content || !('program' in entry.content)) continue;
-      const installed = await readFile(join(dir, resolvePath(entry.path, 'p11')), 'utf8');
-      assert.ok(installed === (await bundleProgram(entry.content.program, `${version}-${release}`)), `${entry.path} differs from the pipeline's bundle`);
-      compared++;
+    for (const pkg of model.packages) {
+      const same = async (installedPath: string, bundledFile: string) => {
+        const installed = await readFile(join(dir, installedPath), 'utf8');
+        assert.ok(installed === (await readFile(join(bundles, pkg.name, bundledFile), 'utf8')), `${installedPath} differs from the pipeline's bundle`);
+        compared++;
+      };
+      for (const entry of pkg.entries) {
+        if (entry.content && 'program' in entry.content) await same(resolvePath(entry.path, 'p11'), programInBundle(entry.path));
+      }
+      for (const module of modulesOf(pkg.name)) await same(module, module.slice('/usr/'.length));
+      const modulesDir = resolvePath(programModulesDir(pkg.name), 'p11');
+      const installedModules = await readdir(join(dir, modulesDir)).catch(() => []);
+      assert.equal(installedModules.map((name) => `${modulesDir}/${name}`).sort(), modulesOf(pkg.name).sort(), `${pkg.name}: the modules installed`);
     }
-    assert.ok(compared > 20);
+    assert.ok(compared > 40);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -308,7 +336,19 @@ test('the installed program is the bundled entrypoint: #!/usr/bin/node, mode 075
   const program = join(dir, 'usr/bin/podsec-get-platform');
   const text = await readFile(program, 'utf8');
   assert.ok(text.startsWith('#!/usr/bin/node\n'));
-  assert.not.match(text, /require\(["'](?!node:|fs|path|os|util|child_process|crypto)[^"']+["']\)/);
+  // What the program and its modules require: node's own modules, or the package's modules by a relative path.
+  const modulesDir = join(dir, resolvePath(programModulesDir('podsec'), 'p11'));
+  const modules = (await readdir(modulesDir)).map((name) => join(modulesDir, name));
+  assert.ok(modules.length > 0, 'the programs of podsec share modules');
+  for (const file of [program, ...modules]) {
+    const code = await readFile(file, 'utf8');
+    assert.not.ok(code.startsWith('#!') && file !== program, `${file}: a module has no shebang`);
+    for (const [, required] of code.matchAll(/require\(["']([^"']+)["']\)/g)) {
+      if (/^(node:|(fs|path|os|util|child_process|crypto)$)/.test(required!)) continue;
+      assert.ok(required!.startsWith('.'), `${file} requires ${required}`);
+      assert.is(dirname(join(dirname(file), required!)), modulesDir, `${file} requires ${required}, outside the package's modules`);
+    }
+  }
   await chmod(program, 0o755);
   const result = await run(process.execPath, [program, '--version']);
   assert.is(result.stdout, `podsec-get-platform (podsec) ${version}-${release}\n`);
