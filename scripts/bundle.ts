@@ -17,7 +17,7 @@
  */
 import { build, type Metafile } from 'esbuild';
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, posix } from 'node:path';
@@ -78,7 +78,7 @@ function bundlePath(installedPath: string): string {
 }
 
 /** Where %build writes a package's bundles, relative to the unpacked tarball. */
-export const bundleDir = (packageName: string) => `build/${packageName}`;
+const bundleDir = (packageName: string) => `build/${packageName}`;
 /** The file made of the program installed at `installedPath`, relative to its package's bundle directory. */
 export const programInBundle = (installedPath: string) => `${bundlePath(installedPath)}.js`;
 /** The file %build makes of the program installed at `installedPath`. */
@@ -124,11 +124,6 @@ export async function bundlePackage(pkg: PackageDecl, version: string, outDir: s
   }
 }
 
-/** The program and module files of a package's bundle directory, by path relative to it, with their text. */
-export async function readBundle(dir: string, files: string[]): Promise<Map<string, string>> {
-  return new Map(await Promise.all(files.map(async (file) => [file, await readFile(join(dir, file), 'utf8')] as const)));
-}
-
 const shellWord = (word: string) => (/^[\w@%./:=,+-]+$/.test(word) ? word : `'${word.replace(/'/g, "'\\''")}'`);
 
 /**
@@ -147,9 +142,9 @@ export function buildCommand(packages: PackageDecl[], version: string): string[]
     [first, ...words.map((word) => `\t${word}`)].map((line, i, all) => (i < all.length - 1 ? `${line} \\` : line));
   const out: string[] = [];
   for (const pkg of packages) {
-    const programs = programsOf(pkg);
-    if (!programs.length) continue;
+    if (!programsOf(pkg).length) continue;
     const { entryPoints, chunkNames } = splitOptions(pkg);
+    // The ES modules in build/esm/<package>, their CommonJS in bundleDir (build/<package>).
     const esm = `build/esm/${pkg.name}`;
     const modules = bundlePath(programModulesDir(pkg.name));
     out.push(
