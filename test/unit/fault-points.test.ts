@@ -13,7 +13,8 @@ import { fileURLToPath } from 'node:url';
 import { buildSync } from 'esbuild';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { bundleProgram } from '../../scripts/bundle.ts';
+import { bundlePackage, bundleProgram } from '../../scripts/bundle.ts';
+import model from '../../scripts/model/index.ts';
 import { crashAtEveryStep, faultBundle, FAULT_AT, FAULT_FAIL, FAULT_LOG, readFaultLog, type RunOutcome } from '../support/fault-points.ts';
 
 const SAFE_FS = fileURLToPath(new URL('../../bin/lib/safe-fs.ts', import.meta.url));
@@ -139,6 +140,18 @@ test('a bundle built as the package ships it ignores the variables and does not 
       assert.not.match(await bundleProgram(program, 'x'), FAULT_AT, program);
       assert.not.match(await bundleProgram(program, 'x'), FAULT_FAIL, program);
       assert.match(readFileSync(await faultBundle(program), 'utf8'), FAULT_AT, program);
+    }
+    // As the package has them: the programs of podsec and their modules.
+    const packaged = join(work, 'packaged');
+    const files = await bundlePackage(
+      model.packages.find((p) => p.name === 'podsec')!,
+      'x',
+      packaged,
+    );
+    assert.ok(files.includes('bin/podsec-create-policy.js') && files.some((f) => f.includes('/chunk-')), files.join(' '));
+    for (const file of files) {
+      assert.not.match(readFileSync(join(packaged, file), 'utf8'), FAULT_AT, file);
+      assert.not.match(readFileSync(join(packaged, file), 'utf8'), FAULT_FAIL, file);
     }
   });
 });
