@@ -8,7 +8,7 @@
  * signed trust bundle. The cluster then pulls only these signed images.
  */
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { registryConfig } from '../../bin/trust/services/service-configs.ts';
 import { lingerUser, userRun } from '../../test/support/image-nspawn.ts';
@@ -112,16 +112,19 @@ interface ImageRelease {
 
 /**
  * Where the archive podsec-k8s-save-oci wrote is kept for the next `up`: keyed by the program
- * (its bundle's hash), the images (the k8s-tools entry) and what it was asked for. The same inputs
+ * (its bundle and its package's modules), the images (the k8s-tools entry) and what it was asked for. The same inputs
  * give the same bytes every time.
  */
 function archiveCacheFile(master: NodeState, state: ClusterState, release: ImageRelease): string {
-  const program = readFileSync(join(master.root, 'usr/bin/podsec-k8s-save-oci'));
-  const key = createHash('sha256')
-    .update(JSON.stringify([release.dir, release.version, state.platform, IMAGE_TAGS, CLUSTER_ARCHIVE_LEVEL]))
-    .update(program)
-    .digest('hex')
-    .slice(0, 16);
+  const hash = createHash('sha256').update(JSON.stringify([release.dir, release.version, state.platform, IMAGE_TAGS, CLUSTER_ARCHIVE_LEVEL]));
+  hash.update(readFileSync(join(master.root, 'usr/bin/podsec-k8s-save-oci')));
+  // Its code is also in the modules of its package, podsec-dev (scripts/model/program-modules.ts).
+  const modules = join(master.root, 'usr/share/podsec-dev');
+  for (const name of readdirSync(modules)
+    .filter((n) => n.endsWith('.js'))
+    .sort())
+    hash.update(name).update(readFileSync(join(modules, name)));
+  const key = hash.digest('hex').slice(0, 16);
   return join(ARCHIVE_CACHE, `k8s-${key}.tar.xz`);
 }
 
