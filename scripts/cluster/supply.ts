@@ -16,6 +16,9 @@ import type { RunResult } from '../../test/support/rootfs.ts';
 import { pruneEntries, sleep } from '../image/cache.ts';
 import type { K8sTools } from '../k8s-tools/build.ts';
 import { IMAGE_TAGS } from '../k8s-tools/versions.ts';
+import { DEFAULT_BRANCH, resolvePath } from '../model/branches.ts';
+import model from '../model/index.ts';
+import { programPaths } from '../model/program-modules.ts';
 import { mustExec, netnsExec, nodeExec, startDaemon } from './machines.ts';
 import type { ClusterState, NodeState, ServiceState } from './state.ts';
 
@@ -111,19 +114,18 @@ interface ImageRelease {
 }
 
 /**
- * Where the archive podsec-k8s-save-oci wrote is kept for the next `up`: keyed by the program
- * (its bundle and its package's modules), the images (the k8s-tools entry) and what it was asked for. The same inputs
- * give the same bytes every time.
+ * Where the archive podsec-k8s-save-oci wrote is kept for the next `up`: keyed by the program (its
+ * bundle and its package's modules), the images (the k8s-tools entry) and what it was asked for.
+ * The same inputs give the same bytes every time.
  */
 function archiveCacheFile(master: NodeState, state: ClusterState, release: ImageRelease): string {
   const hash = createHash('sha256').update(JSON.stringify([release.dir, release.version, state.platform, IMAGE_TAGS, CLUSTER_ARCHIVE_LEVEL]));
-  hash.update(readFileSync(join(master.root, 'usr/bin/podsec-k8s-save-oci')));
-  // Its code is also in the modules of its package, podsec-dev (scripts/model/program-modules.ts).
-  const modules = join(master.root, 'usr/share/podsec-dev');
-  for (const name of readdirSync(modules)
-    .filter((n) => n.endsWith('.js'))
-    .sort())
-    hash.update(name).update(readFileSync(join(modules, name)));
+  // The program is its entry file and its package's modules (scripts/model/program-modules.ts).
+  const { path, modules } = programPaths(model, 'podsec-k8s-save-oci')!;
+  const installed = (modelPath: string) => join(master.root, resolvePath(modelPath, DEFAULT_BRANCH));
+  hash.update(readFileSync(installed(path)));
+  const moduleNames = readdirSync(installed(modules)).filter((name) => name.endsWith('.js'));
+  for (const name of moduleNames.sort()) hash.update(name).update(readFileSync(join(installed(modules), name)));
   const key = hash.digest('hex').slice(0, 16);
   return join(ARCHIVE_CACHE, `k8s-${key}.tar.xz`);
 }

@@ -26,3 +26,12 @@ export function withProgramModules(model: ProjectModel): ProjectModel {
     packages: model.packages.map((pkg) => (hasPrograms(pkg) ? { ...pkg, entries: [...pkg.entries, dir(programModulesDir(pkg.name))] } : pkg)),
   };
 }
+
+/** Where `program` is installed and the directory of its package's modules, as the model's paths (%_bindir/..., %_datadir/...). */
+export function programPaths(model: ProjectModel, program: string): { path: string; modules: string } | undefined {
+  for (const pkg of model.packages) {
+    const found = programsOf(pkg).find((entry) => entry.program === program);
+    if (found) return { path: found.path, modules: programModulesDir(pkg.name) };
+  }
+  return undefined;
+}
