@@ -5,13 +5,13 @@
  */
 import { build } from 'esbuild';
 import { join, relative } from 'node:path';
+import { programsOf } from '../model/program-modules.ts';
 import type { ProjectModel } from '../model/types.ts';
 import { REPO_ROOT } from '../paths.ts';
 import { extractAll, type FileMessages } from './extract.ts';
 
-function programsOf(model: ProjectModel): string[] {
-  const programs = model.packages.flatMap((p) => p.entries).flatMap((e) => (e.content && 'program' in e.content ? [e.content.program] : []));
-  return [...new Set(programs)].sort();
+function programNames(model: ProjectModel): string[] {
+  return [...new Set(model.packages.flatMap((pkg) => programsOf(pkg).map(({ program }) => program)))].sort();
 }
 
 /** The repository files esbuild pulls into a program's bundle. */
@@ -42,7 +42,7 @@ export async function messagesByDomain(model: ProjectModel): Promise<DomainMessa
   const files = new Map<string, FileMessages>((await extractAll()).map((f) => [f.file, f]));
   const domains = new Map<string, Map<string, string[]>>();
   const programDomains = new Map<string, string | undefined>();
-  for (const program of programsOf(model)) {
+  for (const program of programNames(model)) {
     const domain = files.get(`bin/${program}.ts`)?.domain;
     programDomains.set(program, domain);
     if (!domain) continue;
