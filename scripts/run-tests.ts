@@ -251,7 +251,7 @@ async function main(): Promise<number> {
   const times: { file: string; ms: number }[] = [];
   const started = Date.now();
   process.stdout.write(`${list.length} test files, ${jobs} at a time (${list.filter((j) => j.exclusive).length} exclusive)\n`);
-  if (needK8sTools) process.stdout.write(`npm run k8s-tools runs beside the files that do not need it; the ${needsTools.size} that do wait for it\n`);
+  if (needK8sTools) log(`npm run k8s-tools runs beside the files that do not need it; the ${needsTools.size} that do wait for it`);
   await schedule(
     k8sToolsLast(list, needsTools),
     jobs,

@@ -148,9 +148,7 @@ export async function saveArchive(store: ImageStore, ociDir: string, arch: strin
   return runProgram(
     'podsec-save-oci',
     ['--registry', 'localhost', '--signature-policy', store.policy, ...compression, ociDir, arch, store.transport, ...images],
-    {
-      timeoutMs,
-    },
+    { timeoutMs },
   );
 }
 
