@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { execa } from 'execa';
 import { esbuildBinDir } from './bundle.ts';
+import { allOrFirstError } from './concurrency.ts';
 import { FILES_DIRECTIVES, SECTION_NAMES } from './lint/spec-parse.ts';
 
 interface RpmBuildInput {
@@ -101,10 +102,7 @@ export async function buildRpms(input: RpmBuildInput): Promise<string[]> {
       await writeFile(spec, forUpstreamRpm(specText));
     };
     // The check and the topdir's files at once; rpmbuild only once both are done.
-    const [checked, prepared] = await Promise.allSettled([macrosAltLacks(specText, input.macrosText), prepare()]);
-    if (checked.status === 'rejected') throw checked.reason;
-    if (prepared.status === 'rejected') throw prepared.reason;
-    const lacking = checked.value;
+    const [lacking] = await allOrFirstError([macrosAltLacks(specText, input.macrosText), prepare()]);
     if (lacking.length > 0) {
       throw new Error(
         `the spec uses ${lacking.map((m) => `%${m}`).join(', ')}, which neither ALT's rpm-build nor rpm-macros-systemd defines (specs/macros/alt.macros)`,

@@ -2,8 +2,8 @@
  * Stage step: the source tree that goes into podsec-<version>.tar. Every file entry of the model
  * but the programs is written to tree/<root>/<rest> with the model's mode: templates rendered,
  * then what is generated from the programs' own definitions (man pages, completion; the programs
- * are bundled into a scratch directory for that, and describe themselves in one process while the
- * templates render) and from the translations (message catalogs).
+ * are bundled into a scratch directory for that while the templates render, and describe themselves
+ * in one process while src/ is copied) and from the translations (message catalogs).
  * The programs themselves are built by the spec's %build from src/: their TypeScript sources and
  * the sources of the runtime dependencies they bundle (src/node_modules/).
  */
@@ -12,12 +12,13 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { globby } from 'globby';
 import { bundleForDescribing } from './bundle.ts';
-import { mapLimit } from './concurrency.ts';
+import { allOrFirstError, mapLimit } from './concurrency.ts';
 import { xzFiles } from './compress.ts';
 import { renderCompletion } from './docs/completion.ts';
+import type { CommandDescription } from '../bin/lib/command.ts';
 import { describePrograms } from './docs/describe.ts';
 import { renderManPage } from './docs/man.ts';
-import { compileMo, readPo, translationsOf } from './i18n/catalog.ts';
+import { compileMo, readPo, translationsOf, type Language } from './i18n/catalog.ts';
 import { treePath } from './layout.ts';
 import type { Content, Entry, ProjectModel } from './model/types.ts';
 import { renderContent, type RenderContext } from './render.ts';
@@ -49,54 +50,59 @@ export async function stageTree(model: ProjectModel, context: RenderContext, dir
 
   const entries = model.packages.flatMap((p) => p.entries).filter((e) => e.content);
   const programs = [...new Set(entries.flatMap((e) => (e.content && 'program' in e.content ? [e.content.program] : [])))];
+  /** Each domain's catalog of a language, read once for its .mo and its man pages. */
+  const catalogs = new Map<string, Promise<Map<string, string>>>();
+  const catalogOf = (domain: string, language: Language) => {
+    const key = `${domain}/${language}`;
+    if (!catalogs.has(key)) catalogs.set(key, readPo(domain, language).then(translationsOf));
+    return catalogs.get(key)!;
+  };
   const scratch = await mkdtemp(join(tmpdir(), 'podsec-bundles-'));
-  let dependencyFiles: string[];
   try {
-    dependencyFiles = await stageFiles();
+    // esbuild bundles the programs in its own process while the templates render and the catalogs
+    // are read here; then the programs describe themselves in another process while src/ is copied.
+    const [bundles] = await allOrFirstError([
+      bundleForDescribing(programs, `${context.version}-${context.release}`, scratch),
+      mapLimit(
+        entries.filter((entry) => !isGenerated(entry.content!) && !('program' in entry.content!)),
+        CONCURRENCY,
+        async (entry) => write(entry, await renderContent(entry.content!, context)),
+      ),
+      Promise.all(entries.flatMap(({ content }) => (content && 'catalog' in content ? [catalogOf(content.catalog, content.language)] : []))),
+    ]);
+    await allOrFirstError([describePrograms(bundles.files).then(writeGenerated), copySources(bundles.dependencyFiles)]);
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }
-  const sources = [...(await globby(RUNTIME_SOURCES, { cwd: REPO_ROOT })), ...dependencyFiles].sort();
-  await mapLimit(sources, CONCURRENCY, async (source) => {
-    await mkdir(dirname(join(dir, 'src', source)), { recursive: true });
-    await cp(join(REPO_ROOT, source), join(dir, 'src', source));
-    written.push(`src/${source}`);
-  });
   return written.sort();
 
-  /** Everything but src/; returns the runtime dependency files for src/node_modules. */
-  async function stageFiles(): Promise<string[]> {
-    const bundles = await bundleForDescribing(programs, `${context.version}-${context.release}`, scratch);
-    // The programs describe themselves in another process while the templates render here.
-    const described = describePrograms(bundles.files);
-    described.catch(() => {}); // awaited below, after the templates
-    await mapLimit(
-      entries.filter((entry) => !isGenerated(entry.content!) && !('program' in entry.content!)),
-      CONCURRENCY,
-      async (entry) => write(entry, await renderContent(entry.content!, context)),
-    );
-    const descriptions = new Map((await described).map((description, i) => [programs[i]!, description]));
+  async function copySources(dependencyFiles: string[]): Promise<void> {
+    const sources = [...(await globby(RUNTIME_SOURCES, { cwd: REPO_ROOT })), ...dependencyFiles].sort();
+    await mapLimit(sources, CONCURRENCY, async (source) => {
+      await mkdir(dirname(join(dir, 'src', source)), { recursive: true });
+      await cp(join(REPO_ROOT, source), join(dir, 'src', source));
+      written.push(`src/${source}`);
+    });
+  }
+
+  /** The man pages, completions and message catalogs. */
+  async function writeGenerated(described: CommandDescription[]): Promise<void> {
+    const descriptions = new Map(described.map((description, i) => [programs[i]!, description]));
 
     /** The man pages, written uncompressed: one xz makes them <page>.xz (each keeps its mode). */
     const pages: string[] = [];
-    const translations = new Map<string, Promise<Map<string, string>>>();
-    const russian = (domain: string | undefined) => {
-      if (!domain) return Promise.resolve(new Map<string, string>());
-      if (!translations.has(domain)) translations.set(domain, readPo(domain, 'ru').then(translationsOf));
-      return translations.get(domain)!;
-    };
     await mapLimit(
       entries.filter((entry) => isGenerated(entry.content!)),
       CONCURRENCY,
       async (entry) => {
         const content = entry.content as Generated;
         if ('catalog' in content) {
-          await write(entry, await compileMo(content.catalog, content.language));
+          await write(entry, compileMo(await catalogOf(content.catalog, content.language), content.language));
         } else if ('completion' in content) {
           await write(entry, renderCompletion(descriptions.get(content.completion)!));
         } else {
           const description = descriptions.get(content.manPage)!;
-          const catalog = content.language === 'ru' ? await russian(description.domain) : new Map<string, string>();
+          const catalog = content.language !== 'en' && description.domain ? await catalogOf(description.domain, content.language) : new Map<string, string>();
           const page = renderManPage(
             description,
             content.section,
@@ -112,6 +118,5 @@ export async function stageTree(model: ProjectModel, context: RenderContext, dir
       },
     );
     await xzFiles(pages, 9);
-    return bundles.dependencyFiles;
   }
 }

@@ -11,7 +11,7 @@ import { REPO_ROOT } from '../paths.ts';
 import { PLURAL_SEPARATOR } from './plural.ts';
 
 export const LANGUAGES = ['ru'] as const;
-type Language = (typeof LANGUAGES)[number];
+export type Language = (typeof LANGUAGES)[number];
 
 const poFile = (domain: string, language: Language) => join(REPO_ROOT, 'bin', 'po', language, `${domain}.po`);
 
@@ -48,9 +48,8 @@ function entryOf(key: string, msgstr: string[]): GetTextTranslations['translatio
   return plural === undefined ? { msgid, msgstr } : { msgid, msgid_plural: plural, msgstr };
 }
 
-/** The .mo the packages install (an empty catalog when no translation exists yet). */
-export async function compileMo(domain: string, language: Language): Promise<Buffer> {
-  const translations = translationsOf(await readPo(domain, language));
+/** The .mo the packages install from a domain's translations (translationsOf; an empty catalog when there are none yet). */
+export function compileMo(translations: ReadonlyMap<string, string>, language: Language): Buffer {
   const table: GetTextTranslations = {
     charset: 'utf-8',
     headers: { 'Content-Type': 'text/plain; charset=UTF-8', Language: language, 'Plural-Forms': PLURAL_FORMS[language].header },
