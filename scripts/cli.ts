@@ -19,8 +19,8 @@ const USAGE = `usage: npm run build -- [--branch ${BRANCHES.join('|')}] [--out D
 class UsageError extends Error {}
 
 async function loadModel(file: string | undefined): Promise<ProjectModel> {
-  const url = file ? pathToFileURL(resolve(file)).href : new URL('./model/index.ts', import.meta.url).href;
-  const module = (await import(url)) as { default: ProjectModel };
+  // The default model by a literal path, so that npm run build's bundle (cli-bundled.mjs) holds it.
+  const module = (file ? await import(pathToFileURL(resolve(file)).href) : await import('./model/index.ts')) as { default: ProjectModel };
   return module.default;
 }
 

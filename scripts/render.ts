@@ -5,8 +5,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import ejs from 'ejs';
+import { build as esbuild } from 'esbuild';
 import YAML from 'yaml';
 import type { Branch } from './model/branches.ts';
 import type { Content } from './model/types.ts';
@@ -36,8 +36,22 @@ function toJson(document: unknown): string {
 /** Our templates produce config files, not HTML: `<%= %>` must not HTML-escape. */
 export const plainText = (value: unknown): string => String(value);
 
+/**
+ * A document module's default export. The module and what it imports are bundled by esbuild into
+ * one module loaded from memory: the same under tsx and in npm run build's bundle, where plain
+ * Node would not load TypeScript.
+ */
 async function loadDefault(modulePath: string): Promise<unknown> {
-  const module = (await import(pathToFileURL(join(REPO_ROOT, modulePath)).href)) as { default?: unknown };
+  const { outputFiles } = await esbuild({
+    entryPoints: [join(REPO_ROOT, modulePath)],
+    bundle: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    write: false,
+    logLevel: 'warning',
+  });
+  const module = (await import(`data:text/javascript;base64,${Buffer.from(outputFiles[0]!.contents).toString('base64')}`)) as { default?: unknown };
   if (module.default === undefined) throw new Error(`${modulePath}: no default export`);
   return module.default;
 }

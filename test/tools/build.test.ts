@@ -1,16 +1,18 @@
 /** The build command as a user runs it: branches, the no-op rebuild, a host without rpmbuild. */
 import { appendFile, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { test as base } from 'uvu';
 import * as assert from 'uvu/assert';
-import { run, runTs } from '../support/exec.ts';
+import { ensureBuild } from '../support/build.ts';
+import { run } from '../support/exec.ts';
 import { withTools } from '../support/tools.ts';
 
 const test = withTools(base, ['rpmbuild', 'rpm']);
 const work = await mkdtemp(join(tmpdir(), 'podsec-buildcmd-'));
+/** `npm run build -- --out OUT ARGS` (package.json's build script). */
 const buildTo = (out: string, args: string[] = [], env: Record<string, string> = {}) =>
-  runTs('scripts/cli.ts', ['build', '--out', out, ...args], { env, timeoutMs: 300_000 });
+  run(process.execPath, ['scripts/cli-bundled.mjs', 'build', '--out', out, ...args], { env, timeoutMs: 300_000 });
 const exists = (path: string) =>
   stat(path).then(
     () => true,
@@ -44,6 +46,14 @@ test('a second build with nothing changed is a no-op; a damaged output is rebuil
   const third = await buildTo(out);
   assert.not.match(third.stdout, /up to date/);
   assert.equal(await readFile(tarball), original);
+});
+
+test("npm run build's bundled pipeline makes the same bytes as the pipeline run through tsx", async () => {
+  const out = join(work, 'noop'); // built above
+  const reference = await ensureBuild(); // scripts/build.ts imported through tsx
+  const files = ['podsec.spec', 'podsec-2.0.0.tar', ...reference.rpms.map((rpm) => relative(dirname(reference.spec), rpm))];
+  for (const name of ['pkglist.podsec', 'pkglist.podsec.xz', 'release']) files.push(join('repo', 'noarch', 'base', name));
+  for (const file of files) assert.ok((await readFile(join(out, file))).equals(await readFile(join(dirname(reference.spec), file))), file);
 });
 
 test('branches share one spec (macros, not paths); sisyphus RPMs use merged /usr, p10 /lib', async () => {
