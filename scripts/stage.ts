@@ -20,6 +20,7 @@ import { describePrograms } from './docs/describe.ts';
 import { renderManPage } from './docs/man.ts';
 import { compileMo, readPo, translationsOf, type Language } from './i18n/catalog.ts';
 import { treePath } from './layout.ts';
+import { programsOf } from './model/program-modules.ts';
 import type { Content, Entry, ProjectModel } from './model/types.ts';
 import { renderContent, type RenderContext } from './render.ts';
 import { REPO_ROOT } from './paths.ts';
@@ -49,7 +50,7 @@ export async function stageTree(model: ProjectModel, context: RenderContext, dir
   };
 
   const entries = model.packages.flatMap((p) => p.entries).filter((e) => e.content);
-  const programs = [...new Set(entries.flatMap((e) => (e.content && 'program' in e.content ? [e.content.program] : [])))];
+  const programs = [...new Set(model.packages.flatMap(programsOf).map(({ program }) => program))];
   /** Each domain's catalog of a language, read once for its .mo and its man pages. */
   const catalogs = new Map<string, Promise<Map<string, string>>>();
   const catalogOf = (domain: string, language: Language) => {

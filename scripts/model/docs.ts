@@ -8,6 +8,7 @@
  */
 import { posix } from 'node:path';
 import { file } from './entries.ts';
+import { hasPrograms } from './program-modules.ts';
 import type { Entry, ExternalPath, ManSection, PackageDecl, ProjectModel } from './types.ts';
 
 /** Packages with a text domain of their own (the domain is the package name, as upstream). */
@@ -85,9 +86,8 @@ function commandDocs(entry: Entry): Entry[] {
 
 function withDocs(pkg: PackageDecl): PackageDecl {
   const docs = pkg.entries.flatMap(commandDocs);
-  const hasPrograms = pkg.entries.some((e) => e.content && 'program' in e.content);
   const catalog =
-    hasPrograms && TEXT_DOMAINS.includes(pkg.name) ? [file(`%_localedir/ru/LC_MESSAGES/${pkg.name}.mo`, { catalog: pkg.name, language: 'ru' })] : [];
+    hasPrograms(pkg) && TEXT_DOMAINS.includes(pkg.name) ? [file(`%_localedir/ru/LC_MESSAGES/${pkg.name}.mo`, { catalog: pkg.name, language: 'ru' })] : [];
   return { ...pkg, entries: [...pkg.entries, ...docs, ...catalog] };
 }
 

@@ -13,11 +13,11 @@ import type { PackageDecl, ProjectModel } from './types.ts';
 /** The directory of a package's program modules (chunk-<hash>.js, 0644; made by %build). */
 export const programModulesDir = (packageName: string) => `%_datadir/${packageName}`;
 
-export const hasPrograms = (pkg: PackageDecl) => pkg.entries.some((e) => e.content !== undefined && 'program' in e.content);
-
 /** The package's programs: the bin/<program>.ts sources and their installed paths, in model order. */
 export const programsOf = (pkg: PackageDecl) =>
   pkg.entries.flatMap((e) => (e.content && 'program' in e.content ? [{ program: e.content.program, path: e.path }] : []));
+
+export const hasPrograms = (pkg: PackageDecl) => programsOf(pkg).length > 0;
 
 /** Every package with programs owns its modules directory. */
 export function withProgramModules(model: ProjectModel): ProjectModel {
