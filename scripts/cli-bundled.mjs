@@ -14,9 +14,9 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { build, version as esbuildVersion } from 'esbuild';
 
 const SCRIPTS = dirname(fileURLToPath(import.meta.url));
 const ROOT = dirname(SCRIPTS);
@@ -27,8 +27,14 @@ const MANIFEST = join(CACHE, 'manifest.json');
 /** @param {string | Uint8Array} data */
 const sha256 = (data) => createHash('sha256').update(data).digest('hex');
 
-/** What the bundle depends on besides its inputs: how it is made. */
-const recipe = async () => sha256(`${esbuildVersion}\0${await readFile(fileURLToPath(import.meta.url), 'utf8')}`);
+/**
+ * What the bundle depends on besides its inputs: how it is made.
+ * esbuild's version is read from its package.json: esbuild is loaded only to make a bundle.
+ */
+const recipe = async () => {
+  const esbuildPackage = await readFile(createRequire(import.meta.url).resolve('esbuild/package.json'), 'utf8');
+  return sha256(`${JSON.parse(esbuildPackage).version}\0${await readFile(fileURLToPath(import.meta.url), 'utf8')}`);
+};
 
 /**
  * The kept bundle's entry file, when the manifest's recipe and every input's digest still match.
@@ -60,6 +66,7 @@ export async function bundleCli() {
   const kept = await keptBundle(currentRecipe);
   if (kept) return kept;
   const outdir = join(CACHE, 'out');
+  const { build } = await import('esbuild');
   const { outputFiles, metafile } = await build({
     entryPoints: [ENTRY],
     bundle: true,
